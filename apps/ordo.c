@@ -1,0 +1,44 @@
+/* ordo: one CLI, `ordo <command> [options]`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "ordo/core.h"
+
+static const ordo_command k_commands[] = {
+    /* the table: one line per command */
+    {NULL, NULL, NULL},
+};
+
+int cli_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+  return 0;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "ordo - transformer training engine and notebook cell-order ranker\n\n"
+          "usage: ordo <command> [options]    (ordo <command> --help for each)\n\n"
+          "commands:\n");
+  for (const ordo_command *c = k_commands; c->name; c++)
+    fprintf(f, "  %-10s %s\n", c->name, c->summary);
+  fprintf(f, "  %-10s %s\n", "version", "print the version and build features");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP)\n");
+    return 0;
+  }
+  for (const ordo_command *c = k_commands; c->name; c++)
+    if (strcmp(argv[1], c->name) == 0) return c->run(argc - 1, argv + 1);
+  fprintf(stderr, "ordo: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

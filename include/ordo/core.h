@@ -1,0 +1,64 @@
+/* ordo core: the one invariant-check macro, user-facing errors, logging, checked allocation.
+ *
+ * Two kinds of failure:
+ *  - an internal invariant broken (a bug): ORDO_CHECK aborts with file:line;
+ *  - bad user input (files, flags): functions return -1 and fill an ordo_err whose message
+ *    names the file, the offset or line, and what was expected. Callers print it and exit 1. */
+#ifndef ORDO_CORE_H
+#define ORDO_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define ORDO_CHECK(cond)                                                              \
+  do {                                                                                \
+    if (!(cond)) ordo_die(__FILE__, __LINE__, "check failed: %s", #cond);             \
+  } while (0)
+#define ORDO_CHECKF(cond, ...)                                                        \
+  do {                                                                                \
+    if (!(cond)) ordo_die(__FILE__, __LINE__, __VA_ARGS__);                           \
+  } while (0)
+
+void ordo_die(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+/* A user-facing error: filled by the function that failed, printed by the caller. */
+typedef struct ordo_err {
+  char msg[1024];
+} ordo_err;
+
+/* Sets e->msg (when e is not NULL) and returns -1, so callers write `return ordo_fail(e, ...)`. */
+int ordo_fail(ordo_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes e->msg with "<prefix>: " (e.g. a file name added by an outer caller); returns -1. */
+int ordo_err_prefix(ordo_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logging to stderr. Level: 0 error, 1 warn, 2 info, 3 debug. */
+enum { ORDO_LOG_ERROR = 0, ORDO_LOG_WARN, ORDO_LOG_INFO, ORDO_LOG_DEBUG };
+void ordo_log_set_level(int level);
+int ordo_log_level(void);
+void ordo_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) ordo_log(ORDO_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) ordo_log(ORDO_LOG_WARN, __VA_ARGS__)
+#define log_info(...) ordo_log(ORDO_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) ordo_log(ORDO_LOG_DEBUG, __VA_ARGS__)
+
+/* Allocation that aborts on out-of-memory (an internal failure, not a user error). */
+void *ordo_malloc(size_t n);
+void *ordo_calloc(size_t count, size_t size);
+void *ordo_realloc(void *p, size_t n);
+/* 64-byte aligned, zeroed; free with ordo_free_aligned. */
+void *ordo_alloc_aligned(size_t n);
+void ordo_free_aligned(void *p);
+char *ordo_strdup(const char *s);
+
+/* Whole-file read (adds a NUL terminator after the data). Returns NULL and fills e on failure. */
+char *ordo_read_file(const char *path, size_t *len, ordo_err *e);
+/* Atomic write: writes path.tmp.<pid>, fsyncs, renames over path. */
+int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_err *e);
+
+/* Monotonic wall clock in seconds. */
+double ordo_time(void);
+
+#endif

@@ -1,0 +1,82 @@
+/* Parameter spec table and its single allocation. */
+#include <string.h>
+
+#include "ordo/core.h"
+#include "ordo/params.h"
+
+void params_init(ordo_params *p) { *p = (ordo_params){0}; }
+
+void params_free(ordo_params *p) {
+  free(p->specs);
+  ordo_free_aligned(p->data);
+  ordo_free_aligned(p->grad);
+  *p = (ordo_params){0};
+}
+
+static int add(ordo_params *p, const char *name, int ndim, const int64_t *shape, int flags,
+               int contiguous) {
+  ORDO_CHECKF(!p->data, "params_add after params_alloc (%s)", name);
+  ORDO_CHECK(ndim >= 0 && ndim <= ORDO_MAX_DIMS);
+  ORDO_CHECKF(strlen(name) < ORDO_NAME_MAX, "parameter name too long: %s", name);
+  ORDO_CHECKF(params_find(p, name) < 0, "duplicate parameter %s", name);
+  if (p->n == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 64;
+    p->specs = ordo_realloc(p->specs, (size_t)p->cap * sizeof *p->specs);
+  }
+  ordo_param_spec *s = &p->specs[p->n];
+  memset(s, 0, sizeof *s);
+  strcpy(s->name, name);
+  s->ndim = ndim;
+  s->numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    ORDO_CHECK(shape[i] > 0);
+    s->shape[i] = shape[i];
+    s->numel *= shape[i];
+  }
+  s->dtype = ORDO_DT_F32;
+  s->flags = flags;
+  s->offset = contiguous ? p->total : (p->total + 15) / 16 * 16;
+  p->total = s->offset + (size_t)s->numel;
+  return p->n++;
+}
+
+int params_add(ordo_params *p, const char *name, int ndim, const int64_t *shape, int flags) {
+  return add(p, name, ndim, shape, flags, 0);
+}
+
+int params_add_contiguous(ordo_params *p, const char *name, int ndim, const int64_t *shape,
+                          int flags) {
+  return add(p, name, ndim, shape, flags, 1);
+}
+
+void params_alloc(ordo_params *p) {
+  ORDO_CHECK(!p->data);
+  p->total = (p->total + 15) / 16 * 16;
+  p->data = ordo_alloc_aligned(p->total * sizeof(float));
+  p->grad = ordo_alloc_aligned(p->total * sizeof(float));
+}
+
+int params_find(const ordo_params *p, const char *name) {
+  for (int i = 0; i < p->n; i++)
+    if (strcmp(p->specs[i].name, name) == 0) return i;
+  return -1;
+}
+
+float *params_data(const ordo_params *p, int idx) {
+  ORDO_CHECK(idx >= 0 && idx < p->n && p->data);
+  return p->data + p->specs[idx].offset;
+}
+
+float *params_grad(const ordo_params *p, int idx) {
+  ORDO_CHECK(idx >= 0 && idx < p->n && p->grad);
+  return p->grad + p->specs[idx].offset;
+}
+
+void params_zero_grad(ordo_params *p) { memset(p->grad, 0, p->total * sizeof(float)); }
+
+int64_t params_count(const ordo_params *p, int trainable_only) {
+  int64_t n = 0;
+  for (int i = 0; i < p->n; i++)
+    if (!trainable_only || !(p->specs[i].flags & ORDO_PF_FROZEN)) n += p->specs[i].numel;
+  return n;
+}

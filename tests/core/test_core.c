@@ -1,0 +1,103 @@
+/* Core: dtype conversions (RNE, fp16 overflow, NaN), Philox known-answer, arena, params. */
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "ordo/arena.h"
+#include "ordo/dtype.h"
+#include "ordo/params.h"
+#include "ordo/rng.h"
+
+static float u2f(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static void test_bf16(void) {
+  EXPECT(f32_to_bf16(1.0f) == 0x3f80, "1.0");
+  /* 1 + 2^-8 is exactly halfway between bf16 1.0 and 1.0078125: ties to even (1.0). */
+  EXPECT(f32_to_bf16(u2f(0x3f808000u)) == 0x3f80, "tie to even down");
+  /* 1.0078125 + half ulp: tie, odd mantissa -> rounds up to even. */
+  EXPECT(f32_to_bf16(u2f(0x3f818000u)) == 0x3f82, "tie to even up");
+  EXPECT(f32_to_bf16(u2f(0x3f808001u)) == 0x3f81, "above half rounds up");
+  EXPECT(f32_to_bf16(INFINITY) == 0x7f80, "inf");
+  uint16_t n = f32_to_bf16(NAN);
+  EXPECT((n & 0x7f80) == 0x7f80 && (n & 0x7f), "nan stays nan %04x", n);
+  EXPECT(bf16_to_f32(0xc040) == -3.0f, "decode");
+}
+
+static void test_f16(void) {
+  EXPECT(f32_to_f16(1.0f) == 0x3c00, "1.0");
+  EXPECT(f32_to_f16(65504.0f) == 0x7bff, "max");
+  EXPECT(f32_to_f16(65519.0f) == 0x7bff, "below overflow threshold");
+  EXPECT(f32_to_f16(65520.0f) == 0x7c00, "overflow to inf");
+  EXPECT(f32_to_f16(-1e9f) == 0xfc00, "-inf");
+  EXPECT(f32_to_f16(u2f(0x33800000u)) == 0x0001, "2^-24 smallest subnormal");
+  EXPECT(f32_to_f16(u2f(0x33000000u)) == 0x0000, "2^-25 ties to even zero");
+  EXPECT(f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00, "tie to even");
+  EXPECT(f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02, "tie to even up");
+  EXPECT(f16_to_f32(0x0001) == u2f(0x33800000u), "subnormal decode");
+  EXPECT(f16_to_f32(0xc000) == -2.0f, "decode");
+  /* every finite f16 survives a round trip */
+  int bad = 0;
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    if ((h & 0x7c00) == 0x7c00) continue;
+    if (f32_to_f16(f16_to_f32((uint16_t)h)) != h) bad++;
+  }
+  EXPECT(bad == 0, "%d f16 values do not round-trip", bad);
+}
+
+static void test_philox(void) {
+  /* Known-answer vector from the Random123 distribution (philox4x32_10, ctr 0, key 0). */
+  uint32_t o[4];
+  philox4x32(o, 0, 0);
+  EXPECT(o[0] == 0x6627e8d5u && o[1] == 0xe169c58du && o[2] == 0xbc57ac4cu && o[3] == 0x9b00dbd8u,
+         "KAT %08x %08x %08x %08x", o[0], o[1], o[2], o[3]);
+  ordo_rng r;
+  rng_init(&r, 42);
+  double s = 0, s2 = 0;
+  for (int i = 0; i < 100000; i++) {
+    float u = rng_uniform(&r);
+    s += u;
+    s2 += u * u;
+  }
+  EXPECT_NEAR(s / 1e5, 0.5, 0.01);
+  EXPECT_NEAR(s2 / 1e5 - (s / 1e5) * (s / 1e5), 1.0 / 12, 0.005);
+  EXPECT(philox_u32(42, 7) == philox_u32(42, 7), "pure function");
+}
+
+static void test_arena_params(void) {
+  ordo_arena a;
+  arena_init_measure(&a);
+  arena_alloc(&a, 10);
+  arena_alloc(&a, 100);
+  EXPECT(a.used == 64 + 128, "measure %zu", a.used);
+  size_t need = a.used;
+  arena_init(&a, need);
+  float *x = arena_alloc_f32(&a, 2);
+  float *y = arena_alloc_f32(&a, 25);
+  EXPECT(((uintptr_t)x & 63) == 0 && ((uintptr_t)y & 63) == 0, "aligned");
+  arena_free(&a);
+
+  ordo_params p;
+  params_init(&p);
+  int64_t s1[2] = {3, 5}, s2[1] = {7};
+  int i1 = params_add(&p, "a.weight", 2, s1, 0);
+  int i2 = params_add(&p, "a.bias", 1, s2, ORDO_PF_NO_DECAY);
+  int i3 = params_add_contiguous(&p, "b.bias", 1, s2, 0);
+  params_alloc(&p);
+  EXPECT(p.specs[i2].offset == 16 && p.specs[i3].offset == 23, "offsets %zu %zu",
+         p.specs[i2].offset, p.specs[i3].offset);
+  EXPECT(params_find(&p, "a.bias") == i2 && params_find(&p, "zz") < 0, "find");
+  EXPECT(params_count(&p, 0) == 29 && i1 == 0, "count");
+  params_free(&p);
+}
+
+int main(void) {
+  test_bf16();
+  test_f16();
+  test_philox();
+  test_arena_params();
+  return test_summary();
+}
