@@ -1,0 +1,68 @@
+/* Internal to src/cpu: the fast kernels that ops_table.c gathers into ops_cpu(), and the
+ * scalar helpers both backends share so that they agree on the formula. Signatures and
+ * semantics are those of ordo_ops (include/ordo/ops.h). */
+#ifndef ORDO_CPU_OPS_H
+#define ORDO_CPU_OPS_H
+
+#include <stdint.h>
+
+#include "ordo/ops.h"
+
+/* BCE-with-logits term max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
+float bce_logits_term(float x, float y);
+/* 1 / (1 + exp(-x)) without overflow for large |x|. */
+float bce_sigmoid(float x);
+
+/* embed_cpu.c */
+void embed_forward_cpu(float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
+                       const float *wte, const float *wpe, const float *wtt, int BT, int C);
+void embed_backward_cpu(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                        const int32_t *ids, const int32_t *pos, const int32_t *tt, int BT, int C);
+
+/* layernorm_cpu.c */
+void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                           const float *b, float eps, int N, int C);
+void layernorm_backward_cpu(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C);
+
+/* matmul_cpu.c */
+void matmul_forward_cpu(float *out, const float *inp, const float *w, const float *bias, int N,
+                        int IN, int OUT);
+void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, int N, int IN, int OUT);
+/* dbias (OUT) += column sums of dout (N, OUT), columns split across threads, rows summed in
+ * order: deterministic for any thread count. Shared with other column reductions. */
+void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
+
+/* attention_cpu.c */
+void attention_forward_cpu(float *out, float *att, const float *qkv, const int32_t *mask, int B,
+                           int T, int C, int NH);
+void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                            const float *att, const int32_t *mask, int B, int T, int C, int NH);
+
+/* elementwise_cpu.c */
+void gelu_forward_cpu(float *out, const float *inp, int64_t N);
+void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N);
+void tanh_forward_cpu(float *out, const float *inp, int64_t N);
+void tanh_backward_cpu(float *dinp, const float *out, const float *dout, int64_t N);
+void dropout_forward_cpu(float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
+                         int64_t N);
+void dropout_backward_cpu(float *dinp, const float *dout, float p, uint64_t seed,
+                          uint64_t offset, int64_t N);
+void residual_forward_cpu(float *out, const float *a, const float *b, int64_t N);
+
+/* loss_cpu.c */
+float crossentropy_forward_cpu(float *probs, const float *logits, const int32_t *targets,
+                               int ignore_index, int N, int V, int *count);
+void crossentropy_backward_cpu(float *dlogits, const float *probs, const int32_t *targets,
+                               int ignore_index, float dloss_per_row, int N, int V);
+float mse_forward_cpu(const float *pred, const float *target, int64_t N);
+void mse_backward_cpu(float *dpred, const float *pred, const float *target, float dloss,
+                      int64_t N);
+float bce_logits_forward_cpu(const float *logits, const float *targets, const float *weights,
+                             int64_t N);
+void bce_logits_backward_cpu(float *dlogits, const float *logits, const float *targets,
+                             const float *weights, float dloss, int64_t N);
+
+#endif

@@ -1,0 +1,406 @@
+/* The float32 reference kernels: plain single-threaded loops written for obviousness, not
+ * speed. They are the truth every other backend is tested against (tests/cpu), so each one
+ * follows its formula in ops.h as literally as possible.
+ *
+ * Shared semantics, also followed by the fast backend:
+ *  - embed: tt == NULL with wtt != NULL means token type 0 for every row (HF's default);
+ *    wpe != NULL needs pos.
+ *  - layernorm: torch's biased variance, eps inside the sqrt; w == NULL means 1, b == NULL 0.
+ *  - attention: mask == NULL means every key is real. Padded keys get probability exactly 0;
+ *    the row max subtracted before exp is taken over real keys only. A query row whose keys
+ *    are all padding gets all-zero probabilities (and so a zero output and zero gradient)
+ *    instead of a 0/0.
+ *  - crossentropy: probs is filled for every row, ignored ones included, so callers can use
+ *    it for prediction; the loss is taken from the logits (log-sum-exp), never log(probs). */
+#include <math.h>
+#include <string.h>
+
+#include "cpu/cpu_ops.h"
+#include "ordo/core.h"
+#include "ordo/rng.h"
+
+/* ---- embeddings ----------------------------------------------------------------------- */
+
+static void embed_forward_ref(float *out, const int32_t *ids, const int32_t *pos,
+                              const int32_t *tt, const float *wte, const float *wpe,
+                              const float *wtt, int BT, int C) {
+  ORDO_CHECK(wpe == NULL || pos != NULL);
+  for (int r = 0; r < BT; r++) {
+    const float *e = wte + (int64_t)ids[r] * C;
+    const float *p = wpe ? wpe + (int64_t)pos[r] * C : NULL;
+    const float *y = wtt ? wtt + (int64_t)(tt ? tt[r] : 0) * C : NULL;
+    float *o = out + (int64_t)r * C;
+    for (int c = 0; c < C; c++) {
+      float v = e[c];
+      if (p) v += p[c];
+      if (y) v += y[c];
+      o[c] = v;
+    }
+  }
+}
+
+static void embed_backward_ref(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                               const int32_t *ids, const int32_t *pos, const int32_t *tt,
+                               int BT, int C) {
+  ORDO_CHECK(dwpe == NULL || pos != NULL);
+  for (int r = 0; r < BT; r++) {
+    const float *d = dout + (int64_t)r * C;
+    float *ge = dwte ? dwte + (int64_t)ids[r] * C : NULL;
+    float *gp = dwpe ? dwpe + (int64_t)pos[r] * C : NULL;
+    float *gt = dwtt ? dwtt + (int64_t)(tt ? tt[r] : 0) * C : NULL;
+    for (int c = 0; c < C; c++) {
+      if (ge) ge[c] += d[c];
+      if (gp) gp[c] += d[c];
+      if (gt) gt[c] += d[c];
+    }
+  }
+}
+
+/* ---- layernorm ------------------------------------------------------------------------ */
+
+static void layernorm_forward_ref(float *out, float *mean, float *rstd, const float *inp,
+                                  const float *w, const float *b, float eps, int N, int C) {
+  for (int n = 0; n < N; n++) {
+    const float *x = inp + (int64_t)n * C;
+    float m = 0.0f;
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= (float)C;
+    float v = 0.0f;
+    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    v /= (float)C; /* biased, as torch */
+    float s = 1.0f / sqrtf(v + eps);
+    float *o = out + (int64_t)n * C;
+    for (int c = 0; c < C; c++) {
+      float y = (x[c] - m) * s;
+      o[c] = y * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
+    }
+    mean[n] = m;
+    rstd[n] = s;
+  }
+}
+
+/* With xh = (x - mean) * rstd and g = dout * w:
+ * dx = rstd * (g - mean(g) - xh * mean(g * xh)); dw += dout * xh; db += dout. */
+static void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout,
+                                   const float *inp, const float *w, const float *mean,
+                                   const float *rstd, int N, int C) {
+  for (int n = 0; n < N; n++) {
+    const float *x = inp + (int64_t)n * C, *d = dout + (int64_t)n * C;
+    float m = mean[n], s = rstd[n];
+    float gmean = 0.0f, gxmean = 0.0f;
+    for (int c = 0; c < C; c++) {
+      float xh = (x[c] - m) * s;
+      float g = d[c] * (w ? w[c] : 1.0f);
+      gmean += g;
+      gxmean += g * xh;
+    }
+    gmean /= (float)C;
+    gxmean /= (float)C;
+    for (int c = 0; c < C; c++) {
+      float xh = (x[c] - m) * s;
+      float g = d[c] * (w ? w[c] : 1.0f);
+      if (dinp) dinp[(int64_t)n * C + c] += s * (g - gmean - xh * gxmean);
+      if (dw) dw[c] += d[c] * xh;
+      if (db) db[c] += d[c];
+    }
+  }
+}
+
+/* ---- linear layer --------------------------------------------------------------------- */
+
+static void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias,
+                               int N, int IN, int OUT) {
+  for (int n = 0; n < N; n++) {
+    const float *x = inp + (int64_t)n * IN;
+    for (int o = 0; o < OUT; o++) {
+      const float *wr = w + (int64_t)o * IN;
+      float acc = bias ? bias[o] : 0.0f;
+      for (int i = 0; i < IN; i++) acc += x[i] * wr[i];
+      out[(int64_t)n * OUT + o] = acc;
+    }
+  }
+}
+
+/* dinp (N, IN) += dout (N, OUT) @ w (OUT, IN); dw (OUT, IN) += dout^T @ inp; dbias += sum_n. */
+static void matmul_backward_ref(float *dinp, float *dw, float *dbias, const float *dout,
+                                const float *inp, const float *w, int N, int IN, int OUT) {
+  for (int n = 0; n < N; n++) {
+    const float *d = dout + (int64_t)n * OUT, *x = inp + (int64_t)n * IN;
+    if (dinp) {
+      for (int i = 0; i < IN; i++) {
+        float acc = 0.0f;
+        for (int o = 0; o < OUT; o++) acc += d[o] * w[(int64_t)o * IN + i];
+        dinp[(int64_t)n * IN + i] += acc;
+      }
+    }
+    for (int o = 0; o < OUT; o++) {
+      if (dw)
+        for (int i = 0; i < IN; i++) dw[(int64_t)o * IN + i] += d[o] * x[i];
+      if (dbias) dbias[o] += d[o];
+    }
+  }
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+static void attention_forward_ref(float *out, float *att, const float *qkv, const int32_t *mask,
+                                  int B, int T, int C, int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0);
+  int hs = C / NH;
+  float scale = 1.0f / sqrtf((float)hs);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int t = 0; t < T; t++) {
+        const float *q = qkv + ((int64_t)b * T + t) * 3 * C + h * hs;
+        float *p = att + (((int64_t)b * NH + h) * T + t) * T;
+        float mx = -INFINITY;
+        for (int u = 0; u < T; u++) {
+          if (mask && !mask[b * T + u]) continue;
+          const float *k = qkv + ((int64_t)b * T + u) * 3 * C + C + h * hs;
+          float s = 0.0f;
+          for (int i = 0; i < hs; i++) s += q[i] * k[i];
+          p[u] = s * scale;
+          if (p[u] > mx) mx = p[u];
+        }
+        float sum = 0.0f;
+        for (int u = 0; u < T; u++) {
+          if (mask && !mask[b * T + u]) {
+            p[u] = 0.0f;
+            continue;
+          }
+          p[u] = expf(p[u] - mx);
+          sum += p[u];
+        }
+        /* sum == 0 only when every key is padding: the row stays all zeros. */
+        float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        for (int u = 0; u < T; u++) p[u] *= inv;
+        float *o = out + ((int64_t)b * T + t) * C + h * hs;
+        for (int i = 0; i < hs; i++) o[i] = 0.0f;
+        for (int u = 0; u < T; u++) {
+          const float *v = qkv + ((int64_t)b * T + u) * 3 * C + 2 * C + h * hs;
+          for (int i = 0; i < hs; i++) o[i] += p[u] * v[i];
+        }
+      }
+}
+
+/* With P the probabilities and S the scaled scores of one row:
+ * dP[u] = dout . v[u]; dv[u] += P[u] dout; dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]);
+ * dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q. The reference keeps dP in scratch. */
+static void attention_backward_ref(float *dqkv, float *scratch, const float *dout,
+                                   const float *qkv, const float *att, const int32_t *mask,
+                                   int B, int T, int C, int NH) {
+  (void)mask; /* padded keys have P == 0, so their dS and dv contributions vanish by themselves */
+  ORDO_CHECK(NH > 0 && C % NH == 0);
+  if (!dqkv) return;
+  int hs = C / NH;
+  float scale = 1.0f / sqrtf((float)hs);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int t = 0; t < T; t++) {
+        const float *p = att + (((int64_t)b * NH + h) * T + t) * T;
+        float *dp = scratch + (((int64_t)b * NH + h) * T + t) * T;
+        const float *d = dout + ((int64_t)b * T + t) * C + h * hs;
+        const float *q = qkv + ((int64_t)b * T + t) * 3 * C + h * hs;
+        float *dq = dqkv + ((int64_t)b * T + t) * 3 * C + h * hs;
+        float pdp = 0.0f;
+        for (int u = 0; u < T; u++) {
+          const float *v = qkv + ((int64_t)b * T + u) * 3 * C + 2 * C + h * hs;
+          float *dv = dqkv + ((int64_t)b * T + u) * 3 * C + 2 * C + h * hs;
+          float s = 0.0f;
+          for (int i = 0; i < hs; i++) {
+            s += d[i] * v[i];
+            dv[i] += p[u] * d[i];
+          }
+          dp[u] = s;
+          pdp += p[u] * s;
+        }
+        for (int u = 0; u < T; u++) {
+          float ds = p[u] * (dp[u] - pdp) * scale;
+          const float *k = qkv + ((int64_t)b * T + u) * 3 * C + C + h * hs;
+          float *dk = dqkv + ((int64_t)b * T + u) * 3 * C + C + h * hs;
+          for (int i = 0; i < hs; i++) {
+            dq[i] += ds * k[i];
+            dk[i] += ds * q[i];
+          }
+        }
+      }
+}
+
+/* ---- pointwise ------------------------------------------------------------------------ */
+
+static void gelu_forward_ref(float *out, const float *inp, int64_t N) {
+  for (int64_t i = 0; i < N; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
+}
+
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x). */
+static void gelu_backward_ref(float *dinp, const float *inp, const float *dout, int64_t N) {
+  if (!dinp) return;
+  const float inv_sqrt_2pi = 0.3989422804014327f;
+  for (int64_t i = 0; i < N; i++) {
+    float x = inp[i];
+    float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+    float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
+    dinp[i] += dout[i] * (cdf + x * pdf);
+  }
+}
+
+static void tanh_forward_ref(float *out, const float *inp, int64_t N) {
+  for (int64_t i = 0; i < N; i++) out[i] = tanhf(inp[i]);
+}
+
+static void tanh_backward_ref(float *dinp, const float *out, const float *dout, int64_t N) {
+  if (!dinp) return;
+  for (int64_t i = 0; i < N; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+static void dropout_forward_ref(float *out, const float *inp, float p, uint64_t seed,
+                                uint64_t offset, int64_t N) {
+  ORDO_CHECK(p >= 0.0f && p <= 1.0f);
+  float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  for (int64_t i = 0; i < N; i++) {
+    if (p == 0.0f) {
+      out[i] = inp[i];
+      continue;
+    }
+    int keep = philox_uniform(seed, offset + (uint64_t)i) >= p;
+    out[i] = keep ? inp[i] * scale : 0.0f;
+  }
+}
+
+static void dropout_backward_ref(float *dinp, const float *dout, float p, uint64_t seed,
+                                 uint64_t offset, int64_t N) {
+  ORDO_CHECK(p >= 0.0f && p <= 1.0f);
+  if (!dinp) return;
+  float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  for (int64_t i = 0; i < N; i++) {
+    if (p == 0.0f) {
+      dinp[i] += dout[i];
+      continue;
+    }
+    int keep = philox_uniform(seed, offset + (uint64_t)i) >= p;
+    if (keep) dinp[i] += dout[i] * scale;
+  }
+}
+
+static void residual_forward_ref(float *out, const float *a, const float *b, int64_t N) {
+  for (int64_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
+
+/* ---- losses --------------------------------------------------------------------------- */
+
+static float crossentropy_forward_ref(float *probs, const float *logits, const int32_t *targets,
+                                      int ignore_index, int N, int V, int *count) {
+  double total = 0.0; /* summed over rows in double: the mean over many rows stays exact */
+  int cnt = 0;
+  for (int n = 0; n < N; n++) {
+    const float *l = logits + (int64_t)n * V;
+    float *pr = probs + (int64_t)n * V;
+    float mx = -INFINITY;
+    for (int v = 0; v < V; v++)
+      if (l[v] > mx) mx = l[v];
+    float sum = 0.0f;
+    for (int v = 0; v < V; v++) {
+      pr[v] = expf(l[v] - mx);
+      sum += pr[v];
+    }
+    float inv = 1.0f / sum;
+    for (int v = 0; v < V; v++) pr[v] *= inv;
+    int t = targets[n];
+    if (t == ignore_index) continue;
+    ORDO_CHECKF(t >= 0 && t < V, "crossentropy: target %d of row %d outside [0, %d)", t, n, V);
+    total += (double)(logf(sum) - (l[t] - mx));
+    cnt++;
+  }
+  if (count) *count = cnt;
+  return cnt ? (float)(total / cnt) : 0.0f;
+}
+
+static void crossentropy_backward_ref(float *dlogits, const float *probs, const int32_t *targets,
+                                      int ignore_index, float dloss_per_row, int N, int V) {
+  if (!dlogits) return;
+  for (int n = 0; n < N; n++) {
+    int t = targets[n];
+    if (t == ignore_index) continue;
+    ORDO_CHECKF(t >= 0 && t < V, "crossentropy: target %d of row %d outside [0, %d)", t, n, V);
+    const float *pr = probs + (int64_t)n * V;
+    float *d = dlogits + (int64_t)n * V;
+    for (int v = 0; v < V; v++) d[v] += dloss_per_row * (pr[v] - (v == t ? 1.0f : 0.0f));
+  }
+}
+
+static float mse_forward_ref(const float *pred, const float *target, int64_t N) {
+  double s = 0.0;
+  for (int64_t i = 0; i < N; i++) {
+    float e = pred[i] - target[i];
+    s += (double)(e * e);
+  }
+  return N ? (float)(s / (double)N) : 0.0f;
+}
+
+static void mse_backward_ref(float *dpred, const float *pred, const float *target, float dloss,
+                             int64_t N) {
+  if (!dpred || N == 0) return;
+  float k = dloss * 2.0f / (float)N;
+  for (int64_t i = 0; i < N; i++) dpred[i] += k * (pred[i] - target[i]);
+}
+
+float bce_logits_term(float x, float y) {
+  return fmaxf(x, 0.0f) - x * y + log1pf(expf(-fabsf(x)));
+}
+
+float bce_sigmoid(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+
+static float bce_logits_forward_ref(const float *logits, const float *targets,
+                                    const float *weights, int64_t N) {
+  double s = 0.0, ws = 0.0;
+  for (int64_t i = 0; i < N; i++) {
+    float w = weights ? weights[i] : 1.0f;
+    s += (double)(w * bce_logits_term(logits[i], targets[i]));
+    ws += (double)w;
+  }
+  return ws != 0.0 ? (float)(s / ws) : 0.0f; /* no weight at all: nothing to average */
+}
+
+static void bce_logits_backward_ref(float *dlogits, const float *logits, const float *targets,
+                                    const float *weights, float dloss, int64_t N) {
+  if (!dlogits) return;
+  double ws = 0.0;
+  for (int64_t i = 0; i < N; i++) ws += weights ? (double)weights[i] : 1.0;
+  if (ws == 0.0) return;
+  float k = (float)(dloss / ws);
+  for (int64_t i = 0; i < N; i++) {
+    float w = weights ? weights[i] : 1.0f;
+    dlogits[i] += k * w * (bce_sigmoid(logits[i]) - targets[i]);
+  }
+}
+
+static const ordo_ops k_ops_cpu_ref = {
+    .name = "cpu-ref",
+    .embed_forward = embed_forward_ref,
+    .embed_backward = embed_backward_ref,
+    .layernorm_forward = layernorm_forward_ref,
+    .layernorm_backward = layernorm_backward_ref,
+    .matmul_forward = matmul_forward_ref,
+    .matmul_backward = matmul_backward_ref,
+    .attention_forward = attention_forward_ref,
+    .attention_backward = attention_backward_ref,
+    .gelu_forward = gelu_forward_ref,
+    .gelu_backward = gelu_backward_ref,
+    .tanh_forward = tanh_forward_ref,
+    .tanh_backward = tanh_backward_ref,
+    .dropout_forward = dropout_forward_ref,
+    .dropout_backward = dropout_backward_ref,
+    .residual_forward = residual_forward_ref,
+    .crossentropy_forward = crossentropy_forward_ref,
+    .crossentropy_backward = crossentropy_backward_ref,
+    .mse_forward = mse_forward_ref,
+    .mse_backward = mse_backward_ref,
+    .bce_logits_forward = bce_logits_forward_ref,
+    .bce_logits_backward = bce_logits_backward_ref,
+};
+
+const ordo_ops *ops_cpu_ref(void) { return &k_ops_cpu_ref; }
