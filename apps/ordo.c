@@ -7,6 +7,8 @@
 
 static const ordo_command k_commands[] = {
     /* the table: one line per command */
+    {"parity", "compare forward and backward with a HF reference fixture", cmd_parity},
+    {"train", "masked-LM pretraining of an encoder on a text corpus", cmd_train},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,425 @@
+/* ordo parity DIR: runs a HF reference fixture (config.json, model/inputs/outputs/grads
+ * .safetensors, optional adamw.json) through the encoder and compares every output and
+ * every gradient (layout: ../shared/fixtures/README.md). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "ordo/model.h"
+#include "ordo/optim.h"
+#include "ordo/safetensors.h"
+
+typedef struct cmp_state {
+  double tol, worst;
+  char worst_name[ORDO_NAME_MAX];
+  int fails, n, n_zero;
+} cmp_state;
+
+/* |ref|_2 below this is rounding noise for float32 tensors of O(1e-3..1) values */
+#define ZERO_REF_NORM 1e-9
+
+static void compare(cmp_state *cs, const char *name, const float *out, const float *ref, size_t n,
+                    double tol) {
+  double num = 0, den = 0, maxabs = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double)out[i] - ref[i];
+    num += d * d;
+    den += (double)ref[i] * ref[i];
+    if (fabs(d) > maxabs || isnan(d)) maxabs = isnan(d) ? INFINITY : fabs(d);
+  }
+  double rel = den > 0 ? sqrt(num) / sqrt(den) : INFINITY;
+  if (isnan(rel)) rel = INFINITY;
+  /* A reference whose norm is at rounding-noise level is zero in exact arithmetic (the key
+   * bias gradient is: softmax ignores a shift shared by a whole row). Its relative error
+   * compares noise with noise and means nothing, so it is compared by absolute error. */
+  int zero_ref = sqrt(den) < ZERO_REF_NORM;
+  int ok = zero_ref ? maxabs <= ZERO_REF_NORM : rel <= tol;
+  printf("%-64s max_abs=%.3e rel=%.3e%s%s\n", name, maxabs, rel,
+         zero_ref ? "  (reference is zero up to rounding: absolute check)" : "",
+         ok ? "" : "  <-- FAIL");
+  cs->n++;
+  if (!ok) cs->fails++;
+  if (zero_ref) {
+    cs->n_zero++;
+    return;
+  }
+  if (rel > cs->worst || cs->n == 1) {
+    cs->worst = rel;
+    snprintf(cs->worst_name, sizeof cs->worst_name, "%s", name);
+  }
+}
+
+static int file_exists(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0;
+}
+
+static float *read_f32(const st_file *f, const char *name, size_t *n, ordo_err *e) {
+  const st_tensor *t = st_find(f, name);
+  if (!t) {
+    ordo_fail(e, "%s: no tensor '%s'", f->path, name);
+    return NULL;
+  }
+  float *d = ordo_malloc((size_t)t->numel * sizeof(float));
+  if (st_read_f32(f, name, d, t->ndim, t->shape, e) != 0) {
+    free(d);
+    return NULL;
+  }
+  *n = (size_t)t->numel;
+  return d;
+}
+
+/* The AdamW fixture: three steps from the fixture weights with gradient grads * (1 + s);
+ * parameters without a gradient do not move. Compares (after - before) per parameter. */
+static int check_adamw(enc_model *m, const char *dir, const st_file *grads, cmp_state *cs,
+                       double tol, ordo_err *e) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/adamw.json", dir);
+  char *txt = ordo_read_file(path, NULL, e);
+  if (!txt) return -1;
+  cJSON *j = cJSON_Parse(txt);
+  free(txt);
+  if (!j || !cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    return ordo_fail(e, "%s: not a JSON object", path);
+  }
+  adamw_config ac = adamw_defaults();
+  ac.decay_all = 1; /* the fixture decays every parameter that has a gradient */
+  const char *keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "steps"};
+  double vals[6];
+  for (int k = 0; k < 6; k++) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+    if (!cJSON_IsNumber(v)) {
+      cJSON_Delete(j);
+      return ordo_fail(e, "%s: key '%s' missing or not a number", path, keys[k]);
+    }
+    vals[k] = v->valuedouble;
+  }
+  cJSON_Delete(j);
+  ac.lr = (float)vals[0], ac.beta1 = (float)vals[1], ac.beta2 = (float)vals[2];
+  ac.eps = (float)vals[3], ac.weight_decay = (float)vals[4];
+  int steps = (int)vals[5];
+  if (steps < 1 || steps > 1000) return ordo_fail(e, "%s: steps %d out of range", path, steps);
+
+  ordo_params *p = &m->params;
+  float *before = ordo_malloc(p->total * sizeof(float));
+  memcpy(before, p->data, p->total * sizeof(float));
+  /* only parameters with a fixture gradient take part */
+  int *saved_flags = ordo_malloc((size_t)p->n * sizeof(int));
+  for (int i = 0; i < p->n; i++) {
+    saved_flags[i] = p->specs[i].flags;
+    if (!st_find(grads, p->specs[i].name)) p->specs[i].flags |= ORDO_PF_FROZEN;
+  }
+  opt_adamw o;
+  opt_adamw_init(&o, p, &ac);
+  int rc = 0;
+  for (int s = 0; s < steps && rc == 0; s++) {
+    params_zero_grad(p);
+    for (int i = 0; i < p->n && rc == 0; i++) {
+      ordo_param_spec *sp = &p->specs[i];
+      if (sp->flags & ORDO_PF_FROZEN) continue;
+      float *g = params_grad(p, i);
+      rc = st_read_f32(grads, sp->name, g, sp->ndim, sp->shape, e);
+      for (int64_t k = 0; k < sp->numel; k++) g[k] *= (float)(1 + s);
+    }
+    if (rc == 0) opt_adamw_step(&o, p, ac.lr);
+  }
+  opt_adamw_free(&o);
+  st_file after;
+  snprintf(path, sizeof path, "%s/adamw_after_3_steps.safetensors", dir);
+  if (rc == 0) rc = st_open(&after, path, e);
+  if (rc == 0) {
+    for (int t = 0; t < after.n && rc == 0; t++) {
+      const st_tensor *at = &after.tensors[t];
+      int i = params_find(p, at->name);
+      char label[ORDO_NAME_MAX + 16];
+      snprintf(label, sizeof label, "adamw:%s", at->name);
+      if (i < 0) {
+        printf("%-64s not a parameter of the model  <-- FAIL\n", label);
+        cs->fails++;
+        continue;
+      }
+      size_t n = 0;
+      float *ref = read_f32(&after, at->name, &n, e);
+      if (!ref) {
+        rc = -1;
+        break;
+      }
+      float *d_ours = ordo_malloc(n * sizeof(float));
+      const float *w = params_data(p, i), *w0 = before + p->specs[i].offset;
+      for (size_t k = 0; k < n; k++) {
+        d_ours[k] = w[k] - w0[k];
+        ref[k] = ref[k] - w0[k];
+      }
+      compare(cs, label, d_ours, ref, n, tol);
+      free(d_ours);
+      free(ref);
+    }
+    st_close(&after);
+  }
+  for (int i = 0; i < p->n; i++) p->specs[i].flags = saved_flags[i];
+  memcpy(p->data, before, p->total * sizeof(float));
+  free(saved_flags);
+  free(before);
+  return rc;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: ordo parity DIR [--backend cpu|cpu-ref] [--tol T] [--adamw-tol T]\n\n"
+          "Runs a reference fixture through ordo and compares every output and gradient.\n"
+          "DIR holds config.json, model.safetensors, inputs.safetensors, outputs.safetensors,\n"
+          "grads.safetensors and optionally adamw.json + adamw_after_3_steps.safetensors.\n"
+          "The loss follows the inputs: `labels` -> masked-LM cross-entropy; `target` with a\n"
+          "`logits` output -> MSE of the classification head.\n"
+          "Prints one line per tensor (max abs error, relative error |out-ref|/|ref|) and\n"
+          "`parity: PASS worst_rel=...` (exit 0) or `parity: FAIL ...` (exit 1).\n\n"
+          "  --backend B     cpu (default, the fast path) or cpu-ref (plain reference loops)\n"
+          "  --tol T         relative tolerance for outputs and gradients (default 1e-4)\n"
+          "  --adamw-tol T   relative tolerance for the AdamW updates (default 1e-5)\n");
+}
+
+static int parse_double(const char *s, double *out) {
+  char *end;
+  *out = strtod(s, &end);
+  return *s && !*end && *out > 0 && isfinite(*out);
+}
+
+int cmd_parity(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
+  const char *dir = NULL, *backend = "cpu";
+  double tol = 1e-4, adamw_tol = 1e-5;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+      backend = argv[++i];
+    } else if ((strcmp(argv[i], "--tol") == 0 || strcmp(argv[i], "--adamw-tol") == 0) && i + 1 < argc) {
+      double *dst = argv[i][2] == 't' ? &tol : &adamw_tol;
+      if (!parse_double(argv[i + 1], dst)) {
+        fprintf(stderr, "ordo parity: %s needs a positive number, got '%s'\n", argv[i], argv[i + 1]);
+        return 2;
+      }
+      i++;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "ordo parity: unknown option '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    } else if (!dir) {
+      dir = argv[i];
+    } else {
+      fprintf(stderr, "ordo parity: one fixture directory expected\n");
+      return 2;
+    }
+  }
+  if (!dir) {
+    usage(stderr);
+    return 2;
+  }
+  const ordo_ops *ops = strcmp(backend, "cpu") == 0 ? ops_cpu()
+                        : strcmp(backend, "cpu-ref") == 0 ? ops_cpu_ref() : NULL;
+  if (!ops) {
+    fprintf(stderr, "ordo parity: unknown backend '%s' (cpu, cpu-ref)\n", backend);
+    return 2;
+  }
+
+  ordo_err e = {0};
+  char path[4096];
+  enc_config cfg;
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (hfconfig_load(&cfg, path, &e) != 0) goto fail_early;
+  snprintf(path, sizeof path, "%s/lora.json", dir);
+  if (file_exists(path)) {
+    ordo_fail(&e, "%s: LoRA fixtures are not supported by this build yet", path);
+    goto fail_early;
+  }
+  st_file in, out, grads;
+  snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+  if (st_open(&in, path, &e) != 0) goto fail_early;
+  snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
+  if (st_open(&out, path, &e) != 0) {
+    st_close(&in);
+    goto fail_early;
+  }
+  snprintf(path, sizeof path, "%s/grads.safetensors", dir);
+  if (st_open(&grads, path, &e) != 0) {
+    st_close(&in);
+    st_close(&out);
+    goto fail_early;
+  }
+
+  enc_model m;
+  int model_ok = 0, rc = 1;
+  int32_t *ids = NULL, *mask = NULL, *tt = NULL, *labels = NULL;
+  float *target = NULL;
+  const st_tensor *tid = st_find(&in, "input_ids");
+  if (!tid || tid->ndim != 2) {
+    ordo_fail(&e, "%s: input_ids missing or not 2-D", in.path);
+    goto done;
+  }
+  int B = (int)tid->shape[0], T = (int)tid->shape[1];
+  int64_t shp[2] = {B, T};
+  enum { LOSS_MLM, LOSS_CLS_MSE } loss_kind;
+  int heads = 0;
+  if (st_find(&in, "labels")) {
+    loss_kind = LOSS_MLM;
+    heads = ENC_HEAD_MLM;
+    if (st_find(&out, "pooler_output")) heads |= ENC_HEAD_POOLER;
+  } else if (st_find(&in, "target") && st_find(&out, "logits")) {
+    loss_kind = LOSS_CLS_MSE;
+    heads = ENC_HEAD_CLS;
+  } else if (st_find(&in, "replaced")) {
+    ordo_fail(&e, "%s: replaced-token detection (ELECTRA) is not supported yet", in.path);
+    goto done;
+  } else {
+    ordo_fail(&e, "%s: cannot tell the loss: expected `labels` (masked LM) or `target` with a "
+                  "`logits` output (regression)", in.path);
+    goto done;
+  }
+  {
+    st_file mf;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (st_open(&mf, path, &e) != 0) goto done;
+    if (st_find(&mf, "cls.seq_relationship.weight")) heads |= ENC_HEAD_NSP;
+    st_close(&mf);
+  }
+  if (enc_init(&m, &cfg, heads, ops, &e) != 0) {
+    ordo_err_prefix(&e, "%s/config.json", dir);
+    goto done;
+  }
+  model_ok = 1;
+  if (enc_load(&m, dir, NULL, &e) != 0) goto done;
+  /* the pooler output is compared but no loss reaches it: no gradient, as in PyTorch */
+  if (m.pool_w >= 0) {
+    m.params.specs[m.pool_w].flags |= ORDO_PF_FROZEN;
+    m.params.specs[m.pool_b].flags |= ORDO_PF_FROZEN;
+  }
+  ids = ordo_malloc((size_t)B * T * sizeof(int32_t));
+  mask = ordo_malloc((size_t)B * T * sizeof(int32_t));
+  if (st_read_i32(&in, "input_ids", ids, 2, shp, &e) != 0) goto done;
+  if (st_find(&in, "attention_mask")) {
+    if (st_read_i32(&in, "attention_mask", mask, 2, shp, &e) != 0) goto done;
+  } else {
+    for (int i = 0; i < B * T; i++) mask[i] = 1;
+  }
+  if (st_find(&in, "token_type_ids")) {
+    tt = ordo_malloc((size_t)B * T * sizeof(int32_t));
+    if (st_read_i32(&in, "token_type_ids", tt, 2, shp, &e) != 0) goto done;
+  }
+  for (int i = 0; i < B * T; i++)
+    if (ids[i] < 0 || ids[i] >= cfg.vocab_size || (tt && (tt[i] < 0 || tt[i] >= cfg.type_vocab_size))) {
+      ordo_fail(&e, "%s: input %d (token %d, type %d) outside the vocabulary/type table", in.path, i,
+                ids[i], tt ? tt[i] : 0);
+      goto done;
+    }
+  enc_batch batch = {.B = B, .T = T, .ids = ids, .mask = mask, .tt = tt};
+  if (loss_kind == LOSS_MLM) {
+    labels = ordo_malloc((size_t)B * T * sizeof(int32_t));
+    if (st_read_i32(&in, "labels", labels, 2, shp, &e) != 0) goto done;
+    for (int i = 0; i < B * T; i++)
+      if (labels[i] != -100 && (labels[i] < 0 || labels[i] >= cfg.vocab_size)) {
+        ordo_fail(&e, "%s: label %d at %d outside the vocabulary", in.path, labels[i], i);
+        goto done;
+      }
+    batch.mlm_labels = labels;
+  } else {
+    int64_t ts[2] = {B, cfg.num_labels};
+    target = ordo_malloc((size_t)B * cfg.num_labels * sizeof(float));
+    if (st_read_f32(&in, "target", target, 2, ts, &e) != 0) goto done;
+  }
+
+  enc_plan(&m, B, T, 0);
+  params_zero_grad(&m.params);
+  enc_forward(&m, &batch, 0);
+  enc_zero_output_grads(&m, &batch);
+  float loss = loss_kind == LOSS_MLM ? enc_loss_mlm(&m, &batch, 1.0f, NULL)
+                                     : enc_loss_cls_mse(&m, &batch, target, 1.0f);
+  enc_backward(&m, &batch);
+
+  cmp_state cs = {.tol = tol};
+  printf("parity %s (%s, %s backend, B=%d T=%d)\n", dir, cfg.model_type, ops->name, B, T);
+  for (int t = 0; t < out.n; t++) {
+    const st_tensor *ot = &out.tensors[t];
+    size_t n = 0;
+    const float *ours = NULL;
+    size_t expect = 0;
+    if (strcmp(ot->name, "loss") == 0) ours = &loss, expect = 1;
+    else if (strcmp(ot->name, "last_hidden_state") == 0)
+      ours = enc_hidden(&m), expect = (size_t)B * T * cfg.hidden_size;
+    else if (strcmp(ot->name, "mlm_logits") == 0 && m.mlm_logits)
+      ours = m.mlm_logits, expect = (size_t)B * T * cfg.vocab_size;
+    else if (strcmp(ot->name, "pooler_output") == 0 && m.pooled)
+      ours = m.pooled, expect = (size_t)B * cfg.hidden_size;
+    else if (strcmp(ot->name, "logits") == 0 && m.cls_logits)
+      ours = m.cls_logits, expect = (size_t)B * cfg.num_labels;
+    if (!ours) {
+      printf("%-64s not computed by this model  <-- FAIL\n", ot->name);
+      cs.fails++;
+      continue;
+    }
+    float *ref = read_f32(&out, ot->name, &n, &e);
+    if (!ref) goto done;
+    if (n != expect) {
+      printf("%-64s size %zu, expected %zu  <-- FAIL\n", ot->name, n, expect);
+      cs.fails++;
+    } else {
+      compare(&cs, ot->name, ours, ref, n, tol);
+    }
+    free(ref);
+  }
+  for (int t = 0; t < grads.n; t++) {
+    const st_tensor *gt = &grads.tensors[t];
+    int i = params_find(&m.params, gt->name);
+    char label[ORDO_NAME_MAX + 8];
+    snprintf(label, sizeof label, "grad:%s", gt->name);
+    if (i < 0) {
+      printf("%-64s not a parameter of the model  <-- FAIL\n", label);
+      cs.fails++;
+      continue;
+    }
+    size_t n = 0;
+    float *ref = read_f32(&grads, gt->name, &n, &e);
+    if (!ref) goto done;
+    if ((int64_t)n != m.params.specs[i].numel) {
+      printf("%-64s size %zu, expected %lld  <-- FAIL\n", label, n, (long long)m.params.specs[i].numel);
+      cs.fails++;
+    } else {
+      compare(&cs, label, params_grad(&m.params, i), ref, n, tol);
+    }
+    free(ref);
+  }
+  snprintf(path, sizeof path, "%s/adamw.json", dir);
+  if (file_exists(path) && check_adamw(&m, dir, &grads, &cs, adamw_tol, &e) != 0) goto done;
+  if (cs.fails == 0)
+    printf("parity: PASS worst_rel=%.3e (%s) over %d tensors (%d with a zero reference checked "
+           "by absolute error <= %g)\n", cs.worst, cs.worst_name, cs.n, cs.n_zero, ZERO_REF_NORM);
+  else
+    printf("parity: FAIL %d of %d tensors beyond tolerance; worst_rel=%.3e (%s)\n", cs.fails, cs.n,
+           cs.worst, cs.worst_name);
+  rc = cs.fails ? 1 : 0;
+  e.msg[0] = 0;
+done:
+  if (e.msg[0]) {
+    fprintf(stderr, "ordo parity: %s\n", e.msg);
+    printf("parity: FAIL %s\n", e.msg);
+    rc = 1;
+  }
+  free(ids);
+  free(mask);
+  free(tt);
+  free(labels);
+  free(target);
+  if (model_ok) enc_free(&m);
+  st_close(&in);
+  st_close(&out);
+  st_close(&grads);
+  return rc;
+fail_early:
+  fprintf(stderr, "ordo parity: %s\n", e.msg);
+  printf("parity: FAIL %s\n", e.msg);
+  return 1;
+}

@@ -1,0 +1,464 @@
+/* ordo train: masked-LM pretraining of a BERT/RoBERTa encoder on a text corpus. */
+#include <cblas.h>
+#include <dirent.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "ordo/mlm.h"
+#include "ordo/model.h"
+#include "ordo/optim.h"
+#include "ordo/progress.h"
+#include "ordo/schedule.h"
+#include "ordo/tok.h"
+
+typedef struct train_args {
+  const char *out, *tokenizer, *init, *config;
+  const char **corpus;
+  int n_corpus;
+  int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
+  int64_t steps;
+  double lr, warmup, weight_decay, clip, dropout, min_lr;
+  sched_kind sched;
+  uint64_t seed;
+} train_args;
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: ordo train --corpus PATH... --out DIR [options]\n\n"
+    "Masked-LM pretraining of an encoder (dynamic masking: 15%% of tokens, 80/10/10).\n"
+    "Writes DIR/config.json, DIR/model.safetensors (loadable by HF transformers),\n"
+    "DIR/tokenizer.json and DIR/metrics.csv (step, loss, lr, grad norm, tokens/s).\n\n"
+    "data:\n"
+    "  --corpus PATH...     text files or directories (read recursively; binary files skipped)\n"
+    "  --tokenizer FILE     tokenizer.json or a directory with one; default: train a WordPiece\n"
+    "                       tokenizer on the corpus first\n"
+    "  --vocab-size N       vocabulary of the trained tokenizer (default 8192)\n"
+    "model:\n"
+    "  --init DIR           start from a checkpoint (config.json + model.safetensors)\n"
+    "  --config FILE        HF config.json of a new model (random init)\n"
+    "  --layers N --hidden N --heads N --intermediate N   a new BERT (default 4/256/4/1024)\n"
+    "  --dropout P          hidden dropout of a new model (default 0.1)\n"
+    "training:\n"
+    "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
+    "  --batch N            sequences per step (default 16)\n"
+    "  --steps N            optimizer steps (default 50)\n"
+    "  --lr X               peak learning rate (default 5e-4)\n"
+    "  --schedule S         linear | cosine | constant decay after warmup (default linear)\n"
+    "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
+    "  --min-lr X           rate at the end of the decay (default 0)\n"
+    "  --weight-decay X     AdamW decoupled decay, not on biases/LayerNorm (default 0.01)\n"
+    "  --clip X             clip the global gradient L2 norm (default 1.0; 0 = off)\n"
+    "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
+    "  --threads N          CPU threads (default: all cores)\n"
+    "  --log-every N        print a loss line every N steps (default 10)\n");
+}
+
+/* ---- corpus ---- */
+typedef struct corpus { char **paths; int n, cap; } corpus;
+
+static void corpus_push(corpus *c, const char *path) {
+  if (c->n == c->cap) {
+    c->cap = c->cap ? 2 * c->cap : 64;
+    c->paths = ordo_realloc(c->paths, (size_t)c->cap * sizeof(char *));
+  }
+  c->paths[c->n++] = ordo_strdup(path);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Regular files under path (recursively; symbolic links are not followed). */
+static void corpus_walk(corpus *c, const char *path, int depth) {
+  struct stat sb;
+  if (lstat(path, &sb) != 0) return;
+  if (S_ISREG(sb.st_mode)) {
+    corpus_push(c, path);
+    return;
+  }
+  if (!S_ISDIR(sb.st_mode) || depth > 32) return;
+  DIR *d = opendir(path);
+  if (!d) return;
+  struct dirent *de;
+  char sub[4096];
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+    corpus_walk(c, sub, depth + 1);
+  }
+  closedir(d);
+}
+
+static int corpus_collect(corpus *c, const char **args, int n, ordo_err *e) {
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < n; i++) {
+    struct stat sb;
+    if (stat(args[i], &sb) != 0) return ordo_fail(e, "%s: no such file or directory", args[i]);
+    int before = c->n;
+    corpus_walk(c, args[i], 0);
+    /* directory order depends on the file system: sort for reproducible runs */
+    qsort(c->paths + before, (size_t)(c->n - before), sizeof(char *), cmp_str);
+  }
+  if (c->n == 0) return ordo_fail(e, "the corpus paths hold no files");
+  return 0;
+}
+
+static void corpus_free(corpus *c) {
+  for (int i = 0; i < c->n; i++) free(c->paths[i]);
+  free(c->paths);
+}
+
+/* Reads the text files (files with NUL bytes are skipped as binary). */
+static int corpus_read(const corpus *c, char ***texts, size_t **lens, int *n, ordo_err *e) {
+  *texts = ordo_calloc((size_t)c->n, sizeof(char *));
+  *lens = ordo_calloc((size_t)c->n, sizeof(size_t));
+  *n = 0;
+  int skipped = 0;
+  for (int i = 0; i < c->n; i++) {
+    size_t len;
+    char *t = ordo_read_file(c->paths[i], &len, e);
+    if (!t) return -1;
+    if (memchr(t, 0, len) || len == 0) {
+      free(t);
+      skipped++;
+      continue;
+    }
+    (*texts)[*n] = t;
+    (*lens)[*n] = len;
+    (*n)++;
+  }
+  if (skipped) log_info("corpus: skipped %d binary or empty files", skipped);
+  if (*n == 0) return ordo_fail(e, "the corpus holds no text files");
+  return 0;
+}
+
+/* ---- flags ---- */
+static int want(int i, int argc, char **argv) {
+  if (i + 1 >= argc) {
+    fprintf(stderr, "ordo train: %s needs a value\n", argv[i]);
+    return 0;
+  }
+  return 1;
+}
+
+static int parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi) {
+    fprintf(stderr, "ordo train: %s must be an integer in [%lld, %lld], got '%s'\n", flag, lo, hi, s);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static int parse_num(const char *flag, const char *s, double lo, double hi, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (!*s || *end || !(v >= lo && v <= hi)) {
+    fprintf(stderr, "ordo train: %s must be a number in [%g, %g], got '%s'\n", flag, lo, hi, s);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static int parse_args(train_args *a, int argc, char **argv) {
+  *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
+                    .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
+                    .steps = 50, .lr = 5e-4, .warmup = 0.1, .weight_decay = 0.01, .clip = 1.0,
+                    .dropout = 0.1, .sched = SCHED_LINEAR, .seed = 1};
+  a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
+  for (int i = 1; i < argc; i++) {
+    const char *f = argv[i];
+    long long iv;
+    double dv;
+    if (strcmp(f, "--corpus") == 0) {
+      while (i + 1 < argc && argv[i + 1][0] != '-') a->corpus[a->n_corpus++] = argv[++i];
+      if (a->n_corpus == 0) {
+        fprintf(stderr, "ordo train: --corpus needs at least one path\n");
+        return 0;
+      }
+    } else if (strcmp(f, "--out") == 0 || strcmp(f, "--tokenizer") == 0 ||
+               strcmp(f, "--init") == 0 || strcmp(f, "--config") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
+                         : f[2] == 'i' ? &a->init : &a->config;
+      *dst = argv[++i];
+    } else if (strcmp(f, "--schedule") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      if (sched_kind_parse(argv[++i], &a->sched) != 0) {
+        fprintf(stderr, "ordo train: --schedule must be linear, cosine or constant\n");
+        return 0;
+      }
+    } else {
+      struct { const char *name; int *ip; int64_t *lp; double *dp; double lo, hi; } k[] = {
+          {"--vocab-size", &a->vocab_size, NULL, NULL, 64, 1 << 20},
+          {"--layers", &a->layers, NULL, NULL, 1, 128},
+          {"--hidden", &a->hidden, NULL, NULL, 8, 16384},
+          {"--heads", &a->heads, NULL, NULL, 1, 256},
+          {"--intermediate", &a->intermediate, NULL, NULL, 8, 65536},
+          {"--seq", &a->seq, NULL, NULL, 8, 8192},
+          {"--batch", &a->batch, NULL, NULL, 1, 65536},
+          {"--threads", &a->threads, NULL, NULL, 1, 1024},
+          {"--log-every", &a->log_every, NULL, NULL, 1, 1e9},
+          {"--steps", NULL, &a->steps, NULL, 1, 1e12},
+          {"--lr", NULL, NULL, &a->lr, 0, 10},
+          {"--warmup", NULL, NULL, &a->warmup, 0, 1e12},
+          {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
+          {"--weight-decay", NULL, NULL, &a->weight_decay, 0, 10},
+          {"--clip", NULL, NULL, &a->clip, 0, 1e9},
+          {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
+          {"--seed", NULL, NULL, NULL, 0, 9e18},
+      };
+      int hit = 0;
+      for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
+        if (strcmp(f, k[j].name) != 0) continue;
+        hit = 1;
+        if (!want(i, argc, argv)) return 0;
+        const char *v = argv[++i];
+        if (k[j].dp) {
+          if (!parse_num(f, v, k[j].lo, k[j].hi, &dv)) return 0;
+          *k[j].dp = dv;
+        } else {
+          if (!parse_int(f, v, (long long)k[j].lo, (long long)k[j].hi, &iv)) return 0;
+          if (k[j].ip) *k[j].ip = (int)iv;
+          else if (k[j].lp) *k[j].lp = iv;
+          else a->seed = (uint64_t)iv;
+        }
+      }
+      if (!hit) {
+        fprintf(stderr, "ordo train: unknown option '%s' (see ordo train --help)\n", f);
+        return 0;
+      }
+    }
+  }
+  if (!a->out || a->n_corpus == 0) {
+    fprintf(stderr, "ordo train: --corpus and --out are required (see ordo train --help)\n");
+    return 0;
+  }
+  if (a->init && a->config) {
+    fprintf(stderr, "ordo train: --init and --config exclude each other\n");
+    return 0;
+  }
+  return 1;
+}
+
+static int ensure_dir(const char *dir, ordo_err *e) {
+  struct stat sb;
+  if (stat(dir, &sb) == 0) return S_ISDIR(sb.st_mode) ? 0 : ordo_fail(e, "%s: not a directory", dir);
+  if (mkdir(dir, 0755) != 0) return ordo_fail(e, "%s: cannot create directory", dir);
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
+  train_args a;
+  if (!parse_args(&a, argc, argv)) {
+    free(a.corpus);
+    return 2;
+  }
+  if (a.threads > 0) {
+    omp_set_num_threads(a.threads);
+    openblas_set_num_threads(a.threads);
+  }
+  ordo_err e = {0};
+  int rc = 1;
+  corpus cp = {0};
+  char **texts = NULL;
+  size_t *lens = NULL;
+  int n_texts = 0;
+  tok *tk = NULL;
+  mlm_data data = {0};
+  enc_model m;
+  int have_model = 0;
+  opt_adamw opt = {0};
+  int32_t *ids = NULL, *mask = NULL, *rows = NULL, *labels = NULL;
+  FILE *metrics = NULL;
+  char path[4096];
+
+  if (ensure_dir(a.out, &e) != 0) goto done;
+  if (corpus_collect(&cp, a.corpus, a.n_corpus, &e) != 0) goto done;
+  if (corpus_read(&cp, &texts, &lens, &n_texts, &e) != 0) goto done;
+  size_t bytes = 0;
+  for (int i = 0; i < n_texts; i++) bytes += lens[i];
+  log_info("corpus: %d files, %.1f MB", n_texts, bytes / 1e6);
+
+  /* tokenizer: given, from --init, or trained on the corpus */
+  snprintf(path, sizeof path, "%s/tokenizer.json", a.out);
+  if (a.tokenizer || a.init) {
+    if (tok_load(&tk, a.tokenizer ? a.tokenizer : a.init, &e) != 0) goto done;
+  } else {
+    tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1};
+    char *json = NULL;
+    log_info("training a WordPiece tokenizer (vocab %d) on the corpus", a.vocab_size);
+    if (tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to, &json, &e) != 0)
+      goto done;
+    int lr_ = tok_load_json(&tk, json, strlen(json), "trained tokenizer", &e);
+    if (lr_ == 0) lr_ = ordo_write_file_atomic(path, json, strlen(json), &e);
+    free(json);
+    if (lr_ != 0) goto done;
+  }
+  {
+    /* keep the tokenizer with the model */
+    if (a.tokenizer || a.init) {
+      char src[4096];
+      struct stat sb;
+      const char *from = a.tokenizer ? a.tokenizer : a.init;
+      if (stat(from, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(src, sizeof src, "%s/tokenizer.json", from);
+      else
+        snprintf(src, sizeof src, "%s", from);
+      size_t len;
+      char *txt = ordo_read_file(src, &len, NULL);
+      if (txt) {
+        int w = ordo_write_file_atomic(path, txt, len, &e);
+        free(txt);
+        if (w != 0) goto done;
+      }
+    }
+  }
+
+  /* token stream: documents back to back, separated by [SEP] */
+  {
+    tok_batch tb;
+    tok_encode_batch(tk, (const char *const *)texts, lens, n_texts, 0, a.threads, &tb);
+    int32_t sep = tok_special_id(tk, TOK_SP_SEP);
+    int64_t n = tb.offsets[n_texts] + n_texts, k = 0;
+    int32_t *stream = ordo_malloc((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n_texts; i++) {
+      int64_t len = tb.offsets[i + 1] - tb.offsets[i];
+      memcpy(stream + k, tb.ids + tb.offsets[i], (size_t)len * sizeof(int32_t));
+      k += len;
+      stream[k++] = sep;
+    }
+    tok_batch_free(&tb);
+    log_info("corpus: %lld tokens", (long long)k);
+    if (mlm_data_init(&data, stream, k, a.seq, a.batch, tok_special_id(tk, TOK_SP_CLS), sep,
+                      tok_special_id(tk, TOK_SP_MASK), tok_special_id(tk, TOK_SP_PAD),
+                      tok_vocab_size(tk), a.seed, &e) != 0)
+      goto done;
+  }
+
+  /* model */
+  {
+    enc_config cfg;
+    if (a.init) {
+      snprintf(path, sizeof path, "%s/config.json", a.init);
+      if (hfconfig_load(&cfg, path, &e) != 0) goto done;
+    } else if (a.config) {
+      if (hfconfig_load(&cfg, a.config, &e) != 0) goto done;
+    } else {
+      hfconfig_defaults(&cfg, ORDO_ARCH_BERT);
+      cfg.num_hidden_layers = a.layers;
+      cfg.hidden_size = cfg.embedding_size = a.hidden;
+      cfg.num_attention_heads = a.heads;
+      cfg.intermediate_size = a.intermediate;
+      cfg.hidden_dropout_prob = (float)a.dropout;
+      cfg.attention_probs_dropout_prob = 0.0f; /* attention-probability dropout: not in the driver yet */
+      cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
+    }
+    if (!a.init) {
+      cfg.vocab_size = tok_vocab_size(tk);
+      int32_t pad = tok_special_id(tk, TOK_SP_PAD);
+      cfg.pad_token_id = pad >= 0 ? pad : 0;
+    } else if (cfg.vocab_size < tok_vocab_size(tk)) {
+      ordo_fail(&e, "%s: vocab_size %d is smaller than the tokenizer's %d", a.init, cfg.vocab_size,
+                tok_vocab_size(tk));
+      goto done;
+    }
+    if (cfg.attention_probs_dropout_prob > 0) {
+      log_warn("attention-probability dropout is not implemented yet: training without it");
+    }
+    if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+    have_model = 1;
+    enc_init_weights(&m, a.seed);
+    if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
+    enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
+    m.seed = a.seed;
+    log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB",
+             cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+             cfg.intermediate_size, params_count(&m.params, 0) / 1e6, m.arena.cap / 1e6);
+  }
+  adamw_config ac = adamw_defaults();
+  ac.lr = (float)a.lr;
+  ac.weight_decay = (float)a.weight_decay;
+  opt_adamw_init(&opt, &m.params, &ac);
+  sched_config sc = {.kind = a.sched, .lr = (float)a.lr, .total_steps = a.steps,
+                     .min_lr = (float)a.min_lr,
+                     .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};
+
+  size_t BT = (size_t)a.batch * a.seq;
+  ids = ordo_malloc(BT * sizeof(int32_t));
+  mask = ordo_malloc(BT * sizeof(int32_t));
+  rows = ordo_malloc(BT * sizeof(int32_t));
+  labels = ordo_malloc(BT * sizeof(int32_t));
+  snprintf(path, sizeof path, "%s/metrics.csv", a.out);
+  metrics = fopen(path, "w");
+  if (!metrics) {
+    ordo_fail(&e, "%s: cannot create", path);
+    goto done;
+  }
+  fprintf(metrics, "step,loss,lr,grad_norm,tokens_per_s\n");
+
+  ordo_progress pb;
+  progress_init(&pb, "train", a.steps);
+  double t0 = ordo_time(), loss_first = 0, loss_last = 0;
+  for (int64_t step = 0; step < a.steps; step++) {
+    double ts = ordo_time();
+    int nm = mlm_data_batch(&data, step, a.batch, ids, mask, rows, labels);
+    enc_batch b = {.B = a.batch, .T = a.seq, .ids = ids, .mask = mask, .mlm_rows = rows,
+                   .n_mlm_rows = nm, .mlm_labels = labels};
+    m.step = (uint64_t)step;
+    params_zero_grad(&m.params);
+    enc_forward(&m, &b, 1);
+    enc_zero_output_grads(&m, &b);
+    float loss = enc_loss_mlm(&m, &b, 1.0f, NULL);
+    enc_backward(&m, &b);
+    double gn = grad_global_norm(&m.params);
+    if (a.clip > 0 && gn > a.clip) grad_scale(&m.params, (float)(a.clip / (gn + 1e-6)));
+    float lr = sched_lr(&sc, step);
+    opt_adamw_step(&opt, &m.params, lr);
+    double tps = BT / (ordo_time() - ts);
+    if (step == 0) loss_first = loss;
+    loss_last = loss;
+    fprintf(metrics, "%lld,%.6f,%.6e,%.6f,%.1f\n", (long long)step + 1, loss, lr, gn, tps);
+    char tail[128];
+    snprintf(tail, sizeof tail, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s", loss, lr, gn, tps);
+    if ((step + 1) % a.log_every == 0 || step == 0 || step + 1 == a.steps)
+      printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f\n",
+             (long long)step + 1, (long long)a.steps, loss, lr, gn, tps);
+    progress_update(&pb, step + 1, tail);
+  }
+  progress_finish(&pb, NULL);
+  double el = ordo_time() - t0;
+  printf("done: %lld steps in %.1f s, %.0f tokens/s, loss %.4f -> %.4f\n", (long long)a.steps, el,
+         a.steps * BT / el, loss_first, loss_last);
+  if (enc_save(&m, a.out, &e) != 0) goto done;
+  printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv)\n", a.out);
+  rc = 0;
+done:
+  if (rc != 0) fprintf(stderr, "ordo train: %s\n", e.msg);
+  if (metrics) fclose(metrics);
+  free(ids);
+  free(mask);
+  free(rows);
+  free(labels);
+  opt_adamw_free(&opt);
+  if (have_model) enc_free(&m);
+  mlm_data_free(&data);
+  tok_free(tk);
+  for (int i = 0; i < n_texts; i++) free(texts[i]);
+  free(texts);
+  free(lens);
+  corpus_free(&cp);
+  free(a.corpus);
+  return rc;
+}

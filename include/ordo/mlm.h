@@ -1,0 +1,35 @@
+/* Masked-LM pretraining data: a token stream cut into fixed-length sequences, visited in a
+ * seeded random order per epoch, with dynamic masking (a fresh mask every time a sequence is
+ * seen) drawn from the counter-based RNG so that a run is reproducible from (seed, step). */
+#ifndef ORDO_MLM_H
+#define ORDO_MLM_H
+
+#include <stdint.h>
+
+#include "ordo/core.h"
+
+typedef struct mlm_data {
+  int32_t *stream; /* token ids, documents back to back separated by sep_id */
+  int64_t n_tokens;
+  int seq;         /* sequence length including [CLS] and [SEP] */
+  int64_t n_seqs;  /* n_tokens / (seq - 2) */
+  int32_t cls_id, sep_id, mask_id, pad_id;
+  int vocab_size;
+  float mask_prob; /* default 0.15: of those, 80% [MASK], 10% random token, 10% unchanged */
+  uint64_t seed;
+  int32_t *order;  /* current epoch's sequence order */
+  int64_t order_epoch;
+} mlm_data;
+
+/* Takes ownership of stream (malloc'd). Returns -1 when there is not enough text for one batch. */
+int mlm_data_init(mlm_data *d, int32_t *stream, int64_t n_tokens, int seq, int batch,
+                  int32_t cls_id, int32_t sep_id, int32_t mask_id, int32_t pad_id, int vocab_size,
+                  uint64_t seed, ordo_err *e);
+void mlm_data_free(mlm_data *d);
+
+/* The batch of global step `step` (0-based): ids/mask (B, T); rows/labels of the masked
+ * positions (at most B*T); returns the number of masked rows. */
+int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask, int32_t *rows,
+                   int32_t *labels);
+
+#endif

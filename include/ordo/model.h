@@ -1,0 +1,136 @@
+/* The encoder: BERT-family models driven through one backend op table.
+ *
+ * Parameters live in one ordo_params table under their HF names; activations in an arena
+ * sized by enc_plan for the largest batch. A step is:
+ *   enc_forward(m, batch, train)          -> hidden states and head outputs
+ *   enc_loss_*(m, batch, ...)             -> loss, and seeds the output gradients
+ *   enc_backward(m, batch)                -> accumulates (+=) into m->params.grad
+ * Heads and the loss are separate so the same driver serves parity checks, pretraining
+ * and the rankers. */
+#ifndef ORDO_MODEL_H
+#define ORDO_MODEL_H
+
+#include <stdint.h>
+
+#include "ordo/arena.h"
+#include "ordo/config.h"
+#include "ordo/ops.h"
+#include "ordo/params.h"
+
+enum {
+  ENC_HEAD_POOLER = 1 << 0, /* BERT pooler: tanh(dense(h[:, 0])) */
+  ENC_HEAD_MLM = 1 << 1,    /* transform (dense, gelu, LayerNorm) + decoder tied to embeddings */
+  ENC_HEAD_NSP = 1 << 2,    /* next-sentence head: kept only to load/save pretraining checkpoints */
+  ENC_HEAD_CLS = 1 << 3,    /* RobertaClassificationHead layout: dense, tanh, out_proj on h[:, 0] */
+};
+
+typedef struct enc_layer_idx {
+  int qkv_w, qkv_b; /* query/key/value weights stored back to back: one (3C, C) matrix */
+  int ao_w, ao_b, ln1_w, ln1_b;
+  int fc_w, fc_b, proj_w, proj_b, ln2_w, ln2_b;
+} enc_layer_idx;
+
+/* One layer's saved activations (rows BT = B*T). */
+typedef struct enc_layer_acts {
+  float *qkv;      /* (BT, 3C) */
+  float *att;      /* (B, NH, T, T) softmax probabilities */
+  float *attn_out; /* (BT, C) heads concatenated */
+  float *r1;       /* (BT, C) x + dropout(attn proj): LayerNorm 1 input */
+  float *ln1_mean, *ln1_rstd; /* (BT) */
+  float *h1;       /* (BT, C) */
+  float *fc;       /* (BT, I) pre-GELU */
+  float *gelu;     /* (BT, I) */
+  float *r2;       /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
+  float *ln2_mean, *ln2_rstd;
+  float *out;      /* (BT, C) layer output */
+} enc_layer_acts;
+
+typedef struct enc_batch {
+  int B, T;
+  const int32_t *ids;  /* (B, T) */
+  const int32_t *mask; /* (B, T) 1 = real token */
+  const int32_t *tt;   /* (B, T) token types, or NULL for all zeros */
+  /* MLM: rows (indices into B*T) on which the MLM head runs and their labels; NULL rows =
+   * every row (labels then (B*T) with -100 = ignore). */
+  const int32_t *mlm_rows;
+  int n_mlm_rows;
+  const int32_t *mlm_labels;
+} enc_batch;
+
+typedef struct enc_model {
+  enc_config cfg;
+  int heads; /* ENC_HEAD_* */
+  const ordo_ops *ops;
+  ordo_params params;
+  char base_prefix[16]; /* "bert." / "roberta.": HF names of the base model carry it */
+
+  struct { int wte, wpe, wtt, ln_w, ln_b; } emb;
+  enc_layer_idx *layer;
+  int pool_w, pool_b;
+  int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;
+  int nsp_w, nsp_b;
+  int cls_dense_w, cls_dense_b, cls_out_w, cls_out_b;
+
+  /* capacity planned by enc_plan */
+  int maxB, maxT, maxMLM;
+  ordo_arena arena;
+  /* inputs as the kernels want them */
+  int32_t *pos, *tt0; /* (BT) */
+  float *emb_sum;     /* (BT, C) embeddings before LayerNorm */
+  float *emb_mean, *emb_rstd;
+  float *x0;          /* (BT, C) embedding output */
+  enc_layer_acts *acts;
+  /* heads' activations */
+  float *mlm_in, *mlm_fc, *mlm_gelu, *mlm_ln, *mlm_mean, *mlm_rstd; /* (R, C) / (R) */
+  float *mlm_logits;  /* (R, V) */
+  float *mlm_probs;   /* (R, V) */
+  float *cls_in, *cls_fc, *cls_tanh, *cls_logits; /* (B, C) x3, (B, L) */
+  float *pool_in, *pooled;                        /* (B, C) */
+  /* output gradients (seeded by a loss, read by enc_backward) and scratch */
+  float *d_hidden;    /* (BT, C) d loss / d last hidden state */
+  float *d_mlm_logits;/* (R, V) */
+  float *d_cls_logits;/* (B, L) */
+  float *d_pooled;    /* (B, C) */
+  float *g_a, *g_b, *g_c, *g_qkv, *g_big, *g_att; /* backward scratch */
+  float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), C) */
+  int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled;
+  int n_mlm_rows; /* rows the MLM head ran on in the last forward */
+
+  /* dropout */
+  uint64_t seed, step;
+  int training;
+} enc_model;
+
+/* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /
+ * enc_load). Returns -1 with a message for configurations the driver does not support. */
+int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops, ordo_err *e);
+void enc_free(enc_model *m);
+/* HF-style random init: N(0, 0.02) for matrices and embeddings, zero biases, LayerNorm 1/0,
+ * zero padding-index embedding row. */
+void enc_init_weights(enc_model *m, uint64_t seed);
+/* Sizes the activation arena for batches up to (maxB, maxT) and maxMLM head rows (<= 0: B*T). */
+void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM);
+
+/* Loads model.safetensors from a file or a directory holding one. The base encoder must be
+ * complete; head weights that are missing keep their current values and are listed (as HF
+ * reports "newly initialized" weights) in *n_missing_heads. */
+int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e);
+/* Writes DIR/config.json and DIR/model.safetensors (tied weights under both HF names). */
+int enc_save(const enc_model *m, const char *dir, ordo_err *e);
+
+/* Forward pass. train != 0 enables dropout (keyed by m->seed and m->step). */
+void enc_forward(enc_model *m, const enc_batch *b, int train);
+/* Clears the output-gradient seeds (call before seeding them through a loss). */
+void enc_zero_output_grads(enc_model *m, const enc_batch *b);
+/* Backward from the seeded output gradients; accumulates into m->params.grad. */
+void enc_backward(enc_model *m, const enc_batch *b);
+
+/* Losses: each returns the loss and seeds the matching output gradient scaled by dloss. */
+float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count);
+float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, float dloss);
+float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, float dloss);
+
+/* Last hidden state of the last forward: (B, T, C) with the batch's T. */
+const float *enc_hidden(const enc_model *m);
+
+#endif

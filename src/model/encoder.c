@@ -1,0 +1,363 @@
+/* Encoder forward and backward (post-LN BERT/RoBERTa layers) through the backend op table. */
+#include <string.h>
+
+#include "ordo/model.h"
+
+#define F(n) ((size_t)(n) * sizeof(float))
+
+static float *take(ordo_arena *a, size_t nfloats) { return arena_alloc_f32(a, nfloats); }
+
+/* Carves every activation buffer out of the arena (measure pass, then the real one). */
+static void carve(enc_model *m, ordo_arena *a) {
+  const enc_config *c = &m->cfg;
+  size_t B = m->maxB, T = m->maxT, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
+  size_t NH = c->num_attention_heads, V = c->vocab_size, R = m->maxMLM, L = c->num_labels;
+  m->pos = arena_alloc(a, BT * sizeof(int32_t));
+  m->tt0 = arena_alloc(a, BT * sizeof(int32_t));
+  m->emb_sum = take(a, BT * C);
+  m->emb_mean = take(a, BT);
+  m->emb_rstd = take(a, BT);
+  m->x0 = take(a, BT * C);
+  for (int l = 0; l < c->num_hidden_layers; l++) {
+    enc_layer_acts *A = &m->acts[l];
+    A->qkv = take(a, BT * 3 * C);
+    A->att = take(a, B * NH * T * T);
+    A->attn_out = take(a, BT * C);
+    A->r1 = take(a, BT * C);
+    A->ln1_mean = take(a, BT);
+    A->ln1_rstd = take(a, BT);
+    A->h1 = take(a, BT * C);
+    A->fc = take(a, BT * I);
+    A->gelu = take(a, BT * I);
+    A->r2 = take(a, BT * C);
+    A->ln2_mean = take(a, BT);
+    A->ln2_rstd = take(a, BT);
+    A->out = take(a, BT * C);
+  }
+  size_t HR = R > B ? R : B; /* head rows */
+  if (m->heads & ENC_HEAD_MLM) {
+    m->mlm_in = take(a, R * C);
+    m->mlm_fc = take(a, R * C);
+    m->mlm_gelu = take(a, R * C);
+    m->mlm_ln = take(a, R * C);
+    m->mlm_mean = take(a, R);
+    m->mlm_rstd = take(a, R);
+    m->mlm_logits = take(a, R * V);
+    m->mlm_probs = take(a, R * V);
+    m->d_mlm_logits = take(a, R * V);
+  }
+  if (m->heads & ENC_HEAD_CLS) {
+    m->cls_in = take(a, B * C);
+    m->cls_fc = take(a, B * C);
+    m->cls_tanh = take(a, 2 * B * C); /* tanh output, then its dropped-out copy */
+    m->cls_logits = take(a, B * L);
+    m->d_cls_logits = take(a, B * L);
+  }
+  if (m->heads & ENC_HEAD_POOLER) {
+    m->pool_in = take(a, B * C);
+    m->pooled = take(a, B * C);
+    m->d_pooled = take(a, B * C);
+  }
+  m->d_hidden = take(a, BT * C);
+  m->g_a = take(a, BT * C);
+  m->g_b = take(a, BT * C);
+  m->g_c = take(a, 2 * BT * C); /* two (BT, C) halves: the running d hidden and its successor */
+  m->g_qkv = take(a, BT * 3 * C);
+  m->g_big = take(a, 2 * BT * I);
+  m->g_att = take(a, B * NH * T * T);
+  m->g_head_a = take(a, HR * C);
+  m->g_head_b = take(a, HR * C);
+  m->g_head_c = take(a, HR * C);
+}
+
+void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
+  ORDO_CHECK(maxB > 0 && maxT > 0);
+  ORDO_CHECKF(maxT <= m->cfg.max_position_embeddings - (m->cfg.arch == ORDO_ARCH_ROBERTA ? m->cfg.pad_token_id + 1 : 0),
+              "sequence length %d exceeds the position table", maxT);
+  arena_free(&m->arena);
+  free(m->acts);
+  m->acts = ordo_calloc(m->cfg.num_hidden_layers, sizeof *m->acts);
+  m->maxB = maxB;
+  m->maxT = maxT;
+  m->maxMLM = maxMLM > 0 ? maxMLM : maxB * maxT;
+  ordo_arena meas;
+  arena_init_measure(&meas);
+  carve(m, &meas);
+  arena_init(&m->arena, meas.peak);
+  carve(m, &m->arena);
+}
+
+const float *enc_hidden(const enc_model *m) {
+  int L = m->cfg.num_hidden_layers;
+  return m->acts[L - 1].out;
+}
+
+/* Dropout streams: one key per step, one disjoint counter range per site. */
+static uint64_t drop_key(const enc_model *m) { return m->seed ^ (m->step * 0x9E3779B97F4A7C15ull); }
+static uint64_t site(int s) { return (uint64_t)s << 40; }
+enum { SITE_EMB = 0, SITE_CLS_IN = 1, SITE_CLS_MID = 2, SITE_LAYER0 = 8 };
+
+static float pdrop(const enc_model *m, float p) { return m->training ? p : 0.0f; }
+
+static float *P(const enc_model *m, int idx) { return idx < 0 ? NULL : params_data(&m->params, idx); }
+/* Gradient pointer, NULL for a frozen parameter (no gradient is computed for it). */
+static float *G(const enc_model *m, int idx) {
+  if (idx < 0 || (m->params.specs[idx].flags & ORDO_PF_FROZEN)) return NULL;
+  return params_grad(&m->params, idx);
+}
+
+static void positions(enc_model *m, const enc_batch *b) {
+  int B = b->B, T = b->T;
+  if (m->cfg.arch == ORDO_ARCH_ROBERTA) {
+    /* RoBERTa: positions count non-pad tokens from pad_token_id + 1; pads keep pad_token_id */
+    int pad = m->cfg.pad_token_id;
+    for (int i = 0; i < B; i++) {
+      int run = 0;
+      for (int t = 0; t < T; t++) {
+        int is_tok = b->ids[i * T + t] != pad;
+        run += is_tok;
+        m->pos[i * T + t] = is_tok ? pad + run : pad;
+      }
+    }
+  } else {
+    for (int i = 0; i < B; i++)
+      for (int t = 0; t < T; t++) m->pos[i * T + t] = t;
+  }
+}
+
+void enc_forward(enc_model *m, const enc_batch *b, int train) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  ORDO_CHECKF(b->B <= m->maxB && b->T <= m->maxT, "batch %dx%d exceeds the plan %dx%d", b->B,
+              b->T, m->maxB, m->maxT);
+  m->training = train;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
+  int NH = c->num_attention_heads;
+  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
+  uint64_t key = drop_key(m);
+  for (int i = 0; i < BT; i++) {
+    ORDO_CHECKF(b->ids[i] >= 0 && b->ids[i] < c->vocab_size, "token id %d out of range", b->ids[i]);
+    if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
+  }
+  positions(m, b);
+  const int32_t *tt = b->tt;
+  if (!tt) {
+    memset(m->tt0, 0, BT * sizeof(int32_t));
+    tt = m->tt0;
+  }
+  op->embed_forward(m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
+                    P(m, m->emb.wtt), BT, C);
+  op->layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
+                        P(m, m->emb.ln_b), eps, BT, C);
+  op->dropout_forward(m->x0, m->x0, ph, key, site(SITE_EMB), (int64_t)BT * C);
+
+  const float *x = m->x0;
+  for (int l = 0; l < c->num_hidden_layers; l++) {
+    const enc_layer_idx *L = &m->layer[l];
+    enc_layer_acts *A = &m->acts[l];
+    op->matmul_forward(A->qkv, x, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
+    op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
+    op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+    op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)BT * C);
+    op->residual_forward(A->r1, A->r1, x, (int64_t)BT * C);
+    op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
+                          eps, BT, C);
+    op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+    op->gelu_forward(A->gelu, A->fc, (int64_t)BT * I);
+    op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+    op->dropout_forward(A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)BT * C);
+    op->residual_forward(A->r2, A->r2, A->h1, (int64_t)BT * C);
+    op->layernorm_forward(A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
+                          eps, BT, C);
+    x = A->out;
+  }
+  const float *h = x;
+
+  if (m->heads & ENC_HEAD_MLM) {
+    int R = b->mlm_rows ? b->n_mlm_rows : BT;
+    ORDO_CHECKF(R <= m->maxMLM, "%d MLM rows exceed the plan's %d", R, m->maxMLM);
+    m->n_mlm_rows = R;
+    if (b->mlm_rows)
+      for (int r = 0; r < R; r++) {
+        ORDO_CHECK(b->mlm_rows[r] >= 0 && b->mlm_rows[r] < BT);
+        memcpy(m->mlm_in + (size_t)r * C, h + (size_t)b->mlm_rows[r] * C, F(C));
+      }
+    else
+      memcpy(m->mlm_in, h, F((size_t)BT * C));
+    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), R, C, C);
+    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)R * C);
+    op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
+                          P(m, m->mlm_ln_b), eps, R, C);
+    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), R, C,
+                       c->vocab_size);
+  }
+  if (m->heads & ENC_HEAD_POOLER) {
+    for (int i = 0; i < B; i++) memcpy(m->pool_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
+    op->matmul_forward(m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
+    op->tanh_forward(m->pooled, m->pooled, (int64_t)B * C);
+  }
+  if (m->heads & ENC_HEAD_CLS) {
+    float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
+    for (int i = 0; i < B; i++) memcpy(m->cls_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
+    op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    op->matmul_forward(m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
+    op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    float *dropped = m->cls_tanh + (size_t)B * C;
+    op->dropout_forward(dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    op->matmul_forward(m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
+                       c->num_labels);
+  }
+}
+
+void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
+  int BT = b->B * b->T, C = m->cfg.hidden_size;
+  m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = 0;
+  memset(m->d_hidden, 0, F((size_t)BT * C));
+  if (m->d_mlm_logits) memset(m->d_mlm_logits, 0, F((size_t)m->maxMLM * m->cfg.vocab_size));
+  if (m->d_cls_logits) memset(m->d_cls_logits, 0, F((size_t)b->B * m->cfg.num_labels));
+  if (m->d_pooled) memset(m->d_pooled, 0, F((size_t)b->B * C));
+}
+
+void enc_backward(enc_model *m, const enc_batch *b) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
+  int NH = c->num_attention_heads;
+  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
+  (void)eps;
+  uint64_t key = drop_key(m);
+  size_t nBC = (size_t)BT * C;
+  float *dh = m->g_c, *dnext = m->g_c + nBC; /* d loss / d (current layer output) */
+  memcpy(dh, m->d_hidden, F(nBC));
+
+  if ((m->heads & ENC_HEAD_MLM) && m->has_d_mlm) {
+    int R = m->n_mlm_rows;
+    memset(m->g_head_a, 0, F((size_t)R * C));
+    op->matmul_backward(m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
+                        m->mlm_ln, P(m, m->emb.wte), R, C, c->vocab_size);
+    memset(m->g_head_b, 0, F((size_t)R * C));
+    op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
+                           m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, C);
+    memset(m->g_head_c, 0, F((size_t)R * C));
+    op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * C);
+    memset(m->g_head_a, 0, F((size_t)R * C));
+    op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
+                        m->mlm_in, P(m, m->mlm_dense_w), R, C, C);
+    for (int r = 0; r < R; r++) {
+      size_t row = b->mlm_rows ? (size_t)b->mlm_rows[r] : (size_t)r;
+      float *d = dh + row * C;
+      const float *s = m->g_head_a + (size_t)r * C;
+      for (int k = 0; k < C; k++) d[k] += s[k];
+    }
+  }
+  if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
+    memset(m->g_head_a, 0, F((size_t)B * C));
+    op->tanh_backward(m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
+    memset(m->g_head_b, 0, F((size_t)B * C));
+    op->matmul_backward(m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
+                        P(m, m->pool_w), B, C, C);
+    for (int i = 0; i < B; i++)
+      for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
+  }
+  if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
+    float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
+    float *dropped = m->cls_tanh + (size_t)B * C;
+    memset(m->g_head_a, 0, F((size_t)B * C));
+    op->matmul_backward(m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
+                        dropped, P(m, m->cls_out_w), B, C, c->num_labels);
+    memset(m->g_head_b, 0, F((size_t)B * C));
+    op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    memset(m->g_head_c, 0, F((size_t)B * C));
+    op->tanh_backward(m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    memset(m->g_head_a, 0, F((size_t)B * C));
+    op->matmul_backward(m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
+                        m->cls_in, P(m, m->cls_dense_w), B, C, C);
+    memset(m->g_head_b, 0, F((size_t)B * C));
+    op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    for (int i = 0; i < B; i++)
+      for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
+  }
+
+  for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
+    const enc_layer_idx *L = &m->layer[l];
+    enc_layer_acts *A = &m->acts[l];
+    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
+    float *dbig = m->g_big, *dbig2 = m->g_big + (size_t)BT * I;
+    /* out = LN2(r2) */
+    memset(m->g_a, 0, F(nBC));
+    op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
+                           A->ln2_mean, A->ln2_rstd, BT, C);
+    /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
+    memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
+    memset(dnext, 0, F(nBC));
+    op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+    memset(dbig, 0, F((size_t)BT * I));
+    op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
+                        BT, I, C);
+    memset(dbig2, 0, F((size_t)BT * I));
+    op->gelu_backward(dbig2, A->fc, dbig, (int64_t)BT * I);
+    op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
+    /* h1 = LN1(r1) */
+    memset(m->g_a, 0, F(nBC));
+    op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
+                           A->ln1_mean, A->ln1_rstd, BT, C);
+    /* r1 = dropout(attn_out @ Wo^T + bo) + x */
+    memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
+    memset(m->g_b, 0, F(nBC));
+    op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+    memset(m->g_a, 0, F(nBC));
+    op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
+                        BT, C, C);
+    memset(m->g_qkv, 0, F(nBC * 3));
+    op->attention_backward(m->g_qkv, m->g_att, m->g_a, A->qkv, A->att, b->mask, B, T, C, NH);
+    op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
+                        3 * C);
+    float *t = dh;
+    dh = dnext;
+    dnext = t;
+  }
+  /* x0 = dropout(LN(embeddings)) */
+  memset(m->g_a, 0, F(nBC));
+  op->dropout_backward(m->g_a, dh, ph, key, site(SITE_EMB), (int64_t)nBC);
+  memset(m->g_b, 0, F(nBC));
+  op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
+                         P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, C);
+  const int32_t *tt = b->tt ? b->tt : m->tt0;
+  op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), m->g_b, b->ids, m->pos,
+                     tt, BT, C);
+}
+
+float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
+  ORDO_CHECK(m->heads & ENC_HEAD_MLM);
+  int R = m->n_mlm_rows, n = 0;
+  const int32_t *labels = b->mlm_labels;
+  float loss = m->ops->crossentropy_forward(m->mlm_probs, m->mlm_logits, labels, -100, R,
+                                            m->cfg.vocab_size, &n);
+  if (n > 0)
+    m->ops->crossentropy_backward(m->d_mlm_logits, m->mlm_probs, labels, -100, dloss / n, R,
+                                  m->cfg.vocab_size);
+  m->has_d_mlm = 1;
+  if (count) *count = n;
+  return loss;
+}
+
+float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, float dloss) {
+  ORDO_CHECK(m->heads & ENC_HEAD_CLS);
+  int64_t n = (int64_t)b->B * m->cfg.num_labels;
+  float loss = m->ops->mse_forward(m->cls_logits, targets, n);
+  m->ops->mse_backward(m->d_cls_logits, m->cls_logits, targets, dloss, n);
+  m->has_d_cls = 1;
+  return loss;
+}
+
+float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, float dloss) {
+  ORDO_CHECK(m->heads & ENC_HEAD_CLS);
+  int n = 0, L = m->cfg.num_labels;
+  float *probs = m->g_head_c; /* (B, L) fits: L <= C is checked by the caller's config */
+  ORDO_CHECK(L <= m->cfg.hidden_size);
+  float loss = m->ops->crossentropy_forward(probs, m->cls_logits, targets, -100, b->B, L, &n);
+  if (n > 0)
+    m->ops->crossentropy_backward(m->d_cls_logits, probs, targets, -100, dloss / n, b->B, L);
+  m->has_d_cls = 1;
+  return loss;
+}

@@ -1,0 +1,78 @@
+/* Masked-LM batches with dynamic masking. */
+#include <string.h>
+
+#include "ordo/mlm.h"
+#include "ordo/rng.h"
+
+int mlm_data_init(mlm_data *d, int32_t *stream, int64_t n_tokens, int seq, int batch,
+                  int32_t cls_id, int32_t sep_id, int32_t mask_id, int32_t pad_id, int vocab_size,
+                  uint64_t seed, ordo_err *e) {
+  memset(d, 0, sizeof *d);
+  if (seq < 8) return ordo_fail(e, "sequence length %d is too short (at least 8)", seq);
+  if (cls_id < 0 || sep_id < 0 || mask_id < 0)
+    return ordo_fail(e, "the tokenizer lacks a [CLS]/<s>, [SEP]/</s> or [MASK]/<mask> token");
+  d->stream = stream;
+  d->n_tokens = n_tokens;
+  d->seq = seq;
+  d->n_seqs = n_tokens / (seq - 2);
+  if (d->n_seqs < batch) {
+    free(stream);
+    d->stream = NULL;
+    return ordo_fail(e, "the corpus has %lld tokens: fewer than one batch of %d sequences of %d",
+                     (long long)n_tokens, batch, seq - 2);
+  }
+  d->cls_id = cls_id, d->sep_id = sep_id, d->mask_id = mask_id, d->pad_id = pad_id;
+  d->vocab_size = vocab_size;
+  d->mask_prob = 0.15f;
+  d->seed = seed;
+  d->order = ordo_malloc((size_t)d->n_seqs * sizeof(int32_t));
+  d->order_epoch = -1;
+  return 0;
+}
+
+void mlm_data_free(mlm_data *d) {
+  free(d->stream);
+  free(d->order);
+  memset(d, 0, sizeof *d);
+}
+
+static void epoch_order(mlm_data *d, int64_t epoch) {
+  if (d->order_epoch == epoch) return;
+  for (int64_t i = 0; i < d->n_seqs; i++) d->order[i] = (int32_t)i;
+  ordo_rng r;
+  rng_init(&r, d->seed * 0x100000001B3ull + (uint64_t)epoch + 1);
+  rng_shuffle_i32(&r, d->order, d->n_seqs);
+  d->order_epoch = epoch;
+}
+
+int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask, int32_t *rows,
+                   int32_t *labels) {
+  int T = d->seq, body = T - 2, n = 0;
+  int64_t per_epoch = d->n_seqs / B;
+  epoch_order(d, step / per_epoch);
+  int64_t first = (step % per_epoch) * B;
+  /* masking stream: one Philox word range per step, disjoint from the shuffles' */
+  uint64_t mseed = d->seed ^ 0x6A09E667F3BCC909ull;
+  uint64_t base = (uint64_t)step * (uint64_t)B * (uint64_t)T * 3;
+  for (int b = 0; b < B; b++) {
+    const int32_t *src = d->stream + (int64_t)d->order[first + b] * body;
+    int32_t *row = ids + (size_t)b * T;
+    row[0] = d->cls_id;
+    memcpy(row + 1, src, (size_t)body * sizeof(int32_t));
+    row[T - 1] = d->sep_id;
+    for (int t = 0; t < T; t++) mask[(size_t)b * T + t] = 1;
+    for (int t = 1; t < T - 1; t++) {
+      uint64_t k = base + ((uint64_t)b * T + t) * 3;
+      if (philox_uniform(mseed, k) >= d->mask_prob) continue;
+      int32_t orig = row[t];
+      if (orig == d->sep_id || orig == d->cls_id || orig == d->pad_id) continue;
+      float u = philox_uniform(mseed, k + 1);
+      if (u < 0.8f) row[t] = d->mask_id;
+      else if (u < 0.9f) row[t] = (int32_t)(philox_u32(mseed, k + 2) % (uint32_t)d->vocab_size);
+      rows[n] = b * T + t;
+      labels[n] = orig;
+      n++;
+    }
+  }
+  return n;
+}
