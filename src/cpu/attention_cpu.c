@@ -1,0 +1,108 @@
+/* Multi-head attention core on OpenBLAS: per (batch, head) pair the score product
+ * S = scale * Q K^T (T, T) and the value product O = P V (T, hs) are sgemm calls reading the
+ * strided q/k/v columns of qkv (B, T, 3C) in place (leading dimension 3C), so nothing is
+ * copied. The pairs run in parallel under OpenMP.
+ *
+ * Threading: the installed OpenBLAS may be the pthread build, which does not notice that it
+ * is called from an OpenMP thread and would start its own pool inside each of ours (and
+ * serialize concurrent threaded calls). The per-pair products are small (T x T x hs), so
+ * parallelism across pairs is the better split: around the parallel region OpenBLAS is set to
+ * one thread and restored afterwards. This touches OpenBLAS's process-wide setting for the
+ * duration of the call, so two threads of the program must not run this op while a third
+ * calls BLAS expecting its own thread count.
+ *
+ * Masking: padded keys get probability exactly 0; the max subtracted before exp is over real
+ * keys; a row with no real key gets zeros (see ref_ops.c). Each pair writes only its own rows
+ * of att, its own head's columns of out and dqkv, and its own slice of scratch: no races and
+ * the same bits for any thread count. */
+#include <cblas.h>
+#include <math.h>
+
+#include "cpu/cpu_ops.h"
+#include "ordo/core.h"
+
+/* One softmax row in place over T scores; mask row NULL = all keys real. */
+static void softmax_row_masked(float *p, const int32_t *m, int T) {
+  float mx = -INFINITY;
+  for (int u = 0; u < T; u++)
+    if ((!m || m[u]) && p[u] > mx) mx = p[u];
+  if (mx == -INFINITY) { /* no real key in this sequence */
+    for (int u = 0; u < T; u++) p[u] = 0.0f;
+    return;
+  }
+  float sum = 0.0f;
+  for (int u = 0; u < T; u++) {
+    p[u] = (!m || m[u]) ? expf(p[u] - mx) : 0.0f;
+    sum += p[u];
+  }
+  float inv = 1.0f / sum; /* sum >= 1: the max element contributes exp(0) */
+#pragma omp simd
+  for (int u = 0; u < T; u++) p[u] *= inv;
+}
+
+void attention_forward_cpu(float *out, float *att, const float *qkv, const int32_t *mask, int B,
+                           int T, int C, int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
+  const int hs = C / NH, ld = 3 * C;
+  const float scale = 1.0f / sqrtf((float)hs);
+  const int pairs = B * NH;
+  int saved = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < pairs; bh++) {
+    int b = bh / NH, h = bh % NH;
+    const float *q = qkv + (int64_t)b * T * ld + h * hs, *k = q + C, *v = q + 2 * C;
+    float *P = att + (int64_t)bh * T * T;
+    const int32_t *m = mask ? mask + (int64_t)b * T : NULL;
+    /* P (T, T) = scale * Q (T, hs) @ K^T (hs, T) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, ld, k, ld, 0.0f, P,
+                T);
+    for (int t = 0; t < T; t++) softmax_row_masked(P + (int64_t)t * T, m, T);
+    /* out head h (T, hs, row stride C) = P (T, T) @ V (T, hs) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, v, ld, 0.0f,
+                out + (int64_t)b * T * C + h * hs, C);
+  }
+  openblas_set_num_threads(saved);
+}
+
+/* Per pair, with dO the head's slice of dout:
+ *   dP = dO V^T (T, T) into scratch;  dV += P^T dO;
+ *   dS = P * (dP - rowsum(P * dP)) in place;  dQ += scale dS K;  dK += scale dS^T Q. */
+void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                            const float *att, const int32_t *mask, int B, int T, int C, int NH) {
+  (void)mask; /* padded keys have P == 0, which zeroes their dS and dV terms */
+  ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
+  if (!dqkv) return;
+  const int hs = C / NH, ld = 3 * C;
+  const float scale = 1.0f / sqrtf((float)hs);
+  const int pairs = B * NH;
+  int saved = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < pairs; bh++) {
+    int b = bh / NH, h = bh % NH;
+    int64_t qoff = (int64_t)b * T * ld + h * hs;
+    const float *q = qkv + qoff, *k = q + C, *v = q + 2 * C;
+    float *dq = dqkv + qoff, *dk = dq + C, *dv = dq + 2 * C;
+    const float *dO = dout + (int64_t)b * T * C + h * hs;
+    const float *P = att + (int64_t)bh * T * T;
+    float *dS = scratch + (int64_t)bh * T * T;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f, dS,
+                T);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv,
+                ld);
+    for (int t = 0; t < T; t++) {
+      const float *p = P + (int64_t)t * T;
+      float *s = dS + (int64_t)t * T, pdp = 0.0f;
+#pragma omp simd reduction(+ : pdp)
+      for (int u = 0; u < T; u++) pdp += p[u] * s[u];
+#pragma omp simd
+      for (int u = 0; u < T; u++) s[u] = p[u] * (s[u] - pdp);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T, k, ld, 1.0f,
+                dq, ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T, q, ld, 1.0f, dk,
+                ld);
+  }
+  openblas_set_num_threads(saved);
+}

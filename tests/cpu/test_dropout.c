@@ -1,0 +1,92 @@
+/* Dropout on both backends: the kept fraction is 1 - p, kept values are scaled by 1/(1-p),
+ * backward regenerates exactly the forward mask, the mask is a function of (seed, offset + i)
+ * only (so a shifted call reproduces a slice), p = 0 is the identity, in-place works, and
+ * p = 1 drops everything. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ordo/ops.h"
+#include "ordo/rng.h"
+
+enum { N = 200003 }; /* odd, so the last Philox block is partial */
+
+static void test_backend(const ordo_ops *ops, float *x, float *out, float *g, float *d) {
+  const float ps[3] = {0.1f, 0.5f, 0.9f};
+  for (int k = 0; k < 3; k++) {
+    float p = ps[k], scale = 1.0f / (1.0f - p);
+    ops->dropout_forward(out, x, p, 42, 1000, N);
+    int64_t kept = 0;
+    int scaled_ok = 1;
+    for (int i = 0; i < N; i++) {
+      if (out[i] != 0.0f) {
+        kept++;
+        scaled_ok &= out[i] == x[i] * scale;
+      }
+    }
+    /* Binomial(N, 1-p): the kept fraction has std sqrt(p (1-p) / N) <= 1.2e-3; 5 std. */
+    double frac = (double)kept / N, sd = sqrt(p * (1.0 - p) / N);
+    EXPECT(fabs(frac - (1.0 - p)) <= 5 * sd, "%s p=%g: kept %.5f, expected %.5f +- %.5f",
+           ops->name, p, frac, 1.0 - p, 5 * sd);
+    EXPECT(scaled_ok, "%s p=%g: kept values scaled by 1/(1-p)", ops->name, p);
+
+    /* backward: the same mask (from zero, so that FMA contraction cannot change the bits;
+     * += is covered in test_ref_fd.c and test_fast.c) */
+    memset(g, 0, N * sizeof(float));
+    ops->dropout_backward(g, d, p, 42, 1000, N);
+    int mask_ok = 1;
+    for (int i = 0; i < N; i++) {
+      float want = out[i] != 0.0f ? d[i] * scale : 0.0f;
+      mask_ok &= g[i] == want;
+    }
+    EXPECT(mask_ok, "%s p=%g: backward regenerates the forward mask", ops->name, p);
+
+    /* a call at offset 1000 + 37 on x[37..] reproduces the slice: the mask is (seed, index) */
+    float *out2 = malloc((N - 37) * sizeof(float));
+    ops->dropout_forward(out2, x + 37, p, 42, 1037, N - 37);
+    EXPECT(memcmp(out2, out + 37, (N - 37) * sizeof(float)) == 0, "%s p=%g: offset shift",
+           ops->name, p);
+    /* another seed gives another mask */
+    ops->dropout_forward(out2, x, p, 43, 1000, N - 37);
+    EXPECT(memcmp(out2, out, (N - 37) * sizeof(float)) != 0, "%s p=%g: seed changes mask",
+           ops->name, p);
+    free(out2);
+  }
+
+  /* p = 0: identity forward (bits), pass-through backward */
+  ops->dropout_forward(out, x, 0.0f, 42, 0, N);
+  EXPECT(memcmp(out, x, N * sizeof(float)) == 0, "%s p=0 forward is identity", ops->name);
+  memset(g, 0, N * sizeof(float));
+  ops->dropout_backward(g, d, 0.0f, 42, 0, N);
+  EXPECT(memcmp(g, d, N * sizeof(float)) == 0, "%s p=0 backward passes through", ops->name);
+
+  /* in place (out aliases inp) equals out of place */
+  ops->dropout_forward(out, x, 0.25f, 7, 3, N);
+  memcpy(g, x, N * sizeof(float));
+  ops->dropout_forward(g, g, 0.25f, 7, 3, N);
+  EXPECT(memcmp(g, out, N * sizeof(float)) == 0, "%s in-place dropout", ops->name);
+
+  /* p = 1: everything dropped, no inf/nan from 1/(1-p) */
+  ops->dropout_forward(out, x, 1.0f, 7, 3, N);
+  int zero = 1;
+  for (int i = 0; i < N; i++) zero &= out[i] == 0.0f && !signbit(out[i]);
+  EXPECT(zero, "%s p=1 drops everything", ops->name);
+}
+
+int main(void) {
+  float *x = malloc(N * sizeof(float)), *out = malloc(N * sizeof(float));
+  float *g = malloc(N * sizeof(float)), *d = malloc(N * sizeof(float));
+  ordo_rng r;
+  rng_init(&r, 5);
+  for (int i = 0; i < N; i++) x[i] = 0.5f + rng_uniform(&r), d[i] = rng_uniform(&r) - 0.5f;
+  test_backend(ops_cpu_ref(), x, out, g, d);
+  test_backend(ops_cpu(), x, out, g, d);
+  /* both backends draw the same mask */
+  float *o2 = malloc(N * sizeof(float));
+  ops_cpu_ref()->dropout_forward(out, x, 0.3f, 11, 17, N);
+  ops_cpu()->dropout_forward(o2, x, 0.3f, 11, 17, N);
+  EXPECT(memcmp(out, o2, N * sizeof(float)) == 0, "ref and fast masks identical");
+  free(x), free(out), free(g), free(d), free(o2);
+  return test_summary();
+}

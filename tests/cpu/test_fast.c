@@ -1,0 +1,306 @@
+/* The fast CPU backend (ops_cpu) against the reference (ops_cpu_ref) on random inputs of odd
+ * sizes, every gradient starting from the same random nonzero buffer (so += is compared too),
+ * and bit-identical repeats of the fast path. Reductions that the fast path partitions on its
+ * own (column blocks, fixed loss chunks) are also checked to give the same bits at 1 thread
+ * and at several. */
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ordo/ops.h"
+#include "ordo/rng.h"
+
+/* Tolerances, each with its reason:
+ * - products through sgemm: OpenBLAS blocks and vectorizes the K-sum (K <= 160 here) in
+ *   another order than the reference loop; fp32 reordering error grows like sqrt(K) * 6e-8,
+ *   about 1e-6, so 1e-5 bounds it while a wrong index or missing term gives > 1e-2. */
+#define TOL_GEMM 1e-5
+/* - SIMD reductions (layernorm mean/var, softmax sums over <= 101 terms) reorder sums the
+ *   same way; the layernorm input gradient also subtracts two such means (cancellation). */
+#define TOL_REDUCE 1e-5
+/* - pointwise ops and same-order sums: the same formula, only FMA contraction may differ
+ *   between the vectorized and scalar code: an ulp or two. */
+#define TOL_POINT 1e-6
+
+static int g_verbose;
+
+static double rel_err(const float *a, const float *b, int64_t n) {
+  double num = 0.0, den = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = (double)a[i] - (double)b[i];
+    num += d * d;
+    den += (double)b[i] * (double)b[i];
+  }
+  return den == 0.0 ? sqrt(num) : sqrt(num / den);
+}
+
+#define EXPECT_REL(what, a, b, n, tol)                                                    \
+  do {                                                                                    \
+    double e_ = rel_err(a, b, n);                                                         \
+    if (g_verbose) printf("  %-24s rel err %.3g (bound %g)\n", what, e_, (double)(tol));  \
+    EXPECT(e_ <= (tol), "%s: rel err %.3g > %g", what, e_, (double)(tol));                \
+  } while (0)
+#define EXPECT_SAME(what, a, b, n) \
+  EXPECT(memcmp(a, b, (size_t)(n) * sizeof(float)) == 0, "%s: repeat not bit-identical", what)
+
+static float *frand(ordo_rng *r, int64_t n, float lo, float hi) {
+  float *f = malloc((size_t)n * sizeof(float));
+  for (int64_t i = 0; i < n; i++) f[i] = lo + (hi - lo) * rng_uniform(r);
+  return f;
+}
+static float *fcopy(const float *s, int64_t n) {
+  float *f = malloc((size_t)n * sizeof(float));
+  memcpy(f, s, (size_t)n * sizeof(float));
+  return f;
+}
+
+static const ordo_ops *R, *F;
+
+/* ---- embeddings ----------------------------------------------------------------------- */
+static void test_embed(ordo_rng *r) {
+  enum { BT = 37, C = 48, V = 101, P = 13, TT = 2 };
+  int32_t ids[BT], pos[BT], tt[BT];
+  for (int i = 0; i < BT; i++) ids[i] = (int32_t)rng_below(r, 20), pos[i] = i % P, tt[i] = i % TT;
+  float *wte = frand(r, V * C, -1, 1), *wpe = frand(r, P * C, -1, 1), *wtt = frand(r, TT * C, -1, 1);
+  float *o1 = frand(r, BT * C, 0, 1), *o2 = frand(r, BT * C, 0, 1), *o3 = frand(r, BT * C, 0, 1);
+  R->embed_forward(o1, ids, pos, tt, wte, wpe, wtt, BT, C);
+  F->embed_forward(o2, ids, pos, tt, wte, wpe, wtt, BT, C);
+  F->embed_forward(o3, ids, pos, tt, wte, wpe, wtt, BT, C);
+  EXPECT_REL("embed fwd", o2, o1, BT * C, TOL_POINT);
+  EXPECT_SAME("embed fwd", o2, o3, BT * C);
+
+  float *d = frand(r, BT * C, -1, 1);
+  float *g[3][3]; /* [ref, fast, fast again][wte, wpe, wtt] */
+  float *base[3] = {frand(r, V * C, -1, 1), frand(r, P * C, -1, 1), frand(r, TT * C, -1, 1)};
+  const int64_t n[3] = {V * C, P * C, TT * C};
+  for (int k = 0; k < 3; k++)
+    for (int j = 0; j < 3; j++) g[k][j] = fcopy(base[j], n[j]);
+  R->embed_backward(g[0][0], g[0][1], g[0][2], d, ids, pos, tt, BT, C);
+  F->embed_backward(g[1][0], g[1][1], g[1][2], d, ids, pos, tt, BT, C);
+  omp_set_num_threads(1);
+  F->embed_backward(g[2][0], g[2][1], g[2][2], d, ids, pos, tt, BT, C);
+  omp_set_num_threads(omp_get_num_procs());
+  const char *nm[3] = {"embed dwte", "embed dwpe", "embed dwtt"};
+  for (int j = 0; j < 3; j++) {
+    EXPECT_REL(nm[j], g[1][j], g[0][j], n[j], TOL_POINT);
+    EXPECT_SAME(nm[j], g[1][j], g[2][j], n[j]); /* 1 thread vs all: same bits */
+  }
+  for (int k = 0; k < 3; k++)
+    for (int j = 0; j < 3; j++) free(g[k][j]);
+  for (int j = 0; j < 3; j++) free(base[j]);
+  free(wte), free(wpe), free(wtt), free(o1), free(o2), free(o3), free(d);
+}
+
+/* ---- layernorm ------------------------------------------------------------------------ */
+static void test_layernorm(ordo_rng *r) {
+  enum { N = 37, C = 48 };
+  float *x = frand(r, N * C, -2, 3), *w = frand(r, C, 0.5f, 1.5f), *b = frand(r, C, -1, 1);
+  float o1[N * C], o2[N * C], o3[N * C], m1[N], m2[N], m3[N], s1[N], s2[N], s3[N];
+  R->layernorm_forward(o1, m1, s1, x, w, b, 1e-5f, N, C);
+  F->layernorm_forward(o2, m2, s2, x, w, b, 1e-5f, N, C);
+  F->layernorm_forward(o3, m3, s3, x, w, b, 1e-5f, N, C);
+  EXPECT_REL("ln fwd", o2, o1, N * C, TOL_REDUCE);
+  EXPECT_REL("ln mean", m2, m1, N, TOL_REDUCE);
+  EXPECT_REL("ln rstd", s2, s1, N, TOL_REDUCE);
+  EXPECT_SAME("ln fwd", o2, o3, N * C);
+
+  float *d = frand(r, N * C, -1, 1), *bx = frand(r, N * C, -1, 1), *bw = frand(r, C, -1, 1),
+        *bb = frand(r, C, -1, 1);
+  float *gx[3], *gw[3], *gb[3];
+  for (int k = 0; k < 3; k++) gx[k] = fcopy(bx, N * C), gw[k] = fcopy(bw, C), gb[k] = fcopy(bb, C);
+  R->layernorm_backward(gx[0], gw[0], gb[0], d, x, w, m1, s1, N, C);
+  F->layernorm_backward(gx[1], gw[1], gb[1], d, x, w, m1, s1, N, C);
+  omp_set_num_threads(1);
+  F->layernorm_backward(gx[2], gw[2], gb[2], d, x, w, m1, s1, N, C);
+  omp_set_num_threads(omp_get_num_procs());
+  EXPECT_REL("ln dinp", gx[1], gx[0], N * C, TOL_REDUCE);
+  EXPECT_REL("ln dw", gw[1], gw[0], C, TOL_POINT);
+  EXPECT_REL("ln db", gb[1], gb[0], C, TOL_POINT);
+  EXPECT_SAME("ln dinp", gx[1], gx[2], N * C);
+  EXPECT_SAME("ln dw", gw[1], gw[2], C);
+  EXPECT_SAME("ln db", gb[1], gb[2], C);
+  for (int k = 0; k < 3; k++) free(gx[k]), free(gw[k]), free(gb[k]);
+  free(x), free(w), free(b), free(d), free(bx), free(bw), free(bb);
+}
+
+/* ---- linear layer --------------------------------------------------------------------- */
+static void test_matmul_size(ordo_rng *r, int N, int IN, int OUT) {
+  float *x = frand(r, (int64_t)N * IN, -1, 1), *w = frand(r, (int64_t)OUT * IN, -1, 1);
+  float *b = frand(r, OUT, -1, 1);
+  int64_t no = (int64_t)N * OUT, ni = (int64_t)N * IN, nw = (int64_t)OUT * IN;
+  float *o1 = frand(r, no, 0, 1), *o2 = frand(r, no, 0, 1), *o3 = frand(r, no, 0, 1);
+  for (int withb = 0; withb < 2; withb++) {
+    const float *bias = withb ? b : NULL;
+    R->matmul_forward(o1, x, w, bias, N, IN, OUT);
+    F->matmul_forward(o2, x, w, bias, N, IN, OUT);
+    F->matmul_forward(o3, x, w, bias, N, IN, OUT);
+    EXPECT_REL(withb ? "mm fwd" : "mm fwd no bias", o2, o1, no, TOL_GEMM);
+    EXPECT_SAME("mm fwd", o2, o3, no);
+  }
+  float *d = frand(r, no, -1, 1), *bx = frand(r, ni, -1, 1), *bw = frand(r, nw, -1, 1),
+        *bb = frand(r, OUT, -1, 1);
+  float *gx[3], *gw[3], *gb[3];
+  for (int k = 0; k < 3; k++) gx[k] = fcopy(bx, ni), gw[k] = fcopy(bw, nw), gb[k] = fcopy(bb, OUT);
+  R->matmul_backward(gx[0], gw[0], gb[0], d, x, w, N, IN, OUT);
+  F->matmul_backward(gx[1], gw[1], gb[1], d, x, w, N, IN, OUT);
+  F->matmul_backward(gx[2], gw[2], gb[2], d, x, w, N, IN, OUT);
+  EXPECT_REL("mm dinp", gx[1], gx[0], ni, TOL_GEMM);
+  EXPECT_REL("mm dw", gw[1], gw[0], nw, TOL_GEMM);
+  EXPECT_REL("mm dbias", gb[1], gb[0], OUT, TOL_POINT);
+  EXPECT_SAME("mm dinp", gx[1], gx[2], ni);
+  EXPECT_SAME("mm dw", gw[1], gw[2], nw);
+  EXPECT_SAME("mm dbias", gb[1], gb[2], OUT);
+  /* NULL gradients: the others unchanged */
+  float *gw3 = fcopy(bw, nw);
+  F->matmul_backward(NULL, gw3, NULL, d, x, w, N, IN, OUT);
+  EXPECT_SAME("mm dw alone", gw3, gw[1], nw);
+  free(gw3);
+  for (int k = 0; k < 3; k++) free(gx[k]), free(gw[k]), free(gb[k]);
+  free(x), free(w), free(b), free(o1), free(o2), free(o3), free(d), free(bx), free(bw), free(bb);
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+static void test_attention(ordo_rng *r) {
+  enum { B = 4, T = 13, C = 48, NH = 3 };
+  enum { NQ = B * T * 3 * C, NO = B * T * C, NA = B * NH * T * T };
+  const int len[B] = {13, 7, 1, 0}; /* full, partial, one token, all padding */
+  int32_t mask[B * T];
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) mask[b * T + t] = t < len[b];
+  float *qkv = frand(r, NQ, -2, 2);
+  float *o[3], *a[3], *g[3], *s = malloc(NA * sizeof(float));
+  float *d = frand(r, NO, -1, 1), *base = frand(r, NQ, -1, 1);
+  for (int k = 0; k < 3; k++) o[k] = frand(r, NO, 0, 1), a[k] = frand(r, NA, 0, 1), g[k] = fcopy(base, NQ);
+  R->attention_forward(o[0], a[0], qkv, mask, B, T, C, NH);
+  F->attention_forward(o[1], a[1], qkv, mask, B, T, C, NH);
+  F->attention_forward(o[2], a[2], qkv, mask, B, T, C, NH);
+  EXPECT_REL("att fwd", o[1], o[0], NO, TOL_GEMM);
+  EXPECT_REL("att probs", a[1], a[0], NA, TOL_GEMM);
+  EXPECT_SAME("att fwd", o[1], o[2], NO);
+  EXPECT_SAME("att probs", a[1], a[2], NA);
+  int zeros = 1;
+  for (int bh = 0; bh < B * NH; bh++)
+    for (int t = 0; t < T; t++)
+      for (int u = 0; u < T; u++)
+        if (!mask[(bh / NH) * T + u]) zeros &= a[1][((int64_t)bh * T + t) * T + u] == 0.0f;
+  EXPECT(zeros, "fast: padded keys get probability exactly 0");
+  R->attention_backward(g[0], s, d, qkv, a[0], mask, B, T, C, NH);
+  F->attention_backward(g[1], s, d, qkv, a[0], mask, B, T, C, NH);
+  F->attention_backward(g[2], s, d, qkv, a[0], mask, B, T, C, NH);
+  EXPECT_REL("att dqkv", g[1], g[0], NQ, TOL_GEMM);
+  EXPECT_SAME("att dqkv", g[1], g[2], NQ);
+  /* mask NULL == all real */
+  F->attention_forward(o[2], a[2], qkv, NULL, B, T, C, NH);
+  R->attention_forward(o[0], a[0], qkv, NULL, B, T, C, NH);
+  EXPECT_REL("att fwd no mask", o[2], o[0], NO, TOL_GEMM);
+  for (int k = 0; k < 3; k++) free(o[k]), free(a[k]), free(g[k]);
+  free(qkv), free(s), free(d), free(base);
+}
+
+/* ---- pointwise ------------------------------------------------------------------------ */
+static void test_pointwise(ordo_rng *r) {
+  enum { N = 1001 };
+  float *x = frand(r, N, -6, 6), *y = frand(r, N, -1, 1), *d = frand(r, N, -1, 1);
+  float *bg = frand(r, N, -1, 1);
+  float o1[N], o2[N], o3[N];
+  float *g1 = fcopy(bg, N), *g2 = fcopy(bg, N), *g3 = fcopy(bg, N);
+  R->gelu_forward(o1, x, N), F->gelu_forward(o2, x, N), F->gelu_forward(o3, x, N);
+  EXPECT_REL("gelu fwd", o2, o1, N, TOL_POINT);
+  EXPECT_SAME("gelu fwd", o2, o3, N);
+  R->gelu_backward(g1, x, d, N), F->gelu_backward(g2, x, d, N), F->gelu_backward(g3, x, d, N);
+  EXPECT_REL("gelu bwd", g2, g1, N, TOL_POINT);
+  EXPECT_SAME("gelu bwd", g2, g3, N);
+
+  R->tanh_forward(o1, x, N), F->tanh_forward(o2, x, N), F->tanh_forward(o3, x, N);
+  EXPECT_REL("tanh fwd", o2, o1, N, TOL_POINT);
+  EXPECT_SAME("tanh fwd", o2, o3, N);
+  memcpy(g1, bg, sizeof o1), memcpy(g2, bg, sizeof o1), memcpy(g3, bg, sizeof o1);
+  R->tanh_backward(g1, o1, d, N), F->tanh_backward(g2, o1, d, N), F->tanh_backward(g3, o1, d, N);
+  EXPECT_REL("tanh bwd", g2, g1, N, TOL_POINT);
+  EXPECT_SAME("tanh bwd", g2, g3, N);
+
+  R->residual_forward(o1, x, y, N), F->residual_forward(o2, x, y, N);
+  EXPECT_SAME("residual fast = ref", o1, o2, N); /* one rounding, same operands */
+
+  /* dropout: an odd offset so the Philox blocks straddle the start and end */
+  R->dropout_forward(o1, x, 0.3f, 99, 5, N), F->dropout_forward(o2, x, 0.3f, 99, 5, N);
+  int same_mask = 1;
+  for (int i = 0; i < N; i++) same_mask &= (o1[i] == 0.0f) == (o2[i] == 0.0f);
+  EXPECT(same_mask, "dropout fast mask = ref mask");
+  EXPECT_REL("dropout fwd", o2, o1, N, TOL_POINT);
+  memcpy(g1, bg, sizeof o1), memcpy(g2, bg, sizeof o1);
+  R->dropout_backward(g1, d, 0.3f, 99, 5, N), F->dropout_backward(g2, d, 0.3f, 99, 5, N);
+  EXPECT_REL("dropout bwd", g2, g1, N, TOL_POINT);
+  free(x), free(y), free(d), free(bg), free(g1), free(g2), free(g3);
+}
+
+/* ---- losses --------------------------------------------------------------------------- */
+static void test_losses(ordo_rng *r) {
+  enum { N = 37, V = 101, IGN = -100 };
+  int32_t tg[N];
+  for (int i = 0; i < N; i++) tg[i] = i % 5 == 2 ? IGN : (int32_t)rng_below(r, V);
+  float *l = frand(r, N * V, -8, 8), *bg = frand(r, N * V, -1, 1);
+  float *p1 = malloc(N * V * sizeof(float)), *p2 = malloc(N * V * sizeof(float));
+  float *p3 = malloc(N * V * sizeof(float));
+  int c1, c2, c3;
+  float l1 = R->crossentropy_forward(p1, l, tg, IGN, N, V, &c1);
+  float l2 = F->crossentropy_forward(p2, l, tg, IGN, N, V, &c2);
+  omp_set_num_threads(1);
+  float l3 = F->crossentropy_forward(p3, l, tg, IGN, N, V, &c3);
+  omp_set_num_threads(omp_get_num_procs());
+  EXPECT(c1 == c2 && c2 == c3, "ce count %d %d %d", c1, c2, c3);
+  EXPECT_REL("ce loss", &l2, &l1, 1, TOL_REDUCE);
+  EXPECT(memcmp(&l2, &l3, sizeof l2) == 0, "ce loss: 1 thread vs all differs");
+  EXPECT_REL("ce probs", p2, p1, N * V, TOL_REDUCE);
+  EXPECT_SAME("ce probs", p2, p3, N * V);
+  float *g1 = fcopy(bg, N * V), *g2 = fcopy(bg, N * V), *g3 = fcopy(bg, N * V);
+  R->crossentropy_backward(g1, p1, tg, IGN, 1.0f / c1, N, V);
+  F->crossentropy_backward(g2, p1, tg, IGN, 1.0f / c1, N, V);
+  F->crossentropy_backward(g3, p1, tg, IGN, 1.0f / c1, N, V);
+  EXPECT_REL("ce dlogits", g2, g1, N * V, TOL_POINT);
+  EXPECT_SAME("ce dlogits", g2, g3, N * V);
+
+  enum { M = 1013 };
+  float *x = frand(r, M, -10, 10), *y = frand(r, M, 0, 1), *w = frand(r, M, 0, 2);
+  float *h1 = frand(r, M, -1, 1), *h2 = fcopy(h1, M), *h3 = fcopy(h1, M);
+  float m1 = R->mse_forward(x, y, M), m2 = F->mse_forward(x, y, M);
+  omp_set_num_threads(1);
+  float m3 = F->mse_forward(x, y, M);
+  omp_set_num_threads(omp_get_num_procs());
+  EXPECT_REL("mse", &m2, &m1, 1, TOL_POINT);
+  EXPECT(memcmp(&m2, &m3, sizeof m2) == 0, "mse: 1 thread vs all differs");
+  R->mse_backward(h1, x, y, 0.7f, M), F->mse_backward(h2, x, y, 0.7f, M);
+  F->mse_backward(h3, x, y, 0.7f, M);
+  EXPECT_REL("mse bwd", h2, h1, M, TOL_POINT);
+  for (int weighted = 0; weighted < 2; weighted++) {
+    const float *wp = weighted ? w : NULL;
+    float b1 = R->bce_logits_forward(x, y, wp, M), b2 = F->bce_logits_forward(x, y, wp, M);
+    EXPECT_REL(weighted ? "bce weighted" : "bce", &b2, &b1, 1, TOL_POINT);
+    memcpy(h2, h1, M * sizeof(float)), memcpy(h3, h1, M * sizeof(float));
+    R->bce_logits_backward(h2, x, y, wp, 0.5f, M);
+    F->bce_logits_backward(h3, x, y, wp, 0.5f, M);
+    EXPECT_REL("bce bwd", h3, h2, M, TOL_POINT);
+  }
+  free(l), free(bg), free(p1), free(p2), free(p3), free(g1), free(g2), free(g3);
+  free(x), free(y), free(w), free(h1), free(h2), free(h3);
+}
+
+int main(void) {
+  g_verbose = getenv("ORDO_TEST_VERBOSE") != NULL;
+  R = ops_cpu_ref();
+  F = ops_cpu();
+  EXPECT(strcmp(F->name, "cpu") == 0, "backend name %s", F->name);
+  ordo_rng r;
+  rng_init(&r, 4321);
+  test_embed(&r);
+  test_layernorm(&r);
+  test_matmul_size(&r, 37, 48, 101);
+  /* big enough (m n k ~ 2.5M) that OpenBLAS threads the product itself */
+  test_matmul_size(&r, 128, 96, 203);
+  test_attention(&r);
+  test_pointwise(&r);
+  test_losses(&r);
+  return test_summary();
+}
