@@ -1,0 +1,312 @@
+/* HF config.json <-> enc_config, with the defaults transformers uses for absent keys. */
+#include <cjson/cJSON.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ordo/config.h"
+
+static const char *const k_arch_names[ORDO_ARCH_COUNT] = {
+    [ORDO_ARCH_BERT] = "bert",         [ORDO_ARCH_ROBERTA] = "roberta",
+    [ORDO_ARCH_ELECTRA] = "electra",   [ORDO_ARCH_ALBERT] = "albert",
+    [ORDO_ARCH_ROFORMER] = "roformer",
+};
+
+const char *arch_name(ordo_arch a) {
+  ORDO_CHECK(a >= 0 && a < ORDO_ARCH_COUNT);
+  return k_arch_names[a];
+}
+
+/* Architectures whose config has its own embedding_size (factorised embeddings); BERT and
+ * RoBERTa have none, so a stray key there is ignored as transformers ignores it. */
+static int has_embedding_size(ordo_arch a) {
+  return a == ORDO_ARCH_ELECTRA || a == ORDO_ARCH_ALBERT || a == ORDO_ARCH_ROFORMER;
+}
+
+/* The values transformers' <Arch>Config uses when a key is absent (transformers 5.x). Sizes are
+ * BERT-base for every architecture so that callers start from one familiar shape. */
+void hfconfig_defaults(enc_config *c, ordo_arch arch) {
+  ORDO_CHECK(arch >= 0 && arch < ORDO_ARCH_COUNT);
+  memset(c, 0, sizeof *c);
+  snprintf(c->model_type, sizeof c->model_type, "%s", k_arch_names[arch]);
+  c->arch = arch;
+  c->vocab_size = 30522;
+  c->hidden_size = 768;
+  c->num_hidden_layers = 12;
+  c->num_attention_heads = 12;
+  c->intermediate_size = 3072;
+  c->max_position_embeddings = 512;
+  c->type_vocab_size = 2;
+  c->pad_token_id = 0;
+  c->embedding_size = c->hidden_size;
+  c->layer_norm_eps = 1e-12f;
+  c->hidden_dropout_prob = 0.1f;
+  c->attention_probs_dropout_prob = 0.1f;
+  c->classifier_dropout = -1.0f;
+  snprintf(c->hidden_act, sizeof c->hidden_act, "gelu");
+  c->num_labels = 2;
+  c->tie_word_embeddings = 1;
+  switch (arch) {
+    case ORDO_ARCH_ROBERTA:
+      c->vocab_size = 50265;
+      c->pad_token_id = 1;
+      break;
+    case ORDO_ARCH_ELECTRA: c->embedding_size = 128; break;
+    case ORDO_ARCH_ALBERT:
+      c->vocab_size = 30000;
+      c->embedding_size = 128;
+      snprintf(c->hidden_act, sizeof c->hidden_act, "gelu_new");
+      c->hidden_dropout_prob = 0.0f;
+      c->attention_probs_dropout_prob = 0.0f;
+      c->classifier_dropout = 0.1f; /* ALBERT's classifier_dropout_prob */
+      break;
+    case ORDO_ARCH_ROFORMER:
+      c->vocab_size = 50000;
+      c->max_position_embeddings = 1536;
+      break;
+    default: break;
+  }
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+typedef struct cfg_ctx {
+  const char *path;
+  const cJSON *root;
+  ordo_err *e;
+} cfg_ctx;
+
+static const char *json_kind(const cJSON *v) {
+  if (cJSON_IsString(v)) return "a string";
+  if (cJSON_IsNumber(v)) return "a number";
+  if (cJSON_IsArray(v)) return "an array";
+  if (cJSON_IsObject(v)) return "an object";
+  if (cJSON_IsBool(v)) return "a boolean";
+  if (cJSON_IsNull(v)) return "null";
+  return "invalid";
+}
+
+/* An integer key >= min. Absent (or null, when !required): *out keeps its default. */
+static int get_int(cfg_ctx *x, const char *key, int required, int min, int *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->root, key);
+  if (!v || (!required && cJSON_IsNull(v))) {
+    if (required) return ordo_fail(x->e, "%s: missing required key \"%s\"", x->path, key);
+    return 0;
+  }
+  if (!cJSON_IsNumber(v))
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected an integer", x->path, key, json_kind(v));
+  double d = v->valuedouble;
+  if (d != floor(d) || d < INT_MIN || d > INT_MAX)
+    return ordo_fail(x->e, "%s: \"%s\" is %g, expected an integer", x->path, key, d);
+  if (d < min)
+    return ordo_fail(x->e, "%s: \"%s\" is %g, expected an integer >= %d", x->path, key, d, min);
+  *out = (int)d;
+  return 0;
+}
+
+/* A number in [lo, hi]. Absent: default kept; null: *out = null_value when null_ok. */
+static int get_float(cfg_ctx *x, const char *key, double lo, double hi, int null_ok,
+                     float null_value, float *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->root, key);
+  if (!v) return 0;
+  if (cJSON_IsNull(v)) {
+    if (null_ok) *out = null_value;
+    return 0;
+  }
+  if (!cJSON_IsNumber(v))
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected a number", x->path, key, json_kind(v));
+  double d = v->valuedouble;
+  if (!(d >= lo && d <= hi))
+    return ordo_fail(x->e, "%s: \"%s\" is %g, expected a number in [%g, %g]", x->path, key, d,
+                     lo, hi);
+  *out = (float)d;
+  return 0;
+}
+
+static int get_string(cfg_ctx *x, const char *key, char *out, size_t cap) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->root, key);
+  if (!v) return 0;
+  if (!cJSON_IsString(v))
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected a string", x->path, key, json_kind(v));
+  if (strlen(v->valuestring) >= cap)
+    return ordo_fail(x->e, "%s: \"%s\" value '%s' is too long (at most %zu characters)", x->path,
+                     key, v->valuestring, cap - 1);
+  memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+  return 0;
+}
+
+static int get_bool(cfg_ctx *x, const char *key, int *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->root, key);
+  if (!v || cJSON_IsNull(v)) return 0;
+  if (!cJSON_IsBool(v))
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected true or false", x->path, key,
+                     json_kind(v));
+  *out = cJSON_IsTrue(v) ? 1 : 0;
+  return 0;
+}
+
+/* num_labels: the "num_labels" key, else the size of id2label, else transformers' default 2. */
+static int get_num_labels(cfg_ctx *x, int *out) {
+  const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(x->root, "id2label");
+  int from_map = -1;
+  if (id2label && !cJSON_IsNull(id2label)) {
+    if (!cJSON_IsObject(id2label))
+      return ordo_fail(x->e, "%s: \"id2label\" is %s, expected an object", x->path,
+                       json_kind(id2label));
+    from_map = cJSON_GetArraySize(id2label);
+    if (from_map < 1) return ordo_fail(x->e, "%s: \"id2label\" is empty", x->path);
+  }
+  int n = -1;
+  if (get_int(x, "num_labels", 0, 1, &n) != 0) return -1;
+  if (n > 0 && from_map > 0 && n != from_map)
+    return ordo_fail(x->e, "%s: \"num_labels\" is %d but \"id2label\" has %d entries", x->path,
+                     n, from_map);
+  *out = n > 0 ? n : from_map > 0 ? from_map : 2;
+  return 0;
+}
+
+static int parse_config(enc_config *c, cfg_ctx *x) {
+  const char *path = x->path;
+  if (!cJSON_IsObject(x->root))
+    return ordo_fail(x->e, "%s: top level is %s, expected a JSON object", path,
+                     json_kind(x->root));
+  const cJSON *mt = cJSON_GetObjectItemCaseSensitive(x->root, "model_type");
+  if (!mt) return ordo_fail(x->e, "%s: missing required key \"model_type\"", path);
+  if (!cJSON_IsString(mt))
+    return ordo_fail(x->e, "%s: \"model_type\" is %s, expected a string", path, json_kind(mt));
+  int arch = -1;
+  for (int a = 0; a < ORDO_ARCH_COUNT; a++)
+    if (strcmp(mt->valuestring, k_arch_names[a]) == 0) arch = a;
+  if (arch < 0)
+    return ordo_fail(x->e,
+                     "%s: unsupported model_type '%s' (supported: bert, roberta, electra, "
+                     "albert, roformer)",
+                     path, mt->valuestring);
+  hfconfig_defaults(c, (ordo_arch)arch);
+
+  if (get_int(x, "vocab_size", 1, 1, &c->vocab_size) ||
+      get_int(x, "hidden_size", 1, 1, &c->hidden_size) ||
+      get_int(x, "num_hidden_layers", 1, 1, &c->num_hidden_layers) ||
+      get_int(x, "num_attention_heads", 1, 1, &c->num_attention_heads) ||
+      get_int(x, "intermediate_size", 1, 1, &c->intermediate_size))
+    return -1;
+  if (c->hidden_size % c->num_attention_heads != 0)
+    return ordo_fail(x->e, "%s: \"hidden_size\" %d is not divisible by \"num_attention_heads\" %d",
+                     path, c->hidden_size, c->num_attention_heads);
+  /* RoFormer's embedding_size defaults to hidden_size; ELECTRA's and ALBERT's to 128. */
+  if (c->arch != ORDO_ARCH_ELECTRA && c->arch != ORDO_ARCH_ALBERT)
+    c->embedding_size = c->hidden_size;
+  if (has_embedding_size(c->arch) && get_int(x, "embedding_size", 0, 1, &c->embedding_size))
+    return -1;
+  if (get_int(x, "max_position_embeddings", 0, 1, &c->max_position_embeddings) ||
+      get_int(x, "type_vocab_size", 0, 1, &c->type_vocab_size) ||
+      get_int(x, "pad_token_id", 0, 0, &c->pad_token_id))
+    return -1;
+  if (c->pad_token_id >= c->vocab_size)
+    return ordo_fail(x->e, "%s: \"pad_token_id\" %d is not below \"vocab_size\" %d", path,
+                     c->pad_token_id, c->vocab_size);
+  if (get_float(x, "layer_norm_eps", DBL_MIN, 1.0, 0, 0, &c->layer_norm_eps) ||
+      get_float(x, "hidden_dropout_prob", 0, 1, 0, 0, &c->hidden_dropout_prob) ||
+      get_float(x, "attention_probs_dropout_prob", 0, 1, 0, 0, &c->attention_probs_dropout_prob))
+    return -1;
+  /* ALBERT names it classifier_dropout_prob (a number); the others classifier_dropout (null =
+   * fall back to hidden_dropout_prob, kept here as -1). */
+  if (c->arch == ORDO_ARCH_ALBERT) {
+    if (get_float(x, "classifier_dropout_prob", 0, 1, 0, 0, &c->classifier_dropout)) return -1;
+  } else if (get_float(x, "classifier_dropout", 0, 1, 1, -1.0f, &c->classifier_dropout)) {
+    return -1;
+  }
+  if (get_string(x, "hidden_act", c->hidden_act, sizeof c->hidden_act) ||
+      get_num_labels(x, &c->num_labels) ||
+      get_bool(x, "tie_word_embeddings", &c->tie_word_embeddings))
+    return -1;
+  return 0;
+}
+
+int hfconfig_load(enc_config *c, const char *path, ordo_err *e) {
+  size_t len = 0;
+  char *text = ordo_read_file(path, &len, e);
+  if (!text) return -1;
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  int rc = 0;
+  if (!root) {
+    size_t off = end && end >= text ? (size_t)(end - text) : 0, line = 1;
+    for (size_t i = 0; i < off && i < len; i++) line += text[i] == '\n';
+    rc = ordo_fail(e, "%s: not valid JSON (error at line %zu, byte offset %zu)", path, line, off);
+  } else {
+    cfg_ctx x = {path, root, e};
+    enc_config tmp;
+    rc = parse_config(&tmp, &x);
+    if (rc == 0) *c = tmp;
+  }
+  cJSON_Delete(root);
+  free(text);
+  return rc;
+}
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+/* A float field as the shortest decimal that reads back to the same float (1e-12, not
+ * 9.9999999600419720e-13), so the file looks like the ones transformers writes. */
+static double float_for_json(float f) {
+  char buf[32];
+  for (int prec = 6; prec <= 9; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+    if ((float)strtod(buf, NULL) == f) break;
+  }
+  return strtod(buf, NULL);
+}
+
+int hfconfig_save(const enc_config *c, const char *path, ordo_err *e) {
+  ORDO_CHECK(c->arch >= 0 && c->arch < ORDO_ARCH_COUNT);
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "model_type", k_arch_names[c->arch]);
+  cJSON_AddNumberToObject(r, "vocab_size", c->vocab_size);
+  cJSON_AddNumberToObject(r, "hidden_size", c->hidden_size);
+  cJSON_AddNumberToObject(r, "num_hidden_layers", c->num_hidden_layers);
+  cJSON_AddNumberToObject(r, "num_attention_heads", c->num_attention_heads);
+  cJSON_AddNumberToObject(r, "intermediate_size", c->intermediate_size);
+  if (has_embedding_size(c->arch)) cJSON_AddNumberToObject(r, "embedding_size", c->embedding_size);
+  cJSON_AddNumberToObject(r, "max_position_embeddings", c->max_position_embeddings);
+  cJSON_AddNumberToObject(r, "type_vocab_size", c->type_vocab_size);
+  cJSON_AddNumberToObject(r, "pad_token_id", c->pad_token_id);
+  cJSON_AddNumberToObject(r, "layer_norm_eps", float_for_json(c->layer_norm_eps));
+  cJSON_AddNumberToObject(r, "hidden_dropout_prob", float_for_json(c->hidden_dropout_prob));
+  cJSON_AddNumberToObject(r, "attention_probs_dropout_prob",
+                          float_for_json(c->attention_probs_dropout_prob));
+  if (c->arch == ORDO_ARCH_ALBERT) {
+    /* ALBERT has no null form: "use hidden_dropout_prob" is written as that value. */
+    float cd = c->classifier_dropout < 0 ? c->hidden_dropout_prob : c->classifier_dropout;
+    cJSON_AddNumberToObject(r, "classifier_dropout_prob", float_for_json(cd));
+  } else if (c->classifier_dropout < 0) {
+    cJSON_AddNullToObject(r, "classifier_dropout");
+  } else {
+    cJSON_AddNumberToObject(r, "classifier_dropout", float_for_json(c->classifier_dropout));
+  }
+  cJSON_AddStringToObject(r, "hidden_act", c->hidden_act);
+  /* num_labels travels as id2label/label2id, as transformers writes it. */
+  cJSON *id2label = cJSON_AddObjectToObject(r, "id2label");
+  cJSON *label2id = cJSON_AddObjectToObject(r, "label2id");
+  for (int i = 0; i < c->num_labels; i++) {
+    char key[32], lab[48];
+    snprintf(key, sizeof key, "%d", i);
+    snprintf(lab, sizeof lab, "LABEL_%d", i);
+    cJSON_AddStringToObject(id2label, key, lab);
+    cJSON_AddNumberToObject(label2id, lab, i);
+  }
+  cJSON_AddBoolToObject(r, "tie_word_embeddings", c->tie_word_embeddings != 0);
+  char *text = cJSON_Print(r);
+  cJSON_Delete(r);
+  ORDO_CHECK(text);
+  size_t n = strlen(text);
+  char *out = ordo_malloc(n + 2);
+  memcpy(out, text, n);
+  out[n] = '\n';
+  cJSON_free(text);
+  int rc = ordo_write_file_atomic(path, out, n + 1, e);
+  free(out);
+  return rc;
+}
