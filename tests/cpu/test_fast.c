@@ -57,6 +57,7 @@ static float *fcopy(const float *s, int64_t n) {
 }
 
 static const ordo_ops *R, *F;
+static int nthr; /* the thread count in force at start, restored after 1-thread runs */
 
 /* ---- embeddings ----------------------------------------------------------------------- */
 static void test_embed(ordo_rng *r) {
@@ -81,7 +82,7 @@ static void test_embed(ordo_rng *r) {
   F->embed_backward(g[1][0], g[1][1], g[1][2], d, ids, pos, tt, BT, C);
   omp_set_num_threads(1);
   F->embed_backward(g[2][0], g[2][1], g[2][2], d, ids, pos, tt, BT, C);
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(nthr);
   const char *nm[3] = {"embed dwte", "embed dwpe", "embed dwtt"};
   for (int j = 0; j < 3; j++) {
     EXPECT_REL(nm[j], g[1][j], g[0][j], n[j], TOL_POINT);
@@ -114,7 +115,7 @@ static void test_layernorm(ordo_rng *r) {
   F->layernorm_backward(gx[1], gw[1], gb[1], d, x, w, m1, s1, N, C);
   omp_set_num_threads(1);
   F->layernorm_backward(gx[2], gw[2], gb[2], d, x, w, m1, s1, N, C);
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(nthr);
   EXPECT_REL("ln dinp", gx[1], gx[0], N * C, TOL_REDUCE);
   EXPECT_REL("ln dw", gw[1], gw[0], C, TOL_POINT);
   EXPECT_REL("ln db", gb[1], gb[0], C, TOL_POINT);
@@ -249,7 +250,7 @@ static void test_losses(ordo_rng *r) {
   float l2 = F->crossentropy_forward(p2, l, tg, IGN, N, V, &c2);
   omp_set_num_threads(1);
   float l3 = F->crossentropy_forward(p3, l, tg, IGN, N, V, &c3);
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(nthr);
   EXPECT(c1 == c2 && c2 == c3, "ce count %d %d %d", c1, c2, c3);
   EXPECT_REL("ce loss", &l2, &l1, 1, TOL_REDUCE);
   EXPECT(memcmp(&l2, &l3, sizeof l2) == 0, "ce loss: 1 thread vs all differs");
@@ -268,7 +269,7 @@ static void test_losses(ordo_rng *r) {
   float m1 = R->mse_forward(x, y, M), m2 = F->mse_forward(x, y, M);
   omp_set_num_threads(1);
   float m3 = F->mse_forward(x, y, M);
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(nthr);
   EXPECT_REL("mse", &m2, &m1, 1, TOL_POINT);
   EXPECT(memcmp(&m2, &m3, sizeof m2) == 0, "mse: 1 thread vs all differs");
   R->mse_backward(h1, x, y, 0.7f, M), F->mse_backward(h2, x, y, 0.7f, M);
@@ -289,6 +290,7 @@ static void test_losses(ordo_rng *r) {
 
 int main(void) {
   g_verbose = getenv("ORDO_TEST_VERBOSE") != NULL;
+  nthr = omp_get_max_threads();
   R = ops_cpu_ref();
   F = ops_cpu();
   EXPECT(strcmp(F->name, "cpu") == 0, "backend name %s", F->name);
