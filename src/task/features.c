@@ -1,0 +1,294 @@
+/* Lexical matching between markdown and code cells: a tokenizer for code and prose, TF-IDF
+ * vectors with document frequencies fitted over cells, cosine and BM25 per (markdown, code). */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "ordo/ai4code.h"
+
+/* ---- tokenizer ------------------------------------------------------------------------- */
+void ai4_terms_free(ai4_terms *t) {
+  free(t->h);
+  memset(t, 0, sizeof *t);
+}
+
+static void terms_push_raw(ai4_terms *t, uint64_t h) {
+  if (t->n == t->cap) t->h = ordo_realloc(t->h, (size_t)(t->cap = t->cap ? t->cap * 2 : 256) * sizeof *t->h);
+  t->h[t->n++] = h;
+}
+/* 0 marks an empty slot in hash tables (and a cell's end in ai4_tfidf_fit): never a term */
+static void terms_push(ai4_terms *t, uint64_t h) { terms_push_raw(t, h ? h : 1); }
+
+static uint64_t term_hash(const char *s, int32_t a, int32_t b) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int32_t i = a; i < b; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
+    h = (h ^ c) * 1099511628211ULL;
+  }
+  h ^= h >> 29; /* FNV's low bits are weak for power-of-two tables */
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 32);
+}
+
+static int is_word(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+static int is_lower(unsigned char c) { return c >= 'a' && c <= 'z'; }
+
+/* Emits the part s[a, b) split at camelCase boundaries ("HTTPServer" -> http, server;
+ * "readCsv" -> read, csv); parts of one character are dropped as noise. */
+static void emit_part(const char *s, int32_t a, int32_t b, ai4_terms *t) {
+  int32_t st = a;
+  for (int32_t i = a + 1; i <= b; i++) {
+    int cut = i == b;
+    if (!cut) {
+      unsigned char p = (unsigned char)s[i - 1], c = (unsigned char)s[i];
+      if (is_lower(p) && is_upper(c)) cut = 1;
+      else if (is_upper(p) && is_upper(c) && i + 1 < b && is_lower((unsigned char)s[i + 1])) cut = 1;
+    }
+    if (cut) {
+      if (i - st > 1) terms_push(t, term_hash(s, st, i));
+      st = i;
+    }
+  }
+}
+
+void ai4_tokenize(const char *text, int32_t len, ai4_terms *t) {
+  int32_t i = 0;
+  while (i < len) {
+    if (!is_word((unsigned char)text[i])) {
+      i++;
+      continue;
+    }
+    /* an identifier: word characters joined by '_' */
+    int32_t a = i, parts = 0;
+    while (i < len && (is_word((unsigned char)text[i]) || text[i] == '_')) i++;
+    int32_t b = i;
+    for (int32_t p = a; p < b;) {
+      while (p < b && text[p] == '_') p++;
+      int32_t q = p;
+      while (q < b && text[q] != '_') q++;
+      if (q > p) {
+        emit_part(text, p, q, t);
+        parts++;
+      }
+      p = q;
+    }
+    /* the whole identifier too, when it was split: exact names are strong evidence */
+    int split = parts > 1;
+    for (int32_t p = a + 1; p < b && !split; p++)
+      if (is_lower((unsigned char)text[p - 1]) && is_upper((unsigned char)text[p])) split = 1;
+    if (split) terms_push(t, term_hash(text, a, b) ^ 0x5bd1e9955bd1e995ULL);
+  }
+}
+
+/* ---- sparse vectors -------------------------------------------------------------------- */
+void ai4_svec_free(ai4_svec *v) {
+  free(v->h);
+  free(v->w);
+  memset(v, 0, sizeof *v);
+}
+
+float ai4_svec_dot(const ai4_svec *a, const ai4_svec *b) {
+  float s = 0;
+  int32_t i = 0, j = 0;
+  while (i < a->n && j < b->n) {
+    if (a->h[i] < b->h[j]) i++;
+    else if (a->h[i] > b->h[j]) j++;
+    else s += a->w[i++] * b->w[j++];
+  }
+  return s;
+}
+
+static int cmp_u64(const void *x, const void *y) {
+  uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* Sorts t's hashes and collapses them to (unique hash, count). Returns the unique count. */
+static int32_t terms_unique(ai4_terms *t, int32_t *count) {
+  if (t->n == 0) return 0;
+  qsort(t->h, (size_t)t->n, sizeof *t->h, cmp_u64);
+  int32_t u = 0;
+  for (int32_t i = 0; i < t->n; i++) {
+    if (u && t->h[u - 1] == t->h[i]) {
+      if (count) count[u - 1]++;
+      continue;
+    }
+    t->h[u] = t->h[i];
+    if (count) count[u] = 1;
+    u++;
+  }
+  return u;
+}
+
+/* ---- document frequencies -------------------------------------------------------------- */
+static int64_t df_slot(const ai4_tfidf *tf, uint64_t h) {
+  int64_t i = (int64_t)(h & (uint64_t)(tf->cap - 1));
+  while (tf->keys[i] && tf->keys[i] != h) i = (i + 1) & (tf->cap - 1);
+  return i;
+}
+
+static void df_grow(ai4_tfidf *tf) {
+  ai4_tfidf big = *tf;
+  big.cap = tf->cap * 2;
+  big.keys = ordo_calloc((size_t)big.cap, sizeof *big.keys);
+  big.df = ordo_calloc((size_t)big.cap, sizeof *big.df);
+  for (int64_t i = 0; i < tf->cap; i++)
+    if (tf->keys[i]) {
+      int64_t j = df_slot(&big, tf->keys[i]);
+      big.keys[j] = tf->keys[i];
+      big.df[j] = tf->df[i];
+    }
+  free(tf->keys);
+  free(tf->df);
+  *tf = big;
+}
+
+void ai4_tfidf_free(ai4_tfidf *tf) {
+  free(tf->keys);
+  free(tf->df);
+  memset(tf, 0, sizeof *tf);
+}
+
+void ai4_tfidf_fit(ai4_tfidf *tf, const nb_dataset *ds, const uint8_t *mask, int threads) {
+  memset(tf, 0, sizeof *tf);
+  tf->cap = 1 << 16;
+  tf->keys = ordo_calloc((size_t)tf->cap, sizeof *tf->keys);
+  tf->df = ordo_calloc((size_t)tf->cap, sizeof *tf->df);
+  if (threads <= 0) threads = omp_get_max_threads();
+  int64_t total_terms = 0;
+  /* chunks of notebooks: tokenized in parallel, counted in one thread */
+  enum { CHUNK = 256 };
+  ai4_terms *per = ordo_calloc(CHUNK, sizeof *per);
+  for (int32_t c0 = 0; c0 < ds->n; c0 += CHUNK) {
+    int32_t c1 = c0 + CHUNK < ds->n ? c0 + CHUNK : ds->n;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) reduction(+ : total_terms)
+    for (int32_t i = c0; i < c1; i++) {
+      ai4_terms *t = &per[i - c0];
+      t->n = 0;
+      if (mask && !mask[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      /* per cell: unique terms, packed one cell after another, a 0 ends each cell */
+      ai4_terms cell = {0};
+      for (int32_t k = 0; k < nb->n_cells; k++) {
+        cell.n = 0;
+        ai4_tokenize(nb->cells[k].source, nb->cells[k].len, &cell);
+        total_terms += cell.n;
+        int32_t u = terms_unique(&cell, NULL);
+        for (int32_t j = 0; j < u; j++) terms_push(t, cell.h[j]);
+        terms_push_raw(t, 0);
+      }
+      ai4_terms_free(&cell);
+    }
+    for (int32_t i = c0; i < c1; i++) {
+      const ai4_terms *t = &per[i - c0];
+      for (int32_t j = 0; j < t->n; j++) {
+        if (t->h[j] == 0) {
+          tf->n_docs++;
+          continue;
+        }
+        if ((tf->n_terms + 1) * 2 > tf->cap) df_grow(tf);
+        int64_t s = df_slot(tf, t->h[j]);
+        if (!tf->keys[s]) tf->keys[s] = t->h[j], tf->n_terms++;
+        tf->df[s]++;
+      }
+    }
+  }
+  for (int i = 0; i < CHUNK; i++) ai4_terms_free(&per[i]);
+  free(per);
+  tf->avg_len = tf->n_docs ? (double)total_terms / (double)tf->n_docs : 1.0;
+}
+
+static int32_t tfidf_df(const ai4_tfidf *tf, uint64_t h) {
+  if (!tf->cap) return 0;
+  int64_t s = df_slot(tf, h);
+  return tf->keys[s] ? tf->df[s] : 0;
+}
+
+float ai4_tfidf_idf(const ai4_tfidf *tf, uint64_t h) {
+  return (float)(log((1.0 + (double)tf->n_docs) / (1.0 + tfidf_df(tf, h))) + 1.0);
+}
+
+void ai4_tfidf_vector(const ai4_tfidf *tf, const ai4_terms *terms, ai4_svec *out) {
+  ai4_terms t = {0};
+  for (int32_t i = 0; i < terms->n; i++) terms_push(&t, terms->h[i]);
+  int32_t *cnt = ordo_malloc((size_t)(t.n ? t.n : 1) * sizeof *cnt);
+  int32_t u = terms_unique(&t, cnt);
+  out->n = u;
+  out->h = ordo_malloc((size_t)(u ? u : 1) * sizeof *out->h);
+  out->w = ordo_malloc((size_t)(u ? u : 1) * sizeof *out->w);
+  double nn = 0;
+  for (int32_t i = 0; i < u; i++) {
+    out->h[i] = t.h[i];
+    out->w[i] = (float)(1.0 + log((double)cnt[i])) * ai4_tfidf_idf(tf, t.h[i]);
+    nn += (double)out->w[i] * out->w[i];
+  }
+  out->norm = (float)sqrt(nn);
+  if (nn > 0)
+    for (int32_t i = 0; i < u; i++) out->w[i] /= out->norm;
+  free(cnt);
+  ai4_terms_free(&t);
+}
+
+/* ---- per-notebook similarities --------------------------------------------------------- */
+void ai4_nb_sim_free(ai4_nb_sim *s) {
+  free(s->cos);
+  free(s->bm25);
+  memset(s, 0, sizeof *s);
+}
+
+void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *nb) {
+  const double k1 = 1.2, b = 0.75;
+  int32_t nc = nb->n_code, nm = nb->n_md, n = nb->n_cells;
+  s->n_md = nm;
+  s->n_code = nc;
+  s->cos = ordo_calloc((size_t)nm * nc + 1, sizeof *s->cos);
+  s->bm25 = ordo_calloc((size_t)nm * nc + 1, sizeof *s->bm25);
+  ai4_svec *v = ordo_calloc((size_t)(n ? n : 1), sizeof *v);
+  /* code cells as BM25 documents: unique terms (in v[k].h) with raw counts and length */
+  int32_t **cnt = ordo_calloc((size_t)(n ? n : 1), sizeof *cnt);
+  int32_t *dl = ordo_calloc((size_t)(n ? n : 1), sizeof *dl);
+  ai4_terms t = {0};
+  for (int32_t k = 0; k < n; k++) {
+    t.n = 0;
+    ai4_tokenize(nb->cells[k].source, nb->cells[k].len, &t);
+    ai4_tfidf_vector(tf, &t, &v[k]);
+    if (nb->cells[k].type == NB_CELL_CODE) {
+      dl[k] = t.n;
+      cnt[k] = ordo_malloc((size_t)(t.n ? t.n : 1) * sizeof **cnt);
+      int32_t u = terms_unique(&t, cnt[k]);
+      ORDO_CHECK(u == v[k].n);
+    }
+  }
+  double avg = tf->avg_len > 0 ? tf->avg_len : 1.0;
+  for (int32_t m = 0; m < nm; m++) {
+    const ai4_svec *q = &v[nc + m];
+    for (int32_t c = 0; c < nc; c++) {
+      s->cos[(size_t)m * nc + c] = ai4_svec_dot(q, &v[c]);
+      /* BM25: sum over the query's distinct terms found in the code cell */
+      double score = 0, norm = k1 * (1 - b + b * dl[c] / avg);
+      int32_t i = 0, j = 0;
+      while (i < q->n && j < v[c].n) {
+        if (q->h[i] < v[c].h[j]) i++;
+        else if (q->h[i] > v[c].h[j]) j++;
+        else {
+          double df = tfidf_df(tf, q->h[i]), N = (double)tf->n_docs;
+          double idf = log(1.0 + (N - df + 0.5) / (df + 0.5));
+          double f = cnt[c][j];
+          score += idf * f * (k1 + 1) / (f + norm);
+          i++, j++;
+        }
+      }
+      s->bm25[(size_t)m * nc + c] = (float)score;
+    }
+  }
+  for (int32_t k = 0; k < n; k++) {
+    ai4_svec_free(&v[k]);
+    free(cnt[k]);
+  }
+  free(v), free(cnt), free(dl);
+  ai4_terms_free(&t);
+}
