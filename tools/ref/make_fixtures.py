@@ -48,6 +48,9 @@ def write_atomic(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -100,6 +103,9 @@ def make_batch(a):
     types = torch.zeros(B, T, dtype=torch.int64)
     types[:, T // 2:] = 1
     labels = torch.where(pick & (mask == 1), ids, torch.full_like(ids, -100))
+    if not (labels != -100).any():  # the MLM losses would be 0/0
+        sys.exit("make_fixtures: no MLM label drawn for --seed %d --seq %d --batch %d; "
+                 "pick another seed or a longer batch" % (a.seed, a.seq, a.batch))
     return ids, mask, types, labels
 
 
@@ -120,7 +126,7 @@ def common(a):
                 intermediate_size=a.intermediate,
                 max_position_embeddings=a.max_pos, hidden_act="gelu",
                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                initializer_range=0.02, layer_norm_eps=1e-12,
+                initializer_range=a.init_range, layer_norm_eps=1e-12,
                 attn_implementation="eager")
 
 
@@ -275,6 +281,20 @@ RUNNERS = {"bert": run_bert, "roberta_regression": run_roberta,
            "electra_rtd": run_electra, "bert_lora": run_bert_lora}
 
 
+def jitter_vectors(models, a):
+    """HF starts biases at 0 and LayerNorm weights at 1, which would hide a
+    forward pass that forgets a bias or swaps a LayerNorm's weight and bias.
+    Adds N(0, jitter) from generator seed+5 to every 1-D parameter, in MODELS
+    order; tied parameters are one tensor, so they stay tied. The padding rows
+    of the embeddings are 2-D and keep HF's zeros."""
+    g = torch.Generator().manual_seed(a.seed + 5)
+    with torch.no_grad():
+        for name in MODELS:
+            for _, p in models[name].named_parameters():
+                if p.dim() == 1:
+                    p.add_(torch.randn(p.shape, generator=g) * a.jitter)
+
+
 # ------------------------------------------------------------------ AdamW ----
 ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
          "weight_decay": 0.01, "steps": 3,
@@ -312,6 +332,11 @@ def parse_args(argv):
     ap.add_argument("--max-pos", dest="max_pos", type=int, default=128)
     ap.add_argument("--albert-embedding", dest="albert_embedding", type=int, default=16,
                     help="ALBERT's factorized embedding width")
+    ap.add_argument("--init-range", dest="init_range", type=float, default=0.02,
+                    help="std of the random weight matrices (HF initializer_range)")
+    ap.add_argument("--jitter", type=float, default=0.0,
+                    help="std of the noise added to every 1-D parameter (biases, "
+                         "LayerNorm), which HF starts at 0 or 1")
     ap.add_argument("--only", default=",".join(MODELS),
                     help="comma-separated subset of: " + ",".join(MODELS))
     a = ap.parse_args(argv)
@@ -326,6 +351,8 @@ def parse_args(argv):
         ap.error("--max-pos %d must be at least --seq + 2 = %d" % (a.max_pos, a.seq + 2))
     if a.vocab <= FIRST_TOKEN_ID:
         ap.error("--vocab must exceed %d" % FIRST_TOKEN_ID)
+    if a.init_range <= 0 or a.jitter < 0:
+        ap.error("--init-range must be positive and --jitter not negative")
     for k in ("vocab", "hidden", "heads", "layers", "intermediate", "seq", "batch"):
         if getattr(a, k) < 1:
             ap.error("--%s must be positive" % k)
@@ -342,6 +369,8 @@ def main(argv):
     torch.manual_seed(a.seed)
     models = build_models(cfg)
     models["bert_lora"] = wrap_lora(models["bert_lora"])  # continues the global stream
+    if a.jitter > 0:
+        jitter_vectors(models, a)
     batch = make_batch(a)
 
     os.makedirs(a.out, exist_ok=True)
@@ -373,7 +402,8 @@ def main(argv):
     manifest = dict(seed=a.seed, vocab=a.vocab, hidden=a.hidden, heads=a.heads,
                     layers=a.layers, intermediate=a.intermediate, seq=a.seq,
                     batch=a.batch, max_pos=a.max_pos,
-                    albert_embedding=a.albert_embedding,
+                    albert_embedding=a.albert_embedding, init_range=a.init_range,
+                    jitter=a.jitter,
                     torch=torch.__version__, transformers=transformers.__version__)
     save_json(os.path.join(a.out, "MANIFEST.json"), manifest)
     return 0
