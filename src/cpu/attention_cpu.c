@@ -19,20 +19,28 @@
 #include <math.h>
 
 #include "cpu/cpu_ops.h"
+#include "cpu/vecmath.h"
 #include "ordo/core.h"
 
-/* One softmax row in place over T scores; mask row NULL = all keys real. */
+/* One softmax row in place over T scores; mask row NULL = all keys real. Vectorized: expf is
+ * libmvec's (vecmath.h), called for every key and its result selected away for padding. */
 static void softmax_row_masked(float *p, const int32_t *m, int T) {
   float mx = -INFINITY;
-  for (int u = 0; u < T; u++)
-    if ((!m || m[u]) && p[u] > mx) mx = p[u];
+#pragma omp simd reduction(max : mx)
+  for (int u = 0; u < T; u++) {
+    float s = (!m || m[u]) ? p[u] : -INFINITY;
+    mx = s > mx ? s : mx;
+  }
   if (mx == -INFINITY) { /* no real key in this sequence */
     for (int u = 0; u < T; u++) p[u] = 0.0f;
     return;
   }
   float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
   for (int u = 0; u < T; u++) {
-    p[u] = (!m || m[u]) ? expf(p[u] - mx) : 0.0f;
+    int real = !m || m[u];
+    float e = expf(real ? p[u] - mx : -INFINITY);
+    p[u] = real ? e : 0.0f; /* exactly 0 for padding, whatever expf(-inf) returns */
     sum += p[u];
   }
   float inv = 1.0f / sum; /* sum >= 1: the max element contributes exp(0) */

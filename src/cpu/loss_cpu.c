@@ -1,10 +1,11 @@
-/* Losses. Rows (or elements) run in parallel; every scalar sum is taken over LOSS_CHUNKS fixed
+/* Losses. Rows (or elements) run in parallel, the softmax's expf vectorized (vecmath.h); every scalar sum is taken over LOSS_CHUNKS fixed
  * chunks of the index range, each summed in order in double and the chunk sums then added in
  * chunk order. The partition depends on N only, so the loss has the same bits for any thread
  * count; the partial sums live in a small stack array (no allocation). */
 #include <math.h>
 
 #include "cpu/cpu_ops.h"
+#include "cpu/vecmath.h"
 #include "ordo/core.h"
 
 enum { LOSS_CHUNKS = 64 }; /* enough tasks for 64 threads; 64 doubles of stack */
@@ -25,6 +26,7 @@ float crossentropy_forward_cpu(float *probs, const float *logits, const int32_t 
       float mx = -INFINITY, sum = 0.0f;
 #pragma omp simd reduction(max : mx)
       for (int v = 0; v < V; v++) mx = l[v] > mx ? l[v] : mx;
+#pragma omp simd reduction(+ : sum)
       for (int v = 0; v < V; v++) {
         pr[v] = expf(l[v] - mx);
         sum += pr[v];
