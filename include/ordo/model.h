@@ -24,8 +24,33 @@ enum {
   ENC_HEAD_CLS = 1 << 3,    /* RobertaClassificationHead layout: dense, tanh, out_proj on h[:, 0] */
 };
 
+/* LoRA (Hu et al. 2021): y = x W^T + b + (alpha / r) * B A dropout(x), with W frozen and only
+ * A (r, IN) and B (OUT, r) trained. Sites are the encoder's linear layers: */
+enum {
+  ENC_LORA_Q = 0,    /* attention.self.query */
+  ENC_LORA_K,        /* attention.self.key */
+  ENC_LORA_V,        /* attention.self.value */
+  ENC_LORA_ATTN_OUT, /* attention.output.dense */
+  ENC_LORA_FC,       /* intermediate.dense */
+  ENC_LORA_PROJ,     /* output.dense */
+  ENC_LORA_NSITES
+};
+
+typedef struct enc_lora_config {
+  int r;          /* rank; 0 = no LoRA */
+  float alpha;    /* scaling = alpha / r */
+  float dropout;  /* on the adapter's input */
+  int targets;    /* bit ENC_LORA_* set for each adapted site */
+  int train_heads; /* heads stay trainable (peft's modules_to_save); base encoder frozen */
+} enc_lora_config;
+
+/* Parses peft-style target module names: "query", "key", "value", "dense" (every encoder
+ * dense layer), "attention.output.dense", "intermediate.dense", "output.dense". */
+int enc_lora_parse_targets(const char *const *names, int n, int *targets, ordo_err *e);
+
 typedef struct enc_layer_idx {
   int qkv_w, qkv_b; /* query/key/value weights stored back to back: one (3C, C) matrix */
+  int lora_a[ENC_LORA_NSITES], lora_b[ENC_LORA_NSITES]; /* -1 when the site has no adapter */
   int ao_w, ao_b, ln1_w, ln1_b;
   int fc_w, fc_b, proj_w, proj_b, ln2_w, ln2_b;
 } enc_layer_idx;
@@ -43,6 +68,8 @@ typedef struct enc_layer_acts {
   float *r2;       /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
   float *ln2_mean, *ln2_rstd;
   float *out;      /* (BT, C) layer output */
+  float *lora_xa[ENC_LORA_NSITES]; /* (BT, r) x A^T per adapted site */
+  float *lora_xd[ENC_LORA_NSITES]; /* (BT, IN) dropped-out adapter input (LoRA dropout > 0) */
 } enc_layer_acts;
 
 typedef struct enc_batch {
@@ -63,6 +90,7 @@ typedef struct enc_model {
   const ordo_ops *ops;
   ordo_params params;
   char base_prefix[16]; /* "bert." / "roberta.": HF names of the base model carry it */
+  enc_lora_config lora;
 
   struct { int wte, wpe, wtt, ln_w, ln_b; } emb;
   enc_layer_idx *layer;
@@ -93,6 +121,7 @@ typedef struct enc_model {
   float *d_pooled;    /* (B, C) */
   float *g_a, *g_b, *g_c, *g_qkv, *g_big, *g_att; /* backward scratch */
   float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), C) */
+  float *lora_tmp, *lora_dxa, *lora_dxd;          /* (BT, max(C, I)), (BT, r), (BT, max(C, I)) */
   int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled;
   int n_mlm_rows; /* rows the MLM head ran on in the last forward */
 
@@ -104,6 +133,19 @@ typedef struct enc_model {
 /* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /
  * enc_load). Returns -1 with a message for configurations the driver does not support. */
 int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops, ordo_err *e);
+/* Same with LoRA adapters (lora NULL or lora->r == 0: none): the base encoder is frozen,
+ * adapters are initialised as peft does (A ~ kaiming-uniform, B = 0) by enc_init_weights. */
+int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora_config *lora,
+                  const ordo_ops *ops, ordo_err *e);
+/* Folds every adapter into its base weight (W += scaling * B A) and zeroes B, so the model
+ * saved afterwards is a plain HF checkpoint with the adapted behaviour. */
+void enc_lora_merge(enc_model *m);
+/* Writes only the adapters, peft's layout: DIR/adapter_model.safetensors (names
+ * "base_model.model.<module>.lora_A.weight") and DIR/adapter_config.json. */
+int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e);
+/* Index of the spec a checkpoint name refers to, accepting HF, bare-model and peft spellings
+ * ("base_model.model.", ".base_layer", ".default"); -1 when none. */
+int enc_find_param(const enc_model *m, const char *name);
 void enc_free(enc_model *m);
 /* HF-style random init: N(0, 0.02) for matrices and embeddings, zero biases, LayerNorm 1/0,
  * zero padding-index embedding row. */
@@ -129,6 +171,8 @@ void enc_backward(enc_model *m, const enc_batch *b);
 float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count);
 float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, float dloss);
 float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, float dloss);
+/* Sum over real tokens of |h - target|^2 divided by the number of real tokens; target (B, T, C). */
+float enc_loss_hidden_mse(enc_model *m, const enc_batch *b, const float *target, float dloss);
 
 /* Last hidden state of the last forward: (B, T, C) with the batch's T. */
 const float *enc_hidden(const enc_model *m);

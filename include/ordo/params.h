@@ -15,6 +15,7 @@
 enum {
   ORDO_PF_NO_DECAY = 1 << 0, /* excluded from weight decay (biases, LayerNorm) */
   ORDO_PF_FROZEN = 1 << 1,   /* no gradient, no optimizer state */
+  ORDO_PF_LORA = 1 << 2,     /* a LoRA adapter matrix (lora_A / lora_B) */
 };
 
 typedef struct ordo_param_spec {

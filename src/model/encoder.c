@@ -1,7 +1,7 @@
 /* Encoder forward and backward (post-LN BERT/RoBERTa layers) through the backend op table. */
 #include <string.h>
 
-#include "ordo/model.h"
+#include "model_internal.h"
 
 #define F(n) ((size_t)(n) * sizeof(float))
 
@@ -33,6 +33,20 @@ static void carve(enc_model *m, ordo_arena *a) {
     A->ln2_mean = take(a, BT);
     A->ln2_rstd = take(a, BT);
     A->out = take(a, BT * C);
+    for (int st = 0; st < ENC_LORA_NSITES; st++) {
+      A->lora_xa[st] = A->lora_xd[st] = NULL;
+      if (m->layer[l].lora_a[st] < 0) continue;
+      int in, out;
+      lora_site_dims(m, st, &in, &out);
+      A->lora_xa[st] = take(a, BT * m->lora.r);
+      if (m->lora.dropout > 0) A->lora_xd[st] = take(a, BT * in);
+    }
+  }
+  if (m->lora.r > 0) {
+    size_t wide = I > C ? I : C;
+    m->lora_tmp = take(a, BT * wide);
+    m->lora_dxa = take(a, BT * m->lora.r);
+    m->lora_dxd = take(a, BT * wide);
   }
   size_t HR = R > B ? R : B; /* head rows */
   if (m->heads & ENC_HEAD_MLM) {
@@ -96,6 +110,8 @@ const float *enc_hidden(const enc_model *m) {
 static uint64_t drop_key(const enc_model *m) { return m->seed ^ (m->step * 0x9E3779B97F4A7C15ull); }
 static uint64_t site(int s) { return (uint64_t)s << 40; }
 enum { SITE_EMB = 0, SITE_CLS_IN = 1, SITE_CLS_MID = 2, SITE_LAYER0 = 8 };
+/* LoRA dropout sites come after every layer's: 1024 + 8 l + site */
+static uint64_t lora_site(int l, int st) { return site(1024 + 8 * l + st); }
 
 static float pdrop(const enc_model *m, float p) { return m->training ? p : 0.0f; }
 
@@ -156,15 +172,20 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     const enc_layer_idx *L = &m->layer[l];
     enc_layer_acts *A = &m->acts[l];
     op->matmul_forward(A->qkv, x, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
+    for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+      lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
     op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
     op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+    lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
     op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)BT * C);
     op->residual_forward(A->r1, A->r1, x, (int64_t)BT * C);
     op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
                           eps, BT, C);
     op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+    lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
     op->gelu_forward(A->gelu, A->fc, (int64_t)BT * I);
     op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+    lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
     op->dropout_forward(A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)BT * C);
     op->residual_forward(A->r2, A->r2, A->h1, (int64_t)BT * C);
     op->layernorm_forward(A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
@@ -294,9 +315,11 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memset(dbig, 0, F((size_t)BT * I));
     op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
                         BT, I, C);
+    lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
     memset(dbig2, 0, F((size_t)BT * I));
     op->gelu_backward(dbig2, A->fc, dbig, (int64_t)BT * I);
     op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
+    lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
     /* h1 = LN1(r1) */
     memset(m->g_a, 0, F(nBC));
     op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
@@ -308,10 +331,14 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memset(m->g_a, 0, F(nBC));
     op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
                         BT, C, C);
+    lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
+                  lora_site(l, ENC_LORA_ATTN_OUT));
     memset(m->g_qkv, 0, F(nBC * 3));
     op->attention_backward(m->g_qkv, m->g_att, m->g_a, A->qkv, A->att, b->mask, B, T, C, NH);
     op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
                         3 * C);
+    for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+      lora_backward(m, l, st, x, BT, m->g_qkv + (size_t)st * C, 3 * C, dnext, key, lora_site(l, st));
     float *t = dh;
     dh = dnext;
     dnext = t;
@@ -360,4 +387,26 @@ float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, 
     m->ops->crossentropy_backward(m->d_cls_logits, probs, targets, -100, dloss / n, b->B, L);
   m->has_d_cls = 1;
   return loss;
+}
+
+float enc_loss_hidden_mse(enc_model *m, const enc_batch *b, const float *target, float dloss) {
+  int B = b->B, T = b->T, C = m->cfg.hidden_size;
+  const float *h = enc_hidden(m);
+  double sum = 0;
+  int64_t n_real = 0;
+  for (int i = 0; i < B * T; i++) n_real += b->mask[i] != 0;
+  if (n_real == 0) return 0.0f;
+  float g = 2.0f * dloss / (float)n_real;
+  for (int i = 0; i < B * T; i++) {
+    if (!b->mask[i]) continue;
+    const float *hr = h + (size_t)i * C, *tr = target + (size_t)i * C;
+    float *dr = m->d_hidden + (size_t)i * C;
+    for (int k = 0; k < C; k++) {
+      float d = hr[k] - tr[k];
+      sum += (double)d * d;
+      dr[k] += g * d;
+    }
+  }
+  m->has_d_hidden = 1;
+  return (float)(sum / (double)n_real);
 }

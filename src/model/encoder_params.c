@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ordo/model.h"
+#include "model_internal.h"
 #include "ordo/rng.h"
 #include "ordo/safetensors.h"
 
@@ -26,7 +26,19 @@ static int add(enc_model *m, int contiguous, int flags, int ndim, int64_t d0, in
 #define ND ORDO_PF_NO_DECAY
 
 int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops, ordo_err *e) {
+  return enc_init_lora(m, cfg, heads, NULL, ops, e);
+}
+
+int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora_config *lora,
+                  const ordo_ops *ops, ordo_err *e) {
   memset(m, 0, sizeof *m);
+  if (lora && lora->r > 0) {
+    if (lora->r > 4096 || !(lora->alpha > 0) || lora->dropout < 0 || lora->dropout >= 1 || !lora->targets)
+      return ordo_fail(e, "LoRA: r %d, alpha %g, dropout %g, targets %#x: need 0 < r <= 4096, "
+                          "alpha > 0, 0 <= dropout < 1 and a target", lora->r, lora->alpha,
+                       lora->dropout, lora->targets);
+    m->lora = *lora;
+  }
   if (cfg->arch != ORDO_ARCH_BERT && cfg->arch != ORDO_ARCH_ROBERTA)
     return ordo_fail(e, "model_type '%s' is not supported by the encoder yet (supported: bert, roberta)",
                      cfg->model_type);
@@ -79,6 +91,7 @@ int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops
     L->proj_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.output.dense.bias", pre, lp, l);
     L->ln2_w = add(m, 0, ND, 1, C, 0, "%s%s.%d.output.LayerNorm.weight", pre, lp, l);
     L->ln2_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.output.LayerNorm.bias", pre, lp, l);
+    lora_add_params(m, l, L);
   }
   m->pool_w = m->pool_b = -1;
   m->mlm_dense_w = m->mlm_dense_b = m->mlm_ln_w = m->mlm_ln_b = m->mlm_bias = -1;
@@ -106,6 +119,15 @@ int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops
     m->cls_dense_b = add(m, 0, ND, 1, C, 0, "classifier.dense.bias");
     m->cls_out_w = add(m, 0, 0, 2, cfg->num_labels, C, "classifier.out_proj.weight");
     m->cls_out_b = add(m, 0, ND, 1, cfg->num_labels, 0, "classifier.out_proj.bias");
+  }
+  if (m->lora.r > 0) {
+    /* LoRA trains the adapters (and the heads when asked); the base encoder is frozen */
+    size_t plen = strlen(pre);
+    for (int i = 0; i < m->params.n; i++) {
+      ordo_param_spec *s = &m->params.specs[i];
+      int is_head = strncmp(s->name, pre, plen) != 0;
+      if (!(s->flags & ORDO_PF_LORA) && !(is_head && m->lora.train_heads)) s->flags |= ORDO_PF_FROZEN;
+    }
   }
   params_alloc(&m->params);
   return 0;
@@ -136,6 +158,27 @@ void enc_init_weights(enc_model *m, uint64_t seed) {
   int pad = m->cfg.pad_token_id, C = m->cfg.hidden_size;
   if (pad >= 0 && pad < m->cfg.vocab_size)
     memset(params_data(&m->params, m->emb.wte) + (size_t)pad * C, 0, C * sizeof(float));
+  lora_init_weights(m, seed);
+}
+
+int enc_find_param(const enc_model *m, const char *name) {
+  int i = params_find(&m->params, name);
+  if (i >= 0) return i;
+  /* normalise peft and bare-model spellings to ours */
+  char buf[ORDO_NAME_MAX * 2], out[ORDO_NAME_MAX * 3];
+  const char *p = name;
+  if (strncmp(p, "base_model.model.", 17) == 0) p += 17;
+  snprintf(buf, sizeof buf, "%s", p);
+  const char *drop[] = {".base_layer", ".default"};
+  for (int k = 0; k < 2; k++) {
+    char *hit;
+    while ((hit = strstr(buf, drop[k]))) memmove(hit, hit + strlen(drop[k]), strlen(hit + strlen(drop[k])) + 1);
+  }
+  i = params_find(&m->params, buf);
+  if (i >= 0) return i;
+  snprintf(out, sizeof out, "%s%s", m->base_prefix, buf);
+  if (strlen(out) < ORDO_NAME_MAX) i = params_find(&m->params, out);
+  return i;
 }
 
 static int is_head_param(const enc_model *m, int i) {
@@ -151,33 +194,36 @@ int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e) 
     snprintf(file, sizeof file, "%s", path);
   st_file f;
   if (st_open(&f, file, e) != 0) return -1;
-  /* A bare BertModel/RobertaModel checkpoint has no "bert."/"roberta." prefix. */
-  char probe[ORDO_NAME_MAX];
-  snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", m->base_prefix);
-  int bare = !st_find(&f, probe) && st_find(&f, "embeddings.word_embeddings.weight");
-  size_t plen = strlen(m->base_prefix);
-  int missing_heads = 0;
-  for (int i = 0; i < m->params.n; i++) {
-    ordo_param_spec *s = &m->params.specs[i];
-    const char *name = s->name;
-    if (bare && !is_head_param(m, i)) name += plen;
-    if (!st_find(&f, name)) {
-      if (is_head_param(m, i)) {
-        log_info("%s: %s not in the checkpoint: newly initialized", file, s->name);
-        missing_heads++;
-        continue;
-      }
-      st_close(&f);
-      return ordo_fail(e, "%s: missing tensor '%s'", file, name);
+  char *seen = ordo_calloc((size_t)m->params.n, 1);
+  int rc = 0, unknown = 0;
+  for (int t = 0; t < f.n && rc == 0; t++) {
+    int i = enc_find_param(m, f.tensors[t].name);
+    if (i < 0) {
+      unknown++;
+      log_debug("%s: %s is not a parameter of this model (ignored)", file, f.tensors[t].name);
+      continue;
     }
-    if (st_read_f32(&f, name, params_data(&m->params, i), s->ndim, s->shape, e) != 0) {
-      st_close(&f);
-      return -1;
+    if (seen[i]) continue; /* tied weights appear under two names */
+    ordo_param_spec *s = &m->params.specs[i];
+    rc = st_read_f32(&f, f.tensors[t].name, params_data(&m->params, i), s->ndim, s->shape, e);
+    seen[i] = 1;
+  }
+  int missing_heads = 0;
+  for (int i = 0; i < m->params.n && rc == 0; i++) {
+    if (seen[i]) continue;
+    ordo_param_spec *s = &m->params.specs[i];
+    if (is_head_param(m, i) || (s->flags & ORDO_PF_LORA)) {
+      log_info("%s: %s not in the checkpoint: newly initialized", file, s->name);
+      missing_heads++;
+    } else {
+      rc = ordo_fail(e, "%s: missing tensor '%s'", file, s->name);
     }
   }
+  if (unknown) log_info("%s: %d tensors not used by this model", file, unknown);
+  free(seen);
   st_close(&f);
-  if (n_missing_heads) *n_missing_heads = missing_heads;
-  return 0;
+  if (rc == 0 && n_missing_heads) *n_missing_heads = missing_heads;
+  return rc;
 }
 
 int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
@@ -194,6 +240,7 @@ int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
   st_writer_meta(&w, "format", "pt");
   for (int i = 0; i < m->params.n; i++) {
     const ordo_param_spec *s = &m->params.specs[i];
+    if (s->flags & ORDO_PF_LORA) continue; /* adapters: enc_lora_merge or enc_lora_save_adapters */
     st_writer_add_f32_as(&w, s->name, s->dtype, s->ndim, s->shape, params_data(&m->params, i));
   }
   /* tied weights under both names, as transformers writes and expects them */

@@ -11,7 +11,7 @@ expect() { # expect STATUS DESCRIPTION CMD...
     fail=$((fail+1)); echo "FAIL: $what: exit $rc, expected $want"; echo "$out" | tail -5; fi
   echo "$out" | grep -E '^parity: ' | sed "s|^|  $what: |"
 }
-for d in bert roberta_regression; do
+for d in bert roberta_regression bert_lora; do
   for be in cpu cpu-ref; do
     expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/hf/$d" --backend "$be"
   done
@@ -19,11 +19,11 @@ for d in bert roberta_regression; do
   expect 1 "$d/tol=1e-12" "$ordo" parity "$src/tests/fixtures/hf/$d" --tol 1e-12
 done
 if [ -n "$shared" ] && [ -d "$shared/hf/bert" ]; then
-  for d in bert roberta_regression; do expect 0 "shared/$d" "$ordo" parity "$shared/hf/$d"; done
+  for d in bert roberta_regression bert_lora; do expect 0 "shared/$d" "$ordo" parity "$shared/hf/$d"; done
 else
   echo "skipped: shared fixtures not found"
 fi
-for d in albert_mlm electra_rtd roformer_mlm bert_lora; do
+for d in albert_mlm electra_rtd roformer_mlm; do
   expect 1 "unsupported/$d" "$ordo" parity "$src/tests/fixtures/hf/$d"
 done
 expect 1 "missing dir" "$ordo" parity /nonexistent/fixture

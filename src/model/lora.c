@@ -1,0 +1,210 @@
+/* LoRA adapters on the encoder's linear layers: parameters, forward/backward, merge, export. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model_internal.h"
+#include "ordo/rng.h"
+#include "ordo/safetensors.h"
+
+static const char *k_site_module[ENC_LORA_NSITES] = {
+    "attention.self.query", "attention.self.key",  "attention.self.value",
+    "attention.output.dense", "intermediate.dense", "output.dense",
+};
+
+int enc_lora_parse_targets(const char *const *names, int n, int *targets, ordo_err *e) {
+  *targets = 0;
+  for (int i = 0; i < n; i++) {
+    const char *t = names[i];
+    int hit = 0;
+    for (int s = 0; s < ENC_LORA_NSITES; s++) {
+      /* peft matches a target against the end of the module name */
+      size_t lt = strlen(t), lm = strlen(k_site_module[s]);
+      const char *mod = k_site_module[s];
+      if (lt <= lm && strcmp(mod + lm - lt, t) == 0 && (lt == lm || mod[lm - lt - 1] == '.')) {
+        *targets |= 1 << s;
+        hit = 1;
+      }
+    }
+    if (!hit)
+      return ordo_fail(e, "LoRA target '%s' matches no encoder layer (query, key, value, dense, "
+                          "attention.output.dense, intermediate.dense, output.dense)", t);
+  }
+  if (!*targets) return ordo_fail(e, "LoRA needs at least one target module");
+  return 0;
+}
+
+void lora_site_dims(const enc_model *m, int site, int *in, int *out) {
+  int C = m->cfg.hidden_size, I = m->cfg.intermediate_size;
+  *in = site == ENC_LORA_PROJ ? I : C;
+  *out = site == ENC_LORA_FC ? I : C;
+}
+
+void lora_add_params(enc_model *m, int l, enc_layer_idx *L) {
+  for (int s = 0; s < ENC_LORA_NSITES; s++) {
+    L->lora_a[s] = L->lora_b[s] = -1;
+    if (!(m->lora.r > 0 && (m->lora.targets & (1 << s)))) continue;
+    int in, out;
+    lora_site_dims(m, s, &in, &out);
+    char name[ORDO_NAME_MAX];
+    int64_t sa[2] = {m->lora.r, in}, sb[2] = {out, m->lora.r};
+    snprintf(name, sizeof name, "%sencoder.layer.%d.%s.lora_A.weight", m->base_prefix, l, k_site_module[s]);
+    L->lora_a[s] = params_add(&m->params, name, 2, sa, ORDO_PF_LORA);
+    snprintf(name, sizeof name, "%sencoder.layer.%d.%s.lora_B.weight", m->base_prefix, l, k_site_module[s]);
+    L->lora_b[s] = params_add(&m->params, name, 2, sb, ORDO_PF_LORA);
+  }
+}
+
+void lora_init_weights(enc_model *m, uint64_t seed) {
+  ordo_rng r;
+  rng_init(&r, seed ^ 0x4C6F5241ull);
+  for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+    for (int s = 0; s < ENC_LORA_NSITES; s++) {
+      int ia = m->layer[l].lora_a[s];
+      if (ia < 0) continue;
+      /* peft: kaiming_uniform_(A, a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)); B = 0 */
+      const ordo_param_spec *sa = &m->params.specs[ia];
+      float bound = 1.0f / sqrtf((float)sa->shape[1]);
+      float *a = params_data(&m->params, ia);
+      for (int64_t j = 0; j < sa->numel; j++) a[j] = bound * (2.0f * rng_uniform(&r) - 1.0f);
+      memset(params_data(&m->params, m->layer[l].lora_b[s]), 0,
+             (size_t)m->params.specs[m->layer[l].lora_b[s]].numel * sizeof(float));
+    }
+}
+
+static float lora_scale(const enc_model *m) { return m->lora.alpha / (float)m->lora.r; }
+
+/* y[n * ldy + o] += scaling * (dropout(x) A^T B^T)[n, o] for one site. */
+void lora_forward(enc_model *m, int l, int site, const float *x, int N, float *y, int ldy,
+                  uint64_t key, uint64_t drop_site) {
+  const enc_layer_idx *L = &m->layer[l];
+  if (L->lora_a[site] < 0) return;
+  enc_layer_acts *A = &m->acts[l];
+  const ordo_ops *op = m->ops;
+  int in, out, r = m->lora.r;
+  lora_site_dims(m, site, &in, &out);
+  const float *xin = x;
+  float p = m->training ? m->lora.dropout : 0.0f;
+  if (p > 0) {
+    op->dropout_forward(A->lora_xd[site], x, p, key, drop_site, (int64_t)N * in);
+    xin = A->lora_xd[site];
+  }
+  op->matmul_forward(A->lora_xa[site], xin, params_data(&m->params, L->lora_a[site]), NULL, N, in, r);
+  op->matmul_forward(m->lora_tmp, A->lora_xa[site], params_data(&m->params, L->lora_b[site]), NULL,
+                     N, r, out);
+  float s = lora_scale(m);
+  for (int n = 0; n < N; n++) {
+    float *yr = y + (size_t)n * ldy;
+    const float *t = m->lora_tmp + (size_t)n * out;
+    for (int o = 0; o < out; o++) yr[o] += s * t[o];
+  }
+}
+
+/* Backward of one site from dy (row stride ldy): dA, dB and dx += ... */
+void lora_backward(enc_model *m, int l, int site, const float *x, int N, const float *dy, int ldy,
+                   float *dx, uint64_t key, uint64_t drop_site) {
+  const enc_layer_idx *L = &m->layer[l];
+  if (L->lora_a[site] < 0) return;
+  enc_layer_acts *A = &m->acts[l];
+  const ordo_ops *op = m->ops;
+  int in, out, r = m->lora.r;
+  lora_site_dims(m, site, &in, &out);
+  float s = lora_scale(m), p = m->training ? m->lora.dropout : 0.0f;
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < out; o++) m->lora_tmp[(size_t)n * out + o] = s * dy[(size_t)n * ldy + o];
+  memset(m->lora_dxa, 0, (size_t)N * r * sizeof(float));
+  int ia = L->lora_a[site], ib = L->lora_b[site];
+  float *dA = (m->params.specs[ia].flags & ORDO_PF_FROZEN) ? NULL : params_grad(&m->params, ia);
+  float *dB = (m->params.specs[ib].flags & ORDO_PF_FROZEN) ? NULL : params_grad(&m->params, ib);
+  op->matmul_backward(m->lora_dxa, dB, NULL, m->lora_tmp, A->lora_xa[site],
+                      params_data(&m->params, ib), N, r, out);
+  const float *xin = p > 0 ? A->lora_xd[site] : x;
+  if (p > 0) {
+    memset(m->lora_dxd, 0, (size_t)N * in * sizeof(float));
+    op->matmul_backward(m->lora_dxd, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N,
+                        in, r);
+    op->dropout_backward(dx, m->lora_dxd, p, key, drop_site, (int64_t)N * in);
+  } else {
+    op->matmul_backward(dx, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N, in, r);
+  }
+}
+
+/* The base weight block a site adapts: (OUT, IN) with row stride IN. */
+static float *site_weight(enc_model *m, int l, int site) {
+  const enc_layer_idx *L = &m->layer[l];
+  int C = m->cfg.hidden_size;
+  switch (site) {
+    case ENC_LORA_Q: return params_data(&m->params, L->qkv_w);
+    case ENC_LORA_K: return params_data(&m->params, L->qkv_w) + (size_t)C * C;
+    case ENC_LORA_V: return params_data(&m->params, L->qkv_w) + (size_t)2 * C * C;
+    case ENC_LORA_ATTN_OUT: return params_data(&m->params, L->ao_w);
+    case ENC_LORA_FC: return params_data(&m->params, L->fc_w);
+    default: return params_data(&m->params, L->proj_w);
+  }
+}
+
+void enc_lora_merge(enc_model *m) {
+  if (m->lora.r <= 0) return;
+  float s = lora_scale(m);
+  int r = m->lora.r;
+  for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+    for (int site = 0; site < ENC_LORA_NSITES; site++) {
+      int ia = m->layer[l].lora_a[site], ib = m->layer[l].lora_b[site];
+      if (ia < 0) continue;
+      int in, out;
+      lora_site_dims(m, site, &in, &out);
+      float *W = site_weight(m, l, site);
+      const float *A = params_data(&m->params, ia), *B = params_data(&m->params, ib);
+      for (int o = 0; o < out; o++)
+        for (int i = 0; i < in; i++) {
+          double acc = 0;
+          for (int k = 0; k < r; k++) acc += (double)B[(size_t)o * r + k] * A[(size_t)k * in + i];
+          W[(size_t)o * in + i] += s * (float)acc;
+        }
+      memset(params_data(&m->params, ib), 0, (size_t)out * r * sizeof(float));
+    }
+}
+
+int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
+  if (m->lora.r <= 0) return ordo_fail(e, "the model has no LoRA adapters to save");
+  if (mkdir(dir, 0755) != 0) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: cannot create directory", dir);
+  }
+  st_writer w;
+  st_writer_init(&w);
+  st_writer_meta(&w, "format", "pt");
+  size_t plen = strlen(m->base_prefix);
+  char name[ORDO_NAME_MAX + 32];
+  for (int i = 0; i < m->params.n; i++) {
+    const ordo_param_spec *s = &m->params.specs[i];
+    if (!(s->flags & ORDO_PF_LORA)) continue;
+    /* peft adapter files name modules from the bare model: base_model.model.<module> */
+    snprintf(name, sizeof name, "base_model.model.%s", s->name + plen);
+    st_writer_add_f32_as(&w, name, ORDO_DT_F32, s->ndim, s->shape, params_data(&m->params, i));
+  }
+  char path[4096];
+  snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+  int rc = st_writer_save(&w, path, e);
+  st_writer_free(&w);
+  if (rc != 0) return -1;
+  char json[1024], mods[256] = "";
+  for (int s = 0; s < ENC_LORA_NSITES; s++)
+    if (m->lora.targets & (1 << s)) {
+      const char *mod = k_site_module[s];
+      const char *leaf = strrchr(mod, '.') + 1;
+      /* full dotted names keep "output.dense" apart from "attention.output.dense" */
+      char item[64];
+      snprintf(item, sizeof item, "%s\"%s\"", mods[0] ? ", " : "",
+               s <= ENC_LORA_V ? leaf : mod);
+      strncat(mods, item, sizeof mods - strlen(mods) - 1);
+    }
+  snprintf(json, sizeof json,
+           "{\n  \"peft_type\": \"LORA\",\n  \"r\": %d,\n  \"lora_alpha\": %g,\n"
+           "  \"lora_dropout\": %g,\n  \"target_modules\": [%s],\n  \"bias\": \"none\",\n"
+           "  \"fan_in_fan_out\": false,\n  \"inference_mode\": true\n}\n",
+           m->lora.r, m->lora.alpha, m->lora.dropout, mods);
+  snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+  return ordo_write_file_atomic(path, json, strlen(json), e);
+}
