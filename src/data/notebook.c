@@ -39,7 +39,17 @@ char *nb_read_maybe_gz(const char *path, size_t *len, ordo_err *e) {
       free(buf);
       return NULL;
     }
-    if (got == 0) break;
+    if (got == 0) {
+      int zerr = Z_OK;
+      const char *msg = gzerror(g, &zerr); /* a truncated stream ends with Z_BUF_ERROR */
+      if (zerr != Z_OK && zerr != Z_STREAM_END) {
+        ordo_fail(e, "%s: gzip error after %zu bytes of output: %s", path, n, msg);
+        gzclose(g);
+        free(buf);
+        return NULL;
+      }
+      break;
+    }
     n += (size_t)got;
   }
   gzclose(g);
