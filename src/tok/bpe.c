@@ -166,6 +166,10 @@ static inline uint32_t cache_hash(const char *w, size_t n) {
 }
 
 static void bpe_word(const tok *t, tok_scratch *s, const unsigned char *w, size_t n) {
+  if (s->on_word) {
+    s->on_word(s->word_ctx, (const char *)w, n);
+    return;
+  }
   if (n == 1) {
     int32_t id = t->byte_id[w[0]];
     if (id < 0) id = t->unk_id;

@@ -18,6 +18,8 @@ static void byte_to_cp_table(uint32_t cp[256]) {
 }
 
 void tok_finish(tok *t) {
+  t->size = t->nvocab;
+  while (t->size > 0 && !t->tokens[t->size - 1]) t->size--;
   if (t->byte_level) {
     uint32_t cp[256];
     byte_to_cp_table(cp);

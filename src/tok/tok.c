@@ -197,11 +197,7 @@ void tok_scratch_put(const tok *t, tok_scratch *s, int slot) {
 }
 
 tok_model_kind tok_kind(const tok *t) { return t->kind; }
-int tok_vocab_size(const tok *t) {
-  int n = t->nvocab;
-  while (n > 0 && !t->tokens[n - 1]) n--;
-  return n;
-}
+int tok_vocab_size(const tok *t) { return t->size; }
 int32_t tok_token_to_id(const tok *t, const char *token) {
   return tok_strmap_get(&t->vocab, token, (uint32_t)strlen(token));
 }
@@ -326,7 +322,7 @@ int tok_encode(const tok *t, const char *text, size_t len, int32_t *ids, int max
   } else {
     encode_raw(t, s, text, len);
     n = s->out.n;
-    memcpy(ids, s->out.v, (size_t)(n < max_ids ? n : max_ids) * sizeof(int32_t));
+    if (n > 0 && max_ids > 0) memcpy(ids, s->out.v, (size_t)(n < max_ids ? n : max_ids) * sizeof(int32_t));
   }
   tok_scratch_put(t, s, slot);
   return n;

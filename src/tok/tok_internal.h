@@ -81,6 +81,9 @@ typedef struct tok_scratch {
   int ncps_cap;
   char *buf;              /* UTF-8 bytes of a normalized segment */
   size_t buf_cap;
+  /* trainers: when set, each pre-token (after normalization) goes here instead of the model */
+  void (*on_word)(void *ctx, const char *w, size_t n);
+  void *word_ctx;
 } tok_scratch;
 
 #define TOK_SCRATCH_POOL 32
@@ -110,7 +113,8 @@ enum { TOK_DEC_NONE = 0, TOK_DEC_BYTELEVEL, TOK_DEC_WORDPIECE };
 
 struct tok {
   tok_model_kind kind;
-  int nvocab;       /* id space: max id + 1 */
+  int nvocab;       /* allocated id space */
+  int size;         /* highest id in use + 1 (set by tok_finish) */
   char **tokens;    /* (nvocab) id → token string (NULL for holes) */
   uint32_t *tlen;   /* (nvocab) */
   uint8_t *special; /* (nvocab) 1 for special added tokens */

@@ -9,6 +9,10 @@
 
 static void wp_word(const tok *t, tok_scratch *s, const char *w, size_t n, int nchars) {
   if (n == 0) return;
+  if (s->on_word) {
+    s->on_word(s->word_ctx, w, n);
+    return;
+  }
   tok_cache_entry *ce = NULL;
   if (n <= TOK_CACHE_KEY) {
     ce = &s->cache[tok_hash_bytes(w, n) & (TOK_CACHE_SLOTS - 1)];
