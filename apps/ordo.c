@@ -9,6 +9,7 @@ static const ordo_command k_commands[] = {
     /* the table: one line per command */
     {"parity", "compare forward and backward with a HF reference fixture", cmd_parity},
     {"train", "masked-LM pretraining of an encoder on a text corpus", cmd_train},
+    {"tokenize", "encode/decode JSON-lines with a tokenizer; train BPE or WordPiece", cmd_tokenize},
     {"nb", "notebook datasets: build from .ipynb trees, info", cmd_nb},
     {"ai4code", "cell ordering: score, baselines, ensembles", cmd_ai4code},
     {NULL, NULL, NULL},
