@@ -31,11 +31,6 @@ void matmul_forward_cpu(float *out, const float *inp, const float *w, const floa
                         int IN, int OUT);
 void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int N, int IN, int OUT);
-/* C (M, N) = alpha op(A) @ op(B) + beta C (row-major; trans flags 0/1 as cblas), as a fixed
- * grid of tiles spread over the OpenMP threads, each a single-threaded sgemm. Call it from
- * outside parallel regions. */
-void cpu_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc);
 /* dbias (OUT) += column sums of dout (N, OUT), columns split across threads, rows summed in
  * order: deterministic for any thread count. Shared with other column reductions. */
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT);

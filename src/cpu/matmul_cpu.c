@@ -1,14 +1,20 @@
-/* Linear layers on OpenBLAS, parallel under OpenMP.
+/* Linear layers on OpenBLAS. Each product is one cblas_sgemm called from outside any OpenMP
+ * parallel region, so OpenBLAS threads it with its own pool (OPENBLAS_NUM_THREADS) and never
+ * runs nested inside ours; only the bias gradient, a column reduction, is OpenMP's.
  *
- * Threading: there is one pool of threads, OpenMP's. Each product is cut into a fixed grid of
- * GEMM_TILE x GEMM_TILE tiles of its output, and the tiles are single-threaded sgemm calls
- * spread over the OpenMP threads (OpenBLAS is set to one thread for the duration of the op
- * and restored after). The installed OpenBLAS is the pthread build: letting it thread big
- * products itself gives a second pool whose workers keep spinning after each call while our
- * OpenMP regions run (and OpenMP's spin while OpenBLAS runs), so the two fight for the cores.
- * The tile grid depends on the sizes only, so every output element is the same single sgemm
- * call whatever the thread count: the results are the same bits for any thread count.
- * bench/bench_kernels.c measures this choice against OpenBLAS's own threading.
+ * Why not tiles of single-threaded sgemm under OpenMP (one thread pool instead of two)? Each
+ * tile repacks its panels, and OpenBLAS's own threading shares them: on (512, 768) x
+ * (768, 3072)^T, single-threaded, one call ran at 110 GFLOP/s against 67 (128 x 128 tiles)
+ * to 90 (512 x 128); with 2 threads and an OpenMP pass after each product (the pattern of a
+ * layer), OpenBLAS-threaded calls were as fast or faster (149 ms vs 196 ms for 256 x 128
+ * tiles, best of 9). OpenBLAS's idle workers yield the CPU while they wait, so they do not
+ * starve our regions; on an oversubscribed machine OMP_WAIT_POLICY=passive keeps OpenMP's
+ * idle threads from spinning while OpenBLAS works. Attention's small per-head products are
+ * the opposite case (see attention_cpu.c).
+ *
+ * Determinism: OpenBLAS splits a product over the output's rows and columns, never over K,
+ * so each output element is summed in one fixed order: the same bits on every run with the
+ * same OpenBLAS thread count.
  *
  * Layout as HF stores a Linear: w (OUT, IN), so out = inp @ w^T is sgemm(NoTrans, Trans). */
 #include <cblas.h>
@@ -16,36 +22,9 @@
 #include "cpu/cpu_ops.h"
 #include "ordo/core.h"
 
-/* 128 x 128 output tiles: 2 * 128 * 128 * K flops for 2 * 128 * K packed floats (128 flops
- * per float moved, enough to stay compute-bound), and already 24 tiles for a (512, 768)
- * output, enough to feed 16+ threads. */
-enum { GEMM_TILE = 128 };
-
 /* Columns per parallel task in column reductions: 64 floats = four AVX-512 vectors, enough
  * to vectorize the inner loop, small enough to spread C = 768 over a dozen threads. */
 enum { COLSUM_BLOCK = 64 };
-
-/* C (M, N) = op(A) (M, K) @ op(B) (K, N) + beta C, row-major, tile by tile in parallel.
- * op(A) = A (M, K) or A^T with A (K, M); op(B) = B (K, N) or B^T with B (N, K). */
-void cpu_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  const int tm = (M + GEMM_TILE - 1) / GEMM_TILE, tn = (N + GEMM_TILE - 1) / GEMM_TILE;
-  const int ntiles = tm * tn;
-  int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static) if (ntiles > 1)
-  for (int t = 0; t < ntiles; t++) {
-    int i0 = (t / tn) * GEMM_TILE, j0 = (t % tn) * GEMM_TILE;
-    int mi = M - i0 < GEMM_TILE ? M - i0 : GEMM_TILE, nj = N - j0 < GEMM_TILE ? N - j0 : GEMM_TILE;
-    const float *a = transA ? A + i0 : A + (int64_t)i0 * lda;
-    const float *b = transB ? B + (int64_t)j0 * ldb : B + j0;
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, mi, nj, K, alpha, a, lda, b, ldb, beta,
-                C + (int64_t)i0 * ldc + j0, ldc);
-  }
-  openblas_set_num_threads(saved);
-}
 
 /* dst (OUT) += sum over n of src (N, OUT). Each task owns a block of columns and walks the
  * rows in order, so the result is the same bits for any thread count and equals the plain
@@ -64,7 +43,7 @@ void cpu_colsum_add(float *dst, const float *src, int N, int OUT) {
 }
 
 /* out (N, OUT) = inp (N, IN) @ w^T (IN, OUT) + bias: the bias is broadcast into out first and
- * the product adds onto it (beta = 1). */
+ * sgemm adds onto it (beta = 1). */
 void matmul_forward_cpu(float *out, const float *inp, const float *w, const float *bias, int N,
                         int IN, int OUT) {
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
@@ -77,7 +56,8 @@ void matmul_forward_cpu(float *out, const float *inp, const float *w, const floa
       for (int c = 0; c < OUT; c++) o[c] = bias[c];
     }
   }
-  cpu_gemm(0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, bias ? 1.0f : 0.0f, out, OUT);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN,
+              bias ? 1.0f : 0.0f, out, OUT);
 }
 
 void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout,
@@ -85,8 +65,12 @@ void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
   if (N == 0) return;
   /* dinp (N, IN) += dout (N, OUT) @ w (OUT, IN) */
-  if (dinp) cpu_gemm(0, 0, N, IN, OUT, 1.0f, dout, OUT, w, IN, 1.0f, dinp, IN);
+  if (dinp)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN,
+                1.0f, dinp, IN);
   /* dw (OUT, IN) += dout^T (OUT, N) @ inp (N, IN) */
-  if (dw) cpu_gemm(1, 0, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+  if (dw)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN,
+                1.0f, dw, IN);
   if (dbias) cpu_colsum_add(dbias, dout, N, OUT);
 }
