@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "ordo/notebook.h"
@@ -174,9 +175,90 @@ static int cmd_info(int argc, char **argv) {
   return 0;
 }
 
+static void split_usage(FILE *f) {
+  fprintf(f,
+          "usage: ordo nb split --data DATASET --out DIR [--val-frac F] [--seed N]\n\n"
+          "Splits a dataset by ancestor group (--val-frac default 0.1, --seed default 42; the\n"
+          "same split as `ordo ai4code baseline --split`) and writes the true orders of each\n"
+          "side as DIR/train_orders.csv and DIR/val_orders.csv, e.g. to score a submission\n"
+          "on the held-out groups with `ordo ai4code score`.\n");
+}
+
+static int cmd_split(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) return split_usage(stdout), 0;
+  const char *data = NULL, *out = NULL;
+  double frac = 0.1;
+  long seed = 42;
+  int bad = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    const char *a = argv[i], *x;
+    if (strcmp(a, "--data") == 0) {
+      if ((x = value_of(argc, argv, &i, &bad))) data = x;
+    } else if (strcmp(a, "--out") == 0) {
+      if ((x = value_of(argc, argv, &i, &bad))) out = x;
+    } else if (strcmp(a, "--seed") == 0) {
+      if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
+    } else if (strcmp(a, "--val-frac") == 0) {
+      if ((x = value_of(argc, argv, &i, &bad))) {
+        char *end;
+        frac = strtod(x, &end);
+        if (*end || end == x || !(frac >= 0 && frac <= 1)) {
+          fprintf(stderr, "ordo nb split: --val-frac: expected a number in [0, 1], got '%s'\n", x);
+          bad = 1;
+        }
+      }
+    } else {
+      fprintf(stderr, "ordo nb split: unknown argument '%s'\n", a);
+      bad = 1;
+    }
+  }
+  if (!bad && (!data || !out)) {
+    fprintf(stderr, "ordo nb split: --data and --out are required\n");
+    bad = 1;
+  }
+  if (bad) return split_usage(stderr), 2;
+  ordo_err e = {{0}};
+  nb_dataset ds;
+  if (nb_dataset_load(&ds, data, 0, (uint64_t)seed, &e) != 0) {
+    fprintf(stderr, "ordo nb split: %s\n", e.msg);
+    return 1;
+  }
+  int rc = 0;
+  if (!ds.has_orders) {
+    fprintf(stderr, "ordo nb split: %s: the true orders are not known for every notebook\n", data);
+    rc = 1;
+  }
+  struct stat sb;
+  if (rc == 0 && stat(out, &sb) != 0 && mkdir(out, 0755) != 0) {
+    fprintf(stderr, "ordo nb split: %s: cannot create the folder\n", out);
+    rc = 1;
+  }
+  uint8_t *val = malloc((size_t)(ds.n ? ds.n : 1));
+  nb_split_groups(&ds, frac, (uint64_t)seed, val);
+  for (int side = 0; side < 2 && rc == 0; side++) {
+    nb_orders o = {0};
+    for (int32_t i = 0; i < ds.n; i++)
+      if (val[i] == side) nb_orders_add_nb(&o, &ds.nbs[i], ds.nbs[i].order);
+    size_t pl = strlen(out) + 32;
+    char *p = malloc(pl);
+    snprintf(p, pl, "%s/%s_orders.csv", out, side ? "val" : "train");
+    if (nb_orders_write(&o, p, &e) != 0) {
+      fprintf(stderr, "ordo nb split: %s\n", e.msg);
+      rc = 1;
+    } else
+      printf("%s: %d notebooks\n", p, o.n);
+    free(p);
+    nb_orders_free(&o);
+  }
+  free(val);
+  nb_dataset_free(&ds);
+  return rc;
+}
+
 static const ordo_command k_sub[] = {
     {"build", "turn .ipynb trees into a Kaggle-layout dataset", cmd_build},
     {"info", "counts of a dataset and of its group split", cmd_info},
+    {"split", "write the true orders of each side of a group split", cmd_split},
     {NULL, NULL, NULL},
 };
 
@@ -189,6 +271,6 @@ int cmd_nb(int argc, char **argv) {
   }
   for (const ordo_command *c = k_sub; c->name; c++)
     if (strcmp(argv[1], c->name) == 0) return c->run(argc - 1, argv + 1);
-  fprintf(stderr, "ordo nb: unknown subcommand '%s' (build, info)\n", argv[1]);
+  fprintf(stderr, "ordo nb: unknown subcommand '%s' (build, info, split)\n", argv[1]);
   return 2;
 }
