@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "ordo/core.h"
 #include "ordo/params.h"
 
 typedef struct adamw_config {
@@ -32,5 +33,123 @@ void opt_adamw_step(opt_adamw *o, ordo_params *p, float lr);
 double grad_global_norm(const ordo_params *p);
 /* Scales all gradients by s. */
 void grad_scale(ordo_params *p, float s);
+
+/* ---- parameter groups (src/train/param_groups.c) --------------------------------------------
+ * A group is what torch calls a param_group: its own learning-rate multiplier and weight decay.
+ * Each spec's `group` field indexes the table. The rate a group uses at a step is
+ * lr(step) * lr_mul, computed in double like torch's per-group rate, then rounded once. */
+#define OPT_GROUP_NAME_MAX 32
+
+typedef struct opt_group {
+  char name[OPT_GROUP_NAME_MAX]; /* "emb", "layer.3", "head", "layer.3.no_decay" ... (for logs) */
+  double lr_mul;
+  float weight_decay;
+} opt_group;
+
+typedef struct opt_groups {
+  opt_group *g;
+  int n, cap;
+} opt_groups;
+
+typedef struct param_groups_config {
+  float weight_decay; /* for specs without ORDO_PF_NO_DECAY */
+  int decay_all;      /* 1: decay ORDO_PF_NO_DECAY specs too */
+  /* Layer-wise rate decay: 1 = off. Depth counts from the top: heads 0, encoder layer i of L
+   * (HF name "...encoder.layer.<i>.") L - i, embeddings (and anything below the first layer)
+   * L + 1; a spec's multiplier is layer_decay^depth. */
+  double layer_decay;
+  double head_lr_mul; /* extra multiplier for heads (specs outside embeddings/encoder layers) */
+  int n_layers;       /* encoder layers; 0 = one more than the largest index in the names */
+} param_groups_config;
+
+/* weight_decay 0.01, decay_all 0, layer_decay 1, head_lr_mul 1, n_layers 0. */
+param_groups_config param_groups_defaults(void);
+void opt_groups_init(opt_groups *gs);
+void opt_groups_free(opt_groups *gs);
+/* Adds a group and returns its index. */
+int opt_groups_add(opt_groups *gs, const char *name, double lr_mul, float weight_decay);
+/* Builds groups from the spec names and flags and writes every spec's `group`. Frozen specs
+ * get a group too (never used). Returns the number of groups. */
+int param_groups_build(opt_groups *gs, ordo_params *p, const param_groups_config *c);
+/* Moves every spec whose name contains `pattern` into a new group (lr_mul, weight_decay);
+ * returns the number of specs moved. */
+int param_groups_override(opt_groups *gs, ordo_params *p, const char *pattern, double lr_mul,
+                          float weight_decay);
+/* Encoder layer index parsed from "...encoder.layer.<i>....", -1 when the name has none. */
+int param_layer_index(const char *name);
+/* One log line per group: name, multiplier, decay, spec and element counts. */
+void param_groups_log(const opt_groups *gs, const ordo_params *p);
+
+/* ---- block-wise 8-bit quantization (Dettmers et al. 2021) -----------------------------------
+ * Values are stored as uint8 indices into a sorted 256-entry map of numbers in [-1, 1] (signed)
+ * or [0, 1] (unsigned), per block of Q8_BLOCK values scaled by the block's absolute maximum. */
+#define Q8_BLOCK 2048
+
+typedef struct q8_map {
+  float v[256];   /* sorted ascending */
+  float mid[255]; /* mid[i] = (v[i] + v[i+1]) / 2: a value nearest to code i lies below mid[i] */
+} q8_map;
+
+/* Dynamic tree quantization maps: signed (first moment) and unsigned (second moment). */
+void q8_map_dynamic(q8_map *m, int is_signed);
+/* Nearest code of x (already divided by the block's absmax). */
+uint8_t q8_code(const q8_map *m, float x);
+/* Quantizes n values in blocks of Q8_BLOCK: codes (n), absmax (ceil(n / Q8_BLOCK)). */
+void q8_quantize(const q8_map *m, const float *x, int64_t n, uint8_t *codes, float *absmax);
+void q8_dequantize(const q8_map *m, const uint8_t *codes, const float *absmax, int64_t n,
+                   float *x);
+
+/* ---- AdamW with 8-bit or 32-bit state and parameter groups (src/train/adamw8.c) -------------
+ * Same formula and order as opt_adamw_step, with each spec's rate and decay from its group.
+ * A spec keeps 32-bit moments when it is smaller than min_8bit_numel, when its name contains one
+ * of the keep32 patterns (e.g. "word_embeddings"), or when bits == 32; otherwise its moments are
+ * 8-bit codes (signed map for m, unsigned for v) with one float absmax per block of Q8_BLOCK.
+ * Frozen specs get no state at all. State is laid out per spec in table order, packed. */
+#define ADAMW8_MAX_KEEP32 16
+
+typedef struct adamw8_config {
+  int bits;               /* 8 (default) or 32 */
+  int64_t min_8bit_numel; /* default 4096 */
+  const char *keep32[ADAMW8_MAX_KEEP32]; /* name substrings forced to 32-bit state (not copied) */
+  int n_keep32;
+} adamw8_config;
+
+typedef struct adamw8_spec {
+  int bits;         /* 0 frozen (no state), 8 or 32 */
+  size_t off;       /* 8: byte offset into qm/qv; 32: float offset into m32/v32 */
+  size_t block_off; /* 8: offset into sm/sv */
+  double lr_mul;
+  float weight_decay;
+} adamw8_spec;
+
+typedef struct opt_adamw8 {
+  adamw_config cfg; /* lr, betas, eps (weight decay comes from the groups) */
+  int n_specs;
+  adamw8_spec *spec;
+  uint8_t *qm, *qv; /* 8-bit moments, n_q bytes each */
+  float *sm, *sv;   /* their block absmax, n_blocks each */
+  float *m32, *v32; /* 32-bit moments, n_32 floats each */
+  size_t n_q, n_blocks, n_32;
+  q8_map map_m, map_v;
+  int64_t t;
+} opt_adamw8;
+
+/* bits 8, min_8bit_numel 4096, no patterns. */
+adamw8_config adamw8_defaults(void);
+/* groups: NULL = every spec in one group of rate 1 with cfg->weight_decay, not applied to
+ * ORDO_PF_NO_DECAY specs unless cfg->decay_all (as opt_adamw). Otherwise spec->group indexes it.
+ * Returns -1 with a message for a bad configuration (bits not 8/32, group index out of range). */
+int opt_adamw8_init(opt_adamw8 *o, const ordo_params *p, const adamw_config *cfg,
+                    const adamw8_config *qc, const opt_groups *groups, ordo_err *e);
+void opt_adamw8_free(opt_adamw8 *o);
+/* One step at schedule rate lr (group rates lr * lr_mul), from p->grad. Deterministic and
+ * independent of the thread count (blocks are independent). */
+void opt_adamw8_step(opt_adamw8 *o, ordo_params *p, float lr);
+/* Bytes of optimizer state held (moments, codes and block scales). */
+size_t opt_adamw8_state_bytes(const opt_adamw8 *o);
+/* Trainable elements whose state is 8-bit / 32-bit. */
+void opt_adamw8_counts(const opt_adamw8 *o, const ordo_params *p, int64_t *n8, int64_t *n32);
+/* A spec's moments as float32 (dequantized when 8-bit): m, v of spec->numel each. */
+void opt_adamw8_moments(const opt_adamw8 *o, const ordo_params *p, int idx, float *m, float *v);
 
 #endif
