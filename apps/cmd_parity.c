@@ -258,7 +258,9 @@ static void usage(FILE *f) {
           "`parity: PASS worst_rel=...` (exit 0) or `parity: FAIL ...` (exit 1).\n\n"
           "  --backend B     cpu (default, the fast path) or cpu-ref (plain reference loops)\n"
           "  --tol T         relative tolerance for outputs and gradients (default 1e-4)\n"
-          "  --adamw-tol T   relative tolerance for the AdamW updates (default 1e-5)\n");
+          "  --adamw-tol T   relative tolerance for the AdamW updates (default 1e-5)\n"
+          "  --save-model D  also write the model as loaded to D (config.json + model.safetensors;\n"
+          "                  LoRA adapters merged), to check that transformers reads it back\n");
 }
 
 static int parse_double(const char *s, double *out) {
@@ -272,11 +274,13 @@ int cmd_parity(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  const char *dir = NULL, *backend = "cpu";
+  const char *dir = NULL, *backend = "cpu", *save_dir = NULL;
   double tol = 1e-4, adamw_tol = 1e-5;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
       backend = argv[++i];
+    } else if (strcmp(argv[i], "--save-model") == 0 && i + 1 < argc) {
+      save_dir = argv[++i];
     } else if ((strcmp(argv[i], "--tol") == 0 || strcmp(argv[i], "--adamw-tol") == 0) && i + 1 < argc) {
       double *dst = argv[i][2] == 't' ? &tol : &adamw_tol;
       if (!parse_double(argv[i + 1], dst)) {
@@ -415,6 +419,21 @@ int cmd_parity(int argc, char **argv) {
     if (st_read_f32(&in, "target", target, 2, ts, &e) != 0) goto done;
   }
 
+  if (save_dir) {
+    /* the saved model is the loaded one with adapters folded in: a plain HF checkpoint */
+    if (m.lora.r > 0) {
+      float *keep = ordo_malloc(m.params.total * sizeof(float));
+      memcpy(keep, m.params.data, m.params.total * sizeof(float));
+      enc_lora_merge(&m);
+      int src = enc_save(&m, save_dir, &e);
+      memcpy(m.params.data, keep, m.params.total * sizeof(float));
+      free(keep);
+      if (src != 0) goto done;
+    } else if (enc_save(&m, save_dir, &e) != 0) {
+      goto done;
+    }
+    printf("saved the model to %s\n", save_dir);
+  }
   enc_plan(&m, B, T, 0);
   params_zero_grad(&m.params);
   enc_forward(&m, &batch, 0);
