@@ -181,7 +181,7 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
     const char *root = o->from[root_of[i]];
     const char *rel = files.p[i] + strlen(root);
     while (*rel == '/') rel++;
-    char *g = group_key(root, rel, o->group_depth > 0 ? o->group_depth : 1);
+    char *g = group_key(root, rel, o->group_depth);
     if (nb_strmap_put(&groups, g, (int32_t)groups.n) < 0) st->groups++;
     anc[i] = ordo_malloc(16);
     snprintf(anc[i], 16, "%08llx", (unsigned long long)(nb_hash_str(o->seed ^ 0xa5a5a5a5ULL, g) >> 32));
