@@ -60,7 +60,7 @@ static int load_bpe_files(tok *t, const char *vocab, const char *merges, ordo_er
   tok_strmap_init(&t->vocab, (uint32_t)cJSON_GetArraySize(root) + 64);
   const cJSON *it;
   cJSON_ArrayForEach(it, root) {
-    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e8 ||
+    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= 2.0 * cJSON_GetArraySize(root) + 1024 ||
         tok_add_token(t, (int32_t)it->valuedouble, it->string, (uint32_t)strlen(it->string))) {
       cJSON_Delete(root);
       return ordo_fail(e, "%s: entry \"%.40s\": expected a distinct non-negative integer id", vocab, it->string);

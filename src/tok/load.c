@@ -85,9 +85,11 @@ static int load_vocab_obj(tok *t, const cJSON *vocab, const char *name, ordo_err
   tok_strmap_init(&t->vocab, (uint32_t)n + 64);
   const cJSON *it;
   cJSON_ArrayForEach(it, vocab) {
-    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e8 ||
+    /* ids are dense in practice; a bound keeps a corrupt file from asking for gigabytes */
+    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= 2.0 * n + 1024 ||
         it->valuedouble != (double)(int)it->valuedouble)
-      return ordo_fail(e, "%s: model.vocab[\"%.40s\"]: expected a non-negative integer id", name, it->string);
+      return ordo_fail(e, "%s: model.vocab[\"%.40s\"]: expected an integer id in [0, %d)", name, it->string,
+                       2 * n + 1024);
     int rc = tok_add_token(t, (int32_t)it->valuedouble, it->string, (uint32_t)strlen(it->string));
     if (rc == -1) return ordo_fail(e, "%s: model.vocab: id %d given to two tokens", name, (int)it->valuedouble);
     if (rc == -2) return ordo_fail(e, "%s: model.vocab: token \"%.40s\" twice", name, it->string);
@@ -176,8 +178,10 @@ static int load_added(tok *t, const cJSON *arr, const char *name, ordo_err *e) {
   cJSON_ArrayForEach(it, arr) {
     const char *c = jstr(it, "content");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-    if (!c || !c[0] || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e8)
-      return ordo_fail(e, "%s: added_tokens[%d]: expected a non-empty \"content\" and an \"id\"", name, i);
+    int bound = t->nvocab + 2 * cJSON_GetArraySize(arr) + 1024;
+    if (!c || !c[0] || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= bound)
+      return ordo_fail(e, "%s: added_tokens[%d]: expected a non-empty \"content\" and an \"id\" in [0, %d)", name,
+                       i, bound);
     int32_t iv = (int32_t)id->valuedouble;
     int rc = tok_add_token(t, iv, c, (uint32_t)strlen(c));
     if (rc == -1) return ordo_fail(e, "%s: added_tokens[%d]: id %d already holds another token", name, i, iv);
