@@ -259,6 +259,9 @@ static void usage(FILE *f) {
           "  --backend B     cpu (default, the fast path) or cpu-ref (plain reference loops)\n"
           "  --tol T         relative tolerance for outputs and gradients (default 1e-4)\n"
           "  --adamw-tol T   relative tolerance for the AdamW updates (default 1e-5)\n"
+          "  --precision P   fp32 (default), bf16 or fp16: weights and activations rounded to P\n"
+          "                  (float32 master weights and gradients), to measure mixed precision\n"
+          "  --recompute R   none (default), attention or layer: activation recompute\n"
           "  --save-model D  also write the model as loaded to D (config.json + model.safetensors;\n"
           "                  LoRA adapters merged), to check that transformers reads it back\n");
 }
@@ -275,12 +278,28 @@ int cmd_parity(int argc, char **argv) {
     return 0;
   }
   const char *dir = NULL, *backend = "cpu", *save_dir = NULL;
+  ordo_dtype precision = ORDO_DT_F32;
+  enc_recompute recompute = ENC_RECOMPUTE_NONE;
   double tol = 1e-4, adamw_tol = 1e-5;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
       backend = argv[++i];
     } else if (strcmp(argv[i], "--save-model") == 0 && i + 1 < argc) {
       save_dir = argv[++i];
+    } else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
+      const char *v = argv[++i];
+      if (strcmp(v, "fp32") == 0) precision = ORDO_DT_F32;
+      else if (strcmp(v, "bf16") == 0) precision = ORDO_DT_BF16;
+      else if (strcmp(v, "fp16") == 0) precision = ORDO_DT_F16;
+      else {
+        fprintf(stderr, "ordo parity: --precision must be fp32, bf16 or fp16\n");
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--recompute") == 0 && i + 1 < argc) {
+      if (enc_recompute_parse(argv[++i], &recompute) != 0) {
+        fprintf(stderr, "ordo parity: --recompute must be none, attention or layer\n");
+        return 2;
+      }
     } else if ((strcmp(argv[i], "--tol") == 0 || strcmp(argv[i], "--adamw-tol") == 0) && i + 1 < argc) {
       double *dst = argv[i][2] == 't' ? &tol : &adamw_tol;
       if (!parse_double(argv[i + 1], dst)) {
@@ -434,6 +453,8 @@ int cmd_parity(int argc, char **argv) {
     }
     printf("saved the model to %s\n", save_dir);
   }
+  enc_set_recompute(&m, recompute);
+  if (precision != ORDO_DT_F32) enc_set_precision(&m, precision);
   enc_plan(&m, B, T, 0);
   params_zero_grad(&m.params);
   enc_forward(&m, &batch, 0);

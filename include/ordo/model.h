@@ -72,6 +72,14 @@ typedef struct enc_layer_acts {
   float *lora_xd[ENC_LORA_NSITES]; /* (BT, IN) dropped-out adapter input (LoRA dropout > 0) */
 } enc_layer_acts;
 
+/* Activation recompute: keep less in forward, recompute it in backward (bit-identical). */
+typedef enum {
+  ENC_RECOMPUTE_NONE = 0,
+  ENC_RECOMPUTE_ATTENTION, /* attention probabilities (B, NH, T, T) are recomputed per layer */
+  ENC_RECOMPUTE_LAYER,     /* only each layer's output is kept; the layer reruns in backward */
+} enc_recompute;
+int enc_recompute_parse(const char *name, enc_recompute *out); /* none | attention | layer */
+
 typedef struct enc_batch {
   int B, T;
   const int32_t *ids;  /* (B, T) */
@@ -128,6 +136,14 @@ typedef struct enc_model {
   /* dropout */
   uint64_t seed, step;
   int training;
+
+  enc_recompute recompute;
+  /* Mixed precision: ORDO_DT_BF16 / ORDO_DT_F16 keep a low-precision copy of the weights
+   * (refreshed from the float32 masters at each forward) and round every stored activation
+   * and activation gradient to that type, as a GPU storing them in it would (RNE; fp16
+   * overflows to inf). Parameter gradients and optimizer state stay float32. */
+  ordo_dtype precision;
+  float *w_lp; /* params.total floats: the rounded weights, NULL in float32 */
 } enc_model;
 
 /* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /
@@ -150,6 +166,9 @@ void enc_free(enc_model *m);
 /* HF-style random init: N(0, 0.02) for matrices and embeddings, zero biases, LayerNorm 1/0,
  * zero padding-index embedding row. */
 void enc_init_weights(enc_model *m, uint64_t seed);
+/* Set before enc_plan. */
+void enc_set_recompute(enc_model *m, enc_recompute mode);
+void enc_set_precision(enc_model *m, ordo_dtype dt); /* F32, BF16 or F16 */
 /* Sizes the activation arena for batches up to (maxB, maxT) and maxMLM head rows (<= 0: B*T). */
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM);
 

@@ -18,10 +18,17 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->emb_mean = take(a, BT);
   m->emb_rstd = take(a, BT);
   m->x0 = take(a, BT * C);
+  float *shared_att = m->recompute != ENC_RECOMPUTE_NONE ? take(a, B * NH * T * T) : NULL;
   for (int l = 0; l < c->num_hidden_layers; l++) {
     enc_layer_acts *A = &m->acts[l];
+    if (m->recompute == ENC_RECOMPUTE_LAYER && l > 0) {
+      /* one working set serves every layer; only the layer outputs are kept */
+      *A = m->acts[0]; /* LoRA buffers too: every layer has the same adapted sites */
+      A->out = take(a, BT * C);
+      continue;
+    }
     A->qkv = take(a, BT * 3 * C);
-    A->att = take(a, B * NH * T * T);
+    A->att = shared_att ? shared_att : take(a, B * NH * T * T);
     A->attn_out = take(a, BT * C);
     A->r1 = take(a, BT * C);
     A->ln1_mean = take(a, BT);
@@ -115,7 +122,11 @@ static uint64_t lora_site(int l, int st) { return site(1024 + 8 * l + st); }
 
 static float pdrop(const enc_model *m, float p) { return m->training ? p : 0.0f; }
 
-static float *P(const enc_model *m, int idx) { return idx < 0 ? NULL : params_data(&m->params, idx); }
+/* Weights as the kernels see them: the low-precision copy under mixed precision. */
+static float *P(const enc_model *m, int idx) {
+  if (idx < 0) return NULL;
+  return m->w_lp ? m->w_lp + m->params.specs[idx].offset : params_data(&m->params, idx);
+}
 /* Gradient pointer, NULL for a frozen parameter (no gradient is computed for it). */
 static float *G(const enc_model *m, int idx) {
   if (idx < 0 || (m->params.specs[idx].flags & ORDO_PF_FROZEN)) return NULL;
@@ -141,16 +152,67 @@ static void positions(enc_model *m, const enc_batch *b) {
   }
 }
 
+/* Rounds a stored activation (or activation gradient) to the mixed-precision type. */
+static void R(const enc_model *m, float *x, size_t n) {
+  if (m->precision != ORDO_DT_F32) round_to_dtype_n(x, n, m->precision);
+}
+
+/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
+static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
+  int NH = c->num_attention_heads;
+  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  op->matmul_forward(A->qkv, x, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+    lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
+  R(m, A->qkv, 3 * nBC);
+  op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
+  R(m, A->att, (size_t)B * NH * T * T);
+  R(m, A->attn_out, nBC);
+  op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, A->r1, nBC);
+  op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(A->r1, A->r1, x, (int64_t)nBC);
+  op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
+                        eps, BT, C);
+  R(m, A->h1, nBC);
+  op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+  lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
+  R(m, A->fc, nBI);
+  op->gelu_forward(A->gelu, A->fc, (int64_t)nBI);
+  R(m, A->gelu, nBI);
+  op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, A->r2, nBC);
+  op->dropout_forward(A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(A->r2, A->r2, A->h1, (int64_t)nBC);
+  op->layernorm_forward(A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
+                        eps, BT, C);
+  R(m, A->out, nBC);
+}
+
+static void sync_low_precision_weights(enc_model *m) {
+  if (!m->w_lp) return;
+  memcpy(m->w_lp, m->params.data, m->params.total * sizeof(float));
+  round_to_dtype_n(m->w_lp, m->params.total, m->precision);
+}
+
 void enc_forward(enc_model *m, const enc_batch *b, int train) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
   ORDO_CHECKF(b->B <= m->maxB && b->T <= m->maxT, "batch %dx%d exceeds the plan %dx%d", b->B,
               b->T, m->maxB, m->maxT);
   m->training = train;
-  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
-  int NH = c->num_attention_heads;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
   uint64_t key = drop_key(m);
+  sync_low_precision_weights(m);
   for (int i = 0; i < BT; i++) {
     ORDO_CHECKF(b->ids[i] >= 0 && b->ids[i] < c->vocab_size, "token id %d out of range", b->ids[i]);
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
@@ -167,66 +229,55 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
                         P(m, m->emb.ln_b), eps, BT, C);
   op->dropout_forward(m->x0, m->x0, ph, key, site(SITE_EMB), (int64_t)BT * C);
 
+  R(m, m->x0, (size_t)BT * C);
   const float *x = m->x0;
   for (int l = 0; l < c->num_hidden_layers; l++) {
-    const enc_layer_idx *L = &m->layer[l];
-    enc_layer_acts *A = &m->acts[l];
-    op->matmul_forward(A->qkv, x, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
-    for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
-      lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
-    op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
-    op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
-    lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
-    op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)BT * C);
-    op->residual_forward(A->r1, A->r1, x, (int64_t)BT * C);
-    op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
-                          eps, BT, C);
-    op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
-    lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
-    op->gelu_forward(A->gelu, A->fc, (int64_t)BT * I);
-    op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
-    lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
-    op->dropout_forward(A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)BT * C);
-    op->residual_forward(A->r2, A->r2, A->h1, (int64_t)BT * C);
-    op->layernorm_forward(A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
-                          eps, BT, C);
-    x = A->out;
+    layer_forward(m, b, l, x, key);
+    x = m->acts[l].out;
   }
   const float *h = x;
 
   if (m->heads & ENC_HEAD_MLM) {
-    int R = b->mlm_rows ? b->n_mlm_rows : BT;
-    ORDO_CHECKF(R <= m->maxMLM, "%d MLM rows exceed the plan's %d", R, m->maxMLM);
-    m->n_mlm_rows = R;
+    int NR = b->mlm_rows ? b->n_mlm_rows : BT;
+    ORDO_CHECKF(NR <= m->maxMLM, "%d MLM rows exceed the plan's %d", NR, m->maxMLM);
+    m->n_mlm_rows = NR;
     if (b->mlm_rows)
-      for (int r = 0; r < R; r++) {
+      for (int r = 0; r < NR; r++) {
         ORDO_CHECK(b->mlm_rows[r] >= 0 && b->mlm_rows[r] < BT);
         memcpy(m->mlm_in + (size_t)r * C, h + (size_t)b->mlm_rows[r] * C, F(C));
       }
     else
       memcpy(m->mlm_in, h, F((size_t)BT * C));
-    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), R, C, C);
-    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)R * C);
+    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, C);
+    R(m, m->mlm_fc, (size_t)NR * C);
+    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * C);
+    R(m, m->mlm_gelu, (size_t)NR * C);
     op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
-                          P(m, m->mlm_ln_b), eps, R, C);
-    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), R, C,
+                          P(m, m->mlm_ln_b), eps, NR, C);
+    R(m, m->mlm_ln, (size_t)NR * C);
+    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), NR, C,
                        c->vocab_size);
+    R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
   if (m->heads & ENC_HEAD_POOLER) {
     for (int i = 0; i < B; i++) memcpy(m->pool_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
     op->matmul_forward(m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
     op->tanh_forward(m->pooled, m->pooled, (int64_t)B * C);
+    R(m, m->pooled, (size_t)B * C);
   }
   if (m->heads & ENC_HEAD_CLS) {
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
     for (int i = 0; i < B; i++) memcpy(m->cls_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
     op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     op->matmul_forward(m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
+    R(m, m->cls_fc, (size_t)B * C);
     op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    R(m, m->cls_tanh, (size_t)B * C);
     float *dropped = m->cls_tanh + (size_t)B * C;
     op->dropout_forward(dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     op->matmul_forward(m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
+    R(m, m->cls_logits, (size_t)B * c->num_labels);
   }
 }
 
@@ -253,6 +304,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
 
   if ((m->heads & ENC_HEAD_MLM) && m->has_d_mlm) {
     int R = m->n_mlm_rows;
+    if (m->precision != ORDO_DT_F32) round_to_dtype_n(m->d_mlm_logits, (size_t)R * c->vocab_size, m->precision);
     memset(m->g_head_a, 0, F((size_t)R * C));
     op->matmul_backward(m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
                         m->mlm_ln, P(m, m->emb.wte), R, C, c->vocab_size);
@@ -272,6 +324,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     }
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
+    R(m, m->d_pooled, (size_t)B * C);
     memset(m->g_head_a, 0, F((size_t)B * C));
     op->tanh_backward(m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
     memset(m->g_head_b, 0, F((size_t)B * C));
@@ -281,6 +334,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
   }
   if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
+    R(m, m->d_cls_logits, (size_t)B * c->num_labels);
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
     float *dropped = m->cls_tanh + (size_t)B * C;
     memset(m->g_head_a, 0, F((size_t)B * C));
@@ -304,6 +358,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     enc_layer_acts *A = &m->acts[l];
     const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
     float *dbig = m->g_big, *dbig2 = m->g_big + (size_t)BT * I;
+    size_t nBI = (size_t)BT * I;
+    if (m->recompute == ENC_RECOMPUTE_LAYER) {
+      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
+    } else if (m->recompute == ENC_RECOMPUTE_ATTENTION) {
+      op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
+      R(m, A->att, (size_t)B * NH * T * T);
+      R(m, A->attn_out, nBC);
+    }
+    R(m, dh, nBC);
     /* out = LN2(r2) */
     memset(m->g_a, 0, F(nBC));
     op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
@@ -312,14 +375,18 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
     memset(dnext, 0, F(nBC));
     op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+    R(m, dnext, nBC);
     memset(dbig, 0, F((size_t)BT * I));
     op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
                         BT, I, C);
     lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+    R(m, dbig, nBI);
     memset(dbig2, 0, F((size_t)BT * I));
     op->gelu_backward(dbig2, A->fc, dbig, (int64_t)BT * I);
+    R(m, dbig2, nBI);
     op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
     lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
+    R(m, m->g_b, nBC);
     /* h1 = LN1(r1) */
     memset(m->g_a, 0, F(nBC));
     op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
@@ -328,13 +395,16 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
     memset(m->g_b, 0, F(nBC));
     op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+    R(m, m->g_b, nBC);
     memset(m->g_a, 0, F(nBC));
     op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
                         BT, C, C);
     lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
                   lora_site(l, ENC_LORA_ATTN_OUT));
+    R(m, m->g_a, nBC);
     memset(m->g_qkv, 0, F(nBC * 3));
     op->attention_backward(m->g_qkv, m->g_att, m->g_a, A->qkv, A->att, b->mask, B, T, C, NH);
+    R(m, m->g_qkv, 3 * nBC);
     op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
                         3 * C);
     for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
@@ -344,6 +414,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     dnext = t;
   }
   /* x0 = dropout(LN(embeddings)) */
+  R(m, dh, nBC);
   memset(m->g_a, 0, F(nBC));
   op->dropout_backward(m->g_a, dh, ph, key, site(SITE_EMB), (int64_t)nBC);
   memset(m->g_b, 0, F(nBC));
@@ -409,4 +480,24 @@ float enc_loss_hidden_mse(enc_model *m, const enc_batch *b, const float *target,
   }
   m->has_d_hidden = 1;
   return (float)(sum / (double)n_real);
+}
+
+int enc_recompute_parse(const char *name, enc_recompute *out) {
+  if (strcmp(name, "none") == 0) *out = ENC_RECOMPUTE_NONE;
+  else if (strcmp(name, "attention") == 0) *out = ENC_RECOMPUTE_ATTENTION;
+  else if (strcmp(name, "layer") == 0) *out = ENC_RECOMPUTE_LAYER;
+  else return -1;
+  return 0;
+}
+
+void enc_set_recompute(enc_model *m, enc_recompute mode) {
+  ORDO_CHECKF(!m->arena.base, "enc_set_recompute after enc_plan");
+  m->recompute = mode;
+}
+
+void enc_set_precision(enc_model *m, ordo_dtype dt) {
+  ORDO_CHECK(dt == ORDO_DT_F32 || dt == ORDO_DT_BF16 || dt == ORDO_DT_F16);
+  m->precision = dt;
+  ordo_free_aligned(m->w_lp);
+  m->w_lp = dt == ORDO_DT_F32 ? NULL : ordo_alloc_aligned(m->params.total * sizeof(float));
 }

@@ -135,6 +135,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
 
 void enc_free(enc_model *m) {
   params_free(&m->params);
+  ordo_free_aligned(m->w_lp);
   arena_free(&m->arena);
   free(m->layer);
   free(m->acts);
