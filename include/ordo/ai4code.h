@@ -96,6 +96,31 @@ typedef struct ai4_nb_sim {
 void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *nb);
 void ai4_nb_sim_free(ai4_nb_sim *s);
 
+/* Features of placing markdown m in slot s (just before code cell s; s = n_code: at the end),
+ * for rankers that score (markdown, slot) pairs. All finite; similarities from ai4_nb_sim. */
+enum {
+  AI4_SF_COS_NEXT = 0,  /* cosine with code s (0 at the end) */
+  AI4_SF_COS_PREV,      /* cosine with code s-1 (0 at the start) */
+  AI4_SF_BM25_NEXT,
+  AI4_SF_BM25_PREV,
+  AI4_SF_COS_NEXT_GAP,  /* max cosine over all code minus cosine with code s */
+  AI4_SF_COS_NEXT_RANK, /* rank of code s by cosine among the code cells, / n_code (0 = best) */
+  AI4_SF_BEST_DIST,     /* (s - the slot before the most similar code) / (n_code + 1), signed */
+  AI4_SF_COS_WINDOW,    /* max cosine over code s .. s+2 */
+  AI4_SF_SLOT_REL,      /* s / n_code */
+  AI4_SF_IS_FIRST,
+  AI4_SF_IS_LAST,
+  AI4_SF_LOG_N_CODE,
+  AI4_SF_LOG_N_MD,
+  AI4_SF_MD_HEADING,    /* the markdown starts with '#' (a heading) */
+  AI4_SF_MD_LOG_LEN,    /* ln(1 + bytes of the markdown) */
+  AI4_SLOT_NFEAT
+};
+/* Names of the features above, for model files and reports. */
+const char *ai4_slot_feature_name(int k);
+/* out: (AI4_SLOT_NFEAT) for markdown m (0-based among the markdown cells) and slot s. */
+void ai4_slot_features(const ai4_nb_sim *sim, const nb_notebook *nb, int32_t m, int32_t s, float *out);
+
 /* ---- baselines --------------------------------------------------------------------------- */
 enum { AI4_BASE_FIRST = 0, AI4_BASE_EVEN, AI4_BASE_TFIDF };
 /* Parses "first" | "even" | "tfidf"; -1 when unknown. */

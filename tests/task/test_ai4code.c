@@ -144,6 +144,17 @@ static void test_tfidf_and_baselines(void) {
     }
     EXPECT(bc == want[m] && bb == want[m], "markdown %d: cos -> %d, bm25 -> %d, want %d", m, bc, bb, want[m]);
   }
+  /* slot features: markdown 1 ("Load the training csv with pandas") belongs before code 0 */
+  float f[AI4_SLOT_NFEAT], g[AI4_SLOT_NFEAT];
+  ai4_slot_features(&s, &ds.nbs[0], 1, 0, f);
+  ai4_slot_features(&s, &ds.nbs[0], 1, 3, g);
+  EXPECT(f[AI4_SF_COS_NEXT] > 0 && f[AI4_SF_COS_NEXT_GAP] == 0 && f[AI4_SF_COS_NEXT_RANK] == 0, "best slot");
+  EXPECT(f[AI4_SF_IS_FIRST] == 1 && f[AI4_SF_COS_PREV] == 0 && f[AI4_SF_BEST_DIST] == 0, "first slot");
+  EXPECT(g[AI4_SF_IS_LAST] == 1 && g[AI4_SF_COS_NEXT] == 0 && g[AI4_SF_COS_NEXT_RANK] == 1, "end slot");
+  EXPECT_NEAR(g[AI4_SF_BEST_DIST], 3.0 / 4.0, 1e-6);
+  ai4_slot_features(&s, &ds.nbs[0], 0, 2, f);
+  EXPECT(f[AI4_SF_MD_HEADING] == 1 && f[AI4_SF_SLOT_REL] > 0.66f && f[AI4_SF_SLOT_REL] < 0.67f, "heading, position");
+  EXPECT(strcmp(ai4_slot_feature_name(AI4_SF_MD_LOG_LEN), "md_log_len") == 0, "names");
   ai4_nb_sim_free(&s);
 
   nb_orders sub = {0};
