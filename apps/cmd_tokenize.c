@@ -141,7 +141,8 @@ static void ob_int(obuf *b, long v) {
   ob_put(b, t, (size_t)k);
 }
 
-/* JSON string of bytes; invalid UTF-8 becomes U+FFFD (as HF's decode does) */
+/* JSON string of bytes, escaped as Python's json.dumps(ensure_ascii=False) does; invalid UTF-8
+ * becomes U+FFFD (as HF's decode does) */
 static void ob_json_string(obuf *b, const char *s, size_t n) {
   ob_put(b, "\"", 1);
   const unsigned char *p = (const unsigned char *)s;
@@ -153,7 +154,9 @@ static void ob_json_string(obuf *b, const char *s, size_t n) {
       else if (c == '\n') ob_put(b, "\\n", 2);
       else if (c == '\t') ob_put(b, "\\t", 2);
       else if (c == '\r') ob_put(b, "\\r", 2);
-      else if (c < 0x20 || c == 0x7F) snprintf(esc, sizeof(esc), "\\u%04x", c), ob_put(b, esc, 6);
+      else if (c == '\b') ob_put(b, "\\b", 2);
+      else if (c == '\f') ob_put(b, "\\f", 2);
+      else if (c < 0x20) snprintf(esc, sizeof(esc), "\\u%04x", c), ob_put(b, esc, 6);
       else ob_put(b, (const char *)p + i, 1);
       i++;
       continue;

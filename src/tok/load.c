@@ -249,8 +249,9 @@ static int load_pretok(tok *t, const cJSON *p, const char *name, ordo_err *e) {
 static int special_pair(tok *t, const cJSON *p, const char *what, int32_t *id, const char *name, ordo_err *e) {
   if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsString(p->child) || !cJSON_IsNumber(p->child->next))
     return ordo_fail(e, "%s: post_processor.%s: expected [\"token\", id]", name, what);
-  *id = (int32_t)p->child->next->valuedouble;
-  if (*id < 0 || *id >= t->nvocab || !t->tokens[*id])
+  double v = p->child->next->valuedouble;
+  *id = v >= 0 && v < t->nvocab ? (int32_t)v : -1;
+  if (*id < 0 || !t->tokens[*id])
     return ordo_fail(e, "%s: post_processor.%s: id %d is not in the vocabulary", name, what, *id);
   return 0;
 }
@@ -274,7 +275,9 @@ static int load_template(tok *t, const cJSON *arr, const cJSON *specials, tok_tm
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(it, "SpecialToken");
     const cJSON *sq = cJSON_GetObjectItemCaseSensitive(it, "Sequence");
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(sp ? sp : sq, "type_id");
-    int type_id = cJSON_IsNumber(ty) ? (int)ty->valuedouble : 0;
+    if (ty && (!cJSON_IsNumber(ty) || ty->valuedouble < 0 || ty->valuedouble > 255))
+      return ordo_fail(e, "%s: post_processor.%s: type_id: expected an integer in [0, 255]", name, what);
+    int type_id = ty ? (int)ty->valuedouble : 0;
     const char *id = jstr(sp ? sp : sq, "id");
     if (!id) return ordo_fail(e, "%s: post_processor.%s: expected SpecialToken or Sequence items with an id", name, what);
     if (sq) {
@@ -289,7 +292,7 @@ static int load_template(tok *t, const cJSON *arr, const cJSON *specials, tok_tm
     tok_tmpl_item *ti = &tm->items[tm->n++];
     ti->seq = -1, ti->nids = 0, ti->type_id = type_id;
     cJSON_ArrayForEach(x, ids) {
-      if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble >= t->nvocab)
+      if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble >= t->nvocab || !t->tokens[(int)x->valuedouble])
         return ordo_fail(e, "%s: post_processor.special_tokens[\"%.40s\"]: id out of the vocabulary", name, id);
       ti->ids[ti->nids++] = (int32_t)x->valuedouble;
     }
