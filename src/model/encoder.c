@@ -18,7 +18,9 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->emb_mean = take(a, BT);
   m->emb_rstd = take(a, BT);
   m->x0 = take(a, BT * C);
-  float *shared_att = m->recompute != ENC_RECOMPUTE_NONE ? take(a, B * NH * T * T) : NULL;
+  /* (a measuring arena returns NULL pointers: decide by the mode, not by the pointer) */
+  int share_att = m->recompute != ENC_RECOMPUTE_NONE;
+  float *shared_att = share_att ? take(a, B * NH * T * T) : NULL;
   for (int l = 0; l < c->num_hidden_layers; l++) {
     enc_layer_acts *A = &m->acts[l];
     if (m->recompute == ENC_RECOMPUTE_LAYER && l > 0) {
@@ -28,7 +30,7 @@ static void carve(enc_model *m, ordo_arena *a) {
       continue;
     }
     A->qkv = take(a, BT * 3 * C);
-    A->att = shared_att ? shared_att : take(a, B * NH * T * T);
+    A->att = share_att ? shared_att : take(a, B * NH * T * T);
     A->attn_out = take(a, BT * C);
     A->r1 = take(a, BT * C);
     A->ln1_mean = take(a, BT);

@@ -1,0 +1,218 @@
+/* Encoder driver: recompute is bit-identical, gradient accumulation equals the large batch,
+ * mixed-precision rounding and fp16 overflow, LoRA merge, activation memory per mode. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ordo/model.h"
+#include "ordo/rng.h"
+
+enum { B = 4, T = 12 };
+
+static enc_config tiny_config(void) {
+  enc_config c;
+  hfconfig_defaults(&c, ORDO_ARCH_BERT);
+  c.vocab_size = 61, c.hidden_size = c.embedding_size = 24, c.num_attention_heads = 3;
+  c.num_hidden_layers = 2, c.intermediate_size = 40, c.max_position_embeddings = 32;
+  c.hidden_dropout_prob = 0.1f, c.attention_probs_dropout_prob = 0.0f;
+  c.num_labels = 1;
+  return c;
+}
+
+typedef struct data {
+  int32_t ids[B * T], mask[B * T], labels[B * T];
+  float target[B];
+} data;
+
+static void make_data(data *d) {
+  ordo_rng r;
+  rng_init(&r, 5);
+  for (int b = 0; b < B; b++) {
+    int len = T - 2 * b; /* right padding of different lengths */
+    for (int t = 0; t < T; t++) {
+      int i = b * T + t;
+      d->mask[i] = t < len;
+      d->ids[i] = t < len ? 1 + (int32_t)rng_below(&r, 60) : 0;
+      d->labels[i] = (t < len && rng_uniform(&r) < 0.3f) ? d->ids[i] : -100;
+    }
+    d->target[b] = rng_uniform(&r);
+  }
+}
+
+/* One forward/backward of the MLM + classification losses on rows [b0, b0 + nb);
+ * dloss scales both losses (micro-batch weight). */
+static void step(enc_model *m, const data *d, int b0, int nb, float dloss) {
+  enc_batch b = {.B = nb, .T = T, .ids = d->ids + b0 * T, .mask = d->mask + b0 * T,
+                 .mlm_labels = d->labels + b0 * T};
+  enc_forward(m, &b, 1);
+  enc_zero_output_grads(m, &b);
+  enc_loss_cls_mse(m, &b, d->target + b0, dloss);
+  enc_backward(m, &b);
+}
+
+static void build(enc_model *m, enc_recompute rc, const enc_lora_config *lora) {
+  enc_config c = tiny_config();
+  ordo_err e;
+  ORDO_CHECK(enc_init_lora(m, &c, ENC_HEAD_CLS, lora, ops_cpu(), &e) == 0);
+  enc_init_weights(m, 9);
+  enc_set_recompute(m, rc);
+  enc_plan(m, B, T, 0);
+  m->seed = 77;
+  m->step = 3;
+}
+
+static void test_recompute(void) {
+  enc_lora_config lora = {.r = 2, .alpha = 4, .dropout = 0.2f, .targets = 0x3f};
+  for (int with_lora = 0; with_lora < 2; with_lora++) {
+    enc_model ref, m;
+    data d;
+    make_data(&d);
+    build(&ref, ENC_RECOMPUTE_NONE, with_lora ? &lora : NULL);
+    if (with_lora) /* B = 0 would make the adapters' path vanish: give it values */
+      for (size_t j = 0; j < ref.params.total; j++) ref.params.data[j] += 0.01f * sinf((float)j);
+    step(&ref, &d, 0, B, 1.0f);
+    size_t arena_none = ref.arena.cap;
+    for (enc_recompute rc = ENC_RECOMPUTE_ATTENTION; rc <= ENC_RECOMPUTE_LAYER; rc++) {
+      build(&m, rc, with_lora ? &lora : NULL);
+      memcpy(m.params.data, ref.params.data, ref.params.total * sizeof(float));
+      step(&m, &d, 0, B, 1.0f);
+      EXPECT(memcmp(m.params.grad, ref.params.grad, ref.params.total * sizeof(float)) == 0,
+             "recompute %d lora %d: gradients not bit-identical", (int)rc, with_lora);
+      EXPECT(memcmp(enc_hidden(&m), enc_hidden(&ref), (size_t)B * T * 24 * sizeof(float)) == 0,
+             "recompute %d: hidden differs", (int)rc);
+      EXPECT(m.arena.cap < arena_none, "recompute %d arena %zu !< %zu", (int)rc, m.arena.cap,
+             arena_none);
+      enc_free(&m);
+    }
+    enc_free(&ref);
+  }
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    den += (double)b[i] * b[i];
+  }
+  return sqrt(num / (den > 0 ? den : 1));
+}
+
+static void test_accumulation(void) {
+  /* MSE over the batch is a mean over samples: two halves with weight 1/2 each give the
+   * gradient of the whole batch. Dropout keys differ per row position, so dropout is off. */
+  enc_model big, acc;
+  data d;
+  make_data(&d);
+  build(&big, ENC_RECOMPUTE_NONE, NULL);
+  build(&acc, ENC_RECOMPUTE_NONE, NULL);
+  big.cfg.hidden_dropout_prob = acc.cfg.hidden_dropout_prob = 0;
+  big.cfg.classifier_dropout = acc.cfg.classifier_dropout = 0;
+  step(&big, &d, 0, B, 1.0f);
+  step(&acc, &d, 0, B / 2, 0.5f);
+  step(&acc, &d, B / 2, B / 2, 0.5f);
+  double r = rel_err(acc.params.grad, big.params.grad, big.params.total);
+  /* float32 sums in another order: a few ulps of the gradient norm */
+  EXPECT(r < 1e-5, "accumulated gradient rel err %.3g", r);
+  enc_free(&big);
+  enc_free(&acc);
+}
+
+static void test_precision(void) {
+  data d;
+  make_data(&d);
+  enc_model f32, lp;
+  build(&f32, ENC_RECOMPUTE_NONE, NULL);
+  step(&f32, &d, 0, B, 1.0f);
+  enc_config c = tiny_config();
+  ordo_err e;
+  ORDO_CHECK(enc_init(&lp, &c, ENC_HEAD_CLS, ops_cpu(), &e) == 0);
+  enc_init_weights(&lp, 9);
+  enc_set_precision(&lp, ORDO_DT_BF16);
+  enc_plan(&lp, B, T, 0);
+  lp.seed = 77, lp.step = 3;
+  step(&lp, &d, 0, B, 1.0f);
+  const float *h = enc_hidden(&lp);
+  int all_bf16 = 1;
+  for (int i = 0; i < B * T * 24; i++) all_bf16 &= bf16_to_f32(f32_to_bf16(h[i])) == h[i];
+  EXPECT(all_bf16, "stored activations are bf16 values");
+  double r = rel_err(enc_hidden(&lp), enc_hidden(&f32), (size_t)B * T * 24);
+  /* bf16 keeps 8 bits of mantissa: relative rounding 2^-9 per op, a few ops deep */
+  EXPECT(r < 2e-2 && r > 0, "bf16 hidden rel err %.3g", r);
+  enc_free(&lp);
+
+  /* fp16: a loss scale that overflows the activation gradients gives inf gradients */
+  ORDO_CHECK(enc_init(&lp, &c, ENC_HEAD_CLS, ops_cpu(), &e) == 0);
+  enc_init_weights(&lp, 9);
+  enc_set_precision(&lp, ORDO_DT_F16);
+  enc_plan(&lp, B, T, 0);
+  step(&lp, &d, 0, B, 65536.0f);
+  int finite = 1;
+  for (size_t j = 0; j < lp.params.total; j++) finite &= isfinite(lp.params.grad[j]) != 0;
+  EXPECT(finite, "scale 2^16 stays finite in fp16");
+  params_zero_grad(&lp.params);
+  step(&lp, &d, 0, B, 1e12f);
+  int has_inf = 0;
+  for (size_t j = 0; j < lp.params.total; j++) has_inf |= !isfinite(lp.params.grad[j]);
+  EXPECT(has_inf, "a 1e12 loss scale overflows fp16");
+  enc_free(&lp);
+  enc_free(&f32);
+}
+
+static void test_lora_merge(void) {
+  enc_lora_config lora = {.r = 3, .alpha = 6, .dropout = 0, .targets = 0x3f};
+  enc_model m;
+  data d;
+  make_data(&d);
+  build(&m, ENC_RECOMPUTE_NONE, &lora);
+  for (int i = 0; i < m.params.n; i++)
+    if (m.params.specs[i].flags & ORDO_PF_LORA) {
+      float *w = params_data(&m.params, i);
+      for (int64_t j = 0; j < m.params.specs[i].numel; j++) w[j] = 0.05f * cosf((float)(i + j));
+    }
+  int frozen_ok = 1;
+  for (int i = 0; i < m.params.n; i++) {
+    int lora_p = (m.params.specs[i].flags & ORDO_PF_LORA) != 0;
+    frozen_ok &= lora_p == !(m.params.specs[i].flags & ORDO_PF_FROZEN);
+  }
+  EXPECT(frozen_ok, "only adapters are trainable");
+  enc_batch b = {.B = B, .T = T, .ids = d.ids, .mask = d.mask};
+  enc_forward(&m, &b, 0);
+  size_t n = (size_t)B * T * 24;
+  float *before = malloc(n * sizeof(float));
+  memcpy(before, enc_hidden(&m), n * sizeof(float));
+  enc_lora_merge(&m);
+  enc_forward(&m, &b, 0);
+  double r = rel_err(enc_hidden(&m), before, n);
+  EXPECT(r < 1e-5, "merged output rel err %.3g", r);
+  /* frozen weights got no gradient */
+  params_zero_grad(&m.params);
+  step(&m, &d, 0, B, 1.0f);
+  int idx = params_find(&m.params, "bert.encoder.layer.0.attention.self.query.weight");
+  float gmax = 0;
+  for (int64_t j = 0; j < m.params.specs[idx].numel; j++)
+    gmax = fmaxf(gmax, fabsf(params_grad(&m.params, idx)[j]));
+  EXPECT(gmax == 0, "frozen query weight has gradient %g", gmax);
+  char dir[] = "/tmp/ordo_lora_XXXXXX";
+  ORDO_CHECK(mkdtemp(dir));
+  ordo_err e;
+  EXPECT(enc_lora_save_adapters(&m, dir, &e) == 0, "save adapters");
+  char path[256];
+  snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+  EXPECT(access(path, R_OK) == 0, "adapter file");
+  unlink(path);
+  snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+  unlink(path);
+  rmdir(dir);
+  free(before);
+  enc_free(&m);
+}
+
+int main(void) {
+  test_recompute();
+  test_accumulation();
+  test_precision();
+  test_lora_merge();
+  return test_summary();
+}
