@@ -69,12 +69,14 @@ def main(argv):
             ap.error("not a folder: " + d)
 
     layout_ok, values_ok = True, True
-    names = sorted(n for n in os.listdir(args.a) if os.path.isdir(os.path.join(args.a, n)))
-    for name in names:
+    def subdirs(d):
+        return {n for n in os.listdir(d) if os.path.isdir(os.path.join(d, n))}
+    na, nb = subdirs(args.a), subdirs(args.b)
+    for name in sorted(na ^ nb):
+        print("%s: only in %s" % (name, "A" if name in na else "B"))
+        layout_ok = False
+    for name in sorted(na & nb):
         da, db = os.path.join(args.a, name), os.path.join(args.b, name)
-        if not os.path.isdir(db):
-            print("%s: only in A" % name)
-            continue
         fa, fb = set(os.listdir(da)), set(os.listdir(db))
         for f in sorted(fa ^ fb):
             print("%s/%s: only in %s" % (name, f, "A" if f in fa else "B"))
