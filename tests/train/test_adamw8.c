@@ -1,5 +1,6 @@
 /* 8-bit AdamW: the 32-bit path against opt_adamw_step, convergence against 32-bit AdamW, the
  * state-width rules, state bytes, determinism. */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -115,58 +116,57 @@ static void test_rules_and_bytes(void) {
 
 /* Least squares y = W x + c with AdamW: full-batch gradients, the same for both optimizers. */
 typedef struct regress {
-  int N, I, O;
-  float *X, *Y; /* (N, I), (N, O) */
+  int rows, in, out;
+  float *X, *Y; /* (N, In), (N, O) */
 } regress;
 
-static void regress_init(regress *r, int N, int I, int O) {
-  r->N = N, r->I = I, r->O = O;
-  r->X = malloc((size_t)N * I * sizeof(float));
+static void regress_init(regress *r, int N, int In, int O) {
+  r->rows = N, r->in = In, r->out = O;
+  r->X = malloc((size_t)N * In * sizeof(float));
   r->Y = malloc((size_t)N * O * sizeof(float));
   ordo_rng g;
   rng_init(&g, 9);
-  fill_normal(r->X, (int64_t)N * I, &g, 1.0f);
-  float *W = malloc((size_t)O * I * sizeof(float));
-  fill_normal(W, (int64_t)O * I, &g, 0.3f);
+  fill_normal(r->X, (int64_t)N * In, &g, 1.0f);
+  float *W = malloc((size_t)O * In * sizeof(float));
+  fill_normal(W, (int64_t)O * In, &g, 0.3f);
   for (int n = 0; n < N; n++)
     for (int o = 0; o < O; o++) {
       double s = 0.5 * sin(o);
-      for (int i = 0; i < I; i++) s += (double)W[o * I + i] * r->X[n * I + i];
+      for (int i = 0; i < In; i++) s += (double)W[o * In + i] * r->X[n * In + i];
       r->Y[n * O + o] = (float)s + 0.01f * rng_normal(&g);
     }
   free(W);
 }
 
-/* 0.5 * mean squared error; gradients into p->grad (W spec 0, c spec 1). */
+/* 0.5 * mean squared error; gradients into p->grad (W spec 0, c spec 1). Products through
+ * BLAS on one thread (set in main), so they are the same in every run. */
 static double regress_loss_grad(const regress *r, ordo_params *p) {
   const float *W = params_data(p, 0), *c = params_data(p, 1);
   float *dW = params_grad(p, 0), *dc = params_grad(p, 1);
-  params_zero_grad(p);
+  const int N = r->rows, In = r->in, O = r->out;
+  float *err = malloc((size_t)N * O * sizeof(float));
+  /* err = X W^T + c - Y: (N, O) */
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, In, 1.0f, r->X, In, W, In, 0.0f, err, O);
   double loss = 0;
-  float *err = malloc((size_t)r->O * sizeof(float));
-  for (int n = 0; n < r->N; n++) {
-    const float *x = r->X + (size_t)n * r->I;
-    for (int o = 0; o < r->O; o++) {
-      float s = c[o];
-      for (int i = 0; i < r->I; i++) s += W[o * r->I + i] * x[i];
-      err[o] = s - r->Y[n * r->O + o];
-      loss += 0.5 * err[o] * err[o];
+  memset(dc, 0, (size_t)O * sizeof(float));
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      float d = err[n * O + o] + c[o] - r->Y[n * O + o];
+      loss += 0.5 * (double)d * d;
+      err[n * O + o] = d / N;
+      dc[o] += d / N;
     }
-    for (int o = 0; o < r->O; o++) {
-      float g = err[o] / r->N;
-      dc[o] += g;
-      for (int i = 0; i < r->I; i++) dW[o * r->I + i] += g * x[i];
-    }
-  }
+  /* dW = err^T X: (O, In) */
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, N, 1.0f, err, O, r->X, In, 0.0f, dW, In);
   free(err);
-  return loss / r->N;
+  return loss / N;
 }
 
 static double run_regression(const regress *r, int bits, int steps, float *W_out, int threads) {
   ordo_params p;
   params_init(&p);
-  params_add(&p, "W", 2, (int64_t[]){r->O, r->I}, 0);
-  params_add(&p, "c", 1, (int64_t[]){r->O}, ORDO_PF_NO_DECAY);
+  params_add(&p, "W", 2, (int64_t[]){r->out, r->in}, 0);
+  params_add(&p, "c", 1, (int64_t[]){r->out}, ORDO_PF_NO_DECAY);
   params_alloc(&p);
   adamw_config cfg = adamw_defaults();
   cfg.weight_decay = 0.0f;
@@ -186,7 +186,7 @@ static double run_regression(const regress *r, int bits, int steps, float *W_out
   }
   loss = regress_loss_grad(r, &p);
   omp_set_num_threads(saved);
-  memcpy(W_out, params_data(&p, 0), (size_t)r->O * r->I * sizeof(float));
+  memcpy(W_out, params_data(&p, 0), (size_t)r->out * r->in * sizeof(float));
   opt_adamw8_free(&o);
   params_free(&p);
   return loss;
@@ -195,15 +195,15 @@ static double run_regression(const regress *r, int bits, int steps, float *W_out
 static void test_convergence_and_determinism(void) {
   regress r;
   regress_init(&r, 192, 96, 48); /* W: 4608 values, over the 4096 minimum: 8-bit, 3 blocks */
-  size_t nw = (size_t)r.O * r.I;
+  size_t nw = (size_t)r.out * r.in;
   float *w32 = malloc(nw * 4), *w8 = malloc(nw * 4), *w8b = malloc(nw * 4);
   const int steps = 400;
   ordo_params p0;
   double l0;
   {
     params_init(&p0);
-    params_add(&p0, "W", 2, (int64_t[]){r.O, r.I}, 0);
-    params_add(&p0, "c", 1, (int64_t[]){r.O}, ORDO_PF_NO_DECAY);
+    params_add(&p0, "W", 2, (int64_t[]){r.out, r.in}, 0);
+    params_add(&p0, "c", 1, (int64_t[]){r.out}, ORDO_PF_NO_DECAY);
     params_alloc(&p0);
     l0 = regress_loss_grad(&r, &p0);
     params_free(&p0);
@@ -272,6 +272,7 @@ static void test_repeat_many_blocks(void) {
 }
 
 int main(void) {
+  openblas_set_num_threads(1);
   test_32bit_matches_adamw();
   test_rules_and_bytes();
   test_convergence_and_determinism();
