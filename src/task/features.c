@@ -102,15 +102,44 @@ float ai4_svec_dot(const ai4_svec *a, const ai4_svec *b) {
   return s;
 }
 
-static int cmp_u64(const void *x, const void *y) {
-  uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-  return a < b ? -1 : a > b;
+/* Sorts n hashes ascending: quicksort with a median-of-three pivot, insertion sort below 24
+ * (cells hold tens to thousands of terms; qsort's callback cost dominated here). */
+static void sort_u64(uint64_t *a, int32_t n) {
+  while (n > 24) {
+    uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+    uint64_t piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+    int32_t i = 0, j = n - 1;
+    for (;;) {
+      while (a[i] < piv) i++;
+      while (a[j] > piv) j--;
+      if (i >= j) break;
+      uint64_t t = a[i];
+      a[i++] = a[j];
+      a[j--] = t;
+    }
+    /* recurse into the smaller part, loop on the larger: O(log n) stack */
+    int32_t left = j + 1;
+    if (left < n - left) {
+      sort_u64(a, left);
+      a += left;
+      n -= left;
+    } else {
+      sort_u64(a + left, n - left);
+      n = left;
+    }
+  }
+  for (int32_t i = 1; i < n; i++) {
+    uint64_t v = a[i];
+    int32_t j = i - 1;
+    while (j >= 0 && a[j] > v) a[j + 1] = a[j], j--;
+    a[j + 1] = v;
+  }
 }
 
 /* Sorts t's hashes and collapses them to (unique hash, count). Returns the unique count. */
 static int32_t terms_unique(ai4_terms *t, int32_t *count) {
   if (t->n == 0) return 0;
-  qsort(t->h, (size_t)t->n, sizeof *t->h, cmp_u64);
+  sort_u64(t->h, t->n);
   int32_t u = 0;
   for (int32_t i = 0; i < t->n; i++) {
     if (u && t->h[u - 1] == t->h[i]) {
@@ -263,28 +292,40 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
       ORDO_CHECK(u == v[k].n);
     }
   }
-  double avg = tf->avg_len > 0 ? tf->avg_len : 1.0;
+  double avg = tf->avg_len > 0 ? tf->avg_len : 1.0, N = (double)tf->n_docs;
+  float *norm = ordo_malloc((size_t)(nc ? nc : 1) * sizeof *norm); /* BM25 length norm per code cell */
+  for (int32_t c = 0; c < nc; c++) norm[c] = (float)(k1 * (1 - b + b * dl[c] / avg));
+  float *qidf = NULL;
+  int32_t qcap = 0;
   for (int32_t m = 0; m < nm; m++) {
     const ai4_svec *q = &v[nc + m];
+    if (q->n > qcap) qidf = ordo_realloc(qidf, (size_t)(qcap = q->n) * sizeof *qidf);
+    for (int32_t i = 0; i < q->n; i++) { /* BM25 idf of each query term, once per markdown */
+      double df = tfidf_df(tf, q->h[i]);
+      qidf[i] = (float)log(1.0 + (N - df + 0.5) / (df + 0.5));
+    }
     for (int32_t c = 0; c < nc; c++) {
-      s->cos[(size_t)m * nc + c] = ai4_svec_dot(q, &v[c]);
-      /* BM25: sum over the query's distinct terms found in the code cell */
-      double score = 0, norm = k1 * (1 - b + b * dl[c] / avg);
+      /* one merge of the sorted term lists gives the cosine and BM25 (over the markdown's
+       * distinct terms found in the code cell) */
+      const ai4_svec *d = &v[c];
+      float dot = 0, score = 0;
       int32_t i = 0, j = 0;
-      while (i < q->n && j < v[c].n) {
-        if (q->h[i] < v[c].h[j]) i++;
-        else if (q->h[i] > v[c].h[j]) j++;
+      while (i < q->n && j < d->n) {
+        if (q->h[i] < d->h[j]) i++;
+        else if (q->h[i] > d->h[j]) j++;
         else {
-          double df = tfidf_df(tf, q->h[i]), N = (double)tf->n_docs;
-          double idf = log(1.0 + (N - df + 0.5) / (df + 0.5));
-          double f = cnt[c][j];
-          score += idf * f * (k1 + 1) / (f + norm);
+          float f = (float)cnt[c][j];
+          dot += q->w[i] * d->w[j];
+          score += qidf[i] * f * (float)(k1 + 1) / (f + norm[c]);
           i++, j++;
         }
       }
-      s->bm25[(size_t)m * nc + c] = (float)score;
+      s->cos[(size_t)m * nc + c] = dot;
+      s->bm25[(size_t)m * nc + c] = score;
     }
   }
+  free(qidf);
+  free(norm);
   for (int32_t k = 0; k < n; k++) {
     ai4_svec_free(&v[k]);
     free(cnt[k]);
