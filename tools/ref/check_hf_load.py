@@ -23,6 +23,7 @@ usage error.
 """
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -92,8 +93,14 @@ def load_model(d, forced):
         fail_usage("%s: not valid JSON (%s)" % (cfg_path, e))
     keys = read_keys(st_path)
     cls = pick_class(model_type, keys, forced)
+    extra = {}
+    # A bare encoder saved without a pooler (as under LoRA or a token-level head) is
+    # complete: build the class without one rather than report it missing.
+    if ("add_pooling_layer" in inspect.signature(cls.__init__).parameters
+            and not any(k.startswith("pooler.") or ".pooler." in k for k in keys)):
+        extra["add_pooling_layer"] = False
     model, info = cls.from_pretrained(d, dtype=torch.float32, attn_implementation="eager",
-                                      output_loading_info=True)
+                                      output_loading_info=True, **extra)
     model.eval()
     return model, cls.__name__, info, keys
 
