@@ -11,9 +11,13 @@ How randomness is drawn (this is what makes the files reproducible):
     of MODELS, each taking its initial weights from the global stream where
     the previous one stopped. All models are always built, even the ones not
     written (--only), so that a model's weights never depend on that flag.
+    peft's LoRA init and the redraw of lora_B continue the same stream.
   * the data comes from private generators: seed+1 for the token ids and the
     masked-LM positions, seed+2 for the regression targets, seed+3 for the
-    replaced-token labels, seed+4 for the LoRA regression target.
+    replaced-token labels, seed+4 for the LoRA regression target, seed+5 for
+    the --jitter noise.
+With the defaults this reproduces ../shared/fixtures/hf (weights and inputs
+bit for bit).
 
 Everything runs on the CPU in float32, dropout 0, GELU in its exact erf form,
 "eager" attention, one thread (so that sums are taken in one fixed order).
