@@ -104,6 +104,7 @@ int nb_parse_kaggle_json(nb_notebook *nb, const char *json, size_t len, const ch
   memset(nb, 0, sizeof *nb);
   nb->group = -1;
   snprintf(nb->id, sizeof nb->id, "%s", id);
+  if (len >= 3 && memcmp(json, "\xEF\xBB\xBF", 3) == 0) json += 3, len -= 3; /* a UTF-8 BOM */
   const char *end = NULL; /* the parse-end pointer is per call: safe across threads */
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root) return json_fail(e, name, json, len, end);
@@ -223,6 +224,7 @@ int nb_parse_ipynb(nb_notebook *nb, const char *json, size_t len, const char *na
                    const nb_ipynb_opts *opts, ordo_err *e) {
   memset(nb, 0, sizeof *nb);
   nb->group = -1;
+  if (len >= 3 && memcmp(json, "\xEF\xBB\xBF", 3) == 0) json += 3, len -= 3; /* a UTF-8 BOM */
   const char *end = NULL; /* the parse-end pointer is per call: safe across threads */
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root) return json_fail(e, name, json, len, end);

@@ -114,6 +114,10 @@ static void test_ipynb(void) {
   EXPECT(nb.n_cells == 3 && strcmp(nb.cells[1].source, "a = 1\nb = 2") == 0, "code input joined");
   nb_notebook_free(&nb);
 
+  /* a UTF-8 byte order mark is allowed */
+  const char *bom = "\xEF\xBB\xBF{\"nbformat\": 4, \"cells\": [{\"cell_type\": \"code\", \"source\": \"x\"}]}";
+  EXPECT(nb_parse_ipynb(&nb, bom, strlen(bom), "bom.ipynb", NULL, &e) == 0 && nb.n_cells == 1, "BOM: %s", e.msg);
+  nb_notebook_free(&nb);
   const char *r = "{\"nbformat\": 4, \"metadata\": {\"kernelspec\": {\"language\": \"R\"}}, \"cells\": []}";
   EXPECT(nb_parse_ipynb(&nb, r, strlen(r), "r.ipynb", NULL, &e) == 1, "non-Python flagged");
   nb_notebook_free(&nb);
