@@ -1,7 +1,8 @@
 """Makes the expected ids of tests/tok/test_tok_edge.c with HF tokenizers.
 
-For each tokenizer tests/tok/data/*.json (trained by `ordo tokenize --train` on
-tests/tok/data/corpus.txt) and each string of tests/tok/data/edge.jsonl, writes
+For each tokenizer tests/tok/data/*_small.json (trained by `ordo tokenize --train` on
+tests/tok/data/corpus.txt, and variants of those files with another normalizer or added-token
+options) and each string of tests/tok/data/edge.jsonl, writes
 tests/tok/data/edge_<name>.jsonl: one JSON object per string with
   ids      encode(text) with the post-processor's special tokens
   pair     encode(text, next text) truncated to 16 and padded to 20: ids, type_ids, mask

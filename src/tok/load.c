@@ -212,7 +212,7 @@ static int load_normalizer(tok *t, const cJSON *n, const char *name, ordo_err *e
     t->norm_nfd = 1;
   } else if (strcmp(type, "StripAccents") == 0) {
     if (!t->norm_nfd) return ordo_fail(e, "%s: unsupported: StripAccents without NFD before it", name);
-    t->norm_strip = 1;
+    t->norm_strip = 2;
   } else if (strcmp(type, "Sequence") == 0) {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(n, "normalizers"), *it;
     if (!cJSON_IsArray(arr)) return ordo_fail(e, "%s: normalizer.normalizers: expected an array", name);

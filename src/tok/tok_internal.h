@@ -133,7 +133,8 @@ struct tok {
   int max_chars;
 
   /* normalizer (BertNormalizer or its parts) */
-  int norm_clean, norm_cjk, norm_strip, norm_lower, norm_nfd;
+  int norm_clean, norm_cjk, norm_lower, norm_nfd;
+  int norm_strip; /* 0 no, 1 nonspacing marks (BertNormalizer), 2 all marks (StripAccents) */
   int pretok;
   int add_prefix_space;
 
@@ -172,7 +173,8 @@ int tok_is_number(uint32_t cp); /* \p{N} */
 int tok_is_bert_punct(uint32_t cp);
 int tok_is_bert_control(uint32_t cp);
 int tok_is_cjk(uint32_t cp);
-int tok_is_mn(uint32_t cp);
+int tok_is_mn(uint32_t cp);   /* nonspacing mark: what BertNormalizer strips */
+int tok_is_mark(uint32_t cp); /* any mark (Mn, Mc, Me): what the StripAccents normalizer strips */
 /* Lowercase mapping as Rust's char::to_lowercase: writes 1 or 2 code points. */
 int tok_lower(uint32_t cp, uint32_t out[2]);
 /* Canonical decomposition (NFD) of cps[0..n) into out (cap entries); returns count or -1. */

@@ -120,6 +120,12 @@ int tok_is_mn(uint32_t c) {
   return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN;
 }
 
+int tok_is_mark(uint32_t c) {
+  if (c < 0x300) return 0;
+  utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+  return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 int tok_lower(uint32_t c, uint32_t out[2]) {
   if (c < 0x80) {
     out[0] = (c >= 'A' && c <= 'Z') ? c + 32 : c;

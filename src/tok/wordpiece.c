@@ -134,7 +134,7 @@ void tok_wp_encode_segment(const tok *t, tok_scratch *s, const char *text, size_
     cp = s->cps;
     n = 0;
     for (int k = 0; k < m; k++)
-      if (!(t->norm_strip && tok_is_mn(d[k]))) cp[n++] = d[k];
+      if (!(t->norm_strip == 1 ? tok_is_mn(d[k]) : t->norm_strip == 2 ? tok_is_mark(d[k]) : 0)) cp[n++] = d[k];
   }
   /* 3. lowercase (one character may become two) */
   if (t->norm_lower) {
