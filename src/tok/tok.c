@@ -104,7 +104,7 @@ int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t 
 }
 
 void tok_ivec_reserve(tok_ivec *a, int need) {
-  if (a->cap >= need) return;
+  if (a->cap >= need && a->v) return; /* allocates even for need 0: memcpy wants a pointer */
   int c = a->cap ? a->cap : 256;
   while (c < need) c *= 2;
   a->v = ordo_realloc(a->v, (size_t)c * sizeof(int32_t));
