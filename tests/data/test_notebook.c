@@ -330,6 +330,46 @@ static void test_build(void) {
   EXPECT(nb_build_dataset(&o, &st, &e) == -1 && strstr(e.msg, "no-such-folder"), "missing --from");
 }
 
+/* Every prefix of valid inputs is either parsed or refused with a message: never a crash
+ * (run under the sanitizers in CI). */
+static void test_truncations(void) {
+  const char *kj = "{\"cell_type\": {\"c0\": \"code\", \"m0\": \"markdown\"}, \"source\": {\"c0\": \"a\\u00e9\", \"m0\": \"# t\"}}";
+  const char *docs[] = {k_nb4, k_nb3, kj};
+  int refused = 0, total = 0;
+  for (int d = 0; d < 3; d++) {
+    size_t n = strlen(docs[d]);
+    for (size_t cut = 0; cut < n; cut++) {
+      char *buf = malloc(cut + 1);
+      memcpy(buf, docs[d], cut);
+      buf[cut] = 0;
+      nb_notebook nb;
+      ordo_err e = {{0}};
+      int r = d < 2 ? nb_parse_ipynb(&nb, buf, cut, "cut.ipynb", NULL, &e)
+                    : nb_parse_kaggle_json(&nb, buf, cut, "cut.json", "x", &e);
+      if (r < 0) refused += e.msg[0] != 0 && strstr(e.msg, "cut.") != NULL;
+      else nb_notebook_free(&nb);
+      total += r < 0;
+      free(buf);
+    }
+  }
+  EXPECT(refused == total && total > 0, "%d of %d refusals name the file", refused, total);
+  /* orders csv prefixes */
+  const char *csv = "id,cell_order\nn1,a b c\n\"n2\",\"x y\"\n";
+  for (size_t cut = 0; cut < strlen(csv); cut++) {
+    char rel[32];
+    snprintf(rel, sizeof rel, "o/cut%zu.csv", cut);
+    char *buf = malloc(cut + 1);
+    memcpy(buf, csv, cut);
+    buf[cut] = 0;
+    put(rel, buf);
+    free(buf);
+    nb_orders o;
+    ordo_err e = {{0}};
+    if (nb_orders_read(&o, path(rel), &e) == 0) nb_orders_free(&o);
+    else EXPECT(strstr(e.msg, "cut") != NULL, "csv cut %zu: '%s'", cut, e.msg);
+  }
+}
+
 int main(void) {
   snprintf(g_tmp, sizeof g_tmp, "%s/ordo-test-nb-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(g_tmp)) {
@@ -343,6 +383,7 @@ int main(void) {
   test_dataset_load();
   test_split();
   test_build();
+  test_truncations();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
