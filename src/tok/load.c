@@ -20,9 +20,11 @@ static void byte_to_cp_table(uint32_t cp[256]) {
 void tok_finish(tok *t) {
   t->size = t->nvocab;
   while (t->size > 0 && !t->tokens[t->size - 1]) t->size--;
+  uint32_t cp[256];
+  byte_to_cp_table(cp);
+  for (int i = 0; i < 512; i++) t->cp_byte[i] = -1;
+  for (int b = 0; b < 256; b++) t->cp_byte[cp[b]] = (int16_t)b;
   if (t->byte_level) {
-    uint32_t cp[256];
-    byte_to_cp_table(cp);
     for (int b = 0; b < 256; b++) {
       char s[4];
       int l = tok_utf8_put(s, cp[b]);

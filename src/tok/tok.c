@@ -260,12 +260,10 @@ static void encode_raw(const tok *t, tok_scratch *s, const char *text, size_t le
       if (a->len <= len - i && (!best || a->len > best->len) && memcmp(a->content, p + i, a->len) == 0) {
         if (a->single_word) { /* HF: the match must not touch word characters on either side */
           uint32_t c;
-          size_t cl;
           if (i > 0) {
             size_t j = i;
             do j--; while (j > 0 && (p[j] & 0xC0) == 0x80);
             tok_utf8_next(p + j, i - j, &c);
-            (void)cl;
             if (c != TOK_INVALID && is_word_char(c)) continue;
           }
           if (i + a->len < len) {
@@ -483,27 +481,14 @@ static void wp_cleanup_put(sink *k, const char *s, size_t n) {
   sink_put(k, a, an);
 }
 
-/* byte-level: the code point a byte was mapped to (GPT-2's bytes_to_unicode) and back */
-static int byte_of_cp(uint32_t cp) {
-  if ((cp >= '!' && cp <= '~') || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return (int)cp;
-  if (cp >= 256 && cp < 256 + 68) {
-    int k = (int)cp - 256, n = 0;
-    for (int b = 0; b < 256; b++) {
-      int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      if (!printable && n++ == k) return b;
-    }
-  }
-  return -1;
-}
-
-static void bytelevel_put(sink *k, const char *tkn, size_t n) {
+static void bytelevel_put(const tok *t, sink *k, const char *tkn, size_t n) {
   char tmp[256];
   size_t m = 0;
   const unsigned char *p = (const unsigned char *)tkn;
   for (size_t i = 0; i < n;) {
     uint32_t cp;
     i += (size_t)tok_utf8_next(p + i, n - i, &cp);
-    int b = cp == TOK_INVALID ? -1 : byte_of_cp(cp);
+    int b = cp < 512 ? t->cp_byte[cp] : -1; /* GPT-2's byte → character map, reversed */
     if (b < 0 || m >= sizeof(tmp)) { /* HF: a token with unmapped characters is taken as is */
       sink_put(k, tkn, n);
       return;
@@ -523,7 +508,7 @@ size_t tok_decode(const tok *t, const int32_t *ids, int n, char *out, size_t cap
     const char *s = t->tokens[id];
     size_t l = t->tlen[id];
     if (t->decoder == TOK_DEC_BYTELEVEL) {
-      bytelevel_put(&k, s, l);
+      bytelevel_put(t, &k, s, l);
     } else if (t->decoder == TOK_DEC_WORDPIECE) {
       size_t pl = strlen(t->dec_prefix);
       char tmp[600];

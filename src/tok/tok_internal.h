@@ -122,6 +122,7 @@ struct tok {
 
   /* BPE */
   int32_t byte_id[256]; /* id of the one-byte symbol (byte-level) or -1 */
+  int16_t cp_byte[512]; /* byte-level decoding: code point (< 512) → byte, or -1 */
   tok_pairmap merges;
   int32_t unk_id;       /* model's unk id or -1 */
   int byte_level;
