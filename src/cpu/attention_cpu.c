@@ -5,9 +5,13 @@
  *
  * Threading: the installed OpenBLAS may be the pthread build, which does not notice that it
  * is called from an OpenMP thread and would start its own pool inside each of ours (and
- * serialize concurrent threaded calls). The per-pair products are small (T x T x hs), so
- * parallelism across pairs is the better split: around the parallel region OpenBLAS is set to
- * one thread and restored afterwards. This touches OpenBLAS's process-wide setting for the
+ * serialize concurrent threaded calls). The per-pair products are small (T x T x hs: 1M
+ * multiply-adds at T = 128, hs = 64), yet above OpenBLAS's threading threshold, so it would
+ * split each one over all cores for a few microseconds of work each; the B * NH pairs are
+ * the better unit of parallelism. Around the parallel region OpenBLAS is set to one thread
+ * and restored afterwards. (bench/bench_kernels.c compares both; single-threaded they tie,
+ * 3.2 ms for 48 pairs at T = 128; on a shared 2-core machine the multi-threaded numbers
+ * swung either way with the load, so they decided nothing.) This touches OpenBLAS's process-wide setting for the
  * duration of the call, so two threads of the program must not run this op while a third
  * calls BLAS expecting its own thread count.
  *
