@@ -1,4 +1,4 @@
-/* ordo ai4code <score|baseline|ensemble> — the cell-ordering task's commands. */
+/* ordo ai4code <score|baseline|ensemble|train|predict> — the cell-ordering task's commands. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "ordo/ai4code.h"
 #include "ordo/notebook.h"
+#include "ordo/ranker.h"
 
 /* --name value or --name=value: returns the value and advances *i, or NULL when argv[*i] is not
  * this flag. A missing value is reported and flagged through *bad. */
@@ -292,11 +293,263 @@ static int cmd_ensemble(int argc, char **argv) {
   return rc ? 1 : 0;
 }
 
+/* ---- train ------------------------------------------------------------------------------ */
+static void train_usage(FILE *f) {
+  rk_train_opts d = rk_train_defaults();
+  fprintf(f,
+          "usage: ordo ai4code train --data DATASET --out MODEL_DIR [--init CKPT] [--tokenizer FILE]\n"
+          "                          [--val-frac F] [--seed N] [--threads N] [options]\n\n"
+          "Trains the cell-order ranker on a dataset with true orders, holding out whole ancestor\n"
+          "groups (--val-frac, default %g; --seed, default %llu) to validate each epoch by Kendall tau\n"
+          "and keep the best weights. Two parts:\n"
+          "  pointwise  an encoder reads <s> markdown </s> + code cells sampled evenly and regresses\n"
+          "             the markdown's relative slot (a byte-level BPE tokenizer is trained on the\n"
+          "             training notebooks unless --tokenizer is given; it is stored in MODEL_DIR)\n"
+          "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
+          "             the code before and after, place, headings) and the pointwise position;\n"
+          "             softmax over slots, decoded by the weighted median slot\n"
+          "options (defaults):\n"
+          "  --no-point            slot model on lexical features only (no encoder)\n"
+          "  --layers N (%d) --hidden N (%d) --heads N (%d) --intermediate N (%d) --vocab N (%d)\n"
+          "  --seq N (%d) --md-tokens N (%d) --code-cells N (%d) --code-tokens N (%d)\n"
+          "  --batch N (%d) --lr F (%g) --epochs N (%d) --max-steps N (0: no cap)\n"
+          "  --max-minutes F (%g; pointwise training stops after this long, 0: no cap)\n"
+          "  --max-train N         use at most N training notebooks (0: all)\n"
+          "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
+          "MODEL_DIR gets ranker.json, and with the encoder config.json, model.safetensors and\n"
+          "tokenizer.json.\n",
+          d.val_frac, (unsigned long long)d.seed, d.layers, d.hidden, d.heads, d.intermediate,
+          d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
+          d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr);
+}
+
+/* Parses an integer flag value in [lo, hi]. */
+static int parse_int(const char *s, const char *flag, long lo, long hi, int *out) {
+  double v;
+  if (parse_double(s, flag, (double)lo, (double)hi, &v) != 0) return -1;
+  if (v != (double)(long)v) {
+    fprintf(stderr, "ordo ai4code: %s: expected an integer, got '%s'\n", flag, s);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+static int cmd_rk_train(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) return train_usage(stdout), 0;
+  rk_train_opts o = rk_train_defaults();
+  const char *data = NULL, *out = NULL, *v;
+  double d;
+  int bad = 0, x;
+  for (int i = 1; i < argc && !bad; i++) {
+    if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
+    else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
+    else if ((v = flag_value(argc, argv, &i, "--init", &bad))) o.init = v;
+    else if ((v = flag_value(argc, argv, &i, "--tokenizer", &bad))) o.tokenizer = v;
+    else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 0.9, &o.val_frac) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
+    else if (strcmp(argv[i], "--no-point") == 0) o.point = 0;
+    else if ((v = flag_value(argc, argv, &i, "--layers", &bad))) bad = parse_int(v, "--layers", 1, 48, &o.layers) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--hidden", &bad))) bad = parse_int(v, "--hidden", 8, 4096, &o.hidden) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--heads", &bad))) bad = parse_int(v, "--heads", 1, 64, &o.heads) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--intermediate", &bad))) bad = parse_int(v, "--intermediate", 8, 16384, &o.intermediate) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--vocab", &bad))) bad = parse_int(v, "--vocab", 300, 200000, &o.vocab_size) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--seq", &bad))) bad = parse_int(v, "--seq", 16, 4096, &o.pc.seq) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--md-tokens", &bad))) bad = parse_int(v, "--md-tokens", 1, 4096, &o.pc.md_tokens) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--code-cells", &bad))) bad = parse_int(v, "--code-cells", 0, 512, &o.pc.n_code) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--code-tokens", &bad))) bad = parse_int(v, "--code-tokens", 1, 4096, &o.pc.code_tokens) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--batch", &bad))) bad = parse_int(v, "--batch", 1, 4096, &o.batch) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--lr", &bad))) bad = parse_double(v, "--lr", 0, 1, &o.point_lr) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--epochs", &bad))) bad = parse_int(v, "--epochs", 1, 1000, &o.point_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--max-steps", &bad))) bad = parse_int(v, "--max-steps", 0, 2000000000, &x) != 0, o.max_steps = x;
+    else if ((v = flag_value(argc, argv, &i, "--max-minutes", &bad))) bad = parse_double(v, "--max-minutes", 0, 1e6, &o.max_minutes) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--max-train", &bad))) bad = parse_int(v, "--max-train", 0, 100000000, &o.max_train_nb) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--slot-hidden", &bad))) bad = parse_int(v, "--slot-hidden", 1, 4096, &o.slot_hidden) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--slot-epochs", &bad))) bad = parse_int(v, "--slot-epochs", 1, 1000, &o.slot_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--slot-lr", &bad))) bad = parse_double(v, "--slot-lr", 0, 1, &d) != 0, o.slot_lr = d;
+    else if (!bad) {
+      fprintf(stderr, "ordo ai4code train: unknown argument '%s'\n", argv[i]);
+      bad = 1;
+    }
+  }
+  if (!bad && (!data || !out)) {
+    fprintf(stderr, "ordo ai4code train: --data and --out are required\n");
+    bad = 1;
+  }
+  if (!bad && o.hidden % o.heads != 0) {
+    fprintf(stderr, "ordo ai4code train: --hidden %d is not a multiple of --heads %d\n", o.hidden, o.heads);
+    bad = 1;
+  }
+  if (!bad && o.pc.md_tokens + 3 > o.pc.seq) {
+    fprintf(stderr, "ordo ai4code train: --seq %d leaves no room after --md-tokens %d\n", o.pc.seq, o.pc.md_tokens);
+    bad = 1;
+  }
+  if (bad) return train_usage(stderr), 2;
+  o.verbose = 1;
+  nb_dataset ds;
+  ordo_err e = {{0}};
+  double t0 = ordo_time();
+  if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
+    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    return 1;
+  }
+  fprintf(stderr, "loaded %d notebooks (%d groups) from %s in %.1f s\n", ds.n, ds.n_groups, data,
+          ordo_time() - t0);
+  rk_train_result res;
+  int rc = rk_train(&ds, &o, out, &res, &e);
+  if (rc) fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+  else {
+    if (o.point)
+      printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
+             (long long)res.point_steps, res.seconds_point, res.point_loss_first,
+             res.point_loss_last, res.tau_point);
+    printf("slot ranker%s: %.1f s, val kendall_tau %.6f\n", o.point ? " (with pointwise)" : "",
+           res.seconds_slot, res.tau_slot);
+    printf("kendall_tau: %.6f\n", res.tau_slot);
+    printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
+  }
+  nb_dataset_free(&ds);
+  return rc ? 1 : 0;
+}
+
+/* ---- predict ---------------------------------------------------------------------------- */
+static void predict_usage(FILE *f) {
+  fprintf(f,
+          "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
+          "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
+          "                            [--seed N] [--threads N]\n\n"
+          "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
+          "models, each markdown cell's predicted position is the weighted average of the models'\n"
+          "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
+          "train/, or a folder of notebooks); --split keeps one side of the group split. When the\n"
+          "true orders are known the Kendall tau is printed. Throughput goes to stderr.\n");
+}
+
+static int cmd_rk_predict(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) return predict_usage(stdout), 0;
+  const char *models_arg = NULL, *w_arg = NULL, *data = NULL, *out = NULL, *split = "all", *v;
+  double val_frac = 0.1, th = 0;
+  uint64_t seed = 42;
+  int bad = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    if ((v = flag_value(argc, argv, &i, "--model", &bad))) models_arg = v;
+    else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
+    else if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
+    else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
+    else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
+    else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_double(v, "--threads", 0, 1024, &th) != 0;
+    else if (!bad) {
+      fprintf(stderr, "ordo ai4code predict: unknown argument '%s'\n", argv[i]);
+      bad = 1;
+    }
+  }
+  if (!bad && (!models_arg || !data || !out)) {
+    fprintf(stderr, "ordo ai4code predict: --model, --data and --out are required\n");
+    bad = 1;
+  } else if (!bad && strcmp(split, "all") && strcmp(split, "train") && strcmp(split, "val")) {
+    fprintf(stderr, "ordo ai4code predict: --split: expected all, train or val, got '%s'\n", split);
+    bad = 1;
+  }
+  enum { MAXM = 16 };
+  char *mbuf = ordo_strdup(models_arg ? models_arg : ""), *wbuf = ordo_strdup(w_arg ? w_arg : "");
+  char *dirs[MAXM], *ws[MAXM];
+  double weights[MAXM];
+  int nm = bad ? 0 : split_commas(mbuf, dirs, MAXM);
+  for (int k = 0; k < nm; k++) weights[k] = 1.0;
+  for (int k = 0; k < nm && !bad; k++)
+    if (!dirs[k][0]) {
+      fprintf(stderr, "ordo ai4code predict: --model: empty path in the list\n");
+      bad = 1;
+    }
+  if (!bad && w_arg) {
+    int nw = split_commas(wbuf, ws, MAXM);
+    if (nw != nm) {
+      fprintf(stderr, "ordo ai4code predict: %d weights for %d models\n", nw, nm);
+      bad = 1;
+    }
+    for (int k = 0; k < nw && !bad; k++) bad = parse_double(ws[k], "--weights", 0, 1e9, &weights[k]) != 0;
+  }
+  if (bad) {
+    free(mbuf), free(wbuf);
+    return predict_usage(stderr), 2;
+  }
+  double wsum = 0;
+  for (int k = 0; k < nm; k++) wsum += weights[k];
+  if (!(wsum > 0)) {
+    free(mbuf), free(wbuf);
+    fprintf(stderr, "ordo ai4code predict: --weights must not all be zero\n");
+    return 2;
+  }
+  ordo_err e = {{0}};
+  rk_model *models = ordo_calloc((size_t)nm, sizeof *models);
+  int loaded = 0, rc = 0;
+  for (; loaded < nm; loaded++)
+    if (rk_model_load(&models[loaded], dirs[loaded], &e) != 0) {
+      fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
+      rc = 1;
+      break;
+    }
+  nb_dataset ds;
+  uint8_t *mask = NULL;
+  if (rc == 0 && load_split(data, split, val_frac, seed, (int)th, &ds, &mask, "predict") != 0) rc = 1;
+  if (rc) {
+    for (int k = 0; k < loaded; k++) rk_model_free(&models[k]);
+    free(models), free(mbuf), free(wbuf);
+    return 1;
+  }
+  double t0 = ordo_time();
+  float **acc = ordo_calloc((size_t)(ds.n ? ds.n : 1), sizeof *acc);
+  float **pos = ordo_calloc((size_t)(ds.n ? ds.n : 1), sizeof *pos);
+  for (int k = 0; k < nm; k++) {
+    rk_predict_positions(&models[k], &ds, mask, (int)th, pos);
+    for (int32_t i = 0; i < ds.n; i++) {
+      if (!pos[i]) continue;
+      if (!acc[i]) acc[i] = ordo_calloc((size_t)(ds.nbs[i].n_md + 1), sizeof **acc);
+      for (int32_t m = 0; m < ds.nbs[i].n_md; m++) acc[i][m] += (float)(weights[k] / wsum) * pos[i][m];
+      free(pos[i]);
+      pos[i] = NULL;
+    }
+  }
+  nb_orders sub = {0};
+  ai4_tau t = {0, 0};
+  int32_t n_pred = 0;
+  for (int32_t i = 0; i < ds.n; i++) {
+    if (!acc[i]) continue;
+    const nb_notebook *nb = &ds.nbs[i];
+    int32_t *ord = ordo_malloc((size_t)(nb->n_cells ? nb->n_cells : 1) * sizeof *ord);
+    rk_order_from_md_pos(nb, acc[i], ord);
+    nb_orders_add_nb(&sub, nb, ord);
+    if (ds.has_orders) ai4_tau_add(&t, ord, nb->order, nb->n_cells);
+    free(ord);
+    free(acc[i]);
+    n_pred++;
+  }
+  double dt = ordo_time() - t0;
+  rc = nb_orders_write(&sub, out, &e);
+  if (rc) fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
+  else {
+    fprintf(stderr, "predicted %d notebooks with %d model%s in %.2f s (%.1f notebooks/s) -> %s\n", n_pred,
+            nm, nm == 1 ? "" : "s", dt, dt > 0 ? n_pred / dt : 0.0, out);
+    if (ds.has_orders) printf("kendall_tau: %.6f\n", ai4_tau_value(&t));
+  }
+  nb_orders_free(&sub);
+  free(acc), free(pos), free(mask);
+  nb_dataset_free(&ds);
+  for (int k = 0; k < nm; k++) rk_model_free(&models[k]);
+  free(models), free(mbuf), free(wbuf);
+  return rc ? 1 : 0;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------------- */
 static const ordo_command k_sub[] = {
     {"score", "Kendall tau of a submission against the true orders", cmd_score},
     {"baseline", "simple orderings: markdown first, spread evenly, TF-IDF nearest code", cmd_baseline},
     {"ensemble", "rank-level ensemble of whole submissions", cmd_ensemble},
+    {"train", "train the cell-order ranker (pointwise encoder + slot model)", cmd_rk_train},
+    {"predict", "write a submission from trained rankers (weighted ensemble)", cmd_rk_predict},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,160 @@
+/* The AI4Code rankers: models that place each markdown cell among a notebook's code cells.
+ *
+ * Every ranker speaks in slots: slot s in [0, n_code] is "just before code cell s" (n_code:
+ * after the last one). A markdown's predicted position is a real number in code-index units:
+ * slot s becomes s - 0.5, so that code cell i sits at i and sorting gives the order.
+ *
+ *  - pairwise (slot) ranker: for each (markdown, slot) pair a small MLP scores a vector of
+ *    lexical matching features (TF-IDF/BM25 similarity to the code before and after the slot,
+ *    the slot's relative place, heading traits, the distance to the most similar code cell and,
+ *    when a pointwise model is given, the distance to its predicted position). A softmax over
+ *    the slots gives each markdown's slot distribution; the slot taken is its weighted median
+ *    (Kendall tau punishes distance, so the median beats the argmax).
+ *  - pointwise ranker: the encoder (ordo/model.h) reads the markdown's tokens followed by up to
+ *    rk_point_config.n_code code cells sampled evenly from the notebook, and a regression head
+ *    predicts the markdown's relative slot s / n_code in [0, 1] (MSE).
+ *
+ * A model directory holds ranker.json (kind, settings, the slot MLP's weights) and, for a
+ * pointwise part, config.json + model.safetensors + tokenizer.json. */
+#ifndef ORDO_RANKER_H
+#define ORDO_RANKER_H
+
+#include <stdint.h>
+
+#include "ordo/ai4code.h"
+#include "ordo/core.h"
+#include "ordo/model.h"
+#include "ordo/notebook.h"
+#include "ordo/ops.h"
+#include "ordo/optim.h"
+#include "ordo/params.h"
+#include "ordo/tok.h"
+
+/* ---- truth ------------------------------------------------------------------------------- */
+/* The true slot of each markdown cell (number of code cells before it in the true order).
+ * md_slot (n_md). nb->order must be known. */
+void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
+/* Predicted positions (n_md, code-index units) to an order of all cells: code cell i at i. */
+void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
+
+/* ---- slot features ----------------------------------------------------------------------- */
+#define RK_NFEAT 24
+
+/* A notebook's features for every (markdown, slot): feats (n_md, n_code + 1, RK_NFEAT).
+ * point_pos (n_md) relative slot predictions of a pointwise model in [0, 1], or NULL. */
+void rk_slot_features(const nb_notebook *nb, const ai4_nb_sim *sim, const float *point_pos,
+                      float *feats);
+
+/* ---- the slot MLP: RK_NFEAT -> hidden (GELU) -> 1 ---------------------------------------- */
+typedef struct rk_slot_model {
+  int hidden;
+  int use_point; /* trained with a pointwise model's positions as a feature */
+  ordo_params params; /* "w1" (hidden, RK_NFEAT), "b1" (hidden), "w2" (1, hidden), "b2" (1) */
+  int w1, b1, w2, b2;
+  const ordo_ops *ops;
+} rk_slot_model;
+
+void rk_slot_init(rk_slot_model *m, int hidden, const ordo_ops *ops);
+void rk_slot_free(rk_slot_model *m);
+void rk_slot_init_weights(rk_slot_model *m, uint64_t seed);
+
+/* Working buffers for one notebook (grown as needed). */
+typedef struct rk_slot_work {
+  float *feats, *h, *a, *score, *prob, *dscore, *da, *dh;
+  size_t cap_rows;
+} rk_slot_work;
+void rk_slot_work_free(rk_slot_work *w);
+
+/* Slot distribution of every markdown of nb: prob (n_md, n_code + 1), rows sum to 1. */
+void rk_slot_predict_nb(const rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+                        const float *point_pos, rk_slot_work *w, float *prob);
+/* Forward, softmax cross-entropy against the true slots (mean over markdown cells) and
+ * backward into m->params.grad (+=), scaled by dloss. Returns the mean loss. */
+float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+                      const float *point_pos, rk_slot_work *w, float dloss);
+/* Markdown positions (n_md, code-index units) from slot distributions: the weighted median slot,
+ * ties inside a slot broken by the distribution's mean. */
+void rk_slot_decode(const nb_notebook *nb, const float *prob, float *md_pos);
+
+/* ---- the pointwise encoder ranker -------------------------------------------------------- */
+typedef struct rk_point_config {
+  int md_tokens;   /* markdown tokens kept (after <s>) */
+  int n_code;      /* code cells sampled evenly */
+  int code_tokens; /* tokens kept per code cell */
+  int seq;         /* total length T (<s> md </s> code </s> code ... </s>, padded) */
+} rk_point_config;
+
+/* One input row: ids/mask (T) for markdown m of nb. Returns the real length. */
+int rk_point_encode(const rk_point_config *c, const tok *tk, const nb_notebook *nb, int32_t md,
+                    int32_t *ids, int32_t *mask);
+
+/* Token ids of every cell of the notebooks selected by mask, encoded once (no specials). */
+typedef struct rk_cell_tokens {
+  int32_t n_nb;
+  int64_t **off;  /* (n_nb)(n_cells + 1) offsets into ids[i]; NULL for notebooks not selected */
+  int32_t **ids;
+} rk_cell_tokens;
+void rk_cell_tokens_build(rk_cell_tokens *ct, const tok *tk, const nb_dataset *ds,
+                          const uint8_t *mask, int max_per_cell, int threads);
+void rk_cell_tokens_free(rk_cell_tokens *ct);
+/* rk_point_encode from pre-tokenized cells of notebook i. */
+int rk_point_encode_ct(const rk_point_config *c, const tok *tk, const rk_cell_tokens *ct,
+                       int32_t i, const nb_notebook *nb, int32_t md, int32_t *ids, int32_t *mask);
+
+/* ---- training and prediction ------------------------------------------------------------- */
+typedef struct rk_train_opts {
+  double val_frac;
+  uint64_t seed;
+  int threads;
+  int verbose;
+  /* slot ranker */
+  int slot_hidden, slot_epochs;
+  double slot_lr;
+  /* pointwise ranker: 0 = none */
+  int point;
+  int layers, hidden, heads, intermediate, vocab_size;
+  rk_point_config pc;
+  int point_epochs, batch;
+  double point_lr, point_warmup;
+  int64_t max_steps;        /* > 0: stop the pointwise training after this many steps */
+  double max_minutes;       /* > 0: stop the pointwise training after this long */
+  int max_train_nb;         /* > 0: use at most this many training notebooks */
+  const char *tokenizer;    /* NULL: train a BPE tokenizer on the training notebooks */
+  const char *init;         /* NULL or an encoder checkpoint directory */
+} rk_train_opts;
+
+rk_train_opts rk_train_defaults(void);
+
+typedef struct rk_train_result {
+  double tau_slot, tau_point, tau_both; /* on the validation notebooks (-1: not measured) */
+  double seconds_point, seconds_slot;
+  float point_loss_first, point_loss_last;
+  int64_t point_steps;
+} rk_train_result;
+
+/* Trains on ds (true orders required), writes the model to out_dir. */
+int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *out_dir,
+             rk_train_result *res, ordo_err *e);
+
+/* A loaded ranker for prediction. */
+typedef struct rk_model {
+  rk_slot_model slot;
+  int has_point;
+  enc_model enc;
+  tok *tk;
+  rk_point_config pc;
+} rk_model;
+int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
+void rk_model_free(rk_model *m);
+
+/* Markdown positions of every notebook selected by mask (NULL: all): md_pos[i] (n_md) in
+ * code-index units, allocated here for selected notebooks (NULL otherwise). */
+void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
+                          float **md_pos);
+
+/* Pointwise relative slot predictions in [0, 1] of every markdown of the selected notebooks:
+ * out[i] (n_md), allocated here. */
+void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
+                      const nb_dataset *ds, const uint8_t *mask, int threads, float **out);
+
+#endif

@@ -1,0 +1,192 @@
+/* Ranker model directories (ranker.json + the pointwise encoder) and prediction over a dataset. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "ordo/ranker.h"
+
+#define RK_FORMAT "ordo-ai4code-ranker"
+#define RK_VERSION 1
+
+static cJSON *float_array(const float *x, int n) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)x[i]));
+  return a;
+}
+
+int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir, ordo_err *e);
+int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir, ordo_err *e) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "format", RK_FORMAT);
+  cJSON_AddNumberToObject(root, "version", RK_VERSION);
+  cJSON *s = cJSON_AddObjectToObject(root, "slot");
+  cJSON_AddNumberToObject(s, "features", RK_NFEAT);
+  cJSON_AddNumberToObject(s, "hidden", m->slot.hidden);
+  cJSON_AddBoolToObject(s, "use_point", m->slot.use_point);
+  const ordo_params *p = &m->slot.params;
+  cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
+  cJSON_AddItemToObject(s, "b1", float_array(params_data(p, m->slot.b1), m->slot.hidden));
+  cJSON_AddItemToObject(s, "w2", float_array(params_data(p, m->slot.w2), m->slot.hidden));
+  cJSON_AddItemToObject(s, "b2", float_array(params_data(p, m->slot.b2), 1));
+  if (m->has_point) {
+    cJSON *pc = cJSON_AddObjectToObject(root, "point");
+    cJSON_AddNumberToObject(pc, "md_tokens", m->pc.md_tokens);
+    cJSON_AddNumberToObject(pc, "n_code", m->pc.n_code);
+    cJSON_AddNumberToObject(pc, "code_tokens", m->pc.code_tokens);
+    cJSON_AddNumberToObject(pc, "seq", m->pc.seq);
+  }
+  if (res) {
+    cJSON *r = cJSON_AddObjectToObject(root, "validation");
+    cJSON_AddNumberToObject(r, "tau_slot", res->tau_slot);
+    cJSON_AddNumberToObject(r, "tau_point", res->tau_point);
+    cJSON_AddNumberToObject(r, "seconds_point", res->seconds_point);
+    cJSON_AddNumberToObject(r, "seconds_slot", res->seconds_slot);
+    cJSON_AddNumberToObject(r, "point_steps", (double)res->point_steps);
+  }
+  char *txt = cJSON_Print(root);
+  cJSON_Delete(root);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/ranker.json", dir);
+  int rc = ordo_write_file_atomic(path, txt, strlen(txt), e);
+  free(txt);
+  return rc;
+}
+
+static int get_int(const cJSON *o, const char *key, const char *file, int lo, int hi, int *out,
+                   ordo_err *e) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi ||
+      v->valuedouble != floor(v->valuedouble))
+    return ordo_fail(e, "%s: \"%s\": expected an integer in [%d, %d]", file, key, lo, hi);
+  *out = (int)v->valuedouble;
+  return 0;
+}
+
+static int get_floats(const cJSON *o, const char *key, const char *file, float *out, int n,
+                      ordo_err *e) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+    return ordo_fail(e, "%s: \"%s\": expected an array of %d numbers", file, key, n);
+  int i = 0;
+  const cJSON *v;
+  cJSON_ArrayForEach(v, a) {
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+      return ordo_fail(e, "%s: \"%s\"[%d]: expected a finite number", file, key, i);
+    out[i++] = (float)v->valuedouble;
+  }
+  return 0;
+}
+
+int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
+  memset(m, 0, sizeof *m);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/ranker.json", dir);
+  size_t len;
+  char *txt = ordo_read_file(path, &len, e);
+  if (!txt) return -1;
+  cJSON *root = cJSON_ParseWithLength(txt, len);
+  free(txt);
+  int rc = -1, hidden = 0, feats = 0;
+  if (!root) {
+    ordo_fail(e, "%s: not valid JSON", path);
+    goto done;
+  }
+  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+  if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, RK_FORMAT) != 0) {
+    ordo_fail(e, "%s: \"format\": expected \"%s\"", path, RK_FORMAT);
+    goto done;
+  }
+  int ver;
+  if (get_int(root, "version", path, RK_VERSION, RK_VERSION, &ver, e) != 0) goto done;
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "slot");
+  if (!cJSON_IsObject(s)) {
+    ordo_fail(e, "%s: \"slot\": expected an object", path);
+    goto done;
+  }
+  if (get_int(s, "features", path, RK_NFEAT, RK_NFEAT, &feats, e) != 0) goto done;
+  if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;
+  rk_slot_init(&m->slot, hidden, ops_cpu());
+  m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));
+  ordo_params *p = &m->slot.params;
+  if (get_floats(s, "w1", path, params_data(p, m->slot.w1), hidden * RK_NFEAT, e) ||
+      get_floats(s, "b1", path, params_data(p, m->slot.b1), hidden, e) ||
+      get_floats(s, "w2", path, params_data(p, m->slot.w2), hidden, e) ||
+      get_floats(s, "b2", path, params_data(p, m->slot.b2), 1, e))
+    goto done;
+  const cJSON *pc = cJSON_GetObjectItemCaseSensitive(root, "point");
+  if (m->slot.use_point && !cJSON_IsObject(pc)) {
+    ordo_fail(e, "%s: \"point\": the slot model uses a pointwise model but none is described", path);
+    goto done;
+  }
+  if (cJSON_IsObject(pc)) {
+    if (get_int(pc, "md_tokens", path, 1, 4096, &m->pc.md_tokens, e) ||
+        get_int(pc, "n_code", path, 0, 4096, &m->pc.n_code, e) ||
+        get_int(pc, "code_tokens", path, 1, 4096, &m->pc.code_tokens, e) ||
+        get_int(pc, "seq", path, 4, 8192, &m->pc.seq, e))
+      goto done;
+    if (tok_load(&m->tk, dir, e) != 0) goto done;
+    enc_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (hfconfig_load(&cfg, path, e) != 0) goto done;
+    if (cfg.num_labels != 1) {
+      ordo_fail(e, "%s: num_labels %d, the pointwise ranker has 1", path, cfg.num_labels);
+      goto done;
+    }
+    if (enc_init(&m->enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
+    m->has_point = 1;
+    int missing = 0;
+    if (enc_load(&m->enc, dir, &missing, e) != 0) goto done;
+    if (missing) {
+      ordo_fail(e, "%s/model.safetensors: the regression head's weights are missing", dir);
+      goto done;
+    }
+    enc_plan(&m->enc, 32, m->pc.seq, 0);
+  }
+  rc = 0;
+done:
+  cJSON_Delete(root);
+  if (rc) rk_model_free(m);
+  return rc;
+}
+
+void rk_model_free(rk_model *m) {
+  rk_slot_free(&m->slot);
+  if (m->has_point) enc_free(&m->enc);
+  tok_free(m->tk);
+  memset(m, 0, sizeof *m);
+}
+
+void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
+                          float **md_pos) {
+  if (threads <= 0) threads = omp_get_max_threads();
+  float **pp = NULL;
+  if (m->slot.use_point) {
+    pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
+    rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, pp);
+  }
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, ds, mask, threads);
+#pragma omp parallel num_threads(threads)
+  {
+    rk_slot_work w = {0};
+    ai4_nb_sim sim;
+#pragma omp for schedule(dynamic, 4)
+    for (int32_t i = 0; i < ds->n; i++) {
+      if (mask && !mask[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      ai4_nb_sim_compute(&sim, &tf, nb);
+      float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
+      rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
+      md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
+      rk_slot_decode(nb, prob, md_pos[i]);
+      free(prob);
+      ai4_nb_sim_free(&sim);
+    }
+    rk_slot_work_free(&w);
+  }
+  ai4_tfidf_free(&tf);
+  if (pp)
+    for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
+  free(pp);
+}

@@ -1,0 +1,225 @@
+/* The slot ranker: lexical matching features per (markdown, slot), a small MLP scoring them,
+ * a softmax over each markdown's slots and weighted-median decoding. */
+#include <math.h>
+#include <string.h>
+
+#include "ordo/ranker.h"
+#include "ordo/rng.h"
+
+/* ---- truth and orders ---------------------------------------------------------------------- */
+void rk_true_slots(const nb_notebook *nb, int32_t *md_slot) {
+  ORDO_CHECK(nb->order);
+  int32_t seen_code = 0;
+  for (int32_t k = 0; k < nb->n_cells; k++) {
+    int32_t c = nb->order[k];
+    if (c < nb->n_code) seen_code++;
+    else md_slot[c - nb->n_code] = seen_code;
+  }
+}
+
+void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out) {
+  int32_t n = nb->n_cells;
+  float *pos = ordo_malloc((size_t)(n ? n : 1) * sizeof *pos);
+  for (int32_t i = 0; i < nb->n_code; i++) pos[i] = (float)i;
+  for (int32_t m = 0; m < nb->n_md; m++) pos[nb->n_code + m] = md_pos[m];
+  ai4_order_from_positions(nb, pos, 0, out);
+  free(pos);
+}
+
+/* ---- features ------------------------------------------------------------------------------ */
+/* Heading level of a markdown cell: the number of leading '#' of its first non-blank line
+ * (0: not a heading). */
+static int md_heading_level(const nb_cell *c) {
+  int32_t i = 0;
+  while (i < c->len && (c->source[i] == ' ' || c->source[i] == '\n' || c->source[i] == '\r' ||
+                        c->source[i] == '\t'))
+    i++;
+  int l = 0;
+  while (i + l < c->len && c->source[i + l] == '#') l++;
+  if (l == 0 && i + 1 < c->len && c->source[i] == '<' && (c->source[i + 1] == 'h' || c->source[i + 1] == 'H'))
+    l = 2; /* an html heading */
+  return l > 6 ? 6 : l;
+}
+
+void rk_slot_features(const nb_notebook *nb, const ai4_nb_sim *sim, const float *point_pos,
+                      float *feats) {
+  const int32_t nc = nb->n_code, nm = nb->n_md, ns = nc + 1;
+  for (int32_t m = 0; m < nm; m++) {
+    const float *cs = sim->cos + (size_t)m * nc, *bm = sim->bm25 + (size_t)m * nc;
+    float maxcos = 0, maxbm = 0, wsum = 0, wpos = 0;
+    int32_t best = -1;
+    for (int32_t c = 0; c < nc; c++) {
+      if (cs[c] > maxcos) maxcos = cs[c], best = c;
+      if (bm[c] > maxbm) maxbm = bm[c];
+      wsum += cs[c] * cs[c];
+      wpos += cs[c] * cs[c] * (float)c;
+    }
+    /* similarity-weighted mean slot of the markdown, relative */
+    float simpos = wsum > 0 && nc > 0 ? (wpos / wsum + 0.5f) / (float)nc : -1.0f;
+    const nb_cell *cell = &nb->cells[nc + m];
+    int hl = md_heading_level(cell);
+    float is_head = hl > 0 ? 1.0f : 0.0f, loglen = logf(1.0f + (float)cell->len) / 8.0f;
+    float ibm = maxbm > 0 ? 1.0f / maxbm : 0.0f, icos = maxcos > 0 ? 1.0f / maxcos : 0.0f;
+    for (int32_t s = 0; s < ns; s++) {
+      float *f = feats + ((size_t)m * ns + s) * RK_NFEAT;
+      float rel = nc > 0 ? (float)s / (float)nc : 0.0f;
+      float cn = s < nc ? cs[s] : 0.0f, cp = s > 0 ? cs[s - 1] : 0.0f;
+      float win_n = 0, win_p = 0;
+      for (int32_t c = s; c < nc && c < s + 3; c++) win_n = cs[c] > win_n ? cs[c] : win_n;
+      for (int32_t c = s - 3 < 0 ? 0 : s - 3; c < s; c++) win_p = cs[c] > win_p ? cs[c] : win_p;
+      f[0] = 1.0f;
+      f[1] = cn;
+      f[2] = cp;
+      f[3] = s < nc ? bm[s] * ibm : 0.0f;
+      f[4] = s > 0 ? bm[s - 1] * ibm : 0.0f;
+      f[5] = best >= 0 && s == best ? 1.0f : 0.0f;
+      f[6] = best >= 0 && s == best + 1 ? 1.0f : 0.0f;
+      f[7] = cn * icos;
+      f[8] = cp * icos;
+      f[9] = rel;
+      f[10] = s == 0 ? 1.0f : 0.0f;
+      f[11] = s == nc ? 1.0f : 0.0f;
+      f[12] = best >= 0 ? fabsf((float)(s - best)) / (float)ns : 0.0f;
+      f[13] = best < 0 ? 1.0f : 0.0f;
+      f[14] = maxcos;
+      f[15] = is_head;
+      f[16] = is_head * rel;
+      f[17] = hl == 1 && s == 0 ? 1.0f : 0.0f;
+      f[18] = loglen * rel;
+      f[19] = win_n;
+      f[20] = win_p;
+      if (point_pos) {
+        float d = point_pos[m] - rel;
+        f[21] = fabsf(d);
+        f[22] = 4.0f * d * d;
+      } else {
+        f[21] = f[22] = 0.0f;
+      }
+      f[23] = simpos >= 0 ? fabsf(simpos - rel) : 0.0f;
+    }
+  }
+}
+
+/* ---- the MLP ------------------------------------------------------------------------------- */
+void rk_slot_init(rk_slot_model *m, int hidden, const ordo_ops *ops) {
+  memset(m, 0, sizeof *m);
+  m->hidden = hidden;
+  m->ops = ops;
+  params_init(&m->params);
+  int64_t s1[2] = {hidden, RK_NFEAT}, s2[1] = {hidden}, s3[2] = {1, hidden}, s4[1] = {1};
+  m->w1 = params_add(&m->params, "w1", 2, s1, 0);
+  m->b1 = params_add(&m->params, "b1", 1, s2, ORDO_PF_NO_DECAY);
+  m->w2 = params_add(&m->params, "w2", 2, s3, 0);
+  m->b2 = params_add(&m->params, "b2", 1, s4, ORDO_PF_NO_DECAY);
+  params_alloc(&m->params);
+}
+
+void rk_slot_free(rk_slot_model *m) {
+  params_free(&m->params);
+  memset(m, 0, sizeof *m);
+}
+
+void rk_slot_init_weights(rk_slot_model *m, uint64_t seed) {
+  ordo_rng r;
+  rng_init(&r, seed);
+  float *w1 = params_data(&m->params, m->w1), *w2 = params_data(&m->params, m->w2);
+  float s1 = 1.0f / sqrtf((float)RK_NFEAT), s2 = 1.0f / sqrtf((float)m->hidden);
+  for (int i = 0; i < m->hidden * RK_NFEAT; i++) w1[i] = s1 * rng_normal(&r);
+  for (int i = 0; i < m->hidden; i++) w2[i] = s2 * rng_normal(&r);
+}
+
+void rk_slot_work_free(rk_slot_work *w) {
+  free(w->feats), free(w->h), free(w->a), free(w->score), free(w->prob);
+  free(w->dscore), free(w->da), free(w->dh);
+  memset(w, 0, sizeof *w);
+}
+
+static void work_reserve(rk_slot_work *w, size_t rows, int hidden) {
+  if (rows <= w->cap_rows) return;
+  rk_slot_work_free(w);
+  w->cap_rows = rows;
+  w->feats = ordo_malloc(rows * RK_NFEAT * sizeof(float));
+  w->h = ordo_malloc(rows * (size_t)hidden * sizeof(float));
+  w->a = ordo_malloc(rows * (size_t)hidden * sizeof(float));
+  w->da = ordo_malloc(rows * (size_t)hidden * sizeof(float));
+  w->dh = ordo_malloc(rows * (size_t)hidden * sizeof(float));
+  w->score = ordo_malloc(rows * sizeof(float));
+  w->prob = ordo_malloc(rows * sizeof(float));
+  w->dscore = ordo_malloc(rows * sizeof(float));
+}
+
+/* Scores of all (markdown, slot) rows: w->score (n_md * (n_code + 1)). */
+static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+                           const float *point_pos, rk_slot_work *w) {
+  size_t R = (size_t)nb->n_md * (size_t)(nb->n_code + 1);
+  work_reserve(w, R ? R : 1, m->hidden);
+  rk_slot_features(nb, sim, m->use_point ? point_pos : NULL, w->feats);
+  const ordo_params *p = &m->params;
+  m->ops->matmul_forward(w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,
+                         RK_NFEAT, m->hidden);
+  m->ops->gelu_forward(w->a, w->h, (int64_t)R * m->hidden);
+  m->ops->matmul_forward(w->score, w->a, params_data(p, m->w2), params_data(p, m->b2), (int)R,
+                         m->hidden, 1);
+  return R;
+}
+
+/* Row-wise softmax of the scores, per markdown over its n_code + 1 slots. */
+static void slot_softmax(const float *score, int32_t nm, int32_t ns, float *prob) {
+  for (int32_t md = 0; md < nm; md++) {
+    const float *x = score + (size_t)md * ns;
+    float *p = prob + (size_t)md * ns, mx = x[0];
+    for (int32_t s = 1; s < ns; s++) mx = x[s] > mx ? x[s] : mx;
+    double z = 0;
+    for (int32_t s = 0; s < ns; s++) z += (p[s] = expf(x[s] - mx));
+    for (int32_t s = 0; s < ns; s++) p[s] = (float)(p[s] / z);
+  }
+}
+
+void rk_slot_predict_nb(const rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+                        const float *point_pos, rk_slot_work *w, float *prob) {
+  if (nb->n_md == 0) return;
+  slot_forward(m, nb, sim, point_pos, w);
+  slot_softmax(w->score, nb->n_md, nb->n_code + 1, prob);
+}
+
+float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+                      const float *point_pos, rk_slot_work *w, float dloss) {
+  int32_t nm = nb->n_md, ns = nb->n_code + 1;
+  if (nm == 0) return 0.0f;
+  size_t R = slot_forward(m, nb, sim, point_pos, w);
+  slot_softmax(w->score, nm, ns, w->prob);
+  int32_t *truth = ordo_malloc((size_t)nm * sizeof *truth);
+  rk_true_slots(nb, truth);
+  double loss = 0;
+  float g = dloss / (float)nm;
+  for (int32_t md = 0; md < nm; md++) {
+    const float *p = w->prob + (size_t)md * ns;
+    float *d = w->dscore + (size_t)md * ns;
+    loss -= log((double)p[truth[md]] + 1e-12);
+    for (int32_t s = 0; s < ns; s++) d[s] = g * (p[s] - (s == truth[md] ? 1.0f : 0.0f));
+  }
+  free(truth);
+  ordo_params *p = &m->params;
+  memset(w->da, 0, R * (size_t)m->hidden * sizeof(float));
+  memset(w->dh, 0, R * (size_t)m->hidden * sizeof(float));
+  m->ops->matmul_backward(w->da, params_grad(p, m->w2), params_grad(p, m->b2), w->dscore, w->a,
+                          params_data(p, m->w2), (int)R, m->hidden, 1);
+  m->ops->gelu_backward(w->dh, w->h, w->da, (int64_t)R * m->hidden);
+  m->ops->matmul_backward(NULL, params_grad(p, m->w1), params_grad(p, m->b1), w->dh, w->feats,
+                          params_data(p, m->w1), (int)R, RK_NFEAT, m->hidden);
+  return (float)(loss / nm);
+}
+
+void rk_slot_decode(const nb_notebook *nb, const float *prob, float *md_pos) {
+  int32_t ns = nb->n_code + 1;
+  for (int32_t md = 0; md < nb->n_md; md++) {
+    const float *p = prob + (size_t)md * ns;
+    int32_t s = ai4_slot_median(p, ns);
+    double mean = 0;
+    for (int32_t k = 0; k < ns; k++) mean += (double)p[k] * k;
+    /* inside the slot (s - 1, s): the mean orders markdown cells that share it */
+    double t = (mean - s) / ns;
+    t = t < -1 ? -1 : t > 1 ? 1 : t;
+    md_pos[md] = (float)(s - 0.5 + 0.45 * t);
+  }
+}

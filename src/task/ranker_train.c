@@ -1,0 +1,446 @@
+/* Training the rankers on a notebook dataset: group split, the pointwise encoder (optional), then
+ * the slot MLP over lexical features (and the pointwise positions), validated each epoch by
+ * Kendall tau on the held-out groups; the best weights are kept and written to the model dir. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ordo/progress.h"
+#include "ordo/ranker.h"
+#include "ordo/rng.h"
+#include "ordo/schedule.h"
+
+int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir, ordo_err *e);
+
+rk_train_opts rk_train_defaults(void) {
+  rk_train_opts o;
+  memset(&o, 0, sizeof o);
+  o.val_frac = 0.1;
+  o.seed = 42;
+  o.slot_hidden = 32;
+  o.slot_epochs = 6;
+  o.slot_lr = 3e-3;
+  o.point = 1;
+  o.layers = 2;
+  o.hidden = 128;
+  o.heads = 2;
+  o.intermediate = 512;
+  o.vocab_size = 8000;
+  o.pc = (rk_point_config){.md_tokens = 48, .n_code = 12, .code_tokens = 14, .seq = 224};
+  o.point_epochs = 1;
+  o.batch = 16;
+  o.point_lr = 1e-3;
+  o.point_warmup = 0.05;
+  o.max_minutes = 55;
+  return o;
+}
+
+/* ---- validation ------------------------------------------------------------------------------ */
+/* Kendall tau over the notebooks in mask from markdown positions md_pos[i]. */
+static double tau_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos) {
+  ai4_tau t = {0, 0};
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!mask[i]) continue;
+    const nb_notebook *nb = &ds->nbs[i];
+    int32_t *ord = ordo_malloc((size_t)nb->n_cells * sizeof *ord);
+    rk_order_from_md_pos(nb, md_pos[i], ord);
+    ai4_tau_add(&t, ord, nb->order, nb->n_cells);
+    free(ord);
+  }
+  return ai4_tau_value(&t);
+}
+
+/* Pointwise relative predictions to code-index positions, in place into pos. */
+static void point_to_pos(const nb_notebook *nb, const float *rel, float *pos) {
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    float r = rel[m] < 0 ? 0 : rel[m] > 1 ? 1 : rel[m];
+    pos[m] = r * (float)nb->n_code - 0.5f;
+  }
+}
+
+/* ---- the pointwise encoder ----------------------------------------------------------------- */
+/* One optimizer step on one batch: forward, MSE against the relative slots, backward, clip,
+ * AdamW. Kept as one small function so that a shared trainer can take it over. */
+static float point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b,
+                              const float *targets, float lr, float clip) {
+  params_zero_grad(&m->params);
+  enc_forward(m, b, 1);
+  enc_zero_output_grads(m, b);
+  float loss = enc_loss_cls_mse(m, b, targets, 1.0f);
+  enc_backward(m, b);
+  double gn = grad_global_norm(&m->params);
+  if (clip > 0 && gn > clip) grad_scale(&m->params, (float)(clip / (gn + 1e-6)));
+  opt_adamw_step(opt, &m->params, lr);
+  m->step++;
+  return loss;
+}
+
+/* Builds or loads the tokenizer; writes DIR/tokenizer.json. */
+static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_train_opts *o,
+                           const char *dir, tok **tk, ordo_err *e) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  if (o->tokenizer) {
+    if (tok_load(tk, o->tokenizer, e) != 0) return -1;
+    struct stat sb;
+    char src[4096];
+    if (stat(o->tokenizer, &sb) == 0 && S_ISDIR(sb.st_mode))
+      snprintf(src, sizeof src, "%s/tokenizer.json", o->tokenizer);
+    else
+      snprintf(src, sizeof src, "%s", o->tokenizer);
+    size_t len;
+    char *txt = ordo_read_file(src, &len, e);
+    if (!txt) return -1;
+    int rc = ordo_write_file_atomic(path, txt, len, e);
+    free(txt);
+    return rc;
+  }
+  /* BPE on the cells of (at most 1,500) training notebooks, each cell cut at 2,000 bytes */
+  int64_t n = 0, cap = 0;
+  const char **texts = NULL;
+  size_t *lens = NULL;
+  int32_t used = 0;
+  for (int32_t i = 0; i < ds->n && used < 1500; i++) {
+    if (!train[i]) continue;
+    used++;
+    for (int32_t k = 0; k < ds->nbs[i].n_cells; k++) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 4096;
+        texts = ordo_realloc(texts, (size_t)cap * sizeof *texts);
+        lens = ordo_realloc(lens, (size_t)cap * sizeof *lens);
+      }
+      texts[n] = ds->nbs[i].cells[k].source;
+      lens[n] = (size_t)(ds->nbs[i].cells[k].len < 2000 ? ds->nbs[i].cells[k].len : 2000);
+      n++;
+    }
+  }
+  tok_train_opts to = {.vocab_size = o->vocab_size, .min_frequency = 2};
+  char *json = NULL;
+  double t0 = ordo_time();
+  int rc = tok_train_bpe_texts(texts, lens, (int)n, &to, &json, e);
+  free(texts), free(lens);
+  if (rc != 0) return -1;
+  rc = tok_load_json(tk, json, strlen(json), "trained tokenizer", e);
+  if (rc == 0) rc = ordo_write_file_atomic(path, json, strlen(json), e);
+  free(json);
+  if (rc == 0 && o->verbose)
+    fprintf(stderr, "tokenizer: byte-level BPE, vocab %d, trained on %lld cells of %d notebooks in %.1f s\n",
+            tok_vocab_size(*tk), (long long)n, used, ordo_time() - t0);
+  return rc;
+}
+
+typedef struct point_sample {
+  int32_t nb, md;
+} point_sample;
+
+/* Trains the encoder; keeps the weights with the best validation tau in m. */
+static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
+                       const uint8_t *val, const rk_train_opts *o, const char *dir,
+                       rk_train_result *res, ordo_err *e) {
+  enc_model *m = &rm->enc;
+  const rk_point_config *pc = &rm->pc;
+  int B = o->batch, T = pc->seq;
+  int per = pc->md_tokens > pc->code_tokens ? pc->md_tokens : pc->code_tokens;
+  double t0 = ordo_time();
+  rk_cell_tokens ct;
+  rk_cell_tokens_build(&ct, rm->tk, ds, NULL, per, o->threads);
+  if (o->verbose) fprintf(stderr, "pointwise: cells tokenized in %.1f s\n", ordo_time() - t0);
+  int64_t ns = 0;
+  for (int32_t i = 0; i < ds->n; i++)
+    if (train[i]) ns += ds->nbs[i].n_md;
+  point_sample *smp = ordo_malloc((size_t)(ns ? ns : 1) * sizeof *smp);
+  int32_t **slots = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *slots);
+  for (int32_t i = 0, k = 0; i < ds->n; i++) {
+    if (!train[i]) continue;
+    slots[i] = ordo_malloc((size_t)(ds->nbs[i].n_md + 1) * sizeof **slots);
+    rk_true_slots(&ds->nbs[i], slots[i]);
+    for (int32_t md = 0; md < ds->nbs[i].n_md; md++) smp[k++] = (point_sample){i, md};
+  }
+  int64_t steps_per_epoch = ns / B, total = steps_per_epoch * o->point_epochs;
+  if (o->max_steps > 0 && total > o->max_steps) total = o->max_steps;
+  if (total < 1) {
+    ordo_fail(e, "pointwise: %lld training markdown cells are fewer than one batch of %d",
+              (long long)ns, B);
+    free(smp), free(slots), rk_cell_tokens_free(&ct);
+    return -1;
+  }
+  adamw_config ac = adamw_defaults();
+  ac.lr = (float)o->point_lr;
+  opt_adamw opt;
+  opt_adamw_init(&opt, &m->params, &ac);
+  sched_config sc = {.kind = SCHED_LINEAR, .lr = (float)o->point_lr, .total_steps = total,
+                     .warmup_steps = (int64_t)(o->point_warmup * total), .min_lr = 0};
+  int32_t *ids = ordo_malloc((size_t)B * T * sizeof *ids), *msk = ordo_malloc((size_t)B * T * sizeof *msk);
+  float *tgt = ordo_malloc((size_t)B * sizeof *tgt);
+  float *best = ordo_malloc(m->params.total * sizeof *best);
+  memcpy(best, m->params.data, m->params.total * sizeof *best);
+  float **pred = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pred);
+  double best_tau = -2;
+  ordo_rng r;
+  rng_init(&r, o->seed ^ 0x9e3779b97f4a7c15ULL);
+  int64_t step = 0;
+  double tstart = ordo_time();
+  int stop = 0;
+  for (int ep = 0; ep < o->point_epochs && !stop && step < total; ep++) {
+    for (int64_t a = ns - 1; a > 0; a--) { /* Fisher-Yates over the samples */
+      int64_t b = (int64_t)(rng_u64(&r) % (uint64_t)(a + 1));
+      point_sample t = smp[a];
+      smp[a] = smp[b], smp[b] = t;
+    }
+    ordo_progress pb;
+    int64_t ep_steps = steps_per_epoch < total - step ? steps_per_epoch : total - step;
+    progress_init(&pb, "pointwise", ep_steps);
+    double tep = ordo_time(), toks = 0;
+    for (int64_t k = 0; k < ep_steps; k++, step++) {
+      double ts = ordo_time();
+      int real = 0;
+      for (int j = 0; j < B; j++) {
+        point_sample s = smp[k * B + j];
+        const nb_notebook *nb = &ds->nbs[s.nb];
+        real += rk_point_encode_ct(pc, rm->tk, &ct, s.nb, nb, s.md, ids + (size_t)j * T, msk + (size_t)j * T);
+        tgt[j] = nb->n_code ? (float)slots[s.nb][s.md] / (float)nb->n_code : 0.0f;
+      }
+      enc_batch b = {.B = B, .T = T, .ids = ids, .mask = msk};
+      float loss = point_train_step(m, &opt, &b, tgt, sched_lr(&sc, step), 1.0f);
+      if (step == 0) res->point_loss_first = loss;
+      res->point_loss_last = loss;
+      toks += real;
+      char tail[160];
+      snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, loss,
+               real / (ordo_time() - ts));
+      progress_update(&pb, k + 1, tail);
+      if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
+        fprintf(stderr, "\npointwise: stopping after %.1f minutes (--max-minutes)\n",
+                (ordo_time() - tstart) / 60);
+        stop = 1;
+        step++;
+        break;
+      }
+    }
+    progress_finish(&pb, NULL);
+    /* validate: Kendall tau of the pointwise positions on the held-out groups */
+    double tv = -1;
+    int any_val = 0;
+    for (int32_t i = 0; i < ds->n; i++) any_val |= val[i];
+    if (any_val) {
+      rk_point_predict(m, rm->tk, pc, ds, val, o->threads, pred);
+      for (int32_t i = 0; i < ds->n; i++)
+        if (pred[i]) point_to_pos(&ds->nbs[i], pred[i], pred[i]);
+      tv = tau_of_positions(ds, val, pred);
+      for (int32_t i = 0; i < ds->n; i++) free(pred[i]), pred[i] = NULL;
+    }
+    if (o->verbose)
+      fprintf(stderr, "pointwise epoch %d: %lld steps, loss %.4f, %.0f tok/s, val tau %.4f\n", ep + 1,
+              (long long)step, res->point_loss_last, toks / (ordo_time() - tep), tv);
+    if (tv > best_tau || !any_val) {
+      best_tau = tv;
+      memcpy(best, m->params.data, m->params.total * sizeof *best);
+      if (enc_save(m, dir, e) != 0) {
+        stop = 2;
+        break;
+      }
+    }
+  }
+  memcpy(m->params.data, best, m->params.total * sizeof *best);
+  res->tau_point = best_tau;
+  res->point_steps = step;
+  res->seconds_point = ordo_time() - tstart;
+  opt_adamw_free(&opt);
+  for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
+  free(slots), free(smp), free(ids), free(msk), free(tgt), free(best), free(pred);
+  rk_cell_tokens_free(&ct);
+  return stop == 2 ? -1 : 0;
+}
+
+/* ---- the slot MLP -------------------------------------------------------------------------- */
+static void slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, const uint8_t *val,
+                               ai4_nb_sim *sims, float *const *pp, int threads, float **pos) {
+#pragma omp parallel num_threads(threads)
+  {
+    rk_slot_work w = {0};
+#pragma omp for schedule(dynamic, 4)
+    for (int32_t i = 0; i < ds->n; i++) {
+      if (!val[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
+      rk_slot_predict_nb(sm, nb, &sims[i], pp ? pp[i] : NULL, &w, prob);
+      if (!pos[i]) pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **pos);
+      rk_slot_decode(nb, prob, pos[i]);
+      free(prob);
+    }
+    rk_slot_work_free(&w);
+  }
+}
+
+static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *train,
+                       const uint8_t *val, ai4_nb_sim *sims, float *const *pp,
+                       const rk_train_opts *o, rk_train_result *res) {
+  int32_t n_tr = 0;
+  int any_val = 0;
+  for (int32_t i = 0; i < ds->n; i++) n_tr += train[i], any_val |= val[i];
+  int32_t *order = ordo_malloc((size_t)(n_tr ? n_tr : 1) * sizeof *order);
+  for (int32_t i = 0, k = 0; i < ds->n; i++)
+    if (train[i]) order[k++] = i;
+  const int NB = 8; /* notebooks per step */
+  int64_t per_epoch = (n_tr + NB - 1) / NB, total = per_epoch * o->slot_epochs;
+  adamw_config ac = adamw_defaults();
+  ac.lr = (float)o->slot_lr;
+  ac.weight_decay = 0;
+  opt_adamw opt;
+  opt_adamw_init(&opt, &sm->params, &ac);
+  sched_config sc = {.kind = SCHED_COSINE, .lr = (float)o->slot_lr, .total_steps = total,
+                     .warmup_steps = per_epoch / 10, .min_lr = (float)o->slot_lr * 0.05f};
+  ordo_rng r;
+  rng_init(&r, o->seed + 17);
+  rk_slot_work w = {0};
+  float *best = ordo_malloc(sm->params.total * sizeof *best);
+  memcpy(best, sm->params.data, sm->params.total * sizeof *best);
+  float **pos = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pos);
+  double best_tau = -2, t0 = ordo_time();
+  int64_t step = 0;
+  for (int ep = 0; ep < o->slot_epochs; ep++) {
+    rng_shuffle_i32(&r, order, n_tr);
+    double lsum = 0;
+    int64_t lcnt = 0;
+    for (int32_t a = 0; a < n_tr; a += NB, step++) {
+      params_zero_grad(&sm->params);
+      int32_t b = a + NB < n_tr ? a + NB : n_tr;
+      for (int32_t k = a; k < b; k++) {
+        const nb_notebook *nb = &ds->nbs[order[k]];
+        if (nb->n_md == 0) continue;
+        lsum += rk_slot_loss_nb(sm, nb, &sims[order[k]], pp ? pp[order[k]] : NULL, &w, 1.0f / (float)(b - a));
+        lcnt++;
+      }
+      grad_global_norm(&sm->params);
+      opt_adamw_step(&opt, &sm->params, sched_lr(&sc, step));
+    }
+    double tv = -1;
+    if (any_val) {
+      slot_val_positions(sm, ds, val, sims, pp, o->threads > 0 ? o->threads : omp_get_max_threads(), pos);
+      tv = tau_of_positions(ds, val, pos);
+    }
+    if (o->verbose)
+      fprintf(stderr, "slot epoch %d: loss %.4f, val tau %.4f (%.1f s)\n", ep + 1,
+              lcnt ? lsum / lcnt : 0.0, tv, ordo_time() - t0);
+    if (tv > best_tau || !any_val) {
+      best_tau = tv;
+      memcpy(best, sm->params.data, sm->params.total * sizeof *best);
+    }
+  }
+  memcpy(sm->params.data, best, sm->params.total * sizeof *best);
+  res->tau_slot = best_tau;
+  res->seconds_slot = ordo_time() - t0;
+  for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+  free(pos), free(best), free(order);
+  rk_slot_work_free(&w);
+  opt_adamw_free(&opt);
+}
+
+/* ---- the whole run ------------------------------------------------------------------------- */
+int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_train_result *res,
+             ordo_err *e) {
+  memset(res, 0, sizeof *res);
+  res->tau_slot = res->tau_point = res->tau_both = -1;
+  if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
+  if (mkdir(dir, 0755) != 0) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: cannot create directory", dir);
+  }
+  int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+  uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  nb_split_groups(ds, o->val_frac, o->seed, val);
+  int32_t n_tr = 0, n_val = 0;
+  for (int32_t i = 0; i < ds->n; i++) {
+    train[i] = !val[i] && (o->max_train_nb <= 0 || n_tr < o->max_train_nb);
+    n_tr += train[i], n_val += val[i];
+  }
+  if (n_tr == 0) {
+    free(val), free(train);
+    return ordo_fail(e, "no training notebooks left after the split (--val-frac %g)", o->val_frac);
+  }
+  if (o->verbose) fprintf(stderr, "split: %d training notebooks, %d held out (groups, seed %llu)\n",
+                          n_tr, n_val, (unsigned long long)o->seed);
+  rk_model rm;
+  memset(&rm, 0, sizeof rm);
+  rm.pc = o->pc;
+  int rc = -1;
+  float **pp = NULL;
+  ai4_nb_sim *sims = NULL;
+  ai4_tfidf tf = {0};
+
+  if (o->point) {
+    if (point_tokenizer(ds, train, o, dir, &rm.tk, e) != 0) goto done;
+    enc_config cfg;
+    if (o->init) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/config.json", o->init);
+      if (hfconfig_load(&cfg, path, e) != 0) goto done;
+      if (cfg.vocab_size < tok_vocab_size(rm.tk)) {
+        ordo_fail(e, "%s: vocab_size %d is smaller than the tokenizer's %d", o->init, cfg.vocab_size,
+                  tok_vocab_size(rm.tk));
+        goto done;
+      }
+    } else {
+      hfconfig_defaults(&cfg, ORDO_ARCH_ROBERTA);
+      cfg.num_hidden_layers = o->layers;
+      cfg.hidden_size = cfg.embedding_size = o->hidden;
+      cfg.num_attention_heads = o->heads;
+      cfg.intermediate_size = o->intermediate;
+      cfg.vocab_size = tok_vocab_size(rm.tk);
+      int32_t pad = tok_special_id(rm.tk, TOK_SP_PAD);
+      cfg.pad_token_id = pad >= 0 ? pad : 0;
+      cfg.max_position_embeddings = o->pc.seq + cfg.pad_token_id + 2;
+      cfg.type_vocab_size = 1;
+    }
+    cfg.attention_probs_dropout_prob = 0.0f; /* not in the driver */
+    cfg.num_labels = 1;
+    if (enc_init(&rm.enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
+    rm.has_point = 1;
+    enc_init_weights(&rm.enc, o->seed);
+    if (o->init && enc_load(&rm.enc, o->init, NULL, e) != 0) goto done;
+    enc_plan(&rm.enc, o->batch, o->pc.seq, 0);
+    rm.enc.seed = o->seed;
+    if (o->verbose)
+      fprintf(stderr, "pointwise model: %s L%d H%d A%d I%d, %.2fM parameters, T %d, batch %d\n",
+              cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+              cfg.intermediate_size, params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
+    if (point_train(&rm, ds, train, val, o, dir, res, e) != 0) goto done;
+    double t0 = ordo_time();
+    pp = ordo_calloc((size_t)ds->n, sizeof *pp);
+    uint8_t *all = ordo_malloc((size_t)ds->n);
+    for (int32_t i = 0; i < ds->n; i++) all[i] = train[i] | val[i];
+    rk_point_predict(&rm.enc, rm.tk, &rm.pc, ds, all, threads, pp);
+    free(all);
+    if (o->verbose) fprintf(stderr, "pointwise predictions for the slot features: %.1f s\n", ordo_time() - t0);
+  }
+
+  {
+    double t0 = ordo_time();
+    ai4_tfidf_fit(&tf, ds, NULL, threads);
+    sims = ordo_calloc((size_t)ds->n, sizeof *sims);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (int32_t i = 0; i < ds->n; i++)
+      if (train[i] || val[i]) ai4_nb_sim_compute(&sims[i], &tf, &ds->nbs[i]);
+    if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
+  }
+  rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu());
+  rk_slot_init_weights(&rm.slot, o->seed);
+  rm.slot.use_point = pp != NULL;
+  slot_train(&rm.slot, ds, train, val, sims, pp, o, res);
+  if (pp) res->tau_both = res->tau_slot;
+  if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
+  rc = 0;
+done:
+  if (sims)
+    for (int32_t i = 0; i < ds->n; i++) ai4_nb_sim_free(&sims[i]);
+  free(sims);
+  if (pp)
+    for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
+  free(pp);
+  ai4_tfidf_free(&tf);
+  rk_model_free(&rm);
+  free(val), free(train);
+  return rc;
+}
