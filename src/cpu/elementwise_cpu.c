@@ -4,8 +4,8 @@
  * scalar code path (and gives the same bits) whatever the thread count.
  *
  * Dropout draws one Philox block per four elements (the reference calls philox_uniform per
- * element, which computes the whole block and keeps one word): the mask is identical, at a
- * quarter of the RNG work. */
+ * element, which computes the whole block and keeps one word), sixteen blocks at a time in
+ * SIMD lanes: the mask is identical, at a small fraction of the RNG work. */
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
@@ -57,29 +57,68 @@ void tanh_backward_cpu(float *dinp, const float *out, const float *dout, int64_t
   }
 }
 
+/* Philox4x32-10 for DROP_LANES consecutive counters at once, lane-parallel so that the rounds
+ * vectorize (32 x 32 -> 64-bit multiplies). The same function as philox4x32() in core/rng.c,
+ * restated in this form for speed; test_fast.c and test_dropout.c check that the masks are
+ * identical to the reference's, which calls the core one. out[w][l]: word w of block ctr0+l. */
+enum { DROP_LANES = 16 };
+static void philox_lanes(uint32_t out[4][DROP_LANES], uint64_t ctr0, uint64_t key) {
+  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  uint32_t c0[DROP_LANES], c1[DROP_LANES], c2[DROP_LANES], c3[DROP_LANES];
+  for (int l = 0; l < DROP_LANES; l++) {
+    uint64_t c = ctr0 + (uint64_t)l;
+    c0[l] = (uint32_t)c, c1[l] = (uint32_t)(c >> 32), c2[l] = 0, c3[l] = 0;
+  }
+  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+  for (int r = 0; r < 10; r++) {
+#pragma omp simd
+    for (int l = 0; l < DROP_LANES; l++) {
+      uint64_t p0 = (uint64_t)M0 * c0[l], p1 = (uint64_t)M1 * c2[l];
+      uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n1 = (uint32_t)p1;
+      uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1, n3 = (uint32_t)p0;
+      c0[l] = n0, c1[l] = n1, c2[l] = n2, c3[l] = n3;
+    }
+    k0 += W0, k1 += W1;
+  }
+  for (int l = 0; l < DROP_LANES; l++)
+    out[0][l] = c0[l], out[1][l] = c1[l], out[2][l] = c2[l], out[3][l] = c3[l];
+}
+
 /* Applies the dropout mask of elements [0, N) (Philox words offset .. offset+N-1):
- * dst[i] = (accumulate ? dst[i] : 0) + (kept ? src[i] * scale : 0). */
+ * dst[i] = (accumulate ? dst[i] : 0) + (kept ? src[i] * scale : 0). Work is split into groups
+ * of DROP_LANES Philox blocks (64 words); an element's result depends only on its word. */
 static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, uint64_t offset,
                           int64_t N, int accumulate) {
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   if (N <= 0) return;
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const uint64_t first = offset >> 2, last = (offset + (uint64_t)N - 1) >> 2;
-  const int64_t nblocks = (int64_t)(last - first) + 1;
+  const int64_t ngroups = (int64_t)((last - first) / DROP_LANES) + 1;
 #pragma omp parallel for schedule(static)
-  for (int64_t bi = 0; bi < nblocks; bi++) {
-    uint32_t wd[4];
-    uint64_t blk = first + (uint64_t)bi;
-    philox4x32(wd, blk, seed);
-    for (int j = 0; j < 4; j++) {
-      uint64_t word = blk * 4 + (uint64_t)j;
-      if (word < offset || word - offset >= (uint64_t)N) continue; /* outside this call */
-      int64_t i = (int64_t)(word - offset);
-      /* same 24-bit uniform as philox_uniform */
-      float u = (float)(wd[j] >> 8) * (1.0f / 16777216.0f);
-      float y = u >= p ? src[i] * scale : 0.0f;
-      if (accumulate) dst[i] += y;
-      else dst[i] = y;
+  for (int64_t g = 0; g < ngroups; g++) {
+    uint32_t wd[4][DROP_LANES];
+    uint64_t blk0 = first + (uint64_t)g * DROP_LANES;
+    philox_lanes(wd, blk0, seed);
+    uint32_t words[4 * DROP_LANES]; /* in word order: word blk0 * 4 + k is words[k] */
+    for (int l = 0; l < DROP_LANES; l++)
+      for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
+    /* elements of this call whose words fall in this group: a contiguous range */
+    uint64_t w0 = blk0 * 4, w1 = w0 + 4 * DROP_LANES;
+    int64_t i0 = w0 > offset ? (int64_t)(w0 - offset) : 0;
+    int64_t i1 = (int64_t)(w1 - offset) < N ? (int64_t)(w1 - offset) : N;
+    const int64_t base = (int64_t)(offset - w0); /* element i uses words[base + i] */
+    if (accumulate) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; i++) {
+        float u = (float)(words[base + i] >> 8) * (1.0f / 16777216.0f); /* as philox_uniform */
+        dst[i] += u >= p ? src[i] * scale : 0.0f;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; i++) {
+        float u = (float)(words[base + i] >> 8) * (1.0f / 16777216.0f);
+        dst[i] = u >= p ? src[i] * scale : 0.0f;
+      }
     }
   }
 }
