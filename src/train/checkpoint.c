@@ -319,12 +319,25 @@ int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
       goto fail;
     }
     /* one atomic swap: DIR is the old checkpoint or the new one at every instant */
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, clean, RENAME_EXCHANGE) != 0) {
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, clean, RENAME_EXCHANGE) == 0) {
+      stage(c, "swapped");
+      remove_tree(tmp); /* now the previous checkpoint */
+    } else if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
+      /* a file system without exchange: two renames. Between them DIR is absent and the
+       * previous checkpoint sits at DIR.old.<pid> (ckpt_load says so if it finds DIR missing) */
+      char old[CKPT_PATH_MAX + 32];
+      snprintf(old, sizeof old, "%s.old.%ld", clean, (long)getpid());
+      remove_tree(old);
+      if (rename(clean, old) != 0 || rename(tmp, clean) != 0) {
+        ordo_fail(e, "%s: cannot move the new checkpoint into place: %s", clean, strerror(errno));
+        goto fail;
+      }
+      stage(c, "swapped");
+      remove_tree(old);
+    } else {
       ordo_fail(e, "%s: cannot swap in the new checkpoint: %s", clean, strerror(errno));
       goto fail;
     }
-    stage(c, "swapped");
-    remove_tree(tmp); /* now the previous checkpoint */
   } else if (rename(tmp, clean) != 0) {
     ordo_fail(e, "%s: cannot rename into place: %s", clean, strerror(errno));
     goto fail;
@@ -541,13 +554,36 @@ static void warn_diff_f(const char *file, const char *what, double saved, double
              saved, now);
 }
 
+/* A save on a file system without rename-exchange that died between its two renames leaves
+ * the previous checkpoint at DIR.old.<pid>: name it in the error instead of guessing. */
+static void find_old_copy(const char *dir, char *hint, size_t cap) {
+  char clean[CKPT_PATH_MAX], parent[CKPT_PATH_MAX];
+  ordo_err ignore;
+  if (split_dir(dir, clean, parent, &ignore) != 0) return;
+  const char *slash = strrchr(clean, '/');
+  char prefix[CKPT_PATH_MAX + 16];
+  snprintf(prefix, sizeof prefix, "%s.old.", slash ? slash + 1 : clean);
+  DIR *d = opendir(parent);
+  struct dirent *de;
+  while (d && (de = readdir(d)))
+    if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+      snprintf(hint, cap, " (an interrupted save left the previous checkpoint at %s/%s: rename it "
+               "back to resume)", parent, de->d_name);
+      break;
+    }
+  if (d) closedir(d);
+}
+
 int ckpt_load(ckpt_io *c, const char *dir, ordo_err *e) {
   ORDO_CHECK(c->params && c->params->data && c->progress);
   ORDO_CHECKF(!(c->adamw && c->adamw8), "ckpt_load: at most one optimizer");
   char mpath[CKPT_PATH_MAX * 2], path[CKPT_PATH_MAX * 2];
   struct stat sb;
-  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return ordo_fail(e, "%s: no such checkpoint directory", dir);
+  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    char hint[CKPT_PATH_MAX * 2] = "";
+    find_old_copy(dir, hint, sizeof hint);
+    return ordo_fail(e, "%s: no such checkpoint directory%s", dir, hint);
+  }
   snprintf(mpath, sizeof mpath, "%s/%s", dir, CKPT_MANIFEST);
   size_t len;
   char *txt = ordo_read_file(mpath, &len, e);
