@@ -222,7 +222,9 @@ static char *manifest_json(const ckpt_io *c, const char *tmp, ordo_err *e) {
   json_u64(jp, "run_seed", pr->run_seed);
   json_u64(jp, "rng_seed", pr->rng.seed);
   json_u64(jp, "rng_pos", pr->rng.pos);
-  cJSON_AddNumberToObject(jp, "loss", pr->loss);
+  /* a skipped fp16 step can leave an infinite loss: JSON has no inf, so it is written as null */
+  if (isfinite(pr->loss)) cJSON_AddNumberToObject(jp, "loss", pr->loss);
+  else cJSON_AddNullToObject(jp, "loss");
 
   if (c->sched) {
     cJSON *js = cJSON_AddObjectToObject(root, "schedule");
@@ -644,8 +646,10 @@ int ckpt_load(ckpt_io *c, const char *dir, ordo_err *e) {
       get_i64(jp, "tokens", mpath, &pr.tokens, e) != 0 ||
       get_u64s(jp, "run_seed", mpath, &pr.run_seed, e) != 0 ||
       get_u64s(jp, "rng_seed", mpath, &pr.rng.seed, e) != 0 ||
-      get_u64s(jp, "rng_pos", mpath, &pr.rng.pos, e) != 0 || get_num(jp, "loss", mpath, &pr.loss, e) != 0)
+      get_u64s(jp, "rng_pos", mpath, &pr.rng.pos, e) != 0)
     goto done;
+  const cJSON *jl = cJSON_GetObjectItemCaseSensitive(jp, "loss");
+  pr.loss = cJSON_IsNumber(jl) ? jl->valuedouble : NAN;
   ordo_scaler_state sc = scaler_state_defaults();
   const cJSON *jsc = cJSON_GetObjectItemCaseSensitive(root, "scaler");
   if (c->scaler && jsc) {
