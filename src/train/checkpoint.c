@@ -277,6 +277,17 @@ static char *manifest_json(const ckpt_io *c, const char *tmp, ordo_err *e) {
   return out;
 }
 
+static int dir_is_empty_or_absent(const char *path) {
+  DIR *d = opendir(path);
+  if (!d) return errno == ENOENT;
+  struct dirent *de;
+  int empty = 1;
+  while (empty && (de = readdir(d)))
+    empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+  closedir(d);
+  return empty;
+}
+
 int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
   ORDO_CHECK(c->params && c->params->data && c->progress);
   ORDO_CHECKF(!(c->adamw && c->adamw8), "ckpt_save: at most one optimizer");
@@ -284,6 +295,10 @@ int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
   if (c->adamw) ORDO_CHECK(c->adamw->n == c->params->total);
   char clean[CKPT_PATH_MAX], parent[CKPT_PATH_MAX], tmp[CKPT_PATH_MAX + 32], path[CKPT_PATH_MAX * 2];
   if (split_dir(dir, clean, parent, e) != 0) return -1;
+  /* the swap replaces DIR wholesale: never do that to a directory that is not a checkpoint */
+  if (!ckpt_exists(clean) && !dir_is_empty_or_absent(clean))
+    return ordo_fail(e, "%s: exists and is not a checkpoint (no %s): refusing to replace it", clean,
+                     CKPT_MANIFEST);
   remove_stale_tmp(clean, parent);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", clean, (long)getpid());
   remove_tree(tmp);

@@ -132,6 +132,15 @@ static void test_roundtrip(void) {
   EXPECT(ckpt_save(&io, dir, &e) == 0, "%s", e.msg);
   EXPECT(ckpt_load(&in, dir, &e) == 0, "%s", e.msg);
   EXPECT(synth_equal(&a, &b), "second save replaced the first");
+  /* a directory that is not a checkpoint is never replaced */
+  char other[700], keep[760];
+  snprintf(other, sizeof other, "%s/notackpt", g_root);
+  snprintf(keep, sizeof keep, "%s/keep.txt", other);
+  ORDO_CHECK(mkdir(other, 0755) == 0);
+  ORDO_CHECK(ordo_write_file_atomic(keep, "x", 1, &e) == 0);
+  EXPECT(ckpt_save(&io, other, &e) == -1 && strstr(e.msg, "not a checkpoint"), "other dir: %s", e.msg);
+  struct stat kst;
+  EXPECT(stat(keep, &kst) == 0, "its files are untouched");
   /* an infinite last loss (a skipped fp16 step) is saved as null and read back as NaN */
   a.pr.loss = INFINITY;
   EXPECT(ckpt_save(&io, dir, &e) == 0, "%s", e.msg);
