@@ -27,7 +27,7 @@
 #include "ordo/core.h"
 
 /* One softmax row in place over T scores; mask row NULL = all keys real. Vectorized: expf is
- * libmvec's (vecmath.h), called for every key and its result selected away for padding. */
+ * libmvec's (vecmath.h), called for every key and its result masked away for padding. */
 static void softmax_row_masked(float *p, const int32_t *m, int T) {
   float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
@@ -39,12 +39,20 @@ static void softmax_row_masked(float *p, const int32_t *m, int T) {
     for (int u = 0; u < T; u++) p[u] = 0.0f;
     return;
   }
+  /* three passes so that expf vectorizes (vecmath.h): clamp, exp, flush and mask */
+#pragma omp simd
+  for (int u = 0; u < T; u++) {
+    /* a <= 0 for real keys; a padded key's score may exceed mx: clamped to 0 (no overflow),
+     * its result masked below */
+    float a = p[u] - mx;
+    p[u] = a < VEC_EXP_MIN ? VEC_EXP_MIN : (a > 0.0f ? 0.0f : a);
+  }
+#pragma omp simd
+  for (int u = 0; u < T; u++) p[u] = expf(p[u]);
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int u = 0; u < T; u++) {
-    int real = !m || m[u];
-    float e = expf(real ? p[u] - mx : -INFINITY);
-    p[u] = real ? e : 0.0f; /* exactly 0 for padding, whatever expf(-inf) returns */
+    p[u] = ((!m || m[u]) && p[u] > VEC_EXP_TINY) ? p[u] : 0.0f; /* exactly 0 for padding */
     sum += p[u];
   }
   float inv = 1.0f / sum; /* sum >= 1: the max element contributes exp(0) */

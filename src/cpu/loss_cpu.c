@@ -26,9 +26,14 @@ float crossentropy_forward_cpu(float *probs, const float *logits, const int32_t 
       float mx = -INFINITY, sum = 0.0f;
 #pragma omp simd reduction(max : mx)
       for (int v = 0; v < V; v++) mx = l[v] > mx ? l[v] : mx;
+      /* clamp, exp, flush as separate loops so that expf vectorizes (vecmath.h) */
+#pragma omp simd
+      for (int v = 0; v < V; v++) pr[v] = l[v] - mx < VEC_EXP_MIN ? VEC_EXP_MIN : l[v] - mx;
+#pragma omp simd
+      for (int v = 0; v < V; v++) pr[v] = expf(pr[v]);
 #pragma omp simd reduction(+ : sum)
       for (int v = 0; v < V; v++) {
-        pr[v] = expf(l[v] - mx);
+        pr[v] = pr[v] > VEC_EXP_TINY ? pr[v] : 0.0f;
         sum += pr[v];
       }
       float inv = 1.0f / sum;
