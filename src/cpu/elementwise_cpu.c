@@ -15,13 +15,15 @@
 
 enum { PW_BLOCK = 4096 }; /* 16 KiB of floats per task: in L1/L2, many tasks per tensor */
 
-#define PW_FOR_BLOCKS(N, i0, i1)                                      \
-  _Pragma("omp parallel for schedule(static)")                        \
-  for (int64_t i0 = 0; i0 < (N); i0 += PW_BLOCK)                     \
-    for (int64_t i1 = i0 + PW_BLOCK < (N) ? i0 + PW_BLOCK : (N), once_ = 1; once_; once_ = 0)
+static int64_t pw_blocks(int64_t N) { return (N + PW_BLOCK - 1) / PW_BLOCK; }
+static int64_t pw_end(int64_t blk, int64_t N) {
+  return (blk + 1) * PW_BLOCK < N ? (blk + 1) * PW_BLOCK : N;
+}
 
 void gelu_forward_cpu(float *out, const float *inp, int64_t N) {
-  PW_FOR_BLOCKS(N, i0, i1) {
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++)
       out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
@@ -35,7 +37,9 @@ enum { GELU_SUB = 512 };
 void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
   const float inv_sqrt_2pi = 0.3989422804014327f;
-  PW_FOR_BLOCKS(N, i0, i1) {
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
     float cdf[GELU_SUB], pdf[GELU_SUB];
     for (int64_t s0 = i0; s0 < i1; s0 += GELU_SUB) {
       const int n = (int)(i1 - s0 < GELU_SUB ? i1 - s0 : GELU_SUB);
@@ -59,7 +63,9 @@ void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t
 }
 
 void tanh_forward_cpu(float *out, const float *inp, int64_t N) {
-  PW_FOR_BLOCKS(N, i0, i1) {
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++) out[i] = tanhf(inp[i]);
   }
@@ -67,7 +73,9 @@ void tanh_forward_cpu(float *out, const float *inp, int64_t N) {
 
 void tanh_backward_cpu(float *dinp, const float *out, const float *dout, int64_t N) {
   if (!dinp) return;
-  PW_FOR_BLOCKS(N, i0, i1) {
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
   }
