@@ -125,10 +125,11 @@ static int load_model(tok *t, const cJSON *m, const char *name, ordo_err *e) {
   if (strcmp(type, "BPE") == 0) {
     t->kind = TOK_MODEL_BPE;
     if (!jnull(m, "dropout")) return ordo_fail(e, "%s: unsupported: BPE dropout", name);
-    if (!jnull(m, "continuing_subword_prefix") && jstr(m, "continuing_subword_prefix")[0])
-      return ordo_fail(e, "%s: unsupported: BPE continuing_subword_prefix", name);
-    if (!jnull(m, "end_of_word_suffix") && jstr(m, "end_of_word_suffix")[0])
-      return ordo_fail(e, "%s: unsupported: BPE end_of_word_suffix", name);
+    const char *csp = jstr(m, "continuing_subword_prefix"), *eow = jstr(m, "end_of_word_suffix");
+    if (!jnull(m, "continuing_subword_prefix") && (!csp || csp[0]))
+      return ordo_fail(e, "%s: unsupported: BPE continuing_subword_prefix (only null or \"\" are)", name);
+    if (!jnull(m, "end_of_word_suffix") && (!eow || eow[0]))
+      return ordo_fail(e, "%s: unsupported: BPE end_of_word_suffix (only null or \"\" are)", name);
     if (jbool(m, "byte_fallback", 0)) return ordo_fail(e, "%s: unsupported: BPE byte_fallback", name);
     if (jbool(m, "ignore_merges", 0)) return ordo_fail(e, "%s: unsupported: BPE ignore_merges", name);
     if (unk && t->unk_id < 0) return ordo_fail(e, "%s: model.unk_token \"%.40s\" is not in the vocabulary", name, unk);
@@ -156,6 +157,8 @@ static int load_model(tok *t, const cJSON *m, const char *name, ordo_err *e) {
     t->kind = TOK_MODEL_WORDPIECE;
     if (!unk || t->unk_id < 0) return ordo_fail(e, "%s: model.unk_token: expected a token of the vocabulary", name);
     const char *pre = jstr(m, "continuing_subword_prefix");
+    if (!pre && !jnull(m, "continuing_subword_prefix"))
+      return ordo_fail(e, "%s: model.continuing_subword_prefix: expected a string", name);
     if (!pre) pre = "##";
     if (strlen(pre) >= sizeof(t->prefix)) return ordo_fail(e, "%s: model.continuing_subword_prefix too long", name);
     strcpy(t->prefix, pre);

@@ -29,7 +29,7 @@ static void wp_word(const tok *t, tok_scratch *s, const char *w, size_t n, int n
   while (start < n) {
     size_t end = n;
     int32_t id = -1;
-    const tok_strmap *m = start == 0 ? &t->vocab : &t->cont;
+    const tok_strmap *m = start == 0 || t->prefix_len == 0 ? &t->vocab : &t->cont;
     while (end > start) {
       id = tok_strmap_get(m, w + start, (uint32_t)(end - start));
       if (id >= 0) break;
