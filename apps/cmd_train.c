@@ -14,6 +14,7 @@
 #include "ordo/progress.h"
 #include "ordo/schedule.h"
 #include "ordo/tok.h"
+#include "ordo/trainer.h"
 
 typedef struct train_args {
   const char *out, *tokenizer, *init, *config;
@@ -24,7 +25,86 @@ typedef struct train_args {
   double lr, warmup, weight_decay, clip, dropout, min_lr;
   sched_kind sched;
   uint64_t seed;
+  int accum, optim_bits;
+  int64_t save_every;
+  double layer_decay, head_lr_mul;
+  const char *keep32;
+  ordo_dtype precision;
+  enc_recompute recompute;
 } train_args;
+
+static const char *k_recompute_names[] = {"none", "attention", "layer"};
+
+/* The masked-LM task on the shared trainer: a step's batch is drawn whole (B * accum
+ * sequences) and cut into micro-batches of B, so accumulation reproduces the large batch. */
+typedef struct mlm_task {
+  mlm_data *data;
+  int B, T;
+  int32_t *ids, *mask, *rows, *labels; /* the step's whole batch */
+  int *first;  /* (n_micro + 1): micro-batch i's masked rows are [first[i], first[i+1]) */
+  int n_masked;
+} mlm_task;
+
+static void mlm_prepare(void *ctx, int64_t step, int n_micro) {
+  mlm_task *t = ctx;
+  int Ball = t->B * n_micro, per = t->B * t->T;
+  t->n_masked = mlm_data_batch(t->data, step, Ball, t->ids, t->mask, t->rows, t->labels);
+  int k = 0;
+  for (int i = 0; i <= n_micro; i++) {
+    while (k < t->n_masked && t->rows[k] < i * per) k++;
+    t->first[i] = k;
+  }
+}
+
+static float mlm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
+  (void)step;
+  mlm_task *t = ctx;
+  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0;
+  /* rows are indices into the whole batch: shift them into this micro-batch */
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
+  enc_batch b = {.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
+                 .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0, .n_mlm_rows = nr,
+                 .mlm_labels = t->labels + r0};
+  enc_forward(m, &b, 1);
+  enc_zero_output_grads(m, &b);
+  float share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
+  /* the loss is a mean over the step's masked tokens: this micro-batch carries nr of them */
+  float loss = nr > 0 ? enc_loss_mlm(m, &b, dloss * share, NULL) : 0.0f;
+  enc_backward(m, &b);
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] += i * per;
+  return loss * share;
+}
+
+static int write_model_files(void *ctx, const char *dir, ordo_err *e) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  return hfconfig_save(&((enc_model *)ctx)->cfg, path, e);
+}
+
+/* metrics.csv: a fresh file, or on resume the rows up to the resumed step kept. The kept
+ * part is written atomically first, so a run killed here loses no rows. */
+static int metrics_open(FILE **out, const char *path, int64_t keep_steps, ordo_err *e) {
+  const char *header = "step,loss,lr,grad_norm,tokens_per_s,loss_scale,skipped\n";
+  char *old = keep_steps > 0 ? ordo_read_file(path, NULL, NULL) : NULL;
+  size_t cap = strlen(header) + (old ? strlen(old) : 0) + 1, n = strlen(header);
+  char *kept = ordo_malloc(cap);
+  memcpy(kept, header, n);
+  char *line = old ? strchr(old, '\n') : NULL;
+  while (line && *++line) {
+    char *nl = strchr(line, '\n');
+    if (!nl || atoll(line) > keep_steps || atoll(line) <= 0) break; /* a torn last row ends it */
+    memcpy(kept + n, line, (size_t)(nl - line + 1));
+    n += (size_t)(nl - line + 1);
+    line = nl;
+  }
+  free(old);
+  int rc = ordo_write_file_atomic(path, kept, n, e);
+  free(kept);
+  if (rc != 0) return -1;
+  *out = fopen(path, "a");
+  if (!*out) return ordo_fail(e, "%s: cannot append", path);
+  return 0;
+}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -41,7 +121,7 @@ static void usage(FILE *f) {
     "  --init DIR           start from a checkpoint (config.json + model.safetensors)\n"
     "  --config FILE        HF config.json of a new model (random init)\n"
     "  --layers N --hidden N --heads N --intermediate N   a new BERT (default 4/256/4/1024)\n"
-    "  --dropout P          hidden dropout of a new model (default 0.1)\n"
+    "  --dropout P          hidden and attention-probability dropout of a new model (default 0.1)\n"
     "training:\n"
     "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
     "  --batch N            sequences per step (default 16)\n"
@@ -54,7 +134,18 @@ static void usage(FILE *f) {
     "  --clip X             clip the global gradient L2 norm (default 1.0; 0 = off)\n"
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
     "  --threads N          CPU threads (default: all cores)\n"
-    "  --log-every N        print a loss line every N steps (default 10)\n");
+    "  --log-every N        print a loss line every N steps (default 10)\n"
+    "techniques:\n"
+    "  --accum-steps N      micro-batches of --batch per optimizer step (default 1)\n"
+    "  --precision P        fp32 | bf16 | fp16: storage of weight copies and activations;\n"
+    "                       fp16 uses dynamic loss scaling (default fp32)\n"
+    "  --optim O            adamw (32-bit state) | adamw8 (8-bit block-wise state) (default adamw)\n"
+    "  --keep32 PATTERN     with adamw8: parameters whose name contains PATTERN keep 32-bit state\n"
+    "  --layer-decay X      layer-wise learning-rate decay (default 1 = off)\n"
+    "  --head-lr-mul X      learning-rate multiplier of the heads (default 1)\n"
+    "  --recompute R        none | attention | layer: activation recompute (default none)\n"
+    "  --save-every N       write DIR/checkpoint every N steps (always at the end); a run\n"
+    "                       started again with the same DIR resumes from it, bit for bit\n");
 }
 
 /* ---- corpus ---- */
@@ -171,7 +262,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
   *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
                     .steps = 50, .lr = 5e-4, .warmup = 0.1, .weight_decay = 0.01, .clip = 1.0,
-                    .dropout = 0.1, .sched = SCHED_LINEAR, .seed = 1};
+                    .dropout = 0.1, .sched = SCHED_LINEAR, .seed = 1,
+                    .accum = 1, .optim_bits = 32, .layer_decay = 1, .head_lr_mul = 1,
+                    .precision = ORDO_DT_F32};
   a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
   for (int i = 1; i < argc; i++) {
     const char *f = argv[i];
@@ -189,6 +282,34 @@ static int parse_args(train_args *a, int argc, char **argv) {
       const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
                          : f[2] == 'i' ? &a->init : &a->config;
       *dst = argv[++i];
+    } else if (strcmp(f, "--precision") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char *v = argv[++i];
+      if (strcmp(v, "fp32") == 0) a->precision = ORDO_DT_F32;
+      else if (strcmp(v, "bf16") == 0) a->precision = ORDO_DT_BF16;
+      else if (strcmp(v, "fp16") == 0) a->precision = ORDO_DT_F16;
+      else {
+        fprintf(stderr, "ordo train: --precision must be fp32, bf16 or fp16\n");
+        return 0;
+      }
+    } else if (strcmp(f, "--optim") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char *v = argv[++i];
+      if (strcmp(v, "adamw") == 0) a->optim_bits = 32;
+      else if (strcmp(v, "adamw8") == 0) a->optim_bits = 8;
+      else {
+        fprintf(stderr, "ordo train: --optim must be adamw or adamw8\n");
+        return 0;
+      }
+    } else if (strcmp(f, "--recompute") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      if (enc_recompute_parse(argv[++i], &a->recompute) != 0) {
+        fprintf(stderr, "ordo train: --recompute must be none, attention or layer\n");
+        return 0;
+      }
+    } else if (strcmp(f, "--keep32") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      a->keep32 = argv[++i];
     } else if (strcmp(f, "--schedule") == 0) {
       if (!want(i, argc, argv)) return 0;
       if (sched_kind_parse(argv[++i], &a->sched) != 0) {
@@ -214,6 +335,10 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--clip", NULL, NULL, &a->clip, 0, 1e9},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
+          {"--accum-steps", &a->accum, NULL, NULL, 1, 65536},
+          {"--save-every", NULL, &a->save_every, NULL, 0, 1e12},
+          {"--layer-decay", NULL, NULL, &a->layer_decay, 0.01, 1},
+          {"--head-lr-mul", NULL, NULL, &a->head_lr_mul, 0, 1000},
       };
       int hit = 0;
       for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
@@ -279,7 +404,9 @@ int cmd_train(int argc, char **argv) {
   mlm_data data = {0};
   enc_model m;
   int have_model = 0;
-  opt_adamw opt = {0};
+  trainer tr;
+  int have_trainer = 0;
+  mlm_task task = {0};
   int32_t *ids = NULL, *mask = NULL, *rows = NULL, *labels = NULL;
   FILE *metrics = NULL;
   char path[4096];
@@ -362,7 +489,7 @@ int cmd_train(int argc, char **argv) {
       cfg.num_attention_heads = a.heads;
       cfg.intermediate_size = a.intermediate;
       cfg.hidden_dropout_prob = (float)a.dropout;
-      cfg.attention_probs_dropout_prob = 0.0f; /* attention-probability dropout: not in the driver yet */
+      cfg.attention_probs_dropout_prob = (float)a.dropout;
       cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
     }
     if (!a.init) {
@@ -374,73 +501,95 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (cfg.attention_probs_dropout_prob > 0) {
-      log_warn("attention-probability dropout is not implemented yet: training without it");
-    }
     if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
-    enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
-    m.seed = a.seed;
-    log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB",
-             cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
-             cfg.intermediate_size, params_count(&m.params, 0) / 1e6, m.arena.cap / 1e6);
   }
-  adamw_config ac = adamw_defaults();
-  ac.lr = (float)a.lr;
-  ac.weight_decay = (float)a.weight_decay;
-  opt_adamw_init(&opt, &m.params, &ac);
-  sched_config sc = {.kind = a.sched, .lr = (float)a.lr, .total_steps = a.steps,
-                     .min_lr = (float)a.min_lr,
-                     .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};
+  trainer_config tc = trainer_defaults();
+  tc.steps = a.steps;
+  tc.accum_steps = a.accum;
+  tc.clip = a.clip;
+  tc.sched = (sched_config){.kind = a.sched, .lr = (float)a.lr, .total_steps = a.steps,
+                            .min_lr = (float)a.min_lr,
+                            .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};
+  tc.adamw.lr = (float)a.lr;
+  tc.adamw.weight_decay = (float)a.weight_decay;
+  tc.q8.bits = a.optim_bits;
+  if (a.keep32) tc.q8.keep32[tc.q8.n_keep32++] = a.keep32;
+  tc.groups.layer_decay = a.layer_decay;
+  tc.groups.head_lr_mul = a.head_lr_mul;
+  tc.precision = a.precision;
+  tc.recompute = a.recompute;
+  tc.seed = a.seed;
+  tc.save_every = a.save_every;
+  char ckpt_dir[4096];
+  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", a.out);
+  tc.ckpt_dir = ckpt_dir;
+  if (trainer_init(&tr, &m, &tc, &e) != 0) goto done;
+  have_trainer = 1;
+  enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
+  log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB, optimizer state "
+           "%.1f MB (%d-bit AdamW), %s, recompute %s, accumulation %d",
+           m.cfg.model_type, m.cfg.num_hidden_layers, m.cfg.hidden_size, m.cfg.num_attention_heads,
+           m.cfg.intermediate_size, params_count(&m.params, 0) / 1e6, m.arena.cap / 1e6,
+           trainer_state_bytes(&tr) / 1e6, a.optim_bits, a.precision == ORDO_DT_F32 ? "fp32"
+           : a.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[a.recompute], a.accum);
+  /* the model's files travel with every checkpoint */
+  tr.write_extra = write_model_files;
+  tr.extra_ctx = &m;
+  int resumed = trainer_resume(&tr, &e);
+  if (resumed < 0) goto done;
+  if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
 
-  size_t BT = (size_t)a.batch * a.seq;
-  ids = ordo_malloc(BT * sizeof(int32_t));
-  mask = ordo_malloc(BT * sizeof(int32_t));
-  rows = ordo_malloc(BT * sizeof(int32_t));
-  labels = ordo_malloc(BT * sizeof(int32_t));
+  task.data = &data, task.B = a.batch, task.T = a.seq;
+  size_t BT = (size_t)a.batch * a.seq, BTall = BT * a.accum;
+  task.ids = ids = ordo_malloc(BTall * sizeof(int32_t));
+  task.mask = mask = ordo_malloc(BTall * sizeof(int32_t));
+  task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
+  task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
+  task.first = ordo_malloc(((size_t)a.accum + 1) * sizeof(int));
   snprintf(path, sizeof path, "%s/metrics.csv", a.out);
-  metrics = fopen(path, "w");
-  if (!metrics) {
-    ordo_fail(&e, "%s: cannot create", path);
-    goto done;
-  }
-  fprintf(metrics, "step,loss,lr,grad_norm,tokens_per_s\n");
+  if (metrics_open(&metrics, path, tr.prog.step, &e) != 0) goto done;
 
   ordo_progress pb;
   progress_init(&pb, "train", a.steps);
-  double t0 = ordo_time(), loss_first = 0, loss_last = 0;
-  for (int64_t step = 0; step < a.steps; step++) {
+  double t0 = ordo_time(), loss_first = NAN, loss_last = NAN;
+  int64_t first_step = tr.prog.step;
+  while (tr.prog.step < a.steps) {
     double ts = ordo_time();
-    int nm = mlm_data_batch(&data, step, a.batch, ids, mask, rows, labels);
-    enc_batch b = {.B = a.batch, .T = a.seq, .ids = ids, .mask = mask, .mlm_rows = rows,
-                   .n_mlm_rows = nm, .mlm_labels = labels};
-    m.step = (uint64_t)step;
-    params_zero_grad(&m.params);
-    enc_forward(&m, &b, 1);
-    enc_zero_output_grads(&m, &b);
-    float loss = enc_loss_mlm(&m, &b, 1.0f, NULL);
-    enc_backward(&m, &b);
-    double gn = grad_global_norm(&m.params);
-    if (a.clip > 0 && gn > a.clip) grad_scale(&m.params, (float)(a.clip / (gn + 1e-6)));
-    float lr = sched_lr(&sc, step);
-    opt_adamw_step(&opt, &m.params, lr);
-    double tps = BT / (ordo_time() - ts);
-    if (step == 0) loss_first = loss;
-    loss_last = loss;
-    fprintf(metrics, "%lld,%.6f,%.6e,%.6f,%.1f\n", (long long)step + 1, loss, lr, gn, tps);
-    char tail[128];
-    snprintf(tail, sizeof tail, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s", loss, lr, gn, tps);
-    if ((step + 1) % a.log_every == 0 || step == 0 || step + 1 == a.steps)
-      printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f\n",
-             (long long)step + 1, (long long)a.steps, loss, lr, gn, tps);
-    progress_update(&pb, step + 1, tail);
+    int64_t step = tr.prog.step;
+    trainer_stats st;
+    trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
+    double tps = BTall / (ordo_time() - ts);
+    if (isnan(loss_first)) loss_first = st.loss;
+    loss_last = st.loss;
+    fprintf(metrics, "%lld,%.6f,%.6e,%.6f,%.1f,%g,%d\n", (long long)step + 1, st.loss, st.lr,
+            st.grad_norm, tps, st.loss_scale, st.skipped);
+    fflush(metrics);
+    char tail[160];
+    snprintf(tail, sizeof tail, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s", st.loss, st.lr,
+             st.grad_norm, tps);
+    if ((step + 1) % a.log_every == 0 || step == first_step || step + 1 == a.steps || st.skipped)
+      printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f%s%s\n",
+             (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps,
+             tr.scaler.enabled ? " loss_scale " : "",
+             tr.scaler.enabled ? (st.skipped ? "skipped" : "") : "");
+    if (tr.scaler.enabled && ((step + 1) % a.log_every == 0 || st.skipped))
+      printf("  loss_scale %g (skipped so far %lld)\n", tr.scaler.scale,
+             (long long)tr.scaler.skipped_steps);
+    progress_update(&pb, tr.prog.step, tail);
+    if (a.save_every > 0 && tr.prog.step % a.save_every == 0 && tr.prog.step < a.steps &&
+        trainer_save(&tr, &e) != 0)
+      goto done;
   }
   progress_finish(&pb, NULL);
   double el = ordo_time() - t0;
-  printf("done: %lld steps in %.1f s, %.0f tokens/s, loss %.4f -> %.4f\n", (long long)a.steps, el,
-         a.steps * BT / el, loss_first, loss_last);
+  int64_t ran = a.steps - first_step;
+  if (ran > 0)
+    printf("done: %lld steps in %.1f s, %.0f tokens/s, loss %.4f -> %.4f\n", (long long)ran, el,
+           ran * BTall / el, loss_first, loss_last);
+  if (trainer_save(&tr, &e) != 0) goto done;
   if (enc_save(&m, a.out, &e) != 0) goto done;
   printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv)\n", a.out);
   rc = 0;
@@ -451,7 +600,8 @@ done:
   free(mask);
   free(rows);
   free(labels);
-  opt_adamw_free(&opt);
+  if (have_trainer) trainer_free(&tr);
+  if (task.first) free(task.first);
   if (have_model) enc_free(&m);
   mlm_data_free(&data);
   tok_free(tk);

@@ -1,0 +1,79 @@
+/* The shared training loop: every objective (masked-LM pretraining, the AI4Code rankers) runs
+ * its optimizer steps through it, so each technique is written once:
+ *   gradient accumulation, loss scaling (fp16, GradScaler semantics), global-norm clipping,
+ *   schedules, parameter groups with layer-wise rates, 8- or 32-bit AdamW, checkpoint/resume.
+ *
+ * A task supplies two callbacks. Per optimizer step the trainer calls prepare(ctx, step,
+ * n_micro) once (draw the step's whole batch, learn the normaliser, e.g. the masked-token count)
+ * and then micro(ctx, m, step, i, dloss) for i < n_micro: run forward, the loss with its
+ * gradient seeded at dloss times this micro-batch's share of the step's normaliser, and
+ * backward; return the micro-batch's share of the step's loss. So N micro-batches give the
+ * gradient of the N-times larger batch. Everything a step does is a function of (seed, step):
+ * data, masking and dropout keys, which is what makes resuming exact. */
+#ifndef ORDO_TRAINER_H
+#define ORDO_TRAINER_H
+
+#include <stdint.h>
+
+#include "ordo/checkpoint.h"
+#include "ordo/model.h"
+#include "ordo/optim.h"
+#include "ordo/schedule.h"
+
+typedef struct trainer_config {
+  int64_t steps;          /* optimizer steps in the run */
+  int accum_steps;        /* micro-batches per step (>= 1) */
+  double clip;            /* global L2 norm clip, 0 = off */
+  sched_config sched;
+  adamw_config adamw;     /* lr, betas, eps, weight decay */
+  adamw8_config q8;       /* bits 8 or 32, min size, keep-32 patterns */
+  param_groups_config groups;
+  ordo_dtype precision;   /* F32, BF16 or F16 (storage of weights copies and activations) */
+  int loss_scaling;       /* dynamic loss scaling: on by default for F16 */
+  enc_recompute recompute;
+  uint64_t seed;
+  const char *ckpt_dir;   /* NULL: no checkpoints */
+  int64_t save_every;     /* steps between checkpoints (0: only at the end) */
+} trainer_config;
+
+/* steps 1, accum 1, clip 1.0, linear schedule, torch AdamW defaults, 32-bit state, fp32. */
+trainer_config trainer_defaults(void);
+
+typedef void (*trainer_prepare_fn)(void *ctx, int64_t step, int n_micro);
+typedef float (*trainer_micro_fn)(void *ctx, enc_model *m, int64_t step, int micro, float dloss);
+
+typedef struct trainer_stats {
+  float loss;       /* the step's loss (sum of the micro-batches' shares) */
+  double grad_norm; /* before clipping (after unscaling) */
+  float lr;
+  float loss_scale; /* 1 without loss scaling */
+  int skipped;      /* 1 when the update was skipped (non-finite gradients) */
+} trainer_stats;
+
+typedef struct trainer {
+  trainer_config cfg;
+  enc_model *m;
+  opt_groups groups;
+  opt_adamw8 opt;
+  ordo_scaler_state scaler;
+  ckpt_progress prog;
+  int (*write_extra)(void *ctx, const char *dir, ordo_err *e); /* files saved with checkpoints */
+  void *extra_ctx;
+} trainer;
+
+/* Sets the model's precision and recompute mode (call before enc_plan), builds the parameter
+ * groups and the optimizer. */
+int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e);
+void trainer_free(trainer *t);
+/* Resumes from cfg.ckpt_dir when it holds a checkpoint: returns 1 when resumed, 0 when there
+ * was none, -1 on an error (a damaged or mismatched checkpoint is an error, never ignored). */
+int trainer_resume(trainer *t, ordo_err *e);
+/* One optimizer step (prepare may be NULL). */
+void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_micro_fn micro,
+                  trainer_stats *st);
+/* Writes a checkpoint to cfg.ckpt_dir (atomically). */
+int trainer_save(trainer *t, ordo_err *e);
+/* Bytes of optimizer state and the elements held in 8 / 32 bits. */
+size_t trainer_state_bytes(const trainer *t);
+
+#endif

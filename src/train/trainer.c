@@ -1,0 +1,118 @@
+/* The shared training loop (see trainer.h). */
+#include <math.h>
+#include <string.h>
+
+#include "ordo/trainer.h"
+
+trainer_config trainer_defaults(void) {
+  trainer_config c;
+  memset(&c, 0, sizeof c);
+  c.steps = 1;
+  c.accum_steps = 1;
+  c.clip = 1.0;
+  c.sched = (sched_config){.kind = SCHED_LINEAR, .lr = 1e-3f, .warmup_steps = 0, .total_steps = 1};
+  c.adamw = adamw_defaults();
+  c.q8 = adamw8_defaults();
+  c.q8.bits = 32;
+  c.groups = param_groups_defaults();
+  c.precision = ORDO_DT_F32;
+  c.loss_scaling = -1; /* auto: on for fp16 */
+  c.recompute = ENC_RECOMPUTE_NONE;
+  return c;
+}
+
+int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e) {
+  memset(t, 0, sizeof *t);
+  if (c->accum_steps < 1) return ordo_fail(e, "accumulation steps must be >= 1, got %d", c->accum_steps);
+  if (c->steps < 1) return ordo_fail(e, "steps must be >= 1");
+  t->cfg = *c;
+  t->m = m;
+  enc_set_recompute(m, c->recompute);
+  if (c->precision != ORDO_DT_F32) enc_set_precision(m, c->precision);
+  opt_groups_init(&t->groups);
+  param_groups_config gc = c->groups;
+  gc.weight_decay = c->adamw.weight_decay;
+  gc.decay_all = c->adamw.decay_all;
+  param_groups_build(&t->groups, &m->params, &gc);
+  if (opt_adamw8_init(&t->opt, &m->params, &c->adamw, &c->q8, &t->groups, e) != 0) {
+    opt_groups_free(&t->groups);
+    return -1;
+  }
+  t->scaler = scaler_state_defaults();
+  t->scaler.enabled = c->loss_scaling < 0 ? c->precision == ORDO_DT_F16 : c->loss_scaling;
+  t->prog.run_seed = c->seed;
+  rng_init(&t->prog.rng, c->seed);
+  m->seed = c->seed;
+  return 0;
+}
+
+void trainer_free(trainer *t) {
+  opt_adamw8_free(&t->opt);
+  opt_groups_free(&t->groups);
+  memset(t, 0, sizeof *t);
+}
+
+static ckpt_io io_of(trainer *t) {
+  return (ckpt_io){.params = &t->m->params, .adamw8 = &t->opt, .scaler = &t->scaler,
+                   .sched = &t->cfg.sched, .progress = &t->prog, .write_extra = t->write_extra,
+                   .extra_ctx = t->extra_ctx};
+}
+
+int trainer_resume(trainer *t, ordo_err *e) {
+  if (!t->cfg.ckpt_dir || !ckpt_exists(t->cfg.ckpt_dir)) return 0;
+  ckpt_io io = io_of(t);
+  if (ckpt_load(&io, t->cfg.ckpt_dir, e) != 0) return -1;
+  if (t->prog.run_seed != t->cfg.seed)
+    return ordo_fail(e, "%s: the checkpoint's run used seed %llu, this one %llu", t->cfg.ckpt_dir,
+                     (unsigned long long)t->prog.run_seed, (unsigned long long)t->cfg.seed);
+  return 1;
+}
+
+int trainer_save(trainer *t, ordo_err *e) {
+  if (!t->cfg.ckpt_dir) return 0;
+  ckpt_io io = io_of(t);
+  return ckpt_save(&io, t->cfg.ckpt_dir, e);
+}
+
+size_t trainer_state_bytes(const trainer *t) { return opt_adamw8_state_bytes(&t->opt); }
+
+void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_micro_fn micro,
+                  trainer_stats *st) {
+  enc_model *m = t->m;
+  const int n = t->cfg.accum_steps;
+  const int64_t step = t->prog.step;
+  const float scale = t->scaler.enabled ? t->scaler.scale : 1.0f;
+  params_zero_grad(&m->params);
+  if (prepare) prepare(ctx, step, n);
+  float loss = 0;
+  for (int i = 0; i < n; i++) {
+    m->step = (uint64_t)(step * n + i); /* each micro-batch its own dropout masks */
+    loss += micro(ctx, m, step, i, scale);
+  }
+  if (scale != 1.0f) grad_scale(&m->params, 1.0f / scale); /* unscale before clipping */
+  double gn = grad_global_norm(&m->params);
+  memset(st, 0, sizeof *st);
+  st->loss = loss;
+  st->grad_norm = gn;
+  st->lr = sched_lr(&t->cfg.sched, step);
+  st->loss_scale = scale;
+  if (!isfinite(gn)) {
+    /* GradScaler: skip the update, halve the scale (without scaling: skip and report) */
+    st->skipped = 1;
+    t->scaler.skipped_steps++;
+    if (t->scaler.enabled) {
+      t->scaler.scale *= t->scaler.backoff_factor;
+      t->scaler.good_steps = 0;
+    }
+  } else {
+    if (t->cfg.clip > 0 && gn > t->cfg.clip) grad_scale(&m->params, (float)(t->cfg.clip / (gn + 1e-6)));
+    opt_adamw8_step(&t->opt, &m->params, st->lr);
+    if (t->scaler.enabled && ++t->scaler.good_steps >= t->scaler.growth_interval) {
+      t->scaler.scale *= t->scaler.growth_factor;
+      t->scaler.good_steps = 0;
+    }
+  }
+  t->prog.step++;
+  t->prog.micro_step += n;
+  t->prog.loss = loss;
+}
