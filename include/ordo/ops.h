@@ -41,13 +41,23 @@ typedef struct ordo_ops {
 
   /* Multi-head self-attention core. qkv (B, T, 3C): q in [0, C), k in [C, 2C), v in [2C, 3C),
    * head h at columns h*C/NH .. (h+1)*C/NH of each. mask (B, T): 1 = real key, 0 = padding
-   * (excluded from every softmax). att (B, NH, T, T) keeps the probabilities for backward;
-   * out (B, T, C) heads concatenated. Scores scaled by 1/sqrt(C/NH). */
-  void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *mask, int B,
+   * (excluded from every softmax). att (B, NH, T, T) keeps the softmax probabilities P, before
+   * dropout, for backward; out (B, T, C) heads concatenated. Scores scaled by 1/sqrt(C/NH).
+   * Dropout on the probabilities (BERT's attention_probs_dropout_prob): the value product
+   * uses Pd = P * keep / (1 - p), where element (bh, t, u) of (B*NH, T, T), flat index
+   * i = (bh*T + t)*T + u with bh = b*NH + h, is kept when philox_uniform(seed, offset + i) >= p
+   * (the dropout op's rule); a call uses counters offset .. offset + B*NH*T*T - 1.
+   * scratch: B*NH*T*T floats of workspace for Pd (overwritten); p == 0 gives exactly the
+   * op without dropout, does not touch scratch and allows it to be NULL. */
+  void (*attention_forward)(float *out, float *att, float *scratch, const float *qkv,
+                            const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
                             int T, int C, int NH);
-  /* scratch: B*NH*T*T floats of workspace (overwritten). */
+  /* The same p, seed and offset as the forward (the mask is drawn again, never stored):
+   * dV += Pd^T dO; dP = (dO V^T) * keep / (1 - p); then the softmax backward with P.
+   * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p. */
   void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                             const float *att, const int32_t *mask, int B, int T, int C, int NH);
+                             const float *att, const int32_t *mask, float p, uint64_t seed,
+                             uint64_t offset, int B, int T, int C, int NH);
 
   /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
   void (*gelu_forward)(float *out, const float *inp, int64_t N);

@@ -18,13 +18,20 @@
  * Masking: padded keys get probability exactly 0; the max subtracted before exp is over real
  * keys; a row with no real key gets zeros (see ref_ops.c). Each pair writes only its own rows
  * of att, its own head's columns of out and dqkv, and its own slice of scratch: no races and
- * the same bits for any thread count. */
+ * the same bits for any thread count.
+ *
+ * Dropout on the probabilities (p > 0): the pair's dropped copy Pd = P * keep / (1 - p) is
+ * built in its scratch slice and the value product reads Pd instead of P; att keeps P, which
+ * the softmax backward needs. The mask is never stored: backward draws it again, once to
+ * rebuild Pd for dV and once to mask dP (scratch holds one T x T matrix per pair, and the two
+ * are needed at different times). p == 0 skips all of it and runs today's code unchanged. */
 #include <cblas.h>
 #include <math.h>
 
 #include "cpu/cpu_ops.h"
 #include "cpu/vecmath.h"
 #include "ordo/core.h"
+#include "ordo/rng.h"
 
 /* One softmax row in place over T scores; mask row NULL = all keys real. Vectorized: expf is
  * libmvec's (vecmath.h), called for every key and its result masked away for padding. */
@@ -60,11 +67,72 @@ static void softmax_row_masked(float *p, const int32_t *m, int T) {
   for (int u = 0; u < T; u++) p[u] *= inv;
 }
 
-void attention_forward_cpu(float *out, float *att, const float *qkv, const int32_t *mask, int B,
+/* Philox4x32-10 for ATT_LANES consecutive counters at once, lane-parallel so that the rounds
+ * vectorize (32 x 32 -> 64-bit multiplies): the function philox4x32() of core/rng.c (which
+ * the reference calls through philox_uniform) restated for speed, since one mask costs
+ * B * NH * T * T draws per call. test_fast.c checks that the masks agree with the reference.
+ * out[w][l]: word w of block ctr0 + l. */
+enum { ATT_LANES = 16 };
+static void att_philox_lanes(uint32_t out[4][ATT_LANES], uint64_t ctr0, uint64_t key) {
+  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  uint32_t c0[ATT_LANES], c1[ATT_LANES], c2[ATT_LANES], c3[ATT_LANES];
+  for (int l = 0; l < ATT_LANES; l++) {
+    uint64_t c = ctr0 + (uint64_t)l;
+    c0[l] = (uint32_t)c, c1[l] = (uint32_t)(c >> 32), c2[l] = 0, c3[l] = 0;
+  }
+  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+  for (int r = 0; r < 10; r++) {
+#pragma omp simd
+    for (int l = 0; l < ATT_LANES; l++) {
+      uint64_t p0 = (uint64_t)M0 * c0[l], p1 = (uint64_t)M1 * c2[l];
+      uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n1 = (uint32_t)p1;
+      uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1, n3 = (uint32_t)p0;
+      c0[l] = n0, c1[l] = n1, c2[l] = n2, c3[l] = n3;
+    }
+    k0 += W0, k1 += W1;
+  }
+  for (int l = 0; l < ATT_LANES; l++)
+    out[0][l] = c0[l], out[1][l] = c1[l], out[2][l] = c2[l], out[3][l] = c3[l];
+}
+
+/* dst[i] = src[i] * scale where philox_uniform(seed, offset + i) >= p, else 0, for i in
+ * [0, n); dst may alias src. Single-threaded: called once per (batch, head) pair from inside
+ * the pairs' parallel loop. Words are drawn ATT_LANES blocks (4 * ATT_LANES words) at a time
+ * from the block holding word offset. */
+static void att_dropout_apply(float *dst, const float *src, float p, float scale, uint64_t seed,
+                              uint64_t offset, int64_t n) {
+  uint64_t blk = offset >> 2;
+  int64_t i = 0;
+  int skip = (int)(offset & 3); /* words of the first block before element 0 */
+  while (i < n) {
+    uint32_t wd[4][ATT_LANES], words[4 * ATT_LANES];
+    att_philox_lanes(wd, blk, seed);
+    for (int l = 0; l < ATT_LANES; l++)
+      for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
+    int64_t m = 4 * ATT_LANES - skip; /* elements covered by these words */
+    if (m > n - i) m = n - i;
+    const uint32_t *w = words + skip;
+    float *d = dst + i;
+    const float *s = src + i;
+#pragma omp simd
+    for (int64_t k = 0; k < m; k++) {
+      float u = (float)(w[k] >> 8) * (1.0f / 16777216.0f); /* as philox_uniform */
+      d[k] = u >= p ? s[k] * scale : 0.0f;
+    }
+    i += m;
+    blk += ATT_LANES;
+    skip = 0;
+  }
+}
+
+void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
+                           const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
                            int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
+  ORDO_CHECK(p >= 0.0f && p <= 1.0f && (p == 0.0f || scratch));
   const int hs = C / NH, ld = 3 * C;
   const float scale = 1.0f / sqrtf((float)hs);
+  const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const int pairs = B * NH;
   int saved = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -78,23 +146,32 @@ void attention_forward_cpu(float *out, float *att, const float *qkv, const int32
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, ld, k, ld, 0.0f, P,
                 T);
     for (int t = 0; t < T; t++) softmax_row_masked(P + (int64_t)t * T, m, T);
-    /* out head h (T, hs, row stride C) = P (T, T) @ V (T, hs) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, v, ld, 0.0f,
+    const float *Pv = P; /* the matrix the value product reads: P, or its dropped copy */
+    if (p > 0.0f) {
+      float *Pd = scratch + (int64_t)bh * T * T;
+      att_dropout_apply(Pd, P, p, dscale, seed, offset + (uint64_t)bh * T * T, (int64_t)T * T);
+      Pv = Pd;
+    }
+    /* out head h (T, hs, row stride C) = Pv (T, T) @ V (T, hs) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, Pv, T, v, ld, 0.0f,
                 out + (int64_t)b * T * C + h * hs, C);
   }
   openblas_set_num_threads(saved);
 }
 
-/* Per pair, with dO the head's slice of dout:
- *   dP = dO V^T (T, T) into scratch;  dV += P^T dO;
+/* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (M = 1 when p == 0):
+ *   dV += (P * M)^T dO;  dP = (dO V^T) * M (T, T) into scratch;
  *   dS = P * (dP - rowsum(P * dP)) in place;  dQ += scale dS K;  dK += scale dS^T Q. */
 void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                            const float *att, const int32_t *mask, int B, int T, int C, int NH) {
+                            const float *att, const int32_t *mask, float p, uint64_t seed,
+                            uint64_t offset, int B, int T, int C, int NH) {
   (void)mask; /* padded keys have P == 0, which zeroes their dS and dV terms */
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
+  ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   if (!dqkv) return;
   const int hs = C / NH, ld = 3 * C;
   const float scale = 1.0f / sqrtf((float)hs);
+  const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const int pairs = B * NH;
   int saved = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -107,17 +184,28 @@ void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, cons
     const float *dO = dout + (int64_t)b * T * C + h * hs;
     const float *P = att + (int64_t)bh * T * T;
     float *dS = scratch + (int64_t)bh * T * T;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f, dS,
-                T);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv,
-                ld);
+    const uint64_t moff = offset + (uint64_t)bh * T * T; /* this pair's mask counters */
+    if (p > 0.0f) {
+      /* dV first, from Pd rebuilt in scratch, which dP then overwrites */
+      att_dropout_apply(dS, P, p, dscale, seed, moff, (int64_t)T * T);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dS, T, dO, C, 1.0f,
+                  dv, ld);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f,
+                  dS, T);
+      att_dropout_apply(dS, dS, p, dscale, seed, moff, (int64_t)T * T);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f,
+                  dS, T);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f,
+                  dv, ld);
+    }
     for (int t = 0; t < T; t++) {
-      const float *p = P + (int64_t)t * T;
+      const float *pr = P + (int64_t)t * T;
       float *s = dS + (int64_t)t * T, pdp = 0.0f;
 #pragma omp simd reduction(+ : pdp)
-      for (int u = 0; u < T; u++) pdp += p[u] * s[u];
+      for (int u = 0; u < T; u++) pdp += pr[u] * s[u];
 #pragma omp simd
-      for (int u = 0; u < T; u++) s[u] = p[u] * (s[u] - pdp);
+      for (int u = 0; u < T; u++) s[u] = pr[u] * (s[u] - pdp);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T, k, ld, 1.0f,
                 dq, ld);

@@ -36,10 +36,12 @@ void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
 
 /* attention_cpu.c */
-void attention_forward_cpu(float *out, float *att, const float *qkv, const int32_t *mask, int B,
+void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
+                           const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
                            int T, int C, int NH);
 void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                            const float *att, const int32_t *mask, int B, int T, int C, int NH);
+                            const float *att, const int32_t *mask, float p, uint64_t seed,
+                            uint64_t offset, int B, int T, int C, int NH);
 
 /* elementwise_cpu.c */
 void gelu_forward_cpu(float *out, const float *inp, int64_t N);

@@ -9,7 +9,8 @@
  *  - attention: mask == NULL means every key is real. Padded keys get probability exactly 0;
  *    the row max subtracted before exp is taken over real keys only. A query row whose keys
  *    are all padding gets all-zero probabilities (and so a zero output and zero gradient)
- *    instead of a 0/0.
+ *    instead of a 0/0. Attention-probability dropout draws the dropout op's mask over the
+ *    flat (B*NH, T, T) index and leaves att undropped.
  *  - crossentropy: probs is filled for every row, ignored ones included, so callers can use
  *    it for prediction; the loss is taken from the logits (log-sum-exp), never log(probs). */
 #include <math.h>
@@ -143,16 +144,20 @@ static void matmul_backward_ref(float *dinp, float *dw, float *dbias, const floa
 
 /* ---- attention ------------------------------------------------------------------------ */
 
-static void attention_forward_ref(float *out, float *att, const float *qkv, const int32_t *mask,
-                                  int B, int T, int C, int NH) {
+static void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv,
+                                  const int32_t *mask, float pdrop, uint64_t seed,
+                                  uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0);
+  ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f && (pdrop == 0.0f || scratch));
   int hs = C / NH;
   float scale = 1.0f / sqrtf((float)hs);
+  float dscale = pdrop < 1.0f ? 1.0f / (1.0f - pdrop) : 0.0f;
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
       for (int t = 0; t < T; t++) {
         const float *q = qkv + ((int64_t)b * T + t) * 3 * C + h * hs;
-        float *p = att + (((int64_t)b * NH + h) * T + t) * T;
+        int64_t row = (((int64_t)b * NH + h) * T + t) * T; /* flat index of (bh, t, 0) */
+        float *p = att + row;
         float mx = -INFINITY;
         for (int u = 0; u < T; u++) {
           if (mask && !mask[b * T + u]) continue;
@@ -174,31 +179,47 @@ static void attention_forward_ref(float *out, float *att, const float *qkv, cons
         /* sum == 0 only when every key is padding: the row stays all zeros. */
         float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
         for (int u = 0; u < T; u++) p[u] *= inv;
+        /* the value product reads P, or with dropout its dropped copy Pd in scratch */
+        const float *pv = p;
+        if (pdrop > 0.0f) {
+          float *pd = scratch + row;
+          for (int u = 0; u < T; u++) {
+            int keep = philox_uniform(seed, offset + (uint64_t)(row + u)) >= pdrop;
+            pd[u] = keep ? p[u] * dscale : 0.0f;
+          }
+          pv = pd;
+        }
         float *o = out + ((int64_t)b * T + t) * C + h * hs;
         for (int i = 0; i < hs; i++) o[i] = 0.0f;
         for (int u = 0; u < T; u++) {
           const float *v = qkv + ((int64_t)b * T + u) * 3 * C + 2 * C + h * hs;
-          for (int i = 0; i < hs; i++) o[i] += p[u] * v[i];
+          for (int i = 0; i < hs; i++) o[i] += pv[u] * v[i];
         }
       }
 }
 
-/* With P the probabilities and S the scaled scores of one row:
- * dP[u] = dout . v[u]; dv[u] += P[u] dout; dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]);
- * dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q. The reference keeps dP in scratch. */
+/* With P the probabilities, S the scaled scores of one row and M[u] = keep[u] / (1 - p) the
+ * dropout factor (1 without dropout), Pd = P M:
+ * dPd[u] = dout . v[u]; dv[u] += Pd[u] dout; dP[u] = M[u] dPd[u];
+ * dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]); dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q.
+ * The reference keeps dP in scratch. */
 static void attention_backward_ref(float *dqkv, float *scratch, const float *dout,
                                    const float *qkv, const float *att, const int32_t *mask,
-                                   int B, int T, int C, int NH) {
+                                   float pdrop, uint64_t seed, uint64_t offset, int B, int T,
+                                   int C, int NH) {
   (void)mask; /* padded keys have P == 0, so their dS and dv contributions vanish by themselves */
   ORDO_CHECK(NH > 0 && C % NH == 0);
+  ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f);
   if (!dqkv) return;
   int hs = C / NH;
   float scale = 1.0f / sqrtf((float)hs);
+  float dscale = pdrop < 1.0f ? 1.0f / (1.0f - pdrop) : 0.0f;
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
       for (int t = 0; t < T; t++) {
-        const float *p = att + (((int64_t)b * NH + h) * T + t) * T;
-        float *dp = scratch + (((int64_t)b * NH + h) * T + t) * T;
+        int64_t row = (((int64_t)b * NH + h) * T + t) * T;
+        const float *p = att + row;
+        float *dp = scratch + row;
         const float *d = dout + ((int64_t)b * T + t) * C + h * hs;
         const float *q = qkv + ((int64_t)b * T + t) * 3 * C + h * hs;
         float *dq = dqkv + ((int64_t)b * T + t) * 3 * C + h * hs;
@@ -206,13 +227,19 @@ static void attention_backward_ref(float *dqkv, float *scratch, const float *dou
         for (int u = 0; u < T; u++) {
           const float *v = qkv + ((int64_t)b * T + u) * 3 * C + 2 * C + h * hs;
           float *dv = dqkv + ((int64_t)b * T + u) * 3 * C + 2 * C + h * hs;
+          float pd = p[u], m = 1.0f; /* Pd[u] and M[u] */
+          if (pdrop > 0.0f) {
+            int keep = philox_uniform(seed, offset + (uint64_t)(row + u)) >= pdrop;
+            m = keep ? dscale : 0.0f;
+            pd = keep ? p[u] * dscale : 0.0f;
+          }
           float s = 0.0f;
           for (int i = 0; i < hs; i++) {
             s += d[i] * v[i];
-            dv[i] += p[u] * d[i];
+            dv[i] += pd * d[i];
           }
-          dp[u] = s;
-          pdp += p[u] * s;
+          dp[u] = pdrop > 0.0f ? s * m : s;
+          pdp += p[u] * dp[u];
         }
         for (int u = 0; u < T; u++) {
           float ds = p[u] * (dp[u] - pdp) * scale;

@@ -173,7 +173,9 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
     lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
   R(m, A->qkv, 3 * nBC);
-  op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
+  op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask,
+                        pdrop(m, c->attention_probs_dropout_prob), key,
+                        site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, A->att, (size_t)B * NH * T * T);
   R(m, A->attn_out, nBC);
   op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
@@ -364,7 +366,9 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     if (m->recompute == ENC_RECOMPUTE_LAYER) {
       layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
     } else if (m->recompute == ENC_RECOMPUTE_ATTENTION) {
-      op->attention_forward(A->attn_out, A->att, A->qkv, b->mask, B, T, C, NH);
+      op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask,
+                            pdrop(m, c->attention_probs_dropout_prob), key,
+                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
       R(m, A->att, (size_t)B * NH * T * T);
       R(m, A->attn_out, nBC);
     }
@@ -405,7 +409,9 @@ void enc_backward(enc_model *m, const enc_batch *b) {
                   lora_site(l, ENC_LORA_ATTN_OUT));
     R(m, m->g_a, nBC);
     memset(m->g_qkv, 0, F(nBC * 3));
-    op->attention_backward(m->g_qkv, m->g_att, m->g_a, A->qkv, A->att, b->mask, B, T, C, NH);
+    op->attention_backward(m->g_qkv, m->g_att, m->g_a, A->qkv, A->att, b->mask,
+                           pdrop(m, c->attention_probs_dropout_prob), key,
+                           site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
     R(m, m->g_qkv, 3 * nBC);
     op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
                         3 * C);

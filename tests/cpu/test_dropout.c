@@ -1,7 +1,8 @@
 /* Dropout on both backends: the kept fraction is 1 - p, kept values are scaled by 1/(1-p),
  * backward regenerates exactly the forward mask, the mask is a function of (seed, offset + i)
  * only (so a shifted call reproduces a slice), p = 0 is the identity, in-place works, and
- * p = 1 drops everything. */
+ * p = 1 drops everything. Then the attention op's dropout on its probabilities: kept
+ * fraction, scaling, and that the value product reads the dropped copy. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,46 @@ static void test_backend(const ordo_ops *ops, float *x, float *out, float *g, fl
   EXPECT(zero, "%s p=1 drops everything", ops->name);
 }
 
+/* Attention-probability dropout: with q = k = 0 every probability is 1/T, so Pd (left in the
+ * forward scratch) is (1/T) / (1 - p) where kept and 0 where dropped, and with v = 1 each
+ * output is the row sum of Pd. */
+static void test_attention_backend(const ordo_ops *ops) {
+  enum { B = 2, T = 64, C = 8, NH = 2, NA = B * NH * T * T };
+  float *qkv = calloc(B * T * 3 * C, sizeof(float)), *out = malloc(B * T * C * sizeof(float));
+  float *att = malloc(NA * sizeof(float)), *pd = malloc(NA * sizeof(float));
+  for (int r = 0; r < B * T; r++)
+    for (int j = 2 * C; j < 3 * C; j++) qkv[r * 3 * C + j] = 1.0f;
+  const float ps[2] = {0.1f, 0.5f};
+  for (int k = 0; k < 2; k++) {
+    float p = ps[k], want = (1.0f / T) * (1.0f / (1.0f - p));
+    ops->attention_forward(out, att, pd, qkv, NULL, p, 42, 1001, B, T, C, NH);
+    int64_t kept = 0;
+    int values_ok = 1, att_ok = 1, rows_ok = 1;
+    for (int i = 0; i < NA; i++) {
+      kept += pd[i] != 0.0f;
+      values_ok &= pd[i] == 0.0f || pd[i] == want;
+      att_ok &= att[i] == 1.0f / T; /* att keeps the undropped probabilities */
+    }
+    /* Binomial(NA, 1-p): the kept fraction has std sqrt(p (1-p) / NA) <= 3.1e-3; 5 std. */
+    double frac = (double)kept / NA, sd = sqrt(p * (1.0 - p) / NA);
+    EXPECT(fabs(frac - (1.0 - p)) <= 5 * sd, "%s attention p=%g: kept %.5f, expected %.5f +- %.5f",
+           ops->name, p, frac, 1.0 - p, 5 * sd);
+    EXPECT(values_ok, "%s attention p=%g: kept probabilities scaled by 1/(1-p)", ops->name, p);
+    EXPECT(att_ok, "%s attention p=%g: att holds the undropped probabilities", ops->name, p);
+    for (int b = 0; b < B; b++)
+      for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) {
+          double sum = 0;
+          for (int u = 0; u < T; u++) sum += pd[(((int64_t)b * NH + h) * T + t) * T + u];
+          for (int i = 0; i < C / NH; i++)
+            rows_ok &= fabs(out[((int64_t)b * T + t) * C + h * (C / NH) + i] - sum) <= 1e-5 * sum;
+        }
+    EXPECT(rows_ok, "%s attention p=%g: the value product reads the dropped probabilities",
+           ops->name, p);
+  }
+  free(qkv), free(out), free(att), free(pd);
+}
+
 int main(void) {
   float *x = malloc(N * sizeof(float)), *out = malloc(N * sizeof(float));
   float *g = malloc(N * sizeof(float)), *d = malloc(N * sizeof(float));
@@ -82,6 +123,8 @@ int main(void) {
   for (int i = 0; i < N; i++) x[i] = 0.5f + rng_uniform(&r), d[i] = rng_uniform(&r) - 0.5f;
   test_backend(ops_cpu_ref(), x, out, g, d);
   test_backend(ops_cpu(), x, out, g, d);
+  test_attention_backend(ops_cpu_ref());
+  test_attention_backend(ops_cpu());
   /* both backends draw the same mask */
   float *o2 = malloc(N * sizeof(float));
   ops_cpu_ref()->dropout_forward(out, x, 0.3f, 11, 17, N);

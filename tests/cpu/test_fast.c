@@ -164,9 +164,11 @@ static void test_matmul_size(ordo_rng *r, int N, int IN, int OUT) {
 }
 
 /* ---- attention ------------------------------------------------------------------------ */
-static void test_attention(ordo_rng *r) {
+/* At dropout probability pdrop (0: the plain op, forward scratch NULL). */
+static void test_attention_p(ordo_rng *r, float pdrop) {
   enum { B = 4, T = 13, C = 48, NH = 3 };
   enum { NQ = B * T * 3 * C, NO = B * T * C, NA = B * NH * T * T };
+  const uint64_t seed = 77, offset = ((uint64_t)5 << 40) + 3; /* partial first Philox block */
   const int len[B] = {13, 7, 1, 0}; /* full, partial, one token, all padding */
   int32_t mask[B * T];
   for (int b = 0; b < B; b++)
@@ -177,12 +179,16 @@ static void test_attention(ordo_rng *r) {
     for (int i = 0; i < C / NH; i++) qkv[t * 3 * C + i] *= 8.0f, qkv[t * 3 * C + C + i] *= 8.0f;
   float *o[3], *a[3], *g[3], *s = malloc(NA * sizeof(float));
   float *d = frand(r, NO, -1, 1), *base = frand(r, NQ, -1, 1);
-  for (int k = 0; k < 3; k++) o[k] = frand(r, NO, 0, 1), a[k] = frand(r, NA, 0, 1), g[k] = fcopy(base, NQ);
-  R->attention_forward(o[0], a[0], qkv, mask, B, T, C, NH);
-  F->attention_forward(o[1], a[1], qkv, mask, B, T, C, NH);
-  F->attention_forward(o[2], a[2], qkv, mask, B, T, C, NH);
-  EXPECT_REL("att fwd", o[1], o[0], NO, TOL_GEMM);
-  EXPECT_REL("att probs", a[1], a[0], NA, TOL_GEMM);
+  float *fs[3] = {NULL, NULL, NULL}; /* forward scratch: one per call, all needed when p > 0 */
+  for (int k = 0; k < 3; k++) {
+    o[k] = frand(r, NO, 0, 1), a[k] = frand(r, NA, 0, 1), g[k] = fcopy(base, NQ);
+    if (pdrop > 0.0f) fs[k] = frand(r, NA, 0, 1);
+  }
+  R->attention_forward(o[0], a[0], fs[0], qkv, mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[1], a[1], fs[1], qkv, mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[2], a[2], fs[2], qkv, mask, pdrop, seed, offset, B, T, C, NH);
+  EXPECT_REL(pdrop > 0 ? "att fwd dropout" : "att fwd", o[1], o[0], NO, TOL_GEMM);
+  EXPECT_REL(pdrop > 0 ? "att probs dropout" : "att probs", a[1], a[0], NA, TOL_GEMM);
   EXPECT_SAME("att fwd", o[1], o[2], NO);
   EXPECT_SAME("att probs", a[1], a[2], NA);
   int zeros = 1;
@@ -191,19 +197,45 @@ static void test_attention(ordo_rng *r) {
       for (int u = 0; u < T; u++)
         if (!mask[(bh / NH) * T + u]) zeros &= a[1][((int64_t)bh * T + t) * T + u] == 0.0f;
   EXPECT(zeros, "fast: padded keys get probability exactly 0");
-  R->attention_backward(g[0], s, d, qkv, a[0], mask, B, T, C, NH);
-  F->attention_backward(g[1], s, d, qkv, a[0], mask, B, T, C, NH);
+  if (pdrop > 0.0f) {
+    /* Both backends drop exactly the elements of the stated mask: Pd (left in scratch by
+     * both) is zero exactly where philox_uniform(seed, offset + i) < p, for every element with
+     * P > 0 (kept fractions: test_dropout.c). */
+    int same = 1;
+    for (int64_t i = 0; i < NA; i++) {
+      int keep = philox_uniform(seed, offset + (uint64_t)i) >= pdrop;
+      if (a[0][i] > 0.0f && a[1][i] > 0.0f) /* (the fast path flushes P below 1e-38) */
+        same &= (fs[0][i] != 0.0f) == keep && (fs[1][i] != 0.0f) == keep;
+    }
+    EXPECT(same, "att dropout: fast and reference masks identical");
+  }
+  R->attention_backward(g[0], s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(g[1], s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(1); /* one sgemm per (batch, head) pair: same bits on 1 thread */
-  F->attention_backward(g[2], s, d, qkv, a[0], mask, B, T, C, NH);
+  F->attention_backward(g[2], s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(nthr);
-  EXPECT_REL("att dqkv", g[1], g[0], NQ, TOL_GEMM);
+  EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", g[1], g[0], NQ, TOL_GEMM);
   EXPECT_SAME("att dqkv", g[1], g[2], NQ);
+  if (pdrop > 0.0f) {
+    /* forward on 1 thread: the same bits (the mask depends on the element only) */
+    float *o3 = frand(r, NO, 0, 1);
+    omp_set_num_threads(1);
+    F->attention_forward(o3, a[2], fs[2], qkv, mask, pdrop, seed, offset, B, T, C, NH);
+    omp_set_num_threads(nthr);
+    EXPECT_SAME("att fwd dropout 1 thread", o3, o[1], NO);
+    free(o3);
+  }
   /* mask NULL == all real */
-  F->attention_forward(o[2], a[2], qkv, NULL, B, T, C, NH);
-  R->attention_forward(o[0], a[0], qkv, NULL, B, T, C, NH);
+  F->attention_forward(o[2], a[2], fs[2], qkv, NULL, pdrop, seed, offset, B, T, C, NH);
+  R->attention_forward(o[0], a[0], fs[0], qkv, NULL, pdrop, seed, offset, B, T, C, NH);
   EXPECT_REL("att fwd no mask", o[2], o[0], NO, TOL_GEMM);
-  for (int k = 0; k < 3; k++) free(o[k]), free(a[k]), free(g[k]);
+  for (int k = 0; k < 3; k++) free(o[k]), free(a[k]), free(g[k]), free(fs[k]);
   free(qkv), free(s), free(d), free(base);
+}
+
+static void test_attention(ordo_rng *r) {
+  test_attention_p(r, 0.0f);
+  test_attention_p(r, 0.3f);
 }
 
 /* ---- pointwise ------------------------------------------------------------------------ */

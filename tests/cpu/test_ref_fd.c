@@ -287,6 +287,8 @@ enum { A_B = 4, A_T = 5, A_C = 8, A_NH = 2 };
 typedef struct {
   double *qkv, *g;
   const int32_t *mask;
+  float p; /* attention-probability dropout with (seed, offset): a fixed mask, so the dropped */
+  uint64_t seed, offset; /* function is smooth in qkv and central differences apply */
 } att_ctx;
 
 static void att_f64(double *out, double *att, const att_ctx *c) {
@@ -295,7 +297,7 @@ static void att_f64(double *out, double *att, const att_ctx *c) {
   for (int b = 0; b < A_B; b++)
     for (int h = 0; h < A_NH; h++)
       for (int t = 0; t < A_T; t++) {
-        double p[A_T], mx = -INFINITY, sum = 0;
+        double p[A_T], pd[A_T], mx = -INFINITY, sum = 0;
         const double *q = c->qkv + (b * A_T + t) * 3 * A_C + h * hs;
         for (int u = 0; u < A_T; u++) {
           const double *k = c->qkv + (b * A_T + u) * 3 * A_C + A_C + h * hs;
@@ -310,9 +312,15 @@ static void att_f64(double *out, double *att, const att_ctx *c) {
         }
         for (int u = 0; u < A_T; u++) p[u] = sum > 0 ? p[u] / sum : 0.0;
         if (att) memcpy(att + ((b * A_NH + h) * A_T + t) * A_T, p, sizeof p);
+        /* flat index of (b*NH + h, t, u) into the mask stream, as ops.h states it */
+        for (int u = 0; u < A_T; u++) {
+          uint64_t i = (uint64_t)(((b * A_NH + h) * A_T + t) * A_T + u);
+          int keep = c->p == 0.0f || philox_uniform(c->seed, c->offset + i) >= c->p;
+          pd[u] = keep ? p[u] / (1.0 - (double)c->p) : 0.0;
+        }
         for (int i = 0; i < hs; i++) {
           double s = 0;
-          for (int u = 0; u < A_T; u++) s += p[u] * c->qkv[(b * A_T + u) * 3 * A_C + 2 * A_C + h * hs + i];
+          for (int u = 0; u < A_T; u++) s += pd[u] * c->qkv[(b * A_T + u) * 3 * A_C + 2 * A_C + h * hs + i];
           out[(b * A_T + t) * A_C + h * hs + i] = s;
         }
       }
@@ -323,8 +331,10 @@ static double att_loss(void *p) {
   return dot_fd(out, ((att_ctx *)p)->g, A_B * A_T * A_C);
 }
 
-static void test_attention(const ordo_ops *ops, ordo_rng *r) {
+/* One pass of checks at dropout probability pdrop (0: the plain op, forward scratch NULL). */
+static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
   enum { NQ = A_B * A_T * 3 * A_C, NO = A_B * A_T * A_C, NA = A_B * A_NH * A_T * A_T };
+  const uint64_t seed = 99, offset = 1000003; /* odd offset: the first Philox block is partial */
   int32_t mask[A_B * A_T];
   const int len[A_B] = {5, 3, 1, 0};
   for (int b = 0; b < A_B; b++)
@@ -333,11 +343,13 @@ static void test_attention(const ordo_ops *ops, ordo_rng *r) {
   double *dq = dz(NQ), *dg = dz(NO), *ref = dz(NO), *ratt = dz(NA), *nq = dz(NQ);
   rand_fill(r, qkv, dq, NQ, -1.5f, 1.5f);
   rand_fill(r, g, dg, NO, -1, 1);
-  att_ctx c = {dq, dg, mask};
-  ops->attention_forward(out, att, qkv, mask, A_B, A_T, A_C, A_NH);
+  att_ctx c = {dq, dg, mask, pdrop, seed, offset};
+  float *fscr = pdrop > 0.0f ? scr : NULL;
+  ops->attention_forward(out, att, fscr, qkv, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   att_f64(ref, ratt, &c);
-  EXPECT_REL("att fwd", rel_err(out, ref, NO), TOL_FWD);
-  EXPECT_REL("att probs", rel_err(att, ratt, NA), TOL_FWD);
+  EXPECT_REL(pdrop > 0 ? "att fwd dropout" : "att fwd", rel_err(out, ref, NO), TOL_FWD);
+  EXPECT_REL(pdrop > 0 ? "att probs dropout (undropped)" : "att probs", rel_err(att, ratt, NA),
+             TOL_FWD);
   int zeros_ok = 1;
   for (int b = 0; b < A_B; b++)
     for (int h = 0; h < A_NH; h++)
@@ -350,29 +362,44 @@ static void test_attention(const ordo_ops *ops, ordo_rng *r) {
   EXPECT(allpad_ok, "a sequence with every key padded gives zero output");
 
   float *gq = fz(NQ), *gq2 = fz(NQ);
-  ops->attention_backward(gq, scr, g, qkv, att, mask, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   fd_grad(att_loss, &c, dq, NQ, nq);
-  EXPECT_REL("att dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
+  EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
   /* per sequence too, so that the short ones are not hidden in the norm of the long one */
   for (int b = 0; b < 3; b++) {
     int64_t o = (int64_t)b * A_T * 3 * A_C;
     EXPECT_REL("att dqkv per sequence", rel_err(gq + o, nq + o, A_T * 3 * A_C), TOL_GRAD);
   }
-  ops->attention_backward(gq2, scr, g, qkv, att, mask, A_B, A_T, A_C, A_NH);
-  ops->attention_backward(gq2, scr, g, qkv, att, mask, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   expect_twice("att twice", gq2, gq, NQ);
-  ops->attention_backward(NULL, scr, g, qkv, att, mask, A_B, A_T, A_C, A_NH); /* no-op */
+  ops->attention_backward(NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
+                          A_NH); /* no-op */
 
   /* mask NULL == every key real */
   int32_t ones[A_B * A_T];
   for (int i = 0; i < A_B * A_T; i++) ones[i] = 1;
   float *o1 = fz(NO), *o2 = fz(NO);
-  ops->attention_forward(o1, att, qkv, ones, A_B, A_T, A_C, A_NH);
-  ops->attention_forward(o2, att, qkv, NULL, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(o1, att, fscr, qkv, ones, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(o2, att, fscr, qkv, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   EXPECT(memcmp(o1, o2, NO * sizeof(float)) == 0, "att mask NULL = all ones");
+  if (pdrop > 0.0f) {
+    /* the dropout is real: another seed changes the output, p = 1 zeroes it */
+    ops->attention_forward(o2, att, scr, qkv, ones, pdrop, seed + 1, offset, A_B, A_T, A_C, A_NH);
+    EXPECT(memcmp(o1, o2, NO * sizeof(float)) != 0, "att dropout: seed changes the output");
+    ops->attention_forward(o2, att, scr, qkv, ones, 1.0f, seed, offset, A_B, A_T, A_C, A_NH);
+    int zero = 1;
+    for (int i = 0; i < NO; i++) zero &= o2[i] == 0.0f;
+    EXPECT(zero, "att dropout p=1 gives zero output");
+  }
   free(o1), free(o2);
   free(qkv), free(g), free(out), free(att), free(scr), free(gq), free(gq2);
   free(dq), free(dg), free(ref), free(ratt), free(nq);
+}
+
+static void test_attention(const ordo_ops *ops, ordo_rng *r) {
+  test_attention_p(ops, r, 0.0f);
+  test_attention_p(ops, r, 0.3f);
 }
 
 /* ---- pointwise ------------------------------------------------------------------------ */

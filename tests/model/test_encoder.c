@@ -209,10 +209,57 @@ static void test_lora_merge(void) {
   enc_free(&m);
 }
 
+/* Attention-probability dropout in the driver: recompute (attention or whole layer) redraws
+ * the same masks, so gradients stay bit-identical; the dropout is really applied in training
+ * (hidden state and gradients differ from p = 0) and never in evaluation. */
+static void test_attention_dropout(void) {
+  data d;
+  make_data(&d);
+  enc_model off, ref, m;
+  build(&off, ENC_RECOMPUTE_NONE, NULL);
+  build(&ref, ENC_RECOMPUTE_NONE, NULL);
+  ref.cfg.attention_probs_dropout_prob = 0.2f;
+  step(&off, &d, 0, B, 1.0f);
+  step(&ref, &d, 0, B, 1.0f);
+  size_t nh = (size_t)B * T * 24;
+  EXPECT(memcmp(enc_hidden(&ref), enc_hidden(&off), nh * sizeof(float)) != 0,
+         "attention dropout changes the training forward");
+  EXPECT(memcmp(ref.params.grad, off.params.grad, ref.params.total * sizeof(float)) != 0,
+         "attention dropout changes the gradients");
+  for (enc_recompute rc = ENC_RECOMPUTE_ATTENTION; rc <= ENC_RECOMPUTE_LAYER; rc++) {
+    build(&m, rc, NULL);
+    m.cfg.attention_probs_dropout_prob = 0.2f;
+    memcpy(m.params.data, ref.params.data, ref.params.total * sizeof(float));
+    step(&m, &d, 0, B, 1.0f);
+    EXPECT(memcmp(m.params.grad, ref.params.grad, ref.params.total * sizeof(float)) == 0,
+           "attention dropout, recompute %d: gradients not bit-identical", (int)rc);
+    EXPECT(memcmp(enc_hidden(&m), enc_hidden(&ref), nh * sizeof(float)) == 0,
+           "attention dropout, recompute %d: hidden differs", (int)rc);
+    enc_free(&m);
+  }
+  /* another step draws other masks */
+  float *h3 = malloc(nh * sizeof(float));
+  memcpy(h3, enc_hidden(&ref), nh * sizeof(float));
+  ref.step = 4;
+  step(&ref, &d, 0, B, 1.0f);
+  EXPECT(memcmp(enc_hidden(&ref), h3, nh * sizeof(float)) != 0,
+         "attention dropout: another step, another mask");
+  /* evaluation: no dropout, the same bits as the model without it */
+  enc_batch b = {.B = B, .T = T, .ids = d.ids, .mask = d.mask};
+  enc_forward(&ref, &b, 0);
+  enc_forward(&off, &b, 0);
+  EXPECT(memcmp(enc_hidden(&ref), enc_hidden(&off), nh * sizeof(float)) == 0,
+         "attention dropout is off in evaluation");
+  free(h3);
+  enc_free(&ref);
+  enc_free(&off);
+}
+
 int main(void) {
   test_recompute();
   test_accumulation();
   test_precision();
   test_lora_merge();
+  test_attention_dropout();
   return test_summary();
 }
