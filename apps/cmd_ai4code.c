@@ -316,11 +316,12 @@ static void train_usage(FILE *f) {
           "  --max-minutes F (%g; pointwise training stops after this long, 0: no cap)\n"
           "  --max-train N         use at most N training notebooks (0: all)\n"
           "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
+          "  --slot-max-nb N (%d; notebooks the slot model trains on, 0: all)\n"
           "MODEL_DIR gets ranker.json, and with the encoder config.json, model.safetensors and\n"
           "tokenizer.json.\n",
           d.val_frac, (unsigned long long)d.seed, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
-          d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr);
+          d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
 }
 
 /* Parses an integer flag value in [lo, hi]. */
@@ -367,6 +368,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--max-train", &bad))) bad = parse_int(v, "--max-train", 0, 100000000, &o.max_train_nb) != 0;
     else if ((v = flag_value(argc, argv, &i, "--slot-hidden", &bad))) bad = parse_int(v, "--slot-hidden", 1, 4096, &o.slot_hidden) != 0;
     else if ((v = flag_value(argc, argv, &i, "--slot-epochs", &bad))) bad = parse_int(v, "--slot-epochs", 1, 1000, &o.slot_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--slot-max-nb", &bad))) bad = parse_int(v, "--slot-max-nb", 0, 100000000, &o.slot_max_nb) != 0;
     else if ((v = flag_value(argc, argv, &i, "--slot-lr", &bad))) bad = parse_double(v, "--slot-lr", 0, 1, &d) != 0, o.slot_lr = d;
     else if (!bad) {
       fprintf(stderr, "ordo ai4code train: unknown argument '%s'\n", argv[i]);
@@ -404,8 +406,9 @@ static int cmd_rk_train(int argc, char **argv) {
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.point_steps, res.seconds_point, res.point_loss_first,
              res.point_loss_last, res.tau_point);
-    printf("slot ranker%s: %.1f s, val kendall_tau %.6f\n", o.point ? " (with pointwise)" : "",
-           res.seconds_slot, res.tau_slot);
+    printf("slot ranker: %.1f s, val kendall_tau lexical only %.6f", res.seconds_slot, res.tau_lex);
+    if (o.point) printf(", with the pointwise positions %.6f", res.tau_both);
+    printf("\n");
     printf("kendall_tau: %.6f\n", res.tau_slot);
     printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
   }

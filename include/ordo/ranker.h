@@ -38,11 +38,22 @@ void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 24
+#define RK_NFEAT 36
+
+/* A notebook's lexical evidence, computed once: markdown-code similarities, the similarity of
+ * neighbouring code cells (a low one marks a change of topic, where markdown tends to sit) and
+ * code cell traits. */
+typedef struct rk_lex {
+  ai4_nb_sim sim;
+  float *adj;    /* (n_code + 1): TF-IDF cosine of code s-1 and code s; 1 at s = 0, n_code */
+  float *ctrait; /* (n_code, 2): log(1 + length) / 8, starts with an import */
+} rk_lex;
+void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const nb_notebook *nb);
+void rk_lex_free(rk_lex *l);
 
 /* A notebook's features for every (markdown, slot): feats (n_md, n_code + 1, RK_NFEAT).
  * point_pos (n_md) relative slot predictions of a pointwise model in [0, 1], or NULL. */
-void rk_slot_features(const nb_notebook *nb, const ai4_nb_sim *sim, const float *point_pos,
+void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *point_pos,
                       float *feats);
 
 /* ---- the slot MLP: RK_NFEAT -> hidden (GELU) -> 1 ---------------------------------------- */
@@ -54,6 +65,8 @@ typedef struct rk_slot_model {
   const ordo_ops *ops;
 } rk_slot_model;
 
+/* ops: the plain reference kernels suit it (products of rows x RK_NFEAT x hidden are tiny, and
+ * prediction runs one notebook per thread). */
 void rk_slot_init(rk_slot_model *m, int hidden, const ordo_ops *ops);
 void rk_slot_free(rk_slot_model *m);
 void rk_slot_init_weights(rk_slot_model *m, uint64_t seed);
@@ -66,11 +79,11 @@ typedef struct rk_slot_work {
 void rk_slot_work_free(rk_slot_work *w);
 
 /* Slot distribution of every markdown of nb: prob (n_md, n_code + 1), rows sum to 1. */
-void rk_slot_predict_nb(const rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+void rk_slot_predict_nb(const rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex,
                         const float *point_pos, rk_slot_work *w, float *prob);
 /* Forward, softmax cross-entropy against the true slots (mean over markdown cells) and
  * backward into m->params.grad (+=), scaled by dloss. Returns the mean loss. */
-float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex,
                       const float *point_pos, rk_slot_work *w, float dloss);
 /* Markdown positions (n_md, code-index units) from slot distributions: the weighted median slot,
  * ties inside a slot broken by the distribution's mean. */
@@ -101,6 +114,13 @@ void rk_cell_tokens_free(rk_cell_tokens *ct);
 int rk_point_encode_ct(const rk_point_config *c, const tok *tk, const rk_cell_tokens *ct,
                        int32_t i, const nb_notebook *nb, int32_t md, int32_t *ids, int32_t *mask);
 
+/* One optimizer step of the pointwise encoder on one batch: forward (dropout on), MSE of the
+ * regression head against targets (B), backward, clipping of the global gradient norm at clip
+ * (0: none), AdamW at rate lr. Returns the loss. One small function, so that a shared trainer
+ * (accumulation, mixed precision) can take it over. */
+float rk_point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b, const float *targets,
+                          float lr, float clip);
+
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
   double val_frac;
@@ -110,6 +130,8 @@ typedef struct rk_train_opts {
   /* slot ranker */
   int slot_hidden, slot_epochs;
   double slot_lr;
+  int slot_max_nb; /* > 0: the slot MLP trains on at most this many notebooks (with a pointwise
+                      part, these are the notebooks the encoder must score first) */
   /* pointwise ranker: 0 = none */
   int point;
   int layers, hidden, heads, intermediate, vocab_size;
@@ -126,7 +148,9 @@ typedef struct rk_train_opts {
 rk_train_opts rk_train_defaults(void);
 
 typedef struct rk_train_result {
-  double tau_slot, tau_point, tau_both; /* on the validation notebooks (-1: not measured) */
+  /* Kendall tau on the validation notebooks (-1: not measured): the model kept (tau_slot), the
+   * slot MLP on lexical features only, the pointwise encoder alone, the slot MLP with it */
+  double tau_slot, tau_lex, tau_point, tau_both;
   double seconds_point, seconds_slot;
   float point_loss_first, point_loss_last;
   int64_t point_steps;

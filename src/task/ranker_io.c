@@ -40,8 +40,6 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
     cJSON *r = cJSON_AddObjectToObject(root, "validation");
     cJSON_AddNumberToObject(r, "tau_slot", res->tau_slot);
     cJSON_AddNumberToObject(r, "tau_point", res->tau_point);
-    cJSON_AddNumberToObject(r, "seconds_point", res->seconds_point);
-    cJSON_AddNumberToObject(r, "seconds_slot", res->seconds_slot);
     cJSON_AddNumberToObject(r, "point_steps", (double)res->point_steps);
   }
   char *txt = cJSON_Print(root);
@@ -106,7 +104,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
   }
   if (get_int(s, "features", path, RK_NFEAT, RK_NFEAT, &feats, e) != 0) goto done;
   if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;
-  rk_slot_init(&m->slot, hidden, ops_cpu());
+  rk_slot_init(&m->slot, hidden, ops_cpu_ref());
   m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));
   ordo_params *p = &m->slot.params;
   if (get_floats(s, "w1", path, params_data(p, m->slot.w1), hidden * RK_NFEAT, e) ||
@@ -170,18 +168,18 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
 #pragma omp parallel num_threads(threads)
   {
     rk_slot_work w = {0};
-    ai4_nb_sim sim;
+    rk_lex sim;
 #pragma omp for schedule(dynamic, 4)
     for (int32_t i = 0; i < ds->n; i++) {
       if (mask && !mask[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];
-      ai4_nb_sim_compute(&sim, &tf, nb);
+      rk_lex_compute(&sim, &tf, nb);
       float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
       rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
       md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
       rk_slot_decode(nb, prob, md_pos[i]);
       free(prob);
-      ai4_nb_sim_free(&sim);
+      rk_lex_free(&sim);
     }
     rk_slot_work_free(&w);
   }

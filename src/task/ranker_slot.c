@@ -26,7 +26,47 @@ void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *o
   free(pos);
 }
 
+/* ---- lexical evidence ---------------------------------------------------------------------- */
+static int starts_with_import(const nb_cell *c) {
+  int32_t i = 0;
+  while (i < c->len && (c->source[i] == ' ' || c->source[i] == '\n' || c->source[i] == '\t')) i++;
+  return (c->len - i >= 7 && strncmp(c->source + i, "import ", 7) == 0) ||
+         (c->len - i >= 5 && strncmp(c->source + i, "from ", 5) == 0);
+}
+
+void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const nb_notebook *nb) {
+  int32_t nc = nb->n_code;
+  ai4_nb_sim_compute(&l->sim, tf, nb);
+  l->adj = ordo_malloc(((size_t)nc + 1) * sizeof *l->adj);
+  l->ctrait = ordo_malloc(((size_t)nc * 2 + 1) * sizeof *l->ctrait);
+  ai4_svec prev = {0}, cur = {0};
+  ai4_terms t = {0};
+  for (int32_t c = 0; c < nc; c++) {
+    t.n = 0;
+    ai4_tokenize(nb->cells[c].source, nb->cells[c].len, &t);
+    ai4_tfidf_vector(tf, &t, &cur);
+    l->adj[c] = c == 0 ? 1.0f : ai4_svec_dot(&prev, &cur);
+    ai4_svec_free(&prev);
+    prev = cur;
+    memset(&cur, 0, sizeof cur);
+    l->ctrait[2 * c] = logf(1.0f + (float)nb->cells[c].len) / 8.0f;
+    l->ctrait[2 * c + 1] = (float)starts_with_import(&nb->cells[c]);
+  }
+  l->adj[nc] = 1.0f;
+  ai4_svec_free(&prev);
+  ai4_terms_free(&t);
+}
+
+void rk_lex_free(rk_lex *l) {
+  ai4_nb_sim_free(&l->sim);
+  free(l->adj), free(l->ctrait);
+  memset(l, 0, sizeof *l);
+}
+
 /* ---- features ------------------------------------------------------------------------------ */
+/* 1 when the text holds the needle. */
+static int has(const nb_cell *c, const char *needle) { return strstr(c->source, needle) != NULL; }
+
 /* Heading level of a markdown cell: the number of leading '#' of its first non-blank line
  * (0: not a heading). */
 static int md_heading_level(const nb_cell *c) {
@@ -41,11 +81,17 @@ static int md_heading_level(const nb_cell *c) {
   return l > 6 ? 6 : l;
 }
 
-void rk_slot_features(const nb_notebook *nb, const ai4_nb_sim *sim, const float *point_pos,
+static int cmp_desc(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x < y) - (x > y);
+}
+
+void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *point_pos,
                       float *feats) {
   const int32_t nc = nb->n_code, nm = nb->n_md, ns = nc + 1;
+  float *sorted = ordo_malloc(((size_t)nc + 1) * sizeof *sorted);
   for (int32_t m = 0; m < nm; m++) {
-    const float *cs = sim->cos + (size_t)m * nc, *bm = sim->bm25 + (size_t)m * nc;
+    const float *cs = lex->sim.cos + (size_t)m * nc, *bm = lex->sim.bm25 + (size_t)m * nc;
     float maxcos = 0, maxbm = 0, wsum = 0, wpos = 0;
     int32_t best = -1;
     for (int32_t c = 0; c < nc; c++) {
@@ -60,6 +106,13 @@ void rk_slot_features(const nb_notebook *nb, const ai4_nb_sim *sim, const float 
     int hl = md_heading_level(cell);
     float is_head = hl > 0 ? 1.0f : 0.0f, loglen = logf(1.0f + (float)cell->len) / 8.0f;
     float ibm = maxbm > 0 ? 1.0f / maxbm : 0.0f, icos = maxcos > 0 ? 1.0f / maxcos : 0.0f;
+    int32_t best_bm = -1;
+    for (int32_t c = 0; c < nc; c++)
+      if (bm[c] > 0 && (best_bm < 0 || bm[c] > bm[best_bm])) best_bm = c;
+    float md_code = (float)has(cell, "`"), md_link = (float)(has(cell, "](") || has(cell, "http"));
+    float md_math = (float)has(cell, "$");
+    for (int32_t c = 0; c < nc; c++) sorted[c] = cs[c];
+    qsort(sorted, (size_t)nc, sizeof *sorted, cmp_desc);
     for (int32_t s = 0; s < ns; s++) {
       float *f = feats + ((size_t)m * ns + s) * RK_NFEAT;
       float rel = nc > 0 ? (float)s / (float)nc : 0.0f;
@@ -96,8 +149,29 @@ void rk_slot_features(const nb_notebook *nb, const ai4_nb_sim *sim, const float 
         f[21] = f[22] = 0.0f;
       }
       f[23] = simpos >= 0 ? fabsf(simpos - rel) : 0.0f;
+      f[24] = 1.0f - lex->adj[s];
+      f[25] = s < nc ? lex->ctrait[2 * s + 1] : 0.0f;
+      f[26] = s < nc ? lex->ctrait[2 * s] : 0.0f;
+      f[27] = s > 0 ? lex->ctrait[2 * (s - 1)] : 0.0f;
+      f[28] = md_code;
+      f[29] = md_link;
+      f[30] = md_math;
+      f[31] = loglen;
+      /* code cells more similar than the next one: binary search in the sorted copy */
+      int32_t lo = 0, hi = nc;
+      while (lo < hi) {
+        int32_t mid = (lo + hi) / 2;
+        if (sorted[mid] > cn) lo = mid + 1;
+        else hi = mid;
+      }
+      int32_t higher = lo;
+      f[32] = s < nc && cn > 0 ? (float)higher / (float)nc : 1.0f;
+      f[33] = best_bm >= 0 ? fabsf((float)(s - best_bm)) / (float)ns : 0.0f;
+      f[34] = md_code * rel;
+      f[35] = (float)hl / 6.0f;
     }
   }
+  free(sorted);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */
@@ -149,11 +223,11 @@ static void work_reserve(rk_slot_work *w, size_t rows, int hidden) {
 }
 
 /* Scores of all (markdown, slot) rows: w->score (n_md * (n_code + 1)). */
-static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex,
                            const float *point_pos, rk_slot_work *w) {
   size_t R = (size_t)nb->n_md * (size_t)(nb->n_code + 1);
   work_reserve(w, R ? R : 1, m->hidden);
-  rk_slot_features(nb, sim, m->use_point ? point_pos : NULL, w->feats);
+  rk_slot_features(nb, lex, m->use_point ? point_pos : NULL, w->feats);
   const ordo_params *p = &m->params;
   m->ops->matmul_forward(w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,
                          RK_NFEAT, m->hidden);
@@ -175,18 +249,18 @@ static void slot_softmax(const float *score, int32_t nm, int32_t ns, float *prob
   }
 }
 
-void rk_slot_predict_nb(const rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+void rk_slot_predict_nb(const rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex,
                         const float *point_pos, rk_slot_work *w, float *prob) {
   if (nb->n_md == 0) return;
-  slot_forward(m, nb, sim, point_pos, w);
+  slot_forward(m, nb, lex, point_pos, w);
   slot_softmax(w->score, nb->n_md, nb->n_code + 1, prob);
 }
 
-float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const ai4_nb_sim *sim,
+float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex,
                       const float *point_pos, rk_slot_work *w, float dloss) {
   int32_t nm = nb->n_md, ns = nb->n_code + 1;
   if (nm == 0) return 0.0f;
-  size_t R = slot_forward(m, nb, sim, point_pos, w);
+  size_t R = slot_forward(m, nb, lex, point_pos, w);
   slot_softmax(w->score, nm, ns, w->prob);
   int32_t *truth = ordo_malloc((size_t)nm * sizeof *truth);
   rk_true_slots(nb, truth);

@@ -21,6 +21,7 @@ rk_train_opts rk_train_defaults(void) {
   o.slot_hidden = 32;
   o.slot_epochs = 6;
   o.slot_lr = 3e-3;
+  o.slot_max_nb = 2000;
   o.point = 1;
   o.layers = 2;
   o.hidden = 128;
@@ -60,9 +61,7 @@ static void point_to_pos(const nb_notebook *nb, const float *rel, float *pos) {
 }
 
 /* ---- the pointwise encoder ----------------------------------------------------------------- */
-/* One optimizer step on one batch: forward, MSE against the relative slots, backward, clip,
- * AdamW. Kept as one small function so that a shared trainer can take it over. */
-static float point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b,
+float rk_point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b,
                               const float *targets, float lr, float clip) {
   params_zero_grad(&m->params);
   enc_forward(m, b, 1);
@@ -202,7 +201,7 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
         tgt[j] = nb->n_code ? (float)slots[s.nb][s.md] / (float)nb->n_code : 0.0f;
       }
       enc_batch b = {.B = B, .T = T, .ids = ids, .mask = msk};
-      float loss = point_train_step(m, &opt, &b, tgt, sched_lr(&sc, step), 1.0f);
+      float loss = rk_point_train_step(m, &opt, &b, tgt, sched_lr(&sc, step), 1.0f);
       if (step == 0) res->point_loss_first = loss;
       res->point_loss_last = loss;
       toks += real;
@@ -255,7 +254,7 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
 
 /* ---- the slot MLP -------------------------------------------------------------------------- */
 static void slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, const uint8_t *val,
-                               ai4_nb_sim *sims, float *const *pp, int threads, float **pos) {
+                               rk_lex *sims, float *const *pp, int threads, float **pos) {
 #pragma omp parallel num_threads(threads)
   {
     rk_slot_work w = {0};
@@ -274,7 +273,7 @@ static void slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, co
 }
 
 static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *train,
-                       const uint8_t *val, ai4_nb_sim *sims, float *const *pp,
+                       const uint8_t *val, rk_lex *sims, float *const *pp,
                        const rk_train_opts *o, rk_train_result *res) {
   int32_t n_tr = 0;
   int any_val = 0;
@@ -341,7 +340,7 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_train_result *res,
              ordo_err *e) {
   memset(res, 0, sizeof *res);
-  res->tau_slot = res->tau_point = res->tau_both = -1;
+  res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
   if (mkdir(dir, 0755) != 0) {
     struct stat sb;
@@ -367,7 +366,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rm.pc = o->pc;
   int rc = -1;
   float **pp = NULL;
-  ai4_nb_sim *sims = NULL;
+  rk_lex *sims = NULL;
   ai4_tfidf tf = {0};
 
   if (o->point) {
@@ -407,34 +406,61 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
               cfg.intermediate_size, params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
     if (point_train(&rm, ds, train, val, o, dir, res, e) != 0) goto done;
+  }
+  /* the slot MLP's training notebooks: the first slot_max_nb of the training side */
+  uint8_t *slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  for (int32_t i = 0, k = 0; i < ds->n; i++)
+    if (train[i] && (o->slot_max_nb <= 0 || k < o->slot_max_nb)) slot_tr[i] = 1, k++;
+  if (rm.has_point) {
     double t0 = ordo_time();
     pp = ordo_calloc((size_t)ds->n, sizeof *pp);
-    uint8_t *all = ordo_malloc((size_t)ds->n);
-    for (int32_t i = 0; i < ds->n; i++) all[i] = train[i] | val[i];
-    rk_point_predict(&rm.enc, rm.tk, &rm.pc, ds, all, threads, pp);
-    free(all);
+    uint8_t *need = ordo_malloc((size_t)ds->n);
+    for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] | val[i];
+    rk_point_predict(&rm.enc, rm.tk, &rm.pc, ds, need, threads, pp);
+    free(need);
     if (o->verbose) fprintf(stderr, "pointwise predictions for the slot features: %.1f s\n", ordo_time() - t0);
   }
-
   {
     double t0 = ordo_time();
     ai4_tfidf_fit(&tf, ds, NULL, threads);
     sims = ordo_calloc((size_t)ds->n, sizeof *sims);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (int32_t i = 0; i < ds->n; i++)
-      if (train[i] || val[i]) ai4_nb_sim_compute(&sims[i], &tf, &ds->nbs[i]);
+      if (slot_tr[i] || val[i]) rk_lex_compute(&sims[i], &tf, &ds->nbs[i]);
     if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
   }
-  rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu());
+  /* lexical features only; then, with a pointwise part, the same with its positions as
+   * features, kept only when it validates better */
+  rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->seed);
-  rm.slot.use_point = pp != NULL;
-  slot_train(&rm.slot, ds, train, val, sims, pp, o, res);
-  if (pp) res->tau_both = res->tau_slot;
+  slot_train(&rm.slot, ds, slot_tr, val, sims, NULL, o, res);
+  res->tau_lex = res->tau_slot;
+  if (pp) {
+    rk_train_result r2 = *res;
+    rk_slot_model with;
+    rk_slot_init(&with, o->slot_hidden, ops_cpu_ref());
+    rk_slot_init_weights(&with, o->seed);
+    with.use_point = 1;
+    slot_train(&with, ds, slot_tr, val, sims, pp, o, &r2);
+    res->tau_both = r2.tau_slot;
+    if (o->verbose)
+      fprintf(stderr, "slot ranker: lexical only %.4f, with the pointwise positions %.4f: keeping %s\n",
+              res->tau_slot, r2.tau_slot, r2.tau_slot > res->tau_slot ? "the latter" : "lexical only");
+    if (r2.tau_slot > res->tau_slot) {
+      rk_slot_free(&rm.slot);
+      rm.slot = with;
+      res->tau_slot = r2.tau_slot;
+    } else {
+      rk_slot_free(&with);
+    }
+    res->seconds_slot += r2.seconds_slot;
+  }
+  free(slot_tr);
   if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
   rc = 0;
 done:
   if (sims)
-    for (int32_t i = 0; i < ds->n; i++) ai4_nb_sim_free(&sims[i]);
+    for (int32_t i = 0; i < ds->n; i++) rk_lex_free(&sims[i]);
   free(sims);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);

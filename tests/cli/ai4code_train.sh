@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# CLI checks of `ordo ai4code train` and `predict`: a tiny ranker trained on a generated notebook
+# tree (a few steps), a submission that `score` accepts, the weighted ensemble of two models,
+# and the usage and input errors.
+# usage: ai4code_train.sh ORDO_BINARY SOURCE_DIR [SHARED_FIXTURES_DIR]
+set -u
+ORDO=$1
+T=$(mktemp -d "${TMPDIR:-/tmp}/ordo-cli-ai4train-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+export OMP_NUM_THREADS=1
+fails=0
+pass=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect_rc() { # expect_rc CODE CMD...: output in $T/out and $T/err
+  local want=$1; shift
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* :: $(tail -2 "$T/err")"; fi
+}
+expect_text() { # expect_text FILE TEXT
+  if grep -qF -- "$2" "$1"; then ok; else bad "'$2' not in $(basename "$1"): $(head -3 "$1")"; fi
+}
+
+WORDS=(apple river motor piano cloud tiger lemon rocket garden silver planet forest)
+mk_nb() { # mk_nb PATH SEED: a heading, then code cells each preceded by a markdown naming its word
+  mkdir -p "$(dirname "$1")"
+  local s=$2 cells="" w
+  cells="{\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"# Notebook $s\"}"
+  for c in 0 1 2 3 4; do
+    w=${WORDS[$(((s * 7 + c * 5) % ${#WORDS[@]}))]}
+    cells="$cells, {\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"Then the $w table\"}"
+    cells="$cells, {\"cell_type\": \"code\", \"metadata\": {}, \"outputs\": [], \"source\": \"${w}_df = make_$w($c)\"}"
+  done
+  echo "{\"nbformat\": 4, \"nbformat_minor\": 4, \"metadata\": {}, \"cells\": [$cells]}" >"$1"
+}
+for g in 0 1 2 3; do for j in 0 1 2 3 4; do mk_nb "$T/src/g$g/nb$j.ipynb" $((g * 5 + j)); done; done
+"$ORDO" nb build --from "$T/src" --out "$T/ds" --seed 1 >/dev/null 2>&1 && ok || bad "nb build"
+
+TINY=(--layers 1 --hidden 32 --heads 2 --intermediate 64 --vocab 400 --seq 64 --md-tokens 16
+      --code-cells 4 --code-tokens 8 --batch 8 --max-steps 4 --slot-epochs 10 --slot-hidden 8
+      --val-frac 0.25 --seed 3 --threads 1)
+
+# ---- usage errors ----
+expect_rc 0 "$ORDO" ai4code train --help
+expect_text "$T/out" "usage: ordo ai4code train"
+expect_rc 0 "$ORDO" ai4code predict --help
+expect_text "$T/out" "usage: ordo ai4code predict"
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds"
+expect_text "$T/err" "--data and --out are required"
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" --layers zero
+expect_text "$T/err" "--layers"
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" --hidden 30 --heads 4
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" --bogus
+expect_rc 2 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds"
+expect_rc 2 "$ORDO" ai4code predict --model "$T/m,$T/m" --weights 1 --data "$T/ds" --out "$T/s.csv"
+expect_text "$T/err" "1 weights for 2 models"
+expect_rc 1 "$ORDO" ai4code train --data "$T/nowhere" --out "$T/m"
+expect_text "$T/err" "nowhere"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/nomodel" --data "$T/ds" --out "$T/s.csv"
+expect_text "$T/err" "nomodel/ranker.json"
+
+# ---- train, predict, score ----
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" "${TINY[@]}"
+expect_text "$T/out" "kendall_tau: "
+expect_text "$T/out" "pointwise: 4 steps"
+for f in ranker.json config.json model.safetensors tokenizer.json; do
+  [ -s "$T/m/$f" ] && ok || bad "model file $f missing"
+done
+expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub.csv" --threads 1
+expect_text "$T/out" "kendall_tau: "
+expect_text "$T/err" "notebooks/s"
+[ "$(($(wc -l <"$T/sub.csv") - 1))" -eq 20 ] && ok || bad "20 submission rows: $(wc -l <"$T/sub.csv")"
+expect_rc 0 "$ORDO" ai4code score --orders "$T/ds/train_orders.csv" --submission "$T/sub.csv"
+tau=$(sed -n 's/^kendall_tau: //p' "$T/out")
+awk -v t="$tau" 'BEGIN { exit !(t > 0.5) }' && ok || bad "tau $tau of the trained ranker on its notebooks"
+
+# same seed, same model
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m2" "${TINY[@]}"
+cmp -s "$T/m/model.safetensors" "$T/m2/model.safetensors" && ok || bad "same seed: different weights"
+cmp -s "$T/m/ranker.json" "$T/m2/ranker.json" && ok || bad "same seed: different ranker.json"
+
+# a lexical-only model, and the weighted ensemble of both
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --no-point --slot-epochs 10 --val-frac 0.25 --threads 1
+[ ! -e "$T/lex/model.safetensors" ] && ok || bad "--no-point wrote an encoder"
+expect_rc 0 "$ORDO" ai4code predict --model "$T/m,$T/lex" --weights 0.3,0.7 --data "$T/ds" --out "$T/ens.csv"
+expect_text "$T/err" "with 2 models"
+expect_rc 0 "$ORDO" ai4code score --orders "$T/ds/train_orders.csv" --submission "$T/ens.csv"
+
+# a damaged model is an error naming the file
+echo '{"format": "ordo-ai4code-ranker", "version": 1}' >"$T/lex/ranker.json"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/lex" --data "$T/ds" --out "$T/s.csv"
+expect_text "$T/err" "ranker.json"
+expect_text "$T/err" "slot"
+
+echo "$pass passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,298 @@
+/* The AI4Code rankers on synthetic notebooks written by the test: true slots, order decoding,
+ * slot features, the slot MLP's loss falling, a tiny pointwise encoder's loss falling, a whole
+ * `rk_train` run (twice: same seed, same model), reloading it and predicting a valid submission. */
+#include <dirent.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ordo/ranker.h"
+#include "ordo/rng.h"
+
+static const char *k_words[] = {"apple", "river", "motor", "piano", "cloud", "tiger", "lemon",
+                                "rocket", "garden", "silver", "planet", "forest", "castle",
+                                "bridge", "candle", "mirror", "orange", "window", "pencil",
+                                "shadow", "marble", "violet", "harbor", "meadow"};
+enum { NWORDS = sizeof k_words / sizeof *k_words };
+
+/* Writes DIR/g<group>/nb<j>.ipynb: a heading, then code cells each using one topic word, most
+ * of them preceded by a markdown cell that names the same word. */
+static void write_nb(const char *dir, int group, int j, ordo_rng *r) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/g%d", dir, group);
+  mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/g%d/nb%d.ipynb", dir, group, j);
+  FILE *f = fopen(path, "w");
+  ORDO_CHECK(f);
+  fprintf(f, "{\"nbformat\": 4, \"nbformat_minor\": 4, \"metadata\": {}, \"cells\": [\n");
+  fprintf(f, "{\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"# Notebook %d of group %d\"}", j, group);
+  int nc = 4 + (int)rng_below(r, 5);
+  for (int c = 0; c < nc; c++) {
+    const char *w = k_words[rng_below(r, NWORDS)];
+    if (rng_uniform(r) < 0.7f)
+      fprintf(f, ",\n{\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"Now the %s step: we compute the %s table\"}", w, w);
+    fprintf(f, ",\n{\"cell_type\": \"code\", \"metadata\": {}, \"outputs\": [], \"source\": \"%s_df = make_%s(%d)\\nprint(%s_df)\"}",
+            w, w, c, w);
+  }
+  fprintf(f, "\n]}\n");
+  fclose(f);
+}
+
+static void make_tree(const char *dir, int groups, int per_group, uint64_t seed) {
+  ordo_rng r;
+  rng_init(&r, seed);
+  mkdir(dir, 0755);
+  for (int g = 0; g < groups; g++)
+    for (int j = 0; j < per_group; j++) write_nb(dir, g, j, &r);
+}
+
+static void rm_tree(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void test_true_slots_and_orders(void) {
+  /* 3 code cells, 2 markdown; true order: md1 c0 c1 md0 c2 */
+  nb_cell cells[5] = {0};
+  for (int i = 0; i < 5; i++) cells[i].type = i < 3 ? NB_CELL_CODE : NB_CELL_MARKDOWN;
+  int32_t order[5] = {4, 0, 1, 3, 2};
+  nb_notebook nb = {.n_cells = 5, .n_code = 3, .n_md = 2, .cells = cells, .order = order};
+  int32_t slot[2];
+  rk_true_slots(&nb, slot);
+  EXPECT(slot[0] == 2 && slot[1] == 0, "slots %d %d, want 2 0", slot[0], slot[1]);
+  float pos[2] = {1.5f, -0.5f};
+  int32_t out[5];
+  rk_order_from_md_pos(&nb, pos, out);
+  int same = 1;
+  for (int i = 0; i < 5; i++) same &= out[i] == order[i];
+  EXPECT(same, "positions decode back to the true order");
+  /* weighted-median decoding: a bimodal distribution with more mass near slot 3 */
+  float prob[4] = {0.35f, 0.0f, 0.0f, 0.65f};
+  float mp[2];
+  nb_notebook one = {.n_cells = 4, .n_code = 3, .n_md = 1, .cells = cells};
+  rk_slot_decode(&one, prob, mp);
+  EXPECT(mp[0] > 2.0f && mp[0] < 3.0f, "median slot 3 -> position in (2, 3): %g", mp[0]);
+}
+
+static void test_features(const nb_dataset *ds) {
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, ds, NULL, 1);
+  const nb_notebook *nb = &ds->nbs[0];
+  rk_lex lex;
+  rk_lex_compute(&lex, &tf, nb);
+  int32_t ns = nb->n_code + 1;
+  float *f = malloc((size_t)nb->n_md * ns * RK_NFEAT * sizeof *f);
+  rk_slot_features(nb, &lex, NULL, f);
+  int32_t *truth = malloc((size_t)nb->n_md * sizeof *truth);
+  rk_true_slots(nb, truth);
+  int finite = 1, match = 0, checked = 0;
+  for (size_t i = 0; i < (size_t)nb->n_md * ns * RK_NFEAT; i++) finite &= isfinite(f[i]) != 0;
+  EXPECT(finite, "all features finite");
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    if (truth[m] >= nb->n_code) continue;
+    const float *row = f + ((size_t)m * ns + truth[m]) * RK_NFEAT;
+    checked++;
+    /* the markdown names the next code cell's word: its cosine to it is positive */
+    match += row[1] > 0;
+    EXPECT_NEAR(row[9], (double)truth[m] / nb->n_code, 1e-6);
+  }
+  EXPECT(checked > 0 && match >= checked - 1, "next-code cosine > 0 at the true slot: %d of %d", match, checked);
+  free(f), free(truth);
+  rk_lex_free(&lex);
+  ai4_tfidf_free(&tf);
+}
+
+static void test_slot_loss_falls(const nb_dataset *ds) {
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, ds, NULL, 1);
+  rk_lex *lex = calloc((size_t)ds->n, sizeof *lex);
+  for (int32_t i = 0; i < ds->n; i++) rk_lex_compute(&lex[i], &tf, &ds->nbs[i]);
+  rk_slot_model sm;
+  rk_slot_init(&sm, 16, ops_cpu_ref());
+  rk_slot_init_weights(&sm, 7);
+  adamw_config ac = adamw_defaults();
+  ac.lr = 1e-2f;
+  opt_adamw opt;
+  opt_adamw_init(&opt, &sm.params, &ac);
+  rk_slot_work w = {0};
+  double first = 0, last = 0;
+  for (int ep = 0; ep < 30; ep++) {
+    double sum = 0;
+    params_zero_grad(&sm.params);
+    for (int32_t i = 0; i < ds->n; i++)
+      sum += rk_slot_loss_nb(&sm, &ds->nbs[i], &lex[i], NULL, &w, 1.0f / ds->n);
+    opt_adamw_step(&opt, &sm.params, ac.lr);
+    if (ep == 0) first = sum / ds->n;
+    last = sum / ds->n;
+  }
+  EXPECT(last < 0.6 * first, "slot loss falls: %.4f -> %.4f", first, last);
+  /* and the trained slot model orders the notebooks well */
+  ai4_tau t = {0, 0};
+  for (int32_t i = 0; i < ds->n; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    float *prob = malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
+    float *pos = malloc(((size_t)nb->n_md + 1) * sizeof *pos);
+    int32_t *ord = malloc((size_t)nb->n_cells * sizeof *ord);
+    rk_slot_predict_nb(&sm, nb, &lex[i], NULL, &w, prob);
+    rk_slot_decode(nb, prob, pos);
+    rk_order_from_md_pos(nb, pos, ord);
+    ai4_tau_add(&t, ord, nb->order, nb->n_cells);
+    free(prob), free(pos), free(ord);
+  }
+  EXPECT(ai4_tau_value(&t) > 0.8, "tau of the trained slot model on its notebooks: %.4f",
+         ai4_tau_value(&t));
+  rk_slot_work_free(&w);
+  opt_adamw_free(&opt);
+  rk_slot_free(&sm);
+  for (int32_t i = 0; i < ds->n; i++) rk_lex_free(&lex[i]);
+  free(lex);
+  ai4_tfidf_free(&tf);
+}
+
+/* A tiny encoder on one fixed batch: the loss must fall. */
+static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
+  tok *tk;
+  ordo_err e = {{0}};
+  EXPECT(tok_load(&tk, tokdir, &e) == 0, "%s", e.msg);
+  if (!tk) return;
+  enc_config cfg;
+  hfconfig_defaults(&cfg, ORDO_ARCH_ROBERTA);
+  cfg.num_hidden_layers = 1, cfg.hidden_size = cfg.embedding_size = 32;
+  cfg.num_attention_heads = 2, cfg.intermediate_size = 64, cfg.num_labels = 1;
+  cfg.vocab_size = tok_vocab_size(tk), cfg.pad_token_id = tok_special_id(tk, TOK_SP_PAD);
+  cfg.type_vocab_size = 1, cfg.max_position_embeddings = 64 + cfg.pad_token_id + 2;
+  cfg.hidden_dropout_prob = 0, cfg.attention_probs_dropout_prob = 0;
+  enc_model m;
+  EXPECT(enc_init(&m, &cfg, ENC_HEAD_CLS, ops_cpu(), &e) == 0, "%s", e.msg);
+  enc_init_weights(&m, 3);
+  enum { B = 8, T = 64 };
+  enc_plan(&m, B, T, 0);
+  rk_point_config pc = {.md_tokens = 16, .n_code = 4, .code_tokens = 8, .seq = T};
+  int32_t ids[B * T], mask[B * T];
+  float tgt[B];
+  for (int b = 0; b < B; b++) {
+    const nb_notebook *nb = &ds->nbs[b % ds->n];
+    int32_t md = (b / ds->n) % (nb->n_md ? nb->n_md : 1), slots[64];
+    int n = rk_point_encode(&pc, tk, nb, md, ids + b * T, mask + b * T);
+    EXPECT(n > 3 && n <= T && ids[b * T] == tok_special_id(tk, TOK_SP_CLS), "row %d: %d tokens", b, n);
+    rk_true_slots(nb, slots);
+    tgt[b] = (float)slots[md] / nb->n_code;
+  }
+  adamw_config ac = adamw_defaults();
+  ac.lr = 3e-3f;
+  opt_adamw opt;
+  opt_adamw_init(&opt, &m.params, &ac);
+  enc_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask};
+  float first = 0, last = 0;
+  for (int s = 0; s < 40; s++) {
+    float l = rk_point_train_step(&m, &opt, &bt, tgt, ac.lr, 1.0f);
+    if (s == 0) first = l;
+    last = l;
+  }
+  EXPECT(last < 0.5f * first, "pointwise loss falls on a fixed batch: %.5f -> %.5f", first, last);
+  opt_adamw_free(&opt);
+  enc_free(&m);
+  tok_free(tk);
+}
+
+static char *read_all(const char *path) {
+  size_t n;
+  return ordo_read_file(path, &n, NULL);
+}
+
+static void test_train_predict(const nb_dataset *ds, const char *tmp) {
+  rk_train_opts o = rk_train_defaults();
+  o.val_frac = 0.25, o.seed = 5, o.threads = 1;
+  o.layers = 1, o.hidden = 32, o.heads = 2, o.intermediate = 64, o.vocab_size = 400;
+  o.pc = (rk_point_config){.md_tokens = 16, .n_code = 4, .code_tokens = 8, .seq = 64};
+  o.batch = 8, o.max_steps = 6, o.slot_epochs = 40, o.slot_hidden = 8, o.slot_lr = 1e-2;
+  char d1[512], d2[512];
+  snprintf(d1, sizeof d1, "%s/m1", tmp);
+  snprintf(d2, sizeof d2, "%s/m2", tmp);
+  rk_train_result r1, r2;
+  ordo_err e = {{0}};
+  EXPECT(rk_train(ds, &o, d1, &r1, &e) == 0, "%s", e.msg);
+  EXPECT(rk_train(ds, &o, d2, &r2, &e) == 0, "%s", e.msg);
+  EXPECT(r1.point_steps == 6, "pointwise steps %lld", (long long)r1.point_steps);
+  EXPECT(r1.tau_slot > 0.5, "validation tau of the slot ranker %.4f", r1.tau_slot);
+  /* determinism: the same seed gives the same losses and the same files */
+  EXPECT(r1.point_loss_last == r2.point_loss_last && r1.tau_slot == r2.tau_slot,
+         "same seed, same run: %.9g vs %.9g", r1.point_loss_last, r2.point_loss_last);
+  char p1[600], p2[600];
+  snprintf(p1, sizeof p1, "%s/model.safetensors", d1);
+  snprintf(p2, sizeof p2, "%s/model.safetensors", d2);
+  size_t n1 = 0, n2 = 0;
+  char *a = ordo_read_file(p1, &n1, NULL), *b = ordo_read_file(p2, &n2, NULL);
+  EXPECT(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "model.safetensors bit-identical");
+  free(a), free(b);
+  snprintf(p1, sizeof p1, "%s/ranker.json", d1);
+  snprintf(p2, sizeof p2, "%s/ranker.json", d2);
+  a = read_all(p1), b = read_all(p2);
+  EXPECT(a && b && strcmp(a, b) == 0, "ranker.json identical");
+  free(a), free(b);
+
+  /* reload and predict: every notebook gets a valid order that the scorer accepts */
+  rk_model m;
+  EXPECT(rk_model_load(&m, d1, &e) == 0, "%s", e.msg);
+  EXPECT(m.has_point, "pointwise part loaded");
+  float **pos = calloc((size_t)ds->n, sizeof *pos);
+  rk_predict_positions(&m, ds, NULL, 1, pos);
+  nb_orders sub = {0}, truth = {0};
+  for (int32_t i = 0; i < ds->n; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    int32_t *ord = malloc((size_t)nb->n_cells * sizeof *ord);
+    rk_order_from_md_pos(nb, pos[i], ord);
+    nb_orders_add_nb(&sub, nb, ord);
+    nb_orders_add_nb(&truth, nb, nb->order);
+    free(ord), free(pos[i]);
+  }
+  free(pos);
+  double tau = -2;
+  ai4_tau acc;
+  EXPECT(ai4_score_orders(&truth, &sub, &tau, &acc, &e) == 0, "%s", e.msg);
+  EXPECT(tau > 0.5, "predicted tau %.4f", tau);
+  nb_orders_free(&sub), nb_orders_free(&truth);
+  rk_model_free(&m);
+
+  /* a damaged ranker.json is an error naming the file and the key */
+  snprintf(p1, sizeof p1, "%s/ranker.json", d2);
+  a = read_all(p1);
+  char *w1 = a ? strstr(a, "\"hidden\"") : NULL;
+  if (w1) {
+    memcpy(w1, "\"hiddex\"", 8);
+    ORDO_CHECK(ordo_write_file_atomic(p1, a, strlen(a), NULL) == 0);
+    EXPECT(rk_model_load(&m, d2, &e) != 0 && strstr(e.msg, "ranker.json") && strstr(e.msg, "hidden"),
+           "damaged ranker.json: %s", e.msg);
+  }
+  free(a);
+}
+
+int main(void) {
+  omp_set_num_threads(1); /* small work: one thread is faster and the same bits on any machine */
+  char tmp[] = "/tmp/ordo-test-ranker-XXXXXX";
+  ORDO_CHECK(mkdtemp(tmp));
+  char src[600];
+  snprintf(src, sizeof src, "%s/src", tmp);
+  make_tree(src, 4, 6, 11);
+  nb_dataset ds;
+  ordo_err e = {{0}};
+  int rc = nb_dataset_load(&ds, src, 1, 3, &e);
+  EXPECT(rc == 0 && ds.n == 24 && ds.has_orders, "load: %s (%d notebooks)", e.msg, ds.n);
+  if (rc != 0) return test_summary();
+
+  test_true_slots_and_orders();
+  test_features(&ds);
+  test_slot_loss_falls(&ds);
+  test_train_predict(&ds, tmp);
+  char tokdir[600];
+  snprintf(tokdir, sizeof tokdir, "%s/m1", tmp);
+  test_point_loss_falls(&ds, tokdir);
+
+  nb_dataset_free(&ds);
+  rm_tree(tmp);
+  return test_summary();
+}
