@@ -284,6 +284,19 @@ static void check_errors(void) {
       "\"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 7e89}}], \"pair\": [],"
       "\"special_tokens\": {\"[CLS]\": {\"id\": \"[CLS]\", \"ids\": [1], \"tokens\": [\"[CLS]\"]}}}}";
   EXPECT(tok_load_json(&t, ty, strlen(ty), "ty.json", &e) == -1 && strstr(e.msg, "type_id"), "%s", e.msg);
+  /* found by fuzz_load: a non-string prefix was dereferenced */
+  const char *csp = "{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": [], \"continuing_subword_prefix\": 1}}";
+  EXPECT(tok_load_json(&t, csp, strlen(csp), "p.json", &e) == -1 && strstr(e.msg, "continuing_subword_prefix"), "%s", e.msg);
+  /* found by fuzz_load: a vocabulary without the byte symbols encodes to nothing, no crash */
+  const char *nob = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"zz\": 0}, \"merges\": []}, \"pre_tokenizer\": "
+                    "{\"type\": \"ByteLevel\"}}";
+  EXPECT(tok_load_json(&t, nob, strlen(nob), "n.json", &e) == 0, "%s", e.msg);
+  if (t) {
+    int32_t one[4];
+    EXPECT(tok_encode(t, "abc abc", 7, one, 4, TOK_ADD_SPECIAL) == 0, "no byte symbols: no ids");
+    tok_free(t);
+    t = NULL;
+  }
   EXPECT(tok_load(&t, "/nonexistent/tokenizer.json", &e) == -1 && strstr(e.msg, "/nonexistent"), "%s", e.msg);
   const char *tr = "{\"truncation\": {\"max_length\": 8}, \"model\": {}}";
   EXPECT(tok_load_json(&t, tr, strlen(tr), "t.json", &e) == -1 && strstr(e.msg, "unsupported: truncation"), "%s", e.msg);
