@@ -34,7 +34,7 @@ typedef struct ordo_params {
   int n, cap;
   size_t total; /* elements, including alignment padding */
   float *data;  /* fp32 master weights, one allocation */
-  float *grad;  /* same layout as data */
+  float *grad;  /* same layout as data; frozen specs' parts are never written (zero, no memory) */
 } ordo_params;
 
 void params_init(ordo_params *p);
@@ -49,6 +49,7 @@ void params_alloc(ordo_params *p);
 int params_find(const ordo_params *p, const char *name);
 float *params_data(const ordo_params *p, int idx);
 float *params_grad(const ordo_params *p, int idx);
+/* Zeroes the gradients of trainable specs (frozen ones stay zero and untouched). */
 void params_zero_grad(ordo_params *p);
 /* Number of parameters (sum of numel, no padding); trainable only when `trainable_only`. */
 int64_t params_count(const ordo_params *p, int trainable_only);

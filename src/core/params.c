@@ -1,5 +1,6 @@
 /* Parameter spec table and its single allocation. */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ordo/core.h"
 #include "ordo/params.h"
@@ -9,7 +10,7 @@ void params_init(ordo_params *p) { *p = (ordo_params){0}; }
 void params_free(ordo_params *p) {
   free(p->specs);
   ordo_free_aligned(p->data);
-  ordo_free_aligned(p->grad);
+  if (p->grad) munmap(p->grad, p->total * sizeof(float));
   *p = (ordo_params){0};
 }
 
@@ -53,7 +54,12 @@ void params_alloc(ordo_params *p) {
   ORDO_CHECK(!p->data);
   p->total = (p->total + 15) / 16 * 16;
   p->data = ordo_alloc_aligned(p->total * sizeof(float));
-  p->grad = ordo_alloc_aligned(p->total * sizeof(float));
+  /* Anonymous pages read as zero and cost no memory until written: the gradients of frozen
+   * parameters (LoRA's base model) are never written, so they take no memory. */
+  void *g = mmap(NULL, p->total * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  ORDO_CHECKF(g != MAP_FAILED, "out of memory mapping %zu gradient bytes", p->total * sizeof(float));
+  p->grad = g;
 }
 
 int params_find(const ordo_params *p, const char *name) {
@@ -72,7 +78,11 @@ float *params_grad(const ordo_params *p, int idx) {
   return p->grad + p->specs[idx].offset;
 }
 
-void params_zero_grad(ordo_params *p) { memset(p->grad, 0, p->total * sizeof(float)); }
+void params_zero_grad(ordo_params *p) {
+  for (int i = 0; i < p->n; i++)
+    if (!(p->specs[i].flags & ORDO_PF_FROZEN))
+      memset(p->grad + p->specs[i].offset, 0, (size_t)p->specs[i].numel * sizeof(float));
+}
 
 int64_t params_count(const ordo_params *p, int trainable_only) {
   int64_t n = 0;

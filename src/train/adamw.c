@@ -69,5 +69,10 @@ double grad_global_norm(const ordo_params *p) {
 }
 
 void grad_scale(ordo_params *p, float s) {
-  for (size_t j = 0; j < p->total; j++) p->grad[j] *= s;
+  for (int i = 0; i < p->n; i++) {
+    const ordo_param_spec *sp = &p->specs[i];
+    if (sp->flags & ORDO_PF_FROZEN) continue; /* never written: left untouched (no memory) */
+    float *g = p->grad + sp->offset;
+    for (int64_t j = 0; j < sp->numel; j++) g[j] *= s;
+  }
 }
