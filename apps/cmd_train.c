@@ -28,7 +28,8 @@ typedef struct train_args {
   int accum, optim_bits;
   int64_t save_every;
   double layer_decay, head_lr_mul;
-  const char *keep32;
+  const char *keep32, *l2_pattern;
+  double l2;
   ordo_dtype precision;
   enc_recompute recompute;
 } train_args;
@@ -144,6 +145,7 @@ static void usage(FILE *f) {
     "  --layer-decay X      layer-wise learning-rate decay (default 1 = off)\n"
     "  --head-lr-mul X      learning-rate multiplier of the heads (default 1)\n"
     "  --recompute R        none | attention | layer: activation recompute (default none)\n"
+    "  --l2 X --l2-layers P L2 penalty X/2 |w|^2 on parameters whose name contains P\n"
     "  --save-every N       write DIR/checkpoint every N steps (always at the end); a run\n"
     "                       started again with the same DIR resumes from it, bit for bit\n");
 }
@@ -310,6 +312,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
     } else if (strcmp(f, "--keep32") == 0) {
       if (!want(i, argc, argv)) return 0;
       a->keep32 = argv[++i];
+    } else if (strcmp(f, "--l2-layers") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      a->l2_pattern = argv[++i];
     } else if (strcmp(f, "--schedule") == 0) {
       if (!want(i, argc, argv)) return 0;
       if (sched_kind_parse(argv[++i], &a->sched) != 0) {
@@ -339,6 +344,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--save-every", NULL, &a->save_every, NULL, 0, 1e12},
           {"--layer-decay", NULL, NULL, &a->layer_decay, 0.01, 1},
           {"--head-lr-mul", NULL, NULL, &a->head_lr_mul, 0, 1000},
+          {"--l2", NULL, NULL, &a->l2, 0, 100},
       };
       int hit = 0;
       for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
@@ -364,6 +370,10 @@ static int parse_args(train_args *a, int argc, char **argv) {
   }
   if (!a->out || a->n_corpus == 0) {
     fprintf(stderr, "ordo train: --corpus and --out are required (see ordo train --help)\n");
+    return 0;
+  }
+  if (a->l2 > 0 && !a->l2_pattern) {
+    fprintf(stderr, "ordo train: --l2 needs --l2-layers PATTERN (e.g. encoder.layer.11. or classifier)\n");
     return 0;
   }
   if (a->init && a->config) {
@@ -510,6 +520,9 @@ int cmd_train(int argc, char **argv) {
   tc.steps = a.steps;
   tc.accum_steps = a.accum;
   tc.clip = a.clip;
+  tc.l2 = (float)a.l2;
+  tc.l2_pattern = a.l2_pattern;
+
   tc.sched = (sched_config){.kind = a.sched, .lr = (float)a.lr, .total_steps = a.steps,
                             .min_lr = (float)a.min_lr,
                             .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};

@@ -24,6 +24,8 @@ typedef struct trainer_config {
   int64_t steps;          /* optimizer steps in the run */
   int accum_steps;        /* micro-batches per step (>= 1) */
   double clip;            /* global L2 norm clip, 0 = off */
+  float l2;               /* classic L2 penalty 0.5 l2 |w|^2 (added to the gradient) ... */
+  const char *l2_pattern; /* ... on the parameters whose name contains this (NULL: none) */
   sched_config sched;
   adamw_config adamw;     /* lr, betas, eps, weight decay */
   adamw8_config q8;       /* bits 8 or 32, min size, keep-32 patterns */

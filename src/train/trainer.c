@@ -90,6 +90,15 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
     loss += micro(ctx, m, step, i, scale);
   }
   if (scale != 1.0f) grad_scale(&m->params, 1.0f / scale); /* unscale before clipping */
+  if (t->cfg.l2 > 0 && t->cfg.l2_pattern) {
+    for (int i = 0; i < m->params.n; i++) {
+      const ordo_param_spec *s = &m->params.specs[i];
+      if ((s->flags & ORDO_PF_FROZEN) || !strstr(s->name, t->cfg.l2_pattern)) continue;
+      float *g = params_grad(&m->params, i);
+      const float *w = params_data(&m->params, i);
+      for (int64_t j = 0; j < s->numel; j++) g[j] += t->cfg.l2 * w[j];
+    }
+  }
   double gn = grad_global_norm(&m->params);
   memset(st, 0, sizeof *st);
   st->loss = loss;
