@@ -38,7 +38,7 @@ void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 36
+#define RK_NFEAT 38
 
 /* A notebook's lexical evidence, computed once: markdown-code similarities, the similarity of
  * neighbouring code cells (a low one marks a change of topic, where markdown tends to sit) and

@@ -2,6 +2,7 @@
  * a softmax over each markdown's slots and weighted-median decoding. */
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
@@ -81,6 +82,39 @@ static int md_heading_level(const nb_cell *c) {
   return l > 6 ? 6 : l;
 }
 
+/* The section number a markdown cell opens with ("## 3. Fit", "Step 2:", "1.2 Data"), as
+ * major + minor / 1000, or -1 when there is none. Numbered sections order markdown cells among
+ * themselves. */
+static double md_section_number(const nb_cell *c) {
+  static const char *k_lead[] = {"step", "part", "chapter", "section", "exercise", "question",
+                                 "task", "lesson", "example"};
+  const char *s = c->source, *end = s + c->len;
+  while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t' || *s == '#' || *s == '*'))
+    s++;
+  for (size_t k = 0; k < sizeof k_lead / sizeof *k_lead; k++) {
+    size_t l = strlen(k_lead[k]);
+    if ((size_t)(end - s) > l && strncasecmp(s, k_lead[k], l) == 0) {
+      s += l;
+      while (s < end && *s == ' ') s++;
+      break;
+    }
+  }
+  if (s >= end || *s < '0' || *s > '9') return -1;
+  double major = 0, minor = 0;
+  int nd = 0;
+  while (s < end && *s >= '0' && *s <= '9' && nd < 6) major = major * 10 + (*s++ - '0'), nd++;
+  if (nd >= 4) return -1; /* a year or a count, not a section */
+  if (s < end && *s == '.' && s + 1 < end && s[1] >= '0' && s[1] <= '9') {
+    s++;
+    nd = 0;
+    while (s < end && *s >= '0' && *s <= '9' && nd < 3) minor = minor * 10 + (*s++ - '0'), nd++;
+  }
+  /* "3 apples" is a count: a section number is followed by '.', ')', ':', '-' or a blank line */
+  if (s < end && !(*s == '.' || *s == ')' || *s == ':' || *s == '-' || *s == ' ' || *s == '\n'))
+    return -1;
+  return major + minor / 1000.0;
+}
+
 static int cmp_desc(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x < y) - (x > y);
@@ -90,6 +124,22 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
                       float *feats) {
   const int32_t nc = nb->n_code, nm = nb->n_md, ns = nc + 1;
   float *sorted = ordo_malloc(((size_t)nc + 1) * sizeof *sorted);
+  /* relative rank of each numbered markdown among the numbered ones (-1: not numbered) */
+  double *num = ordo_malloc(((size_t)nm + 1) * sizeof *num);
+  float *numq = ordo_malloc(((size_t)nm + 1) * sizeof *numq);
+  int32_t n_num = 0;
+  for (int32_t m = 0; m < nm; m++) n_num += (num[m] = md_section_number(&nb->cells[nc + m])) >= 0;
+  for (int32_t m = 0; m < nm; m++) {
+    numq[m] = -1;
+    if (num[m] < 0 || n_num < 2) continue;
+    int32_t below = 0, same = 0;
+    for (int32_t k = 0; k < nm; k++) {
+      if (num[k] < 0) continue;
+      below += num[k] < num[m];
+      same += num[k] == num[m];
+    }
+    numq[m] = ((float)below + 0.5f * (float)same) / (float)n_num;
+  }
   for (int32_t m = 0; m < nm; m++) {
     const float *cs = lex->sim.cos + (size_t)m * nc, *bm = lex->sim.bm25 + (size_t)m * nc;
     float maxcos = 0, maxbm = 0, wsum = 0, wpos = 0;
@@ -169,9 +219,11 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[33] = best_bm >= 0 ? fabsf((float)(s - best_bm)) / (float)ns : 0.0f;
       f[34] = md_code * rel;
       f[35] = (float)hl / 6.0f;
+      f[36] = numq[m] >= 0 ? 1.0f : 0.0f;
+      f[37] = numq[m] >= 0 ? fabsf(numq[m] - rel) : 0.0f;
     }
   }
-  free(sorted);
+  free(sorted), free(num), free(numq);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */
