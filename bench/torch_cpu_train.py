@@ -18,8 +18,11 @@ does; --head masked only on the labelled ones (what ordo train does).
 The batches are made before the clock starts; --warmup steps are run untimed, then
 --steps timed. Prints one JSON line:
 {"impl":"pytorch","head":...,"threads":N,"tokens_per_s":...,"step_ms":...,
- "loss_first":...,"loss_last":...}
-loss_first is the loss of the first (warmup) step, loss_last of the last one.
+ "cpu_ms":...,"loss_first":...,"loss_last":...}
+step_ms is wall time per timed step; cpu_ms the process's CPU time per step
+(all threads), which shows how much of the wall time a loaded machine took
+away (cpu_ms well below threads x step_ms). loss_first is the loss of the
+first (warmup) step, loss_last of the last one.
 """
 
 import argparse
@@ -120,13 +123,14 @@ def main(argv):
     transformers.logging.set_verbosity_error()
     model, opt = build(a)
     batches = make_batches(a, a.warmup + a.steps)
-    timed, loss_first, loss_last = 0.0, None, None
+    timed, cpu, loss_first, loss_last = 0.0, 0.0, None, None
     for s, (ids, labels) in enumerate(batches):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step(model, opt, ids, labels, a.head)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if s >= a.warmup:
             timed += dt
+            cpu += dc
         if loss_first is None:
             loss_first = loss
         loss_last = loss
@@ -134,6 +138,7 @@ def main(argv):
     print(json.dumps({"impl": "pytorch", "head": a.head, "threads": torch.get_num_threads(),
                       "tokens_per_s": round(tokens / timed, 1),
                       "step_ms": round(1e3 * timed / a.steps, 2),
+                      "cpu_ms": round(1e3 * cpu / a.steps, 2),
                       "loss_first": round(loss_first, 4), "loss_last": round(loss_last, 4)},
                      separators=(",", ":")))
     return 0
