@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <omp.h>
+#include <pthread.h>
 
 #include "tok/tok_internal.h"
 
@@ -149,7 +150,7 @@ int tok_add_token(tok *t, int32_t id, const char *s, uint32_t len) {
 
 static void scratch_free(tok_scratch *s) {
   if (!s) return;
-  free(s->cache), free(s->out.v), free(s->sym.v), free(s->aux.v), free(s->cps), free(s->buf);
+  free(s->cache), free(s->out.v), free(s->res.v), free(s->sym.v), free(s->aux.v), free(s->cps), free(s->buf);
   free(s);
 }
 
@@ -170,7 +171,12 @@ void tok_free(tok *t) {
  * taker, so creating it lazily needs no lock. */
 tok_scratch *tok_scratch_get(const tok *t, int *slot) {
   tok *mt = (tok *)t;
-  for (int i = 0; i < TOK_SCRATCH_POOL; i++) {
+  /* start from a slot chosen by the calling thread, so a thread keeps finding its own warm
+   * word cache instead of the one another core just used */
+  uintptr_t self = (uintptr_t)pthread_self();
+  int start = (int)((self >> 12) ^ (self >> 20)) & (TOK_SCRATCH_POOL - 1);
+  for (int k = 0; k < TOK_SCRATCH_POOL; k++) {
+    int i = (start + k) & (TOK_SCRATCH_POOL - 1);
     int expect = 0;
     if (atomic_load_explicit(&mt->busy[i], memory_order_relaxed) == 0 &&
         atomic_compare_exchange_strong(&mt->busy[i], &expect, 1)) {
@@ -295,33 +301,32 @@ static void encode_raw(const tok *t, tok_scratch *s, const char *text, size_t le
   model_segment(t, s, text + seg, len - seg);
 }
 
+/* Appends the encoding of one text (with the single-sequence template when asked) to dst;
+ * returns the number of ids appended. */
+static int encode_append(const tok *t, tok_scratch *s, const char *text, size_t len, int flags, tok_ivec *dst) {
+  int before = dst->n;
+  int templ = (flags & TOK_ADD_SPECIAL) && t->has_post;
+  for (int i = 0; i < (templ ? t->single.n : 1); i++) {
+    const tok_tmpl_item *it = templ ? &t->single.items[i] : NULL;
+    if (it && it->seq < 0) {
+      for (int q = 0; q < it->nids; q++) tok_ivec_push(dst, it->ids[q]);
+      continue;
+    }
+    s->out.n = 0;
+    encode_raw(t, s, text, len);
+    tok_ivec_reserve(dst, dst->n + s->out.n);
+    memcpy(dst->v + dst->n, s->out.v, (size_t)s->out.n * sizeof(int32_t));
+    dst->n += s->out.n;
+  }
+  return dst->n - before;
+}
+
 int tok_encode(const tok *t, const char *text, size_t len, int32_t *ids, int max_ids, int flags) {
   int slot;
   tok_scratch *s = tok_scratch_get(t, &slot);
-  s->out.n = 0;
-  int n;
-  if ((flags & TOK_ADD_SPECIAL) && t->has_post) {
-    int k = 0;
-    for (int i = 0; i < t->single.n; i++) {
-      const tok_tmpl_item *it = &t->single.items[i];
-      if (it->seq < 0) {
-        for (int q = 0; q < it->nids; q++) {
-          if (k < max_ids) ids[k] = it->ids[q];
-          k++;
-        }
-      } else {
-        s->out.n = 0;
-        encode_raw(t, s, text, len);
-        for (int q = 0; q < s->out.n; q++, k++)
-          if (k < max_ids) ids[k] = s->out.v[q];
-      }
-    }
-    n = k;
-  } else {
-    encode_raw(t, s, text, len);
-    n = s->out.n;
-    if (n > 0 && max_ids > 0) memcpy(ids, s->out.v, (size_t)(n < max_ids ? n : max_ids) * sizeof(int32_t));
-  }
+  s->res.n = 0;
+  int n = encode_append(t, s, text, len, flags, &s->res);
+  if (n > 0 && max_ids > 0) memcpy(ids, s->res.v, (size_t)(n < max_ids ? n : max_ids) * sizeof(int32_t));
   tok_scratch_put(t, s, slot);
   return n;
 }
@@ -412,32 +417,34 @@ done:
 void tok_encode_batch(const tok *t, const char *const *texts, const size_t *lens, int n, int flags,
                       int nthreads, tok_batch *out) {
   if (nthreads <= 0) nthreads = omp_get_max_threads();
-  int32_t **per = ordo_calloc((size_t)(n > 0 ? n : 1), sizeof(int32_t *));
+  /* each thread keeps one scratch (its word cache stays warm on its core) and appends the ids
+   * of its texts to its own vector; a second pass gathers them in text order */
+  tok_ivec *vec = ordo_calloc((size_t)nthreads, sizeof(tok_ivec));
+  int *who = ordo_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+  int64_t *pos = ordo_malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
   out->n = n;
   out->offsets = ordo_calloc((size_t)n + 1, sizeof(int64_t));
-  /* each text encodes into a buffer sized by a first guess (one id per byte plus specials),
-   * which always suffices for byte-level BPE and WordPiece; the count is re-checked anyway */
-#pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
-  for (int i = 0; i < n; i++) {
-    int cap = (int)lens[i] + 8;
-    int32_t *buf = ordo_malloc((size_t)cap * sizeof(int32_t));
-    int k = tok_encode(t, texts[i], lens[i], buf, cap, flags);
-    if (k > cap) {
-      buf = ordo_realloc(buf, (size_t)k * sizeof(int32_t));
-      tok_encode(t, texts[i], lens[i], buf, k, flags);
+#pragma omp parallel num_threads(nthreads)
+  {
+    int tid = omp_get_thread_num(), slot;
+    tok_scratch *s = tok_scratch_get(t, &slot);
+    tok_ivec *v = &vec[tid];
+#pragma omp for schedule(dynamic, 8)
+    for (int i = 0; i < n; i++) {
+      who[i] = tid;
+      pos[i] = v->n;
+      out->offsets[i + 1] = encode_append(t, s, texts[i], lens[i], flags, v);
     }
-    per[i] = buf;
-    out->offsets[i + 1] = k;
+    tok_scratch_put(t, s, slot);
   }
   for (int i = 0; i < n; i++) out->offsets[i + 1] += out->offsets[i];
   out->ids = ordo_malloc((size_t)(out->offsets[n] > 0 ? out->offsets[n] : 1) * sizeof(int32_t));
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-  for (int i = 0; i < n; i++) {
-    memcpy(out->ids + out->offsets[i], per[i],
+  for (int i = 0; i < n; i++)
+    memcpy(out->ids + out->offsets[i], vec[who[i]].v + pos[i],
            (size_t)(out->offsets[i + 1] - out->offsets[i]) * sizeof(int32_t));
-    free(per[i]);
-  }
-  free(per);
+  for (int k = 0; k < nthreads; k++) free(vec[k].v);
+  free(vec), free(who), free(pos);
 }
 
 void tok_batch_free(tok_batch *b) {

@@ -74,7 +74,8 @@ typedef struct tok_cache_entry {
 
 typedef struct tok_scratch {
   tok_cache_entry *cache; /* (TOK_CACHE_SLOTS) */
-  tok_ivec out;           /* ids of the current call */
+  tok_ivec out;           /* ids of the current segment / sequence */
+  tok_ivec res;           /* ids of the current call (sequence and special tokens) */
   tok_ivec sym;           /* BPE symbols of one word: ids */
   tok_ivec aux;           /* BPE heap / links */
   uint32_t *cps;          /* code points of a normalized segment (WordPiece) */
