@@ -38,7 +38,25 @@ void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 38
+#define RK_NFEAT 43
+
+/* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
+ * of markdown cells, the sum of relative true slots (s / n_code) and the count. */
+typedef struct rk_term_prior {
+  uint64_t *keys; /* open addressing (0: empty) */
+  double *sum;
+  int32_t *count;
+  int64_t cap, n;
+} rk_term_prior;
+/* Fits over the markdown cells of the notebooks selected by mask (true orders needed). */
+void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *mask);
+void rk_term_prior_free(rk_term_prior *p);
+/* Each markdown's prior relative position in [0, 1], -1 when none of its terms is known;
+ * md_prior (n_md). */
+void rk_term_prior_md(const rk_term_prior *p, const nb_notebook *nb, float *md_prior);
+/* term_prior.json: {"terms": [hex], "sum": [...], "count": [...]} (terms seen 3 times or more). */
+int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e);
+int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e);
 
 /* A notebook's lexical evidence, computed once: markdown-code similarities, the similarity of
  * neighbouring code cells (a low one marks a change of topic, where markdown tends to sit) and
@@ -47,8 +65,11 @@ typedef struct rk_lex {
   ai4_nb_sim sim;
   float *adj;    /* (n_code + 1): TF-IDF cosine of code s-1 and code s; 1 at s = 0, n_code */
   float *ctrait; /* (n_code, 2): log(1 + length) / 8, starts with an import */
+  float *md_prior; /* (n_md) the term prior's position of each markdown, -1: none */
 } rk_lex;
-void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const nb_notebook *nb);
+/* prior may be NULL (no term-prior features). */
+void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
+                    const nb_notebook *nb);
 void rk_lex_free(rk_lex *l);
 
 /* A notebook's features for every (markdown, slot): feats (n_md, n_code + 1, RK_NFEAT).
@@ -163,6 +184,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *out_dir,
 /* A loaded ranker for prediction. */
 typedef struct rk_model {
   rk_slot_model slot;
+  int has_prior;
+  rk_term_prior prior;
   int has_point;
   enc_model enc;
   tok *tk;

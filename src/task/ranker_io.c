@@ -24,6 +24,7 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
   cJSON_AddNumberToObject(s, "features", RK_NFEAT);
   cJSON_AddNumberToObject(s, "hidden", m->slot.hidden);
   cJSON_AddBoolToObject(s, "use_point", m->slot.use_point);
+  cJSON_AddBoolToObject(s, "use_prior", m->has_prior);
   const ordo_params *p = &m->slot.params;
   cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
   cJSON_AddItemToObject(s, "b1", float_array(params_data(p, m->slot.b1), m->slot.hidden));
@@ -112,6 +113,12 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
       get_floats(s, "w2", path, params_data(p, m->slot.w2), hidden, e) ||
       get_floats(s, "b2", path, params_data(p, m->slot.b2), 1, e))
     goto done;
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_prior"))) {
+    char pp[4200];
+    snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
+    if (rk_term_prior_load(&m->prior, pp, e) != 0) goto done;
+    m->has_prior = 1;
+  }
   const cJSON *pc = cJSON_GetObjectItemCaseSensitive(root, "point");
   if (m->slot.use_point && !cJSON_IsObject(pc)) {
     ordo_fail(e, "%s: \"point\": the slot model uses a pointwise model but none is described", path);
@@ -150,6 +157,7 @@ done:
 
 void rk_model_free(rk_model *m) {
   rk_slot_free(&m->slot);
+  rk_term_prior_free(&m->prior);
   if (m->has_point) enc_free(&m->enc);
   tok_free(m->tk);
   memset(m, 0, sizeof *m);
@@ -173,7 +181,7 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     for (int32_t i = 0; i < ds->n; i++) {
       if (mask && !mask[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];
-      rk_lex_compute(&sim, &tf, nb);
+      rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
       float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
       rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
       md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);

@@ -35,8 +35,13 @@ static int starts_with_import(const nb_cell *c) {
          (c->len - i >= 5 && strncmp(c->source + i, "from ", 5) == 0);
 }
 
-void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const nb_notebook *nb) {
+void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
+                    const nb_notebook *nb) {
   int32_t nc = nb->n_code;
+  l->md_prior = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *l->md_prior);
+  if (prior) rk_term_prior_md(prior, nb, l->md_prior);
+  else
+    for (int32_t m = 0; m < nb->n_md; m++) l->md_prior[m] = -1.0f;
   ai4_nb_sim_compute(&l->sim, tf, nb);
   l->adj = ordo_malloc(((size_t)nc + 1) * sizeof *l->adj);
   l->ctrait = ordo_malloc(((size_t)nc * 2 + 1) * sizeof *l->ctrait);
@@ -60,7 +65,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const nb_notebook *nb) {
 
 void rk_lex_free(rk_lex *l) {
   ai4_nb_sim_free(&l->sim);
-  free(l->adj), free(l->ctrait);
+  free(l->adj), free(l->ctrait), free(l->md_prior);
   memset(l, 0, sizeof *l);
 }
 
@@ -124,6 +129,8 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
                       float *feats) {
   const int32_t nc = nb->n_code, nm = nb->n_md, ns = nc + 1;
   float *sorted = ordo_malloc(((size_t)nc + 1) * sizeof *sorted);
+  float *ahead = ordo_malloc(((size_t)nc + 1) * sizeof *ahead);
+  float *behind = ordo_malloc(((size_t)nc + 1) * sizeof *behind);
   /* relative rank of each numbered markdown among the numbered ones (-1: not numbered) */
   double *num = ordo_malloc(((size_t)nm + 1) * sizeof *num);
   float *numq = ordo_malloc(((size_t)nm + 1) * sizeof *numq);
@@ -161,6 +168,14 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       if (bm[c] > 0 && (best_bm < 0 || bm[c] > bm[best_bm])) best_bm = c;
     float md_code = (float)has(cell, "`"), md_link = (float)(has(cell, "](") || has(cell, "http"));
     float md_math = (float)has(cell, "$");
+    /* exponentially smoothed similarity of the code after the slot (ahead[s] over cells s, s+1,
+     * ...) and before it (behind[s] over cells s-1, s-2, ...): a markdown often introduces a
+     * run of cells, not one */
+    const float decay = 0.5f;
+    ahead[nc] = 0;
+    for (int32_t c = nc - 1; c >= 0; c--) ahead[c] = cs[c] + decay * ahead[c + 1];
+    behind[0] = 0;
+    for (int32_t c = 1; c <= nc; c++) behind[c] = cs[c - 1] + decay * behind[c - 1];
     for (int32_t c = 0; c < nc; c++) sorted[c] = cs[c];
     qsort(sorted, (size_t)nc, sizeof *sorted, cmp_desc);
     for (int32_t s = 0; s < ns; s++) {
@@ -221,9 +236,15 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[35] = (float)hl / 6.0f;
       f[36] = numq[m] >= 0 ? 1.0f : 0.0f;
       f[37] = numq[m] >= 0 ? fabsf(numq[m] - rel) : 0.0f;
+      f[38] = ahead[s] * icos * 0.5f;
+      f[39] = behind[s] * icos * 0.5f;
+      float pr = lex->md_prior[m], dp = pr - rel;
+      f[40] = pr >= 0 ? fabsf(dp) : 0.0f;
+      f[41] = pr >= 0 ? 4.0f * dp * dp : 0.0f;
+      f[42] = pr >= 0 ? 1.0f : 0.0f;
     }
   }
-  free(sorted), free(num), free(numq);
+  free(sorted), free(num), free(numq), free(ahead), free(behind);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */

@@ -21,7 +21,7 @@ rk_train_opts rk_train_defaults(void) {
   o.slot_hidden = 32;
   o.slot_epochs = 6;
   o.slot_lr = 3e-3;
-  o.slot_max_nb = 2000;
+  o.slot_max_nb = 1000;
   o.point = 1;
   o.layers = 2;
   o.hidden = 128;
@@ -33,7 +33,7 @@ rk_train_opts rk_train_defaults(void) {
   o.batch = 16;
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
-  o.max_minutes = 45;
+  o.max_minutes = 30;
   return o;
 }
 
@@ -133,10 +133,11 @@ typedef struct point_sample {
   int32_t nb, md;
 } point_sample;
 
-/* Trains the encoder; keeps the weights with the best validation tau in m. */
+/* Trains the encoder; keeps the weights with the best validation tau in m, and their relative
+ * predictions on the validation notebooks in val_pred (n notebooks, NULL elsewhere). */
 static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
                        const uint8_t *val, const rk_train_opts *o, const char *dir,
-                       rk_train_result *res, ordo_err *e) {
+                       rk_train_result *res, float **val_pred, ordo_err *e) {
   enc_model *m = &rm->enc;
   const rk_point_config *pc = &rm->pc;
   int B = o->batch, T = pc->seq;
@@ -218,16 +219,22 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
       }
     }
     progress_finish(&pb, NULL);
+    for (int32_t i = 0; i < ds->n; i++) free(pred[i]), pred[i] = NULL;
     /* validate: Kendall tau of the pointwise positions on the held-out groups */
     double tv = -1;
     int any_val = 0;
     for (int32_t i = 0; i < ds->n; i++) any_val |= val[i];
     if (any_val) {
       rk_point_predict(m, rm->tk, pc, ds, val, o->threads, pred);
+      float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
       for (int32_t i = 0; i < ds->n; i++)
-        if (pred[i]) point_to_pos(&ds->nbs[i], pred[i], pred[i]);
-      tv = tau_of_positions(ds, val, pred);
-      for (int32_t i = 0; i < ds->n; i++) free(pred[i]), pred[i] = NULL;
+        if (pred[i]) {
+          pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
+          point_to_pos(&ds->nbs[i], pred[i], pos[i]);
+        }
+      tv = tau_of_positions(ds, val, pos);
+      for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+      free(pos);
     }
     if (o->verbose)
       fprintf(stderr, "pointwise epoch %d: %lld steps, loss %.4f, %.0f tok/s, val tau %.4f\n", ep + 1,
@@ -235,12 +242,19 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
     if (tv > best_tau || !any_val) {
       best_tau = tv;
       memcpy(best, m->params.data, m->params.total * sizeof *best);
+      /* the best epoch's held-out predictions serve the slot features later */
+      for (int32_t i = 0; i < ds->n; i++) {
+        free(val_pred[i]);
+        val_pred[i] = pred[i];
+        pred[i] = NULL;
+      }
       if (enc_save(m, dir, e) != 0) {
         stop = 2;
         break;
       }
     }
   }
+  for (int32_t i = 0; i < ds->n; i++) free(pred[i]);
   memcpy(m->params.data, best, m->params.total * sizeof *best);
   res->tau_point = best_tau;
   res->point_steps = step;
@@ -405,7 +419,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       fprintf(stderr, "pointwise model: %s L%d H%d A%d I%d, %.2fM parameters, T %d, batch %d\n",
               cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
               cfg.intermediate_size, params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
-    if (point_train(&rm, ds, train, val, o, dir, res, e) != 0) goto done;
+    pp = ordo_calloc((size_t)ds->n, sizeof *pp);
+    if (point_train(&rm, ds, train, val, o, dir, res, pp, e) != 0) goto done;
   }
   /* the slot MLP's training notebooks: the first slot_max_nb of the training side */
   uint8_t *slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
@@ -413,9 +428,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (train[i] && (o->slot_max_nb <= 0 || k < o->slot_max_nb)) slot_tr[i] = 1, k++;
   if (rm.has_point) {
     double t0 = ordo_time();
-    pp = ordo_calloc((size_t)ds->n, sizeof *pp);
     uint8_t *need = ordo_malloc((size_t)ds->n);
-    for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] | val[i];
+    for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] && !pp[i];
     rk_point_predict(&rm.enc, rm.tk, &rm.pc, ds, need, threads, pp);
     free(need);
     if (o->verbose) fprintf(stderr, "pointwise predictions for the slot features: %.1f s\n", ordo_time() - t0);
@@ -423,10 +437,24 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   {
     double t0 = ordo_time();
     ai4_tfidf_fit(&tf, ds, NULL, threads);
+    /* term priors, cross-fitted: a training notebook's prior comes from the other half of the
+     * training side, so that the slot model learns how far to trust it on unseen notebooks;
+     * held-out and future notebooks use the prior of all training notebooks */
+    rk_term_prior half[2];
+    uint8_t *fold = ordo_calloc((size_t)ds->n, 1);
+    for (int f = 0; f < 2; f++) {
+      for (int32_t i = 0; i < ds->n; i++) fold[i] = train[i] && (i % 2) == f;
+      rk_term_prior_fit(&half[f], ds, fold);
+    }
+    free(fold);
+    rk_term_prior_fit(&rm.prior, ds, train);
+    rm.has_prior = 1;
     sims = ordo_calloc((size_t)ds->n, sizeof *sims);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (int32_t i = 0; i < ds->n; i++)
-      if (slot_tr[i] || val[i]) rk_lex_compute(&sims[i], &tf, &ds->nbs[i]);
+      if (slot_tr[i] || val[i])
+        rk_lex_compute(&sims[i], &tf, train[i] ? &half[1 - i % 2] : &rm.prior, &ds->nbs[i]);
+    rk_term_prior_free(&half[0]), rk_term_prior_free(&half[1]);
     if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
   }
   /* lexical features only; then, with a pointwise part, the same with its positions as
@@ -456,6 +484,11 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     res->seconds_slot += r2.seconds_slot;
   }
   free(slot_tr);
+  {
+    char pp[4200];
+    snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
+    if (rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
+  }
   if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
   rc = 0;
 done:

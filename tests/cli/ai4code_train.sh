@@ -38,7 +38,7 @@ for g in 0 1 2 3; do for j in 0 1 2 3 4; do mk_nb "$T/src/g$g/nb$j.ipynb" $((g *
 "$ORDO" nb build --from "$T/src" --out "$T/ds" --seed 1 >/dev/null 2>&1 && ok || bad "nb build"
 
 TINY=(--layers 1 --hidden 32 --heads 2 --intermediate 64 --vocab 400 --seq 64 --md-tokens 16
-      --code-cells 4 --code-tokens 8 --batch 8 --max-steps 4 --slot-epochs 10 --slot-hidden 8
+      --code-cells 4 --code-tokens 8 --batch 8 --max-steps 4 --slot-epochs 60 --slot-lr 0.01 --slot-hidden 8
       --val-frac 0.25 --seed 3 --threads 1)
 
 # ---- usage errors ----
@@ -81,7 +81,7 @@ cmp -s "$T/m/model.safetensors" "$T/m2/model.safetensors" && ok || bad "same see
 cmp -s "$T/m/ranker.json" "$T/m2/ranker.json" && ok || bad "same seed: different ranker.json"
 
 # a lexical-only model, and the weighted ensemble of both
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --no-point --slot-epochs 10 --val-frac 0.25 --threads 1
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --no-point --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1
 [ ! -e "$T/lex/model.safetensors" ] && ok || bad "--no-point wrote an encoder"
 expect_rc 0 "$ORDO" ai4code predict --model "$T/m,$T/lex" --weights 0.3,0.7 --data "$T/ds" --out "$T/ens.csv"
 expect_text "$T/err" "with 2 models"

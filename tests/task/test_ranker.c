@@ -83,7 +83,7 @@ static void test_features(const nb_dataset *ds) {
   ai4_tfidf_fit(&tf, ds, NULL, 1);
   const nb_notebook *nb = &ds->nbs[0];
   rk_lex lex;
-  rk_lex_compute(&lex, &tf, nb);
+  rk_lex_compute(&lex, &tf, NULL, nb);
   int32_t ns = nb->n_code + 1;
   float *f = malloc((size_t)nb->n_md * ns * RK_NFEAT * sizeof *f);
   rk_slot_features(nb, &lex, NULL, f);
@@ -110,7 +110,7 @@ static void test_slot_loss_falls(const nb_dataset *ds) {
   ai4_tfidf tf;
   ai4_tfidf_fit(&tf, ds, NULL, 1);
   rk_lex *lex = calloc((size_t)ds->n, sizeof *lex);
-  for (int32_t i = 0; i < ds->n; i++) rk_lex_compute(&lex[i], &tf, &ds->nbs[i]);
+  for (int32_t i = 0; i < ds->n; i++) rk_lex_compute(&lex[i], &tf, NULL, &ds->nbs[i]);
   rk_slot_model sm;
   rk_slot_init(&sm, 16, ops_cpu_ref());
   rk_slot_init_weights(&sm, 7);
