@@ -67,33 +67,7 @@ static void softmax_row_masked(float *p, const int32_t *m, int T) {
   for (int u = 0; u < T; u++) p[u] *= inv;
 }
 
-/* Philox4x32-10 for ATT_LANES consecutive counters at once, lane-parallel so that the rounds
- * vectorize (32 x 32 -> 64-bit multiplies): the function philox4x32() of core/rng.c (which
- * the reference calls through philox_uniform) restated for speed, since one mask costs
- * B * NH * T * T draws per call. test_fast.c checks that the masks agree with the reference.
- * out[w][l]: word w of block ctr0 + l. */
-enum { ATT_LANES = 16 };
-static void att_philox_lanes(uint32_t out[4][ATT_LANES], uint64_t ctr0, uint64_t key) {
-  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-  uint32_t c0[ATT_LANES], c1[ATT_LANES], c2[ATT_LANES], c3[ATT_LANES];
-  for (int l = 0; l < ATT_LANES; l++) {
-    uint64_t c = ctr0 + (uint64_t)l;
-    c0[l] = (uint32_t)c, c1[l] = (uint32_t)(c >> 32), c2[l] = 0, c3[l] = 0;
-  }
-  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-  for (int r = 0; r < 10; r++) {
-#pragma omp simd
-    for (int l = 0; l < ATT_LANES; l++) {
-      uint64_t p0 = (uint64_t)M0 * c0[l], p1 = (uint64_t)M1 * c2[l];
-      uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n1 = (uint32_t)p1;
-      uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1, n3 = (uint32_t)p0;
-      c0[l] = n0, c1[l] = n1, c2[l] = n2, c3[l] = n3;
-    }
-    k0 += W0, k1 += W1;
-  }
-  for (int l = 0; l < ATT_LANES; l++)
-    out[0][l] = c0[l], out[1][l] = c1[l], out[2][l] = c2[l], out[3][l] = c3[l];
-}
+enum { ATT_LANES = CPU_PHILOX_LANES };
 
 /* dst[i] = src[i] * scale where philox_uniform(seed, offset + i) >= p, else 0, for i in
  * [0, n); dst may alias src. Single-threaded: called once per (batch, head) pair from inside
@@ -106,7 +80,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
   int skip = (int)(offset & 3); /* words of the first block before element 0 */
   while (i < n) {
     uint32_t wd[4][ATT_LANES], words[4 * ATT_LANES];
-    att_philox_lanes(wd, blk, seed);
+    cpu_philox_lanes(wd, blk, seed);
     for (int l = 0; l < ATT_LANES; l++)
       for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
     int64_t m = 4 * ATT_LANES - skip; /* elements covered by these words */

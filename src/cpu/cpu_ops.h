@@ -35,6 +35,12 @@ void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout
  * order: deterministic for any thread count. Shared with other column reductions. */
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
 
+/* Philox4x32-10 for CPU_PHILOX_LANES consecutive counters at once, lane-parallel so that the
+ * rounds vectorize: core/rng.c's philox4x32() restated for speed (dropout and attention
+ * dropout draw one word per element). out[w][l]: word w of block ctr0 + l. elementwise_cpu.c */
+enum { CPU_PHILOX_LANES = 16 };
+void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
+
 /* attention_cpu.c */
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
                            const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,

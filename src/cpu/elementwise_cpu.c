@@ -81,12 +81,8 @@ void tanh_backward_cpu(float *dinp, const float *out, const float *dout, int64_t
   }
 }
 
-/* Philox4x32-10 for DROP_LANES consecutive counters at once, lane-parallel so that the rounds
- * vectorize (32 x 32 -> 64-bit multiplies). The same function as philox4x32() in core/rng.c,
- * restated in this form for speed; test_fast.c and test_dropout.c check that the masks are
- * identical to the reference's, which calls the core one. out[w][l]: word w of block ctr0+l. */
-enum { DROP_LANES = 16 };
-static void philox_lanes(uint32_t out[4][DROP_LANES], uint64_t ctr0, uint64_t key) {
+enum { DROP_LANES = CPU_PHILOX_LANES };
+void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
   const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
   uint32_t c0[DROP_LANES], c1[DROP_LANES], c2[DROP_LANES], c3[DROP_LANES];
   for (int l = 0; l < DROP_LANES; l++) {
@@ -122,7 +118,7 @@ static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, 
   for (int64_t g = 0; g < ngroups; g++) {
     uint32_t wd[4][DROP_LANES];
     uint64_t blk0 = first + (uint64_t)g * DROP_LANES;
-    philox_lanes(wd, blk0, seed);
+    cpu_philox_lanes(wd, blk0, seed);
     uint32_t words[4 * DROP_LANES]; /* in word order: word blk0 * 4 + k is words[k] */
     for (int l = 0; l < DROP_LANES; l++)
       for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
