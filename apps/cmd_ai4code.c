@@ -316,7 +316,8 @@ static void train_usage(FILE *f) {
           "  --max-minutes F (%g; pointwise training stops after this long, 0: no cap)\n"
           "  --max-train N         use at most N training notebooks (0: all)\n"
           "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
-          "  --slot-max-nb N (%d; notebooks the slot model trains on, 0: all)\n"
+          "  --slot-max-nb N (%d; notebooks the slot model with pointwise positions trains on,\n"
+          "                  0: all; the lexical one trains on all)\n"
           "MODEL_DIR gets ranker.json, and with the encoder config.json, model.safetensors and\n"
           "tokenizer.json.\n",
           d.val_frac, (unsigned long long)d.seed, d.layers, d.hidden, d.heads, d.intermediate,
@@ -421,12 +422,13 @@ static void predict_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
-          "                            [--seed N] [--threads N]\n\n"
+          "                            [--seed N] [--threads N] [--point-only]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
           "train/, or a folder of notebooks); --split keeps one side of the group split. When the\n"
-          "true orders are known the Kendall tau is printed. Throughput goes to stderr.\n");
+          "true orders are known the Kendall tau is printed. Throughput goes to stderr.\n"
+          "--point-only predicts from the models' pointwise encoders alone (no slot model).\n");
 }
 
 static int cmd_rk_predict(int argc, char **argv) {
@@ -434,13 +436,14 @@ static int cmd_rk_predict(int argc, char **argv) {
   const char *models_arg = NULL, *w_arg = NULL, *data = NULL, *out = NULL, *split = "all", *v;
   double val_frac = 0.1, th = 0;
   uint64_t seed = 42;
-  int bad = 0;
+  int bad = 0, point_only = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--model", &bad))) models_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
+    else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_double(v, "--threads", 0, 1024, &th) != 0;
@@ -494,6 +497,13 @@ static int cmd_rk_predict(int argc, char **argv) {
       fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
       rc = 1;
       break;
+    } else if (point_only && !models[loaded].has_point) {
+      fprintf(stderr, "ordo ai4code predict: --point-only: %s has no pointwise encoder\n", dirs[loaded]);
+      rc = 1;
+      loaded++;
+      break;
+    } else {
+      models[loaded].point_only = point_only;
     }
   nb_dataset ds;
   uint8_t *mask = NULL;

@@ -190,6 +190,7 @@ typedef struct rk_model {
   enc_model enc;
   tok *tk;
   rk_point_config pc;
+  int point_only; /* predict from the pointwise encoder alone (set by the caller) */
 } rk_model;
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
 void rk_model_free(rk_model *m);

@@ -166,6 +166,18 @@ void rk_model_free(rk_model *m) {
 void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
                           float **md_pos) {
   if (threads <= 0) threads = omp_get_max_threads();
+  if (m->point_only && m->has_point) {
+    rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, md_pos);
+    for (int32_t i = 0; i < ds->n; i++) {
+      if (!md_pos[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      for (int32_t k = 0; k < nb->n_md; k++) {
+        float r = md_pos[i][k] < 0 ? 0 : md_pos[i][k] > 1 ? 1 : md_pos[i][k];
+        md_pos[i][k] = r * (float)nb->n_code - 0.5f;
+      }
+    }
+    return;
+  }
   float **pp = NULL;
   if (m->slot.use_point) {
     pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);

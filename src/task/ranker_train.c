@@ -33,7 +33,7 @@ rk_train_opts rk_train_defaults(void) {
   o.batch = 16;
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
-  o.max_minutes = 30;
+  o.max_minutes = 25;
   return o;
 }
 
@@ -422,7 +422,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     pp = ordo_calloc((size_t)ds->n, sizeof *pp);
     if (point_train(&rm, ds, train, val, o, dir, res, pp, e) != 0) goto done;
   }
-  /* the slot MLP's training notebooks: the first slot_max_nb of the training side */
+  /* the slot MLP with pointwise positions trains on the first slot_max_nb notebooks of the
+   * training side (the encoder must score them first); the lexical one on all of them */
   uint8_t *slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   for (int32_t i = 0, k = 0; i < ds->n; i++)
     if (train[i] && (o->slot_max_nb <= 0 || k < o->slot_max_nb)) slot_tr[i] = 1, k++;
@@ -452,7 +453,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     sims = ordo_calloc((size_t)ds->n, sizeof *sims);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (int32_t i = 0; i < ds->n; i++)
-      if (slot_tr[i] || val[i])
+      if (train[i] || val[i])
         rk_lex_compute(&sims[i], &tf, train[i] ? &half[1 - i % 2] : &rm.prior, &ds->nbs[i]);
     rk_term_prior_free(&half[0]), rk_term_prior_free(&half[1]);
     if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
@@ -461,7 +462,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
    * features, kept only when it validates better */
   rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->seed);
-  slot_train(&rm.slot, ds, slot_tr, val, sims, NULL, o, res);
+  slot_train(&rm.slot, ds, train, val, sims, NULL, o, res);
   res->tau_lex = res->tau_slot;
   if (pp) {
     rk_train_result r2 = *res;
