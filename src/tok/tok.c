@@ -314,6 +314,7 @@ static int encode_append(const tok *t, tok_scratch *s, const char *text, size_t 
     }
     s->out.n = 0;
     encode_raw(t, s, text, len);
+    if (s->out.n == 0) continue; /* (s->out.v may still be NULL) */
     tok_ivec_reserve(dst, dst->n + s->out.n);
     memcpy(dst->v + dst->n, s->out.v, (size_t)s->out.n * sizeof(int32_t));
     dst->n += s->out.n;
@@ -441,8 +442,9 @@ void tok_encode_batch(const tok *t, const char *const *texts, const size_t *lens
   out->ids = ordo_malloc((size_t)(out->offsets[n] > 0 ? out->offsets[n] : 1) * sizeof(int32_t));
 #pragma omp parallel for schedule(static) num_threads(nthreads)
   for (int i = 0; i < n; i++)
-    memcpy(out->ids + out->offsets[i], vec[who[i]].v + pos[i],
-           (size_t)(out->offsets[i + 1] - out->offsets[i]) * sizeof(int32_t));
+    if (out->offsets[i + 1] > out->offsets[i])
+      memcpy(out->ids + out->offsets[i], vec[who[i]].v + pos[i],
+             (size_t)(out->offsets[i + 1] - out->offsets[i]) * sizeof(int32_t));
   for (int k = 0; k < nthreads; k++) free(vec[k].v);
   free(vec), free(who), free(pos);
 }
