@@ -215,6 +215,7 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
                 (ordo_time() - tstart) / 60);
         stop = 1;
         step++;
+        pb.total = k + 1; /* the bar ends where the run stopped */
         break;
       }
     }
