@@ -310,6 +310,8 @@ static void train_usage(FILE *f) {
           "             softmax over slots, decoded by the weighted median slot\n"
           "options (defaults):\n"
           "  --no-point            slot model on lexical features only (no encoder)\n"
+          "  --init-seed N         seed of the weights and data order (default: --seed); --seed\n"
+          "                        alone fixes the split, so models of one split can differ\n"
           "  --layers N (%d) --hidden N (%d) --heads N (%d) --intermediate N (%d) --vocab N (%d)\n"
           "  --seq N (%d) --md-tokens N (%d) --code-cells N (%d) --code-tokens N (%d)\n"
           "  --batch N (%d) --lr F (%g) --epochs N (%d) --max-steps N (0: no cap)\n"
@@ -342,7 +344,7 @@ static int cmd_rk_train(int argc, char **argv) {
   rk_train_opts o = rk_train_defaults();
   const char *data = NULL, *out = NULL, *v;
   double d;
-  int bad = 0, x;
+  int bad = 0, x, init_seed_set = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
@@ -350,6 +352,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--tokenizer", &bad))) o.tokenizer = v;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 0.9, &o.val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--init-seed", &bad))) bad = parse_u64(v, "--init-seed", &o.init_seed) != 0, init_seed_set = 1;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
     else if (strcmp(argv[i], "--no-point") == 0) o.point = 0;
     else if ((v = flag_value(argc, argv, &i, "--layers", &bad))) bad = parse_int(v, "--layers", 1, 48, &o.layers) != 0;
@@ -389,6 +392,7 @@ static int cmd_rk_train(int argc, char **argv) {
     bad = 1;
   }
   if (bad) return train_usage(stderr), 2;
+  if (!init_seed_set) o.init_seed = o.seed;
   o.verbose = 1;
   nb_dataset ds;
   ordo_err e = {{0}};

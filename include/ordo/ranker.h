@@ -145,7 +145,8 @@ float rk_point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b, cons
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
   double val_frac;
-  uint64_t seed;
+  uint64_t seed;      /* the group split */
+  uint64_t init_seed; /* weights, data order, dropout (the CLI sets it to seed unless given) */
   int threads;
   int verbose;
   /* slot ranker */

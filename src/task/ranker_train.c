@@ -18,6 +18,7 @@ rk_train_opts rk_train_defaults(void) {
   memset(&o, 0, sizeof o);
   o.val_frac = 0.1;
   o.seed = 42;
+  o.init_seed = 42;
   o.slot_hidden = 32;
   o.slot_epochs = 6;
   o.slot_lr = 3e-3;
@@ -178,7 +179,7 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
   float **pred = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pred);
   double best_tau = -2;
   ordo_rng r;
-  rng_init(&r, o->seed ^ 0x9e3779b97f4a7c15ULL);
+  rng_init(&r, o->init_seed ^ 0x9e3779b97f4a7c15ULL);
   int64_t step = 0;
   double tstart = ordo_time();
   int stop = 0;
@@ -306,7 +307,7 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
   sched_config sc = {.kind = SCHED_COSINE, .lr = (float)o->slot_lr, .total_steps = total,
                      .warmup_steps = per_epoch / 10, .min_lr = (float)o->slot_lr * 0.05f};
   ordo_rng r;
-  rng_init(&r, o->seed + 17);
+  rng_init(&r, o->init_seed + 17);
   rk_slot_work w = {0};
   float *best = ordo_malloc(sm->params.total * sizeof *best);
   memcpy(best, sm->params.data, sm->params.total * sizeof *best);
@@ -412,10 +413,10 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     cfg.num_labels = 1;
     if (enc_init(&rm.enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
     rm.has_point = 1;
-    enc_init_weights(&rm.enc, o->seed);
+    enc_init_weights(&rm.enc, o->init_seed);
     if (o->init && enc_load(&rm.enc, o->init, NULL, e) != 0) goto done;
     enc_plan(&rm.enc, o->batch, o->pc.seq, 0);
-    rm.enc.seed = o->seed;
+    rm.enc.seed = o->init_seed;
     if (o->verbose)
       fprintf(stderr, "pointwise model: %s L%d H%d A%d I%d, %.2fM parameters, T %d, batch %d\n",
               cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
@@ -462,14 +463,14 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   /* lexical features only; then, with a pointwise part, the same with its positions as
    * features, kept only when it validates better */
   rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
-  rk_slot_init_weights(&rm.slot, o->seed);
+  rk_slot_init_weights(&rm.slot, o->init_seed);
   slot_train(&rm.slot, ds, train, val, sims, NULL, o, res);
   res->tau_lex = res->tau_slot;
   if (pp) {
     rk_train_result r2 = *res;
     rk_slot_model with;
     rk_slot_init(&with, o->slot_hidden, ops_cpu_ref());
-    rk_slot_init_weights(&with, o->seed);
+    rk_slot_init_weights(&with, o->init_seed);
     with.use_point = 1;
     slot_train(&with, ds, slot_tr, val, sims, pp, o, &r2);
     res->tau_both = r2.tau_slot;

@@ -206,7 +206,7 @@ static char *read_all(const char *path) {
 
 static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   rk_train_opts o = rk_train_defaults();
-  o.val_frac = 0.25, o.seed = 5, o.threads = 1;
+  o.val_frac = 0.25, o.seed = 5, o.init_seed = 5, o.threads = 1;
   o.layers = 1, o.hidden = 32, o.heads = 2, o.intermediate = 64, o.vocab_size = 400;
   o.pc = (rk_point_config){.md_tokens = 16, .n_code = 4, .code_tokens = 8, .seq = 64};
   o.batch = 8, o.max_steps = 6, o.slot_epochs = 40, o.slot_hidden = 8, o.slot_lr = 1e-2;
