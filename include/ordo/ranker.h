@@ -38,14 +38,16 @@ void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 43
+#define RK_NFEAT 44
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
  * of markdown cells, the sum of relative true slots (s / n_code) and the count. */
+#define RK_PBINS 8
 typedef struct rk_term_prior {
   uint64_t *keys; /* open addressing (0: empty) */
   double *sum;
   int32_t *count;
+  int32_t *hist; /* (cap, RK_PBINS) counts of relative slot bins */
   int64_t cap, n;
 } rk_term_prior;
 /* Fits over the markdown cells of the notebooks selected by mask (true orders needed). */
@@ -54,7 +56,11 @@ void rk_term_prior_free(rk_term_prior *p);
 /* Each markdown's prior relative position in [0, 1], -1 when none of its terms is known;
  * md_prior (n_md). */
 void rk_term_prior_md(const rk_term_prior *p, const nb_notebook *nb, float *md_prior);
-/* term_prior.json: {"terms": [hex], "sum": [...], "count": [...]} (terms seen 3 times or more). */
+/* Per markdown, the mean log-likelihood of each relative-position bin under its words
+ * (naive Bayes, add-one smoothing), minus its maximum: md_bins (n_md, RK_PBINS). */
+void rk_term_prior_bins(const rk_term_prior *p, const nb_notebook *nb, float *md_bins);
+/* term_prior.json: {"terms": [hex], "sum": [...], "count": [...], "bins": [RK_PBINS per term]}
+ * (terms seen 3 times or more). */
 int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e);
 int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e);
 
@@ -66,6 +72,7 @@ typedef struct rk_lex {
   float *adj;    /* (n_code + 1): TF-IDF cosine of code s-1 and code s; 1 at s = 0, n_code */
   float *ctrait; /* (n_code, 2): log(1 + length) / 8, starts with an import */
   float *md_prior; /* (n_md) the term prior's position of each markdown, -1: none */
+  float *md_bins;  /* (n_md, RK_PBINS) rk_term_prior_bins, 0 without a prior */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,

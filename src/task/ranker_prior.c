@@ -1,7 +1,8 @@
 /* Where markdown words sit: for each term of markdown cells, the mean relative slot (s / n_code)
- * of the training cells that hold it, shrunk towards 0.5. A markdown's prior position is the
- * mean over its distinct terms, weighted by log(1 + count): "conclusion", "summary", "import",
- * "exercise" carry position even when nothing in the code matches. */
+ * of the training cells that hold it (shrunk towards 0.5) and a histogram over RK_PBINS bins of
+ * it. A markdown's prior position is the mean over its distinct terms, weighted by
+ * log(1 + count); its bin log-likelihoods are naive Bayes over the histograms: "conclusion",
+ * "summary", "import", "exercise" carry position even when nothing in the code matches. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -22,10 +23,12 @@ static void prior_grow(rk_term_prior *p) {
   q.keys = ordo_calloc((size_t)q.cap, sizeof *q.keys);
   q.sum = ordo_calloc((size_t)q.cap, sizeof *q.sum);
   q.count = ordo_calloc((size_t)q.cap, sizeof *q.count);
+  q.hist = ordo_calloc((size_t)q.cap * RK_PBINS, sizeof *q.hist);
   for (int64_t i = 0; i < p->cap; i++) {
     if (!p->keys[i]) continue;
     int64_t s = prior_slot(&q, p->keys[i]);
     q.keys[s] = p->keys[i], q.sum[s] = p->sum[i], q.count[s] = p->count[i];
+    memcpy(q.hist + s * RK_PBINS, p->hist + i * RK_PBINS, RK_PBINS * sizeof *q.hist);
   }
   q.n = p->n;
   rk_term_prior_free(p);
@@ -33,7 +36,7 @@ static void prior_grow(rk_term_prior *p) {
 }
 
 void rk_term_prior_free(rk_term_prior *p) {
-  free(p->keys), free(p->sum), free(p->count);
+  free(p->keys), free(p->sum), free(p->count), free(p->hist);
   memset(p, 0, sizeof *p);
 }
 
@@ -72,6 +75,8 @@ void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *ma
         if (!p->keys[s]) p->keys[s] = t.h[j], p->n++;
         p->sum[s] += rel;
         p->count[s]++;
+        int b = (int)(rel * RK_PBINS);
+        p->hist[s * RK_PBINS + (b < RK_PBINS ? b : RK_PBINS - 1)]++;
       }
     }
     free(slot);
@@ -96,12 +101,37 @@ void rk_term_prior_md(const rk_term_prior *p, const nb_notebook *nb, float *md_p
   ai4_terms_free(&t);
 }
 
+void rk_term_prior_bins(const rk_term_prior *p, const nb_notebook *nb, float *md_bins) {
+  ai4_terms t = {0};
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    cell_terms(&nb->cells[nb->n_code + m], &t);
+    double lp[RK_PBINS] = {0};
+    int used = 0;
+    for (int32_t j = 0; j < t.n && p->cap; j++) {
+      int64_t s = prior_slot(p, t.h[j]);
+      if (!p->keys[s] || p->count[s] < 3) continue;
+      used++;
+      for (int b = 0; b < RK_PBINS; b++)
+        lp[b] += log((p->hist[s * RK_PBINS + b] + 1.0) / (p->count[s] + (double)RK_PBINS));
+    }
+    double mx = -1e300;
+    for (int b = 0; b < RK_PBINS; b++) mx = lp[b] > mx ? lp[b] : mx;
+    for (int b = 0; b < RK_PBINS; b++) {
+      /* the mean over words tempers naive Bayes' overconfidence */
+      double v = used ? (lp[b] - mx) / used : 0.0;
+      md_bins[(size_t)m * RK_PBINS + b] = (float)(v < -4 ? -4 : v);
+    }
+  }
+  ai4_terms_free(&t);
+}
+
 int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e) {
   /* kept: terms seen at least 3 times (the others are never used) */
   cJSON *root = cJSON_CreateObject();
   cJSON *h = cJSON_AddArrayToObject(root, "terms");
   cJSON *s = cJSON_AddArrayToObject(root, "sum");
   cJSON *c = cJSON_AddArrayToObject(root, "count");
+  cJSON *hb = cJSON_AddArrayToObject(root, "bins"); /* RK_PBINS counts per term, flat */
   for (int64_t i = 0; i < p->cap; i++) {
     if (!p->keys[i] || p->count[i] < 3) continue;
     char buf[24];
@@ -109,6 +139,7 @@ int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e) {
     cJSON_AddItemToArray(h, cJSON_CreateString(buf));
     cJSON_AddItemToArray(s, cJSON_CreateNumber(round(p->sum[i] * 1e4) / 1e4));
     cJSON_AddItemToArray(c, cJSON_CreateNumber(p->count[i]));
+    for (int b = 0; b < RK_PBINS; b++) cJSON_AddItemToArray(hb, cJSON_CreateNumber(p->hist[i * RK_PBINS + b]));
   }
   char *txt = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);
@@ -128,14 +159,17 @@ int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e) {
   const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "terms");
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "sum");
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "count");
+  const cJSON *hb = cJSON_GetObjectItemCaseSensitive(root, "bins");
   int n = cJSON_GetArraySize(h);
-  if (!cJSON_IsArray(h) || !cJSON_IsArray(s) || !cJSON_IsArray(c) || cJSON_GetArraySize(s) != n ||
-      cJSON_GetArraySize(c) != n) {
+  if (!cJSON_IsArray(h) || !cJSON_IsArray(s) || !cJSON_IsArray(c) || !cJSON_IsArray(hb) ||
+      cJSON_GetArraySize(s) != n || cJSON_GetArraySize(c) != n ||
+      cJSON_GetArraySize(hb) != n * RK_PBINS) {
     cJSON_Delete(root);
-    return ordo_fail(e, "%s: expected arrays \"terms\", \"sum\" and \"count\" of one length", path);
+    return ordo_fail(e, "%s: expected arrays \"terms\", \"sum\", \"count\" of one length and "
+                     "\"bins\" of %d times it", path, RK_PBINS);
   }
   prior_grow(p);
-  const cJSON *hi = h->child, *si = s->child, *ci = c->child;
+  const cJSON *hi = h->child, *si = s->child, *ci = c->child, *bi = hb->child;
   for (int k = 0; k < n; k++, hi = hi->next, si = si->next, ci = ci->next) {
     char *end = NULL;
     unsigned long long key = cJSON_IsString(hi) ? strtoull(hi->valuestring, &end, 16) : 0;
@@ -149,6 +183,15 @@ int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e) {
     if (!p->keys[sl]) p->keys[sl] = (uint64_t)key, p->n++;
     p->sum[sl] = si->valuedouble;
     p->count[sl] = (int32_t)ci->valuedouble;
+    for (int b = 0; b < RK_PBINS; b++, bi = bi->next) {
+      if (!cJSON_IsNumber(bi) || bi->valuedouble < 0 || bi->valuedouble > ci->valuedouble) {
+        cJSON_Delete(root);
+        rk_term_prior_free(p);
+        return ordo_fail(e, "%s: \"bins\"[%d]: expected a count in [0, %d]", path,
+                         k * RK_PBINS + b, (int)ci->valuedouble);
+      }
+      p->hist[sl * RK_PBINS + b] = (int32_t)bi->valuedouble;
+    }
   }
   cJSON_Delete(root);
   return 0;

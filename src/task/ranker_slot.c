@@ -39,8 +39,11 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb) {
   int32_t nc = nb->n_code;
   l->md_prior = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *l->md_prior);
-  if (prior) rk_term_prior_md(prior, nb, l->md_prior);
-  else
+  l->md_bins = ordo_calloc((size_t)nb->n_md * RK_PBINS + 1, sizeof *l->md_bins);
+  if (prior) {
+    rk_term_prior_md(prior, nb, l->md_prior);
+    rk_term_prior_bins(prior, nb, l->md_bins);
+  } else
     for (int32_t m = 0; m < nb->n_md; m++) l->md_prior[m] = -1.0f;
   ai4_nb_sim_compute(&l->sim, tf, nb);
   l->adj = ordo_malloc(((size_t)nc + 1) * sizeof *l->adj);
@@ -65,7 +68,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
 
 void rk_lex_free(rk_lex *l) {
   ai4_nb_sim_free(&l->sim);
-  free(l->adj), free(l->ctrait), free(l->md_prior);
+  free(l->adj), free(l->ctrait), free(l->md_prior), free(l->md_bins);
   memset(l, 0, sizeof *l);
 }
 
@@ -242,6 +245,8 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[40] = pr >= 0 ? fabsf(dp) : 0.0f;
       f[41] = pr >= 0 ? 4.0f * dp * dp : 0.0f;
       f[42] = pr >= 0 ? 1.0f : 0.0f;
+      int pb = (int)(rel * RK_PBINS);
+      f[43] = lex->md_bins[(size_t)m * RK_PBINS + (pb < RK_PBINS ? pb : RK_PBINS - 1)];
     }
   }
   free(sorted), free(num), free(numq), free(ahead), free(behind);

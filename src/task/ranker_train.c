@@ -34,7 +34,7 @@ rk_train_opts rk_train_defaults(void) {
   o.batch = 16;
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
-  o.max_minutes = 25;
+  o.max_minutes = 15;
   return o;
 }
 
