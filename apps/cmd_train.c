@@ -583,14 +583,13 @@ int cmd_train(int argc, char **argv) {
     char tail[160];
     snprintf(tail, sizeof tail, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s", st.loss, st.lr,
              st.grad_norm, tps);
-    if ((step + 1) % a.log_every == 0 || step == first_step || step + 1 == a.steps || st.skipped)
-      printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f%s%s\n",
-             (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps,
-             tr.scaler.enabled ? " loss_scale " : "",
-             tr.scaler.enabled ? (st.skipped ? "skipped" : "") : "");
-    if (tr.scaler.enabled && ((step + 1) % a.log_every == 0 || st.skipped))
-      printf("  loss_scale %g (skipped so far %lld)\n", tr.scaler.scale,
-             (long long)tr.scaler.skipped_steps);
+    if ((step + 1) % a.log_every == 0 || step == first_step || step + 1 == a.steps || st.skipped) {
+      char extra[64] = "";
+      if (tr.scaler.enabled)
+        snprintf(extra, sizeof extra, " loss_scale %g%s", st.loss_scale, st.skipped ? " (skipped)" : "");
+      printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f%s\n",
+             (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps, extra);
+    }
     progress_update(&pb, tr.prog.step, tail);
     if (a.save_every > 0 && tr.prog.step % a.save_every == 0 && tr.prog.step < a.steps &&
         trainer_save(&tr, &e) != 0)
