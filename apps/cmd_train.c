@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "train_flags.h"
 #include "ordo/mlm.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
@@ -22,16 +23,10 @@ typedef struct train_args {
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
   int64_t steps;
-  double lr, warmup, weight_decay, clip, dropout, min_lr;
-  sched_kind sched;
+  double lr, warmup, dropout, min_lr;
   uint64_t seed;
-  int accum, optim_bits;
   int64_t save_every;
-  double layer_decay, head_lr_mul;
-  const char *keep32, *l2_pattern;
-  double l2;
-  ordo_dtype precision;
-  enc_recompute recompute;
+  trainer_config tc; /* the technique flags (train_flags.h) */
 } train_args;
 
 static const char *k_recompute_names[] = {"none", "attention", "layer"};
@@ -128,26 +123,14 @@ static void usage(FILE *f) {
     "  --batch N            sequences per step (default 16)\n"
     "  --steps N            optimizer steps (default 50)\n"
     "  --lr X               peak learning rate (default 5e-4)\n"
-    "  --schedule S         linear | cosine | constant decay after warmup (default linear)\n"
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
-    "  --weight-decay X     AdamW decoupled decay, not on biases/LayerNorm (default 0.01)\n"
-    "  --clip X             clip the global gradient L2 norm (default 1.0; 0 = off)\n"
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --log-every N        print a loss line every N steps (default 10)\n"
-    "techniques:\n"
-    "  --accum-steps N      micro-batches of --batch per optimizer step (default 1)\n"
-    "  --precision P        fp32 | bf16 | fp16: storage of weight copies and activations;\n"
-    "                       fp16 uses dynamic loss scaling (default fp32)\n"
-    "  --optim O            adamw (32-bit state) | adamw8 (8-bit block-wise state) (default adamw)\n"
-    "  --keep32 PATTERN     with adamw8: parameters whose name contains PATTERN keep 32-bit state\n"
-    "  --layer-decay X      layer-wise learning-rate decay (default 1 = off)\n"
-    "  --head-lr-mul X      learning-rate multiplier of the heads (default 1)\n"
-    "  --recompute R        none | attention | layer: activation recompute (default none)\n"
-    "  --l2 X --l2-layers P L2 penalty X/2 |w|^2 on parameters whose name contains P\n"
     "  --save-every N       write DIR/checkpoint every N steps (always at the end); a run\n"
-    "                       started again with the same DIR resumes from it, bit for bit\n");
+    "                       started again with the same DIR resumes from it, bit for bit\n\n");
+  train_flags_usage(f);
 }
 
 /* ---- corpus ---- */
@@ -263,15 +246,14 @@ static int parse_num(const char *flag, const char *s, double lo, double hi, doub
 static int parse_args(train_args *a, int argc, char **argv) {
   *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
-                    .steps = 50, .lr = 5e-4, .warmup = 0.1, .weight_decay = 0.01, .clip = 1.0,
-                    .dropout = 0.1, .sched = SCHED_LINEAR, .seed = 1,
-                    .accum = 1, .optim_bits = 32, .layer_decay = 1, .head_lr_mul = 1,
-                    .precision = ORDO_DT_F32};
+                    .steps = 50, .lr = 5e-4, .warmup = 0.1, .dropout = 0.1, .seed = 1,
+                    .tc = trainer_defaults()};
   a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
   for (int i = 1; i < argc; i++) {
     const char *f = argv[i];
     long long iv;
     double dv;
+    int tf;
     if (strcmp(f, "--corpus") == 0) {
       while (i + 1 < argc && argv[i + 1][0] != '-') a->corpus[a->n_corpus++] = argv[++i];
       if (a->n_corpus == 0) {
@@ -284,43 +266,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
                          : f[2] == 'i' ? &a->init : &a->config;
       *dst = argv[++i];
-    } else if (strcmp(f, "--precision") == 0) {
-      if (!want(i, argc, argv)) return 0;
-      const char *v = argv[++i];
-      if (strcmp(v, "fp32") == 0) a->precision = ORDO_DT_F32;
-      else if (strcmp(v, "bf16") == 0) a->precision = ORDO_DT_BF16;
-      else if (strcmp(v, "fp16") == 0) a->precision = ORDO_DT_F16;
-      else {
-        fprintf(stderr, "ordo train: --precision must be fp32, bf16 or fp16\n");
-        return 0;
-      }
-    } else if (strcmp(f, "--optim") == 0) {
-      if (!want(i, argc, argv)) return 0;
-      const char *v = argv[++i];
-      if (strcmp(v, "adamw") == 0) a->optim_bits = 32;
-      else if (strcmp(v, "adamw8") == 0) a->optim_bits = 8;
-      else {
-        fprintf(stderr, "ordo train: --optim must be adamw or adamw8\n");
-        return 0;
-      }
-    } else if (strcmp(f, "--recompute") == 0) {
-      if (!want(i, argc, argv)) return 0;
-      if (enc_recompute_parse(argv[++i], &a->recompute) != 0) {
-        fprintf(stderr, "ordo train: --recompute must be none, attention or layer\n");
-        return 0;
-      }
-    } else if (strcmp(f, "--keep32") == 0) {
-      if (!want(i, argc, argv)) return 0;
-      a->keep32 = argv[++i];
-    } else if (strcmp(f, "--l2-layers") == 0) {
-      if (!want(i, argc, argv)) return 0;
-      a->l2_pattern = argv[++i];
-    } else if (strcmp(f, "--schedule") == 0) {
-      if (!want(i, argc, argv)) return 0;
-      if (sched_kind_parse(argv[++i], &a->sched) != 0) {
-        fprintf(stderr, "ordo train: --schedule must be linear, cosine or constant\n");
-        return 0;
-      }
+    } else if ((tf = train_flags_parse(&a->tc, argc, argv, &i, "ordo train")) != 0) {
+      if (tf < 0) return 0;
     } else {
       struct { const char *name; int *ip; int64_t *lp; double *dp; double lo, hi; } k[] = {
           {"--vocab-size", &a->vocab_size, NULL, NULL, 64, 1 << 20},
@@ -336,15 +283,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--lr", NULL, NULL, &a->lr, 0, 10},
           {"--warmup", NULL, NULL, &a->warmup, 0, 1e12},
           {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
-          {"--weight-decay", NULL, NULL, &a->weight_decay, 0, 10},
-          {"--clip", NULL, NULL, &a->clip, 0, 1e9},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
-          {"--accum-steps", &a->accum, NULL, NULL, 1, 65536},
           {"--save-every", NULL, &a->save_every, NULL, 0, 1e12},
-          {"--layer-decay", NULL, NULL, &a->layer_decay, 0.01, 1},
-          {"--head-lr-mul", NULL, NULL, &a->head_lr_mul, 0, 1000},
-          {"--l2", NULL, NULL, &a->l2, 0, 100},
       };
       int hit = 0;
       for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
@@ -372,10 +313,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
     fprintf(stderr, "ordo train: --corpus and --out are required (see ordo train --help)\n");
     return 0;
   }
-  if (a->l2 > 0 && !a->l2_pattern) {
-    fprintf(stderr, "ordo train: --l2 needs --l2-layers PATTERN (e.g. encoder.layer.11. or classifier)\n");
-    return 0;
-  }
+  if (train_flags_check(&a->tc, "ordo train") != 0) return 0;
   if (a->init && a->config) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
     return 0;
@@ -516,24 +454,13 @@ int cmd_train(int argc, char **argv) {
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
   }
-  trainer_config tc = trainer_defaults();
+  trainer_config tc = a.tc;
   tc.steps = a.steps;
-  tc.accum_steps = a.accum;
-  tc.clip = a.clip;
-  tc.l2 = (float)a.l2;
-  tc.l2_pattern = a.l2_pattern;
 
-  tc.sched = (sched_config){.kind = a.sched, .lr = (float)a.lr, .total_steps = a.steps,
+  tc.sched = (sched_config){.kind = a.tc.sched.kind, .lr = (float)a.lr, .total_steps = a.steps,
                             .min_lr = (float)a.min_lr,
                             .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};
   tc.adamw.lr = (float)a.lr;
-  tc.adamw.weight_decay = (float)a.weight_decay;
-  tc.q8.bits = a.optim_bits;
-  if (a.keep32) tc.q8.keep32[tc.q8.n_keep32++] = a.keep32;
-  tc.groups.layer_decay = a.layer_decay;
-  tc.groups.head_lr_mul = a.head_lr_mul;
-  tc.precision = a.precision;
-  tc.recompute = a.recompute;
   tc.seed = a.seed;
   tc.save_every = a.save_every;
   char ckpt_dir[4096];
@@ -546,8 +473,9 @@ int cmd_train(int argc, char **argv) {
            "%.1f MB (%d-bit AdamW), %s, recompute %s, accumulation %d",
            m.cfg.model_type, m.cfg.num_hidden_layers, m.cfg.hidden_size, m.cfg.num_attention_heads,
            m.cfg.intermediate_size, params_count(&m.params, 0) / 1e6, m.arena.cap / 1e6,
-           trainer_state_bytes(&tr) / 1e6, a.optim_bits, a.precision == ORDO_DT_F32 ? "fp32"
-           : a.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[a.recompute], a.accum);
+           trainer_state_bytes(&tr) / 1e6, tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
+           : tc.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[tc.recompute],
+           tc.accum_steps);
   /* the model's files travel with every checkpoint */
   tr.write_extra = write_model_files;
   tr.extra_ctx = &m;
@@ -556,12 +484,12 @@ int cmd_train(int argc, char **argv) {
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
 
   task.data = &data, task.B = a.batch, task.T = a.seq;
-  size_t BT = (size_t)a.batch * a.seq, BTall = BT * a.accum;
+  size_t BT = (size_t)a.batch * a.seq, BTall = BT * tc.accum_steps;
   task.ids = ids = ordo_malloc(BTall * sizeof(int32_t));
   task.mask = mask = ordo_malloc(BTall * sizeof(int32_t));
   task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
   task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
-  task.first = ordo_malloc(((size_t)a.accum + 1) * sizeof(int));
+  task.first = ordo_malloc(((size_t)tc.accum_steps + 1) * sizeof(int));
   snprintf(path, sizeof path, "%s/metrics.csv", a.out);
   if (metrics_open(&metrics, path, tr.prog.step, &e) != 0) goto done;
 
