@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "train_flags.h"
 #include "ordo/ai4code.h"
 #include "ordo/notebook.h"
 #include "ordo/ranker.h"
@@ -325,6 +326,9 @@ static void train_usage(FILE *f) {
           d.val_frac, (unsigned long long)d.seed, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
+  fprintf(f, "\nThe pointwise encoder trains on the shared trainer; with --batch B and --accum-steps N a\n"
+             "step sees B x N markdown cells.\n");
+  train_flags_usage(f);
 }
 
 /* Parses an integer flag value in [lo, hi]. */
@@ -374,11 +378,13 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--slot-epochs", &bad))) bad = parse_int(v, "--slot-epochs", 1, 1000, &o.slot_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--slot-max-nb", &bad))) bad = parse_int(v, "--slot-max-nb", 0, 100000000, &o.slot_max_nb) != 0;
     else if ((v = flag_value(argc, argv, &i, "--slot-lr", &bad))) bad = parse_double(v, "--slot-lr", 0, 1, &d) != 0, o.slot_lr = d;
+    else if (!bad && (x = train_flags_parse(&o.tech, argc, argv, &i, "ordo ai4code train")) != 0) bad = x < 0;
     else if (!bad) {
       fprintf(stderr, "ordo ai4code train: unknown argument '%s'\n", argv[i]);
       bad = 1;
     }
   }
+  if (!bad && train_flags_check(&o.tech, "ordo ai4code train") != 0) bad = 1;
   if (!bad && (!data || !out)) {
     fprintf(stderr, "ordo ai4code train: --data and --out are required\n");
     bad = 1;

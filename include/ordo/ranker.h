@@ -29,6 +29,7 @@
 #include "ordo/optim.h"
 #include "ordo/params.h"
 #include "ordo/tok.h"
+#include "ordo/trainer.h"
 
 /* ---- truth ------------------------------------------------------------------------------- */
 /* The true slot of each markdown cell (number of code cells before it in the true order).
@@ -146,8 +147,9 @@ int rk_point_encode_ct(const rk_point_config *c, const tok *tk, const rk_cell_to
  * regression head against targets (B), backward, clipping of the global gradient norm at clip
  * (0: none), AdamW at rate lr. Returns the loss. One small function, so that a shared trainer
  * (accumulation, mixed precision) can take it over. */
-float rk_point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b, const float *targets,
-                          float lr, float clip);
+/* One optimizer step of the pointwise encoder on one batch through the shared trainer (whose
+ * accumulation must be 1): MSE of the head's output against targets (B). Returns the loss. */
+float rk_point_train_step(trainer *t, const enc_batch *b, const float *targets);
 
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
@@ -172,6 +174,8 @@ typedef struct rk_train_opts {
   int max_train_nb;         /* > 0: use at most this many training notebooks */
   const char *tokenizer;    /* NULL: train a BPE tokenizer on the training notebooks */
   const char *init;         /* NULL or an encoder checkpoint directory */
+  trainer_config tech;      /* the encoder's training techniques (accumulation, precision, ...):
+                               its steps and schedule are set from the fields above */
 } rk_train_opts;
 
 rk_train_opts rk_train_defaults(void);

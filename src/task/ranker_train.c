@@ -35,6 +35,7 @@ rk_train_opts rk_train_defaults(void) {
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
   o.max_minutes = 15;
+  o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
 }
 
@@ -62,18 +63,62 @@ static void point_to_pos(const nb_notebook *nb, const float *rel, float *pos) {
 }
 
 /* ---- the pointwise encoder ----------------------------------------------------------------- */
-float rk_point_train_step(enc_model *m, opt_adamw *opt, const enc_batch *b,
-                              const float *targets, float lr, float clip) {
-  params_zero_grad(&m->params);
-  enc_forward(m, b, 1);
-  enc_zero_output_grads(m, b);
-  float loss = enc_loss_cls_mse(m, b, targets, 1.0f);
-  enc_backward(m, b);
-  double gn = grad_global_norm(&m->params);
-  if (clip > 0 && gn > clip) grad_scale(&m->params, (float)(clip / (gn + 1e-6)));
-  opt_adamw_step(opt, &m->params, lr);
-  m->step++;
+typedef struct point_batch {
+  const enc_batch *b;
+  const float *targets;
+} point_batch;
+
+static float point_batch_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
+  (void)step, (void)i;
+  const point_batch *pb = ctx;
+  enc_forward(m, pb->b, 1);
+  enc_zero_output_grads(m, pb->b);
+  float loss = enc_loss_cls_mse(m, pb->b, pb->targets, dloss);
+  enc_backward(m, pb->b);
   return loss;
+}
+
+float rk_point_train_step(trainer *t, const enc_batch *b, const float *targets) {
+  ORDO_CHECK(t->cfg.accum_steps == 1);
+  point_batch pb = {b, targets};
+  trainer_stats st;
+  trainer_step(t, &pb, NULL, point_batch_micro, &st);
+  return st.loss;
+}
+
+/* A training step's samples, cut into accum micro-batches of B (the trainer's callback). */
+typedef struct point_sample {
+  int32_t nb, md;
+} point_sample;
+
+typedef struct point_task {
+  const nb_dataset *ds;
+  const rk_point_config *pc;
+  const tok *tk;
+  const rk_cell_tokens *ct;
+  const point_sample *smp; /* the epoch's shuffled samples */
+  int32_t *const *slots;
+  int64_t first;           /* index of the step's first sample */
+  int B, T, n_micro;
+  int32_t *ids, *msk;
+  float *tgt;
+  int64_t real_tokens;
+} point_task;
+
+static float point_task_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
+  (void)step;
+  point_task *t = ctx;
+  for (int j = 0; j < t->B; j++) {
+    point_sample s = t->smp[t->first + (int64_t)i * t->B + j];
+    const nb_notebook *nb = &t->ds->nbs[s.nb];
+    t->real_tokens += rk_point_encode_ct(t->pc, t->tk, t->ct, s.nb, nb, s.md, t->ids + (size_t)j * t->T,
+                                         t->msk + (size_t)j * t->T);
+    t->tgt[j] = nb->n_code ? (float)t->slots[s.nb][s.md] / (float)nb->n_code : 0.0f;
+  }
+  enc_batch b = {.B = t->B, .T = t->T, .ids = t->ids, .mask = t->msk};
+  point_batch pb = {&b, t->tgt};
+  /* MSE is a mean over the B samples: each micro-batch carries 1/n_micro of the step */
+  return point_batch_micro(&pb, m, step, i, dloss / (float)t->n_micro) / (float)t->n_micro;
 }
 
 /* Builds or loads the tokenizer; writes DIR/tokenizer.json. */
@@ -130,13 +175,9 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
   return rc;
 }
 
-typedef struct point_sample {
-  int32_t nb, md;
-} point_sample;
-
 /* Trains the encoder; keeps the weights with the best validation tau in m, and their relative
  * predictions on the validation notebooks in val_pred (n notebooks, NULL elsewhere). */
-static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
+static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const uint8_t *train,
                        const uint8_t *val, const rk_train_opts *o, const char *dir,
                        rk_train_result *res, float **val_pred, ordo_err *e) {
   enc_model *m = &rm->enc;
@@ -158,20 +199,19 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
     rk_true_slots(&ds->nbs[i], slots[i]);
     for (int32_t md = 0; md < ds->nbs[i].n_md; md++) smp[k++] = (point_sample){i, md};
   }
-  int64_t steps_per_epoch = ns / B, total = steps_per_epoch * o->point_epochs;
+  const int N = tr->cfg.accum_steps;
+  int64_t steps_per_epoch = ns / ((int64_t)B * N), total = steps_per_epoch * o->point_epochs;
   if (o->max_steps > 0 && total > o->max_steps) total = o->max_steps;
   if (total < 1) {
     ordo_fail(e, "pointwise: %lld training markdown cells are fewer than one batch of %d",
-              (long long)ns, B);
+              (long long)ns, B * N);
     free(smp), free(slots), rk_cell_tokens_free(&ct);
     return -1;
   }
-  adamw_config ac = adamw_defaults();
-  ac.lr = (float)o->point_lr;
-  opt_adamw opt;
-  opt_adamw_init(&opt, &m->params, &ac);
-  sched_config sc = {.kind = SCHED_LINEAR, .lr = (float)o->point_lr, .total_steps = total,
-                     .warmup_steps = (int64_t)(o->point_warmup * total), .min_lr = 0};
+  tr->cfg.steps = total;
+  tr->cfg.sched = (sched_config){.kind = o->tech.sched.kind, .lr = (float)o->point_lr,
+                                 .total_steps = total,
+                                 .warmup_steps = (int64_t)(o->point_warmup * total), .min_lr = 0};
   int32_t *ids = ordo_malloc((size_t)B * T * sizeof *ids), *msk = ordo_malloc((size_t)B * T * sizeof *msk);
   float *tgt = ordo_malloc((size_t)B * sizeof *tgt);
   float *best = ordo_malloc(m->params.total * sizeof *best);
@@ -193,17 +233,16 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
     int64_t ep_steps = steps_per_epoch < total - step ? steps_per_epoch : total - step;
     progress_init(&pb, "pointwise", ep_steps);
     double tep = ordo_time(), toks = 0;
+    point_task task = {.ds = ds, .pc = pc, .tk = rm->tk, .ct = &ct, .smp = smp, .slots = slots,
+                       .B = B, .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt};
     for (int64_t k = 0; k < ep_steps; k++, step++) {
       double ts = ordo_time();
-      int real = 0;
-      for (int j = 0; j < B; j++) {
-        point_sample s = smp[k * B + j];
-        const nb_notebook *nb = &ds->nbs[s.nb];
-        real += rk_point_encode_ct(pc, rm->tk, &ct, s.nb, nb, s.md, ids + (size_t)j * T, msk + (size_t)j * T);
-        tgt[j] = nb->n_code ? (float)slots[s.nb][s.md] / (float)nb->n_code : 0.0f;
-      }
-      enc_batch b = {.B = B, .T = T, .ids = ids, .mask = msk};
-      float loss = rk_point_train_step(m, &opt, &b, tgt, sched_lr(&sc, step), 1.0f);
+      task.first = k * B * N;
+      task.real_tokens = 0;
+      trainer_stats st;
+      trainer_step(tr, &task, NULL, point_task_micro, &st);
+      float loss = st.loss;
+      int64_t real = task.real_tokens;
       if (step == 0) res->point_loss_first = loss;
       res->point_loss_last = loss;
       toks += real;
@@ -261,7 +300,6 @@ static int point_train(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
   res->tau_point = best_tau;
   res->point_steps = step;
   res->seconds_point = ordo_time() - tstart;
-  opt_adamw_free(&opt);
   for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
   free(slots), free(smp), free(ids), free(msk), free(tgt), free(best), free(pred);
   rk_cell_tokens_free(&ct);
@@ -380,6 +418,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rk_model rm;
   memset(&rm, 0, sizeof rm);
   rm.pc = o->pc;
+  trainer tr;
+  int have_trainer = 0;
   int rc = -1;
   float **pp = NULL;
   rk_lex *sims = NULL;
@@ -409,12 +449,18 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       cfg.max_position_embeddings = o->pc.seq + cfg.pad_token_id + 2;
       cfg.type_vocab_size = 1;
     }
-    cfg.attention_probs_dropout_prob = 0.0f; /* not in the driver */
+    cfg.attention_probs_dropout_prob = 0.0f; /* the recipe measured in bench/ai4code/NOTES.md */
     cfg.num_labels = 1;
     if (enc_init(&rm.enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
     rm.has_point = 1;
     enc_init_weights(&rm.enc, o->init_seed);
     if (o->init && enc_load(&rm.enc, o->init, NULL, e) != 0) goto done;
+    trainer_config tc = o->tech;
+    tc.adamw.lr = (float)o->point_lr;
+    tc.seed = o->init_seed;
+    tc.ckpt_dir = NULL;
+    if (trainer_init(&tr, &rm.enc, &tc, e) != 0) goto done;
+    have_trainer = 1;
     enc_plan(&rm.enc, o->batch, o->pc.seq, 0);
     rm.enc.seed = o->init_seed;
     if (o->verbose)
@@ -422,7 +468,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
               cfg.intermediate_size, params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
     pp = ordo_calloc((size_t)ds->n, sizeof *pp);
-    if (point_train(&rm, ds, train, val, o, dir, res, pp, e) != 0) goto done;
+    if (point_train(&rm, &tr, ds, train, val, o, dir, res, pp, e) != 0) goto done;
   }
   /* the slot MLP with pointwise positions trains on the first slot_max_nb notebooks of the
    * training side (the encoder must score them first); the lexical one on all of them */
@@ -502,6 +548,7 @@ done:
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);
   ai4_tfidf_free(&tf);
+  if (have_trainer) trainer_free(&tr);
   rk_model_free(&rm);
   free(val), free(train);
   return rc;

@@ -27,8 +27,9 @@ int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e)
   if (c->steps < 1) return ordo_fail(e, "steps must be >= 1");
   t->cfg = *c;
   t->m = m;
-  enc_set_recompute(m, c->recompute);
-  if (c->precision != ORDO_DT_F32) enc_set_precision(m, c->precision);
+  /* both change the activation plan: set before enc_plan (checked there) */
+  if (c->recompute != m->recompute) enc_set_recompute(m, c->recompute);
+  if (c->precision != m->precision) enc_set_precision(m, c->precision);
   opt_groups_init(&t->groups);
   param_groups_config gc = c->groups;
   gc.weight_decay = c->adamw.weight_decay;

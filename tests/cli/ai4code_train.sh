@@ -80,6 +80,13 @@ expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m2" "${TINY[@]}"
 cmp -s "$T/m/model.safetensors" "$T/m2/model.safetensors" && ok || bad "same seed: different weights"
 cmp -s "$T/m/ranker.json" "$T/m2/ranker.json" && ok || bad "same seed: different ranker.json"
 
+# the shared trainer's techniques on the pointwise encoder
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m3" "${TINY[@]}" --accum-steps 2 \
+  --precision bf16 --optim adamw8 --recompute layer --layer-decay 0.9
+expect_text "$T/out" "kendall_tau: "
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m4" --precision fp8
+expect_text "$T/err" "--precision must be"
+
 # a lexical-only model, and the weighted ensemble of both
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --no-point --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1
 [ ! -e "$T/lex/model.safetensors" ] && ok || bad "--no-point wrote an encoder"

@@ -182,19 +182,20 @@ static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
     rk_true_slots(nb, slots);
     tgt[b] = (float)slots[md] / nb->n_code;
   }
-  adamw_config ac = adamw_defaults();
-  ac.lr = 3e-3f;
-  opt_adamw opt;
-  opt_adamw_init(&opt, &m.params, &ac);
+  trainer_config tc = trainer_defaults();
+  tc.steps = 40;
+  tc.sched = (sched_config){.kind = SCHED_CONSTANT, .lr = 3e-3f};
+  trainer tr;
+  ORDO_CHECK(trainer_init(&tr, &m, &tc, &e) == 0);
   enc_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask};
   float first = 0, last = 0;
   for (int s = 0; s < 40; s++) {
-    float l = rk_point_train_step(&m, &opt, &bt, tgt, ac.lr, 1.0f);
+    float l = rk_point_train_step(&tr, &bt, tgt);
     if (s == 0) first = l;
     last = l;
   }
   EXPECT(last < 0.5f * first, "pointwise loss falls on a fixed batch: %.5f -> %.5f", first, last);
-  opt_adamw_free(&opt);
+  trainer_free(&tr);
   enc_free(&m);
   tok_free(tk);
 }
