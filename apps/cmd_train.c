@@ -314,6 +314,11 @@ static int parse_args(train_args *a, int argc, char **argv) {
     return 0;
   }
   if (train_flags_check(&a->tc, "ordo train") != 0) return 0;
+  if (a->tc.group_by_length) {
+    fprintf(stderr, "ordo train: --group-by-length: masked-LM sequences all have --seq tokens, "
+                    "there is no padding to save\n");
+    return 0;
+  }
   if (a->init && a->config) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
     return 0;

@@ -20,6 +20,10 @@ int train_flags_parse(trainer_config *tc, int argc, char **argv, int *i, const c
                                 "--layer-decay", "--head-lr-mul", "--recompute", "--l2",
                                 "--l2-layers", "--clip", "--weight-decay", "--schedule", NULL};
   const char *f = argv[*i];
+  if (strcmp(f, "--group-by-length") == 0) {
+    tc->group_by_length = 1;
+    return 1;
+  }
   int k = 0;
   while (known[k] && strcmp(known[k], f) != 0) k++;
   if (!known[k]) return 0;
@@ -97,5 +101,7 @@ void train_flags_usage(FILE *f) {
     "  --optim O            adamw (32-bit state) | adamw8 (8-bit block-wise state)\n"
     "  --keep32 PATTERN     with adamw8: names containing PATTERN keep 32-bit state (repeatable)\n"
     "  --recompute R        none | attention | layer: activation recompute (default none)\n"
-    "  --l2 X --l2-layers P L2 penalty X/2 |w|^2 on parameters whose name contains P\n");
+    "  --l2 X --l2-layers P L2 penalty X/2 |w|^2 on parameters whose name contains P\n"
+    "  --group-by-length    variable-length inputs (ai4code train): batches drawn from buckets of\n"
+    "                       similar length, padded only to the batch's longest; padding saved logged\n");
 }

@@ -143,10 +143,6 @@ void rk_cell_tokens_free(rk_cell_tokens *ct);
 int rk_point_encode_ct(const rk_point_config *c, const tok *tk, const rk_cell_tokens *ct,
                        int32_t i, const nb_notebook *nb, int32_t md, int32_t *ids, int32_t *mask);
 
-/* One optimizer step of the pointwise encoder on one batch: forward (dropout on), MSE of the
- * regression head against targets (B), backward, clipping of the global gradient norm at clip
- * (0: none), AdamW at rate lr. Returns the loss. One small function, so that a shared trainer
- * (accumulation, mixed precision) can take it over. */
 /* One optimizer step of the pointwise encoder on one batch through the shared trainer (whose
  * accumulation must be 1): MSE of the head's output against targets (B). Returns the loss. */
 float rk_point_train_step(trainer *t, const enc_batch *b, const float *targets);

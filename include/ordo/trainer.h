@@ -33,6 +33,8 @@ typedef struct trainer_config {
   ordo_dtype precision;   /* F32, BF16 or F16 (storage of weights copies and activations) */
   int loss_scaling;       /* dynamic loss scaling: on by default for F16 */
   enc_recompute recompute;
+  int group_by_length;    /* variable-length tasks: batches of similar length, padded only to
+                             the batch's longest (batching.h) */
   uint64_t seed;
   const char *ckpt_dir;   /* NULL: no checkpoints */
   int64_t save_every;     /* steps between checkpoints (0: only at the end) */
