@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/json_kind.h"
 #include "ordo/config.h"
 
 static const char *const k_arch_names[ORDO_ARCH_COUNT] = {
@@ -78,15 +79,6 @@ typedef struct cfg_ctx {
   ordo_err *e;
 } cfg_ctx;
 
-static const char *json_kind(const cJSON *v) {
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  return "invalid";
-}
 
 /* An integer key >= min. Absent (or null, when !required): *out keeps its default. */
 static int get_int(cfg_ctx *x, const char *key, int required, int min, int *out) {
@@ -96,7 +88,7 @@ static int get_int(cfg_ctx *x, const char *key, int required, int min, int *out)
     return 0;
   }
   if (!cJSON_IsNumber(v))
-    return ordo_fail(x->e, "%s: \"%s\" is %s, expected an integer", x->path, key, json_kind(v));
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected an integer", x->path, key, io_json_kind(v));
   double d = v->valuedouble;
   if (d != floor(d) || d < INT_MIN || d > INT_MAX)
     return ordo_fail(x->e, "%s: \"%s\" is %g, expected an integer", x->path, key, d);
@@ -116,7 +108,7 @@ static int get_float(cfg_ctx *x, const char *key, double lo, double hi, int null
     return 0;
   }
   if (!cJSON_IsNumber(v))
-    return ordo_fail(x->e, "%s: \"%s\" is %s, expected a number", x->path, key, json_kind(v));
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected a number", x->path, key, io_json_kind(v));
   double d = v->valuedouble;
   if (!(d >= lo && d <= hi))
     return ordo_fail(x->e, "%s: \"%s\" is %g, expected a number in [%g, %g]", x->path, key, d,
@@ -129,7 +121,7 @@ static int get_string(cfg_ctx *x, const char *key, char *out, size_t cap) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->root, key);
   if (!v) return 0;
   if (!cJSON_IsString(v))
-    return ordo_fail(x->e, "%s: \"%s\" is %s, expected a string", x->path, key, json_kind(v));
+    return ordo_fail(x->e, "%s: \"%s\" is %s, expected a string", x->path, key, io_json_kind(v));
   if (strlen(v->valuestring) >= cap)
     return ordo_fail(x->e, "%s: \"%s\" value '%s' is too long (at most %zu characters)", x->path,
                      key, v->valuestring, cap - 1);
@@ -142,7 +134,7 @@ static int get_bool(cfg_ctx *x, const char *key, int *out) {
   if (!v || cJSON_IsNull(v)) return 0;
   if (!cJSON_IsBool(v))
     return ordo_fail(x->e, "%s: \"%s\" is %s, expected true or false", x->path, key,
-                     json_kind(v));
+                     io_json_kind(v));
   *out = cJSON_IsTrue(v) ? 1 : 0;
   return 0;
 }
@@ -154,7 +146,7 @@ static int get_num_labels(cfg_ctx *x, int *out) {
   if (id2label && !cJSON_IsNull(id2label)) {
     if (!cJSON_IsObject(id2label))
       return ordo_fail(x->e, "%s: \"id2label\" is %s, expected an object", x->path,
-                       json_kind(id2label));
+                       io_json_kind(id2label));
     from_map = cJSON_GetArraySize(id2label);
     if (from_map < 1) return ordo_fail(x->e, "%s: \"id2label\" is empty", x->path);
   }
@@ -171,11 +163,11 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
   const char *path = x->path;
   if (!cJSON_IsObject(x->root))
     return ordo_fail(x->e, "%s: top level is %s, expected a JSON object", path,
-                     json_kind(x->root));
+                     io_json_kind(x->root));
   const cJSON *mt = cJSON_GetObjectItemCaseSensitive(x->root, "model_type");
   if (!mt) return ordo_fail(x->e, "%s: missing required key \"model_type\"", path);
   if (!cJSON_IsString(mt))
-    return ordo_fail(x->e, "%s: \"model_type\" is %s, expected a string", path, json_kind(mt));
+    return ordo_fail(x->e, "%s: \"model_type\" is %s, expected a string", path, io_json_kind(mt));
   int arch = -1;
   for (int a = 0; a < ORDO_ARCH_COUNT; a++)
     if (strcmp(mt->valuestring, k_arch_names[a]) == 0) arch = a;

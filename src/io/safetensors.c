@@ -1,4 +1,5 @@
 /* safetensors reader (mmap + full validation) and writer (atomic, sorted, 8-byte aligned). */
+#include "io/json_kind.h"
 #include "ordo/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -40,15 +41,6 @@ static int json_uint(const cJSON *v, uint64_t *out) {
   return 0;
 }
 
-static const char *json_kind(const cJSON *v) {
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  return "invalid";
-}
 
 static int cmp_tensor_name(const void *a, const void *b) {
   return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
@@ -64,13 +56,13 @@ static int parse_metadata(st_file *f, const cJSON *m, ordo_err *e) {
   if (cJSON_IsNull(m)) return 0;
   if (!cJSON_IsObject(m))
     return ordo_fail(e, "%s: \"__metadata__\" is %s, expected an object of strings", f->path,
-                     json_kind(m));
+                     io_json_kind(m));
   int n = cJSON_GetArraySize(m);
   f->meta = ordo_calloc((size_t)(2 * n + 1), sizeof(char *));
   for (const cJSON *kv = m->child; kv; kv = kv->next) {
     if (!cJSON_IsString(kv))
       return ordo_fail(e, "%s: \"__metadata__\" key '%s' is %s, expected a string", f->path,
-                       kv->string, json_kind(kv));
+                       kv->string, io_json_kind(kv));
     f->meta[2 * f->n_meta] = ordo_strdup(kv->string);
     f->meta[2 * f->n_meta + 1] = ordo_strdup(kv->valuestring);
     f->n_meta++;
@@ -83,12 +75,12 @@ static int parse_entry(st_file *f, st_tensor *t, const cJSON *ent, const unsigne
                        uint64_t data_len, ordo_err *e) {
   const char *p = f->path, *nm = t->name;
   if (!cJSON_IsObject(ent))
-    return ordo_fail(e, "%s: tensor '%s': entry is %s, expected an object", p, nm, json_kind(ent));
+    return ordo_fail(e, "%s: tensor '%s': entry is %s, expected an object", p, nm, io_json_kind(ent));
 
   const cJSON *dt = cJSON_GetObjectItemCaseSensitive(ent, "dtype");
   if (!dt) return ordo_fail(e, "%s: tensor '%s': missing \"dtype\"", p, nm);
   if (!cJSON_IsString(dt))
-    return ordo_fail(e, "%s: tensor '%s': \"dtype\" is %s, expected a string", p, nm, json_kind(dt));
+    return ordo_fail(e, "%s: tensor '%s': \"dtype\" is %s, expected a string", p, nm, io_json_kind(dt));
   if (dtype_from_name(dt->valuestring, &t->dtype) != 0)
     return ordo_fail(e,
                      "%s: tensor '%s': unknown dtype '%s' (expected F32, F16, BF16, F64, I64, "
@@ -98,7 +90,7 @@ static int parse_entry(st_file *f, st_tensor *t, const cJSON *ent, const unsigne
   const cJSON *sh = cJSON_GetObjectItemCaseSensitive(ent, "shape");
   if (!sh) return ordo_fail(e, "%s: tensor '%s': missing \"shape\"", p, nm);
   if (!cJSON_IsArray(sh))
-    return ordo_fail(e, "%s: tensor '%s': \"shape\" is %s, expected an array", p, nm, json_kind(sh));
+    return ordo_fail(e, "%s: tensor '%s': \"shape\" is %s, expected an array", p, nm, io_json_kind(sh));
   int nd = cJSON_GetArraySize(sh);
   if (nd > ST_MAX_DIMS)
     return ordo_fail(e, "%s: tensor '%s': shape has %d dimensions, at most %d supported", p, nm,
@@ -113,7 +105,7 @@ static int parse_entry(st_file *f, st_tensor *t, const cJSON *ent, const unsigne
         return ordo_fail(e, "%s: tensor '%s': shape[%d] is %g, expected a non-negative integer",
                          p, nm, i, d->valuedouble);
       return ordo_fail(e, "%s: tensor '%s': shape[%d] is %s, expected a non-negative integer", p,
-                       nm, i, json_kind(d));
+                       nm, i, io_json_kind(d));
     }
     t->shape[i] = (int64_t)v;
     if (v != 0 && numel > UINT64_MAX / v)
@@ -125,7 +117,7 @@ static int parse_entry(st_file *f, st_tensor *t, const cJSON *ent, const unsigne
   if (!off) return ordo_fail(e, "%s: tensor '%s': missing \"data_offsets\"", p, nm);
   if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
     return ordo_fail(e, "%s: tensor '%s': \"data_offsets\" is %s, expected [begin, end]", p, nm,
-                     cJSON_IsArray(off) ? "an array of the wrong length" : json_kind(off));
+                     cJSON_IsArray(off) ? "an array of the wrong length" : io_json_kind(off));
   uint64_t begin, end;
   if (json_uint(off->child, &begin) != 0 || json_uint(off->child->next, &end) != 0)
     return ordo_fail(e, "%s: tensor '%s': \"data_offsets\" must hold two non-negative integers",
@@ -181,7 +173,7 @@ static int parse_header(st_file *f, ordo_err *e) {
     }
   int rc = 0;
   if (!cJSON_IsObject(root)) {
-    rc = ordo_fail(e, "%s: header is %s, expected a JSON object", f->path, json_kind(root));
+    rc = ordo_fail(e, "%s: header is %s, expected a JSON object", f->path, io_json_kind(root));
     goto done;
   }
   int total = cJSON_GetArraySize(root);
