@@ -107,6 +107,17 @@ static void info_usage(FILE *f) {
           "with --val-frac, also the sizes of the split by ancestor group.\n");
 }
 
+/* --val-frac: a number in [0, 1]. */
+static int parse_frac(const char *cmd, const char *x, double *frac) {
+  char *end;
+  *frac = strtod(x, &end);
+  if (*end || end == x || !(*frac >= 0 && *frac <= 1)) {
+    fprintf(stderr, "%s: --val-frac: expected a number in [0, 1], got '%s'\n", cmd, x);
+    return -1;
+  }
+  return 0;
+}
+
 static int cmd_info(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return info_usage(stdout), 0;
   const char *data = NULL;
@@ -120,14 +131,7 @@ static int cmd_info(int argc, char **argv) {
     } else if (strcmp(a, "--seed") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
     } else if (strcmp(a, "--val-frac") == 0) {
-      if ((x = value_of(argc, argv, &i, &bad))) {
-        char *end;
-        frac = strtod(x, &end);
-        if (*end || end == x || !(frac >= 0 && frac <= 1)) {
-          fprintf(stderr, "ordo nb info: --val-frac: expected a number in [0, 1], got '%s'\n", x);
-          bad = 1;
-        }
-      }
+      if ((x = value_of(argc, argv, &i, &bad))) bad = parse_frac("ordo nb info", x, &frac) != 0;
     } else {
       fprintf(stderr, "ordo nb info: unknown argument '%s'\n", a);
       bad = 1;
@@ -199,14 +203,7 @@ static int cmd_split(int argc, char **argv) {
     } else if (strcmp(a, "--seed") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
     } else if (strcmp(a, "--val-frac") == 0) {
-      if ((x = value_of(argc, argv, &i, &bad))) {
-        char *end;
-        frac = strtod(x, &end);
-        if (*end || end == x || !(frac >= 0 && frac <= 1)) {
-          fprintf(stderr, "ordo nb split: --val-frac: expected a number in [0, 1], got '%s'\n", x);
-          bad = 1;
-        }
-      }
+      if ((x = value_of(argc, argv, &i, &bad))) bad = parse_frac("ordo nb split", x, &frac) != 0;
     } else {
       fprintf(stderr, "ordo nb split: unknown argument '%s'\n", a);
       bad = 1;
