@@ -56,7 +56,8 @@ typedef struct trainer_stats {
 
 typedef struct trainer {
   trainer_config cfg;
-  enc_model *m;
+  enc_model *m;     /* the encoder trained, or NULL for a plain parameter table */
+  ordo_params *p;   /* the parameters stepped: &m->params, or the table given */
   opt_groups groups;
   opt_adamw8 opt;
   ordo_scaler_state scaler;
@@ -68,6 +69,9 @@ typedef struct trainer {
 /* Sets the model's precision and recompute mode (call before enc_plan), builds the parameter
  * groups and the optimizer. */
 int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e);
+/* The same for a model that is not an encoder (e.g. a small MLP head): a parameter table only.
+ * Precision and recompute apply to encoders: they must be fp32 / none here; micro gets m NULL. */
+int trainer_init_params(trainer *t, ordo_params *p, const trainer_config *c, ordo_err *e);
 void trainer_free(trainer *t);
 /* Resumes from cfg.ckpt_dir when it holds a checkpoint: returns 1 when resumed, 0 when there
  * was none, -1 on an error (a damaged or mismatched checkpoint is an error, never ignored). */

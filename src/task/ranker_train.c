@@ -376,6 +376,40 @@ static void slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, co
   }
 }
 
+/* The slot model's step on the trainer: notebooks [first, last) of the epoch's order, cut into
+ * micro-batches of nb_per_micro; each notebook's loss weighs 1 / (notebooks in the step). */
+typedef struct slot_task {
+  rk_slot_model *sm;
+  const nb_dataset *ds;
+  rk_lex *sims;
+  float *const *pp;
+  const int32_t *order;
+  rk_slot_work *w;
+  int nb_per_micro;
+  int32_t first, last;
+  double lsum;
+  int64_t lcnt;
+} slot_task;
+
+static float slot_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
+  (void)m, (void)step;
+  slot_task *t = ctx;
+  int32_t a = t->first + i * t->nb_per_micro;
+  int32_t b = a + t->nb_per_micro < t->last ? a + t->nb_per_micro : t->last;
+  float weight = 1.0f / (float)(t->last - t->first);
+  double loss = 0;
+  for (int32_t k = a; k < b; k++) {
+    const nb_notebook *nb = &t->ds->nbs[t->order[k]];
+    if (nb->n_md == 0) continue;
+    float l = rk_slot_loss_nb(t->sm, nb, &t->sims[t->order[k]], t->pp ? t->pp[t->order[k]] : NULL,
+                              t->w, dloss * weight);
+    t->lsum += l;
+    t->lcnt++;
+    loss += (double)l * weight;
+  }
+  return (float)loss;
+}
+
 static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *train,
                        const uint8_t *val, rk_lex *sims, float *const *pp,
                        const rk_train_opts *o, rk_train_result *res) {
@@ -385,15 +419,25 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
   int32_t *order = ordo_malloc((size_t)(n_tr ? n_tr : 1) * sizeof *order);
   for (int32_t i = 0, k = 0; i < ds->n; i++)
     if (train[i]) order[k++] = i;
-  const int NB = 8; /* notebooks per step */
-  int64_t per_epoch = (n_tr + NB - 1) / NB, total = per_epoch * o->slot_epochs;
-  adamw_config ac = adamw_defaults();
-  ac.lr = (float)o->slot_lr;
-  ac.weight_decay = 0;
-  opt_adamw opt;
-  opt_adamw_init(&opt, &sm->params, &ac);
-  sched_config sc = {.kind = SCHED_COSINE, .lr = (float)o->slot_lr, .total_steps = total,
-                     .warmup_steps = per_epoch / 10, .min_lr = (float)o->slot_lr * 0.05f};
+  const int NB = 8; /* notebooks per micro-batch */
+  const int N = o->tech.accum_steps;
+  int64_t per_epoch = (n_tr + NB * N - 1) / (NB * N), total = per_epoch * o->slot_epochs;
+  /* on the shared trainer: accumulation and the optimizer's state width come from the
+   * technique flags; precision and recompute are encoder techniques, clipping is off and the
+   * rate schedule is the slot model's own */
+  trainer_config tc = o->tech;
+  tc.precision = ORDO_DT_F32;
+  tc.recompute = ENC_RECOMPUTE_NONE;
+  tc.loss_scaling = 0;
+  tc.clip = 0;
+  tc.steps = total > 0 ? total : 1;
+  tc.adamw.lr = (float)o->slot_lr;
+  tc.adamw.weight_decay = 0;
+  tc.sched = (sched_config){.kind = SCHED_COSINE, .lr = (float)o->slot_lr, .total_steps = total,
+                            .warmup_steps = per_epoch / 10, .min_lr = (float)o->slot_lr * 0.05f};
+  trainer tr;
+  ordo_err te;
+  ORDO_CHECKF(trainer_init_params(&tr, &sm->params, &tc, &te) == 0, "%s", te.msg);
   ordo_rng r;
   rng_init(&r, o->init_seed + 17);
   rk_slot_work w = {0};
@@ -406,17 +450,15 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
     rng_shuffle_i32(&r, order, n_tr);
     double lsum = 0;
     int64_t lcnt = 0;
-    for (int32_t a = 0; a < n_tr; a += NB, step++) {
-      params_zero_grad(&sm->params);
-      int32_t b = a + NB < n_tr ? a + NB : n_tr;
-      for (int32_t k = a; k < b; k++) {
-        const nb_notebook *nb = &ds->nbs[order[k]];
-        if (nb->n_md == 0) continue;
-        lsum += rk_slot_loss_nb(sm, nb, &sims[order[k]], pp ? pp[order[k]] : NULL, &w, 1.0f / (float)(b - a));
-        lcnt++;
-      }
-      grad_global_norm(&sm->params);
-      opt_adamw_step(&opt, &sm->params, sched_lr(&sc, step));
+    slot_task task = {.sm = sm, .ds = ds, .sims = sims, .pp = pp, .order = order, .w = &w,
+                      .nb_per_micro = NB};
+    for (int32_t a = 0; a < n_tr; a += NB * N, step++) {
+      task.first = a;
+      task.last = a + NB * N < n_tr ? a + NB * N : n_tr;
+      task.lsum = 0, task.lcnt = 0;
+      trainer_stats st;
+      trainer_step(&tr, &task, NULL, slot_micro, &st);
+      lsum += task.lsum, lcnt += task.lcnt;
     }
     double tv = -1;
     if (any_val) {
@@ -437,7 +479,7 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
   free(pos), free(best), free(order);
   rk_slot_work_free(&w);
-  opt_adamw_free(&opt);
+  trainer_free(&tr);
 }
 
 /* ---- the whole run ------------------------------------------------------------------------- */

@@ -21,21 +21,17 @@ trainer_config trainer_defaults(void) {
   return c;
 }
 
-int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e) {
-  memset(t, 0, sizeof *t);
+static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo_err *e) {
   if (c->accum_steps < 1) return ordo_fail(e, "accumulation steps must be >= 1, got %d", c->accum_steps);
   if (c->steps < 1) return ordo_fail(e, "steps must be >= 1");
   t->cfg = *c;
-  t->m = m;
-  /* both change the activation plan: set before enc_plan (checked there) */
-  if (c->recompute != m->recompute) enc_set_recompute(m, c->recompute);
-  if (c->precision != m->precision) enc_set_precision(m, c->precision);
+  t->p = p;
   opt_groups_init(&t->groups);
   param_groups_config gc = c->groups;
   gc.weight_decay = c->adamw.weight_decay;
   gc.decay_all = c->adamw.decay_all;
-  param_groups_build(&t->groups, &m->params, &gc);
-  if (opt_adamw8_init(&t->opt, &m->params, &c->adamw, &c->q8, &t->groups, e) != 0) {
+  param_groups_build(&t->groups, p, &gc);
+  if (opt_adamw8_init(&t->opt, p, &c->adamw, &c->q8, &t->groups, e) != 0) {
     opt_groups_free(&t->groups);
     return -1;
   }
@@ -43,8 +39,25 @@ int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e)
   t->scaler.enabled = c->loss_scaling < 0 ? c->precision == ORDO_DT_F16 : c->loss_scaling;
   t->prog.run_seed = c->seed;
   rng_init(&t->prog.rng, c->seed);
+  return 0;
+}
+
+int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e) {
+  memset(t, 0, sizeof *t);
+  t->m = m;
+  /* both change the activation plan: set before enc_plan (checked there) */
+  if (c->recompute != m->recompute) enc_set_recompute(m, c->recompute);
+  if (c->precision != m->precision) enc_set_precision(m, c->precision);
+  if (init_common(t, &m->params, c, e) != 0) return -1;
   m->seed = c->seed;
   return 0;
+}
+
+int trainer_init_params(trainer *t, ordo_params *p, const trainer_config *c, ordo_err *e) {
+  memset(t, 0, sizeof *t);
+  if (c->precision != ORDO_DT_F32 || c->recompute != ENC_RECOMPUTE_NONE)
+    return ordo_fail(e, "mixed precision and recompute apply to encoders, not to this model");
+  return init_common(t, p, c, e);
 }
 
 void trainer_free(trainer *t) {
@@ -54,7 +67,7 @@ void trainer_free(trainer *t) {
 }
 
 static ckpt_io io_of(trainer *t) {
-  return (ckpt_io){.params = &t->m->params, .adamw8 = &t->opt, .scaler = &t->scaler,
+  return (ckpt_io){.params = t->p, .adamw8 = &t->opt, .scaler = &t->scaler,
                    .sched = &t->cfg.sched, .progress = &t->prog, .write_extra = t->write_extra,
                    .extra_ctx = t->extra_ctx};
 }
@@ -80,27 +93,28 @@ size_t trainer_state_bytes(const trainer *t) { return opt_adamw8_state_bytes(&t-
 void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_micro_fn micro,
                   trainer_stats *st) {
   enc_model *m = t->m;
+  ordo_params *p = t->p;
   const int n = t->cfg.accum_steps;
   const int64_t step = t->prog.step;
   const float scale = t->scaler.enabled ? t->scaler.scale : 1.0f;
-  params_zero_grad(&m->params);
+  params_zero_grad(p);
   if (prepare) prepare(ctx, step, n);
   float loss = 0;
   for (int i = 0; i < n; i++) {
-    m->step = (uint64_t)(step * n + i); /* each micro-batch its own dropout masks */
+    if (m) m->step = (uint64_t)(step * n + i); /* each micro-batch its own dropout masks */
     loss += micro(ctx, m, step, i, scale);
   }
-  if (scale != 1.0f) grad_scale(&m->params, 1.0f / scale); /* unscale before clipping */
+  if (scale != 1.0f) grad_scale(p, 1.0f / scale); /* unscale before clipping */
   if (t->cfg.l2 > 0 && t->cfg.l2_pattern) {
-    for (int i = 0; i < m->params.n; i++) {
-      const ordo_param_spec *s = &m->params.specs[i];
+    for (int i = 0; i < p->n; i++) {
+      const ordo_param_spec *s = &p->specs[i];
       if ((s->flags & ORDO_PF_FROZEN) || !strstr(s->name, t->cfg.l2_pattern)) continue;
-      float *g = params_grad(&m->params, i);
-      const float *w = params_data(&m->params, i);
+      float *g = params_grad(p, i);
+      const float *w = params_data(p, i);
       for (int64_t j = 0; j < s->numel; j++) g[j] += t->cfg.l2 * w[j];
     }
   }
-  double gn = grad_global_norm(&m->params);
+  double gn = grad_global_norm(p);
   memset(st, 0, sizeof *st);
   st->loss = loss;
   st->grad_norm = gn;
@@ -115,8 +129,8 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
       t->scaler.good_steps = 0;
     }
   } else {
-    if (t->cfg.clip > 0 && gn > t->cfg.clip) grad_scale(&m->params, (float)(t->cfg.clip / (gn + 1e-6)));
-    opt_adamw8_step(&t->opt, &m->params, st->lr);
+    if (t->cfg.clip > 0 && gn > t->cfg.clip) grad_scale(p, (float)(t->cfg.clip / (gn + 1e-6)));
+    opt_adamw8_step(&t->opt, p, st->lr);
     if (t->scaler.enabled && ++t->scaler.good_steps >= t->scaler.growth_interval) {
       t->scaler.scale *= t->scaler.growth_factor;
       t->scaler.good_steps = 0;

@@ -84,6 +84,8 @@ cmp -s "$T/m/ranker.json" "$T/m2/ranker.json" && ok || bad "same seed: different
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m3" "${TINY[@]}" --accum-steps 2 \
   --precision bf16 --optim adamw8 --recompute layer --layer-decay 0.9
 expect_text "$T/out" "kendall_tau: "
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex2" --no-point --accum-steps 2 --optim adamw8 --val-frac 0.25 --threads 1
+expect_text "$T/out" "kendall_tau: "
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m5" "${TINY[@]}" --group-by-length
 expect_text "$T/err" "length-grouped batches"
 expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m4" --precision fp8
