@@ -25,7 +25,6 @@ typedef struct train_args {
   int64_t steps;
   double lr, warmup, dropout, min_lr;
   uint64_t seed;
-  int64_t save_every;
   trainer_config tc; /* the technique flags (train_flags.h) */
 } train_args;
 
@@ -128,8 +127,7 @@ static void usage(FILE *f) {
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --log-every N        print a loss line every N steps (default 10)\n"
-    "  --save-every N       write DIR/checkpoint every N steps (always at the end); a run\n"
-    "                       started again with the same DIR resumes from it, bit for bit\n\n");
+    "  (a checkpoint is always written to DIR/checkpoint at the end)\n\n");
   train_flags_usage(f);
 }
 
@@ -285,7 +283,6 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
-          {"--save-every", NULL, &a->save_every, NULL, 0, 1e12},
       };
       int hit = 0;
       for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
@@ -467,7 +464,6 @@ int cmd_train(int argc, char **argv) {
                             .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};
   tc.adamw.lr = (float)a.lr;
   tc.seed = a.seed;
-  tc.save_every = a.save_every;
   char ckpt_dir[4096];
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", a.out);
   tc.ckpt_dir = ckpt_dir;
@@ -524,7 +520,7 @@ int cmd_train(int argc, char **argv) {
              (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps, extra);
     }
     progress_update(&pb, tr.prog.step, tail);
-    if (a.save_every > 0 && tr.prog.step % a.save_every == 0 && tr.prog.step < a.steps &&
+    if (tc.save_every > 0 && tr.prog.step % tc.save_every == 0 && tr.prog.step < a.steps &&
         trainer_save(&tr, &e) != 0)
       goto done;
   }

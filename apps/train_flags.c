@@ -18,10 +18,20 @@ static int num(const char *cmd, const char *flag, const char *s, double lo, doub
 int train_flags_parse(trainer_config *tc, int argc, char **argv, int *i, const char *cmd) {
   static const char *known[] = {"--accum-steps", "--precision", "--optim", "--keep32",
                                 "--layer-decay", "--head-lr-mul", "--recompute", "--l2",
-                                "--l2-layers", "--clip", "--weight-decay", "--schedule", NULL};
+                                "--l2-layers", "--clip", "--weight-decay", "--schedule", "--save-every",
+                                NULL};
   const char *f = argv[*i];
   if (strcmp(f, "--group-by-length") == 0) {
     tc->group_by_length = 1;
+    return 1;
+  }
+  if (strcmp(f, "--stable-embedding") == 0) {
+    /* bitsandbytes' StableEmbedding: a LayerNorm after the embedding (every BERT-family model
+     * here has one: embeddings.LayerNorm) and 32-bit optimizer state for the embeddings */
+    if (tc->q8.n_keep32 >= ADAMW8_MAX_KEEP32)
+      return fprintf(stderr, "%s: at most %d --keep32 patterns\n", cmd, ADAMW8_MAX_KEEP32), -1;
+    tc->q8.keep32[tc->q8.n_keep32++] = "embeddings.";
+    tc->stable_embedding = 1;
     return 1;
   }
   int k = 0;
@@ -67,6 +77,10 @@ int train_flags_parse(trainer_config *tc, int argc, char **argv, int *i, const c
   } else if (strcmp(f, "--weight-decay") == 0) {
     if (num(cmd, f, v, 0, 10, &d)) return -1;
     tc->adamw.weight_decay = (float)d;
+  } else if (strcmp(f, "--save-every") == 0) {
+    if (num(cmd, f, v, 0, 1e12, &d)) return -1;
+    if (d != (int64_t)d) return fprintf(stderr, "%s: %s must be an integer\n", cmd, f), -1;
+    tc->save_every = (int64_t)d;
   } else if (strcmp(f, "--schedule") == 0) {
     if (sched_kind_parse(v, &tc->sched.kind) != 0)
       return fprintf(stderr, "%s: --schedule must be linear, cosine or constant\n", cmd), -1;
@@ -80,7 +94,7 @@ int train_flags_check(const trainer_config *tc, const char *cmd) {
     return -1;
   }
   if (tc->q8.n_keep32 > 0 && tc->q8.bits != 8) {
-    fprintf(stderr, "%s: --keep32 applies to --optim adamw8\n", cmd);
+    fprintf(stderr, "%s: --keep32 and --stable-embedding apply to --optim adamw8\n", cmd);
     return -1;
   }
   return 0;
@@ -100,8 +114,14 @@ void train_flags_usage(FILE *f) {
     "                       masters and optimizer state; fp16 with dynamic loss scaling\n"
     "  --optim O            adamw (32-bit state) | adamw8 (8-bit block-wise state)\n"
     "  --keep32 PATTERN     with adamw8: names containing PATTERN keep 32-bit state (repeatable)\n"
+    "  --stable-embedding   with adamw8: the stable-embedding recipe, a LayerNorm after the\n"
+    "                       embedding (built into every BERT-family model) and 32-bit state for\n"
+    "                       the embeddings\n"
     "  --recompute R        none | attention | layer: activation recompute (default none)\n"
     "  --l2 X --l2-layers P L2 penalty X/2 |w|^2 on parameters whose name contains P\n"
+    "  --save-every N       write OUT/checkpoint every N steps (model, optimizer state, scaler,\n"
+    "                       schedule, data position, RNG), atomically; running the same command\n"
+    "                       again resumes from it, bit for bit\n"
     "  --group-by-length    variable-length inputs (ai4code train): batches drawn from buckets of\n"
     "                       similar length, padded only to the batch's longest; padding saved logged\n");
 }

@@ -29,6 +29,7 @@ typedef struct trainer_config {
   sched_config sched;
   adamw_config adamw;     /* lr, betas, eps, weight decay */
   adamw8_config q8;       /* bits 8 or 32, min size, keep-32 patterns */
+  int stable_embedding;   /* set by --stable-embedding (its keep-32 pattern is in q8) */
   param_groups_config groups;
   ordo_dtype precision;   /* F32, BF16 or F16 (storage of weights copies and activations) */
   int loss_scaling;       /* dynamic loss scaling: on by default for F16 */

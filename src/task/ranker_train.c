@@ -10,6 +10,7 @@
 #include "ordo/progress.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
+#include "ordo/safetensors.h"
 #include "ordo/schedule.h"
 
 int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir, ordo_err *e);
@@ -191,6 +192,49 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
   return rc;
 }
 
+/* Resume state of the pointwise stage kept beside the trainer's checkpoint: the best epoch's
+ * weights and its held-out tau. */
+typedef struct point_ckpt {
+  const ordo_params *params;
+  float *best;
+  double *best_tau;
+} point_ckpt;
+
+static int point_write_extra(void *ctx, const char *dir, ordo_err *e) {
+  point_ckpt *pc = ctx;
+  ordo_params view = *pc->params;
+  view.data = pc->best; /* the same table, the best weights */
+  char path[4200];
+  if (snprintf(path, sizeof path, "%s/point_best.safetensors", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  if (st_save_params(&view, path, e) != 0) return -1;
+  char json[128];
+  snprintf(json, sizeof json, "{\"best_tau\": %.17g}\n", *pc->best_tau);
+  if (snprintf(path, sizeof path, "%s/point_state.json", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  return ordo_write_file_atomic(path, json, strlen(json), e);
+}
+
+static int point_read_extra(point_ckpt *pc, const char *dir, ordo_err *e) {
+  ordo_params view = *pc->params;
+  view.data = pc->best;
+  char path[4200];
+  if (snprintf(path, sizeof path, "%s/point_best.safetensors", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  if (st_load_params(&view, path, 0, e) != 0) return -1;
+  if (snprintf(path, sizeof path, "%s/point_state.json", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  char *txt = ordo_read_file(path, NULL, e);
+  if (!txt) return -1;
+  const char *k = strstr(txt, "\"best_tau\":");
+  char *end = NULL;
+  double v = k ? strtod(k + 11, &end) : 0;
+  free(txt);
+  if (!k || end == k + 11) return ordo_fail(e, "%s: no best_tau", path);
+  *pc->best_tau = v;
+  return 0;
+}
+
 /* Trains the encoder; keeps the weights with the best validation tau in m, and their relative
  * predictions on the validation notebooks in val_pred (n notebooks, NULL elsewhere). */
 static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const uint8_t *train,
@@ -236,9 +280,30 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   double best_tau = -2;
   ordo_rng r;
   rng_init(&r, o->init_seed ^ 0x9e3779b97f4a7c15ULL);
-  int64_t step = 0;
+  int64_t step = 0, start = 0;
   double tstart = ordo_time();
   int stop = 0;
+  char ckpt_dir[4200];
+  point_ckpt pck = {.params = &m->params, .best = best, .best_tau = &best_tau};
+  if (o->tech.save_every > 0) {
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", dir);
+    tr->cfg.ckpt_dir = ckpt_dir;
+    tr->write_extra = point_write_extra;
+    tr->extra_ctx = &pck;
+    int rr = trainer_resume(tr, e);
+    if (rr == 1 && point_read_extra(&pck, ckpt_dir, e) != 0) rr = -1;
+    if (rr < 0) {
+      free(smp), free(slots), free(ids), free(msk), free(tgt), free(best), free(pred);
+      rk_cell_tokens_free(&ct);
+      return -1;
+    }
+    if (rr == 1) {
+      start = tr->prog.step;
+      if (o->verbose)
+        fprintf(stderr, "pointwise: resumed from %s at step %lld (best held-out tau so far %.4f)\n",
+                ckpt_dir, (long long)start, best_tau);
+    }
+  }
   int32_t *lens = NULL;
   point_sample *smp0 = NULL;
   if (o->tech.group_by_length) {
@@ -270,14 +335,20 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
         smp[a] = smp[b], smp[b] = t;
       }
     }
-    ordo_progress pb;
     int64_t ep_steps = steps_per_epoch < total - step ? steps_per_epoch : total - step;
+    if (start >= step + ep_steps) { /* an epoch finished before the resumed checkpoint */
+      step += ep_steps;
+      continue;
+    }
+    int64_t k0 = start > step ? start - step : 0; /* resuming inside this epoch */
+    step += k0;
+    ordo_progress pb;
     progress_init(&pb, "pointwise", ep_steps);
     double tep = ordo_time(), toks = 0;
     point_task task = {.ds = ds, .pc = pc, .tk = rm->tk, .ct = &ct, .smp = smp, .slots = slots,
                        .B = B, .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt,
                        .shrink = lens != NULL};
-    for (int64_t k = 0; k < ep_steps; k++, step++) {
+    for (int64_t k = k0; k < ep_steps; k++, step++) {
       double ts = ordo_time();
       task.first = k * B * N;
       task.real_tokens = 0;
@@ -288,13 +359,20 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
       all_real += task.real_tokens;
       all_padded += task.padded_tokens;
       task.padded_tokens = 0;
-      if (step == 0) res->point_loss_first = loss;
+      if (step == start) res->point_loss_first = loss; /* this run's first step */
       res->point_loss_last = loss;
       toks += real;
       char tail[160];
       snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, loss,
                real / (ordo_time() - ts));
       progress_update(&pb, k + 1, tail);
+      /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
+       * its validation, as the uninterrupted run did */
+      if (o->tech.save_every > 0 && (step + 1) % o->tech.save_every == 0 && k + 1 < ep_steps &&
+          trainer_save(tr, e) != 0) {
+        stop = 2;
+        break;
+      }
       if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
         fprintf(stderr, "\npointwise: stopping after %.1f minutes (--max-minutes)\n",
                 (ordo_time() - tstart) / 60);
@@ -305,6 +383,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
       }
     }
     progress_finish(&pb, NULL);
+    if (stop == 2) break;
     for (int32_t i = 0; i < ds->n; i++) free(pred[i]), pred[i] = NULL;
     /* validate: Kendall tau of the pointwise positions on the held-out groups */
     double tv = -1;
@@ -347,6 +426,14 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   free(smp0);
   for (int32_t i = 0; i < ds->n; i++) free(pred[i]);
   memcpy(m->params.data, best, m->params.total * sizeof *best);
+  if (start > 0 && stop != 2) {
+    /* the best epoch may predate the resume: its held-out predictions, from its weights */
+    uint8_t *need = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+    int any = 0;
+    for (int32_t i = 0; i < ds->n; i++) any |= need[i] = val[i] && !val_pred[i];
+    if (any) rk_point_predict(m, rm->tk, pc, ds, need, o->threads, val_pred);
+    free(need);
+  }
   res->tau_point = best_tau;
   res->point_steps = step;
   res->seconds_point = ordo_time() - tstart;

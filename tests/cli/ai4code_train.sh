@@ -91,6 +91,23 @@ expect_text "$T/err" "length-grouped batches"
 expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m4" --precision fp8
 expect_text "$T/err" "--precision must be"
 
+# checkpoint/resume: killed (SIGKILL) after the first epoch's validation, started again: the
+# same model as the uninterrupted run
+RES=("${TINY[@]}" --max-steps 0 --epochs 3 --save-every 2)
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/r_ref" "${RES[@]}"
+"$ORDO" ai4code train --data "$T/ds" --out "$T/r" "${RES[@]}" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  s=$(sed -n 's/.*"step":[[:space:]]*\([0-9]*\),/\1/p' "$T/r/checkpoint/manifest.json" 2>/dev/null | head -1)
+  [ -n "$s" ] && [ "$s" -ge 14 ] && break
+  sleep 0.02
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/r" "${RES[@]}"
+expect_text "$T/err" "resumed from"
+cmp -s "$T/r_ref/model.safetensors" "$T/r/model.safetensors" && ok || bad "resumed encoder differs"
+cmp -s "$T/r_ref/ranker.json" "$T/r/ranker.json" && ok || bad "resumed ranker.json differs"
+
 # a lexical-only model, and the weighted ensemble of both
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --no-point --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1
 [ ! -e "$T/lex/model.safetensors" ] && ok || bad "--no-point wrote an encoder"
