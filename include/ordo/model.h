@@ -181,7 +181,7 @@ int enc_save(const enc_model *m, const char *dir, ordo_err *e);
 
 /* Forward pass. train != 0 enables dropout (keyed by m->seed and m->step). */
 void enc_forward(enc_model *m, const enc_batch *b, int train);
-/* Clears the output-gradient seeds (call before seeding them through a loss). */
+/* Clears the output-gradient seeds, after enc_forward and before seeding them through a loss. */
 void enc_zero_output_grads(enc_model *m, const enc_batch *b);
 /* Backward from the seeded output gradients; accumulates into m->params.grad. */
 void enc_backward(enc_model *m, const enc_batch *b);

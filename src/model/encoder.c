@@ -289,7 +289,9 @@ void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = 0;
   memset(m->d_hidden, 0, F((size_t)BT * C));
-  if (m->d_mlm_logits) memset(m->d_mlm_logits, 0, F((size_t)m->maxMLM * m->cfg.vocab_size));
+  /* only the rows the MLM head ran on in the forward just made (the loss and backward read
+   * no others): the whole (maxMLM, V) buffer would be tens of MB per step */
+  if (m->d_mlm_logits) memset(m->d_mlm_logits, 0, F((size_t)m->n_mlm_rows * m->cfg.vocab_size));
   if (m->d_cls_logits) memset(m->d_cls_logits, 0, F((size_t)b->B * m->cfg.num_labels));
   if (m->d_pooled) memset(m->d_pooled, 0, F((size_t)b->B * C));
 }
