@@ -1,6 +1,5 @@
 /* ordo train: masked-LM pretraining of a BERT/RoBERTa encoder on a text corpus. */
 #include <cblas.h>
-#include <dirent.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "commands.h"
 #include "train_flags.h"
+#include "ordo/files.h"
 #include "ordo/mlm.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
@@ -132,69 +132,27 @@ static void usage(FILE *f) {
 }
 
 /* ---- corpus ---- */
-typedef struct corpus { char **paths; int n, cap; } corpus;
-
-static void corpus_push(corpus *c, const char *path) {
-  if (c->n == c->cap) {
-    c->cap = c->cap ? 2 * c->cap : 64;
-    c->paths = ordo_realloc(c->paths, (size_t)c->cap * sizeof(char *));
-  }
-  c->paths[c->n++] = ordo_strdup(path);
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Regular files under path (recursively; symbolic links are not followed). */
-static void corpus_walk(corpus *c, const char *path, int depth) {
-  struct stat sb;
-  if (lstat(path, &sb) != 0) return;
-  if (S_ISREG(sb.st_mode)) {
-    corpus_push(c, path);
-    return;
-  }
-  if (!S_ISDIR(sb.st_mode) || depth > 32) return;
-  DIR *d = opendir(path);
-  if (!d) return;
-  struct dirent *de;
-  char sub[4096];
-  while ((de = readdir(d))) {
-    if (de->d_name[0] == '.') continue;
-    snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-    corpus_walk(c, sub, depth + 1);
-  }
-  closedir(d);
-}
-
-static int corpus_collect(corpus *c, const char **args, int n, ordo_err *e) {
+/* The files named, and the files under the folders named (recursively, sorted). */
+static int corpus_collect(ordo_paths *c, const char **args, int n, ordo_err *e) {
   memset(c, 0, sizeof *c);
   for (int i = 0; i < n; i++) {
-    struct stat sb;
-    if (stat(args[i], &sb) != 0) return ordo_fail(e, "%s: no such file or directory", args[i]);
-    int before = c->n;
-    corpus_walk(c, args[i], 0);
-    /* directory order depends on the file system: sort for reproducible runs */
-    qsort(c->paths + before, (size_t)(c->n - before), sizeof(char *), cmp_str);
+    if (ordo_is_file(args[i])) ordo_paths_add(c, args[i]);
+    else if (!ordo_is_dir(args[i])) return ordo_fail(e, "%s: no such file or directory", args[i]);
+    else if (ordo_list_files(args[i], NULL, 0, 1, c, e) != 0) return -1;
   }
   if (c->n == 0) return ordo_fail(e, "the corpus paths hold no files");
   return 0;
 }
 
-static void corpus_free(corpus *c) {
-  for (int i = 0; i < c->n; i++) free(c->paths[i]);
-  free(c->paths);
-}
-
 /* Reads the text files (files with NUL bytes are skipped as binary). */
-static int corpus_read(const corpus *c, char ***texts, size_t **lens, int *n, ordo_err *e) {
+static int corpus_read(const ordo_paths *c, char ***texts, size_t **lens, int *n, ordo_err *e) {
   *texts = ordo_calloc((size_t)c->n, sizeof(char *));
   *lens = ordo_calloc((size_t)c->n, sizeof(size_t));
   *n = 0;
   int skipped = 0;
   for (int i = 0; i < c->n; i++) {
     size_t len;
-    char *t = ordo_read_file(c->paths[i], &len, e);
+    char *t = ordo_read_file(c->p[i], &len, e);
     if (!t) return -1;
     if (memchr(t, 0, len) || len == 0) {
       free(t);
@@ -346,7 +304,7 @@ int cmd_train(int argc, char **argv) {
   }
   ordo_err e = {0};
   int rc = 1;
-  corpus cp = {0};
+  ordo_paths cp = {0};
   char **texts = NULL;
   size_t *lens = NULL;
   int n_texts = 0;
@@ -549,7 +507,7 @@ done:
   for (int i = 0; i < n_texts; i++) free(texts[i]);
   free(texts);
   free(lens);
-  corpus_free(&cp);
+  ordo_paths_free(&cp);
   free(a.corpus);
   return rc;
 }

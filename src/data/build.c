@@ -111,17 +111,17 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
   if (stat(o->out, &sb) == 0 && !o->force)
     return ordo_fail(e, "%s: already exists (use --force to replace it)", o->out);
   static const char *const k_suf[] = {".ipynb", ".ipynb.gz"};
-  nb_paths files = {0};
+  ordo_paths files = {0};
   int32_t *root_of = NULL;
   for (int r = 0; r < o->n_from; r++) {
-    if (!nb_is_dir(o->from[r])) {
-      nb_paths_free(&files);
+    if (!ordo_is_dir(o->from[r])) {
+      ordo_paths_free(&files);
       free(root_of);
       return ordo_fail(e, "%s: not a folder", o->from[r]);
     }
     int32_t before = files.n;
-    if (nb_list_files(o->from[r], k_suf, 2, 1, &files, e) != 0) {
-      nb_paths_free(&files);
+    if (ordo_list_files(o->from[r], k_suf, 2, 1, &files, e) != 0) {
+      ordo_paths_free(&files);
       free(root_of);
       return -1;
     }
@@ -270,6 +270,6 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
     free(anc[i]);
   }
   free(anc), free(nbs), free(status), free(root_of);
-  nb_paths_free(&files);
+  ordo_paths_free(&files);
   return rc;
 }

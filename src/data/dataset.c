@@ -1,74 +1,10 @@
 /* Loading notebook datasets (parallel over files) and splitting them by ancestor group. */
-#include <dirent.h>
 #include <omp.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "data/internal.h"
 #include "ordo/rng.h"
-
-/* ---- paths ----------------------------------------------------------------------------- */
-void nb_paths_add(nb_paths *l, const char *s) {
-  if (l->n == l->cap) l->p = ordo_realloc(l->p, (size_t)(l->cap = l->cap ? l->cap * 2 : 64) * sizeof *l->p);
-  l->p[l->n++] = ordo_strdup(s);
-}
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-void nb_paths_sort(nb_paths *l) {
-  if (l->n) qsort(l->p, (size_t)l->n, sizeof *l->p, cmp_str);
-}
-void nb_paths_free(nb_paths *l) {
-  for (int32_t i = 0; i < l->n; i++) free(l->p[i]);
-  free(l->p);
-  memset(l, 0, sizeof *l);
-}
-
-int nb_is_dir(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-int nb_is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int ends_with(const char *s, const char *suf) {
-  size_t a = strlen(s), b = strlen(suf);
-  return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-static int list_rec(const char *dir, const char *const *suf, int ns, int recursive, int depth,
-                    nb_paths *out, ordo_err *e) {
-  DIR *d = opendir(dir);
-  if (!d) return ordo_fail(e, "%s: cannot open folder", dir);
-  struct dirent *de;
-  int rc = 0;
-  while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.') continue; /* hidden files, . and .., .ipynb_checkpoints */
-    size_t need = strlen(dir) + strlen(de->d_name) + 2;
-    char *p = ordo_malloc(need);
-    snprintf(p, need, "%s/%s", dir, de->d_name);
-    if (nb_is_dir(p)) {
-      if (recursive && depth < 64) rc = list_rec(p, suf, ns, recursive, depth + 1, out, e);
-    } else {
-      for (int i = 0; i < ns; i++)
-        if (ends_with(de->d_name, suf[i])) {
-          nb_paths_add(out, p);
-          break;
-        }
-    }
-    free(p);
-    if (rc) break;
-  }
-  closedir(d);
-  return rc;
-}
-
-int nb_list_files(const char *dir, const char *const *suffixes, int n_suffixes, int recursive,
-                  nb_paths *out, ordo_err *e) {
-  int rc = list_rec(dir, suffixes, n_suffixes, recursive, 0, out, e);
-  nb_paths_sort(out);
-  return rc;
-}
 
 /* ---- ids ------------------------------------------------------------------------------- */
 static uint64_t mix64(uint64_t x) { /* splitmix64 finaliser */
@@ -201,33 +137,33 @@ static int read_ancestors(const char *path, nb_strmap *idmap, char **anc, ordo_e
 
 int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed, ordo_err *e) {
   memset(ds, 0, sizeof *ds);
-  if (!nb_is_dir(dir)) return ordo_fail(e, "%s: not a folder (expected a dataset root or a folder of notebooks)", dir);
+  if (!ordo_is_dir(dir)) return ordo_fail(e, "%s: not a folder (expected a dataset root or a folder of notebooks)", dir);
   size_t dl = strlen(dir) + 64;
   char *sub = ordo_malloc(dl), *orders_path = ordo_malloc(dl), *anc_path = ordo_malloc(dl);
   orders_path[0] = anc_path[0] = 0;
   snprintf(sub, dl, "%s/test", dir);
-  if (!nb_is_dir(sub)) {
+  if (!ordo_is_dir(sub)) {
     snprintf(sub, dl, "%s/train", dir);
-    if (nb_is_dir(sub)) {
+    if (ordo_is_dir(sub)) {
       snprintf(orders_path, dl, "%s/train_orders.csv", dir);
       snprintf(anc_path, dl, "%s/train_ancestors.csv", dir);
     } else
       snprintf(sub, dl, "%s", dir);
   }
-  nb_paths files = {0};
+  ordo_paths files = {0};
   static const char *const k_json[] = {".json"};
   static const char *const k_ipynb[] = {".ipynb", ".ipynb.gz"};
   int ipynb = 0;
-  int rc = nb_list_files(sub, k_json, 1, 0, &files, e);
+  int rc = ordo_list_files(sub, k_json, 1, 0, &files, e);
   if (rc == 0 && files.n == 0) {
     ipynb = 1;
-    rc = nb_list_files(sub, k_ipynb, 2, 1, &files, e);
+    rc = ordo_list_files(sub, k_ipynb, 2, 1, &files, e);
   }
   if (rc == 0 && files.n == 0)
     rc = ordo_fail(e, "%s: no notebooks found (expected train/ or test/ with {id}.json files, "
                       "{id}.json files, or .ipynb/.ipynb.gz files)", sub);
   if (rc) {
-    nb_paths_free(&files);
+    ordo_paths_free(&files);
     free(sub), free(orders_path), free(anc_path);
     return -1;
   }
@@ -294,7 +230,7 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
   if (ds->n_skipped > 20) log_warn("... %d more files skipped", ds->n_skipped - 20);
   if (ds->n_skipped) log_warn("%s: %d of %d notebook files skipped as malformed", sub, ds->n_skipped, n);
   free(msgs);
-  nb_paths_free(&files);
+  ordo_paths_free(&files);
   ds->n = k;
   ds->nbs = nbs;
   /* sort by id, carrying the group keys along */
@@ -311,7 +247,7 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
   nb_strmap_init(&idmap, k);
   for (int32_t i = 0; i < k; i++) nb_strmap_put(&idmap, nbs[i].id, i);
 
-  if (rc == 0 && orders_path[0] && nb_is_file(orders_path)) {
+  if (rc == 0 && orders_path[0] && ordo_is_file(orders_path)) {
     nb_orders o;
     rc = nb_orders_read(&o, orders_path, e);
     uint8_t *bad = ordo_calloc((size_t)(k ? k : 1), 1);
@@ -346,7 +282,7 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
     }
     free(bad);
   }
-  if (rc == 0 && anc_path[0] && nb_is_file(anc_path)) rc = read_ancestors(anc_path, &idmap, anc, e);
+  if (rc == 0 && anc_path[0] && ordo_is_file(anc_path)) rc = read_ancestors(anc_path, &idmap, anc, e);
   nb_strmap_free(&idmap);
 
   if (rc == 0) {
@@ -357,12 +293,12 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
     if (missing && missing < k)
       log_warn("%s: %d of %d notebooks have no true order", orders_path[0] ? orders_path : sub, missing, k);
     /* groups: sorted distinct ancestor ids; a notebook without one is its own group */
-    nb_paths g = {0};
+    ordo_paths g = {0};
     for (int32_t i = 0; i < k; i++) {
       if (!anc[i]) anc[i] = ordo_strdup(nbs[i].id);
-      nb_paths_add(&g, anc[i]);
+      ordo_paths_add(&g, anc[i]);
     }
-    nb_paths_sort(&g);
+    ordo_paths_sort(&g);
     int32_t ng = 0;
     for (int32_t i = 0; i < g.n; i++) {
       if (ng && strcmp(g.p[ng - 1], g.p[i]) == 0) {

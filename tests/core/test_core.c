@@ -1,10 +1,14 @@
 /* Core: dtype conversions (RNE, fp16 overflow, NaN), Philox known-answer, arena, params. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ordo/arena.h"
 #include "ordo/dtype.h"
+#include "ordo/files.h"
 #include "ordo/params.h"
 #include "ordo/rng.h"
 
@@ -94,7 +98,40 @@ static void test_arena_params(void) {
   params_free(&p);
 }
 
+static void touch(const char *dir, const char *name) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  FILE *f = fopen(p, "w");
+  ORDO_CHECK(f);
+  fclose(f);
+}
+
+static void test_list_files(void) {
+  char dir[] = "/tmp/ordo_files_XXXXXX", sub[600], hid[600];
+  ORDO_CHECK(mkdtemp(dir));
+  snprintf(sub, sizeof sub, "%s/b_sub", dir);
+  snprintf(hid, sizeof hid, "%s/.hidden", dir);
+  ORDO_CHECK(mkdir(sub, 0755) == 0 && mkdir(hid, 0755) == 0);
+  touch(dir, "z.ipynb"), touch(dir, "a.txt"), touch(sub, "c.ipynb"), touch(hid, "d.ipynb");
+  ordo_paths all = {0}, nb = {0}, flat = {0};
+  const char *suf[] = {".ipynb"};
+  EXPECT(ordo_list_files(dir, NULL, 0, 1, &all, NULL) == 0 && all.n == 3, "all files: %d", all.n);
+  EXPECT(all.n == 3 && strstr(all.p[0], "/a.txt") && strstr(all.p[1], "/b_sub/c.ipynb") &&
+             strstr(all.p[2], "/z.ipynb"), "sorted, hidden skipped");
+  EXPECT(ordo_list_files(dir, suf, 1, 1, &nb, NULL) == 0 && nb.n == 2, "by suffix: %d", nb.n);
+  EXPECT(ordo_list_files(dir, suf, 1, 0, &flat, NULL) == 0 && flat.n == 1, "not recursive: %d", flat.n);
+  ordo_err e;
+  ordo_paths none = {0};
+  EXPECT(ordo_list_files("/nonexistent/dir", NULL, 0, 1, &none, &e) != 0 &&
+             strstr(e.msg, "/nonexistent/dir"), "a missing folder is an error naming it");
+  ordo_paths_free(&all), ordo_paths_free(&nb), ordo_paths_free(&flat), ordo_paths_free(&none);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  EXPECT(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
+  test_list_files();
   test_bf16();
   test_f16();
   test_philox();

@@ -1,0 +1,74 @@
+/* Path lists and the recursive file lister. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ordo/files.h"
+
+void ordo_paths_add(ordo_paths *l, const char *s) {
+  if (l->n == l->cap)
+    l->p = ordo_realloc(l->p, (size_t)(l->cap = l->cap ? l->cap * 2 : 64) * sizeof *l->p);
+  l->p[l->n++] = ordo_strdup(s);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ordo_paths_sort(ordo_paths *l) {
+  if (l->n) qsort(l->p, (size_t)l->n, sizeof *l->p, cmp_str);
+}
+
+void ordo_paths_free(ordo_paths *l) {
+  for (int32_t i = 0; i < l->n; i++) free(l->p[i]);
+  free(l->p);
+  memset(l, 0, sizeof *l);
+}
+
+int ordo_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ordo_is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int ends_with(const char *s, const char *suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int list_rec(const char *dir, const char *const *suf, int ns, int recursive, int depth,
+                    ordo_paths *out, ordo_err *e) {
+  DIR *d = opendir(dir);
+  if (!d) return ordo_fail(e, "%s: cannot open folder", dir);
+  struct dirent *de;
+  int rc = 0;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue; /* hidden files, . and .., .ipynb_checkpoints */
+    size_t need = strlen(dir) + strlen(de->d_name) + 2;
+    char *p = ordo_malloc(need);
+    snprintf(p, need, "%s/%s", dir, de->d_name);
+    if (ordo_is_dir(p)) {
+      if (recursive && depth < 64) rc = list_rec(p, suf, ns, recursive, depth + 1, out, e);
+    } else if (ordo_is_file(p)) {
+      int keep = ns == 0;
+      for (int i = 0; i < ns && !keep; i++) keep = ends_with(de->d_name, suf[i]);
+      if (keep) ordo_paths_add(out, p);
+    }
+    free(p);
+    if (rc) break;
+  }
+  closedir(d);
+  return rc;
+}
+
+int ordo_list_files(const char *dir, const char *const *suffixes, int n_suffixes, int recursive,
+                    ordo_paths *out, ordo_err *e) {
+  int rc = list_rec(dir, suffixes, n_suffixes, recursive, 0, out, e);
+  ordo_paths_sort(out);
+  return rc;
+}
