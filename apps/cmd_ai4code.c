@@ -302,28 +302,38 @@ static void train_usage(FILE *f) {
           "                          [--val-frac F] [--seed N] [--threads N] [options]\n\n"
           "Trains the cell-order ranker on a dataset with true orders, holding out whole ancestor\n"
           "groups (--val-frac, default %g; --seed, default %llu) to validate each epoch by Kendall tau\n"
-          "and keep the best weights. Two parts:\n"
-          "  pointwise  an encoder reads <s> markdown </s> + code cells sampled evenly and regresses\n"
-          "             the markdown's relative slot (a byte-level BPE tokenizer is trained on the\n"
-          "             training notebooks unless --tokenizer is given; it is stored in MODEL_DIR)\n"
+          "and keep the best weights. The parts:\n"
+          "  dual       a transformer encodes every cell alone; a markdown's score for a slot is a\n"
+          "             bilinear match of its vector with those of the code cells after and before\n"
+          "             the slot, trained by a softmax over each markdown's slots (a byte-level BPE\n"
+          "             tokenizer is trained on the training notebooks unless --tokenizer is given;\n"
+          "             it is stored in MODEL_DIR)\n"
+          "  pointwise  (--point) an encoder reads <s> markdown </s> + code cells sampled evenly and\n"
+          "             regresses the markdown's relative slot\n"
           "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
-          "             the code before and after, place, headings) and the pointwise position;\n"
+          "             the code before and after, place, headings) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
           "options (defaults):\n"
-          "  --no-point            slot model on lexical features only (no encoder)\n"
+          "  --lexical-only        slot model on lexical features only (no encoder)\n"
+          "  --point / --no-point  train the pointwise encoder too (off)\n"
+          "  --no-dual             no dual encoder\n"
+          "  --dual-epochs N (%d) --dual-lr F (%g) --dual-cells N (%d; cells per micro-batch)\n"
+          "  --cell-tokens N (%d; tokens kept per cell) --dual-dim N (%d)\n"
           "  --init-seed N         seed of the weights and data order (default: --seed); --seed\n"
           "                        alone fixes the split, so models of one split can differ\n"
           "  --layers N (%d) --hidden N (%d) --heads N (%d) --intermediate N (%d) --vocab N (%d)\n"
           "  --seq N (%d) --md-tokens N (%d) --code-cells N (%d) --code-tokens N (%d)\n"
           "  --batch N (%d) --lr F (%g) --epochs N (%d) --max-steps N (0: no cap)\n"
-          "  --max-minutes F (%g; pointwise training stops after this long, 0: no cap)\n"
+          "  --max-minutes F (%g; each encoder's training stops after this long, 0: no cap)\n"
           "  --max-train N         use at most N training notebooks (0: all)\n"
           "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
-          "  --slot-max-nb N (%d; notebooks the slot model with pointwise positions trains on,\n"
-          "                  0: all; the lexical one trains on all)\n"
-          "MODEL_DIR gets ranker.json, and with the encoder config.json, model.safetensors and\n"
-          "tokenizer.json.\n",
-          d.val_frac, (unsigned long long)d.seed, d.layers, d.hidden, d.heads, d.intermediate,
+          "  --slot-max-nb N (%d; notebooks the slot model with the encoders' evidence trains on;\n"
+          "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
+          "                  for every part)\n"
+          "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
+          "model.safetensors) and with --point config.json and model.safetensors.\n",
+          d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
+          d.dc.md_tokens, d.dc.dim, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nThe pointwise encoder trains on the shared trainer; with --batch B and --accum-steps N a\n"
@@ -359,6 +369,14 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--init-seed", &bad))) bad = parse_u64(v, "--init-seed", &o.init_seed) != 0, init_seed_set = 1;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
     else if (strcmp(argv[i], "--no-point") == 0) o.point = 0;
+    else if (strcmp(argv[i], "--point") == 0) o.point = 1;
+    else if (strcmp(argv[i], "--no-dual") == 0) o.dual = 0;
+    else if (strcmp(argv[i], "--lexical-only") == 0) o.point = o.dual = 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-epochs", &bad))) bad = parse_int(v, "--dual-epochs", 1, 1000, &o.dual_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-lr", &bad))) bad = parse_double(v, "--dual-lr", 0, 1, &o.dual_lr) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-cells", &bad))) bad = parse_int(v, "--dual-cells", 1, 8192, &o.dual_cells) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-dim", &bad))) bad = parse_int(v, "--dual-dim", 1, 4096, &o.dc.dim) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--cell-tokens", &bad))) bad = parse_int(v, "--cell-tokens", 1, 4094, &o.dc.md_tokens) != 0, o.dc.code_tokens = o.dc.md_tokens;
     else if ((v = flag_value(argc, argv, &i, "--layers", &bad))) bad = parse_int(v, "--layers", 1, 48, &o.layers) != 0;
     else if ((v = flag_value(argc, argv, &i, "--hidden", &bad))) bad = parse_int(v, "--hidden", 8, 4096, &o.hidden) != 0;
     else if ((v = flag_value(argc, argv, &i, "--heads", &bad))) bad = parse_int(v, "--heads", 1, 64, &o.heads) != 0;
@@ -413,12 +431,16 @@ static int cmd_rk_train(int argc, char **argv) {
   int rc = rk_train(&ds, &o, out, &res, &e);
   if (rc) fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
   else {
+    if (o.dual)
+      printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
+             (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
+             res.dual_loss_last, res.tau_dual);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.point_steps, res.seconds_point, res.point_loss_first,
              res.point_loss_last, res.tau_point);
     printf("slot ranker: %.1f s, val kendall_tau lexical only %.6f", res.seconds_slot, res.tau_lex);
-    if (o.point) printf(", with the pointwise positions %.6f", res.tau_both);
+    if (o.point || o.dual) printf(", with the encoder evidence %.6f", o.dual ? res.tau_with_dual : res.tau_both);
     printf("\n");
     printf("kendall_tau: %.6f\n", res.tau_slot);
     printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
@@ -432,13 +454,14 @@ static void predict_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
-          "                            [--seed N] [--threads N] [--point-only]\n\n"
+          "                            [--seed N] [--threads N] [--point-only | --dual-only]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
           "train/, or a folder of notebooks); --split keeps one side of the group split. When the\n"
           "true orders are known the Kendall tau is printed. Throughput goes to stderr.\n"
-          "--point-only predicts from the models' pointwise encoders alone (no slot model).\n");
+          "--point-only predicts from the models' pointwise encoders alone (no slot model);\n"
+          "--dual-only from their dual encoders alone (each markdown in its median slot).\n");
 }
 
 static int cmd_rk_predict(int argc, char **argv) {
@@ -446,7 +469,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   const char *models_arg = NULL, *w_arg = NULL, *data = NULL, *out = NULL, *split = "all", *v;
   double val_frac = 0.1, th = 0;
   uint64_t seed = 42;
-  int bad = 0, point_only = 0;
+  int bad = 0, point_only = 0, dual_only = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--model", &bad))) models_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
@@ -454,6 +477,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
     else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
+    else if (strcmp(argv[i], "--dual-only") == 0) dual_only = 1;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_double(v, "--threads", 0, 1024, &th) != 0;
@@ -461,6 +485,10 @@ static int cmd_rk_predict(int argc, char **argv) {
       fprintf(stderr, "ordo ai4code predict: unknown argument '%s'\n", argv[i]);
       bad = 1;
     }
+  }
+  if (!bad && point_only && dual_only) {
+    fprintf(stderr, "ordo ai4code predict: --point-only and --dual-only exclude each other\n");
+    bad = 1;
   }
   if (!bad && (!models_arg || !data || !out)) {
     fprintf(stderr, "ordo ai4code predict: --model, --data and --out are required\n");
@@ -512,8 +540,14 @@ static int cmd_rk_predict(int argc, char **argv) {
       rc = 1;
       loaded++;
       break;
+    } else if (dual_only && !models[loaded].has_dual) {
+      fprintf(stderr, "ordo ai4code predict: --dual-only: %s has no dual encoder\n", dirs[loaded]);
+      rc = 1;
+      loaded++;
+      break;
     } else {
       models[loaded].point_only = point_only;
+      models[loaded].dual_only = dual_only;
     }
   nb_dataset ds;
   uint8_t *mask = NULL;
@@ -571,7 +605,7 @@ static const ordo_command k_sub[] = {
     {"score", "Kendall tau of a submission against the true orders", cmd_score},
     {"baseline", "simple orderings: markdown first, spread evenly, TF-IDF nearest code", cmd_baseline},
     {"ensemble", "rank-level ensemble of whole submissions", cmd_ensemble},
-    {"train", "train the cell-order ranker (pointwise encoder + slot model)", cmd_rk_train},
+    {"train", "train the cell-order ranker (dual encoder + slot model)", cmd_rk_train},
     {"predict", "write a submission from trained rankers (weighted ensemble)", cmd_rk_predict},
     {NULL, NULL, NULL},
 };

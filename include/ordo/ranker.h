@@ -39,7 +39,7 @@ void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 44
+#define RK_NFEAT 48
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
  * of markdown cells, the sum of relative true slots (s / n_code) and the count. */
@@ -74,6 +74,8 @@ typedef struct rk_lex {
   float *ctrait; /* (n_code, 2): log(1 + length) / 8, starts with an import */
   float *md_prior; /* (n_md) the term prior's position of each markdown, -1: none */
   float *md_bins;  /* (n_md, RK_PBINS) rk_term_prior_bins, 0 without a prior */
+  float *dual;     /* (n_md, n_code + 1) the dual encoder's slot log-probabilities, or NULL
+                      (learned evidence, set by the caller: see rk_dual_logprobs) */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
@@ -89,6 +91,7 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
 typedef struct rk_slot_model {
   int hidden;
   int use_point; /* trained with a pointwise model's positions as a feature */
+  int use_dual;  /* trained with the dual encoder's slot log-probabilities (rk_lex.dual) */
   ordo_params params; /* "w1" (hidden, RK_NFEAT), "b1" (hidden), "w2" (1, hidden), "b2" (1) */
   int w1, b1, w2, b2;
   const ordo_ops *ops;
@@ -147,6 +150,38 @@ int rk_point_encode_ct(const rk_point_config *c, const tok *tk, const rk_cell_to
  * accumulation must be 1): MSE of the head's output against targets (B). Returns the loss. */
 float rk_point_train_step(trainer *t, const enc_batch *b, const float *targets);
 
+/* ---- the dual (cell-pair) encoder ----------------------------------------------------------
+ * The pairwise text model. Every cell is encoded alone (<s> tokens </s>, token type 1 for
+ * markdown, 0 for code), and the classification head maps its <s> state to 2 * dim numbers:
+ * a markdown's (a, b), a code cell's (n, p). The score of markdown m in slot s is
+ *   a_m . n_s  (the code cell after the slot, s < n_code)  +  b_m . p_(s-1)  (the one before, s > 0)
+ * and a softmax over the slots is trained by cross-entropy against the true slot, so every code
+ * cell of the notebook serves as a negative. Encoding cells alone costs one pass per cell for a
+ * whole notebook (a cross-encoder would need one per pair). */
+typedef struct rk_dual_config {
+  int md_tokens;   /* markdown tokens kept per cell */
+  int code_tokens; /* code tokens kept per cell */
+  int dim;         /* each side's vector; the head has 2 * dim outputs */
+} rk_dual_config;
+
+/* Row of one cell: ids/mask/tt (T >= max(md_tokens, code_tokens) + 2). Returns the length. */
+int rk_dual_encode_cell(const rk_dual_config *dc, const tok *tk, const rk_cell_tokens *ct,
+                        int32_t i, const nb_notebook *nb, int32_t cell, int T, int32_t *ids,
+                        int32_t *mask, int32_t *tt);
+/* Slot scores of a notebook from its cell vectors z (n_cells, 2 dim): score (n_md, n_code + 1). */
+void rk_dual_scores(const nb_notebook *nb, const float *z, int dim, float *score);
+/* Backward of rk_dual_scores: dz (n_cells, 2 dim) += d loss / d z given dscore. */
+void rk_dual_scores_backward(const nb_notebook *nb, const float *z, int dim, const float *dscore,
+                             float *dz);
+/* Log-softmax over each markdown's slots: lp (n_md, n_code + 1) from z. */
+void rk_dual_logprobs(const nb_notebook *nb, const float *z, int dim, float *lp);
+/* Cell vectors of every notebook selected by mask (NULL: all): z[i] (n_cells, 2 dim), allocated
+ * here. The encoder must be planned for rows of max(md_tokens, code_tokens) + 2. */
+void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
+                   const uint8_t *mask, int threads, float **z);
+/* Rows written at stride T and right-padded, moved in place to stride `longest`: the batch. */
+enc_batch rk_dual_pack(int32_t *ids, int32_t *msk, int32_t *tt, int rows, int T, int longest);
+
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
   double val_frac;
@@ -170,6 +205,14 @@ typedef struct rk_train_opts {
   int max_train_nb;         /* > 0: use at most this many training notebooks */
   const char *tokenizer;    /* NULL: train a BPE tokenizer on the training notebooks */
   const char *init;         /* NULL or an encoder checkpoint directory */
+  /* dual (cell-pair) encoder: 0 = none. It trains on the training notebooks that the slot model
+   * with its evidence does not (those are the first slot_max_nb), so that the slot model learns
+   * how far to trust it on notebooks it has not seen */
+  int dual;
+  rk_dual_config dc;
+  int dual_cells;  /* rows (cells) per micro-batch: whole notebooks packed up to this */
+  int dual_epochs;
+  double dual_lr;
   trainer_config tech;      /* the encoder's training techniques (accumulation, precision, ...):
                                its steps and schedule are set from the fields above */
 } rk_train_opts;
@@ -180,10 +223,30 @@ typedef struct rk_train_result {
   /* Kendall tau on the validation notebooks (-1: not measured): the model kept (tau_slot), the
    * slot MLP on lexical features only, the pointwise encoder alone, the slot MLP with it */
   double tau_slot, tau_lex, tau_point, tau_both;
+  double tau_dual, tau_with_dual; /* the dual encoder alone; the slot MLP with its evidence */
+  int64_t dual_steps;
+  double seconds_dual;
+  float dual_loss_first, dual_loss_last;
   double seconds_point, seconds_slot;
   float point_loss_first, point_loss_last;
   int64_t point_steps;
 } rk_train_result;
+
+/* Resume state of an encoder stage kept beside the trainer's checkpoint (trainer.write_extra):
+ * the best epoch's weights (best.safetensors) and its held-out tau (best_state.json). */
+typedef struct rk_best_ckpt {
+  const ordo_params *params;
+  float *best;
+  double *best_tau;
+} rk_best_ckpt;
+int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e);
+int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e);
+
+/* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
+ * best held-out tau in m and writes them to DIR/dual. */
+int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
+                  const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
+                  const rk_train_opts *o, const char *dir, rk_train_result *res, ordo_err *e);
 
 /* Trains on ds (true orders required), writes the model to out_dir. */
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *out_dir,
@@ -198,7 +261,11 @@ typedef struct rk_model {
   enc_model enc;
   tok *tk;
   rk_point_config pc;
+  int has_dual;
+  enc_model dual; /* the dual encoder (its files in DIR/dual), sharing the tokenizer */
+  rk_dual_config dc;
   int point_only; /* predict from the pointwise encoder alone (set by the caller) */
+  int dual_only;  /* predict from the dual encoder alone (set by the caller) */
 } rk_model;
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
 void rk_model_free(rk_model *m);

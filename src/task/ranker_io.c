@@ -1,4 +1,4 @@
-/* Ranker model directories (ranker.json + the pointwise encoder) and prediction over a dataset. */
+/* Ranker model directories (ranker.json + the pointwise and dual encoders) and prediction over a dataset. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <omp.h>
@@ -24,6 +24,7 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
   cJSON_AddNumberToObject(s, "features", RK_NFEAT);
   cJSON_AddNumberToObject(s, "hidden", m->slot.hidden);
   cJSON_AddBoolToObject(s, "use_point", m->slot.use_point);
+  cJSON_AddBoolToObject(s, "use_dual", m->slot.use_dual);
   cJSON_AddBoolToObject(s, "use_prior", m->has_prior);
   const ordo_params *p = &m->slot.params;
   cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
@@ -37,9 +38,17 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
     cJSON_AddNumberToObject(pc, "code_tokens", m->pc.code_tokens);
     cJSON_AddNumberToObject(pc, "seq", m->pc.seq);
   }
+  if (m->has_dual) {
+    cJSON *dc = cJSON_AddObjectToObject(root, "dual");
+    cJSON_AddNumberToObject(dc, "md_tokens", m->dc.md_tokens);
+    cJSON_AddNumberToObject(dc, "code_tokens", m->dc.code_tokens);
+    cJSON_AddNumberToObject(dc, "dim", m->dc.dim);
+  }
   if (res) {
     cJSON *r = cJSON_AddObjectToObject(root, "validation");
     cJSON_AddNumberToObject(r, "tau_slot", res->tau_slot);
+    cJSON_AddNumberToObject(r, "tau_lexical", res->tau_lex);
+    cJSON_AddNumberToObject(r, "tau_dual", res->tau_dual);
     cJSON_AddNumberToObject(r, "tau_point", res->tau_point);
     cJSON_AddNumberToObject(r, "point_steps", (double)res->point_steps);
   }
@@ -79,7 +88,7 @@ static int get_floats(const cJSON *o, const char *key, const char *file, float *
 
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
   memset(m, 0, sizeof *m);
-  char path[4096];
+  char path[4400];
   snprintf(path, sizeof path, "%s/ranker.json", dir);
   size_t len;
   char *txt = ordo_read_file(path, &len, e);
@@ -107,6 +116,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
   if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;
   rk_slot_init(&m->slot, hidden, ops_cpu_ref());
   m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));
+  m->slot.use_dual = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_dual"));
   ordo_params *p = &m->slot.params;
   if (get_floats(s, "w1", path, params_data(p, m->slot.w1), hidden * RK_NFEAT, e) ||
       get_floats(s, "b1", path, params_data(p, m->slot.b1), hidden, e) ||
@@ -148,6 +158,38 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     }
     enc_plan(&m->enc, 32, m->pc.seq, 0);
   }
+  const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "dual");
+  if (m->slot.use_dual && !cJSON_IsObject(dc)) {
+    ordo_fail(e, "%s: \"dual\": the slot model uses a dual encoder but none is described", path);
+    goto done;
+  }
+  if (cJSON_IsObject(dc)) {
+    if (get_int(dc, "md_tokens", path, 1, 4096, &m->dc.md_tokens, e) ||
+        get_int(dc, "code_tokens", path, 1, 4096, &m->dc.code_tokens, e) ||
+        get_int(dc, "dim", path, 1, 4096, &m->dc.dim, e))
+      goto done;
+    if (!m->tk && tok_load(&m->tk, dir, e) != 0) goto done;
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/dual", dir);
+    enc_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    if (hfconfig_load(&cfg, path, e) != 0) goto done;
+    if (cfg.num_labels != 2 * m->dc.dim || cfg.type_vocab_size < 2) {
+      ordo_fail(e, "%s: num_labels %d and type_vocab_size %d, the dual encoder needs %d and 2",
+                path, cfg.num_labels, cfg.type_vocab_size, 2 * m->dc.dim);
+      goto done;
+    }
+    if (enc_init(&m->dual, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
+    m->has_dual = 1;
+    int missing = 0;
+    if (enc_load(&m->dual, sub, &missing, e) != 0) goto done;
+    if (missing) {
+      ordo_fail(e, "%s/model.safetensors: the dual head's weights are missing", sub);
+      goto done;
+    }
+    int per = m->dc.md_tokens > m->dc.code_tokens ? m->dc.md_tokens : m->dc.code_tokens;
+    enc_plan(&m->dual, 256, per + 2, 0);
+  }
   rc = 0;
 done:
   cJSON_Delete(root);
@@ -159,6 +201,7 @@ void rk_model_free(rk_model *m) {
   rk_slot_free(&m->slot);
   rk_term_prior_free(&m->prior);
   if (m->has_point) enc_free(&m->enc);
+  if (m->has_dual) enc_free(&m->dual);
   tok_free(m->tk);
   memset(m, 0, sizeof *m);
 }
@@ -178,6 +221,26 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     }
     return;
   }
+  float **z = NULL;
+  if (m->has_dual && (m->slot.use_dual || m->dual_only)) {
+    z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+    rk_dual_embed(&m->dual, m->tk, &m->dc, ds, mask, threads, z);
+  }
+  if (m->dual_only && z) {
+    for (int32_t i = 0; i < ds->n; i++) {
+      if (!z[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+      float *p = ordo_malloc(R * sizeof *p);
+      rk_dual_logprobs(nb, z[i], m->dc.dim, p);
+      for (size_t k = 0; k + 1 < R; k++) p[k] = expf(p[k]);
+      md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
+      rk_slot_decode(nb, p, md_pos[i]);
+      free(p), free(z[i]);
+    }
+    free(z);
+    return;
+  }
   float **pp = NULL;
   if (m->slot.use_point) {
     pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
@@ -194,6 +257,10 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
       if (mask && !mask[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];
       rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
+      if (z && m->slot.use_dual) {
+        sim.dual = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sim.dual);
+        rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
+      }
       float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
       rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
       md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
@@ -204,6 +271,9 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     rk_slot_work_free(&w);
   }
   ai4_tfidf_free(&tf);
+  if (z)
+    for (int32_t i = 0; i < ds->n; i++) free(z[i]);
+  free(z);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);

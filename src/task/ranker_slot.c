@@ -38,6 +38,7 @@ static int starts_with_import(const nb_cell *c) {
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb) {
   int32_t nc = nb->n_code;
+  l->dual = NULL;
   l->md_prior = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *l->md_prior);
   l->md_bins = ordo_calloc((size_t)nb->n_md * RK_PBINS + 1, sizeof *l->md_bins);
   if (prior) {
@@ -68,7 +69,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
 
 void rk_lex_free(rk_lex *l) {
   ai4_nb_sim_free(&l->sim);
-  free(l->adj), free(l->ctrait), free(l->md_prior), free(l->md_bins);
+  free(l->adj), free(l->ctrait), free(l->md_prior), free(l->md_bins), free(l->dual);
   memset(l, 0, sizeof *l);
 }
 
@@ -181,6 +182,16 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
     for (int32_t c = 1; c <= nc; c++) behind[c] = cs[c - 1] + decay * behind[c - 1];
     for (int32_t c = 0; c < nc; c++) sorted[c] = cs[c];
     qsort(sorted, (size_t)nc, sizeof *sorted, cmp_desc);
+    /* the dual encoder's slot log-probabilities: their maximum and the distribution's median */
+    const float *dl = lex->dual ? lex->dual + (size_t)m * ns : NULL;
+    float dmax = -INFINITY;
+    int32_t dmed = 0;
+    if (dl) {
+      double acc = 0;
+      for (int32_t s = 0; s < ns; s++) dmax = dl[s] > dmax ? dl[s] : dmax;
+      for (dmed = 0; dmed < ns - 1; dmed++)
+        if ((acc += exp((double)dl[dmed])) >= 0.5) break;
+    }
     for (int32_t s = 0; s < ns; s++) {
       float *f = feats + ((size_t)m * ns + s) * RK_NFEAT;
       float rel = nc > 0 ? (float)s / (float)nc : 0.0f;
@@ -247,6 +258,10 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[42] = pr >= 0 ? 1.0f : 0.0f;
       int pb = (int)(rel * RK_PBINS);
       f[43] = lex->md_bins[(size_t)m * RK_PBINS + (pb < RK_PBINS ? pb : RK_PBINS - 1)];
+      f[44] = dl ? fmaxf(dl[s], -16.0f) / 8.0f : 0.0f;
+      f[45] = dl ? fmaxf(dl[s] - dmax, -16.0f) / 8.0f : 0.0f;
+      f[46] = dl ? expf(dl[s]) : 0.0f;
+      f[47] = dl ? fabsf((float)(s - dmed)) / (float)ns : 0.0f;
     }
   }
   free(sorted), free(num), free(numq), free(ahead), free(behind);
@@ -305,7 +320,9 @@ static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const 
                            const float *point_pos, rk_slot_work *w) {
   size_t R = (size_t)nb->n_md * (size_t)(nb->n_code + 1);
   work_reserve(w, R ? R : 1, m->hidden);
-  rk_slot_features(nb, lex, m->use_point ? point_pos : NULL, w->feats);
+  rk_lex view = *lex;
+  if (!m->use_dual) view.dual = NULL;
+  rk_slot_features(nb, &view, m->use_point ? point_pos : NULL, w->feats);
   const ordo_params *p = &m->params;
   m->ops->matmul_forward(w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,
                          RK_NFEAT, m->hidden);

@@ -25,7 +25,12 @@ rk_train_opts rk_train_defaults(void) {
   o.slot_epochs = 6;
   o.slot_lr = 3e-3;
   o.slot_max_nb = 1000;
-  o.point = 1;
+  o.point = 0;
+  o.dual = 1;
+  o.dc = (rk_dual_config){.md_tokens = 64, .code_tokens = 64, .dim = 64};
+  o.dual_cells = 256;
+  o.dual_epochs = 2;
+  o.dual_lr = 1e-3;
   o.layers = 2;
   o.hidden = 128;
   o.heads = 2;
@@ -192,37 +197,29 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
   return rc;
 }
 
-/* Resume state of the pointwise stage kept beside the trainer's checkpoint: the best epoch's
- * weights and its held-out tau. */
-typedef struct point_ckpt {
-  const ordo_params *params;
-  float *best;
-  double *best_tau;
-} point_ckpt;
-
-static int point_write_extra(void *ctx, const char *dir, ordo_err *e) {
-  point_ckpt *pc = ctx;
+int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e) {
+  rk_best_ckpt *pc = ctx;
   ordo_params view = *pc->params;
   view.data = pc->best; /* the same table, the best weights */
   char path[4200];
-  if (snprintf(path, sizeof path, "%s/point_best.safetensors", dir) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
     return ordo_fail(e, "%s: path too long", dir);
   if (st_save_params(&view, path, e) != 0) return -1;
   char json[128];
   snprintf(json, sizeof json, "{\"best_tau\": %.17g}\n", *pc->best_tau);
-  if (snprintf(path, sizeof path, "%s/point_state.json", dir) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
     return ordo_fail(e, "%s: path too long", dir);
   return ordo_write_file_atomic(path, json, strlen(json), e);
 }
 
-static int point_read_extra(point_ckpt *pc, const char *dir, ordo_err *e) {
+int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e) {
   ordo_params view = *pc->params;
   view.data = pc->best;
   char path[4200];
-  if (snprintf(path, sizeof path, "%s/point_best.safetensors", dir) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
     return ordo_fail(e, "%s: path too long", dir);
   if (st_load_params(&view, path, 0, e) != 0) return -1;
-  if (snprintf(path, sizeof path, "%s/point_state.json", dir) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
     return ordo_fail(e, "%s: path too long", dir);
   char *txt = ordo_read_file(path, NULL, e);
   if (!txt) return -1;
@@ -284,14 +281,14 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   double tstart = ordo_time();
   int stop = 0;
   char ckpt_dir[4200];
-  point_ckpt pck = {.params = &m->params, .best = best, .best_tau = &best_tau};
+  rk_best_ckpt pck = {.params = &m->params, .best = best, .best_tau = &best_tau};
   if (o->tech.save_every > 0) {
     snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", dir);
     tr->cfg.ckpt_dir = ckpt_dir;
-    tr->write_extra = point_write_extra;
+    tr->write_extra = rk_best_write_extra;
     tr->extra_ctx = &pck;
     int rr = trainer_resume(tr, e);
-    if (rr == 1 && point_read_extra(&pck, ckpt_dir, e) != 0) rr = -1;
+    if (rr == 1 && rk_best_read_extra(&pck, ckpt_dir, e) != 0) rr = -1;
     if (rr < 0) {
       free(smp), free(slots), free(ids), free(msk), free(tgt), free(best), free(pred);
       rk_cell_tokens_free(&ct);
@@ -570,6 +567,44 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
 }
 
 /* ---- the whole run ------------------------------------------------------------------------- */
+/* An encoder with a head of num_labels outputs: from --init's config and weights, or a RoBERTa
+ * of the option's sizes for the tokenizer, with positions for rows of seq tokens. */
+static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, int num_labels,
+                         int type_vocab, int seq, ordo_err *e) {
+  enc_config cfg;
+  if (o->init) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", o->init);
+    if (hfconfig_load(&cfg, path, e) != 0) return -1;
+    if (cfg.vocab_size < tok_vocab_size(tk))
+      return ordo_fail(e, "%s: vocab_size %d is smaller than the tokenizer's %d", o->init,
+                       cfg.vocab_size, tok_vocab_size(tk));
+    if (cfg.type_vocab_size < type_vocab)
+      return ordo_fail(e, "%s: type_vocab_size %d, this model needs %d", o->init,
+                       cfg.type_vocab_size, type_vocab);
+  } else {
+    hfconfig_defaults(&cfg, ORDO_ARCH_ROBERTA);
+    cfg.num_hidden_layers = o->layers;
+    cfg.hidden_size = cfg.embedding_size = o->hidden;
+    cfg.num_attention_heads = o->heads;
+    cfg.intermediate_size = o->intermediate;
+    cfg.vocab_size = tok_vocab_size(tk);
+    int32_t pad = tok_special_id(tk, TOK_SP_PAD);
+    cfg.pad_token_id = pad >= 0 ? pad : 0;
+    cfg.max_position_embeddings = seq + cfg.pad_token_id + 2;
+    cfg.type_vocab_size = type_vocab;
+  }
+  cfg.attention_probs_dropout_prob = 0.0f; /* the recipe measured in bench/ai4code/NOTES.md */
+  cfg.num_labels = num_labels;
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
+  enc_init_weights(m, o->init_seed);
+  if (o->init && enc_load(m, o->init, NULL, e) != 0) {
+    enc_free(m);
+    return -1;
+  }
+  return 0;
+}
+
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_train_result *res,
              ordo_err *e) {
   memset(res, 0, sizeof *res);
@@ -597,43 +632,60 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rk_model rm;
   memset(&rm, 0, sizeof rm);
   rm.pc = o->pc;
-  trainer tr;
-  int have_trainer = 0;
+  trainer tr, dtr;
+  int have_trainer = 0, have_dtr = 0;
   int rc = -1;
   float **pp = NULL;
+  uint8_t *slot_tr = NULL, *dual_tr = NULL;
   rk_lex *sims = NULL;
   ai4_tfidf tf = {0};
 
-  if (o->point) {
+  if (o->point || o->dual) {
     if (point_tokenizer(ds, train, o, dir, &rm.tk, e) != 0) goto done;
-    enc_config cfg;
-    if (o->init) {
-      char path[4096];
-      snprintf(path, sizeof path, "%s/config.json", o->init);
-      if (hfconfig_load(&cfg, path, e) != 0) goto done;
-      if (cfg.vocab_size < tok_vocab_size(rm.tk)) {
-        ordo_fail(e, "%s: vocab_size %d is smaller than the tokenizer's %d", o->init, cfg.vocab_size,
-                  tok_vocab_size(rm.tk));
-        goto done;
-      }
-    } else {
-      hfconfig_defaults(&cfg, ORDO_ARCH_ROBERTA);
-      cfg.num_hidden_layers = o->layers;
-      cfg.hidden_size = cfg.embedding_size = o->hidden;
-      cfg.num_attention_heads = o->heads;
-      cfg.intermediate_size = o->intermediate;
-      cfg.vocab_size = tok_vocab_size(rm.tk);
-      int32_t pad = tok_special_id(rm.tk, TOK_SP_PAD);
-      cfg.pad_token_id = pad >= 0 ? pad : 0;
-      cfg.max_position_embeddings = o->pc.seq + cfg.pad_token_id + 2;
-      cfg.type_vocab_size = 1;
+  }
+  /* the slot MLP with learned evidence trains on the first slot_max_nb notebooks of the
+   * training side (at most a fifth of it when a dual encoder is trained); the dual encoder on
+   * the others, the lexical slot MLP on all of them */
+  slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  dual_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  {
+    int32_t n_slot = o->slot_max_nb > 0 && o->slot_max_nb < n_tr ? o->slot_max_nb : n_tr;
+    if (o->dual && o->slot_max_nb > 0 && n_slot > n_tr / 5) n_slot = n_tr / 5 > 0 ? n_tr / 5 : 1;
+    for (int32_t i = 0, k = 0; i < ds->n; i++) {
+      if (!train[i]) continue;
+      if (k < n_slot) slot_tr[i] = 1, k++;
+      dual_tr[i] = !slot_tr[i] || o->slot_max_nb <= 0 || n_tr == 1;
     }
-    cfg.attention_probs_dropout_prob = 0.0f; /* the recipe measured in bench/ai4code/NOTES.md */
-    cfg.num_labels = 1;
-    if (enc_init(&rm.enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
+  }
+  if (o->dual) {
+    int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
+    if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 2, T, e) != 0) goto done;
+    rm.has_dual = 1;
+    rm.dc = o->dc;
+    trainer_config tc = o->tech;
+    tc.adamw.lr = (float)o->dual_lr;
+    tc.seed = o->init_seed;
+    tc.ckpt_dir = NULL;
+    if (trainer_init(&dtr, &rm.dual, &tc, e) != 0) goto done;
+    have_dtr = 1;
+    int maxB = o->dual_cells;
+    for (int32_t i = 0; i < ds->n; i++)
+      if (dual_tr[i] && ds->nbs[i].n_cells > maxB) maxB = ds->nbs[i].n_cells;
+    if (maxB > 4 * o->dual_cells) maxB = 4 * o->dual_cells;
+    enc_plan(&rm.dual, maxB, T, 0);
+    rm.dual.seed = o->init_seed;
+    if (o->verbose)
+      fprintf(stderr, "dual model: L%d H%d A%d I%d, %.2fM parameters, cells of %d/%d tokens, "
+              "head 2 x %d, up to %d cells per micro-batch\n", rm.dual.cfg.num_hidden_layers,
+              rm.dual.cfg.hidden_size, rm.dual.cfg.num_attention_heads,
+              rm.dual.cfg.intermediate_size, params_count(&rm.dual.params, 0) / 1e6,
+              o->dc.md_tokens, o->dc.code_tokens, o->dc.dim, o->dual_cells);
+    if (rk_dual_train(&rm.dual, &dtr, rm.tk, &rm.dc, ds, dual_tr, val, o, dir, res, e) != 0) goto done;
+    enc_plan(&rm.dual, 256, T, 0); /* inference batches from here on */
+  }
+  if (o->point) {
+    if (build_encoder(&rm.enc, rm.tk, o, 1, 1, o->pc.seq, e) != 0) goto done;
     rm.has_point = 1;
-    enc_init_weights(&rm.enc, o->init_seed);
-    if (o->init && enc_load(&rm.enc, o->init, NULL, e) != 0) goto done;
     trainer_config tc = o->tech;
     tc.adamw.lr = (float)o->point_lr;
     tc.seed = o->init_seed;
@@ -644,16 +696,12 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rm.enc.seed = o->init_seed;
     if (o->verbose)
       fprintf(stderr, "pointwise model: %s L%d H%d A%d I%d, %.2fM parameters, T %d, batch %d\n",
-              cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
-              cfg.intermediate_size, params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
+              rm.enc.cfg.model_type, rm.enc.cfg.num_hidden_layers, rm.enc.cfg.hidden_size,
+              rm.enc.cfg.num_attention_heads, rm.enc.cfg.intermediate_size,
+              params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
     pp = ordo_calloc((size_t)ds->n, sizeof *pp);
     if (point_train(&rm, &tr, ds, train, val, o, dir, res, pp, e) != 0) goto done;
   }
-  /* the slot MLP with pointwise positions trains on the first slot_max_nb notebooks of the
-   * training side (the encoder must score them first); the lexical one on all of them */
-  uint8_t *slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
-  for (int32_t i = 0, k = 0; i < ds->n; i++)
-    if (train[i] && (o->slot_max_nb <= 0 || k < o->slot_max_nb)) slot_tr[i] = 1, k++;
   if (rm.has_point) {
     double t0 = ordo_time();
     uint8_t *need = ordo_malloc((size_t)ds->n);
@@ -685,23 +733,43 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rk_term_prior_free(&half[0]), rk_term_prior_free(&half[1]);
     if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
   }
-  /* lexical features only; then, with a pointwise part, the same with its positions as
-   * features, kept only when it validates better */
+  if (rm.has_dual) {
+    /* the dual encoder's evidence on the notebooks the slot model trains and validates on */
+    double t0 = ordo_time();
+    uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
+    for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] || val[i];
+    float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+    rk_dual_embed(&rm.dual, rm.tk, &rm.dc, ds, need, threads, z);
+    for (int32_t i = 0; i < ds->n; i++) {
+      if (!z[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      sims[i].dual = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sims[i].dual);
+      rk_dual_logprobs(nb, z[i], rm.dc.dim, sims[i].dual);
+      free(z[i]);
+    }
+    free(z), free(need);
+    if (o->verbose) fprintf(stderr, "dual encoder evidence for the slot features: %.1f s\n", ordo_time() - t0);
+  }
+  /* lexical features only; then, with learned evidence (pointwise positions, dual slot
+   * probabilities), the same with it as features, kept only when it validates better */
   rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->init_seed);
   slot_train(&rm.slot, ds, train, val, sims, NULL, o, res);
   res->tau_lex = res->tau_slot;
-  if (pp) {
+  if (pp || rm.has_dual) {
     rk_train_result r2 = *res;
     rk_slot_model with;
     rk_slot_init(&with, o->slot_hidden, ops_cpu_ref());
     rk_slot_init_weights(&with, o->init_seed);
-    with.use_point = 1;
+    with.use_point = pp != NULL;
+    with.use_dual = rm.has_dual;
     slot_train(&with, ds, slot_tr, val, sims, pp, o, &r2);
-    res->tau_both = r2.tau_slot;
+    if (pp) res->tau_both = r2.tau_slot;
+    if (rm.has_dual) res->tau_with_dual = r2.tau_slot;
     if (o->verbose)
-      fprintf(stderr, "slot ranker: lexical only %.4f, with the pointwise positions %.4f: keeping %s\n",
-              res->tau_slot, r2.tau_slot, r2.tau_slot > res->tau_slot ? "the latter" : "lexical only");
+      fprintf(stderr, "slot ranker: lexical only %.4f, with the encoder evidence (%s) %.4f: keeping %s\n",
+              res->tau_slot, pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual",
+              r2.tau_slot, r2.tau_slot > res->tau_slot ? "the latter" : "lexical only");
     if (r2.tau_slot > res->tau_slot) {
       rk_slot_free(&rm.slot);
       rm.slot = with;
@@ -711,7 +779,6 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     }
     res->seconds_slot += r2.seconds_slot;
   }
-  free(slot_tr);
   {
     char pp[4200];
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
@@ -728,7 +795,8 @@ done:
   free(pp);
   ai4_tfidf_free(&tf);
   if (have_trainer) trainer_free(&tr);
+  if (have_dtr) trainer_free(&dtr);
   rk_model_free(&rm);
-  free(val), free(train);
+  free(val), free(train), free(slot_tr), free(dual_tr);
   return rc;
 }

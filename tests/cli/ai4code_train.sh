@@ -39,7 +39,8 @@ for g in 0 1 2 3; do for j in 0 1 2 3 4; do mk_nb "$T/src/g$g/nb$j.ipynb" $((g *
 
 TINY=(--layers 1 --hidden 32 --heads 2 --intermediate 64 --vocab 400 --seq 64 --md-tokens 16
       --code-cells 4 --code-tokens 8 --batch 8 --max-steps 4 --slot-epochs 60 --slot-lr 0.01 --slot-hidden 8
-      --val-frac 0.25 --seed 3 --threads 1)
+      --val-frac 0.25 --seed 3 --threads 1 --point --cell-tokens 12 --dual-dim 8 --dual-cells 40
+      --dual-epochs 2)
 
 # ---- usage errors ----
 expect_rc 0 "$ORDO" ai4code train --help
@@ -64,7 +65,8 @@ expect_text "$T/err" "nomodel/ranker.json"
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" "${TINY[@]}"
 expect_text "$T/out" "kendall_tau: "
 expect_text "$T/out" "pointwise: 4 steps"
-for f in ranker.json config.json model.safetensors tokenizer.json; do
+expect_text "$T/out" "dual: "
+for f in ranker.json config.json model.safetensors tokenizer.json dual/config.json dual/model.safetensors; do
   [ -s "$T/m/$f" ] && ok || bad "model file $f missing"
 done
 expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub.csv" --threads 1
@@ -78,13 +80,19 @@ awk -v t="$tau" 'BEGIN { exit !(t > 0.5) }' && ok || bad "tau $tau of the traine
 # same seed, same model
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m2" "${TINY[@]}"
 cmp -s "$T/m/model.safetensors" "$T/m2/model.safetensors" && ok || bad "same seed: different weights"
+cmp -s "$T/m/dual/model.safetensors" "$T/m2/dual/model.safetensors" && ok || bad "same seed: different dual weights"
+# each encoder alone
+expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub_d.csv" --dual-only
+expect_text "$T/out" "kendall_tau: "
+expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub_p.csv" --point-only
+expect_rc 2 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub_p.csv" --point-only --dual-only
 cmp -s "$T/m/ranker.json" "$T/m2/ranker.json" && ok || bad "same seed: different ranker.json"
 
 # the shared trainer's techniques on the pointwise encoder
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m3" "${TINY[@]}" --accum-steps 2 \
   --precision bf16 --optim adamw8 --recompute layer --layer-decay 0.9
 expect_text "$T/out" "kendall_tau: "
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex2" --no-point --accum-steps 2 --optim adamw8 --val-frac 0.25 --threads 1
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex2" --lexical-only --accum-steps 2 --optim adamw8 --val-frac 0.25 --threads 1
 expect_text "$T/out" "kendall_tau: "
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m5" "${TINY[@]}" --group-by-length
 expect_text "$T/err" "length-grouped batches"
@@ -107,10 +115,25 @@ expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/r" "${RES[@]}"
 expect_text "$T/err" "resumed from"
 cmp -s "$T/r_ref/model.safetensors" "$T/r/model.safetensors" && ok || bad "resumed encoder differs"
 cmp -s "$T/r_ref/ranker.json" "$T/r/ranker.json" && ok || bad "resumed ranker.json differs"
+# the same for the dual encoder's stage (its checkpoints in checkpoint_dual)
+RESD=("${TINY[@]}" --no-point --max-steps 0 --dual-epochs 4 --save-every 2)
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/rd_ref" "${RESD[@]}"
+"$ORDO" ai4code train --data "$T/ds" --out "$T/rd" "${RESD[@]}" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  s=$(sed -n 's/.*"step":[[:space:]]*\([0-9]*\),/\1/p' "$T/rd/checkpoint_dual/manifest.json" 2>/dev/null | head -1)
+  [ -n "$s" ] && [ "$s" -ge 4 ] && break
+  sleep 0.02
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/rd" "${RESD[@]}"
+expect_text "$T/err" "dual: resumed from"
+cmp -s "$T/rd_ref/dual/model.safetensors" "$T/rd/dual/model.safetensors" && ok || bad "resumed dual encoder differs"
+cmp -s "$T/rd_ref/ranker.json" "$T/rd/ranker.json" && ok || bad "resumed dual ranker.json differs"
 
 # a lexical-only model, and the weighted ensemble of both
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --no-point --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1
-[ ! -e "$T/lex/model.safetensors" ] && ok || bad "--no-point wrote an encoder"
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --lexical-only --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1
+[ ! -e "$T/lex/model.safetensors" ] && [ ! -e "$T/lex/dual" ] && ok || bad "--lexical-only wrote an encoder"
 expect_rc 0 "$ORDO" ai4code predict --model "$T/m,$T/lex" --weights 0.3,0.7 --data "$T/ds" --out "$T/ens.csv"
 expect_text "$T/err" "with 2 models"
 expect_rc 0 "$ORDO" ai4code score --orders "$T/ds/train_orders.csv" --submission "$T/ens.csv"

@@ -2,6 +2,7 @@
  * slot features, the slot MLP's loss falling, a tiny pointwise encoder's loss falling, a whole
  * `rk_train` run (twice: same seed, same model), reloading it and predicting a valid submission. */
 #include <dirent.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,55 @@ static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
   tok_free(tk);
 }
 
+/* The dual encoder's slot scores: the backward against central differences in the cell vectors,
+ * and the log-probabilities are a distribution over each markdown's slots. */
+static void test_dual_scores(const nb_dataset *ds) {
+  const nb_notebook *nb = &ds->nbs[0];
+  enum { D = 3 };
+  int32_t nc = nb->n_code, ns = nc + 1, nm = nb->n_md;
+  size_t nz = (size_t)nb->n_cells * 2 * D, R = (size_t)nm * ns;
+  double *zd = malloc(nz * sizeof *zd);
+  float *z = malloc(nz * sizeof *z), *dz = calloc(nz, sizeof *dz), *score = malloc(R * sizeof *score);
+  float *w = malloc(R * sizeof *w), *lp = malloc(R * sizeof *lp);
+  ordo_rng r;
+  rng_init(&r, 5);
+  for (size_t k = 0; k < nz; k++) z[k] = rng_normal(&r), zd[k] = z[k];
+  for (size_t k = 0; k < R; k++) w[k] = rng_normal(&r);
+  rk_dual_scores_backward(nb, z, D, w, dz);
+  /* the scores are bilinear in z: central differences are exact up to rounding */
+  double worst = 0;
+  for (size_t k = 0; k < nz; k++) {
+    const float h = 0.25f;
+    double f[2];
+    for (int sgn = 0; sgn < 2; sgn++) {
+      z[k] = (float)(zd[k] + (sgn ? -h : h));
+      rk_dual_scores(nb, z, D, score);
+      f[sgn] = 0;
+      for (size_t j = 0; j < R; j++) f[sgn] += (double)w[j] * score[j];
+    }
+    z[k] = (float)zd[k];
+    double fd = (f[0] - f[1]) / (2 * h), err = fabs(fd - dz[k]) / (1 + fabs(fd));
+    worst = err > worst ? err : worst;
+  }
+  EXPECT(worst < 1e-4, "dual score backward against differences: worst %.3g", worst);
+  /* a markdown's score at slot s is a . n_s + b . p_(s-1) */
+  rk_dual_scores(nb, z, D, score);
+  const float *zm = z + (size_t)nc * 2 * D;
+  double want = 0;
+  for (int k = 0; k < D; k++) want += zm[k] * z[k]; /* slot 0: no code before it */
+  EXPECT_NEAR(score[0], want, 1e-5);
+  want = 0;
+  for (int k = 0; k < D; k++) want += zm[D + k] * z[(size_t)(nc - 1) * 2 * D + D + k];
+  EXPECT_NEAR(score[nc], want, 1e-5);
+  rk_dual_logprobs(nb, z, D, lp);
+  for (int32_t m = 0; m < nm; m++) {
+    double sum = 0;
+    for (int32_t s = 0; s < ns; s++) sum += exp(lp[(size_t)m * ns + s]);
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+  free(zd), free(z), free(dz), free(score), free(w), free(lp);
+}
+
 static char *read_all(const char *path) {
   size_t n;
   return ordo_read_file(path, &n, NULL);
@@ -211,6 +261,9 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   o.layers = 1, o.hidden = 32, o.heads = 2, o.intermediate = 64, o.vocab_size = 400;
   o.pc = (rk_point_config){.md_tokens = 16, .n_code = 4, .code_tokens = 8, .seq = 64};
   o.batch = 8, o.max_steps = 6, o.slot_epochs = 40, o.slot_hidden = 8, o.slot_lr = 1e-2;
+  o.point = 1; /* both encoders */
+  o.dc = (rk_dual_config){.md_tokens = 12, .code_tokens = 12, .dim = 8};
+  o.dual_cells = 40, o.dual_epochs = 3;
   char d1[512], d2[512];
   snprintf(d1, sizeof d1, "%s/m1", tmp);
   snprintf(d2, sizeof d2, "%s/m2", tmp);
@@ -219,6 +272,11 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   EXPECT(rk_train(ds, &o, d1, &r1, &e) == 0, "%s", e.msg);
   EXPECT(rk_train(ds, &o, d2, &r2, &e) == 0, "%s", e.msg);
   EXPECT(r1.point_steps == 6, "pointwise steps %lld", (long long)r1.point_steps);
+  EXPECT(r1.dual_steps > 0 && r1.dual_loss_last < r1.dual_loss_first && r1.tau_dual > -1,
+         "dual: %lld steps, loss %.4f -> %.4f, tau %.4f", (long long)r1.dual_steps,
+         r1.dual_loss_first, r1.dual_loss_last, r1.tau_dual);
+  EXPECT(r1.dual_loss_last == r2.dual_loss_last && r1.tau_dual == r2.tau_dual,
+         "same seed, same dual run: %.9g vs %.9g", r1.dual_loss_last, r2.dual_loss_last);
   EXPECT(r1.tau_slot > 0.5, "validation tau of the slot ranker %.4f", r1.tau_slot);
   /* determinism: the same seed gives the same losses and the same files */
   EXPECT(r1.point_loss_last == r2.point_loss_last && r1.tau_slot == r2.tau_slot,
@@ -230,6 +288,11 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   char *a = ordo_read_file(p1, &n1, NULL), *b = ordo_read_file(p2, &n2, NULL);
   EXPECT(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "model.safetensors bit-identical");
   free(a), free(b);
+  snprintf(p1, sizeof p1, "%s/dual/model.safetensors", d1);
+  snprintf(p2, sizeof p2, "%s/dual/model.safetensors", d2);
+  a = ordo_read_file(p1, &n1, NULL), b = ordo_read_file(p2, &n2, NULL);
+  EXPECT(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "dual/model.safetensors bit-identical");
+  free(a), free(b);
   snprintf(p1, sizeof p1, "%s/ranker.json", d1);
   snprintf(p2, sizeof p2, "%s/ranker.json", d2);
   a = read_all(p1), b = read_all(p2);
@@ -239,7 +302,7 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   /* reload and predict: every notebook gets a valid order that the scorer accepts */
   rk_model m;
   EXPECT(rk_model_load(&m, d1, &e) == 0, "%s", e.msg);
-  EXPECT(m.has_point, "pointwise part loaded");
+  EXPECT(m.has_point && m.has_dual, "pointwise and dual parts loaded");
   float **pos = calloc((size_t)ds->n, sizeof *pos);
   rk_predict_positions(&m, ds, NULL, 1, pos);
   nb_orders sub = {0}, truth = {0};
@@ -288,6 +351,7 @@ int main(void) {
   test_true_slots_and_orders();
   test_features(&ds);
   test_slot_loss_falls(&ds);
+  test_dual_scores(&ds);
   test_train_predict(&ds, tmp);
   char tokdir[600];
   snprintf(tokdir, sizeof tokdir, "%s/m1", tmp);

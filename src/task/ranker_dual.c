@@ -1,0 +1,145 @@
+/* The dual (cell-pair) encoder's inputs, slot scores and inference (ranker.h): each cell encoded
+ * alone, a bilinear score per (markdown, slot) from the cell vectors of the code cells around
+ * the slot, a softmax over the slots. */
+#include <math.h>
+#include <string.h>
+
+#include "ordo/ranker.h"
+
+int rk_dual_encode_cell(const rk_dual_config *dc, const tok *tk, const rk_cell_tokens *ct,
+                        int32_t i, const nb_notebook *nb, int32_t cell, int T, int32_t *ids,
+                        int32_t *mask, int32_t *tt) {
+  int is_md = cell >= nb->n_code;
+  int keep = is_md ? dc->md_tokens : dc->code_tokens;
+  ORDO_CHECK(T >= keep + 2);
+  int32_t cls = tok_special_id(tk, TOK_SP_CLS), sep = tok_special_id(tk, TOK_SP_SEP);
+  int32_t pad = tok_special_id(tk, TOK_SP_PAD);
+  const int32_t *src = ct->ids[i] + ct->off[i][cell];
+  int64_t len = ct->off[i][cell + 1] - ct->off[i][cell];
+  int n = 0;
+  ids[n++] = cls >= 0 ? cls : 0;
+  for (int64_t j = 0; j < len && j < keep; j++) ids[n++] = src[j];
+  ids[n++] = sep >= 0 ? sep : 0;
+  for (int j = 0; j < T; j++) {
+    mask[j] = j < n;
+    tt[j] = j < n ? is_md : 0;
+    if (j >= n) ids[j] = pad >= 0 ? pad : 0;
+  }
+  return n;
+}
+
+static float dot(const float *x, const float *y, int n) {
+  float s = 0;
+  for (int k = 0; k < n; k++) s += x[k] * y[k];
+  return s;
+}
+
+static void axpy(float *y, float a, const float *x, int n) {
+  for (int k = 0; k < n; k++) y[k] += a * x[k];
+}
+
+void rk_dual_scores(const nb_notebook *nb, const float *z, int dim, float *score) {
+  int32_t nc = nb->n_code, ns = nc + 1;
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    const float *zm = z + (size_t)(nc + m) * 2 * dim;
+    float *row = score + (size_t)m * ns;
+    for (int32_t s = 0; s < ns; s++) {
+      float v = 0;
+      if (s < nc) v += dot(zm, z + (size_t)s * 2 * dim, dim);                      /* a . n_s */
+      if (s > 0) v += dot(zm + dim, z + (size_t)(s - 1) * 2 * dim + dim, dim);     /* b . p_(s-1) */
+      row[s] = v;
+    }
+  }
+}
+
+void rk_dual_scores_backward(const nb_notebook *nb, const float *z, int dim, const float *dscore,
+                             float *dz) {
+  int32_t nc = nb->n_code, ns = nc + 1;
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    const float *zm = z + (size_t)(nc + m) * 2 * dim;
+    float *dzm = dz + (size_t)(nc + m) * 2 * dim;
+    const float *row = dscore + (size_t)m * ns;
+    for (int32_t s = 0; s < ns; s++) {
+      float g = row[s];
+      if (g == 0) continue;
+      if (s < nc) {
+        const float *zn = z + (size_t)s * 2 * dim;
+        axpy(dzm, g, zn, dim);
+        axpy(dz + (size_t)s * 2 * dim, g, zm, dim);
+      }
+      if (s > 0) {
+        const float *zp = z + (size_t)(s - 1) * 2 * dim + dim;
+        axpy(dzm + dim, g, zp, dim);
+        axpy(dz + (size_t)(s - 1) * 2 * dim + dim, g, zm + dim, dim);
+      }
+    }
+  }
+}
+
+void rk_dual_logprobs(const nb_notebook *nb, const float *z, int dim, float *lp) {
+  int32_t ns = nb->n_code + 1;
+  rk_dual_scores(nb, z, dim, lp);
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    float *row = lp + (size_t)m * ns, mx = row[0];
+    for (int32_t s = 1; s < ns; s++) mx = row[s] > mx ? row[s] : mx;
+    double sum = 0;
+    for (int32_t s = 0; s < ns; s++) sum += exp((double)(row[s] - mx));
+    float lz = mx + (float)log(sum);
+    for (int32_t s = 0; s < ns; s++) row[s] -= lz;
+  }
+}
+
+/* Rows buffered at stride T, run as one batch at the longest row's length. */
+typedef struct dual_rows {
+  int T, L, n, longest;
+  int32_t *ids, *msk, *tt, *who_nb, *who_cell;
+} dual_rows;
+
+enc_batch rk_dual_pack(int32_t *ids, int32_t *msk, int32_t *tt, int rows, int T, int longest) {
+  for (int r = 1; r < rows && longest < T; r++) {
+    memmove(ids + (size_t)r * longest, ids + (size_t)r * T, (size_t)longest * sizeof *ids);
+    memmove(msk + (size_t)r * longest, msk + (size_t)r * T, (size_t)longest * sizeof *msk);
+    memmove(tt + (size_t)r * longest, tt + (size_t)r * T, (size_t)longest * sizeof *tt);
+  }
+  return (enc_batch){.B = rows, .T = longest, .ids = ids, .mask = msk, .tt = tt};
+}
+
+static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
+  if (r->n == 0) return;
+  enc_batch b = rk_dual_pack(r->ids, r->msk, r->tt, r->n, r->T, r->longest);
+  enc_forward(enc, &b, 0);
+  for (int k = 0; k < r->n; k++)
+    memcpy(z[r->who_nb[k]] + (size_t)r->who_cell[k] * r->L, enc->cls_logits + (size_t)k * r->L,
+           (size_t)r->L * sizeof(float));
+  r->n = r->longest = 0;
+}
+
+void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
+                   const uint8_t *mask, int threads, float **z) {
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
+  int T = per + 2, B = enc->maxB;
+  ORDO_CHECK(enc->maxT >= T && enc->cfg.num_labels == 2 * dc->dim);
+  rk_cell_tokens ct;
+  rk_cell_tokens_build(&ct, tk, ds, mask, per, threads);
+  dual_rows r = {.T = T, .L = 2 * dc->dim};
+  r.ids = ordo_malloc((size_t)B * T * sizeof *r.ids);
+  r.msk = ordo_malloc((size_t)B * T * sizeof *r.msk);
+  r.tt = ordo_malloc((size_t)B * T * sizeof *r.tt);
+  r.who_nb = ordo_malloc((size_t)B * sizeof *r.who_nb);
+  r.who_cell = ordo_malloc((size_t)B * sizeof *r.who_cell);
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (mask && !mask[i]) continue;
+    const nb_notebook *nb = &ds->nbs[i];
+    z[i] = ordo_calloc((size_t)nb->n_cells * r.L + 1, sizeof **z);
+    for (int32_t c = 0; c < nb->n_cells; c++) {
+      int len = rk_dual_encode_cell(dc, tk, &ct, i, nb, c, T, r.ids + (size_t)r.n * T,
+                                    r.msk + (size_t)r.n * T, r.tt + (size_t)r.n * T);
+      r.longest = len > r.longest ? len : r.longest;
+      r.who_nb[r.n] = i, r.who_cell[r.n] = c;
+      if (++r.n == B) dual_rows_run(&r, enc, z);
+    }
+  }
+  dual_rows_run(&r, enc, z);
+  free(r.ids), free(r.msk), free(r.tt), free(r.who_nb), free(r.who_cell);
+  rk_cell_tokens_free(&ct);
+}

@@ -1,0 +1,265 @@
+/* Training the dual (cell-pair) encoder on the shared trainer: each micro-batch is a few whole
+ * notebooks (every cell one row), the loss is the slot softmax's cross-entropy of each of their
+ * markdown cells; validated each epoch by the Kendall tau of its own slot distributions decoded
+ * by the weighted median, keeping the best weights. */
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ordo/progress.h"
+#include "ordo/ranker.h"
+#include "ordo/rng.h"
+
+typedef struct dual_task {
+  const nb_dataset *ds;
+  const tok *tk;
+  const rk_dual_config *dc;
+  const rk_cell_tokens *ct;
+  const int32_t *nbs;     /* the epoch's notebooks, grouped */
+  const int32_t *grp;     /* (n_groups + 1) offsets into nbs */
+  int64_t first_group;    /* the step's first micro-batch */
+  int n_micro, T;
+  int32_t *ids, *msk, *tt, **slots;
+  float *dscore;
+  int64_t tokens, md_cells;
+} dual_task;
+
+static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
+  (void)step;
+  dual_task *t = ctx;
+  int64_t gi = t->first_group + i;
+  int32_t a = t->grp[gi], b = t->grp[gi + 1];
+  int rows = 0, longest = 0, n_md = 0;
+  for (int32_t k = a; k < b; k++) {
+    int32_t nbi = t->nbs[k];
+    const nb_notebook *nb = &t->ds->nbs[nbi];
+    n_md += nb->n_md;
+    for (int32_t c = 0; c < nb->n_cells; c++, rows++) {
+      int len = rk_dual_encode_cell(t->dc, t->tk, t->ct, nbi, nb, c, t->T, t->ids + (size_t)rows * t->T,
+                                    t->msk + (size_t)rows * t->T, t->tt + (size_t)rows * t->T);
+      longest = len > longest ? len : longest;
+      t->tokens += len;
+    }
+  }
+  t->md_cells += n_md;
+  enc_batch bt = rk_dual_pack(t->ids, t->msk, t->tt, rows, t->T, longest);
+  enc_forward(m, &bt, 1);
+  enc_zero_output_grads(m, &bt);
+  const int L = 2 * t->dc->dim;
+  /* each markdown weighs 1 / (markdown cells of the micro-batch), each micro-batch 1 / n_micro */
+  float g = dloss / (float)t->n_micro / (float)(n_md ? n_md : 1);
+  double loss = 0;
+  for (int32_t k = a, row0 = 0; k < b; k++) {
+    const nb_notebook *nb = &t->ds->nbs[t->nbs[k]];
+    const float *z = m->cls_logits + (size_t)row0 * L;
+    int32_t ns = nb->n_code + 1;
+    float *lp = t->dscore;
+    rk_dual_logprobs(nb, z, t->dc->dim, lp);
+    const int32_t *truth = t->slots[t->nbs[k]];
+    for (int32_t md = 0; md < nb->n_md; md++) {
+      float *row = lp + (size_t)md * ns;
+      loss -= row[truth[md]];
+      for (int32_t s = 0; s < ns; s++) row[s] = g * (expf(row[s]) - (s == truth[md] ? 1.0f : 0.0f));
+    }
+    rk_dual_scores_backward(nb, z, t->dc->dim, lp, m->d_cls_logits + (size_t)row0 * L);
+    row0 += nb->n_cells;
+  }
+  m->has_d_cls = 1;
+  enc_backward(m, &bt);
+  return (float)(loss / (n_md ? n_md : 1) / t->n_micro);
+}
+
+/* Kendall tau on the notebooks in val of the dual encoder alone (slot distributions decoded by
+ * the weighted median). */
+static double dual_val_tau(enc_model *m, const tok *tk, const rk_dual_config *dc,
+                           const nb_dataset *ds, const uint8_t *val, int threads) {
+  float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+  rk_dual_embed(m, tk, dc, ds, val, threads, z);
+  ai4_tau t = {0, 0};
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!val[i]) continue;
+    const nb_notebook *nb = &ds->nbs[i];
+    size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+    float *p = ordo_malloc(R * sizeof *p), *pos = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *pos);
+    int32_t *ord = ordo_malloc((size_t)nb->n_cells * sizeof *ord);
+    rk_dual_logprobs(nb, z[i], dc->dim, p);
+    for (size_t k = 0; k + 1 < R; k++) p[k] = expf(p[k]);
+    rk_slot_decode(nb, p, pos);
+    rk_order_from_md_pos(nb, pos, ord);
+    ai4_tau_add(&t, ord, nb->order, nb->n_cells);
+    free(p), free(pos), free(ord), free(z[i]);
+  }
+  free(z);
+  return ai4_tau_value(&t);
+}
+
+int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
+                  const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
+                  const rk_train_opts *o, const char *dir, rk_train_result *res, ordo_err *e) {
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
+  int T = per + 2, maxB = m->maxB;
+  double t0 = ordo_time();
+  rk_cell_tokens ct;
+  rk_cell_tokens_build(&ct, tk, ds, train, per, o->threads);
+  /* the notebooks trained on: with markdown, and small enough for one micro-batch */
+  int32_t n_use = 0, skipped = 0;
+  int32_t *nbs = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof *nbs);
+  int32_t **slots = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *slots);
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!train[i] || ds->nbs[i].n_md == 0) continue;
+    if (ds->nbs[i].n_cells > maxB) {
+      skipped++;
+      continue;
+    }
+    nbs[n_use++] = i;
+    slots[i] = ordo_malloc((size_t)ds->nbs[i].n_md * sizeof **slots);
+    rk_true_slots(&ds->nbs[i], slots[i]);
+  }
+  if (o->verbose)
+    fprintf(stderr, "dual: %d training notebooks (%d with more than %d cells left out), cells "
+            "tokenized in %.1f s\n", n_use, skipped, maxB, ordo_time() - t0);
+  /* every epoch's order, packed into micro-batches of whole notebooks of at most dual_cells rows
+   * (a larger notebook alone), planned up front so that the schedule knows the step count */
+  const int N = tr->cfg.accum_steps, E = o->dual_epochs;
+  int32_t *order = ordo_malloc((size_t)E * (n_use + 1) * sizeof *order);
+  int32_t *grp = ordo_malloc((size_t)E * (n_use + 2) * sizeof *grp), *n_grp = ordo_calloc((size_t)E, sizeof *n_grp);
+  ordo_rng r;
+  rng_init(&r, o->init_seed ^ 0xd1b54a32d192ed03ULL);
+  int64_t total = 0;
+  for (int ep = 0; ep < E; ep++) {
+    int32_t *ord = order + (size_t)ep * (n_use + 1), *g = grp + (size_t)ep * (n_use + 2), rows = 0;
+    memcpy(ord, nbs, (size_t)n_use * sizeof *ord);
+    rng_shuffle_i32(&r, ord, n_use);
+    g[0] = 0;
+    for (int32_t k = 0; k < n_use; k++) {
+      int c = ds->nbs[ord[k]].n_cells;
+      if (rows > 0 && rows + c > o->dual_cells) g[++n_grp[ep]] = k, rows = 0;
+      rows += c;
+    }
+    if (n_use > 0) g[++n_grp[ep]] = n_use;
+    total += n_grp[ep] / N;
+  }
+  if (o->max_steps > 0 && total > o->max_steps) total = o->max_steps;
+  if (n_use == 0 || total < 1) {
+    free(nbs), free(slots), free(grp), free(order), free(n_grp), rk_cell_tokens_free(&ct);
+    return ordo_fail(e, "dual: %d training notebooks with markdown cells make no step of %d "
+                     "micro-batches", n_use, N);
+  }
+  tr->cfg.steps = total;
+  tr->cfg.sched = (sched_config){.kind = o->tech.sched.kind, .lr = (float)o->dual_lr,
+                                 .total_steps = total,
+                                 .warmup_steps = (int64_t)(o->point_warmup * total), .min_lr = 0};
+  int32_t *ids = ordo_malloc((size_t)maxB * T * sizeof *ids), *msk = ordo_malloc((size_t)maxB * T * sizeof *msk);
+  int32_t *tt = ordo_malloc((size_t)maxB * T * sizeof *tt);
+  int max_md_rows = 1;
+  for (int32_t k = 0; k < n_use; k++) {
+    const nb_notebook *nb = &ds->nbs[nbs[k]];
+    int rr = nb->n_md * (nb->n_code + 1);
+    max_md_rows = rr > max_md_rows ? rr : max_md_rows;
+  }
+  float *dscore = ordo_malloc((size_t)max_md_rows * sizeof *dscore);
+  float *best = ordo_malloc(m->params.total * sizeof *best);
+  memcpy(best, m->params.data, m->params.total * sizeof *best);
+  double best_tau = -2, tstart = ordo_time();
+  int any_val = 0, stop = 0;
+  for (int32_t i = 0; i < ds->n; i++) any_val |= val[i];
+  int64_t step = 0;
+  char sub[4200];
+  snprintf(sub, sizeof sub, "%s/dual", dir);
+  if (mkdir(sub, 0755) != 0) {
+    struct stat sb;
+    if (stat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+      stop = 2;
+      ordo_fail(e, "%s: cannot create directory", sub);
+    }
+  }
+  /* checkpoints (--save-every) in DIR/checkpoint_dual: the trainer's state, and the best
+   * epoch's weights and tau beside it */
+  int64_t start = 0;
+  char ckpt_dir[4300];
+  rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &best_tau};
+  if (!stop && o->tech.save_every > 0) {
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
+    tr->cfg.ckpt_dir = ckpt_dir;
+    tr->write_extra = rk_best_write_extra;
+    tr->extra_ctx = &bck;
+    int rr = trainer_resume(tr, e);
+    if (rr == 1 && rk_best_read_extra(&bck, ckpt_dir, e) != 0) rr = -1;
+    if (rr < 0) stop = 2;
+    if (rr == 1) {
+      start = tr->prog.step;
+      if (o->verbose)
+        fprintf(stderr, "dual: resumed from %s at step %lld (best held-out tau so far %.4f)\n",
+                ckpt_dir, (long long)start, best_tau);
+    }
+  }
+  for (int ep = 0; ep < o->dual_epochs && !stop && step < total; ep++) {
+    int64_t ep_steps = n_grp[ep] / N;
+    if (ep_steps > total - step) ep_steps = total - step;
+    if (start >= step + ep_steps) { /* an epoch finished before the resumed checkpoint */
+      step += ep_steps;
+      continue;
+    }
+    int64_t k0 = start > step ? start - step : 0; /* resuming inside this epoch */
+    step += k0;
+    ordo_progress pb;
+    progress_init(&pb, "dual", ep_steps);
+    dual_task task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct,
+                      .nbs = order + (size_t)ep * (n_use + 1), .grp = grp + (size_t)ep * (n_use + 2),
+                      .n_micro = N, .T = T, .ids = ids, .msk = msk, .tt = tt, .slots = slots,
+                      .dscore = dscore};
+    double tep = ordo_time(), lsum = 0;
+    int64_t toks = 0, done = 0;
+    for (int64_t k = k0; k < ep_steps; k++, step++) {
+      double ts = ordo_time();
+      task.first_group = k * N;
+      task.tokens = 0;
+      trainer_stats st;
+      trainer_step(tr, &task, NULL, dual_micro, &st);
+      toks += task.tokens;
+      lsum += st.loss, done++;
+      if (step == start) res->dual_loss_first = st.loss; /* this run's first step */
+      res->dual_loss_last = st.loss;
+      char tail[160];
+      snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, st.loss,
+               task.tokens / (ordo_time() - ts));
+      progress_update(&pb, k + 1, tail);
+      /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
+       * its validation, as the uninterrupted run did */
+      if (o->tech.save_every > 0 && (step + 1) % o->tech.save_every == 0 && k + 1 < ep_steps &&
+          trainer_save(tr, e) != 0) {
+        stop = 2;
+        break;
+      }
+      if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
+        fprintf(stderr, "\ndual: stopping after %.1f minutes (--max-minutes)\n",
+                (ordo_time() - tstart) / 60);
+        stop = 1;
+        step++;
+        pb.total = k + 1;
+        break;
+      }
+    }
+    progress_finish(&pb, NULL);
+    if (stop == 2) break;
+    double tv = any_val ? dual_val_tau(m, tk, dc, ds, val, o->threads) : -1;
+    if (o->verbose)
+      fprintf(stderr, "dual epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %.4f\n", ep + 1,
+              (long long)step, done ? lsum / (double)done : 0.0,
+              (double)toks / (ordo_time() - tep), tv);
+    if (tv > best_tau || !any_val) {
+      best_tau = tv;
+      memcpy(best, m->params.data, m->params.total * sizeof *best);
+      if (enc_save(m, sub, e) != 0) stop = 2;
+    }
+  }
+  memcpy(m->params.data, best, m->params.total * sizeof *best);
+  tr->cfg.ckpt_dir = NULL, tr->write_extra = NULL, tr->extra_ctx = NULL;
+  res->tau_dual = best_tau;
+  res->dual_steps = step;
+  res->seconds_dual = ordo_time() - tstart;
+  for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
+  free(slots), free(nbs), free(grp), free(order), free(n_grp), free(ids), free(msk), free(tt), free(dscore), free(best);
+  rk_cell_tokens_free(&ct);
+  return stop == 2 ? -1 : 0;
+}
