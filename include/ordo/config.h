@@ -31,6 +31,9 @@ typedef struct enc_config {
   float classifier_dropout; /* < 0: null in config.json, use hidden_dropout_prob */
   char hidden_act[16];      /* "gelu" (exact erf) is what the CPU backend implements */
   int num_labels;           /* sequence-classification/regression head outputs */
+  int head_features;        /* extra inputs of the classification head's output layer, next to
+                               the pooled text (e.g. a notebook's cell counts); ordo's own key
+                               "ordo_head_features" in config.json, 0 = none */
   int tie_word_embeddings;  /* MLM decoder shares the word embeddings */
 } enc_config;
 

@@ -90,6 +90,9 @@ typedef struct enc_batch {
   const int32_t *mlm_rows;
   int n_mlm_rows;
   const int32_t *mlm_labels;
+  /* (B, cfg.head_features) extra inputs of the classification head; required when the config
+   * has head_features, ignored otherwise */
+  const float *head_feats;
 } enc_batch;
 
 typedef struct enc_model {
@@ -106,6 +109,7 @@ typedef struct enc_model {
   int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;
   int nsp_w, nsp_b;
   int cls_dense_w, cls_dense_b, cls_out_w, cls_out_b;
+  int cls_feat_w; /* (num_labels, head_features) or -1: logits += W f for the batch's head_feats */
 
   /* capacity planned by enc_plan */
   int maxB, maxT, maxMLM;

@@ -129,6 +129,11 @@ typedef struct rk_point_config {
   int seq;         /* total length T (<s> md </s> code </s> code ... </s>, padded) */
 } rk_point_config;
 
+/* The head's features beside the text: the notebook's numbers of markdown and of code cells,
+ * each as log(1 + n) / 4; out (RK_POINT_NFEAT). */
+#define RK_POINT_NFEAT 2
+void rk_point_head_features(const nb_notebook *nb, float *out);
+
 /* One input row: ids/mask (T) for markdown m of nb. Returns the real length. */
 int rk_point_encode(const rk_point_config *c, const tok *tk, const nb_notebook *nb, int32_t md,
                     int32_t *ids, int32_t *mask);

@@ -212,6 +212,7 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
   }
   if (get_string(x, "hidden_act", c->hidden_act, sizeof c->hidden_act) ||
       get_num_labels(x, &c->num_labels) ||
+      get_int(x, "ordo_head_features", 0, 0, &c->head_features) ||
       get_bool(x, "tie_word_embeddings", &c->tie_word_embeddings))
     return -1;
   return 0;
@@ -290,6 +291,7 @@ int hfconfig_save(const enc_config *c, const char *path, ordo_err *e) {
     cJSON_AddNumberToObject(label2id, lab, i);
   }
   cJSON_AddBoolToObject(r, "tie_word_embeddings", c->tie_word_embeddings != 0);
+  if (c->head_features > 0) cJSON_AddNumberToObject(r, "ordo_head_features", c->head_features);
   char *text = cJSON_Print(r);
   cJSON_Delete(r);
   ORDO_CHECK(text);

@@ -281,6 +281,20 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->dropout_forward(dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     op->matmul_forward(m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
+    if (m->cls_feat_w >= 0) {
+      /* the output layer reads [pooled text; features]: its feature columns are a product of
+       * B x head_features x num_labels, a loop */
+      ORDO_CHECKF(b->head_feats, "the classification head needs %d features per row",
+                  c->head_features);
+      const float *W = P(m, m->cls_feat_w);
+      int L = c->num_labels, NF = c->head_features;
+      for (int i = 0; i < B; i++)
+        for (int l = 0; l < L; l++) {
+          float s = 0;
+          for (int k = 0; k < NF; k++) s += W[(size_t)l * NF + k] * b->head_feats[(size_t)i * NF + k];
+          m->cls_logits[(size_t)i * L + l] += s;
+        }
+    }
     R(m, m->cls_logits, (size_t)B * c->num_labels);
   }
 }
@@ -346,6 +360,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memset(m->g_head_a, 0, F((size_t)B * C));
     op->matmul_backward(m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
                         dropped, P(m, m->cls_out_w), B, C, c->num_labels);
+    if (m->cls_feat_w >= 0) {
+      float *gW = G(m, m->cls_feat_w);
+      int L = c->num_labels, NF = c->head_features;
+      for (int i = 0; i < B; i++)
+        for (int l = 0; l < L; l++) {
+          float d = m->d_cls_logits[(size_t)i * L + l];
+          for (int k = 0; k < NF; k++) gW[(size_t)l * NF + k] += d * b->head_feats[(size_t)i * NF + k];
+        }
+    }
     memset(m->g_head_b, 0, F((size_t)B * C));
     op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     memset(m->g_head_c, 0, F((size_t)B * C));

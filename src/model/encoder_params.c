@@ -96,7 +96,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   m->pool_w = m->pool_b = -1;
   m->mlm_dense_w = m->mlm_dense_b = m->mlm_ln_w = m->mlm_ln_b = m->mlm_bias = -1;
   m->nsp_w = m->nsp_b = -1;
-  m->cls_dense_w = m->cls_dense_b = m->cls_out_w = m->cls_out_b = -1;
+  m->cls_dense_w = m->cls_dense_b = m->cls_out_w = m->cls_out_b = m->cls_feat_w = -1;
   if (heads & ENC_HEAD_POOLER) {
     m->pool_w = add(m, 0, 0, 2, C, C, "%spooler.dense.weight", pre);
     m->pool_b = add(m, 0, ND, 1, C, 0, "%spooler.dense.bias", pre);
@@ -119,6 +119,9 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     m->cls_dense_b = add(m, 0, ND, 1, C, 0, "classifier.dense.bias");
     m->cls_out_w = add(m, 0, 0, 2, cfg->num_labels, C, "classifier.out_proj.weight");
     m->cls_out_b = add(m, 0, ND, 1, cfg->num_labels, 0, "classifier.out_proj.bias");
+    if (cfg->head_features > 0)
+      m->cls_feat_w = add(m, 0, 0, 2, cfg->num_labels, cfg->head_features,
+                          "classifier.out_proj.feature_weight");
   }
   if (m->lora.r > 0) {
     /* LoRA trains the adapters (and the heads when asked); the base encoder is frozen */

@@ -144,8 +144,9 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     enc_config cfg;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (hfconfig_load(&cfg, path, e) != 0) goto done;
-    if (cfg.num_labels != 1) {
-      ordo_fail(e, "%s: num_labels %d, the pointwise ranker has 1", path, cfg.num_labels);
+    if (cfg.num_labels != 1 || cfg.head_features != RK_POINT_NFEAT) {
+      ordo_fail(e, "%s: num_labels %d and ordo_head_features %d, the pointwise ranker has 1 and %d",
+                path, cfg.num_labels, cfg.head_features, RK_POINT_NFEAT);
       goto done;
     }
     if (enc_init(&m->enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
@@ -174,7 +175,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     enc_config cfg;
     snprintf(path, sizeof path, "%s/config.json", sub);
     if (hfconfig_load(&cfg, path, e) != 0) goto done;
-    if (cfg.num_labels != 2 * m->dc.dim || cfg.type_vocab_size < 2) {
+    if (cfg.num_labels != 2 * m->dc.dim || cfg.type_vocab_size < 2 || cfg.head_features != 0) {
       ordo_fail(e, "%s: num_labels %d and type_vocab_size %d, the dual encoder needs %d and 2",
                 path, cfg.num_labels, cfg.type_vocab_size, 2 * m->dc.dim);
       goto done;

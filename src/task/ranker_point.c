@@ -1,6 +1,7 @@
 /* The pointwise ranker's inputs and inference: <s> markdown </s> code </s> code ... </s>, with up
  * to n_code code cells sampled evenly from the notebook, and the regression head's output read
  * as the markdown's relative slot in [0, 1]. */
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 
@@ -36,6 +37,11 @@ void rk_cell_tokens_free(rk_cell_tokens *ct) {
   for (int32_t i = 0; i < ct->n_nb; i++) free(ct->off[i]), free(ct->ids[i]);
   free(ct->off), free(ct->ids);
   memset(ct, 0, sizeof *ct);
+}
+
+void rk_point_head_features(const nb_notebook *nb, float *out) {
+  out[0] = logf(1.0f + (float)nb->n_md) / 4.0f;
+  out[1] = logf(1.0f + (float)nb->n_code) / 4.0f;
 }
 
 /* Appends up to `keep` ids of a cell and a separator, within cap. */
@@ -93,6 +99,7 @@ void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
   int B = enc->maxB, T = pc->seq;
   int32_t *ids = ordo_malloc((size_t)B * T * sizeof *ids), *msk = ordo_malloc((size_t)B * T * sizeof *msk);
   int32_t *who_nb = ordo_malloc((size_t)B * sizeof *who_nb), *who_md = ordo_malloc((size_t)B * sizeof *who_md);
+  float *feats = ordo_malloc((size_t)B * RK_POINT_NFEAT * sizeof *feats);
   int nb_in = 0;
   for (int32_t i = 0; i <= ds->n; i++) {
     /* fill rows notebook by notebook; run the batch when full or at the end */
@@ -102,8 +109,9 @@ void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
       for (int32_t md = 0; md < nb->n_md; md++) {
         rk_point_encode_ct(pc, tk, &ct, i, nb, md, ids + (size_t)nb_in * T, msk + (size_t)nb_in * T);
         who_nb[nb_in] = i, who_md[nb_in] = md;
+        rk_point_head_features(nb, feats + (size_t)nb_in * RK_POINT_NFEAT);
         if (++nb_in == B) {
-          enc_batch b = {.B = B, .T = T, .ids = ids, .mask = msk};
+          enc_batch b = {.B = B, .T = T, .ids = ids, .mask = msk, .head_feats = feats};
           enc_forward(enc, &b, 0);
           for (int r = 0; r < B; r++) out[who_nb[r]][who_md[r]] = enc->cls_logits[r];
           nb_in = 0;
@@ -111,12 +119,12 @@ void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
       }
     }
     if (i == ds->n && nb_in > 0) {
-      enc_batch b = {.B = nb_in, .T = T, .ids = ids, .mask = msk};
+      enc_batch b = {.B = nb_in, .T = T, .ids = ids, .mask = msk, .head_feats = feats};
       enc_forward(enc, &b, 0);
       for (int r = 0; r < nb_in; r++) out[who_nb[r]][who_md[r]] = enc->cls_logits[r];
       nb_in = 0;
     }
   }
-  free(ids), free(msk), free(who_nb), free(who_md);
+  free(ids), free(msk), free(who_nb), free(who_md), free(feats);
   rk_cell_tokens_free(&ct);
 }

@@ -108,7 +108,7 @@ typedef struct point_task {
   int64_t first;           /* index of the step's first sample */
   int B, T, n_micro;
   int32_t *ids, *msk;
-  float *tgt;
+  float *tgt, *feats;
   int64_t real_tokens;
   int shrink;              /* run each micro-batch at its longest row's length */
   int64_t padded_tokens;   /* tokens the encoder processed (B x batch length) */
@@ -126,6 +126,7 @@ static float point_task_micro(void *ctx, enc_model *m, int64_t step, int i, floa
     t->real_tokens += n;
     longest = n > longest ? n : longest;
     t->tgt[j] = nb->n_code ? (float)t->slots[s.nb][s.md] / (float)nb->n_code : 0.0f;
+    rk_point_head_features(nb, t->feats + (size_t)j * RK_POINT_NFEAT);
   }
   int T = t->T;
   if (t->shrink && longest > 0 && longest < T) {
@@ -137,7 +138,7 @@ static float point_task_micro(void *ctx, enc_model *m, int64_t step, int i, floa
     T = longest;
   }
   t->padded_tokens += (int64_t)t->B * T;
-  enc_batch b = {.B = t->B, .T = T, .ids = t->ids, .mask = t->msk};
+  enc_batch b = {.B = t->B, .T = T, .ids = t->ids, .mask = t->msk, .head_feats = t->feats};
   point_batch pb = {&b, t->tgt};
   /* MSE is a mean over the B samples: each micro-batch carries 1/n_micro of the step */
   return point_batch_micro(&pb, m, step, i, dloss / (float)t->n_micro) / (float)t->n_micro;
@@ -271,6 +272,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
                                  .warmup_steps = (int64_t)(o->point_warmup * total), .min_lr = 0};
   int32_t *ids = ordo_malloc((size_t)B * T * sizeof *ids), *msk = ordo_malloc((size_t)B * T * sizeof *msk);
   float *tgt = ordo_malloc((size_t)B * sizeof *tgt);
+  float *feats = ordo_malloc((size_t)B * RK_POINT_NFEAT * sizeof *feats);
   float *best = ordo_malloc(m->params.total * sizeof *best);
   memcpy(best, m->params.data, m->params.total * sizeof *best);
   float **pred = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pred);
@@ -290,7 +292,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
     int rr = trainer_resume(tr, e);
     if (rr == 1 && rk_best_read_extra(&pck, ckpt_dir, e) != 0) rr = -1;
     if (rr < 0) {
-      free(smp), free(slots), free(ids), free(msk), free(tgt), free(best), free(pred);
+      free(smp), free(slots), free(ids), free(msk), free(tgt), free(feats), free(best), free(pred);
       rk_cell_tokens_free(&ct);
       return -1;
     }
@@ -343,7 +345,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
     progress_init(&pb, "pointwise", ep_steps);
     double tep = ordo_time(), toks = 0;
     point_task task = {.ds = ds, .pc = pc, .tk = rm->tk, .ct = &ct, .smp = smp, .slots = slots,
-                       .B = B, .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt,
+                       .B = B, .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt, .feats = feats,
                        .shrink = lens != NULL};
     for (int64_t k = k0; k < ep_steps; k++, step++) {
       double ts = ordo_time();
@@ -435,7 +437,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   res->point_steps = step;
   res->seconds_point = ordo_time() - tstart;
   for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
-  free(slots), free(smp), free(ids), free(msk), free(tgt), free(best), free(pred);
+  free(slots), free(smp), free(ids), free(msk), free(tgt), free(feats), free(best), free(pred);
   rk_cell_tokens_free(&ct);
   return stop == 2 ? -1 : 0;
 }
@@ -567,10 +569,10 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
 }
 
 /* ---- the whole run ------------------------------------------------------------------------- */
-/* An encoder with a head of num_labels outputs: from --init's config and weights, or a RoBERTa
+/* An encoder with a head of num_labels outputs (and head_features inputs beside the text): from --init's config and weights, or a RoBERTa
  * of the option's sizes for the tokenizer, with positions for rows of seq tokens. */
 static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, int num_labels,
-                         int type_vocab, int seq, ordo_err *e) {
+                         int head_features, int type_vocab, int seq, ordo_err *e) {
   enc_config cfg;
   if (o->init) {
     char path[4096];
@@ -596,6 +598,7 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   }
   cfg.attention_probs_dropout_prob = 0.0f; /* the recipe measured in bench/ai4code/NOTES.md */
   cfg.num_labels = num_labels;
+  cfg.head_features = head_features;
   if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
   enc_init_weights(m, o->init_seed);
   if (o->init && enc_load(m, o->init, NULL, e) != 0) {
@@ -659,7 +662,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
-    if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 2, T, e) != 0) goto done;
+    if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
     rm.has_dual = 1;
     rm.dc = o->dc;
     trainer_config tc = o->tech;
@@ -684,7 +687,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     enc_plan(&rm.dual, 256, T, 0); /* inference batches from here on */
   }
   if (o->point) {
-    if (build_encoder(&rm.enc, rm.tk, o, 1, 1, o->pc.seq, e) != 0) goto done;
+    if (build_encoder(&rm.enc, rm.tk, o, 1, RK_POINT_NFEAT, 1, o->pc.seq, e) != 0) goto done;
     rm.has_point = 1;
     trainer_config tc = o->tech;
     tc.adamw.lr = (float)o->point_lr;

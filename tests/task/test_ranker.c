@@ -166,6 +166,7 @@ static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
   cfg.num_attention_heads = 2, cfg.intermediate_size = 64, cfg.num_labels = 1;
   cfg.vocab_size = tok_vocab_size(tk), cfg.pad_token_id = tok_special_id(tk, TOK_SP_PAD);
   cfg.type_vocab_size = 1, cfg.max_position_embeddings = 64 + cfg.pad_token_id + 2;
+  cfg.head_features = RK_POINT_NFEAT;
   cfg.hidden_dropout_prob = 0, cfg.attention_probs_dropout_prob = 0;
   enc_model m;
   EXPECT(enc_init(&m, &cfg, ENC_HEAD_CLS, ops_cpu(), &e) == 0, "%s", e.msg);
@@ -174,7 +175,7 @@ static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
   enc_plan(&m, B, T, 0);
   rk_point_config pc = {.md_tokens = 16, .n_code = 4, .code_tokens = 8, .seq = T};
   int32_t ids[B * T], mask[B * T];
-  float tgt[B];
+  float tgt[B], feats[B * RK_POINT_NFEAT];
   for (int b = 0; b < B; b++) {
     const nb_notebook *nb = &ds->nbs[b % ds->n];
     int32_t md = (b / ds->n) % (nb->n_md ? nb->n_md : 1), slots[64];
@@ -182,13 +183,14 @@ static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
     EXPECT(n > 3 && n <= T && ids[b * T] == tok_special_id(tk, TOK_SP_CLS), "row %d: %d tokens", b, n);
     rk_true_slots(nb, slots);
     tgt[b] = (float)slots[md] / nb->n_code;
+    rk_point_head_features(nb, feats + b * RK_POINT_NFEAT);
   }
   trainer_config tc = trainer_defaults();
   tc.steps = 40;
   tc.sched = (sched_config){.kind = SCHED_CONSTANT, .lr = 3e-3f};
   trainer tr;
   ORDO_CHECK(trainer_init(&tr, &m, &tc, &e) == 0);
-  enc_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask};
+  enc_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask, .head_feats = feats};
   float first = 0, last = 0;
   for (int s = 0; s < 40; s++) {
     float l = rk_point_train_step(&tr, &bt, tgt);
