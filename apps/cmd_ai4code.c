@@ -321,9 +321,11 @@ static void train_usage(FILE *f) {
           "  --cell-tokens N (%d; tokens kept per cell) --dual-dim N (%d)\n"
           "  --init-seed N         seed of the weights and data order (default: --seed); --seed\n"
           "                        alone fixes the split, so models of one split can differ\n"
-          "  --layers N (%d) --hidden N (%d) --heads N (%d) --intermediate N (%d) --vocab N (%d)\n"
-          "  --seq N (%d) --md-tokens N (%d) --code-cells N (%d) --code-tokens N (%d)\n"
-          "  --batch N (%d) --lr F (%g) --epochs N (%d) --max-steps N (0: no cap)\n"
+          "  encoders (dual and pointwise): --layers N (%d) --hidden N (%d) --heads N (%d)\n"
+          "  --intermediate N (%d) --vocab N (%d; of the trained tokenizer)\n"
+          "  --max-steps N (0: no cap; of each encoder's training)\n"
+          "  pointwise: --seq N (%d) --md-tokens N (%d) --code-cells N (%d) --code-tokens N (%d)\n"
+          "  --batch N (%d) --lr F (%g) --epochs N (%d)\n"
           "  --max-minutes F (%g; each encoder's training stops after this long, 0: no cap)\n"
           "  --max-train N         use at most N training notebooks (0: all)\n"
           "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
@@ -331,13 +333,15 @@ static void train_usage(FILE *f) {
           "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
           "                  for every part)\n"
           "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
-          "model.safetensors) and with --point config.json and model.safetensors.\n",
+          "model.safetensors) and with --point config.json and model.safetensors. With\n"
+          "--save-every, the dual stage checkpoints in MODEL_DIR/checkpoint_dual and the\n"
+          "pointwise one in MODEL_DIR/checkpoint.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
           d.dc.md_tokens, d.dc.dim, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
-  fprintf(f, "\nThe pointwise encoder trains on the shared trainer; with --batch B and --accum-steps N a\n"
-             "step sees B x N markdown cells.\n");
+  fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
+             "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n");
   train_flags_usage(f);
 }
 

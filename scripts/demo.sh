@@ -74,13 +74,13 @@ done
 
 # ---- the trained ranker: `ordo ai4code train` on the train side of the same group split (it holds
 # ---- out the same groups: same --val-frac and --seed), `ordo ai4code predict` on the held-out side.
-# A small encoder (the pointwise part, about 4 minutes of training on 2 cores) and the slot model
-# over lexical features; RANKER_MINUTES caps the encoder's training time.
+# The dual encoder (a small transformer reading every cell alone, trained to match each markdown
+# with the code cells around its slot; about 4 minutes on 2 cores) and the slot model over
+# lexical features and the dual encoder's evidence; RANKER_MINUTES caps the encoder's training.
 echo
 echo "== ranker: ordo ai4code train (train side), ordo ai4code predict (held-out side) =="
 "$ORDO" ai4code train --data "$DEMO/data" --out "$DEMO/model" --val-frac $VAL_FRAC --seed $SEED \
-  --layers 2 --hidden 96 --heads 2 --intermediate 384 --vocab 4000 --epochs 3 \
-  --max-minutes "${RANKER_MINUTES:-4}"
+  --vocab 4000 --dual-epochs 8 --max-minutes "${RANKER_MINUTES:-4}"
 TAU[ranker]=$("$ORDO" ai4code predict --model "$DEMO/model" --data "$DEMO/data" --split val \
                 --val-frac $VAL_FRAC --seed $SEED --out "$DEMO/val_ranker.csv" | sed -n 's/^kendall_tau: //p')
 echo

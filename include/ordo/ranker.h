@@ -247,6 +247,40 @@ typedef struct rk_best_ckpt {
 int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e);
 int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e);
 
+/* An encoder stage's epoch loop (src/task/ranker_stage.c), shared by the dual and the pointwise
+ * encoders: the stage supplies its data through callbacks, the loop runs the steps on the
+ * trainer with a progress bar, checkpoints inside epochs (with --save-every) and resumes bit for
+ * bit, stops at --max-minutes, validates at each epoch's end and keeps the best epoch's weights
+ * (back in m at the end, written to save_dir by enc_save when they become the best). */
+typedef struct rk_stage {
+  const char *name; /* "dual", "pointwise": progress bar and log lines */
+  enc_model *m;
+  trainer *tr;      /* built for m; its steps and schedule already set */
+  const rk_train_opts *o; /* save_every, max_minutes, verbose */
+  int epochs;
+  int64_t total;    /* steps of the run */
+  const char *ckpt_dir; /* checkpoints there with o->tech.save_every > 0; NULL: none */
+  const char *save_dir;
+  int has_val;      /* 0: validate is not meaningful, the last epoch is kept */
+  void *ctx;
+  /* prepares epoch ep (called for every epoch, also those a resume skips) and returns its
+   * number of steps */
+  int64_t (*epoch_begin)(void *ctx, int ep);
+  /* runs step k of epoch ep (trainer_step); returns the loss and the real tokens it read */
+  float (*step)(void *ctx, int ep, int64_t k, int64_t *tokens);
+  double (*validate)(void *ctx); /* held-out Kendall tau of the current weights */
+  void (*kept)(void *ctx);       /* the current weights became the best (may be NULL) */
+} rk_stage;
+
+typedef struct rk_stage_result {
+  double best_tau;
+  int64_t steps, resumed_at; /* resumed_at: the checkpoint's step, 0 when none */
+  float loss_first, loss_last; /* this run's first and last step */
+  double seconds;
+} rk_stage_result;
+
+int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e);
+
 /* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
  * best held-out tau in m and writes them to DIR/dual. */
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ordo/progress.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
@@ -93,6 +92,41 @@ static double dual_val_tau(enc_model *m, const tok *tk, const rk_dual_config *dc
   return ai4_tau_value(&t);
 }
 
+/* The dual stage on the shared epoch loop (rk_stage). */
+typedef struct dual_stage {
+  dual_task task;
+  trainer *tr;
+  const int32_t *order, *grp, *n_grp; /* per epoch: notebooks, micro-batch offsets, counts */
+  int32_t n_use;
+  enc_model *m;
+  const uint8_t *val;
+  int any_val, threads;
+} dual_stage;
+
+static int64_t dual_epoch_begin(void *ctx, int ep) {
+  dual_stage *d = ctx;
+  d->task.nbs = d->order + (size_t)ep * (d->n_use + 1);
+  d->task.grp = d->grp + (size_t)ep * (d->n_use + 2);
+  return d->n_grp[ep] / d->task.n_micro;
+}
+
+static float dual_step(void *ctx, int ep, int64_t k, int64_t *tokens) {
+  (void)ep;
+  dual_stage *d = ctx;
+  d->task.first_group = k * d->task.n_micro;
+  d->task.tokens = 0;
+  trainer_stats st;
+  trainer_step(d->tr, &d->task, NULL, dual_micro, &st);
+  *tokens = d->task.tokens;
+  return st.loss;
+}
+
+static double dual_validate(void *ctx) {
+  dual_stage *d = ctx;
+  if (!d->any_val) return -1;
+  return dual_val_tau(d->m, d->task.tk, d->task.dc, d->task.ds, d->val, d->threads);
+}
+
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
                   const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
                   const rk_train_opts *o, const char *dir, rk_train_result *res, ordo_err *e) {
@@ -141,6 +175,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   }
   if (o->max_steps > 0 && total > o->max_steps) total = o->max_steps;
   if (n_use == 0 || total < 1) {
+    for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
     free(nbs), free(slots), free(grp), free(order), free(n_grp), rk_cell_tokens_free(&ct);
     return ordo_fail(e, "dual: %d training notebooks with markdown cells make no step of %d "
                      "micro-batches", n_use, N);
@@ -158,108 +193,32 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
     max_md_rows = rr > max_md_rows ? rr : max_md_rows;
   }
   float *dscore = ordo_malloc((size_t)max_md_rows * sizeof *dscore);
-  float *best = ordo_malloc(m->params.total * sizeof *best);
-  memcpy(best, m->params.data, m->params.total * sizeof *best);
-  double best_tau = -2, tstart = ordo_time();
-  int any_val = 0, stop = 0;
-  for (int32_t i = 0; i < ds->n; i++) any_val |= val[i];
-  int64_t step = 0;
-  char sub[4200];
+  char sub[4200], ckpt_dir[4300];
   snprintf(sub, sizeof sub, "%s/dual", dir);
-  if (mkdir(sub, 0755) != 0) {
-    struct stat sb;
-    if (stat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-      stop = 2;
-      ordo_fail(e, "%s: cannot create directory", sub);
-    }
+  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
+  struct stat sb;
+  int rc = mkdir(sub, 0755) == 0 || (stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+               ? 0
+               : ordo_fail(e, "%s: cannot create directory", sub);
+  if (rc == 0) {
+    dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N, .T = T,
+                               .ids = ids, .msk = msk, .tt = tt, .slots = slots, .dscore = dscore},
+                      .tr = tr, .order = order, .grp = grp, .n_grp = n_grp, .n_use = n_use,
+                      .m = m, .val = val, .threads = o->threads};
+    for (int32_t i = 0; i < ds->n; i++) ds_.any_val |= val[i];
+    rk_stage st = {.name = "dual", .m = m, .tr = tr, .o = o, .epochs = E, .total = total,
+                   .ckpt_dir = ckpt_dir, .save_dir = sub, .has_val = ds_.any_val, .ctx = &ds_,
+                   .epoch_begin = dual_epoch_begin, .step = dual_step, .validate = dual_validate};
+    rk_stage_result sr;
+    rc = rk_stage_run(&st, &sr, e);
+    res->tau_dual = sr.best_tau;
+    res->dual_steps = sr.steps;
+    res->seconds_dual = sr.seconds;
+    res->dual_loss_first = sr.loss_first;
+    res->dual_loss_last = sr.loss_last;
   }
-  /* checkpoints (--save-every) in DIR/checkpoint_dual: the trainer's state, and the best
-   * epoch's weights and tau beside it */
-  int64_t start = 0;
-  char ckpt_dir[4300];
-  rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &best_tau};
-  if (!stop && o->tech.save_every > 0) {
-    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
-    tr->cfg.ckpt_dir = ckpt_dir;
-    tr->write_extra = rk_best_write_extra;
-    tr->extra_ctx = &bck;
-    int rr = trainer_resume(tr, e);
-    if (rr == 1 && rk_best_read_extra(&bck, ckpt_dir, e) != 0) rr = -1;
-    if (rr < 0) stop = 2;
-    if (rr == 1) {
-      start = tr->prog.step;
-      if (o->verbose)
-        fprintf(stderr, "dual: resumed from %s at step %lld (best held-out tau so far %.4f)\n",
-                ckpt_dir, (long long)start, best_tau);
-    }
-  }
-  for (int ep = 0; ep < o->dual_epochs && !stop && step < total; ep++) {
-    int64_t ep_steps = n_grp[ep] / N;
-    if (ep_steps > total - step) ep_steps = total - step;
-    if (start >= step + ep_steps) { /* an epoch finished before the resumed checkpoint */
-      step += ep_steps;
-      continue;
-    }
-    int64_t k0 = start > step ? start - step : 0; /* resuming inside this epoch */
-    step += k0;
-    ordo_progress pb;
-    progress_init(&pb, "dual", ep_steps);
-    dual_task task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct,
-                      .nbs = order + (size_t)ep * (n_use + 1), .grp = grp + (size_t)ep * (n_use + 2),
-                      .n_micro = N, .T = T, .ids = ids, .msk = msk, .tt = tt, .slots = slots,
-                      .dscore = dscore};
-    double tep = ordo_time(), lsum = 0;
-    int64_t toks = 0, done = 0;
-    for (int64_t k = k0; k < ep_steps; k++, step++) {
-      double ts = ordo_time();
-      task.first_group = k * N;
-      task.tokens = 0;
-      trainer_stats st;
-      trainer_step(tr, &task, NULL, dual_micro, &st);
-      toks += task.tokens;
-      lsum += st.loss, done++;
-      if (step == start) res->dual_loss_first = st.loss; /* this run's first step */
-      res->dual_loss_last = st.loss;
-      char tail[160];
-      snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, st.loss,
-               task.tokens / (ordo_time() - ts));
-      progress_update(&pb, k + 1, tail);
-      /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
-       * its validation, as the uninterrupted run did */
-      if (o->tech.save_every > 0 && (step + 1) % o->tech.save_every == 0 && k + 1 < ep_steps &&
-          trainer_save(tr, e) != 0) {
-        stop = 2;
-        break;
-      }
-      if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
-        fprintf(stderr, "\ndual: stopping after %.1f minutes (--max-minutes)\n",
-                (ordo_time() - tstart) / 60);
-        stop = 1;
-        step++;
-        pb.total = k + 1;
-        break;
-      }
-    }
-    progress_finish(&pb, NULL);
-    if (stop == 2) break;
-    double tv = any_val ? dual_val_tau(m, tk, dc, ds, val, o->threads) : -1;
-    if (o->verbose)
-      fprintf(stderr, "dual epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %.4f\n", ep + 1,
-              (long long)step, done ? lsum / (double)done : 0.0,
-              (double)toks / (ordo_time() - tep), tv);
-    if (tv > best_tau || !any_val) {
-      best_tau = tv;
-      memcpy(best, m->params.data, m->params.total * sizeof *best);
-      if (enc_save(m, sub, e) != 0) stop = 2;
-    }
-  }
-  memcpy(m->params.data, best, m->params.total * sizeof *best);
-  tr->cfg.ckpt_dir = NULL, tr->write_extra = NULL, tr->extra_ctx = NULL;
-  res->tau_dual = best_tau;
-  res->dual_steps = step;
-  res->seconds_dual = ordo_time() - tstart;
   for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
-  free(slots), free(nbs), free(grp), free(order), free(n_grp), free(ids), free(msk), free(tt), free(dscore), free(best);
+  free(slots), free(nbs), free(grp), free(order), free(n_grp), free(ids), free(msk), free(tt), free(dscore);
   rk_cell_tokens_free(&ct);
-  return stop == 2 ? -1 : 0;
+  return rc;
 }

@@ -29,7 +29,7 @@ rk_train_opts rk_train_defaults(void) {
   o.dual = 1;
   o.dc = (rk_dual_config){.md_tokens = 64, .code_tokens = 64, .dim = 64};
   o.dual_cells = 256;
-  o.dual_epochs = 2;
+  o.dual_epochs = 5;
   o.dual_lr = 1e-3;
   o.layers = 2;
   o.hidden = 128;
@@ -41,7 +41,7 @@ rk_train_opts rk_train_defaults(void) {
   o.batch = 16;
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
-  o.max_minutes = 15;
+  o.max_minutes = 75; /* a safety cap: 5 dual epochs of nb-public take about 40 minutes here */
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
 }
@@ -198,39 +198,90 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
   return rc;
 }
 
-int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e) {
-  rk_best_ckpt *pc = ctx;
-  ordo_params view = *pc->params;
-  view.data = pc->best; /* the same table, the best weights */
-  char path[4200];
-  if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
-    return ordo_fail(e, "%s: path too long", dir);
-  if (st_save_params(&view, path, e) != 0) return -1;
-  char json[128];
-  snprintf(json, sizeof json, "{\"best_tau\": %.17g}\n", *pc->best_tau);
-  if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
-    return ordo_fail(e, "%s: path too long", dir);
-  return ordo_write_file_atomic(path, json, strlen(json), e);
+/* The pointwise stage on the shared epoch loop (rk_stage): the epoch's sample order (shuffled, or
+ * length-grouped batches), one step of B x N samples, validation by the held-out tau of the
+ * pointwise positions. */
+typedef struct point_stage {
+  point_task task;
+  trainer *tr;
+  const rk_train_opts *o;
+  point_sample *smp, *smp0; /* the epoch's order; the original order (length grouping) */
+  int32_t *lens;            /* per sample token counts (length grouping), or NULL */
+  int64_t ns, steps_per_epoch;
+  ordo_rng r;
+  int64_t all_real, all_padded;
+  /* validation */
+  rk_model *rm;
+  const nb_dataset *ds;
+  const uint8_t *val;
+  int any_val;
+  float **pred, **val_pred;
+} point_stage;
+
+static int64_t point_epoch_begin(void *ctx, int ep) {
+  point_stage *p = ctx;
+  if (p->lens) {
+    length_batches lb;
+    length_batches_plan(&lb, p->lens, (int32_t)p->ns, p->task.B, 50, p->o->init_seed, ep);
+    for (int64_t k = 0; k < p->ns; k++) p->smp[k] = p->smp0[lb.order[k]];
+    if (p->o->verbose)
+      fprintf(stderr, "pointwise epoch %d: length-grouped batches, padding %.1f%% of tokens "
+              "(plain shuffled batches: %.1f%%; %.0f%% of it saved)\n", ep + 1,
+              100.0 * (lb.padded_tokens - lb.real_tokens) / (double)lb.padded_tokens,
+              100.0 * (lb.random_padded_tokens - lb.real_tokens) / (double)lb.random_padded_tokens,
+              100.0 * length_batches_padding_saved(&lb));
+    length_batches_free(&lb);
+  } else {
+    for (int64_t a = p->ns - 1; a > 0; a--) { /* Fisher-Yates over the samples */
+      int64_t b = (int64_t)(rng_u64(&p->r) % (uint64_t)(a + 1));
+      point_sample t = p->smp[a];
+      p->smp[a] = p->smp[b], p->smp[b] = t;
+    }
+  }
+  return p->steps_per_epoch;
 }
 
-int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e) {
-  ordo_params view = *pc->params;
-  view.data = pc->best;
-  char path[4200];
-  if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
-    return ordo_fail(e, "%s: path too long", dir);
-  if (st_load_params(&view, path, 0, e) != 0) return -1;
-  if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
-    return ordo_fail(e, "%s: path too long", dir);
-  char *txt = ordo_read_file(path, NULL, e);
-  if (!txt) return -1;
-  const char *k = strstr(txt, "\"best_tau\":");
-  char *end = NULL;
-  double v = k ? strtod(k + 11, &end) : 0;
-  free(txt);
-  if (!k || end == k + 11) return ordo_fail(e, "%s: no best_tau", path);
-  *pc->best_tau = v;
-  return 0;
+static float point_step(void *ctx, int ep, int64_t k, int64_t *tokens) {
+  (void)ep;
+  point_stage *p = ctx;
+  p->task.first = k * p->task.B * p->task.n_micro;
+  p->task.real_tokens = 0;
+  trainer_stats st;
+  trainer_step(p->tr, &p->task, NULL, point_task_micro, &st);
+  *tokens = p->task.real_tokens;
+  p->all_real += p->task.real_tokens;
+  p->all_padded += p->task.padded_tokens;
+  p->task.padded_tokens = 0;
+  return st.loss;
+}
+
+/* Kendall tau of the pointwise positions on the held-out groups (its predictions kept in pred). */
+static double point_validate(void *ctx) {
+  point_stage *p = ctx;
+  const nb_dataset *ds = p->ds;
+  for (int32_t i = 0; i < ds->n; i++) free(p->pred[i]), p->pred[i] = NULL;
+  if (!p->any_val) return -1;
+  rk_point_predict(&p->rm->enc, p->rm->tk, &p->rm->pc, ds, p->val, p->o->threads, p->pred);
+  float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
+  for (int32_t i = 0; i < ds->n; i++)
+    if (p->pred[i]) {
+      pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
+      point_to_pos(&ds->nbs[i], p->pred[i], pos[i]);
+    }
+  double tv = tau_of_positions(ds, p->val, pos);
+  for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+  free(pos);
+  return tv;
+}
+
+/* the best epoch's held-out predictions serve the slot features later */
+static void point_kept(void *ctx) {
+  point_stage *p = ctx;
+  for (int32_t i = 0; i < p->ds->n; i++) {
+    free(p->val_pred[i]);
+    p->val_pred[i] = p->pred[i];
+    p->pred[i] = NULL;
+  }
 }
 
 /* Trains the encoder; keeps the weights with the best validation tau in m, and their relative
@@ -263,6 +314,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   if (total < 1) {
     ordo_fail(e, "pointwise: %lld training markdown cells are fewer than one batch of %d",
               (long long)ns, B * N);
+    for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
     free(smp), free(slots), rk_cell_tokens_free(&ct);
     return -1;
   }
@@ -273,159 +325,36 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   int32_t *ids = ordo_malloc((size_t)B * T * sizeof *ids), *msk = ordo_malloc((size_t)B * T * sizeof *msk);
   float *tgt = ordo_malloc((size_t)B * sizeof *tgt);
   float *feats = ordo_malloc((size_t)B * RK_POINT_NFEAT * sizeof *feats);
-  float *best = ordo_malloc(m->params.total * sizeof *best);
-  memcpy(best, m->params.data, m->params.total * sizeof *best);
-  float **pred = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pred);
-  double best_tau = -2;
-  ordo_rng r;
-  rng_init(&r, o->init_seed ^ 0x9e3779b97f4a7c15ULL);
-  int64_t step = 0, start = 0;
-  double tstart = ordo_time();
-  int stop = 0;
-  char ckpt_dir[4200];
-  rk_best_ckpt pck = {.params = &m->params, .best = best, .best_tau = &best_tau};
-  if (o->tech.save_every > 0) {
-    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", dir);
-    tr->cfg.ckpt_dir = ckpt_dir;
-    tr->write_extra = rk_best_write_extra;
-    tr->extra_ctx = &pck;
-    int rr = trainer_resume(tr, e);
-    if (rr == 1 && rk_best_read_extra(&pck, ckpt_dir, e) != 0) rr = -1;
-    if (rr < 0) {
-      free(smp), free(slots), free(ids), free(msk), free(tgt), free(feats), free(best), free(pred);
-      rk_cell_tokens_free(&ct);
-      return -1;
-    }
-    if (rr == 1) {
-      start = tr->prog.step;
-      if (o->verbose)
-        fprintf(stderr, "pointwise: resumed from %s at step %lld (best held-out tau so far %.4f)\n",
-                ckpt_dir, (long long)start, best_tau);
-    }
-  }
-  int32_t *lens = NULL;
-  point_sample *smp0 = NULL;
+  point_stage ps = {
+      .task = {.ds = ds, .pc = pc, .tk = rm->tk, .ct = &ct, .smp = smp, .slots = slots, .B = B,
+               .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt, .feats = feats},
+      .tr = tr, .o = o, .smp = smp, .ns = ns, .steps_per_epoch = steps_per_epoch, .rm = rm,
+      .ds = ds, .val = val, .val_pred = val_pred};
+  rng_init(&ps.r, o->init_seed ^ 0x9e3779b97f4a7c15ULL);
+  for (int32_t i = 0; i < ds->n; i++) ps.any_val |= val[i];
+  ps.pred = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *ps.pred);
   if (o->tech.group_by_length) {
     /* every sample's token count, once: the batches are planned from it each epoch */
-    lens = ordo_malloc((size_t)ns * sizeof *lens);
-    smp0 = ordo_malloc((size_t)ns * sizeof *smp0);
-    memcpy(smp0, smp, (size_t)ns * sizeof *smp0);
+    ps.lens = ordo_malloc((size_t)ns * sizeof *ps.lens);
+    ps.smp0 = ordo_malloc((size_t)ns * sizeof *ps.smp0);
+    memcpy(ps.smp0, smp, (size_t)ns * sizeof *ps.smp0);
     for (int64_t k = 0; k < ns; k++)
-      lens[k] = rk_point_encode_ct(pc, rm->tk, &ct, smp0[k].nb, &ds->nbs[smp0[k].nb], smp0[k].md,
-                                   ids, msk);
+      ps.lens[k] = rk_point_encode_ct(pc, rm->tk, &ct, smp[k].nb, &ds->nbs[smp[k].nb], smp[k].md,
+                                      ids, msk);
+    ps.task.shrink = 1;
   }
-  int64_t all_real = 0, all_padded = 0;
-  for (int ep = 0; ep < o->point_epochs && !stop && step < total; ep++) {
-    if (lens) {
-      length_batches lb;
-      length_batches_plan(&lb, lens, (int32_t)ns, B, 50, o->init_seed, ep);
-      for (int64_t k = 0; k < ns; k++) smp[k] = smp0[lb.order[k]];
-      if (o->verbose)
-        fprintf(stderr, "pointwise epoch %d: length-grouped batches, padding %.1f%% of tokens "
-                "(plain shuffled batches: %.1f%%; %.0f%% of it saved)\n", ep + 1,
-                100.0 * (lb.padded_tokens - lb.real_tokens) / (double)lb.padded_tokens,
-                100.0 * (lb.random_padded_tokens - lb.real_tokens) / (double)lb.random_padded_tokens,
-                100.0 * length_batches_padding_saved(&lb));
-      length_batches_free(&lb);
-    } else {
-      for (int64_t a = ns - 1; a > 0; a--) { /* Fisher-Yates over the samples */
-        int64_t b = (int64_t)(rng_u64(&r) % (uint64_t)(a + 1));
-        point_sample t = smp[a];
-        smp[a] = smp[b], smp[b] = t;
-      }
-    }
-    int64_t ep_steps = steps_per_epoch < total - step ? steps_per_epoch : total - step;
-    if (start >= step + ep_steps) { /* an epoch finished before the resumed checkpoint */
-      step += ep_steps;
-      continue;
-    }
-    int64_t k0 = start > step ? start - step : 0; /* resuming inside this epoch */
-    step += k0;
-    ordo_progress pb;
-    progress_init(&pb, "pointwise", ep_steps);
-    double tep = ordo_time(), toks = 0;
-    point_task task = {.ds = ds, .pc = pc, .tk = rm->tk, .ct = &ct, .smp = smp, .slots = slots,
-                       .B = B, .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt, .feats = feats,
-                       .shrink = lens != NULL};
-    for (int64_t k = k0; k < ep_steps; k++, step++) {
-      double ts = ordo_time();
-      task.first = k * B * N;
-      task.real_tokens = 0;
-      trainer_stats st;
-      trainer_step(tr, &task, NULL, point_task_micro, &st);
-      float loss = st.loss;
-      int64_t real = task.real_tokens;
-      all_real += task.real_tokens;
-      all_padded += task.padded_tokens;
-      task.padded_tokens = 0;
-      if (step == start) res->point_loss_first = loss; /* this run's first step */
-      res->point_loss_last = loss;
-      toks += real;
-      char tail[160];
-      snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, loss,
-               real / (ordo_time() - ts));
-      progress_update(&pb, k + 1, tail);
-      /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
-       * its validation, as the uninterrupted run did */
-      if (o->tech.save_every > 0 && (step + 1) % o->tech.save_every == 0 && k + 1 < ep_steps &&
-          trainer_save(tr, e) != 0) {
-        stop = 2;
-        break;
-      }
-      if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
-        fprintf(stderr, "\npointwise: stopping after %.1f minutes (--max-minutes)\n",
-                (ordo_time() - tstart) / 60);
-        stop = 1;
-        step++;
-        pb.total = k + 1; /* the bar ends where the run stopped */
-        break;
-      }
-    }
-    progress_finish(&pb, NULL);
-    if (stop == 2) break;
-    for (int32_t i = 0; i < ds->n; i++) free(pred[i]), pred[i] = NULL;
-    /* validate: Kendall tau of the pointwise positions on the held-out groups */
-    double tv = -1;
-    int any_val = 0;
-    for (int32_t i = 0; i < ds->n; i++) any_val |= val[i];
-    if (any_val) {
-      rk_point_predict(m, rm->tk, pc, ds, val, o->threads, pred);
-      float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
-      for (int32_t i = 0; i < ds->n; i++)
-        if (pred[i]) {
-          pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
-          point_to_pos(&ds->nbs[i], pred[i], pos[i]);
-        }
-      tv = tau_of_positions(ds, val, pos);
-      for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
-      free(pos);
-    }
-    if (o->verbose)
-      fprintf(stderr, "pointwise epoch %d: %lld steps, loss %.4f, %.0f tok/s, val tau %.4f\n", ep + 1,
-              (long long)step, res->point_loss_last, toks / (ordo_time() - tep), tv);
-    if (tv > best_tau || !any_val) {
-      best_tau = tv;
-      memcpy(best, m->params.data, m->params.total * sizeof *best);
-      /* the best epoch's held-out predictions serve the slot features later */
-      for (int32_t i = 0; i < ds->n; i++) {
-        free(val_pred[i]);
-        val_pred[i] = pred[i];
-        pred[i] = NULL;
-      }
-      if (enc_save(m, dir, e) != 0) {
-        stop = 2;
-        break;
-      }
-    }
-  }
-  if (o->verbose && all_padded > 0)
+  char ckpt_dir[4200];
+  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", dir);
+  rk_stage st = {.name = "pointwise", .m = m, .tr = tr, .o = o, .epochs = o->point_epochs,
+                 .total = total, .ckpt_dir = ckpt_dir, .save_dir = dir, .has_val = ps.any_val,
+                 .ctx = &ps, .epoch_begin = point_epoch_begin, .step = point_step,
+                 .validate = point_validate, .kept = point_kept};
+  rk_stage_result sr;
+  int rc = rk_stage_run(&st, &sr, e);
+  if (o->verbose && ps.all_padded > 0)
     fprintf(stderr, "pointwise: %.1f%% of the encoder's tokens were padding\n",
-            100.0 * (double)(all_padded - all_real) / (double)all_padded);
-  free(lens);
-  free(smp0);
-  for (int32_t i = 0; i < ds->n; i++) free(pred[i]);
-  memcpy(m->params.data, best, m->params.total * sizeof *best);
-  if (start > 0 && stop != 2) {
+            100.0 * (double)(ps.all_padded - ps.all_real) / (double)ps.all_padded);
+  if (rc == 0 && sr.resumed_at > 0) {
     /* the best epoch may predate the resume: its held-out predictions, from its weights */
     uint8_t *need = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
     int any = 0;
@@ -433,13 +362,16 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
     if (any) rk_point_predict(m, rm->tk, pc, ds, need, o->threads, val_pred);
     free(need);
   }
-  res->tau_point = best_tau;
-  res->point_steps = step;
-  res->seconds_point = ordo_time() - tstart;
-  for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
-  free(slots), free(smp), free(ids), free(msk), free(tgt), free(feats), free(best), free(pred);
+  res->tau_point = sr.best_tau;
+  res->point_steps = sr.steps;
+  res->seconds_point = sr.seconds;
+  res->point_loss_first = sr.loss_first;
+  res->point_loss_last = sr.loss_last;
+  for (int32_t i = 0; i < ds->n; i++) free(slots[i]), free(ps.pred[i]);
+  free(slots), free(smp), free(ids), free(msk), free(tgt), free(feats), free(ps.pred);
+  free(ps.lens), free(ps.smp0);
   rk_cell_tokens_free(&ct);
-  return stop == 2 ? -1 : 0;
+  return rc;
 }
 
 /* ---- the slot MLP -------------------------------------------------------------------------- */
@@ -569,6 +501,16 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
 }
 
 /* ---- the whole run ------------------------------------------------------------------------- */
+/* The shared trainer of an encoder stage: the technique flags, the stage's rate and seed (its
+ * steps, schedule and checkpoints are set by the stage). */
+static int stage_trainer(trainer *t, enc_model *m, const rk_train_opts *o, double lr, ordo_err *e) {
+  trainer_config tc = o->tech;
+  tc.adamw.lr = (float)lr;
+  tc.seed = o->init_seed;
+  tc.ckpt_dir = NULL;
+  return trainer_init(t, m, &tc, e);
+}
+
 /* An encoder with a head of num_labels outputs (and head_features inputs beside the text): from --init's config and weights, or a RoBERTa
  * of the option's sizes for the tokenizer, with positions for rows of seq tokens. */
 static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, int num_labels,
@@ -665,11 +607,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
     rm.has_dual = 1;
     rm.dc = o->dc;
-    trainer_config tc = o->tech;
-    tc.adamw.lr = (float)o->dual_lr;
-    tc.seed = o->init_seed;
-    tc.ckpt_dir = NULL;
-    if (trainer_init(&dtr, &rm.dual, &tc, e) != 0) goto done;
+    if (stage_trainer(&dtr, &rm.dual, o, o->dual_lr, e) != 0) goto done;
     have_dtr = 1;
     int maxB = o->dual_cells;
     for (int32_t i = 0; i < ds->n; i++)
@@ -689,11 +627,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   if (o->point) {
     if (build_encoder(&rm.enc, rm.tk, o, 1, RK_POINT_NFEAT, 1, o->pc.seq, e) != 0) goto done;
     rm.has_point = 1;
-    trainer_config tc = o->tech;
-    tc.adamw.lr = (float)o->point_lr;
-    tc.seed = o->init_seed;
-    tc.ckpt_dir = NULL;
-    if (trainer_init(&tr, &rm.enc, &tc, e) != 0) goto done;
+    if (stage_trainer(&tr, &rm.enc, o, o->point_lr, e) != 0) goto done;
     have_trainer = 1;
     enc_plan(&rm.enc, o->batch, o->pc.seq, 0);
     rm.enc.seed = o->init_seed;

@@ -101,35 +101,27 @@ expect_text "$T/err" "--precision must be"
 
 # checkpoint/resume: killed (SIGKILL) after the first epoch's validation, started again: the
 # same model as the uninterrupted run
-RES=("${TINY[@]}" --max-steps 0 --epochs 3 --save-every 2)
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/r_ref" "${RES[@]}"
-"$ORDO" ai4code train --data "$T/ds" --out "$T/r" "${RES[@]}" >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  s=$(sed -n 's/.*"step":[[:space:]]*\([0-9]*\),/\1/p' "$T/r/checkpoint/manifest.json" 2>/dev/null | head -1)
-  [ -n "$s" ] && [ "$s" -ge 14 ] && break
-  sleep 0.02
-done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/r" "${RES[@]}"
-expect_text "$T/err" "resumed from"
-cmp -s "$T/r_ref/model.safetensors" "$T/r/model.safetensors" && ok || bad "resumed encoder differs"
-cmp -s "$T/r_ref/ranker.json" "$T/r/ranker.json" && ok || bad "resumed ranker.json differs"
-# the same for the dual encoder's stage (its checkpoints in checkpoint_dual)
-RESD=("${TINY[@]}" --no-point --max-steps 0 --dual-epochs 4 --save-every 2)
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/rd_ref" "${RESD[@]}"
-"$ORDO" ai4code train --data "$T/ds" --out "$T/rd" "${RESD[@]}" >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  s=$(sed -n 's/.*"step":[[:space:]]*\([0-9]*\),/\1/p' "$T/rd/checkpoint_dual/manifest.json" 2>/dev/null | head -1)
-  [ -n "$s" ] && [ "$s" -ge 4 ] && break
-  sleep 0.02
-done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/rd" "${RESD[@]}"
-expect_text "$T/err" "dual: resumed from"
-cmp -s "$T/rd_ref/dual/model.safetensors" "$T/rd/dual/model.safetensors" && ok || bad "resumed dual encoder differs"
-cmp -s "$T/rd_ref/ranker.json" "$T/rd/ranker.json" && ok || bad "resumed dual ranker.json differs"
+resume_check() { # resume_check NAME CKPT_SUBDIR KILL_AT_STEP MODEL_FILE FLAGS...
+  local name=$1 sub=$2 at=$3 file=$4 s pid
+  shift 4
+  expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/${name}_ref" "$@"
+  "$ORDO" ai4code train --data "$T/ds" --out "$T/$name" "$@" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    s=$(sed -n 's/.*"step":[[:space:]]*\([0-9]*\),/\1/p' "$T/$name/$sub/manifest.json" 2>/dev/null | head -1)
+    [ -n "$s" ] && [ "$s" -ge "$at" ] && break
+    sleep 0.02
+  done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/$name" "$@"
+  expect_text "$T/err" "resumed from $T/$name/$sub"
+  cmp -s "$T/${name}_ref/$file" "$T/$name/$file" && ok || bad "$name: resumed encoder differs"
+  cmp -s "$T/${name}_ref/ranker.json" "$T/$name/ranker.json" && ok || bad "$name: resumed ranker.json differs"
+}
+resume_check r checkpoint 14 model.safetensors "${TINY[@]}" --max-steps 0 --epochs 3 --save-every 2
+# the dual encoder's stage (its checkpoints in checkpoint_dual)
+resume_check rd checkpoint_dual 4 dual/model.safetensors "${TINY[@]}" --no-point --max-steps 0 \
+  --dual-epochs 4 --save-every 2
 
 # a lexical-only model, and the weighted ensemble of both
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --lexical-only --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1

@@ -1,0 +1,137 @@
+/* The epoch loop shared by the rankers' encoder stages (ranker.h, rk_stage): steps on the shared
+ * trainer with a progress bar, checkpoints inside epochs and resume, the time cap, validation at
+ * each epoch's end, and the best epoch's weights kept (in memory, in the checkpoint, on disk). */
+#include <string.h>
+
+#include "ordo/progress.h"
+#include "ordo/ranker.h"
+#include "ordo/safetensors.h"
+
+int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e) {
+  rk_best_ckpt *pc = ctx;
+  ordo_params view = *pc->params;
+  view.data = pc->best; /* the same table, the best weights */
+  char path[4200];
+  if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  if (st_save_params(&view, path, e) != 0) return -1;
+  char json[128];
+  snprintf(json, sizeof json, "{\"best_tau\": %.17g}\n", *pc->best_tau);
+  if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  return ordo_write_file_atomic(path, json, strlen(json), e);
+}
+
+int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e) {
+  ordo_params view = *pc->params;
+  view.data = pc->best;
+  char path[4200];
+  if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  if (st_load_params(&view, path, 0, e) != 0) return -1;
+  if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
+    return ordo_fail(e, "%s: path too long", dir);
+  char *txt = ordo_read_file(path, NULL, e);
+  if (!txt) return -1;
+  const char *k = strstr(txt, "\"best_tau\":");
+  char *end = NULL;
+  double v = k ? strtod(k + 11, &end) : 0;
+  free(txt);
+  if (!k || end == k + 11) return ordo_fail(e, "%s: no best_tau", path);
+  *pc->best_tau = v;
+  return 0;
+}
+
+int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
+  enc_model *m = s->m;
+  trainer *tr = s->tr;
+  const rk_train_opts *o = s->o;
+  memset(res, 0, sizeof *res);
+  res->best_tau = -2;
+  float *best = ordo_malloc(m->params.total * sizeof *best);
+  memcpy(best, m->params.data, m->params.total * sizeof *best);
+  rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &res->best_tau};
+  int64_t step = 0, start = 0;
+  int stop = 0;
+  double tstart = ordo_time();
+  if (s->ckpt_dir && o->tech.save_every > 0) {
+    tr->cfg.ckpt_dir = s->ckpt_dir;
+    tr->write_extra = rk_best_write_extra;
+    tr->extra_ctx = &bck;
+    int rr = trainer_resume(tr, e);
+    if (rr == 1 && rk_best_read_extra(&bck, s->ckpt_dir, e) != 0) rr = -1;
+    if (rr < 0) stop = 2;
+    if (rr == 1) {
+      start = res->resumed_at = tr->prog.step;
+      if (o->verbose)
+        fprintf(stderr, "%s: resumed from %s at step %lld (best held-out tau so far %.4f)\n",
+                s->name, s->ckpt_dir, (long long)start, res->best_tau);
+    }
+  }
+  int checkpoints = s->ckpt_dir && o->tech.save_every > 0;
+  for (int ep = 0; ep < s->epochs && !stop && step < s->total; ep++) {
+    /* every epoch's preparation runs, also for epochs a resume skips: the data order it draws
+     * must be the one the uninterrupted run drew */
+    int64_t ep_steps = s->epoch_begin(s->ctx, ep);
+    if (ep_steps > s->total - step) ep_steps = s->total - step;
+    if (start >= step + ep_steps) { /* an epoch finished before the resumed checkpoint */
+      step += ep_steps;
+      continue;
+    }
+    int64_t k0 = start > step ? start - step : 0; /* resuming inside this epoch */
+    step += k0;
+    ordo_progress pb;
+    progress_init(&pb, s->name, ep_steps);
+    double tep = ordo_time(), lsum = 0, toks = 0;
+    int64_t done = 0;
+    for (int64_t k = k0; k < ep_steps; k++, step++) {
+      double ts = ordo_time();
+      int64_t tokens = 0;
+      float loss = s->step(s->ctx, ep, k, &tokens);
+      toks += (double)tokens;
+      lsum += loss, done++;
+      if (step == start) res->loss_first = loss; /* this run's first step */
+      res->loss_last = loss;
+      char tail[160];
+      snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, loss,
+               (double)tokens / (ordo_time() - ts));
+      progress_update(&pb, k + 1, tail);
+      /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
+       * its validation, as the uninterrupted run did */
+      if (checkpoints && (step + 1) % o->tech.save_every == 0 && k + 1 < ep_steps &&
+          trainer_save(tr, e) != 0) {
+        stop = 2;
+        break;
+      }
+      if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
+        fprintf(stderr, "\n%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
+                (ordo_time() - tstart) / 60);
+        stop = 1;
+        step++;
+        pb.total = k + 1; /* the bar ends where the run stopped */
+        break;
+      }
+    }
+    progress_finish(&pb, NULL);
+    if (stop == 2) break;
+    double tv = s->validate(s->ctx);
+    if (o->verbose)
+      fprintf(stderr, "%s epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %.4f\n", s->name,
+              ep + 1, (long long)step, done ? lsum / (double)done : 0.0, toks / (ordo_time() - tep), tv);
+    if (tv > res->best_tau || !s->has_val) { /* nothing held out: keep the latest */
+      res->best_tau = tv;
+      memcpy(best, m->params.data, m->params.total * sizeof *best);
+      if (s->kept) s->kept(s->ctx);
+      if (enc_save(m, s->save_dir, e) != 0) {
+        stop = 2;
+        break;
+      }
+    }
+  }
+  memcpy(m->params.data, best, m->params.total * sizeof *best);
+  tr->cfg.ckpt_dir = NULL, tr->write_extra = NULL, tr->extra_ctx = NULL;
+  free(best);
+  res->steps = step;
+  res->seconds = ordo_time() - tstart;
+  return stop == 2 ? -1 : 0;
+}
