@@ -86,6 +86,29 @@ static int get_floats(const cJSON *o, const char *key, const char *file, float *
   return 0;
 }
 
+/* A ranker's encoder from DIR/config.json and DIR/model.safetensors, checked against what the
+ * ranker needs: its head's outputs and feature inputs, token types, and complete head weights. */
+static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_features,
+                        int type_vocab, const char *what, ordo_err *e) {
+  enc_config cfg;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (hfconfig_load(&cfg, path, e) != 0) return -1;
+  if (cfg.num_labels != num_labels || cfg.head_features != head_features ||
+      cfg.type_vocab_size < type_vocab)
+    return ordo_fail(e, "%s: num_labels %d, ordo_head_features %d, type_vocab_size %d; %s needs %d, "
+                     "%d and at least %d", path, cfg.num_labels, cfg.head_features,
+                     cfg.type_vocab_size, what, num_labels, head_features, type_vocab);
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
+  int missing = 0;
+  if (enc_load(m, dir, &missing, e) != 0 ||
+      (missing && ordo_fail(e, "%s/model.safetensors: the weights of %s's head are missing", dir, what))) {
+    enc_free(m);
+    return -1;
+  }
+  return 0;
+}
+
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
   memset(m, 0, sizeof *m);
   char path[4400];
@@ -141,22 +164,8 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
         get_int(pc, "seq", path, 4, 8192, &m->pc.seq, e))
       goto done;
     if (tok_load(&m->tk, dir, e) != 0) goto done;
-    enc_config cfg;
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (hfconfig_load(&cfg, path, e) != 0) goto done;
-    if (cfg.num_labels != 1 || cfg.head_features != RK_POINT_NFEAT) {
-      ordo_fail(e, "%s: num_labels %d and ordo_head_features %d, the pointwise ranker has 1 and %d",
-                path, cfg.num_labels, cfg.head_features, RK_POINT_NFEAT);
-      goto done;
-    }
-    if (enc_init(&m->enc, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
+    if (load_encoder(&m->enc, dir, 1, RK_POINT_NFEAT, 1, "the pointwise ranker", e) != 0) goto done;
     m->has_point = 1;
-    int missing = 0;
-    if (enc_load(&m->enc, dir, &missing, e) != 0) goto done;
-    if (missing) {
-      ordo_fail(e, "%s/model.safetensors: the regression head's weights are missing", dir);
-      goto done;
-    }
     enc_plan(&m->enc, 32, m->pc.seq, 0);
   }
   const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "dual");
@@ -172,22 +181,8 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     if (!m->tk && tok_load(&m->tk, dir, e) != 0) goto done;
     char sub[4200];
     snprintf(sub, sizeof sub, "%s/dual", dir);
-    enc_config cfg;
-    snprintf(path, sizeof path, "%s/config.json", sub);
-    if (hfconfig_load(&cfg, path, e) != 0) goto done;
-    if (cfg.num_labels != 2 * m->dc.dim || cfg.type_vocab_size < 2 || cfg.head_features != 0) {
-      ordo_fail(e, "%s: num_labels %d and type_vocab_size %d, the dual encoder needs %d and 2",
-                path, cfg.num_labels, cfg.type_vocab_size, 2 * m->dc.dim);
-      goto done;
-    }
-    if (enc_init(&m->dual, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) goto done;
+    if (load_encoder(&m->dual, sub, 2 * m->dc.dim, 0, 2, "the dual encoder", e) != 0) goto done;
     m->has_dual = 1;
-    int missing = 0;
-    if (enc_load(&m->dual, sub, &missing, e) != 0) goto done;
-    if (missing) {
-      ordo_fail(e, "%s/model.safetensors: the dual head's weights are missing", sub);
-      goto done;
-    }
     int per = m->dc.md_tokens > m->dc.code_tokens ? m->dc.md_tokens : m->dc.code_tokens;
     enc_plan(&m->dual, 256, per + 2, 0);
   }

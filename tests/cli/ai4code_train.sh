@@ -130,7 +130,17 @@ expect_rc 0 "$ORDO" ai4code predict --model "$T/m,$T/lex" --weights 0.3,0.7 --da
 expect_text "$T/err" "with 2 models"
 expect_rc 0 "$ORDO" ai4code score --orders "$T/ds/train_orders.csv" --submission "$T/ens.csv"
 
-# a damaged model is an error naming the file
+# a damaged model is an error naming the file: a truncated dual encoder, a config that does not
+# fit the ranker, a ranker.json without its slot model
+cp -r "$T/m" "$T/mbad"
+head -c 100 "$T/m/dual/model.safetensors" >"$T/mbad/dual/model.safetensors"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/mbad" --data "$T/ds" --out "$T/s.csv"
+expect_text "$T/err" "mbad/dual/model.safetensors"
+cp "$T/m/dual/model.safetensors" "$T/mbad/dual/model.safetensors"
+sed -i 's/"type_vocab_size":[[:space:]]*2/"type_vocab_size": 1/' "$T/mbad/dual/config.json"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/mbad" --data "$T/ds" --out "$T/s.csv"
+expect_text "$T/err" "type_vocab_size 1"
+
 echo '{"format": "ordo-ai4code-ranker", "version": 1}' >"$T/lex/ranker.json"
 expect_rc 1 "$ORDO" ai4code predict --model "$T/lex" --data "$T/ds" --out "$T/s.csv"
 expect_text "$T/err" "ranker.json"
