@@ -83,16 +83,19 @@ echo "== ranker: ordo ai4code train (train side), ordo ai4code predict (held-out
   --vocab 4000 --dual-epochs 8 --max-minutes "${RANKER_MINUTES:-4}"
 TAU[ranker]=$("$ORDO" ai4code predict --model "$DEMO/model" --data "$DEMO/data" --split val \
                 --val-frac $VAL_FRAC --seed $SEED --out "$DEMO/val_ranker.csv" | sed -n 's/^kendall_tau: //p')
+TAU[dual]=$("$ORDO" ai4code predict --model "$DEMO/model" --data "$DEMO/data" --split val --dual-only \
+              --val-frac $VAL_FRAC --seed $SEED --out "$DEMO/val_dual.csv" 2>/dev/null | sed -n 's/^kendall_tau: //p')
 echo
 
 printf '%-36s %s\n' "method" "kendall_tau"
 printf '%-36s %s\n' "markdown first" "${TAU[first]}"
 printf '%-36s %s\n' "markdown spread evenly" "${TAU[even]}"
 printf '%-36s %s\n' "TF-IDF: before the most similar code" "${TAU[tfidf]}"
+printf '%-36s %s\n' "its dual encoder alone (transformer)" "${TAU[dual]}"
 printf '%-36s %s\n' "trained ranker (ordo ai4code train)" "${TAU[ranker]}"
 
 best=first
-for m in even tfidf ranker; do
+for m in even tfidf dual ranker; do
   awk -v a="${TAU[$m]}" -v b="${TAU[$best]}" 'BEGIN { exit !(a > b) }' && best=$m
 done
 cp "$DEMO/val_$best.csv" "$DEMO/submission.csv.tmp" && mv "$DEMO/submission.csv.tmp" "$DEMO/submission.csv"
