@@ -75,7 +75,7 @@ done
 # ---- the trained ranker: `ordo ai4code train` on the train side of the same group split (it holds
 # ---- out the same groups: same --val-frac and --seed), `ordo ai4code predict` on the held-out side.
 # The dual encoder (a small transformer reading every cell alone, trained to match each markdown
-# with the code cells around its slot; about 4 minutes on 2 cores) and the slot model over
+# with the code cells around its slot; under a minute on 2 cores) and the slot model over
 # lexical features and the dual encoder's evidence; RANKER_MINUTES caps the encoder's training.
 echo
 echo "== ranker: ordo ai4code train (train side), ordo ai4code predict (held-out side) =="
