@@ -217,59 +217,58 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     }
     return;
   }
-  float **z = NULL;
-  if (m->has_dual && (m->slot.use_dual || m->dual_only)) {
-    z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
-    rk_dual_embed(&m->dual, m->tk, &m->dc, ds, mask, threads, z);
-  }
-  if (m->dual_only && z) {
-    for (int32_t i = 0; i < ds->n; i++) {
-      if (!z[i]) continue;
-      const nb_notebook *nb = &ds->nbs[i];
-      size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
-      float *p = ordo_malloc(R * sizeof *p);
-      rk_dual_logprobs(nb, z[i], m->dc.dim, p);
-      for (size_t k = 0; k + 1 < R; k++) p[k] = expf(p[k]);
-      md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
-      rk_slot_decode(nb, p, md_pos[i]);
-      free(p), free(z[i]);
-    }
-    free(z);
-    return;
-  }
+  ORDO_CHECKF(!m->dual_only || m->has_dual, "dual_only without a dual encoder");
+  int use_dual = m->has_dual && (m->slot.use_dual || m->dual_only);
   float **pp = NULL;
-  if (m->slot.use_point) {
+  if (m->slot.use_point && !m->dual_only) {
     pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
     rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, pp);
   }
-  ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, ds, mask, threads);
+  ai4_tfidf tf = {0};
+  if (!m->dual_only) ai4_tfidf_fit(&tf, ds, mask, threads);
+  /* notebooks in chunks, so that the dual encoder's cell vectors (2 x dim floats per cell) are
+   * held for one chunk at a time, not for a whole test set */
+  enum { CHUNK = 1024 };
+  float **z = use_dual ? ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z) : NULL;
+  uint8_t *part = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  for (int32_t c0 = 0; c0 < ds->n; c0 += CHUNK) {
+    int32_t c1 = c0 + CHUNK < ds->n ? c0 + CHUNK : ds->n;
+    memset(part, 0, (size_t)ds->n);
+    for (int32_t i = c0; i < c1; i++) part[i] = !mask || mask[i];
+    if (use_dual) rk_dual_embed(&m->dual, m->tk, &m->dc, ds, part, threads, z);
 #pragma omp parallel num_threads(threads)
-  {
-    rk_slot_work w = {0};
-    rk_lex sim;
+    {
+      rk_slot_work w = {0};
+      rk_lex sim;
 #pragma omp for schedule(dynamic, 4)
-    for (int32_t i = 0; i < ds->n; i++) {
-      if (mask && !mask[i]) continue;
-      const nb_notebook *nb = &ds->nbs[i];
-      rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
-      if (z && m->slot.use_dual) {
-        sim.dual = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sim.dual);
-        rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
+      for (int32_t i = c0; i < c1; i++) {
+        if (!part[i]) continue;
+        const nb_notebook *nb = &ds->nbs[i];
+        size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+        float *prob = ordo_malloc(R * sizeof *prob);
+        if (m->dual_only) {
+          /* the dual encoder alone: its slot distribution, decoded like the slot model's */
+          rk_dual_logprobs(nb, z[i], m->dc.dim, prob);
+          for (size_t k = 0; k + 1 < R; k++) prob[k] = expf(prob[k]);
+        } else {
+          rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
+          if (use_dual && m->slot.use_dual) {
+            sim.dual = ordo_malloc(R * sizeof *sim.dual);
+            rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
+          }
+          rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
+          rk_lex_free(&sim);
+        }
+        md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
+        rk_slot_decode(nb, prob, md_pos[i]);
+        free(prob);
+        if (z) free(z[i]), z[i] = NULL;
       }
-      float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
-      rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
-      md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
-      rk_slot_decode(nb, prob, md_pos[i]);
-      free(prob);
-      rk_lex_free(&sim);
+      rk_slot_work_free(&w);
     }
-    rk_slot_work_free(&w);
   }
-  ai4_tfidf_free(&tf);
-  if (z)
-    for (int32_t i = 0; i < ds->n; i++) free(z[i]);
-  free(z);
+  free(part), free(z);
+  if (!m->dual_only) ai4_tfidf_free(&tf);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);
