@@ -416,7 +416,6 @@ int cmd_train(int argc, char **argv) {
   }
   trainer_config tc = a.tc;
   tc.steps = a.steps;
-
   tc.sched = (sched_config){.kind = a.tc.sched.kind, .lr = (float)a.lr, .total_steps = a.steps,
                             .min_lr = (float)a.min_lr,
                             .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};

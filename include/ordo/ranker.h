@@ -37,6 +37,8 @@
 void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 /* Predicted positions (n_md, code-index units) to an order of all cells: code cell i at i. */
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
+/* The competition's Kendall tau over the notebooks in mask from their markdown positions. */
+double rk_tau_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos);
 
 /* ---- slot features ----------------------------------------------------------------------- */
 #define RK_NFEAT 48
@@ -134,6 +136,13 @@ typedef struct rk_point_config {
 #define RK_POINT_NFEAT 2
 void rk_point_head_features(const nb_notebook *nb, float *out);
 
+/* Pointwise relative slots in [0, 1] (clamped) to positions in code-index units; pos may be rel. */
+void rk_point_to_pos(const nb_notebook *nb, const float *rel, float *pos);
+
+/* Encoder rows written at stride T and right-padded, moved in place to stride `longest` (tt may
+ * be NULL): the batch of `rows` rows that runs at the longest row's length. */
+enc_batch rk_pack_rows(int32_t *ids, int32_t *msk, int32_t *tt, int rows, int T, int longest);
+
 /* One input row: ids/mask (T) for markdown m of nb. Returns the real length. */
 int rk_point_encode(const rk_point_config *c, const tok *tk, const nb_notebook *nb, int32_t md,
                     int32_t *ids, int32_t *mask);
@@ -184,8 +193,9 @@ void rk_dual_logprobs(const nb_notebook *nb, const float *z, int dim, float *lp)
  * here. The encoder must be planned for rows of max(md_tokens, code_tokens) + 2. */
 void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
                    const uint8_t *mask, int threads, float **z);
-/* Rows written at stride T and right-padded, moved in place to stride `longest`: the batch. */
-enc_batch rk_dual_pack(int32_t *ids, int32_t *msk, int32_t *tt, int rows, int T, int longest);
+/* The dual encoder alone: each markdown at the weighted median of its slot distribution (as
+ * rk_slot_decode), md_pos (n_md) in code-index units. */
+void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md_pos);
 
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {

@@ -1,7 +1,6 @@
 /* Loading notebook datasets (parallel over files) and splitting them by ancestor group. */
 #include <omp.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "data/internal.h"
 #include "ordo/rng.h"

@@ -89,24 +89,24 @@ void rk_dual_logprobs(const nb_notebook *nb, const float *z, int dim, float *lp)
   }
 }
 
+void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md_pos) {
+  size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+  float *p = ordo_malloc(R * sizeof *p);
+  rk_dual_logprobs(nb, z, dim, p);
+  for (size_t k = 0; k + 1 < R; k++) p[k] = expf(p[k]);
+  rk_slot_decode(nb, p, md_pos);
+  free(p);
+}
+
 /* Rows buffered at stride T, run as one batch at the longest row's length. */
 typedef struct dual_rows {
   int T, L, n, longest;
   int32_t *ids, *msk, *tt, *who_nb, *who_cell;
 } dual_rows;
 
-enc_batch rk_dual_pack(int32_t *ids, int32_t *msk, int32_t *tt, int rows, int T, int longest) {
-  for (int r = 1; r < rows && longest < T; r++) {
-    memmove(ids + (size_t)r * longest, ids + (size_t)r * T, (size_t)longest * sizeof *ids);
-    memmove(msk + (size_t)r * longest, msk + (size_t)r * T, (size_t)longest * sizeof *msk);
-    memmove(tt + (size_t)r * longest, tt + (size_t)r * T, (size_t)longest * sizeof *tt);
-  }
-  return (enc_batch){.B = rows, .T = longest, .ids = ids, .mask = msk, .tt = tt};
-}
-
 static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
   if (r->n == 0) return;
-  enc_batch b = rk_dual_pack(r->ids, r->msk, r->tt, r->n, r->T, r->longest);
+  enc_batch b = rk_pack_rows(r->ids, r->msk, r->tt, r->n, r->T, r->longest);
   enc_forward(enc, &b, 0);
   for (int k = 0; k < r->n; k++)
     memcpy(z[r->who_nb[k]] + (size_t)r->who_cell[k] * r->L, enc->cls_logits + (size_t)k * r->L,

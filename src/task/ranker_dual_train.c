@@ -20,7 +20,7 @@ typedef struct dual_task {
   int n_micro, T;
   int32_t *ids, *msk, *tt, **slots;
   float *dscore;
-  int64_t tokens, md_cells;
+  int64_t tokens;
 } dual_task;
 
 static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
@@ -40,8 +40,7 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
       t->tokens += len;
     }
   }
-  t->md_cells += n_md;
-  enc_batch bt = rk_dual_pack(t->ids, t->msk, t->tt, rows, t->T, longest);
+  enc_batch bt = rk_pack_rows(t->ids, t->msk, t->tt, rows, t->T, longest);
   enc_forward(m, &bt, 1);
   enc_zero_output_grads(m, &bt);
   const int L = 2 * t->dc->dim;
@@ -68,28 +67,22 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   return (float)(loss / (n_md ? n_md : 1) / t->n_micro);
 }
 
-/* Kendall tau on the notebooks in val of the dual encoder alone (slot distributions decoded by
- * the weighted median). */
+/* Kendall tau on the notebooks in val of the dual encoder alone. */
 static double dual_val_tau(enc_model *m, const tok *tk, const rk_dual_config *dc,
                            const nb_dataset *ds, const uint8_t *val, int threads) {
   float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+  float **pos = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pos);
   rk_dual_embed(m, tk, dc, ds, val, threads, z);
-  ai4_tau t = {0, 0};
-  for (int32_t i = 0; i < ds->n; i++) {
-    if (!val[i]) continue;
-    const nb_notebook *nb = &ds->nbs[i];
-    size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
-    float *p = ordo_malloc(R * sizeof *p), *pos = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *pos);
-    int32_t *ord = ordo_malloc((size_t)nb->n_cells * sizeof *ord);
-    rk_dual_logprobs(nb, z[i], dc->dim, p);
-    for (size_t k = 0; k + 1 < R; k++) p[k] = expf(p[k]);
-    rk_slot_decode(nb, p, pos);
-    rk_order_from_md_pos(nb, pos, ord);
-    ai4_tau_add(&t, ord, nb->order, nb->n_cells);
-    free(p), free(pos), free(ord), free(z[i]);
-  }
-  free(z);
-  return ai4_tau_value(&t);
+  for (int32_t i = 0; i < ds->n; i++)
+    if (z[i]) {
+      pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
+      rk_dual_positions(&ds->nbs[i], z[i], dc->dim, pos[i]);
+      free(z[i]);
+    }
+  double tau = rk_tau_of_positions(ds, val, pos);
+  for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+  free(z), free(pos);
+  return tau;
 }
 
 /* The dual stage on the shared epoch loop (rk_stage). */

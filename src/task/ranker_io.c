@@ -207,14 +207,8 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
   if (threads <= 0) threads = omp_get_max_threads();
   if (m->point_only && m->has_point) {
     rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, md_pos);
-    for (int32_t i = 0; i < ds->n; i++) {
-      if (!md_pos[i]) continue;
-      const nb_notebook *nb = &ds->nbs[i];
-      for (int32_t k = 0; k < nb->n_md; k++) {
-        float r = md_pos[i][k] < 0 ? 0 : md_pos[i][k] > 1 ? 1 : md_pos[i][k];
-        md_pos[i][k] = r * (float)nb->n_code - 0.5f;
-      }
-    }
+    for (int32_t i = 0; i < ds->n; i++)
+      if (md_pos[i]) rk_point_to_pos(&ds->nbs[i], md_pos[i], md_pos[i]);
     return;
   }
   ORDO_CHECKF(!m->dual_only || m->has_dual, "dual_only without a dual encoder");
@@ -244,24 +238,22 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
       for (int32_t i = c0; i < c1; i++) {
         if (!part[i]) continue;
         const nb_notebook *nb = &ds->nbs[i];
-        size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
-        float *prob = ordo_malloc(R * sizeof *prob);
+        md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
         if (m->dual_only) {
-          /* the dual encoder alone: its slot distribution, decoded like the slot model's */
-          rk_dual_logprobs(nb, z[i], m->dc.dim, prob);
-          for (size_t k = 0; k + 1 < R; k++) prob[k] = expf(prob[k]);
+          rk_dual_positions(nb, z[i], m->dc.dim, md_pos[i]);
         } else {
+          size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+          float *prob = ordo_malloc(R * sizeof *prob);
           rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
           if (use_dual && m->slot.use_dual) {
             sim.dual = ordo_malloc(R * sizeof *sim.dual);
             rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
           }
           rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
+          rk_slot_decode(nb, prob, md_pos[i]);
           rk_lex_free(&sim);
+          free(prob);
         }
-        md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
-        rk_slot_decode(nb, prob, md_pos[i]);
-        free(prob);
         if (z) free(z[i]), z[i] = NULL;
       }
       rk_slot_work_free(&w);

@@ -44,6 +44,22 @@ void rk_point_head_features(const nb_notebook *nb, float *out) {
   out[1] = logf(1.0f + (float)nb->n_code) / 4.0f;
 }
 
+void rk_point_to_pos(const nb_notebook *nb, const float *rel, float *pos) {
+  for (int32_t m = 0; m < nb->n_md; m++) {
+    float r = rel[m] < 0 ? 0 : rel[m] > 1 ? 1 : rel[m];
+    pos[m] = r * (float)nb->n_code - 0.5f;
+  }
+}
+
+enc_batch rk_pack_rows(int32_t *ids, int32_t *msk, int32_t *tt, int rows, int T, int longest) {
+  for (int r = 1; r < rows && longest < T; r++) {
+    memmove(ids + (size_t)r * longest, ids + (size_t)r * T, (size_t)longest * sizeof *ids);
+    memmove(msk + (size_t)r * longest, msk + (size_t)r * T, (size_t)longest * sizeof *msk);
+    if (tt) memmove(tt + (size_t)r * longest, tt + (size_t)r * T, (size_t)longest * sizeof *tt);
+  }
+  return (enc_batch){.B = rows, .T = longest, .ids = ids, .mask = msk, .tt = tt};
+}
+
 /* Appends up to `keep` ids of a cell and a separator, within cap. */
 static int put_cell(int32_t *ids, int n, int cap, const int32_t *src, int64_t len, int keep,
                     int32_t sep) {

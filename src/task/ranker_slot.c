@@ -27,6 +27,19 @@ void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *o
   free(pos);
 }
 
+double rk_tau_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos) {
+  ai4_tau t = {0, 0};
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!mask[i]) continue;
+    const nb_notebook *nb = &ds->nbs[i];
+    int32_t *ord = ordo_malloc((size_t)nb->n_cells * sizeof *ord);
+    rk_order_from_md_pos(nb, md_pos[i], ord);
+    ai4_tau_add(&t, ord, nb->order, nb->n_cells);
+    free(ord);
+  }
+  return ai4_tau_value(&t);
+}
+
 /* ---- lexical evidence ---------------------------------------------------------------------- */
 static int starts_with_import(const nb_cell *c) {
   int32_t i = 0;
@@ -135,6 +148,7 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
   float *sorted = ordo_malloc(((size_t)nc + 1) * sizeof *sorted);
   float *ahead = ordo_malloc(((size_t)nc + 1) * sizeof *ahead);
   float *behind = ordo_malloc(((size_t)nc + 1) * sizeof *behind);
+  float *dprob = lex->dual ? ordo_malloc(((size_t)nc + 1) * sizeof *dprob) : NULL;
   /* relative rank of each numbered markdown among the numbered ones (-1: not numbered) */
   double *num = ordo_malloc(((size_t)nm + 1) * sizeof *num);
   float *numq = ordo_malloc(((size_t)nm + 1) * sizeof *numq);
@@ -182,15 +196,14 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
     for (int32_t c = 1; c <= nc; c++) behind[c] = cs[c - 1] + decay * behind[c - 1];
     for (int32_t c = 0; c < nc; c++) sorted[c] = cs[c];
     qsort(sorted, (size_t)nc, sizeof *sorted, cmp_desc);
-    /* the dual encoder's slot log-probabilities: their maximum and the distribution's median */
+    /* the dual encoder's slot distribution: its log-probabilities, their maximum, the
+     * probabilities and their weighted median */
     const float *dl = lex->dual ? lex->dual + (size_t)m * ns : NULL;
     float dmax = -INFINITY;
     int32_t dmed = 0;
     if (dl) {
-      double acc = 0;
-      for (int32_t s = 0; s < ns; s++) dmax = dl[s] > dmax ? dl[s] : dmax;
-      for (dmed = 0; dmed < ns - 1; dmed++)
-        if ((acc += exp((double)dl[dmed])) >= 0.5) break;
+      for (int32_t s = 0; s < ns; s++) dmax = dl[s] > dmax ? dl[s] : dmax, dprob[s] = expf(dl[s]);
+      dmed = ai4_slot_median(dprob, ns);
     }
     for (int32_t s = 0; s < ns; s++) {
       float *f = feats + ((size_t)m * ns + s) * RK_NFEAT;
@@ -260,11 +273,11 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[43] = lex->md_bins[(size_t)m * RK_PBINS + (pb < RK_PBINS ? pb : RK_PBINS - 1)];
       f[44] = dl ? fmaxf(dl[s], -16.0f) / 8.0f : 0.0f;
       f[45] = dl ? fmaxf(dl[s] - dmax, -16.0f) / 8.0f : 0.0f;
-      f[46] = dl ? expf(dl[s]) : 0.0f;
+      f[46] = dl ? dprob[s] : 0.0f;
       f[47] = dl ? fabsf((float)(s - dmed)) / (float)ns : 0.0f;
     }
   }
-  free(sorted), free(num), free(numq), free(ahead), free(behind);
+  free(sorted), free(num), free(numq), free(ahead), free(behind), free(dprob);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */

@@ -7,10 +7,8 @@
 #include <sys/stat.h>
 
 #include "ordo/batching.h"
-#include "ordo/progress.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
-#include "ordo/safetensors.h"
 #include "ordo/schedule.h"
 
 int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir, ordo_err *e);
@@ -44,29 +42,6 @@ rk_train_opts rk_train_defaults(void) {
   o.max_minutes = 75; /* a safety cap: 5 dual epochs of nb-public take about 40 minutes here */
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
-}
-
-/* ---- validation ------------------------------------------------------------------------------ */
-/* Kendall tau over the notebooks in mask from markdown positions md_pos[i]. */
-static double tau_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos) {
-  ai4_tau t = {0, 0};
-  for (int32_t i = 0; i < ds->n; i++) {
-    if (!mask[i]) continue;
-    const nb_notebook *nb = &ds->nbs[i];
-    int32_t *ord = ordo_malloc((size_t)nb->n_cells * sizeof *ord);
-    rk_order_from_md_pos(nb, md_pos[i], ord);
-    ai4_tau_add(&t, ord, nb->order, nb->n_cells);
-    free(ord);
-  }
-  return ai4_tau_value(&t);
-}
-
-/* Pointwise relative predictions to code-index positions, in place into pos. */
-static void point_to_pos(const nb_notebook *nb, const float *rel, float *pos) {
-  for (int32_t m = 0; m < nb->n_md; m++) {
-    float r = rel[m] < 0 ? 0 : rel[m] > 1 ? 1 : rel[m];
-    pos[m] = r * (float)nb->n_code - 0.5f;
-  }
 }
 
 /* ---- the pointwise encoder ----------------------------------------------------------------- */
@@ -128,17 +103,10 @@ static float point_task_micro(void *ctx, enc_model *m, int64_t step, int i, floa
     t->tgt[j] = nb->n_code ? (float)t->slots[s.nb][s.md] / (float)nb->n_code : 0.0f;
     rk_point_head_features(nb, t->feats + (size_t)j * RK_POINT_NFEAT);
   }
-  int T = t->T;
-  if (t->shrink && longest > 0 && longest < T) {
-    /* rows are right-padded: keep their first `longest` tokens, packed at the new stride */
-    for (int j = 1; j < t->B; j++) {
-      memmove(t->ids + (size_t)j * longest, t->ids + (size_t)j * T, (size_t)longest * sizeof *t->ids);
-      memmove(t->msk + (size_t)j * longest, t->msk + (size_t)j * T, (size_t)longest * sizeof *t->msk);
-    }
-    T = longest;
-  }
-  t->padded_tokens += (int64_t)t->B * T;
-  enc_batch b = {.B = t->B, .T = T, .ids = t->ids, .mask = t->msk, .head_feats = t->feats};
+  /* with shrink, the batch runs at its longest row's length */
+  enc_batch b = rk_pack_rows(t->ids, t->msk, NULL, t->B, t->T, t->shrink ? longest : t->T);
+  b.head_feats = t->feats;
+  t->padded_tokens += (int64_t)b.B * b.T;
   point_batch pb = {&b, t->tgt};
   /* MSE is a mean over the B samples: each micro-batch carries 1/n_micro of the step */
   return point_batch_micro(&pb, m, step, i, dloss / (float)t->n_micro) / (float)t->n_micro;
@@ -266,9 +234,9 @@ static double point_validate(void *ctx) {
   for (int32_t i = 0; i < ds->n; i++)
     if (p->pred[i]) {
       pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
-      point_to_pos(&ds->nbs[i], p->pred[i], pos[i]);
+      rk_point_to_pos(&ds->nbs[i], p->pred[i], pos[i]);
     }
-  double tv = tau_of_positions(ds, p->val, pos);
+  double tv = rk_tau_of_positions(ds, p->val, pos);
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
   free(pos);
   return tv;
@@ -481,7 +449,7 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
     double tv = -1;
     if (any_val) {
       slot_val_positions(sm, ds, val, sims, pp, o->threads > 0 ? o->threads : omp_get_max_threads(), pos);
-      tv = tau_of_positions(ds, val, pos);
+      tv = rk_tau_of_positions(ds, val, pos);
     }
     if (o->verbose)
       fprintf(stderr, "slot epoch %d: loss %.4f, val tau %.4f (%.1f s)\n", ep + 1,
@@ -511,8 +479,9 @@ static int stage_trainer(trainer *t, enc_model *m, const rk_train_opts *o, doubl
   return trainer_init(t, m, &tc, e);
 }
 
-/* An encoder with a head of num_labels outputs (and head_features inputs beside the text): from --init's config and weights, or a RoBERTa
- * of the option's sizes for the tokenizer, with positions for rows of seq tokens. */
+/* An encoder with a head of num_labels outputs (and head_features inputs beside the text): from
+ * --init's config and weights, or a RoBERTa of the option's sizes for the tokenizer, with
+ * positions for rows of seq tokens. */
 static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, int num_labels,
                          int head_features, int type_vocab, int seq, ordo_err *e) {
   enc_config cfg;
