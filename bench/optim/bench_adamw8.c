@@ -24,6 +24,7 @@
 #include "ordo/rng.h"
 #include "ordo/schedule.h"
 #include "ordo/tok.h"
+#include "ordo/trainer.h"
 
 static void state_table(void) {
   enc_config cfg;
@@ -130,6 +131,26 @@ static int read_cells(const char *dir, int max_files, char ***texts, size_t **le
 
 /* bits: 8, 32, or -8 for 8-bit state with the embeddings kept in 32 bits (bitsandbytes' advice
  * for embedding layers). */
+/* One masked-LM batch per step: the trainer's micro-batch callback. */
+typedef struct mlm_step_ctx {
+  mlm_data *data;
+  int B, T;
+  int32_t *ids, *mask, *rows, *labels;
+} mlm_step_ctx;
+
+static float mlm_micro(void *p, enc_model *m, int64_t step, int i, float dloss) {
+  (void)i;
+  mlm_step_ctx *c = p;
+  int nm = mlm_data_batch(c->data, step, c->B, c->ids, c->mask, c->rows, c->labels);
+  enc_batch b = {.B = c->B, .T = c->T, .ids = c->ids, .mask = c->mask, .mlm_rows = c->rows,
+                 .n_mlm_rows = nm, .mlm_labels = c->labels};
+  enc_forward(m, &b, 1);
+  enc_zero_output_grads(m, &b);
+  float loss = enc_loss_mlm(m, &b, dloss, NULL);
+  enc_backward(m, &b);
+  return loss;
+}
+
 static int mlm_run(const char *dir, int64_t steps, int bits) {
   const int keep_emb = bits < 0;
   if (bits < 0) bits = -bits;
@@ -189,42 +210,34 @@ static int mlm_run(const char *dir, int64_t steps, int bits) {
   enc_init_weights(&m, 1);
   enc_plan(&m, B, T, B * T);
   m.seed = 1;
-  adamw_config ac = adamw_defaults();
-  adamw8_config qc = adamw8_defaults();
-  qc.bits = bits;
-  if (keep_emb) qc.keep32[qc.n_keep32++] = "embeddings";
-  opt_groups gs;
-  opt_groups_init(&gs);
-  param_groups_config pc = param_groups_defaults();
-  param_groups_build(&gs, &m.params, &pc);
-  opt_adamw8 o;
-  if (opt_adamw8_init(&o, &m.params, &ac, &qc, &gs, &e) != 0) {
+  /* the shared trainer: torch-default AdamW, clip 1.0, linear schedule with 5% warmup */
+  trainer_config tc = trainer_defaults();
+  tc.steps = steps;
+  tc.seed = 1;
+  tc.q8.bits = bits;
+  if (keep_emb) tc.q8.keep32[tc.q8.n_keep32++] = "embeddings";
+  tc.adamw.lr = 1e-3f;
+  tc.sched = (sched_config){.kind = SCHED_LINEAR, .lr = 1e-3f, .warmup_steps = steps / 20,
+                            .total_steps = steps, .min_lr = 0};
+  trainer tr;
+  if (trainer_init(&tr, &m, &tc, &e) != 0) {
     fprintf(stderr, "%s\n", e.msg);
     return 1;
   }
+  opt_adamw8 *o = &tr.opt;
   int64_t n8, n32;
-  opt_adamw8_counts(&o, &m.params, &n8, &n32);
+  opt_adamw8_counts(o, &m.params, &n8, &n32);
   printf("corpus %d cells, %lld tokens, %lld sequences; model %.3fM values (%lld with 8-bit state)\n", n,
          (long long)k, (long long)data.n_seqs, params_count(&m.params, 1) / 1e6, (long long)n8);
-  sched_config sc = {.kind = SCHED_LINEAR, .lr = 1e-3f, .warmup_steps = steps / 20,
-                     .total_steps = steps, .min_lr = 0};
-  int32_t *ids = malloc(B * T * 4), *mask = malloc(B * T * 4), *rows = malloc(B * T * 4),
-          *labels = malloc(B * T * 4);
+  mlm_step_ctx ctx = {.data = &data, .B = B, .T = T};
+  ctx.ids = malloc(B * T * 4), ctx.mask = malloc(B * T * 4), ctx.rows = malloc(B * T * 4);
+  ctx.labels = malloc(B * T * 4);
   double window = 0, t0 = ordo_time();
   int wn = 0;
   for (int64_t step = 0; step < steps; step++) {
-    int nm = mlm_data_batch(&data, step, B, ids, mask, rows, labels);
-    enc_batch b = {.B = B, .T = T, .ids = ids, .mask = mask, .mlm_rows = rows, .n_mlm_rows = nm,
-                   .mlm_labels = labels};
-    m.step = (uint64_t)step;
-    params_zero_grad(&m.params);
-    enc_forward(&m, &b, 1);
-    enc_zero_output_grads(&m, &b);
-    float loss = enc_loss_mlm(&m, &b, 1.0f, NULL);
-    enc_backward(&m, &b);
-    double gn = grad_global_norm(&m.params);
-    if (gn > 1.0) grad_scale(&m.params, (float)(1.0 / (gn + 1e-6)));
-    opt_adamw8_step(&o, &m.params, sched_lr(&sc, step));
+    trainer_stats st;
+    trainer_step(&tr, &ctx, NULL, mlm_micro, &st);
+    float loss = st.loss;
     window += loss;
     wn++;
     if ((step + 1) % 100 == 0) {
@@ -237,17 +250,16 @@ static int mlm_run(const char *dir, int64_t steps, int bits) {
   }
   /* values whose second moment reads 0 while the first does not: their update is m / eps */
   for (int i = 0; i < m.params.n; i++) {
-    if (o.spec[i].bits != 8) continue;
+    if (o->spec[i].bits != 8) continue;
     int64_t ne = m.params.specs[i].numel, bad = 0;
     float *mm = malloc(ne * 4), *vv = malloc(ne * 4);
-    opt_adamw8_moments(&o, &m.params, i, mm, vv);
+    opt_adamw8_moments(o, &m.params, i, mm, vv);
     for (int64_t j = 0; j < ne; j++) bad += vv[j] == 0.0f && mm[j] != 0.0f;
     if (bad) printf("%s: %lld of %lld values have v = 0 and m != 0\n", m.params.specs[i].name, (long long)bad, (long long)ne);
     free(mm), free(vv);
   }
-  free(ids), free(mask), free(rows), free(labels);
-  opt_adamw8_free(&o);
-  opt_groups_free(&gs);
+  free(ctx.ids), free(ctx.mask), free(ctx.rows), free(ctx.labels);
+  trainer_free(&tr);
   enc_free(&m);
   mlm_data_free(&data);
   tok_free(tk);
