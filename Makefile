@@ -1,8 +1,11 @@
 # The README's commands: `make test` and `make demo`. Plain `make` builds build/ordo.
 BUILD ?= build
+# Instruction set of ordo's own code: x86-64-v3 (AVX2 + FMA) runs on any recent x86-64 machine;
+# MARCH=native is faster on a machine with AVX-512 (bench/NOTES.md) and runs only on its kind.
+MARCH ?= x86-64-v3
 JOBS  ?= $(shell nproc)
 
-.PHONY: all deps configure test demo asan clean
+.PHONY: all deps configure test test-avx2 demo asan clean
 
 all: $(BUILD)/ordo
 
@@ -10,13 +13,20 @@ deps:
 	@bash scripts/deps.sh
 
 $(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DORDO_MARCH=$(MARCH)
 
 $(BUILD)/ordo: $(BUILD)/CMakeCache.txt FORCE
+	@grep -qx 'ORDO_MARCH:STRING=$(MARCH)' $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DORDO_MARCH=$(MARCH)
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: $(BUILD)/ordo
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same tests with OpenBLAS held to its AVX2 (Haswell) kernels: on a machine with AVX-512 this
+# runs the products an AVX2-only machine runs (ordo's own code is x86-64-v3 unless MARCH says
+# otherwise), so a green run on one kind of processor cannot hide a red one on the other.
+test-avx2: $(BUILD)/ordo
+	cd $(BUILD) && OPENBLAS_CORETYPE=Haswell ctest --output-on-failure -j $(JOBS)
 
 # The sanitizer build of the tests (address + undefined behaviour).
 asan: | deps

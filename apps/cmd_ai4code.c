@@ -425,6 +425,7 @@ static int cmd_rk_train(int argc, char **argv) {
   nb_dataset ds;
   ordo_err e = {{0}};
   double t0 = ordo_time();
+  ordo_set_threads(o.threads);
   if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
     fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
     return 1;
@@ -555,6 +556,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     }
   nb_dataset ds;
   uint8_t *mask = NULL;
+  ordo_set_threads((int)th);
   if (rc == 0 && load_split(data, split, val_frac, seed, (int)th, &ds, &mask, "predict") != 0) rc = 1;
   if (rc) {
     for (int k = 0; k < loaded; k++) rk_model_free(&models[k]);

@@ -1,7 +1,5 @@
 /* ordo train: masked-LM pretraining of a BERT/RoBERTa encoder on a text corpus. */
-#include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -298,10 +296,7 @@ int cmd_train(int argc, char **argv) {
     free(a.corpus);
     return 2;
   }
-  if (a.threads > 0) {
-    omp_set_num_threads(a.threads);
-    openblas_set_num_threads(a.threads);
-  }
+  ordo_set_threads(a.threads);
   ordo_err e = {0};
   int rc = 1;
   ordo_paths cp = {0};

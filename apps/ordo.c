@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP)\n");
+    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP, built for %s)\n", ORDO_MARCH_NAME);
     return 0;
   }
   for (const ordo_command *c = k_commands; c->name; c++)

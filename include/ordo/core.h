@@ -44,6 +44,11 @@ void ordo_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define log_info(...) ordo_log(ORDO_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) ordo_log(ORDO_LOG_DEBUG, __VA_ARGS__)
 
+/* The number of CPU threads for everything that follows (OpenMP regions and, through OpenBLAS's
+ * OpenMP build, every matrix product); n <= 0 leaves the default (all cores). Results are
+ * bit-identical for the same build, machine and thread count; see README "Reproducibility". */
+void ordo_set_threads(int n);
+
 /* Allocation that aborts on out-of-memory (an internal failure, not a user error). */
 void *ordo_malloc(size_t n);
 void *ordo_calloc(size_t count, size_t size);

@@ -3,17 +3,13 @@
  * strided q/k/v columns of qkv (B, T, 3C) in place (leading dimension 3C), so nothing is
  * copied. The pairs run in parallel under OpenMP.
  *
- * Threading: the installed OpenBLAS may be the pthread build, which does not notice that it
- * is called from an OpenMP thread and would start its own pool inside each of ours (and
- * serialize concurrent threaded calls). The per-pair products are small (T x T x hs: 1M
- * multiply-adds at T = 128, hs = 64), yet above OpenBLAS's threading threshold, so it would
- * split each one over all cores for a few microseconds of work each; the B * NH pairs are
- * the better unit of parallelism. Around the parallel region OpenBLAS is set to one thread
- * and restored afterwards. (bench/bench_kernels.c compares both; single-threaded they tie,
- * 3.2 ms for 48 pairs at T = 128; on a shared 2-core machine the multi-threaded numbers
- * swung either way with the load, so they decided nothing.) This touches OpenBLAS's process-wide setting for the
- * duration of the call, so two threads of the program must not run this op while a third
- * calls BLAS expecting its own thread count.
+ * Threading: the B * NH pairs are the unit of parallelism; the per-pair products are small
+ * (T x T x hs: 1M multiply-adds at T = 128, hs = 64) and each runs on the calling thread: the
+ * OpenMP build of OpenBLAS, the only one the build accepts, runs a product called inside a
+ * parallel region on the thread that calls it. Nothing here sets OpenBLAS's thread count: in
+ * that build openblas_set_num_threads() also sets OpenMP's, so a set/restore pair around the
+ * region would run the region itself on one thread and leave the program's thread count at
+ * whatever OpenBLAS last remembered (the cause of runs that differed within one process).
  *
  * Masking: padded keys get probability exactly 0; the max subtracted before exp is over real
  * keys; a row with no real key gets zeros (see ref_ops.c). Each pair writes only its own rows
@@ -108,8 +104,6 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
   const float scale = 1.0f / sqrtf((float)hs);
   const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const int pairs = B * NH;
-  int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < pairs; bh++) {
     int b = bh / NH, h = bh % NH;
@@ -130,7 +124,6 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, Pv, T, v, ld, 0.0f,
                 out + (int64_t)b * T * C + h * hs, C);
   }
-  openblas_set_num_threads(saved);
 }
 
 /* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (M = 1 when p == 0):
@@ -147,8 +140,6 @@ void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, cons
   const float scale = 1.0f / sqrtf((float)hs);
   const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const int pairs = B * NH;
-  int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < pairs; bh++) {
     int b = bh / NH, h = bh % NH;
@@ -186,5 +177,4 @@ void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, cons
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T, q, ld, 1.0f, dk,
                 ld);
   }
-  openblas_set_num_threads(saved);
 }

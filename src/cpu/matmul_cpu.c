@@ -1,20 +1,21 @@
 /* Linear layers on OpenBLAS. Each product is one cblas_sgemm called from outside any OpenMP
- * parallel region, so OpenBLAS threads it with its own pool (OPENBLAS_NUM_THREADS) and never
- * runs nested inside ours; only the bias gradient, a column reduction, is OpenMP's.
+ * parallel region, so OpenBLAS threads it over OpenMP's threads (its OpenMP build follows
+ * omp_get_max_threads()); only the bias gradient, a column reduction, is ordo's own loop.
  *
- * Why not tiles of single-threaded sgemm under OpenMP (one thread pool instead of two)? Each
- * tile repacks its panels, and OpenBLAS's own threading shares them: on (512, 768) x
- * (768, 3072)^T, single-threaded, one call ran at 110 GFLOP/s against 67 (128 x 128 tiles)
- * to 90 (512 x 128); with 2 threads and an OpenMP pass after each product (the pattern of a
- * layer), OpenBLAS-threaded calls were as fast or faster (149 ms vs 196 ms for 256 x 128
- * tiles, best of 9). OpenBLAS's idle workers yield the CPU while they wait, so they do not
- * starve our regions; on an oversubscribed machine OMP_WAIT_POLICY=passive keeps OpenMP's
- * idle threads from spinning while OpenBLAS works. Attention's small per-head products are
- * the opposite case (see attention_cpu.c).
+ * Why not tiles of single-threaded sgemm under OpenMP? Each tile repacks its panels, where
+ * OpenBLAS's own threading shares them: single-threaded, one (512, 768) x (768, 3072)^T call ran
+ * at 110 GFLOP/s against 67 (128 x 128 tiles) to 90 (512 x 128). The 2-thread comparison that
+ * once favoured OpenBLAS's threading ran the tiles on one thread (openblas_set_num_threads(1)
+ * also sets OpenMP's count in OpenBLAS's OpenMP build); measured again (bench_kernels, a loaded
+ * machine), 256 x 128 tiles on 2 threads beat one OpenBLAS-threaded call (bench/NOTES.md). Tiles
+ * would also make the bits independent of the thread count (below); the choice waits for a
+ * measurement on a quiet machine.
  *
- * Determinism: OpenBLAS splits a product over the output's rows and columns, never over K,
- * so each output element is summed in one fixed order: the same bits on every run with the
- * same OpenBLAS thread count.
+ * Determinism: the same bits on every run with the same thread count. Not across thread
+ * counts: OpenBLAS splits the output among its threads, and its AVX2 (Haswell) kernels sum an
+ * element at the edge of a thread's part in another order than one inside it (measured: for
+ * (192, 48)^T @ (192, 96), 345 of 4,608 outputs differ in the last bits between 1 and 2
+ * threads; its AVX-512 kernels agreed at the shapes tried).
  *
  * Layout as HF stores a Linear: w (OUT, IN), so out = inp @ w^T is sgemm(NoTrans, Trans). */
 #include <cblas.h>
