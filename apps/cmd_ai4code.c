@@ -565,6 +565,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   float **acc = ordo_calloc((size_t)(ds.n ? ds.n : 1), sizeof *acc);
   float **pos = ordo_calloc((size_t)(ds.n ? ds.n : 1), sizeof *pos);
   for (int k = 0; k < nm; k++) {
+    models[k].progress = "predict";
     rk_predict_positions(&models[k], &ds, mask, (int)th, pos);
     for (int32_t i = 0; i < ds.n; i++) {
       if (!pos[i]) continue;

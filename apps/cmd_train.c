@@ -315,7 +315,7 @@ int cmd_train(int argc, char **argv) {
   if (a.tokenizer || a.init) {
     if (tok_load(&tk, a.tokenizer ? a.tokenizer : a.init, &e) != 0) goto done;
   } else {
-    tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1};
+    tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1, .progress = 1};
     char *json = NULL;
     log_info("training a WordPiece tokenizer (vocab %d) on the corpus", a.vocab_size);
     if (tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to, &json, &e) != 0)
@@ -441,6 +441,7 @@ int cmd_train(int argc, char **argv) {
 
   ordo_progress pb;
   progress_init(&pb, "train", a.steps);
+  pb.start = pb.done = tr.prog.step; /* a resumed run: the rate from here */
   double t0 = ordo_time(), loss_first = NAN, loss_last = NAN;
   int64_t first_step = tr.prog.step;
   while (tr.prog.step < a.steps) {

@@ -344,6 +344,7 @@ typedef struct rk_model {
   rk_dual_config dc;
   int point_only; /* predict from the pointwise encoder alone (set by the caller) */
   int dual_only;  /* predict from the dual encoder alone (set by the caller) */
+  const char *progress; /* a label: show the notebooks' progress on stderr (set by the caller) */
 } rk_model;
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
 void rk_model_free(rk_model *m);

@@ -85,6 +85,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     step += k0;
     ordo_progress pb;
     progress_init(&pb, s->name, ep_steps);
+    pb.start = pb.done = k0; /* resumed inside this epoch: the rate from here */
     double tep = ordo_time(), lsum = 0, toks = 0;
     int64_t done = 0;
     for (int64_t k = k0; k < ep_steps; k++, step++) {

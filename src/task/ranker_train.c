@@ -152,7 +152,7 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
       n++;
     }
   }
-  tok_train_opts to = {.vocab_size = o->vocab_size, .min_frequency = 2};
+  tok_train_opts to = {.vocab_size = o->vocab_size, .min_frequency = 2, .progress = o->verbose};
   char *json = NULL;
   double t0 = ordo_time();
   int rc = tok_train_bpe_texts(texts, lens, (int)n, &to, &json, e);
