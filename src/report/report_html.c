@@ -83,16 +83,29 @@ static double *steps_of(const rp_series *s) {
   return x;
 }
 
+/* The mean of the finite values in a window of w points centred on each point (NAN where none). */
+static double *moving_average(const double *v, int64_t n, int64_t w) {
+  double *out = ordo_malloc((size_t)n * sizeof *out + 1);
+  for (int64_t i = 0; i < n; i++) {
+    double s = 0;
+    int64_t c = 0;
+    for (int64_t j = i - w / 2; j <= i + w / 2; j++)
+      if (j >= 0 && j < n && isfinite(v[j])) s += v[j], c++;
+    out[i] = c ? s / (double)c : NAN;
+  }
+  return out;
+}
+
 /* One chart of metric `name` (and, when val_name is given, its held-out counterpart) of a stage
- * over the runs. */
+ * over the runs. A long, noisy training curve is drawn pale with its moving average over it. */
 static void stage_chart(rp_text *t, const rp_run *runs, int n_runs, const char *stage,
                         const char *name, const char *val_name, const char *title,
                         const char *ylabel) {
-  rp_line lines[32];
-  double *xs[32];
-  char labels[32][320];
-  int n = 0;
-  for (int r = 0; r < n_runs && n + 2 <= 32; r++) {
+  rp_line lines[48];
+  double *xs[48], *smooth[48];
+  char labels[48][320];
+  int n = 0, n_smooth = 0;
+  for (int r = 0; r < n_runs && n + 3 <= 48; r++) {
     const char *nm[2] = {name, val_name};
     for (int v = 0; v < 2; v++) {
       const rp_series *s = nm[v] ? report_series(&runs[r], stage, nm[v]) : NULL;
@@ -107,10 +120,24 @@ static void stage_chart(rp_text *t, const rp_run *runs, int n_runs, const char *
       lines[n] = (rp_line){.label = labels[n], .x = xs[n], .y = s->val, .n = s->n, .color = r,
                            .dashed = v, .markers = v || s->n <= 30};
       n++;
+      if (!v && s->n > 60 && strcmp(name, "lr") != 0 && strcmp(name, "loss_scale") != 0 &&
+          strcmp(name, "mem_mb") != 0) {
+        int64_t w = s->n / 30 < 200 ? s->n / 30 : 200;
+        w |= 1; /* odd: centred */
+        lines[n - 1].faint = 1;
+        snprintf(labels[n], sizeof labels[n], "%s, mean of %lld steps", labels[n - 1], (long long)w);
+        snprintf(labels[n - 1] + strlen(labels[n - 1]), 64, ", each step");
+        smooth[n_smooth] = moving_average(s->val, s->n, w);
+        lines[n] = (rp_line){.label = labels[n], .x = xs[n - 1], .y = smooth[n_smooth++], .n = s->n,
+                             .color = r};
+        xs[n] = NULL;
+        n++;
+      }
     }
   }
   if (n > 0) rp_chart_lines(t, title, "optimizer step", ylabel, lines, n);
   for (int i = 0; i < n; i++) free(xs[i]);
+  for (int i = 0; i < n_smooth; i++) free(smooth[i]);
 }
 
 static void stage_section(rp_text *t, const rp_run *runs, int n_runs, const char *stage) {
@@ -249,6 +276,12 @@ static void notebook_view(rp_text *t, const rp_notebook *nb, const char *why) {
   free(tpos);
 }
 
+static int md_count(const rp_notebook *nb) {
+  int c = 0;
+  for (int32_t i = 0; i < nb->n; i++) c += nb->types[i] == 'm';
+  return c;
+}
+
 static int cmp_tau(const void *a, const void *b) {
   const rp_notebook *x = *(const rp_notebook *const *)a, *y = *(const rp_notebook *const *)b;
   return (x->tau > y->tau) - (x->tau < y->tau);
@@ -256,18 +289,19 @@ static int cmp_tau(const void *a, const void *b) {
 
 static void notebooks_section(rp_text *t, const rp_run *run) {
   if (run->n_nbs == 0) return;
-  /* readable sizes first (4 to 40 cells with markdown), else any */
+  /* readable sizes first (6 to 40 cells, 2 markdown or more), else any */
   const rp_notebook **c = ordo_malloc((size_t)run->n_nbs * sizeof *c);
   int n = 0;
   for (int pass = 0; pass < 2 && n == 0; pass++)
     for (int i = 0; i < run->n_nbs; i++)
-      if (pass || (run->nbs[i].n >= 4 && run->nbs[i].n <= 40 && strchr(run->nbs[i].types, 'm')))
+      if (pass || (run->nbs[i].n >= 6 && run->nbs[i].n <= 40 && md_count(&run->nbs[i]) >= 2))
         c[n++] = &run->nbs[i];
   qsort(c, (size_t)n, sizeof *c, cmp_tau);
   rp_printf(t, "<h2>Held-out notebooks of <code>");
   rp_escape(t, run->label);
   rp_printf(t, "</code></h2>\n<p class=\"note\">The kept model's predictions on %d held-out notebooks "
-            "(heldout.jsonl); shown: the worst, the median and the best of those with 4 to 40 cells. "
+            "(heldout.jsonl); shown: the worst, the median and the best of those with 6 to 40 cells and "
+            "2 markdown cells or more. "
             "Each row is a position: on the left the cell that belongs there, on the right the cell "
             "the model put there. Predicted markdown cells are <span style=\"background:#e3f4e8\">"
             "green in their true place</span> or <span style=\"background:#fde0dc\">red when "

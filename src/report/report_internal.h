@@ -24,6 +24,7 @@ typedef struct rp_line {
   int color;
   int dashed;  /* validation curves */
   int markers; /* a dot on every point (few points, e.g. one per epoch) */
+  int faint;   /* drawn pale, behind its moving average */
 } rp_line;
 
 /* A line chart with its title, axis labels (units in the label), ticks and a legend, as an

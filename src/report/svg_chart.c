@@ -110,12 +110,14 @@ static void frame(rp_text *t, const axis *ax, const axis *ay, const char *xlabel
   rp_printf(t, "</text>\n");
 }
 
-static void legend(rp_text *t, const char *const *names, const int *colors, const int *dashed, int n) {
+static void legend(rp_text *t, const char *const *names, const int *colors, const int *dashed,
+                   const int *faint, int n) {
   rp_printf(t, "<div class=\"legend\">");
   for (int i = 0; i < n; i++) {
     rp_printf(t, "<span><svg width=\"26\" height=\"10\"><line x1=\"1\" y1=\"5\" x2=\"25\" y2=\"5\" "
-              "stroke=\"%s\" stroke-width=\"%s\"%s/></svg>", rp_color(colors[i]),
-              dashed && dashed[i] ? "2" : "2.5", dashed && dashed[i] ? " stroke-dasharray=\"5 3\"" : "");
+              "stroke=\"%s\" stroke-width=\"%s\"%s%s/></svg>", rp_color(colors[i]),
+              dashed && dashed[i] ? "2" : "2.5", dashed && dashed[i] ? " stroke-dasharray=\"5 3\"" : "",
+              faint && faint[i] ? " stroke-opacity=\"0.35\"" : "");
     rp_escape(t, names[i]);
     rp_printf(t, "</span>");
   }
@@ -141,8 +143,9 @@ void rp_chart_lines(rp_text *t, const char *title, const char *xlabel, const cha
     const rp_line *ln = &lines[l];
     /* at most about 1,500 vertices per line: every k-th point */
     int64_t k = ln->n > 1500 ? (ln->n + 1499) / 1500 : 1;
-    rp_printf(t, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"",
-              rp_color(ln->color), ln->dashed ? "1.8" : "1.6", ln->dashed ? " stroke-dasharray=\"5 3\"" : "");
+    rp_printf(t, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s%s points=\"",
+              rp_color(ln->color), ln->dashed ? "1.8" : ln->faint ? "1" : "1.6",
+              ln->dashed ? " stroke-dasharray=\"5 3\"" : "", ln->faint ? " stroke-opacity=\"0.35\"" : "");
     for (int64_t i = 0; i < ln->n; i++) {
       if (!isfinite(ln->y[i]) || (i % k && i != ln->n - 1)) continue;
       rp_printf(t, "%.1f,%.1f ", map(ln->x[i], &ax, ML, W - MR), map(ln->y[i], &ay, H - MB, MT));
@@ -156,10 +159,12 @@ void rp_chart_lines(rp_text *t, const char *title, const char *xlabel, const cha
   }
   rp_printf(t, "</svg>\n");
   const char **names = ordo_malloc((size_t)n_lines * sizeof *names + 1);
-  int *colors = ordo_malloc((size_t)n_lines * sizeof *colors + 1), *dashed = ordo_malloc((size_t)n_lines * sizeof *dashed + 1);
-  for (int l = 0; l < n_lines; l++) names[l] = lines[l].label, colors[l] = lines[l].color, dashed[l] = lines[l].dashed;
-  legend(t, names, colors, dashed, n_lines);
-  free(names), free(colors), free(dashed);
+  int *colors = ordo_malloc((size_t)n_lines * sizeof *colors + 1);
+  int *dashed = ordo_malloc((size_t)n_lines * sizeof *dashed + 1), *faint = ordo_malloc((size_t)n_lines * sizeof *faint + 1);
+  for (int l = 0; l < n_lines; l++)
+    names[l] = lines[l].label, colors[l] = lines[l].color, dashed[l] = lines[l].dashed, faint[l] = lines[l].faint;
+  legend(t, names, colors, dashed, faint, n_lines);
+  free(names), free(colors), free(dashed), free(faint);
   rp_printf(t, "</figure>\n");
 }
 
@@ -191,6 +196,6 @@ void rp_chart_bars(rp_text *t, const char *title, const char *xlabel, const char
   }
   rp_printf(t, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#444\"/>\n", ML, zero, W - MR, zero);
   rp_printf(t, "</svg>\n");
-  legend(t, series_names, colors, NULL, n_series);
+  legend(t, series_names, colors, NULL, NULL, n_series);
   rp_printf(t, "</figure>\n");
 }
