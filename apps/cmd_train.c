@@ -463,6 +463,7 @@ int cmd_train(int argc, char **argv) {
       char extra[64] = "";
       if (tr.scaler.enabled)
         snprintf(extra, sizeof extra, " loss_scale %g%s", st.loss_scale, st.skipped ? " (skipped)" : "");
+      progress_clear(&pb);
       printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f%s\n",
              (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps, extra);
     }

@@ -16,11 +16,14 @@ typedef struct ordo_progress {
   int tty;
   int64_t line_every; /* when not a tty: print a line every this many steps ... */
   double line_secs;   /* ... or when this long has passed since the last one */
+  int drawn;          /* a terminal line is on screen */
 } ordo_progress;
 
 void progress_init(ordo_progress *p, const char *label, int64_t total);
 /* Sets done = `done` and redraws if due; `tail` may be NULL. */
 void progress_update(ordo_progress *p, int64_t done, const char *tail);
 void progress_finish(ordo_progress *p, const char *tail);
+/* Erases the terminal line, before other output (a log line); the next update redraws it. */
+void progress_clear(ordo_progress *p);
 
 #endif

@@ -1,5 +1,7 @@
 /* Progress on stderr (progress.h). */
 #include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "ordo/core.h"
@@ -15,6 +17,7 @@ void progress_init(ordo_progress *p, const char *label, int64_t total) {
   p->tty = isatty(2);
   p->line_every = total >= 20 ? total / 20 : 1;
   p->line_secs = 30;
+  p->drawn = 0;
 }
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -45,12 +48,18 @@ static void draw(ordo_progress *p, const char *tail, int final) {
   fmt_time(ela, sizeof ela, el);
   fmt_rate(rt, sizeof rt, rate);
   if (p->tty) {
-    char bar[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r%s [%s] %lld/%lld %s elapsed, %s left, %s %s/s %s\033[K", p->label, bar,
-            (long long)p->done, (long long)p->total, ela, eta, rt, p->unit, tail ? tail : "");
+    char bar[21], line[512];
+    int fill = (int)(frac * 20);
+    for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+    bar[20] = 0;
+    snprintf(line, sizeof line, "%s [%s] %lld/%lld %s elapsed, %s left, %s %s/s %s", p->label, bar,
+             (long long)p->done, (long long)p->total, ela, eta, rt, p->unit, tail ? tail : "");
+    /* one terminal row: a line that wraps cannot be redrawn in place */
+    struct winsize ws;
+    int cols = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+    if ((int)strlen(line) > cols - 1) line[cols > 1 ? cols - 1 : 0] = 0;
+    fprintf(stderr, "\r%s\033[K", line);
+    p->drawn = !final;
     if (final) fputc('\n', stderr);
   } else {
     fprintf(stderr, "%s %lld/%lld (%.0f%%) %s elapsed, %s left, %s %s/s %s\n", p->label,
@@ -69,6 +78,14 @@ void progress_update(ordo_progress *p, int64_t done, const char *tail) {
     if (now - p->last_draw >= 0.1) draw(p, tail, 0);
   } else if (done / p->line_every != prev / p->line_every || now - p->last_draw >= p->line_secs) {
     draw(p, tail, 0);
+  }
+}
+
+void progress_clear(ordo_progress *p) {
+  if (p->tty && p->drawn) {
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    p->drawn = 0;
   }
 }
 

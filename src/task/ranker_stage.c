@@ -120,7 +120,8 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
         break;
       }
       if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
-        fprintf(stderr, "\n%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
+        progress_clear(&pb);
+        fprintf(stderr, "%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
                 (ordo_time() - tstart) / 60);
         stop = 1;
         step++;

@@ -498,6 +498,7 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
       tv = vm.tau;
       rc = rk_val_log(metrics, step, ep + 1, &vm, e);
     }
+    progress_clear(&pb);
     if (o->verbose)
       fprintf(stderr, "slot epoch %d: loss %.4f, val tau %.4f (%.1f s)\n", ep + 1,
               lcnt ? lsum / lcnt : 0.0, tv, ordo_time() - t0);
