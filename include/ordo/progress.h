@@ -17,6 +17,7 @@ typedef struct ordo_progress {
   int64_t line_every; /* when not a tty: print a line every this many steps ... */
   double line_secs;   /* ... or when this long has passed since the last one */
   int drawn;          /* a terminal line is on screen */
+  int64_t printed;    /* not a terminal: done at the last line printed (-1: none) */
 } ordo_progress;
 
 void progress_init(ordo_progress *p, const char *label, int64_t total);

@@ -18,6 +18,7 @@ void progress_init(ordo_progress *p, const char *label, int64_t total) {
   p->line_every = total >= 20 ? total / 20 : 1;
   p->line_secs = 30;
   p->drawn = 0;
+  p->printed = -1;
 }
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -65,6 +66,7 @@ static void draw(ordo_progress *p, const char *tail, int final) {
     fprintf(stderr, "%s %lld/%lld (%.0f%%) %s elapsed, %s left, %s %s/s %s\n", p->label,
             (long long)p->done, (long long)p->total, 100 * frac, ela, eta, rt, p->unit,
             tail ? tail : "");
+    p->printed = p->done;
   }
   p->last_draw = now;
   fflush(stderr);
@@ -91,5 +93,6 @@ void progress_clear(ordo_progress *p) {
 
 void progress_finish(ordo_progress *p, const char *tail) {
   p->done = p->total;
+  if (!p->tty && p->printed == p->total) return; /* the last line said it already */
   draw(p, tail, 1);
 }
