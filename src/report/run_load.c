@@ -71,12 +71,17 @@ static int series_has(const rp_series *s, int64_t step) {
   return lo < s->n && s->step[lo] == step;
 }
 
-/* metrics.jsonl: every complete record; a line that is not one is counted and skipped. */
-static void load_jsonl(rp_run *r) {
+/* A JSON-lines file, line by line: parse(r, line) returns 0 for a record it took, -1 for a line
+ * that is not one (a torn last line, with no newline, is never one). One note says how many of
+ * each there were and where the first bad line is. `what` names the records. */
+typedef int (*line_parse_fn)(rp_run *r, const char *line);
+
+static void load_lines(rp_run *r, const char *name, const char *what, int required,
+                       line_parse_fn parse) {
   char path[4200];
-  snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
+  snprintf(path, sizeof path, "%s/%s", r->dir, name);
   if (!ordo_is_file(path)) {
-    add_note(r, 0, "%s: not present", path);
+    if (required) add_note(r, 0, "%s: not present", path);
     return;
   }
   size_t len;
@@ -86,41 +91,39 @@ static void load_jsonl(rp_run *r) {
     return;
   }
   int64_t line_no = 0, good = 0, bad = 0, first_bad = 0;
-  char *line = txt;
-  while (line < txt + len) {
+  for (char *line = txt; line < txt + len;) {
     char *nl = memchr(line, '\n', (size_t)(txt + len - line));
     line_no++;
-    int torn = nl == NULL;
     if (nl) *nl = 0;
-    cJSON *o = torn ? NULL : cJSON_Parse(line);
-    const cJSON *stage = cJSON_GetObjectItemCaseSensitive(o, "stage");
-    const cJSON *step = cJSON_GetObjectItemCaseSensitive(o, "step");
-    if (!cJSON_IsString(stage) || !cJSON_IsNumber(step)) {
-      if (*line || torn) { /* an empty last line is no record */
-        bad++;
-        if (!first_bad) first_bad = line_no;
-      }
-    } else {
-      good++;
-      for (const cJSON *it = o->child; it; it = it->next) {
-        if (!strcmp(it->string, "stage") || !strcmp(it->string, "step") || !strcmp(it->string, "wall"))
-          continue;
-        if (cJSON_IsNumber(it) || cJSON_IsNull(it))
-          series_push(series_get(r, stage->valuestring, it->string), (int64_t)step->valuedouble,
-                      cJSON_IsNumber(it) ? it->valuedouble : NAN);
-      }
-    }
-    cJSON_Delete(o);
+    if (nl && parse(r, line) == 0) good++;
+    else if (*line || !nl) bad++, first_bad = first_bad ? first_bad : line_no;
     if (!nl) break;
     line = nl + 1;
   }
   free(txt);
   if (bad)
-    add_note(r, 1, "%s: %lld records read; %lld line%s not a complete record (first: line %lld, "
-             "e.g. torn by a run that was killed), skipped", path, (long long)good, (long long)bad,
+    add_note(r, 1, "%s: %lld %s read; %lld line%s not complete (first: line %lld, e.g. torn by a "
+             "run that was killed), skipped", path, (long long)good, what, (long long)bad,
              bad == 1 ? " is" : "s are", (long long)first_bad);
   else
-    add_note(r, 0, "%s: %lld records read", path, (long long)good);
+    add_note(r, 0, "%s: %lld %s read", path, (long long)good, what);
+}
+
+/* A line of metrics.jsonl: {"stage", "step", "wall", then the values (null: not finite)}. */
+static int parse_record(rp_run *r, const char *line) {
+  cJSON *o = cJSON_Parse(line);
+  const cJSON *stage = cJSON_GetObjectItemCaseSensitive(o, "stage");
+  const cJSON *step = cJSON_GetObjectItemCaseSensitive(o, "step");
+  int ok = cJSON_IsString(stage) && cJSON_IsNumber(step);
+  for (const cJSON *it = ok ? o->child : NULL; it; it = it->next) {
+    if (!strcmp(it->string, "stage") || !strcmp(it->string, "step") || !strcmp(it->string, "wall"))
+      continue;
+    if (cJSON_IsNumber(it) || cJSON_IsNull(it))
+      series_push(series_get(r, stage->valuestring, it->string), (int64_t)step->valuedouble,
+                  cJSON_IsNumber(it) ? it->valuedouble : NAN);
+  }
+  cJSON_Delete(o);
+  return ok ? 0 : -1;
 }
 
 /* The tb/<stage>/ event files (names holding "tfevents"): up to the first torn or damaged record; points missing from the JSON
@@ -210,43 +213,16 @@ static void nb_free(rp_notebook *nb) {
   free(nb->text), free(nb->types), free(nb->truth), free(nb->pred);
 }
 
-static void load_heldout(rp_run *r) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/heldout.jsonl", r->dir);
-  if (!ordo_is_file(path)) return;
-  size_t len;
-  char *txt = ordo_read_file(path, &len, NULL);
-  if (!txt) {
-    add_note(r, 1, "%s: cannot be read, skipped", path);
-    return;
-  }
-  int64_t line_no = 0, bad = 0, first_bad = 0;
-  char *line = txt;
-  while (line < txt + len) {
-    char *nl = memchr(line, '\n', (size_t)(txt + len - line));
-    line_no++;
-    if (nl) *nl = 0;
-    cJSON *o = nl ? cJSON_Parse(line) : NULL;
-    rp_notebook nb;
-    int rc = o ? nb_from_json(&nb, o) : -1;
-    if (rc == 0) {
-      r->nbs = ordo_realloc(r->nbs, (size_t)(r->n_nbs + 1) * sizeof *r->nbs);
-      r->nbs[r->n_nbs++] = nb;
-    } else {
-      if (rc == -2) nb_free(&nb);
-      bad++;
-      if (!first_bad) first_bad = line_no;
-    }
-    cJSON_Delete(o);
-    if (!nl) break;
-    line = nl + 1;
-  }
-  free(txt);
-  if (bad)
-    add_note(r, 1, "%s: %d notebooks read; %lld line%s not a complete notebook (first: line %lld), "
-             "skipped", path, r->n_nbs, (long long)bad, bad == 1 ? " is" : "s are", (long long)first_bad);
-  else
-    add_note(r, 0, "%s: %d held-out notebooks read", path, r->n_nbs);
+static int parse_notebook(rp_run *r, const char *line) {
+  cJSON *o = cJSON_Parse(line);
+  rp_notebook nb;
+  int rc = o ? nb_from_json(&nb, o) : -1;
+  cJSON_Delete(o);
+  if (rc == -2) nb_free(&nb);
+  if (rc != 0) return -1;
+  r->nbs = ordo_realloc(r->nbs, (size_t)(r->n_nbs + 1) * sizeof *r->nbs);
+  r->nbs[r->n_nbs++] = nb;
+  return 0;
 }
 
 int report_run_load(rp_run *r, const char *dir, ordo_err *e) {
@@ -259,9 +235,9 @@ int report_run_load(rp_run *r, const char *dir, ordo_err *e) {
   while (n > 1 && r->dir[n - 1] == '/') r->dir[--n] = 0;
   const char *base = strrchr(r->dir, '/');
   snprintf(r->label, sizeof r->label, "%s", base && base[1] ? base + 1 : r->dir);
-  load_jsonl(r);
+  load_lines(r, "metrics.jsonl", "records", 1, parse_record);
   load_events(r);
-  load_heldout(r);
+  load_lines(r, "heldout.jsonl", "held-out notebooks", 0, parse_notebook);
   if (r->n_series == 0 && r->n_nbs == 0) {
     ordo_fail(e, "%s: no readable metrics (metrics.jsonl, tb/*/events*) or heldout.jsonl", dir);
     report_run_free(r);

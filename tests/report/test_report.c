@@ -125,7 +125,7 @@ int main(void) {
   report_run_free(&r);
   if (html) {
     EXPECT(strstr(html, "could not be read whole"), "warning");
-    EXPECT(strstr(html, "metrics.jsonl: 11 records read; 1 line is not a complete record (first: line 12"),
+    EXPECT(strstr(html, "metrics.jsonl: 11 records read; 1 line is not complete (first: line 12"),
            "torn jsonl named");
     EXPECT(strstr(html, "events.out.tfevents.ordo: ") && strstr(html, "record torn at byte"),
            "torn events named");
