@@ -174,8 +174,12 @@ static int64_t best_val(const rp_series *tau) {
 }
 
 static void summary_table(rp_text *t, const rp_run *runs, int n_runs, char stages[][48], int n_st) {
+  int any_tau = 0; /* the tau column only for runs that validate */
+  for (int r = 0; r < n_runs; r++)
+    for (int k = 0; k < n_st; k++) any_tau |= report_series(&runs[r], stages[k], "val_tau") != NULL;
   rp_printf(t, "<h2>Summary</h2>\n<table><tr><th>run</th><th>stage</th><th>steps</th>"
-            "<th>training loss, first &rarr; last</th><th>best held-out Kendall tau</th></tr>\n");
+            "<th>training loss, first &rarr; last</th>%s</tr>\n",
+            any_tau ? "<th>best held-out Kendall tau</th>" : "");
   for (int r = 0; r < n_runs; r++)
     for (int k = 0; k < n_st; k++) {
       const rp_series *loss = report_series(&runs[r], stages[k], "loss");
@@ -188,7 +192,12 @@ static void summary_table(rp_text *t, const rp_run *runs, int n_runs, char stage
       rp_printf(t, "</td><td class=\"num\">%lld</td><td class=\"num\">",
                 loss && loss->n ? (long long)loss->step[loss->n - 1] : 0LL);
       if (loss && loss->n) rp_printf(t, "%.4f &rarr; %.4f", loss->val[0], loss->val[loss->n - 1]);
-      rp_printf(t, "</td><td class=\"num\">");
+      rp_printf(t, "</td>");
+      if (!any_tau) {
+        rp_printf(t, "</tr>\n");
+        continue;
+      }
+      rp_printf(t, "<td class=\"num\">");
       int64_t b = best_val(tau);
       if (b >= 0) {
         double ep = value_at(report_series(&runs[r], stages[k], "epoch"), tau->step[b]);

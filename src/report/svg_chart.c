@@ -67,12 +67,14 @@ static axis axis_make(double lo, double hi, int from_zero, int integer) {
 static void tick_label(char *buf, size_t n, double v, const axis *a) {
   double mag = fmax(fabs(a->lo), fabs(a->hi)), step = a->step;
   if (fabs(v) < step * 1e-6) v = 0;
-  if (mag >= 1e6) {
+  if (v == 0) {
+    snprintf(buf, n, "0");
+  } else if (mag >= 1e6) {
     snprintf(buf, n, "%.*fM", step >= 1e6 ? 0 : (int)ceil(-log10(step / 1e6) - 1e-9), v / 1e6);
   } else if (mag >= 1e4) {
     snprintf(buf, n, "%.*fk", step >= 1e3 ? 0 : (int)ceil(-log10(step / 1e3) - 1e-9), v / 1e3);
   } else if (mag < 1e-2) {
-    snprintf(buf, n, v == 0 ? "0" : "%.1e", v);
+    snprintf(buf, n, "%.1e", v);
   } else {
     int d = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     snprintf(buf, n, "%.*f", d, v);
