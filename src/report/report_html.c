@@ -125,8 +125,10 @@ static void stage_chart(rp_text *t, const rp_run *runs, int n_runs, const char *
         int64_t w = s->n / 30 < 200 ? s->n / 30 : 200;
         w |= 1; /* odd: centred */
         lines[n - 1].faint = 1;
-        snprintf(labels[n], sizeof labels[n], "%s, mean of %lld steps", labels[n - 1], (long long)w);
-        snprintf(labels[n - 1] + strlen(labels[n - 1]), 64, ", each step");
+        char base[320];
+        memcpy(base, labels[n - 1], sizeof base);
+        snprintf(labels[n], sizeof labels[n], "%.280s, mean of %lld steps", base, (long long)w);
+        snprintf(labels[n - 1], sizeof labels[n - 1], "%.280s, each step", base);
         smooth[n_smooth] = moving_average(s->val, s->n, w);
         lines[n] = (rp_line){.label = labels[n], .x = xs[n - 1], .y = smooth[n_smooth++], .n = s->n,
                              .color = r};
