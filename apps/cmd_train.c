@@ -264,13 +264,6 @@ static int parse_args(train_args *a, int argc, char **argv) {
   return 1;
 }
 
-static int ensure_dir(const char *dir, ordo_err *e) {
-  struct stat sb;
-  if (stat(dir, &sb) == 0) return S_ISDIR(sb.st_mode) ? 0 : ordo_fail(e, "%s: not a directory", dir);
-  if (mkdir(dir, 0755) != 0) return ordo_fail(e, "%s: cannot create directory", dir);
-  return 0;
-}
-
 int cmd_train(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     usage(stdout);
@@ -303,7 +296,7 @@ int cmd_train(int argc, char **argv) {
   int have_metrics = 0;
   char path[4096];
 
-  if (ensure_dir(a.out, &e) != 0) goto done;
+  if (ordo_make_dir(a.out, &e) != 0) goto done;
   if (corpus_collect(&cp, a.corpus, a.n_corpus, &e) != 0) goto done;
   if (corpus_read(&cp, &texts, &lens, &n_texts, &e) != 0) goto done;
   size_t bytes = 0;

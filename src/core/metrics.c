@@ -1,28 +1,20 @@
 /* Training metrics to a run directory: JSON lines, TensorBoard event files, a CSV (metrics.h). */
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ordo/files.h"
 #include "ordo/metrics.h"
 
 #define EVENTS_FILE "events.out.tfevents.ordo"
-
-static int make_dir(const char *path, ordo_err *e) {
-  if (mkdir(path, 0755) == 0 || errno == EEXIST) {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
-  }
-  return ordo_fail(e, "%s: cannot create directory", path);
-}
 
 int metrics_open(ordo_metrics *m, const char *dir, ordo_err *e) {
   memset(m, 0, sizeof *m);
   if (snprintf(m->dir, sizeof m->dir, "%s", dir) >= (int)sizeof m->dir)
     return ordo_fail(e, "%s: path too long", dir);
-  return make_dir(dir, e);
+  return ordo_make_dir(dir, e);
 }
 
 static void close_files(ordo_metrics *m) {
@@ -148,9 +140,9 @@ static int open_csv(ordo_metrics *m, const char *name, const stage_keep *k, ordo
 static int open_events(ordo_metrics *m, const stage_keep *k, ordo_err *e) {
   char path[4300];
   snprintf(path, sizeof path, "%s/tb", m->dir);
-  if (make_dir(path, e) != 0) return -1;
+  if (ordo_make_dir(path, e) != 0) return -1;
   snprintf(path, sizeof path, "%s/tb/%s", m->dir, k->stage);
-  if (make_dir(path, e) != 0) return -1;
+  if (ordo_make_dir(path, e) != 0) return -1;
   snprintf(path, sizeof path, "%s/tb/%s/" EVENTS_FILE, m->dir, k->stage);
   events_read_result old = {0};
   int have_old = k->keep_step > 0 && events_read_file(path, &old, NULL) == 0;

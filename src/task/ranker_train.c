@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "ordo/batching.h"
+#include "ordo/files.h"
 #include "ordo/progress.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
@@ -574,10 +575,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
-  if (mkdir(dir, 0755) != 0) {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: cannot create directory", dir);
-  }
+  if (ordo_make_dir(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
