@@ -47,7 +47,7 @@ typedef struct rp_run {
 int report_run_load(rp_run *r, const char *dir, ordo_err *e);
 void report_run_free(rp_run *r);
 /* The series (stage, name) of a run, or NULL. */
-const rp_series *report_series(const rp_run *r, const char *stage, const char *name);
+const rp_series *report_find_series(const rp_run *r, const char *stage, const char *name);
 
 /* Writes the page for runs[0] (and, from runs[1] on, the runs compared with it). */
 int report_write_html(const rp_run *runs, int n_runs, const char *path, ordo_err *e);

@@ -108,7 +108,7 @@ static void stage_chart(rp_text *t, const rp_run *runs, int n_runs, const char *
   for (int r = 0; r < n_runs && n + 3 <= 48; r++) {
     const char *nm[2] = {name, val_name};
     for (int v = 0; v < 2; v++) {
-      const rp_series *s = nm[v] ? report_series(&runs[r], stage, nm[v]) : NULL;
+      const rp_series *s = nm[v] ? report_find_series(&runs[r], stage, nm[v]) : NULL;
       if (!finite_points(s)) continue;
       xs[n] = steps_of(s);
       /* the run's name, and with a held-out counterpart which curve is which */
@@ -137,7 +137,7 @@ static void stage_chart(rp_text *t, const rp_run *runs, int n_runs, const char *
       }
     }
   }
-  if (n > 0) rp_chart_lines(t, title, "optimizer step", ylabel, lines, n);
+  if (n > 0) rp_draw_lines(t, title, "optimizer step", ylabel, lines, n);
   for (int i = 0; i < n; i++) free(xs[i]);
   for (int i = 0; i < n_smooth; i++) free(smooth[i]);
 }
@@ -178,14 +178,14 @@ static int64_t best_val(const rp_series *tau) {
 static void summary_table(rp_text *t, const rp_run *runs, int n_runs, char stages[][48], int n_st) {
   int any_tau = 0; /* the tau column only for runs that validate */
   for (int r = 0; r < n_runs; r++)
-    for (int k = 0; k < n_st; k++) any_tau |= report_series(&runs[r], stages[k], "val_tau") != NULL;
+    for (int k = 0; k < n_st; k++) any_tau |= report_find_series(&runs[r], stages[k], "val_tau") != NULL;
   rp_printf(t, "<h2>Summary</h2>\n<table><tr><th>run</th><th>stage</th><th>steps</th>"
             "<th>training loss, first &rarr; last</th>%s</tr>\n",
             any_tau ? "<th>best held-out Kendall tau</th>" : "");
   for (int r = 0; r < n_runs; r++)
     for (int k = 0; k < n_st; k++) {
-      const rp_series *loss = report_series(&runs[r], stages[k], "loss");
-      const rp_series *tau = report_series(&runs[r], stages[k], "val_tau");
+      const rp_series *loss = report_find_series(&runs[r], stages[k], "loss");
+      const rp_series *tau = report_find_series(&runs[r], stages[k], "val_tau");
       if (!loss && !tau) continue;
       rp_printf(t, "<tr><td>");
       rp_escape(t, runs[r].label);
@@ -202,7 +202,7 @@ static void summary_table(rp_text *t, const rp_run *runs, int n_runs, char stage
       rp_printf(t, "<td class=\"num\">");
       int64_t b = best_val(tau);
       if (b >= 0) {
-        double ep = value_at(report_series(&runs[r], stages[k], "epoch"), tau->step[b]);
+        double ep = value_at(report_find_series(&runs[r], stages[k], "epoch"), tau->step[b]);
         rp_printf(t, "%.4f", tau->val[b]);
         if (isfinite(ep)) rp_printf(t, " (epoch %.0f)", ep);
       } else {
@@ -223,8 +223,8 @@ static void tau_section(rp_text *t, const rp_run *runs, int n_runs, char stages[
   int n = 0;
   for (int r = 0; r < n_runs; r++)
     for (int k = 0; k < n_st && n < 32; k++) {
-      const rp_series *tau = report_series(&runs[r], stages[k], "val_tau");
-      const rp_series *ep = report_series(&runs[r], stages[k], "epoch");
+      const rp_series *tau = report_find_series(&runs[r], stages[k], "val_tau");
+      const rp_series *ep = report_find_series(&runs[r], stages[k], "epoch");
       if (!finite_points(tau)) continue;
       xs[n] = ordo_malloc((size_t)tau->n * sizeof *xs[n]);
       for (int64_t i = 0; i < tau->n; i++) {
@@ -239,7 +239,7 @@ static void tau_section(rp_text *t, const rp_run *runs, int n_runs, char stages[
       colors[n] = n;
       int64_t b = best_val(tau);
       for (int g = 0; g < N_BUCKETS; g++)
-        bars[n * N_BUCKETS + g] = value_at(report_series(&runs[r], stages[k], k_bucket_metric[g]),
+        bars[n * N_BUCKETS + g] = value_at(report_find_series(&runs[r], stages[k], k_bucket_metric[g]),
                                            tau->step[b]);
       n++;
     }
@@ -248,8 +248,8 @@ static void tau_section(rp_text *t, const rp_run *runs, int n_runs, char stages[
             "at the end of each epoch (the competition's tau: 1 = every cell in place). By length: "
             "each stage at its best epoch, the held-out notebooks grouped by their number of "
             "cells.</p>\n<div class=\"charts\">\n");
-  rp_chart_lines(t, "Kendall tau per epoch", "epoch", "Kendall tau", lines, n);
-  rp_chart_bars(t, "Kendall tau by notebook length", "notebook length (cells)", "Kendall tau",
+  rp_draw_lines(t, "Kendall tau per epoch", "epoch", "Kendall tau", lines, n);
+  rp_draw_bars(t, "Kendall tau by notebook length", "notebook length (cells)", "Kendall tau",
                 k_bucket_label, N_BUCKETS, bar_names, colors, n, bars);
   rp_printf(t, "</div>\n");
   for (int i = 0; i < n; i++) free(xs[i]);

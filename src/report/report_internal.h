@@ -29,12 +29,12 @@ typedef struct rp_line {
 
 /* A line chart with its title, axis labels (units in the label), ticks and a legend, as an
  * HTML figure holding an inline SVG. */
-void rp_chart_lines(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
+void rp_draw_lines(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
                     const rp_line *lines, int n_lines);
 
 /* A grouped bar chart: n_groups categories on x (group_names), one bar per series in each
  * (values[s * n_groups + g], NAN: no bar). */
-void rp_chart_bars(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
+void rp_draw_bars(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
                    const char *const *group_names, int n_groups, const char *const *series_names,
                    const int *colors, int n_series, const double *values);
 

@@ -35,7 +35,7 @@ static rp_series *series_get(rp_run *r, const char *stage, const char *name) {
   return s;
 }
 
-const rp_series *report_series(const rp_run *r, const char *stage, const char *name) {
+const rp_series *report_find_series(const rp_run *r, const char *stage, const char *name) {
   for (int i = 0; i < r->n_series; i++)
     if (strcmp(r->s[i].stage, stage) == 0 && strcmp(r->s[i].name, name) == 0) return &r->s[i];
   return NULL;

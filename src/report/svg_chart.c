@@ -126,7 +126,7 @@ static void legend(rp_text *t, const char *const *names, const int *colors, cons
   rp_printf(t, "</div>\n");
 }
 
-void rp_chart_lines(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
+void rp_draw_lines(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
                     const rp_line *lines, int n_lines) {
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (int l = 0; l < n_lines; l++)
@@ -170,7 +170,7 @@ void rp_chart_lines(rp_text *t, const char *title, const char *xlabel, const cha
   rp_printf(t, "</figure>\n");
 }
 
-void rp_chart_bars(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
+void rp_draw_bars(rp_text *t, const char *title, const char *xlabel, const char *ylabel,
                    const char *const *group_names, int n_groups, const char *const *series_names,
                    const int *colors, int n_series, const double *values) {
   double y0 = 0, y1 = -INFINITY;

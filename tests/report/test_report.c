@@ -74,7 +74,7 @@ int main(void) {
   rp_run r;
   char *html = report_of(run, out, &r);
   EXPECT(html != NULL, "no report");
-  const rp_series *loss = report_series(&r, "dual", "loss");
+  const rp_series *loss = report_find_series(&r, "dual", "loss");
   EXPECT(loss && loss->n == 20 && loss->step[19] == 20 && loss->val[19] == 0.5,
          "loss series: %lld points, last %g", loss ? (long long)loss->n : -1LL,
          loss && loss->n ? loss->val[loss->n - 1] : 0.0);
@@ -115,11 +115,11 @@ int main(void) {
   EXPECT(truncate(path, size - 100) == 0, "truncate events");
   html = report_of(run, out, &r);
   EXPECT(html != NULL, "no report of a damaged run");
-  loss = report_series(&r, "dual", "loss");
+  loss = report_find_series(&r, "dual", "loss");
   /* 11 whole lines hold steps 1..10 and the first validation; the event file, torn inside its
    * last record (the second validation), gives back steps 11..20 */
   EXPECT(loss && loss->n == 20, "loss points %lld", loss ? (long long)loss->n : -1LL);
-  const rp_series *tau = report_series(&r, "dual", "val_tau");
+  const rp_series *tau = report_find_series(&r, "dual", "val_tau");
   EXPECT(tau && tau->n == 1 && tau->step[0] == 10, "val_tau points %lld", tau ? (long long)tau->n : -1LL);
   EXPECT(r.skipped, "skipped");
   report_run_free(&r);
