@@ -313,6 +313,11 @@ static void train_usage(FILE *f) {
           "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
           "             the code before and after, place, headings) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
+          "Besides the model, MODEL_DIR gets the run's records: metrics.jsonl and TensorBoard event\n"
+          "files in tb/<stage>/ (stages dual, pointwise, slot_lex, slot: loss, learning rate,\n"
+          "gradient norm, loss scale, throughput, memory per step; held-out tau, per notebook\n"
+          "length too, and loss per epoch) and heldout.jsonl (the kept model's held-out orders);\n"
+          "'ordo report MODEL_DIR --out report.html' shows them.\n"
           "options (defaults):\n"
           "  --lexical-only        slot model on lexical features only (no encoder)\n"
           "  --point / --no-point  train the pointwise encoder too (off)\n"
@@ -567,6 +572,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   float **acc = ordo_calloc((size_t)(ds.n ? ds.n : 1), sizeof *acc);
   float **pos = ordo_calloc((size_t)(ds.n ? ds.n : 1), sizeof *pos);
   for (int k = 0; k < nm; k++) {
+    models[k].progress = "predict";
     rk_predict_positions(&models[k], &ds, mask, (int)th, pos);
     for (int32_t i = 0; i < ds.n; i++) {
       if (!pos[i]) continue;

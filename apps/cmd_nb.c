@@ -49,7 +49,7 @@ static const char *value_of(int argc, char **argv, int *i, int *bad) {
 static int cmd_build(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return build_usage(stdout), 0;
   const char **from = calloc((size_t)argc, sizeof *from);
-  nb_build_opts o = {.from = from, .seed = 42, .group_depth = 1};
+  nb_build_opts o = {.from = from, .seed = 42, .group_depth = 1, .progress = 1};
   int bad = 0;
   long v;
   for (int i = 1; i < argc && !bad; i++) {

@@ -415,7 +415,7 @@ int cmd_tokenize(int argc, char **argv) {
       fprintf(stderr, "ordo tokenize: --train needs --vocab-size, --corpus and --out\n\n");
       goto usage_err;
     }
-    tok_train_opts o = {.vocab_size = vocab, .min_frequency = minf, .lowercase = !cased};
+    tok_train_opts o = {.vocab_size = vocab, .min_frequency = minf, .lowercase = !cased, .progress = 1};
     ordo_err e;
     double t0 = ordo_time();
     int r = wp ? tok_train_wordpiece(corpus, ncorpus, &o, out, &e) : tok_train_bpe(corpus, ncorpus, &o, out, &e);

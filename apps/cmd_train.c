@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "train_flags.h"
 #include "ordo/files.h"
+#include "ordo/metrics.h"
 #include "ordo/mlm.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
@@ -74,37 +75,19 @@ static int write_model_files(void *ctx, const char *dir, ordo_err *e) {
   return hfconfig_save(&((enc_model *)ctx)->cfg, path, e);
 }
 
-/* metrics.csv: a fresh file, or on resume the rows up to the resumed step kept. The kept
- * part is written atomically first, so a run killed here loses no rows. */
-static int metrics_open(FILE **out, const char *path, int64_t keep_steps, ordo_err *e) {
-  const char *header = "step,loss,lr,grad_norm,tokens_per_s,loss_scale,skipped\n";
-  char *old = keep_steps > 0 ? ordo_read_file(path, NULL, NULL) : NULL;
-  size_t cap = strlen(header) + (old ? strlen(old) : 0) + 1, n = strlen(header);
-  char *kept = ordo_malloc(cap);
-  memcpy(kept, header, n);
-  char *line = old ? strchr(old, '\n') : NULL;
-  while (line && *++line) {
-    char *nl = strchr(line, '\n');
-    if (!nl || atoll(line) > keep_steps || atoll(line) <= 0) break; /* a torn last row ends it */
-    memcpy(kept + n, line, (size_t)(nl - line + 1));
-    n += (size_t)(nl - line + 1);
-    line = nl;
-  }
-  free(old);
-  int rc = ordo_write_file_atomic(path, kept, n, e);
-  free(kept);
-  if (rc != 0) return -1;
-  *out = fopen(path, "a");
-  if (!*out) return ordo_fail(e, "%s: cannot append", path);
-  return 0;
-}
+/* metrics.csv's columns: the record's values, printed as they always were */
+static const metrics_column k_csv_cols[] = {
+    {"step", "%lld"}, {"loss", "%.6f"}, {"lr", "%.6e"}, {"grad_norm", "%.6f"},
+    {"tokens_per_s", "%.1f"}, {"loss_scale", "%g"}, {"skipped", "%.0f"}};
 
 static void usage(FILE *f) {
   fprintf(f,
     "usage: ordo train --corpus PATH... --out DIR [options]\n\n"
     "Masked-LM pretraining of an encoder (dynamic masking: 15%% of tokens, 80/10/10).\n"
     "Writes DIR/config.json, DIR/model.safetensors (loadable by HF transformers),\n"
-    "DIR/tokenizer.json and DIR/metrics.csv (step, loss, lr, grad norm, tokens/s).\n\n"
+    "DIR/tokenizer.json and DIR/metrics.csv (step, loss, lr, grad norm, tokens/s); the same per\n"
+    "step (and memory) in DIR/metrics.jsonl and as TensorBoard scalars in DIR/tb/train/\n"
+    "(`tensorboard --logdir DIR/tb`, or `ordo report DIR --out report.html`).\n\n"
     "data:\n"
     "  --corpus PATH...     text files or directories (read recursively; binary files skipped)\n"
     "  --tokenizer FILE     tokenizer.json or a directory with one; default: train a WordPiece\n"
@@ -279,13 +262,6 @@ static int parse_args(train_args *a, int argc, char **argv) {
   return 1;
 }
 
-static int ensure_dir(const char *dir, ordo_err *e) {
-  struct stat sb;
-  if (stat(dir, &sb) == 0) return S_ISDIR(sb.st_mode) ? 0 : ordo_fail(e, "%s: not a directory", dir);
-  if (mkdir(dir, 0755) != 0) return ordo_fail(e, "%s: cannot create directory", dir);
-  return 0;
-}
-
 int cmd_train(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     usage(stdout);
@@ -311,10 +287,11 @@ int cmd_train(int argc, char **argv) {
   int have_trainer = 0;
   mlm_task task = {0};
   int32_t *ids = NULL, *mask = NULL, *rows = NULL, *labels = NULL;
-  FILE *metrics = NULL;
+  ordo_metrics metrics;
+  int have_metrics = 0;
   char path[4096];
 
-  if (ensure_dir(a.out, &e) != 0) goto done;
+  if (ordo_make_dir(a.out, &e) != 0) goto done;
   if (corpus_collect(&cp, a.corpus, a.n_corpus, &e) != 0) goto done;
   if (corpus_read(&cp, &texts, &lens, &n_texts, &e) != 0) goto done;
   size_t bytes = 0;
@@ -326,7 +303,7 @@ int cmd_train(int argc, char **argv) {
   if (a.tokenizer || a.init) {
     if (tok_load(&tk, a.tokenizer ? a.tokenizer : a.init, &e) != 0) goto done;
   } else {
-    tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1};
+    tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1, .progress = 1};
     char *json = NULL;
     log_info("training a WordPiece tokenizer (vocab %d) on the corpus", a.vocab_size);
     if (tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to, &json, &e) != 0)
@@ -443,11 +420,16 @@ int cmd_train(int argc, char **argv) {
   task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
   task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
   task.first = ordo_malloc(((size_t)tc.accum_steps + 1) * sizeof(int));
-  snprintf(path, sizeof path, "%s/metrics.csv", a.out);
-  if (metrics_open(&metrics, path, tr.prog.step, &e) != 0) goto done;
+  /* metrics.csv, metrics.jsonl and tb/train/: the rows up to a resumed step kept */
+  if (metrics_open(&metrics, a.out, &e) != 0) goto done;
+  have_metrics = 1;
+  if (metrics_stage_begin(&metrics, "train", tr.prog.step, "metrics.csv", k_csv_cols,
+                          (int)(sizeof k_csv_cols / sizeof *k_csv_cols), &e) != 0)
+    goto done;
 
   ordo_progress pb;
   progress_init(&pb, "train", a.steps);
+  pb.start = pb.done = tr.prog.step; /* a resumed run: the rate from here */
   double t0 = ordo_time(), loss_first = NAN, loss_last = NAN;
   int64_t first_step = tr.prog.step;
   while (tr.prog.step < a.steps) {
@@ -458,9 +440,10 @@ int cmd_train(int argc, char **argv) {
     double tps = BTall / (ordo_time() - ts);
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
-    fprintf(metrics, "%lld,%.6f,%.6e,%.6f,%.1f,%g,%d\n", (long long)step + 1, st.loss, st.lr,
-            st.grad_norm, tps, st.loss_scale, st.skipped);
-    fflush(metrics);
+    metrics_record_begin(&metrics, step + 1);
+    trainer_metrics_add(&metrics, &st);
+    metrics_record_add(&metrics, "tokens_per_s", tps);
+    if (metrics_record_end(&metrics, &e) != 0) goto done;
     char tail[160];
     snprintf(tail, sizeof tail, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s", st.loss, st.lr,
              st.grad_norm, tps);
@@ -468,6 +451,7 @@ int cmd_train(int argc, char **argv) {
       char extra[64] = "";
       if (tr.scaler.enabled)
         snprintf(extra, sizeof extra, " loss_scale %g%s", st.loss_scale, st.skipped ? " (skipped)" : "");
+      progress_clear(&pb);
       printf("step %lld/%lld loss %.6f lr %.3e grad_norm %.4f tokens/s %.0f%s\n",
              (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps, extra);
     }
@@ -484,11 +468,12 @@ int cmd_train(int argc, char **argv) {
            ran * BTall / el, loss_first, loss_last);
   if (trainer_save(&tr, &e) != 0) goto done;
   if (enc_save(&m, a.out, &e) != 0) goto done;
-  printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv)\n", a.out);
+  printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv, metrics.jsonl, tb/)\n",
+         a.out);
   rc = 0;
 done:
   if (rc != 0) fprintf(stderr, "ordo train: %s\n", e.msg);
-  if (metrics) fclose(metrics);
+  if (have_metrics) metrics_close(&metrics);
   free(ids);
   free(mask);
   free(rows);

@@ -12,6 +12,7 @@ static const ordo_command k_commands[] = {
     {"tokenize", "encode/decode JSON-lines with a tokenizer; train BPE or WordPiece", cmd_tokenize},
     {"nb", "notebook datasets: build from .ipynb trees, info", cmd_nb},
     {"ai4code", "cell ordering: score, baselines, ensembles", cmd_ai4code},
+    {"report", "an HTML report with plots of training runs", cmd_report},
     {NULL, NULL, NULL},
 };
 

@@ -17,6 +17,7 @@
 
 #include "ordo/model.h"
 #include "ordo/optim.h"
+#include "ordo/progress.h"
 #include "ordo/rng.h"
 
 int main(int argc, char **argv) {
@@ -71,6 +72,8 @@ int main(int argc, char **argv) {
   ordo_rng r;
   rng_init(&r, 7);
   double t_timed = 0, loss_first = 0, loss_last = 0;
+  ordo_progress pb; /* on stderr: stdout holds the JSON line */
+  progress_init(&pb, "bench_train", warm + steps);
   for (int s = 0; s < warm + steps; s++) {
     int n = 0;
     for (int i = 0; i < BT; i++) {
@@ -101,7 +104,11 @@ int main(int argc, char **argv) {
     if (s >= warm) t_timed += dt;
     if (s == 0) loss_first = loss;
     loss_last = loss;
+    char tail[96];
+    snprintf(tail, sizeof tail, "%s loss %.4f %.0f tok/s", s < warm ? "warmup" : "timed", loss, BT / dt);
+    progress_update(&pb, s + 1, tail);
   }
+  progress_finish(&pb, NULL);
   printf("{\"impl\":\"ordo\",\"head\":\"%s\",\"threads\":%d,\"attn_dropout\":%g,"
          "\"tokens_per_s\":%.1f,\"step_ms\":%.2f,\"loss_first\":%.4f,\"loss_last\":%.4f}\n",
          full ? "full" : "masked", omp_get_max_threads(), (double)cfg.attention_probs_dropout_prob,

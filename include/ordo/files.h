@@ -23,6 +23,9 @@ void ordo_paths_free(ordo_paths *l);
 int ordo_list_files(const char *dir, const char *const *suffixes, int n_suffixes, int recursive,
                     ordo_paths *out, ordo_err *e);
 int ordo_is_dir(const char *path);
+/* Creates folder dir when missing (not its parents); -1 and e naming it when it cannot be made
+ * or the path is something else. */
+int ordo_make_dir(const char *dir, ordo_err *e);
 int ordo_is_file(const char *path);
 
 #endif

@@ -129,6 +129,7 @@ typedef struct nb_build_opts {
   int group_depth;    /* ancestor group = the first group_depth path components under a --from root */
   int force;          /* replace an existing out folder */
   int threads;
+  int progress;       /* show the files' progress on stderr */
 } nb_build_opts;
 typedef struct nb_build_stats {
   int64_t files, malformed, not_python, too_few, too_many, duplicates, kept, cells, groups;

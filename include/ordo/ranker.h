@@ -23,6 +23,7 @@
 
 #include "ordo/ai4code.h"
 #include "ordo/core.h"
+#include "ordo/metrics.h"
 #include "ordo/model.h"
 #include "ordo/notebook.h"
 #include "ordo/ops.h"
@@ -39,6 +40,28 @@ void rk_true_slots(const nb_notebook *nb, int32_t *md_slot);
 void rk_order_from_md_pos(const nb_notebook *nb, const float *md_pos, int32_t *out);
 /* The competition's Kendall tau over the notebooks in mask from their markdown positions. */
 double rk_tau_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos);
+
+/* A validation's numbers: the held-out tau, a loss (NAN where not measured) and the tau of the
+ * notebooks in each length bucket (by cells: 1-10, 11-20, 21-40, 41-80, 81+; NAN when empty). */
+#define RK_LEN_BUCKETS 5
+typedef struct rk_val_metrics {
+  double tau, loss;
+  double tau_len[RK_LEN_BUCKETS];
+} rk_val_metrics;
+/* The bucket of a notebook of n cells, and the bucket's metric name ("val_tau_cells_1_10"). */
+int rk_len_bucket(int32_t n_cells);
+const char *rk_len_bucket_name(int b);
+/* tau and tau_len from markdown positions (loss set to NAN). */
+void rk_val_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos,
+                         rk_val_metrics *out);
+/* Writes a validation record: epoch, val_tau, val_loss and the bucket taus (where measured). */
+int rk_val_log(ordo_metrics *m, int64_t step, int epoch, const rk_val_metrics *v, ordo_err *e);
+
+/* DIR/heldout.jsonl: per held-out notebook (mask) one line {"id", "tau", "types" ("c"/"m" per
+ * cell), "true" and "pred" (the orders, as indices into the cells), "text" (each cell's first
+ * line, cut at 80 bytes)}: what `ordo report` shows of the predictions. */
+int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos,
+                     const char *path, ordo_err *e);
 
 /* ---- slot features ----------------------------------------------------------------------- */
 #define RK_NFEAT 48
@@ -271,14 +294,16 @@ typedef struct rk_stage {
   int64_t total;    /* steps of the run */
   const char *ckpt_dir; /* checkpoints there with o->tech.save_every > 0; NULL: none */
   const char *save_dir;
+  ordo_metrics *metrics; /* per step and per validation records (stage `name`), or NULL */
   int has_val;      /* 0: validate is not meaningful, the last epoch is kept */
   void *ctx;
   /* prepares epoch ep (called for every epoch, also those a resume skips) and returns its
    * number of steps */
   int64_t (*epoch_begin)(void *ctx, int ep);
-  /* runs step k of epoch ep (trainer_step); returns the loss and the real tokens it read */
-  float (*step)(void *ctx, int ep, int64_t k, int64_t *tokens);
-  double (*validate)(void *ctx); /* held-out Kendall tau of the current weights */
+  /* runs step k of epoch ep (trainer_step): its statistics and the real tokens it read */
+  void (*step)(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *tokens);
+  /* held-out Kendall tau (overall and per length bucket) and loss of the current weights */
+  void (*validate)(void *ctx, rk_val_metrics *v);
   void (*kept)(void *ctx);       /* the current weights became the best (may be NULL) */
 } rk_stage;
 
@@ -292,12 +317,16 @@ typedef struct rk_stage_result {
 int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e);
 
 /* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
- * best held-out tau in m and writes them to DIR/dual. */
+ * best held-out tau in m and writes them to DIR/dual; its records go to metrics (may be NULL) as
+ * stage "dual". */
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
                   const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
-                  const rk_train_opts *o, const char *dir, rk_train_result *res, ordo_err *e);
+                  const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
+                  rk_train_result *res, ordo_err *e);
 
-/* Trains on ds (true orders required), writes the model to out_dir. */
+/* Trains on ds (true orders required), writes the model to out_dir, with the run's records
+ * (metrics.jsonl, tb/<stage>/ for the stages dual, pointwise, slot_lex and slot) and the kept
+ * model's held-out predictions (heldout.jsonl). */
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *out_dir,
              rk_train_result *res, ordo_err *e);
 
@@ -315,6 +344,7 @@ typedef struct rk_model {
   rk_dual_config dc;
   int point_only; /* predict from the pointwise encoder alone (set by the caller) */
   int dual_only;  /* predict from the dual encoder alone (set by the caller) */
+  const char *progress; /* a label: show the notebooks' progress on stderr (set by the caller) */
 } rk_model;
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
 void rk_model_free(rk_model *m);

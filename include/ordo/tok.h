@@ -93,6 +93,7 @@ typedef struct tok_train_opts {
   int vocab_size;    /* target size, special tokens and alphabet included */
   int min_frequency; /* pairs seen fewer times are not merged (default 2 when 0) */
   int lowercase;     /* WordPiece only: BERT uncased normalizer (1) or cased (0) */
+  int progress;      /* show the merges' progress on stderr */
 } tok_train_opts;
 
 /* Trains on in-memory texts and returns a tokenizer.json (malloc'd, NUL-terminated). */

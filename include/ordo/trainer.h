@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "ordo/checkpoint.h"
+#include "ordo/metrics.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
 #include "ordo/schedule.h"
@@ -82,6 +83,9 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
                   trainer_stats *st);
 /* Writes a checkpoint to cfg.ckpt_dir (atomically). */
 int trainer_save(trainer *t, ordo_err *e);
+/* Adds a step's statistics to the metrics record being built: loss, lr, grad_norm, loss_scale,
+ * skipped, and the process's resident memory mem_mb. */
+void trainer_metrics_add(ordo_metrics *m, const trainer_stats *st);
 /* Bytes of optimizer state and the elements held in 8 / 32 bits. */
 size_t trainer_state_bytes(const trainer *t);
 

@@ -127,6 +127,11 @@ char *ordo_read_file(const char *path, size_t *len, ordo_err *e) {
 int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_err *e) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  /* a device or a pipe (--out /dev/null, /dev/stdout) is written to, never renamed over: that
+   * would put a plain file in its place */
+  struct stat sb;
+  int direct = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+  if (direct) snprintf(tmp, sizeof tmp, "%s", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return ordo_fail(e, "%s: cannot create: %s", tmp, strerror(errno));
   const char *p = data;
@@ -137,12 +142,13 @@ int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_
       if (errno == EINTR) continue;
       int err = errno;
       close(fd);
-      unlink(tmp);
+      if (!direct) unlink(tmp);
       return ordo_fail(e, "%s: write failed: %s", tmp, strerror(err));
     }
     p += w;
     left -= (size_t)w;
   }
+  if (direct) return close(fd) == 0 ? 0 : ordo_fail(e, "%s: cannot write: %s", path, strerror(errno));
   if (fsync(fd) != 0 || close(fd) != 0) {
     unlink(tmp);
     return ordo_fail(e, "%s: cannot flush: %s", tmp, strerror(errno));

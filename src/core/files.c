@@ -31,6 +31,13 @@ int ordo_is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int ordo_make_dir(const char *dir, ordo_err *e) {
+  struct stat st;
+  if (stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? 0 : ordo_fail(e, "%s: not a directory", dir);
+  if (mkdir(dir, 0755) != 0 && !ordo_is_dir(dir)) return ordo_fail(e, "%s: cannot create directory", dir);
+  return 0;
+}
+
 int ordo_is_file(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);

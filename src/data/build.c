@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/internal.h"
+#include "ordo/progress.h"
 
 enum { MAX_CELLS = 1000, MAX_CELL_CHARS = 20000 };
 
@@ -134,8 +135,16 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
   int8_t *status = ordo_calloc((size_t)(n ? n : 1), 1); /* 0 ok, 1 malformed, 2 not python, 3 few, 4 many */
   char **msgs = ordo_calloc((size_t)(n ? n : 1), sizeof *msgs);
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+  ordo_progress pb;
+  progress_init(&pb, "reading notebooks", n);
+  pb.unit = "files";
+  int64_t n_read = 0;
 #pragma omp parallel for schedule(dynamic, 2) num_threads(threads)
   for (int32_t i = 0; i < n; i++) {
+    if (o->progress) {
+#pragma omp critical(nb_build_progress)
+      progress_update(&pb, ++n_read, NULL);
+    }
     ordo_err fe = {{0}};
     size_t len;
     char *text = nb_read_maybe_gz(files.p[i], &len, &fe);
@@ -148,6 +157,7 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
     else if (nbs[i].n_cells > MAX_CELLS) status[i] = 4;
     if (status[i]) nb_notebook_free(&nbs[i]);
   }
+  if (o->progress) progress_finish(&pb, NULL);
   int shown = 0;
   for (int32_t i = 0; i < n; i++) {
     if (status[i] == 1) {

@@ -4,8 +4,8 @@
  * by the weighted median, keeping the best weights. */
 #include <math.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "ordo/files.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
@@ -67,22 +67,32 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   return (float)(loss / (n_md ? n_md : 1) / t->n_micro);
 }
 
-/* Kendall tau on the notebooks in val of the dual encoder alone. */
-static double dual_val_tau(enc_model *m, const tok *tk, const rk_dual_config *dc,
-                           const nb_dataset *ds, const uint8_t *val, int threads) {
+/* The dual encoder alone on the notebooks in val: Kendall tau (overall and per length bucket)
+ * and the slot cross-entropy of their markdown cells. */
+static void dual_val(enc_model *m, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
+                     const uint8_t *val, int threads, rk_val_metrics *v) {
   float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
   float **pos = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pos);
   rk_dual_embed(m, tk, dc, ds, val, threads, z);
+  double nll = 0;
+  int64_t n_md = 0;
   for (int32_t i = 0; i < ds->n; i++)
     if (z[i]) {
-      pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
-      rk_dual_positions(&ds->nbs[i], z[i], dc->dim, pos[i]);
-      free(z[i]);
+      const nb_notebook *nb = &ds->nbs[i];
+      pos[i] = ordo_malloc(((size_t)nb->n_md + 1) * sizeof **pos);
+      rk_dual_positions(nb, z[i], dc->dim, pos[i]);
+      int32_t ns = nb->n_code + 1;
+      float *lp = ordo_malloc(((size_t)nb->n_md * ns + 1) * sizeof *lp);
+      int32_t *truth = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *truth);
+      rk_dual_logprobs(nb, z[i], dc->dim, lp);
+      rk_true_slots(nb, truth);
+      for (int32_t md = 0; md < nb->n_md; md++) nll -= lp[(size_t)md * ns + truth[md]], n_md++;
+      free(lp), free(truth), free(z[i]);
     }
-  double tau = rk_tau_of_positions(ds, val, pos);
+  rk_val_of_positions(ds, val, pos, v);
+  v->loss = n_md ? nll / (double)n_md : NAN;
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
   free(z), free(pos);
-  return tau;
 }
 
 /* The dual stage on the shared epoch loop (rk_stage). */
@@ -103,26 +113,28 @@ static int64_t dual_epoch_begin(void *ctx, int ep) {
   return d->n_grp[ep] / d->task.n_micro;
 }
 
-static float dual_step(void *ctx, int ep, int64_t k, int64_t *tokens) {
+static void dual_step(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *tokens) {
   (void)ep;
   dual_stage *d = ctx;
   d->task.first_group = k * d->task.n_micro;
   d->task.tokens = 0;
-  trainer_stats st;
-  trainer_step(d->tr, &d->task, NULL, dual_micro, &st);
+  trainer_step(d->tr, &d->task, NULL, dual_micro, st);
   *tokens = d->task.tokens;
-  return st.loss;
 }
 
-static double dual_validate(void *ctx) {
+static void dual_validate(void *ctx, rk_val_metrics *v) {
   dual_stage *d = ctx;
-  if (!d->any_val) return -1;
-  return dual_val_tau(d->m, d->task.tk, d->task.dc, d->task.ds, d->val, d->threads);
+  if (!d->any_val) {
+    *v = (rk_val_metrics){.tau = -1, .loss = NAN};
+    return;
+  }
+  dual_val(d->m, d->task.tk, d->task.dc, d->task.ds, d->val, d->threads, v);
 }
 
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
                   const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
-                  const rk_train_opts *o, const char *dir, rk_train_result *res, ordo_err *e) {
+                  const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
+                  rk_train_result *res, ordo_err *e) {
   int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
   int T = per + 2, maxB = m->maxB;
   double t0 = ordo_time();
@@ -189,10 +201,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   char sub[4200], ckpt_dir[4300];
   snprintf(sub, sizeof sub, "%s/dual", dir);
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
-  struct stat sb;
-  int rc = mkdir(sub, 0755) == 0 || (stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-               ? 0
-               : ordo_fail(e, "%s: cannot create directory", sub);
+  int rc = ordo_make_dir(sub, e);
   if (rc == 0) {
     dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N, .T = T,
                                .ids = ids, .msk = msk, .tt = tt, .slots = slots, .dscore = dscore},
@@ -200,7 +209,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                       .m = m, .val = val, .threads = o->threads};
     for (int32_t i = 0; i < ds->n; i++) ds_.any_val |= val[i];
     rk_stage st = {.name = "dual", .m = m, .tr = tr, .o = o, .epochs = E, .total = total,
-                   .ckpt_dir = ckpt_dir, .save_dir = sub, .has_val = ds_.any_val, .ctx = &ds_,
+                   .ckpt_dir = ckpt_dir, .save_dir = sub, .metrics = metrics, .has_val = ds_.any_val, .ctx = &ds_,
                    .epoch_begin = dual_epoch_begin, .step = dual_step, .validate = dual_validate};
     rk_stage_result sr;
     rc = rk_stage_run(&st, &sr, e);

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "ordo/progress.h"
 #include "ordo/ranker.h"
 
 #define RK_FORMAT "ordo-ai4code-ranker"
@@ -225,6 +226,11 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
   enum { CHUNK = 1024 };
   float **z = use_dual ? ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z) : NULL;
   uint8_t *part = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  int64_t n_sel = 0, n_done = 0;
+  for (int32_t i = 0; i < ds->n; i++) n_sel += !mask || mask[i];
+  ordo_progress pb;
+  progress_init(&pb, m->progress ? m->progress : "predict", n_sel);
+  pb.unit = "notebooks";
   for (int32_t c0 = 0; c0 < ds->n; c0 += CHUNK) {
     int32_t c1 = c0 + CHUNK < ds->n ? c0 + CHUNK : ds->n;
     memset(part, 0, (size_t)ds->n);
@@ -255,10 +261,15 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
           free(prob);
         }
         if (z) free(z[i]), z[i] = NULL;
+        if (m->progress) {
+#pragma omp critical(rk_predict_progress)
+          progress_update(&pb, ++n_done, NULL);
+        }
       }
       rk_slot_work_free(&w);
     }
   }
+  if (m->progress) progress_finish(&pb, NULL);
   free(part), free(z);
   if (!m->dual_only) ai4_tfidf_free(&tf);
   if (pp)

@@ -69,6 +69,9 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     }
   }
   int checkpoints = s->ckpt_dir && o->tech.save_every > 0;
+  /* the stage's records: those up to a resumed step kept */
+  if (!stop && s->metrics && metrics_stage_begin(s->metrics, s->name, start, NULL, NULL, 0, e) != 0)
+    stop = 2;
   for (int ep = 0; ep < s->epochs && !stop && step < s->total; ep++) {
     /* every epoch's preparation runs, also for epochs a resume skips: the data order it draws
      * must be the one the uninterrupted run drew */
@@ -82,19 +85,32 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     step += k0;
     ordo_progress pb;
     progress_init(&pb, s->name, ep_steps);
+    pb.start = pb.done = k0; /* resumed inside this epoch: the rate from here */
     double tep = ordo_time(), lsum = 0, toks = 0;
     int64_t done = 0;
     for (int64_t k = k0; k < ep_steps; k++, step++) {
       double ts = ordo_time();
       int64_t tokens = 0;
-      float loss = s->step(s->ctx, ep, k, &tokens);
+      trainer_stats ts_;
+      s->step(s->ctx, ep, k, &ts_, &tokens);
+      float loss = ts_.loss;
+      double tps = (double)tokens / (ordo_time() - ts);
       toks += (double)tokens;
       lsum += loss, done++;
       if (step == start) res->loss_first = loss; /* this run's first step */
       res->loss_last = loss;
+      if (s->metrics) {
+        metrics_record_begin(s->metrics, step + 1);
+        trainer_metrics_add(s->metrics, &ts_);
+        metrics_record_add(s->metrics, "tokens_per_s", tps);
+        metrics_record_add(s->metrics, "epoch", ep + 1);
+        if (metrics_record_end(s->metrics, e) != 0) {
+          stop = 2;
+          break;
+        }
+      }
       char tail[160];
-      snprintf(tail, sizeof tail, "epoch %d loss %.4f %.0f tok/s", ep + 1, loss,
-               (double)tokens / (ordo_time() - ts));
+      snprintf(tail, sizeof tail, "epoch %d/%d loss %.4f %.0f tok/s", ep + 1, s->epochs, loss, tps);
       progress_update(&pb, k + 1, tail);
       /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
        * its validation, as the uninterrupted run did */
@@ -104,7 +120,8 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
         break;
       }
       if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
-        fprintf(stderr, "\n%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
+        progress_clear(&pb);
+        fprintf(stderr, "%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
                 (ordo_time() - tstart) / 60);
         stop = 1;
         step++;
@@ -114,7 +131,13 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     }
     progress_finish(&pb, NULL);
     if (stop == 2) break;
-    double tv = s->validate(s->ctx);
+    rk_val_metrics vm;
+    s->validate(s->ctx, &vm);
+    double tv = vm.tau;
+    if (s->has_val && rk_val_log(s->metrics, step, ep + 1, &vm, e) != 0) {
+      stop = 2;
+      break;
+    }
     if (o->verbose)
       fprintf(stderr, "%s epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %.4f\n", s->name,
               ep + 1, (long long)step, done ? lsum / (double)done : 0.0, toks / (ordo_time() - tep), tv);

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include "ordo/batching.h"
+#include "ordo/files.h"
+#include "ordo/progress.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 #include "ordo/schedule.h"
@@ -151,7 +153,7 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
       n++;
     }
   }
-  tok_train_opts to = {.vocab_size = o->vocab_size, .min_frequency = 2};
+  tok_train_opts to = {.vocab_size = o->vocab_size, .min_frequency = 2, .progress = o->verbose};
   char *json = NULL;
   double t0 = ordo_time();
   int rc = tok_train_bpe_texts(texts, lens, (int)n, &to, &json, e);
@@ -209,37 +211,49 @@ static int64_t point_epoch_begin(void *ctx, int ep) {
   return p->steps_per_epoch;
 }
 
-static float point_step(void *ctx, int ep, int64_t k, int64_t *tokens) {
+static void point_step(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *tokens) {
   (void)ep;
   point_stage *p = ctx;
   p->task.first = k * p->task.B * p->task.n_micro;
   p->task.real_tokens = 0;
-  trainer_stats st;
-  trainer_step(p->tr, &p->task, NULL, point_task_micro, &st);
+  trainer_step(p->tr, &p->task, NULL, point_task_micro, st);
   *tokens = p->task.real_tokens;
   p->all_real += p->task.real_tokens;
   p->all_padded += p->task.padded_tokens;
   p->task.padded_tokens = 0;
-  return st.loss;
 }
 
-/* Kendall tau of the pointwise positions on the held-out groups (its predictions kept in pred). */
-static double point_validate(void *ctx) {
+/* Kendall tau of the pointwise positions on the held-out groups (its predictions kept in pred),
+ * and their mean squared error against the true relative slots (the training loss). */
+static void point_validate(void *ctx, rk_val_metrics *v) {
   point_stage *p = ctx;
   const nb_dataset *ds = p->ds;
   for (int32_t i = 0; i < ds->n; i++) free(p->pred[i]), p->pred[i] = NULL;
-  if (!p->any_val) return -1;
+  if (!p->any_val) {
+    *v = (rk_val_metrics){.tau = -1, .loss = NAN};
+    return;
+  }
   rk_point_predict(&p->rm->enc, p->rm->tk, &p->rm->pc, ds, p->val, p->o->threads, p->pred);
   float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
+  double se = 0;
+  int64_t n_md = 0;
   for (int32_t i = 0; i < ds->n; i++)
     if (p->pred[i]) {
-      pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
-      rk_point_to_pos(&ds->nbs[i], p->pred[i], pos[i]);
+      const nb_notebook *nb = &ds->nbs[i];
+      int32_t *truth = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *truth);
+      rk_true_slots(nb, truth);
+      for (int32_t md = 0; md < nb->n_md; md++, n_md++) {
+        double t = nb->n_code ? (double)truth[md] / nb->n_code : 0.0, d = p->pred[i][md] - t;
+        se += d * d;
+      }
+      free(truth);
+      pos[i] = ordo_malloc(((size_t)nb->n_md + 1) * sizeof **pos);
+      rk_point_to_pos(nb, p->pred[i], pos[i]);
     }
-  double tv = rk_tau_of_positions(ds, p->val, pos);
+  rk_val_of_positions(ds, p->val, pos, v);
+  v->loss = n_md ? se / (double)n_md : NAN;
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
   free(pos);
-  return tv;
 }
 
 /* the best epoch's held-out predictions serve the slot features later */
@@ -256,7 +270,8 @@ static void point_kept(void *ctx) {
  * predictions on the validation notebooks in val_pred (n notebooks, NULL elsewhere). */
 static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const uint8_t *train,
                        const uint8_t *val, const rk_train_opts *o, const char *dir,
-                       rk_train_result *res, float **val_pred, ordo_err *e) {
+                       ordo_metrics *metrics, rk_train_result *res, float **val_pred,
+                       ordo_err *e) {
   enc_model *m = &rm->enc;
   const rk_point_config *pc = &rm->pc;
   int B = o->batch, T = pc->seq;
@@ -314,7 +329,8 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   char ckpt_dir[4200];
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", dir);
   rk_stage st = {.name = "pointwise", .m = m, .tr = tr, .o = o, .epochs = o->point_epochs,
-                 .total = total, .ckpt_dir = ckpt_dir, .save_dir = dir, .has_val = ps.any_val,
+                 .total = total, .ckpt_dir = ckpt_dir, .save_dir = dir, .metrics = metrics,
+                 .has_val = ps.any_val,
                  .ctx = &ps, .epoch_begin = point_epoch_begin, .step = point_step,
                  .validate = point_validate, .kept = point_kept};
   rk_stage_result sr;
@@ -343,23 +359,32 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
 }
 
 /* ---- the slot MLP -------------------------------------------------------------------------- */
-static void slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, const uint8_t *val,
-                               rk_lex *sims, float *const *pp, int threads, float **pos) {
-#pragma omp parallel num_threads(threads)
+/* Held-out positions, and the mean cross-entropy of the markdown cells' true slots. */
+static double slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, const uint8_t *val,
+                                 rk_lex *sims, float *const *pp, int threads, float **pos) {
+  double nll = 0;
+  int64_t n_md = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : nll, n_md)
   {
     rk_slot_work w = {0};
 #pragma omp for schedule(dynamic, 4)
     for (int32_t i = 0; i < ds->n; i++) {
       if (!val[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];
-      float *prob = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *prob);
+      int32_t ns = nb->n_code + 1;
+      float *prob = ordo_malloc(((size_t)nb->n_md * ns + 1) * sizeof *prob);
+      int32_t *truth = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *truth);
       rk_slot_predict_nb(sm, nb, &sims[i], pp ? pp[i] : NULL, &w, prob);
+      rk_true_slots(nb, truth);
+      for (int32_t md = 0; md < nb->n_md; md++, n_md++)
+        nll -= log((double)prob[(size_t)md * ns + truth[md]] + 1e-12);
       if (!pos[i]) pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **pos);
       rk_slot_decode(nb, prob, pos[i]);
-      free(prob);
+      free(prob), free(truth);
     }
     rk_slot_work_free(&w);
   }
+  return n_md ? nll / (double)n_md : NAN;
 }
 
 /* The slot model's step on the trainer: notebooks [first, last) of the epoch's order, cut into
@@ -396,9 +421,11 @@ static float slot_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   return (float)loss;
 }
 
-static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *train,
-                       const uint8_t *val, rk_lex *sims, float *const *pp,
-                       const rk_train_opts *o, rk_train_result *res) {
+/* Trains the slot MLP as stage `stage` of the run's records (metrics may be NULL). */
+static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *sm,
+                      const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
+                      rk_lex *sims, float *const *pp, const rk_train_opts *o,
+                      rk_train_result *res, ordo_err *e) {
   int32_t n_tr = 0;
   int any_val = 0;
   for (int32_t i = 0; i < ds->n; i++) n_tr += train[i], any_val |= val[i];
@@ -432,25 +459,47 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
   float **pos = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pos);
   double best_tau = -2, t0 = ordo_time();
   int64_t step = 0;
-  for (int ep = 0; ep < o->slot_epochs; ep++) {
+  int rc = metrics ? metrics_stage_begin(metrics, stage, 0, NULL, NULL, 0, e) : 0;
+  ordo_progress pb;
+  progress_init(&pb, stage, total);
+  for (int ep = 0; ep < o->slot_epochs && rc == 0; ep++) {
     rng_shuffle_i32(&r, order, n_tr);
     double lsum = 0;
     int64_t lcnt = 0;
     slot_task task = {.sm = sm, .ds = ds, .sims = sims, .pp = pp, .order = order, .w = &w,
                       .nb_per_micro = NB};
-    for (int32_t a = 0; a < n_tr; a += NB * N, step++) {
+    for (int32_t a = 0; a < n_tr && rc == 0; a += NB * N, step++) {
+      double ts = ordo_time();
       task.first = a;
       task.last = a + NB * N < n_tr ? a + NB * N : n_tr;
       task.lsum = 0, task.lcnt = 0;
       trainer_stats st;
       trainer_step(&tr, &task, NULL, slot_micro, &st);
       lsum += task.lsum, lcnt += task.lcnt;
+      double nbs = (double)(task.last - task.first) / (ordo_time() - ts);
+      if (metrics) {
+        metrics_record_begin(metrics, step + 1);
+        trainer_metrics_add(metrics, &st);
+        metrics_record_add(metrics, "notebooks_per_s", nbs);
+        metrics_record_add(metrics, "epoch", ep + 1);
+        rc = metrics_record_end(metrics, e);
+      }
+      char tail[160];
+      snprintf(tail, sizeof tail, "epoch %d/%d loss %.4f %.0f notebooks/s", ep + 1, o->slot_epochs,
+               st.loss, nbs);
+      progress_update(&pb, step + 1, tail);
     }
     double tv = -1;
-    if (any_val) {
-      slot_val_positions(sm, ds, val, sims, pp, o->threads > 0 ? o->threads : omp_get_max_threads(), pos);
-      tv = rk_tau_of_positions(ds, val, pos);
+    if (any_val && rc == 0) {
+      rk_val_metrics vm;
+      double loss = slot_val_positions(sm, ds, val, sims, pp,
+                                       o->threads > 0 ? o->threads : omp_get_max_threads(), pos);
+      rk_val_of_positions(ds, val, pos, &vm);
+      vm.loss = loss;
+      tv = vm.tau;
+      rc = rk_val_log(metrics, step, ep + 1, &vm, e);
     }
+    progress_clear(&pb);
     if (o->verbose)
       fprintf(stderr, "slot epoch %d: loss %.4f, val tau %.4f (%.1f s)\n", ep + 1,
               lcnt ? lsum / lcnt : 0.0, tv, ordo_time() - t0);
@@ -459,6 +508,7 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
       memcpy(best, sm->params.data, sm->params.total * sizeof *best);
     }
   }
+  progress_finish(&pb, NULL);
   memcpy(sm->params.data, best, sm->params.total * sizeof *best);
   res->tau_slot = best_tau;
   res->seconds_slot = ordo_time() - t0;
@@ -466,6 +516,7 @@ static void slot_train(rk_slot_model *sm, const nb_dataset *ds, const uint8_t *t
   free(pos), free(best), free(order);
   rk_slot_work_free(&w);
   trainer_free(&tr);
+  return rc;
 }
 
 /* ---- the whole run ------------------------------------------------------------------------- */
@@ -524,10 +575,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
-  if (mkdir(dir, 0755) != 0) {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: cannot create directory", dir);
-  }
+  if (ordo_make_dir(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
@@ -553,6 +601,11 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   uint8_t *slot_tr = NULL, *dual_tr = NULL;
   rk_lex *sims = NULL;
   ai4_tfidf tf = {0};
+  ordo_metrics met;
+  if (metrics_open(&met, dir, e) != 0) {
+    free(val), free(train);
+    return -1;
+  }
 
   if (o->point || o->dual) {
     if (point_tokenizer(ds, train, o, dir, &rm.tk, e) != 0) goto done;
@@ -590,7 +643,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               rm.dual.cfg.hidden_size, rm.dual.cfg.num_attention_heads,
               rm.dual.cfg.intermediate_size, params_count(&rm.dual.params, 0) / 1e6,
               o->dc.md_tokens, o->dc.code_tokens, o->dc.dim, o->dual_cells);
-    if (rk_dual_train(&rm.dual, &dtr, rm.tk, &rm.dc, ds, dual_tr, val, o, dir, res, e) != 0) goto done;
+    if (rk_dual_train(&rm.dual, &dtr, rm.tk, &rm.dc, ds, dual_tr, val, o, dir, &met, res, e) != 0)
+      goto done;
     enc_plan(&rm.dual, 256, T, 0); /* inference batches from here on */
   }
   if (o->point) {
@@ -606,7 +660,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               rm.enc.cfg.num_attention_heads, rm.enc.cfg.intermediate_size,
               params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
     pp = ordo_calloc((size_t)ds->n, sizeof *pp);
-    if (point_train(&rm, &tr, ds, train, val, o, dir, res, pp, e) != 0) goto done;
+    if (point_train(&rm, &tr, ds, train, val, o, dir, &met, res, pp, e) != 0) goto done;
   }
   if (rm.has_point) {
     double t0 = ordo_time();
@@ -660,7 +714,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
    * probabilities), the same with it as features, kept only when it validates better */
   rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->init_seed);
-  slot_train(&rm.slot, ds, train, val, sims, NULL, o, res);
+  if (slot_train("slot_lex", &met, &rm.slot, ds, train, val, sims, NULL, o, res, e) != 0) goto done;
   res->tau_lex = res->tau_slot;
   if (pp || rm.has_dual) {
     rk_train_result r2 = *res;
@@ -669,7 +723,10 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rk_slot_init_weights(&with, o->init_seed);
     with.use_point = pp != NULL;
     with.use_dual = rm.has_dual;
-    slot_train(&with, ds, slot_tr, val, sims, pp, o, &r2);
+    if (slot_train("slot", &met, &with, ds, slot_tr, val, sims, pp, o, &r2, e) != 0) {
+      rk_slot_free(&with);
+      goto done;
+    }
     if (pp) res->tau_both = r2.tau_slot;
     if (rm.has_dual) res->tau_with_dual = r2.tau_slot;
     if (o->verbose)
@@ -691,6 +748,17 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
   }
   if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
+  if (n_val > 0) {
+    /* the kept model's held-out predictions, as `ordo ai4code predict` makes them */
+    float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
+    rk_predict_positions(&rm, ds, val, threads, pos);
+    char hp[4200];
+    snprintf(hp, sizeof hp, "%s/heldout.jsonl", dir);
+    int hrc = rk_heldout_write(ds, val, pos, hp, e);
+    for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+    free(pos);
+    if (hrc != 0) goto done;
+  }
   rc = 0;
 done:
   if (sims)
@@ -702,6 +770,7 @@ done:
   ai4_tfidf_free(&tf);
   if (have_trainer) trainer_free(&tr);
   if (have_dtr) trainer_free(&dtr);
+  metrics_close(&met);
   rk_model_free(&rm);
   free(val), free(train), free(slot_tr), free(dual_tr);
   return rc;

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
+#include "ordo/progress.h"
 #include "tok/tok_internal.h"
 
 typedef struct {
@@ -185,7 +186,12 @@ static void train_merges(trainer *tr, const tok_train_opts *o) {
   tok_ivec changed = {0};
   char buf[4096];
   int iter = 0;
+  ordo_progress pb;
+  progress_init(&pb, "tokenizer", o->vocab_size);
+  pb.unit = "symbols";
+  pb.start = pb.done = tr->nsym;
   while (tr->nsym < o->vocab_size && tr->nheap > 0) {
+    if (o->progress) progress_update(&pb, tr->nsym, NULL);
     heap_item top = heap_pop(tr);
     int32_t p = pair_find(tr, top.a, top.b, 0);
     if (p < 0 || tr->pinfo[p].count != top.count) continue; /* stale */
@@ -243,6 +249,10 @@ static void train_merges(trainer *tr, const tok_train_opts *o) {
       pair_info *pi = &tr->pinfo[changed.v[k]];
       if (pi->count > 0) heap_push(tr, (heap_item){pi->count, pi->a, pi->b});
     }
+  }
+  if (o->progress) {
+    pb.total = tr->nsym; /* the merges may run out before the target size */
+    progress_finish(&pb, NULL);
   }
   free(stamp);
   free(changed.v);

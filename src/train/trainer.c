@@ -88,6 +88,15 @@ int trainer_save(trainer *t, ordo_err *e) {
   return ckpt_save(&io, t->cfg.ckpt_dir, e);
 }
 
+void trainer_metrics_add(ordo_metrics *m, const trainer_stats *st) {
+  metrics_record_add(m, "loss", st->loss);
+  metrics_record_add(m, "lr", st->lr);
+  metrics_record_add(m, "grad_norm", st->grad_norm);
+  metrics_record_add(m, "loss_scale", st->loss_scale);
+  metrics_record_add(m, "skipped", st->skipped);
+  metrics_record_add(m, "mem_mb", metrics_rss_mb());
+}
+
 size_t trainer_state_bytes(const trainer *t) { return opt_adamw8_state_bytes(&t->opt); }
 
 void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_micro_fn micro,

@@ -66,8 +66,21 @@ expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" "${TINY[@]}"
 expect_text "$T/out" "kendall_tau: "
 expect_text "$T/out" "pointwise: 4 steps"
 expect_text "$T/out" "dual: "
-for f in ranker.json config.json model.safetensors tokenizer.json dual/config.json dual/model.safetensors; do
-  [ -s "$T/m/$f" ] && ok || bad "model file $f missing"
+for f in ranker.json config.json model.safetensors tokenizer.json dual/config.json dual/model.safetensors \
+         metrics.jsonl heldout.jsonl tb/dual/events.out.tfevents.ordo tb/pointwise/events.out.tfevents.ordo \
+         tb/slot_lex/events.out.tfevents.ordo tb/slot/events.out.tfevents.ordo; do
+  [ -s "$T/m/$f" ] && ok || bad "run file $f missing"
+done
+# every stage's records, a validation per epoch, one held-out notebook per line (5 held out)
+for s in dual pointwise slot_lex slot; do
+  expect_text "$T/m/metrics.jsonl" "{\"stage\": \"$s\", \"step\": 1,"
+done
+[ "$(grep -c '"stage": "slot_lex", .*"val_tau"' "$T/m/metrics.jsonl")" -eq 60 ] && ok || bad "60 slot_lex validations"
+[ "$(wc -l <"$T/m/heldout.jsonl")" -eq 5 ] && ok || bad "heldout.jsonl: $(wc -l <"$T/m/heldout.jsonl") lines"
+expect_rc 0 "$ORDO" report "$T/m" --out "$T/report.html"
+for t in "Kendall tau per epoch" "Kendall tau by notebook length" "Held-out notebooks of" "predicted order" \
+         "Stage <code>dual</code>" "Stage <code>slot</code>"; do
+  expect_text "$T/report.html" "$t"
 done
 expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub.csv" --threads 1
 expect_text "$T/out" "kendall_tau: "
