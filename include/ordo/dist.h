@@ -3,11 +3,12 @@
  * a build without it, or a process started without mpirun, is rank 0 of 1 and every collective
  * is the identity. Callers never test for MPI: they pass an ordo_dist (NULL = one process).
  *
- * Failure: a collective waits at most timeout_s for the other ranks to arrive. Each rank tells
- * every other one when it reaches collective number k, so a rank that waits too long knows which
- * ranks never arrived; it prints "rank R: collective k (...) waited S s for rank(s) X" and aborts
- * the whole job (MPI_Abort). A rank that dies is seen by mpirun, which ends the job and names
- * the rank. Any MPI error aborts the job with the MPI message and the rank. */
+ * Failure: a collective (non-blocking, polled) waits at most timeout_s. Then the ranks still
+ * alive, all waiting in it, tell each other so; the ranks not heard from within half a timeout
+ * more are named ("rank R: collective k (...) waited S s for rank(s) X (dead or hung)") and the
+ * whole job is aborted (MPI_Abort): a job never hangs silently, it ends within 1.5 timeouts. A
+ * rank that dies is seen at once by mpirun, which ends the job and names the rank. Any MPI error
+ * aborts the job with the MPI message and the rank. */
 #ifndef ORDO_DIST_H
 #define ORDO_DIST_H
 
@@ -21,7 +22,7 @@
 typedef struct ordo_dist {
   int rank, world;
   double timeout_s;   /* > 0 */
-  int64_t n_coll;     /* collectives so far (the arrival messages carry it) */
+  int64_t n_coll;     /* collectives so far (timeout messages carry it) */
   double coll_s;      /* seconds spent in collectives, waiting included */
   int64_t coll_bytes; /* bytes reduced, summed over collectives */
   void *impl;         /* the communicator (MPI builds); NULL for one process */

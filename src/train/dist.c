@@ -52,13 +52,13 @@ void dist_abort(ordo_dist *d, int code) { (void)d, (void)code; }
 
 #else
 
-enum { TAG_ARRIVE = 7301 };
+enum { TAG_PROBE = 7301 };
 
 typedef struct dist_mpi {
   MPI_Comm comm;
-  int64_t sent;          /* this rank's collective number, sent to every peer */
-  int64_t *got;          /* (world) the numbers received */
-  MPI_Request *req;      /* (2 * world) receives, then sends */
+  int64_t sent;     /* the collective number this rank sends when probing */
+  int64_t *got;     /* (world) the numbers received from the peers' probes */
+  MPI_Request *req; /* (2 * world) probe receives, then sends */
 } dist_mpi;
 
 int dist_available(void) { return 1; }
@@ -113,55 +113,62 @@ void dist_free(ordo_dist *d) {
   memset(d, 0, sizeof *d);
 }
 
-/* Every rank tells every other that it reached collective number n_coll, and waits (at most
- * timeout_s) to hear the same from all: after this, the collective itself cannot hang on a rank
- * that is stopped or stuck, and a timeout names the ranks that never came. */
-static void arrive(ordo_dist *d, const char *what) {
+/* Collective d->n_coll has waited timeout_s. The ranks still alive are waiting in it too and
+ * time out at about the same moment: each tells every other one so, and waits half a timeout
+ * more to hear the same. The ranks not heard from are the dead or hung ones: named, then the
+ * job is aborted. (A rank stopped inside the collective, after reaching it, is found the same
+ * way.) */
+static void __attribute__((noreturn)) timed_out(ordo_dist *d, MPI_Request *coll, const char *what,
+                                                double waited) {
   dist_mpi *im = d->impl;
   int w = d->world, n = 0;
   im->sent = d->n_coll;
   for (int p = 0; p < w; p++) {
     if (p == d->rank) continue;
     im->got[p] = -1;
-    mpi_ok(d, MPI_Irecv(&im->got[p], 1, MPI_INT64_T, p, TAG_ARRIVE, im->comm, &im->req[n++]),
-           "MPI_Irecv", what);
+    MPI_Irecv(&im->got[p], 1, MPI_INT64_T, p, TAG_PROBE, im->comm, &im->req[n++]);
   }
-  for (int p = 0; p < w; p++) {
-    if (p == d->rank) continue;
-    mpi_ok(d, MPI_Isend(&im->sent, 1, MPI_INT64_T, p, TAG_ARRIVE, im->comm, &im->req[n++]),
-           "MPI_Isend", what);
+  for (int p = 0; p < w; p++)
+    if (p != d->rank) MPI_Isend(&im->sent, 1, MPI_INT64_T, p, TAG_PROBE, im->comm, &im->req[n++]);
+  double t0 = now_s();
+  int heard = 0, done = 0;
+  while (now_s() - t0 < 0.5 * d->timeout_s && !heard && !done) {
+    MPI_Testall(w - 1, im->req, &heard, MPI_STATUSES_IGNORE); /* the receives */
+    MPI_Test(coll, &done, MPI_STATUS_IGNORE);                 /* late, but it may still come */
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
   }
+  char missing[512] = "";
+  size_t len = 0;
+  for (int p = 0; p < w && len + 16 < sizeof missing; p++)
+    if (p != d->rank && im->got[p] != d->n_coll)
+      len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d", len ? ", " : "", p);
+  if (len == 0) snprintf(missing, sizeof missing, "none named: every rank answered");
+  fprintf(stderr, "ordo: rank %d of %d: collective %lld (%s) waited %.0f s (timeout %g s) for "
+                  "rank(s) %s (dead or hung); aborting the job\n",
+          d->rank, w, (long long)d->n_coll, what, waited, d->timeout_s, missing);
+  fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 3);
+  abort(); /* not reached */
+}
+
+/* Waits for a non-blocking collective, at most timeout_s. */
+static void wait_coll(ordo_dist *d, MPI_Request *req, const char *what) {
   double t0 = now_s();
   for (long spin = 0;; spin++) {
     int done = 0;
-    mpi_ok(d, MPI_Testall(n, im->req, &done, MPI_STATUSES_IGNORE), "MPI_Testall", what);
+    mpi_ok(d, MPI_Test(req, &done, MPI_STATUS_IGNORE), "MPI_Test", what);
     if (done) break;
-    double waited = now_s() - t0;
-    if (waited > d->timeout_s) {
-      char missing[512] = "";
-      size_t len = 0;
-      for (int p = 0; p < w && len + 16 < sizeof missing; p++)
-        if (p != d->rank && im->got[p] < 0)
-          len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d", len ? ", " : "", p);
-      fprintf(stderr, "ordo: rank %d of %d: collective %lld (%s) waited %.0f s (timeout %g s) for "
-                      "rank(s) %s, which died or hang; aborting the job\n",
-              d->rank, w, (long long)d->n_coll, what, waited, d->timeout_s, missing);
-      fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    if (spin > 1000) {
-      struct timespec ts = {0, 100000}; /* 0.1 ms: leave the cores to the ranks still working */
-      nanosleep(&ts, NULL);
+    if ((spin & 255) == 0) {
+      double waited = now_s() - t0;
+      if (waited > d->timeout_s) timed_out(d, req, what, waited);
+      /* a long wait (a rank writing a checkpoint): leave the cores to the ranks still working */
+      if (waited > 0.01) {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+      }
     }
   }
-  for (int p = 0; p < w; p++)
-    if (p != d->rank && im->got[p] != d->n_coll) {
-      fprintf(stderr, "ordo: rank %d of %d: at collective %lld (%s) rank %d is at collective %lld: "
-                      "the ranks run different steps; aborting the job\n",
-              d->rank, w, (long long)d->n_coll, what, p, (long long)im->got[p]);
-      fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 4);
-    }
   d->n_coll++;
 }
 
@@ -169,12 +176,13 @@ void dist_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what) {
   if (!d || !d->impl) return;
   dist_mpi *im = d->impl;
   double t0 = now_s();
-  arrive(d, what);
   /* in pieces that fit MPI's int counts */
   for (int64_t off = 0; off < n; off += 1 << 30) {
     int64_t k = n - off < (1 << 30) ? n - off : (1 << 30);
-    mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, x + off, (int)k, MPI_FLOAT, MPI_SUM, im->comm),
-           "MPI_Allreduce", what);
+    MPI_Request r;
+    mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, x + off, (int)k, MPI_FLOAT, MPI_SUM, im->comm, &r),
+           "MPI_Iallreduce", what);
+    wait_coll(d, &r, what);
   }
   d->coll_s += now_s() - t0;
   d->coll_bytes += n * (int64_t)sizeof(float);
@@ -184,9 +192,10 @@ double dist_sum_f64(ordo_dist *d, double x, const char *what) {
   if (!d || !d->impl) return x;
   dist_mpi *im = d->impl;
   double t0 = now_s();
-  arrive(d, what);
-  mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, im->comm), "MPI_Allreduce",
-         what);
+  MPI_Request r;
+  mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, im->comm, &r),
+         "MPI_Iallreduce", what);
+  wait_coll(d, &r, what);
   d->coll_s += now_s() - t0;
   return x;
 }
@@ -194,13 +203,12 @@ double dist_sum_f64(ordo_dist *d, double x, const char *what) {
 int dist_same_u64(ordo_dist *d, uint64_t v, const char *what) {
   if (!d || !d->impl) return 1;
   dist_mpi *im = d->impl;
-  arrive(d, what);
-  uint64_t lo = v, hi = v;
-  mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, im->comm), "MPI_Allreduce",
-         what);
-  mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, im->comm), "MPI_Allreduce",
-         what);
-  return lo == hi;
+  uint64_t mx[2] = {v, ~v}; /* max of v and of ~v: equal to (v, ~v) only when all v agree */
+  MPI_Request r;
+  mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, mx, 2, MPI_UINT64_T, MPI_MAX, im->comm, &r),
+         "MPI_Iallreduce", what);
+  wait_coll(d, &r, what);
+  return mx[0] == v && mx[1] == ~v;
 }
 
 void dist_abort(ordo_dist *d, int code) {
@@ -212,7 +220,10 @@ void dist_abort(ordo_dist *d, int code) {
 
 void dist_barrier(ordo_dist *d, const char *what) {
   if (!d || !d->impl) return;
-  arrive(d, what); /* every rank has reached this point once all arrivals are in */
+  dist_mpi *im = d->impl;
+  MPI_Request r;
+  mpi_ok(d, MPI_Ibarrier(im->comm, &r), "MPI_Ibarrier", what);
+  wait_coll(d, &r, what);
 }
 
 #endif
