@@ -28,6 +28,9 @@ typedef struct ordo_dist {
   void *impl;         /* the communicator (MPI builds); NULL for one process */
 } ordo_dist;
 
+/* The rank count the launcher (mpirun) announced in the environment; 1 when not launched by one.
+ * Needs no MPI: commands that run as one process use it to refuse a multi-rank launch. */
+int dist_launch_world(void);
 /* 1 when this build can run more than one rank (was built with MPI). */
 int dist_available(void);
 /* Joins the job this process was launched in. Under mpirun with more than one rank (seen from

@@ -20,6 +20,11 @@ static int launcher_world(void) {
   return 0;
 }
 
+int dist_launch_world(void) {
+  int n = launcher_world();
+  return n > 0 ? n : 1;
+}
+
 int dist_is_root(const ordo_dist *d) { return !d || d->rank == 0; }
 int dist_world(const ordo_dist *d) { return d ? d->world : 1; }
 int dist_rank(const ordo_dist *d) { return d ? d->rank : 0; }
