@@ -3,7 +3,7 @@
  *
  *   mpirun -np 2 build/bench/bench_allreduce [MILLION_FLOATS...]   (default 0.85 4.4 109.5)
  *
- * Prints one line per size: bytes, best and median seconds of ROUNDS (env, default 5), the
+ * Prints one line per size: bytes, best and median milliseconds of ROUNDS (env, default 5), the
  * algorithm bandwidth (bytes / s) and the bus bandwidth nccl-tests reports for an all-reduce
  * (algbw * 2 (n - 1) / n), so that the figures compare with published ones. */
 #include <stdio.h>
@@ -48,8 +48,8 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)rounds, sizeof(double), cmp_d);
     double bytes = (double)n * sizeof(float), alg = bytes / t[0] / 1e9;
     if (dist_is_root(&d))
-      printf("| %lld | %.1f | %.4f | %.4f | %.2f | %.2f |\n", (long long)n, bytes / 1e6, t[0],
-             t[rounds / 2], alg, d.world > 1 ? alg * 2 * (d.world - 1) / d.world : 0.0);
+      printf("| %lld | %.1f | %.3f | %.3f | %.3f | %.3f |\n", (long long)n, bytes / 1e6, 1e3 * t[0],
+             1e3 * t[rounds / 2], alg, d.world > 1 ? alg * 2 * (d.world - 1) / d.world : 0.0);
     free(t);
     free(x);
   }
