@@ -40,14 +40,16 @@ static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo
   t->spans = ordo_malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->spans);
   t->n_spans = 0;
   size_t end = 0;
+  int prev_trainable = 0;
   for (int i = 0; i < p->n; i++) {
     const ordo_param_spec *s = &p->specs[i];
     ORDO_CHECK(s->offset >= end); /* the table is laid out in order */
-    if (s->flags & ORDO_PF_FROZEN) continue;
-    if (t->n_spans > 0 && s->offset - end < 16) /* only alignment padding between: one span */
+    int trainable = !(s->flags & ORDO_PF_FROZEN);
+    if (trainable && prev_trainable && s->offset - end < 16) /* only padding between: one span */
       t->spans[t->n_spans - 1][1] = (int64_t)(s->offset + (size_t)s->numel) - t->spans[t->n_spans - 1][0];
-    else
+    else if (trainable)
       t->spans[t->n_spans][0] = (int64_t)s->offset, t->spans[t->n_spans++][1] = s->numel;
+    prev_trainable = trainable;
     end = s->offset + (size_t)s->numel;
   }
   t->scaler = scaler_state_defaults();
