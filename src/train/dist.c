@@ -148,10 +148,14 @@ static void __attribute__((noreturn)) timed_out(ordo_dist *d, MPI_Request *coll,
   for (int p = 0; p < w && len + 16 < sizeof missing; p++)
     if (p != d->rank && im->got[p] != d->n_coll)
       len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d", len ? ", " : "", p);
-  if (len == 0) snprintf(missing, sizeof missing, "none named: every rank answered");
-  fprintf(stderr, "ordo: rank %d of %d: collective %lld (%s) waited %.0f s (timeout %g s) for "
-                  "rank(s) %s (dead or hung); aborting the job\n",
-          d->rank, w, (long long)d->n_coll, what, waited, d->timeout_s, missing);
+  if (len > 0)
+    fprintf(stderr, "ordo: rank %d of %d: collective %lld (%s) waited %.0f s (timeout %g s) for "
+                    "rank(s) %s (dead or hung); aborting the job\n",
+            d->rank, w, (long long)d->n_coll, what, waited, d->timeout_s, missing);
+  else /* e.g. the stopped rank itself, woken by the launcher's abort */
+    fprintf(stderr, "ordo: rank %d of %d: collective %lld (%s) waited %.0f s (timeout %g s); every "
+                    "rank answered after the timeout; aborting the job\n",
+            d->rank, w, (long long)d->n_coll, what, waited, d->timeout_s);
   fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 3);
   abort(); /* not reached */
