@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "train_flags.h"
 #include "ordo/ai4code.h"
+#include "ordo/dist.h"
 #include "ordo/notebook.h"
 #include "ordo/ranker.h"
 
@@ -364,6 +365,12 @@ static int parse_int(const char *s, const char *flag, long lo, long hi, int *out
 
 static int cmd_rk_train(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return train_usage(stdout), 0;
+  if (dist_launch_world() > 1) {
+    /* every rank would train the whole model and write the same files */
+    fprintf(stderr, "ordo ai4code train: runs as one process; launched as one of %d ranks "
+                    "(data parallelism is `ordo train`'s so far)\n", dist_launch_world());
+    return 2;
+  }
   rk_train_opts o = rk_train_defaults();
   const char *data = NULL, *out = NULL, *v;
   double d;

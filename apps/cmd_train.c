@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "train_flags.h"
+#include "ordo/dist.h"
 #include "ordo/files.h"
 #include "ordo/metrics.h"
 #include "ordo/mlm.h"
@@ -22,7 +23,7 @@ typedef struct train_args {
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
   int64_t steps;
-  double lr, warmup, dropout, min_lr;
+  double lr, warmup, dropout, min_lr, dist_timeout;
   uint64_t seed;
   trainer_config tc; /* the technique flags (train_flags.h) */
 } train_args;
@@ -30,9 +31,13 @@ typedef struct train_args {
 static const char *k_recompute_names[] = {"none", "attention", "layer"};
 
 /* The masked-LM task on the shared trainer: a step's batch is drawn whole (B * accum
- * sequences) and cut into micro-batches of B, so accumulation reproduces the large batch. */
+ * sequences) and cut into micro-batches of B, so accumulation reproduces the large batch.
+ * With several ranks the step's global batch is world * accum * B sequences and rank r draws
+ * its rows [r * accum * B, (r + 1) * accum * B): N ranks of batch B take the step one rank of
+ * batch N * B takes, with the same sequences and masks. */
 typedef struct mlm_task {
   mlm_data *data;
+  ordo_dist *dist;
   int B, T;
   int32_t *ids, *mask, *rows, *labels; /* the step's whole batch */
   int *first;  /* (n_micro + 1): micro-batch i's masked rows are [first[i], first[i+1]) */
@@ -42,12 +47,15 @@ typedef struct mlm_task {
 static void mlm_prepare(void *ctx, int64_t step, int n_micro) {
   mlm_task *t = ctx;
   int Ball = t->B * n_micro, per = t->B * t->T;
-  t->n_masked = mlm_data_batch(t->data, step, Ball, t->ids, t->mask, t->rows, t->labels);
+  int n = mlm_data_batch_part(t->data, step, Ball * dist_world(t->dist),
+                              Ball * dist_rank(t->dist), Ball, t->ids, t->mask, t->rows, t->labels);
   int k = 0;
   for (int i = 0; i <= n_micro; i++) {
-    while (k < t->n_masked && t->rows[k] < i * per) k++;
+    while (k < n && t->rows[k] < i * per) k++;
     t->first[i] = k;
   }
+  /* the loss is a mean over the global batch's masked tokens */
+  t->n_masked = (int)dist_sum_f64(t->dist, n, "masked-token count");
 }
 
 static float mlm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
@@ -108,7 +116,14 @@ static void usage(FILE *f) {
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --log-every N        print a loss line every N steps (default 10)\n"
-    "  (a checkpoint is always written to DIR/checkpoint at the end)\n\n");
+    "  (a checkpoint is always written to DIR/checkpoint at the end)\n"
+    "several processes (a build with MPI; see README):\n"
+    "  mpirun -np N ordo train ...   N ranks, each with --batch sequences of every step (the\n"
+    "                       step's batch is N * --batch * --accum-steps); gradients summed over\n"
+    "                       ranks; rank 0 writes logs, metrics and checkpoints\n"
+    "  --dist-timeout S     a rank waiting longer than S seconds for the others aborts the job,\n"
+    "                       naming the ranks that did not come (default %.0f)\n\n",
+    DIST_TIMEOUT_DEFAULT);
   train_flags_usage(f);
 }
 
@@ -184,6 +199,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
   *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
                     .steps = 50, .lr = 5e-4, .warmup = 0.1, .dropout = 0.1, .seed = 1,
+                    .dist_timeout = DIST_TIMEOUT_DEFAULT,
                     .tc = trainer_defaults()};
   a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
   for (int i = 1; i < argc; i++) {
@@ -221,6 +237,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--warmup", NULL, NULL, &a->warmup, 0, 1e12},
           {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
+          {"--dist-timeout", NULL, NULL, &a->dist_timeout, 1, 1e7},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
       };
       int hit = 0;
@@ -274,6 +291,14 @@ int cmd_train(int argc, char **argv) {
   }
   ordo_set_threads(a.threads);
   ordo_err e = {0};
+  ordo_dist dist;
+  if (dist_init(&dist, a.dist_timeout, &e) != 0) {
+    fprintf(stderr, "ordo train: %s\n", e.msg);
+    free(a.corpus);
+    return 1;
+  }
+  const int root = dist_is_root(&dist), world = dist_world(&dist);
+  if (!root && ordo_log_level() > ORDO_LOG_WARN) ordo_log_set_level(ORDO_LOG_WARN);
   int rc = 1;
   ordo_paths cp = {0};
   char **texts = NULL;
@@ -291,7 +316,10 @@ int cmd_train(int argc, char **argv) {
   int have_metrics = 0;
   char path[4096];
 
-  if (ordo_make_dir(a.out, &e) != 0) goto done;
+  if (world > 1)
+    log_info("data parallel: %d ranks, %d sequences each per micro-batch, global batch %d", world,
+             a.batch, world * a.batch * a.tc.accum_steps);
+  if (root && ordo_make_dir(a.out, &e) != 0) goto done;
   if (corpus_collect(&cp, a.corpus, a.n_corpus, &e) != 0) goto done;
   if (corpus_read(&cp, &texts, &lens, &n_texts, &e) != 0) goto done;
   size_t bytes = 0;
@@ -309,13 +337,13 @@ int cmd_train(int argc, char **argv) {
     if (tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to, &json, &e) != 0)
       goto done;
     int lr_ = tok_load_json(&tk, json, strlen(json), "trained tokenizer", &e);
-    if (lr_ == 0) lr_ = ordo_write_file_atomic(path, json, strlen(json), &e);
+    if (lr_ == 0 && root) lr_ = ordo_write_file_atomic(path, json, strlen(json), &e);
     free(json);
     if (lr_ != 0) goto done;
   }
   {
     /* keep the tokenizer with the model */
-    if (a.tokenizer || a.init) {
+    if (root && (a.tokenizer || a.init)) {
       char src[4096];
       struct stat sb;
       const char *from = a.tokenizer ? a.tokenizer : a.init;
@@ -348,7 +376,8 @@ int cmd_train(int argc, char **argv) {
     }
     tok_batch_free(&tb);
     log_info("corpus: %lld tokens", (long long)k);
-    if (mlm_data_init(&data, stream, k, a.seq, a.batch, tok_special_id(tk, TOK_SP_CLS), sep,
+    if (mlm_data_init(&data, stream, k, a.seq, a.batch * world * a.tc.accum_steps,
+                      tok_special_id(tk, TOK_SP_CLS), sep,
                       tok_special_id(tk, TOK_SP_MASK), tok_special_id(tk, TOK_SP_PAD),
                       tok_vocab_size(tk), a.seed, &e) != 0)
       goto done;
@@ -409,37 +438,43 @@ int cmd_train(int argc, char **argv) {
   /* the model's files travel with every checkpoint */
   tr.write_extra = write_model_files;
   tr.extra_ctx = &m;
+  tr.dist = &dist;
   int resumed = trainer_resume(&tr, &e);
   if (resumed < 0) goto done;
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
 
-  task.data = &data, task.B = a.batch, task.T = a.seq;
+  task.data = &data, task.dist = &dist, task.B = a.batch, task.T = a.seq;
   size_t BT = (size_t)a.batch * a.seq, BTall = BT * tc.accum_steps;
   task.ids = ids = ordo_malloc(BTall * sizeof(int32_t));
   task.mask = mask = ordo_malloc(BTall * sizeof(int32_t));
   task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
   task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
   task.first = ordo_malloc(((size_t)tc.accum_steps + 1) * sizeof(int));
-  /* metrics.csv, metrics.jsonl and tb/train/: the rows up to a resumed step kept */
-  if (metrics_open(&metrics, a.out, &e) != 0) goto done;
-  have_metrics = 1;
-  if (metrics_stage_begin(&metrics, "train", tr.prog.step, "metrics.csv", k_csv_cols,
-                          (int)(sizeof k_csv_cols / sizeof *k_csv_cols), &e) != 0)
-    goto done;
+  /* metrics.csv, metrics.jsonl and tb/train/: the rows up to a resumed step kept (rank 0's) */
+  if (root) {
+    if (metrics_open(&metrics, a.out, &e) != 0) goto done;
+    have_metrics = 1;
+    if (metrics_stage_begin(&metrics, "train", tr.prog.step, "metrics.csv", k_csv_cols,
+                            (int)(sizeof k_csv_cols / sizeof *k_csv_cols), &e) != 0)
+      goto done;
+  }
 
   ordo_progress pb;
-  progress_init(&pb, "train", a.steps);
-  pb.start = pb.done = tr.prog.step; /* a resumed run: the rate from here */
-  double t0 = ordo_time(), loss_first = NAN, loss_last = NAN;
+  if (root) {
+    progress_init(&pb, "train", a.steps);
+    pb.start = pb.done = tr.prog.step; /* a resumed run: the rate from here */
+  }
+  double t0 = ordo_time(), loss_first = NAN, loss_last = NAN, coll0 = dist.coll_s;
   int64_t first_step = tr.prog.step;
   while (tr.prog.step < a.steps) {
     double ts = ordo_time();
     int64_t step = tr.prog.step;
     trainer_stats st;
     trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
-    double tps = BTall / (ordo_time() - ts);
+    double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
+    if (!root) continue; /* logs, metrics and checkpoints: rank 0's */
     metrics_record_begin(&metrics, step + 1);
     trainer_metrics_add(&metrics, &st);
     metrics_record_add(&metrics, "tokens_per_s", tps);
@@ -460,19 +495,34 @@ int cmd_train(int argc, char **argv) {
         trainer_save(&tr, &e) != 0)
       goto done;
   }
-  progress_finish(&pb, NULL);
+  if (root) progress_finish(&pb, NULL);
   double el = ordo_time() - t0;
   int64_t ran = a.steps - first_step;
-  if (ran > 0)
+  if (ran > 0 && root)
     printf("done: %lld steps in %.1f s, %.0f tokens/s, loss %.4f -> %.4f\n", (long long)ran, el,
-           ran * BTall / el, loss_first, loss_last);
+           (double)ran * BTall * world / el, loss_first, loss_last);
+  if (world > 1) {
+    if (ran > 0 && root)
+      printf("collectives: %.3f s per step of %.3f s (%.1f%%), %.2f MB of gradients per step\n",
+             (dist.coll_s - coll0) / ran, el / ran, 100 * (dist.coll_s - coll0) / el,
+             dist.coll_bytes / 1e6 / ran);
+    if (!dist_same_u64(&dist, params_checksum(&m.params), "weights check")) {
+      ordo_fail(&e, "rank %d: the ranks ended with different weights", dist.rank);
+      goto done;
+    }
+  }
   if (trainer_save(&tr, &e) != 0) goto done;
-  if (enc_save(&m, a.out, &e) != 0) goto done;
-  printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv, metrics.jsonl, tb/)\n",
-         a.out);
+  if (root && enc_save(&m, a.out, &e) != 0) goto done;
+  if (root)
+    printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv, metrics.jsonl, tb/)\n",
+           a.out);
   rc = 0;
 done:
-  if (rc != 0) fprintf(stderr, "ordo train: %s\n", e.msg);
+  if (rc != 0) {
+    if (world > 1) fprintf(stderr, "ordo train: rank %d of %d: %s\n", dist.rank, world, e.msg);
+    else fprintf(stderr, "ordo train: %s\n", e.msg);
+    dist_abort(&dist, rc); /* the other ranks would wait for this one */
+  }
   if (have_metrics) metrics_close(&metrics);
   free(ids);
   free(mask);
@@ -488,5 +538,6 @@ done:
   free(lens);
   ordo_paths_free(&cp);
   free(a.corpus);
+  dist_free(&dist);
   return rc;
 }

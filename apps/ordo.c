@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "ordo/core.h"
+#include "ordo/dist.h"
 
 static const ordo_command k_commands[] = {
     /* the table: one line per command */
@@ -39,7 +40,8 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP, built for %s)\n", ORDO_MARCH_NAME);
+    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP%s, built for %s)\n",
+           dist_available() ? "; multi-process: MPI" : "", ORDO_MARCH_NAME);
     return 0;
   }
   for (const ordo_command *c = k_commands; c->name; c++)

@@ -31,5 +31,9 @@ void mlm_data_free(mlm_data *d);
  * positions (at most B*T); returns the number of masked rows. */
 int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask, int32_t *rows,
                    int32_t *labels);
+/* Rows [first_row, first_row + n_rows) of the batch of B above, bit for bit (same sequences,
+ * same masks): one rank's part of a global batch. ids/mask are (n_rows, T), rows index them. */
+int mlm_data_batch_part(mlm_data *d, int64_t step, int B, int first_row, int n_rows, int32_t *ids,
+                        int32_t *mask, int32_t *rows, int32_t *labels);
 
 #endif

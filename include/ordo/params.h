@@ -51,6 +51,8 @@ float *params_data(const ordo_params *p, int idx);
 float *params_grad(const ordo_params *p, int idx);
 /* Zeroes the gradients of trainable specs (frozen ones stay zero and untouched). */
 void params_zero_grad(ordo_params *p);
+/* FNV-1a hash of every spec's weights (bits, padding excluded): equal tables hash equal. */
+uint64_t params_checksum(const ordo_params *p);
 /* Number of parameters (sum of numel, no padding); trainable only when `trainable_only`. */
 int64_t params_count(const ordo_params *p, int trainable_only);
 

@@ -9,13 +9,21 @@
  * gradient seeded at dloss times this micro-batch's share of the step's normaliser, and
  * backward; return the micro-batch's share of the step's loss. So N micro-batches give the
  * gradient of the N-times larger batch. Everything a step does is a function of (seed, step):
- * data, masking and dropout keys, which is what makes resuming exact. */
+ * data, masking and dropout keys, which is what makes resuming exact.
+ *
+ * Data parallelism (trainer.dist with more than one rank): each rank runs the same step on its
+ * own part of the step's global batch, and the task normalises by the global batch's
+ * normaliser (a dist_sum of the ranks' counts in prepare), so the ranks' gradients add up to the
+ * whole batch's. The trainer sums the gradients over ranks on the trainable spans of the
+ * parameter table, and the losses, before unscaling, clipping and the optimizer step: every rank
+ * then takes the same step, and the weights stay identical. Only rank 0 writes checkpoints. */
 #ifndef ORDO_TRAINER_H
 #define ORDO_TRAINER_H
 
 #include <stdint.h>
 
 #include "ordo/checkpoint.h"
+#include "ordo/dist.h"
 #include "ordo/metrics.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
@@ -66,6 +74,9 @@ typedef struct trainer {
   ckpt_progress prog;
   int (*write_extra)(void *ctx, const char *dir, ordo_err *e); /* files saved with checkpoints */
   void *extra_ctx;
+  ordo_dist *dist;  /* NULL (default): one process; set before the first step */
+  int64_t (*spans)[2]; /* (n_spans) [element offset, count]: the trainable runs of the table */
+  int n_spans;
 } trainer;
 
 /* Sets the model's precision and recompute mode (call before enc_plan), builds the parameter
@@ -81,7 +92,8 @@ int trainer_resume(trainer *t, ordo_err *e);
 /* One optimizer step (prepare may be NULL). */
 void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_micro_fn micro,
                   trainer_stats *st);
-/* Writes a checkpoint to cfg.ckpt_dir (atomically). */
+/* Writes a checkpoint to cfg.ckpt_dir (atomically); on rank 0 only (other ranks hold the same
+ * state). */
 int trainer_save(trainer *t, ordo_err *e);
 /* Adds a step's statistics to the metrics record being built: loss, lr, grad_norm, loss_scale,
  * skipped, and the process's resident memory mem_mb. */

@@ -90,3 +90,13 @@ int64_t params_count(const ordo_params *p, int trainable_only) {
     if (!trainable_only || !(p->specs[i].flags & ORDO_PF_FROZEN)) n += p->specs[i].numel;
   return n;
 }
+
+uint64_t params_checksum(const ordo_params *p) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int i = 0; i < p->n; i++) {
+    const unsigned char *b = (const unsigned char *)(p->data + p->specs[i].offset);
+    for (size_t k = 0; k < (size_t)p->specs[i].numel * sizeof(float); k++)
+      h = (h ^ b[k]) * 0x100000001b3ull;
+  }
+  return h;
+}

@@ -47,6 +47,12 @@ static void epoch_order(mlm_data *d, int64_t epoch) {
 
 int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask, int32_t *rows,
                    int32_t *labels) {
+  return mlm_data_batch_part(d, step, B, 0, B, ids, mask, rows, labels);
+}
+
+int mlm_data_batch_part(mlm_data *d, int64_t step, int B, int first_row, int n_rows, int32_t *ids,
+                        int32_t *mask, int32_t *rows, int32_t *labels) {
+  ORDO_CHECK(first_row >= 0 && n_rows >= 0 && first_row + n_rows <= B);
   int T = d->seq, body = T - 2, n = 0;
   int64_t per_epoch = d->n_seqs / B;
   epoch_order(d, step / per_epoch);
@@ -54,13 +60,14 @@ int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask
   /* masking stream: one Philox word range per step, disjoint from the shuffles' */
   uint64_t mseed = d->seed ^ 0x6A09E667F3BCC909ull;
   uint64_t base = (uint64_t)step * (uint64_t)B * (uint64_t)T * 3;
-  for (int b = 0; b < B; b++) {
+  /* b is the row in the whole batch (it keys the masking), b - first_row the row written */
+  for (int b = first_row; b < first_row + n_rows; b++) {
     const int32_t *src = d->stream + (int64_t)d->order[first + b] * body;
-    int32_t *row = ids + (size_t)b * T;
+    int32_t *row = ids + (size_t)(b - first_row) * T;
     row[0] = d->cls_id;
     memcpy(row + 1, src, (size_t)body * sizeof(int32_t));
     row[T - 1] = d->sep_id;
-    for (int t = 0; t < T; t++) mask[(size_t)b * T + t] = 1;
+    for (int t = 0; t < T; t++) mask[(size_t)(b - first_row) * T + t] = 1;
     for (int t = 1; t < T - 1; t++) {
       uint64_t k = base + ((uint64_t)b * T + t) * 3;
       if (philox_uniform(mseed, k) >= d->mask_prob) continue;
@@ -69,7 +76,7 @@ int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask
       float u = philox_uniform(mseed, k + 1);
       if (u < 0.8f) row[t] = d->mask_id;
       else if (u < 0.9f) row[t] = (int32_t)(philox_u32(mseed, k + 2) % (uint32_t)d->vocab_size);
-      rows[n] = b * T + t;
+      rows[n] = (b - first_row) * T + t;
       labels[n] = orig;
       n++;
     }

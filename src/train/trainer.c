@@ -35,6 +35,23 @@ static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo
     opt_groups_free(&t->groups);
     return -1;
   }
+  /* the all-reduce spans: maximal runs of trainable parameters in the table (frozen parts,
+   * unallocated zero pages, are neither read nor written) */
+  t->spans = ordo_malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->spans);
+  t->n_spans = 0;
+  size_t end = 0;
+  int prev_trainable = 0;
+  for (int i = 0; i < p->n; i++) {
+    const ordo_param_spec *s = &p->specs[i];
+    ORDO_CHECK(s->offset >= end); /* the table is laid out in order */
+    int trainable = !(s->flags & ORDO_PF_FROZEN);
+    if (trainable && prev_trainable && s->offset - end < 16) /* only padding between: one span */
+      t->spans[t->n_spans - 1][1] = (int64_t)(s->offset + (size_t)s->numel) - t->spans[t->n_spans - 1][0];
+    else if (trainable)
+      t->spans[t->n_spans][0] = (int64_t)s->offset, t->spans[t->n_spans++][1] = s->numel;
+    prev_trainable = trainable;
+    end = s->offset + (size_t)s->numel;
+  }
   t->scaler = scaler_state_defaults();
   t->scaler.enabled = c->loss_scaling < 0 ? c->precision == ORDO_DT_F16 : c->loss_scaling;
   t->prog.run_seed = c->seed;
@@ -61,6 +78,7 @@ int trainer_init_params(trainer *t, ordo_params *p, const trainer_config *c, ord
 }
 
 void trainer_free(trainer *t) {
+  free(t->spans);
   opt_adamw8_free(&t->opt);
   opt_groups_free(&t->groups);
   memset(t, 0, sizeof *t);
@@ -83,7 +101,7 @@ int trainer_resume(trainer *t, ordo_err *e) {
 }
 
 int trainer_save(trainer *t, ordo_err *e) {
-  if (!t->cfg.ckpt_dir) return 0;
+  if (!t->cfg.ckpt_dir || !dist_is_root(t->dist)) return 0;
   ckpt_io io = io_of(t);
   return ckpt_save(&io, t->cfg.ckpt_dir, e);
 }
@@ -105,13 +123,21 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
   ordo_params *p = t->p;
   const int n = t->cfg.accum_steps;
   const int64_t step = t->prog.step;
+  const int world = dist_world(t->dist), rank = dist_rank(t->dist);
   const float scale = t->scaler.enabled ? t->scaler.scale : 1.0f;
   params_zero_grad(p);
   if (prepare) prepare(ctx, step, n);
   float loss = 0;
   for (int i = 0; i < n; i++) {
-    if (m) m->step = (uint64_t)(step * n + i); /* each micro-batch its own dropout masks */
+    /* each micro-batch of each rank its own dropout masks */
+    if (m) m->step = (uint64_t)((step * world + rank) * n + i);
     loss += micro(ctx, m, step, i, scale);
+  }
+  if (world > 1) {
+    /* each rank's gradient is its share of the global batch's: their sum is the whole one */
+    for (int k = 0; k < t->n_spans; k++)
+      dist_sum_f32(t->dist, p->grad + t->spans[k][0], t->spans[k][1], "gradients");
+    loss = (float)dist_sum_f64(t->dist, loss, "loss");
   }
   if (scale != 1.0f) grad_scale(p, 1.0f / scale); /* unscale before clipping */
   if (t->cfg.l2 > 0 && t->cfg.l2_pattern) {

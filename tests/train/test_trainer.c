@@ -129,7 +129,34 @@ static void test_clip_and_accum(void) {
   enc_free(&m), enc_free(&m1), enc_free(&m2);
 }
 
+/* The all-reduce spans: maximal runs of trainable specs, padding inside a run, frozen specs out. */
+static void test_spans(void) {
+  ordo_params p;
+  params_init(&p);
+  int64_t s5[1] = {5}, s40[1] = {40}, s3[1] = {3};
+  params_add(&p, "a", 1, s5, 0);
+  params_add(&p, "b", 1, s40, 0);              /* offset 16: padding after a */
+  params_add(&p, "frozen", 1, s3, ORDO_PF_FROZEN);
+  params_add(&p, "c", 1, s3, 0);
+  params_add_contiguous(&p, "d", 1, s5, 0);
+  params_alloc(&p);
+  trainer t;
+  trainer_config tc = trainer_defaults();
+  ordo_err e;
+  ORDO_CHECK(trainer_init_params(&t, &p, &tc, &e) == 0);
+  EXPECT(t.n_spans == 2, "%d spans", t.n_spans);
+  if (t.n_spans == 2) {
+    EXPECT(t.spans[0][0] == 0 && t.spans[0][1] == 56, "span 0: [%lld, +%lld)", (long long)t.spans[0][0],
+           (long long)t.spans[0][1]);
+    EXPECT(t.spans[1][0] == (int64_t)p.specs[3].offset && t.spans[1][1] == 8,
+           "span 1: [%lld, +%lld)", (long long)t.spans[1][0], (long long)t.spans[1][1]);
+  }
+  trainer_free(&t);
+  params_free(&p);
+}
+
 int main(void) {
+  test_spans();
   test_loss_scaling();
   test_clip_and_accum();
   return test_summary();
