@@ -361,6 +361,11 @@ int cmd_parity(int argc, char **argv) {
     ordo_fail(&e, "%s: input_ids missing or not 2-D", in.path);
     goto done;
   }
+  if (tid->shape[0] < 1 || tid->shape[1] < 1 || tid->shape[0] > 65536 || tid->shape[1] > 65536) {
+    ordo_fail(&e, "%s: input_ids is [%lld, %lld], expected a batch and a length in [1, 65536]",
+              in.path, (long long)tid->shape[0], (long long)tid->shape[1]);
+    goto done;
+  }
   int B = (int)tid->shape[0], T = (int)tid->shape[1];
   int64_t shp[2] = {B, T};
   enum { LOSS_MLM, LOSS_CLS_MSE, LOSS_HIDDEN_MSE } loss_kind;
@@ -452,6 +457,10 @@ int cmd_parity(int argc, char **argv) {
       goto done;
     }
     printf("saved the model to %s\n", save_dir);
+  }
+  if (enc_check_seq(&m.cfg, T, &e) != 0) {
+    ordo_err_prefix(&e, "%s: input_ids", in.path);
+    goto done;
   }
   enc_set_recompute(&m, recompute);
   if (precision != ORDO_DT_F32) enc_set_precision(&m, precision);

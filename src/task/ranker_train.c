@@ -511,6 +511,10 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   cfg.num_labels = num_labels;
   cfg.head_features = head_features;
   if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
+  if (enc_check_seq(&m->cfg, seq, e) != 0) {
+    enc_free(m);
+    return ordo_err_prefix(e, "%s", o->init ? o->init : "the encoder");
+  }
   enc_init_weights(m, o->init_seed);
   if (o->init && enc_load(m, o->init, NULL, e) != 0) {
     enc_free(m);
