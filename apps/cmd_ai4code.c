@@ -335,7 +335,8 @@ static void train_usage(FILE *f) {
           "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
           "model.safetensors) and with --point config.json and model.safetensors. With\n"
           "--save-every, the dual stage checkpoints in MODEL_DIR/checkpoint_dual and the\n"
-          "pointwise one in MODEL_DIR/checkpoint.\n",
+          "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
+          "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
           d.dc.md_tokens, d.dc.dim, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
@@ -362,7 +363,7 @@ static int cmd_rk_train(int argc, char **argv) {
   rk_train_opts o = rk_train_defaults();
   const char *data = NULL, *out = NULL, *v;
   double d;
-  int bad = 0, x, init_seed_set = 0;
+  int bad = 0, x, init_seed_set = 0, force = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
@@ -372,6 +373,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--init-seed", &bad))) bad = parse_u64(v, "--init-seed", &o.init_seed) != 0, init_seed_set = 1;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
+    else if (strcmp(argv[i], "--force") == 0) force = 1;
     else if (strcmp(argv[i], "--no-point") == 0) o.point = 0;
     else if (strcmp(argv[i], "--point") == 0) o.point = 1;
     else if (strcmp(argv[i], "--no-dual") == 0) o.dual = 0;
@@ -424,6 +426,10 @@ static int cmd_rk_train(int argc, char **argv) {
   o.verbose = 1;
   nb_dataset ds;
   ordo_err e = {{0}};
+  if (rk_train_check_dir(out, force, &e) != 0) {
+    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    return 1;
+  }
   double t0 = ordo_time();
   if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
     fprintf(stderr, "ordo ai4code train: %s\n", e.msg);

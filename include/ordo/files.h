@@ -22,6 +22,13 @@ void ordo_paths_free(ordo_paths *l);
  * not depend on the file system. -1 and e naming the folder when one cannot be opened. */
 int ordo_list_files(const char *dir, const char *const *suffixes, int n_suffixes, int recursive,
                     ordo_paths *out, ordo_err *e);
+/* The one rule for the folders commands write (a model, a run, a dataset): a folder that
+ * already holds files is replaced or written into only when the user said --force. Returns 0
+ * when dir is absent, an empty folder, or force is set and dir is a folder; else -1 with e
+ * naming dir, one of the files it holds and the flag. */
+int ordo_out_dir_check(const char *dir, int force, ordo_err *e);
+/* Creates folder dir when absent; -1 naming it when it cannot, or when it is not a folder. */
+int ordo_dir_ensure(const char *dir, ordo_err *e);
 int ordo_is_dir(const char *path);
 int ordo_is_file(const char *path);
 

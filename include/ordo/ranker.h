@@ -298,6 +298,10 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                   const rk_train_opts *o, const char *dir, rk_train_result *res, ordo_err *e);
 
 /* Trains on ds (true orders required), writes the model to out_dir. */
+/* The output folder rule (ordo_out_dir_check) for a training run: dir must be absent or empty,
+ * hold a checkpoint of a run to resume (checkpoint/, checkpoint_dual/), or force be set; the
+ * checkpoint folders it holds must be checkpoints. Checked before any work. */
+int rk_train_check_dir(const char *dir, int force, ordo_err *e);
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *out_dir,
              rk_train_result *res, ordo_err *e);
 

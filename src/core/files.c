@@ -1,5 +1,6 @@
 /* Path lists and the recursive file lister. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +25,32 @@ void ordo_paths_free(ordo_paths *l) {
   for (int32_t i = 0; i < l->n; i++) free(l->p[i]);
   free(l->p);
   memset(l, 0, sizeof *l);
+}
+
+int ordo_out_dir_check(const char *dir, int force, ordo_err *e) {
+  struct stat sb;
+  if (stat(dir, &sb) != 0) return 0;
+  if (!S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: exists and is not a folder", dir);
+  if (force) return 0;
+  DIR *d = opendir(dir);
+  if (!d) return ordo_fail(e, "%s: cannot open folder: %s", dir, strerror(errno));
+  struct dirent *de;
+  char first[256] = "";
+  while (!first[0] && (de = readdir(d)))
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      snprintf(first, sizeof first, "%s", de->d_name);
+  closedir(d);
+  if (!first[0]) return 0;
+  return ordo_fail(e, "%s: already holds files (%s, ...): use --force to replace them, or "
+                   "choose another folder", dir, first);
+}
+
+int ordo_dir_ensure(const char *dir, ordo_err *e) {
+  struct stat sb;
+  if (stat(dir, &sb) == 0) return S_ISDIR(sb.st_mode) ? 0 : ordo_fail(e, "%s: exists and is not a folder", dir);
+  if (mkdir(dir, 0755) != 0 && !(errno == EEXIST && ordo_is_dir(dir)))
+    return ordo_fail(e, "%s: cannot create the folder: %s", dir, strerror(errno));
+  return 0;
 }
 
 int ordo_is_dir(const char *path) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "model_internal.h"
+#include "ordo/files.h"
 #include "ordo/rng.h"
 #include "ordo/safetensors.h"
 
@@ -239,11 +240,7 @@ int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e) 
 }
 
 int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
-  if (mkdir(dir, 0755) != 0) {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-      return ordo_fail(e, "%s: cannot create directory", dir);
-  }
+  if (ordo_dir_ensure(dir, e) != 0) return -1;
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (hfconfig_save(&m->cfg, path, e) != 0) return -1;

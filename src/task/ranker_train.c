@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include "ordo/batching.h"
+#include "ordo/checkpoint.h"
+#include "ordo/files.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 #include "ordo/schedule.h"
@@ -523,15 +525,26 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   return 0;
 }
 
+int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
+  static const char *const subs[] = {"checkpoint", "checkpoint_dual"};
+  char sub[2][4200];
+  int resumable = 0;
+  for (int k = 0; k < 2; k++) {
+    snprintf(sub[k], sizeof sub[k], "%s/%s", dir, subs[k]);
+    resumable |= ckpt_exists(sub[k]);
+  }
+  if (ordo_out_dir_check(dir, force || resumable, e) != 0) return -1;
+  for (int k = 0; k < 2; k++)
+    if (ckpt_check_dir(sub[k], e) != 0) return -1;
+  return 0;
+}
+
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_train_result *res,
              ordo_err *e) {
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
-  if (mkdir(dir, 0755) != 0) {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: cannot create directory", dir);
-  }
+  if (ordo_dir_ensure(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);

@@ -296,9 +296,7 @@ int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
   char clean[CKPT_PATH_MAX], parent[CKPT_PATH_MAX], tmp[CKPT_PATH_MAX + 32], path[CKPT_PATH_MAX * 2];
   if (split_dir(dir, clean, parent, e) != 0) return -1;
   /* the swap replaces DIR wholesale: never do that to a directory that is not a checkpoint */
-  if (!ckpt_exists(clean) && !dir_is_empty_or_absent(clean))
-    return ordo_fail(e, "%s: exists and is not a checkpoint (no %s): refusing to replace it", clean,
-                     CKPT_MANIFEST);
+  if (ckpt_check_dir(clean, e) != 0) return -1;
   remove_stale_tmp(clean, parent);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", clean, (long)getpid());
   remove_tree(tmp);
@@ -366,6 +364,12 @@ fail:
   free(json);
   remove_tree(tmp);
   return -1;
+}
+
+int ckpt_check_dir(const char *dir, ordo_err *e) {
+  if (ckpt_exists(dir) || dir_is_empty_or_absent(dir)) return 0;
+  return ordo_fail(e, "%s: exists and is not a checkpoint (no %s): refusing to replace it (move "
+                   "it away, or choose another output folder)", dir, CKPT_MANIFEST);
 }
 
 int ckpt_exists(const char *dir) {
