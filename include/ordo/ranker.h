@@ -239,6 +239,8 @@ typedef struct rk_train_result {
    * slot MLP on lexical features only, the pointwise encoder alone, the slot MLP with it */
   double tau_slot, tau_lex, tau_point, tau_both;
   double tau_dual, tau_with_dual; /* the dual encoder alone; the slot MLP with its evidence */
+  int validated; /* 0: no notebook was held out (--val-frac 0), so no tau was measured and no
+                    choice was made on one: the fullest model trained is the one kept */
   int64_t dual_steps;
   double seconds_dual;
   float dual_loss_first, dual_loss_last;

@@ -554,6 +554,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     train[i] = !val[i] && (o->max_train_nb <= 0 || n_tr < o->max_train_nb);
     n_tr += train[i], n_val += val[i];
   }
+  res->validated = n_val > 0;
   if (n_tr == 0) {
     free(val), free(train);
     return ordo_fail(e, "no training notebooks left after the split (--val-frac %g)", o->val_frac);
@@ -689,11 +690,17 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     slot_train(&with, ds, slot_tr, val, sims, pp, o, &r2);
     if (pp) res->tau_both = r2.tau_slot;
     if (rm.has_dual) res->tau_with_dual = r2.tau_slot;
-    if (o->verbose)
+    /* chosen on the held-out tau; with nothing held out there is no tau to choose on, and the
+     * model with the encoder evidence (what the run was asked to train) is kept */
+    int keep_with = res->validated ? r2.tau_slot > res->tau_slot : 1;
+    const char *with_what = pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual";
+    if (o->verbose && res->validated)
       fprintf(stderr, "slot ranker: lexical only %.4f, with the encoder evidence (%s) %.4f: keeping %s\n",
-              res->tau_slot, pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual",
-              r2.tau_slot, r2.tau_slot > res->tau_slot ? "the latter" : "lexical only");
-    if (r2.tau_slot > res->tau_slot) {
+              res->tau_slot, with_what, r2.tau_slot, keep_with ? "the latter" : "lexical only");
+    else if (o->verbose)
+      fprintf(stderr, "slot ranker: no held-out notebooks to compare on: keeping the one with the "
+                      "encoder evidence (%s)\n", with_what);
+    if (keep_with) {
       rk_slot_free(&rm.slot);
       rm.slot = with;
       res->tau_slot = r2.tau_slot;
