@@ -2,9 +2,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "model_internal.h"
+#include "ordo/files.h"
 #include "ordo/rng.h"
 #include "ordo/safetensors.h"
 
@@ -168,10 +168,7 @@ void enc_lora_merge(enc_model *m) {
 
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
   if (m->lora.r <= 0) return ordo_fail(e, "the model has no LoRA adapters to save");
-  if (mkdir(dir, 0755) != 0) {
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: cannot create directory", dir);
-  }
+  if (ordo_dir_ensure(dir, e) != 0) return -1;
   st_writer w;
   st_writer_init(&w);
   st_writer_meta(&w, "format", "pt");

@@ -4,8 +4,8 @@
  * by the weighted median, keeping the best weights. */
 #include <math.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "ordo/files.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
@@ -189,10 +189,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   char sub[4200], ckpt_dir[4300];
   snprintf(sub, sizeof sub, "%s/dual", dir);
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
-  struct stat sb;
-  int rc = mkdir(sub, 0755) == 0 || (stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-               ? 0
-               : ordo_fail(e, "%s: cannot create directory", sub);
+  int rc = ordo_dir_ensure(sub, e);
   if (rc == 0) {
     dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N, .T = T,
                                .ids = ids, .msk = msk, .tt = tt, .slots = slots, .dscore = dscore},
