@@ -98,6 +98,7 @@ static int cell_add(nb_notebook *nb, int32_t *cap, const char *id, int type, con
 
 /* Code cells first (stable), markdown after: the in-memory invariant. */
 static void partition_code_first(nb_notebook *nb) {
+  if (nb->n_cells == 0) return; /* no cells array at all (memcpy from NULL is undefined) */
   nb_cell *tmp = ordo_malloc((size_t)(nb->n_cells ? nb->n_cells : 1) * sizeof *tmp);
   int32_t k = 0;
   for (int pass = 0; pass < 2; pass++)

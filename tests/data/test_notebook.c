@@ -54,6 +54,11 @@ static void test_kaggle_json(void) {
   EXPECT(strcmp(nb.cells[1].source, "x = 1") == 0 && nb.cells[1].len == 5, "source by id");
   EXPECT(strcmp(nb.id, "abc") == 0 && nb.order == NULL, "id, no order");
   nb_notebook_free(&nb);
+  /* no cells at all (a fuzz finding: the code-first partition copied from NULL) */
+  const char *empty = "{\"cell_type\":{},\"source\":{}}";
+  EXPECT(nb_parse_kaggle_json(&nb, empty, strlen(empty), "e.json", "e", &e) == 0 && nb.n_cells == 0,
+         "no cells: %s", e.msg);
+  nb_notebook_free(&nb);
 
   struct {
     const char *js, *expect;
