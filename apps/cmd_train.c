@@ -347,7 +347,7 @@ int cmd_train(int argc, char **argv) {
     cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
   }
   if (enc_check_seq(&cfg, a.seq, &e) != 0) {
-    ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config);
+    ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
     goto done;
   }
   if (ordo_dir_ensure(a.out, &e) != 0) goto done;

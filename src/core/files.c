@@ -27,20 +27,29 @@ void ordo_paths_free(ordo_paths *l) {
   memset(l, 0, sizeof *l);
 }
 
+int ordo_dir_first_entry(const char *dir, char *name, size_t cap) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  struct dirent *de;
+  int found = 0;
+  while (!found && (de = readdir(d)))
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+      found = 1;
+      if (name && cap) snprintf(name, cap, "%s", de->d_name);
+    }
+  closedir(d);
+  return found;
+}
+
 int ordo_out_dir_check(const char *dir, int force, ordo_err *e) {
   struct stat sb;
   if (stat(dir, &sb) != 0) return 0;
   if (!S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: exists and is not a folder", dir);
   if (force) return 0;
-  DIR *d = opendir(dir);
-  if (!d) return ordo_fail(e, "%s: cannot open folder: %s", dir, strerror(errno));
-  struct dirent *de;
-  char first[256] = "";
-  while (!first[0] && (de = readdir(d)))
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-      snprintf(first, sizeof first, "%s", de->d_name);
-  closedir(d);
-  if (!first[0]) return 0;
+  char first[256];
+  int r = ordo_dir_first_entry(dir, first, sizeof first);
+  if (r < 0) return ordo_fail(e, "%s: cannot open folder: %s", dir, strerror(errno));
+  if (r == 0) return 0;
   return ordo_fail(e, "%s: already holds files (%s, ...): use --force to replace them, or "
                    "choose another folder", dir, first);
 }

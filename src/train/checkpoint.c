@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ordo/files.h"
 #include "ordo/safetensors.h"
 
 #define CKPT_MANIFEST "manifest.json"
@@ -278,14 +279,8 @@ static char *manifest_json(const ckpt_io *c, const char *tmp, ordo_err *e) {
 }
 
 static int dir_is_empty_or_absent(const char *path) {
-  DIR *d = opendir(path);
-  if (!d) return errno == ENOENT;
-  struct dirent *de;
-  int empty = 1;
-  while (empty && (de = readdir(d)))
-    empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
-  closedir(d);
-  return empty;
+  int r = ordo_dir_first_entry(path, NULL, 0);
+  return r == 0 || (r < 0 && errno == ENOENT);
 }
 
 int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
