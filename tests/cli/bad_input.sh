@@ -222,6 +222,9 @@ for f in "$R"/data_notebook/*; do
   "$ORDO" ai4code baseline --method tfidf --data "$T/nb_r" --out "$T/nb_r.csv" >"$T/out" 2>"$T/err"
   rc=$?
   [ $rc -le 1 ] && ok || bad "notebook reproducer $(basename "$f"): exit $rc"
+  # either ordered like any notebook, or skipped with a message naming its file
+  grep -q 00000000000bad "$T/nb_r.csv" 2>/dev/null || grep -q "skipped: .*00000000000bad.json" "$T/err" &&
+    ok || bad "notebook reproducer $(basename "$f"): neither ordered nor named"
   expect_same "$T/nb_r.snap" "$T/nb_r"
 done
 for f in "$R"/data_orders/*; do
