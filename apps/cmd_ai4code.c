@@ -51,6 +51,14 @@ static int parse_u64(const char *s, const char *flag, uint64_t *out) {
 }
 
 /* ---- score ------------------------------------------------------------------------------ */
+/* An output file must be absent or a regular file: said before the work, not after it. */
+static int out_file_usable(const char *out, const char *who) {
+  ordo_err e = {{0}};
+  if (ordo_check_output_file(out, &e) == 0) return 0;
+  fprintf(stderr, "ordo ai4code %s: --out %s\n", who, e.msg);
+  return -1;
+}
+
 static void score_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code score --orders ORDERS.csv --submission SUB.csv\n\n"
@@ -178,6 +186,7 @@ static int cmd_baseline(int argc, char **argv) {
     bad = 1;
   }
   if (bad) return baseline_usage(stderr), 2;
+  if (out_file_usable(out, "baseline") != 0) return 1;
   nb_dataset ds;
   uint8_t *mask;
   if (load_split(data, split, val_frac, seed, (int)th, &ds, &mask, "baseline") != 0) return 1;
@@ -190,7 +199,7 @@ static int cmd_baseline(int argc, char **argv) {
   ordo_err e = {{0}};
   int rc = nb_orders_write(&sub, out, &e);
   if (rc) fprintf(stderr, "ordo ai4code baseline: %s\n", e.msg);
-  fprintf(stderr, "%s: predicted %d notebooks in %.2f s -> %s\n", method, sub.n, dt, out);
+  else fprintf(stderr, "%s: predicted %d notebooks in %.2f s -> %s\n", method, sub.n, dt, out);
   if (rc == 0 && ds.has_orders) {
     ai4_tau t = {0, 0};
     for (int32_t i = 0, r = 0; i < ds.n; i++) {
@@ -279,6 +288,10 @@ static int cmd_ensemble(int argc, char **argv) {
     free(sbuf), free(wbuf);
     return ensemble_usage(stderr), 2;
   }
+  if (out_file_usable(out, "ensemble") != 0) {
+    free(sbuf), free(wbuf);
+    return 1;
+  }
   nb_orders subs[MAXS];
   ordo_err e = {{0}};
   int rc = 0, loaded = 0;
@@ -341,7 +354,8 @@ static void train_usage(FILE *f) {
           "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
           "model.safetensors) and with --point config.json and model.safetensors. With\n"
           "--save-every, the dual stage checkpoints in MODEL_DIR/checkpoint_dual and the\n"
-          "pointwise one in MODEL_DIR/checkpoint.\n",
+          "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
+          "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
           d.dc.md_tokens, d.dc.dim, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
@@ -374,7 +388,7 @@ static int cmd_rk_train(int argc, char **argv) {
   rk_train_opts o = rk_train_defaults();
   const char *data = NULL, *out = NULL, *v;
   double d;
-  int bad = 0, x, init_seed_set = 0;
+  int bad = 0, x, init_seed_set = 0, force = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
@@ -384,6 +398,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--init-seed", &bad))) bad = parse_u64(v, "--init-seed", &o.init_seed) != 0, init_seed_set = 1;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
+    else if (strcmp(argv[i], "--force") == 0) force = 1;
     else if (strcmp(argv[i], "--no-point") == 0) o.point = 0;
     else if (strcmp(argv[i], "--point") == 0) o.point = 1;
     else if (strcmp(argv[i], "--no-dual") == 0) o.dual = 0;
@@ -436,6 +451,10 @@ static int cmd_rk_train(int argc, char **argv) {
   o.verbose = 1;
   nb_dataset ds;
   ordo_err e = {{0}};
+  if (rk_train_check_dir(out, force, &e) != 0) {
+    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    return 1;
+  }
   double t0 = ordo_time();
   ordo_set_threads(o.threads);
   if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
@@ -447,7 +466,18 @@ static int cmd_rk_train(int argc, char **argv) {
   rk_train_result res;
   int rc = rk_train(&ds, &o, out, &res, &e);
   if (rc) fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
-  else {
+  else if (!res.validated) {
+    /* no held-out notebooks: losses only, and no tau (a placeholder would read as a score) */
+    if (o.dual)
+      printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.dual_steps,
+             res.seconds_dual, res.dual_loss_first, res.dual_loss_last);
+    if (o.point)
+      printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.point_steps,
+             res.seconds_point, res.point_loss_first, res.point_loss_last);
+    printf("slot ranker: %.1f s\n", res.seconds_slot);
+    printf("kendall_tau: not measured (no held-out notebooks with --val-frac 0)\n");
+    printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
+  } else {
     if (o.dual)
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
@@ -543,6 +573,10 @@ static int cmd_rk_predict(int argc, char **argv) {
     free(mbuf), free(wbuf);
     fprintf(stderr, "ordo ai4code predict: --weights must not all be zero\n");
     return 2;
+  }
+  if (out_file_usable(out, "predict") != 0) {
+    free(mbuf), free(wbuf);
+    return 1;
   }
   ordo_err e = {{0}};
   rk_model *models = ordo_calloc((size_t)nm, sizeof *models);

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "commands.h"
+#include "ordo/files.h"
 #include "ordo/notebook.h"
 
 static void build_usage(FILE *f) {
@@ -181,11 +181,12 @@ static int cmd_info(int argc, char **argv) {
 
 static void split_usage(FILE *f) {
   fprintf(f,
-          "usage: ordo nb split --data DATASET --out DIR [--val-frac F] [--seed N]\n\n"
+          "usage: ordo nb split --data DATASET --out DIR [--val-frac F] [--seed N] [--force]\n\n"
           "Splits a dataset by ancestor group (--val-frac default 0.1, --seed default 42; the\n"
           "same split as `ordo ai4code baseline --split`) and writes the true orders of each\n"
           "side as DIR/train_orders.csv and DIR/val_orders.csv, e.g. to score a submission\n"
-          "on the held-out groups with `ordo ai4code score`.\n");
+          "on the held-out groups with `ordo ai4code score`. A DIR that already holds files\n"
+          "(a dataset's own train_orders.csv, say) is written into only with --force.\n");
 }
 
 static int cmd_split(int argc, char **argv) {
@@ -193,13 +194,15 @@ static int cmd_split(int argc, char **argv) {
   const char *data = NULL, *out = NULL;
   double frac = 0.1;
   long seed = 42;
-  int bad = 0;
+  int bad = 0, force = 0;
   for (int i = 1; i < argc && !bad; i++) {
     const char *a = argv[i], *x;
     if (strcmp(a, "--data") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) data = x;
     } else if (strcmp(a, "--out") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) out = x;
+    } else if (strcmp(a, "--force") == 0) {
+      force = 1;
     } else if (strcmp(a, "--seed") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
     } else if (strcmp(a, "--val-frac") == 0) {
@@ -215,6 +218,10 @@ static int cmd_split(int argc, char **argv) {
   }
   if (bad) return split_usage(stderr), 2;
   ordo_err e = {{0}};
+  if (ordo_out_dir_check(out, force, &e) != 0) {
+    fprintf(stderr, "ordo nb split: %s\n", e.msg);
+    return 1;
+  }
   nb_dataset ds;
   if (nb_dataset_load(&ds, data, 0, (uint64_t)seed, &e) != 0) {
     fprintf(stderr, "ordo nb split: %s\n", e.msg);
@@ -225,9 +232,8 @@ static int cmd_split(int argc, char **argv) {
     fprintf(stderr, "ordo nb split: %s: the true orders are not known for every notebook\n", data);
     rc = 1;
   }
-  struct stat sb;
-  if (rc == 0 && stat(out, &sb) != 0 && mkdir(out, 0755) != 0) {
-    fprintf(stderr, "ordo nb split: %s: cannot create the folder\n", out);
+  if (rc == 0 && ordo_dir_ensure(out, &e) != 0) {
+    fprintf(stderr, "ordo nb split: %s\n", e.msg);
     rc = 1;
   }
   uint8_t *val = malloc((size_t)(ds.n ? ds.n : 1));

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "ordo/files.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
 #include "ordo/safetensors.h"
@@ -263,7 +264,9 @@ static void usage(FILE *f) {
           "                  (float32 master weights and gradients), to measure mixed precision\n"
           "  --recompute R   none (default), attention or layer: activation recompute\n"
           "  --save-model D  also write the model as loaded to D (config.json + model.safetensors;\n"
-          "                  LoRA adapters merged), to check that transformers reads it back\n");
+          "                  LoRA adapters merged), to check that transformers reads it back;\n"
+          "                  a D that already holds files is replaced only with --force\n"
+          "  --force         see --save-model\n");
 }
 
 static int parse_double(const char *s, double *out) {
@@ -278,6 +281,7 @@ int cmd_parity(int argc, char **argv) {
     return 0;
   }
   const char *dir = NULL, *backend = "cpu", *save_dir = NULL;
+  int force = 0;
   ordo_dtype precision = ORDO_DT_F32;
   enc_recompute recompute = ENC_RECOMPUTE_NONE;
   double tol = 1e-4, adamw_tol = 1e-5;
@@ -286,6 +290,8 @@ int cmd_parity(int argc, char **argv) {
       backend = argv[++i];
     } else if (strcmp(argv[i], "--save-model") == 0 && i + 1 < argc) {
       save_dir = argv[++i];
+    } else if (strcmp(argv[i], "--force") == 0) {
+      force = 1;
     } else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
       const char *v = argv[++i];
       if (strcmp(v, "fp32") == 0) precision = ORDO_DT_F32;
@@ -328,6 +334,13 @@ int cmd_parity(int argc, char **argv) {
     fprintf(stderr, "ordo parity: unknown backend '%s' (cpu, cpu-ref)\n", backend);
     return 2;
   }
+  if (save_dir) {
+    ordo_err se = {{0}};
+    if (ordo_out_dir_check(save_dir, force, &se) != 0) {
+      fprintf(stderr, "ordo parity: --save-model %s\n", se.msg);
+      return 1;
+    }
+  }
 
   ordo_err e = {0};
   char path[4096];
@@ -359,6 +372,11 @@ int cmd_parity(int argc, char **argv) {
   const st_tensor *tid = st_find(&in, "input_ids");
   if (!tid || tid->ndim != 2) {
     ordo_fail(&e, "%s: input_ids missing or not 2-D", in.path);
+    goto done;
+  }
+  if (tid->shape[0] < 1 || tid->shape[1] < 1 || tid->shape[0] > 65536 || tid->shape[1] > 65536) {
+    ordo_fail(&e, "%s: input_ids is [%lld, %lld], expected a batch and a length in [1, 65536]",
+              in.path, (long long)tid->shape[0], (long long)tid->shape[1]);
     goto done;
   }
   int B = (int)tid->shape[0], T = (int)tid->shape[1];
@@ -452,6 +470,10 @@ int cmd_parity(int argc, char **argv) {
       goto done;
     }
     printf("saved the model to %s\n", save_dir);
+  }
+  if (enc_check_seq(&m.cfg, T, &e) != 0) {
+    ordo_err_prefix(&e, "%s: input_ids", in.path);
+    goto done;
   }
   enc_set_recompute(&m, recompute);
   if (precision != ORDO_DT_F32) enc_set_precision(&m, precision);

@@ -247,9 +247,15 @@ static int do_encode(const tok *t, const char *in, const char *out, int special,
     int32_t *ids = ordo_malloc((size_t)max_len * sizeof(int32_t));
     tok_enc_opts opt = {.add_special = special, .max_len = max_len};
     for (int i = 0; i < L.n; i++) {
-      ordo_err e;
+      ordo_err e = {{0}};
       int n = tok_encode_ex(t, L.line[i], L.len[i], NULL, 0, &opt, ids, NULL, NULL, max_len, &e);
-      ORDO_CHECK(n >= 0 && n <= max_len);
+      if (n < 0) { /* e.g. a length too short for the special tokens */
+        fprintf(stderr, "ordo tokenize: --max-len %d: %s\n", max_len, e.msg);
+        free(ids), free(o.p);
+        free_lines(&L);
+        return 2;
+      }
+      ORDO_CHECK(n <= max_len);
       ob_put(&o, "[", 1);
       for (int q = 0; q < n; q++) {
         if (q) ob_put(&o, ", ", 2);
@@ -417,6 +423,11 @@ int cmd_tokenize(int argc, char **argv) {
     }
     tok_train_opts o = {.vocab_size = vocab, .min_frequency = minf, .lowercase = !cased, .progress = 1};
     ordo_err e;
+    if (ordo_check_output_file(out, &e) != 0) {
+      fprintf(stderr, "ordo tokenize: --out %s\n", e.msg);
+      rc = 1;
+      goto done;
+    }
     double t0 = ordo_time();
     int r = wp ? tok_train_wordpiece(corpus, ncorpus, &o, out, &e) : tok_train_bpe(corpus, ncorpus, &o, out, &e);
     if (r) {
@@ -434,6 +445,11 @@ int cmd_tokenize(int argc, char **argv) {
   }
   tok *t;
   ordo_err e;
+  if (ordo_check_output_file(out, &e) != 0) { /* before any work, not after it */
+    fprintf(stderr, "ordo tokenize: --out %s\n", e.msg);
+    rc = 1;
+    goto done;
+  }
   if (tok_load(&t, tokp, &e)) {
     fprintf(stderr, "ordo tokenize: %s\n", e.msg);
     rc = 1;

@@ -21,7 +21,7 @@ typedef struct train_args {
   const char *out, *tokenizer, *init, *config;
   const char **corpus;
   int n_corpus;
-  int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
+  int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every, force;
   int64_t steps;
   double lr, warmup, dropout, min_lr, dist_timeout;
   uint64_t seed;
@@ -116,6 +116,8 @@ static void usage(FILE *f) {
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --log-every N        print a loss line every N steps (default 10)\n"
+    "  --force              write into DIR even when it holds files (a finished model, another\n"
+    "                       run); without it such a DIR is refused. A DIR/checkpoint is resumed.\n"
     "  (a checkpoint is always written to DIR/checkpoint at the end)\n"
     "several processes (a build with MPI; see README):\n"
     "  mpirun -np N ordo train ...   N ranks, each with --batch sequences of every step (the\n"
@@ -219,15 +221,17 @@ static int parse_args(train_args *a, int argc, char **argv) {
       const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
                          : f[2] == 'i' ? &a->init : &a->config;
       *dst = argv[++i];
+    } else if (strcmp(f, "--force") == 0) {
+      a->force = 1;
     } else if ((tf = train_flags_parse(&a->tc, argc, argv, &i, "ordo train")) != 0) {
       if (tf < 0) return 0;
     } else {
       struct { const char *name; int *ip; int64_t *lp; double *dp; double lo, hi; } k[] = {
-          {"--vocab-size", &a->vocab_size, NULL, NULL, 64, 1 << 20},
-          {"--layers", &a->layers, NULL, NULL, 1, 128},
-          {"--hidden", &a->hidden, NULL, NULL, 8, 16384},
-          {"--heads", &a->heads, NULL, NULL, 1, 256},
-          {"--intermediate", &a->intermediate, NULL, NULL, 8, 65536},
+          {"--vocab-size", &a->vocab_size, NULL, NULL, 64, ENC_MAX_VOCAB},
+          {"--layers", &a->layers, NULL, NULL, 1, ENC_MAX_LAYERS},
+          {"--hidden", &a->hidden, NULL, NULL, 8, ENC_MAX_HIDDEN},
+          {"--heads", &a->heads, NULL, NULL, 1, ENC_MAX_HEADS},
+          {"--intermediate", &a->intermediate, NULL, NULL, 8, ENC_MAX_INTERMEDIATE},
           {"--seq", &a->seq, NULL, NULL, 8, 8192},
           {"--batch", &a->batch, NULL, NULL, 1, 65536},
           {"--threads", &a->threads, NULL, NULL, 1, 1024},
@@ -267,6 +271,13 @@ static int parse_args(train_args *a, int argc, char **argv) {
     return 0;
   }
   if (train_flags_check(&a->tc, "ordo train") != 0) return 0;
+  /* the activations grow with the tokens of a micro-batch: bound them before they are sized */
+  if ((int64_t)a->batch * a->seq > (1 << 20)) {
+    fprintf(stderr, "ordo train: --batch %d x --seq %d is %lld tokens per micro-batch, more than "
+                    "%d (use --accum-steps for larger steps)\n", a->batch, a->seq,
+            (long long)a->batch * a->seq, 1 << 20);
+    return 0;
+  }
   if (a->tc.group_by_length) {
     fprintf(stderr, "ordo train: --group-by-length: masked-LM sequences all have --seq tokens, "
                     "there is no padding to save\n");
@@ -319,7 +330,34 @@ int cmd_train(int argc, char **argv) {
   if (world > 1)
     log_info("data parallel: %d ranks, %d sequences each per micro-batch, global batch %d", world,
              a.batch, world * a.batch * a.tc.accum_steps);
-  if (root && ordo_make_dir(a.out, &e) != 0) goto done;
+  /* the output folder: empty, a run to resume, or --force; its checkpoint folder, when there is
+   * one, must be a checkpoint (checked now, not when the run ends and saves) */
+  char ckpt_dir[4096];
+  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", a.out);
+  if (root && ordo_out_dir_check(a.out, a.force || ckpt_exists(ckpt_dir), &e) != 0) goto done;
+  if (root && ckpt_check_dir(ckpt_dir, &e) != 0) goto done;
+  /* the model's configuration, checked before anything is written */
+  enc_config cfg;
+  if (a.init) {
+    snprintf(path, sizeof path, "%s/config.json", a.init);
+    if (hfconfig_load(&cfg, path, &e) != 0) goto done;
+  } else if (a.config) {
+    if (hfconfig_load(&cfg, a.config, &e) != 0) goto done;
+  } else {
+    hfconfig_defaults(&cfg, ORDO_ARCH_BERT);
+    cfg.num_hidden_layers = a.layers;
+    cfg.hidden_size = cfg.embedding_size = a.hidden;
+    cfg.num_attention_heads = a.heads;
+    cfg.intermediate_size = a.intermediate;
+    cfg.hidden_dropout_prob = (float)a.dropout;
+    cfg.attention_probs_dropout_prob = (float)a.dropout;
+    cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
+  }
+  if (enc_check_seq(&cfg, a.seq, &e) != 0) {
+    ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
+    goto done;
+  }
+  if (root && ordo_dir_ensure(a.out, &e) != 0) goto done;
   if (corpus_collect(&cp, a.corpus, a.n_corpus, &e) != 0) goto done;
   if (corpus_read(&cp, &texts, &lens, &n_texts, &e) != 0) goto done;
   size_t bytes = 0;
@@ -385,22 +423,6 @@ int cmd_train(int argc, char **argv) {
 
   /* model */
   {
-    enc_config cfg;
-    if (a.init) {
-      snprintf(path, sizeof path, "%s/config.json", a.init);
-      if (hfconfig_load(&cfg, path, &e) != 0) goto done;
-    } else if (a.config) {
-      if (hfconfig_load(&cfg, a.config, &e) != 0) goto done;
-    } else {
-      hfconfig_defaults(&cfg, ORDO_ARCH_BERT);
-      cfg.num_hidden_layers = a.layers;
-      cfg.hidden_size = cfg.embedding_size = a.hidden;
-      cfg.num_attention_heads = a.heads;
-      cfg.intermediate_size = a.intermediate;
-      cfg.hidden_dropout_prob = (float)a.dropout;
-      cfg.attention_probs_dropout_prob = (float)a.dropout;
-      cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
-    }
     if (!a.init) {
       cfg.vocab_size = tok_vocab_size(tk);
       int32_t pad = tok_special_id(tk, TOK_SP_PAD);
@@ -422,8 +444,6 @@ int cmd_train(int argc, char **argv) {
                             .warmup_steps = a.warmup < 1 ? (int64_t)(a.warmup * a.steps) : (int64_t)a.warmup};
   tc.adamw.lr = (float)a.lr;
   tc.seed = a.seed;
-  char ckpt_dir[4096];
-  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", a.out);
   tc.ckpt_dir = ckpt_dir;
   if (trainer_init(&tr, &m, &tc, &e) != 0) goto done;
   have_trainer = 1;

@@ -62,7 +62,7 @@ echo "== dataset: ordo nb build (one group per package) =="
 # --group-depth 0: the group is the --from folder itself, i.e. the package
 "$ORDO" nb build --from "${FROM[@]}" --out "$DEMO/data" --seed $SEED --group-depth 0 --force
 "$ORDO" nb info --data "$DEMO/data" --val-frac $VAL_FRAC --seed $SEED
-"$ORDO" nb split --data "$DEMO/data" --out "$DEMO/split" --val-frac $VAL_FRAC --seed $SEED >/dev/null
+"$ORDO" nb split --data "$DEMO/data" --out "$DEMO/split" --val-frac $VAL_FRAC --seed $SEED --force >/dev/null
 
 echo
 echo "== held-out groups: Kendall tau =="
@@ -79,7 +79,7 @@ done
 # lexical features and the dual encoder's evidence; RANKER_MINUTES caps the encoder's training.
 echo
 echo "== ranker: ordo ai4code train (train side), ordo ai4code predict (held-out side) =="
-"$ORDO" ai4code train --data "$DEMO/data" --out "$DEMO/model" --val-frac $VAL_FRAC --seed $SEED \
+"$ORDO" ai4code train --data "$DEMO/data" --out "$DEMO/model" --force --val-frac $VAL_FRAC --seed $SEED \
   --vocab 4000 --dual-epochs 8 --max-minutes "${RANKER_MINUTES:-4}"
 TAU[ranker]=$("$ORDO" ai4code predict --model "$DEMO/model" --data "$DEMO/data" --split val \
                 --val-frac $VAL_FRAC --seed $SEED --out "$DEMO/val_ranker.csv" | sed -n 's/^kendall_tau: //p')

@@ -27,12 +27,12 @@ for m in first even tfidf; do
 done
 
 t0=$(date +%s)
-"$ORDO" ai4code train --data "$DATA" --out "$OUT/lex" --lexical-only "${SPLIT[@]}" --slot-max-nb 0 >"$OUT/lex.log" 2>&1
+"$ORDO" ai4code train --data "$DATA" --out "$OUT/lex" --force --lexical-only "${SPLIT[@]}" --slot-max-nb 0 >"$OUT/lex.log" 2>&1
 printf '%-48s %s   (train %d s)\n' "slot ranker, lexical features only" "$(predict lex "$OUT/lex")" $(($(date +%s) - t0))
 
 t0=$(date +%s)
 # shellcheck disable=SC2086
-"$ORDO" ai4code train --data "$DATA" --out "$OUT/default" "${SPLIT[@]}" ${EXTRA_TRAIN_FLAGS:-} >"$OUT/default.log" 2>&1
+"$ORDO" ai4code train --data "$DATA" --out "$OUT/default" --force "${SPLIT[@]}" ${EXTRA_TRAIN_FLAGS:-} >"$OUT/default.log" 2>&1
 train_s=$(($(date +%s) - t0))
 grep -E '^(dual|slot ranker):' "$OUT/default.log" | sed 's/^/  /'
 printf '%-48s %s\n' "dual encoder alone (predict --dual-only)" "$(predict dual "$OUT/default" --dual-only)"
@@ -41,7 +41,7 @@ sed 's/^/  /' "$OUT/predict_default.log" | grep notebooks/s
 
 if [ "${POINT:-1}" != 0 ]; then
   t0=$(date +%s)
-  "$ORDO" ai4code train --data "$DATA" --out "$OUT/point" --point --no-dual --max-steps 900 "${SPLIT[@]}" \
+  "$ORDO" ai4code train --data "$DATA" --out "$OUT/point" --force --point --no-dual --max-steps 900 "${SPLIT[@]}" \
     >"$OUT/point.log" 2>&1
   train_s=$(($(date +%s) - t0))
   grep -E '^(pointwise|slot ranker):' "$OUT/point.log" | sed 's/^/  /'
@@ -55,7 +55,7 @@ printf '%-48s %s\n' "weighted ensemble default,lexical 0.5/0.5" \
 if [ "${POINT:-1}" != 0 ]; then
   "$ORDO" ai4code ensemble --submissions "$OUT/val_default.csv,$OUT/val_point.csv" --weights 0.7,0.3 \
     --out "$OUT/val_rank_ens.csv" >/dev/null 2>&1
-  "$ORDO" nb split --data "$DATA" --out "$OUT/split" "${SPLIT[@]}" >/dev/null
+  "$ORDO" nb split --data "$DATA" --out "$OUT/split" --force "${SPLIT[@]}" >/dev/null
   printf '%-48s %s\n' "rank ensemble of submissions default,point 0.7/0.3" \
     "$("$ORDO" ai4code score --orders "$OUT/split/val_orders.csv" --submission "$OUT/val_rank_ens.csv" 2>&1 | tau_of)"
 fi

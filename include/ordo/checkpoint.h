@@ -84,5 +84,8 @@ int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e);
 int ckpt_load(ckpt_io *c, const char *dir, ordo_err *e);
 /* 1 when dir holds a manifest.json (a checkpoint to resume from), else 0. */
 int ckpt_exists(const char *dir);
+/* 0 when dir may receive a checkpoint: absent, an empty folder, or a checkpoint. Else -1 with
+ * e naming dir (a save would refuse to replace it: callers check before the work, not after). */
+int ckpt_check_dir(const char *dir, ordo_err *e);
 
 #endif

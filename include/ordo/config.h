@@ -37,8 +37,21 @@ typedef struct enc_config {
   int tie_word_embeddings;  /* MLM decoder shares the word embeddings */
 } enc_config;
 
-/* Reads config.json. Unknown model_type or missing/invalid required keys: -1 with a message
- * naming the file and the key. */
+/* Upper bounds on the sizes a config.json may give (the CLI flags share them): a size past
+ * its bound is refused with the file and the key named, before anything is allocated. */
+#define ENC_MAX_VOCAB (1 << 20)
+#define ENC_MAX_HIDDEN 16384
+#define ENC_MAX_LAYERS 128
+#define ENC_MAX_HEADS 256
+#define ENC_MAX_INTERMEDIATE 65536
+#define ENC_MAX_POSITIONS 65536
+#define ENC_MAX_TYPE_VOCAB 1024
+#define ENC_MAX_LABELS 65536
+/* ... and on the parameter count they add up to (16 GB of float32 weights). */
+#define ENC_MAX_PARAMS ((int64_t)1 << 32)
+
+/* Reads config.json. Unknown model_type, missing/invalid required keys or sizes past the
+ * bounds above: -1 with a message naming the file and the key. */
 int hfconfig_load(enc_config *c, const char *path, ordo_err *e);
 /* Writes a config.json that transformers' AutoConfig reads back (atomic write). */
 int hfconfig_save(const enc_config *c, const char *path, ordo_err *e);

@@ -60,8 +60,28 @@ char *ordo_strdup(const char *s);
 
 /* Whole-file read (adds a NUL terminator after the data). Returns NULL and fills e on failure. */
 char *ordo_read_file(const char *path, size_t *len, ordo_err *e);
-/* Atomic write: writes path.tmp.<pid>, fsyncs, renames over path. */
+/* The same, refusing a file of more than max bytes (a message naming the file and its size). */
+char *ordo_read_file_max(const char *path, size_t max, size_t *len, ordo_err *e);
+/* Atomic writes. The target must be a regular file or absent: anything else (a device, a
+ * folder, a pipe) is refused with an error naming it, since the rename would replace it. A
+ * symbolic link is followed, so the file it points to is replaced, not the link. Data goes to
+ * <target>.tmp.<pid>, is fsynced, and is renamed over the target on commit. */
+typedef struct ordo_atomic {
+  int fd;
+  char path[4096]; /* the target (links resolved) */
+  char tmp[4096 + 32];
+} ordo_atomic;
+int ordo_atomic_begin(ordo_atomic *a, const char *path, ordo_err *e);
+int ordo_atomic_write(ordo_atomic *a, const void *data, size_t len, ordo_err *e);
+/* fsync, close, rename into place; on failure the temporary file is removed. */
+int ordo_atomic_commit(ordo_atomic *a, ordo_err *e);
+/* Gives up: closes and removes the temporary file. */
+void ordo_atomic_abort(ordo_atomic *a);
+/* begin + write + commit of one buffer. */
 int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_err *e);
+/* 0 when path is absent or a regular file (the only kinds an output may replace), else -1 with
+ * e naming path and what it is. */
+int ordo_check_output_file(const char *path, ordo_err *e);
 
 /* Monotonic wall clock in seconds. */
 double ordo_time(void);

@@ -173,6 +173,11 @@ void enc_init_weights(enc_model *m, uint64_t seed);
 /* Set before enc_plan. */
 void enc_set_recompute(enc_model *m, enc_recompute mode);
 void enc_set_precision(enc_model *m, ordo_dtype dt); /* F32, BF16 or F16 */
+/* The longest sequence the position table holds (RoBERTa's positions start after the pad id). */
+int enc_max_seq(const enc_config *c);
+/* 0 when sequences of T tokens fit the position table, else -1 with e saying both numbers
+ * (callers add the flag or file that asked for T). Check before enc_plan, which aborts. */
+int enc_check_seq(const enc_config *c, int T, ordo_err *e);
 /* Sizes the activation arena for batches up to (maxB, maxT) and maxMLM head rows (<= 0: B*T). */
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM);
 

@@ -20,6 +20,12 @@
 
 enum { NB_CELL_CODE = 0, NB_CELL_MARKDOWN = 1 };
 
+/* Bounds on one notebook, checked while it is read: the rankers' work grows with the square of
+ * the cell count (a feature row per markdown cell and slot), so a larger notebook is refused
+ * with its name and size (the dataset loader then skips it with that warning). */
+#define NB_MAX_CELLS 2048
+#define NB_MAX_FILE_BYTES (256 << 20) /* a notebook file, after gunzip */
+
 typedef struct nb_cell {
   char id[16];  /* NUL-terminated; Kaggle ids are 8 hex characters */
   int type;     /* NB_CELL_CODE or NB_CELL_MARKDOWN */
@@ -74,7 +80,8 @@ typedef struct nb_ipynb_opts {
  * the notebook parsed but its metadata declares a language other than Python. */
 int nb_parse_ipynb(nb_notebook *nb, const char *json, size_t len, const char *name,
                    const nb_ipynb_opts *opts, ordo_err *e);
-/* Reads a whole file, gunzipping when the name ends in .gz. Returns NULL and fills e. */
+/* Reads a whole file, gunzipping when the name ends in .gz, of at most NB_MAX_FILE_BYTES.
+ * Returns NULL and fills e. */
 char *nb_read_maybe_gz(const char *path, size_t *len, ordo_err *e);
 /* Rearranges a notebook in true order (order[i] = i) into the Kaggle layout: code cells
  * first, markdown shuffled by a Fisher-Yates shuffle from `seed`; `order` is kept right. */

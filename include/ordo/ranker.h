@@ -262,6 +262,8 @@ typedef struct rk_train_result {
    * slot MLP on lexical features only, the pointwise encoder alone, the slot MLP with it */
   double tau_slot, tau_lex, tau_point, tau_both;
   double tau_dual, tau_with_dual; /* the dual encoder alone; the slot MLP with its evidence */
+  int validated; /* 0: no notebook was held out (--val-frac 0), so no tau was measured and no
+                    choice was made on one: the fullest model trained is the one kept */
   int64_t dual_steps;
   double seconds_dual;
   float dual_loss_first, dual_loss_last;
@@ -324,6 +326,10 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                   const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
                   rk_train_result *res, ordo_err *e);
 
+/* The output folder rule (ordo_out_dir_check) for a training run: dir must be absent or empty,
+ * hold a checkpoint of a run to resume (checkpoint/, checkpoint_dual/), or force be set; the
+ * checkpoint folders it holds must be checkpoints. Checked before any work. */
+int rk_train_check_dir(const char *dir, int force, ordo_err *e);
 /* Trains on ds (true orders required), writes the model to out_dir, with the run's records
  * (metrics.jsonl, tb/<stage>/ for the stages dual, pointwise, slot_lex and slot) and the kept
  * model's held-out predictions (heldout.jsonl). */

@@ -99,6 +99,10 @@ char *ordo_strdup(const char *s) {
 }
 
 char *ordo_read_file(const char *path, size_t *len, ordo_err *e) {
+  return ordo_read_file_max(path, SIZE_MAX - 1, len, e);
+}
+
+char *ordo_read_file_max(const char *path, size_t max, size_t *len, ordo_err *e) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     ordo_fail(e, "%s: cannot open: %s", path, strerror(errno));
@@ -111,6 +115,12 @@ char *ordo_read_file(const char *path, size_t *len, ordo_err *e) {
     size_t got = fread(buf + n, 1, cap - n - 1, f);
     n += got;
     if (got == 0) break;
+    if (n > max) {
+      fclose(f);
+      free(buf);
+      ordo_fail(e, "%s: larger than %zu bytes, the most this file may hold", path, max);
+      return NULL;
+    }
   }
   int bad = ferror(f);
   fclose(f);
@@ -124,41 +134,88 @@ char *ordo_read_file(const char *path, size_t *len, ordo_err *e) {
   return buf;
 }
 
-int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_err *e) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  /* a device or a pipe (--out /dev/null, /dev/stdout) is written to, never renamed over: that
-   * would put a plain file in its place */
+static const char *file_kind(mode_t m) {
+  return S_ISDIR(m) ? "a folder" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISFIFO(m) ? "a pipe" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+int ordo_check_output_file(const char *path, ordo_err *e) {
   struct stat sb;
-  int direct = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
-  if (direct) snprintf(tmp, sizeof tmp, "%s", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return ordo_fail(e, "%s: cannot create: %s", tmp, strerror(errno));
+  if (stat(path, &sb) != 0) return 0; /* absent (or a dangling link, which creates its file) */
+  if (!S_ISREG(sb.st_mode))
+    return ordo_fail(e, "%s: is %s, not a regular file: refusing to replace it with the output",
+                     path, file_kind(sb.st_mode));
+  return 0;
+}
+
+int ordo_atomic_begin(ordo_atomic *a, const char *path, ordo_err *e) {
+  a->fd = -1;
+  if (ordo_check_output_file(path, e) != 0) return -1;
+  struct stat sb;
+  char *real = lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) ? realpath(path, NULL) : NULL;
+  const char *target = real ? real : path;
+  int n = snprintf(a->path, sizeof a->path, "%s", target);
+  free(real);
+  if (n < 0 || (size_t)n >= sizeof a->path) return ordo_fail(e, "%s: path too long", path);
+  snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", a->path, (long)getpid());
+  a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (a->fd < 0) return ordo_fail(e, "%s: cannot create: %s", a->tmp, strerror(errno));
+  return 0;
+}
+
+void ordo_atomic_abort(ordo_atomic *a) {
+  if (a->fd >= 0) close(a->fd);
+  a->fd = -1;
+  unlink(a->tmp);
+}
+
+int ordo_atomic_write(ordo_atomic *a, const void *data, size_t len, ordo_err *e) {
   const char *p = data;
-  size_t left = len;
-  while (left > 0) {
-    ssize_t w = write(fd, p, left);
+  while (len > 0) {
+    ssize_t w = write(a->fd, p, len);
     if (w < 0) {
       if (errno == EINTR) continue;
       int err = errno;
-      close(fd);
-      if (!direct) unlink(tmp);
-      return ordo_fail(e, "%s: write failed: %s", tmp, strerror(err));
+      ordo_atomic_abort(a);
+      return ordo_fail(e, "%s: write failed: %s", a->tmp, strerror(err));
     }
     p += w;
-    left -= (size_t)w;
-  }
-  if (direct) return close(fd) == 0 ? 0 : ordo_fail(e, "%s: cannot write: %s", path, strerror(errno));
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    unlink(tmp);
-    return ordo_fail(e, "%s: cannot flush: %s", tmp, strerror(errno));
-  }
-  if (rename(tmp, path) != 0) {
-    int err = errno;
-    unlink(tmp);
-    return ordo_fail(e, "%s: cannot rename into place: %s", path, strerror(err));
+    len -= (size_t)w;
   }
   return 0;
+}
+
+int ordo_atomic_commit(ordo_atomic *a, ordo_err *e) {
+  if (fsync(a->fd) != 0) {
+    int err = errno;
+    ordo_atomic_abort(a);
+    return ordo_fail(e, "%s: cannot flush: %s", a->tmp, strerror(err));
+  }
+  int rc = close(a->fd);
+  a->fd = -1;
+  if (rc != 0) {
+    int err = errno;
+    ordo_atomic_abort(a);
+    return ordo_fail(e, "%s: cannot flush: %s", a->tmp, strerror(err));
+  }
+  /* checked again just before the rename: the target may have changed since begin */
+  if (ordo_check_output_file(a->path, e) != 0) {
+    ordo_atomic_abort(a);
+    return -1;
+  }
+  if (rename(a->tmp, a->path) != 0) {
+    int err = errno;
+    ordo_atomic_abort(a);
+    return ordo_fail(e, "%s: cannot rename into place: %s", a->path, strerror(err));
+  }
+  return 0;
+}
+
+int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_err *e) {
+  ordo_atomic a;
+  if (ordo_atomic_begin(&a, path, e) != 0) return -1;
+  if (ordo_atomic_write(&a, data, len, e) != 0) return -1;
+  return ordo_atomic_commit(&a, e);
 }
 
 double ordo_time(void) {

@@ -1,5 +1,6 @@
 /* Path lists and the recursive file lister. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,16 +27,44 @@ void ordo_paths_free(ordo_paths *l) {
   memset(l, 0, sizeof *l);
 }
 
+int ordo_dir_first_entry(const char *dir, char *name, size_t cap) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  struct dirent *de;
+  int found = 0;
+  while (!found && (de = readdir(d)))
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+      found = 1;
+      if (name && cap) snprintf(name, cap, "%s", de->d_name);
+    }
+  closedir(d);
+  return found;
+}
+
+int ordo_out_dir_check(const char *dir, int force, ordo_err *e) {
+  struct stat sb;
+  if (stat(dir, &sb) != 0) return 0;
+  if (!S_ISDIR(sb.st_mode)) return ordo_fail(e, "%s: exists and is not a folder", dir);
+  if (force) return 0;
+  char first[256];
+  int r = ordo_dir_first_entry(dir, first, sizeof first);
+  if (r < 0) return ordo_fail(e, "%s: cannot open folder: %s", dir, strerror(errno));
+  if (r == 0) return 0;
+  return ordo_fail(e, "%s: already holds files (%s, ...): use --force to replace them, or "
+                   "choose another folder", dir, first);
+}
+
+int ordo_dir_ensure(const char *dir, ordo_err *e) {
+  struct stat sb;
+  if (stat(dir, &sb) == 0) return S_ISDIR(sb.st_mode) ? 0 : ordo_fail(e, "%s: exists and is not a folder", dir);
+  if (mkdir(dir, 0755) != 0 && !(errno == EEXIST && ordo_is_dir(dir)))
+    return ordo_fail(e, "%s: cannot create the folder: %s", dir, strerror(errno));
+  return 0;
+}
+
 int ordo_is_dir(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-int ordo_make_dir(const char *dir, ordo_err *e) {
-  struct stat st;
-  if (stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? 0 : ordo_fail(e, "%s: not a directory", dir);
-  if (mkdir(dir, 0755) != 0 && !ordo_is_dir(dir)) return ordo_fail(e, "%s: cannot create directory", dir);
-  return 0;
 }
 
 int ordo_is_file(const char *path) {

@@ -14,7 +14,7 @@ int metrics_open(ordo_metrics *m, const char *dir, ordo_err *e) {
   memset(m, 0, sizeof *m);
   if (snprintf(m->dir, sizeof m->dir, "%s", dir) >= (int)sizeof m->dir)
     return ordo_fail(e, "%s: path too long", dir);
-  return ordo_make_dir(dir, e);
+  return ordo_dir_ensure(dir, e);
 }
 
 static void close_files(ordo_metrics *m) {
@@ -140,9 +140,9 @@ static int open_csv(ordo_metrics *m, const char *name, const stage_keep *k, ordo
 static int open_events(ordo_metrics *m, const stage_keep *k, ordo_err *e) {
   char path[4300];
   snprintf(path, sizeof path, "%s/tb", m->dir);
-  if (ordo_make_dir(path, e) != 0) return -1;
+  if (ordo_dir_ensure(path, e) != 0) return -1;
   snprintf(path, sizeof path, "%s/tb/%s", m->dir, k->stage);
-  if (ordo_make_dir(path, e) != 0) return -1;
+  if (ordo_dir_ensure(path, e) != 0) return -1;
   snprintf(path, sizeof path, "%s/tb/%s/" EVENTS_FILE, m->dir, k->stage);
   events_read_result old = {0};
   int have_old = k->keep_step > 0 && events_read_file(path, &old, NULL) == 0;

@@ -109,8 +109,7 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
   if (o->n_from < 1) return ordo_fail(e, "nb build: no --from folder");
   if (!o->out || !o->out[0]) return ordo_fail(e, "nb build: no --out folder");
   struct stat sb;
-  if (stat(o->out, &sb) == 0 && !o->force)
-    return ordo_fail(e, "%s: already exists (use --force to replace it)", o->out);
+  if (ordo_out_dir_check(o->out, o->force, e) != 0) return -1;
   static const char *const k_suf[] = {".ipynb", ".ipynb.gz"};
   ordo_paths files = {0};
   int32_t *root_of = NULL;

@@ -18,7 +18,8 @@ void nb_notebook_free(nb_notebook *nb) {
 
 char *nb_read_maybe_gz(const char *path, size_t *len, ordo_err *e) {
   size_t pl = strlen(path);
-  if (pl < 3 || strcmp(path + pl - 3, ".gz") != 0) return ordo_read_file(path, len, e);
+  if (pl < 3 || strcmp(path + pl - 3, ".gz") != 0)
+    return ordo_read_file_max(path, NB_MAX_FILE_BYTES, len, e);
   gzFile g = gzopen(path, "rb");
   if (!g) {
     ordo_fail(e, "%s: cannot open: %s", path, strerror(errno));
@@ -51,6 +52,13 @@ char *nb_read_maybe_gz(const char *path, size_t *len, ordo_err *e) {
       break;
     }
     n += (size_t)got;
+    if (n > NB_MAX_FILE_BYTES) {
+      ordo_fail(e, "%s: more than %d MB once unpacked, the most a notebook file may hold", path,
+                NB_MAX_FILE_BYTES >> 20);
+      gzclose(g);
+      free(buf);
+      return NULL;
+    }
   }
   gzclose(g);
   buf[n] = 0;
@@ -90,6 +98,7 @@ static int cell_add(nb_notebook *nb, int32_t *cap, const char *id, int type, con
 
 /* Code cells first (stable), markdown after: the in-memory invariant. */
 static void partition_code_first(nb_notebook *nb) {
+  if (nb->n_cells == 0) return; /* no cells array at all (memcpy from NULL is undefined) */
   nb_cell *tmp = ordo_malloc((size_t)(nb->n_cells ? nb->n_cells : 1) * sizeof *tmp);
   int32_t k = 0;
   for (int pass = 0; pass < 2; pass++)
@@ -114,6 +123,12 @@ int nb_parse_kaggle_json(nb_notebook *nb, const char *json, size_t len, const ch
   if (!cJSON_IsObject(root) || !cJSON_IsObject(types) || !cJSON_IsObject(srcs)) {
     cJSON_Delete(root);
     return ordo_fail(e, "%s: expected an object with \"cell_type\" and \"source\" objects", name);
+  }
+  int n_types = cJSON_GetArraySize(types);
+  if (n_types > NB_MAX_CELLS) {
+    cJSON_Delete(root);
+    return ordo_fail(e, "%s: notebook %s has %d cells, more than the %d a notebook may have",
+                     name, nb->id, n_types, NB_MAX_CELLS);
   }
   int32_t cap = 0;
   const cJSON *s = srcs->child; /* usually the same key order: walk both lists together */
@@ -280,6 +295,9 @@ int nb_parse_ipynb(nb_notebook *nb, const char *json, size_t len, const char *na
     }
     free(text);
   }
+  if (rc == 0 && nb->n_cells > NB_MAX_CELLS)
+    rc = ordo_fail(e, "%s: the notebook has %d cells, more than the %d a notebook may have", name,
+                   nb->n_cells, NB_MAX_CELLS);
   if (rc == 0 && declared_not_python(root)) rc = 1;
   cJSON_Delete(root);
   if (rc < 0) {

@@ -80,8 +80,8 @@ typedef struct cfg_ctx {
 } cfg_ctx;
 
 
-/* An integer key >= min. Absent (or null, when !required): *out keeps its default. */
-static int get_int(cfg_ctx *x, const char *key, int required, int min, int *out) {
+/* An integer key in [min, max]. Absent (or null, when !required): *out keeps its default. */
+static int get_int(cfg_ctx *x, const char *key, int required, int min, int max, int *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->root, key);
   if (!v || (!required && cJSON_IsNull(v))) {
     if (required) return ordo_fail(x->e, "%s: missing required key \"%s\"", x->path, key);
@@ -92,8 +92,9 @@ static int get_int(cfg_ctx *x, const char *key, int required, int min, int *out)
   double d = v->valuedouble;
   if (d != floor(d) || d < INT_MIN || d > INT_MAX)
     return ordo_fail(x->e, "%s: \"%s\" is %g, expected an integer", x->path, key, d);
-  if (d < min)
-    return ordo_fail(x->e, "%s: \"%s\" is %g, expected an integer >= %d", x->path, key, d, min);
+  if (d < min || d > max)
+    return ordo_fail(x->e, "%s: \"%s\" is %g, expected an integer in [%d, %d]", x->path, key, d,
+                     min, max);
   *out = (int)d;
   return 0;
 }
@@ -149,9 +150,12 @@ static int get_num_labels(cfg_ctx *x, int *out) {
                        io_json_kind(id2label));
     from_map = cJSON_GetArraySize(id2label);
     if (from_map < 1) return ordo_fail(x->e, "%s: \"id2label\" is empty", x->path);
+    if (from_map > ENC_MAX_LABELS)
+      return ordo_fail(x->e, "%s: \"id2label\" has %d entries, at most %d are supported", x->path,
+                       from_map, ENC_MAX_LABELS);
   }
   int n = -1;
-  if (get_int(x, "num_labels", 0, 1, &n) != 0) return -1;
+  if (get_int(x, "num_labels", 0, 1, ENC_MAX_LABELS, &n) != 0) return -1;
   if (n > 0 && from_map > 0 && n != from_map)
     return ordo_fail(x->e, "%s: \"num_labels\" is %d but \"id2label\" has %d entries", x->path,
                      n, from_map);
@@ -178,11 +182,11 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
                      path, mt->valuestring);
   hfconfig_defaults(c, (ordo_arch)arch);
 
-  if (get_int(x, "vocab_size", 1, 1, &c->vocab_size) ||
-      get_int(x, "hidden_size", 1, 1, &c->hidden_size) ||
-      get_int(x, "num_hidden_layers", 1, 1, &c->num_hidden_layers) ||
-      get_int(x, "num_attention_heads", 1, 1, &c->num_attention_heads) ||
-      get_int(x, "intermediate_size", 1, 1, &c->intermediate_size))
+  if (get_int(x, "vocab_size", 1, 1, ENC_MAX_VOCAB, &c->vocab_size) ||
+      get_int(x, "hidden_size", 1, 1, ENC_MAX_HIDDEN, &c->hidden_size) ||
+      get_int(x, "num_hidden_layers", 1, 1, ENC_MAX_LAYERS, &c->num_hidden_layers) ||
+      get_int(x, "num_attention_heads", 1, 1, ENC_MAX_HEADS, &c->num_attention_heads) ||
+      get_int(x, "intermediate_size", 1, 1, ENC_MAX_INTERMEDIATE, &c->intermediate_size))
     return -1;
   if (c->hidden_size % c->num_attention_heads != 0)
     return ordo_fail(x->e, "%s: \"hidden_size\" %d is not divisible by \"num_attention_heads\" %d",
@@ -190,16 +194,16 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
   /* RoFormer's embedding_size defaults to hidden_size; ELECTRA's and ALBERT's to 128. */
   if (c->arch != ORDO_ARCH_ELECTRA && c->arch != ORDO_ARCH_ALBERT)
     c->embedding_size = c->hidden_size;
-  if (has_embedding_size(c->arch) && get_int(x, "embedding_size", 0, 1, &c->embedding_size))
+  if (has_embedding_size(c->arch) && get_int(x, "embedding_size", 0, 1, ENC_MAX_HIDDEN, &c->embedding_size))
     return -1;
-  if (get_int(x, "max_position_embeddings", 0, 1, &c->max_position_embeddings) ||
-      get_int(x, "type_vocab_size", 0, 1, &c->type_vocab_size) ||
-      get_int(x, "pad_token_id", 0, 0, &c->pad_token_id))
+  if (get_int(x, "max_position_embeddings", 0, 1, ENC_MAX_POSITIONS, &c->max_position_embeddings) ||
+      get_int(x, "type_vocab_size", 0, 1, ENC_MAX_TYPE_VOCAB, &c->type_vocab_size) ||
+      get_int(x, "pad_token_id", 0, 0, INT_MAX, &c->pad_token_id))
     return -1;
   if (c->pad_token_id >= c->vocab_size)
     return ordo_fail(x->e, "%s: \"pad_token_id\" %d is not below \"vocab_size\" %d", path,
                      c->pad_token_id, c->vocab_size);
-  if (get_float(x, "layer_norm_eps", DBL_MIN, 1.0, 0, 0, &c->layer_norm_eps) ||
+  if (get_float(x, "layer_norm_eps", FLT_MIN, 1.0, 0, 0, &c->layer_norm_eps) ||
       get_float(x, "hidden_dropout_prob", 0, 1, 0, 0, &c->hidden_dropout_prob) ||
       get_float(x, "attention_probs_dropout_prob", 0, 1, 0, 0, &c->attention_probs_dropout_prob))
     return -1;
@@ -212,7 +216,7 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
   }
   if (get_string(x, "hidden_act", c->hidden_act, sizeof c->hidden_act) ||
       get_num_labels(x, &c->num_labels) ||
-      get_int(x, "ordo_head_features", 0, 0, &c->head_features) ||
+      get_int(x, "ordo_head_features", 0, 0, ENC_MAX_HIDDEN, &c->head_features) ||
       get_bool(x, "tie_word_embeddings", &c->tie_word_embeddings))
     return -1;
   return 0;

@@ -480,20 +480,6 @@ static int cmp_wentry_name(const void *a, const void *b) {
   return strcmp((*(const st_wentry *const *)a)->name, (*(const st_wentry *const *)b)->name);
 }
 
-static int write_all(int fd, const void *data, size_t len) {
-  const char *p = data;
-  while (len > 0) {
-    ssize_t k = write(fd, p, len);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += k;
-    len -= (size_t)k;
-  }
-  return 0;
-}
-
 int st_writer_save(st_writer *w, const char *path, ordo_err *e) {
   const st_wentry **ord = ordo_malloc((size_t)(w->n + 1) * sizeof *ord);
   for (int i = 0; i < w->n; i++) ord[i] = &w->entries[i];
@@ -545,33 +531,13 @@ int st_writer_save(st_writer *w, const char *path, ordo_err *e) {
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
 
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  int rc = 0;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
-    rc = ordo_fail(e, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-    goto out;
-  }
-  int bad = write_all(fd, len8, 8) || write_all(fd, h.p, h.n);
-  for (int i = 0; i < w->n && !bad; i++)
-    if (ord[i]->nbytes) bad = write_all(fd, ord[i]->data, ord[i]->nbytes);
-  if (bad || fsync(fd) != 0) {
-    rc = ordo_fail(e, "%s: write failed: %s", tmp, strerror(errno));
-    close(fd);
-    unlink(tmp);
-    goto out;
-  }
-  if (close(fd) != 0) {
-    rc = ordo_fail(e, "%s: close failed: %s", tmp, strerror(errno));
-    unlink(tmp);
-    goto out;
-  }
-  if (rename(tmp, path) != 0) {
-    rc = ordo_fail(e, "%s: cannot rename into place: %s", path, strerror(errno));
-    unlink(tmp);
-  }
-out:
+  ordo_atomic at;
+  int rc = ordo_atomic_begin(&at, path, e);
+  if (rc == 0) rc = ordo_atomic_write(&at, len8, 8, e);
+  if (rc == 0) rc = ordo_atomic_write(&at, h.p, h.n, e);
+  for (int i = 0; i < w->n && rc == 0; i++)
+    if (ord[i]->nbytes) rc = ordo_atomic_write(&at, ord[i]->data, ord[i]->nbytes, e);
+  if (rc == 0) rc = ordo_atomic_commit(&at, e);
   free(h.p);
   free(ord);
   return rc;

@@ -93,10 +93,22 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->g_head_c = take(a, HR * C);
 }
 
+int enc_max_seq(const enc_config *c) {
+  return c->max_position_embeddings - (c->arch == ORDO_ARCH_ROBERTA ? c->pad_token_id + 1 : 0);
+}
+
+int enc_check_seq(const enc_config *c, int T, ordo_err *e) {
+  int max = enc_max_seq(c);
+  if (T <= max) return 0;
+  return ordo_fail(e, "sequences of %d tokens do not fit the model's position table (%d positions: "
+                   "max_position_embeddings %d%s)", T, max > 0 ? max : 0,
+                   c->max_position_embeddings,
+                   c->arch == ORDO_ARCH_ROBERTA ? ", after RoBERTa's pad offset" : "");
+}
+
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
   ORDO_CHECK(maxB > 0 && maxT > 0);
-  ORDO_CHECKF(maxT <= m->cfg.max_position_embeddings - (m->cfg.arch == ORDO_ARCH_ROBERTA ? m->cfg.pad_token_id + 1 : 0),
-              "sequence length %d exceeds the position table", maxT);
+  ORDO_CHECKF(maxT <= enc_max_seq(&m->cfg), "sequence length %d exceeds the position table", maxT);
   arena_free(&m->arena);
   free(m->acts);
   m->acts = ordo_calloc(m->cfg.num_hidden_layers, sizeof *m->acts);

@@ -133,6 +133,14 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
       if (!(s->flags & ORDO_PF_LORA) && !(is_head && m->lora.train_heads)) s->flags |= ORDO_PF_FROZEN;
     }
   }
+  int64_t count = params_count(&m->params, 0);
+  if (count > ENC_MAX_PARAMS) {
+    params_free(&m->params);
+    return ordo_fail(e, "the configuration (vocab %d, hidden %d, %d layers, intermediate %d, %d "
+                     "positions) has %.2fG parameters, more than the %.2fG supported",
+                     cfg->vocab_size, C, cfg->num_hidden_layers, I, cfg->max_position_embeddings,
+                     count / 1e9, ENC_MAX_PARAMS / 1e9);
+  }
   params_alloc(&m->params);
   return 0;
 }
@@ -232,7 +240,7 @@ int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e) 
 }
 
 int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
-  if (ordo_make_dir(dir, e) != 0) return -1;
+  if (ordo_dir_ensure(dir, e) != 0) return -1;
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (hfconfig_save(&m->cfg, path, e) != 0) return -1;

@@ -168,7 +168,7 @@ void enc_lora_merge(enc_model *m) {
 
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
   if (m->lora.r <= 0) return ordo_fail(e, "the model has no LoRA adapters to save");
-  if (ordo_make_dir(dir, e) != 0) return -1;
+  if (ordo_dir_ensure(dir, e) != 0) return -1;
   st_writer w;
   st_writer_init(&w);
   st_writer_meta(&w, "format", "pt");

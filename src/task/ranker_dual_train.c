@@ -201,7 +201,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   char sub[4200], ckpt_dir[4300];
   snprintf(sub, sizeof sub, "%s/dual", dir);
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
-  int rc = ordo_make_dir(sub, e);
+  int rc = ordo_dir_ensure(sub, e);
   if (rc == 0) {
     dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N, .T = T,
                                .ids = ids, .msk = msk, .tt = tt, .slots = slots, .dscore = dscore},

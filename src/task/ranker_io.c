@@ -167,6 +167,10 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     if (tok_load(&m->tk, dir, e) != 0) goto done;
     if (load_encoder(&m->enc, dir, 1, RK_POINT_NFEAT, 1, "the pointwise ranker", e) != 0) goto done;
     m->has_point = 1;
+    if (enc_check_seq(&m->enc.cfg, m->pc.seq, e) != 0) {
+      ordo_err_prefix(e, "%s: pointwise \"seq\" %d", path, m->pc.seq);
+      goto done;
+    }
     enc_plan(&m->enc, 32, m->pc.seq, 0);
   }
   const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "dual");
@@ -185,6 +189,10 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     if (load_encoder(&m->dual, sub, 2 * m->dc.dim, 0, 2, "the dual encoder", e) != 0) goto done;
     m->has_dual = 1;
     int per = m->dc.md_tokens > m->dc.code_tokens ? m->dc.md_tokens : m->dc.code_tokens;
+    if (enc_check_seq(&m->dual.cfg, per + 2, e) != 0) {
+      ordo_err_prefix(e, "%s: dual cells of %d tokens", path, per);
+      goto done;
+    }
     enc_plan(&m->dual, 256, per + 2, 0);
   }
   rc = 0;

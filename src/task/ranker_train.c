@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "ordo/batching.h"
+#include "ordo/checkpoint.h"
 #include "ordo/files.h"
 #include "ordo/progress.h"
 #include "ordo/ranker.h"
@@ -562,6 +563,10 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   cfg.num_labels = num_labels;
   cfg.head_features = head_features;
   if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
+  if (enc_check_seq(&m->cfg, seq, e) != 0) {
+    enc_free(m);
+    return ordo_err_prefix(e, "%s", o->init ? o->init : "the encoder");
+  }
   enc_init_weights(m, o->init_seed);
   if (o->init && enc_load(m, o->init, NULL, e) != 0) {
     enc_free(m);
@@ -570,12 +575,26 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   return 0;
 }
 
+int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
+  static const char *const subs[] = {"checkpoint", "checkpoint_dual"};
+  char sub[2][4200];
+  int resumable = 0;
+  for (int k = 0; k < 2; k++) {
+    snprintf(sub[k], sizeof sub[k], "%s/%s", dir, subs[k]);
+    resumable |= ckpt_exists(sub[k]);
+  }
+  if (ordo_out_dir_check(dir, force || resumable, e) != 0) return -1;
+  for (int k = 0; k < 2; k++)
+    if (ckpt_check_dir(sub[k], e) != 0) return -1;
+  return 0;
+}
+
 int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_train_result *res,
              ordo_err *e) {
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
-  if (ordo_make_dir(dir, e) != 0) return -1;
+  if (ordo_dir_ensure(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
@@ -585,6 +604,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     train[i] = !val[i] && (o->max_train_nb <= 0 || n_tr < o->max_train_nb);
     n_tr += train[i], n_val += val[i];
   }
+  res->validated = n_val > 0;
   if (n_tr == 0) {
     free(val), free(train);
     return ordo_fail(e, "no training notebooks left after the split (--val-frac %g)", o->val_frac);
@@ -729,11 +749,17 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     }
     if (pp) res->tau_both = r2.tau_slot;
     if (rm.has_dual) res->tau_with_dual = r2.tau_slot;
-    if (o->verbose)
+    /* chosen on the held-out tau; with nothing held out there is no tau to choose on, and the
+     * model with the encoder evidence (what the run was asked to train) is kept */
+    int keep_with = res->validated ? r2.tau_slot > res->tau_slot : 1;
+    const char *with_what = pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual";
+    if (o->verbose && res->validated)
       fprintf(stderr, "slot ranker: lexical only %.4f, with the encoder evidence (%s) %.4f: keeping %s\n",
-              res->tau_slot, pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual",
-              r2.tau_slot, r2.tau_slot > res->tau_slot ? "the latter" : "lexical only");
-    if (r2.tau_slot > res->tau_slot) {
+              res->tau_slot, with_what, r2.tau_slot, keep_with ? "the latter" : "lexical only");
+    else if (o->verbose)
+      fprintf(stderr, "slot ranker: no held-out notebooks to compare on: keeping the one with the "
+                      "encoder evidence (%s)\n", with_what);
+    if (keep_with) {
       rk_slot_free(&rm.slot);
       rm.slot = with;
       res->tau_slot = r2.tau_slot;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ordo/files.h"
 #include "ordo/safetensors.h"
 
 #define CKPT_MANIFEST "manifest.json"
@@ -278,14 +279,8 @@ static char *manifest_json(const ckpt_io *c, const char *tmp, ordo_err *e) {
 }
 
 static int dir_is_empty_or_absent(const char *path) {
-  DIR *d = opendir(path);
-  if (!d) return errno == ENOENT;
-  struct dirent *de;
-  int empty = 1;
-  while (empty && (de = readdir(d)))
-    empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
-  closedir(d);
-  return empty;
+  int r = ordo_dir_first_entry(path, NULL, 0);
+  return r == 0 || (r < 0 && errno == ENOENT);
 }
 
 int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
@@ -296,9 +291,7 @@ int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
   char clean[CKPT_PATH_MAX], parent[CKPT_PATH_MAX], tmp[CKPT_PATH_MAX + 32], path[CKPT_PATH_MAX * 2];
   if (split_dir(dir, clean, parent, e) != 0) return -1;
   /* the swap replaces DIR wholesale: never do that to a directory that is not a checkpoint */
-  if (!ckpt_exists(clean) && !dir_is_empty_or_absent(clean))
-    return ordo_fail(e, "%s: exists and is not a checkpoint (no %s): refusing to replace it", clean,
-                     CKPT_MANIFEST);
+  if (ckpt_check_dir(clean, e) != 0) return -1;
   remove_stale_tmp(clean, parent);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", clean, (long)getpid());
   remove_tree(tmp);
@@ -366,6 +359,12 @@ fail:
   free(json);
   remove_tree(tmp);
   return -1;
+}
+
+int ckpt_check_dir(const char *dir, ordo_err *e) {
+  if (ckpt_exists(dir) || dir_is_empty_or_absent(dir)) return 0;
+  return ordo_fail(e, "%s: exists and is not a checkpoint (no %s): refusing to replace it (move "
+                   "it away, or choose another output folder)", dir, CKPT_MANIFEST);
 }
 
 int ckpt_exists(const char *dir) {

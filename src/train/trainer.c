@@ -91,7 +91,10 @@ static ckpt_io io_of(trainer *t) {
 }
 
 int trainer_resume(trainer *t, ordo_err *e) {
-  if (!t->cfg.ckpt_dir || !ckpt_exists(t->cfg.ckpt_dir)) return 0;
+  if (!t->cfg.ckpt_dir) return 0;
+  /* a folder that is no checkpoint would be refused by the first save: say so before step 1 */
+  if (ckpt_check_dir(t->cfg.ckpt_dir, e) != 0) return -1;
+  if (!ckpt_exists(t->cfg.ckpt_dir)) return 0;
   ckpt_io io = io_of(t);
   if (ckpt_load(&io, t->cfg.ckpt_dir, e) != 0) return -1;
   if (t->prog.run_seed != t->cfg.seed)

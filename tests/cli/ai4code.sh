@@ -61,7 +61,7 @@ expect_text "$T/err" "broken.ipynb"
 head -1 "$T/ds/train_orders.csv" | grep -qx 'id,cell_order' && ok || bad "orders header"
 grep -qE '^[0-9a-f]{14},[0-9a-f]{8},$' "$T/ds/train_ancestors.csv" && ok || bad "ancestors rows"
 expect_rc 1 "$ORDO" nb build --from "$T/src" --out "$T/ds" --seed 3
-expect_text "$T/err" "already exists"
+expect_text "$T/err" "already holds files"
 expect_rc 0 "$ORDO" nb build --from "$T/src" --out "$T/ds2" --seed 3
 cmp -s "$T/ds/train_orders.csv" "$T/ds2/train_orders.csv" && ok || bad "rebuild with the same seed differs"
 expect_rc 0 "$ORDO" nb info --data "$T/ds" --val-frac 0.3 --seed 1

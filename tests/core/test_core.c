@@ -1,8 +1,10 @@
-/* Core: dtype conversions (RNE, fp16 overflow, NaN), Philox known-answer, arena, params. */
+/* Core: dtype conversions (RNE, fp16 overflow, NaN), Philox known-answer, arena, params, file
+ * lists, atomic outputs and output folders. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -130,7 +132,55 @@ static void test_list_files(void) {
   EXPECT(system(cmd) == 0, "cleanup");
 }
 
+/* Outputs: atomic writes replace regular files only; the output folder rule. */
+static void test_outputs(void) {
+  char dir[] = "/tmp/ordo_out_XXXXXX", p[600], q[700];
+  ORDO_CHECK(mkdtemp(dir));
+  ordo_err e = {{0}};
+  /* a pipe, a folder and a device are refused and left as they were */
+  snprintf(p, sizeof p, "%s/fifo", dir);
+  ORDO_CHECK(mkfifo(p, 0644) == 0);
+  EXPECT(ordo_write_file_atomic(p, "x", 1, &e) == -1 && strstr(e.msg, "is a pipe, not a regular file") &&
+             strstr(e.msg, p), "pipe: %s", e.msg);
+  struct stat sb;
+  EXPECT(lstat(p, &sb) == 0 && S_ISFIFO(sb.st_mode), "the pipe is still a pipe");
+  /* a device node of our own (as root), never a system one: a broken build would replace it */
+  snprintf(q, sizeof q, "%s/dev", dir);
+  if (geteuid() == 0 && mknod(q, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+    EXPECT(ordo_write_file_atomic(q, "x", 1, &e) == -1 && strstr(e.msg, "is a character device"),
+           "device: %s", e.msg);
+    EXPECT(lstat(q, &sb) == 0 && S_ISCHR(sb.st_mode), "the device is still a device");
+  }
+  EXPECT(ordo_write_file_atomic(dir, "x", 1, &e) == -1 && strstr(e.msg, "is a folder"), "folder: %s", e.msg);
+  /* a link to a regular file: the file is replaced, the link kept */
+  snprintf(p, sizeof p, "%s/real.txt", dir);
+  snprintf(q, sizeof q, "%s/link.txt", dir);
+  ORDO_CHECK(ordo_write_file_atomic(p, "old", 3, &e) == 0 && symlink(p, q) == 0);
+  EXPECT(ordo_write_file_atomic(q, "new", 3, &e) == 0, "%s", e.msg);
+  size_t n = 0;
+  char *txt = ordo_read_file(p, &n, &e);
+  EXPECT(txt && n == 3 && memcmp(txt, "new", 3) == 0 && lstat(q, &sb) == 0 && S_ISLNK(sb.st_mode),
+         "write through a link");
+  free(txt);
+  EXPECT(ordo_read_file_max(p, 2, &n, &e) == NULL && strstr(e.msg, "larger than 2 bytes"), "%s", e.msg);
+  /* folders: absent or empty is fine, holding files needs force, a file is not a folder */
+  snprintf(p, sizeof p, "%s/new", dir);
+  EXPECT(ordo_out_dir_check(p, 0, &e) == 0 && ordo_dir_ensure(p, &e) == 0 && ordo_is_dir(p), "new folder");
+  EXPECT(ordo_out_dir_check(p, 0, &e) == 0, "an empty folder: %s", e.msg);
+  touch(p, "config.json");
+  EXPECT(ordo_out_dir_check(p, 0, &e) == -1 && strstr(e.msg, "already holds files (config.json") &&
+             strstr(e.msg, "--force"), "a folder with files: %s", e.msg);
+  EXPECT(ordo_out_dir_check(p, 1, &e) == 0, "--force");
+  snprintf(q, sizeof q, "%s/config.json", p);
+  EXPECT(ordo_out_dir_check(q, 1, &e) == -1 && strstr(e.msg, "is not a folder"), "%s", e.msg);
+  EXPECT(ordo_dir_ensure(q, &e) == -1 && strstr(e.msg, "is not a folder"), "%s", e.msg);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  EXPECT(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
+  test_outputs();
   test_list_files();
   test_bf16();
   test_f16();

@@ -54,6 +54,11 @@ static void test_kaggle_json(void) {
   EXPECT(strcmp(nb.cells[1].source, "x = 1") == 0 && nb.cells[1].len == 5, "source by id");
   EXPECT(strcmp(nb.id, "abc") == 0 && nb.order == NULL, "id, no order");
   nb_notebook_free(&nb);
+  /* no cells at all (a fuzz finding: the code-first partition copied from NULL) */
+  const char *empty = "{\"cell_type\":{},\"source\":{}}";
+  EXPECT(nb_parse_kaggle_json(&nb, empty, strlen(empty), "e.json", "e", &e) == 0 && nb.n_cells == 0,
+         "no cells: %s", e.msg);
+  nb_notebook_free(&nb);
 
   struct {
     const char *js, *expect;
@@ -292,7 +297,7 @@ static void test_build(void) {
          "files %lld kept %lld dup %lld bad %lld notpy %lld few %lld groups %lld", (long long)st.files,
          (long long)st.kept, (long long)st.duplicates, (long long)st.malformed, (long long)st.not_python,
          (long long)st.too_few, (long long)st.groups);
-  EXPECT(nb_build_dataset(&o, &st, &e) == -1 && strstr(e.msg, "already exists"), "no silent overwrite");
+  EXPECT(nb_build_dataset(&o, &st, &e) == -1 && strstr(e.msg, "already holds files"), "no silent overwrite");
   o.force = 1;
   EXPECT(nb_build_dataset(&o, &st, &e) == 0, "--force: %s", e.msg);
   o.out = out2;
@@ -370,6 +375,29 @@ static void test_truncations(void) {
   }
 }
 
+/* A notebook of more than NB_MAX_CELLS cells is refused with its name and size, in both formats. */
+static void test_cell_cap(void) {
+  int n = NB_MAX_CELLS + 1;
+  size_t cap = (size_t)n * 64 + 64, k = 0;
+  char *kj = malloc(cap), *ip = malloc(cap);
+  k += (size_t)snprintf(kj + k, cap - k, "{\"cell_type\": {");
+  for (int i = 0; i < n; i++) k += (size_t)snprintf(kj + k, cap - k, "%s\"c%d\": \"code\"", i ? ", " : "", i);
+  k += (size_t)snprintf(kj + k, cap - k, "}, \"source\": {");
+  for (int i = 0; i < n; i++) k += (size_t)snprintf(kj + k, cap - k, "%s\"c%d\": \"x\"", i ? ", " : "", i);
+  snprintf(kj + k, cap - k, "}}");
+  k = (size_t)snprintf(ip, cap, "{\"nbformat\": 4, \"cells\": [");
+  for (int i = 0; i < n; i++)
+    k += (size_t)snprintf(ip + k, cap - k, "%s{\"cell_type\": \"code\", \"source\": \"x\"}", i ? ", " : "");
+  snprintf(ip + k, cap - k, "]}");
+  nb_notebook nb;
+  ordo_err e = {{0}};
+  EXPECT(nb_parse_kaggle_json(&nb, kj, strlen(kj), "big.json", "bignb", &e) == -1 &&
+             strstr(e.msg, "big.json: notebook bignb has 2049 cells, more than the 2048"), "%s", e.msg);
+  EXPECT(nb_parse_ipynb(&nb, ip, strlen(ip), "big.ipynb", NULL, &e) == -1 &&
+             strstr(e.msg, "big.ipynb: the notebook has 2049 cells, more than the 2048"), "%s", e.msg);
+  free(kj), free(ip);
+}
+
 int main(void) {
   snprintf(g_tmp, sizeof g_tmp, "%s/ordo-test-nb-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(g_tmp)) {
@@ -384,6 +412,7 @@ int main(void) {
   test_split();
   test_build();
   test_truncations();
+  test_cell_cap();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);

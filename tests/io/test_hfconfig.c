@@ -141,7 +141,7 @@ static void test_errors(void) {
                    "\"num_hidden_layers\": -2, \"num_attention_heads\": 4, "
                    "\"intermediate_size\": 256}",
                    &e) == -1 &&
-             strstr(e.msg, "\"num_hidden_layers\" is -2, expected an integer >= 1"),
+             strstr(e.msg, "\"num_hidden_layers\" is -2, expected an integer in [1, 128]"),
          "%s", e.msg);
   EXPECT(load_text(&c, "inter_frac",
                    "{\"model_type\": \"bert\", \"vocab_size\": 10, \"hidden_size\": 64, "
@@ -179,6 +179,13 @@ static void test_errors(void) {
   expect_bad_cfg("eps_str", "bert", ", \"layer_norm_eps\": \"1e-12\"",
                  "\"layer_norm_eps\" is a string, expected a number");
   expect_bad_cfg("eps_zero", "bert", ", \"layer_norm_eps\": 0", "\"layer_norm_eps\" is 0");
+  /* a double that rounds to float 0 would be saved as 0 and then refused (a fuzz finding) */
+  expect_bad_cfg("eps_underflow", "bert", ", \"layer_norm_eps\": 1e-79", "\"layer_norm_eps\" is 1e-79");
+  /* sizes past their bounds are refused before anything is sized from them */
+  expect_bad_cfg("maxpos_big", "bert", ", \"max_position_embeddings\": 65537",
+                 "\"max_position_embeddings\" is 65537, expected an integer in [1, 65536]");
+  expect_bad_cfg("labels_big", "bert", ", \"num_labels\": 70000",
+                 "\"num_labels\" is 70000, expected an integer in [1, 65536]");
   expect_bad_cfg("dropout_range", "bert", ", \"hidden_dropout_prob\": 1.5",
                  "\"hidden_dropout_prob\" is 1.5, expected a number in [0, 1]");
   expect_bad_cfg("maxpos_neg", "bert", ", \"max_position_embeddings\": -1",
