@@ -8,20 +8,7 @@ ORDO=$1
 SRC=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/ordo-cli-ai4code-XXXXXX")
 trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-# expect_rc CODE CMD...: runs CMD, output in $T/out and $T/err
-expect_rc() {
-  local want=$1; shift
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* :: $(tail -2 "$T/err")"; fi
-}
-expect_text() { # expect_text FILE TEXT
-  if grep -qF -- "$2" "$1"; then ok; else bad "'$2' not in $(basename "$1"): $(head -3 "$1")"; fi
-}
+. "$(dirname "$0")/common.bash"
 
 mk_nb() { # mk_nb PATH TOPIC: a notebook with 3 code and 3 markdown cells about TOPIC
   mkdir -p "$(dirname "$1")"
@@ -138,5 +125,4 @@ else
   echo "skipped: $NBP not present (nb-public baseline figures not checked)"
 fi
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+test_summary

@@ -8,19 +8,7 @@ ORDO=$1
 T=$(mktemp -d "${TMPDIR:-/tmp}/ordo-cli-ai4train-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expect_rc CODE CMD...: output in $T/out and $T/err
-  local want=$1; shift
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* :: $(tail -2 "$T/err")"; fi
-}
-expect_text() { # expect_text FILE TEXT
-  if grep -qF -- "$2" "$1"; then ok; else bad "'$2' not in $(basename "$1"): $(head -3 "$1")"; fi
-}
+. "$(dirname "$0")/common.bash"
 
 WORDS=(apple river motor piano cloud tiger lemon rocket garden silver planet forest)
 mk_nb() { # mk_nb PATH SEED: a heading, then code cells each preceded by a markdown naming its word
@@ -159,5 +147,4 @@ expect_rc 1 "$ORDO" ai4code predict --model "$T/lex" --data "$T/ds" --out "$T/s.
 expect_text "$T/err" "ranker.json"
 expect_text "$T/err" "slot"
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+test_summary

@@ -8,22 +8,7 @@ ORDO=$1 SRC=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/ordo-cli-bad-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
-fails=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expect_rc CODE CMD...: output in $T/out and $T/err
-  local want=$1; shift
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* :: $(tail -2 "$T/err")"; fi
-}
-expect_text() { # expect_text FILE TEXT
-  if grep -qF -- "$2" "$1"; then ok; else bad "'$2' not in $(basename "$1"): $(head -3 "$1")"; fi
-}
-expect_no_text() { # expect_no_text FILE TEXT
-  if grep -qF -- "$2" "$1"; then bad "'$2' in $(basename "$1")"; else ok; fi
-}
+. "$(dirname "$0")/common.bash"
 snap() { find "$@" -type f -exec sha256sum {} + 2>/dev/null | sort -k2; } # contents of files
 expect_same() { # expect_same SNAPSHOT_FILE PATH...: the files under PATH are as snapshotted
   if cmp -s "$1" <(snap "${@:2}"); then ok; else bad "files changed: ${*:2}"; fi
@@ -245,5 +230,4 @@ for f in "$R"/train_manifest/*; do
   expect_text "$T/err" "$T/run_m/checkpoint/manifest.json"
 done
 
-echo "bad_input: $pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+test_summary bad_input

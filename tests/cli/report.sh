@@ -9,18 +9,7 @@ ORDO=$1 SRC=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/ordo-cli-report-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
-fails=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expect_rc CODE CMD...: output in $T/out and $T/err
-  local want=$1; shift
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* :: $(tail -2 "$T/err")"; fi
-}
-expect_text() { # expect_text FILE TEXT
-  if grep -qF -- "$2" "$1"; then ok; else bad "'$2' not in $(basename "$1"): $(head -3 "$1")"; fi
-}
+. "$(dirname "$0")/common.bash"
 
 RUN=(--corpus "$SRC/src/core" --layers 1 --hidden 32 --heads 2 --intermediate 64 --seq 32
      --batch 4 --steps 30 --vocab-size 300 --threads 1 --seed 2)
@@ -79,5 +68,4 @@ expect_rc 0 "$ORDO" train "${RUN[@]}" --steps 34 --out "$T/torn"
 expect_rc 0 "$ORDO" report "$T/torn" --out "$T/torn2.html"
 expect_text "$T/torn2.html" "Files read"
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+test_summary
