@@ -19,6 +19,8 @@
 
 typedef struct train_args {
   const char *out, *tokenizer, *init, *config;
+  const char *model_type, *position; /* a new model's family and position scheme, or NULL */
+  int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   const char **corpus;
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
@@ -115,7 +117,16 @@ static void usage(FILE *f) {
     "model:\n"
     "  --init DIR           start from a checkpoint (config.json + model.safetensors)\n"
     "  --config FILE        HF config.json of a new model (random init)\n"
-    "  --layers N --hidden N --heads N --intermediate N   a new BERT (default 4/256/4/1024)\n"
+    "  --layers N --hidden N --heads N --intermediate N   a new model (default 4/256/4/1024)\n"
+    "  --model-type T       family of a new model: bert (default), roberta, roformer, albert,\n"
+    "                       electra (ELECTRA's MLM head is its generator's, ElectraForMaskedLM)\n"
+    "  --position P         position scheme of a new model: absolute (learned; the default),\n"
+    "                       sinusoidal, rope (RoFormer's and only choice), alibi, relative\n"
+    "                       (T5-style buckets); other than the family's own, the checkpoint\n"
+    "                       carries ordo_position and loads in ordo only\n"
+    "  --embedding-size N   embedding width of a new ALBERT/ELECTRA/RoFormer, projected to\n"
+    "                       --hidden (default: --hidden)\n"
+    "  --groups N           ALBERT: layers share the parameters of N groups (default 1)\n"
     "  --dropout P          hidden and attention-probability dropout of a new model (default 0.1)\n"
     "training:\n"
     "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
@@ -222,6 +233,24 @@ static int parse_args(train_args *a, int argc, char **argv) {
       const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
                          : f[2] == 'i' ? &a->init : &a->config;
       *dst = argv[++i];
+    } else if (strcmp(f, "--model-type") == 0 || strcmp(f, "--position") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char *v = argv[++i];
+      int ok = 0;
+      if (f[2] == 'm') {
+        for (int k = 0; k < ORDO_ARCH_COUNT; k++) ok |= strcmp(v, arch_name((ordo_arch)k)) == 0;
+        a->model_type = v;
+      } else {
+        enc_position p;
+        ok = enc_position_parse(v, &p) == 0;
+        a->position = v;
+      }
+      if (!ok) {
+        fprintf(stderr, "ordo train: %s '%s' is not one of %s\n", f, v,
+                f[2] == 'm' ? "bert, roberta, electra, albert, roformer"
+                            : "absolute, sinusoidal, rope, alibi, relative");
+        return 0;
+      }
     } else if ((tf = train_flags_parse(&a->tc, argc, argv, &i, "ordo train")) != 0) {
       if (tf < 0) return 0;
     } else {
@@ -231,6 +260,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--hidden", &a->hidden, NULL, NULL, 8, 16384},
           {"--heads", &a->heads, NULL, NULL, 1, 256},
           {"--intermediate", &a->intermediate, NULL, NULL, 8, 65536},
+          {"--embedding-size", &a->embedding_size, NULL, NULL, 2, 16384},
+          {"--groups", &a->groups, NULL, NULL, 1, 128},
           {"--seq", &a->seq, NULL, NULL, 8, 8192},
           {"--batch", &a->batch, NULL, NULL, 1, 65536},
           {"--threads", &a->threads, NULL, NULL, 1, 1024},
@@ -278,7 +309,38 @@ static int parse_args(train_args *a, int argc, char **argv) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
     return 0;
   }
+  if ((a->init || a->config) && (a->model_type || a->position || a->embedding_size || a->groups)) {
+    fprintf(stderr, "ordo train: --model-type, --position, --embedding-size and --groups describe "
+                    "a new model; with --init or --config its config.json decides\n");
+    return 0;
+  }
   return 1;
+}
+
+/* A new model from the flags: --model-type's family (BERT by default) with its own position
+ * scheme unless --position names another. */
+static int new_config(enc_config *cfg, const train_args *a, ordo_err *e) {
+  ordo_arch arch = ORDO_ARCH_BERT;
+  for (int k = 0; k < ORDO_ARCH_COUNT && a->model_type; k++)
+    if (strcmp(a->model_type, arch_name((ordo_arch)k)) == 0) arch = (ordo_arch)k;
+  hfconfig_defaults(cfg, arch);
+  cfg->num_hidden_layers = a->layers;
+  cfg->hidden_size = cfg->embedding_size = a->hidden;
+  if (a->embedding_size) cfg->embedding_size = a->embedding_size;
+  cfg->num_attention_heads = a->heads;
+  cfg->intermediate_size = a->intermediate;
+  cfg->hidden_dropout_prob = (float)a->dropout;
+  cfg->attention_probs_dropout_prob = (float)a->dropout;
+  snprintf(cfg->hidden_act, sizeof cfg->hidden_act, "gelu"); /* ALBERT's default is gelu_new */
+  cfg->max_position_embeddings = a->seq > 512 ? a->seq : 512;
+  if (a->position) enc_position_parse(a->position, &cfg->position);
+  if (a->groups) {
+    if (arch != ORDO_ARCH_ALBERT) return ordo_fail(e, "--groups is ALBERT's (--model-type albert)");
+    if (a->layers % a->groups != 0)
+      return ordo_fail(e, "--groups %d does not divide --layers %d", a->groups, a->layers);
+    cfg->num_hidden_groups = a->groups;
+  }
+  return 0;
 }
 
 static int ensure_dir(const char *dir, ordo_err *e) {
@@ -390,20 +452,15 @@ int cmd_train(int argc, char **argv) {
       if (hfconfig_load(&cfg, path, &e) != 0) goto done;
     } else if (a.config) {
       if (hfconfig_load(&cfg, a.config, &e) != 0) goto done;
-    } else {
-      hfconfig_defaults(&cfg, ORDO_ARCH_BERT);
-      cfg.num_hidden_layers = a.layers;
-      cfg.hidden_size = cfg.embedding_size = a.hidden;
-      cfg.num_attention_heads = a.heads;
-      cfg.intermediate_size = a.intermediate;
-      cfg.hidden_dropout_prob = (float)a.dropout;
-      cfg.attention_probs_dropout_prob = (float)a.dropout;
-      cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
+    } else if (new_config(&cfg, &a, &e) != 0) {
+      goto done;
     }
     if (!a.init) {
       cfg.vocab_size = tok_vocab_size(tk);
       int32_t pad = tok_special_id(tk, TOK_SP_PAD);
       cfg.pad_token_id = pad >= 0 ? pad : 0;
+      /* RoBERTa numbers positions from pad_token_id + 1 */
+      if (!a.config && cfg.arch == ORDO_ARCH_ROBERTA) cfg.max_position_embeddings += cfg.pad_token_id + 1;
     } else if (cfg.vocab_size < tok_vocab_size(tk)) {
       ordo_fail(&e, "%s: vocab_size %d is smaller than the tokenizer's %d", a.init, cfg.vocab_size,
                 tok_vocab_size(tk));
