@@ -21,6 +21,7 @@ typedef struct train_args {
   const char *out, *tokenizer, *init, *config;
   const char *model_type, *position; /* a new model's family and position scheme, or NULL */
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
+  int whole_word;                    /* mask whole words (the tokenizer's word starts) */
   const char **corpus;
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
@@ -136,6 +137,9 @@ static void usage(FILE *f) {
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
+    "  --whole-word         whole-word masking: a word's tokens are masked together (each\n"
+    "                       still 80/10/10); words as the tokenizer marks them (WordPiece:\n"
+    "                       no \"##\"; byte-level BPE: a leading space or punctuation)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --log-every N        print a loss line every N steps (default 10)\n"
     "  (a checkpoint is always written to DIR/checkpoint at the end)\n\n");
@@ -233,6 +237,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
                          : f[2] == 'i' ? &a->init : &a->config;
       *dst = argv[++i];
+    } else if (strcmp(f, "--whole-word") == 0) {
+      a->whole_word = 1;
     } else if (strcmp(f, "--model-type") == 0 || strcmp(f, "--position") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -372,6 +378,7 @@ int cmd_train(int argc, char **argv) {
   int n_texts = 0;
   tok *tk = NULL;
   mlm_data data = {0};
+  uint8_t *word_start = NULL;
   enc_model m;
   int have_model = 0;
   trainer tr;
@@ -442,6 +449,12 @@ int cmd_train(int argc, char **argv) {
                       tok_special_id(tk, TOK_SP_MASK), tok_special_id(tk, TOK_SP_PAD),
                       tok_vocab_size(tk), a.seed, &e) != 0)
       goto done;
+    if (a.whole_word) {
+      int V = tok_vocab_size(tk);
+      word_start = ordo_malloc((size_t)V);
+      for (int32_t id = 0; id < V; id++) word_start[id] = (uint8_t)tok_starts_word(tk, id);
+      data.word_start = word_start;
+    }
   }
 
   /* model */
@@ -559,6 +572,7 @@ done:
   if (task.first) free(task.first);
   if (have_model) enc_free(&m);
   mlm_data_free(&data);
+  free(word_start);
   tok_free(tk);
   for (int i = 0; i < n_texts; i++) free(texts[i]);
   free(texts);

@@ -31,6 +31,7 @@ run roberta '"model_type":"roberta"' --model-type roberta
 for p in sinusoidal rope alibi relative; do
   run "bert_$p" "\"ordo_position\":\"$p\"" --position "$p"
 done
+run bert_whole_word '"model_type":"bert"' --whole-word
 run electra_alibi '"ordo_position":"alibi"' --model-type electra --position alibi
 # the checkpoint is the next run's start: same family and scheme, loss continues from it
 run albert_again '"num_hidden_groups":2' --init "$tmp/albert" --tokenizer "$tmp/albert"
