@@ -118,6 +118,8 @@ typedef struct enc_model {
   int nsp_w, nsp_b;
   int cls_dense_w, cls_dense_b, cls_out_w, cls_out_b;
   int cls_feat_w; /* (num_labels, head_features) or -1: logits += W f for the batch's head_feats */
+  int cls_gelu;   /* the classification head's activation is GELU (ELECTRA's and RoFormer's
+                     ClassificationHead), not tanh; cls_tanh then holds its output */
   int rtd_dense_w, rtd_dense_b, rtd_out_w, rtd_out_b;
 
   /* capacity planned by enc_plan */

@@ -314,7 +314,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     op->matmul_forward(m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
     R(m, m->cls_fc, (size_t)B * C);
-    op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    else op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
     R(m, m->cls_tanh, (size_t)B * C);
     float *dropped = m->cls_tanh + (size_t)B * C;
     op->dropout_forward(dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
@@ -425,7 +426,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memset(m->g_head_b, 0, F((size_t)B * C));
     op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     memset(m->g_head_c, 0, F((size_t)B * C));
-    op->tanh_backward(m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_backward(m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
+    else op->tanh_backward(m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
     memset(m->g_head_a, 0, F((size_t)B * C));
     op->matmul_backward(m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);

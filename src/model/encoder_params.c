@@ -115,15 +115,15 @@ static int check_config(const enc_config *cfg, int heads, const enc_lora_config 
                        cfg->num_hidden_groups, cfg->num_hidden_layers);
     if (lora && lora->r > 0) return ordo_fail(e, "LoRA on ALBERT's shared layers is not supported");
     if (heads & (ENC_HEAD_CLS | ENC_HEAD_NSP))
-      return ordo_fail(e, "ALBERT: only the MLM head and the pooler are supported");
+      return ordo_fail(e, "ALBERT: only the MLM head and the pooler are supported (its "
+                          "classifier sits on the pooler)");
   }
   if ((heads & ENC_HEAD_RTD) && cfg->arch != ORDO_ARCH_ELECTRA)
     return ordo_fail(e, "the replaced-token-detection head is ELECTRA's (model_type electra)");
   if ((heads & (ENC_HEAD_POOLER | ENC_HEAD_NSP)) &&
       (cfg->arch == ORDO_ARCH_ELECTRA || cfg->arch == ORDO_ARCH_ROFORMER))
     return ordo_fail(e, "%s has no pooler", cfg->model_type);
-  if ((heads & ENC_HEAD_CLS) && cfg->arch != ORDO_ARCH_BERT && cfg->arch != ORDO_ARCH_ROBERTA)
-    return ordo_fail(e, "the classification head is not supported for %s yet", cfg->model_type);
+
   if ((heads & ENC_HEAD_CLS) && cfg->num_labels <= 0)
     return ordo_fail(e, "classification head needs num_labels >= 1");
   return 0;
@@ -234,6 +234,8 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     m->nsp_b = add(m, 0, ORDO_PF_FROZEN | ND, 1, 2, 0, "cls.seq_relationship.bias");
   }
   if (heads & ENC_HEAD_CLS) {
+    /* ELECTRA's and RoFormer's heads have the same layout with GELU where RoBERTa has tanh */
+    m->cls_gelu = cfg->arch == ORDO_ARCH_ELECTRA || cfg->arch == ORDO_ARCH_ROFORMER;
     m->cls_dense_w = add(m, 0, 0, 2, C, C, "classifier.dense.weight");
     m->cls_dense_b = add(m, 0, ND, 1, C, 0, "classifier.dense.bias");
     m->cls_out_w = add(m, 0, 0, 2, cfg->num_labels, C, "classifier.out_proj.weight");

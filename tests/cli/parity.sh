@@ -15,7 +15,7 @@ expect() { # expect STATUS DESCRIPTION CMD...
 # RoFormer's rotary_value, ELECTRA's generator)
 for d in hf/bert hf/roberta_regression hf/bert_lora hf/roformer_mlm hf/albert_mlm hf/electra_rtd \
          hf_families/roformer_proj hf_families/albert_groups hf_families/electra_proj \
-         hf_families/electra_gen; do
+         hf_families/electra_gen hf_families/electra_cls hf_families/roformer_cls; do
   for be in cpu cpu-ref; do
     expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/$d" --backend "$be"
   done

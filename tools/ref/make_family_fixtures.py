@@ -12,6 +12,8 @@ layout (tests/fixtures/README.md):
   electra_proj    ElectraForPreTraining, embedding_size != hidden_size (embeddings_project)
   electra_gen     ElectraForMaskedLM (the generator: generator_predictions + generator_lm_head
                   tied to the word embeddings), embedding_size != hidden_size
+  electra_cls     ElectraForSequenceClassification, num_labels=1, MSE (GELU head)
+  roformer_cls    RoFormerForSequenceClassification, num_labels=1, MSE (GELU head)
 
 Randomness: torch.manual_seed(seed), then the models in the order above from the global
 stream; the batch, labels and replaced flags come from make_fixtures.make_batch and the
@@ -28,7 +30,8 @@ import transformers
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures as mf  # noqa: E402
 
-MODELS = ["roformer_proj", "albert_groups", "electra_proj", "electra_gen"]
+MODELS = ["roformer_proj", "albert_groups", "electra_proj", "electra_gen", "electra_cls",
+          "roformer_cls"]
 
 
 def make_configs(a):
@@ -42,6 +45,8 @@ def make_configs(a):
                                                    classifier_dropout_prob=0.0),
         "electra_proj": transformers.ElectraConfig(**c, embedding_size=a.embedding),
         "electra_gen": transformers.ElectraConfig(**c, embedding_size=a.embedding),
+        "electra_cls": transformers.ElectraConfig(**c, embedding_size=a.embedding, num_labels=1),
+        "roformer_cls": transformers.RoFormerConfig(**c, embedding_size=a.embedding, num_labels=1),
     }
 
 
@@ -52,6 +57,8 @@ def build_models(cfg):
         "albert_groups": T.AlbertForMaskedLM(cfg["albert_groups"]),
         "electra_proj": T.ElectraForPreTraining(cfg["electra_proj"]),
         "electra_gen": T.ElectraForMaskedLM(cfg["electra_gen"]),
+        "electra_cls": T.ElectraForSequenceClassification(cfg["electra_cls"]),
+        "roformer_cls": T.RoFormerForSequenceClassification(cfg["roformer_cls"]),
     }
     for m in models.values():
         m.eval()
@@ -71,8 +78,26 @@ def run_electra_gen(m, batch, a):
     return inputs, outputs
 
 
+def run_regression(m, batch, a):
+    """num_labels=1 on the first token, MSE against a target (B, 1) from generator seed+2,
+    as make_fixtures' roberta_regression."""
+    ids, mask, types_, _ = batch
+    ids = mf.padded(ids, mask, m.config.pad_token_id)
+    g = torch.Generator().manual_seed(a.seed + 2)
+    target = torch.randn(a.batch, 1, generator=g)
+    base = getattr(m, m.base_model_prefix)
+    seq = base(input_ids=ids, attention_mask=mask, token_type_ids=types_, return_dict=False)[0]
+    logits = m.classifier(seq)
+    loss = torch.nn.functional.mse_loss(logits, target)
+    loss.backward()
+    inputs = dict(input_ids=ids, attention_mask=mask, token_type_ids=types_, target=target)
+    outputs = dict(last_hidden_state=seq, logits=logits, loss=loss.reshape(1))
+    return inputs, outputs
+
+
 RUNNERS = {"roformer_proj": mf.run_roformer, "albert_groups": mf.run_albert,
-           "electra_proj": mf.run_electra, "electra_gen": run_electra_gen}
+           "electra_proj": mf.run_electra, "electra_gen": run_electra_gen,
+           "electra_cls": run_regression, "roformer_cls": run_regression}
 
 
 def main(argv):
