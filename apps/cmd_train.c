@@ -22,6 +22,8 @@ typedef struct train_args {
   const char *model_type, *position; /* a new model's family and position scheme, or NULL */
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
+  int electra;                       /* --objective electra */
+  double gen_frac, rtd_weight;       /* ELECTRA: generator width fraction, lambda */
   const char **corpus;
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every;
@@ -71,6 +73,70 @@ static float mlm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss
   enc_backward(m, &b);
   for (int k = r0; k < r0 + nr; k++) t->rows[k] += i * per;
   return loss * share;
+}
+
+/* ELECTRA (Clark et al. 2020): the generator, a narrower encoder, learns the masked LM on the
+ * masked batch; its samples replace the masked tokens, and the discriminator learns to tell
+ * every real position replaced or original. Loss = MLM + lambda RTD; both models' parameters
+ * (sharing the embeddings) are one table stepped by one optimizer. */
+typedef struct electra_task {
+  mlm_task *mlm;
+  enc_model *gen, *disc;
+  float lambda;
+  int n_micro;
+  uint64_t seed;
+  int32_t *dids;   /* (B, T) the discriminator's input */
+  float *replaced; /* (B, T) 1 where the generator's sample differs from the original */
+} electra_task;
+
+static void electra_prepare(void *ctx, int64_t step, int n_micro) {
+  electra_task *t = ctx;
+  t->n_micro = n_micro;
+  mlm_prepare(t->mlm, step, n_micro);
+}
+
+static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, float dloss) {
+  (void)unused;
+  electra_task *et = ctx;
+  mlm_task *t = et->mlm;
+  enc_model *g = et->gen, *d = et->disc;
+  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0, V = g->cfg.vocab_size;
+  g->seed = et->seed ^ 0x5851F42D4C957F2Dull, d->seed = et->seed;
+  g->step = d->step = (uint64_t)(step * et->n_micro + i);
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
+  enc_batch b = {.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
+                 .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0, .n_mlm_rows = nr,
+                 .mlm_labels = t->labels + r0};
+  enc_forward(g, &b, 1);
+  enc_zero_output_grads(g, &b);
+  float share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
+  float lm = nr > 0 ? enc_loss_mlm(g, &b, dloss * share, NULL) : 0.0f;
+  enc_backward(g, &b);
+  /* sample each masked position from the generator's softmax (no gradient through it) */
+  memcpy(et->dids, b.ids, (size_t)per * sizeof(int32_t));
+  memset(et->replaced, 0, (size_t)per * sizeof(float));
+  for (int k = 0; k < nr; k++) {
+    const float *p = g->mlm_probs + (size_t)k * V;
+    int row = b.mlm_rows[k], s = V - 1;
+    float u = philox_uniform(et->seed ^ 0xE1EC78A5ull, (uint64_t)g->step * (uint64_t)per + (uint64_t)row), c = 0;
+    for (int v = 0; v < V; v++) {
+      c += p[v];
+      if (u < c) {
+        s = v;
+        break;
+      }
+    }
+    et->dids[row] = s;
+    et->replaced[row] = s != b.mlm_labels[k] ? 1.0f : 0.0f;
+  }
+  enc_batch db = {.B = t->B, .T = t->T, .ids = et->dids, .mask = b.mask};
+  enc_forward(d, &db, 1);
+  enc_zero_output_grads(d, &db);
+  float w = et->lambda / (float)et->n_micro; /* every micro-batch has B*T real positions */
+  float rtd = enc_loss_rtd(d, &db, et->replaced, dloss * w);
+  enc_backward(d, &db);
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] += i * per;
+  return lm * share + w * rtd;
 }
 
 static int write_model_files(void *ctx, const char *dir, ordo_err *e) {
@@ -137,6 +203,12 @@ static void usage(FILE *f) {
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
+    "  --objective O        mlm (default) or electra: a generator (--generator-frac of the\n"
+    "                       heads and intermediate width, default 0.25, same depth, shared\n"
+    "                       embeddings) learns the masked LM, its samples replace the masked\n"
+    "                       tokens, the discriminator (the model saved) learns replaced-token\n"
+    "                       detection over every position; loss MLM + --rtd-weight (50) x RTD.\n"
+    "                       Writes the discriminator (ElectraForPreTraining) and generator/\n"
     "  --whole-word         whole-word masking: a word's tokens are masked together (each\n"
     "                       still 80/10/10); words as the tokenizer marks them (WordPiece:\n"
     "                       no \"##\"; byte-level BPE: a leading space or punctuation)\n"
@@ -218,6 +290,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
   *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
                     .steps = 50, .lr = 5e-4, .warmup = 0.1, .dropout = 0.1, .seed = 1,
+                    .gen_frac = 0.25, .rtd_weight = 50,
                     .tc = trainer_defaults()};
   a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
   for (int i = 1; i < argc; i++) {
@@ -239,6 +312,14 @@ static int parse_args(train_args *a, int argc, char **argv) {
       *dst = argv[++i];
     } else if (strcmp(f, "--whole-word") == 0) {
       a->whole_word = 1;
+    } else if (strcmp(f, "--objective") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char *v = argv[++i];
+      if (strcmp(v, "mlm") != 0 && strcmp(v, "electra") != 0) {
+        fprintf(stderr, "ordo train: --objective must be mlm or electra, got '%s'\n", v);
+        return 0;
+      }
+      a->electra = strcmp(v, "electra") == 0;
     } else if (strcmp(f, "--model-type") == 0 || strcmp(f, "--position") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -267,6 +348,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--heads", &a->heads, NULL, NULL, 1, 256},
           {"--intermediate", &a->intermediate, NULL, NULL, 8, 65536},
           {"--embedding-size", &a->embedding_size, NULL, NULL, 2, 16384},
+          {"--generator-frac", NULL, NULL, &a->gen_frac, 0.01, 1},
+          {"--rtd-weight", NULL, NULL, &a->rtd_weight, 0, 1e6},
           {"--groups", &a->groups, NULL, NULL, 1, 128},
           {"--seq", &a->seq, NULL, NULL, 8, 8192},
           {"--batch", &a->batch, NULL, NULL, 1, 65536},
@@ -314,6 +397,22 @@ static int parse_args(train_args *a, int argc, char **argv) {
   if (a->init && a->config) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
     return 0;
+  }
+  if (a->electra) {
+    if (a->init || a->config) {
+      fprintf(stderr, "ordo train: --objective electra trains a new generator and discriminator "
+                      "(no --init or --config)\n");
+      return 0;
+    }
+    if (a->model_type && strcmp(a->model_type, "electra") != 0) {
+      fprintf(stderr, "ordo train: --objective electra trains --model-type electra\n");
+      return 0;
+    }
+    a->model_type = "electra";
+    if (a->tc.precision != ORDO_DT_F32) {
+      fprintf(stderr, "ordo train: --objective electra runs in fp32 only\n");
+      return 0;
+    }
   }
   if ((a->init || a->config) && (a->model_type || a->position || a->embedding_size || a->groups)) {
     fprintf(stderr, "ordo train: --model-type, --position, --embedding-size and --groups describe "
@@ -379,8 +478,10 @@ int cmd_train(int argc, char **argv) {
   tok *tk = NULL;
   mlm_data data = {0};
   uint8_t *word_start = NULL;
-  enc_model m;
-  int have_model = 0;
+  enc_model m, gen;
+  int have_model = 0, have_gen = 0;
+  ordo_params joint = {0};
+  electra_task etask = {0};
   trainer tr;
   int have_trainer = 0;
   mlm_task task = {0};
@@ -479,10 +580,27 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+    if (enc_init(&m, &cfg, a.electra ? ENC_HEAD_RTD : ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
+    if (a.electra) {
+      /* the generator: the discriminator's depth, head size and embeddings, gen_frac of its
+       * heads and intermediate width */
+      enc_config gc = cfg;
+      int hs = cfg.hidden_size / cfg.num_attention_heads;
+      gc.num_attention_heads = (int)(cfg.num_attention_heads * a.gen_frac + 0.5);
+      if (gc.num_attention_heads < 1) gc.num_attention_heads = 1;
+      gc.hidden_size = gc.num_attention_heads * hs;
+      gc.intermediate_size = (int)(cfg.intermediate_size * a.gen_frac + 0.5);
+      if (gc.intermediate_size < 1) gc.intermediate_size = 1;
+      if (enc_init(&gen, &gc, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+      have_gen = 1;
+      enc_init_weights(&gen, a.seed + 1);
+      int n_shared = enc_join_params(&m, &gen, "generator.", "embeddings.", &joint);
+      log_info("ELECTRA: generator H%d A%d I%d sharing %d embedding tensors, lambda %g",
+               gc.hidden_size, gc.num_attention_heads, gc.intermediate_size, n_shared, a.rtd_weight);
+    }
   }
   trainer_config tc = a.tc;
   tc.steps = a.steps;
@@ -494,7 +612,17 @@ int cmd_train(int argc, char **argv) {
   char ckpt_dir[4096];
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint", a.out);
   tc.ckpt_dir = ckpt_dir;
-  if (trainer_init(&tr, &m, &tc, &e) != 0) goto done;
+  if (a.electra) {
+    /* one optimizer over both models' table; recompute is set on each model */
+    enc_set_recompute(&m, tc.recompute);
+    enc_set_recompute(&gen, tc.recompute);
+    trainer_config jc = tc;
+    jc.recompute = ENC_RECOMPUTE_NONE;
+    if (trainer_init_params(&tr, &joint, &jc, &e) != 0) goto done;
+    enc_plan(&gen, a.batch, a.seq, a.batch * a.seq);
+  } else if (trainer_init(&tr, &m, &tc, &e) != 0) {
+    goto done;
+  }
   have_trainer = 1;
   enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
   log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB, optimizer state "
@@ -504,8 +632,8 @@ int cmd_train(int argc, char **argv) {
            trainer_state_bytes(&tr) / 1e6, tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
            : tc.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[tc.recompute],
            tc.accum_steps);
-  /* the model's files travel with every checkpoint */
-  tr.write_extra = write_model_files;
+  /* the model's files travel with every checkpoint (ELECTRA's: at the end) */
+  tr.write_extra = a.electra ? NULL : write_model_files;
   tr.extra_ctx = &m;
   int resumed = trainer_resume(&tr, &e);
   if (resumed < 0) goto done;
@@ -518,6 +646,12 @@ int cmd_train(int argc, char **argv) {
   task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
   task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
   task.first = ordo_malloc(((size_t)tc.accum_steps + 1) * sizeof(int));
+  if (a.electra) {
+    etask = (electra_task){.mlm = &task, .gen = &gen, .disc = &m, .lambda = (float)a.rtd_weight,
+                           .seed = a.seed};
+    etask.dids = ordo_malloc(BT * sizeof(int32_t));
+    etask.replaced = ordo_malloc(BT * sizeof(float));
+  }
   snprintf(path, sizeof path, "%s/metrics.csv", a.out);
   if (metrics_open(&metrics, path, tr.prog.step, &e) != 0) goto done;
 
@@ -529,7 +663,10 @@ int cmd_train(int argc, char **argv) {
     double ts = ordo_time();
     int64_t step = tr.prog.step;
     trainer_stats st;
-    trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
+    if (a.electra)
+      trainer_step(&tr, &etask, electra_prepare, electra_micro, &st);
+    else
+      trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
     double tps = BTall / (ordo_time() - ts);
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
@@ -559,7 +696,12 @@ int cmd_train(int argc, char **argv) {
            ran * BTall / el, loss_first, loss_last);
   if (trainer_save(&tr, &e) != 0) goto done;
   if (enc_save(&m, a.out, &e) != 0) goto done;
-  printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv)\n", a.out);
+  if (a.electra) {
+    snprintf(path, sizeof path, "%s/generator", a.out);
+    if (enc_save(&gen, path, &e) != 0) goto done;
+  }
+  printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv%s)\n", a.out,
+         a.electra ? "; the generator in generator/" : "");
   rc = 0;
 done:
   if (rc != 0) fprintf(stderr, "ordo train: %s\n", e.msg);
@@ -570,7 +712,11 @@ done:
   free(labels);
   if (have_trainer) trainer_free(&tr);
   if (task.first) free(task.first);
+  if (have_gen) enc_free(&gen);
   if (have_model) enc_free(&m);
+  params_free(&joint);
+  free(etask.dids);
+  free(etask.replaced);
   mlm_data_free(&data);
   free(word_start);
   tok_free(tk);

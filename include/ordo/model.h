@@ -192,6 +192,16 @@ void enc_set_precision(enc_model *m, ordo_dtype dt); /* F32, BF16 or F16 */
 /* Sizes the activation arena for batches up to (maxB, maxT) and maxMLM head rows (<= 0: B*T). */
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM);
 
+/* Puts the parameters of two encoders in one table for one optimizer: a's tensors keep their
+ * names and offsets, b's are named prefix + name, except those whose name contains `shared`
+ * and that a has with the same shape: b reads and writes a's tensor there, and both models'
+ * gradients accumulate into it (ELECTRA's generator and discriminator share "embeddings.").
+ * Values are copied in (shared ones from a). Afterwards both models borrow joint's memory:
+ * free the models (enc_free) before params_free(joint). fp32 only (call before
+ * enc_set_precision). Returns the number of shared tensors. */
+int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *shared,
+                    ordo_params *joint);
+
 /* Loads model.safetensors from a file or a directory holding one. The base encoder must be
  * complete; head weights that are missing keep their current values and are listed (as HF
  * reports "newly initialized" weights) in *n_missing_heads. */

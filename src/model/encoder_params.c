@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "model_internal.h"
@@ -261,6 +262,58 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   }
   params_alloc(&m->params);
   return 0;
+}
+
+int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *shared,
+                    ordo_params *joint) {
+  ORDO_CHECK(!a->w_lp && !b->w_lp && !a->params.borrowed && !b->params.borrowed);
+  params_init(joint);
+  for (int i = 0; i < a->params.n; i++) {
+    const ordo_param_spec *s = &a->params.specs[i];
+    int k = params_add(joint, s->name, s->ndim, s->shape, s->flags);
+    /* the same additions in the same order: the same offsets, alignment included */
+    ORDO_CHECK(joint->specs[k].offset == s->offset);
+  }
+  int *alias = ordo_malloc((size_t)b->params.n * sizeof(int)), n_shared = 0;
+  for (int i = 0; i < b->params.n; i++) {
+    const ordo_param_spec *s = &b->params.specs[i];
+    int j = strstr(s->name, shared) ? params_find(&a->params, s->name) : -1;
+    if (j >= 0 && a->params.specs[j].numel == s->numel && a->params.specs[j].ndim == s->ndim) {
+      alias[i] = j;
+      n_shared++;
+      continue;
+    }
+    char name[ORDO_NAME_MAX];
+    size_t lp = strlen(prefix), ln = strlen(s->name);
+    ORDO_CHECKF(lp + ln < sizeof name, "name too long: %s%s", prefix, s->name);
+    memcpy(name, prefix, lp);
+    memcpy(name + lp, s->name, ln + 1);
+    /* fused q/k/v stay back to back */
+    int contiguous = i > 0 && alias[i - 1] < 0 &&
+                     s->offset == b->params.specs[i - 1].offset + (size_t)b->params.specs[i - 1].numel;
+    alias[i] = -1 - (contiguous ? params_add_contiguous(joint, name, s->ndim, s->shape, s->flags)
+                                : params_add(joint, name, s->ndim, s->shape, s->flags));
+  }
+  params_alloc(joint);
+  memcpy(joint->data, a->params.data, a->params.total * sizeof(float));
+  for (int i = 0; i < b->params.n; i++) {
+    ordo_param_spec *s = &b->params.specs[i];
+    size_t off = alias[i] >= 0 ? a->params.specs[alias[i]].offset : joint->specs[-1 - alias[i]].offset;
+    if (alias[i] < 0) memcpy(joint->data + off, params_data(&b->params, i), (size_t)s->numel * sizeof(float));
+    s->offset = off;
+  }
+  free(alias);
+  /* both models now read and write joint's memory */
+  ordo_params *mp[2] = {&a->params, &b->params};
+  for (int k = 0; k < 2; k++) {
+    ordo_free_aligned(mp[k]->data);
+    if (mp[k]->grad) munmap(mp[k]->grad, mp[k]->total * sizeof(float));
+    mp[k]->data = joint->data;
+    mp[k]->grad = joint->grad;
+    mp[k]->total = joint->total;
+    mp[k]->borrowed = 1;
+  }
+  return n_shared;
 }
 
 void enc_free(enc_model *m) {

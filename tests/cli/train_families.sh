@@ -33,6 +33,15 @@ for p in sinusoidal rope alibi relative; do
 done
 run bert_whole_word '"model_type":"bert"' --whole-word
 run electra_alibi '"ordo_position":"alibi"' --model-type electra --position alibi
+# ELECTRA: generator and discriminator, shared embeddings; both saved
+run electra_objective '"model_type":"electra".*"embedding_size":16' --objective electra \
+    --embedding-size 16 --heads 4 --rtd-weight 10
+if [ -s "$tmp/electra_objective/generator/model.safetensors" ] &&
+   tr -d ' \t\n' < "$tmp/electra_objective/generator/config.json" | grep -q '"hidden_size":8,'; then
+  echo "ok: the generator (1 of 4 heads: hidden 8) saved beside the discriminator"; pass=$((pass+1))
+else
+  echo "FAIL: electra generator not saved or not a quarter wide"; fail=$((fail+1))
+fi
 # the checkpoint is the next run's start: same family and scheme, loss continues from it
 run albert_again '"num_hidden_groups":2' --init "$tmp/albert" --tokenizer "$tmp/albert"
 run relative_again '"ordo_position":"relative"' --init "$tmp/bert_relative" --tokenizer "$tmp/bert_relative"
@@ -49,5 +58,9 @@ expect_rc 2 "--position with --init" --init "$tmp/albert" --position rope
 expect_rc 1 "roformer without rope" --model-type roformer --position alibi
 expect_rc 1 "bert with a projection" --embedding-size 16
 expect_rc 1 "groups not dividing layers" --model-type albert --groups 3
+expect_rc 2 "unknown objective" --objective xlnet
+expect_rc 2 "electra objective on bert" --objective electra --model-type bert
+expect_rc 2 "electra objective from --init" --objective electra --init "$tmp/albert"
+expect_rc 2 "electra objective in bf16" --objective electra --precision bf16
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
