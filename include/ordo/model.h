@@ -111,7 +111,6 @@ typedef struct enc_model {
    * embed_positions buffer, kept to load and save checkpoints (the rotation computes its
    * angles itself). rel_bias: the (buckets, NH) table of the relative scheme. */
   struct { int wte, wpe, wtt, ln_w, ln_b, proj_w, proj_b, rope_table, rel_bias; } emb;
-  int mlm_width; /* E: the MLM transform maps H to the embedding width the decoder reads */
   enc_layer_idx *layer;
   int pool_w, pool_b;
   int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;

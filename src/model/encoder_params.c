@@ -159,7 +159,6 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   snprintf(m->base_prefix, sizeof m->base_prefix, "%s", pre);
   int C = cfg->hidden_size, I = cfg->intermediate_size, V = cfg->vocab_size;
   int E = cfg->embedding_size, NH = cfg->num_attention_heads;
-  m->mlm_width = E;
 
   m->emb.wte = add(m, 0, 0, 2, V, E, "%sembeddings.word_embeddings.weight", pre);
   m->emb.wpe = m->emb.rope_table = m->emb.rel_bias = -1;
