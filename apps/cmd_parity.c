@@ -253,7 +253,8 @@ static void usage(FILE *f) {
           "grads.safetensors and optionally adamw.json + adamw_after_3_steps.safetensors.\n"
           "The loss follows the inputs: `labels` -> masked-LM cross-entropy; `target` with a\n"
           "`logits` output -> MSE of the classification head; a (B, T, C) `target` -> the\n"
-          "hidden-state MSE over real tokens. A lora.json beside the config (r, lora_alpha,\n"
+          "hidden-state MSE over real tokens; `replaced` -> ELECTRA's replaced-token detection\n"
+          "(BCE-with-logits over real tokens). A lora.json beside the config (r, lora_alpha,\n"
           "target_modules) adds LoRA adapters and freezes the base model.\n"
           "Prints one line per tensor (max abs error, relative error |out-ref|/|ref|) and\n"
           "`parity: PASS worst_rel=...` (exit 0) or `parity: FAIL ...` (exit 1).\n\n"
@@ -381,7 +382,7 @@ int cmd_parity(int argc, char **argv) {
   }
   int B = (int)tid->shape[0], T = (int)tid->shape[1];
   int64_t shp[2] = {B, T};
-  enum { LOSS_MLM, LOSS_CLS_MSE, LOSS_HIDDEN_MSE } loss_kind;
+  enum { LOSS_MLM, LOSS_CLS_MSE, LOSS_HIDDEN_MSE, LOSS_RTD } loss_kind;
   int heads = 0;
   if (st_find(&in, "labels")) {
     loss_kind = LOSS_MLM;
@@ -393,8 +394,8 @@ int cmd_parity(int argc, char **argv) {
     loss_kind = LOSS_CLS_MSE;
     heads = ENC_HEAD_CLS;
   } else if (st_find(&in, "replaced")) {
-    ordo_fail(&e, "%s: replaced-token detection (ELECTRA) is not supported yet", in.path);
-    goto done;
+    loss_kind = LOSS_RTD;
+    heads = ENC_HEAD_RTD;
   } else {
     ordo_fail(&e, "%s: cannot tell the loss: expected `labels` (masked LM) or `target` with a "
                   "`logits` output (regression)", in.path);
@@ -446,6 +447,13 @@ int cmd_parity(int argc, char **argv) {
         goto done;
       }
     batch.mlm_labels = labels;
+  } else if (loss_kind == LOSS_RTD) {
+    int32_t *rep = ordo_malloc((size_t)B * T * sizeof(int32_t));
+    target = ordo_malloc((size_t)B * T * sizeof(float));
+    int rrc = st_read_i32(&in, "replaced", rep, 2, shp, &e);
+    for (int i = 0; i < B * T && rrc == 0; i++) target[i] = rep[i] ? 1.0f : 0.0f;
+    free(rep);
+    if (rrc != 0) goto done;
   } else if (loss_kind == LOSS_HIDDEN_MSE) {
     int64_t ts[3] = {B, T, cfg.hidden_size};
     target = ordo_malloc((size_t)B * T * cfg.hidden_size * sizeof(float));
@@ -483,6 +491,7 @@ int cmd_parity(int argc, char **argv) {
   enc_zero_output_grads(&m, &batch);
   float loss = loss_kind == LOSS_MLM          ? enc_loss_mlm(&m, &batch, 1.0f, NULL)
                : loss_kind == LOSS_HIDDEN_MSE ? enc_loss_hidden_mse(&m, &batch, target, 1.0f)
+               : loss_kind == LOSS_RTD        ? enc_loss_rtd(&m, &batch, target, 1.0f)
                                               : enc_loss_cls_mse(&m, &batch, target, 1.0f);
   enc_backward(&m, &batch);
 
@@ -499,6 +508,8 @@ int cmd_parity(int argc, char **argv) {
       ours = enc_hidden(&m), expect = (size_t)B * T * cfg.hidden_size;
     else if (strcmp(ot->name, "mlm_logits") == 0 && m.mlm_logits)
       ours = m.mlm_logits, expect = (size_t)B * T * cfg.vocab_size;
+    else if (strcmp(ot->name, "rtd_logits") == 0 && m.rtd_logits)
+      ours = m.rtd_logits, expect = (size_t)B * T;
     else if (strcmp(ot->name, "pooler_output") == 0 && m.pooled)
       ours = m.pooled, expect = (size_t)B * cfg.hidden_size;
     else if (strcmp(ot->name, "logits") == 0 && m.cls_logits)

@@ -19,6 +19,11 @@
 
 typedef struct train_args {
   const char *out, *tokenizer, *init, *config;
+  const char *model_type, *position; /* a new model's family and position scheme, or NULL */
+  int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
+  int whole_word;                    /* mask whole words (the tokenizer's word starts) */
+  int electra;                       /* --objective electra */
+  double gen_frac, rtd_weight;       /* ELECTRA: generator width fraction, lambda */
   const char **corpus;
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every, force;
@@ -77,6 +82,70 @@ static float mlm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss
   return loss * share;
 }
 
+/* ELECTRA (Clark et al. 2020): the generator, a narrower encoder, learns the masked LM on the
+ * masked batch; its samples replace the masked tokens, and the discriminator learns to tell
+ * every real position replaced or original. Loss = MLM + lambda RTD; both models' parameters
+ * (sharing the embeddings) are one table stepped by one optimizer. */
+typedef struct electra_task {
+  mlm_task *mlm;
+  enc_model *gen, *disc;
+  float lambda;
+  int n_micro;
+  uint64_t seed;
+  int32_t *dids;   /* (B, T) the discriminator's input */
+  float *replaced; /* (B, T) 1 where the generator's sample differs from the original */
+} electra_task;
+
+static void electra_prepare(void *ctx, int64_t step, int n_micro) {
+  electra_task *t = ctx;
+  t->n_micro = n_micro;
+  mlm_prepare(t->mlm, step, n_micro);
+}
+
+static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, float dloss) {
+  (void)unused;
+  electra_task *et = ctx;
+  mlm_task *t = et->mlm;
+  enc_model *g = et->gen, *d = et->disc;
+  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0, V = g->cfg.vocab_size;
+  g->seed = et->seed ^ 0x5851F42D4C957F2Dull, d->seed = et->seed;
+  g->step = d->step = (uint64_t)(step * et->n_micro + i);
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
+  enc_batch b = {.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
+                 .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0, .n_mlm_rows = nr,
+                 .mlm_labels = t->labels + r0};
+  enc_forward(g, &b, 1);
+  enc_zero_output_grads(g, &b);
+  float share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
+  float lm = nr > 0 ? enc_loss_mlm(g, &b, dloss * share, NULL) : 0.0f;
+  enc_backward(g, &b);
+  /* sample each masked position from the generator's softmax (no gradient through it) */
+  memcpy(et->dids, b.ids, (size_t)per * sizeof(int32_t));
+  memset(et->replaced, 0, (size_t)per * sizeof(float));
+  for (int k = 0; k < nr; k++) {
+    const float *p = g->mlm_probs + (size_t)k * V;
+    int row = b.mlm_rows[k], s = V - 1;
+    float u = philox_uniform(et->seed ^ 0xE1EC78A5ull, (uint64_t)g->step * (uint64_t)per + (uint64_t)row), c = 0;
+    for (int v = 0; v < V; v++) {
+      c += p[v];
+      if (u < c) {
+        s = v;
+        break;
+      }
+    }
+    et->dids[row] = s;
+    et->replaced[row] = s != b.mlm_labels[k] ? 1.0f : 0.0f;
+  }
+  enc_batch db = {.B = t->B, .T = t->T, .ids = et->dids, .mask = b.mask};
+  enc_forward(d, &db, 1);
+  enc_zero_output_grads(d, &db);
+  float w = et->lambda / (float)et->n_micro; /* every micro-batch has B*T real positions */
+  float rtd = enc_loss_rtd(d, &db, et->replaced, dloss * w);
+  enc_backward(d, &db);
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] += i * per;
+  return lm * share + w * rtd;
+}
+
 static int write_model_files(void *ctx, const char *dir, ordo_err *e) {
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
@@ -104,7 +173,16 @@ static void usage(FILE *f) {
     "model:\n"
     "  --init DIR           start from a checkpoint (config.json + model.safetensors)\n"
     "  --config FILE        HF config.json of a new model (random init)\n"
-    "  --layers N --hidden N --heads N --intermediate N   a new BERT (default 4/256/4/1024)\n"
+    "  --layers N --hidden N --heads N --intermediate N   a new model (default 4/256/4/1024)\n"
+    "  --model-type T       family of a new model: bert (default), roberta, roformer, albert,\n"
+    "                       electra (ELECTRA's MLM head is its generator's, ElectraForMaskedLM)\n"
+    "  --position P         position scheme of a new model: absolute (learned; the default),\n"
+    "                       sinusoidal, rope (RoFormer's and only choice), alibi, relative\n"
+    "                       (T5-style buckets); other than the family's own, the checkpoint\n"
+    "                       carries ordo_position and loads in ordo only\n"
+    "  --embedding-size N   embedding width of a new ALBERT/ELECTRA/RoFormer, projected to\n"
+    "                       --hidden (default: --hidden)\n"
+    "  --groups N           ALBERT: layers share the parameters of N groups (default 1)\n"
     "  --dropout P          hidden and attention-probability dropout of a new model (default 0.1)\n"
     "training:\n"
     "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
@@ -114,6 +192,15 @@ static void usage(FILE *f) {
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
+    "  --objective O        mlm (default) or electra: a generator (--generator-frac of the\n"
+    "                       heads and intermediate width, default 0.25, same depth, shared\n"
+    "                       embeddings) learns the masked LM, its samples replace the masked\n"
+    "                       tokens, the discriminator (the model saved) learns replaced-token\n"
+    "                       detection over every position; loss MLM + --rtd-weight (50) x RTD.\n"
+    "                       Writes the discriminator (ElectraForPreTraining) and generator/\n"
+    "  --whole-word         whole-word masking: a word's tokens are masked together (each\n"
+    "                       still 80/10/10); words as the tokenizer marks them (WordPiece:\n"
+    "                       no \"##\"; byte-level BPE: a leading space or punctuation)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --log-every N        print a loss line every N steps (default 10)\n"
     "  --force              write into DIR even when it holds files (a finished model, another\n"
@@ -202,6 +289,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
                     .steps = 50, .lr = 5e-4, .warmup = 0.1, .dropout = 0.1, .seed = 1,
                     .dist_timeout = DIST_TIMEOUT_DEFAULT,
+                    .gen_frac = 0.25, .rtd_weight = 50,
                     .tc = trainer_defaults()};
   a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
   for (int i = 1; i < argc; i++) {
@@ -223,6 +311,34 @@ static int parse_args(train_args *a, int argc, char **argv) {
       *dst = argv[++i];
     } else if (strcmp(f, "--force") == 0) {
       a->force = 1;
+    } else if (strcmp(f, "--whole-word") == 0) {
+      a->whole_word = 1;
+    } else if (strcmp(f, "--objective") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char *v = argv[++i];
+      if (strcmp(v, "mlm") != 0 && strcmp(v, "electra") != 0) {
+        fprintf(stderr, "ordo train: --objective must be mlm or electra, got '%s'\n", v);
+        return 0;
+      }
+      a->electra = strcmp(v, "electra") == 0;
+    } else if (strcmp(f, "--model-type") == 0 || strcmp(f, "--position") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      const char *v = argv[++i];
+      int ok = 0;
+      if (f[2] == 'm') {
+        for (int k = 0; k < ORDO_ARCH_COUNT; k++) ok |= strcmp(v, arch_name((ordo_arch)k)) == 0;
+        a->model_type = v;
+      } else {
+        enc_position p;
+        ok = enc_position_parse(v, &p) == 0;
+        a->position = v;
+      }
+      if (!ok) {
+        fprintf(stderr, "ordo train: %s '%s' is not one of %s\n", f, v,
+                f[2] == 'm' ? "bert, roberta, electra, albert, roformer"
+                            : "absolute, sinusoidal, rope, alibi, relative");
+        return 0;
+      }
     } else if ((tf = train_flags_parse(&a->tc, argc, argv, &i, "ordo train")) != 0) {
       if (tf < 0) return 0;
     } else {
@@ -232,6 +348,10 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--hidden", &a->hidden, NULL, NULL, 8, ENC_MAX_HIDDEN},
           {"--heads", &a->heads, NULL, NULL, 1, ENC_MAX_HEADS},
           {"--intermediate", &a->intermediate, NULL, NULL, 8, ENC_MAX_INTERMEDIATE},
+          {"--embedding-size", &a->embedding_size, NULL, NULL, 2, ENC_MAX_HIDDEN},
+          {"--generator-frac", NULL, NULL, &a->gen_frac, 0.01, 1},
+          {"--rtd-weight", NULL, NULL, &a->rtd_weight, 0, 1e6},
+          {"--groups", &a->groups, NULL, NULL, 1, ENC_MAX_LAYERS},
           {"--seq", &a->seq, NULL, NULL, 8, 8192},
           {"--batch", &a->batch, NULL, NULL, 1, 65536},
           {"--threads", &a->threads, NULL, NULL, 1, 1024},
@@ -287,7 +407,54 @@ static int parse_args(train_args *a, int argc, char **argv) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
     return 0;
   }
+  if (a->electra) {
+    if (a->init || a->config) {
+      fprintf(stderr, "ordo train: --objective electra trains a new generator and discriminator "
+                      "(no --init or --config)\n");
+      return 0;
+    }
+    if (a->model_type && strcmp(a->model_type, "electra") != 0) {
+      fprintf(stderr, "ordo train: --objective electra trains --model-type electra\n");
+      return 0;
+    }
+    a->model_type = "electra";
+    if (a->tc.precision != ORDO_DT_F32) {
+      fprintf(stderr, "ordo train: --objective electra runs in fp32 only\n");
+      return 0;
+    }
+  }
+  if ((a->init || a->config) && (a->model_type || a->position || a->embedding_size || a->groups)) {
+    fprintf(stderr, "ordo train: --model-type, --position, --embedding-size and --groups describe "
+                    "a new model; with --init or --config its config.json decides\n");
+    return 0;
+  }
   return 1;
+}
+
+/* A new model from the flags: --model-type's family (BERT by default) with its own position
+ * scheme unless --position names another. */
+static int new_config(enc_config *cfg, const train_args *a, ordo_err *e) {
+  ordo_arch arch = ORDO_ARCH_BERT;
+  for (int k = 0; k < ORDO_ARCH_COUNT && a->model_type; k++)
+    if (strcmp(a->model_type, arch_name((ordo_arch)k)) == 0) arch = (ordo_arch)k;
+  hfconfig_defaults(cfg, arch);
+  cfg->num_hidden_layers = a->layers;
+  cfg->hidden_size = cfg->embedding_size = a->hidden;
+  if (a->embedding_size) cfg->embedding_size = a->embedding_size;
+  cfg->num_attention_heads = a->heads;
+  cfg->intermediate_size = a->intermediate;
+  cfg->hidden_dropout_prob = (float)a->dropout;
+  cfg->attention_probs_dropout_prob = (float)a->dropout;
+  snprintf(cfg->hidden_act, sizeof cfg->hidden_act, "gelu"); /* ALBERT's default is gelu_new */
+  cfg->max_position_embeddings = a->seq > 512 ? a->seq : 512;
+  if (a->position) enc_position_parse(a->position, &cfg->position);
+  if (a->groups) {
+    if (arch != ORDO_ARCH_ALBERT) return ordo_fail(e, "--groups is ALBERT's (--model-type albert)");
+    if (a->layers % a->groups != 0)
+      return ordo_fail(e, "--groups %d does not divide --layers %d", a->groups, a->layers);
+    cfg->num_hidden_groups = a->groups;
+  }
+  return 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -317,8 +484,11 @@ int cmd_train(int argc, char **argv) {
   int n_texts = 0;
   tok *tk = NULL;
   mlm_data data = {0};
-  enc_model m;
-  int have_model = 0;
+  uint8_t *word_start = NULL;
+  enc_model m, gen;
+  int have_model = 0, have_gen = 0;
+  ordo_params joint = {0};
+  electra_task etask = {0};
   trainer tr;
   int have_trainer = 0;
   mlm_task task = {0};
@@ -327,6 +497,11 @@ int cmd_train(int argc, char **argv) {
   int have_metrics = 0;
   char path[4096];
 
+  if (world > 1 && a.electra) {
+    /* its generator's samples are drawn per micro-batch of one process */
+    ordo_fail(&e, "--objective electra runs as one process, not under mpirun with %d ranks", world);
+    goto done;
+  }
   if (world > 1)
     log_info("data parallel: %d ranks, %d sequences each per micro-batch, global batch %d", world,
              a.batch, world * a.batch * a.tc.accum_steps);
@@ -343,15 +518,8 @@ int cmd_train(int argc, char **argv) {
     if (hfconfig_load(&cfg, path, &e) != 0) goto done;
   } else if (a.config) {
     if (hfconfig_load(&cfg, a.config, &e) != 0) goto done;
-  } else {
-    hfconfig_defaults(&cfg, ORDO_ARCH_BERT);
-    cfg.num_hidden_layers = a.layers;
-    cfg.hidden_size = cfg.embedding_size = a.hidden;
-    cfg.num_attention_heads = a.heads;
-    cfg.intermediate_size = a.intermediate;
-    cfg.hidden_dropout_prob = (float)a.dropout;
-    cfg.attention_probs_dropout_prob = (float)a.dropout;
-    cfg.max_position_embeddings = a.seq > 512 ? a.seq : 512;
+  } else if (new_config(&cfg, &a, &e) != 0) {
+    goto done;
   }
   if (enc_check_seq(&cfg, a.seq, &e) != 0) {
     ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
@@ -419,6 +587,12 @@ int cmd_train(int argc, char **argv) {
                       tok_special_id(tk, TOK_SP_MASK), tok_special_id(tk, TOK_SP_PAD),
                       tok_vocab_size(tk), a.seed, &e) != 0)
       goto done;
+    if (a.whole_word) {
+      int V = tok_vocab_size(tk);
+      word_start = ordo_malloc((size_t)V);
+      for (int32_t id = 0; id < V; id++) word_start[id] = (uint8_t)tok_starts_word(tk, id);
+      data.word_start = word_start;
+    }
   }
 
   /* model */
@@ -427,15 +601,34 @@ int cmd_train(int argc, char **argv) {
       cfg.vocab_size = tok_vocab_size(tk);
       int32_t pad = tok_special_id(tk, TOK_SP_PAD);
       cfg.pad_token_id = pad >= 0 ? pad : 0;
+      /* RoBERTa numbers positions from pad_token_id + 1 */
+      if (!a.config && cfg.arch == ORDO_ARCH_ROBERTA) cfg.max_position_embeddings += cfg.pad_token_id + 1;
     } else if (cfg.vocab_size < tok_vocab_size(tk)) {
       ordo_fail(&e, "%s: vocab_size %d is smaller than the tokenizer's %d", a.init, cfg.vocab_size,
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+    if (enc_init(&m, &cfg, a.electra ? ENC_HEAD_RTD : ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
+    if (a.electra) {
+      /* the generator: the discriminator's depth, head size and embeddings, gen_frac of its
+       * heads and intermediate width */
+      enc_config gc = cfg;
+      int hs = cfg.hidden_size / cfg.num_attention_heads;
+      gc.num_attention_heads = (int)(cfg.num_attention_heads * a.gen_frac + 0.5);
+      if (gc.num_attention_heads < 1) gc.num_attention_heads = 1;
+      gc.hidden_size = gc.num_attention_heads * hs;
+      gc.intermediate_size = (int)(cfg.intermediate_size * a.gen_frac + 0.5);
+      if (gc.intermediate_size < 1) gc.intermediate_size = 1;
+      if (enc_init(&gen, &gc, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+      have_gen = 1;
+      enc_init_weights(&gen, a.seed + 1);
+      int n_shared = enc_join_params(&m, &gen, "generator.", "embeddings.", &joint);
+      log_info("ELECTRA: generator H%d A%d I%d sharing %d embedding tensors, lambda %g",
+               gc.hidden_size, gc.num_attention_heads, gc.intermediate_size, n_shared, a.rtd_weight);
+    }
   }
   trainer_config tc = a.tc;
   tc.steps = a.steps;
@@ -445,7 +638,17 @@ int cmd_train(int argc, char **argv) {
   tc.adamw.lr = (float)a.lr;
   tc.seed = a.seed;
   tc.ckpt_dir = ckpt_dir;
-  if (trainer_init(&tr, &m, &tc, &e) != 0) goto done;
+  if (a.electra) {
+    /* one optimizer over both models' table; recompute is set on each model */
+    enc_set_recompute(&m, tc.recompute);
+    enc_set_recompute(&gen, tc.recompute);
+    trainer_config jc = tc;
+    jc.recompute = ENC_RECOMPUTE_NONE;
+    if (trainer_init_params(&tr, &joint, &jc, &e) != 0) goto done;
+    enc_plan(&gen, a.batch, a.seq, a.batch * a.seq);
+  } else if (trainer_init(&tr, &m, &tc, &e) != 0) {
+    goto done;
+  }
   have_trainer = 1;
   enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
   log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB, optimizer state "
@@ -455,8 +658,8 @@ int cmd_train(int argc, char **argv) {
            trainer_state_bytes(&tr) / 1e6, tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
            : tc.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[tc.recompute],
            tc.accum_steps);
-  /* the model's files travel with every checkpoint */
-  tr.write_extra = write_model_files;
+  /* the model's files travel with every checkpoint (ELECTRA's: at the end) */
+  tr.write_extra = a.electra ? NULL : write_model_files;
   tr.extra_ctx = &m;
   tr.dist = &dist;
   int resumed = trainer_resume(&tr, &e);
@@ -470,6 +673,12 @@ int cmd_train(int argc, char **argv) {
   task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
   task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
   task.first = ordo_malloc(((size_t)tc.accum_steps + 1) * sizeof(int));
+  if (a.electra) {
+    etask = (electra_task){.mlm = &task, .gen = &gen, .disc = &m, .lambda = (float)a.rtd_weight,
+                           .seed = a.seed};
+    etask.dids = ordo_malloc(BT * sizeof(int32_t));
+    etask.replaced = ordo_malloc(BT * sizeof(float));
+  }
   /* metrics.csv, metrics.jsonl and tb/train/: the rows up to a resumed step kept (rank 0's) */
   if (root) {
     if (metrics_open(&metrics, a.out, &e) != 0) goto done;
@@ -490,7 +699,10 @@ int cmd_train(int argc, char **argv) {
     double ts = ordo_time();
     int64_t step = tr.prog.step;
     trainer_stats st;
-    trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
+    if (a.electra)
+      trainer_step(&tr, &etask, electra_prepare, electra_micro, &st);
+    else
+      trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
     double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
@@ -533,9 +745,13 @@ int cmd_train(int argc, char **argv) {
   }
   if (trainer_save(&tr, &e) != 0) goto done;
   if (root && enc_save(&m, a.out, &e) != 0) goto done;
+  if (root && a.electra) {
+    snprintf(path, sizeof path, "%s/generator", a.out);
+    if (enc_save(&gen, path, &e) != 0) goto done;
+  }
   if (root)
-    printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv, metrics.jsonl, tb/)\n",
-           a.out);
+    printf("saved %s (config.json, model.safetensors, tokenizer.json, metrics.csv, metrics.jsonl, tb/%s)\n",
+           a.out, a.electra ? "; the generator in generator/" : "");
   rc = 0;
 done:
   if (rc != 0) {
@@ -550,8 +766,13 @@ done:
   free(labels);
   if (have_trainer) trainer_free(&tr);
   if (task.first) free(task.first);
+  if (have_gen) enc_free(&gen);
   if (have_model) enc_free(&m);
+  params_free(&joint);
+  free(etask.dids);
+  free(etask.replaced);
   mlm_data_free(&data);
+  free(word_start);
   tok_free(tk);
   for (int i = 0; i < n_texts; i++) free(texts[i]);
   free(texts);

@@ -13,6 +13,16 @@ typedef enum ordo_arch {
   ORDO_ARCH_COUNT
 } ordo_arch;
 
+/* How token positions reach the attention: one switch for every family. */
+typedef enum enc_position {
+  ENC_POS_LEARNED = 0, /* learned absolute table added to the embeddings (BERT; RoBERTa's offset) */
+  ENC_POS_SINUSOIDAL,  /* fixed sin/cos table added to the embeddings (Vaswani et al.), frozen */
+  ENC_POS_ROPE,        /* rotary: q and k rotated pairwise by position (RoFormer) */
+  ENC_POS_ALIBI,       /* attention bias -m_h |i - j|, slopes m_h = 2^(-8 (h+1) / NH) */
+  ENC_POS_RELATIVE,    /* learned per-head bias on log-bucketed offsets (T5, bidirectional) */
+  ENC_POS_COUNT
+} enc_position;
+
 typedef struct enc_config {
   char model_type[32]; /* as in config.json: "bert", "roberta", ... */
   ordo_arch arch;
@@ -35,6 +45,17 @@ typedef struct enc_config {
                                the pooled text (e.g. a notebook's cell counts); ordo's own key
                                "ordo_head_features" in config.json, 0 = none */
   int tie_word_embeddings;  /* MLM decoder shares the word embeddings */
+  /* positions: ordo's key "ordo_position" (absent: the family's own scheme, learned
+   * absolute, or rope for RoFormer) */
+  enc_position position;
+  float rope_theta;         /* "ordo_rope_theta", base of the rotary frequencies (10000) */
+  float rope_scale;         /* "ordo_rope_scale": rotary positions are multiplied by it;
+                               L_train / L_target < 1 interpolates to a longer context */
+  int rotary_value;         /* RoFormer's rotary_value: v is rotated as well */
+  int relative_buckets;     /* "ordo_relative_buckets" (32) and */
+  int relative_max_distance;/* "ordo_relative_max_distance" (128) of the T5-style bias */
+  int num_hidden_groups;    /* ALBERT: layers share the parameters of these many groups */
+  int inner_group_num;      /* ALBERT: layers per group (1 is what the driver runs) */
 } enc_config;
 
 /* Upper bounds on the sizes a config.json may give (the CLI flags share them): a size past
@@ -49,6 +70,10 @@ typedef struct enc_config {
 #define ENC_MAX_LABELS 65536
 /* ... and on the parameter count they add up to (16 GB of float32 weights). */
 #define ENC_MAX_PARAMS ((int64_t)1 << 32)
+
+const char *enc_position_name(enc_position p);
+/* absolute | sinusoidal | rope | alibi | relative; -1 for anything else */
+int enc_position_parse(const char *name, enc_position *out);
 
 /* Reads config.json. Unknown model_type, missing/invalid required keys or sizes past the
  * bounds above: -1 with a message naming the file and the key. */

@@ -17,6 +17,9 @@ typedef struct mlm_data {
   int vocab_size;
   float mask_prob; /* default 0.15: of those, 80% [MASK], 10% random token, 10% unchanged */
   uint64_t seed;
+  const uint8_t *word_start; /* (vocab_size) 1 = the token begins a word; NULL = mask tokens
+                                one by one. Set: whole-word masking, where a word's first token
+                                draws for the whole word (each token still 80/10/10). Borrowed. */
   int32_t *order;  /* current epoch's sequence order */
   int64_t order_epoch;
 } mlm_data;

@@ -22,6 +22,8 @@ enum {
   ENC_HEAD_MLM = 1 << 1,    /* transform (dense, gelu, LayerNorm) + decoder tied to embeddings */
   ENC_HEAD_NSP = 1 << 2,    /* next-sentence head: kept only to load/save pretraining checkpoints */
   ENC_HEAD_CLS = 1 << 3,    /* RobertaClassificationHead layout: dense, tanh, out_proj on h[:, 0] */
+  ENC_HEAD_RTD = 1 << 4,    /* ELECTRA discriminator: dense, activation, dense_prediction -> one
+                               replaced-token logit per position */
 };
 
 /* LoRA (Hu et al. 2021): y = x W^T + b + (alpha / r) * B A dropout(x), with W frozen and only
@@ -103,21 +105,30 @@ typedef struct enc_model {
   char base_prefix[16]; /* "bert." / "roberta.": HF names of the base model carry it */
   enc_lora_config lora;
 
-  struct { int wte, wpe, wtt, ln_w, ln_b; } emb;
+  /* Embeddings are embedding_size E wide; proj_w/proj_b (H, E) map them to the hidden size
+   * (ALBERT always, ELECTRA and RoFormer when E != H), -1 otherwise. wpe is -1 when positions
+   * do not come from a table (rope, alibi, relative); rope_table is RoFormer's frozen
+   * embed_positions buffer, kept to load and save checkpoints (the rotation computes its
+   * angles itself). rel_bias: the (buckets, NH) table of the relative scheme. */
+  struct { int wte, wpe, wtt, ln_w, ln_b, proj_w, proj_b, rope_table, rel_bias; } emb;
   enc_layer_idx *layer;
   int pool_w, pool_b;
   int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;
   int nsp_w, nsp_b;
   int cls_dense_w, cls_dense_b, cls_out_w, cls_out_b;
   int cls_feat_w; /* (num_labels, head_features) or -1: logits += W f for the batch's head_feats */
+  int cls_gelu;   /* the classification head's activation is GELU (ELECTRA's and RoFormer's
+                     ClassificationHead), not tanh; cls_tanh then holds its output */
+  int rtd_dense_w, rtd_dense_b, rtd_out_w, rtd_out_b;
 
   /* capacity planned by enc_plan */
   int maxB, maxT, maxMLM;
   ordo_arena arena;
   /* inputs as the kernels want them */
   int32_t *pos, *tt0; /* (BT) */
-  float *emb_sum;     /* (BT, C) embeddings before LayerNorm */
+  float *emb_sum;     /* (BT, E) embeddings before LayerNorm */
   float *emb_mean, *emb_rstd;
+  float *emb_ln;      /* (BT, E) dropout(LayerNorm) before the projection; NULL without one */
   float *x0;          /* (BT, C) embedding output */
   enc_layer_acts *acts;
   /* heads' activations */
@@ -126,15 +137,19 @@ typedef struct enc_model {
   float *mlm_probs;   /* (R, V) */
   float *cls_in, *cls_fc, *cls_tanh, *cls_logits; /* (B, C) x3, (B, L) */
   float *pool_in, *pooled;                        /* (B, C) */
+  float *rtd_fc, *rtd_act, *rtd_logits, *rtd_w;   /* (BT, C) x2, (BT), (BT) mask weights */
+  float *d_rtd_logits;                            /* (BT) */
   /* output gradients (seeded by a loss, read by enc_backward) and scratch */
   float *d_hidden;    /* (BT, C) d loss / d last hidden state */
   float *d_mlm_logits;/* (R, V) */
   float *d_cls_logits;/* (B, L) */
   float *d_pooled;    /* (B, C) */
   float *g_a, *g_b, *g_c, *g_qkv, *g_big, *g_att; /* backward scratch */
-  float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), C) */
+  float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), max(C, E)) */
+  float *g_emb;                                   /* (BT, E) with a projection, else NULL */
+  float *att_bias, *g_att_bias; /* (NH, T, T) position bias (alibi, relative) and its gradient */
   float *lora_tmp, *lora_dxa, *lora_dxd;          /* (BT, max(C, I)), (BT, r), (BT, max(C, I)) */
-  int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled;
+  int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled, has_d_rtd;
   int n_mlm_rows; /* rows the MLM head ran on in the last forward */
 
   /* dropout */
@@ -181,6 +196,16 @@ int enc_check_seq(const enc_config *c, int T, ordo_err *e);
 /* Sizes the activation arena for batches up to (maxB, maxT) and maxMLM head rows (<= 0: B*T). */
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM);
 
+/* Puts the parameters of two encoders in one table for one optimizer: a's tensors keep their
+ * names and offsets, b's are named prefix + name, except those whose name contains `shared`
+ * and that a has with the same shape: b reads and writes a's tensor there, and both models'
+ * gradients accumulate into it (ELECTRA's generator and discriminator share "embeddings.").
+ * Values are copied in (shared ones from a). Afterwards both models borrow joint's memory:
+ * free the models (enc_free) before params_free(joint). fp32 only (call before
+ * enc_set_precision). Returns the number of shared tensors. */
+int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *shared,
+                    ordo_params *joint);
+
 /* Loads model.safetensors from a file or a directory holding one. The base encoder must be
  * complete; head weights that are missing keep their current values and are listed (as HF
  * reports "newly initialized" weights) in *n_missing_heads. */
@@ -201,6 +226,9 @@ float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, f
 float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, float dloss);
 /* Sum over real tokens of |h - target|^2 divided by the number of real tokens; target (B, T, C). */
 float enc_loss_hidden_mse(enc_model *m, const enc_batch *b, const float *target, float dloss);
+/* Replaced-token detection: BCE-with-logits of the RTD head's (B, T) logits against replaced
+ * (B, T) 0/1, averaged over the real tokens (mask 1), as ElectraForPreTraining. */
+float enc_loss_rtd(enc_model *m, const enc_batch *b, const float *replaced, float dloss);
 
 /* Last hidden state of the last forward: (B, T, C) with the batch's T. */
 const float *enc_hidden(const enc_model *m);

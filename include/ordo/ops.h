@@ -48,16 +48,33 @@ typedef struct ordo_ops {
    * i = (bh*T + t)*T + u with bh = b*NH + h, is kept when philox_uniform(seed, offset + i) >= p
    * (the dropout op's rule); a call uses counters offset .. offset + B*NH*T*T - 1.
    * scratch: B*NH*T*T floats of workspace for Pd (overwritten); p == 0 gives exactly the
-   * op without dropout, does not touch scratch and allows it to be NULL. */
+   * op without dropout, does not touch scratch and allows it to be NULL.
+   * bias (NH, T, T) or NULL: added to the scaled scores of every sequence before the softmax
+   * (position biases: ALiBi, relative buckets); NULL is exactly the op without it. */
   void (*attention_forward)(float *out, float *att, float *scratch, const float *qkv,
-                            const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
-                            int T, int C, int NH);
+                            const int32_t *mask, const float *bias, float p, uint64_t seed,
+                            uint64_t offset, int B, int T, int C, int NH);
   /* The same p, seed and offset as the forward (the mask is drawn again, never stored):
    * dV += Pd^T dO; dP = (dO V^T) * keep / (1 - p); then the softmax backward with P.
-   * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p. */
-  void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                             const float *att, const int32_t *mask, float p, uint64_t seed,
-                             uint64_t offset, int B, int T, int C, int NH);
+   * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p.
+   * dbias (NH, T, T) or NULL: += the gradient of the softmax input, summed over the batch in
+   * batch order (the bias's gradient); computed only along with dqkv (dqkv NULL: nothing). */
+  void (*attention_backward)(float *dqkv, float *dbias, float *scratch, const float *dout,
+                             const float *qkv, const float *att, const int32_t *mask, float p,
+                             uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+
+  /* Rotary position embedding (RoFormer's layout), in place on the first nseg (2: q and k;
+   * 3: v too) C-wide column blocks of qkv (B, T, 3C). Within each head (size hs = C/NH) the
+   * pair (x[2i], x[2i+1]) of row r turns by the angle a = pos[r] * scale * theta^(-2i/hs):
+   *   x[2i]' = x[2i] cos a - x[2i+1] sin a,   x[2i+1]' = x[2i+1] cos a + x[2i] sin a,
+   * with cos a and sin a computed in double and rounded to float (transformers' table).
+   * scale < 1 is position interpolation (L_train / L_target). */
+  void (*rope_forward)(float *qkv, const int32_t *pos, float scale, float theta, int nseg,
+                       int BT, int C, int NH);
+  /* The transpose (the inverse rotation), in place on dqkv: unlike the other backward ops it
+   * maps the gradient of the rotated columns to that of the unrotated ones. */
+  void (*rope_backward)(float *dqkv, const int32_t *pos, float scale, float theta, int nseg,
+                        int BT, int C, int NH);
 
   /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
   void (*gelu_forward)(float *out, const float *inp, int64_t N);

@@ -35,6 +35,7 @@ typedef struct ordo_params {
   size_t total; /* elements, including alignment padding */
   float *data;  /* fp32 master weights, one allocation */
   float *grad;  /* same layout as data; frozen specs' parts are never written (zero, no memory) */
+  int borrowed; /* data and grad belong to another table (enc_join_params): not freed here */
 } ordo_params;
 
 void params_init(ordo_params *p);

@@ -52,6 +52,11 @@ int tok_vocab_size(const tok *t); /* model vocabulary plus added tokens: max id 
 int32_t tok_token_to_id(const tok *t, const char *token); /* -1 if absent */
 const char *tok_id_to_token(const tok *t, int32_t id);    /* NULL if out of range */
 int32_t tok_special_id(const tok *t, tok_special which);
+/* 1 when token id begins a word (whole-word masking): WordPiece, unless it carries the
+ * continuation prefix ("##"); byte-level BPE, when it starts with a mapped space or control
+ * byte (Ġ, Ċ, ...) or ASCII punctuation, not with a letter, digit or other byte of a word.
+ * Special and unknown ids count as starts. */
+int tok_starts_word(const tok *t, int32_t id);
 /* Number of special tokens the post-processor adds to one sequence (pair: 0) or a pair (1). */
 int tok_num_special(const tok *t, int pair);
 

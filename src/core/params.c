@@ -9,8 +9,10 @@ void params_init(ordo_params *p) { *p = (ordo_params){0}; }
 
 void params_free(ordo_params *p) {
   free(p->specs);
-  ordo_free_aligned(p->data);
-  if (p->grad) munmap(p->grad, p->total * sizeof(float));
+  if (!p->borrowed) {
+    ordo_free_aligned(p->data);
+    if (p->grad) munmap(p->grad, p->total * sizeof(float));
+  }
   *p = (ordo_params){0};
 }
 

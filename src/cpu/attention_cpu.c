@@ -96,8 +96,8 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
 }
 
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
-                           const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
-                           int T, int C, int NH) {
+                           const int32_t *mask, const float *bias, float p, uint64_t seed,
+                           uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
   ORDO_CHECK(p >= 0.0f && p <= 1.0f && (p == 0.0f || scratch));
   const int hs = C / NH, ld = 3 * C;
@@ -113,6 +113,11 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
     /* P (T, T) = scale * Q (T, hs) @ K^T (hs, T) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, ld, k, ld, 0.0f, P,
                 T);
+    if (bias) {
+      const float *bh_bias = bias + (int64_t)h * T * T;
+#pragma omp simd
+      for (int64_t i = 0; i < (int64_t)T * T; i++) P[i] += bh_bias[i];
+    }
     for (int t = 0; t < T; t++) softmax_row_masked(P + (int64_t)t * T, m, T);
     const float *Pv = P; /* the matrix the value product reads: P, or its dropped copy */
     if (p > 0.0f) {
@@ -129,9 +134,9 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
 /* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (M = 1 when p == 0):
  *   dV += (P * M)^T dO;  dP = (dO V^T) * M (T, T) into scratch;
  *   dS = P * (dP - rowsum(P * dP)) in place;  dQ += scale dS K;  dK += scale dS^T Q. */
-void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                            const float *att, const int32_t *mask, float p, uint64_t seed,
-                            uint64_t offset, int B, int T, int C, int NH) {
+void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const float *dout,
+                            const float *qkv, const float *att, const int32_t *mask, float p,
+                            uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
   (void)mask; /* padded keys have P == 0, which zeroes their dS and dV terms */
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
@@ -176,5 +181,17 @@ void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, cons
                 dq, ld);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T, q, ld, 1.0f, dk,
                 ld);
+  }
+  if (dbias) {
+    /* each pair's dS stays in its scratch slice: summed over the batch in batch order, the
+     * heads in parallel */
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < NH; h++)
+      for (int b = 0; b < B; b++) {
+        const float *dS = scratch + ((int64_t)b * NH + h) * T * T;
+        float *db = dbias + (int64_t)h * T * T;
+#pragma omp simd
+        for (int64_t i = 0; i < (int64_t)T * T; i++) db[i] += dS[i];
+      }
   }
 }

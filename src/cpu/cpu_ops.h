@@ -43,11 +43,18 @@ void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t
 
 /* attention_cpu.c */
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
-                           const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
-                           int T, int C, int NH);
-void attention_backward_cpu(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                            const float *att, const int32_t *mask, float p, uint64_t seed,
-                            uint64_t offset, int B, int T, int C, int NH);
+                           const int32_t *mask, const float *bias, float p, uint64_t seed,
+                           uint64_t offset, int B, int T, int C, int NH);
+void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const float *dout,
+                            const float *qkv, const float *att, const int32_t *mask, float p,
+                            uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+
+/* posenc_cpu.c: the rotary angle of pair i (of hs/2) at position p, as both backends take it */
+void rope_cos_sin(double p, float theta, int i, int hs, float *c, float *s);
+void rope_forward_cpu(float *qkv, const int32_t *pos, float scale, float theta, int nseg, int BT,
+                      int C, int NH);
+void rope_backward_cpu(float *dqkv, const int32_t *pos, float scale, float theta, int nseg,
+                       int BT, int C, int NH);
 
 /* elementwise_cpu.c */
 void gelu_forward_cpu(float *out, const float *inp, int64_t N);

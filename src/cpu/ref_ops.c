@@ -145,8 +145,8 @@ static void matmul_backward_ref(float *dinp, float *dw, float *dbias, const floa
 /* ---- attention ------------------------------------------------------------------------ */
 
 static void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv,
-                                  const int32_t *mask, float pdrop, uint64_t seed,
-                                  uint64_t offset, int B, int T, int C, int NH) {
+                                  const int32_t *mask, const float *bias, float pdrop,
+                                  uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0);
   ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f && (pdrop == 0.0f || scratch));
   int hs = C / NH;
@@ -165,6 +165,7 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
           float s = 0.0f;
           for (int i = 0; i < hs; i++) s += q[i] * k[i];
           p[u] = s * scale;
+          if (bias) p[u] += bias[((int64_t)h * T + t) * T + u];
           if (p[u] > mx) mx = p[u];
         }
         float sum = 0.0f;
@@ -203,10 +204,10 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
  * dPd[u] = dout . v[u]; dv[u] += Pd[u] dout; dP[u] = M[u] dPd[u];
  * dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]); dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q.
  * The reference keeps dP in scratch. */
-static void attention_backward_ref(float *dqkv, float *scratch, const float *dout,
-                                   const float *qkv, const float *att, const int32_t *mask,
-                                   float pdrop, uint64_t seed, uint64_t offset, int B, int T,
-                                   int C, int NH) {
+static void attention_backward_ref(float *dqkv, float *dbias, float *scratch,
+                                   const float *dout, const float *qkv, const float *att,
+                                   const int32_t *mask, float pdrop, uint64_t seed,
+                                   uint64_t offset, int B, int T, int C, int NH) {
   (void)mask; /* padded keys have P == 0, so their dS and dv contributions vanish by themselves */
   ORDO_CHECK(NH > 0 && C % NH == 0);
   ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f);
@@ -242,7 +243,9 @@ static void attention_backward_ref(float *dqkv, float *scratch, const float *dou
           pdp += p[u] * dp[u];
         }
         for (int u = 0; u < T; u++) {
-          float ds = p[u] * (dp[u] - pdp) * scale;
+          float dsl = p[u] * (dp[u] - pdp); /* d softmax input */
+          if (dbias) dbias[((int64_t)h * T + t) * T + u] += dsl;
+          float ds = dsl * scale;
           const float *k = qkv + ((int64_t)b * T + u) * 3 * C + C + h * hs;
           float *dk = dqkv + ((int64_t)b * T + u) * 3 * C + C + h * hs;
           for (int i = 0; i < hs; i++) {
@@ -405,6 +408,37 @@ static void bce_logits_backward_ref(float *dlogits, const float *logits, const f
   }
 }
 
+/* ---- rotary positions ------------------------------------------------------------------ */
+
+/* dir +1 rotates by +a (forward), -1 by -a (backward: the transpose) */
+static void rope_apply_ref(float *x, const int32_t *pos, float scale, float theta, int nseg,
+                           int BT, int C, int NH, int dir) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && (C / NH) % 2 == 0 && nseg >= 1 && nseg <= 3);
+  int hs = C / NH;
+  for (int r = 0; r < BT; r++)
+    for (int sg = 0; sg < nseg; sg++)
+      for (int h = 0; h < NH; h++)
+        for (int i = 0; i < hs / 2; i++) {
+          float c, s;
+          rope_cos_sin((double)pos[r] * scale, theta, i, hs, &c, &s);
+          s *= (float)dir;
+          float *v = x + (int64_t)r * 3 * C + (int64_t)sg * C + h * hs + 2 * i;
+          float a = v[0], b = v[1];
+          v[0] = a * c - b * s;
+          v[1] = b * c + a * s;
+        }
+}
+
+static void rope_forward_ref(float *qkv, const int32_t *pos, float scale, float theta, int nseg,
+                             int BT, int C, int NH) {
+  rope_apply_ref(qkv, pos, scale, theta, nseg, BT, C, NH, 1);
+}
+
+static void rope_backward_ref(float *dqkv, const int32_t *pos, float scale, float theta,
+                              int nseg, int BT, int C, int NH) {
+  if (dqkv) rope_apply_ref(dqkv, pos, scale, theta, nseg, BT, C, NH, -1);
+}
+
 static const ordo_ops k_ops_cpu_ref = {
     .name = "cpu-ref",
     .embed_forward = embed_forward_ref,
@@ -415,6 +449,8 @@ static const ordo_ops k_ops_cpu_ref = {
     .matmul_backward = matmul_backward_ref,
     .attention_forward = attention_forward_ref,
     .attention_backward = attention_backward_ref,
+    .rope_forward = rope_forward_ref,
+    .rope_backward = rope_backward_ref,
     .gelu_forward = gelu_forward_ref,
     .gelu_backward = gelu_backward_ref,
     .tanh_forward = tanh_forward_ref,

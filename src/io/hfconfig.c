@@ -15,6 +15,30 @@ static const char *const k_arch_names[ORDO_ARCH_COUNT] = {
     [ORDO_ARCH_ROFORMER] = "roformer",
 };
 
+static const char *const k_position_names[ENC_POS_COUNT] = {
+    [ENC_POS_LEARNED] = "absolute", [ENC_POS_SINUSOIDAL] = "sinusoidal", [ENC_POS_ROPE] = "rope",
+    [ENC_POS_ALIBI] = "alibi",      [ENC_POS_RELATIVE] = "relative",
+};
+
+const char *enc_position_name(enc_position p) {
+  ORDO_CHECK(p >= 0 && p < ENC_POS_COUNT);
+  return k_position_names[p];
+}
+
+int enc_position_parse(const char *name, enc_position *out) {
+  for (int p = 0; p < ENC_POS_COUNT; p++)
+    if (strcmp(name, k_position_names[p]) == 0) {
+      *out = (enc_position)p;
+      return 0;
+    }
+  return -1;
+}
+
+/* The scheme a family uses when config.json does not name one. */
+static enc_position family_position(ordo_arch a) {
+  return a == ORDO_ARCH_ROFORMER ? ENC_POS_ROPE : ENC_POS_LEARNED;
+}
+
 const char *arch_name(ordo_arch a) {
   ORDO_CHECK(a >= 0 && a < ORDO_ARCH_COUNT);
   return k_arch_names[a];
@@ -49,6 +73,13 @@ void hfconfig_defaults(enc_config *c, ordo_arch arch) {
   snprintf(c->hidden_act, sizeof c->hidden_act, "gelu");
   c->num_labels = 2;
   c->tie_word_embeddings = 1;
+  c->position = family_position(arch);
+  c->rope_theta = 10000.0f;
+  c->rope_scale = 1.0f;
+  c->relative_buckets = 32;
+  c->relative_max_distance = 128;
+  c->num_hidden_groups = 1;
+  c->inner_group_num = 1;
   switch (arch) {
     case ORDO_ARCH_ROBERTA:
       c->vocab_size = 50265;
@@ -163,6 +194,38 @@ static int get_num_labels(cfg_ctx *x, int *out) {
   return 0;
 }
 
+/* ALBERT's groups, RoFormer's rotary_value, and the position scheme. */
+static int parse_positions(enc_config *c, cfg_ctx *x) {
+  const char *path = x->path;
+  if (c->arch == ORDO_ARCH_ALBERT) {
+    if (get_int(x, "num_hidden_groups", 0, 1, &c->num_hidden_groups) ||
+        get_int(x, "inner_group_num", 0, 1, &c->inner_group_num))
+      return -1;
+    if (c->num_hidden_layers % c->num_hidden_groups != 0)
+      return ordo_fail(x->e, "%s: \"num_hidden_layers\" %d is not a multiple of \"num_hidden_groups\" %d",
+                       path, c->num_hidden_layers, c->num_hidden_groups);
+  }
+  if (c->arch == ORDO_ARCH_ROFORMER && get_bool(x, "rotary_value", &c->rotary_value)) return -1;
+  /* transformers' BERT-family relative_key schemes are not what ordo computes: refuse them
+   * rather than run a different model */
+  char pet[32] = "absolute";
+  if (get_string(x, "position_embedding_type", pet, sizeof pet)) return -1;
+  if (strcmp(pet, "absolute") != 0)
+    return ordo_fail(x->e, "%s: \"position_embedding_type\" '%s' is not supported (absolute; "
+                           "ordo's own schemes go in \"ordo_position\")", path, pet);
+  char pos[32] = "";
+  if (get_string(x, "ordo_position", pos, sizeof pos)) return -1;
+  if (pos[0] && enc_position_parse(pos, &c->position) != 0)
+    return ordo_fail(x->e, "%s: \"ordo_position\" is '%s', expected absolute, sinusoidal, rope, "
+                           "alibi or relative", path, pos);
+  if (get_float(x, "ordo_rope_theta", 1.0, 1e9, 0, 0, &c->rope_theta) ||
+      get_float(x, "ordo_rope_scale", 1e-6, 1e6, 0, 0, &c->rope_scale) ||
+      get_int(x, "ordo_relative_buckets", 0, 2, &c->relative_buckets) ||
+      get_int(x, "ordo_relative_max_distance", 0, 1, &c->relative_max_distance))
+    return -1;
+  return 0;
+}
+
 static int parse_config(enc_config *c, cfg_ctx *x) {
   const char *path = x->path;
   if (!cJSON_IsObject(x->root))
@@ -219,7 +282,7 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
       get_int(x, "ordo_head_features", 0, 0, ENC_MAX_HIDDEN, &c->head_features) ||
       get_bool(x, "tie_word_embeddings", &c->tie_word_embeddings))
     return -1;
-  return 0;
+  return parse_positions(c, x);
 }
 
 int hfconfig_load(enc_config *c, const char *path, ordo_err *e) {
@@ -296,6 +359,21 @@ int hfconfig_save(const enc_config *c, const char *path, ordo_err *e) {
   }
   cJSON_AddBoolToObject(r, "tie_word_embeddings", c->tie_word_embeddings != 0);
   if (c->head_features > 0) cJSON_AddNumberToObject(r, "ordo_head_features", c->head_features);
+  if (c->arch == ORDO_ARCH_ALBERT) {
+    cJSON_AddNumberToObject(r, "num_hidden_groups", c->num_hidden_groups);
+    cJSON_AddNumberToObject(r, "inner_group_num", c->inner_group_num);
+  }
+  if (c->arch == ORDO_ARCH_ROFORMER) cJSON_AddBoolToObject(r, "rotary_value", c->rotary_value != 0);
+  if (c->position != family_position(c->arch))
+    cJSON_AddStringToObject(r, "ordo_position", k_position_names[c->position]);
+  if (c->position == ENC_POS_ROPE) {
+    if (c->rope_theta != 10000.0f) cJSON_AddNumberToObject(r, "ordo_rope_theta", float_for_json(c->rope_theta));
+    if (c->rope_scale != 1.0f) cJSON_AddNumberToObject(r, "ordo_rope_scale", float_for_json(c->rope_scale));
+  }
+  if (c->position == ENC_POS_RELATIVE) {
+    cJSON_AddNumberToObject(r, "ordo_relative_buckets", c->relative_buckets);
+    cJSON_AddNumberToObject(r, "ordo_relative_max_distance", c->relative_max_distance);
+  }
   char *text = cJSON_Print(r);
   cJSON_Delete(r);
   ORDO_CHECK(text);

@@ -1,4 +1,5 @@
 /* Encoder forward and backward (post-LN BERT/RoBERTa layers) through the backend op table. */
+#include <limits.h>
 #include <string.h>
 
 #include "model_internal.h"
@@ -12,11 +13,13 @@ static void carve(enc_model *m, ordo_arena *a) {
   const enc_config *c = &m->cfg;
   size_t B = m->maxB, T = m->maxT, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
   size_t NH = c->num_attention_heads, V = c->vocab_size, R = m->maxMLM, L = c->num_labels;
+  size_t E = c->embedding_size, CE = C > E ? C : E;
   m->pos = arena_alloc(a, BT * sizeof(int32_t));
   m->tt0 = arena_alloc(a, BT * sizeof(int32_t));
-  m->emb_sum = take(a, BT * C);
+  m->emb_sum = take(a, BT * E);
   m->emb_mean = take(a, BT);
   m->emb_rstd = take(a, BT);
+  m->emb_ln = m->emb.proj_w >= 0 ? take(a, BT * E) : NULL;
   m->x0 = take(a, BT * C);
   /* (a measuring arena returns NULL pointers: decide by the mode, not by the pointer) */
   int share_att = m->recompute != ENC_RECOMPUTE_NONE;
@@ -60,9 +63,9 @@ static void carve(enc_model *m, ordo_arena *a) {
   size_t HR = R > B ? R : B; /* head rows */
   if (m->heads & ENC_HEAD_MLM) {
     m->mlm_in = take(a, R * C);
-    m->mlm_fc = take(a, R * C);
-    m->mlm_gelu = take(a, R * C);
-    m->mlm_ln = take(a, R * C);
+    m->mlm_fc = take(a, R * E);
+    m->mlm_gelu = take(a, R * E);
+    m->mlm_ln = take(a, R * E);
     m->mlm_mean = take(a, R);
     m->mlm_rstd = take(a, R);
     m->mlm_logits = take(a, R * V);
@@ -76,24 +79,37 @@ static void carve(enc_model *m, ordo_arena *a) {
     m->cls_logits = take(a, B * L);
     m->d_cls_logits = take(a, B * L);
   }
+  if (m->heads & ENC_HEAD_RTD) {
+    m->rtd_fc = take(a, BT * C);
+    m->rtd_act = take(a, BT * C);
+    m->rtd_logits = take(a, BT);
+    m->rtd_w = take(a, BT);
+    m->d_rtd_logits = take(a, BT);
+  }
   if (m->heads & ENC_HEAD_POOLER) {
     m->pool_in = take(a, B * C);
     m->pooled = take(a, B * C);
     m->d_pooled = take(a, B * C);
   }
   m->d_hidden = take(a, BT * C);
-  m->g_a = take(a, BT * C);
-  m->g_b = take(a, BT * C);
+  m->g_a = take(a, BT * CE); /* (BT, E) in the embeddings' backward */
+  m->g_b = take(a, BT * CE);
+  m->g_emb = m->emb.proj_w >= 0 ? take(a, BT * E) : NULL;
+  int biased = c->position == ENC_POS_ALIBI || c->position == ENC_POS_RELATIVE;
+  m->att_bias = biased ? take(a, NH * T * T) : NULL;
+  m->g_att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_c = take(a, 2 * BT * C); /* two (BT, C) halves: the running d hidden and its successor */
   m->g_qkv = take(a, BT * 3 * C);
   m->g_big = take(a, 2 * BT * I);
   m->g_att = take(a, B * NH * T * T);
-  m->g_head_a = take(a, HR * C);
-  m->g_head_b = take(a, HR * C);
-  m->g_head_c = take(a, HR * C);
+  m->g_head_a = take(a, HR * CE);
+  m->g_head_b = take(a, HR * CE);
+  m->g_head_c = take(a, HR * CE);
 }
 
 int enc_max_seq(const enc_config *c) {
+  /* rotary and bias schemes have no table to run out of */
+  if (c->position != ENC_POS_LEARNED && c->position != ENC_POS_SINUSOIDAL) return INT_MAX;
   return c->max_position_embeddings - (c->arch == ORDO_ARCH_ROBERTA ? c->pad_token_id + 1 : 0);
 }
 
@@ -185,7 +201,12 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
     lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
   R(m, A->qkv, 3 * nBC);
-  op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask,
+  if (c->position == ENC_POS_ROPE) {
+    op->rope_forward(A->qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2, BT,
+                     C, NH);
+    R(m, A->qkv, 3 * nBC);
+  }
+  op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, m->att_bias,
                         pdrop(m, c->attention_probs_dropout_prob), key,
                         site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, A->att, (size_t)B * NH * T * T);
@@ -234,18 +255,29 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
   }
   positions(m, b);
+  if (m->att_bias) {
+    enc_position_bias(m, T, m->att_bias);
+    R(m, m->att_bias, (size_t)c->num_attention_heads * T * T);
+  }
   const int32_t *tt = b->tt;
   if (!tt) {
     memset(m->tt0, 0, BT * sizeof(int32_t));
     tt = m->tt0;
   }
+  /* embeddings E wide; with a projection, x0 = dropout(LN(emb)) W^T + b */
+  int E = c->embedding_size;
+  float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
-                    P(m, m->emb.wtt), BT, C);
-  op->layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
-                        P(m, m->emb.ln_b), eps, BT, C);
-  op->dropout_forward(m->x0, m->x0, ph, key, site(SITE_EMB), (int64_t)BT * C);
+                    P(m, m->emb.wtt), BT, E);
+  op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
+                        P(m, m->emb.ln_b), eps, BT, E);
+  op->dropout_forward(xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
 
-  R(m, m->x0, (size_t)BT * C);
+  R(m, xe, (size_t)BT * E);
+  if (m->emb_ln) {
+    op->matmul_forward(m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    R(m, m->x0, (size_t)BT * C);
+  }
   const float *x = m->x0;
   for (int l = 0; l < c->num_hidden_layers; l++) {
     layer_forward(m, b, l, x, key);
@@ -264,16 +296,25 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       }
     else
       memcpy(m->mlm_in, h, F((size_t)BT * C));
-    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, C);
-    R(m, m->mlm_fc, (size_t)NR * C);
-    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * C);
-    R(m, m->mlm_gelu, (size_t)NR * C);
+    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
+    R(m, m->mlm_fc, (size_t)NR * E);
+    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
+    R(m, m->mlm_gelu, (size_t)NR * E);
     op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
-                          P(m, m->mlm_ln_b), eps, NR, C);
-    R(m, m->mlm_ln, (size_t)NR * C);
-    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), NR, C,
+                          P(m, m->mlm_ln_b), eps, NR, E);
+    R(m, m->mlm_ln, (size_t)NR * E);
+    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
+  }
+  if (m->heads & ENC_HEAD_RTD) {
+    /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
+    op->matmul_forward(m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
+    R(m, m->rtd_fc, (size_t)BT * C);
+    op->gelu_forward(m->rtd_act, m->rtd_fc, (int64_t)BT * C);
+    R(m, m->rtd_act, (size_t)BT * C);
+    op->matmul_forward(m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C, 1);
+    R(m, m->rtd_logits, (size_t)BT);
   }
   if (m->heads & ENC_HEAD_POOLER) {
     for (int i = 0; i < B; i++) memcpy(m->pool_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
@@ -287,7 +328,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     op->matmul_forward(m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
     R(m, m->cls_fc, (size_t)B * C);
-    op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    else op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
     R(m, m->cls_tanh, (size_t)B * C);
     float *dropped = m->cls_tanh + (size_t)B * C;
     op->dropout_forward(dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
@@ -313,7 +355,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
 
 void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
-  m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = 0;
+  m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = m->has_d_rtd = 0;
+  if (m->d_rtd_logits) memset(m->d_rtd_logits, 0, F(BT));
   memset(m->d_hidden, 0, F((size_t)BT * C));
   /* only the rows the MLM head ran on in the forward just made (the loss and backward read
    * no others): the whole (maxMLM, V) buffer would be tens of MB per step */
@@ -332,28 +375,41 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   uint64_t key = drop_key(m);
   size_t nBC = (size_t)BT * C;
   float *dh = m->g_c, *dnext = m->g_c + nBC; /* d loss / d (current layer output) */
+  if (m->g_att_bias) memset(m->g_att_bias, 0, F((size_t)NH * T * T));
   memcpy(dh, m->d_hidden, F(nBC));
 
   if ((m->heads & ENC_HEAD_MLM) && m->has_d_mlm) {
-    int R = m->n_mlm_rows;
+    int R = m->n_mlm_rows, E = c->embedding_size;
     if (m->precision != ORDO_DT_F32) round_to_dtype_n(m->d_mlm_logits, (size_t)R * c->vocab_size, m->precision);
-    memset(m->g_head_a, 0, F((size_t)R * C));
+    memset(m->g_head_a, 0, F((size_t)R * E));
     op->matmul_backward(m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
-                        m->mlm_ln, P(m, m->emb.wte), R, C, c->vocab_size);
-    memset(m->g_head_b, 0, F((size_t)R * C));
+                        m->mlm_ln, P(m, m->emb.wte), R, E, c->vocab_size);
+    memset(m->g_head_b, 0, F((size_t)R * E));
     op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
-                           m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, C);
-    memset(m->g_head_c, 0, F((size_t)R * C));
-    op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * C);
+                           m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
+    memset(m->g_head_c, 0, F((size_t)R * E));
+    op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
     memset(m->g_head_a, 0, F((size_t)R * C));
     op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
-                        m->mlm_in, P(m, m->mlm_dense_w), R, C, C);
+                        m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
     for (int r = 0; r < R; r++) {
       size_t row = b->mlm_rows ? (size_t)b->mlm_rows[r] : (size_t)r;
       float *d = dh + row * C;
       const float *s = m->g_head_a + (size_t)r * C;
       for (int k = 0; k < C; k++) d[k] += s[k];
     }
+  }
+  if ((m->heads & ENC_HEAD_RTD) && m->has_d_rtd) {
+    R(m, m->d_rtd_logits, (size_t)BT);
+    memset(m->g_a, 0, F(nBC));
+    op->matmul_backward(m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
+                        m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
+    R(m, m->g_a, nBC);
+    memset(m->g_b, 0, F(nBC));
+    op->gelu_backward(m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
+    R(m, m->g_b, nBC);
+    op->matmul_backward(dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
+                        P(m, m->rtd_dense_w), BT, C, C);
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
     R(m, m->d_pooled, (size_t)B * C);
@@ -384,7 +440,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     memset(m->g_head_b, 0, F((size_t)B * C));
     op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     memset(m->g_head_c, 0, F((size_t)B * C));
-    op->tanh_backward(m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_backward(m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
+    else op->tanh_backward(m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
     memset(m->g_head_a, 0, F((size_t)B * C));
     op->matmul_backward(m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
@@ -403,7 +460,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     if (m->recompute == ENC_RECOMPUTE_LAYER) {
       layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
     } else if (m->recompute == ENC_RECOMPUTE_ATTENTION) {
-      op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask,
+      op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, m->att_bias,
                             pdrop(m, c->attention_probs_dropout_prob), key,
                             site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
       R(m, A->att, (size_t)B * NH * T * T);
@@ -446,10 +503,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
                   lora_site(l, ENC_LORA_ATTN_OUT));
     R(m, m->g_a, nBC);
     memset(m->g_qkv, 0, F(nBC * 3));
-    op->attention_backward(m->g_qkv, m->g_att, m->g_a, A->qkv, A->att, b->mask,
+    op->attention_backward(m->g_qkv, m->g_att_bias, m->g_att, m->g_a, A->qkv, A->att, b->mask,
                            pdrop(m, c->attention_probs_dropout_prob), key,
                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
     R(m, m->g_qkv, 3 * nBC);
+    if (c->position == ENC_POS_ROPE) {
+      op->rope_backward(m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+                        BT, C, NH);
+      R(m, m->g_qkv, 3 * nBC);
+    }
     op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
                         3 * C);
     for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
@@ -458,16 +520,27 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     dh = dnext;
     dnext = t;
   }
-  /* x0 = dropout(LN(embeddings)) */
+  if (m->g_att_bias) enc_position_bias_backward(m, T, m->g_att_bias);
+  /* x0 = dropout(LN(embeddings)), through the projection when there is one */
   R(m, dh, nBC);
-  memset(m->g_a, 0, F(nBC));
-  op->dropout_backward(m->g_a, dh, ph, key, site(SITE_EMB), (int64_t)nBC);
-  memset(m->g_b, 0, F(nBC));
+  int E = c->embedding_size;
+  size_t nBE = (size_t)BT * E;
+  const float *dxe = dh;
+  if (m->emb_ln) {
+    memset(m->g_emb, 0, F(nBE));
+    op->matmul_backward(m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
+                        P(m, m->emb.proj_w), BT, E, C);
+    R(m, m->g_emb, nBE);
+    dxe = m->g_emb;
+  }
+  memset(m->g_a, 0, F(nBE));
+  op->dropout_backward(m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
+  memset(m->g_b, 0, F(nBE));
   op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
-                         P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, C);
+                         P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
   const int32_t *tt = b->tt ? b->tt : m->tt0;
   op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), m->g_b, b->ids, m->pos,
-                     tt, BT, C);
+                     tt, BT, E);
 }
 
 float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
@@ -481,6 +554,16 @@ float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
                                   m->cfg.vocab_size);
   m->has_d_mlm = 1;
   if (count) *count = n;
+  return loss;
+}
+
+float enc_loss_rtd(enc_model *m, const enc_batch *b, const float *replaced, float dloss) {
+  ORDO_CHECK(m->heads & ENC_HEAD_RTD);
+  int BT = b->B * b->T;
+  for (int i = 0; i < BT; i++) m->rtd_w[i] = b->mask[i] ? 1.0f : 0.0f;
+  float loss = m->ops->bce_logits_forward(m->rtd_logits, replaced, m->rtd_w, BT);
+  m->ops->bce_logits_backward(m->d_rtd_logits, m->rtd_logits, replaced, m->rtd_w, dloss, BT);
+  m->has_d_rtd = 1;
   return loss;
 }
 

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "model_internal.h"
@@ -30,6 +31,115 @@ int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops
   return enc_init_lora(m, cfg, heads, NULL, ops, e);
 }
 
+/* HF's names for one family: the base model's prefix, the layer's sub-modules and the MLM head
+ * (whose decoder weight is the tied word embedding, saved under decoder_w). */
+typedef struct family_names {
+  const char *base;
+  const char *q, *k, *v, *ao, *ln1, *fc, *proj, *ln2;
+  const char *proj_emb; /* embedding -> hidden projection, under base */
+  const char *mlm_dense, *mlm_ln, *mlm_bias, *mlm_decoder_w, *mlm_decoder_b; /* decoder_b may be NULL */
+} family_names;
+
+static const family_names k_bert_like = {
+    .q = "attention.self.query", .k = "attention.self.key", .v = "attention.self.value",
+    .ao = "attention.output.dense", .ln1 = "attention.output.LayerNorm",
+    .fc = "intermediate.dense", .proj = "output.dense", .ln2 = "output.LayerNorm",
+    .proj_emb = "embeddings_project",
+    .mlm_dense = "cls.predictions.transform.dense", .mlm_ln = "cls.predictions.transform.LayerNorm",
+    .mlm_bias = "cls.predictions.bias", .mlm_decoder_w = "cls.predictions.decoder.weight",
+    .mlm_decoder_b = "cls.predictions.decoder.bias"};
+
+static family_names names_of(ordo_arch a) {
+  family_names n = k_bert_like;
+  switch (a) {
+    case ORDO_ARCH_BERT: n.base = "bert."; break;
+    case ORDO_ARCH_ROFORMER: n.base = "roformer."; break;
+    case ORDO_ARCH_ROBERTA:
+      n.base = "roberta.";
+      n.mlm_dense = "lm_head.dense", n.mlm_ln = "lm_head.layer_norm", n.mlm_bias = "lm_head.bias";
+      n.mlm_decoder_w = "lm_head.decoder.weight", n.mlm_decoder_b = "lm_head.decoder.bias";
+      break;
+    case ORDO_ARCH_ELECTRA: /* ElectraForMaskedLM: the generator's head */
+      n.base = "electra.";
+      n.mlm_dense = "generator_predictions.dense", n.mlm_ln = "generator_predictions.LayerNorm";
+      n.mlm_bias = "generator_lm_head.bias", n.mlm_decoder_w = "generator_lm_head.weight";
+      n.mlm_decoder_b = NULL;
+      break;
+    case ORDO_ARCH_ALBERT:
+      n.base = "albert.";
+      n.q = "attention.query", n.k = "attention.key", n.v = "attention.value";
+      n.ao = "attention.dense", n.ln1 = "attention.LayerNorm";
+      n.fc = "ffn", n.proj = "ffn_output", n.ln2 = "full_layer_layer_norm";
+      n.proj_emb = "encoder.embedding_hidden_mapping_in";
+      n.mlm_dense = "predictions.dense", n.mlm_ln = "predictions.LayerNorm";
+      n.mlm_bias = "predictions.bias", n.mlm_decoder_w = "predictions.decoder.weight";
+      n.mlm_decoder_b = "predictions.decoder.bias";
+      break;
+    default: ORDO_CHECK(0);
+  }
+  return n;
+}
+
+/* What the driver runs of a configuration; -1 with a message for the rest. */
+static int check_config(const enc_config *cfg, int heads, const enc_lora_config *lora, ordo_err *e) {
+  if (cfg->arch < 0 || cfg->arch >= ORDO_ARCH_COUNT)
+    return ordo_fail(e, "model_type '%s' is not supported by the encoder", cfg->model_type);
+  if (cfg->hidden_size <= 0 || cfg->num_attention_heads <= 0 ||
+      cfg->hidden_size % cfg->num_attention_heads != 0)
+    return ordo_fail(e, "hidden_size %d is not a multiple of num_attention_heads %d",
+                     cfg->hidden_size, cfg->num_attention_heads);
+  if (strcmp(cfg->hidden_act, "gelu") != 0)
+    return ordo_fail(e, "hidden_act '%s' is not supported (supported: gelu)", cfg->hidden_act);
+  if (cfg->vocab_size <= 0 || cfg->num_hidden_layers <= 0 || cfg->intermediate_size <= 0 ||
+      cfg->max_position_embeddings <= 0 || cfg->type_vocab_size <= 0 || cfg->embedding_size <= 0)
+    return ordo_fail(e, "config has a non-positive size");
+  if (cfg->embedding_size != cfg->hidden_size &&
+      (cfg->arch == ORDO_ARCH_BERT || cfg->arch == ORDO_ARCH_ROBERTA))
+    return ordo_fail(e, "%s has no embedding projection: embedding_size %d must equal hidden_size %d",
+                     cfg->model_type, cfg->embedding_size, cfg->hidden_size);
+  if (cfg->position < 0 || cfg->position >= ENC_POS_COUNT)
+    return ordo_fail(e, "unknown position scheme %d", (int)cfg->position);
+  if (cfg->position == ENC_POS_ROPE && (cfg->hidden_size / cfg->num_attention_heads) % 2 != 0)
+    return ordo_fail(e, "rope needs an even head size, got %d",
+                     cfg->hidden_size / cfg->num_attention_heads);
+  if (cfg->position == ENC_POS_SINUSOIDAL && cfg->embedding_size % 2 != 0)
+    return ordo_fail(e, "sinusoidal positions need an even embedding_size, got %d", cfg->embedding_size);
+  if (cfg->rotary_value && cfg->position != ENC_POS_ROPE)
+    return ordo_fail(e, "rotary_value needs rope positions");
+  if (cfg->arch == ORDO_ARCH_ROFORMER && cfg->position != ENC_POS_ROPE)
+    return ordo_fail(e, "roformer runs rope positions only (ordo_position '%s')",
+                     enc_position_name(cfg->position));
+  if (cfg->arch == ORDO_ARCH_ALBERT) {
+    if (cfg->inner_group_num != 1)
+      return ordo_fail(e, "ALBERT inner_group_num %d is not supported (1)", cfg->inner_group_num);
+    if (cfg->num_hidden_groups < 1 || cfg->num_hidden_layers % cfg->num_hidden_groups != 0)
+      return ordo_fail(e, "ALBERT num_hidden_groups %d does not divide num_hidden_layers %d",
+                       cfg->num_hidden_groups, cfg->num_hidden_layers);
+    if (lora && lora->r > 0) return ordo_fail(e, "LoRA on ALBERT's shared layers is not supported");
+    if (heads & (ENC_HEAD_CLS | ENC_HEAD_NSP))
+      return ordo_fail(e, "ALBERT: only the MLM head and the pooler are supported (its "
+                          "classifier sits on the pooler)");
+  }
+  if ((heads & ENC_HEAD_RTD) && cfg->arch != ORDO_ARCH_ELECTRA)
+    return ordo_fail(e, "the replaced-token-detection head is ELECTRA's (model_type electra)");
+  if ((heads & (ENC_HEAD_POOLER | ENC_HEAD_NSP)) &&
+      (cfg->arch == ORDO_ARCH_ELECTRA || cfg->arch == ORDO_ARCH_ROFORMER))
+    return ordo_fail(e, "%s has no pooler", cfg->model_type);
+
+  if ((heads & ENC_HEAD_CLS) && cfg->num_labels <= 0)
+    return ordo_fail(e, "classification head needs num_labels >= 1");
+  return 0;
+}
+
+/* The layer sub-module names of layer l: "bert.encoder.layer.3." or, ALBERT, the group's
+ * "albert.encoder.albert_layer_groups.1.albert_layers.0." */
+static void layer_prefix(const enc_config *cfg, const family_names *n, int l, char *out, size_t cap) {
+  if (cfg->arch == ORDO_ARCH_ALBERT)
+    snprintf(out, cap, "%sencoder.albert_layer_groups.%d.albert_layers.0.", n->base, l);
+  else
+    snprintf(out, cap, "%sencoder.layer.%d.", n->base, l);
+}
+
 int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora_config *lora,
                   const ordo_ops *ops, ordo_err *e) {
   memset(m, 0, sizeof *m);
@@ -40,75 +150,84 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
                        lora->dropout, lora->targets);
     m->lora = *lora;
   }
-  if (cfg->arch != ORDO_ARCH_BERT && cfg->arch != ORDO_ARCH_ROBERTA)
-    return ordo_fail(e, "model_type '%s' is not supported by the encoder yet (supported: bert, roberta)",
-                     cfg->model_type);
-  if (cfg->hidden_size <= 0 || cfg->num_attention_heads <= 0 ||
-      cfg->hidden_size % cfg->num_attention_heads != 0)
-    return ordo_fail(e, "hidden_size %d is not a multiple of num_attention_heads %d",
-                     cfg->hidden_size, cfg->num_attention_heads);
-  if (strcmp(cfg->hidden_act, "gelu") != 0)
-    return ordo_fail(e, "hidden_act '%s' is not supported (supported: gelu)", cfg->hidden_act);
-  if (cfg->embedding_size != cfg->hidden_size)
-    return ordo_fail(e, "embedding_size %d != hidden_size %d needs a projection (ALBERT/ELECTRA), not supported yet",
-                     cfg->embedding_size, cfg->hidden_size);
-  if (cfg->vocab_size <= 0 || cfg->num_hidden_layers <= 0 || cfg->intermediate_size <= 0 ||
-      cfg->max_position_embeddings <= 0 || cfg->type_vocab_size <= 0)
-    return ordo_fail(e, "config has a non-positive size");
-  if ((heads & ENC_HEAD_CLS) && cfg->num_labels <= 0)
-    return ordo_fail(e, "classification head needs num_labels >= 1");
+  if (check_config(cfg, heads, lora, e) != 0) return -1;
   m->cfg = *cfg;
   m->heads = heads;
   m->ops = ops;
   params_init(&m->params);
-  const char *pre = cfg->arch == ORDO_ARCH_ROBERTA ? "roberta." : "bert.";
+  family_names nm = names_of(cfg->arch);
+  const char *pre = nm.base;
   snprintf(m->base_prefix, sizeof m->base_prefix, "%s", pre);
   int C = cfg->hidden_size, I = cfg->intermediate_size, V = cfg->vocab_size;
+  int E = cfg->embedding_size, NH = cfg->num_attention_heads;
 
-  m->emb.wte = add(m, 0, 0, 2, V, C, "%sembeddings.word_embeddings.weight", pre);
-  m->emb.wpe = add(m, 0, 0, 2, cfg->max_position_embeddings, C,
-                   "%sembeddings.position_embeddings.weight", pre);
-  m->emb.wtt = add(m, 0, 0, 2, cfg->type_vocab_size, C, "%sembeddings.token_type_embeddings.weight", pre);
-  m->emb.ln_w = add(m, 0, ND, 1, C, 0, "%sembeddings.LayerNorm.weight", pre);
-  m->emb.ln_b = add(m, 0, ND, 1, C, 0, "%sembeddings.LayerNorm.bias", pre);
+  m->emb.wte = add(m, 0, 0, 2, V, E, "%sembeddings.word_embeddings.weight", pre);
+  m->emb.wpe = m->emb.rope_table = m->emb.rel_bias = -1;
+  if (cfg->position == ENC_POS_LEARNED || cfg->position == ENC_POS_SINUSOIDAL)
+    /* the sinusoidal table is frozen: a checkpoint holding it runs in transformers as a
+     * learned table with those values */
+    m->emb.wpe = add(m, 0, cfg->position == ENC_POS_SINUSOIDAL ? ORDO_PF_FROZEN : 0, 2,
+                     cfg->max_position_embeddings, E, "%sembeddings.position_embeddings.weight", pre);
+  m->emb.wtt = add(m, 0, 0, 2, cfg->type_vocab_size, E, "%sembeddings.token_type_embeddings.weight", pre);
+  m->emb.ln_w = add(m, 0, ND, 1, E, 0, "%sembeddings.LayerNorm.weight", pre);
+  m->emb.ln_b = add(m, 0, ND, 1, E, 0, "%sembeddings.LayerNorm.bias", pre);
+  m->emb.proj_w = m->emb.proj_b = -1;
+  if (cfg->arch == ORDO_ARCH_ALBERT || E != C) {
+    m->emb.proj_w = add(m, 0, 0, 2, C, E, "%s%s.weight", pre, nm.proj_emb);
+    m->emb.proj_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", pre, nm.proj_emb);
+  }
+  if (cfg->position == ENC_POS_RELATIVE) /* one table for every layer, as T5 shares it */
+    m->emb.rel_bias = add(m, 0, ND, 2, cfg->relative_buckets, NH,
+                          "%sencoder.relative_attention_bias.weight", pre);
+  if (cfg->arch == ORDO_ARCH_ROFORMER)
+    m->emb.rope_table = add(m, 0, ORDO_PF_FROZEN | ND, 2, cfg->max_position_embeddings, C / NH,
+                            "%sencoder.embed_positions.weight", pre);
   m->layer = ordo_calloc(cfg->num_hidden_layers, sizeof *m->layer);
-  for (int l = 0; l < cfg->num_hidden_layers; l++) {
-    enc_layer_idx *L = &m->layer[l];
-    const char *lp = "encoder.layer";
+  /* ALBERT: layer l runs group l / (layers / groups); the others own their layer */
+  int n_own = cfg->arch == ORDO_ARCH_ALBERT ? cfg->num_hidden_groups : cfg->num_hidden_layers;
+  int per_group = cfg->num_hidden_layers / n_own;
+  for (int l = 0; l < n_own; l++) {
+    enc_layer_idx *L = &m->layer[l * per_group];
+    char lp[128];
+    layer_prefix(cfg, &nm, l, lp, sizeof lp);
     /* q, k, v back to back so the three projections run as one (3C, C) product */
-    L->qkv_w = add(m, 0, 0, 2, C, C, "%s%s.%d.attention.self.query.weight", pre, lp, l);
-    add(m, 1, 0, 2, C, C, "%s%s.%d.attention.self.key.weight", pre, lp, l);
-    add(m, 1, 0, 2, C, C, "%s%s.%d.attention.self.value.weight", pre, lp, l);
-    L->qkv_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.attention.self.query.bias", pre, lp, l);
-    add(m, 1, ND, 1, C, 0, "%s%s.%d.attention.self.key.bias", pre, lp, l);
-    add(m, 1, ND, 1, C, 0, "%s%s.%d.attention.self.value.bias", pre, lp, l);
-    L->ao_w = add(m, 0, 0, 2, C, C, "%s%s.%d.attention.output.dense.weight", pre, lp, l);
-    L->ao_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.attention.output.dense.bias", pre, lp, l);
-    L->ln1_w = add(m, 0, ND, 1, C, 0, "%s%s.%d.attention.output.LayerNorm.weight", pre, lp, l);
-    L->ln1_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.attention.output.LayerNorm.bias", pre, lp, l);
-    L->fc_w = add(m, 0, 0, 2, I, C, "%s%s.%d.intermediate.dense.weight", pre, lp, l);
-    L->fc_b = add(m, 0, ND, 1, I, 0, "%s%s.%d.intermediate.dense.bias", pre, lp, l);
-    L->proj_w = add(m, 0, 0, 2, C, I, "%s%s.%d.output.dense.weight", pre, lp, l);
-    L->proj_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.output.dense.bias", pre, lp, l);
-    L->ln2_w = add(m, 0, ND, 1, C, 0, "%s%s.%d.output.LayerNorm.weight", pre, lp, l);
-    L->ln2_b = add(m, 0, ND, 1, C, 0, "%s%s.%d.output.LayerNorm.bias", pre, lp, l);
+    L->qkv_w = add(m, 0, 0, 2, C, C, "%s%s.weight", lp, nm.q);
+    add(m, 1, 0, 2, C, C, "%s%s.weight", lp, nm.k);
+    add(m, 1, 0, 2, C, C, "%s%s.weight", lp, nm.v);
+    L->qkv_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.q);
+    add(m, 1, ND, 1, C, 0, "%s%s.bias", lp, nm.k);
+    add(m, 1, ND, 1, C, 0, "%s%s.bias", lp, nm.v);
+    L->ao_w = add(m, 0, 0, 2, C, C, "%s%s.weight", lp, nm.ao);
+    L->ao_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ao);
+    L->ln1_w = add(m, 0, ND, 1, C, 0, "%s%s.weight", lp, nm.ln1);
+    L->ln1_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ln1);
+    L->fc_w = add(m, 0, 0, 2, I, C, "%s%s.weight", lp, nm.fc);
+    L->fc_b = add(m, 0, ND, 1, I, 0, "%s%s.bias", lp, nm.fc);
+    L->proj_w = add(m, 0, 0, 2, C, I, "%s%s.weight", lp, nm.proj);
+    L->proj_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.proj);
+    L->ln2_w = add(m, 0, ND, 1, C, 0, "%s%s.weight", lp, nm.ln2);
+    L->ln2_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ln2);
     lora_add_params(m, l, L);
+    /* shared layers hold the same indices: their gradients accumulate into one tensor */
+    for (int k = 1; k < per_group; k++) m->layer[l * per_group + k] = *L;
   }
   m->pool_w = m->pool_b = -1;
   m->mlm_dense_w = m->mlm_dense_b = m->mlm_ln_w = m->mlm_ln_b = m->mlm_bias = -1;
   m->nsp_w = m->nsp_b = -1;
   m->cls_dense_w = m->cls_dense_b = m->cls_out_w = m->cls_out_b = m->cls_feat_w = -1;
+  m->rtd_dense_w = m->rtd_dense_b = m->rtd_out_w = m->rtd_out_b = -1;
   if (heads & ENC_HEAD_POOLER) {
-    m->pool_w = add(m, 0, 0, 2, C, C, "%spooler.dense.weight", pre);
-    m->pool_b = add(m, 0, ND, 1, C, 0, "%spooler.dense.bias", pre);
+    /* ALBERT's pooler is a bare Linear */
+    const char *pn = cfg->arch == ORDO_ARCH_ALBERT ? "pooler" : "pooler.dense";
+    m->pool_w = add(m, 0, 0, 2, C, C, "%s%s.weight", pre, pn);
+    m->pool_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", pre, pn);
   }
   if (heads & ENC_HEAD_MLM) {
-    int rob = cfg->arch == ORDO_ARCH_ROBERTA;
-    m->mlm_dense_w = add(m, 0, 0, 2, C, C, rob ? "lm_head.dense.weight" : "cls.predictions.transform.dense.weight");
-    m->mlm_dense_b = add(m, 0, ND, 1, C, 0, rob ? "lm_head.dense.bias" : "cls.predictions.transform.dense.bias");
-    m->mlm_ln_w = add(m, 0, ND, 1, C, 0, rob ? "lm_head.layer_norm.weight" : "cls.predictions.transform.LayerNorm.weight");
-    m->mlm_ln_b = add(m, 0, ND, 1, C, 0, rob ? "lm_head.layer_norm.bias" : "cls.predictions.transform.LayerNorm.bias");
-    m->mlm_bias = add(m, 0, ND, 1, V, 0, rob ? "lm_head.bias" : "cls.predictions.bias");
+    m->mlm_dense_w = add(m, 0, 0, 2, E, C, "%s.weight", nm.mlm_dense);
+    m->mlm_dense_b = add(m, 0, ND, 1, E, 0, "%s.bias", nm.mlm_dense);
+    m->mlm_ln_w = add(m, 0, ND, 1, E, 0, "%s.weight", nm.mlm_ln);
+    m->mlm_ln_b = add(m, 0, ND, 1, E, 0, "%s.bias", nm.mlm_ln);
+    m->mlm_bias = add(m, 0, ND, 1, V, 0, "%s", nm.mlm_bias);
   }
   if (heads & ENC_HEAD_NSP) {
     /* never reached by a loss here: frozen, so the optimizer leaves it as loaded */
@@ -116,6 +235,8 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     m->nsp_b = add(m, 0, ORDO_PF_FROZEN | ND, 1, 2, 0, "cls.seq_relationship.bias");
   }
   if (heads & ENC_HEAD_CLS) {
+    /* ELECTRA's and RoFormer's heads have the same layout with GELU where RoBERTa has tanh */
+    m->cls_gelu = cfg->arch == ORDO_ARCH_ELECTRA || cfg->arch == ORDO_ARCH_ROFORMER;
     m->cls_dense_w = add(m, 0, 0, 2, C, C, "classifier.dense.weight");
     m->cls_dense_b = add(m, 0, ND, 1, C, 0, "classifier.dense.bias");
     m->cls_out_w = add(m, 0, 0, 2, cfg->num_labels, C, "classifier.out_proj.weight");
@@ -123,6 +244,12 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     if (cfg->head_features > 0)
       m->cls_feat_w = add(m, 0, 0, 2, cfg->num_labels, cfg->head_features,
                           "classifier.out_proj.feature_weight");
+  }
+  if (heads & ENC_HEAD_RTD) {
+    m->rtd_dense_w = add(m, 0, 0, 2, C, C, "discriminator_predictions.dense.weight");
+    m->rtd_dense_b = add(m, 0, ND, 1, C, 0, "discriminator_predictions.dense.bias");
+    m->rtd_out_w = add(m, 0, 0, 2, 1, C, "discriminator_predictions.dense_prediction.weight");
+    m->rtd_out_b = add(m, 0, ND, 1, 1, 0, "discriminator_predictions.dense_prediction.bias");
   }
   if (m->lora.r > 0) {
     /* LoRA trains the adapters (and the heads when asked); the base encoder is frozen */
@@ -143,6 +270,58 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   }
   params_alloc(&m->params);
   return 0;
+}
+
+int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *shared,
+                    ordo_params *joint) {
+  ORDO_CHECK(!a->w_lp && !b->w_lp && !a->params.borrowed && !b->params.borrowed);
+  params_init(joint);
+  for (int i = 0; i < a->params.n; i++) {
+    const ordo_param_spec *s = &a->params.specs[i];
+    int k = params_add(joint, s->name, s->ndim, s->shape, s->flags);
+    /* the same additions in the same order: the same offsets, alignment included */
+    ORDO_CHECK(joint->specs[k].offset == s->offset);
+  }
+  int *alias = ordo_malloc((size_t)b->params.n * sizeof(int)), n_shared = 0;
+  for (int i = 0; i < b->params.n; i++) {
+    const ordo_param_spec *s = &b->params.specs[i];
+    int j = strstr(s->name, shared) ? params_find(&a->params, s->name) : -1;
+    if (j >= 0 && a->params.specs[j].numel == s->numel && a->params.specs[j].ndim == s->ndim) {
+      alias[i] = j;
+      n_shared++;
+      continue;
+    }
+    char name[ORDO_NAME_MAX];
+    size_t lp = strlen(prefix), ln = strlen(s->name);
+    ORDO_CHECKF(lp + ln < sizeof name, "name too long: %s%s", prefix, s->name);
+    memcpy(name, prefix, lp);
+    memcpy(name + lp, s->name, ln + 1);
+    /* fused q/k/v stay back to back */
+    int contiguous = i > 0 && alias[i - 1] < 0 &&
+                     s->offset == b->params.specs[i - 1].offset + (size_t)b->params.specs[i - 1].numel;
+    alias[i] = -1 - (contiguous ? params_add_contiguous(joint, name, s->ndim, s->shape, s->flags)
+                                : params_add(joint, name, s->ndim, s->shape, s->flags));
+  }
+  params_alloc(joint);
+  memcpy(joint->data, a->params.data, a->params.total * sizeof(float));
+  for (int i = 0; i < b->params.n; i++) {
+    ordo_param_spec *s = &b->params.specs[i];
+    size_t off = alias[i] >= 0 ? a->params.specs[alias[i]].offset : joint->specs[-1 - alias[i]].offset;
+    if (alias[i] < 0) memcpy(joint->data + off, params_data(&b->params, i), (size_t)s->numel * sizeof(float));
+    s->offset = off;
+  }
+  free(alias);
+  /* both models now read and write joint's memory */
+  ordo_params *mp[2] = {&a->params, &b->params};
+  for (int k = 0; k < 2; k++) {
+    ordo_free_aligned(mp[k]->data);
+    if (mp[k]->grad) munmap(mp[k]->grad, mp[k]->total * sizeof(float));
+    mp[k]->data = joint->data;
+    mp[k]->grad = joint->grad;
+    mp[k]->total = joint->total;
+    mp[k]->borrowed = 1;
+  }
+  return n_shared;
 }
 
 void enc_free(enc_model *m) {
@@ -168,9 +347,14 @@ void enc_init_weights(enc_model *m, uint64_t seed) {
       for (int64_t j = 0; j < s->numel; j++) w[j] = std * rng_normal(&r);
   }
   /* the padding token's embedding starts at zero, as nn.Embedding(padding_idx=...) */
-  int pad = m->cfg.pad_token_id, C = m->cfg.hidden_size;
+  int pad = m->cfg.pad_token_id, E = m->cfg.embedding_size;
   if (pad >= 0 && pad < m->cfg.vocab_size)
-    memset(params_data(&m->params, m->emb.wte) + (size_t)pad * C, 0, C * sizeof(float));
+    memset(params_data(&m->params, m->emb.wte) + (size_t)pad * E, 0, E * sizeof(float));
+  if (m->cfg.position == ENC_POS_SINUSOIDAL)
+    enc_sinusoidal_table(params_data(&m->params, m->emb.wpe), m->cfg.max_position_embeddings, E);
+  if (m->emb.rope_table >= 0)
+    enc_rope_table(params_data(&m->params, m->emb.rope_table), m->cfg.max_position_embeddings,
+                   m->cfg.hidden_size / m->cfg.num_attention_heads);
   lora_init_weights(m, seed);
 }
 
@@ -254,12 +438,13 @@ int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
   }
   /* tied weights under both names, as transformers writes and expects them */
   if (m->heads & ENC_HEAD_MLM) {
-    int rob = m->cfg.arch == ORDO_ARCH_ROBERTA;
+    family_names nm = names_of(m->cfg.arch);
     const ordo_param_spec *wte = &m->params.specs[m->emb.wte], *bias = &m->params.specs[m->mlm_bias];
-    st_writer_add_f32_as(&w, rob ? "lm_head.decoder.weight" : "cls.predictions.decoder.weight",
-                         wte->dtype, wte->ndim, wte->shape, params_data(&m->params, m->emb.wte));
-    st_writer_add_f32_as(&w, rob ? "lm_head.decoder.bias" : "cls.predictions.decoder.bias",
-                         bias->dtype, bias->ndim, bias->shape, params_data(&m->params, m->mlm_bias));
+    st_writer_add_f32_as(&w, nm.mlm_decoder_w, wte->dtype, wte->ndim, wte->shape,
+                         params_data(&m->params, m->emb.wte));
+    if (nm.mlm_decoder_b)
+      st_writer_add_f32_as(&w, nm.mlm_decoder_b, bias->dtype, bias->ndim, bias->shape,
+                           params_data(&m->params, m->mlm_bias));
   }
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   int rc = st_writer_save(&w, path, e);

@@ -214,6 +214,20 @@ int32_t tok_special_id(const tok *t, tok_special which) {
   return which >= 0 && which < TOK_SP_COUNT ? t->sp[which] : -1;
 }
 
+int tok_starts_word(const tok *t, int32_t id) {
+  if (id < 0 || id >= t->nvocab || !t->tokens[id] || t->special[id] || t->tlen[id] == 0) return 1;
+  const unsigned char *s = (const unsigned char *)t->tokens[id];
+  if (t->kind == TOK_MODEL_WORDPIECE)
+    return !(t->prefix_len > 0 && t->tlen[id] >= (uint32_t)t->prefix_len &&
+             memcmp(s, t->prefix, (size_t)t->prefix_len) == 0);
+  uint32_t cp;
+  tok_utf8_next(s, t->tlen[id], &cp);
+  if (cp < 0x80) return !((cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'));
+  /* byte-level: a character standing for a space or control byte (Ġ, Ċ, ...) */
+  if (t->byte_level && cp < 512 && t->cp_byte[cp] >= 0 && t->cp_byte[cp] <= 0x20) return 1;
+  return 0;
+}
+
 int tok_num_special(const tok *t, int pair) {
   if (!t->has_post) return 0;
   const tok_tmpl *tm = pair ? &t->pair : &t->single;

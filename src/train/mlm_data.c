@@ -68,10 +68,17 @@ int mlm_data_batch_part(mlm_data *d, int64_t step, int B, int first_row, int n_r
     memcpy(row + 1, src, (size_t)body * sizeof(int32_t));
     row[T - 1] = d->sep_id;
     for (int t = 0; t < T; t++) mask[(size_t)(b - first_row) * T + t] = 1;
+    int word_on = 0; /* whole-word masking: the decision of the current word */
     for (int t = 1; t < T - 1; t++) {
       uint64_t k = base + ((uint64_t)b * T + t) * 3;
-      if (philox_uniform(mseed, k) >= d->mask_prob) continue;
       int32_t orig = row[t];
+      if (d->word_start) {
+        /* a word cut by the sequence start is a word of its own */
+        if (t == 1 || d->word_start[orig]) word_on = philox_uniform(mseed, k) < d->mask_prob;
+        if (!word_on) continue;
+      } else if (philox_uniform(mseed, k) >= d->mask_prob) {
+        continue;
+      }
       if (orig == d->sep_id || orig == d->cls_id || orig == d->pad_id) continue;
       float u = philox_uniform(mseed, k + 1);
       if (u < 0.8f) row[t] = d->mask_id;

@@ -184,9 +184,9 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
     o[k] = frand(r, NO, 0, 1), a[k] = frand(r, NA, 0, 1), g[k] = fcopy(base, NQ);
     if (pdrop > 0.0f) fs[k] = frand(r, NA, 0, 1);
   }
-  R->attention_forward(o[0], a[0], fs[0], qkv, mask, pdrop, seed, offset, B, T, C, NH);
-  F->attention_forward(o[1], a[1], fs[1], qkv, mask, pdrop, seed, offset, B, T, C, NH);
-  F->attention_forward(o[2], a[2], fs[2], qkv, mask, pdrop, seed, offset, B, T, C, NH);
+  R->attention_forward(o[0], a[0], fs[0], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[1], a[1], fs[1], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[2], a[2], fs[2], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
   EXPECT_REL(pdrop > 0 ? "att fwd dropout" : "att fwd", o[1], o[0], NO, TOL_GEMM);
   EXPECT_REL(pdrop > 0 ? "att probs dropout" : "att probs", a[1], a[0], NA, TOL_GEMM);
   EXPECT_SAME("att fwd", o[1], o[2], NO);
@@ -209,10 +209,10 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
     }
     EXPECT(same, "att dropout: fast and reference masks identical");
   }
-  R->attention_backward(g[0], s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
-  F->attention_backward(g[1], s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  R->attention_backward(g[0], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(g[1], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(1); /* one sgemm per (batch, head) pair: same bits on 1 thread */
-  F->attention_backward(g[2], s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(g[2], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(nthr);
   EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", g[1], g[0], NQ, TOL_GEMM);
   EXPECT_SAME("att dqkv", g[1], g[2], NQ);
@@ -220,14 +220,14 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
     /* forward on 1 thread: the same bits (the mask depends on the element only) */
     float *o3 = frand(r, NO, 0, 1);
     omp_set_num_threads(1);
-    F->attention_forward(o3, a[2], fs[2], qkv, mask, pdrop, seed, offset, B, T, C, NH);
+    F->attention_forward(o3, a[2], fs[2], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
     omp_set_num_threads(nthr);
     EXPECT_SAME("att fwd dropout 1 thread", o3, o[1], NO);
     free(o3);
   }
   /* mask NULL == all real */
-  F->attention_forward(o[2], a[2], fs[2], qkv, NULL, pdrop, seed, offset, B, T, C, NH);
-  R->attention_forward(o[0], a[0], fs[0], qkv, NULL, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[2], a[2], fs[2], qkv, NULL, NULL, pdrop, seed, offset, B, T, C, NH);
+  R->attention_forward(o[0], a[0], fs[0], qkv, NULL, NULL, pdrop, seed, offset, B, T, C, NH);
   EXPECT_REL("att fwd no mask", o[2], o[0], NO, TOL_GEMM);
   for (int k = 0; k < 3; k++) free(o[k]), free(a[k]), free(g[k]), free(fs[k]);
   free(qkv), free(s), free(d), free(base);
@@ -236,6 +236,54 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
 static void test_attention(ordo_rng *r) {
   test_attention_p(r, 0.0f);
   test_attention_p(r, 0.3f);
+}
+
+/* A (NH, T, T) score bias: forward, d qkv and d bias (summed over the batch) against the
+ * reference, and the same bits at one thread. */
+static void test_attention_bias(ordo_rng *r) {
+  enum { B = 3, T = 11, C = 18, NH = 3 };
+  enum { NQ = B * T * 3 * C, NO = B * T * C, NA = B * NH * T * T, NB = NH * T * T };
+  int32_t mask[B * T];
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
+  float *qkv = frand(r, NQ, -2, 2), *bias = frand(r, NB, -3, 1), *d = frand(r, NO, -1, 1);
+  float *o0 = frand(r, NO, 0, 1), *o1 = frand(r, NO, 0, 1), *a0 = frand(r, NA, 0, 1);
+  float *a1 = frand(r, NA, 0, 1), *s = frand(r, NA, 0, 1);
+  float *gb[3], *gq[3], *base = frand(r, NB, -1, 1), *qbase = frand(r, NQ, -1, 1);
+  for (int k = 0; k < 3; k++) gb[k] = fcopy(base, NB), gq[k] = fcopy(qbase, NQ);
+  R->attention_forward(o0, a0, NULL, qkv, mask, bias, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_forward(o1, a1, NULL, qkv, mask, bias, 0.0f, 1, 0, B, T, C, NH);
+  EXPECT_REL("att+bias fwd", o1, o0, NO, TOL_GEMM);
+  EXPECT_REL("att+bias probs", a1, a0, NA, TOL_GEMM);
+  R->attention_backward(gq[0], gb[0], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_backward(gq[1], gb[1], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  omp_set_num_threads(1);
+  F->attention_backward(gq[2], gb[2], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  omp_set_num_threads(nthr);
+  EXPECT_REL("att+bias dqkv", gq[1], gq[0], NQ, TOL_GEMM);
+  EXPECT_REL("att+bias dbias", gb[1], gb[0], NB, TOL_REDUCE);
+  EXPECT_SAME("att+bias dbias 1 thread", gb[1], gb[2], NB);
+  for (int k = 0; k < 3; k++) free(gb[k]), free(gq[k]);
+  free(qkv), free(bias), free(d), free(o0), free(o1), free(a0), free(a1), free(s), free(base);
+  free(qbase);
+}
+
+/* Rotary positions: the same formula per element, so equal up to FMA contraction. */
+static void test_rope(ordo_rng *r) {
+  enum { BT = 29, C = 24, NH = 3, N = BT * 3 * C };
+  int32_t pos[BT];
+  for (int i = 0; i < BT; i++) pos[i] = (i * 37) % 300;
+  for (int nseg = 2; nseg <= 3; nseg++) {
+    float *x = frand(r, N, -2, 2), *y0 = fcopy(x, N), *y1 = fcopy(x, N);
+    R->rope_forward(y0, pos, 0.5f, 10000.0f, nseg, BT, C, NH);
+    F->rope_forward(y1, pos, 0.5f, 10000.0f, nseg, BT, C, NH);
+    EXPECT_REL("rope fwd", y1, y0, N, TOL_POINT);
+    R->rope_backward(y0, pos, 0.5f, 10000.0f, nseg, BT, C, NH);
+    F->rope_backward(y1, pos, 0.5f, 10000.0f, nseg, BT, C, NH);
+    EXPECT_REL("rope bwd", y1, y0, N, TOL_POINT);
+    EXPECT_REL("rope bwd undoes fwd", y1, x, N, TOL_POINT);
+    free(x), free(y0), free(y1);
+  }
 }
 
 /* ---- pointwise ------------------------------------------------------------------------ */
@@ -345,6 +393,8 @@ int main(void) {
   /* big enough (m n k ~ 6M) that OpenBLAS threads the products itself */
   test_matmul_size(&r, 300, 96, 203);
   test_attention(&r);
+  test_attention_bias(&r);
+  test_rope(&r);
   test_pointwise(&r);
   test_losses(&r);
   return test_summary();

@@ -289,6 +289,7 @@ typedef struct {
   const int32_t *mask;
   float p; /* attention-probability dropout with (seed, offset): a fixed mask, so the dropped */
   uint64_t seed, offset; /* function is smooth in qkv and central differences apply */
+  double *bias;          /* (NH, T, T) added to the scaled scores, or NULL */
 } att_ctx;
 
 static void att_f64(double *out, double *att, const att_ctx *c) {
@@ -304,6 +305,7 @@ static void att_f64(double *out, double *att, const att_ctx *c) {
           double s = 0;
           for (int i = 0; i < hs; i++) s += q[i] * k[i];
           p[u] = s * scale;
+          if (c->bias) p[u] += c->bias[(h * A_T + t) * A_T + u];
           if (c->mask[b * A_T + u] && p[u] > mx) mx = p[u];
         }
         for (int u = 0; u < A_T; u++) {
@@ -343,9 +345,9 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
   double *dq = dz(NQ), *dg = dz(NO), *ref = dz(NO), *ratt = dz(NA), *nq = dz(NQ);
   rand_fill(r, qkv, dq, NQ, -1.5f, 1.5f);
   rand_fill(r, g, dg, NO, -1, 1);
-  att_ctx c = {dq, dg, mask, pdrop, seed, offset};
+  att_ctx c = {dq, dg, mask, pdrop, seed, offset, NULL};
   float *fscr = pdrop > 0.0f ? scr : NULL;
-  ops->attention_forward(out, att, fscr, qkv, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(out, att, fscr, qkv, mask, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   att_f64(ref, ratt, &c);
   EXPECT_REL(pdrop > 0 ? "att fwd dropout" : "att fwd", rel_err(out, ref, NO), TOL_FWD);
   EXPECT_REL(pdrop > 0 ? "att probs dropout (undropped)" : "att probs", rel_err(att, ratt, NA),
@@ -362,7 +364,7 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
   EXPECT(allpad_ok, "a sequence with every key padded gives zero output");
 
   float *gq = fz(NQ), *gq2 = fz(NQ);
-  ops->attention_backward(gq, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   fd_grad(att_loss, &c, dq, NQ, nq);
   EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
   /* per sequence too, so that the short ones are not hidden in the norm of the long one */
@@ -370,24 +372,24 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
     int64_t o = (int64_t)b * A_T * 3 * A_C;
     EXPECT_REL("att dqkv per sequence", rel_err(gq + o, nq + o, A_T * 3 * A_C), TOL_GRAD);
   }
-  ops->attention_backward(gq2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_backward(gq2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq2, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq2, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   expect_twice("att twice", gq2, gq, NQ);
-  ops->attention_backward(NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
+  ops->attention_backward(NULL, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
                           A_NH); /* no-op */
 
   /* mask NULL == every key real */
   int32_t ones[A_B * A_T];
   for (int i = 0; i < A_B * A_T; i++) ones[i] = 1;
   float *o1 = fz(NO), *o2 = fz(NO);
-  ops->attention_forward(o1, att, fscr, qkv, ones, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_forward(o2, att, fscr, qkv, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(o1, att, fscr, qkv, ones, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(o2, att, fscr, qkv, NULL, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   EXPECT(memcmp(o1, o2, NO * sizeof(float)) == 0, "att mask NULL = all ones");
   if (pdrop > 0.0f) {
     /* the dropout is real: another seed changes the output, p = 1 zeroes it */
-    ops->attention_forward(o2, att, scr, qkv, ones, pdrop, seed + 1, offset, A_B, A_T, A_C, A_NH);
+    ops->attention_forward(o2, att, scr, qkv, ones, NULL, pdrop, seed + 1, offset, A_B, A_T, A_C, A_NH);
     EXPECT(memcmp(o1, o2, NO * sizeof(float)) != 0, "att dropout: seed changes the output");
-    ops->attention_forward(o2, att, scr, qkv, ones, 1.0f, seed, offset, A_B, A_T, A_C, A_NH);
+    ops->attention_forward(o2, att, scr, qkv, ones, NULL, 1.0f, seed, offset, A_B, A_T, A_C, A_NH);
     int zero = 1;
     for (int i = 0; i < NO; i++) zero &= o2[i] == 0.0f;
     EXPECT(zero, "att dropout p=1 gives zero output");
@@ -397,9 +399,105 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
   free(dq), free(dg), free(ref), free(ratt), free(nq);
 }
 
+/* A position bias (NH, T, T) on the scores, with dropout: forward against the double
+ * reference, d qkv and d bias against central differences. */
+static void test_attention_bias(const ordo_ops *ops, ordo_rng *r) {
+  enum { NQ = A_B * A_T * 3 * A_C, NO = A_B * A_T * A_C, NA = A_B * A_NH * A_T * A_T,
+         NB = A_NH * A_T * A_T };
+  const float pdrop = 0.2f;
+  const uint64_t seed = 5, offset = 77;
+  int32_t mask[A_B * A_T];
+  const int len[A_B] = {5, 4, 2, 0};
+  for (int b = 0; b < A_B; b++)
+    for (int t = 0; t < A_T; t++) mask[b * A_T + t] = t < len[b];
+  float *qkv = fz(NQ), *g = fz(NO), *out = fz(NO), *att = fz(NA), *scr = fz(NA), *bias = fz(NB);
+  double *dq = dz(NQ), *dg = dz(NO), *ref = dz(NO), *dbias = dz(NB), *nq = dz(NQ), *nb = dz(NB);
+  rand_fill(r, qkv, dq, NQ, -1.5f, 1.5f);
+  rand_fill(r, g, dg, NO, -1, 1);
+  rand_fill(r, bias, dbias, NB, -2, 2);
+  att_ctx c = {dq, dg, mask, pdrop, seed, offset, dbias};
+  ops->attention_forward(out, att, scr, qkv, mask, bias, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  att_f64(ref, NULL, &c);
+  EXPECT_REL("att+bias fwd", rel_err(out, ref, NO), TOL_FWD);
+  float *gq = fz(NQ), *gb = fz(NB), *gb2 = fz(NB);
+  ops->attention_backward(gq, gb, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  fd_grad(att_loss, &c, dq, NQ, nq);
+  fd_grad(att_loss, &c, dbias, NB, nb);
+  EXPECT_REL("att+bias dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
+  EXPECT_REL("att+bias dbias", rel_err(gb, nb, NB), TOL_GRAD);
+  /* accumulates, like every backward */
+  float *gq2 = fz(NQ);
+  ops->attention_backward(gq2, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(gq2, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  free(gq2);
+  expect_twice("att dbias twice", gb2, gb, NB);
+  free(qkv), free(g), free(out), free(att), free(scr), free(bias), free(gq), free(gb), free(gb2);
+  free(dq), free(dg), free(ref), free(dbias), free(nq), free(nb);
+}
+
 static void test_attention(const ordo_ops *ops, ordo_rng *r) {
   test_attention_p(ops, r, 0.0f);
   test_attention_p(ops, r, 0.3f);
+  test_attention_bias(ops, r);
+}
+
+/* ---- rotary positions ------------------------------------------------------------------ */
+
+enum { RP_BT = 6, RP_C = 12, RP_NH = 2 }; /* heads of 6: three pairs each */
+typedef struct {
+  double *x, *g;
+  const int32_t *pos;
+  float scale, theta;
+  int nseg;
+} rope_ctx;
+
+/* the formula of ops.h in double */
+static void rope_f64(double *out, const rope_ctx *c) {
+  const int hs = RP_C / RP_NH;
+  memcpy(out, c->x, sizeof(double) * RP_BT * 3 * RP_C);
+  for (int r = 0; r < RP_BT; r++)
+    for (int sg = 0; sg < c->nseg; sg++)
+      for (int h = 0; h < RP_NH; h++)
+        for (int i = 0; i < hs / 2; i++) {
+          double a = (double)c->pos[r] * c->scale / pow(c->theta, 2.0 * i / hs);
+          int64_t o = (int64_t)r * 3 * RP_C + sg * RP_C + h * hs + 2 * i;
+          double x0 = c->x[o], x1 = c->x[o + 1];
+          out[o] = x0 * cos(a) - x1 * sin(a);
+          out[o + 1] = x1 * cos(a) + x0 * sin(a);
+        }
+}
+static double rope_loss(void *p) {
+  double out[RP_BT * 3 * RP_C];
+  rope_f64(out, p);
+  return dot_fd(out, ((rope_ctx *)p)->g, RP_BT * 3 * RP_C);
+}
+
+static void test_rope(const ordo_ops *ops, ordo_rng *r) {
+  enum { N = RP_BT * 3 * RP_C };
+  const int32_t pos[RP_BT] = {0, 1, 2, 7, 40, 511};
+  for (int nseg = 2; nseg <= 3; nseg++) {
+    float *x = fz(N), *g = fz(N), *gx;
+    double *dx = dz(N), *dg = dz(N), *ref = dz(N), *nx = dz(N);
+    rand_fill(r, x, dx, N, -1, 1);
+    rand_fill(r, g, dg, N, -1, 1);
+    rope_ctx c = {dx, dg, pos, nseg == 2 ? 1.0f : 0.25f, nseg == 2 ? 10000.0f : 500.0f, nseg};
+    float *y = fz(N);
+    memcpy(y, x, sizeof(float) * N);
+    ops->rope_forward(y, pos, c.scale, c.theta, nseg, RP_BT, RP_C, RP_NH);
+    rope_f64(ref, &c);
+    EXPECT_REL("rope fwd", rel_err(y, ref, N), TOL_FWD);
+    /* v untouched with nseg 2 */
+    int v_same = 1;
+    for (int rr = 0; rr < RP_BT && nseg == 2; rr++)
+      for (int k = 0; k < RP_C; k++) v_same &= y[rr * 3 * RP_C + 2 * RP_C + k] == x[rr * 3 * RP_C + 2 * RP_C + k];
+    EXPECT(v_same, "rope: v is not rotated with nseg 2");
+    gx = fz(N);
+    memcpy(gx, g, sizeof(float) * N);
+    ops->rope_backward(gx, pos, c.scale, c.theta, nseg, RP_BT, RP_C, RP_NH);
+    fd_grad(rope_loss, &c, dx, N, nx);
+    EXPECT_REL("rope backward", rel_err(gx, nx, N), TOL_GRAD);
+    free(x), free(g), free(gx), free(y), free(dx), free(dg), free(ref), free(nx);
+  }
 }
 
 /* ---- pointwise ------------------------------------------------------------------------ */
@@ -623,6 +721,7 @@ int main(void) {
   test_layernorm(ops, &r);
   test_matmul(ops, &r);
   test_attention(ops, &r);
+  test_rope(ops, &r);
   test_pointwise(ops, &r);
   test_dropout_fd(ops, &r);
   test_crossentropy(ops, &r);

@@ -208,6 +208,13 @@ static void test_errors(void) {
   expect_bad_cfg("id2label_arr", "bert", ", \"id2label\": [\"a\"]", "\"id2label\" is an array");
   expect_bad_cfg("cdrop_str", "roberta", ", \"classifier_dropout\": \"0.1\"",
                  "\"classifier_dropout\" is a string");
+  expect_bad_cfg("pos_name", "bert", ", \"ordo_position\": \"xpos\"",
+                 "\"ordo_position\" is 'xpos', expected absolute");
+  expect_bad_cfg("pos_hf_relative", "bert", ", \"position_embedding_type\": \"relative_key\"",
+                 "\"position_embedding_type\" 'relative_key' is not supported");
+  expect_bad_cfg("albert_groups", "albert", ", \"num_hidden_groups\": 5",
+                 "\"num_hidden_layers\" 2 is not a multiple of \"num_hidden_groups\" 5");
+  expect_bad_cfg("rope_scale", "roformer", ", \"ordo_rope_scale\": 0", "\"ordo_rope_scale\" is 0");
   expect_bad_cfg("albert_cdrop", "albert", ", \"classifier_dropout_prob\": -0.5",
                  "\"classifier_dropout_prob\" is -0.5");
 }
@@ -225,7 +232,11 @@ static int same_config(const enc_config *a, const enc_config *b) {
          a->attention_probs_dropout_prob == b->attention_probs_dropout_prob &&
          a->classifier_dropout == b->classifier_dropout &&
          strcmp(a->hidden_act, b->hidden_act) == 0 && a->num_labels == b->num_labels &&
-         a->tie_word_embeddings == b->tie_word_embeddings;
+         a->tie_word_embeddings == b->tie_word_embeddings && a->position == b->position &&
+         a->rope_theta == b->rope_theta && a->rope_scale == b->rope_scale &&
+         a->rotary_value == b->rotary_value && a->relative_buckets == b->relative_buckets &&
+         a->relative_max_distance == b->relative_max_distance &&
+         a->num_hidden_groups == b->num_hidden_groups && a->inner_group_num == b->inner_group_num;
 }
 
 static void test_roundtrip(void) {
@@ -253,6 +264,14 @@ static void test_roundtrip(void) {
     snprintf(c.hidden_act, sizeof c.hidden_act, "gelu");
     c.num_labels = 1 + a;
     c.tie_word_embeddings = a % 2;
+    if (a == ORDO_ARCH_ALBERT) c.num_hidden_groups = 3, c.inner_group_num = 2;
+    if (a == ORDO_ARCH_ROFORMER) c.rotary_value = 1;
+    /* every family carries a non-default position scheme and its parameters */
+    if (a == ORDO_ARCH_ROFORMER || a == ORDO_ARCH_BERT) c.rope_theta = 500.0f, c.rope_scale = 0.25f;
+    if (a == ORDO_ARCH_BERT) c.position = ENC_POS_ROPE;
+    if (a == ORDO_ARCH_ROBERTA) c.position = ENC_POS_ALIBI;
+    if (a == ORDO_ARCH_ELECTRA) c.position = ENC_POS_RELATIVE, c.relative_buckets = 16, c.relative_max_distance = 64;
+    if (a == ORDO_ARCH_ALBERT) c.position = ENC_POS_SINUSOIDAL;
     char path[512];
     snprintf(path, sizeof path, "%s/rt_%s.json", g_dir, arch_name((ordo_arch)a));
     ordo_err e = {{0}};

@@ -401,6 +401,30 @@ static void check_trainers(const strs *E) {
   free(j2);
 }
 
+/* Whole-word masking's word starts: a text of five words (punctuation is a word of its
+ * own, as the pre-tokenizers split it) has five starting tokens, however the words split. */
+static void check_word_starts(void) {
+  const char *names[2] = {"bpe_small", "wp_small"};
+  const char *text = " hello wonderful world, againstandingly";
+  for (int k = 0; k < 2; k++) {
+    tok *t = NULL;
+    ordo_err e = {{0}};
+    char path[512];
+    snprintf(path, sizeof path, DATA "/%s.json", names[k]);
+    EXPECT(tok_load(&t, path, &e) == 0, "%s", e.msg);
+    if (!t) continue;
+    int32_t ids[64];
+    int n = tok_encode(t, text, strlen(text), ids, 64, 0);
+    int starts = 0;
+    for (int i = 0; i < n; i++) starts += tok_starts_word(t, ids[i]);
+    EXPECT(starts == 5 && n > 5, "%s: %d tokens, %d word starts, expected 5 (and some pieces)",
+           names[k], n, starts);
+    EXPECT(tok_starts_word(t, -1) == 1 && tok_starts_word(t, tok_special_id(t, TOK_SP_CLS)) == 1,
+           "%s: specials and unknown ids start words", names[k]);
+    tok_free(t);
+  }
+}
+
 int main(void) {
   strs E;
   read_edge(&E);
@@ -418,6 +442,7 @@ int main(void) {
   check_errors();
   check_classic(&E);
   check_trainers(&E);
+  check_word_starts();
   for (int i = 0; i < E.n; i++) free(E.s[i]);
   free(E.s), free(E.len);
   return test_summary();
