@@ -198,8 +198,8 @@ static int get_num_labels(cfg_ctx *x, int *out) {
 static int parse_positions(enc_config *c, cfg_ctx *x) {
   const char *path = x->path;
   if (c->arch == ORDO_ARCH_ALBERT) {
-    if (get_int(x, "num_hidden_groups", 0, 1, &c->num_hidden_groups) ||
-        get_int(x, "inner_group_num", 0, 1, &c->inner_group_num))
+    if (get_int(x, "num_hidden_groups", 0, 1, ENC_MAX_LAYERS, &c->num_hidden_groups) ||
+        get_int(x, "inner_group_num", 0, 1, ENC_MAX_LAYERS, &c->inner_group_num))
       return -1;
     if (c->num_hidden_layers % c->num_hidden_groups != 0)
       return ordo_fail(x->e, "%s: \"num_hidden_layers\" %d is not a multiple of \"num_hidden_groups\" %d",
@@ -220,8 +220,8 @@ static int parse_positions(enc_config *c, cfg_ctx *x) {
                            "alibi or relative", path, pos);
   if (get_float(x, "ordo_rope_theta", 1.0, 1e9, 0, 0, &c->rope_theta) ||
       get_float(x, "ordo_rope_scale", 1e-6, 1e6, 0, 0, &c->rope_scale) ||
-      get_int(x, "ordo_relative_buckets", 0, 2, &c->relative_buckets) ||
-      get_int(x, "ordo_relative_max_distance", 0, 1, &c->relative_max_distance))
+      get_int(x, "ordo_relative_buckets", 0, 2, ENC_MAX_POSITIONS, &c->relative_buckets) ||
+      get_int(x, "ordo_relative_max_distance", 0, 1, ENC_MAX_POSITIONS, &c->relative_max_distance))
     return -1;
   return 0;
 }
