@@ -1,7 +1,7 @@
 # The README's commands: `make test` and `make demo`. Plain `make` builds build/ordo.
 BUILD ?= build
 # Instruction set of ordo's own code: x86-64-v3 (AVX2 + FMA) runs on any recent x86-64 machine;
-# MARCH=native is faster on a machine with AVX-512 (bench/NOTES.md) and runs only on its kind.
+# MARCH=native is faster on a machine with AVX-512 (12-23%, bench/NOTES.md) and runs only on its kind.
 MARCH ?= x86-64-v3
 JOBS  ?= $(shell nproc)
 

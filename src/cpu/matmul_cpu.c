@@ -2,14 +2,12 @@
  * parallel region, so OpenBLAS threads it over OpenMP's threads (its OpenMP build follows
  * omp_get_max_threads()); only the bias gradient, a column reduction, is ordo's own loop.
  *
- * Why not tiles of single-threaded sgemm under OpenMP? Each tile repacks its panels, where
- * OpenBLAS's own threading shares them: single-threaded, one (512, 768) x (768, 3072)^T call ran
- * at 110 GFLOP/s against 67 (128 x 128 tiles) to 90 (512 x 128). The 2-thread comparison that
- * once favoured OpenBLAS's threading ran the tiles on one thread (openblas_set_num_threads(1)
- * also sets OpenMP's count in OpenBLAS's OpenMP build); measured again (bench_kernels, a loaded
- * machine), 256 x 128 tiles on 2 threads beat one OpenBLAS-threaded call (bench/NOTES.md). Tiles
- * would also make the bits independent of the thread count (below); the choice waits for a
- * measurement on a quiet machine.
+ * Why not tiles of single-threaded sgemm under OpenMP, which would make the bits independent of
+ * the thread count (below)? Each tile repacks its panels, where OpenBLAS's own threading shares
+ * them. bench_kernels on an idle machine, (512, 768) x (3072, 768)^T: one OpenBLAS-threaded call
+ * 15.7 ms on 1 thread and 8.4 ms on 2; 512 x 512 tiles 17.2 and 10.2 ms; 256 x 128 tiles 22.7
+ * and 11.0 ms (bench/NOTES.md). (The older 2-thread comparison ran the tiles on one
+ * thread: openblas_set_num_threads(1) also sets OpenMP's count in OpenBLAS's OpenMP build.)
  *
  * Determinism: the same bits on every run with the same thread count. Not across thread
  * counts: OpenBLAS splits the output among its threads, and its AVX2 (Haswell) kernels sum an
