@@ -138,9 +138,12 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
       stop = 2;
       break;
     }
-    if (o->verbose)
-      fprintf(stderr, "%s epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %.4f\n", s->name,
-              ep + 1, (long long)step, done ? lsum / (double)done : 0.0, toks / (ordo_time() - tep), tv);
+    if (o->verbose) {
+      char tau[32] = "not measured"; /* nothing held out */
+      if (s->has_val) snprintf(tau, sizeof tau, "%.4f", tv);
+      fprintf(stderr, "%s epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %s\n", s->name,
+              ep + 1, (long long)step, done ? lsum / (double)done : 0.0, toks / (ordo_time() - tep), tau);
+    }
     if (tv > res->best_tau || !s->has_val) { /* nothing held out: keep the latest */
       res->best_tau = tv;
       memcpy(best, m->params.data, m->params.total * sizeof *best);

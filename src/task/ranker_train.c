@@ -501,9 +501,12 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
       rc = rk_val_log(metrics, step, ep + 1, &vm, e);
     }
     progress_clear(&pb);
-    if (o->verbose)
-      fprintf(stderr, "slot epoch %d: loss %.4f, val tau %.4f (%.1f s)\n", ep + 1,
-              lcnt ? lsum / lcnt : 0.0, tv, ordo_time() - t0);
+    if (o->verbose) {
+      char tau[32] = "not measured"; /* nothing held out */
+      if (any_val) snprintf(tau, sizeof tau, "%.4f", tv);
+      fprintf(stderr, "slot epoch %d: loss %.4f, val tau %s (%.1f s)\n", ep + 1,
+              lcnt ? lsum / lcnt : 0.0, tau, ordo_time() - t0);
+    }
     if (tv > best_tau || !any_val) {
       best_tau = tv;
       memcpy(best, sm->params.data, sm->params.total * sizeof *best);

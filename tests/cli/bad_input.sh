@@ -163,6 +163,8 @@ expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/model7" --val-frac 0 
 expect_text "$T/out" "kendall_tau: not measured (no held-out notebooks"
 expect_no_text "$T/out" "-1.000000"
 expect_text "$T/err" "no held-out notebooks to compare on: keeping the one with the encoder evidence"
+expect_text "$T/err" "val tau not measured"
+expect_no_text "$T/err" "val tau -1"
 
 # ---- 8. a failed write is reported, and no success after it ----
 expect_rc 1 "$ORDO" ai4code baseline --method first --data "$T/ds" --out /proc/ordo_no_such_dir/x.csv
