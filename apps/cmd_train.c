@@ -63,22 +63,33 @@ static void mlm_prepare(void *ctx, int64_t step, int n_micro) {
   t->n_masked = (int)dist_sum_f64(t->dist, n, "masked-token count");
 }
 
+/* Micro-batch i of the step's batch: its masked rows shifted from indices into the whole batch
+ * to indices into the micro-batch (mlm_micro_end shifts them back), and its share of the step's
+ * masked tokens (the loss is a mean over all of them). */
+static enc_batch mlm_micro_begin(mlm_task *t, int i, float *share) {
+  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0;
+  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
+  *share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
+  return (enc_batch){.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
+                     .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0,
+                     .n_mlm_rows = nr, .mlm_labels = t->labels + r0};
+}
+
+static void mlm_micro_end(mlm_task *t, int i) {
+  int per = t->B * t->T;
+  for (int k = t->first[i]; k < t->first[i + 1]; k++) t->rows[k] += i * per;
+}
+
 static float mlm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)step;
   mlm_task *t = ctx;
-  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0;
-  /* rows are indices into the whole batch: shift them into this micro-batch */
-  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
-  enc_batch b = {.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
-                 .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0, .n_mlm_rows = nr,
-                 .mlm_labels = t->labels + r0};
+  float share;
+  enc_batch b = mlm_micro_begin(t, i, &share);
   enc_forward(m, &b, 1);
   enc_zero_output_grads(m, &b);
-  float share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
-  /* the loss is a mean over the step's masked tokens: this micro-batch carries nr of them */
-  float loss = nr > 0 ? enc_loss_mlm(m, &b, dloss * share, NULL) : 0.0f;
+  float loss = b.n_mlm_rows > 0 ? enc_loss_mlm(m, &b, dloss * share, NULL) : 0.0f;
   enc_backward(m, &b);
-  for (int k = r0; k < r0 + nr; k++) t->rows[k] += i * per;
+  mlm_micro_end(t, i);
   return loss * share;
 }
 
@@ -107,16 +118,14 @@ static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, fl
   electra_task *et = ctx;
   mlm_task *t = et->mlm;
   enc_model *g = et->gen, *d = et->disc;
-  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0, V = g->cfg.vocab_size;
+  int per = t->B * t->T, V = g->cfg.vocab_size;
   g->seed = et->seed ^ 0x5851F42D4C957F2Dull, d->seed = et->seed;
   g->step = d->step = (uint64_t)(step * et->n_micro + i);
-  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
-  enc_batch b = {.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
-                 .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0, .n_mlm_rows = nr,
-                 .mlm_labels = t->labels + r0};
+  float share;
+  enc_batch b = mlm_micro_begin(t, i, &share);
+  const int nr = b.n_mlm_rows;
   enc_forward(g, &b, 1);
   enc_zero_output_grads(g, &b);
-  float share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
   float lm = nr > 0 ? enc_loss_mlm(g, &b, dloss * share, NULL) : 0.0f;
   enc_backward(g, &b);
   /* sample each masked position from the generator's softmax (no gradient through it) */
@@ -142,7 +151,7 @@ static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, fl
   float w = et->lambda / (float)et->n_micro; /* every micro-batch has B*T real positions */
   float rtd = enc_loss_rtd(d, &db, et->replaced, dloss * w);
   enc_backward(d, &db);
-  for (int k = r0; k < r0 + nr; k++) t->rows[k] += i * per;
+  mlm_micro_end(t, i);
   return lm * share + w * rtd;
 }
 
