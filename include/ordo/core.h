@@ -49,6 +49,15 @@ void ordo_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
  * bit-identical for the same build, machine and thread count; see README "Reproducibility". */
 void ordo_set_threads(int n);
 
+/* A growing byte buffer: zero-initialize it, add bytes, free(p). The n bytes are always followed
+ * by a NUL, so a buffer of text is a C string. */
+typedef struct ordo_buf {
+  char *p;
+  size_t n, cap;
+} ordo_buf;
+void ordo_buf_add(ordo_buf *b, const void *data, size_t n);
+void ordo_buf_str(ordo_buf *b, const char *s);
+
 /* Allocation that aborts on out-of-memory (an internal failure, not a user error). */
 void *ordo_malloc(size_t n);
 void *ordo_calloc(size_t count, size_t size);

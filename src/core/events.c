@@ -43,21 +43,7 @@ int events_write_record(FILE *f, const void *data, size_t n) {
 }
 
 /* ---- protobuf encoding into a growing buffer ---- */
-typedef struct pb_buf {
-  uint8_t *p;
-  size_t n, cap;
-} pb_buf;
-
-static void pb_bytes(pb_buf *b, const void *d, size_t n) {
-  if (b->n + n > b->cap) {
-    b->cap = (b->n + n) * 2 + 64;
-    b->p = ordo_realloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->n, d, n);
-  b->n += n;
-}
-
-static void pb_varint(pb_buf *b, uint64_t v) {
+static void pb_varint(ordo_buf *b, uint64_t v) {
   uint8_t t[10];
   int k = 0;
   do {
@@ -66,26 +52,26 @@ static void pb_varint(pb_buf *b, uint64_t v) {
     if (v) t[k] |= 0x80;
     k++;
   } while (v);
-  pb_bytes(b, t, (size_t)k);
+  ordo_buf_add(b, t, (size_t)k);
 }
 
-static void pb_key(pb_buf *b, int field, int wire) { pb_varint(b, (uint64_t)(field << 3 | wire)); }
+static void pb_key(ordo_buf *b, int field, int wire) { pb_varint(b, (uint64_t)(field << 3 | wire)); }
 
-static void pb_len_delim(pb_buf *b, int field, const void *d, size_t n) {
+static void pb_len_delim(ordo_buf *b, int field, const void *d, size_t n) {
   pb_key(b, field, 2);
   pb_varint(b, n);
-  pb_bytes(b, d, n);
+  ordo_buf_add(b, d, n);
 }
 
 int events_write_event(FILE *f, double wall, int64_t step, const char *file_version,
                        const char *const *tags, const float *values, int n_values) {
-  pb_buf ev = {0}, sum = {0}, val = {0};
+  ordo_buf ev = {0}, sum = {0}, val = {0};
   uint8_t t[8];
   uint64_t bits;
   memcpy(&bits, &wall, 8);
   put_le(t, bits, 8);
   pb_key(&ev, 1, 1);
-  pb_bytes(&ev, t, 8);
+  ordo_buf_add(&ev, t, 8);
   pb_key(&ev, 2, 0);
   pb_varint(&ev, (uint64_t)step);
   if (file_version) pb_len_delim(&ev, 3, file_version, strlen(file_version));
@@ -96,7 +82,7 @@ int events_write_event(FILE *f, double wall, int64_t step, const char *file_vers
     memcpy(&fb, &values[i], 4);
     put_le(t, fb, 4);
     pb_key(&val, 2, 5);
-    pb_bytes(&val, t, 4);
+    ordo_buf_add(&val, t, 4);
     pb_len_delim(&sum, 1, val.p, val.n);
   }
   if (n_values > 0) pb_len_delim(&ev, 5, sum.p, sum.n);

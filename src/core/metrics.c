@@ -41,30 +41,15 @@ double metrics_rss_mb(void) {
   return ok ? (double)resident * (double)sysconf(_SC_PAGESIZE) / 1e6 : 0;
 }
 
-/* A growing text buffer for the kept part of a file. */
-typedef struct text_buf {
-  char *p;
-  size_t n, cap;
-} text_buf;
-
-static void text_add(text_buf *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    b->cap = (b->n + n + 1) * 2;
-    b->p = ordo_realloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-}
-
 /* Whole lines of txt (a torn last line is dropped) kept when keep(line) says so. */
 typedef int (*line_keep_fn)(const char *line, size_t n, const void *ctx);
 
-static void keep_lines(text_buf *out, const char *txt, line_keep_fn keep, const void *ctx) {
+static void keep_lines(ordo_buf *out, const char *txt, line_keep_fn keep, const void *ctx) {
   const char *line = txt;
   while (line && *line) {
     const char *nl = strchr(line, '\n');
     if (!nl) break;
-    if (keep(line, (size_t)(nl - line), ctx)) text_add(out, line, (size_t)(nl - line + 1));
+    if (keep(line, (size_t)(nl - line), ctx)) ordo_buf_add(out, line, (size_t)(nl - line + 1));
     line = nl + 1;
   }
 }
@@ -93,7 +78,7 @@ static int csv_keep(const char *line, size_t n, const void *ctx) {
   return s > 0 && s <= k->keep_step;
 }
 
-static int write_atomic_open(FILE **f, const char *path, const text_buf *b, ordo_err *e) {
+static int write_atomic_open(FILE **f, const char *path, const ordo_buf *b, ordo_err *e) {
   if (ordo_write_file_atomic(path, b->n ? b->p : "", b->n, e) != 0) return -1;
   *f = fopen(path, "a");
   if (!*f) return ordo_fail(e, "%s: cannot append", path);
@@ -104,7 +89,7 @@ static int open_jsonl(ordo_metrics *m, const stage_keep *k, ordo_err *e) {
   char path[4200];
   snprintf(path, sizeof path, "%s/metrics.jsonl", m->dir);
   char *old = ordo_read_file(path, NULL, NULL);
-  text_buf b = {0};
+  ordo_buf b = {0};
   if (old) keep_lines(&b, old, jsonl_keep, k);
   free(old);
   int rc = write_atomic_open(&m->jsonl, path, &b, e);
@@ -115,10 +100,10 @@ static int open_jsonl(ordo_metrics *m, const stage_keep *k, ordo_err *e) {
 static int open_csv(ordo_metrics *m, const char *name, const stage_keep *k, ordo_err *e) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", m->dir, name);
-  text_buf b = {0};
+  ordo_buf b = {0};
   for (int i = 0; i < m->n_cols; i++) {
-    text_add(&b, m->cols[i].name, strlen(m->cols[i].name));
-    text_add(&b, i + 1 < m->n_cols ? "," : "\n", 1);
+    ordo_buf_add(&b, m->cols[i].name, strlen(m->cols[i].name));
+    ordo_buf_add(&b, i + 1 < m->n_cols ? "," : "\n", 1);
   }
   char *old = k->keep_step > 0 ? ordo_read_file(path, NULL, NULL) : NULL;
   if (old) {
@@ -127,7 +112,7 @@ static int open_csv(ordo_metrics *m, const char *name, const stage_keep *k, ordo
     while (line && *++line) {
       const char *nl = strchr(line, '\n');
       if (!nl || !csv_keep(line, (size_t)(nl - line), k)) break;
-      text_add(&b, line, (size_t)(nl - line + 1));
+      ordo_buf_add(&b, line, (size_t)(nl - line + 1));
       line = nl;
     }
   }

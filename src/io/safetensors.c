@@ -421,40 +421,22 @@ void st_writer_free(st_writer *w) {
   memset(w, 0, sizeof *w);
 }
 
-/* A growable byte buffer for the header. */
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    while (b->n + n + 1 > b->cap) b->cap = b->cap ? 2 * b->cap : 4096;
-    b->p = ordo_realloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-/* A JSON string literal: quotes, backslashes and control bytes escaped; UTF-8 passed through. */
-static void sb_json_string(sbuf *b, const char *s) {
-  sb_put(b, "\"", 1);
+static void sb_json_string(ordo_buf *b, const char *s) {
+  ordo_buf_add(b, "\"", 1);
   for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
     char esc[8];
     if (*q == '"' || *q == '\\') {
       esc[0] = '\\';
       esc[1] = (char)*q;
-      sb_put(b, esc, 2);
+      ordo_buf_add(b, esc, 2);
     } else if (*q < 0x20) {
       snprintf(esc, sizeof esc, "\\u%04x", *q);
-      sb_put(b, esc, 6);
+      ordo_buf_add(b, esc, 6);
     } else {
-      sb_put(b, (const char *)q, 1);
+      ordo_buf_add(b, (const char *)q, 1);
     }
   }
-  sb_put(b, "\"", 1);
+  ordo_buf_add(b, "\"", 1);
 }
 
 /* HF's writer orders tensors by dtype (widest first, in its dtype enum's order) and then by
@@ -493,41 +475,41 @@ int st_writer_save(st_writer *w, const char *path, ordo_err *e) {
   qsort(ord, (size_t)w->n, sizeof *ord, cmp_wentry_ptr);
 
   /* Header: metadata first, then tensors in file order with contiguous offsets. */
-  sbuf h = {0};
+  ordo_buf h = {0};
   char num[64];
-  sb_str(&h, "{");
+  ordo_buf_str(&h, "{");
   int first = 1;
   if (w->n_meta) {
-    sb_str(&h, "\"__metadata__\":{");
+    ordo_buf_str(&h, "\"__metadata__\":{");
     for (int i = 0; i < w->n_meta; i++) {
-      if (i) sb_str(&h, ",");
+      if (i) ordo_buf_str(&h, ",");
       sb_json_string(&h, w->meta[2 * i]);
-      sb_str(&h, ":");
+      ordo_buf_str(&h, ":");
       sb_json_string(&h, w->meta[2 * i + 1]);
     }
-    sb_str(&h, "}");
+    ordo_buf_str(&h, "}");
     first = 0;
   }
   uint64_t off = 0;
   for (int i = 0; i < w->n; i++) {
     const st_wentry *en = ord[i];
-    if (!first) sb_str(&h, ",");
+    if (!first) ordo_buf_str(&h, ",");
     first = 0;
     sb_json_string(&h, en->name);
-    sb_str(&h, ":{\"dtype\":\"");
-    sb_str(&h, dtype_name(en->dtype));
-    sb_str(&h, "\",\"shape\":[");
+    ordo_buf_str(&h, ":{\"dtype\":\"");
+    ordo_buf_str(&h, dtype_name(en->dtype));
+    ordo_buf_str(&h, "\",\"shape\":[");
     for (int d = 0; d < en->ndim; d++) {
       snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)en->shape[d]);
-      sb_str(&h, num);
+      ordo_buf_str(&h, num);
     }
     snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
              (unsigned long long)(off + en->nbytes));
-    sb_str(&h, num);
+    ordo_buf_str(&h, num);
     off += en->nbytes;
   }
-  sb_str(&h, "}");
-  while (h.n % 8) sb_put(&h, " ", 1); /* 8 + N stays 8-aligned, so the data is too */
+  ordo_buf_str(&h, "}");
+  while (h.n % 8) ordo_buf_add(&h, " ", 1); /* 8 + N stays 8-aligned, so the data is too */
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
 
