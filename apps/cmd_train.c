@@ -10,6 +10,7 @@
 #include "ordo/files.h"
 #include "ordo/metrics.h"
 #include "ordo/mlm.h"
+#include "ordo/mlm_task.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
 #include "ordo/progress.h"
@@ -35,64 +36,6 @@ typedef struct train_args {
 
 static const char *k_recompute_names[] = {"none", "attention", "layer"};
 
-/* The masked-LM task on the shared trainer: a step's batch is drawn whole (B * accum
- * sequences) and cut into micro-batches of B, so accumulation reproduces the large batch.
- * With several ranks the step's global batch is world * accum * B sequences and rank r draws
- * its rows [r * accum * B, (r + 1) * accum * B): N ranks of batch B take the step one rank of
- * batch N * B takes, with the same sequences and masks. */
-typedef struct mlm_task {
-  mlm_data *data;
-  ordo_dist *dist;
-  int B, T;
-  int32_t *ids, *mask, *rows, *labels; /* the step's whole batch */
-  int *first;  /* (n_micro + 1): micro-batch i's masked rows are [first[i], first[i+1]) */
-  int n_masked;
-} mlm_task;
-
-static void mlm_prepare(void *ctx, int64_t step, int n_micro) {
-  mlm_task *t = ctx;
-  int Ball = t->B * n_micro, per = t->B * t->T;
-  int n = mlm_data_batch_part(t->data, step, Ball * dist_world(t->dist),
-                              Ball * dist_rank(t->dist), Ball, t->ids, t->mask, t->rows, t->labels);
-  int k = 0;
-  for (int i = 0; i <= n_micro; i++) {
-    while (k < n && t->rows[k] < i * per) k++;
-    t->first[i] = k;
-  }
-  /* the loss is a mean over the global batch's masked tokens */
-  t->n_masked = (int)dist_sum_f64(t->dist, n, "masked-token count");
-}
-
-/* Micro-batch i of the step's batch: its masked rows shifted from indices into the whole batch
- * to indices into the micro-batch (mlm_micro_end shifts them back), and its share of the step's
- * masked tokens (the loss is a mean over all of them). */
-static enc_batch mlm_micro_begin(mlm_task *t, int i, float *share) {
-  int per = t->B * t->T, r0 = t->first[i], nr = t->first[i + 1] - r0;
-  for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
-  *share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
-  return (enc_batch){.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
-                     .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0,
-                     .n_mlm_rows = nr, .mlm_labels = t->labels + r0};
-}
-
-static void mlm_micro_end(mlm_task *t, int i) {
-  int per = t->B * t->T;
-  for (int k = t->first[i]; k < t->first[i + 1]; k++) t->rows[k] += i * per;
-}
-
-static float mlm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
-  (void)step;
-  mlm_task *t = ctx;
-  float share;
-  enc_batch b = mlm_micro_begin(t, i, &share);
-  enc_forward(m, &b, 1);
-  enc_zero_output_grads(m, &b);
-  float loss = b.n_mlm_rows > 0 ? enc_loss_mlm(m, &b, dloss * share, NULL) : 0.0f;
-  enc_backward(m, &b);
-  mlm_micro_end(t, i);
-  return loss * share;
-}
-
 /* ELECTRA (Clark et al. 2020): the generator, a narrower encoder, learns the masked LM on the
  * masked batch; its samples replace the masked tokens, and the discriminator learns to tell
  * every real position replaced or original. Loss = MLM + lambda RTD; both models' parameters
@@ -110,7 +53,7 @@ typedef struct electra_task {
 static void electra_prepare(void *ctx, int64_t step, int n_micro) {
   electra_task *t = ctx;
   t->n_micro = n_micro;
-  mlm_prepare(t->mlm, step, n_micro);
+  mlm_task_prepare(t->mlm, step, n_micro);
 }
 
 static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, float dloss) {
@@ -122,7 +65,7 @@ static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, fl
   g->seed = et->seed ^ 0x5851F42D4C957F2Dull, d->seed = et->seed;
   g->step = d->step = (uint64_t)(step * et->n_micro + i);
   float share;
-  enc_batch b = mlm_micro_begin(t, i, &share);
+  enc_batch b = mlm_task_micro_begin(t, i, &share);
   const int nr = b.n_mlm_rows;
   enc_forward(g, &b, 1);
   enc_zero_output_grads(g, &b);
@@ -151,7 +94,7 @@ static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, fl
   float w = et->lambda / (float)et->n_micro; /* every micro-batch has B*T real positions */
   float rtd = enc_loss_rtd(d, &db, et->replaced, dloss * w);
   enc_backward(d, &db);
-  mlm_micro_end(t, i);
+  mlm_task_micro_end(t, i);
   return lm * share + w * rtd;
 }
 
@@ -501,7 +444,6 @@ int cmd_train(int argc, char **argv) {
   trainer tr;
   int have_trainer = 0;
   mlm_task task = {0};
-  int32_t *ids = NULL, *mask = NULL, *rows = NULL, *labels = NULL;
   ordo_metrics metrics;
   int have_metrics = 0;
   char path[4096];
@@ -675,13 +617,8 @@ int cmd_train(int argc, char **argv) {
   if (resumed < 0) goto done;
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
 
-  task.data = &data, task.dist = &dist, task.B = a.batch, task.T = a.seq;
+  mlm_task_init(&task, &data, &dist, a.batch, a.seq, tc.accum_steps);
   size_t BT = (size_t)a.batch * a.seq, BTall = BT * tc.accum_steps;
-  task.ids = ids = ordo_malloc(BTall * sizeof(int32_t));
-  task.mask = mask = ordo_malloc(BTall * sizeof(int32_t));
-  task.rows = rows = ordo_malloc(BTall * sizeof(int32_t));
-  task.labels = labels = ordo_malloc(BTall * sizeof(int32_t));
-  task.first = ordo_malloc(((size_t)tc.accum_steps + 1) * sizeof(int));
   if (a.electra) {
     etask = (electra_task){.mlm = &task, .gen = &gen, .disc = &m, .lambda = (float)a.rtd_weight,
                            .seed = a.seed};
@@ -711,7 +648,7 @@ int cmd_train(int argc, char **argv) {
     if (a.electra)
       trainer_step(&tr, &etask, electra_prepare, electra_micro, &st);
     else
-      trainer_step(&tr, &task, mlm_prepare, mlm_micro, &st);
+      trainer_step(&tr, &task, mlm_task_prepare, mlm_task_micro, &st);
     double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
@@ -769,12 +706,8 @@ done:
     dist_abort(&dist, rc); /* the other ranks would wait for this one */
   }
   if (have_metrics) metrics_close(&metrics);
-  free(ids);
-  free(mask);
-  free(rows);
-  free(labels);
+  mlm_task_free(&task);
   if (have_trainer) trainer_free(&tr);
-  if (task.first) free(task.first);
   if (have_gen) enc_free(&gen);
   if (have_model) enc_free(&m);
   params_free(&joint);

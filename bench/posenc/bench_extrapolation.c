@@ -8,6 +8,7 @@
  *     build/libordo_data.a build/libordo_train.a build/libordo_model.a build/libordo_io.a \
  *     build/libordo_cpu.a build/libordo_tok.a build/libordo_core.a \
  *     -lcjson -lutf8proc -lopenblas -lz -lm -o /tmp/bench_extrapolation
+ *   (a build with MPI also needs $(pkg-config --libs ompi-c))
  * Run:
  *   /tmp/bench_extrapolation DATA_DIR NOTEBOOKS STEPS [SCHEMES]
  *   e.g. /tmp/bench_extrapolation ../shared/data/nb-public 800 2000 absolute,sinusoidal,rope,alibi,relative
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "ordo/mlm.h"
+#include "ordo/mlm_task.h"
 #include "ordo/model.h"
 #include "ordo/notebook.h"
 #include "ordo/tok.h"
@@ -82,25 +84,6 @@ static int data_of(mlm_data *d, const corpus *c, int64_t from, int64_t n, int T,
   return mlm_data_init(d, s, n, T, batch, tok_special_id(c->tk, TOK_SP_CLS),
                        tok_special_id(c->tk, TOK_SP_SEP), tok_special_id(c->tk, TOK_SP_MASK),
                        tok_special_id(c->tk, TOK_SP_PAD), tok_vocab_size(c->tk), seed, e);
-}
-
-typedef struct step_ctx {
-  mlm_data *data;
-  int T;
-  int32_t *ids, *mask, *rows, *labels;
-} step_ctx;
-
-static float micro(void *p, enc_model *m, int64_t step, int i, float dloss) {
-  (void)i;
-  step_ctx *c = p;
-  int nm = mlm_data_batch(c->data, step, B, c->ids, c->mask, c->rows, c->labels);
-  enc_batch b = {.B = B, .T = c->T, .ids = c->ids, .mask = c->mask, .mlm_rows = c->rows,
-                 .n_mlm_rows = nm, .mlm_labels = c->labels};
-  enc_forward(m, &b, 1);
-  enc_zero_output_grads(m, &b);
-  float loss = enc_loss_mlm(m, &b, dloss, NULL);
-  enc_backward(m, &b);
-  return loss;
 }
 
 /* Mean masked-LM cross-entropy over every masked token of the held-out part cut at length T. */
@@ -181,13 +164,12 @@ int main(int argc, char **argv) {
       fprintf(stderr, "%s\n", e.msg);
       return 1;
     }
-    step_ctx sc = {.data = &d, .T = TRAIN_T};
-    sc.ids = malloc(B * TRAIN_T * 4), sc.mask = malloc(B * TRAIN_T * 4);
-    sc.rows = malloc(B * TRAIN_T * 4), sc.labels = malloc(B * TRAIN_T * 4);
+    mlm_task task;
+    mlm_task_init(&task, &d, NULL, B, TRAIN_T, 1);
     double t0 = ordo_time();
     for (long s = 0; s < steps; s++) {
       trainer_stats st;
-      trainer_step(&tr, &sc, NULL, micro, &st);
+      trainer_step(&tr, &task, mlm_task_prepare, mlm_task_micro, &st);
     }
     double train_s = ordo_time() - t0;
     enc_plan(&m, EVAL_B, 512, EVAL_B * 512);
@@ -204,7 +186,7 @@ int main(int argc, char **argv) {
       printf("| rope + interpolation (x 128/L) | %.4f | %.4f | %.4f |\n", l[0], l[1], l[2]);
     }
     fflush(stdout);
-    free(sc.ids), free(sc.mask), free(sc.rows), free(sc.labels);
+    mlm_task_free(&task);
     trainer_free(&tr);
     mlm_data_free(&d);
     enc_free(&m);
