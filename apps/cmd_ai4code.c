@@ -116,7 +116,7 @@ static void baseline_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code baseline --method first|even|tfidf --data DATASET --out SUB.csv\n"
           "                             [--split all|train|val] [--val-frac F] [--seed N]\n"
-          "                             [--threads N]\n\n"
+          "                             [--split-by repo|group] [--threads N]\n\n"
           "Simple orderings, written as an id,cell_order submission:\n"
           "  first  all markdown cells before all code cells, in the given order\n"
           "  even   markdown cells spread evenly among the code cells, in the given order\n"
@@ -125,11 +125,19 @@ static void baseline_usage(FILE *f) {
           "         cells; a markdown cell with no term in common with any code goes first)\n"
           "DATASET is a dataset root (test/ if present, else train/ with train_orders.csv and\n"
           "train_ancestors.csv), a folder of {id}.json files, or a folder of .ipynb(.gz) files.\n"
-          "--split val/train keeps one side of the split by ancestor group (--val-frac, default\n"
-          "0.1; --seed, default 42). When the true orders are known, the Kendall tau is printed.\n");
+          "--split val/train keeps one side of the split (--val-frac, default 0.1; --seed, default\n"
+          "42; --split-by repo, the default, or group: see `ordo nb split --help`). When the true\n"
+          "orders are known, the Kendall tau is printed.\n");
 }
 
-static int load_split(const char *data, const char *split, double val_frac, uint64_t seed,
+/* --split-by: repo | group. */
+static int parse_split_by(const char *v, nb_split_by *by) {
+  if (nb_split_parse(v, by) == 0) return 0;
+  fprintf(stderr, "ordo ai4code: --split-by: expected repo or group, got '%s'\n", v);
+  return -1;
+}
+
+static int load_split(const char *data, const char *split, nb_split_by by, double val_frac, uint64_t seed,
                       int threads, nb_dataset *ds, uint8_t **mask_out, const char *who) {
   ordo_err e = {{0}};
   double t0 = ordo_time();
@@ -141,7 +149,10 @@ static int load_split(const char *data, const char *split, double val_frac, uint
   int32_t kept = ds->n;
   if (strcmp(split, "all") != 0) {
     mask = ordo_malloc((size_t)(ds->n ? ds->n : 1));
-    nb_split_groups(ds, val_frac, seed, mask);
+    nb_split(ds, by, val_frac, seed, mask);
+    char *sum = nb_split_summary(ds, by, mask);
+    fprintf(stderr, "split --val-frac %g --seed %llu: %s\n", val_frac, (unsigned long long)seed, sum);
+    free(sum);
     int want_val = strcmp(split, "val") == 0;
     kept = 0;
     for (int32_t i = 0; i < ds->n; i++) {
@@ -159,6 +170,7 @@ static int cmd_baseline(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return baseline_usage(stdout), 0;
   const char *method = NULL, *data = NULL, *out = NULL, *split = "all", *v;
   double val_frac = 0.1, th = 0;
+  nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
   int bad = 0;
   for (int i = 1; i < argc && !bad; i++) {
@@ -167,6 +179,7 @@ static int cmd_baseline(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_double(v, "--threads", 0, 1024, &th) != 0;
     else if (!bad) {
@@ -189,7 +202,7 @@ static int cmd_baseline(int argc, char **argv) {
   if (out_file_usable(out, "baseline") != 0) return 1;
   nb_dataset ds;
   uint8_t *mask;
-  if (load_split(data, split, val_frac, seed, (int)th, &ds, &mask, "baseline") != 0) return 1;
+  if (load_split(data, split, by, val_frac, seed, (int)th, &ds, &mask, "baseline") != 0) return 1;
   double t0 = ordo_time();
   ai4_tfidf tf = {0};
   if (m == AI4_BASE_TFIDF) ai4_tfidf_fit(&tf, &ds, NULL, (int)th);
@@ -313,10 +326,12 @@ static void train_usage(FILE *f) {
   rk_train_opts d = rk_train_defaults();
   fprintf(f,
           "usage: ordo ai4code train --data DATASET --out MODEL_DIR [--init CKPT] [--tokenizer FILE]\n"
-          "                          [--val-frac F] [--seed N] [--threads N] [options]\n\n"
-          "Trains the cell-order ranker on a dataset with true orders, holding out whole ancestor\n"
-          "groups (--val-frac, default %g; --seed, default %llu) to validate each epoch by Kendall tau\n"
-          "and keep the best weights. The parts:\n"
+          "                          [--val-frac F] [--seed N] [--split-by repo|group] [--threads N]\n"
+          "                          [options]\n\n"
+          "Trains the cell-order ranker on a dataset with true orders, holding out whole\n"
+          "repositories (--val-frac, default %g; --seed, default %llu; --split-by, default repo: see\n"
+          "`ordo nb split --help`) to validate each epoch by Kendall tau and keep the best weights.\n"
+          "The parts:\n"
           "  dual       a transformer encodes every cell alone; a markdown's score for a slot is a\n"
           "             bilinear match of its vector with those of the code cells after and before\n"
           "             the slot, trained by a softmax over each markdown's slots (a byte-level BPE\n"
@@ -395,6 +410,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--init", &bad))) o.init = v;
     else if ((v = flag_value(argc, argv, &i, "--tokenizer", &bad))) o.tokenizer = v;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 0.9, &o.val_frac) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &o.split_by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--init-seed", &bad))) bad = parse_u64(v, "--init-seed", &o.init_seed) != 0, init_seed_set = 1;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
@@ -501,12 +517,14 @@ static void predict_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
-          "                            [--seed N] [--threads N] [--point-only | --dual-only]\n\n"
+          "                            [--seed N] [--split-by repo|group] [--threads N]\n"
+          "                            [--point-only | --dual-only]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
-          "train/, or a folder of notebooks); --split keeps one side of the group split. When the\n"
-          "true orders are known the Kendall tau is printed. Throughput goes to stderr.\n"
+          "train/, or a folder of notebooks); --split keeps one side of the split (as for\n"
+          "'baseline'). When the true orders are known the Kendall tau is printed. Throughput goes\n"
+          "to stderr.\n"
           "--point-only predicts from the models' pointwise encoders alone (no slot model);\n"
           "--dual-only from their dual encoders alone (each markdown in its median slot).\n");
 }
@@ -515,6 +533,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return predict_usage(stdout), 0;
   const char *models_arg = NULL, *w_arg = NULL, *data = NULL, *out = NULL, *split = "all", *v;
   double val_frac = 0.1, th = 0;
+  nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
   int bad = 0, point_only = 0, dual_only = 0;
   for (int i = 1; i < argc && !bad; i++) {
@@ -526,6 +545,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
     else if (strcmp(argv[i], "--dual-only") == 0) dual_only = 1;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_double(v, "--threads", 0, 1024, &th) != 0;
     else if (!bad) {
@@ -603,7 +623,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   nb_dataset ds;
   uint8_t *mask = NULL;
   ordo_set_threads((int)th);
-  if (rc == 0 && load_split(data, split, val_frac, seed, (int)th, &ds, &mask, "predict") != 0) rc = 1;
+  if (rc == 0 && load_split(data, split, by, val_frac, seed, (int)th, &ds, &mask, "predict") != 0) rc = 1;
   if (rc) {
     for (int k = 0; k < loaded; k++) rk_model_free(&models[k]);
     free(models), free(mbuf), free(wbuf);

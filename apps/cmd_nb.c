@@ -102,9 +102,17 @@ static int cmd_build(int argc, char **argv) {
 
 static void info_usage(FILE *f) {
   fprintf(f,
-          "usage: ordo nb info --data DATASET [--val-frac F --seed N]\n\n"
+          "usage: ordo nb info --data DATASET [--val-frac F --seed N --split-by repo|group]\n\n"
           "Loads a dataset (root, folder of {id}.json, or .ipynb tree) and prints its counts;\n"
-          "with --val-frac, also the sizes of the split by ancestor group.\n");
+          "with --val-frac, also the sizes of the split (by repository, the default, when the\n"
+          "dataset has a sources.csv, else by ancestor group; see `ordo nb split --help`).\n");
+}
+
+/* --split-by: repo | group. */
+static int parse_split_by(const char *cmd, const char *x, nb_split_by *by) {
+  if (nb_split_parse(x, by) == 0) return 0;
+  fprintf(stderr, "%s: --split-by: expected repo or group, got '%s'\n", cmd, x);
+  return -1;
 }
 
 /* --val-frac: a number in [0, 1]. */
@@ -123,6 +131,7 @@ static int cmd_info(int argc, char **argv) {
   const char *data = NULL;
   double frac = -1;
   long seed = 42;
+  nb_split_by by = NB_SPLIT_REPO;
   int bad = 0;
   for (int i = 1; i < argc && !bad; i++) {
     const char *a = argv[i], *x;
@@ -132,6 +141,8 @@ static int cmd_info(int argc, char **argv) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
     } else if (strcmp(a, "--val-frac") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_frac("ordo nb info", x, &frac) != 0;
+    } else if (strcmp(a, "--split-by") == 0) {
+      if ((x = value_of(argc, argv, &i, &bad))) bad = parse_split_by("ordo nb info", x, &by) != 0;
     } else {
       fprintf(stderr, "ordo nb info: unknown argument '%s'\n", a);
       bad = 1;
@@ -156,24 +167,17 @@ static int cmd_info(int argc, char **argv) {
     md += ds.nbs[i].n_md;
     for (int32_t k = 0; k < ds.nbs[i].n_cells; k++) bytes += ds.nbs[i].cells[k].len;
   }
-  printf("notebooks %d, groups %d, cells %lld (code %lld, markdown %lld), source %.1f MiB, "
+  printf("notebooks %d, groups %d, repositories %d, cells %lld (code %lld, markdown %lld), source %.1f MiB, "
          "orders %s, skipped %d, loaded in %.2f s\n",
-         ds.n, ds.n_groups, code + md, code, md, (double)bytes / (1 << 20),
+         ds.n, ds.n_groups, ds.n_repos, code + md, code, md, (double)bytes / (1 << 20),
          ds.has_orders ? "yes" : "no", ds.n_skipped, dt);
   if (frac >= 0) {
     uint8_t *val = malloc((size_t)(ds.n ? ds.n : 1));
-    nb_split_groups(&ds, frac, (uint64_t)seed, val);
-    int32_t nv = 0, gv = 0;
-    uint8_t *gseen = calloc((size_t)(ds.n_groups ? ds.n_groups : 1), 1);
-    for (int32_t i = 0; i < ds.n; i++)
-      if (val[i]) {
-        nv++;
-        if (!gseen[ds.nbs[i].group]) gseen[ds.nbs[i].group] = 1, gv++;
-      }
-    printf("split --val-frac %g --seed %ld: train %d notebooks (%d groups), val %d notebooks (%d groups)\n",
-           frac, seed, ds.n - nv, ds.n_groups - gv, nv, gv);
+    nb_split(&ds, by, frac, (uint64_t)seed, val);
+    char *sum = nb_split_summary(&ds, by, val);
+    printf("split --val-frac %g --seed %ld: %s\n", frac, seed, sum);
+    free(sum);
     free(val);
-    free(gseen);
   }
   nb_dataset_free(&ds);
   return 0;
@@ -181,11 +185,16 @@ static int cmd_info(int argc, char **argv) {
 
 static void split_usage(FILE *f) {
   fprintf(f,
-          "usage: ordo nb split --data DATASET --out DIR [--val-frac F] [--seed N] [--force]\n\n"
-          "Splits a dataset by ancestor group (--val-frac default 0.1, --seed default 42; the\n"
-          "same split as `ordo ai4code baseline --split`) and writes the true orders of each\n"
-          "side as DIR/train_orders.csv and DIR/val_orders.csv, e.g. to score a submission\n"
-          "on the held-out groups with `ordo ai4code score`. A DIR that already holds files\n"
+          "usage: ordo nb split --data DATASET --out DIR [--val-frac F] [--seed N]\n"
+          "                     [--split-by repo|group] [--force]\n\n"
+          "Splits a dataset (--val-frac default 0.1, --seed default 42; the same split as\n"
+          "`ordo ai4code baseline --split`) and writes the true orders of each side as\n"
+          "DIR/train_orders.csv and DIR/val_orders.csv. --split-by repo (the default) holds out\n"
+          "whole repositories named by the dataset's sources.csv, each at most a ninth of the\n"
+          "held-out side, so that at least eight are held out when there are enough; without a\n"
+          "sources.csv, or with --split-by group, whole ancestor groups (train_ancestors.csv)\n"
+          "with no size cap. val_orders.csv can score a submission on the held-out side with\n"
+          "`ordo ai4code score`. A DIR that already holds files\n"
           "(a dataset's own train_orders.csv, say) is written into only with --force.\n");
 }
 
@@ -194,6 +203,7 @@ static int cmd_split(int argc, char **argv) {
   const char *data = NULL, *out = NULL;
   double frac = 0.1;
   long seed = 42;
+  nb_split_by by = NB_SPLIT_REPO;
   int bad = 0, force = 0;
   for (int i = 1; i < argc && !bad; i++) {
     const char *a = argv[i], *x;
@@ -207,6 +217,8 @@ static int cmd_split(int argc, char **argv) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
     } else if (strcmp(a, "--val-frac") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_frac("ordo nb split", x, &frac) != 0;
+    } else if (strcmp(a, "--split-by") == 0) {
+      if ((x = value_of(argc, argv, &i, &bad))) bad = parse_split_by("ordo nb split", x, &by) != 0;
     } else {
       fprintf(stderr, "ordo nb split: unknown argument '%s'\n", a);
       bad = 1;
@@ -237,7 +249,12 @@ static int cmd_split(int argc, char **argv) {
     rc = 1;
   }
   uint8_t *val = malloc((size_t)(ds.n ? ds.n : 1));
-  nb_split_groups(&ds, frac, (uint64_t)seed, val);
+  nb_split(&ds, by, frac, (uint64_t)seed, val);
+  if (rc == 0) {
+    char *sum = nb_split_summary(&ds, by, val);
+    fprintf(stderr, "ordo nb split: %s\n", sum);
+    free(sum);
+  }
   for (int side = 0; side < 2 && rc == 0; side++) {
     nb_orders o = {0};
     for (int32_t i = 0; i < ds.n; i++)

@@ -39,6 +39,7 @@ typedef struct nb_notebook {
   nb_cell *cells; /* (n_cells): code cells [0, n_code) in true order, then markdown */
   int32_t *order; /* (n_cells) true order as indices into cells, or NULL when unknown */
   int32_t group;  /* index into nb_dataset.groups, -1 when unknown */
+  int32_t repo;   /* index into nb_dataset.repos (sources.csv), -1 when unknown */
 } nb_notebook;
 
 typedef struct nb_dataset {
@@ -46,6 +47,8 @@ typedef struct nb_dataset {
   nb_notebook *nbs;   /* sorted by id */
   int32_t n_groups;
   char **groups;      /* ancestor ids, sorted; notebooks without one get their own id */
+  int32_t n_repos;
+  char **repos;       /* repositories named by the dataset's sources.csv, sorted; may be none */
   int32_t n_skipped;  /* malformed files skipped while loading */
   int has_orders;     /* every notebook has its true order */
 } nb_dataset;
@@ -120,12 +123,26 @@ void nb_orders_add_nb(nb_orders *o, const nb_notebook *nb, const int32_t *idx);
 int nb_csv_next(const char *text, size_t len, size_t *pos, char *buf, size_t buf_cap,
                 char **fields, int max_fields);
 
-/* ---- splits by ancestor group ---------------------------------------------------------- */
-/* Marks is_val[i] = 1 for the notebooks of a seeded random choice of groups holding about
- * val_frac of the notebooks: groups are visited in a seeded shuffle of their sorted names and
- * taken while they fit under the target count (a group never straddles the split; if no
- * group fits, the smallest is taken). val_frac 0 gives an empty validation side. */
-void nb_split_groups(const nb_dataset *ds, double val_frac, uint64_t seed, uint8_t *is_val);
+/* ---- splits by repository or ancestor group ------------------------------------------ */
+/* The validation side is a seeded random choice of whole units holding about val_frac of the
+ * notebooks: units are visited in a seeded shuffle of their sorted names and taken while they
+ * fit under the target count (a unit never straddles the split; if none fits, the smallest is
+ * taken). val_frac 0 gives an empty validation side.
+ *   NB_SPLIT_REPO   units are repositories (sources.csv; a notebook with none is a unit of its
+ *                   ancestor group), each at most 1/(NB_SPLIT_MIN_REPOS + 1) of the target so
+ *                   that no repository dominates and at least NB_SPLIT_MIN_REPOS are held out
+ *                   when there are enough of them. Without sources.csv: as NB_SPLIT_GROUP.
+ *   NB_SPLIT_GROUP  units are ancestor groups (train_ancestors.csv), with no size cap.
+ * Returns the number of units held out. */
+typedef enum nb_split_by { NB_SPLIT_REPO = 0, NB_SPLIT_GROUP = 1 } nb_split_by;
+#define NB_SPLIT_MIN_REPOS 8
+int32_t nb_split(const nb_dataset *ds, nb_split_by by, double val_frac, uint64_t seed, uint8_t *is_val);
+/* "repositories" or "ancestor groups": what nb_split holds out for this dataset. */
+const char *nb_split_unit(const nb_dataset *ds, nb_split_by by);
+/* "N notebooks of K repositories held out: a, b, ..." (names when at most 40); malloc'd. */
+char *nb_split_summary(const nb_dataset *ds, nb_split_by by, const uint8_t *is_val);
+/* "repo" | "group" -> *by; -1 for anything else. */
+int nb_split_parse(const char *s, nb_split_by *by);
 
 /* ---- building a dataset from .ipynb trees ---------------------------------------------- */
 typedef struct nb_build_opts {

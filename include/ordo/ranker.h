@@ -223,7 +223,8 @@ void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
   double val_frac;
-  uint64_t seed;      /* the group split */
+  nb_split_by split_by; /* what the held-out side is made of (NB_SPLIT_REPO by default) */
+  uint64_t seed;      /* the split */
   uint64_t init_seed; /* weights, data order, dropout (the CLI sets it to seed unless given) */
   int threads;
   int verbose;

@@ -1,5 +1,7 @@
-/* Loading notebook datasets (parallel over files) and splitting them by ancestor group. */
+/* Loading notebook datasets (parallel over files) and splitting them by repository or ancestor
+ * group. */
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "data/internal.h"
@@ -47,6 +49,8 @@ void nb_dataset_free(nb_dataset *ds) {
   free(ds->nbs);
   for (int32_t i = 0; i < ds->n_groups; i++) free(ds->groups[i]);
   free(ds->groups);
+  for (int32_t i = 0; i < ds->n_repos; i++) free(ds->repos[i]);
+  free(ds->repos);
   memset(ds, 0, sizeof *ds);
 }
 
@@ -100,38 +104,67 @@ static int attach_order(nb_notebook *nb, char *const *cells, int32_t count, cons
   return 0;
 }
 
-static int read_ancestors(const char *path, nb_strmap *idmap, char **anc, ordo_err *e) {
+/* Reads the column col of an "id,..." CSV (train_ancestors.csv: ancestor_id; sources.csv: repo)
+ * into val[i] for the notebooks in idmap; the first value of an id wins. A file without that
+ * column is an error when required, else read as having no values. */
+static int read_id_column(const char *path, const char *col, const char *header, int required,
+                          nb_strmap *idmap, char **val, ordo_err *e) {
   size_t len;
   char *text = ordo_read_file(path, &len, e);
   if (!text) return -1;
   size_t pos = 0, cap = 4096;
   char *buf = ordo_malloc(cap);
-  char *f[4];
-  int line = 0, rc = 0, nf;
-  while ((nf = nb_csv_next(text, len, &pos, buf, cap, f, 4)) != 0) {
+  char *f[8];
+  int line = 0, rc = 0, nf, c = -1;
+  while ((nf = nb_csv_next(text, len, &pos, buf, cap, f, 8)) != 0) {
     line++;
     if (nf < 0) {
       rc = ordo_fail(e, "%s:%d: unterminated quoted field", path, line);
       break;
     }
     if (line == 1) {
-      if (nf < 2 || strcmp(f[0], "id") != 0 || strcmp(f[1], "ancestor_id") != 0) {
-        rc = ordo_fail(e, "%s:1: expected the header 'id,ancestor_id,parent_id'", path);
-        break;
-      }
+      for (int j = 1; j < nf && strcmp(f[0], "id") == 0; j++)
+        if (strcmp(f[j], col) == 0) c = j;
+      if (c < 0 && required) rc = ordo_fail(e, "%s:1: expected the header '%s'", path, header);
+      if (c < 0) break;
       continue;
     }
     if (nf == 1 && !f[0][0]) continue;
-    if (nf < 2 || !f[1][0]) {
-      rc = ordo_fail(e, "%s:%d: expected id,ancestor_id,parent_id", path, line);
+    if (nf <= c || !f[c][0]) {
+      if (!required) continue; /* unknown for this notebook */
+      rc = ordo_fail(e, "%s:%d: expected %s", path, line, header);
       break;
     }
     int32_t i = nb_strmap_get(idmap, f[0]);
-    if (i >= 0 && !anc[i]) anc[i] = ordo_strdup(f[1]);
+    if (i >= 0 && !val[i]) val[i] = ordo_strdup(f[c]);
   }
   free(buf);
   free(text);
   return rc;
+}
+
+/* Sorted distinct names of key[0..k) (NULLs skipped) into *names; idx[i] = the index of key[i]
+ * among them, -1 for NULL. Returns the count. */
+static int32_t index_names(char **key, int32_t k, char ***names, int32_t *idx) {
+  ordo_paths g = {0};
+  for (int32_t i = 0; i < k; i++)
+    if (key[i]) ordo_paths_add(&g, key[i]);
+  ordo_paths_sort(&g);
+  int32_t ng = 0;
+  for (int32_t i = 0; i < g.n; i++) {
+    if (ng && strcmp(g.p[ng - 1], g.p[i]) == 0) {
+      free(g.p[i]);
+      continue;
+    }
+    g.p[ng++] = g.p[i];
+  }
+  nb_strmap gm;
+  nb_strmap_init(&gm, ng);
+  for (int32_t i = 0; i < ng; i++) nb_strmap_put(&gm, g.p[i], i);
+  for (int32_t i = 0; i < k; i++) idx[i] = key[i] ? nb_strmap_get(&gm, key[i]) : -1;
+  nb_strmap_free(&gm);
+  *names = g.p;
+  return ng;
 }
 
 int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed, ordo_err *e) {
@@ -139,13 +172,15 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
   if (!ordo_is_dir(dir)) return ordo_fail(e, "%s: not a folder (expected a dataset root or a folder of notebooks)", dir);
   size_t dl = strlen(dir) + 64;
   char *sub = ordo_malloc(dl), *orders_path = ordo_malloc(dl), *anc_path = ordo_malloc(dl);
-  orders_path[0] = anc_path[0] = 0;
+  char *src_path = ordo_malloc(dl);
+  orders_path[0] = anc_path[0] = src_path[0] = 0;
   snprintf(sub, dl, "%s/test", dir);
   if (!ordo_is_dir(sub)) {
     snprintf(sub, dl, "%s/train", dir);
     if (ordo_is_dir(sub)) {
       snprintf(orders_path, dl, "%s/train_orders.csv", dir);
       snprintf(anc_path, dl, "%s/train_ancestors.csv", dir);
+      snprintf(src_path, dl, "%s/sources.csv", dir);
     } else
       snprintf(sub, dl, "%s", dir);
   }
@@ -236,7 +271,7 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
   for (int32_t i = 0; i < k; i++) nbs[i].group = i;
   qsort(nbs, (size_t)k, sizeof *nbs, cmp_nb_id);
   char **anc = ordo_calloc((size_t)(k ? k : 1), sizeof *anc);
-  for (int32_t i = 0; i < k; i++) anc[i] = groupkey[nbs[i].group], nbs[i].group = -1;
+  for (int32_t i = 0; i < k; i++) anc[i] = groupkey[nbs[i].group], nbs[i].group = -1, nbs[i].repo = -1;
   free(groupkey);
   for (int32_t i = 1; i < k && rc == 0; i++)
     if (strcmp(nbs[i].id, nbs[i - 1].id) == 0)
@@ -281,7 +316,11 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
     }
     free(bad);
   }
-  if (rc == 0 && anc_path[0] && ordo_is_file(anc_path)) rc = read_ancestors(anc_path, &idmap, anc, e);
+  if (rc == 0 && anc_path[0] && ordo_is_file(anc_path))
+    rc = read_id_column(anc_path, "ancestor_id", "id,ancestor_id,parent_id", 1, &idmap, anc, e);
+  char **repo = ordo_calloc((size_t)(k ? k : 1), sizeof *repo);
+  if (rc == 0 && src_path[0] && ordo_is_file(src_path))
+    rc = read_id_column(src_path, "repo", "id,repo,...", 0, &idmap, repo, e);
   nb_strmap_free(&idmap);
 
   if (rc == 0) {
@@ -292,57 +331,105 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
     if (missing && missing < k)
       log_warn("%s: %d of %d notebooks have no true order", orders_path[0] ? orders_path : sub, missing, k);
     /* groups: sorted distinct ancestor ids; a notebook without one is its own group */
-    ordo_paths g = {0};
-    for (int32_t i = 0; i < k; i++) {
+    int32_t *idx = ordo_malloc((size_t)(k ? k : 1) * sizeof *idx);
+    for (int32_t i = 0; i < k; i++)
       if (!anc[i]) anc[i] = ordo_strdup(nbs[i].id);
-      ordo_paths_add(&g, anc[i]);
-    }
-    ordo_paths_sort(&g);
-    int32_t ng = 0;
-    for (int32_t i = 0; i < g.n; i++) {
-      if (ng && strcmp(g.p[ng - 1], g.p[i]) == 0) {
-        free(g.p[i]);
-        continue;
-      }
-      g.p[ng++] = g.p[i];
-    }
-    ds->groups = g.p;
-    ds->n_groups = ng;
-    nb_strmap gm;
-    nb_strmap_init(&gm, ng);
-    for (int32_t i = 0; i < ng; i++) nb_strmap_put(&gm, g.p[i], i);
-    for (int32_t i = 0; i < k; i++) nbs[i].group = nb_strmap_get(&gm, anc[i]);
-    nb_strmap_free(&gm);
+    ds->n_groups = index_names(anc, k, &ds->groups, idx);
+    for (int32_t i = 0; i < k; i++) nbs[i].group = idx[i];
+    /* repositories (sources.csv), where known */
+    ds->n_repos = index_names(repo, k, &ds->repos, idx);
+    for (int32_t i = 0; i < k; i++) nbs[i].repo = idx[i];
+    free(idx);
   }
-  for (int32_t i = 0; i < k; i++) free(anc[i]);
-  free(anc);
-  free(sub), free(orders_path), free(anc_path);
+  for (int32_t i = 0; i < k; i++) free(anc[i]), free(repo[i]);
+  free(anc), free(repo);
+  free(sub), free(orders_path), free(anc_path), free(src_path);
   if (rc) nb_dataset_free(ds);
   return rc;
 }
 
 /* ---- splits ---------------------------------------------------------------------------- */
-void nb_split_groups(const nb_dataset *ds, double val_frac, uint64_t seed, uint8_t *is_val) {
-  memset(is_val, 0, (size_t)ds->n);
-  if (val_frac <= 0 || ds->n_groups == 0) return;
-  int32_t ng = ds->n_groups;
-  int64_t *size = ordo_calloc((size_t)ng, sizeof *size);
-  for (int32_t i = 0; i < ds->n; i++) size[ds->nbs[i].group]++;
-  int32_t *perm = ordo_malloc((size_t)ng * sizeof *perm);
-  for (int32_t g = 0; g < ng; g++) perm[g] = g; /* groups are sorted by name: order-free */
+/* Holds out whole units (key[i] in [0, nk)): units are visited in a seeded shuffle of their
+ * index order and taken while they fit under the target count and are no bigger than cap.
+ * Returns the number of units held out. */
+static int32_t split_units(const int32_t *key, int32_t n, int32_t nk, double val_frac, uint64_t seed,
+                           int64_t cap, uint8_t *is_val) {
+  memset(is_val, 0, (size_t)n);
+  if (val_frac <= 0 || nk == 0) return 0;
+  int64_t *size = ordo_calloc((size_t)nk, sizeof *size);
+  for (int32_t i = 0; i < n; i++) size[key[i]]++;
+  int32_t *perm = ordo_malloc((size_t)nk * sizeof *perm);
+  for (int32_t g = 0; g < nk; g++) perm[g] = g; /* units are sorted by name: order-free */
   ordo_rng r;
   rng_init(&r, seed);
-  rng_shuffle_i32(&r, perm, ng);
-  int64_t target = (int64_t)(val_frac * (double)ds->n + 0.5), got = 0;
-  uint8_t *take = ordo_calloc((size_t)ng, 1);
-  for (int32_t j = 0; j < ng; j++)
-    if (got + size[perm[j]] <= target) take[perm[j]] = 1, got += size[perm[j]];
-  if (got == 0) { /* every group is bigger than the target: take the smallest */
-    int32_t best = 0;
-    for (int32_t g = 1; g < ng; g++)
-      if (size[g] < size[best]) best = g;
-    take[best] = 1;
+  rng_shuffle_i32(&r, perm, nk);
+  int64_t target = (int64_t)(val_frac * (double)n + 0.5), got = 0;
+  int32_t taken = 0;
+  uint8_t *take = ordo_calloc((size_t)nk, 1);
+  for (int32_t j = 0; j < nk; j++)
+    if (size[perm[j]] <= cap && got + size[perm[j]] <= target) take[perm[j]] = 1, got += size[perm[j]], taken++;
+  if (got == 0) { /* every unit is too big: take the smallest that has notebooks */
+    int32_t best = -1;
+    for (int32_t g = 0; g < nk; g++)
+      if (size[g] > 0 && (best < 0 || size[g] < size[best])) best = g;
+    if (best >= 0) take[best] = 1, taken = 1;
   }
-  for (int32_t i = 0; i < ds->n; i++) is_val[i] = take[ds->nbs[i].group];
+  for (int32_t i = 0; i < n; i++) is_val[i] = take[key[i]];
   free(size), free(perm), free(take);
+  return taken;
+}
+
+int32_t nb_split(const nb_dataset *ds, nb_split_by by, double val_frac, uint64_t seed, uint8_t *is_val) {
+  int32_t n = ds->n, *key = ordo_malloc((size_t)(n ? n : 1) * sizeof *key), nk;
+  int64_t cap = INT64_MAX;
+  if (by == NB_SPLIT_REPO && ds->n_repos > 0) {
+    /* a notebook with no known repository is a unit of its own ancestor group */
+    for (int32_t i = 0; i < n; i++) key[i] = ds->nbs[i].repo >= 0 ? ds->nbs[i].repo : ds->n_repos + ds->nbs[i].group;
+    nk = ds->n_repos + ds->n_groups;
+    cap = (int64_t)(val_frac * (double)n + 0.5) / (NB_SPLIT_MIN_REPOS + 1);
+    if (cap < 1) cap = 1;
+  } else {
+    for (int32_t i = 0; i < n; i++) key[i] = ds->nbs[i].group;
+    nk = ds->n_groups;
+  }
+  int32_t taken = split_units(key, n, nk, val_frac, seed, cap, is_val);
+  free(key);
+  return taken;
+}
+
+const char *nb_split_unit(const nb_dataset *ds, nb_split_by by) {
+  return by == NB_SPLIT_REPO && ds->n_repos > 0 ? "repositories" : "ancestor groups";
+}
+
+int nb_split_parse(const char *s, nb_split_by *by) {
+  if (strcmp(s, "repo") == 0) return *by = NB_SPLIT_REPO, 0;
+  if (strcmp(s, "group") == 0) return *by = NB_SPLIT_GROUP, 0;
+  return -1;
+}
+
+char *nb_split_summary(const nb_dataset *ds, nb_split_by by, const uint8_t *is_val) {
+  int repo = by == NB_SPLIT_REPO && ds->n_repos > 0;
+  int32_t nu = repo ? ds->n_repos + ds->n_groups : ds->n_groups, held = 0, nv = 0;
+  uint8_t *seen = ordo_calloc((size_t)(nu ? nu : 1), 1);
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!is_val[i]) continue;
+    const nb_notebook *nb = &ds->nbs[i];
+    int32_t u = !repo ? nb->group : nb->repo >= 0 ? nb->repo : ds->n_repos + nb->group;
+    nv++;
+    if (!seen[u]) seen[u] = 1, held++;
+  }
+  ordo_buf b = {0};
+  char tmp[96];
+  snprintf(tmp, sizeof tmp, "%d notebooks of %d %s held out", nv, held, nb_split_unit(ds, by));
+  ordo_buf_str(&b, tmp);
+  if (held > 0 && held <= 40) { /* name them when the list is short enough to read */
+    const char *sep = ": ";
+    for (int32_t u = 0; u < nu; u++) {
+      if (!seen[u]) continue;
+      ordo_buf_str(&b, sep), sep = ", ";
+      ordo_buf_str(&b, u < (repo ? ds->n_repos : 0) ? ds->repos[u] : ds->groups[repo ? u - ds->n_repos : u]);
+    }
+  }
+  free(seen);
+  return b.p;
 }

@@ -13,7 +13,7 @@ void nb_notebook_free(nb_notebook *nb) {
   free(nb->cells);
   free(nb->order);
   memset(nb, 0, sizeof *nb);
-  nb->group = -1;
+  nb->group = -1, nb->repo = -1;
 }
 
 char *nb_read_maybe_gz(const char *path, size_t *len, ordo_err *e) {
@@ -111,7 +111,7 @@ static void partition_code_first(nb_notebook *nb) {
 int nb_parse_kaggle_json(nb_notebook *nb, const char *json, size_t len, const char *name,
                          const char *id, ordo_err *e) {
   memset(nb, 0, sizeof *nb);
-  nb->group = -1;
+  nb->group = -1, nb->repo = -1;
   snprintf(nb->id, sizeof nb->id, "%s", id);
   if (len >= 3 && memcmp(json, "\xEF\xBB\xBF", 3) == 0) json += 3, len -= 3; /* a UTF-8 BOM */
   const char *end = NULL; /* the parse-end pointer is per call: safe across threads */
@@ -238,7 +238,7 @@ static size_t utf8_cut(const char *s, size_t len, size_t max) {
 int nb_parse_ipynb(nb_notebook *nb, const char *json, size_t len, const char *name,
                    const nb_ipynb_opts *opts, ordo_err *e) {
   memset(nb, 0, sizeof *nb);
-  nb->group = -1;
+  nb->group = -1, nb->repo = -1;
   if (len >= 3 && memcmp(json, "\xEF\xBB\xBF", 3) == 0) json += 3, len -= 3; /* a UTF-8 BOM */
   const char *end = NULL; /* the parse-end pointer is per call: safe across threads */
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);

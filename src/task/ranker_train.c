@@ -601,7 +601,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
-  nb_split_groups(ds, o->val_frac, o->seed, val);
+  nb_split(ds, o->split_by, o->val_frac, o->seed, val);
   int32_t n_tr = 0, n_val = 0;
   for (int32_t i = 0; i < ds->n; i++) {
     train[i] = !val[i] && (o->max_train_nb <= 0 || n_tr < o->max_train_nb);
@@ -612,8 +612,11 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     free(val), free(train);
     return ordo_fail(e, "no training notebooks left after the split (--val-frac %g)", o->val_frac);
   }
-  if (o->verbose) fprintf(stderr, "split: %d training notebooks, %d held out (groups, seed %llu)\n",
-                          n_tr, n_val, (unsigned long long)o->seed);
+  if (o->verbose) {
+    char *sum = nb_split_summary(ds, o->split_by, val);
+    fprintf(stderr, "split (seed %llu): %d training notebooks, %s\n", (unsigned long long)o->seed, n_tr, sum);
+    free(sum);
+  }
   rk_model rm;
   memset(&rm, 0, sizeof rm);
   rm.pc = o->pc;

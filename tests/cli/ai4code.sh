@@ -52,10 +52,24 @@ expect_text "$T/err" "already holds files"
 expect_rc 0 "$ORDO" nb build --from "$T/src" --out "$T/ds2" --seed 3
 cmp -s "$T/ds/train_orders.csv" "$T/ds2/train_orders.csv" && ok || bad "rebuild with the same seed differs"
 expect_rc 0 "$ORDO" nb info --data "$T/ds" --val-frac 0.3 --seed 1
-expect_text "$T/out" "notebooks 8, groups 3, cells 48 (code 24, markdown 24)"
+expect_text "$T/out" "notebooks 8, groups 3, repositories 0, cells 48 (code 24, markdown 24)"
+expect_text "$T/out" "of 1 ancestor groups held out"
 expect_rc 0 "$ORDO" nb split --data "$T/ds" --out "$T/split" --val-frac 0.3 --seed 1
 n_tr=$(($(wc -l <"$T/split/train_orders.csv") - 1)); n_va=$(($(wc -l <"$T/split/val_orders.csv") - 1))
 [ $((n_tr + n_va)) -eq 8 ] && [ "$n_va" -gt 0 ] && ok || bad "split sizes $n_tr + $n_va"
+# a sources.csv with a repo column: the split holds out whole repositories (one per notebook
+# here, so a 0.3 split holds out two or three of them); --split-by group keeps the old split
+cp -r "$T/ds" "$T/dsr"
+{ echo "id,repo,path"; tail -n +2 "$T/ds/train_orders.csv" | cut -d, -f1 | awk '{print $1 ",org/r" NR ",x.ipynb"}'; } >"$T/dsr/sources.csv"
+expect_rc 0 "$ORDO" nb info --data "$T/dsr" --val-frac 0.3 --seed 1
+expect_text "$T/out" "repositories 8,"
+grep -Eq "split --val-frac 0.3 --seed 1: 2 notebooks of 2 repositories held out: org/r[0-9], org/r[0-9]$" "$T/out" && ok || bad "repository split: $(tail -1 "$T/out")"
+expect_rc 0 "$ORDO" nb info --data "$T/dsr" --val-frac 0.3 --seed 1 --split-by group
+expect_text "$T/out" "of 1 ancestor groups held out"
+expect_rc 2 "$ORDO" nb info --data "$T/dsr" --val-frac 0.3 --split-by folder
+expect_text "$T/err" "--split-by: expected repo or group, got 'folder'"
+expect_rc 2 "$ORDO" ai4code baseline --method first --data "$T/dsr" --out "$T/s.csv" --split-by x
+expect_text "$T/err" "--split-by: expected repo or group"
 
 # ---- baselines and score ----
 expect_rc 0 "$ORDO" ai4code baseline --help

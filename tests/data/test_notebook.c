@@ -205,7 +205,19 @@ static void test_dataset_load(void) {
     EXPECT(strcmp(b->cells[b->order[0]].id, "n1") == 0 && strcmp(b->cells[b->order[1]].id, "d0") == 0, "order attached");
     EXPECT(ds.nbs[0].group == ds.nbs[1].group, "same ancestor, same group");
   }
+  EXPECT(ds.n_repos == 0, "no sources.csv, no repositories");
   nb_dataset_free(&ds);
+  /* sources.csv names repositories (columns found by name; a row without one is unknown);
+   * one without a repo column (as `ordo nb build` writes) gives none */
+  put("ds/sources.csv", "id,repo,path\nbbb,org/b,x.ipynb\naaa,,y.ipynb\n");
+  EXPECT(nb_dataset_load(&ds, path("ds"), 2, 1, &e) == 0, "%s", e.msg);
+  EXPECT(ds.n == 2 && ds.n_repos == 1 && ds.nbs[0].repo == -1 && ds.nbs[1].repo == 0 &&
+             strcmp(ds.repos[0], "org/b") == 0, "repositories read: %d", ds.n_repos);
+  nb_dataset_free(&ds);
+  put("ds/sources.csv", "id,path\naaa,y.ipynb\n");
+  EXPECT(nb_dataset_load(&ds, path("ds"), 2, 1, &e) == 0 && ds.n_repos == 0, "no repo column: %s", e.msg);
+  nb_dataset_free(&ds);
+  remove(path("ds/sources.csv"));
   /* the train folder alone: no orders, each notebook its own group */
   EXPECT(nb_dataset_load(&ds, path("ds/train"), 1, 1, &e) == 0, "%s", e.msg);
   EXPECT(ds.n == 3 && !ds.has_orders && ds.n_groups == 3, "folder of json: n %d groups %d", ds.n, ds.n_groups);
@@ -241,9 +253,9 @@ static void test_split(void) {
   nb_dataset ds;
   fake_dataset(&ds, 2000, 37);
   uint8_t *a = malloc(2000), *b = malloc(2000), *c = malloc(2000);
-  nb_split_groups(&ds, 0.1, 42, a);
-  nb_split_groups(&ds, 0.1, 42, b);
-  nb_split_groups(&ds, 0.1, 43, c);
+  nb_split(&ds, NB_SPLIT_GROUP, 0.1, 42, a);
+  nb_split(&ds, NB_SPLIT_GROUP, 0.1, 42, b);
+  nb_split(&ds, NB_SPLIT_GROUP, 0.1, 43, c);
   EXPECT(memcmp(a, b, 2000) == 0, "same seed, same split");
   EXPECT(memcmp(a, c, 2000) != 0, "another seed, another split");
   int nv = 0;
@@ -259,11 +271,60 @@ static void test_split(void) {
     side[g] = a[i];
   }
   EXPECT(straddle == 0, "%d notebooks on the other side of their group", straddle);
-  nb_split_groups(&ds, 0.0, 42, a);
+  nb_split(&ds, NB_SPLIT_GROUP, 0.0, 42, a);
   nv = 0;
   for (int i = 0; i < 2000; i++) nv += a[i];
   EXPECT(nv == 0, "val-frac 0: empty validation");
   free(a), free(b), free(c);
+  nb_dataset_free(&ds);
+}
+
+/* The repository split: whole repositories, none bigger than a ninth of the target, at least
+ * eight held out; the same as the group split when no repository is known. */
+static void test_split_repos(void) {
+  nb_dataset ds;
+  fake_dataset(&ds, 2000, 37);
+  int nr = 40;
+  ds.n_repos = nr;
+  ds.repos = calloc((size_t)nr, sizeof *ds.repos);
+  for (int r = 0; r < nr; r++) {
+    ds.repos[r] = malloc(16);
+    snprintf(ds.repos[r], 16, "org/r%02d", r);
+  }
+  /* repository 0 holds 600 notebooks (more than the whole target); the others from about 160
+   * down to 18; every 50th notebook has no known repository */
+  for (int i = 0; i < 2000; i++) {
+    double u = (i - 600) / 1400.0;
+    ds.nbs[i].repo = i % 50 == 0 ? -1 : i < 600 ? 0 : 1 + (int)((nr - 1) * u * u);
+  }
+  uint8_t *a = malloc(2000), *b = malloc(2000);
+  int32_t held = nb_split(&ds, NB_SPLIT_REPO, 0.1, 42, a);
+  int vr[40] = {0}, side[40], straddle = 0, nv = 0, nrepo = 0;
+  for (int r = 0; r < nr; r++) side[r] = -1;
+  for (int i = 0; i < 2000; i++) {
+    int r = ds.nbs[i].repo;
+    nv += a[i];
+    if (r < 0) continue;
+    if (side[r] >= 0 && side[r] != a[i]) straddle++;
+    side[r] = a[i];
+    vr[r] += a[i];
+  }
+  for (int r = 0; r < nr; r++) nrepo += vr[r] > 0;
+  EXPECT(straddle == 0, "%d notebooks on the other side of their repository", straddle);
+  EXPECT(side[0] == 0, "the repository bigger than the target stays in training");
+  EXPECT(nv <= 200 && nv > 150, "val size %d for a target of 200", nv);
+  for (int r = 0; r < nr; r++) EXPECT(vr[r] <= 200 / (NB_SPLIT_MIN_REPOS + 1), "repository %d: %d held out", r, vr[r]);
+  EXPECT(nrepo >= NB_SPLIT_MIN_REPOS && held >= nrepo, "%d repositories held out (%d units)", nrepo, held);
+  char *sum = nb_split_summary(&ds, NB_SPLIT_REPO, a);
+  EXPECT(strstr(sum, "repositories held out: ") && strstr(sum, "org/r"), "summary '%s'", sum);
+  free(sum);
+  /* without repositories: exactly the group split */
+  ds.n_repos = 0;
+  nb_split(&ds, NB_SPLIT_REPO, 0.1, 42, a);
+  nb_split(&ds, NB_SPLIT_GROUP, 0.1, 42, b);
+  EXPECT(memcmp(a, b, 2000) == 0, "no repositories: the group split");
+  ds.n_repos = nr;
+  free(a), free(b);
   nb_dataset_free(&ds);
 }
 
@@ -410,6 +471,7 @@ int main(void) {
   test_orders_csv();
   test_dataset_load();
   test_split();
+  test_split_repos();
   test_build();
   test_truncations();
   test_cell_cap();
