@@ -96,7 +96,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
 }
 
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
-                           const int32_t *mask, const float *bias, float p, uint64_t seed,
+                           const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
   ORDO_CHECK(p >= 0.0f && p <= 1.0f && (p == 0.0f || scratch));
@@ -118,7 +118,12 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
 #pragma omp simd
       for (int64_t i = 0; i < (int64_t)T * T; i++) P[i] += bh_bias[i];
     }
-    for (int t = 0; t < T; t++) softmax_row_masked(P + (int64_t)t * T, m, T);
+    for (int t = 0; t < T; t++) {
+      /* causal: keys after the query get probability exactly 0 */
+      int nk = causal && t + 1 < T ? t + 1 : T;
+      softmax_row_masked(P + (int64_t)t * T, m, nk);
+      for (int u = nk; u < T; u++) P[(int64_t)t * T + u] = 0.0f;
+    }
     const float *Pv = P; /* the matrix the value product reads: P, or its dropped copy */
     if (p > 0.0f) {
       float *Pd = scratch + (int64_t)bh * T * T;

@@ -1,4 +1,5 @@
-/* Encoder forward and backward (post-LN BERT/RoBERTa layers) through the backend op table. */
+/* Encoder forward and backward through the backend op table: post-LN layers (BERT family) and
+ * pre-LN causal layers with a final LayerNorm (GPT-2). */
 #include <limits.h>
 #include <string.h>
 
@@ -54,8 +55,13 @@ static void carve(enc_model *m, ordo_arena *a) {
       if (m->lora.dropout > 0) A->lora_xd[st] = take(a, BT * in);
     }
   }
+  if (m->lnf_w >= 0) {
+    m->lnf_out = take(a, BT * C);
+    m->lnf_mean = take(a, BT);
+    m->lnf_rstd = take(a, BT);
+  }
   if (m->lora.r > 0) {
-    size_t wide = I > C ? I : C;
+    size_t wide = I > 3 * C ? I : 3 * C; /* the widest adapted output (c_attn: 3C) */
     m->lora_tmp = take(a, BT * wide);
     m->lora_dxa = take(a, BT * m->lora.r);
     m->lora_dxd = take(a, BT * wide);
@@ -139,6 +145,7 @@ void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
 }
 
 const float *enc_hidden(const enc_model *m) {
+  if (m->lnf_out) return m->lnf_out;
   int L = m->cfg.num_hidden_layers;
   return m->acts[L - 1].out;
 }
@@ -182,35 +189,117 @@ static void positions(enc_model *m, const enc_batch *b) {
   }
 }
 
+/* The layers' activation: GELU exact or its tanh form (gelu_new). */
+static void act_forward(const enc_model *m, float *out, const float *in, int64_t n) {
+  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_forward(out, in, n);
+  else m->ops->gelu_forward(out, in, n);
+}
+static void act_backward(const enc_model *m, float *din, const float *in, const float *dout,
+                         int64_t n) {
+  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_backward(din, in, dout, n);
+  else m->ops->gelu_backward(din, in, dout, n);
+}
+
 /* Rounds a stored activation (or activation gradient) to the mixed-precision type. */
 static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) round_to_dtype_n(x, n, m->precision);
 }
 
-/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
-static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+/* q, k, v adapters of layer l on input x (BT, C) into qkv (BT, 3C). */
+static void qkv_lora_forward(enc_model *m, int l, const float *x, int BT, float *qkv, uint64_t key) {
+  int C = m->cfg.hidden_size;
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+    lora_forward(m, l, st, x, BT, qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
+  lora_forward(m, l, ENC_LORA_QKV, x, BT, qkv, 3 * C, key, lora_site(l, ENC_LORA_QKV));
+}
+static void qkv_lora_backward(enc_model *m, int l, const float *x, int BT, const float *dqkv,
+                              float *dx, uint64_t key) {
+  int C = m->cfg.hidden_size;
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+    lora_backward(m, l, st, x, BT, dqkv + (size_t)st * C, 3 * C, dx, key, lora_site(l, st));
+  lora_backward(m, l, ENC_LORA_QKV, x, BT, dqkv, 3 * C, dx, key, lora_site(l, ENC_LORA_QKV));
+}
+
+/* The attention core of layer l from A->qkv (rotary applied first): A->att, A->attn_out. */
+static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int B = b->B, T = b->T, C = c->hidden_size, NH = c->num_attention_heads;
+  enc_layer_acts *A = &m->acts[l];
+  m->ops->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, enc_is_causal(c),
+                            m->att_bias, pdrop(m, c->attention_probs_dropout_prob), key,
+                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  R(m, A->att, (size_t)B * NH * T * T);
+  R(m, A->attn_out, (size_t)B * T * C);
+}
+
+/* q, k, v of layer l from its input xin (BT, C): product, adapters, rotary. */
+static void qkv_forward(enc_model *m, const enc_batch *b, int l, const float *xin, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int BT = b->B * b->T, C = c->hidden_size;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  m->ops->matmul_forward(A->qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
+  qkv_lora_forward(m, l, xin, BT, A->qkv, key);
+  R(m, A->qkv, (size_t)3 * BT * C);
+  if (c->position == ENC_POS_ROPE) {
+    m->ops->rope_forward(A->qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+                         BT, C, c->num_attention_heads);
+    R(m, A->qkv, (size_t)3 * BT * C);
+  }
+}
+
+/* One pre-LN layer (GPT-2): out = r1 + dropout(MLP(LN2(r1))), r1 = x + dropout(Attn(LN1(x))). */
+static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
+                                uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
-  int NH = c->num_attention_heads;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  op->matmul_forward(A->qkv, x, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
-  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
-    lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
-  R(m, A->qkv, 3 * nBC);
-  if (c->position == ENC_POS_ROPE) {
-    op->rope_forward(A->qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2, BT,
-                     C, NH);
-    R(m, A->qkv, 3 * nBC);
+  op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, x, P(m, L->ln1_w), P(m, L->ln1_b), eps,
+                        BT, C);
+  R(m, A->h1, nBC);
+  qkv_forward(m, b, l, A->h1, key);
+  attention_core(m, b, l, key);
+  op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, A->r1, nBC);
+  op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(A->r1, A->r1, x, (int64_t)nBC);
+  R(m, A->r1, nBC);
+  op->layernorm_forward(A->r2, A->ln2_mean, A->ln2_rstd, A->r1, P(m, L->ln2_w), P(m, L->ln2_b),
+                        eps, BT, C);
+  R(m, A->r2, nBC);
+  op->matmul_forward(A->fc, A->r2, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+  lora_forward(m, l, ENC_LORA_FC, A->r2, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
+  R(m, A->fc, nBI);
+  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
+  R(m, A->gelu, nBI);
+  op->matmul_forward(A->out, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->out, C, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, A->out, nBC);
+  op->dropout_forward(A->out, A->out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(A->out, A->out, A->r1, (int64_t)nBC);
+  R(m, A->out, nBC);
+}
+
+/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
+static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+  if (enc_is_causal(&m->cfg)) {
+    layer_forward_preln(m, b, l, x, key);
+    return;
   }
-  op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, m->att_bias,
-                        pdrop(m, c->attention_probs_dropout_prob), key,
-                        site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-  R(m, A->att, (size_t)B * NH * T * T);
-  R(m, A->attn_out, nBC);
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  qkv_forward(m, b, l, x, key);
+  attention_core(m, b, l, key);
   op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, A->r1, nBC);
@@ -222,7 +311,7 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
   lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
   R(m, A->fc, nBI);
-  op->gelu_forward(A->gelu, A->fc, (int64_t)nBI);
+  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
   R(m, A->gelu, nBI);
   op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
   lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
@@ -269,8 +358,11 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
-  op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
-                        P(m, m->emb.ln_b), eps, BT, E);
+  if (m->emb.ln_w >= 0)
+    op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
+                          P(m, m->emb.ln_b), eps, BT, E);
+  else /* GPT-2: no embedding LayerNorm */
+    memcpy(xe, m->emb_sum, F((size_t)BT * E));
   op->dropout_forward(xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
 
   R(m, xe, (size_t)BT * E);
@@ -282,6 +374,12 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   for (int l = 0; l < c->num_hidden_layers; l++) {
     layer_forward(m, b, l, x, key);
     x = m->acts[l].out;
+  }
+  if (m->lnf_out) {
+    op->layernorm_forward(m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w), P(m, m->lnf_b),
+                          eps, BT, C);
+    R(m, m->lnf_out, (size_t)BT * C);
+    x = m->lnf_out;
   }
   const float *h = x;
 
@@ -296,14 +394,18 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       }
     else
       memcpy(m->mlm_in, h, F((size_t)BT * C));
-    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
-    R(m, m->mlm_fc, (size_t)NR * E);
-    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
-    R(m, m->mlm_gelu, (size_t)NR * E);
-    op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
-                          P(m, m->mlm_ln_b), eps, NR, E);
-    R(m, m->mlm_ln, (size_t)NR * E);
-    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
+    const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
+    if (m->mlm_dense_w >= 0) {
+      op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
+      R(m, m->mlm_fc, (size_t)NR * E);
+      op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
+      R(m, m->mlm_gelu, (size_t)NR * E);
+      op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
+                            P(m, m->mlm_ln_b), eps, NR, E);
+      R(m, m->mlm_ln, (size_t)NR * E);
+      dec_in = m->mlm_ln;
+    }
+    op->matmul_forward(m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
@@ -365,13 +467,145 @@ void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   if (m->d_pooled) memset(m->d_pooled, 0, F((size_t)b->B * C));
 }
 
+/* Backward of layer l's attention core from d attn_out: m->g_qkv = d qkv (before rotary). */
+static void attention_backward_core(enc_model *m, const enc_batch *b, int l, const float *dattn,
+                                    uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
+  size_t nBC = (size_t)BT * C;
+  enc_layer_acts *A = &m->acts[l];
+  memset(m->g_qkv, 0, F(nBC * 3));
+  m->ops->attention_backward(m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att, b->mask,
+                             pdrop(m, c->attention_probs_dropout_prob), key,
+                             site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  R(m, m->g_qkv, 3 * nBC);
+  if (c->position == ENC_POS_ROPE) {
+    m->ops->rope_backward(m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+                          BT, C, NH);
+    R(m, m->g_qkv, 3 * nBC);
+  }
+}
+
+/* dx += d(q, k, v projection of xin) from m->g_qkv, adapters included. */
+static void qkv_backward(enc_model *m, const enc_batch *b, int l, const float *xin, float *dx,
+                         uint64_t key) {
+  int BT = b->B * b->T, C = m->cfg.hidden_size;
+  const enc_layer_idx *L = &m->layer[l];
+  m->ops->matmul_backward(dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin, P(m, L->qkv_w), BT,
+                          C, 3 * C);
+  qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
+}
+
+/* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
+static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const float *x,
+                                  float *dh, float *dnext, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  float ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  R(m, dh, nBC);
+  /* out = LN2(r2) */
+  memset(m->g_a, 0, F(nBC));
+  op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
+                         A->ln2_mean, A->ln2_rstd, BT, C);
+  /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
+  memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
+  memset(dnext, 0, F(nBC));
+  op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  R(m, dnext, nBC);
+  memset(dbig, 0, F((size_t)BT * I));
+  op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
+                      BT, I, C);
+  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, dbig, nBI);
+  memset(dbig2, 0, F((size_t)BT * I));
+  act_backward(m, dbig2, A->fc, dbig, (int64_t)BT * I);
+  R(m, dbig2, nBI);
+  op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
+  lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
+  R(m, m->g_b, nBC);
+  /* h1 = LN1(r1) */
+  memset(m->g_a, 0, F(nBC));
+  op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
+                         A->ln1_mean, A->ln1_rstd, BT, C);
+  /* r1 = dropout(attn_out @ Wo^T + bo) + x */
+  memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
+  memset(m->g_b, 0, F(nBC));
+  op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  R(m, m->g_b, nBC);
+  memset(m->g_a, 0, F(nBC));
+  op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
+                      BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
+                lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, m->g_a, nBC);
+  attention_backward_core(m, b, l, m->g_a, key);
+  qkv_backward(m, b, l, x, dnext, key);
+}
+
+/* Backward of one pre-LN layer (layer_forward_preln): dh = d out, dnext = d x (overwritten). */
+static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
+                                 float *dh, float *dnext, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  float ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  R(m, dh, nBC);
+  /* out = r1 + dropout(gelu @ Wp^T + bp) */
+  memset(m->g_a, 0, F(nBC));
+  op->dropout_backward(m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  R(m, m->g_a, nBC);
+  memset(dbig, 0, F(nBI));
+  op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), m->g_a, A->gelu, P(m, L->proj_w),
+                      BT, I, C);
+  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, m->g_a, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, dbig, nBI);
+  memset(dbig2, 0, F(nBI));
+  act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
+  R(m, dbig2, nBI);
+  /* fc = LN2(r1) @ Wfc^T + bfc */
+  memset(m->g_a, 0, F(nBC));
+  op->matmul_backward(m->g_a, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->r2, P(m, L->fc_w), BT, C, I);
+  lora_backward(m, l, ENC_LORA_FC, A->r2, BT, dbig2, I, m->g_a, key, lora_site(l, ENC_LORA_FC));
+  R(m, m->g_a, nBC);
+  memcpy(m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
+  op->layernorm_backward(m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
+                         A->ln2_mean, A->ln2_rstd, BT, C);
+  R(m, m->g_b, nBC);
+  /* r1 = x + dropout(attn_out @ Wo^T + bo) */
+  memcpy(dnext, m->g_b, F(nBC)); /* d x from the residual */
+  memset(m->g_a, 0, F(nBC));
+  op->dropout_backward(m->g_a, m->g_b, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  R(m, m->g_a, nBC);
+  memset(m->g_b, 0, F(nBC));
+  op->matmul_backward(m->g_b, G(m, L->ao_w), G(m, L->ao_b), m->g_a, A->attn_out, P(m, L->ao_w),
+                      BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_a, C, m->g_b, key,
+                lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, m->g_b, nBC);
+  attention_backward_core(m, b, l, m->g_b, key);
+  /* qkv = LN1(x) @ Wqkv^T + bqkv */
+  memset(m->g_a, 0, F(nBC));
+  qkv_backward(m, b, l, A->h1, m->g_a, key);
+  R(m, m->g_a, nBC);
+  op->layernorm_backward(dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
+                         A->ln1_mean, A->ln1_rstd, BT, C);
+}
+
 void enc_backward(enc_model *m, const enc_batch *b) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size;
   int NH = c->num_attention_heads;
-  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
-  (void)eps;
+  float ph = pdrop(m, c->hidden_dropout_prob);
   uint64_t key = drop_key(m);
   size_t nBC = (size_t)BT * C;
   float *dh = m->g_c, *dnext = m->g_c + nBC; /* d loss / d (current layer output) */
@@ -382,16 +616,19 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     int R = m->n_mlm_rows, E = c->embedding_size;
     if (m->precision != ORDO_DT_F32) round_to_dtype_n(m->d_mlm_logits, (size_t)R * c->vocab_size, m->precision);
     memset(m->g_head_a, 0, F((size_t)R * E));
+    int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
     op->matmul_backward(m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
-                        m->mlm_ln, P(m, m->emb.wte), R, E, c->vocab_size);
-    memset(m->g_head_b, 0, F((size_t)R * E));
-    op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
-                           m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
-    memset(m->g_head_c, 0, F((size_t)R * E));
-    op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
-    memset(m->g_head_a, 0, F((size_t)R * C));
-    op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
-                        m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
+                        transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
+    if (transform) {
+      memset(m->g_head_b, 0, F((size_t)R * E));
+      op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
+                             m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
+      memset(m->g_head_c, 0, F((size_t)R * E));
+      op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      memset(m->g_head_a, 0, F((size_t)R * C));
+      op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
+                          m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
+    }
     for (int r = 0; r < R; r++) {
       size_t row = b->mlm_rows ? (size_t)b->mlm_rows[r] : (size_t)r;
       float *d = dh + row * C;
@@ -451,71 +688,24 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
   }
 
-  for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
-    const enc_layer_idx *L = &m->layer[l];
-    enc_layer_acts *A = &m->acts[l];
-    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
-    float *dbig = m->g_big, *dbig2 = m->g_big + (size_t)BT * I;
-    size_t nBI = (size_t)BT * I;
-    if (m->recompute == ENC_RECOMPUTE_LAYER) {
-      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
-    } else if (m->recompute == ENC_RECOMPUTE_ATTENTION) {
-      op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, m->att_bias,
-                            pdrop(m, c->attention_probs_dropout_prob), key,
-                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-      R(m, A->att, (size_t)B * NH * T * T);
-      R(m, A->attn_out, nBC);
-    }
+  if (m->lnf_out) { /* GPT-2: hidden = ln_f(last layer output) */
+    int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
-    /* out = LN2(r2) */
-    memset(m->g_a, 0, F(nBC));
-    op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
-                           A->ln2_mean, A->ln2_rstd, BT, C);
-    /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
-    memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
     memset(dnext, 0, F(nBC));
-    op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-    R(m, dnext, nBC);
-    memset(dbig, 0, F((size_t)BT * I));
-    op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
-                        BT, I, C);
-    lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
-    R(m, dbig, nBI);
-    memset(dbig2, 0, F((size_t)BT * I));
-    op->gelu_backward(dbig2, A->fc, dbig, (int64_t)BT * I);
-    R(m, dbig2, nBI);
-    op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
-    lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
-    R(m, m->g_b, nBC);
-    /* h1 = LN1(r1) */
-    memset(m->g_a, 0, F(nBC));
-    op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
-                           A->ln1_mean, A->ln1_rstd, BT, C);
-    /* r1 = dropout(attn_out @ Wo^T + bo) + x */
-    memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
-    memset(m->g_b, 0, F(nBC));
-    op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-    R(m, m->g_b, nBC);
-    memset(m->g_a, 0, F(nBC));
-    op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
-                        BT, C, C);
-    lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
-                  lora_site(l, ENC_LORA_ATTN_OUT));
-    R(m, m->g_a, nBC);
-    memset(m->g_qkv, 0, F(nBC * 3));
-    op->attention_backward(m->g_qkv, m->g_att_bias, m->g_att, m->g_a, A->qkv, A->att, b->mask,
-                           pdrop(m, c->attention_probs_dropout_prob), key,
-                           site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-    R(m, m->g_qkv, 3 * nBC);
-    if (c->position == ENC_POS_ROPE) {
-      op->rope_backward(m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
-                        BT, C, NH);
-      R(m, m->g_qkv, 3 * nBC);
-    }
-    op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
-                        3 * C);
-    for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
-      lora_backward(m, l, st, x, BT, m->g_qkv + (size_t)st * C, 3 * C, dnext, key, lora_site(l, st));
+    op->layernorm_backward(dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
+                           P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
+    float *t = dh;
+    dh = dnext;
+    dnext = t;
+  }
+  for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
+    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
+    if (m->recompute == ENC_RECOMPUTE_LAYER)
+      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
+    else if (m->recompute == ENC_RECOMPUTE_ATTENTION)
+      attention_core(m, b, l, key);
+    if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, dh, dnext, key);
+    else layer_backward_postln(m, b, l, x, dh, dnext, key);
     float *t = dh;
     dh = dnext;
     dnext = t;
@@ -535,11 +725,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   }
   memset(m->g_a, 0, F(nBE));
   op->dropout_backward(m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
-  memset(m->g_b, 0, F(nBE));
-  op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
-                         P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
+  const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
+  if (m->emb.ln_w >= 0) {
+    memset(m->g_b, 0, F(nBE));
+    op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
+                           P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
+    demb = m->g_b;
+  }
   const int32_t *tt = b->tt ? b->tt : m->tt0;
-  op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), m->g_b, b->ids, m->pos,
+  op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, b->ids, m->pos,
                      tt, BT, E);
 }
 
