@@ -474,17 +474,7 @@ int cmd_parity(int argc, char **argv) {
 
   if (save_dir) {
     /* the saved model is the loaded one with adapters folded in: a plain HF checkpoint */
-    if (m.lora.r > 0) {
-      float *keep = ordo_malloc(m.params.total * sizeof(float));
-      memcpy(keep, m.params.data, m.params.total * sizeof(float));
-      enc_lora_merge(&m);
-      int src = enc_save(&m, save_dir, &e);
-      memcpy(m.params.data, keep, m.params.total * sizeof(float));
-      free(keep);
-      if (src != 0) goto done;
-    } else if (enc_save(&m, save_dir, &e) != 0) {
-      goto done;
-    }
+    if (enc_save_merged(&m, save_dir, &e) != 0) goto done;
     printf("saved the model to %s\n", save_dir);
   }
   if (enc_check_seq(&m.cfg, T, &e) != 0) {

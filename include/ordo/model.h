@@ -184,6 +184,9 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
 /* Folds every adapter into its base weight (W += scaling * B A) and zeroes B, so the model
  * saved afterwards is a plain HF checkpoint with the adapted behaviour. */
 void enc_lora_merge(enc_model *m);
+/* enc_save of the model with its adapters folded in (enc_lora_merge on a copy of the weights:
+ * the model is left as it was); a plain enc_save without adapters. */
+int enc_save_merged(enc_model *m, const char *dir, ordo_err *e);
 /* Writes only the adapters, peft's layout: DIR/adapter_model.safetensors (names
  * "base_model.model.<module>.lora_A.weight") and DIR/adapter_config.json. */
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e);

@@ -181,6 +181,17 @@ void enc_lora_merge(enc_model *m) {
     }
 }
 
+int enc_save_merged(enc_model *m, const char *dir, ordo_err *e) {
+  if (m->lora.r <= 0) return enc_save(m, dir, e);
+  float *keep = ordo_malloc(m->params.total * sizeof(float));
+  memcpy(keep, m->params.data, m->params.total * sizeof(float));
+  enc_lora_merge(m);
+  int rc = enc_save(m, dir, e);
+  memcpy(m->params.data, keep, m->params.total * sizeof(float));
+  free(keep);
+  return rc;
+}
+
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
   if (m->lora.r <= 0) return ordo_fail(e, "the model has no LoRA adapters to save");
   if (ordo_dir_ensure(dir, e) != 0) return -1;
