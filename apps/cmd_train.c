@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_parse.h"
 #include "commands.h"
 #include "train_flags.h"
 #include "ordo/dist.h"
@@ -281,28 +282,6 @@ static int want(int i, int argc, char **argv) {
   return 1;
 }
 
-static int parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (!*s || *end || v < lo || v > hi) {
-    fprintf(stderr, "ordo train: %s must be an integer in [%lld, %lld], got '%s'\n", flag, lo, hi, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
-static int parse_num(const char *flag, const char *s, double lo, double hi, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (!*s || *end || !(v >= lo && v <= hi)) {
-    fprintf(stderr, "ordo train: %s must be a number in [%g, %g], got '%s'\n", flag, lo, hi, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
 static int parse_args(train_args *a, int argc, char **argv) {
   *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
@@ -403,10 +382,11 @@ static int parse_args(train_args *a, int argc, char **argv) {
         if (!want(i, argc, argv)) return 0;
         const char *v = argv[++i];
         if (k[j].dp) {
-          if (!parse_num(f, v, k[j].lo, k[j].hi, &dv)) return 0;
+          if (!cli_parse_dbl("ordo train", f, v, k[j].lo, k[j].hi, &dv)) return 0;
           *k[j].dp = dv;
         } else {
-          if (!parse_int(f, v, (long long)k[j].lo, (long long)k[j].hi, &iv)) return 0;
+          if (!cli_parse_ll("ordo train", f, v, (long long)k[j].lo, (long long)k[j].hi, &iv))
+            return 0;
           if (k[j].ip) *k[j].ip = (int)iv;
           else if (k[j].lp) *k[j].lp = iv;
           else a->seed = (uint64_t)iv;

@@ -230,6 +230,13 @@ int enc_save(const enc_model *m, const char *dir, ordo_err *e);
 
 /* Forward pass. train != 0 enables dropout (keyed by m->seed and m->step). */
 void enc_forward(enc_model *m, const enc_batch *b, int train);
+/* Decoder inference on one sequence (causal families, learned or rotary positions, no
+ * recompute; the model planned for batch 1 and at least T tokens): runs positions r0 .. T-1 of
+ * ids (T tokens) and returns the LM logits (vocab_size) of position T-1. The key/value cache is
+ * the layers' activations: positions before r0 must have run in earlier calls with the same
+ * ids (generation: r0 = the tokens already run); r0 = 0 runs the whole sequence (no cache).
+ * The logits stay valid until the next call. */
+const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0);
 /* Clears the output-gradient seeds, after enc_forward and before seeding them through a loss. */
 void enc_zero_output_grads(enc_model *m, const enc_batch *b);
 /* Backward from the seeded output gradients; accumulates into m->params.grad. */

@@ -65,6 +65,16 @@ typedef struct ordo_ops {
                              const float *qkv, const float *att, const int32_t *mask, float p,
                              uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 
+  /* Causal attention of Tq new query rows over Tk >= Tq keys of one sequence (a decoder's
+   * key/value cache: the keys and values of the Tk - Tq earlier positions, then the new ones):
+   * query i, at position Tk - Tq + i, sees keys 0 .. Tk - Tq + i. q (Tq rows, stride ldq),
+   * k and v (Tk rows, stride ldkv), head h at columns h*C/NH of each; out (Tq, C) heads
+   * concatenated; att (NH, Tq, Tk) scratch for the probabilities. No mask, bias or dropout:
+   * inference only. With Tq == Tk it is attention_forward's causal result for one sequence. */
+  void (*attention_cached_forward)(float *out, float *att, const float *q, const float *k,
+                                   const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                   int NH);
+
   /* Rotary position embedding (RoFormer's layout), in place on the first nseg (2: q and k;
    * 3: v too) C-wide column blocks of qkv (B, T, 3C). Within each head (size hs = C/NH) the
    * pair (x[2i], x[2i+1]) of row r turns by the angle a = pos[r] * scale * theta^(-2i/hs):

@@ -200,3 +200,26 @@ void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const flo
       }
   }
 }
+
+/* Per head: S = scale Q K^T (Tq, Tk) by one sgemm, the causal softmax of each row over its
+ * visible prefix, O = P V by another; heads in parallel (each writes its own columns). */
+void attention_cached_forward_cpu(float *out, float *att, const float *q, const float *k,
+                                  const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                  int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && Tk >= Tq && Tq > 0);
+  const int hs = C / NH;
+  const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+  for (int h = 0; h < NH; h++) {
+    float *P = att + (int64_t)h * Tq * Tk;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs, scale, q + h * hs, ldq,
+                k + h * hs, ldkv, 0.0f, P, Tk);
+    for (int i = 0; i < Tq; i++) {
+      int nk = Tk - Tq + i + 1; /* keys up to the query's own position */
+      softmax_row_masked(P + (int64_t)i * Tk, NULL, nk);
+      for (int u = nk; u < Tk; u++) P[(int64_t)i * Tk + u] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk, 1.0f, P, Tk, v + h * hs,
+                ldkv, 0.0f, out + h * hs, C);
+  }
+}

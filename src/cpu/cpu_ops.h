@@ -42,6 +42,9 @@ enum { CPU_PHILOX_LANES = 16 };
 void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
 
 /* attention_cpu.c */
+void attention_cached_forward_cpu(float *out, float *att, const float *q, const float *k,
+                                  const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                  int NH);
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
                            const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH);

@@ -11,6 +11,7 @@ static const ordo_ops k_ops_cpu = {
     .matmul_backward = matmul_backward_cpu,
     .attention_forward = attention_forward_cpu,
     .attention_backward = attention_backward_cpu,
+    .attention_cached_forward = attention_cached_forward_cpu,
     .rope_forward = rope_forward_cpu,
     .rope_backward = rope_backward_cpu,
     .gelu_forward = gelu_forward_cpu,

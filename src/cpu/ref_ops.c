@@ -199,6 +199,37 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
       }
 }
 
+static void attention_cached_forward_ref(float *out, float *att, const float *q, const float *k,
+                                         const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                         int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && Tk >= Tq && Tq > 0);
+  int hs = C / NH;
+  float scale = 1.0f / sqrtf((float)hs);
+  for (int h = 0; h < NH; h++)
+    for (int i = 0; i < Tq; i++) {
+      int last = Tk - Tq + i; /* the query's own position: the last key it sees */
+      const float *qi = q + (int64_t)i * ldq + h * hs;
+      float *p = att + ((int64_t)h * Tq + i) * Tk, mx = -INFINITY, sum = 0.0f;
+      for (int u = 0; u <= last; u++) {
+        const float *ku = k + (int64_t)u * ldkv + h * hs;
+        float s = 0.0f;
+        for (int j = 0; j < hs; j++) s += qi[j] * ku[j];
+        p[u] = s * scale;
+        if (p[u] > mx) mx = p[u];
+      }
+      for (int u = 0; u <= last; u++) {
+        p[u] = expf(p[u] - mx);
+        sum += p[u];
+      }
+      float *o = out + (int64_t)i * C + h * hs;
+      for (int j = 0; j < hs; j++) o[j] = 0.0f;
+      for (int u = 0; u <= last; u++) {
+        const float *vu = v + (int64_t)u * ldkv + h * hs;
+        for (int j = 0; j < hs; j++) o[j] += p[u] / sum * vu[j];
+      }
+    }
+}
+
 /* With P the probabilities, S the scaled scores of one row and M[u] = keep[u] / (1 - p) the
  * dropout factor (1 without dropout), Pd = P M:
  * dPd[u] = dout . v[u]; dv[u] += Pd[u] dout; dP[u] = M[u] dPd[u];
@@ -469,6 +500,7 @@ static const ordo_ops k_ops_cpu_ref = {
     .matmul_backward = matmul_backward_ref,
     .attention_forward = attention_forward_ref,
     .attention_backward = attention_backward_ref,
+    .attention_cached_forward = attention_cached_forward_ref,
     .rope_forward = rope_forward_ref,
     .rope_backward = rope_backward_ref,
     .gelu_forward = gelu_forward_ref,

@@ -232,63 +232,81 @@ static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key
   R(m, A->attn_out, (size_t)B * T * C);
 }
 
-/* q, k, v of layer l from its input xin (BT, C): product, adapters, rotary. */
-static void qkv_forward(enc_model *m, const enc_batch *b, int l, const float *xin, uint64_t key) {
+/* q, k, v of rows [r0, r0 + n) of layer l from their input xin (n, C): product, adapters,
+ * rotary. */
+static void qkv_forward(enc_model *m, int l, const float *xin, int r0, int n, uint64_t key) {
   const enc_config *c = &m->cfg;
-  int BT = b->B * b->T, C = c->hidden_size;
+  int C = c->hidden_size;
   const enc_layer_idx *L = &m->layer[l];
-  enc_layer_acts *A = &m->acts[l];
-  m->ops->matmul_forward(A->qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
-  qkv_lora_forward(m, l, xin, BT, A->qkv, key);
-  R(m, A->qkv, (size_t)3 * BT * C);
+  float *qkv = m->acts[l].qkv + (size_t)r0 * 3 * C;
+  m->ops->matmul_forward(qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
+  qkv_lora_forward(m, l, xin, n, qkv, key);
+  R(m, qkv, (size_t)3 * n * C);
   if (c->position == ENC_POS_ROPE) {
-    m->ops->rope_forward(A->qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
-                         BT, C, c->num_attention_heads);
-    R(m, A->qkv, (size_t)3 * BT * C);
+    m->ops->rope_forward(qkv, m->pos + r0, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+                         n, C, c->num_attention_heads);
+    R(m, qkv, (size_t)3 * n * C);
   }
 }
 
-/* One pre-LN layer (GPT-2): out = r1 + dropout(MLP(LN2(r1))), r1 = x + dropout(Attn(LN1(x))). */
+/* One pre-LN layer (GPT-2): out = r1 + dropout(MLP(LN2(r1))), r1 = x + dropout(Attn(LN1(x))),
+ * on rows [r0, BT) of the batch. r0 == 0 and !cached: the whole batch (training, parity).
+ * cached (one sequence, inference): rows r0.. are new positions whose queries attend over the
+ * keys and values of every earlier position, kept in the layer's qkv activations from earlier
+ * calls: the key/value cache of decoding. */
 static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                uint64_t key) {
+                                uint64_t key, int r0, int cached) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size, n = BT - r0;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
-  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  size_t nBC = (size_t)n * C, nBI = (size_t)n * I, oc = (size_t)r0 * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, x, P(m, L->ln1_w), P(m, L->ln1_b), eps,
-                        BT, C);
-  R(m, A->h1, nBC);
-  qkv_forward(m, b, l, A->h1, key);
-  attention_core(m, b, l, key);
-  op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
-  R(m, A->r1, nBC);
-  op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(A->r1, A->r1, x, (int64_t)nBC);
-  R(m, A->r1, nBC);
-  op->layernorm_forward(A->r2, A->ln2_mean, A->ln2_rstd, A->r1, P(m, L->ln2_w), P(m, L->ln2_b),
-                        eps, BT, C);
-  R(m, A->r2, nBC);
-  op->matmul_forward(A->fc, A->r2, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
-  lora_forward(m, l, ENC_LORA_FC, A->r2, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
-  R(m, A->fc, nBI);
-  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
-  R(m, A->gelu, nBI);
-  op->matmul_forward(A->out, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->out, C, key, lora_site(l, ENC_LORA_PROJ));
-  R(m, A->out, nBC);
-  op->dropout_forward(A->out, A->out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(A->out, A->out, A->r1, (int64_t)nBC);
-  R(m, A->out, nBC);
+  float *h1 = A->h1 + oc, *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
+  float *fc = A->fc + (size_t)r0 * I, *gelu = A->gelu + (size_t)r0 * I;
+  const float *xr = x + oc;
+  op->layernorm_forward(h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
+                        P(m, L->ln1_b), eps, n, C);
+  R(m, h1, nBC);
+  qkv_forward(m, l, h1, r0, n, key);
+  if (cached) {
+    ORDO_CHECK(b->B == 1 && !m->training);
+    op->attention_cached_forward(A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
+                                 A->qkv + C, A->qkv + 2 * C, 3 * C, 3 * C, n, BT, C,
+                                 c->num_attention_heads);
+    R(m, A->attn_out + oc, nBC);
+  } else {
+    ORDO_CHECK(r0 == 0);
+    attention_core(m, b, l, key);
+  }
+  op->matmul_forward(r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out + oc, n, r1, C, key,
+               lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, r1, nBC);
+  op->dropout_forward(r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(r1, r1, xr, (int64_t)nBC);
+  R(m, r1, nBC);
+  op->layernorm_forward(r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
+                        P(m, L->ln2_b), eps, n, C);
+  R(m, r2, nBC);
+  op->matmul_forward(fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, r2, n, fc, I, key, lora_site(l, ENC_LORA_FC));
+  R(m, fc, nBI);
+  act_forward(m, gelu, fc, (int64_t)nBI);
+  R(m, gelu, nBI);
+  op->matmul_forward(out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gelu, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, out, nBC);
+  op->dropout_forward(out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(out, out, r1, (int64_t)nBC);
+  R(m, out, nBC);
 }
 
 /* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
 static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
   if (enc_is_causal(&m->cfg)) {
-    layer_forward_preln(m, b, l, x, key);
+    layer_forward_preln(m, b, l, x, key, 0, 0);
     return;
   }
   const enc_config *c = &m->cfg;
@@ -298,7 +316,7 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  qkv_forward(m, b, l, x, key);
+  qkv_forward(m, l, x, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
   op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
@@ -453,6 +471,36 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     }
     R(m, m->cls_logits, (size_t)B * c->num_labels);
   }
+}
+
+const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  ORDO_CHECKF(enc_is_causal(c) && (m->heads & ENC_HEAD_MLM), "enc_decode needs a causal LM");
+  ORDO_CHECKF(c->position == ENC_POS_LEARNED || c->position == ENC_POS_ROPE,
+              "enc_decode: %s positions have no cached path", enc_position_name(c->position));
+  ORDO_CHECKF(m->recompute == ENC_RECOMPUTE_NONE, "enc_decode keeps every layer's activations");
+  ORDO_CHECKF(T <= m->maxT && r0 >= 0 && r0 < T, "enc_decode: rows %d..%d of a plan of %d", r0,
+              T, m->maxT);
+  m->training = 0;
+  int C = c->hidden_size, n = T - r0, last = c->num_hidden_layers - 1;
+  for (int i = r0; i < T; i++)
+    ORDO_CHECKF(ids[i] >= 0 && ids[i] < c->vocab_size, "token id %d out of range", ids[i]);
+  sync_low_precision_weights(m);
+  for (int t = 0; t < T; t++) m->pos[t] = t, m->tt0[t] = 0;
+  size_t oc = (size_t)r0 * C;
+  op->embed_forward(m->x0 + oc, ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
+                    P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
+  R(m, m->x0 + oc, (size_t)n * C);
+  enc_batch b = {.B = 1, .T = T, .ids = ids};
+  for (int l = 0; l <= last; l++)
+    layer_forward_preln(m, &b, l, l == 0 ? m->x0 : m->acts[l - 1].out, 0, r0, 1);
+  size_t lc = (size_t)(T - 1) * C; /* only the last position's logits are wanted */
+  op->layernorm_forward(m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
+                        m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b),
+                        c->layer_norm_eps, 1, C);
+  op->matmul_forward(m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C, c->vocab_size);
+  return m->mlm_logits;
 }
 
 void enc_zero_output_grads(enc_model *m, const enc_batch *b) {

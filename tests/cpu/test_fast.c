@@ -240,7 +240,27 @@ static void test_attention_p(ordo_rng *r, float pdrop, int causal) {
   free(qkv), free(s), free(d), free(base);
 }
 
+/* The cached (decoder) attention: the last Tq rows of one sequence's causal attention, from q
+ * rows and the keys/values of every position, in both backends; Tq == T is the whole sequence. */
+static void test_attention_cached(ordo_rng *r) {
+  enum { T = 11, C = 24, NH = 3 };
+  float *qkv = frand(r, T * 3 * C, -2, 2), *full = frand(r, T * C, 0, 1);
+  float *att = frand(r, NH * T * T, 0, 1), *o0 = frand(r, T * C, 0, 1), *o1 = frand(r, T * C, 0, 1);
+  R->attention_forward(full, att, NULL, qkv, NULL, 1, NULL, 0.0f, 1, 0, 1, T, C, NH);
+  const int tqs[3] = {1, 3, T};
+  for (int k = 0; k < 3; k++) {
+    int Tq = tqs[k];
+    const float *q = qkv + (size_t)(T - Tq) * 3 * C;
+    R->attention_cached_forward(o0, att, q, qkv + C, qkv + 2 * C, 3 * C, 3 * C, Tq, T, C, NH);
+    F->attention_cached_forward(o1, att, q, qkv + C, qkv + 2 * C, 3 * C, 3 * C, Tq, T, C, NH);
+    EXPECT_REL("att cached ref = causal rows", o0, full + (size_t)(T - Tq) * C, Tq * C, TOL_GEMM);
+    EXPECT_REL("att cached fast = ref", o1, o0, Tq * C, TOL_GEMM);
+  }
+  free(qkv), free(full), free(att), free(o0), free(o1);
+}
+
 static void test_attention(ordo_rng *r) {
+  test_attention_cached(r);
   for (int causal = 0; causal < 2; causal++) {
     test_attention_p(r, 0.0f, causal);
     test_attention_p(r, 0.3f, causal);
