@@ -207,7 +207,7 @@ static int check_adamw(enc_model *m, const char *dir, const st_file *grads, cmp_
 }
 
 /* lora.json: {"r": 4, "lora_alpha": 8, "target_modules": ["query", "value"], ...} */
-static int read_lora_json(const char *path, enc_lora_config *lc, ordo_err *e) {
+static int read_lora_json(const char *path, ordo_arch arch, enc_lora_config *lc, ordo_err *e) {
   char *txt = ordo_read_file(path, NULL, e);
   if (!txt) return -1;
   cJSON *j = cJSON_Parse(txt);
@@ -235,7 +235,7 @@ static int read_lora_json(const char *path, enc_lora_config *lc, ordo_err *e) {
       }
       names[n++] = it->valuestring;
     }
-    if (rc == 0 && enc_lora_parse_targets(names, n, &lc->targets, e) != 0)
+    if (rc == 0 && enc_lora_parse_targets(arch, names, n, &lc->targets, e) != 0)
       rc = ordo_err_prefix(e, "%s", path);
     lc->r = (int)r->valuedouble;
     lc->alpha = (float)alpha->valuedouble;
@@ -251,7 +251,8 @@ static void usage(FILE *f) {
           "Runs a reference fixture through ordo and compares every output and gradient.\n"
           "DIR holds config.json, model.safetensors, inputs.safetensors, outputs.safetensors,\n"
           "grads.safetensors and optionally adamw.json + adamw_after_3_steps.safetensors.\n"
-          "The loss follows the inputs: `labels` -> masked-LM cross-entropy; `target` with a\n"
+          "The loss follows the inputs: `labels` -> masked-LM cross-entropy (gpt2: next-token,\n"
+          "position t against labels[t + 1]); `target` with a\n"
           "`logits` output -> MSE of the classification head; a (B, T, C) `target` -> the\n"
           "hidden-state MSE over real tokens; `replaced` -> ELECTRA's replaced-token detection\n"
           "(BCE-with-logits over real tokens). A lora.json beside the config (r, lora_alpha,\n"
@@ -350,7 +351,7 @@ int cmd_parity(int argc, char **argv) {
   if (hfconfig_load(&cfg, path, &e) != 0) goto fail_early;
   enc_lora_config lora = {0};
   snprintf(path, sizeof path, "%s/lora.json", dir);
-  if (file_exists(path) && read_lora_json(path, &lora, &e) != 0) goto fail_early;
+  if (file_exists(path) && read_lora_json(path, cfg.arch, &lora, &e) != 0) goto fail_early;
   st_file in, out, grads;
   snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
   if (st_open(&in, path, &e) != 0) goto fail_early;
@@ -446,6 +447,13 @@ int cmd_parity(int argc, char **argv) {
         ordo_fail(&e, "%s: label %d at %d outside the vocabulary", in.path, labels[i], i);
         goto done;
       }
+    if (enc_is_causal(&cfg)) {
+      /* next-token loss: position t predicts labels[t + 1] (HF shifts inside its loss) */
+      for (int i = 0; i < B; i++) {
+        for (int t = 0; t + 1 < T; t++) labels[i * T + t] = labels[i * T + t + 1];
+        labels[i * T + T - 1] = -100;
+      }
+    }
     batch.mlm_labels = labels;
   } else if (loss_kind == LOSS_RTD) {
     int32_t *rep = ordo_malloc((size_t)B * T * sizeof(int32_t));
@@ -466,17 +474,7 @@ int cmd_parity(int argc, char **argv) {
 
   if (save_dir) {
     /* the saved model is the loaded one with adapters folded in: a plain HF checkpoint */
-    if (m.lora.r > 0) {
-      float *keep = ordo_malloc(m.params.total * sizeof(float));
-      memcpy(keep, m.params.data, m.params.total * sizeof(float));
-      enc_lora_merge(&m);
-      int src = enc_save(&m, save_dir, &e);
-      memcpy(m.params.data, keep, m.params.total * sizeof(float));
-      free(keep);
-      if (src != 0) goto done;
-    } else if (enc_save(&m, save_dir, &e) != 0) {
-      goto done;
-    }
+    if (enc_save_merged(&m, save_dir, &e) != 0) goto done;
     printf("saved the model to %s\n", save_dir);
   }
   if (enc_check_seq(&m.cfg, T, &e) != 0) {
@@ -514,6 +512,8 @@ int cmd_parity(int argc, char **argv) {
       ours = m.pooled, expect = (size_t)B * cfg.hidden_size;
     else if (strcmp(ot->name, "logits") == 0 && m.cls_logits)
       ours = m.cls_logits, expect = (size_t)B * cfg.num_labels;
+    else if (strcmp(ot->name, "logits") == 0 && enc_is_causal(&cfg) && m.mlm_logits)
+      ours = m.mlm_logits, expect = (size_t)B * T * cfg.vocab_size; /* the LM head's */
     if (!ours) {
       printf("%-64s not computed by this model  <-- FAIL\n", ot->name);
       cs.fails++;
@@ -548,7 +548,12 @@ int cmd_parity(int argc, char **argv) {
       printf("%-64s size %zu, expected %lld  <-- FAIL\n", label, n, (long long)m.params.specs[i].numel);
       cs.fails++;
     } else {
-      compare(&cs, label, params_grad(&m.params, i), ref, n, tol, grad_norm);
+      /* in the checkpoint's layout (Conv1D weights transposed) */
+      float *ours = ordo_malloc(n * sizeof(float));
+      int64_t shape[ORDO_MAX_DIMS];
+      enc_param_to_hf(&m, i, params_grad(&m.params, i), ours, shape);
+      compare(&cs, label, ours, ref, n, tol, grad_norm);
+      free(ours);
     }
     free(ref);
   }

@@ -1,9 +1,11 @@
-/* ordo train: masked-LM pretraining of a BERT/RoBERTa encoder on a text corpus. */
+/* ordo train: masked-LM pretraining of a BERT-family encoder, or causal-LM training of GPT-2,
+ * on a text corpus (text, code, notebooks). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_parse.h"
 #include "commands.h"
 #include "train_flags.h"
 #include "ordo/dist.h"
@@ -12,6 +14,7 @@
 #include "ordo/mlm.h"
 #include "ordo/mlm_task.h"
 #include "ordo/model.h"
+#include "ordo/notebook.h"
 #include "ordo/optim.h"
 #include "ordo/progress.h"
 #include "ordo/schedule.h"
@@ -24,6 +27,12 @@ typedef struct train_args {
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
   int electra;                       /* --objective electra */
+  int clm;                           /* --objective clm: next-token loss on packed sequences */
+  const char **eval_corpus;          /* --eval-corpus: held-out text for perplexity */
+  int n_eval_corpus;
+  int64_t eval_every;                /* 0: at the end only */
+  enc_lora_config lora;              /* --lora-r > 0: adapters trained, base frozen */
+  const char *lora_targets;
   double gen_frac, rtd_weight;       /* ELECTRA: generator width fraction, lambda */
   const char **corpus;
   int n_corpus;
@@ -112,22 +121,29 @@ static const metrics_column k_csv_cols[] = {
 static void usage(FILE *f) {
   fprintf(f,
     "usage: ordo train --corpus PATH... --out DIR [options]\n\n"
-    "Masked-LM pretraining of an encoder (dynamic masking: 15%% of tokens, 80/10/10).\n"
+    "Masked-LM pretraining of an encoder (dynamic masking: 15%% of tokens, 80/10/10), or\n"
+    "causal-LM training of GPT-2 (--objective clm).\n"
     "Writes DIR/config.json, DIR/model.safetensors (loadable by HF transformers),\n"
     "DIR/tokenizer.json and DIR/metrics.csv (step, loss, lr, grad norm, tokens/s); the same per\n"
     "step (and memory) in DIR/metrics.jsonl and as TensorBoard scalars in DIR/tb/train/\n"
     "(`tensorboard --logdir DIR/tb`, or `ordo report DIR --out report.html`).\n\n"
     "data:\n"
-    "  --corpus PATH...     text files or directories (read recursively; binary files skipped)\n"
+    "  --corpus PATH...     text files or directories (read recursively; binary files skipped;\n"
+    "                       .ipynb notebooks: their cells' sources in order, blank-line separated)\n"
+    "  --eval-corpus PATH...  held-out text (clm): mean next-token loss and perplexity over all\n"
+    "                       of it, at the end and every --eval-every steps (metrics eval_loss,\n"
+    "                       eval_ppl)\n"
+    "  --eval-every N       evaluate every N steps too (default: at the end only)\n"
     "  --tokenizer FILE     tokenizer.json or a directory with one; default: train a WordPiece\n"
-    "                       tokenizer on the corpus first\n"
+    "                       tokenizer on the corpus first (clm: a byte-level BPE)\n"
     "  --vocab-size N       vocabulary of the trained tokenizer (default 8192)\n"
     "model:\n"
     "  --init DIR           start from a checkpoint (config.json + model.safetensors)\n"
     "  --config FILE        HF config.json of a new model (random init)\n"
     "  --layers N --hidden N --heads N --intermediate N   a new model (default 4/256/4/1024)\n"
     "  --model-type T       family of a new model: bert (default), roberta, roformer, albert,\n"
-    "                       electra (ELECTRA's MLM head is its generator's, ElectraForMaskedLM)\n"
+    "                       electra (ELECTRA's MLM head is its generator's, ElectraForMaskedLM),\n"
+    "                       gpt2 (--objective clm's default and only family)\n"
     "  --position P         position scheme of a new model: absolute (learned; the default),\n"
     "                       sinusoidal, rope (RoFormer's and only choice), alibi, relative\n"
     "                       (T5-style buckets); other than the family's own, the checkpoint\n"
@@ -144,12 +160,18 @@ static void usage(FILE *f) {
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
     "  --seed N             seeds init, data order, masking and dropout (default 1)\n"
-    "  --objective O        mlm (default) or electra: a generator (--generator-frac of the\n"
+    "  --objective O        clm: next-token loss of GPT-2 on packed sequences (documents back to\n"
+    "                       back, the tokenizer's EOS between them; every position a target)\n"
+    "                       mlm (default) or electra: a generator (--generator-frac of the\n"
     "                       heads and intermediate width, default 0.25, same depth, shared\n"
     "                       embeddings) learns the masked LM, its samples replace the masked\n"
     "                       tokens, the discriminator (the model saved) learns replaced-token\n"
     "                       detection over every position; loss MLM + --rtd-weight (50) x RTD.\n"
     "                       Writes the discriminator (ElectraForPreTraining) and generator/\n"
+    "  --lora-r N           LoRA adapters of rank N (base frozen); writes the merged model to\n"
+    "                       DIR and the adapters (peft layout) to DIR/adapter\n"
+    "  --lora-alpha A       scaling A / r (default 2 r)    --lora-dropout P (default 0)\n"
+    "  --lora-targets LIST  comma-separated modules (default: c_attn for gpt2, query,value else)\n"
     "  --whole-word         whole-word masking: a word's tokens are masked together (each\n"
     "                       still 80/10/10); words as the tokenizer marks them (WordPiece:\n"
     "                       no \"##\"; byte-level BPE: a leading space or punctuation)\n"
@@ -181,6 +203,27 @@ static int corpus_collect(ordo_paths *c, const char **args, int n, ordo_err *e) 
   return 0;
 }
 
+/* A notebook's text: its cells' sources in order, separated by blank lines. */
+static char *notebook_text(const char *json, size_t len, const char *path, size_t *out_len,
+                           ordo_err *e) {
+  nb_notebook nb;
+  nb_ipynb_opts o = {0};
+  if (nb_parse_ipynb(&nb, json, len, path, &o, e) < 0) return NULL;
+  size_t n = 0;
+  for (int i = 0; i < nb.n_cells; i++) n += (size_t)nb.cells[i].len + 2;
+  char *out = ordo_malloc(n + 1), *w = out;
+  for (int i = 0; i < nb.n_cells; i++) {
+    const nb_cell *c = &nb.cells[nb.order ? nb.order[i] : i];
+    memcpy(w, c->source, (size_t)c->len);
+    w += c->len;
+    *w++ = '\n', *w++ = '\n';
+  }
+  *w = 0;
+  *out_len = (size_t)(w - out);
+  nb_notebook_free(&nb);
+  return out;
+}
+
 /* Reads the text files (files with NUL bytes are skipped as binary). */
 static int corpus_read(const ordo_paths *c, char ***texts, size_t **lens, int *n, ordo_err *e) {
   *texts = ordo_calloc((size_t)c->n, sizeof(char *));
@@ -196,6 +239,13 @@ static int corpus_read(const ordo_paths *c, char ***texts, size_t **lens, int *n
       skipped++;
       continue;
     }
+    size_t nl = strlen(c->p[i]);
+    if (nl > 6 && strcmp(c->p[i] + nl - 6, ".ipynb") == 0) {
+      char *cells = notebook_text(t, len, c->p[i], &len, e);
+      free(t);
+      if (!cells) return -1;
+      t = cells;
+    }
     (*texts)[*n] = t;
     (*lens)[*n] = len;
     (*n)++;
@@ -203,6 +253,24 @@ static int corpus_read(const ordo_paths *c, char ***texts, size_t **lens, int *n
   if (skipped) log_info("corpus: skipped %d binary or empty files", skipped);
   if (*n == 0) return ordo_fail(e, "the corpus holds no text files");
   return 0;
+}
+
+/* The token stream: the documents back to back, each followed by sep (clm: the EOS). */
+static int32_t *token_stream(const tok *tk, char **texts, const size_t *lens, int n, int32_t sep,
+                             int threads, int64_t *n_tokens) {
+  tok_batch tb;
+  tok_encode_batch(tk, (const char *const *)texts, lens, n, 0, threads, &tb);
+  int64_t k = 0;
+  int32_t *stream = ordo_malloc((size_t)(tb.offsets[n] + n) * sizeof(int32_t));
+  for (int i = 0; i < n; i++) {
+    int64_t len = tb.offsets[i + 1] - tb.offsets[i];
+    memcpy(stream + k, tb.ids + tb.offsets[i], (size_t)len * sizeof(int32_t));
+    k += len;
+    stream[k++] = sep;
+  }
+  tok_batch_free(&tb);
+  *n_tokens = k;
+  return stream;
 }
 
 /* ---- flags ---- */
@@ -214,28 +282,6 @@ static int want(int i, int argc, char **argv) {
   return 1;
 }
 
-static int parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (!*s || *end || v < lo || v > hi) {
-    fprintf(stderr, "ordo train: %s must be an integer in [%lld, %lld], got '%s'\n", flag, lo, hi, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
-static int parse_num(const char *flag, const char *s, double lo, double hi, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (!*s || *end || !(v >= lo && v <= hi)) {
-    fprintf(stderr, "ordo train: %s must be a number in [%g, %g], got '%s'\n", flag, lo, hi, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
 static int parse_args(train_args *a, int argc, char **argv) {
   *a = (train_args){.vocab_size = 8192, .layers = 4, .hidden = 256, .heads = 4,
                     .intermediate = 1024, .seq = 128, .batch = 16, .threads = 0, .log_every = 10,
@@ -244,17 +290,25 @@ static int parse_args(train_args *a, int argc, char **argv) {
                     .gen_frac = 0.25, .rtd_weight = 50,
                     .tc = trainer_defaults()};
   a->corpus = ordo_calloc((size_t)argc, sizeof(char *));
+  a->eval_corpus = ordo_calloc((size_t)argc, sizeof(char *));
+  double lora_alpha = 0, lora_dropout = 0;
   for (int i = 1; i < argc; i++) {
     const char *f = argv[i];
     long long iv;
     double dv;
     int tf;
-    if (strcmp(f, "--corpus") == 0) {
-      while (i + 1 < argc && argv[i + 1][0] != '-') a->corpus[a->n_corpus++] = argv[++i];
-      if (a->n_corpus == 0) {
-        fprintf(stderr, "ordo train: --corpus needs at least one path\n");
+    if (strcmp(f, "--corpus") == 0 || strcmp(f, "--eval-corpus") == 0) {
+      int ev = f[2] == 'e';
+      const char **dst = ev ? a->eval_corpus : a->corpus;
+      int *n = ev ? &a->n_eval_corpus : &a->n_corpus;
+      while (i + 1 < argc && argv[i + 1][0] != '-') dst[(*n)++] = argv[++i];
+      if (*n == 0) {
+        fprintf(stderr, "ordo train: %s needs at least one path\n", f);
         return 0;
       }
+    } else if (strcmp(f, "--lora-targets") == 0) {
+      if (!want(i, argc, argv)) return 0;
+      a->lora_targets = argv[++i];
     } else if (strcmp(f, "--out") == 0 || strcmp(f, "--tokenizer") == 0 ||
                strcmp(f, "--init") == 0 || strcmp(f, "--config") == 0) {
       if (!want(i, argc, argv)) return 0;
@@ -268,11 +322,12 @@ static int parse_args(train_args *a, int argc, char **argv) {
     } else if (strcmp(f, "--objective") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
-      if (strcmp(v, "mlm") != 0 && strcmp(v, "electra") != 0) {
-        fprintf(stderr, "ordo train: --objective must be mlm or electra, got '%s'\n", v);
+      if (strcmp(v, "mlm") != 0 && strcmp(v, "electra") != 0 && strcmp(v, "clm") != 0) {
+        fprintf(stderr, "ordo train: --objective must be mlm, electra or clm, got '%s'\n", v);
         return 0;
       }
       a->electra = strcmp(v, "electra") == 0;
+      a->clm = strcmp(v, "clm") == 0;
     } else if (strcmp(f, "--model-type") == 0 || strcmp(f, "--position") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -287,7 +342,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
       }
       if (!ok) {
         fprintf(stderr, "ordo train: %s '%s' is not one of %s\n", f, v,
-                f[2] == 'm' ? "bert, roberta, electra, albert, roformer"
+                f[2] == 'm' ? "bert, roberta, electra, albert, roformer, gpt2"
                             : "absolute, sinusoidal, rope, alibi, relative");
         return 0;
       }
@@ -314,6 +369,10 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
           {"--dist-timeout", NULL, NULL, &a->dist_timeout, 1, 1e7},
+          {"--eval-every", NULL, &a->eval_every, NULL, 1, 1e12},
+          {"--lora-r", &a->lora.r, NULL, NULL, 1, 4096},
+          {"--lora-alpha", NULL, NULL, &lora_alpha, 1e-6, 1e6},
+          {"--lora-dropout", NULL, NULL, &lora_dropout, 0, 0.99},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
       };
       int hit = 0;
@@ -323,10 +382,11 @@ static int parse_args(train_args *a, int argc, char **argv) {
         if (!want(i, argc, argv)) return 0;
         const char *v = argv[++i];
         if (k[j].dp) {
-          if (!parse_num(f, v, k[j].lo, k[j].hi, &dv)) return 0;
+          if (!cli_parse_dbl("ordo train", f, v, k[j].lo, k[j].hi, &dv)) return 0;
           *k[j].dp = dv;
         } else {
-          if (!parse_int(f, v, (long long)k[j].lo, (long long)k[j].hi, &iv)) return 0;
+          if (!cli_parse_ll("ordo train", f, v, (long long)k[j].lo, (long long)k[j].hi, &iv))
+            return 0;
           if (k[j].ip) *k[j].ip = (int)iv;
           else if (k[j].lp) *k[j].lp = iv;
           else a->seed = (uint64_t)iv;
@@ -343,6 +403,36 @@ static int parse_args(train_args *a, int argc, char **argv) {
     return 0;
   }
   if (train_flags_check(&a->tc, "ordo train") != 0) return 0;
+  if (a->n_eval_corpus && !a->clm) {
+    fprintf(stderr, "ordo train: --eval-corpus measures perplexity: it needs --objective clm\n");
+    return 0;
+  }
+  if (a->eval_every && !a->n_eval_corpus) {
+    fprintf(stderr, "ordo train: --eval-every needs --eval-corpus\n");
+    return 0;
+  }
+  if ((lora_alpha > 0 || lora_dropout > 0 || a->lora_targets) && a->lora.r == 0) {
+    fprintf(stderr, "ordo train: --lora-alpha, --lora-dropout and --lora-targets need --lora-r\n");
+    return 0;
+  }
+  a->lora.alpha = lora_alpha > 0 ? (float)lora_alpha : 2.0f * (float)a->lora.r;
+  a->lora.dropout = (float)lora_dropout;
+  if (a->lora.r > 0 && a->electra) {
+    fprintf(stderr, "ordo train: --lora-r does not combine with --objective electra\n");
+    return 0;
+  }
+  if (a->clm) {
+    if (a->model_type && strcmp(a->model_type, "gpt2") != 0) {
+      fprintf(stderr, "ordo train: --objective clm trains a decoder: --model-type gpt2, not '%s'\n",
+              a->model_type);
+      return 0;
+    }
+    if (!a->init && !a->config) a->model_type = "gpt2";
+    if (a->whole_word) {
+      fprintf(stderr, "ordo train: --whole-word is a masking option: not with --objective clm\n");
+      return 0;
+    }
+  }
   /* the activations grow with the tokens of a micro-batch: bound them before they are sized */
   if ((int64_t)a->batch * a->seq > (1 << 20)) {
     fprintf(stderr, "ordo train: --batch %d x --seq %d is %lld tokens per micro-batch, more than "
@@ -351,8 +441,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
     return 0;
   }
   if (a->tc.group_by_length) {
-    fprintf(stderr, "ordo train: --group-by-length: masked-LM sequences all have --seq tokens, "
-                    "there is no padding to save\n");
+    fprintf(stderr, "ordo train: --group-by-length: language-model sequences are packed to --seq "
+                    "tokens, there is no padding to save\n");
     return 0;
   }
   if (a->init && a->config) {
@@ -397,7 +487,8 @@ static int new_config(enc_config *cfg, const train_args *a, ordo_err *e) {
   cfg->intermediate_size = a->intermediate;
   cfg->hidden_dropout_prob = (float)a->dropout;
   cfg->attention_probs_dropout_prob = (float)a->dropout;
-  snprintf(cfg->hidden_act, sizeof cfg->hidden_act, "gelu"); /* ALBERT's default is gelu_new */
+  if (arch != ORDO_ARCH_GPT2) /* ALBERT's default is gelu_new; GPT-2 keeps its gelu_new */
+    snprintf(cfg->hidden_act, sizeof cfg->hidden_act, "gelu");
   cfg->max_position_embeddings = a->seq > 512 ? a->seq : 512;
   if (a->position) enc_position_parse(a->position, &cfg->position);
   if (a->groups) {
@@ -417,6 +508,7 @@ int cmd_train(int argc, char **argv) {
   train_args a;
   if (!parse_args(&a, argc, argv)) {
     free(a.corpus);
+    free(a.eval_corpus);
     return 2;
   }
   ordo_set_threads(a.threads);
@@ -435,7 +527,8 @@ int cmd_train(int argc, char **argv) {
   size_t *lens = NULL;
   int n_texts = 0;
   tok *tk = NULL;
-  mlm_data data = {0};
+  mlm_data data = {0}, eval_data = {0};
+  int have_eval = 0;
   uint8_t *word_start = NULL;
   enc_model m, gen;
   int have_model = 0, have_gen = 0;
@@ -472,6 +565,24 @@ int cmd_train(int argc, char **argv) {
   } else if (new_config(&cfg, &a, &e) != 0) {
     goto done;
   }
+  if (enc_is_causal(&cfg) != a.clm) {
+    ordo_fail(&e, "%s is %s: %s", a.init ? path : a.config ? a.config : "the new model",
+              cfg.model_type, a.clm ? "--objective clm trains a causal LM (gpt2)"
+                                    : "a causal LM trains with --objective clm");
+    goto done;
+  }
+  if (a.lora.r > 0) {
+    const char *list = a.lora_targets ? a.lora_targets : a.clm ? "c_attn" : "query,value";
+    char buf[256];
+    const char *names[16];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *tkn = strtok(buf, ","); tkn && n < 16; tkn = strtok(NULL, ",")) names[n++] = tkn;
+    if (enc_lora_parse_targets(cfg.arch, names, n, &a.lora.targets, &e) != 0) {
+      ordo_err_prefix(&e, "--lora-targets");
+      goto done;
+    }
+  }
   if (enc_check_seq(&cfg, a.seq, &e) != 0) {
     ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
     goto done;
@@ -490,9 +601,12 @@ int cmd_train(int argc, char **argv) {
   } else {
     tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1, .progress = 1};
     char *json = NULL;
-    log_info("training a WordPiece tokenizer (vocab %d) on the corpus", a.vocab_size);
-    if (tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to, &json, &e) != 0)
-      goto done;
+    log_info("training a %s tokenizer (vocab %d) on the corpus",
+             a.clm ? "byte-level BPE" : "WordPiece", a.vocab_size);
+    int tr_ = a.clm ? tok_train_bpe_texts((const char *const *)texts, lens, n_texts, &to, &json, &e)
+                    : tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to,
+                                                &json, &e);
+    if (tr_ != 0) goto done;
     int lr_ = tok_load_json(&tk, json, strlen(json), "trained tokenizer", &e);
     if (lr_ == 0 && root) lr_ = ordo_write_file_atomic(path, json, strlen(json), &e);
     free(json);
@@ -518,20 +632,24 @@ int cmd_train(int argc, char **argv) {
     }
   }
 
-  /* token stream: documents back to back, separated by [SEP] */
-  {
-    tok_batch tb;
-    tok_encode_batch(tk, (const char *const *)texts, lens, n_texts, 0, a.threads, &tb);
+  /* token stream: documents back to back, separated by [SEP] (clm: packed, EOS between) */
+  int32_t eos = tok_special_id(tk, TOK_SP_EOS);
+  if (a.clm && eos < 0) {
+    ordo_fail(&e, "%s: the tokenizer has no end-of-text token (<|endoftext|>, </s> or [SEP]) to "
+                  "separate documents", a.tokenizer ? a.tokenizer : a.init ? a.init : "trained");
+    goto done;
+  }
+  if (a.clm) {
+    int64_t k;
+    int32_t *stream = token_stream(tk, texts, lens, n_texts, eos, a.threads, &k);
+    log_info("corpus: %lld tokens, packed into sequences of %d", (long long)k, a.seq);
+    if (clm_data_init(&data, stream, k, a.seq, a.batch * world * a.tc.accum_steps,
+                      tok_vocab_size(tk), a.seed, &e) != 0)
+      goto done;
+  } else {
     int32_t sep = tok_special_id(tk, TOK_SP_SEP);
-    int64_t n = tb.offsets[n_texts] + n_texts, k = 0;
-    int32_t *stream = ordo_malloc((size_t)n * sizeof(int32_t));
-    for (int i = 0; i < n_texts; i++) {
-      int64_t len = tb.offsets[i + 1] - tb.offsets[i];
-      memcpy(stream + k, tb.ids + tb.offsets[i], (size_t)len * sizeof(int32_t));
-      k += len;
-      stream[k++] = sep;
-    }
-    tok_batch_free(&tb);
+    int64_t k;
+    int32_t *stream = token_stream(tk, texts, lens, n_texts, sep, a.threads, &k);
     log_info("corpus: %lld tokens", (long long)k);
     if (mlm_data_init(&data, stream, k, a.seq, a.batch * world * a.tc.accum_steps,
                       tok_special_id(tk, TOK_SP_CLS), sep,
@@ -552,6 +670,11 @@ int cmd_train(int argc, char **argv) {
       cfg.vocab_size = tok_vocab_size(tk);
       int32_t pad = tok_special_id(tk, TOK_SP_PAD);
       cfg.pad_token_id = pad >= 0 ? pad : 0;
+      if (a.clm) { /* generation starts from BOS and stops at EOS */
+        int32_t bos = tok_special_id(tk, TOK_SP_BOS);
+        cfg.eos_token_id = eos;
+        cfg.bos_token_id = bos >= 0 ? bos : eos;
+      }
       /* RoBERTa numbers positions from pad_token_id + 1 */
       if (!a.config && cfg.arch == ORDO_ARCH_ROBERTA) cfg.max_position_embeddings += cfg.pad_token_id + 1;
     } else if (cfg.vocab_size < tok_vocab_size(tk)) {
@@ -559,7 +682,8 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init(&m, &cfg, a.electra ? ENC_HEAD_RTD : ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+    if (enc_init_lora(&m, &cfg, a.electra ? ENC_HEAD_RTD : ENC_HEAD_MLM, &a.lora, ops_cpu(), &e) != 0)
+      goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
@@ -617,6 +741,30 @@ int cmd_train(int argc, char **argv) {
   if (resumed < 0) goto done;
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
 
+  if (a.n_eval_corpus) {
+    ordo_paths ep = {0};
+    char **et = NULL;
+    size_t *el = NULL;
+    int en = 0, erc = corpus_collect(&ep, a.eval_corpus, a.n_eval_corpus, &e);
+    if (erc == 0) erc = corpus_read(&ep, &et, &el, &en, &e);
+    if (erc == 0) {
+      int64_t k;
+      int32_t *stream = token_stream(tk, et, el, en, eos, a.threads, &k);
+      erc = clm_data_init(&eval_data, stream, k, a.seq, 1, tok_vocab_size(tk), a.seed, &e);
+      if (erc == 0)
+        log_info("held-out: %d files, %lld tokens, %lld sequences of %d", en, (long long)k,
+                 (long long)eval_data.n_seqs, a.seq);
+    }
+    for (int i = 0; i < en; i++) free(et[i]);
+    free(et);
+    free(el);
+    ordo_paths_free(&ep);
+    if (erc != 0) {
+      ordo_err_prefix(&e, "--eval-corpus");
+      goto done;
+    }
+    have_eval = 1;
+  }
   mlm_task_init(&task, &data, &dist, a.batch, a.seq, tc.accum_steps);
   size_t BT = (size_t)a.batch * a.seq, BTall = BT * tc.accum_steps;
   if (a.electra) {
@@ -652,10 +800,21 @@ int cmd_train(int argc, char **argv) {
     double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
+    double eval_loss = NAN;
+    int64_t eval_n = 0;
+    if (have_eval && ((a.eval_every && (step + 1) % a.eval_every == 0) || step + 1 == a.steps))
+      eval_loss = clm_eval_loss(&m, &eval_data, a.batch, &eval_n);
     if (!root) continue; /* logs, metrics and checkpoints: rank 0's */
     metrics_record_begin(&metrics, step + 1);
     trainer_metrics_add(&metrics, &st);
     metrics_record_add(&metrics, "tokens_per_s", tps);
+    if (!isnan(eval_loss)) {
+      metrics_record_add(&metrics, "eval_loss", eval_loss);
+      metrics_record_add(&metrics, "eval_ppl", exp(eval_loss));
+      progress_clear(&pb);
+      printf("eval step %lld: held-out loss %.4f perplexity %.2f over %lld tokens\n",
+             (long long)step + 1, eval_loss, exp(eval_loss), (long long)eval_n);
+    }
     if (metrics_record_end(&metrics, &e) != 0) goto done;
     char tail[160];
     snprintf(tail, sizeof tail, "loss %.4f lr %.2e gnorm %.3f %.0f tok/s", st.loss, st.lr,
@@ -690,7 +849,12 @@ int cmd_train(int argc, char **argv) {
     }
   }
   if (trainer_save(&tr, &e) != 0) goto done;
-  if (root && enc_save(&m, a.out, &e) != 0) goto done;
+  if (root && m.lora.r > 0) {
+    /* the adapters alone (peft's layout), and the model with them folded in */
+    snprintf(path, sizeof path, "%s/adapter", a.out);
+    if (enc_lora_save_adapters(&m, path, &e) != 0) goto done;
+  }
+  if (root && enc_save_merged(&m, a.out, &e) != 0) goto done;
   if (root && a.electra) {
     snprintf(path, sizeof path, "%s/generator", a.out);
     if (enc_save(&gen, path, &e) != 0) goto done;
@@ -714,6 +878,7 @@ done:
   free(etask.dids);
   free(etask.replaced);
   mlm_data_free(&data);
+  mlm_data_free(&eval_data);
   free(word_start);
   tok_free(tk);
   for (int i = 0; i < n_texts; i++) free(texts[i]);
@@ -721,6 +886,7 @@ done:
   free(lens);
   ordo_paths_free(&cp);
   free(a.corpus);
+  free(a.eval_corpus);
   dist_free(&dist);
   return rc;
 }

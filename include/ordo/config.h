@@ -10,6 +10,8 @@ typedef enum ordo_arch {
   ORDO_ARCH_ELECTRA,
   ORDO_ARCH_ALBERT,
   ORDO_ARCH_ROFORMER,
+  ORDO_ARCH_GPT2,    /* decoder: pre-LayerNorm blocks, causal attention, final ln_f, LM head tied
+                        to wte, Conv1D projections stored (IN, OUT) in checkpoints */
   ORDO_ARCH_COUNT
 } ordo_arch;
 
@@ -56,7 +58,12 @@ typedef struct enc_config {
   int relative_max_distance;/* "ordo_relative_max_distance" (128) of the T5-style bias */
   int num_hidden_groups;    /* ALBERT: layers share the parameters of these many groups */
   int inner_group_num;      /* ALBERT: layers per group (1 is what the driver runs) */
+  int bos_token_id, eos_token_id; /* GPT-2's document markers (-1: none): packing separates
+                                     documents with eos, generation stops at it */
 } enc_config;
+
+/* Decoder families: causal attention, pre-LayerNorm blocks and a final LayerNorm. */
+static inline int enc_is_causal(const enc_config *c) { return c->arch == ORDO_ARCH_GPT2; }
 
 /* Upper bounds on the sizes a config.json may give (the CLI flags share them): a size past
  * its bound is refused with the file and the key named, before anything is allocated. */

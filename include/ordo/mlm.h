@@ -1,6 +1,9 @@
-/* Masked-LM pretraining data: a token stream cut into fixed-length sequences, visited in a
- * seeded random order per epoch, with dynamic masking (a fresh mask every time a sequence is
- * seen) drawn from the counter-based RNG so that a run is reproducible from (seed, step). */
+/* Language-model pretraining data: a token stream cut into fixed-length sequences, visited in a
+ * seeded random order per epoch. Masked LM: dynamic masking (a fresh mask every time a sequence
+ * is seen) drawn from the counter-based RNG so that a run is reproducible from (seed, step).
+ * Causal LM (clm_data_init): packed sequences of the stream (documents back to back with EOS
+ * between them, so a sequence may span documents) whose every position predicts the next
+ * token. */
 #ifndef ORDO_MLM_H
 #define ORDO_MLM_H
 
@@ -22,12 +25,23 @@ typedef struct mlm_data {
                                 draws for the whole word (each token still 80/10/10). Borrowed. */
   int32_t *order;  /* current epoch's sequence order */
   int64_t order_epoch;
+  int causal;      /* clm_data_init: sequence i is stream[i T, (i + 1) T), its targets shifted
+                      by one token; no [CLS]/[SEP], no masking */
 } mlm_data;
 
 /* Takes ownership of stream (malloc'd). Returns -1 when there is not enough text for one batch. */
 int mlm_data_init(mlm_data *d, int32_t *stream, int64_t n_tokens, int seq, int batch,
                   int32_t cls_id, int32_t sep_id, int32_t mask_id, int32_t pad_id, int vocab_size,
                   uint64_t seed, ordo_err *e);
+/* Causal-LM data on the stream (documents separated by their EOS): n_seqs = (n_tokens - 1) / seq
+ * sequences of seq tokens, each with seq next-token targets. Takes ownership of stream; -1 when
+ * there is not enough text for one batch. The batch functions below then return every position
+ * as a row (B * T of them) with the next token as its label. */
+int clm_data_init(mlm_data *d, int32_t *stream, int64_t n_tokens, int seq, int batch,
+                  int vocab_size, uint64_t seed, ordo_err *e);
+/* Causal LM: sequences [first, first + n) in stream order (evaluation: every sequence once). */
+int clm_data_sequences(const mlm_data *d, int64_t first, int n, int32_t *ids, int32_t *mask,
+                       int32_t *rows, int32_t *labels);
 void mlm_data_free(mlm_data *d);
 
 /* The batch of global step `step` (0-based): ids/mask (B, T); rows/labels of the masked

@@ -32,4 +32,10 @@ float mlm_task_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss);
 enc_batch mlm_task_micro_begin(mlm_task *t, int i, float *share);
 void mlm_task_micro_end(mlm_task *t, int i);
 
+/* Held-out causal-LM evaluation: the mean next-token cross-entropy (nats) over every target of
+ * every sequence of d (clm_data_init; stream order, batches of at most B sequences, no dropout),
+ * and the number of targets in *n_targets. The model must be planned for (B, d->seq) with
+ * B * seq head rows. Perplexity is exp of it. */
+double clm_eval_loss(enc_model *m, const mlm_data *d, int B, int64_t *n_targets);
+
 #endif

@@ -19,7 +19,8 @@
 
 enum {
   ENC_HEAD_POOLER = 1 << 0, /* BERT pooler: tanh(dense(h[:, 0])) */
-  ENC_HEAD_MLM = 1 << 1,    /* transform (dense, gelu, LayerNorm) + decoder tied to embeddings */
+  ENC_HEAD_MLM = 1 << 1,    /* transform (dense, gelu, LayerNorm) + decoder tied to embeddings;
+                               GPT-2: the bare tied decoder (its LM head), on every row */
   ENC_HEAD_NSP = 1 << 2,    /* next-sentence head: kept only to load/save pretraining checkpoints */
   ENC_HEAD_CLS = 1 << 3,    /* RobertaClassificationHead layout: dense, tanh, out_proj on h[:, 0] */
   ENC_HEAD_RTD = 1 << 4,    /* ELECTRA discriminator: dense, activation, dense_prediction -> one
@@ -35,6 +36,7 @@ enum {
   ENC_LORA_ATTN_OUT, /* attention.output.dense */
   ENC_LORA_FC,       /* intermediate.dense */
   ENC_LORA_PROJ,     /* output.dense */
+  ENC_LORA_QKV,      /* GPT-2's attn.c_attn: q, k and v in one (3C, C) projection */
   ENC_LORA_NSITES
 };
 
@@ -46,9 +48,11 @@ typedef struct enc_lora_config {
   int train_heads; /* heads stay trainable (peft's modules_to_save); base encoder frozen */
 } enc_lora_config;
 
-/* Parses peft-style target module names: "query", "key", "value", "dense" (every encoder
- * dense layer), "attention.output.dense", "intermediate.dense", "output.dense". */
-int enc_lora_parse_targets(const char *const *names, int n, int *targets, ordo_err *e);
+/* Parses peft-style target module names of the family: "query", "key", "value", "dense" (every
+ * encoder dense layer), "attention.output.dense", "intermediate.dense", "output.dense"; GPT-2:
+ * "c_attn", "c_proj" (attn.c_proj and mlp.c_proj), "c_fc", "attn.c_proj", "mlp.c_proj". */
+int enc_lora_parse_targets(ordo_arch arch, const char *const *names, int n, int *targets,
+                           ordo_err *e);
 
 typedef struct enc_layer_idx {
   int qkv_w, qkv_b; /* query/key/value weights stored back to back: one (3C, C) matrix */
@@ -57,7 +61,9 @@ typedef struct enc_layer_idx {
   int fc_w, fc_b, proj_w, proj_b, ln2_w, ln2_b;
 } enc_layer_idx;
 
-/* One layer's saved activations (rows BT = B*T). */
+/* One layer's saved activations (rows BT = B*T). Post-LN (BERT family) as named; pre-LN
+ * (GPT-2): h1 = LN1(x) (ln1 stats of x), r1 = x + dropout(attention projection), r2 = LN2(r1)
+ * (ln2 stats of r1), out = r1 + dropout(MLP(r2)). */
 typedef struct enc_layer_acts {
   float *qkv;      /* (BT, 3C) */
   float *att;      /* (B, NH, T, T) softmax probabilities */
@@ -111,6 +117,9 @@ typedef struct enc_model {
    * embed_positions buffer, kept to load and save checkpoints (the rotation computes its
    * angles itself). rel_bias: the (buckets, NH) table of the relative scheme. */
   struct { int wte, wpe, wtt, ln_w, ln_b, proj_w, proj_b, rope_table, rel_bias; } emb;
+  /* GPT-2: wtt and the embedding LayerNorm are -1; ln_f after the last layer (-1 otherwise) */
+  int lnf_w, lnf_b;
+  float *lnf_out, *lnf_mean, *lnf_rstd; /* (BT, C), (BT), (BT): the last hidden state */
   enc_layer_idx *layer;
   int pool_w, pool_b;
   int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;
@@ -175,9 +184,15 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
 /* Folds every adapter into its base weight (W += scaling * B A) and zeroes B, so the model
  * saved afterwards is a plain HF checkpoint with the adapted behaviour. */
 void enc_lora_merge(enc_model *m);
+/* enc_save of the model with its adapters folded in (enc_lora_merge on a copy of the weights:
+ * the model is left as it was); a plain enc_save without adapters. */
+int enc_save_merged(enc_model *m, const char *dir, ordo_err *e);
 /* Writes only the adapters, peft's layout: DIR/adapter_model.safetensors (names
  * "base_model.model.<module>.lora_A.weight") and DIR/adapter_config.json. */
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e);
+/* Copies parameter i from src (ordo's layout) to dst in the checkpoint's layout: transposed for
+ * ORDO_PF_CONV1D weights; shape (ndim 2) receives the checkpoint's shape. */
+void enc_param_to_hf(const enc_model *m, int i, const float *src, float *dst, int64_t *shape);
 /* Index of the spec a checkpoint name refers to, accepting HF, bare-model and peft spellings
  * ("base_model.model.", ".base_layer", ".default"); -1 when none. */
 int enc_find_param(const enc_model *m, const char *name);
@@ -215,6 +230,13 @@ int enc_save(const enc_model *m, const char *dir, ordo_err *e);
 
 /* Forward pass. train != 0 enables dropout (keyed by m->seed and m->step). */
 void enc_forward(enc_model *m, const enc_batch *b, int train);
+/* Decoder inference on one sequence (causal families, learned or rotary positions, no
+ * recompute; the model planned for batch 1 and at least T tokens): runs positions r0 .. T-1 of
+ * ids (T tokens) and returns the LM logits (vocab_size) of position T-1. The key/value cache is
+ * the layers' activations: positions before r0 must have run in earlier calls with the same
+ * ids (generation: r0 = the tokens already run); r0 = 0 runs the whole sequence (no cache).
+ * The logits stay valid until the next call. */
+const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0);
 /* Clears the output-gradient seeds, after enc_forward and before seeding them through a loss. */
 void enc_zero_output_grads(enc_model *m, const enc_batch *b);
 /* Backward from the seeded output gradients; accumulates into m->params.grad. */

@@ -41,7 +41,8 @@ typedef struct ordo_ops {
 
   /* Multi-head self-attention core. qkv (B, T, 3C): q in [0, C), k in [C, 2C), v in [2C, 3C),
    * head h at columns h*C/NH .. (h+1)*C/NH of each. mask (B, T): 1 = real key, 0 = padding
-   * (excluded from every softmax). att (B, NH, T, T) keeps the softmax probabilities P, before
+   * (excluded from every softmax); causal != 0 also excludes every key after the query
+   * (u > t: decoders such as GPT-2), whose probabilities are exactly 0. att (B, NH, T, T) keeps the softmax probabilities P, before
    * dropout, for backward; out (B, T, C) heads concatenated. Scores scaled by 1/sqrt(C/NH).
    * Dropout on the probabilities (BERT's attention_probs_dropout_prob): the value product
    * uses Pd = P * keep / (1 - p), where element (bh, t, u) of (B*NH, T, T), flat index
@@ -52,9 +53,10 @@ typedef struct ordo_ops {
    * bias (NH, T, T) or NULL: added to the scaled scores of every sequence before the softmax
    * (position biases: ALiBi, relative buckets); NULL is exactly the op without it. */
   void (*attention_forward)(float *out, float *att, float *scratch, const float *qkv,
-                            const int32_t *mask, const float *bias, float p, uint64_t seed,
+                            const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                             uint64_t offset, int B, int T, int C, int NH);
-  /* The same p, seed and offset as the forward (the mask is drawn again, never stored):
+  /* The same p, seed and offset as the forward (the mask is drawn again, never stored; the
+   * padding and causal masks need no argument: their probabilities are exactly 0 in att):
    * dV += Pd^T dO; dP = (dO V^T) * keep / (1 - p); then the softmax backward with P.
    * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p.
    * dbias (NH, T, T) or NULL: += the gradient of the softmax input, summed over the batch in
@@ -62,6 +64,16 @@ typedef struct ordo_ops {
   void (*attention_backward)(float *dqkv, float *dbias, float *scratch, const float *dout,
                              const float *qkv, const float *att, const int32_t *mask, float p,
                              uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+
+  /* Causal attention of Tq new query rows over Tk >= Tq keys of one sequence (a decoder's
+   * key/value cache: the keys and values of the Tk - Tq earlier positions, then the new ones):
+   * query i, at position Tk - Tq + i, sees keys 0 .. Tk - Tq + i. q (Tq rows, stride ldq),
+   * k and v (Tk rows, stride ldkv), head h at columns h*C/NH of each; out (Tq, C) heads
+   * concatenated; att (NH, Tq, Tk) scratch for the probabilities. No mask, bias or dropout:
+   * inference only. With Tq == Tk it is attention_forward's causal result for one sequence. */
+  void (*attention_cached_forward)(float *out, float *att, const float *q, const float *k,
+                                   const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                   int NH);
 
   /* Rotary position embedding (RoFormer's layout), in place on the first nseg (2: q and k;
    * 3: v too) C-wide column blocks of qkv (B, T, 3C). Within each head (size hs = C/NH) the
@@ -79,6 +91,10 @@ typedef struct ordo_ops {
   /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
   void (*gelu_forward)(float *out, const float *inp, int64_t N);
   void (*gelu_backward)(float *dinp, const float *inp, const float *dout, int64_t N);
+  /* GELU, tanh approximation (GPT-2's "gelu_new"):
+   * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+  void (*gelu_tanh_forward)(float *out, const float *inp, int64_t N);
+  void (*gelu_tanh_backward)(float *dinp, const float *inp, const float *dout, int64_t N);
   /* tanh (pooler); backward uses the forward output. */
   void (*tanh_forward)(float *out, const float *inp, int64_t N);
   void (*tanh_backward)(float *dinp, const float *out, const float *dout, int64_t N);

@@ -16,6 +16,9 @@ enum {
   ORDO_PF_NO_DECAY = 1 << 0, /* excluded from weight decay (biases, LayerNorm) */
   ORDO_PF_FROZEN = 1 << 1,   /* no gradient, no optimizer state */
   ORDO_PF_LORA = 1 << 2,     /* a LoRA adapter matrix (lora_A / lora_B) */
+  ORDO_PF_CONV1D = 1 << 3,   /* a 2-D weight held (OUT, IN) like a Linear's that HF checkpoints
+                                store transposed, (IN, OUT) (GPT-2's Conv1D): load, save and
+                                gradient checks transpose it (enc_param_to_hf) */
 };
 
 typedef struct ordo_param_spec {

@@ -96,7 +96,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
 }
 
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
-                           const int32_t *mask, const float *bias, float p, uint64_t seed,
+                           const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
   ORDO_CHECK(p >= 0.0f && p <= 1.0f && (p == 0.0f || scratch));
@@ -118,7 +118,12 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
 #pragma omp simd
       for (int64_t i = 0; i < (int64_t)T * T; i++) P[i] += bh_bias[i];
     }
-    for (int t = 0; t < T; t++) softmax_row_masked(P + (int64_t)t * T, m, T);
+    for (int t = 0; t < T; t++) {
+      /* causal: keys after the query get probability exactly 0 */
+      int nk = causal && t + 1 < T ? t + 1 : T;
+      softmax_row_masked(P + (int64_t)t * T, m, nk);
+      for (int u = nk; u < T; u++) P[(int64_t)t * T + u] = 0.0f;
+    }
     const float *Pv = P; /* the matrix the value product reads: P, or its dropped copy */
     if (p > 0.0f) {
       float *Pd = scratch + (int64_t)bh * T * T;
@@ -193,5 +198,28 @@ void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const flo
 #pragma omp simd
         for (int64_t i = 0; i < (int64_t)T * T; i++) db[i] += dS[i];
       }
+  }
+}
+
+/* Per head: S = scale Q K^T (Tq, Tk) by one sgemm, the causal softmax of each row over its
+ * visible prefix, O = P V by another; heads in parallel (each writes its own columns). */
+void attention_cached_forward_cpu(float *out, float *att, const float *q, const float *k,
+                                  const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                  int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && Tk >= Tq && Tq > 0);
+  const int hs = C / NH;
+  const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+  for (int h = 0; h < NH; h++) {
+    float *P = att + (int64_t)h * Tq * Tk;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs, scale, q + h * hs, ldq,
+                k + h * hs, ldkv, 0.0f, P, Tk);
+    for (int i = 0; i < Tq; i++) {
+      int nk = Tk - Tq + i + 1; /* keys up to the query's own position */
+      softmax_row_masked(P + (int64_t)i * Tk, NULL, nk);
+      for (int u = nk; u < Tk; u++) P[(int64_t)i * Tk + u] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk, 1.0f, P, Tk, v + h * hs,
+                ldkv, 0.0f, out + h * hs, C);
   }
 }

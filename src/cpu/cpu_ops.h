@@ -42,8 +42,11 @@ enum { CPU_PHILOX_LANES = 16 };
 void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
 
 /* attention_cpu.c */
+void attention_cached_forward_cpu(float *out, float *att, const float *q, const float *k,
+                                  const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                  int NH);
 void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
-                           const int32_t *mask, const float *bias, float p, uint64_t seed,
+                           const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH);
 void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int32_t *mask, float p,
@@ -59,6 +62,8 @@ void rope_backward_cpu(float *dqkv, const int32_t *pos, float scale, float theta
 /* elementwise_cpu.c */
 void gelu_forward_cpu(float *out, const float *inp, int64_t N);
 void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N);
+void gelu_tanh_forward_cpu(float *out, const float *inp, int64_t N);
+void gelu_tanh_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N);
 void tanh_forward_cpu(float *out, const float *inp, int64_t N);
 void tanh_backward_cpu(float *dinp, const float *out, const float *dout, int64_t N);
 void dropout_forward_cpu(float *out, const float *inp, float p, uint64_t seed, uint64_t offset,

@@ -62,6 +62,35 @@ void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t
   }
 }
 
+/* GPT-2's gelu_new, as the reference: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+#define GELU_TANH_K 0.7978845608028654f
+void gelu_tanh_forward_cpu(float *out, const float *inp, int64_t N) {
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) {
+      float x = inp[i];
+      out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x)));
+    }
+  }
+}
+
+void gelu_tanh_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N) {
+  if (!dinp) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) {
+      float x = inp[i];
+      float th = tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x));
+      float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
+      dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+  }
+}
+
 void tanh_forward_cpu(float *out, const float *inp, int64_t N) {
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {

@@ -145,7 +145,7 @@ static void matmul_backward_ref(float *dinp, float *dw, float *dbias, const floa
 /* ---- attention ------------------------------------------------------------------------ */
 
 static void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv,
-                                  const int32_t *mask, const float *bias, float pdrop,
+                                  const int32_t *mask, int causal, const float *bias, float pdrop,
                                   uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0);
   ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f && (pdrop == 0.0f || scratch));
@@ -160,7 +160,7 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
         float *p = att + row;
         float mx = -INFINITY;
         for (int u = 0; u < T; u++) {
-          if (mask && !mask[b * T + u]) continue;
+          if ((mask && !mask[b * T + u]) || (causal && u > t)) continue;
           const float *k = qkv + ((int64_t)b * T + u) * 3 * C + C + h * hs;
           float s = 0.0f;
           for (int i = 0; i < hs; i++) s += q[i] * k[i];
@@ -170,7 +170,7 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
         }
         float sum = 0.0f;
         for (int u = 0; u < T; u++) {
-          if (mask && !mask[b * T + u]) {
+          if ((mask && !mask[b * T + u]) || (causal && u > t)) {
             p[u] = 0.0f;
             continue;
           }
@@ -197,6 +197,37 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
           for (int i = 0; i < hs; i++) o[i] += pv[u] * v[i];
         }
       }
+}
+
+static void attention_cached_forward_ref(float *out, float *att, const float *q, const float *k,
+                                         const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
+                                         int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && Tk >= Tq && Tq > 0);
+  int hs = C / NH;
+  float scale = 1.0f / sqrtf((float)hs);
+  for (int h = 0; h < NH; h++)
+    for (int i = 0; i < Tq; i++) {
+      int last = Tk - Tq + i; /* the query's own position: the last key it sees */
+      const float *qi = q + (int64_t)i * ldq + h * hs;
+      float *p = att + ((int64_t)h * Tq + i) * Tk, mx = -INFINITY, sum = 0.0f;
+      for (int u = 0; u <= last; u++) {
+        const float *ku = k + (int64_t)u * ldkv + h * hs;
+        float s = 0.0f;
+        for (int j = 0; j < hs; j++) s += qi[j] * ku[j];
+        p[u] = s * scale;
+        if (p[u] > mx) mx = p[u];
+      }
+      for (int u = 0; u <= last; u++) {
+        p[u] = expf(p[u] - mx);
+        sum += p[u];
+      }
+      float *o = out + (int64_t)i * C + h * hs;
+      for (int j = 0; j < hs; j++) o[j] = 0.0f;
+      for (int u = 0; u <= last; u++) {
+        const float *vu = v + (int64_t)u * ldkv + h * hs;
+        for (int j = 0; j < hs; j++) o[j] += p[u] / sum * vu[j];
+      }
+    }
 }
 
 /* With P the probabilities, S the scaled scores of one row and M[u] = keep[u] / (1 - p) the
@@ -271,6 +302,26 @@ static void gelu_backward_ref(float *dinp, const float *inp, const float *dout, 
     float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
     float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
     dinp[i] += dout[i] * (cdf + x * pdf);
+  }
+}
+
+/* GPT-2's gelu_new: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). */
+#define GELU_TANH_K 0.7978845608028654f /* sqrt(2 / pi) */
+static void gelu_tanh_forward_ref(float *out, const float *inp, int64_t N) {
+  for (int64_t i = 0; i < N; i++) {
+    float x = inp[i];
+    out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x)));
+  }
+}
+
+/* d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
+static void gelu_tanh_backward_ref(float *dinp, const float *inp, const float *dout, int64_t N) {
+  if (!dinp) return;
+  for (int64_t i = 0; i < N; i++) {
+    float x = inp[i];
+    float th = tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x));
+    float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
+    dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
   }
 }
 
@@ -449,10 +500,13 @@ static const ordo_ops k_ops_cpu_ref = {
     .matmul_backward = matmul_backward_ref,
     .attention_forward = attention_forward_ref,
     .attention_backward = attention_backward_ref,
+    .attention_cached_forward = attention_cached_forward_ref,
     .rope_forward = rope_forward_ref,
     .rope_backward = rope_backward_ref,
     .gelu_forward = gelu_forward_ref,
     .gelu_backward = gelu_backward_ref,
+    .gelu_tanh_forward = gelu_tanh_forward_ref,
+    .gelu_tanh_backward = gelu_tanh_backward_ref,
     .tanh_forward = tanh_forward_ref,
     .tanh_backward = tanh_backward_ref,
     .dropout_forward = dropout_forward_ref,

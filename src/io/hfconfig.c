@@ -12,7 +12,7 @@
 static const char *const k_arch_names[ORDO_ARCH_COUNT] = {
     [ORDO_ARCH_BERT] = "bert",         [ORDO_ARCH_ROBERTA] = "roberta",
     [ORDO_ARCH_ELECTRA] = "electra",   [ORDO_ARCH_ALBERT] = "albert",
-    [ORDO_ARCH_ROFORMER] = "roformer",
+    [ORDO_ARCH_ROFORMER] = "roformer", [ORDO_ARCH_GPT2] = "gpt2",
 };
 
 static const char *const k_position_names[ENC_POS_COUNT] = {
@@ -80,6 +80,7 @@ void hfconfig_defaults(enc_config *c, ordo_arch arch) {
   c->relative_max_distance = 128;
   c->num_hidden_groups = 1;
   c->inner_group_num = 1;
+  c->bos_token_id = c->eos_token_id = -1;
   switch (arch) {
     case ORDO_ARCH_ROBERTA:
       c->vocab_size = 50265;
@@ -97,6 +98,15 @@ void hfconfig_defaults(enc_config *c, ordo_arch arch) {
     case ORDO_ARCH_ROFORMER:
       c->vocab_size = 50000;
       c->max_position_embeddings = 1536;
+      break;
+    case ORDO_ARCH_GPT2: /* GPT2Config's defaults: the 124M model */
+      c->vocab_size = 50257;
+      c->max_position_embeddings = 1024;
+      c->type_vocab_size = 1;
+      c->pad_token_id = -1; /* GPT-2 has no padding token */
+      c->layer_norm_eps = 1e-5f;
+      snprintf(c->hidden_act, sizeof c->hidden_act, "gelu_new");
+      c->bos_token_id = c->eos_token_id = 50256;
       break;
     default: break;
   }
@@ -226,6 +236,64 @@ static int parse_positions(enc_config *c, cfg_ctx *x) {
   return 0;
 }
 
+/* A token id key that may be null or absent (-1 then) and must lie in the vocabulary. */
+static int get_token_id(cfg_ctx *x, const char *key, const enc_config *c, int *out) {
+  if (get_int(x, key, 0, 0, INT_MAX, out)) return -1;
+  if (*out >= c->vocab_size)
+    return ordo_fail(x->e, "%s: \"%s\" %d is not below \"vocab_size\" %d", x->path, key, *out,
+                     c->vocab_size);
+  return 0;
+}
+
+/* GPT2Config: its own key names (n_embd, n_layer, ...); n_inner null = 4 n_embd; embd_pdrop
+ * and resid_pdrop are one dropout here (refused when they differ). */
+static int parse_gpt2(enc_config *c, cfg_ctx *x) {
+  const char *path = x->path;
+  int inner = -1;
+  if (get_int(x, "vocab_size", 1, 1, ENC_MAX_VOCAB, &c->vocab_size) ||
+      get_int(x, "n_embd", 1, 1, ENC_MAX_HIDDEN, &c->hidden_size) ||
+      get_int(x, "n_layer", 1, 1, ENC_MAX_LAYERS, &c->num_hidden_layers) ||
+      get_int(x, "n_head", 1, 1, ENC_MAX_HEADS, &c->num_attention_heads) ||
+      get_int(x, "n_inner", 0, 1, ENC_MAX_INTERMEDIATE, &inner) ||
+      get_int(x, "n_positions", 0, 1, ENC_MAX_POSITIONS, &c->max_position_embeddings))
+    return -1;
+  if (c->hidden_size % c->num_attention_heads != 0)
+    return ordo_fail(x->e, "%s: \"n_embd\" %d is not divisible by \"n_head\" %d", path,
+                     c->hidden_size, c->num_attention_heads);
+  c->embedding_size = c->hidden_size;
+  c->intermediate_size = inner > 0 ? inner : 4 * c->hidden_size;
+  if (c->intermediate_size > ENC_MAX_INTERMEDIATE)
+    return ordo_fail(x->e, "%s: 4 * \"n_embd\" is %d, more than %d", path, c->intermediate_size,
+                     ENC_MAX_INTERMEDIATE);
+  float embd = c->hidden_dropout_prob;
+  /* GPT2Config's default markers (50256) do not exist in a smaller vocabulary: none then */
+  if (c->bos_token_id >= c->vocab_size) c->bos_token_id = c->eos_token_id = -1;
+  if (get_float(x, "layer_norm_epsilon", FLT_MIN, 1.0, 0, 0, &c->layer_norm_eps) ||
+      get_float(x, "resid_pdrop", 0, 1, 0, 0, &c->hidden_dropout_prob) ||
+      get_float(x, "embd_pdrop", 0, 1, 0, 0, &embd) ||
+      get_float(x, "attn_pdrop", 0, 1, 0, 0, &c->attention_probs_dropout_prob) ||
+      get_string(x, "activation_function", c->hidden_act, sizeof c->hidden_act) ||
+      get_token_id(x, "bos_token_id", c, &c->bos_token_id) ||
+      get_token_id(x, "eos_token_id", c, &c->eos_token_id) ||
+      get_token_id(x, "pad_token_id", c, &c->pad_token_id) ||
+      get_bool(x, "tie_word_embeddings", &c->tie_word_embeddings))
+    return -1;
+  if (embd != c->hidden_dropout_prob)
+    return ordo_fail(x->e, "%s: \"embd_pdrop\" %g differs from \"resid_pdrop\" %g (ordo runs one "
+                           "dropout rate for both)", path, embd, c->hidden_dropout_prob);
+  if (!c->tie_word_embeddings)
+    return ordo_fail(x->e, "%s: \"tie_word_embeddings\" false is not supported (GPT-2's LM head "
+                           "is the token embedding)", path);
+  char pos[32] = "";
+  if (get_string(x, "ordo_position", pos, sizeof pos)) return -1;
+  if (pos[0] && (enc_position_parse(pos, &c->position) != 0 ||
+                 (c->position != ENC_POS_LEARNED && c->position != ENC_POS_ROPE &&
+                  c->position != ENC_POS_ALIBI)))
+    return ordo_fail(x->e, "%s: \"ordo_position\" is '%s', expected absolute, rope or alibi for "
+                           "gpt2", path, pos);
+  return get_float(x, "ordo_rope_theta", 1.0, 1e9, 0, 0, &c->rope_theta);
+}
+
 static int parse_config(enc_config *c, cfg_ctx *x) {
   const char *path = x->path;
   if (!cJSON_IsObject(x->root))
@@ -241,9 +309,10 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
   if (arch < 0)
     return ordo_fail(x->e,
                      "%s: unsupported model_type '%s' (supported: bert, roberta, electra, "
-                     "albert, roformer)",
+                     "albert, roformer, gpt2)",
                      path, mt->valuestring);
   hfconfig_defaults(c, (ordo_arch)arch);
+  if (arch == ORDO_ARCH_GPT2) return parse_gpt2(c, x);
 
   if (get_int(x, "vocab_size", 1, 1, ENC_MAX_VOCAB, &c->vocab_size) ||
       get_int(x, "hidden_size", 1, 1, ENC_MAX_HIDDEN, &c->hidden_size) ||
@@ -320,9 +389,43 @@ static double float_for_json(float f) {
   return strtod(buf, NULL);
 }
 
+static int write_config(cJSON *r, const char *path, ordo_err *e);
+
+/* GPT2Config's keys. */
+static void save_gpt2(const enc_config *c, cJSON *r) {
+  cJSON_AddStringToObject(r, "model_type", "gpt2");
+  cJSON *arch = cJSON_AddArrayToObject(r, "architectures");
+  cJSON_AddItemToArray(arch, cJSON_CreateString("GPT2LMHeadModel"));
+  cJSON_AddNumberToObject(r, "vocab_size", c->vocab_size);
+  cJSON_AddNumberToObject(r, "n_embd", c->hidden_size);
+  cJSON_AddNumberToObject(r, "n_layer", c->num_hidden_layers);
+  cJSON_AddNumberToObject(r, "n_head", c->num_attention_heads);
+  cJSON_AddNumberToObject(r, "n_inner", c->intermediate_size);
+  cJSON_AddNumberToObject(r, "n_positions", c->max_position_embeddings);
+  cJSON_AddNumberToObject(r, "layer_norm_epsilon", float_for_json(c->layer_norm_eps));
+  cJSON_AddStringToObject(r, "activation_function", c->hidden_act);
+  cJSON_AddNumberToObject(r, "resid_pdrop", float_for_json(c->hidden_dropout_prob));
+  cJSON_AddNumberToObject(r, "embd_pdrop", float_for_json(c->hidden_dropout_prob));
+  cJSON_AddNumberToObject(r, "attn_pdrop", float_for_json(c->attention_probs_dropout_prob));
+  const char *ids[3] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+  const int vals[3] = {c->bos_token_id, c->eos_token_id, c->pad_token_id};
+  for (int k = 0; k < 3; k++)
+    if (vals[k] >= 0) cJSON_AddNumberToObject(r, ids[k], vals[k]);
+    else cJSON_AddNullToObject(r, ids[k]);
+  cJSON_AddBoolToObject(r, "tie_word_embeddings", 1);
+  if (c->position != ENC_POS_LEARNED)
+    cJSON_AddStringToObject(r, "ordo_position", k_position_names[c->position]);
+  if (c->position == ENC_POS_ROPE && c->rope_theta != 10000.0f)
+    cJSON_AddNumberToObject(r, "ordo_rope_theta", float_for_json(c->rope_theta));
+}
+
 int hfconfig_save(const enc_config *c, const char *path, ordo_err *e) {
   ORDO_CHECK(c->arch >= 0 && c->arch < ORDO_ARCH_COUNT);
   cJSON *r = cJSON_CreateObject();
+  if (c->arch == ORDO_ARCH_GPT2) {
+    save_gpt2(c, r);
+    return write_config(r, path, e);
+  }
   cJSON_AddStringToObject(r, "model_type", k_arch_names[c->arch]);
   cJSON_AddNumberToObject(r, "vocab_size", c->vocab_size);
   cJSON_AddNumberToObject(r, "hidden_size", c->hidden_size);
@@ -374,6 +477,11 @@ int hfconfig_save(const enc_config *c, const char *path, ordo_err *e) {
     cJSON_AddNumberToObject(r, "ordo_relative_buckets", c->relative_buckets);
     cJSON_AddNumberToObject(r, "ordo_relative_max_distance", c->relative_max_distance);
   }
+  return write_config(r, path, e);
+}
+
+/* Prints and frees r, writes it atomically with a final newline. */
+static int write_config(cJSON *r, const char *path, ordo_err *e) {
   char *text = cJSON_Print(r);
   cJSON_Delete(r);
   ORDO_CHECK(text);

@@ -1,4 +1,5 @@
-/* Encoder forward and backward (post-LN BERT/RoBERTa layers) through the backend op table. */
+/* Encoder forward and backward through the backend op table: post-LN layers (BERT family) and
+ * pre-LN causal layers with a final LayerNorm (GPT-2). */
 #include <limits.h>
 #include <string.h>
 
@@ -54,8 +55,13 @@ static void carve(enc_model *m, ordo_arena *a) {
       if (m->lora.dropout > 0) A->lora_xd[st] = take(a, BT * in);
     }
   }
+  if (m->lnf_w >= 0) {
+    m->lnf_out = take(a, BT * C);
+    m->lnf_mean = take(a, BT);
+    m->lnf_rstd = take(a, BT);
+  }
   if (m->lora.r > 0) {
-    size_t wide = I > C ? I : C;
+    size_t wide = I > 3 * C ? I : 3 * C; /* the widest adapted output (c_attn: 3C) */
     m->lora_tmp = take(a, BT * wide);
     m->lora_dxa = take(a, BT * m->lora.r);
     m->lora_dxd = take(a, BT * wide);
@@ -139,6 +145,7 @@ void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
 }
 
 const float *enc_hidden(const enc_model *m) {
+  if (m->lnf_out) return m->lnf_out;
   int L = m->cfg.num_hidden_layers;
   return m->acts[L - 1].out;
 }
@@ -182,35 +189,135 @@ static void positions(enc_model *m, const enc_batch *b) {
   }
 }
 
+/* The layers' activation: GELU exact or its tanh form (gelu_new). */
+static void act_forward(const enc_model *m, float *out, const float *in, int64_t n) {
+  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_forward(out, in, n);
+  else m->ops->gelu_forward(out, in, n);
+}
+static void act_backward(const enc_model *m, float *din, const float *in, const float *dout,
+                         int64_t n) {
+  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_backward(din, in, dout, n);
+  else m->ops->gelu_backward(din, in, dout, n);
+}
+
 /* Rounds a stored activation (or activation gradient) to the mixed-precision type. */
 static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) round_to_dtype_n(x, n, m->precision);
 }
 
-/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
-static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+/* q, k, v adapters of layer l on input x (BT, C) into qkv (BT, 3C). */
+static void qkv_lora_forward(enc_model *m, int l, const float *x, int BT, float *qkv, uint64_t key) {
+  int C = m->cfg.hidden_size;
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+    lora_forward(m, l, st, x, BT, qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
+  lora_forward(m, l, ENC_LORA_QKV, x, BT, qkv, 3 * C, key, lora_site(l, ENC_LORA_QKV));
+}
+static void qkv_lora_backward(enc_model *m, int l, const float *x, int BT, const float *dqkv,
+                              float *dx, uint64_t key) {
+  int C = m->cfg.hidden_size;
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
+    lora_backward(m, l, st, x, BT, dqkv + (size_t)st * C, 3 * C, dx, key, lora_site(l, st));
+  lora_backward(m, l, ENC_LORA_QKV, x, BT, dqkv, 3 * C, dx, key, lora_site(l, ENC_LORA_QKV));
+}
+
+/* The attention core of layer l from A->qkv (rotary applied first): A->att, A->attn_out. */
+static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int B = b->B, T = b->T, C = c->hidden_size, NH = c->num_attention_heads;
+  enc_layer_acts *A = &m->acts[l];
+  m->ops->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, enc_is_causal(c),
+                            m->att_bias, pdrop(m, c->attention_probs_dropout_prob), key,
+                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  R(m, A->att, (size_t)B * NH * T * T);
+  R(m, A->attn_out, (size_t)B * T * C);
+}
+
+/* q, k, v of rows [r0, r0 + n) of layer l from their input xin (n, C): product, adapters,
+ * rotary. */
+static void qkv_forward(enc_model *m, int l, const float *xin, int r0, int n, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int C = c->hidden_size;
+  const enc_layer_idx *L = &m->layer[l];
+  float *qkv = m->acts[l].qkv + (size_t)r0 * 3 * C;
+  m->ops->matmul_forward(qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
+  qkv_lora_forward(m, l, xin, n, qkv, key);
+  R(m, qkv, (size_t)3 * n * C);
+  if (c->position == ENC_POS_ROPE) {
+    m->ops->rope_forward(qkv, m->pos + r0, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+                         n, C, c->num_attention_heads);
+    R(m, qkv, (size_t)3 * n * C);
+  }
+}
+
+/* One pre-LN layer (GPT-2): out = r1 + dropout(MLP(LN2(r1))), r1 = x + dropout(Attn(LN1(x))),
+ * on rows [r0, BT) of the batch. r0 == 0 and !cached: the whole batch (training, parity).
+ * cached (one sequence, inference): rows r0.. are new positions whose queries attend over the
+ * keys and values of every earlier position, kept in the layer's qkv activations from earlier
+ * calls: the key/value cache of decoding. */
+static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
+                                uint64_t key, int r0, int cached) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
-  int NH = c->num_attention_heads;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size, n = BT - r0;
+  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)n * C, nBI = (size_t)n * I, oc = (size_t)r0 * C;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  float *h1 = A->h1 + oc, *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
+  float *fc = A->fc + (size_t)r0 * I, *gelu = A->gelu + (size_t)r0 * I;
+  const float *xr = x + oc;
+  op->layernorm_forward(h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
+                        P(m, L->ln1_b), eps, n, C);
+  R(m, h1, nBC);
+  qkv_forward(m, l, h1, r0, n, key);
+  if (cached) {
+    ORDO_CHECK(b->B == 1 && !m->training);
+    op->attention_cached_forward(A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
+                                 A->qkv + C, A->qkv + 2 * C, 3 * C, 3 * C, n, BT, C,
+                                 c->num_attention_heads);
+    R(m, A->attn_out + oc, nBC);
+  } else {
+    ORDO_CHECK(r0 == 0);
+    attention_core(m, b, l, key);
+  }
+  op->matmul_forward(r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out + oc, n, r1, C, key,
+               lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, r1, nBC);
+  op->dropout_forward(r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(r1, r1, xr, (int64_t)nBC);
+  R(m, r1, nBC);
+  op->layernorm_forward(r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
+                        P(m, L->ln2_b), eps, n, C);
+  R(m, r2, nBC);
+  op->matmul_forward(fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, r2, n, fc, I, key, lora_site(l, ENC_LORA_FC));
+  R(m, fc, nBI);
+  act_forward(m, gelu, fc, (int64_t)nBI);
+  R(m, gelu, nBI);
+  op->matmul_forward(out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gelu, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, out, nBC);
+  op->dropout_forward(out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(out, out, r1, (int64_t)nBC);
+  R(m, out, nBC);
+}
+
+/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
+static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+  if (enc_is_causal(&m->cfg)) {
+    layer_forward_preln(m, b, l, x, key, 0, 0);
+    return;
+  }
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  op->matmul_forward(A->qkv, x, P(m, L->qkv_w), P(m, L->qkv_b), BT, C, 3 * C);
-  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
-    lora_forward(m, l, st, x, BT, A->qkv + (size_t)st * C, 3 * C, key, lora_site(l, st));
-  R(m, A->qkv, 3 * nBC);
-  if (c->position == ENC_POS_ROPE) {
-    op->rope_forward(A->qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2, BT,
-                     C, NH);
-    R(m, A->qkv, 3 * nBC);
-  }
-  op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, m->att_bias,
-                        pdrop(m, c->attention_probs_dropout_prob), key,
-                        site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-  R(m, A->att, (size_t)B * NH * T * T);
-  R(m, A->attn_out, nBC);
+  qkv_forward(m, l, x, 0, b->B * b->T, key);
+  attention_core(m, b, l, key);
   op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, A->r1, nBC);
@@ -222,7 +329,7 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
   lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
   R(m, A->fc, nBI);
-  op->gelu_forward(A->gelu, A->fc, (int64_t)nBI);
+  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
   R(m, A->gelu, nBI);
   op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
   lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
@@ -269,8 +376,11 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
-  op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
-                        P(m, m->emb.ln_b), eps, BT, E);
+  if (m->emb.ln_w >= 0)
+    op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
+                          P(m, m->emb.ln_b), eps, BT, E);
+  else /* GPT-2: no embedding LayerNorm */
+    memcpy(xe, m->emb_sum, F((size_t)BT * E));
   op->dropout_forward(xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
 
   R(m, xe, (size_t)BT * E);
@@ -282,6 +392,12 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   for (int l = 0; l < c->num_hidden_layers; l++) {
     layer_forward(m, b, l, x, key);
     x = m->acts[l].out;
+  }
+  if (m->lnf_out) {
+    op->layernorm_forward(m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w), P(m, m->lnf_b),
+                          eps, BT, C);
+    R(m, m->lnf_out, (size_t)BT * C);
+    x = m->lnf_out;
   }
   const float *h = x;
 
@@ -296,14 +412,18 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       }
     else
       memcpy(m->mlm_in, h, F((size_t)BT * C));
-    op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
-    R(m, m->mlm_fc, (size_t)NR * E);
-    op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
-    R(m, m->mlm_gelu, (size_t)NR * E);
-    op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
-                          P(m, m->mlm_ln_b), eps, NR, E);
-    R(m, m->mlm_ln, (size_t)NR * E);
-    op->matmul_forward(m->mlm_logits, m->mlm_ln, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
+    const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
+    if (m->mlm_dense_w >= 0) {
+      op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
+      R(m, m->mlm_fc, (size_t)NR * E);
+      op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
+      R(m, m->mlm_gelu, (size_t)NR * E);
+      op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
+                            P(m, m->mlm_ln_b), eps, NR, E);
+      R(m, m->mlm_ln, (size_t)NR * E);
+      dec_in = m->mlm_ln;
+    }
+    op->matmul_forward(m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
@@ -353,6 +473,36 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   }
 }
 
+const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  ORDO_CHECKF(enc_is_causal(c) && (m->heads & ENC_HEAD_MLM), "enc_decode needs a causal LM");
+  ORDO_CHECKF(c->position == ENC_POS_LEARNED || c->position == ENC_POS_ROPE,
+              "enc_decode: %s positions have no cached path", enc_position_name(c->position));
+  ORDO_CHECKF(m->recompute == ENC_RECOMPUTE_NONE, "enc_decode keeps every layer's activations");
+  ORDO_CHECKF(T <= m->maxT && r0 >= 0 && r0 < T, "enc_decode: rows %d..%d of a plan of %d", r0,
+              T, m->maxT);
+  m->training = 0;
+  int C = c->hidden_size, n = T - r0, last = c->num_hidden_layers - 1;
+  for (int i = r0; i < T; i++)
+    ORDO_CHECKF(ids[i] >= 0 && ids[i] < c->vocab_size, "token id %d out of range", ids[i]);
+  sync_low_precision_weights(m);
+  for (int t = 0; t < T; t++) m->pos[t] = t, m->tt0[t] = 0;
+  size_t oc = (size_t)r0 * C;
+  op->embed_forward(m->x0 + oc, ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
+                    P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
+  R(m, m->x0 + oc, (size_t)n * C);
+  enc_batch b = {.B = 1, .T = T, .ids = ids};
+  for (int l = 0; l <= last; l++)
+    layer_forward_preln(m, &b, l, l == 0 ? m->x0 : m->acts[l - 1].out, 0, r0, 1);
+  size_t lc = (size_t)(T - 1) * C; /* only the last position's logits are wanted */
+  op->layernorm_forward(m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
+                        m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b),
+                        c->layer_norm_eps, 1, C);
+  op->matmul_forward(m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C, c->vocab_size);
+  return m->mlm_logits;
+}
+
 void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = m->has_d_rtd = 0;
@@ -365,13 +515,145 @@ void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   if (m->d_pooled) memset(m->d_pooled, 0, F((size_t)b->B * C));
 }
 
+/* Backward of layer l's attention core from d attn_out: m->g_qkv = d qkv (before rotary). */
+static void attention_backward_core(enc_model *m, const enc_batch *b, int l, const float *dattn,
+                                    uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
+  size_t nBC = (size_t)BT * C;
+  enc_layer_acts *A = &m->acts[l];
+  memset(m->g_qkv, 0, F(nBC * 3));
+  m->ops->attention_backward(m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att, b->mask,
+                             pdrop(m, c->attention_probs_dropout_prob), key,
+                             site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  R(m, m->g_qkv, 3 * nBC);
+  if (c->position == ENC_POS_ROPE) {
+    m->ops->rope_backward(m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+                          BT, C, NH);
+    R(m, m->g_qkv, 3 * nBC);
+  }
+}
+
+/* dx += d(q, k, v projection of xin) from m->g_qkv, adapters included. */
+static void qkv_backward(enc_model *m, const enc_batch *b, int l, const float *xin, float *dx,
+                         uint64_t key) {
+  int BT = b->B * b->T, C = m->cfg.hidden_size;
+  const enc_layer_idx *L = &m->layer[l];
+  m->ops->matmul_backward(dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin, P(m, L->qkv_w), BT,
+                          C, 3 * C);
+  qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
+}
+
+/* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
+static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const float *x,
+                                  float *dh, float *dnext, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  float ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  R(m, dh, nBC);
+  /* out = LN2(r2) */
+  memset(m->g_a, 0, F(nBC));
+  op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
+                         A->ln2_mean, A->ln2_rstd, BT, C);
+  /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
+  memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
+  memset(dnext, 0, F(nBC));
+  op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  R(m, dnext, nBC);
+  memset(dbig, 0, F((size_t)BT * I));
+  op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
+                      BT, I, C);
+  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, dbig, nBI);
+  memset(dbig2, 0, F((size_t)BT * I));
+  act_backward(m, dbig2, A->fc, dbig, (int64_t)BT * I);
+  R(m, dbig2, nBI);
+  op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
+  lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
+  R(m, m->g_b, nBC);
+  /* h1 = LN1(r1) */
+  memset(m->g_a, 0, F(nBC));
+  op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
+                         A->ln1_mean, A->ln1_rstd, BT, C);
+  /* r1 = dropout(attn_out @ Wo^T + bo) + x */
+  memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
+  memset(m->g_b, 0, F(nBC));
+  op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  R(m, m->g_b, nBC);
+  memset(m->g_a, 0, F(nBC));
+  op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
+                      BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
+                lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, m->g_a, nBC);
+  attention_backward_core(m, b, l, m->g_a, key);
+  qkv_backward(m, b, l, x, dnext, key);
+}
+
+/* Backward of one pre-LN layer (layer_forward_preln): dh = d out, dnext = d x (overwritten). */
+static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
+                                 float *dh, float *dnext, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->ops;
+  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  float ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  R(m, dh, nBC);
+  /* out = r1 + dropout(gelu @ Wp^T + bp) */
+  memset(m->g_a, 0, F(nBC));
+  op->dropout_backward(m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  R(m, m->g_a, nBC);
+  memset(dbig, 0, F(nBI));
+  op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), m->g_a, A->gelu, P(m, L->proj_w),
+                      BT, I, C);
+  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, m->g_a, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, dbig, nBI);
+  memset(dbig2, 0, F(nBI));
+  act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
+  R(m, dbig2, nBI);
+  /* fc = LN2(r1) @ Wfc^T + bfc */
+  memset(m->g_a, 0, F(nBC));
+  op->matmul_backward(m->g_a, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->r2, P(m, L->fc_w), BT, C, I);
+  lora_backward(m, l, ENC_LORA_FC, A->r2, BT, dbig2, I, m->g_a, key, lora_site(l, ENC_LORA_FC));
+  R(m, m->g_a, nBC);
+  memcpy(m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
+  op->layernorm_backward(m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
+                         A->ln2_mean, A->ln2_rstd, BT, C);
+  R(m, m->g_b, nBC);
+  /* r1 = x + dropout(attn_out @ Wo^T + bo) */
+  memcpy(dnext, m->g_b, F(nBC)); /* d x from the residual */
+  memset(m->g_a, 0, F(nBC));
+  op->dropout_backward(m->g_a, m->g_b, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  R(m, m->g_a, nBC);
+  memset(m->g_b, 0, F(nBC));
+  op->matmul_backward(m->g_b, G(m, L->ao_w), G(m, L->ao_b), m->g_a, A->attn_out, P(m, L->ao_w),
+                      BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_a, C, m->g_b, key,
+                lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, m->g_b, nBC);
+  attention_backward_core(m, b, l, m->g_b, key);
+  /* qkv = LN1(x) @ Wqkv^T + bqkv */
+  memset(m->g_a, 0, F(nBC));
+  qkv_backward(m, b, l, A->h1, m->g_a, key);
+  R(m, m->g_a, nBC);
+  op->layernorm_backward(dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
+                         A->ln1_mean, A->ln1_rstd, BT, C);
+}
+
 void enc_backward(enc_model *m, const enc_batch *b) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
+  int B = b->B, T = b->T, BT = B * T, C = c->hidden_size;
   int NH = c->num_attention_heads;
-  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
-  (void)eps;
+  float ph = pdrop(m, c->hidden_dropout_prob);
   uint64_t key = drop_key(m);
   size_t nBC = (size_t)BT * C;
   float *dh = m->g_c, *dnext = m->g_c + nBC; /* d loss / d (current layer output) */
@@ -382,16 +664,19 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     int R = m->n_mlm_rows, E = c->embedding_size;
     if (m->precision != ORDO_DT_F32) round_to_dtype_n(m->d_mlm_logits, (size_t)R * c->vocab_size, m->precision);
     memset(m->g_head_a, 0, F((size_t)R * E));
+    int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
     op->matmul_backward(m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
-                        m->mlm_ln, P(m, m->emb.wte), R, E, c->vocab_size);
-    memset(m->g_head_b, 0, F((size_t)R * E));
-    op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
-                           m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
-    memset(m->g_head_c, 0, F((size_t)R * E));
-    op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
-    memset(m->g_head_a, 0, F((size_t)R * C));
-    op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
-                        m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
+                        transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
+    if (transform) {
+      memset(m->g_head_b, 0, F((size_t)R * E));
+      op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
+                             m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
+      memset(m->g_head_c, 0, F((size_t)R * E));
+      op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      memset(m->g_head_a, 0, F((size_t)R * C));
+      op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
+                          m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
+    }
     for (int r = 0; r < R; r++) {
       size_t row = b->mlm_rows ? (size_t)b->mlm_rows[r] : (size_t)r;
       float *d = dh + row * C;
@@ -451,71 +736,24 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
   }
 
-  for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
-    const enc_layer_idx *L = &m->layer[l];
-    enc_layer_acts *A = &m->acts[l];
-    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
-    float *dbig = m->g_big, *dbig2 = m->g_big + (size_t)BT * I;
-    size_t nBI = (size_t)BT * I;
-    if (m->recompute == ENC_RECOMPUTE_LAYER) {
-      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
-    } else if (m->recompute == ENC_RECOMPUTE_ATTENTION) {
-      op->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, m->att_bias,
-                            pdrop(m, c->attention_probs_dropout_prob), key,
-                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-      R(m, A->att, (size_t)B * NH * T * T);
-      R(m, A->attn_out, nBC);
-    }
+  if (m->lnf_out) { /* GPT-2: hidden = ln_f(last layer output) */
+    int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
-    /* out = LN2(r2) */
-    memset(m->g_a, 0, F(nBC));
-    op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
-                           A->ln2_mean, A->ln2_rstd, BT, C);
-    /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
-    memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
     memset(dnext, 0, F(nBC));
-    op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-    R(m, dnext, nBC);
-    memset(dbig, 0, F((size_t)BT * I));
-    op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
-                        BT, I, C);
-    lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
-    R(m, dbig, nBI);
-    memset(dbig2, 0, F((size_t)BT * I));
-    op->gelu_backward(dbig2, A->fc, dbig, (int64_t)BT * I);
-    R(m, dbig2, nBI);
-    op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
-    lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
-    R(m, m->g_b, nBC);
-    /* h1 = LN1(r1) */
-    memset(m->g_a, 0, F(nBC));
-    op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
-                           A->ln1_mean, A->ln1_rstd, BT, C);
-    /* r1 = dropout(attn_out @ Wo^T + bo) + x */
-    memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
-    memset(m->g_b, 0, F(nBC));
-    op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-    R(m, m->g_b, nBC);
-    memset(m->g_a, 0, F(nBC));
-    op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
-                        BT, C, C);
-    lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
-                  lora_site(l, ENC_LORA_ATTN_OUT));
-    R(m, m->g_a, nBC);
-    memset(m->g_qkv, 0, F(nBC * 3));
-    op->attention_backward(m->g_qkv, m->g_att_bias, m->g_att, m->g_a, A->qkv, A->att, b->mask,
-                           pdrop(m, c->attention_probs_dropout_prob), key,
-                           site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-    R(m, m->g_qkv, 3 * nBC);
-    if (c->position == ENC_POS_ROPE) {
-      op->rope_backward(m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
-                        BT, C, NH);
-      R(m, m->g_qkv, 3 * nBC);
-    }
-    op->matmul_backward(dnext, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, x, P(m, L->qkv_w), BT, C,
-                        3 * C);
-    for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++)
-      lora_backward(m, l, st, x, BT, m->g_qkv + (size_t)st * C, 3 * C, dnext, key, lora_site(l, st));
+    op->layernorm_backward(dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
+                           P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
+    float *t = dh;
+    dh = dnext;
+    dnext = t;
+  }
+  for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
+    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
+    if (m->recompute == ENC_RECOMPUTE_LAYER)
+      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
+    else if (m->recompute == ENC_RECOMPUTE_ATTENTION)
+      attention_core(m, b, l, key);
+    if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, dh, dnext, key);
+    else layer_backward_postln(m, b, l, x, dh, dnext, key);
     float *t = dh;
     dh = dnext;
     dnext = t;
@@ -535,11 +773,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   }
   memset(m->g_a, 0, F(nBE));
   op->dropout_backward(m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
-  memset(m->g_b, 0, F(nBE));
-  op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
-                         P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
+  const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
+  if (m->emb.ln_w >= 0) {
+    memset(m->g_b, 0, F(nBE));
+    op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
+                           P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
+    demb = m->g_b;
+  }
   const int32_t *tt = b->tt ? b->tt : m->tt0;
-  op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), m->g_b, b->ids, m->pos,
+  op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, b->ids, m->pos,
                      tt, BT, E);
 }
 

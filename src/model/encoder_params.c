@@ -75,6 +75,14 @@ static family_names names_of(ordo_arch a) {
       n.mlm_bias = "predictions.bias", n.mlm_decoder_w = "predictions.decoder.weight";
       n.mlm_decoder_b = "predictions.decoder.bias";
       break;
+    case ORDO_ARCH_GPT2: /* only q names the fused c_attn */
+      n.base = "transformer.";
+      n.q = "attn.c_attn", n.k = n.v = NULL;
+      n.ao = "attn.c_proj", n.ln1 = "ln_1", n.fc = "mlp.c_fc", n.proj = "mlp.c_proj";
+      n.ln2 = "ln_2", n.proj_emb = NULL;
+      n.mlm_dense = n.mlm_ln = n.mlm_bias = n.mlm_decoder_b = NULL;
+      n.mlm_decoder_w = "lm_head.weight";
+      break;
     default: ORDO_CHECK(0);
   }
   return n;
@@ -88,8 +96,17 @@ static int check_config(const enc_config *cfg, int heads, const enc_lora_config 
       cfg->hidden_size % cfg->num_attention_heads != 0)
     return ordo_fail(e, "hidden_size %d is not a multiple of num_attention_heads %d",
                      cfg->hidden_size, cfg->num_attention_heads);
-  if (strcmp(cfg->hidden_act, "gelu") != 0)
-    return ordo_fail(e, "hidden_act '%s' is not supported (supported: gelu)", cfg->hidden_act);
+  if (strcmp(cfg->hidden_act, "gelu") != 0 && strcmp(cfg->hidden_act, "gelu_new") != 0)
+    return ordo_fail(e, "hidden_act '%s' is not supported (supported: gelu, gelu_new)",
+                     cfg->hidden_act);
+  if (cfg->arch == ORDO_ARCH_GPT2) {
+    if (heads & ~ENC_HEAD_MLM)
+      return ordo_fail(e, "gpt2 has only its LM head (no pooler, classification or RTD head)");
+    if (cfg->position != ENC_POS_LEARNED && cfg->position != ENC_POS_ROPE &&
+        cfg->position != ENC_POS_ALIBI)
+      return ordo_fail(e, "gpt2 runs absolute, rope or alibi positions (ordo_position '%s')",
+                       enc_position_name(cfg->position));
+  }
   if (cfg->vocab_size <= 0 || cfg->num_hidden_layers <= 0 || cfg->intermediate_size <= 0 ||
       cfg->max_position_embeddings <= 0 || cfg->type_vocab_size <= 0 || cfg->embedding_size <= 0)
     return ordo_fail(e, "config has a non-positive size");
@@ -134,10 +151,17 @@ static int check_config(const enc_config *cfg, int heads, const enc_lora_config 
 /* The layer sub-module names of layer l: "bert.encoder.layer.3." or, ALBERT, the group's
  * "albert.encoder.albert_layer_groups.1.albert_layers.0." */
 static void layer_prefix(const enc_config *cfg, const family_names *n, int l, char *out, size_t cap) {
-  if (cfg->arch == ORDO_ARCH_ALBERT)
+  if (cfg->arch == ORDO_ARCH_GPT2)
+    snprintf(out, cap, "%sh.%d.", n->base, l);
+  else if (cfg->arch == ORDO_ARCH_ALBERT)
     snprintf(out, cap, "%sencoder.albert_layer_groups.%d.albert_layers.0.", n->base, l);
   else
     snprintf(out, cap, "%sencoder.layer.%d.", n->base, l);
+}
+
+void enc_layer_prefix(const enc_model *m, int l, char *out, size_t cap) {
+  family_names nm = names_of(m->cfg.arch);
+  layer_prefix(&m->cfg, &nm, l, out, cap);
 }
 
 int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora_config *lora,
@@ -161,16 +185,22 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   int C = cfg->hidden_size, I = cfg->intermediate_size, V = cfg->vocab_size;
   int E = cfg->embedding_size, NH = cfg->num_attention_heads;
 
-  m->emb.wte = add(m, 0, 0, 2, V, E, "%sembeddings.word_embeddings.weight", pre);
-  m->emb.wpe = m->emb.rope_table = m->emb.rel_bias = -1;
+  /* GPT-2: wte/wpe, no token types and no embedding LayerNorm; its projections are Conv1D */
+  int gpt2 = cfg->arch == ORDO_ARCH_GPT2, CV = gpt2 ? ORDO_PF_CONV1D : 0;
+  m->emb.wte = add(m, 0, 0, 2, V, E, gpt2 ? "%swte.weight" : "%sembeddings.word_embeddings.weight", pre);
+  m->emb.wpe = m->emb.rope_table = m->emb.rel_bias = m->emb.wtt = -1;
+  m->emb.ln_w = m->emb.ln_b = m->lnf_w = m->lnf_b = -1;
   if (cfg->position == ENC_POS_LEARNED || cfg->position == ENC_POS_SINUSOIDAL)
     /* the sinusoidal table is frozen: a checkpoint holding it runs in transformers as a
      * learned table with those values */
     m->emb.wpe = add(m, 0, cfg->position == ENC_POS_SINUSOIDAL ? ORDO_PF_FROZEN : 0, 2,
-                     cfg->max_position_embeddings, E, "%sembeddings.position_embeddings.weight", pre);
-  m->emb.wtt = add(m, 0, 0, 2, cfg->type_vocab_size, E, "%sembeddings.token_type_embeddings.weight", pre);
-  m->emb.ln_w = add(m, 0, ND, 1, E, 0, "%sembeddings.LayerNorm.weight", pre);
-  m->emb.ln_b = add(m, 0, ND, 1, E, 0, "%sembeddings.LayerNorm.bias", pre);
+                     cfg->max_position_embeddings, E,
+                     gpt2 ? "%swpe.weight" : "%sembeddings.position_embeddings.weight", pre);
+  if (!gpt2) {
+    m->emb.wtt = add(m, 0, 0, 2, cfg->type_vocab_size, E, "%sembeddings.token_type_embeddings.weight", pre);
+    m->emb.ln_w = add(m, 0, ND, 1, E, 0, "%sembeddings.LayerNorm.weight", pre);
+    m->emb.ln_b = add(m, 0, ND, 1, E, 0, "%sembeddings.LayerNorm.bias", pre);
+  }
   m->emb.proj_w = m->emb.proj_b = -1;
   if (cfg->arch == ORDO_ARCH_ALBERT || E != C) {
     m->emb.proj_w = add(m, 0, 0, 2, C, E, "%s%s.weight", pre, nm.proj_emb);
@@ -190,26 +220,36 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     enc_layer_idx *L = &m->layer[l * per_group];
     char lp[128];
     layer_prefix(cfg, &nm, l, lp, sizeof lp);
-    /* q, k, v back to back so the three projections run as one (3C, C) product */
-    L->qkv_w = add(m, 0, 0, 2, C, C, "%s%s.weight", lp, nm.q);
-    add(m, 1, 0, 2, C, C, "%s%s.weight", lp, nm.k);
-    add(m, 1, 0, 2, C, C, "%s%s.weight", lp, nm.v);
-    L->qkv_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.q);
-    add(m, 1, ND, 1, C, 0, "%s%s.bias", lp, nm.k);
-    add(m, 1, ND, 1, C, 0, "%s%s.bias", lp, nm.v);
-    L->ao_w = add(m, 0, 0, 2, C, C, "%s%s.weight", lp, nm.ao);
+    /* q, k, v back to back so the three projections run as one (3C, C) product (GPT-2 stores
+     * them so: c_attn) */
+    if (gpt2) {
+      L->qkv_w = add(m, 0, CV, 2, 3 * C, C, "%s%s.weight", lp, nm.q);
+      L->qkv_b = add(m, 0, ND, 1, 3 * C, 0, "%s%s.bias", lp, nm.q);
+    } else {
+      L->qkv_w = add(m, 0, 0, 2, C, C, "%s%s.weight", lp, nm.q);
+      add(m, 1, 0, 2, C, C, "%s%s.weight", lp, nm.k);
+      add(m, 1, 0, 2, C, C, "%s%s.weight", lp, nm.v);
+      L->qkv_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.q);
+      add(m, 1, ND, 1, C, 0, "%s%s.bias", lp, nm.k);
+      add(m, 1, ND, 1, C, 0, "%s%s.bias", lp, nm.v);
+    }
+    L->ao_w = add(m, 0, CV, 2, C, C, "%s%s.weight", lp, nm.ao);
     L->ao_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ao);
     L->ln1_w = add(m, 0, ND, 1, C, 0, "%s%s.weight", lp, nm.ln1);
     L->ln1_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ln1);
-    L->fc_w = add(m, 0, 0, 2, I, C, "%s%s.weight", lp, nm.fc);
+    L->fc_w = add(m, 0, CV, 2, I, C, "%s%s.weight", lp, nm.fc);
     L->fc_b = add(m, 0, ND, 1, I, 0, "%s%s.bias", lp, nm.fc);
-    L->proj_w = add(m, 0, 0, 2, C, I, "%s%s.weight", lp, nm.proj);
+    L->proj_w = add(m, 0, CV, 2, C, I, "%s%s.weight", lp, nm.proj);
     L->proj_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.proj);
     L->ln2_w = add(m, 0, ND, 1, C, 0, "%s%s.weight", lp, nm.ln2);
     L->ln2_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ln2);
     lora_add_params(m, l, L);
     /* shared layers hold the same indices: their gradients accumulate into one tensor */
     for (int k = 1; k < per_group; k++) m->layer[l * per_group + k] = *L;
+  }
+  if (gpt2) {
+    m->lnf_w = add(m, 0, ND, 1, C, 0, "%sln_f.weight", pre);
+    m->lnf_b = add(m, 0, ND, 1, C, 0, "%sln_f.bias", pre);
   }
   m->pool_w = m->pool_b = -1;
   m->mlm_dense_w = m->mlm_dense_b = m->mlm_ln_w = m->mlm_ln_b = m->mlm_bias = -1;
@@ -222,7 +262,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     m->pool_w = add(m, 0, 0, 2, C, C, "%s%s.weight", pre, pn);
     m->pool_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", pre, pn);
   }
-  if (heads & ENC_HEAD_MLM) {
+  if ((heads & ENC_HEAD_MLM) && !gpt2) { /* GPT-2's LM head is wte alone */
     m->mlm_dense_w = add(m, 0, 0, 2, E, C, "%s.weight", nm.mlm_dense);
     m->mlm_dense_b = add(m, 0, ND, 1, E, 0, "%s.bias", nm.mlm_dense);
     m->mlm_ln_w = add(m, 0, ND, 1, E, 0, "%s.weight", nm.mlm_ln);
@@ -340,7 +380,8 @@ void enc_init_weights(enc_model *m, uint64_t seed) {
   for (int i = 0; i < m->params.n; i++) {
     ordo_param_spec *s = &m->params.specs[i];
     float *w = params_data(&m->params, i);
-    int is_ln = strstr(s->name, "LayerNorm.weight") || strstr(s->name, "layer_norm.weight");
+    int is_ln = strstr(s->name, "LayerNorm.weight") || strstr(s->name, "layer_norm.weight") ||
+                (m->cfg.arch == ORDO_ARCH_GPT2 && strstr(s->name, "ln_") && strstr(s->name, ".weight"));
     if (s->ndim == 1)
       for (int64_t j = 0; j < s->numel; j++) w[j] = is_ln ? 1.0f : 0.0f;
     else
@@ -356,6 +397,19 @@ void enc_init_weights(enc_model *m, uint64_t seed) {
     enc_rope_table(params_data(&m->params, m->emb.rope_table), m->cfg.max_position_embeddings,
                    m->cfg.hidden_size / m->cfg.num_attention_heads);
   lora_init_weights(m, seed);
+}
+
+void enc_param_to_hf(const enc_model *m, int i, const float *src, float *dst, int64_t *shape) {
+  const ordo_param_spec *s = &m->params.specs[i];
+  memcpy(shape, s->shape, (size_t)s->ndim * sizeof *shape);
+  if (!(s->flags & ORDO_PF_CONV1D)) {
+    memcpy(dst, src, (size_t)s->numel * sizeof(float));
+    return;
+  }
+  int64_t out = s->shape[0], in = s->shape[1];
+  for (int64_t o = 0; o < out; o++)
+    for (int64_t k = 0; k < in; k++) dst[k * out + o] = src[o * in + k];
+  shape[0] = in, shape[1] = out;
 }
 
 int enc_find_param(const enc_model *m, const char *name) {
@@ -402,7 +456,17 @@ int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e) 
     }
     if (seen[i]) continue; /* tied weights appear under two names */
     ordo_param_spec *s = &m->params.specs[i];
-    rc = st_read_f32(&f, f.tensors[t].name, params_data(&m->params, i), s->ndim, s->shape, e);
+    if (s->flags & ORDO_PF_CONV1D) {
+      /* the checkpoint holds (IN, OUT) */
+      int64_t hf[2] = {s->shape[1], s->shape[0]};
+      float *tmp = ordo_malloc((size_t)s->numel * sizeof(float)), *w = params_data(&m->params, i);
+      rc = st_read_f32(&f, f.tensors[t].name, tmp, 2, hf, e);
+      for (int64_t r = 0; r < hf[0] && rc == 0; r++)
+        for (int64_t c = 0; c < hf[1]; c++) w[c * hf[0] + r] = tmp[r * hf[1] + c];
+      free(tmp);
+    } else {
+      rc = st_read_f32(&f, f.tensors[t].name, params_data(&m->params, i), s->ndim, s->shape, e);
+    }
     seen[i] = 1;
   }
   int missing_heads = 0;
@@ -431,23 +495,37 @@ int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
   st_writer w;
   st_writer_init(&w);
   st_writer_meta(&w, "format", "pt");
+  float **held = ordo_calloc((size_t)m->params.n, sizeof *held); /* transposed copies */
   for (int i = 0; i < m->params.n; i++) {
     const ordo_param_spec *s = &m->params.specs[i];
     if (s->flags & ORDO_PF_LORA) continue; /* adapters: enc_lora_merge or enc_lora_save_adapters */
-    st_writer_add_f32_as(&w, s->name, s->dtype, s->ndim, s->shape, params_data(&m->params, i));
+    const float *src = params_data(&m->params, i);
+    int64_t shape[ORDO_MAX_DIMS];
+    memcpy(shape, s->shape, sizeof shape);
+    if (s->flags & ORDO_PF_CONV1D) {
+      held[i] = ordo_malloc((size_t)s->numel * sizeof(float));
+      enc_param_to_hf(m, i, src, held[i], shape);
+      src = held[i];
+    }
+    st_writer_add_f32_as(&w, s->name, s->dtype, s->ndim, shape, src);
   }
-  /* tied weights under both names, as transformers writes and expects them */
+  family_names nm = names_of(m->cfg.arch);
+  /* tied weights under both names, as transformers writes and expects them (GPT-2's lm_head
+   * is wte alone, no bias) */
   if (m->heads & ENC_HEAD_MLM) {
-    family_names nm = names_of(m->cfg.arch);
-    const ordo_param_spec *wte = &m->params.specs[m->emb.wte], *bias = &m->params.specs[m->mlm_bias];
+    const ordo_param_spec *wte = &m->params.specs[m->emb.wte];
     st_writer_add_f32_as(&w, nm.mlm_decoder_w, wte->dtype, wte->ndim, wte->shape,
                          params_data(&m->params, m->emb.wte));
-    if (nm.mlm_decoder_b)
+    if (nm.mlm_decoder_b && m->mlm_bias >= 0) {
+      const ordo_param_spec *bias = &m->params.specs[m->mlm_bias];
       st_writer_add_f32_as(&w, nm.mlm_decoder_b, bias->dtype, bias->ndim, bias->shape,
                            params_data(&m->params, m->mlm_bias));
+    }
   }
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   int rc = st_writer_save(&w, path, e);
   st_writer_free(&w);
+  for (int i = 0; i < m->params.n; i++) free(held[i]);
+  free(held);
   return rc;
 }

@@ -8,28 +8,40 @@
 #include "ordo/rng.h"
 #include "ordo/safetensors.h"
 
+/* The module each site adapts, by family; NULL where the family has no such module. */
 static const char *k_site_module[ENC_LORA_NSITES] = {
     "attention.self.query", "attention.self.key",  "attention.self.value",
-    "attention.output.dense", "intermediate.dense", "output.dense",
+    "attention.output.dense", "intermediate.dense", "output.dense", NULL,
+};
+static const char *k_site_module_gpt2[ENC_LORA_NSITES] = {
+    NULL, NULL, NULL, "attn.c_proj", "mlp.c_fc", "mlp.c_proj", "attn.c_attn",
 };
 
-int enc_lora_parse_targets(const char *const *names, int n, int *targets, ordo_err *e) {
+static const char *site_module(ordo_arch arch, int s) {
+  return arch == ORDO_ARCH_GPT2 ? k_site_module_gpt2[s] : k_site_module[s];
+}
+
+int enc_lora_parse_targets(ordo_arch arch, const char *const *names, int n, int *targets,
+                           ordo_err *e) {
   *targets = 0;
   for (int i = 0; i < n; i++) {
     const char *t = names[i];
     int hit = 0;
     for (int s = 0; s < ENC_LORA_NSITES; s++) {
       /* peft matches a target against the end of the module name */
-      size_t lt = strlen(t), lm = strlen(k_site_module[s]);
-      const char *mod = k_site_module[s];
+      const char *mod = site_module(arch, s);
+      if (!mod) continue;
+      size_t lt = strlen(t), lm = strlen(mod);
       if (lt <= lm && strcmp(mod + lm - lt, t) == 0 && (lt == lm || mod[lm - lt - 1] == '.')) {
         *targets |= 1 << s;
         hit = 1;
       }
     }
     if (!hit)
-      return ordo_fail(e, "LoRA target '%s' matches no encoder layer (query, key, value, dense, "
-                          "attention.output.dense, intermediate.dense, output.dense)", t);
+      return ordo_fail(e, "LoRA target '%s' matches no layer of %s (%s)", t, arch_name(arch),
+                       arch == ORDO_ARCH_GPT2 ? "c_attn, c_proj, c_fc, attn.c_proj, mlp.c_proj"
+                                              : "query, key, value, dense, attention.output.dense, "
+                                                "intermediate.dense, output.dense");
   }
   if (!*targets) return ordo_fail(e, "LoRA needs at least one target module");
   return 0;
@@ -38,7 +50,7 @@ int enc_lora_parse_targets(const char *const *names, int n, int *targets, ordo_e
 void lora_site_dims(const enc_model *m, int site, int *in, int *out) {
   int C = m->cfg.hidden_size, I = m->cfg.intermediate_size;
   *in = site == ENC_LORA_PROJ ? I : C;
-  *out = site == ENC_LORA_FC ? I : C;
+  *out = site == ENC_LORA_FC ? I : site == ENC_LORA_QKV ? 3 * C : C;
 }
 
 void lora_add_params(enc_model *m, int l, enc_layer_idx *L) {
@@ -47,11 +59,13 @@ void lora_add_params(enc_model *m, int l, enc_layer_idx *L) {
     if (!(m->lora.r > 0 && (m->lora.targets & (1 << s)))) continue;
     int in, out;
     lora_site_dims(m, s, &in, &out);
-    char name[ORDO_NAME_MAX];
+    char name[ORDO_NAME_MAX], lp[128];
     int64_t sa[2] = {m->lora.r, in}, sb[2] = {out, m->lora.r};
-    snprintf(name, sizeof name, "%sencoder.layer.%d.%s.lora_A.weight", m->base_prefix, l, k_site_module[s]);
+    enc_layer_prefix(m, l, lp, sizeof lp);
+    const char *mod = site_module(m->cfg.arch, s);
+    snprintf(name, sizeof name, "%s%s.lora_A.weight", lp, mod);
     L->lora_a[s] = params_add(&m->params, name, 2, sa, ORDO_PF_LORA);
-    snprintf(name, sizeof name, "%sencoder.layer.%d.%s.lora_B.weight", m->base_prefix, l, k_site_module[s]);
+    snprintf(name, sizeof name, "%s%s.lora_B.weight", lp, mod);
     L->lora_b[s] = params_add(&m->params, name, 2, sb, ORDO_PF_LORA);
   }
 }
@@ -135,7 +149,8 @@ static float *site_weight(enc_model *m, int l, int site) {
   const enc_layer_idx *L = &m->layer[l];
   int C = m->cfg.hidden_size;
   switch (site) {
-    case ENC_LORA_Q: return params_data(&m->params, L->qkv_w);
+    case ENC_LORA_Q:
+    case ENC_LORA_QKV: return params_data(&m->params, L->qkv_w);
     case ENC_LORA_K: return params_data(&m->params, L->qkv_w) + (size_t)C * C;
     case ENC_LORA_V: return params_data(&m->params, L->qkv_w) + (size_t)2 * C * C;
     case ENC_LORA_ATTN_OUT: return params_data(&m->params, L->ao_w);
@@ -166,13 +181,26 @@ void enc_lora_merge(enc_model *m) {
     }
 }
 
+int enc_save_merged(enc_model *m, const char *dir, ordo_err *e) {
+  if (m->lora.r <= 0) return enc_save(m, dir, e);
+  float *keep = ordo_malloc(m->params.total * sizeof(float));
+  memcpy(keep, m->params.data, m->params.total * sizeof(float));
+  enc_lora_merge(m);
+  int rc = enc_save(m, dir, e);
+  memcpy(m->params.data, keep, m->params.total * sizeof(float));
+  free(keep);
+  return rc;
+}
+
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
   if (m->lora.r <= 0) return ordo_fail(e, "the model has no LoRA adapters to save");
   if (ordo_dir_ensure(dir, e) != 0) return -1;
   st_writer w;
   st_writer_init(&w);
   st_writer_meta(&w, "format", "pt");
-  size_t plen = strlen(m->base_prefix);
+  /* peft wraps the bare encoder (names without the base prefix) or GPT-2's LM model (with it) */
+  int gpt2 = m->cfg.arch == ORDO_ARCH_GPT2;
+  size_t plen = gpt2 ? 0 : strlen(m->base_prefix);
   char name[ORDO_NAME_MAX + 32];
   for (int i = 0; i < m->params.n; i++) {
     const ordo_param_spec *s = &m->params.specs[i];
@@ -189,19 +217,19 @@ int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
   char json[1024], mods[256] = "";
   for (int s = 0; s < ENC_LORA_NSITES; s++)
     if (m->lora.targets & (1 << s)) {
-      const char *mod = k_site_module[s];
+      const char *mod = site_module(m->cfg.arch, s);
       const char *leaf = strrchr(mod, '.') + 1;
       /* full dotted names keep "output.dense" apart from "attention.output.dense" */
       char item[64];
       snprintf(item, sizeof item, "%s\"%s\"", mods[0] ? ", " : "",
-               s <= ENC_LORA_V ? leaf : mod);
+               s <= ENC_LORA_V || s == ENC_LORA_QKV ? leaf : mod);
       strncat(mods, item, sizeof mods - strlen(mods) - 1);
     }
   snprintf(json, sizeof json,
            "{\n  \"peft_type\": \"LORA\",\n  \"r\": %d,\n  \"lora_alpha\": %g,\n"
            "  \"lora_dropout\": %g,\n  \"target_modules\": [%s],\n  \"bias\": \"none\",\n"
-           "  \"fan_in_fan_out\": false,\n  \"inference_mode\": true\n}\n",
-           m->lora.r, m->lora.alpha, m->lora.dropout, mods);
+           "  \"fan_in_fan_out\": %s,\n  \"inference_mode\": true\n}\n",
+           m->lora.r, m->lora.alpha, m->lora.dropout, mods, gpt2 ? "true" : "false");
   snprintf(path, sizeof path, "%s/adapter_config.json", dir);
   return ordo_write_file_atomic(path, json, strlen(json), e);
 }

@@ -4,6 +4,9 @@
 
 #include "ordo/model.h"
 
+/* "bert.encoder.layer.3.", "transformer.h.3.", ...: layer l's module prefix (encoder_params.c) */
+void enc_layer_prefix(const enc_model *m, int l, char *out, size_t cap);
+
 /* LoRA (lora.c) */
 void lora_site_dims(const enc_model *m, int site, int *in, int *out);
 void lora_add_params(enc_model *m, int layer, enc_layer_idx *L);

@@ -1,4 +1,4 @@
-/* Masked-LM batches with dynamic masking. */
+/* Language-model batches: masked LM with dynamic masking, or causal LM on packed sequences. */
 #include <string.h>
 
 #include "ordo/mlm.h"
@@ -30,6 +30,47 @@ int mlm_data_init(mlm_data *d, int32_t *stream, int64_t n_tokens, int seq, int b
   return 0;
 }
 
+int clm_data_init(mlm_data *d, int32_t *stream, int64_t n_tokens, int seq, int batch,
+                  int vocab_size, uint64_t seed, ordo_err *e) {
+  memset(d, 0, sizeof *d);
+  if (seq < 2) return ordo_fail(e, "sequence length %d is too short (at least 2)", seq);
+  d->n_seqs = n_tokens > 1 ? (n_tokens - 1) / seq : 0;
+  if (d->n_seqs < batch) {
+    free(stream);
+    return ordo_fail(e, "the corpus has %lld tokens: fewer than one batch of %d sequences of %d "
+                     "(plus one target)", (long long)n_tokens, batch, seq);
+  }
+  d->stream = stream, d->n_tokens = n_tokens, d->seq = seq, d->vocab_size = vocab_size;
+  d->seed = seed, d->causal = 1;
+  d->cls_id = d->sep_id = d->mask_id = d->pad_id = -1;
+  d->order = ordo_malloc((size_t)d->n_seqs * sizeof(int32_t));
+  d->order_epoch = -1;
+  return 0;
+}
+
+/* Sequence s of the causal stream into row r of (ids, mask): every position a row of the loss
+ * with the next token as its label. Returns the rows written. */
+static int clm_row(const mlm_data *d, int64_t s, int r, int32_t *ids, int32_t *mask,
+                   int32_t *rows, int32_t *labels) {
+  int T = d->seq;
+  const int32_t *src = d->stream + s * T;
+  memcpy(ids + (size_t)r * T, src, (size_t)T * sizeof(int32_t));
+  for (int t = 0; t < T; t++) {
+    mask[(size_t)r * T + t] = 1;
+    rows[t] = r * T + t;
+    labels[t] = src[t + 1];
+  }
+  return T;
+}
+
+int clm_data_sequences(const mlm_data *d, int64_t first, int n, int32_t *ids, int32_t *mask,
+                       int32_t *rows, int32_t *labels) {
+  ORDO_CHECK(d->causal && first >= 0 && first + n <= d->n_seqs);
+  int k = 0;
+  for (int r = 0; r < n; r++) k += clm_row(d, first + r, r, ids, mask, rows + k, labels + k);
+  return k;
+}
+
 void mlm_data_free(mlm_data *d) {
   free(d->stream);
   free(d->order);
@@ -57,6 +98,12 @@ int mlm_data_batch_part(mlm_data *d, int64_t step, int B, int first_row, int n_r
   int64_t per_epoch = d->n_seqs / B;
   epoch_order(d, step / per_epoch);
   int64_t first = (step % per_epoch) * B;
+  if (d->causal) {
+    int k = 0;
+    for (int b = first_row; b < first_row + n_rows; b++)
+      k += clm_row(d, d->order[first + b], b - first_row, ids, mask, rows + k, labels + k);
+    return k;
+  }
   /* masking stream: one Philox word range per step, disjoint from the shuffles' */
   uint64_t mseed = d->seed ^ 0x6A09E667F3BCC909ull;
   uint64_t base = (uint64_t)step * (uint64_t)B * (uint64_t)T * 3;

@@ -63,3 +63,28 @@ float mlm_task_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) 
   return loss * share;
 }
 
+
+double clm_eval_loss(enc_model *m, const mlm_data *d, int B, int64_t *n_targets) {
+  ORDO_CHECK(d->causal && B > 0);
+  int T = d->seq;
+  size_t n = (size_t)B * T;
+  int32_t *ids = ordo_malloc(n * sizeof(int32_t)), *mask = ordo_malloc(n * sizeof(int32_t));
+  int32_t *rows = ordo_malloc(n * sizeof(int32_t)), *labels = ordo_malloc(n * sizeof(int32_t));
+  double sum = 0;
+  int64_t count = 0;
+  for (int64_t s = 0; s < d->n_seqs; s += B) {
+    int nb = d->n_seqs - s < B ? (int)(d->n_seqs - s) : B;
+    int nr = clm_data_sequences(d, s, nb, ids, mask, rows, labels);
+    enc_batch b = {.B = nb, .T = T, .ids = ids, .mask = mask, .mlm_rows = rows,
+                   .n_mlm_rows = nr, .mlm_labels = labels};
+    enc_forward(m, &b, 0);
+    int c = 0;
+    float mean = m->ops->crossentropy_forward(m->mlm_probs, m->mlm_logits, labels, -100, nr,
+                                              m->cfg.vocab_size, &c);
+    sum += (double)mean * c;
+    count += c;
+  }
+  free(ids), free(mask), free(rows), free(labels);
+  if (n_targets) *n_targets = count;
+  return count > 0 ? sum / (double)count : 0.0;
+}

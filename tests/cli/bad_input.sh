@@ -232,4 +232,25 @@ for f in "$R"/train_manifest/*; do
   expect_text "$T/err" "$T/run_m/checkpoint/manifest.json"
 done
 
+# generate: a prompt past the context, a model of the wrong family, absurd flags
+G=$SRC/tests/fixtures/hf_gpt2/gpt2_lm
+expect_rc 1 "$ORDO" generate --model "$G" --prompt-ids "5 6 7" --max-new-tokens 100
+expect_text "$T/err" "the prompt (3 tokens) plus --max-new-tokens 100 is 103 tokens, more than the model's context of 80"
+expect_rc 1 "$ORDO" generate --model "$SRC/tests/fixtures/hf/bert" --prompt-ids "5 6"
+expect_text "$T/err" "model_type bert is not a causal LM: generate needs gpt2"
+expect_rc 1 "$ORDO" generate --model "$G" --prompt "hello"
+expect_text "$T/err" "has no tokenizer.json"
+expect_rc 1 "$ORDO" generate --model "$G" --prompt-ids "5,x"
+expect_text "$T/err" "--prompt-ids: 'x' is not a token id in [0, 97)"
+expect_rc 1 "$ORDO" generate --model "$G" --prompt-ids "5 97"
+expect_rc 1 "$ORDO" generate --model "$T/no_such_model" --prompt-ids "5"
+expect_text "$T/err" "$T/no_such_model/config.json"
+expect_rc 2 "$ORDO" generate --model "$G" --prompt-ids "5" --top-p 2
+expect_text "$T/err" "--top-p must be a number in"
+expect_rc 2 "$ORDO" generate --model "$G" --prompt-ids "5" --temperature -1
+expect_rc 2 "$ORDO" generate --model "$G" --prompt-ids "5" --max-new-tokens 0
+expect_rc 2 "$ORDO" generate --model "$G" --prompt-ids "5" --greedy --top-k 5
+expect_rc 2 "$ORDO" generate --model "$G" --prompt-ids "5" --temperature 0 --top-p 0.5
+expect_rc 2 "$ORDO" generate --model "$G" --prompt "a" --prompt-ids "5"
+
 test_summary bad_input

@@ -12,10 +12,12 @@ expect() { # expect STATUS DESCRIPTION CMD...
   echo "$out" | grep -E '^parity: ' | sed "s|^|  $what: |"
 }
 # hf/: make_fixtures.py; hf_families/: make_family_fixtures.py (other widths, ALBERT groups,
-# RoFormer's rotary_value, ELECTRA's generator)
+# RoFormer's rotary_value, ELECTRA's generator); hf_gpt2/: make_gpt2_fixtures.py (GPT-2 with
+# gelu_new and gelu, LoRA on every Conv1D)
 for d in hf/bert hf/roberta_regression hf/bert_lora hf/roformer_mlm hf/albert_mlm hf/electra_rtd \
          hf_families/roformer_proj hf_families/albert_groups hf_families/electra_proj \
-         hf_families/electra_gen hf_families/electra_cls hf_families/roformer_cls; do
+         hf_families/electra_gen hf_families/electra_cls hf_families/roformer_cls \
+         hf_gpt2/gpt2_lm hf_gpt2/gpt2_gelu hf_gpt2/gpt2_lora_all; do
   for be in cpu cpu-ref; do
     expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/$d" --backend "$be"
   done
@@ -26,6 +28,11 @@ if [ -n "$shared" ] && [ -d "$shared/hf/bert" ]; then
   for d in bert roberta_regression bert_lora roformer_mlm albert_mlm electra_rtd; do
     expect 0 "shared/$d" "$ordo" parity "$shared/hf/$d"
   done
+  if [ -d "$shared/hf/gpt2_lm" ]; then
+    for d in gpt2_lm gpt2_lora; do
+      for be in cpu cpu-ref; do expect 0 "shared/$d/$be" "$ordo" parity "$shared/hf/$d" --backend "$be"; done
+    done
+  fi
 else
   echo "skipped: shared fixtures not found"
 fi
@@ -34,6 +41,10 @@ tmp=$(mktemp -d)
 cp -r "$src/tests/fixtures/hf/albert_mlm" "$tmp/"
 sed -i 's/"inner_group_num": 1/"inner_group_num": 2/' "$tmp/albert_mlm/config.json"
 expect 1 "unsupported/albert inner_group_num 2" "$ordo" parity "$tmp/albert_mlm"
+# GPT-2 run with the exact GELU where the model has the tanh form must FAIL: the activation matters
+cp -r "$src/tests/fixtures/hf_gpt2/gpt2_lm" "$tmp/"
+sed -i 's/"activation_function": "gelu_new"/"activation_function": "gelu"/' "$tmp/gpt2_lm/config.json"
+expect 1 "gpt2 with the wrong activation" "$ordo" parity "$tmp/gpt2_lm"
 rm -rf "$tmp"
 expect 1 "missing dir" "$ordo" parity /nonexistent/fixture
 expect 2 "bad flag" "$ordo" parity "$src/tests/fixtures/hf/bert" --tol abc

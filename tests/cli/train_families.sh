@@ -52,7 +52,7 @@ expect_rc() { # expect_rc RC WHAT FLAGS...
   if [ $rc -eq "$want" ]; then pass=$((pass+1)); echo "ok: refused: $what ($(tail -1 "$tmp/bad.log"))"
   else fail=$((fail+1)); echo "FAIL: $what: exit $rc, expected $want"; fi
 }
-expect_rc 2 "unknown family" --model-type gpt2
+expect_rc 2 "unknown family" --model-type t5
 expect_rc 2 "unknown position" --position xpos
 expect_rc 2 "--position with --init" --init "$tmp/albert" --position rope
 expect_rc 1 "roformer without rope" --model-type roformer --position alibi

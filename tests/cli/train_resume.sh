@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checkpoint/resume of `ordo train`: a run killed with SIGKILL (after a checkpoint, and again in
 # the middle of writing one) and started again gives bit-identical losses to an uninterrupted
-# run; also with 8-bit AdamW, fp16 loss scaling and accumulation.
+# run; also with 8-bit AdamW, fp16 loss scaling and accumulation, and GPT-2's causal LM (with
+# LoRA).
 set -u
 ordo=$1 src=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -33,5 +34,7 @@ run_case() { # NAME EXTRA_ARGS...
 }
 run_case fp32
 run_case mixed --optim adamw8 --precision fp16 --accum-steps 2 --recompute layer
+run_case clm --objective clm
+run_case clm_lora --objective clm --lora-r 4 --precision bf16 --accum-steps 2
 [ $fail -eq 0 ] && echo "train_resume: PASS"
 exit $fail

@@ -87,7 +87,7 @@ static void test_attention_backend(const ordo_ops *ops) {
   const float ps[2] = {0.1f, 0.5f};
   for (int k = 0; k < 2; k++) {
     float p = ps[k], want = (1.0f / T) * (1.0f / (1.0f - p));
-    ops->attention_forward(out, att, pd, qkv, NULL, NULL, p, 42, 1001, B, T, C, NH);
+    ops->attention_forward(out, att, pd, qkv, NULL, 0, NULL, p, 42, 1001, B, T, C, NH);
     int64_t kept = 0;
     int values_ok = 1, att_ok = 1, rows_ok = 1;
     for (int i = 0; i < NA; i++) {

@@ -165,7 +165,7 @@ static void test_matmul_size(ordo_rng *r, int N, int IN, int OUT) {
 
 /* ---- attention ------------------------------------------------------------------------ */
 /* At dropout probability pdrop (0: the plain op, forward scratch NULL). */
-static void test_attention_p(ordo_rng *r, float pdrop) {
+static void test_attention_p(ordo_rng *r, float pdrop, int causal) {
   enum { B = 4, T = 13, C = 48, NH = 3 };
   enum { NQ = B * T * 3 * C, NO = B * T * C, NA = B * NH * T * T };
   const uint64_t seed = 77, offset = ((uint64_t)5 << 40) + 3; /* partial first Philox block */
@@ -184,9 +184,9 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
     o[k] = frand(r, NO, 0, 1), a[k] = frand(r, NA, 0, 1), g[k] = fcopy(base, NQ);
     if (pdrop > 0.0f) fs[k] = frand(r, NA, 0, 1);
   }
-  R->attention_forward(o[0], a[0], fs[0], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
-  F->attention_forward(o[1], a[1], fs[1], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
-  F->attention_forward(o[2], a[2], fs[2], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
+  R->attention_forward(o[0], a[0], fs[0], qkv, mask, causal, NULL, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[1], a[1], fs[1], qkv, mask, causal, NULL, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[2], a[2], fs[2], qkv, mask, causal, NULL, pdrop, seed, offset, B, T, C, NH);
   EXPECT_REL(pdrop > 0 ? "att fwd dropout" : "att fwd", o[1], o[0], NO, TOL_GEMM);
   EXPECT_REL(pdrop > 0 ? "att probs dropout" : "att probs", a[1], a[0], NA, TOL_GEMM);
   EXPECT_SAME("att fwd", o[1], o[2], NO);
@@ -197,6 +197,13 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
       for (int u = 0; u < T; u++)
         if (!mask[(bh / NH) * T + u]) zeros &= a[1][((int64_t)bh * T + t) * T + u] == 0.0f;
   EXPECT(zeros, "fast: padded keys get probability exactly 0");
+  if (causal) {
+    int future = 1;
+    for (int bh = 0; bh < B * NH; bh++)
+      for (int t = 0; t < T; t++)
+        for (int u = t + 1; u < T; u++) future &= a[1][((int64_t)bh * T + t) * T + u] == 0.0f;
+    EXPECT(future, "fast causal: keys after the query get probability exactly 0");
+  }
   if (pdrop > 0.0f) {
     /* Both backends drop exactly the elements of the stated mask: Pd (left in scratch by
      * both) is zero exactly where philox_uniform(seed, offset + i) < p, for every element with
@@ -220,22 +227,44 @@ static void test_attention_p(ordo_rng *r, float pdrop) {
     /* forward on 1 thread: the same bits (the mask depends on the element only) */
     float *o3 = frand(r, NO, 0, 1);
     omp_set_num_threads(1);
-    F->attention_forward(o3, a[2], fs[2], qkv, mask, NULL, pdrop, seed, offset, B, T, C, NH);
+    F->attention_forward(o3, a[2], fs[2], qkv, mask, causal, NULL, pdrop, seed, offset, B, T, C, NH);
     omp_set_num_threads(nthr);
     EXPECT_SAME("att fwd dropout 1 thread", o3, o[1], NO);
     free(o3);
   }
   /* mask NULL == all real */
-  F->attention_forward(o[2], a[2], fs[2], qkv, NULL, NULL, pdrop, seed, offset, B, T, C, NH);
-  R->attention_forward(o[0], a[0], fs[0], qkv, NULL, NULL, pdrop, seed, offset, B, T, C, NH);
+  F->attention_forward(o[2], a[2], fs[2], qkv, NULL, causal, NULL, pdrop, seed, offset, B, T, C, NH);
+  R->attention_forward(o[0], a[0], fs[0], qkv, NULL, causal, NULL, pdrop, seed, offset, B, T, C, NH);
   EXPECT_REL("att fwd no mask", o[2], o[0], NO, TOL_GEMM);
   for (int k = 0; k < 3; k++) free(o[k]), free(a[k]), free(g[k]), free(fs[k]);
   free(qkv), free(s), free(d), free(base);
 }
 
+/* The cached (decoder) attention: the last Tq rows of one sequence's causal attention, from q
+ * rows and the keys/values of every position, in both backends; Tq == T is the whole sequence. */
+static void test_attention_cached(ordo_rng *r) {
+  enum { T = 11, C = 24, NH = 3 };
+  float *qkv = frand(r, T * 3 * C, -2, 2), *full = frand(r, T * C, 0, 1);
+  float *att = frand(r, NH * T * T, 0, 1), *o0 = frand(r, T * C, 0, 1), *o1 = frand(r, T * C, 0, 1);
+  R->attention_forward(full, att, NULL, qkv, NULL, 1, NULL, 0.0f, 1, 0, 1, T, C, NH);
+  const int tqs[3] = {1, 3, T};
+  for (int k = 0; k < 3; k++) {
+    int Tq = tqs[k];
+    const float *q = qkv + (size_t)(T - Tq) * 3 * C;
+    R->attention_cached_forward(o0, att, q, qkv + C, qkv + 2 * C, 3 * C, 3 * C, Tq, T, C, NH);
+    F->attention_cached_forward(o1, att, q, qkv + C, qkv + 2 * C, 3 * C, 3 * C, Tq, T, C, NH);
+    EXPECT_REL("att cached ref = causal rows", o0, full + (size_t)(T - Tq) * C, Tq * C, TOL_GEMM);
+    EXPECT_REL("att cached fast = ref", o1, o0, Tq * C, TOL_GEMM);
+  }
+  free(qkv), free(full), free(att), free(o0), free(o1);
+}
+
 static void test_attention(ordo_rng *r) {
-  test_attention_p(r, 0.0f);
-  test_attention_p(r, 0.3f);
+  test_attention_cached(r);
+  for (int causal = 0; causal < 2; causal++) {
+    test_attention_p(r, 0.0f, causal);
+    test_attention_p(r, 0.3f, causal);
+  }
 }
 
 /* A (NH, T, T) score bias: forward, d qkv and d bias (summed over the batch) against the
@@ -251,8 +280,8 @@ static void test_attention_bias(ordo_rng *r) {
   float *a1 = frand(r, NA, 0, 1), *s = frand(r, NA, 0, 1);
   float *gb[3], *gq[3], *base = frand(r, NB, -1, 1), *qbase = frand(r, NQ, -1, 1);
   for (int k = 0; k < 3; k++) gb[k] = fcopy(base, NB), gq[k] = fcopy(qbase, NQ);
-  R->attention_forward(o0, a0, NULL, qkv, mask, bias, 0.0f, 1, 0, B, T, C, NH);
-  F->attention_forward(o1, a1, NULL, qkv, mask, bias, 0.0f, 1, 0, B, T, C, NH);
+  R->attention_forward(o0, a0, NULL, qkv, mask, 0, bias, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_forward(o1, a1, NULL, qkv, mask, 0, bias, 0.0f, 1, 0, B, T, C, NH);
   EXPECT_REL("att+bias fwd", o1, o0, NO, TOL_GEMM);
   EXPECT_REL("att+bias probs", a1, a0, NA, TOL_GEMM);
   R->attention_backward(gq[0], gb[0], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
@@ -302,6 +331,18 @@ static void test_pointwise(ordo_rng *r) {
   R->gelu_backward(g1, x, d, N), F->gelu_backward(g2, x, d, N), F->gelu_backward(g3, x, d, N);
   EXPECT_REL("gelu bwd", g2, g1, N, TOL_POINT);
   EXPECT_SAME("gelu bwd", g2, g3, N);
+
+  memcpy(g1, bg, sizeof o1), memcpy(g2, bg, sizeof o1), memcpy(g3, bg, sizeof o1);
+  R->gelu_tanh_forward(o1, x, N), F->gelu_tanh_forward(o2, x, N);
+  omp_set_num_threads(1);
+  F->gelu_tanh_forward(o3, x, N);
+  omp_set_num_threads(nthr);
+  EXPECT_REL("gelu_tanh fwd", o2, o1, N, TOL_POINT);
+  EXPECT_SAME("gelu_tanh fwd", o2, o3, N);
+  R->gelu_tanh_backward(g1, x, d, N), F->gelu_tanh_backward(g2, x, d, N);
+  F->gelu_tanh_backward(g3, x, d, N);
+  EXPECT_REL("gelu_tanh bwd", g2, g1, N, TOL_POINT);
+  EXPECT_SAME("gelu_tanh bwd", g2, g3, N);
 
   R->tanh_forward(o1, x, N), F->tanh_forward(o2, x, N), F->tanh_forward(o3, x, N);
   EXPECT_REL("tanh fwd", o2, o1, N, TOL_POINT);

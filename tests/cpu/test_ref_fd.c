@@ -290,6 +290,7 @@ typedef struct {
   float p; /* attention-probability dropout with (seed, offset): a fixed mask, so the dropped */
   uint64_t seed, offset; /* function is smooth in qkv and central differences apply */
   double *bias;          /* (NH, T, T) added to the scaled scores, or NULL */
+  int causal;            /* keys after the query excluded */
 } att_ctx;
 
 static void att_f64(double *out, double *att, const att_ctx *c) {
@@ -306,10 +307,10 @@ static void att_f64(double *out, double *att, const att_ctx *c) {
           for (int i = 0; i < hs; i++) s += q[i] * k[i];
           p[u] = s * scale;
           if (c->bias) p[u] += c->bias[(h * A_T + t) * A_T + u];
-          if (c->mask[b * A_T + u] && p[u] > mx) mx = p[u];
+          if (c->mask[b * A_T + u] && !(c->causal && u > t) && p[u] > mx) mx = p[u];
         }
         for (int u = 0; u < A_T; u++) {
-          p[u] = c->mask[b * A_T + u] ? exp(p[u] - mx) : 0.0;
+          p[u] = c->mask[b * A_T + u] && !(c->causal && u > t) ? exp(p[u] - mx) : 0.0;
           sum += p[u];
         }
         for (int u = 0; u < A_T; u++) p[u] = sum > 0 ? p[u] / sum : 0.0;
@@ -334,7 +335,7 @@ static double att_loss(void *p) {
 }
 
 /* One pass of checks at dropout probability pdrop (0: the plain op, forward scratch NULL). */
-static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
+static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop, int causal) {
   enum { NQ = A_B * A_T * 3 * A_C, NO = A_B * A_T * A_C, NA = A_B * A_NH * A_T * A_T };
   const uint64_t seed = 99, offset = 1000003; /* odd offset: the first Philox block is partial */
   int32_t mask[A_B * A_T];
@@ -345,9 +346,9 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
   double *dq = dz(NQ), *dg = dz(NO), *ref = dz(NO), *ratt = dz(NA), *nq = dz(NQ);
   rand_fill(r, qkv, dq, NQ, -1.5f, 1.5f);
   rand_fill(r, g, dg, NO, -1, 1);
-  att_ctx c = {dq, dg, mask, pdrop, seed, offset, NULL};
+  att_ctx c = {dq, dg, mask, pdrop, seed, offset, NULL, causal};
   float *fscr = pdrop > 0.0f ? scr : NULL;
-  ops->attention_forward(out, att, fscr, qkv, mask, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(out, att, fscr, qkv, mask, causal, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   att_f64(ref, ratt, &c);
   EXPECT_REL(pdrop > 0 ? "att fwd dropout" : "att fwd", rel_err(out, ref, NO), TOL_FWD);
   EXPECT_REL(pdrop > 0 ? "att probs dropout (undropped)" : "att probs", rel_err(att, ratt, NA),
@@ -359,6 +360,13 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
         for (int u = 0; u < A_T; u++)
           if (!mask[b * A_T + u] && att[((b * A_NH + h) * A_T + t) * A_T + u] != 0.0f) zeros_ok = 0;
   EXPECT(zeros_ok, "padded keys get probability exactly 0");
+  if (causal) {
+    int future_ok = 1;
+    for (int bh = 0; bh < A_B * A_NH; bh++)
+      for (int t = 0; t < A_T; t++)
+        for (int u = t + 1; u < A_T; u++) future_ok &= att[(bh * A_T + t) * A_T + u] == 0.0f;
+    EXPECT(future_ok, "causal: keys after the query get probability exactly 0");
+  }
   int allpad_ok = 1;
   for (int i = 0; i < A_T * A_C; i++) allpad_ok &= out[3 * A_T * A_C + i] == 0.0f;
   EXPECT(allpad_ok, "a sequence with every key padded gives zero output");
@@ -382,14 +390,14 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop) {
   int32_t ones[A_B * A_T];
   for (int i = 0; i < A_B * A_T; i++) ones[i] = 1;
   float *o1 = fz(NO), *o2 = fz(NO);
-  ops->attention_forward(o1, att, fscr, qkv, ones, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_forward(o2, att, fscr, qkv, NULL, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(o1, att, fscr, qkv, ones, causal, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_forward(o2, att, fscr, qkv, NULL, causal, NULL, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   EXPECT(memcmp(o1, o2, NO * sizeof(float)) == 0, "att mask NULL = all ones");
   if (pdrop > 0.0f) {
     /* the dropout is real: another seed changes the output, p = 1 zeroes it */
-    ops->attention_forward(o2, att, scr, qkv, ones, NULL, pdrop, seed + 1, offset, A_B, A_T, A_C, A_NH);
+    ops->attention_forward(o2, att, scr, qkv, ones, 0, NULL, pdrop, seed + 1, offset, A_B, A_T, A_C, A_NH);
     EXPECT(memcmp(o1, o2, NO * sizeof(float)) != 0, "att dropout: seed changes the output");
-    ops->attention_forward(o2, att, scr, qkv, ones, NULL, 1.0f, seed, offset, A_B, A_T, A_C, A_NH);
+    ops->attention_forward(o2, att, scr, qkv, ones, 0, NULL, 1.0f, seed, offset, A_B, A_T, A_C, A_NH);
     int zero = 1;
     for (int i = 0; i < NO; i++) zero &= o2[i] == 0.0f;
     EXPECT(zero, "att dropout p=1 gives zero output");
@@ -415,8 +423,8 @@ static void test_attention_bias(const ordo_ops *ops, ordo_rng *r) {
   rand_fill(r, qkv, dq, NQ, -1.5f, 1.5f);
   rand_fill(r, g, dg, NO, -1, 1);
   rand_fill(r, bias, dbias, NB, -2, 2);
-  att_ctx c = {dq, dg, mask, pdrop, seed, offset, dbias};
-  ops->attention_forward(out, att, scr, qkv, mask, bias, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  att_ctx c = {dq, dg, mask, pdrop, seed, offset, dbias, 0};
+  ops->attention_forward(out, att, scr, qkv, mask, 0, bias, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   att_f64(ref, NULL, &c);
   EXPECT_REL("att+bias fwd", rel_err(out, ref, NO), TOL_FWD);
   float *gq = fz(NQ), *gb = fz(NB), *gb2 = fz(NB);
@@ -436,8 +444,10 @@ static void test_attention_bias(const ordo_ops *ops, ordo_rng *r) {
 }
 
 static void test_attention(const ordo_ops *ops, ordo_rng *r) {
-  test_attention_p(ops, r, 0.0f);
-  test_attention_p(ops, r, 0.3f);
+  for (int causal = 0; causal < 2; causal++) {
+    test_attention_p(ops, r, 0.0f, causal);
+    test_attention_p(ops, r, 0.3f, causal);
+  }
   test_attention_bias(ops, r);
 }
 
@@ -507,12 +517,19 @@ typedef struct {
   double *x, *g;
   int which; /* 0 gelu, 1 tanh */
 } pw_ctx;
+/* 0: gelu (erf), 1: tanh, 2: gelu_tanh (GPT-2's gelu_new) */
+static double pw_f64(int which, double x) {
+  if (which == 0) return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+  if (which == 1) return tanh(x);
+  return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+}
+
 static double pw_loss(void *p) {
   pw_ctx *c = p;
   double s = 0;
   for (int i = 0; i < P_N; i++) {
     double x = c->x[i];
-    double y = c->which == 0 ? 0.5 * x * (1.0 + erf(x / sqrt(2.0))) : tanh(x);
+    double y = pw_f64(c->which, x);
     s += y * c->g[i];
   }
   return s;
@@ -523,26 +540,29 @@ static void test_pointwise(const ordo_ops *ops, ordo_rng *r) {
   double dx[P_N], dg[P_N], ref[P_N], nx[P_N];
   rand_fill(r, x, dx, P_N, -5, 5);
   rand_fill(r, g, dg, P_N, -1, 1);
-  for (int which = 0; which < 2; which++) {
-    const char *nm = which ? "tanh" : "gelu";
+  for (int which = 0; which < 3; which++) {
+    const char *nm = which == 0 ? "gelu" : which == 1 ? "tanh" : "gelu_tanh";
     pw_ctx c = {dx, dg, which};
-    for (int i = 0; i < P_N; i++)
-      ref[i] = which == 0 ? 0.5 * dx[i] * (1.0 + erf(dx[i] / sqrt(2.0))) : tanh(dx[i]);
+    for (int i = 0; i < P_N; i++) ref[i] = pw_f64(which, dx[i]);
     if (which == 0) ops->gelu_forward(out, x, P_N);
-    else ops->tanh_forward(out, x, P_N);
-    EXPECT_REL(which ? "tanh fwd" : "gelu fwd", rel_err(out, ref, P_N), TOL_FWD);
+    else if (which == 1) ops->tanh_forward(out, x, P_N);
+    else ops->gelu_tanh_forward(out, x, P_N);
+    EXPECT_REL(nm, rel_err(out, ref, P_N), TOL_FWD);
     memset(gx, 0, sizeof gx), memset(gx2, 0, sizeof gx2);
     for (int k = 0; k < 2; k++) {
       if (which == 0) {
         if (k == 0) ops->gelu_backward(gx, x, g, P_N);
         ops->gelu_backward(gx2, x, g, P_N);
+      } else if (which == 2) {
+        if (k == 0) ops->gelu_tanh_backward(gx, x, g, P_N);
+        ops->gelu_tanh_backward(gx2, x, g, P_N);
       } else {
         if (k == 0) ops->tanh_backward(gx, out, g, P_N);
         ops->tanh_backward(gx2, out, g, P_N);
       }
     }
     fd_grad(pw_loss, &c, dx, P_N, nx);
-    EXPECT_REL(which ? "tanh bwd" : "gelu bwd", rel_err(gx, nx, P_N), TOL_GRAD);
+    EXPECT_REL(nm, rel_err(gx, nx, P_N), TOL_GRAD);
     expect_twice(nm, gx2, gx, P_N);
   }
   ops->gelu_backward(NULL, x, g, P_N); /* NULL gradient: nothing to do */

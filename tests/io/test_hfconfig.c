@@ -116,9 +116,9 @@ static void test_defaults_on_load(void) {
 }
 
 static void test_errors(void) {
-  expect_bad_cfg("unknown_type", "gpt2", "",
-                 "unsupported model_type 'gpt2' (supported: bert, roberta, electra, albert, "
-                 "roformer)");
+  expect_bad_cfg("unknown_type", "t5", "",
+                 "unsupported model_type 't5' (supported: bert, roberta, electra, albert, "
+                 "roformer, gpt2)");
   enc_config c;
   ordo_err e = {{0}};
   /* Required keys: missing, wrong type, negative, non-integer (whole objects written here, since
@@ -236,11 +236,50 @@ static int same_config(const enc_config *a, const enc_config *b) {
          a->rope_theta == b->rope_theta && a->rope_scale == b->rope_scale &&
          a->rotary_value == b->rotary_value && a->relative_buckets == b->relative_buckets &&
          a->relative_max_distance == b->relative_max_distance &&
-         a->num_hidden_groups == b->num_hidden_groups && a->inner_group_num == b->inner_group_num;
+         a->num_hidden_groups == b->num_hidden_groups && a->inner_group_num == b->inner_group_num &&
+         a->bos_token_id == b->bos_token_id && a->eos_token_id == b->eos_token_id;
+}
+
+/* GPT2Config's own keys: the shared fixture reads with its sizes, and ordo's file (n_embd,
+ * n_layer, ...) reads back the same; mismatched dropouts and an untied head are refused. */
+static void test_gpt2(void) {
+  enc_config c, d;
+  ordo_err e = {{0}};
+  char path[512];
+  snprintf(path, sizeof path, "%s/hf/gpt2_lm/config.json", ORDO_SHARED_FIXTURES);
+  if (access(path, R_OK) == 0) {
+    EXPECT(hfconfig_load(&c, path, &e) == 0, "%s", e.msg);
+    EXPECT(c.arch == ORDO_ARCH_GPT2 && c.vocab_size == 509 && c.hidden_size == 64 &&
+               c.num_hidden_layers == 2 && c.num_attention_heads == 4 &&
+               c.intermediate_size == 256 && c.max_position_embeddings == 64 &&
+               c.layer_norm_eps == 1e-5f && strcmp(c.hidden_act, "gelu_new") == 0 &&
+               c.bos_token_id == 1 && c.eos_token_id == 2 && c.pad_token_id == 0,
+           "gpt2_lm config");
+  }
+  hfconfig_defaults(&c, ORDO_ARCH_GPT2);
+  c.vocab_size = 1000, c.hidden_size = 48, c.num_hidden_layers = 3, c.num_attention_heads = 6;
+  c.intermediate_size = 100, c.max_position_embeddings = 70, c.eos_token_id = 7;
+  c.embedding_size = 48;
+  c.bos_token_id = 3, c.pad_token_id = -1, c.hidden_dropout_prob = 0.05f;
+  c.position = ENC_POS_ALIBI;
+  snprintf(path, sizeof path, "%s/rt_gpt2.json", g_dir);
+  EXPECT(hfconfig_save(&c, path, &e) == 0 && hfconfig_load(&d, path, &e) == 0 &&
+             same_config(&c, &d),
+         "gpt2 round trip: %s", e.msg);
+  const char *g = "\"n_embd\": 8, \"n_layer\": 1, \"n_head\": 2"; /* vocab 503 */
+  char extra[256];
+  snprintf(extra, sizeof extra, ", %s, \"embd_pdrop\": 0.2, \"resid_pdrop\": 0.1", g);
+  expect_bad_cfg("gpt2_drop", "gpt2", extra, "\"embd_pdrop\" 0.2 differs");
+  snprintf(extra, sizeof extra, ", %s, \"tie_word_embeddings\": false", g);
+  expect_bad_cfg("gpt2_untied", "gpt2", extra, "\"tie_word_embeddings\" false");
+  snprintf(extra, sizeof extra, ", %s, \"eos_token_id\": 503", g);
+  expect_bad_cfg("gpt2_eos", "gpt2", extra, "\"eos_token_id\" 503 is not below");
+  expect_bad_cfg("gpt2_no_embd", "gpt2", "", "missing required key \"n_embd\"");
 }
 
 static void test_roundtrip(void) {
   for (int a = 0; a < ORDO_ARCH_COUNT; a++) {
+    if (a == ORDO_ARCH_GPT2) continue; /* its own keys: test_gpt2 */
     enc_config c, d;
     hfconfig_defaults(&c, (ordo_arch)a);
     EXPECT((int)c.arch == a && strcmp(c.model_type, arch_name((ordo_arch)a)) == 0, "defaults arch");
@@ -366,6 +405,7 @@ int main(void) {
   test_defaults_on_load();
   test_errors();
   test_roundtrip();
+  test_gpt2();
   test_shared_fixtures();
   rm_dir(g_dir);
   return test_summary();

@@ -11,6 +11,9 @@ weight the class expects but the file lacks (other than a tied copy) or a
 weight the file has but the class does not know is a failure, since
 transformers would otherwise fill it with random values without complaint.
 
+GPT-2's Conv1D weights are (in, out) in the file: a transposed save shows as
+mismatched shapes (square ones only in the outputs).
+
 The inputs (input_ids, attention_mask, token_type_ids when the model has
 token types) come from --inputs or FIXDIR/inputs.safetensors; the expected
 values from --outputs or FIXDIR/outputs.safetensors. Every expected tensor the
@@ -47,6 +50,7 @@ HEADS = {
                   ("classifier.", "RoFormerForSequenceClassification")), "RoFormerModel"),
     "albert": ((("predictions.", "AlbertForMaskedLM"),
                 ("classifier.", "AlbertForSequenceClassification")), "AlbertModel"),
+    "gpt2": ((("lm_head.", "GPT2LMHeadModel"),), "GPT2Model"),
 }
 
 

@@ -7,7 +7,8 @@ random ones. The layout is tests/fixtures/README.md's.
   python tools/ref/make_checkpoint_fixture.py CKPT OUT [--seq 24] [--batch 3] [--seed 7]
 
 The class comes from the head weights in the file (check_hf_load.pick_class): masked-LM
-models get labels, ElectraForPreTraining the replaced flags. Loading must be complete (no
+models get labels, ElectraForPreTraining the replaced flags, GPT2LMHeadModel its next-token
+labels. Loading must be complete (no
 missing or unexpected weight), as in check_hf_load.py. Token ids are drawn below the
 model's vocabulary from ids FIRST_TOKEN_ID up (make_fixtures.make_batch).
 """
@@ -24,6 +25,7 @@ import transformers
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_hf_load as chk  # noqa: E402
 import make_fixtures as mf  # noqa: E402
+import make_gpt2_fixtures as mg  # noqa: E402
 
 
 def run_masked_lm(m, batch, a):
@@ -71,6 +73,8 @@ def main(argv):
         inputs, outputs = run_masked_lm(model, batch, b)
     elif name == "ElectraForPreTraining":
         inputs, outputs = mf.run_electra(model, batch, b)
+    elif name == "GPT2LMHeadModel":  # HF's next-token loss (make_gpt2_fixtures.run_lm)
+        inputs, outputs = mg.run_lm(model, batch)
     else:
         sys.exit("%s: no fixture recipe for %s" % (a.ckpt, name))
     os.makedirs(a.out, exist_ok=True)
