@@ -55,6 +55,7 @@ typedef struct enc_layer_idx {
   int lora_a[ENC_LORA_NSITES], lora_b[ENC_LORA_NSITES]; /* -1 when the site has no adapter */
   int ao_w, ao_b, ln1_w, ln1_b;
   int fc_w, fc_b, proj_w, proj_b, ln2_w, ln2_b;
+  int spec_end; /* the layer's specs are [qkv_w, spec_end) (its adapters included) */
 } enc_layer_idx;
 
 /* One layer's saved activations (rows BT = B*T). */
@@ -112,6 +113,13 @@ typedef struct enc_model {
    * angles itself). rel_bias: the (buckets, NH) table of the relative scheme. */
   struct { int wte, wpe, wtt, ln_w, ln_b, proj_w, proj_b, rope_table, rel_bias; } emb;
   enc_layer_idx *layer;
+  /* Called by enc_backward when the gradients of specs [first, end) are final for this pass: a
+   * layer's own specs once its backward is done (not ALBERT's shared ones, final only after the
+   * last layer that runs them), the MLM head's once it is done. The trainer starts reducing them
+   * across ranks while the backward goes on. NULL: not called. Set only when each micro-batch
+   * runs enc_backward once on this model. */
+  void (*grads_final)(void *ctx, int first, int end);
+  void *grads_final_ctx;
   int pool_w, pool_b;
   int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;
   int nsp_w, nsp_b;
