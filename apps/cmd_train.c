@@ -23,6 +23,7 @@ typedef struct train_args {
   const char *model_type, *position; /* a new model's family and position scheme, or NULL */
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
+  int no_overlap;                    /* reduce the gradients after the backward pass */
   int electra;                       /* --objective electra */
   double gen_frac, rtd_weight;       /* ELECTRA: generator width fraction, lambda */
   const char **corpus;
@@ -163,7 +164,14 @@ static void usage(FILE *f) {
     "                       step's batch is N * --batch * --accum-steps); gradients summed over\n"
     "                       ranks; rank 0 writes logs, metrics and checkpoints\n"
     "  --dist-timeout S     a rank waiting longer than S seconds for the others aborts the job,\n"
-    "                       naming the ranks that did not come (default %.0f)\n\n",
+    "                       naming the ranks that did not come (default %.0f)\n"
+    "  --bucket-mb X        the gradients of the layers whose backward is done are reduced in\n"
+    "                       buckets of X MB while the backward pass goes on (default 4; 0: each\n"
+    "                       layer on its own)\n"
+    "  --no-overlap         reduce all gradients after the backward pass instead\n"
+    "  --zero 1             ZeRO stage 1: each rank holds and updates the optimizer state of\n"
+    "                       its part of the weights; gradients reduce-scattered, weights\n"
+    "                       all-gathered; checkpoints hold the whole state (default 0)\n\n",
     DIST_TIMEOUT_DEFAULT);
   train_flags_usage(f);
 }
@@ -265,6 +273,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       a->force = 1;
     } else if (strcmp(f, "--whole-word") == 0) {
       a->whole_word = 1;
+    } else if (strcmp(f, "--no-overlap") == 0) {
+      a->no_overlap = 1;
     } else if (strcmp(f, "--objective") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -314,6 +324,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
           {"--dist-timeout", NULL, NULL, &a->dist_timeout, 1, 1e7},
+          {"--zero", &a->tc.zero, NULL, NULL, 0, 1},
+          {"--bucket-mb", NULL, NULL, &a->tc.bucket_mb, 0, 1e6},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
       };
       int hit = 0;
@@ -589,6 +601,8 @@ int cmd_train(int argc, char **argv) {
   tc.adamw.lr = (float)a.lr;
   tc.seed = a.seed;
   tc.ckpt_dir = ckpt_dir;
+  /* the masked-LM micro-batch runs the encoder's backward once: its layers can start reducing */
+  tc.overlap = !a.no_overlap && !a.electra;
   if (a.electra) {
     /* one optimizer over both models' table; recompute is set on each model */
     enc_set_recompute(&m, tc.recompute);
@@ -601,18 +615,18 @@ int cmd_train(int argc, char **argv) {
     goto done;
   }
   have_trainer = 1;
+  if (trainer_set_dist(&tr, &dist, &e) != 0) goto done;
   enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
   log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB, optimizer state "
-           "%.1f MB (%d-bit AdamW), %s, recompute %s, accumulation %d",
+           "%.1f MB%s (%d-bit AdamW), %s, recompute %s, accumulation %d",
            m.cfg.model_type, m.cfg.num_hidden_layers, m.cfg.hidden_size, m.cfg.num_attention_heads,
            m.cfg.intermediate_size, params_count(&m.params, 0) / 1e6, m.arena.cap / 1e6,
-           trainer_state_bytes(&tr) / 1e6, tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
+           trainer_state_bytes(&tr) / 1e6, tr.shard ? " per rank (ZeRO-1)" : "", tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
            : tc.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[tc.recompute],
            tc.accum_steps);
   /* the model's files travel with every checkpoint (ELECTRA's: at the end) */
   tr.write_extra = a.electra ? NULL : write_model_files;
   tr.extra_ctx = &m;
-  tr.dist = &dist;
   int resumed = trainer_resume(&tr, &e);
   if (resumed < 0) goto done;
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
