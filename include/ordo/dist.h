@@ -26,6 +26,7 @@ typedef struct ordo_dist {
   double coll_s;      /* seconds spent in collectives, waiting included */
   int64_t coll_bytes; /* bytes reduced, summed over collectives */
   void *impl;         /* the communicator (MPI builds); NULL for one process */
+  void *dev;          /* the NCCL communicator and its stream (dist_dev_init); else NULL */
 } ordo_dist;
 
 /* The rank count the launcher (mpirun) announced in the environment; 1 when not launched by one.
@@ -71,6 +72,26 @@ void dist_wait(ordo_dist *d);
  * back in rank order; `all` is used on rank 0 only. */
 void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
                        const char *what);
+/* Rank 0's n bytes of x to every rank. */
+void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what);
+
+/* ---- device buffers: NCCL (a build with ORDO_NCCL, src/cuda/dist_nccl.c) ---------------------
+ * The collectives above for GPU memory, on a CUDA stream of their own (so that a bucket's
+ * reduction runs beside the backward pass's kernels), with the same meanings (counts[r] is rank
+ * r's part; uneven parts are grouped reduces / broadcasts, in place). dist_dev_init joins NCCL
+ * on the given device: rank 0 makes the ncclUniqueId and MPI carries it to every rank (one
+ * process: a communicator of one, no MPI). Every CUDA and NCCL call is checked: an error aborts
+ * the job with the call, the message and the rank. dist_dev_wait polls the stream for at most
+ * the timeout, then aborts the communicator and the job naming the collective. */
+int dist_dev_available(void); /* 1 when built with NCCL */
+/* Errors: a build without NCCL, no CUDA device, a device index out of range. */
+int dist_dev_init(ordo_dist *d, int device, ordo_err *e);
+void dist_dev_free(ordo_dist *d);
+void dist_dev_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what);
+void dist_dev_reduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what);
+void dist_dev_allgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what);
+void dist_dev_wait(ordo_dist *d, const char *what);
+
 /* Ends the whole job (MPI_Abort) when there are several ranks; nothing for one process. */
 void dist_abort(ordo_dist *d, int code);
 /* Waits for every rank (with the timeout). */

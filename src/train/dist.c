@@ -62,6 +62,7 @@ void dist_iallgather_f32(ordo_dist *d, float *x, const int64_t *counts, const ch
 void dist_iallgather_f64(ordo_dist *d, double *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, (void)what; }
 void dist_poll(ordo_dist *d) { (void)d; }
 void dist_wait(ordo_dist *d) { (void)d; }
+void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what) { (void)d, (void)x, (void)n, (void)what; }
 void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
                        const char *what) {
   (void)d, (void)what;
@@ -318,6 +319,17 @@ void dist_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what) {
   dist_wait(d);
 }
 
+void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what) {
+  if (!d || !d->impl) return;
+  dist_mpi *im = d->impl;
+  ORDO_CHECKF(n >= 0 && n <= INT_MAX, "dist_bcast_bytes: %lld bytes", (long long)n);
+  double t0 = now_s();
+  MPI_Request r;
+  mpi_ok(d, MPI_Ibcast(x, (int)n, MPI_BYTE, 0, im->comm, &r), "MPI_Ibcast", what);
+  wait_coll(d, &r, what);
+  d->coll_s += now_s() - t0;
+}
+
 void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
                        const char *what) {
   if (!d || !d->impl) {
@@ -379,4 +391,22 @@ void dist_barrier(ordo_dist *d, const char *what) {
   wait_coll(d, &r, what);
 }
 
+#endif
+
+#ifndef ORDO_HAVE_NCCL
+/* no NCCL in this build: device collectives refuse to start */
+int dist_dev_available(void) { return 0; }
+int dist_dev_init(ordo_dist *d, int device, ordo_err *e) {
+  (void)d, (void)device;
+  return ordo_fail(e, "this ordo was built without NCCL (needs CUDA and NCCL at configure time)");
+}
+void dist_dev_free(ordo_dist *d) { (void)d; }
+static void __attribute__((noreturn)) no_nccl(const char *what) {
+  ORDO_CHECKF(0, "%s: device collectives need a build with NCCL", what);
+  abort();
+}
+void dist_dev_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what) { (void)d, (void)x, (void)n, no_nccl(what); }
+void dist_dev_reduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, no_nccl(what); }
+void dist_dev_allgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, no_nccl(what); }
+void dist_dev_wait(ordo_dist *d, const char *what) { (void)d, no_nccl(what); }
 #endif
