@@ -666,7 +666,11 @@ int cmd_train(int argc, char **argv) {
     double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
     if (isnan(loss_first)) loss_first = st.loss;
     loss_last = st.loss;
-    if (!root) continue; /* logs, metrics and checkpoints: rank 0's */
+    int save_now = tc.save_every > 0 && tr.prog.step % tc.save_every == 0 && tr.prog.step < a.steps;
+    if (!root) { /* logs, metrics and checkpoints: rank 0's (under ZeRO every rank sends its part) */
+      if (save_now && trainer_save(&tr, &e) != 0) goto done;
+      continue;
+    }
     metrics_record_begin(&metrics, step + 1);
     trainer_metrics_add(&metrics, &st);
     metrics_record_add(&metrics, "tokens_per_s", tps);
@@ -683,9 +687,7 @@ int cmd_train(int argc, char **argv) {
              (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps, extra);
     }
     progress_update(&pb, tr.prog.step, tail);
-    if (tc.save_every > 0 && tr.prog.step % tc.save_every == 0 && tr.prog.step < a.steps &&
-        trainer_save(&tr, &e) != 0)
-      goto done;
+    if (save_now && trainer_save(&tr, &e) != 0) goto done;
   }
   if (root) progress_finish(&pb, NULL);
   double el = ordo_time() - t0;
