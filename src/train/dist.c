@@ -292,11 +292,13 @@ void dist_iallgather_f64(ordo_dist *d, double *x, const int64_t *counts, const c
 void dist_poll(ordo_dist *d) {
   if (!d || !d->impl) return;
   dist_mpi *im = d->impl;
+  double t0 = now_s();
   for (int i = 0; i < im->n_ops; i++) {
     int done = 0;
     if (im->ops[i].req != MPI_REQUEST_NULL)
       mpi_ok(d, MPI_Test(&im->ops[i].req, &done, MPI_STATUS_IGNORE), "MPI_Test", im->ops[i].what);
   }
+  d->coll_s += now_s() - t0;
 }
 
 void dist_wait(ordo_dist *d) {
