@@ -616,6 +616,7 @@ int cmd_train(int argc, char **argv) {
   }
   have_trainer = 1;
   if (trainer_set_dist(&tr, &dist, &e) != 0) goto done;
+  if (tc.zero && world < 2) log_info("--zero 1 on one process: it holds the whole optimizer state");
   enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
   log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB, optimizer state "
            "%.1f MB%s (%d-bit AdamW), %s, recompute %s, accumulation %d",

@@ -66,7 +66,7 @@ void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what) { (voi
 void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
                        const char *what) {
   (void)d, (void)what;
-  if (all != part) memmove(all, part, (size_t)counts[0]);
+  if (counts[0] > 0 && all != part) memmove(all, part, (size_t)counts[0]);
 }
 
 #else
@@ -335,7 +335,7 @@ void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what) {
 void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
                        const char *what) {
   if (!d || !d->impl) {
-    if (all != part) memmove(all, part, (size_t)counts[0]);
+    if (counts[0] > 0 && all != part) memmove(all, part, (size_t)counts[0]);
     return;
   }
   dist_mpi *im = d->impl;
@@ -343,7 +343,7 @@ void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t 
   int *c = mpi_counts(d, counts);
   MPI_Request r;
   if (d->rank == 0) {
-    if (all != part) memmove(all, part, (size_t)counts[0]); /* rank 0's part comes first */
+    if (counts[0] > 0 && all != part) memmove(all, part, (size_t)counts[0]); /* rank 0's part comes first */
     mpi_ok(d, MPI_Igatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, c, c + d->world, MPI_BYTE, 0,
                            im->comm, &r), "MPI_Igatherv", what);
   } else {
