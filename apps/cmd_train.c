@@ -26,6 +26,7 @@ typedef struct train_args {
   const char *model_type, *position; /* a new model's family and position scheme, or NULL */
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
+  int no_overlap;                    /* reduce the gradients after the backward pass */
   int electra;                       /* --objective electra */
   int clm;                           /* --objective clm: next-token loss on packed sequences */
   const char **eval_corpus;          /* --eval-corpus: held-out text for perplexity */
@@ -185,7 +186,14 @@ static void usage(FILE *f) {
     "                       step's batch is N * --batch * --accum-steps); gradients summed over\n"
     "                       ranks; rank 0 writes logs, metrics and checkpoints\n"
     "  --dist-timeout S     a rank waiting longer than S seconds for the others aborts the job,\n"
-    "                       naming the ranks that did not come (default %.0f)\n\n",
+    "                       naming the ranks that did not come (default %.0f)\n"
+    "  --bucket-mb X        the gradients of the layers whose backward is done are reduced in\n"
+    "                       buckets of X MB while the backward pass goes on (default 4; 0: each\n"
+    "                       layer on its own)\n"
+    "  --no-overlap         reduce all gradients after the backward pass instead\n"
+    "  --zero 1             ZeRO stage 1: each rank holds and updates the optimizer state of\n"
+    "                       its part of the weights; gradients reduce-scattered, weights\n"
+    "                       all-gathered; checkpoints hold the whole state (default 0)\n\n",
     DIST_TIMEOUT_DEFAULT);
   train_flags_usage(f);
 }
@@ -319,6 +327,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       a->force = 1;
     } else if (strcmp(f, "--whole-word") == 0) {
       a->whole_word = 1;
+    } else if (strcmp(f, "--no-overlap") == 0) {
+      a->no_overlap = 1;
     } else if (strcmp(f, "--objective") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -373,6 +383,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--lora-r", &a->lora.r, NULL, NULL, 1, 4096},
           {"--lora-alpha", NULL, NULL, &lora_alpha, 1e-6, 1e6},
           {"--lora-dropout", NULL, NULL, &lora_dropout, 0, 0.99},
+          {"--zero", &a->tc.zero, NULL, NULL, 0, 1},
+          {"--bucket-mb", NULL, NULL, &a->tc.bucket_mb, 0, 1e6},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
       };
       int hit = 0;
@@ -713,6 +725,8 @@ int cmd_train(int argc, char **argv) {
   tc.adamw.lr = (float)a.lr;
   tc.seed = a.seed;
   tc.ckpt_dir = ckpt_dir;
+  /* the masked-LM micro-batch runs the encoder's backward once: its layers can start reducing */
+  tc.overlap = !a.no_overlap && !a.electra;
   if (a.electra) {
     /* one optimizer over both models' table; recompute is set on each model */
     enc_set_recompute(&m, tc.recompute);
@@ -725,18 +739,19 @@ int cmd_train(int argc, char **argv) {
     goto done;
   }
   have_trainer = 1;
+  if (trainer_set_dist(&tr, &dist, &e) != 0) goto done;
+  if (tc.zero && world < 2) log_info("--zero 1 on one process: it holds the whole optimizer state");
   enc_plan(&m, a.batch, a.seq, a.batch * a.seq);
   log_info("model: %s L%d H%d A%d I%d, %.2fM parameters, activations %.1f MB, optimizer state "
-           "%.1f MB (%d-bit AdamW), %s, recompute %s, accumulation %d",
+           "%.1f MB%s (%d-bit AdamW), %s, recompute %s, accumulation %d",
            m.cfg.model_type, m.cfg.num_hidden_layers, m.cfg.hidden_size, m.cfg.num_attention_heads,
            m.cfg.intermediate_size, params_count(&m.params, 0) / 1e6, m.arena.cap / 1e6,
-           trainer_state_bytes(&tr) / 1e6, tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
+           trainer_state_bytes(&tr) / 1e6, tr.shard ? " per rank (ZeRO-1)" : "", tc.q8.bits, tc.precision == ORDO_DT_F32 ? "fp32"
            : tc.precision == ORDO_DT_BF16 ? "bf16" : "fp16", k_recompute_names[tc.recompute],
            tc.accum_steps);
   /* the model's files travel with every checkpoint (ELECTRA's: at the end) */
   tr.write_extra = a.electra ? NULL : write_model_files;
   tr.extra_ctx = &m;
-  tr.dist = &dist;
   int resumed = trainer_resume(&tr, &e);
   if (resumed < 0) goto done;
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
@@ -804,7 +819,11 @@ int cmd_train(int argc, char **argv) {
     int64_t eval_n = 0;
     if (have_eval && ((a.eval_every && (step + 1) % a.eval_every == 0) || step + 1 == a.steps))
       eval_loss = clm_eval_loss(&m, &eval_data, a.batch, &eval_n);
-    if (!root) continue; /* logs, metrics and checkpoints: rank 0's */
+    int save_now = tc.save_every > 0 && tr.prog.step % tc.save_every == 0 && tr.prog.step < a.steps;
+    if (!root) { /* logs, metrics and checkpoints: rank 0's (under ZeRO every rank sends its part) */
+      if (save_now && trainer_save(&tr, &e) != 0) goto done;
+      continue;
+    }
     metrics_record_begin(&metrics, step + 1);
     trainer_metrics_add(&metrics, &st);
     metrics_record_add(&metrics, "tokens_per_s", tps);
@@ -828,9 +847,7 @@ int cmd_train(int argc, char **argv) {
              (long long)step + 1, (long long)a.steps, st.loss, st.lr, st.grad_norm, tps, extra);
     }
     progress_update(&pb, tr.prog.step, tail);
-    if (tc.save_every > 0 && tr.prog.step % tc.save_every == 0 && tr.prog.step < a.steps &&
-        trainer_save(&tr, &e) != 0)
-      goto done;
+    if (save_now && trainer_save(&tr, &e) != 0) goto done;
   }
   if (root) progress_finish(&pb, NULL);
   double el = ordo_time() - t0;

@@ -26,6 +26,7 @@ typedef struct ordo_dist {
   double coll_s;      /* seconds spent in collectives, waiting included */
   int64_t coll_bytes; /* bytes reduced, summed over collectives */
   void *impl;         /* the communicator (MPI builds); NULL for one process */
+  void *dev;          /* the NCCL communicator and its stream (dist_dev_init); else NULL */
 } ordo_dist;
 
 /* The rank count the launcher (mpirun) announced in the environment; 1 when not launched by one.
@@ -50,6 +51,47 @@ void dist_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what);
 double dist_sum_f64(ordo_dist *d, double x, const char *what);
 /* 1 when every rank passed the same v (e.g. a checksum of the weights), else 0 on every rank. */
 int dist_same_u64(ordo_dist *d, uint64_t v, const char *what);
+/* Non-blocking collectives on float arrays (gradient buckets started during the backward pass,
+ * ZeRO's shards): each starts at once; dist_wait finishes every one started, in the order they
+ * were started, each with the timeout. The arrays must stay untouched until then. coll_s counts
+ * the time spent starting and waiting (the communication the computation did not hide).
+ * counts[r] (world of them) is rank r's part of x, the parts back to back in rank order.
+ *   dist_isum_f32: x (n floats) summed over ranks, in place, on every rank;
+ *   dist_ireduce_scatter_f32: the same sum, but only this rank's part is written (at its place
+ *     in x); the rest of x is left undefined;
+ *   dist_iallgather_f32 / _f64: each rank's part of x goes to every rank (in place). */
+void dist_isum_f32(ordo_dist *d, float *x, int64_t n, const char *what);
+void dist_ireduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what);
+void dist_iallgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what);
+void dist_iallgather_f64(ordo_dist *d, double *x, const int64_t *counts, const char *what);
+/* Lets started collectives advance (Open MPI moves them only inside MPI calls): call it now and
+ * then during long computation. */
+void dist_poll(ordo_dist *d);
+void dist_wait(ordo_dist *d);
+/* Rank 0 receives every rank's part (counts[r] bytes, from `part` on rank r) into `all`, back to
+ * back in rank order; `all` is used on rank 0 only. */
+void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
+                       const char *what);
+/* Rank 0's n bytes of x to every rank. */
+void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what);
+
+/* ---- device buffers: NCCL (a build with ORDO_NCCL, src/cuda/dist_nccl.c) ---------------------
+ * The collectives above for GPU memory, on a CUDA stream of their own (so that a bucket's
+ * reduction runs beside the backward pass's kernels), with the same meanings (counts[r] is rank
+ * r's part; uneven parts are grouped reduces / broadcasts, in place). dist_dev_init joins NCCL
+ * on the given device: rank 0 makes the ncclUniqueId and MPI carries it to every rank (one
+ * process: a communicator of one, no MPI). Every CUDA and NCCL call is checked: an error aborts
+ * the job with the call, the message and the rank. dist_dev_wait polls the stream for at most
+ * the timeout, then aborts the communicator and the job naming the collective. */
+int dist_dev_available(void); /* 1 when built with NCCL */
+/* Errors: a build without NCCL, no CUDA device, a device index out of range. */
+int dist_dev_init(ordo_dist *d, int device, ordo_err *e);
+void dist_dev_free(ordo_dist *d);
+void dist_dev_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what);
+void dist_dev_reduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what);
+void dist_dev_allgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what);
+void dist_dev_wait(ordo_dist *d, const char *what);
+
 /* Ends the whole job (MPI_Abort) when there are several ranks; nothing for one process. */
 void dist_abort(ordo_dist *d, int code);
 /* Waits for every rank (with the timeout). */

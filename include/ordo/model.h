@@ -59,6 +59,7 @@ typedef struct enc_layer_idx {
   int lora_a[ENC_LORA_NSITES], lora_b[ENC_LORA_NSITES]; /* -1 when the site has no adapter */
   int ao_w, ao_b, ln1_w, ln1_b;
   int fc_w, fc_b, proj_w, proj_b, ln2_w, ln2_b;
+  int spec_end; /* the layer's specs are [qkv_w, spec_end) (its adapters included) */
 } enc_layer_idx;
 
 /* One layer's saved activations (rows BT = B*T). Post-LN (BERT family) as named; pre-LN
@@ -121,6 +122,13 @@ typedef struct enc_model {
   int lnf_w, lnf_b;
   float *lnf_out, *lnf_mean, *lnf_rstd; /* (BT, C), (BT), (BT): the last hidden state */
   enc_layer_idx *layer;
+  /* Called by enc_backward when the gradients of specs [first, end) are final for this pass: a
+   * layer's own specs once its backward is done (not ALBERT's shared ones, final only after the
+   * last layer that runs them), the MLM head's once it is done. The trainer starts reducing them
+   * across ranks while the backward goes on. NULL: not called. Set only when each micro-batch
+   * runs enc_backward once on this model. */
+  void (*grads_final)(void *ctx, int first, int end);
+  void *grads_final_ctx;
   int pool_w, pool_b;
   int mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias;
   int nsp_w, nsp_b;

@@ -29,8 +29,13 @@ void opt_adamw_free(opt_adamw *o);
 /* One step with learning rate lr, from p->grad, as torch.optim.AdamW computes it. */
 void opt_adamw_step(opt_adamw *o, ordo_params *p, float lr);
 
-/* Global L2 norm of the gradients of trainable parameters (double accumulation). */
+/* Global L2 norm of the gradients of trainable parameters: the squares summed in double per
+ * block of Q8_BLOCK elements of each spec, the blocks' sums added in table order (so a ZeRO rank
+ * can sum its own blocks, and the sum of every rank's parts in order has the same bits). */
 double grad_global_norm(const ordo_params *p);
+/* The blocks' squared sums (as above) of the table's elements [lo, hi) (on block boundaries)
+ * into parts (NULL: only counted); returns how many. */
+int64_t grad_norm_parts(const ordo_params *p, size_t lo, size_t hi, double *parts);
 /* Scales all gradients by s. */
 void grad_scale(ordo_params *p, float s);
 
@@ -116,8 +121,10 @@ typedef struct adamw8_config {
 
 typedef struct adamw8_spec {
   int bits;         /* 0 frozen (no state), 8 or 32 */
-  size_t off;       /* 8: byte offset into qm/qv; 32: float offset into m32/v32 */
-  size_t block_off; /* 8: offset into sm/sv */
+  int64_t lo, hi;   /* the elements [lo, hi) of the spec this state holds ([0, numel) unless a
+                       ZeRO shard; 8-bit: lo and hi on block boundaries, or hi = numel) */
+  size_t off;       /* 8: byte offset into qm/qv; 32: float offset into m32/v32 (of element lo) */
+  size_t block_off; /* 8: offset into sm/sv (of lo's block) */
   double lr_mul;
   float weight_decay;
 } adamw8_spec;
@@ -141,6 +148,18 @@ adamw8_config adamw8_defaults(void);
  * Returns -1 with a message for a bad configuration (bits not 8/32, group index out of range). */
 int opt_adamw8_init(opt_adamw8 *o, const ordo_params *p, const adamw_config *cfg,
                     const adamw8_config *qc, const opt_groups *groups, ordo_err *e);
+/* ZeRO stage 1: the state of the table's elements [lo, hi) only (element offsets into the table;
+ * a boundary inside an 8-bit spec must be on one of its blocks' boundaries). The step updates
+ * those elements only. Laid out as the whole state's slice: the state of [lo, hi) in each array
+ * (qm, qv, sm, sv, m32, v32) is the run [n(0, lo), n(0, hi)) of the whole state's array, n as
+ * opt_adamw8_range_sizes counts. */
+int opt_adamw8_init_range(opt_adamw8 *o, const ordo_params *p, const adamw_config *cfg,
+                          const adamw8_config *qc, const opt_groups *groups, size_t lo, size_t hi,
+                          ordo_err *e);
+/* Counts of the state of the table's elements [0, end): 8-bit codes, blocks, 32-bit floats
+ * (each array's length for a state holding [0, end)). */
+void opt_adamw8_range_sizes(const opt_adamw8 *o, const ordo_params *p, size_t end, size_t *n_q,
+                            size_t *n_blocks, size_t *n_32);
 void opt_adamw8_free(opt_adamw8 *o);
 /* One step at schedule rate lr (group rates lr * lr_mul), from p->grad. Deterministic and
  * independent of the thread count (blocks are independent). */

@@ -16,7 +16,26 @@
  * normaliser (a dist_sum of the ranks' counts in prepare), so the ranks' gradients add up to the
  * whole batch's. The trainer sums the gradients over ranks on the trainable spans of the
  * parameter table, and the losses, before unscaling, clipping and the optimizer step: every rank
- * then takes the same step, and the weights stay identical. Only rank 0 writes checkpoints. */
+ * then takes the same step, and the weights stay identical. Only rank 0 writes checkpoints.
+ *
+ * The sums are the same bits as one process's: a micro-batch's gradient is computed from zero and
+ * then added to the step's sum so far (sum = sum + g_i), which is what the all-reduce of two
+ * ranks does with their gradients. So 2 ranks x batch B x accumulation 1 equal 1 process x batch
+ * B x accumulation 2 bit for bit (and any reduction order gives the same bits for two ranks).
+ *
+ * Overlap (cfg.overlap, tasks whose micro-batch runs enc_backward once on the trainer's model):
+ * in the last micro-batch, the encoder tells the trainer when a layer's gradients are final; the
+ * trainer gathers such layers into buckets of cfg.bucket_mb and starts each bucket's reduction
+ * (non-blocking) while the backward pass goes on; the rest (embeddings, shared layers) is reduced
+ * at the end, and everything is waited for before the step.
+ *
+ * ZeRO stage 1 (cfg.zero = 1, more than one rank): rank r holds the optimizer state of the
+ * table's elements [shard[r], shard[r+1]) (boundaries on 8-bit blocks, about equal trainable
+ * counts); gradients are reduce-scattered (each rank gets the sum of its part), the global norm
+ * for clipping is the sum of the ranks' block parts in table order (the same bits as one
+ * process's), each rank steps its part, and the updated parts are all-gathered. Checkpoints hold
+ * the whole state (gathered to rank 0), so a run resumes on any number of ranks, with or without
+ * ZeRO. */
 #ifndef ORDO_TRAINER_H
 #define ORDO_TRAINER_H
 
@@ -46,6 +65,9 @@ typedef struct trainer_config {
   int group_by_length;    /* variable-length tasks: batches of similar length, padded only to
                              the batch's longest (batching.h) */
   uint64_t seed;
+  int overlap;            /* reduce buckets of layers during the backward pass (see above) */
+  double bucket_mb;       /* a bucket is started once it holds this many MB (0: every layer) */
+  int zero;               /* 1: ZeRO stage 1 over the ranks (see above) */
   const char *ckpt_dir;   /* NULL: no checkpoints */
   int64_t save_every;     /* steps between checkpoints (0: only at the end) */
 } trainer_config;
@@ -74,9 +96,19 @@ typedef struct trainer {
   ckpt_progress prog;
   int (*write_extra)(void *ctx, const char *dir, ordo_err *e); /* files saved with checkpoints */
   void *extra_ctx;
-  ordo_dist *dist;  /* NULL (default): one process; set before the first step */
+  ordo_dist *dist;  /* NULL (default): one process; set by trainer_set_dist */
   int64_t (*spans)[2]; /* (n_spans) [element offset, count]: the trainable runs of the table */
   int n_spans;
+  float *acc;          /* (total) the step's gradient so far, with accumulation; else NULL */
+  int adding;          /* the micro-batch's gradient adds to acc when final */
+  int64_t (*done)[2];  /* (n_done) ranges of the table reduced during this backward pass */
+  int n_done;
+  int64_t pend[2];     /* final ranges not yet started, merged: [start, end) */
+  int64_t *shard;      /* ZeRO: (world + 1) rank r's part of the table; NULL without */
+  int64_t *counts;     /* (world) scratch: the ranks' parts of one range */
+  double *norm_parts;  /* ZeRO: (n_norm_parts) squared sums of the blocks, every rank's */
+  int64_t n_norm_parts;
+  int64_t *norm_counts; /* ZeRO: (world) how many of them each rank computes */
 } trainer;
 
 /* Sets the model's precision and recompute mode (call before enc_plan), builds the parameter
@@ -86,6 +118,9 @@ int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e)
  * Precision and recompute apply to encoders: they must be fp32 / none here; micro gets m NULL. */
 int trainer_init_params(trainer *t, ordo_params *p, const trainer_config *c, ordo_err *e);
 void trainer_free(trainer *t);
+/* Joins the ranks of d (NULL: one process); before trainer_resume and the first step. With
+ * cfg.zero and more than one rank it shards the optimizer state. */
+int trainer_set_dist(trainer *t, ordo_dist *d, ordo_err *e);
 /* Resumes from cfg.ckpt_dir when it holds a checkpoint: returns 1 when resumed, 0 when there
  * was none, -1 on an error (a damaged or mismatched checkpoint is an error, never ignored). */
 int trainer_resume(trainer *t, ordo_err *e);
@@ -93,12 +128,12 @@ int trainer_resume(trainer *t, ordo_err *e);
 void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_micro_fn micro,
                   trainer_stats *st);
 /* Writes a checkpoint to cfg.ckpt_dir (atomically); on rank 0 only (other ranks hold the same
- * state). */
+ * state; under ZeRO every rank calls it: their parts of the state are gathered to rank 0). */
 int trainer_save(trainer *t, ordo_err *e);
 /* Adds a step's statistics to the metrics record being built: loss, lr, grad_norm, loss_scale,
  * skipped, and the process's resident memory mem_mb. */
 void trainer_metrics_add(ordo_metrics *m, const trainer_stats *st);
-/* Bytes of optimizer state and the elements held in 8 / 32 bits. */
+/* Bytes of this rank's optimizer state (its part under ZeRO). */
 size_t trainer_state_bytes(const trainer *t);
 
 #endif

@@ -648,6 +648,12 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
                          A->ln1_mean, A->ln1_rstd, BT, C);
 }
 
+/* Layer l's specs are its own (no other layer runs them: not ALBERT's shared groups). */
+static int layer_owned(const enc_model *m, int l) {
+  int n = m->cfg.num_hidden_layers, w = m->layer[l].qkv_w;
+  return (l == 0 || m->layer[l - 1].qkv_w != w) && (l == n - 1 || m->layer[l + 1].qkv_w != w);
+}
+
 void enc_backward(enc_model *m, const enc_batch *b) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
@@ -683,6 +689,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       const float *s = m->g_head_a + (size_t)r * C;
       for (int k = 0; k < C; k++) d[k] += s[k];
     }
+    /* the head's own specs, laid out back to back (the decoder weight is the tied wte) */
+    if (m->grads_final && transform) m->grads_final(m->grads_final_ctx, m->mlm_dense_w, m->mlm_bias + 1);
   }
   if ((m->heads & ENC_HEAD_RTD) && m->has_d_rtd) {
     R(m, m->d_rtd_logits, (size_t)BT);
@@ -757,6 +765,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     float *t = dh;
     dh = dnext;
     dnext = t;
+    if (m->grads_final && layer_owned(m, l))
+      m->grads_final(m->grads_final_ctx, m->layer[l].qkv_w, m->layer[l].spec_end);
   }
   if (m->g_att_bias) enc_position_bias_backward(m, T, m->g_att_bias);
   /* x0 = dropout(LN(embeddings)), through the projection when there is one */

@@ -244,6 +244,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     L->ln2_w = add(m, 0, ND, 1, C, 0, "%s%s.weight", lp, nm.ln2);
     L->ln2_b = add(m, 0, ND, 1, C, 0, "%s%s.bias", lp, nm.ln2);
     lora_add_params(m, l, L);
+    L->spec_end = m->params.n;
     /* shared layers hold the same indices: their gradients accumulate into one tensor */
     for (int k = 1; k < per_group; k++) m->layer[l * per_group + k] = *L;
   }

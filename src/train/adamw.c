@@ -55,17 +55,42 @@ void opt_adamw_step(opt_adamw *o, ordo_params *p, float lr) {
   }
 }
 
-double grad_global_norm(const ordo_params *p) {
-  double ss = 0;
+/* Calls fn(ctx, squared sum) for each block of the trainable specs' elements in [lo, hi). */
+static int64_t norm_blocks(const ordo_params *p, size_t lo, size_t hi,
+                           void (*fn)(void *ctx, double part), void *ctx) {
+  int64_t n = 0;
   for (int i = 0; i < p->n; i++) {
     const ordo_param_spec *s = &p->specs[i];
     if (s->flags & ORDO_PF_FROZEN) continue;
     const float *g = p->grad + s->offset;
-    double part = 0;
-    for (int64_t j = 0; j < s->numel; j++) part += (double)g[j] * g[j];
-    ss += part;
+    for (int64_t b = 0; b < s->numel; b += Q8_BLOCK) {
+      if (s->offset + (size_t)b < lo || s->offset + (size_t)b >= hi) continue;
+      int64_t e = b + Q8_BLOCK < s->numel ? b + Q8_BLOCK : s->numel;
+      double part = 0;
+      for (int64_t j = b; j < e; j++) part += (double)g[j] * g[j];
+      if (fn) fn(ctx, part);
+      n++;
+    }
   }
+  return n;
+}
+
+static void add_part(void *ctx, double part) { *(double *)ctx += part; }
+
+static void store_part(void *ctx, double part) {
+  double **at = ctx;
+  *(*at)++ = part;
+}
+
+double grad_global_norm(const ordo_params *p) {
+  double ss = 0;
+  norm_blocks(p, 0, SIZE_MAX, add_part, &ss);
   return sqrt(ss);
+}
+
+int64_t grad_norm_parts(const ordo_params *p, size_t lo, size_t hi, double *parts) {
+  double *at = parts;
+  return norm_blocks(p, lo, hi, parts ? store_part : NULL, &at);
 }
 
 void grad_scale(ordo_params *p, float s) {

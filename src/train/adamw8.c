@@ -25,6 +25,31 @@ static int keeps_32bit(const adamw8_config *qc, const ordo_param_spec *s) {
 
 int opt_adamw8_init(opt_adamw8 *o, const ordo_params *p, const adamw_config *cfg,
                     const adamw8_config *qc, const opt_groups *groups, ordo_err *e) {
+  return opt_adamw8_init_range(o, p, cfg, qc, groups, 0, SIZE_MAX, e);
+}
+
+/* The elements [lo, hi) of the table that spec s holds, as indices into s. */
+static void spec_range(const ordo_param_spec *s, size_t lo, size_t hi, int64_t *a, int64_t *b) {
+  size_t end = s->offset + (size_t)s->numel;
+  *a = lo <= s->offset ? 0 : lo >= end ? s->numel : (int64_t)(lo - s->offset);
+  *b = hi <= s->offset ? 0 : hi >= end ? s->numel : (int64_t)(hi - s->offset);
+  if (*b < *a) *b = *a;
+}
+
+void opt_adamw8_range_sizes(const opt_adamw8 *o, const ordo_params *p, size_t end, size_t *n_q,
+                            size_t *n_blocks, size_t *n_32) {
+  *n_q = *n_blocks = *n_32 = 0;
+  for (int i = 0; i < p->n; i++) {
+    int64_t a, b;
+    spec_range(&p->specs[i], 0, end, &a, &b);
+    if (o->spec[i].bits == 32) *n_32 += (size_t)b;
+    if (o->spec[i].bits == 8) *n_q += (size_t)b, *n_blocks += (size_t)((b + Q8_BLOCK - 1) / Q8_BLOCK);
+  }
+}
+
+int opt_adamw8_init_range(opt_adamw8 *o, const ordo_params *p, const adamw_config *cfg,
+                          const adamw8_config *qc, const opt_groups *groups, size_t lo, size_t hi,
+                          ordo_err *e) {
   memset(o, 0, sizeof *o);
   if (qc->bits != 8 && qc->bits != 32)
     return ordo_fail(e, "optimizer state bits must be 8 or 32, got %d", qc->bits);
@@ -50,16 +75,22 @@ int opt_adamw8_init(opt_adamw8 *o, const ordo_params *p, const adamw_config *cfg
       os->weight_decay = cfg->decay_all || !(s->flags & ORDO_PF_NO_DECAY) ? cfg->weight_decay : 0.0f;
     }
     if (s->flags & ORDO_PF_FROZEN) continue; /* bits 0: no state */
+    spec_range(s, lo, hi, &os->lo, &os->hi);
+    const int64_t n = os->hi - os->lo;
     if (keeps_32bit(qc, s)) {
       os->bits = 32;
       os->off = o->n_32;
-      o->n_32 += (size_t)s->numel;
+      o->n_32 += (size_t)n;
     } else {
       os->bits = 8;
+      ORDO_CHECKF((os->lo % Q8_BLOCK == 0 || os->lo == s->numel) &&
+                      (os->hi % Q8_BLOCK == 0 || os->hi == s->numel),
+                  "%s: state range [%lld, %lld) is not on 8-bit blocks", s->name,
+                  (long long)os->lo, (long long)os->hi);
       os->off = o->n_q;
       os->block_off = o->n_blocks;
-      o->n_q += (size_t)s->numel;
-      o->n_blocks += (size_t)((s->numel + Q8_BLOCK - 1) / Q8_BLOCK);
+      o->n_q += (size_t)n;
+      o->n_blocks += (size_t)((n + Q8_BLOCK - 1) / Q8_BLOCK);
     }
   }
   /* moments start at zero: the exact-zero code, with zeroed block scales */
@@ -130,9 +161,9 @@ void opt_adamw8_step(opt_adamw8 *o, ordo_params *p, float lr) {
     const ordo_param_spec *s = &p->specs[i];
     float step_size, wd_mul;
     spec_rates(&k, os, lr, &step_size, &wd_mul);
-    float *w = p->data + s->offset, *g = p->grad + s->offset;
+    float *w = p->data + s->offset + os->lo, *g = p->grad + s->offset + os->lo;
     float *m = o->m32 + os->off, *v = o->v32 + os->off;
-    const int64_t n = s->numel;
+    const int64_t n = os->hi - os->lo;
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t j = 0; j < n; j++)
       adamw_elem(&w[j], &m[j], &v[j], g[j], wd_mul, k.b1, k.b2, k.eps, k.bc2_sqrt, step_size);
@@ -147,9 +178,9 @@ void opt_adamw8_step(opt_adamw8 *o, ordo_params *p, float lr) {
     const ordo_param_spec *s = &p->specs[i];
     float step_size, wd_mul;
     spec_rates(&k, os, lr, &step_size, &wd_mul);
-    const int64_t n = s->numel, nb = (n + Q8_BLOCK - 1) / Q8_BLOCK;
-    float *w0 = p->data + s->offset;
-    const float *g0 = p->grad + s->offset;
+    const int64_t n = os->hi - os->lo, nb = (n + Q8_BLOCK - 1) / Q8_BLOCK;
+    float *w0 = p->data + s->offset + os->lo;
+    const float *g0 = p->grad + s->offset + os->lo;
     uint8_t *qm0 = o->qm + os->off, *qv0 = o->qv + os->off;
     float *sm = o->sm + os->block_off, *sv = o->sv + os->block_off;
     const q8_map *mm = &o->map_m, *mv = &o->map_v;
@@ -190,6 +221,8 @@ void opt_adamw8_moments(const opt_adamw8 *o, const ordo_params *p, int idx, floa
   ORDO_CHECK(idx >= 0 && idx < p->n && o->n_specs == p->n);
   const adamw8_spec *os = &o->spec[idx];
   const int64_t n = p->specs[idx].numel;
+  ORDO_CHECKF(os->bits == 0 || (os->lo == 0 && os->hi == n), "opt_adamw8_moments: %s is sharded",
+              p->specs[idx].name);
   if (os->bits == 32) {
     memcpy(m, o->m32 + os->off, (size_t)n * sizeof(float));
     memcpy(v, o->v32 + os->off, (size_t)n * sizeof(float));

@@ -1,5 +1,6 @@
 /* Collectives across ranks (see dist.h): MPI when built with it and launched under mpirun with
  * more than one rank, else the identity of a single process. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,13 +55,37 @@ double dist_sum_f64(ordo_dist *d, double x, const char *what) { return (void)d, 
 int dist_same_u64(ordo_dist *d, uint64_t v, const char *what) { return (void)d, (void)v, (void)what, 1; }
 void dist_barrier(ordo_dist *d, const char *what) { (void)d, (void)what; }
 void dist_abort(ordo_dist *d, int code) { (void)d, (void)code; }
+/* one rank: every sum, scatter and gather is the identity */
+void dist_isum_f32(ordo_dist *d, float *x, int64_t n, const char *what) { (void)d, (void)x, (void)n, (void)what; }
+void dist_ireduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, (void)what; }
+void dist_iallgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, (void)what; }
+void dist_iallgather_f64(ordo_dist *d, double *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, (void)what; }
+void dist_poll(ordo_dist *d) { (void)d; }
+void dist_wait(ordo_dist *d) { (void)d; }
+void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what) { (void)d, (void)x, (void)n, (void)what; }
+void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
+                       const char *what) {
+  (void)d, (void)what;
+  if (counts[0] > 0 && all != part) memmove(all, part, (size_t)counts[0]);
+}
 
 #else
 
 enum { TAG_PROBE = 7301 };
 
+/* A non-blocking collective started and not yet finished. */
+typedef struct dist_op {
+  MPI_Request req;
+  const char *what;
+  int *counts;               /* (2 * world) MPI's counts and displacements, kept until it ends */
+  void *move_from, *move_to; /* reduce-scatter: this rank's part, moved to its place at the end */
+  size_t move_bytes;
+} dist_op;
+
 typedef struct dist_mpi {
   MPI_Comm comm;
+  dist_op *ops; /* (n_ops) started, in order */
+  int n_ops, cap_ops;
   int64_t sent;     /* the collective number this rank sends when probing */
   int64_t *got;     /* (world) the numbers received from the peers' probes */
   MPI_Request *req; /* (2 * world) probe receives, then sends */
@@ -109,6 +134,8 @@ int dist_init(ordo_dist *d, double timeout_s, ordo_err *e) {
 void dist_free(ordo_dist *d) {
   dist_mpi *im = d->impl;
   if (im) {
+    ORDO_CHECKF(im->n_ops == 0, "dist_free: %d collectives never waited for", im->n_ops);
+    free(im->ops);
     MPI_Comm_free(&im->comm);
     free(im->got);
     free(im->req);
@@ -181,20 +208,151 @@ static void wait_coll(ordo_dist *d, MPI_Request *req, const char *what) {
   d->n_coll++;
 }
 
-void dist_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what) {
+/* A new entry at the end of the started collectives. */
+static dist_op *op_push(ordo_dist *d, const char *what) {
+  dist_mpi *im = d->impl;
+  if (im->n_ops == im->cap_ops) {
+    im->cap_ops = im->cap_ops ? 2 * im->cap_ops : 16;
+    im->ops = ordo_realloc(im->ops, (size_t)im->cap_ops * sizeof *im->ops);
+  }
+  dist_op *op = &im->ops[im->n_ops++];
+  memset(op, 0, sizeof *op);
+  op->what = what;
+  return op;
+}
+
+/* MPI's int counts and displacements from the parts' counts (each part must fit an int). */
+static int *mpi_counts(const ordo_dist *d, const int64_t *counts) {
+  int *c = ordo_malloc(2 * (size_t)d->world * sizeof(int));
+  int64_t off = 0;
+  for (int r = 0; r < d->world; r++) {
+    ORDO_CHECKF(counts[r] >= 0 && counts[r] <= INT_MAX && off <= INT_MAX,
+                "rank %d's part (%lld at %lld) does not fit MPI's int counts", r,
+                (long long)counts[r], (long long)off);
+    c[r] = (int)counts[r];
+    c[d->world + r] = (int)off;
+    off += counts[r];
+  }
+  return c;
+}
+
+void dist_isum_f32(ordo_dist *d, float *x, int64_t n, const char *what) {
   if (!d || !d->impl) return;
   dist_mpi *im = d->impl;
   double t0 = now_s();
   /* in pieces that fit MPI's int counts */
   for (int64_t off = 0; off < n; off += 1 << 30) {
     int64_t k = n - off < (1 << 30) ? n - off : (1 << 30);
-    MPI_Request r;
-    mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, x + off, (int)k, MPI_FLOAT, MPI_SUM, im->comm, &r),
+    dist_op *op = op_push(d, what);
+    mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, x + off, (int)k, MPI_FLOAT, MPI_SUM, im->comm, &op->req),
            "MPI_Iallreduce", what);
-    wait_coll(d, &r, what);
   }
   d->coll_s += now_s() - t0;
   d->coll_bytes += n * (int64_t)sizeof(float);
+}
+
+void dist_ireduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) {
+  if (!d || !d->impl) return;
+  dist_mpi *im = d->impl;
+  double t0 = now_s();
+  dist_op *op = op_push(d, what);
+  op->counts = mpi_counts(d, counts);
+  /* in place, MPI leaves this rank's part at the start of x */
+  op->move_from = x;
+  op->move_to = x + op->counts[d->world + d->rank];
+  op->move_bytes = (size_t)counts[d->rank] * sizeof(float);
+  mpi_ok(d, MPI_Ireduce_scatter(MPI_IN_PLACE, x, op->counts, MPI_FLOAT, MPI_SUM, im->comm, &op->req),
+         "MPI_Ireduce_scatter", what);
+  d->coll_s += now_s() - t0;
+  for (int r = 0; r < d->world; r++) d->coll_bytes += counts[r] * (int64_t)sizeof(float);
+}
+
+static void iallgather(ordo_dist *d, void *x, const int64_t *counts, MPI_Datatype type,
+                       size_t size, const char *what) {
+  if (!d || !d->impl) return;
+  dist_mpi *im = d->impl;
+  double t0 = now_s();
+  dist_op *op = op_push(d, what);
+  op->counts = mpi_counts(d, counts);
+  mpi_ok(d, MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, op->counts,
+                            op->counts + d->world, type, im->comm, &op->req),
+         "MPI_Iallgatherv", what);
+  d->coll_s += now_s() - t0;
+  for (int r = 0; r < d->world; r++) d->coll_bytes += counts[r] * (int64_t)size;
+}
+
+void dist_iallgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) {
+  iallgather(d, x, counts, MPI_FLOAT, sizeof(float), what);
+}
+
+void dist_iallgather_f64(ordo_dist *d, double *x, const int64_t *counts, const char *what) {
+  iallgather(d, x, counts, MPI_DOUBLE, sizeof(double), what);
+}
+
+void dist_poll(ordo_dist *d) {
+  if (!d || !d->impl) return;
+  dist_mpi *im = d->impl;
+  double t0 = now_s();
+  for (int i = 0; i < im->n_ops; i++) {
+    int done = 0;
+    if (im->ops[i].req != MPI_REQUEST_NULL)
+      mpi_ok(d, MPI_Test(&im->ops[i].req, &done, MPI_STATUS_IGNORE), "MPI_Test", im->ops[i].what);
+  }
+  d->coll_s += now_s() - t0;
+}
+
+void dist_wait(ordo_dist *d) {
+  if (!d || !d->impl) return;
+  dist_mpi *im = d->impl;
+  double t0 = now_s();
+  for (int i = 0; i < im->n_ops; i++) {
+    dist_op *op = &im->ops[i];
+    wait_coll(d, &op->req, op->what);
+    if (op->move_bytes && op->move_to != op->move_from)
+      memmove(op->move_to, op->move_from, op->move_bytes);
+    free(op->counts);
+  }
+  im->n_ops = 0;
+  d->coll_s += now_s() - t0;
+}
+
+void dist_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what) {
+  dist_isum_f32(d, x, n, what);
+  dist_wait(d);
+}
+
+void dist_bcast_bytes(ordo_dist *d, void *x, int64_t n, const char *what) {
+  if (!d || !d->impl) return;
+  dist_mpi *im = d->impl;
+  ORDO_CHECKF(n >= 0 && n <= INT_MAX, "dist_bcast_bytes: %lld bytes", (long long)n);
+  double t0 = now_s();
+  MPI_Request r;
+  mpi_ok(d, MPI_Ibcast(x, (int)n, MPI_BYTE, 0, im->comm, &r), "MPI_Ibcast", what);
+  wait_coll(d, &r, what);
+  d->coll_s += now_s() - t0;
+}
+
+void dist_gather_bytes(ordo_dist *d, void *all, const void *part, const int64_t *counts,
+                       const char *what) {
+  if (!d || !d->impl) {
+    if (counts[0] > 0 && all != part) memmove(all, part, (size_t)counts[0]);
+    return;
+  }
+  dist_mpi *im = d->impl;
+  double t0 = now_s();
+  int *c = mpi_counts(d, counts);
+  MPI_Request r;
+  if (d->rank == 0) {
+    if (counts[0] > 0 && all != part) memmove(all, part, (size_t)counts[0]); /* rank 0's part comes first */
+    mpi_ok(d, MPI_Igatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, c, c + d->world, MPI_BYTE, 0,
+                           im->comm, &r), "MPI_Igatherv", what);
+  } else {
+    mpi_ok(d, MPI_Igatherv(part, c[d->rank], MPI_BYTE, NULL, NULL, NULL, MPI_BYTE, 0, im->comm, &r),
+           "MPI_Igatherv", what);
+  }
+  wait_coll(d, &r, what);
+  free(c);
+  d->coll_s += now_s() - t0;
 }
 
 double dist_sum_f64(ordo_dist *d, double x, const char *what) {
@@ -235,4 +393,22 @@ void dist_barrier(ordo_dist *d, const char *what) {
   wait_coll(d, &r, what);
 }
 
+#endif
+
+#ifndef ORDO_HAVE_NCCL
+/* no NCCL in this build: device collectives refuse to start */
+int dist_dev_available(void) { return 0; }
+int dist_dev_init(ordo_dist *d, int device, ordo_err *e) {
+  (void)d, (void)device;
+  return ordo_fail(e, "this ordo was built without NCCL (needs CUDA and NCCL at configure time)");
+}
+void dist_dev_free(ordo_dist *d) { (void)d; }
+static void __attribute__((noreturn)) no_nccl(const char *what) {
+  ORDO_CHECKF(0, "%s: device collectives need a build with NCCL", what);
+  abort();
+}
+void dist_dev_sum_f32(ordo_dist *d, float *x, int64_t n, const char *what) { (void)d, (void)x, (void)n, no_nccl(what); }
+void dist_dev_reduce_scatter_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, no_nccl(what); }
+void dist_dev_allgather_f32(ordo_dist *d, float *x, const int64_t *counts, const char *what) { (void)d, (void)x, (void)counts, no_nccl(what); }
+void dist_dev_wait(ordo_dist *d, const char *what) { (void)d, no_nccl(what); }
 #endif

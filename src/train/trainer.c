@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ordo/trainer.h"
+#include "train/trainer_internal.h"
 
 trainer_config trainer_defaults(void) {
   trainer_config c;
@@ -18,6 +19,7 @@ trainer_config trainer_defaults(void) {
   c.precision = ORDO_DT_F32;
   c.loss_scaling = -1; /* auto: on for fp16 */
   c.recompute = ENC_RECOMPUTE_NONE;
+  c.bucket_mb = 4.0;
   return c;
 }
 
@@ -52,6 +54,9 @@ static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo
     prev_trainable = trainable;
     end = s->offset + (size_t)s->numel;
   }
+  /* the micro-batches' sum so far (frozen parts never touched: no memory) */
+  if (c->accum_steps > 1) t->acc = ordo_malloc(p->total * sizeof(float));
+  t->done = ordo_malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->done);
   t->scaler = scaler_state_defaults();
   t->scaler.enabled = c->loss_scaling < 0 ? c->precision == ORDO_DT_F16 : c->loss_scaling;
   t->prog.run_seed = c->seed;
@@ -78,6 +83,7 @@ int trainer_init_params(trainer *t, ordo_params *p, const trainer_config *c, ord
 }
 
 void trainer_free(trainer *t) {
+  trainer_dist_free(t);
   free(t->spans);
   opt_adamw8_free(&t->opt);
   opt_groups_free(&t->groups);
@@ -90,13 +96,29 @@ static ckpt_io io_of(trainer *t) {
                    .extra_ctx = t->extra_ctx};
 }
 
+/* The whole optimizer state, laid out as one process's (for a checkpoint under ZeRO). */
+static int whole_state(trainer *t, opt_adamw8 *whole, ordo_err *e) {
+  return opt_adamw8_init(whole, t->p, &t->cfg.adamw, &t->cfg.q8, &t->groups, e);
+}
+
 int trainer_resume(trainer *t, ordo_err *e) {
   if (!t->cfg.ckpt_dir) return 0;
   /* a folder that is no checkpoint would be refused by the first save: say so before step 1 */
   if (ckpt_check_dir(t->cfg.ckpt_dir, e) != 0) return -1;
   if (!ckpt_exists(t->cfg.ckpt_dir)) return 0;
   ckpt_io io = io_of(t);
-  if (ckpt_load(&io, t->cfg.ckpt_dir, e) != 0) return -1;
+  opt_adamw8 whole;
+  /* under ZeRO each rank reads the whole state and keeps its part */
+  if (t->shard) {
+    if (whole_state(t, &whole, e) != 0) return -1;
+    io.adamw8 = &whole;
+  }
+  int rc = ckpt_load(&io, t->cfg.ckpt_dir, e);
+  if (t->shard) {
+    if (rc == 0) trainer_state_take(t, &whole);
+    opt_adamw8_free(&whole);
+  }
+  if (rc != 0) return -1;
   if (t->prog.run_seed != t->cfg.seed)
     return ordo_fail(e, "%s: the checkpoint's run used seed %llu, this one %llu", t->cfg.ckpt_dir,
                      (unsigned long long)t->prog.run_seed, (unsigned long long)t->cfg.seed);
@@ -104,9 +126,18 @@ int trainer_resume(trainer *t, ordo_err *e) {
 }
 
 int trainer_save(trainer *t, ordo_err *e) {
-  if (!t->cfg.ckpt_dir || !dist_is_root(t->dist)) return 0;
+  if (!t->cfg.ckpt_dir) return 0;
+  const int root = dist_is_root(t->dist);
   ckpt_io io = io_of(t);
-  return ckpt_save(&io, t->cfg.ckpt_dir, e);
+  opt_adamw8 whole;
+  if (t->shard) { /* every rank's part to rank 0 */
+    if (root && whole_state(t, &whole, e) != 0) return -1;
+    trainer_state_gather(t, &whole);
+    if (root) io.adamw8 = &whole;
+  }
+  int rc = root ? ckpt_save(&io, t->cfg.ckpt_dir, e) : 0;
+  if (t->shard && root) opt_adamw8_free(&whole);
+  return rc;
 }
 
 void trainer_metrics_add(ordo_metrics *m, const trainer_stats *st) {
@@ -134,14 +165,13 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
   for (int i = 0; i < n; i++) {
     /* each micro-batch of each rank its own dropout masks */
     if (m) m->step = (uint64_t)((step * world + rank) * n + i);
+    trainer_micro_begin(t, i, n);
     loss += micro(ctx, m, step, i, scale);
+    trainer_micro_end(t, i, n);
   }
-  if (world > 1) {
-    /* each rank's gradient is its share of the global batch's: their sum is the whole one */
-    for (int k = 0; k < t->n_spans; k++)
-      dist_sum_f32(t->dist, p->grad + t->spans[k][0], t->spans[k][1], "gradients");
-    loss = (float)dist_sum_f64(t->dist, loss, "loss");
-  }
+  /* each rank's gradient is its share of the global batch's: their sum is the whole one */
+  trainer_grads_finish(t);
+  if (world > 1) loss = (float)dist_sum_f64(t->dist, loss, "loss");
   if (scale != 1.0f) grad_scale(p, 1.0f / scale); /* unscale before clipping */
   if (t->cfg.l2 > 0 && t->cfg.l2_pattern) {
     for (int i = 0; i < p->n; i++) {
@@ -152,7 +182,7 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
       for (int64_t j = 0; j < s->numel; j++) g[j] += t->cfg.l2 * w[j];
     }
   }
-  double gn = grad_global_norm(p);
+  double gn = trainer_grad_norm(t);
   memset(st, 0, sizeof *st);
   st->loss = loss;
   st->grad_norm = gn;
@@ -169,6 +199,7 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
   } else {
     if (t->cfg.clip > 0 && gn > t->cfg.clip) grad_scale(p, (float)(t->cfg.clip / (gn + 1e-6)));
     opt_adamw8_step(&t->opt, p, st->lr);
+    trainer_params_gather(t);
     if (t->scaler.enabled && ++t->scaler.good_steps >= t->scaler.growth_interval) {
       t->scaler.scale *= t->scaler.growth_factor;
       t->scaler.good_steps = 0;

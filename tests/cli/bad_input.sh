@@ -186,6 +186,10 @@ expect_rc 2 "$ORDO" "${TRAIN[@]}" --layers 129 --out "$T/run9"
 expect_text "$T/err" "--layers must be an integer in [1, 128]"
 expect_rc 2 "$ORDO" "${TRAIN[@]}" --batch 65536 --seq 8192 --out "$T/run9"
 expect_text "$T/err" "536870912 tokens per micro-batch, more than 1048576"
+expect_rc 2 "$ORDO" "${TRAIN[@]}" --zero 2 --out "$T/run9"
+expect_text "$T/err" "--zero must be an integer in [0, 1], got '2'"
+expect_rc 2 "$ORDO" "${TRAIN[@]}" --bucket-mb -1 --out "$T/run9"
+expect_text "$T/err" "--bucket-mb must be a number in [0, 1e+06], got '-1'"
 
 # ---- fuzzer reproducers (fuzz/regress/<target>/), each through the command that reads it ----
 R=$SRC/fuzz/regress

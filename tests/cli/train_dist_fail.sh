@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A 2-rank `mpirun ordo train` whose rank 1 is killed (SIGKILL) or stopped (SIGSTOP: a hang)
 # after a checkpoint exists: the job ends within the timeout with a message naming rank 1, and
-# the last checkpoint is intact (its checksums are verified on load) and resumes.
+# the last checkpoint is intact (its checksums are verified on load) and resumes; also under
+# ZeRO-1, whose checkpoints gather every rank's part of the optimizer state to rank 0.
 # Exit 77 (ctest: skipped) when ordo is built without MPI.
 set -u
 ordo=$1 src=$2
@@ -21,10 +22,11 @@ args=(--corpus "$tmp/corpus" --tokenizer "$tmp/tok.json" --layers 2 --hidden 32 
       --save-every 10 --dist-timeout $timeout_s)
 launch=(mpirun -np 2 --oversubscribe --bind-to none)
 fail=0
-case_fail() { # NAME SIGNAL
+case_fail() { # NAME SIGNAL [TRAIN FLAGS...]
   local name=$1 sig=$2 out=$tmp/$1
+  local extra=("${@:3}")
   # a guard far above the timeout: a job that never ends fails the test instead of hanging it
-  timeout 120 "${launch[@]}" "$ordo" train "${args[@]}" --steps 100000 --out "$out" > "$out.log" 2>&1 &
+  timeout 120 "${launch[@]}" "$ordo" train "${args[@]}" "${extra[@]}" --steps 100000 --out "$out" > "$out.log" 2>&1 &
   local job=$!
   for _ in $(seq 1 1200); do [ -f "$out/checkpoint/manifest.json" ] && break; sleep 0.05; done
   [ -f "$out/checkpoint/manifest.json" ] || { echo "FAIL: $name: no checkpoint was written"; fail=1; kill $job; wait $job; return; }
@@ -54,7 +56,7 @@ case_fail() { # NAME SIGNAL
   # the last checkpoint is whole and resumes (4 more steps on the same 2 ranks)
   local step
   step=$(grep -o '"step":[[:space:]]*[0-9]*' "$out/checkpoint/manifest.json" | head -1 | grep -o '[0-9]*$')
-  timeout 120 "${launch[@]}" "$ordo" train "${args[@]}" --steps $((step + 4)) --out "$out" > "$out.resume.log" 2>&1 \
+  timeout 120 "${launch[@]}" "$ordo" train "${args[@]}" "${extra[@]}" --steps $((step + 4)) --out "$out" > "$out.resume.log" 2>&1 \
     || { echo "FAIL: $name: resuming failed"; tail "$out.resume.log"; fail=1; return; }
   if grep -q "resumed from .* at step $step" "$out.resume.log"; then
     echo "ok: $name: the checkpoint of step $step resumed and ran to step $((step + 4))"
@@ -64,5 +66,6 @@ case_fail() { # NAME SIGNAL
 }
 case_fail killed KILL
 case_fail hung STOP
+case_fail killed_zero KILL --zero 1 --optim adamw8
 [ $fail -eq 0 ] && echo "train_dist_fail: PASS"
 exit $fail

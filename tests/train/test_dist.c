@@ -2,15 +2,18 @@
  * one rank with batch 2B takes (same sequences, same masks, the loss a mean over the global
  * batch's masked tokens), so after 20 steps their weights agree within 1e-6 (relative L2 error
  * of the whole table; the sums run in another order, nothing else differs: measured 2.4e-8 to
- * 7.2e-8 over seeds 1-3 on this corpus, also for the resumed runs, the same as one rank with
- * batch B and 2 accumulation steps against batch 2B); also with accumulation. A checkpoint
- * written by 2 ranks resumes on 1 and one written by 1 resumes on 2, and both end where the
- * uninterrupted 1-rank run ends.
- * 8-bit AdamW: within 1e-4. Its moments are stored as 8-bit codes scaled by a block's largest
- * value, so a round-off difference that moves a value across a code boundary (or changes a
- * block's maximum) moves that element's step by a quantisation step. That is no property of the
- * ranks: one process with batch B and 2 accumulation steps differs from batch 2B as much
- * (measured on other text: 8.7e-6, against 9.7e-6 for 2 ranks; 7.1e-6 here).
+ * 7.2e-8 over seeds 1-3 on this corpus); also with accumulation.
+ * Bit for bit: one process computing the batch of 2B as its two halves (batch B, 2 accumulation
+ * steps) sums the halves' gradients as the two ranks' all-reduce does (each half's from zero,
+ * then added), so the weights are identical: with the reduction at the end, with it in one
+ * bucket per layer during the backward pass, with ZeRO-1, with 8-bit AdamW, with both. A
+ * checkpoint written by 2 ranks resumes on 1 and one written by 1 resumes on 2 (with and
+ * without ZeRO-1), and both end where the uninterrupted run ends: within 1e-6 of the 2B run,
+ * identical to the halves run.
+ * 8-bit AdamW against the one-product 2B batch: within 1e-4 only. The product over 2B rows rounds
+ * differently from two products over B rows added, and the 8-bit state turns such last-bit
+ * differences into whole quantisation steps (a value crossing a code boundary, or a block's
+ * maximum moving): measured 7.1e-6 here. Against the halves run it is exact (above).
  * The corpus is generated (fixed words, fixed frequencies), so the figures do not move with the
  * source tree.
  * Skipped (exit 77, reported by ctest as skipped) where ordo is built without MPI. */
@@ -131,6 +134,16 @@ static void same_weights(const char *a, const char *b, double tol) {
   EXPECT(r <= tol, "%s vs %s: relative error %.3g > %g", a, b, r, tol);
 }
 
+/* a/model.safetensors and b's hold the same bytes. */
+static void identical(const char *a, const char *b) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "cmp -s %s/%s/model.safetensors %s/%s/model.safetensors", g_tmp, a,
+           g_tmp, b);
+  int same = system(cmd) == 0;
+  printf("  %s vs %s: %s\n", a, b, same ? "identical" : "differ");
+  EXPECT(same, "%s vs %s: the weights should be identical", a, b);
+}
+
 int main(void) {
   if (!ORDO_MPIEXEC[0]) {
     printf("skipped: MPI not built (install libopenmpi-dev and reconfigure)\n");
@@ -154,10 +167,26 @@ int main(void) {
   EXPECT(train(0, 2, "one_b2", "--steps 20") == 0, "1 rank, batch 2");
   EXPECT(rel_err("one_b2", "one") > 1e-3, "batch 2 should differ from batch 4");
 
+  printf("bit for bit: 1 process x batch 2 x 2 halves against 2 ranks x batch 2:\n");
+  EXPECT(train(0, 2, "halves", "--steps 20 --accum-steps 2") == 0, "1 rank, halves");
+  same_weights("halves", "one", 1e-6);
+  EXPECT(train(2, 2, "two_end", "--steps 20 --no-overlap") == 0, "2 ranks, reduced at the end");
+  identical("two_end", "halves");
+  identical("two", "halves"); /* default buckets (4 MB: this model's layers in one) */
+  EXPECT(train(2, 2, "two_layers", "--steps 20 --bucket-mb 0") == 0, "2 ranks, a bucket per layer");
+  identical("two_layers", "halves");
+  EXPECT(train(2, 2, "two_zero", "--steps 20 --zero 1") == 0, "2 ranks, ZeRO-1");
+  identical("two_zero", "halves");
+
   printf("8-bit AdamW:\n");
   EXPECT(train(0, 4, "one8", "--steps 20 --optim adamw8") == 0, "1 rank");
   EXPECT(train(2, 2, "two8", "--steps 20 --optim adamw8") == 0, "2 ranks");
   same_weights("two8", "one8", 1e-4);
+  EXPECT(train(0, 2, "halves8", "--steps 20 --accum-steps 2 --optim adamw8") == 0, "1 rank, halves");
+  identical("two8", "halves8");
+  EXPECT(train(2, 2, "two8_zero", "--steps 20 --optim adamw8 --zero 1 --bucket-mb 0") == 0,
+         "2 ranks, ZeRO-1, a bucket per layer");
+  identical("two8_zero", "halves8");
 
   printf("accumulation: 2 ranks x batch 1 x 2 micro-batches:\n");
   EXPECT(train(2, 1, "two_acc", "--steps 20 --accum-steps 2") == 0, "2 ranks");
@@ -178,6 +207,24 @@ int main(void) {
   snprintf(cmd, sizeof cmd, "grep -q 'resumed from .* at step 10' %s/r12.log", g_tmp);
   EXPECT(run(cmd) == 0, "the 2-rank run resumed the 1-rank checkpoint");
   same_weights("r12", "ref", 1e-6);
+
+  printf("checkpoints across rank counts with ZeRO-1 and 8-bit state:\n");
+  const char *z20 = "--steps 20 --schedule constant --warmup 0 --optim adamw8 --zero 1",
+             *z10 = "--steps 10 --schedule constant --warmup 0 --optim adamw8 --zero 1";
+  EXPECT(train(0, 2, "zref", "--steps 20 --schedule constant --warmup 0 --optim adamw8 "
+                             "--accum-steps 2") == 0, "1 rank, halves, 20 steps");
+  EXPECT(train(2, 2, "z21", z10) == 0, "2 ranks, ZeRO-1, 10 steps");
+  EXPECT(train(0, 2, "z21", "--steps 20 --schedule constant --warmup 0 --optim adamw8 "
+                            "--accum-steps 2") == 0, "resumed on 1 rank");
+  snprintf(cmd, sizeof cmd, "grep -q 'resumed from .* at step 10' %s/z21.log", g_tmp);
+  EXPECT(run(cmd) == 0, "the 1-rank run resumed the ZeRO checkpoint");
+  identical("z21", "zref");
+  EXPECT(train(0, 2, "z12", "--steps 10 --schedule constant --warmup 0 --optim adamw8 "
+                            "--accum-steps 2") == 0, "1 rank, 10 steps");
+  EXPECT(train(2, 2, "z12", z20) == 0, "resumed on 2 ranks with ZeRO-1");
+  snprintf(cmd, sizeof cmd, "grep -q 'resumed from .* at step 10' %s/z12.log", g_tmp);
+  EXPECT(run(cmd) == 0, "the ZeRO run resumed the 1-rank checkpoint");
+  identical("z12", "zref");
 
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
   if (t_fail == 0) run(cmd);
