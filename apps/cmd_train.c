@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "train_flags.h"
 #include "ordo/dist.h"
+#include "ordo/electra_task.h"
 #include "ordo/files.h"
 #include "ordo/metrics.h"
 #include "ordo/mlm.h"
@@ -35,68 +36,6 @@ typedef struct train_args {
 } train_args;
 
 static const char *k_recompute_names[] = {"none", "attention", "layer"};
-
-/* ELECTRA (Clark et al. 2020): the generator, a narrower encoder, learns the masked LM on the
- * masked batch; its samples replace the masked tokens, and the discriminator learns to tell
- * every real position replaced or original. Loss = MLM + lambda RTD; both models' parameters
- * (sharing the embeddings) are one table stepped by one optimizer. */
-typedef struct electra_task {
-  mlm_task *mlm;
-  enc_model *gen, *disc;
-  float lambda;
-  int n_micro;
-  uint64_t seed;
-  int32_t *dids;   /* (B, T) the discriminator's input */
-  float *replaced; /* (B, T) 1 where the generator's sample differs from the original */
-} electra_task;
-
-static void electra_prepare(void *ctx, int64_t step, int n_micro) {
-  electra_task *t = ctx;
-  t->n_micro = n_micro;
-  mlm_task_prepare(t->mlm, step, n_micro);
-}
-
-static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, float dloss) {
-  (void)unused;
-  electra_task *et = ctx;
-  mlm_task *t = et->mlm;
-  enc_model *g = et->gen, *d = et->disc;
-  int per = t->B * t->T, V = g->cfg.vocab_size;
-  g->seed = et->seed ^ 0x5851F42D4C957F2Dull, d->seed = et->seed;
-  g->step = d->step = (uint64_t)(step * et->n_micro + i);
-  float share;
-  enc_batch b = mlm_task_micro_begin(t, i, &share);
-  const int nr = b.n_mlm_rows;
-  enc_forward(g, &b, 1);
-  enc_zero_output_grads(g, &b);
-  float lm = nr > 0 ? enc_loss_mlm(g, &b, dloss * share, NULL) : 0.0f;
-  enc_backward(g, &b);
-  /* sample each masked position from the generator's softmax (no gradient through it) */
-  memcpy(et->dids, b.ids, (size_t)per * sizeof(int32_t));
-  memset(et->replaced, 0, (size_t)per * sizeof(float));
-  for (int k = 0; k < nr; k++) {
-    const float *p = g->mlm_probs + (size_t)k * V;
-    int row = b.mlm_rows[k], s = V - 1;
-    float u = philox_uniform(et->seed ^ 0xE1EC78A5ull, (uint64_t)g->step * (uint64_t)per + (uint64_t)row), c = 0;
-    for (int v = 0; v < V; v++) {
-      c += p[v];
-      if (u < c) {
-        s = v;
-        break;
-      }
-    }
-    et->dids[row] = s;
-    et->replaced[row] = s != b.mlm_labels[k] ? 1.0f : 0.0f;
-  }
-  enc_batch db = {.B = t->B, .T = t->T, .ids = et->dids, .mask = b.mask};
-  enc_forward(d, &db, 1);
-  enc_zero_output_grads(d, &db);
-  float w = et->lambda / (float)et->n_micro; /* every micro-batch has B*T real positions */
-  float rtd = enc_loss_rtd(d, &db, et->replaced, dloss * w);
-  enc_backward(d, &db);
-  mlm_task_micro_end(t, i);
-  return lm * share + w * rtd;
-}
 
 static int write_model_files(void *ctx, const char *dir, ordo_err *e) {
   char path[4096];
@@ -140,6 +79,7 @@ static void usage(FILE *f) {
     "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
     "  --batch N            sequences per step (default 16)\n"
     "  --steps N            optimizer steps (default 50)\n"
+
     "  --lr X               peak learning rate (default 5e-4)\n"
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
@@ -564,21 +504,12 @@ int cmd_train(int argc, char **argv) {
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
     if (a.electra) {
-      /* the generator: the discriminator's depth, head size and embeddings, gen_frac of its
-       * heads and intermediate width */
-      enc_config gc = cfg;
-      int hs = cfg.hidden_size / cfg.num_attention_heads;
-      gc.num_attention_heads = (int)(cfg.num_attention_heads * a.gen_frac + 0.5);
-      if (gc.num_attention_heads < 1) gc.num_attention_heads = 1;
-      gc.hidden_size = gc.num_attention_heads * hs;
-      gc.intermediate_size = (int)(cfg.intermediate_size * a.gen_frac + 0.5);
-      if (gc.intermediate_size < 1) gc.intermediate_size = 1;
-      if (enc_init(&gen, &gc, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+      int n_shared = electra_generator_init(&gen, &m, a.gen_frac, a.seed, &joint, &e);
+      if (n_shared < 0) goto done;
       have_gen = 1;
-      enc_init_weights(&gen, a.seed + 1);
-      int n_shared = enc_join_params(&m, &gen, "generator.", "embeddings.", &joint);
       log_info("ELECTRA: generator H%d A%d I%d sharing %d embedding tensors, lambda %g",
-               gc.hidden_size, gc.num_attention_heads, gc.intermediate_size, n_shared, a.rtd_weight);
+               gen.cfg.hidden_size, gen.cfg.num_attention_heads, gen.cfg.intermediate_size,
+               n_shared, a.rtd_weight);
     }
   }
   trainer_config tc = a.tc;
@@ -618,13 +549,8 @@ int cmd_train(int argc, char **argv) {
   if (resumed) log_info("resumed from %s at step %lld", ckpt_dir, (long long)tr.prog.step);
 
   mlm_task_init(&task, &data, &dist, a.batch, a.seq, tc.accum_steps);
-  size_t BT = (size_t)a.batch * a.seq, BTall = BT * tc.accum_steps;
-  if (a.electra) {
-    etask = (electra_task){.mlm = &task, .gen = &gen, .disc = &m, .lambda = (float)a.rtd_weight,
-                           .seed = a.seed};
-    etask.dids = ordo_malloc(BT * sizeof(int32_t));
-    etask.replaced = ordo_malloc(BT * sizeof(float));
-  }
+  size_t BTall = (size_t)a.batch * a.seq * tc.accum_steps;
+  if (a.electra) electra_task_init(&etask, &task, &gen, &m, (float)a.rtd_weight, a.seed);
   /* metrics.csv, metrics.jsonl and tb/train/: the rows up to a resumed step kept (rank 0's) */
   if (root) {
     if (metrics_open(&metrics, a.out, &e) != 0) goto done;
@@ -646,7 +572,7 @@ int cmd_train(int argc, char **argv) {
     int64_t step = tr.prog.step;
     trainer_stats st;
     if (a.electra)
-      trainer_step(&tr, &etask, electra_prepare, electra_micro, &st);
+      trainer_step(&tr, &etask, electra_task_prepare, electra_task_micro, &st);
     else
       trainer_step(&tr, &task, mlm_task_prepare, mlm_task_micro, &st);
     double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
@@ -711,8 +637,7 @@ done:
   if (have_gen) enc_free(&gen);
   if (have_model) enc_free(&m);
   params_free(&joint);
-  free(etask.dids);
-  free(etask.replaced);
+  electra_task_free(&etask);
   mlm_data_free(&data);
   free(word_start);
   tok_free(tk);
