@@ -31,6 +31,7 @@ typedef struct train_args {
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every, force;
   int64_t steps;
   double lr, warmup, dropout, min_lr, dist_timeout;
+  double max_minutes; /* stop the steps after this long (0: no cap) */
   uint64_t seed;
   trainer_config tc; /* the technique flags (train_flags.h) */
 } train_args;
@@ -79,7 +80,9 @@ static void usage(FILE *f) {
     "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
     "  --batch N            sequences per step (default 16)\n"
     "  --steps N            optimizer steps (default 50)\n"
-
+    "  --max-minutes F      stop after F minutes of steps (the schedule still spans --steps)\n"
+    "                       and save as at the end: runs of one wall-clock budget (default 0:\n"
+    "                       no cap)\n"
     "  --lr X               peak learning rate (default 5e-4)\n"
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
@@ -254,6 +257,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--min-lr", NULL, NULL, &a->min_lr, 0, 10},
           {"--dropout", NULL, NULL, &a->dropout, 0, 0.99},
           {"--dist-timeout", NULL, NULL, &a->dist_timeout, 1, 1e7},
+          {"--max-minutes", NULL, NULL, &a->max_minutes, 0, 1e7},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
       };
       int hit = 0;
@@ -391,6 +395,11 @@ int cmd_train(int argc, char **argv) {
   if (world > 1 && a.electra) {
     /* its generator's samples are drawn per micro-batch of one process */
     ordo_fail(&e, "--objective electra runs as one process, not under mpirun with %d ranks", world);
+    goto done;
+  }
+  if (world > 1 && a.max_minutes > 0) {
+    /* each rank would read its own clock and stop at a different step */
+    ordo_fail(&e, "--max-minutes runs as one process, not under mpirun with %d ranks", world);
     goto done;
   }
   if (world > 1)
@@ -598,10 +607,16 @@ int cmd_train(int argc, char **argv) {
     if (tc.save_every > 0 && tr.prog.step % tc.save_every == 0 && tr.prog.step < a.steps &&
         trainer_save(&tr, &e) != 0)
       goto done;
+    if (a.max_minutes > 0 && tr.prog.step < a.steps && ordo_time() - t0 > a.max_minutes * 60) {
+      progress_clear(&pb);
+      printf("stopped at step %lld of %lld: --max-minutes %g reached\n", (long long)tr.prog.step,
+             (long long)a.steps, a.max_minutes);
+      break;
+    }
   }
   if (root) progress_finish(&pb, NULL);
   double el = ordo_time() - t0;
-  int64_t ran = a.steps - first_step;
+  int64_t ran = tr.prog.step - first_step;
   if (ran > 0 && root)
     printf("done: %lld steps in %.1f s, %.0f tokens/s, loss %.4f -> %.4f\n", (long long)ran, el,
            (double)ran * BTall * world / el, loss_first, loss_last);

@@ -42,6 +42,15 @@ if [ -s "$tmp/electra_objective/generator/model.safetensors" ] &&
 else
   echo "FAIL: electra generator not saved or not a quarter wide"; fail=$((fail+1))
 fi
+# --max-minutes: the run stops after the first step past the budget and saves as at the end
+run max_minutes '"model_type":"electra"' --objective electra --steps 1000 --max-minutes 0.0001
+if grep -q '^stopped at step 1 of 1000: --max-minutes' "$tmp/max_minutes.log" &&
+   [ "$(($(wc -l < "$tmp/max_minutes/metrics.csv") - 1))" -eq 1 ] &&
+   [ -s "$tmp/max_minutes/generator/model.safetensors" ]; then
+  echo "ok: --max-minutes stopped at step 1 of 1000 and saved both models"; pass=$((pass+1))
+else
+  echo "FAIL: --max-minutes: $(grep -E '^(stopped|done)' "$tmp/max_minutes.log")"; fail=$((fail+1))
+fi
 # the checkpoint is the next run's start: same family and scheme, loss continues from it
 run albert_again '"num_hidden_groups":2' --init "$tmp/albert" --tokenizer "$tmp/albert"
 run relative_again '"ordo_position":"relative"' --init "$tmp/bert_relative" --tokenizer "$tmp/bert_relative"
@@ -62,5 +71,6 @@ expect_rc 2 "unknown objective" --objective xlnet
 expect_rc 2 "electra objective on bert" --objective electra --model-type bert
 expect_rc 2 "electra objective from --init" --objective electra --init "$tmp/albert"
 expect_rc 2 "electra objective in bf16" --objective electra --precision bf16
+expect_rc 2 "negative --max-minutes" --max-minutes -1
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
