@@ -12,10 +12,11 @@ expect() { # expect STATUS DESCRIPTION CMD...
   echo "$out" | grep -E '^parity: ' | sed "s|^|  $what: |"
 }
 # hf/: make_fixtures.py; hf_families/: make_family_fixtures.py (other widths, ALBERT groups,
-# RoFormer's rotary_value, ELECTRA's generator)
+# RoFormer's rotary_value, ELECTRA's generator, ALBERT's SOP and classification heads)
 for d in hf/bert hf/roberta_regression hf/bert_lora hf/roformer_mlm hf/albert_mlm hf/electra_rtd \
          hf_families/roformer_proj hf_families/albert_groups hf_families/electra_proj \
-         hf_families/electra_gen hf_families/electra_cls hf_families/roformer_cls; do
+         hf_families/electra_gen hf_families/electra_cls hf_families/roformer_cls \
+         hf_families/albert_sop hf_families/albert_cls; do
   for be in cpu cpu-ref; do
     expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/$d" --backend "$be"
   done
