@@ -25,6 +25,7 @@ typedef struct train_args {
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
   int electra;                       /* --objective electra */
+  int sop;                           /* ALBERT: sentence-order prediction beside the masked LM */
   double gen_frac, rtd_weight;       /* ELECTRA: generator width fraction, lambda */
   const char **corpus;
   int n_corpus;
@@ -93,6 +94,10 @@ static void usage(FILE *f) {
     "                       tokens, the discriminator (the model saved) learns replaced-token\n"
     "                       detection over every position; loss MLM + --rtd-weight (50) x RTD.\n"
     "                       Writes the discriminator (ElectraForPreTraining) and generator/\n"
+    "  --sop                ALBERT: sentence-order prediction beside the masked LM (each\n"
+    "                       sequence [CLS] A [SEP] B [SEP], its text cut at a random point, A\n"
+    "                       and B swapped in half of them; loss MLM + SOP cross-entropy on the\n"
+    "                       pooler's sop_classifier, AlbertForPreTraining's names)\n"
     "  --whole-word         whole-word masking: a word's tokens are masked together (each\n"
     "                       still 80/10/10); words as the tokenizer marks them (WordPiece:\n"
     "                       no \"##\"; byte-level BPE: a leading space or punctuation)\n"
@@ -208,6 +213,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       a->force = 1;
     } else if (strcmp(f, "--whole-word") == 0) {
       a->whole_word = 1;
+    } else if (strcmp(f, "--sop") == 0) {
+      a->sop = 1;
     } else if (strcmp(f, "--objective") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -301,6 +308,14 @@ static int parse_args(train_args *a, int argc, char **argv) {
   }
   if (a->init && a->config) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
+    return 0;
+  }
+  if (a->sop && a->electra) {
+    fprintf(stderr, "ordo train: --sop is ALBERT's objective, not ELECTRA's\n");
+    return 0;
+  }
+  if (a->sop && a->model_type && strcmp(a->model_type, "albert") != 0) {
+    fprintf(stderr, "ordo train: --sop trains --model-type albert\n");
     return 0;
   }
   if (a->electra) {
@@ -421,6 +436,10 @@ int cmd_train(int argc, char **argv) {
   } else if (new_config(&cfg, &a, &e) != 0) {
     goto done;
   }
+  if (a.sop && cfg.arch != ORDO_ARCH_ALBERT) {
+    ordo_fail(&e, "--sop is ALBERT's: %s is a %s model", a.init ? a.init : a.config, cfg.model_type);
+    goto done;
+  }
   if (enc_check_seq(&cfg, a.seq, &e) != 0) {
     ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
     goto done;
@@ -493,6 +512,7 @@ int cmd_train(int argc, char **argv) {
       for (int32_t id = 0; id < V; id++) word_start[id] = (uint8_t)tok_starts_word(tk, id);
       data.word_start = word_start;
     }
+    data.sop = a.sop;
   }
 
   /* model */
@@ -508,7 +528,8 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init(&m, &cfg, a.electra ? ENC_HEAD_RTD : ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+    int heads = a.electra ? ENC_HEAD_RTD : a.sop ? ENC_HEAD_MLM | ENC_HEAD_SOP : ENC_HEAD_MLM;
+    if (enc_init(&m, &cfg, heads, ops_cpu(), &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;

@@ -42,6 +42,14 @@ if [ -s "$tmp/electra_objective/generator/model.safetensors" ] &&
 else
   echo "FAIL: electra generator not saved or not a quarter wide"; fail=$((fail+1))
 fi
+# ALBERT with sentence-order prediction: AlbertForPreTraining's pooler and SOP classifier saved
+run albert_sop '"model_type":"albert"' --model-type albert --embedding-size 16 --sop
+if grep -aq '"sop_classifier.classifier.weight"' "$tmp/albert_sop/model.safetensors" &&
+   grep -aq '"albert.pooler.weight"' "$tmp/albert_sop/model.safetensors"; then
+  echo "ok: albert --sop saved sop_classifier.classifier and albert.pooler"; pass=$((pass+1))
+else
+  echo "FAIL: albert --sop: no sop_classifier/pooler in model.safetensors"; fail=$((fail+1))
+fi
 # --max-minutes: the run stops after the first step past the budget and saves as at the end
 run max_minutes '"model_type":"electra"' --objective electra --steps 1000 --max-minutes 0.0001
 if grep -q '^stopped at step 1 of 1000: --max-minutes' "$tmp/max_minutes.log" &&
@@ -72,5 +80,7 @@ expect_rc 2 "electra objective on bert" --objective electra --model-type bert
 expect_rc 2 "electra objective from --init" --objective electra --init "$tmp/albert"
 expect_rc 2 "electra objective in bf16" --objective electra --precision bf16
 expect_rc 2 "negative --max-minutes" --max-minutes -1
+expect_rc 2 "--sop with the electra objective" --sop --objective electra
+expect_rc 2 "--sop on bert" --sop --model-type bert
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
