@@ -154,6 +154,6 @@ expect_rc 0 "$ORDO" train --corpus "$T/ds/train" --tokenizer "$T/m/tokenizer.jso
   --threads 1 --out "$T/alb"
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/malb" "${TINY[@]}" --init "$T/alb"
 expect_text "$T/err" "albert.pooler.weight not in the checkpoint: newly initialized"
-tr -d ' \n' <"$T/malb/dual/config.json" | grep -q '"model_type":"albert"' && ok || bad "dual encoder not ALBERT"
+tr -d ' \t\n' <"$T/malb/dual/config.json" | grep -q '"model_type":"albert"' && ok || bad "dual encoder not ALBERT"
 
 test_summary
