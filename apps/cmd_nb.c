@@ -186,7 +186,7 @@ static int cmd_info(int argc, char **argv) {
 static void split_usage(FILE *f) {
   fprintf(f,
           "usage: ordo nb split --data DATASET --out DIR [--val-frac F] [--seed N]\n"
-          "                     [--split-by repo|group] [--force]\n\n"
+          "                     [--split-by repo|group] [--texts] [--force]\n\n"
           "Splits a dataset (--val-frac default 0.1, --seed default 42; the same split as\n"
           "`ordo ai4code baseline --split`) and writes the true orders of each side as\n"
           "DIR/train_orders.csv and DIR/val_orders.csv. --split-by repo (the default) holds out\n"
@@ -194,8 +194,41 @@ static void split_usage(FILE *f) {
           "held-out side, so that at least eight are held out when there are enough; without a\n"
           "sources.csv, or with --split-by group, whole ancestor groups (train_ancestors.csv)\n"
           "with no size cap. val_orders.csv can score a submission on the held-out side with\n"
-          "`ordo ai4code score`. A DIR that already holds files\n"
+          "`ordo ai4code score`. --texts also writes the training side's notebooks as text,\n"
+          "DIR/train_texts/{id}.txt (the cells' sources in their true order, a blank line\n"
+          "between cells), a pretraining corpus for `ordo train --corpus` that holds nothing\n"
+          "of the held-out side. A DIR that already holds files\n"
           "(a dataset's own train_orders.csv, say) is written into only with --force.\n");
+}
+
+/* DIR/train_texts/{id}.txt for each training-side notebook: its cells in true order. */
+static int split_write_texts(const nb_dataset *ds, const uint8_t *val, const char *out, ordo_err *e) {
+  size_t dl = strlen(out) + 64;
+  char *dir = malloc(dl), *path = malloc(dl + 64);
+  snprintf(dir, dl, "%s/train_texts", out);
+  int rc = ordo_dir_ensure(dir, e), n = 0;
+  size_t bytes = 0;
+  for (int32_t i = 0; i < ds->n && rc == 0; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    if (val[i]) continue;
+    size_t len = 0;
+    for (int32_t k = 0; k < nb->n_cells; k++) len += (size_t)nb->cells[k].len + 2;
+    char *txt = malloc(len + 1), *w = txt;
+    for (int32_t k = 0; k < nb->n_cells; k++) {
+      const nb_cell *c = &nb->cells[nb->order[k]];
+      if (k) *w++ = '\n', *w++ = '\n';
+      memcpy(w, c->source, (size_t)c->len);
+      w += c->len;
+    }
+    snprintf(path, dl + 64, "%s/%s.txt", dir, nb->id);
+    rc = ordo_write_file_atomic(path, txt, (size_t)(w - txt), e);
+    bytes += (size_t)(w - txt);
+    n++;
+    free(txt);
+  }
+  if (rc == 0) printf("%s: %d notebooks, %.1f MB of text\n", dir, n, bytes / 1e6);
+  free(dir), free(path);
+  return rc;
 }
 
 static int cmd_split(int argc, char **argv) {
@@ -204,7 +237,7 @@ static int cmd_split(int argc, char **argv) {
   double frac = 0.1;
   long seed = 42;
   nb_split_by by = NB_SPLIT_REPO;
-  int bad = 0, force = 0;
+  int bad = 0, force = 0, texts = 0;
   for (int i = 1; i < argc && !bad; i++) {
     const char *a = argv[i], *x;
     if (strcmp(a, "--data") == 0) {
@@ -213,6 +246,8 @@ static int cmd_split(int argc, char **argv) {
       if ((x = value_of(argc, argv, &i, &bad))) out = x;
     } else if (strcmp(a, "--force") == 0) {
       force = 1;
+    } else if (strcmp(a, "--texts") == 0) {
+      texts = 1;
     } else if (strcmp(a, "--seed") == 0) {
       if ((x = value_of(argc, argv, &i, &bad))) bad = parse_int(x, a, 0, 0x7fffffffL, &seed) != 0;
     } else if (strcmp(a, "--val-frac") == 0) {
@@ -269,6 +304,10 @@ static int cmd_split(int argc, char **argv) {
       printf("%s: %d notebooks\n", p, o.n);
     free(p);
     nb_orders_free(&o);
+  }
+  if (rc == 0 && texts && split_write_texts(&ds, val, out, &e) != 0) {
+    fprintf(stderr, "ordo nb split: %s\n", e.msg);
+    rc = 1;
   }
   free(val);
   nb_dataset_free(&ds);

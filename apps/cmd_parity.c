@@ -255,7 +255,9 @@ static void usage(FILE *f) {
           "position t against labels[t + 1]); `target` with a\n"
           "`logits` output -> MSE of the classification head; a (B, T, C) `target` -> the\n"
           "hidden-state MSE over real tokens; `replaced` -> ELECTRA's replaced-token detection\n"
-          "(BCE-with-logits over real tokens). A lora.json beside the config (r, lora_alpha,\n"
+          "(BCE-with-logits over real tokens); `labels` with `sentence_order_label` (B) -> the\n"
+          "masked LM plus ALBERT's sentence-order cross-entropy (AlbertForPreTraining; its\n"
+          "`sop_logits` compared). A lora.json beside the config (r, lora_alpha,\n"
           "target_modules) adds LoRA adapters and freezes the base model.\n"
           "Prints one line per tensor (max abs error, relative error |out-ref|/|ref|) and\n"
           "`parity: PASS worst_rel=...` (exit 0) or `parity: FAIL ...` (exit 1).\n\n"
@@ -369,7 +371,7 @@ int cmd_parity(int argc, char **argv) {
 
   enc_model m;
   int model_ok = 0, rc = 1;
-  int32_t *ids = NULL, *mask = NULL, *tt = NULL, *labels = NULL;
+  int32_t *ids = NULL, *mask = NULL, *tt = NULL, *labels = NULL, *sop = NULL;
   float *target = NULL;
   const st_tensor *tid = st_find(&in, "input_ids");
   if (!tid || tid->ndim != 2) {
@@ -389,6 +391,7 @@ int cmd_parity(int argc, char **argv) {
     loss_kind = LOSS_MLM;
     heads = ENC_HEAD_MLM;
     if (st_find(&out, "pooler_output")) heads |= ENC_HEAD_POOLER;
+    if (st_find(&in, "sentence_order_label")) heads |= ENC_HEAD_SOP; /* + ALBERT's SOP loss */
   } else if (st_find(&in, "target") && st_find(&in, "target")->ndim == 3) {
     loss_kind = LOSS_HIDDEN_MSE;
   } else if (st_find(&in, "target") && st_find(&out, "logits")) {
@@ -455,6 +458,17 @@ int cmd_parity(int argc, char **argv) {
       }
     }
     batch.mlm_labels = labels;
+    if (heads & ENC_HEAD_SOP) {
+      int64_t sb[1] = {B};
+      sop = ordo_malloc((size_t)B * sizeof(int32_t));
+      if (st_read_i32(&in, "sentence_order_label", sop, 1, sb, &e) != 0) goto done;
+      for (int i = 0; i < B; i++)
+        if (sop[i] < 0 || sop[i] >= cfg.num_labels) {
+          ordo_fail(&e, "%s: sentence_order_label %d of row %d is not in [0, %d)", in.path, sop[i],
+                    i, cfg.num_labels);
+          goto done;
+        }
+    }
   } else if (loss_kind == LOSS_RTD) {
     int32_t *rep = ordo_malloc((size_t)B * T * sizeof(int32_t));
     target = ordo_malloc((size_t)B * T * sizeof(float));
@@ -491,6 +505,7 @@ int cmd_parity(int argc, char **argv) {
                : loss_kind == LOSS_HIDDEN_MSE ? enc_loss_hidden_mse(&m, &batch, target, 1.0f)
                : loss_kind == LOSS_RTD        ? enc_loss_rtd(&m, &batch, target, 1.0f)
                                               : enc_loss_cls_mse(&m, &batch, target, 1.0f);
+  if (sop) loss += enc_loss_cls_ce(&m, &batch, sop, 1.0f); /* AlbertForPreTraining: MLM + SOP */
   enc_backward(&m, &batch);
 
   cmp_state cs = {.tol = tol};
@@ -510,7 +525,7 @@ int cmd_parity(int argc, char **argv) {
       ours = m.rtd_logits, expect = (size_t)B * T;
     else if (strcmp(ot->name, "pooler_output") == 0 && m.pooled)
       ours = m.pooled, expect = (size_t)B * cfg.hidden_size;
-    else if (strcmp(ot->name, "logits") == 0 && m.cls_logits)
+    else if ((strcmp(ot->name, "logits") == 0 || strcmp(ot->name, "sop_logits") == 0) && m.cls_logits)
       ours = m.cls_logits, expect = (size_t)B * cfg.num_labels;
     else if (strcmp(ot->name, "logits") == 0 && enc_is_causal(&cfg) && m.mlm_logits)
       ours = m.mlm_logits, expect = (size_t)B * T * cfg.vocab_size; /* the LM head's */
@@ -577,6 +592,7 @@ done:
   free(mask);
   free(tt);
   free(labels);
+  free(sop);
   free(target);
   if (model_ok) enc_free(&m);
   st_close(&in);

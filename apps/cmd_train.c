@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "train_flags.h"
 #include "ordo/dist.h"
+#include "ordo/electra_task.h"
 #include "ordo/files.h"
 #include "ordo/metrics.h"
 #include "ordo/mlm.h"
@@ -34,79 +35,19 @@ typedef struct train_args {
   int64_t eval_every;                /* 0: at the end only */
   enc_lora_config lora;              /* --lora-r > 0: adapters trained, base frozen */
   const char *lora_targets;
+  int sop;                           /* ALBERT: sentence-order prediction beside the masked LM */
   double gen_frac, rtd_weight;       /* ELECTRA: generator width fraction, lambda */
   const char **corpus;
   int n_corpus;
   int vocab_size, layers, hidden, heads, intermediate, seq, batch, threads, log_every, force;
   int64_t steps;
   double lr, warmup, dropout, min_lr, dist_timeout;
+  double max_minutes; /* stop the steps after this long (0: no cap) */
   uint64_t seed;
   trainer_config tc; /* the technique flags (train_flags.h) */
 } train_args;
 
 static const char *k_recompute_names[] = {"none", "attention", "layer"};
-
-/* ELECTRA (Clark et al. 2020): the generator, a narrower encoder, learns the masked LM on the
- * masked batch; its samples replace the masked tokens, and the discriminator learns to tell
- * every real position replaced or original. Loss = MLM + lambda RTD; both models' parameters
- * (sharing the embeddings) are one table stepped by one optimizer. */
-typedef struct electra_task {
-  mlm_task *mlm;
-  enc_model *gen, *disc;
-  float lambda;
-  int n_micro;
-  uint64_t seed;
-  int32_t *dids;   /* (B, T) the discriminator's input */
-  float *replaced; /* (B, T) 1 where the generator's sample differs from the original */
-} electra_task;
-
-static void electra_prepare(void *ctx, int64_t step, int n_micro) {
-  electra_task *t = ctx;
-  t->n_micro = n_micro;
-  mlm_task_prepare(t->mlm, step, n_micro);
-}
-
-static float electra_micro(void *ctx, enc_model *unused, int64_t step, int i, float dloss) {
-  (void)unused;
-  electra_task *et = ctx;
-  mlm_task *t = et->mlm;
-  enc_model *g = et->gen, *d = et->disc;
-  int per = t->B * t->T, V = g->cfg.vocab_size;
-  g->seed = et->seed ^ 0x5851F42D4C957F2Dull, d->seed = et->seed;
-  g->step = d->step = (uint64_t)(step * et->n_micro + i);
-  float share;
-  enc_batch b = mlm_task_micro_begin(t, i, &share);
-  const int nr = b.n_mlm_rows;
-  enc_forward(g, &b, 1);
-  enc_zero_output_grads(g, &b);
-  float lm = nr > 0 ? enc_loss_mlm(g, &b, dloss * share, NULL) : 0.0f;
-  enc_backward(g, &b);
-  /* sample each masked position from the generator's softmax (no gradient through it) */
-  memcpy(et->dids, b.ids, (size_t)per * sizeof(int32_t));
-  memset(et->replaced, 0, (size_t)per * sizeof(float));
-  for (int k = 0; k < nr; k++) {
-    const float *p = g->mlm_probs + (size_t)k * V;
-    int row = b.mlm_rows[k], s = V - 1;
-    float u = philox_uniform(et->seed ^ 0xE1EC78A5ull, (uint64_t)g->step * (uint64_t)per + (uint64_t)row), c = 0;
-    for (int v = 0; v < V; v++) {
-      c += p[v];
-      if (u < c) {
-        s = v;
-        break;
-      }
-    }
-    et->dids[row] = s;
-    et->replaced[row] = s != b.mlm_labels[k] ? 1.0f : 0.0f;
-  }
-  enc_batch db = {.B = t->B, .T = t->T, .ids = et->dids, .mask = b.mask};
-  enc_forward(d, &db, 1);
-  enc_zero_output_grads(d, &db);
-  float w = et->lambda / (float)et->n_micro; /* every micro-batch has B*T real positions */
-  float rtd = enc_loss_rtd(d, &db, et->replaced, dloss * w);
-  enc_backward(d, &db);
-  mlm_task_micro_end(t, i);
-  return lm * share + w * rtd;
-}
 
 static int write_model_files(void *ctx, const char *dir, ordo_err *e) {
   char path[4096];
@@ -157,6 +98,9 @@ static void usage(FILE *f) {
     "  --seq N              tokens per sequence incl. [CLS]/[SEP] (default 128)\n"
     "  --batch N            sequences per step (default 16)\n"
     "  --steps N            optimizer steps (default 50)\n"
+    "  --max-minutes F      stop after F minutes of steps (the schedule still spans --steps)\n"
+    "                       and save as at the end: runs of one wall-clock budget (default 0:\n"
+    "                       no cap)\n"
     "  --lr X               peak learning rate (default 5e-4)\n"
     "  --warmup X           warmup steps, or a fraction of --steps when < 1 (default 0.1)\n"
     "  --min-lr X           rate at the end of the decay (default 0)\n"
@@ -173,6 +117,10 @@ static void usage(FILE *f) {
     "                       DIR and the adapters (peft layout) to DIR/adapter\n"
     "  --lora-alpha A       scaling A / r (default 2 r)    --lora-dropout P (default 0)\n"
     "  --lora-targets LIST  comma-separated modules (default: c_attn for gpt2, query,value else)\n"
+    "  --sop                ALBERT: sentence-order prediction beside the masked LM (each\n"
+    "                       sequence [CLS] A [SEP] B [SEP], its text cut at a random point, A\n"
+    "                       and B swapped in half of them; loss MLM + SOP cross-entropy on the\n"
+    "                       pooler's sop_classifier, AlbertForPreTraining's names)\n"
     "  --whole-word         whole-word masking: a word's tokens are masked together (each\n"
     "                       still 80/10/10); words as the tokenizer marks them (WordPiece:\n"
     "                       no \"##\"; byte-level BPE: a leading space or punctuation)\n"
@@ -329,6 +277,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       a->whole_word = 1;
     } else if (strcmp(f, "--no-overlap") == 0) {
       a->no_overlap = 1;
+    } else if (strcmp(f, "--sop") == 0) {
+      a->sop = 1;
     } else if (strcmp(f, "--objective") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char *v = argv[++i];
@@ -385,6 +335,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
           {"--lora-dropout", NULL, NULL, &lora_dropout, 0, 0.99},
           {"--zero", &a->tc.zero, NULL, NULL, 0, 1},
           {"--bucket-mb", NULL, NULL, &a->tc.bucket_mb, 0, 1e6},
+          {"--max-minutes", NULL, NULL, &a->max_minutes, 0, 1e7},
           {"--seed", NULL, NULL, NULL, 0, 9e18},
       };
       int hit = 0;
@@ -459,6 +410,14 @@ static int parse_args(train_args *a, int argc, char **argv) {
   }
   if (a->init && a->config) {
     fprintf(stderr, "ordo train: --init and --config exclude each other\n");
+    return 0;
+  }
+  if (a->sop && a->electra) {
+    fprintf(stderr, "ordo train: --sop is ALBERT's objective, not ELECTRA's\n");
+    return 0;
+  }
+  if (a->sop && a->model_type && strcmp(a->model_type, "albert") != 0) {
+    fprintf(stderr, "ordo train: --sop trains --model-type albert\n");
     return 0;
   }
   if (a->electra) {
@@ -558,6 +517,11 @@ int cmd_train(int argc, char **argv) {
     ordo_fail(&e, "--objective electra runs as one process, not under mpirun with %d ranks", world);
     goto done;
   }
+  if (world > 1 && a.max_minutes > 0) {
+    /* each rank would read its own clock and stop at a different step */
+    ordo_fail(&e, "--max-minutes runs as one process, not under mpirun with %d ranks", world);
+    goto done;
+  }
   if (world > 1)
     log_info("data parallel: %d ranks, %d sequences each per micro-batch, global batch %d", world,
              a.batch, world * a.batch * a.tc.accum_steps);
@@ -594,6 +558,10 @@ int cmd_train(int argc, char **argv) {
       ordo_err_prefix(&e, "--lora-targets");
       goto done;
     }
+  }
+  if (a.sop && cfg.arch != ORDO_ARCH_ALBERT) {
+    ordo_fail(&e, "--sop is ALBERT's: %s is a %s model", a.init ? a.init : a.config, cfg.model_type);
+    goto done;
   }
   if (enc_check_seq(&cfg, a.seq, &e) != 0) {
     ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
@@ -674,6 +642,7 @@ int cmd_train(int argc, char **argv) {
       for (int32_t id = 0; id < V; id++) word_start[id] = (uint8_t)tok_starts_word(tk, id);
       data.word_start = word_start;
     }
+    data.sop = a.sop;
   }
 
   /* model */
@@ -694,27 +663,18 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init_lora(&m, &cfg, a.electra ? ENC_HEAD_RTD : ENC_HEAD_MLM, &a.lora, ops_cpu(), &e) != 0)
-      goto done;
+    int heads = a.electra ? ENC_HEAD_RTD : a.sop ? ENC_HEAD_MLM | ENC_HEAD_SOP : ENC_HEAD_MLM;
+    if (enc_init_lora(&m, &cfg, heads, &a.lora, ops_cpu(), &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
     if (a.electra) {
-      /* the generator: the discriminator's depth, head size and embeddings, gen_frac of its
-       * heads and intermediate width */
-      enc_config gc = cfg;
-      int hs = cfg.hidden_size / cfg.num_attention_heads;
-      gc.num_attention_heads = (int)(cfg.num_attention_heads * a.gen_frac + 0.5);
-      if (gc.num_attention_heads < 1) gc.num_attention_heads = 1;
-      gc.hidden_size = gc.num_attention_heads * hs;
-      gc.intermediate_size = (int)(cfg.intermediate_size * a.gen_frac + 0.5);
-      if (gc.intermediate_size < 1) gc.intermediate_size = 1;
-      if (enc_init(&gen, &gc, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+      int n_shared = electra_generator_init(&gen, &m, a.gen_frac, a.seed, &joint, &e);
+      if (n_shared < 0) goto done;
       have_gen = 1;
-      enc_init_weights(&gen, a.seed + 1);
-      int n_shared = enc_join_params(&m, &gen, "generator.", "embeddings.", &joint);
       log_info("ELECTRA: generator H%d A%d I%d sharing %d embedding tensors, lambda %g",
-               gc.hidden_size, gc.num_attention_heads, gc.intermediate_size, n_shared, a.rtd_weight);
+               gen.cfg.hidden_size, gen.cfg.num_attention_heads, gen.cfg.intermediate_size,
+               n_shared, a.rtd_weight);
     }
   }
   trainer_config tc = a.tc;
@@ -781,13 +741,8 @@ int cmd_train(int argc, char **argv) {
     have_eval = 1;
   }
   mlm_task_init(&task, &data, &dist, a.batch, a.seq, tc.accum_steps);
-  size_t BT = (size_t)a.batch * a.seq, BTall = BT * tc.accum_steps;
-  if (a.electra) {
-    etask = (electra_task){.mlm = &task, .gen = &gen, .disc = &m, .lambda = (float)a.rtd_weight,
-                           .seed = a.seed};
-    etask.dids = ordo_malloc(BT * sizeof(int32_t));
-    etask.replaced = ordo_malloc(BT * sizeof(float));
-  }
+  size_t BTall = (size_t)a.batch * a.seq * tc.accum_steps;
+  if (a.electra) electra_task_init(&etask, &task, &gen, &m, (float)a.rtd_weight, a.seed);
   /* metrics.csv, metrics.jsonl and tb/train/: the rows up to a resumed step kept (rank 0's) */
   if (root) {
     if (metrics_open(&metrics, a.out, &e) != 0) goto done;
@@ -809,7 +764,7 @@ int cmd_train(int argc, char **argv) {
     int64_t step = tr.prog.step;
     trainer_stats st;
     if (a.electra)
-      trainer_step(&tr, &etask, electra_prepare, electra_micro, &st);
+      trainer_step(&tr, &etask, electra_task_prepare, electra_task_micro, &st);
     else
       trainer_step(&tr, &task, mlm_task_prepare, mlm_task_micro, &st);
     double tps = (double)BTall * world / (ordo_time() - ts); /* the global batch's tokens */
@@ -848,10 +803,16 @@ int cmd_train(int argc, char **argv) {
     }
     progress_update(&pb, tr.prog.step, tail);
     if (save_now && trainer_save(&tr, &e) != 0) goto done;
+    if (a.max_minutes > 0 && tr.prog.step < a.steps && ordo_time() - t0 > a.max_minutes * 60) {
+      progress_clear(&pb);
+      printf("stopped at step %lld of %lld: --max-minutes %g reached\n", (long long)tr.prog.step,
+             (long long)a.steps, a.max_minutes);
+      break;
+    }
   }
   if (root) progress_finish(&pb, NULL);
   double el = ordo_time() - t0;
-  int64_t ran = a.steps - first_step;
+  int64_t ran = tr.prog.step - first_step;
   if (ran > 0 && root)
     printf("done: %lld steps in %.1f s, %.0f tokens/s, loss %.4f -> %.4f\n", (long long)ran, el,
            (double)ran * BTall * world / el, loss_first, loss_last);
@@ -892,8 +853,7 @@ done:
   if (have_gen) enc_free(&gen);
   if (have_model) enc_free(&m);
   params_free(&joint);
-  free(etask.dids);
-  free(etask.replaced);
+  electra_task_free(&etask);
   mlm_data_free(&data);
   mlm_data_free(&eval_data);
   free(word_start);

@@ -23,6 +23,9 @@ typedef struct mlm_data {
   const uint8_t *word_start; /* (vocab_size) 1 = the token begins a word; NULL = mask tokens
                                 one by one. Set: whole-word masking, where a word's first token
                                 draws for the whole word (each token still 80/10/10). Borrowed. */
+  int sop;         /* sentence-order rows (ALBERT): [CLS] A [SEP] B [SEP] of seq - 3 tokens of
+                      text cut at a random point, A and B swapped in half of the rows;
+                      mlm_data_sop_part gives their token types and order labels */
   int32_t *order;  /* current epoch's sequence order */
   int64_t order_epoch;
   int causal;      /* clm_data_init: sequence i is stream[i T, (i + 1) T), its targets shifted
@@ -52,5 +55,11 @@ int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask
  * same masks): one rank's part of a global batch. ids/mask are (n_rows, T), rows index them. */
 int mlm_data_batch_part(mlm_data *d, int64_t step, int B, int first_row, int n_rows, int32_t *ids,
                         int32_t *mask, int32_t *rows, int32_t *labels);
+
+/* With d->sop: the token types (n_rows, T) (0 up to the first [SEP], 1 after) and sentence-
+ * order labels (n_rows) (0: in order, 1: swapped, AlbertForPreTraining's sentence_order_label)
+ * of the rows mlm_data_batch_part gives for the same arguments. */
+void mlm_data_sop_part(const mlm_data *d, int64_t step, int B, int first_row, int n_rows,
+                       int32_t *tt, int32_t *sop_labels);
 
 #endif

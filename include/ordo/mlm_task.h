@@ -17,6 +17,8 @@ typedef struct mlm_task {
   int32_t *ids, *mask, *rows, *labels; /* the step's whole batch */
   int *first;  /* (n_micro + 1): micro-batch i's masked rows are [first[i], first[i+1]) */
   int n_masked;
+  int n_micro;
+  int32_t *tt, *sop; /* with data->sop: token types (B * accum, T), order labels (B * accum) */
 } mlm_task;
 
 /* Buffers for micro-batches of B sequences of T tokens, up to accum of them per step. */
@@ -24,7 +26,8 @@ void mlm_task_init(mlm_task *t, mlm_data *data, ordo_dist *dist, int B, int T, i
 void mlm_task_free(mlm_task *t);
 /* trainer_prepare_fn: draws this rank's part of the step's batch. */
 void mlm_task_prepare(void *ctx, int64_t step, int n_micro);
-/* trainer_micro_fn: masked-LM forward and backward of micro-batch i. */
+/* trainer_micro_fn: masked-LM forward and backward of micro-batch i; with data->sop, plus the
+ * sentence-order cross-entropy of the model's ENC_HEAD_SOP (a mean over the global batch). */
 float mlm_task_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss);
 /* Micro-batch i with its masked rows shifted to indices into it (mlm_task_micro_end shifts them
  * back), and its share of the step's masked tokens (the loss is a mean over all of them): for

@@ -25,6 +25,8 @@ enum {
   ENC_HEAD_CLS = 1 << 3,    /* RobertaClassificationHead layout: dense, tanh, out_proj on h[:, 0] */
   ENC_HEAD_RTD = 1 << 4,    /* ELECTRA discriminator: dense, activation, dense_prediction -> one
                                replaced-token logit per position */
+  ENC_HEAD_SOP = 1 << 5,    /* ALBERT's sentence-order head (AlbertForPreTraining): the
+                               classification head under its names, sop_classifier.classifier */
 };
 
 /* LoRA (Hu et al. 2021): y = x W^T + b + (alpha / r) * B A dropout(x), with W frozen and only
@@ -136,6 +138,8 @@ typedef struct enc_model {
   int cls_feat_w; /* (num_labels, head_features) or -1: logits += W f for the batch's head_feats */
   int cls_gelu;   /* the classification head's activation is GELU (ELECTRA's and RoFormer's
                      ClassificationHead), not tanh; cls_tanh then holds its output */
+  int cls_pooled; /* ALBERT: the head's dense layer is the base model's pooler, with no dropout
+                     before it (AlbertForSequenceClassification, AlbertSOPHead) */
   int rtd_dense_w, rtd_dense_b, rtd_out_w, rtd_out_b;
 
   /* capacity planned by enc_plan */

@@ -445,7 +445,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   if (m->heads & ENC_HEAD_CLS) {
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
     for (int i = 0; i < B; i++) memcpy(m->cls_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
-    op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    if (!m->cls_pooled)
+      op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     op->matmul_forward(m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
     R(m, m->cls_fc, (size_t)B * C);
     if (m->cls_gelu) op->gelu_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
@@ -739,7 +740,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     op->matmul_backward(m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
     memset(m->g_head_b, 0, F((size_t)B * C));
-    op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    if (m->cls_pooled) memcpy(m->g_head_b, m->g_head_a, F((size_t)B * C));
+    else op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     for (int i = 0; i < B; i++)
       for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
   }

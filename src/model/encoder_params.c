@@ -133,9 +133,13 @@ static int check_config(const enc_config *cfg, int heads, const enc_lora_config 
       return ordo_fail(e, "ALBERT num_hidden_groups %d does not divide num_hidden_layers %d",
                        cfg->num_hidden_groups, cfg->num_hidden_layers);
     if (lora && lora->r > 0) return ordo_fail(e, "LoRA on ALBERT's shared layers is not supported");
-    if (heads & (ENC_HEAD_CLS | ENC_HEAD_NSP))
-      return ordo_fail(e, "ALBERT: only the MLM head and the pooler are supported (its "
-                          "classifier sits on the pooler)");
+    if (heads & ENC_HEAD_NSP) return ordo_fail(e, "ALBERT has no next-sentence head (SOP instead)");
+    if ((heads & ENC_HEAD_POOLER) && (heads & (ENC_HEAD_CLS | ENC_HEAD_SOP)))
+      return ordo_fail(e, "ALBERT: the classification and sentence-order heads hold the pooler");
+    if ((heads & ENC_HEAD_CLS) && (heads & ENC_HEAD_SOP))
+      return ordo_fail(e, "ALBERT: one classifier on the pooler, classification or sentence order");
+  } else if (heads & ENC_HEAD_SOP) {
+    return ordo_fail(e, "the sentence-order head is ALBERT's (model_type albert)");
   }
   if ((heads & ENC_HEAD_RTD) && cfg->arch != ORDO_ARCH_ELECTRA)
     return ordo_fail(e, "the replaced-token-detection head is ELECTRA's (model_type electra)");
@@ -143,7 +147,7 @@ static int check_config(const enc_config *cfg, int heads, const enc_lora_config 
       (cfg->arch == ORDO_ARCH_ELECTRA || cfg->arch == ORDO_ARCH_ROFORMER))
     return ordo_fail(e, "%s has no pooler", cfg->model_type);
 
-  if ((heads & ENC_HEAD_CLS) && cfg->num_labels <= 0)
+  if ((heads & (ENC_HEAD_CLS | ENC_HEAD_SOP)) && cfg->num_labels <= 0)
     return ordo_fail(e, "classification head needs num_labels >= 1");
   return 0;
 }
@@ -176,7 +180,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   }
   if (check_config(cfg, heads, lora, e) != 0) return -1;
   m->cfg = *cfg;
-  m->heads = heads;
+  m->heads = heads & ENC_HEAD_SOP ? heads | ENC_HEAD_CLS : heads; /* SOP: the head's slots */
   m->ops = ops;
   params_init(&m->params);
   family_names nm = names_of(cfg->arch);
@@ -275,16 +279,25 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
     m->nsp_w = add(m, 0, ORDO_PF_FROZEN, 2, 2, C, "cls.seq_relationship.weight");
     m->nsp_b = add(m, 0, ORDO_PF_FROZEN | ND, 1, 2, 0, "cls.seq_relationship.bias");
   }
-  if (heads & ENC_HEAD_CLS) {
-    /* ELECTRA's and RoFormer's heads have the same layout with GELU where RoBERTa has tanh */
+  if (m->heads & ENC_HEAD_CLS) {
+    /* ELECTRA's and RoFormer's heads have the same layout with GELU where RoBERTa has tanh;
+     * ALBERT's dense layer is its pooler, and the output layer is "classifier" (sequence
+     * classification) or "sop_classifier.classifier" (sentence order) */
     m->cls_gelu = cfg->arch == ORDO_ARCH_ELECTRA || cfg->arch == ORDO_ARCH_ROFORMER;
-    m->cls_dense_w = add(m, 0, 0, 2, C, C, "classifier.dense.weight");
-    m->cls_dense_b = add(m, 0, ND, 1, C, 0, "classifier.dense.bias");
-    m->cls_out_w = add(m, 0, 0, 2, cfg->num_labels, C, "classifier.out_proj.weight");
-    m->cls_out_b = add(m, 0, ND, 1, cfg->num_labels, 0, "classifier.out_proj.bias");
+    m->cls_pooled = cfg->arch == ORDO_ARCH_ALBERT;
+    const char *out = m->cls_pooled ? (heads & ENC_HEAD_SOP ? "sop_classifier.classifier" : "classifier")
+                                    : "classifier.out_proj";
+    if (m->cls_pooled) {
+      m->cls_dense_w = add(m, 0, 0, 2, C, C, "%spooler.weight", pre);
+      m->cls_dense_b = add(m, 0, ND, 1, C, 0, "%spooler.bias", pre);
+    } else {
+      m->cls_dense_w = add(m, 0, 0, 2, C, C, "classifier.dense.weight");
+      m->cls_dense_b = add(m, 0, ND, 1, C, 0, "classifier.dense.bias");
+    }
+    m->cls_out_w = add(m, 0, 0, 2, cfg->num_labels, C, "%s.weight", out);
+    m->cls_out_b = add(m, 0, ND, 1, cfg->num_labels, 0, "%s.bias", out);
     if (cfg->head_features > 0)
-      m->cls_feat_w = add(m, 0, 0, 2, cfg->num_labels, cfg->head_features,
-                          "classifier.out_proj.feature_weight");
+      m->cls_feat_w = add(m, 0, 0, 2, cfg->num_labels, cfg->head_features, "%s.feature_weight", out);
   }
   if (heads & ENC_HEAD_RTD) {
     m->rtd_dense_w = add(m, 0, 0, 2, C, C, "discriminator_predictions.dense.weight");
@@ -433,8 +446,12 @@ int enc_find_param(const enc_model *m, const char *name) {
   return i;
 }
 
+/* Heads may be missing from a checkpoint (newly initialized, as transformers does): every
+ * parameter outside the base model, and the pooler, which masked-LM checkpoints lack. */
 static int is_head_param(const enc_model *m, int i) {
-  return strncmp(m->params.specs[i].name, m->base_prefix, strlen(m->base_prefix)) != 0;
+  const char *name = m->params.specs[i].name;
+  size_t n = strlen(m->base_prefix);
+  return strncmp(name, m->base_prefix, n) != 0 || strncmp(name + n, "pooler", 6) == 0;
 }
 
 int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e) {

@@ -86,6 +86,28 @@ static void epoch_order(mlm_data *d, int64_t epoch) {
   d->order_epoch = epoch;
 }
 
+/* The sentence-order cut of row b of step's batch: A is the first `*cut` text tokens (1 to
+ * T - 4), and *swap says whether B comes first. Its own Philox range, keyed by step and row. */
+static void sop_cut(const mlm_data *d, int64_t step, int B, int b, int *cut, int *swap) {
+  uint64_t k = ((uint64_t)step * (uint64_t)B + (uint64_t)b) * 2;
+  uint64_t sseed = d->seed ^ 0x3C6EF372FE94F82Bull;
+  *cut = 1 + (int)(philox_u32(sseed, k) % (uint32_t)(d->seq - 4));
+  *swap = philox_uniform(sseed, k + 1) < 0.5f;
+}
+
+void mlm_data_sop_part(const mlm_data *d, int64_t step, int B, int first_row, int n_rows,
+                       int32_t *tt, int32_t *sop_labels) {
+  int T = d->seq;
+  for (int b = first_row; b < first_row + n_rows; b++) {
+    int cut, swap;
+    sop_cut(d, step, B, b, &cut, &swap);
+    int first_len = swap ? T - 3 - cut : cut; /* the segment placed first */
+    int32_t *row = tt + (size_t)(b - first_row) * T;
+    for (int t = 0; t < T; t++) row[t] = t > first_len + 1;
+    sop_labels[b - first_row] = swap;
+  }
+}
+
 int mlm_data_batch(mlm_data *d, int64_t step, int B, int32_t *ids, int32_t *mask, int32_t *rows,
                    int32_t *labels) {
   return mlm_data_batch_part(d, step, B, 0, B, ids, mask, rows, labels);
@@ -112,7 +134,18 @@ int mlm_data_batch_part(mlm_data *d, int64_t step, int B, int first_row, int n_r
     const int32_t *src = d->stream + (int64_t)d->order[first + b] * body;
     int32_t *row = ids + (size_t)(b - first_row) * T;
     row[0] = d->cls_id;
-    memcpy(row + 1, src, (size_t)body * sizeof(int32_t));
+    if (d->sop) {
+      /* [CLS] A [SEP] B [SEP], or B before A, of the T - 3 text tokens cut after A's */
+      int cut, swap;
+      sop_cut(d, step, B, b, &cut, &swap);
+      const int32_t *s1 = swap ? src + cut : src, *s2 = swap ? src : src + cut;
+      int n1 = swap ? T - 3 - cut : cut, n2 = T - 3 - n1;
+      memcpy(row + 1, s1, (size_t)n1 * sizeof(int32_t));
+      row[1 + n1] = d->sep_id;
+      memcpy(row + 2 + n1, s2, (size_t)n2 * sizeof(int32_t));
+    } else {
+      memcpy(row + 1, src, (size_t)body * sizeof(int32_t));
+    }
     row[T - 1] = d->sep_id;
     for (int t = 0; t < T; t++) mask[(size_t)(b - first_row) * T + t] = 1;
     int word_on = 0; /* whole-word masking: the decision of the current word */

@@ -12,10 +12,15 @@ void mlm_task_init(mlm_task *t, mlm_data *data, ordo_dist *dist, int B, int T, i
   t->rows = ordo_malloc(n * sizeof(int32_t));
   t->labels = ordo_malloc(n * sizeof(int32_t));
   t->first = ordo_malloc(((size_t)accum + 1) * sizeof(int));
+  if (data->sop) {
+    t->tt = ordo_malloc(n * sizeof(int32_t));
+    t->sop = ordo_malloc((size_t)B * accum * sizeof(int32_t));
+  }
 }
 
 void mlm_task_free(mlm_task *t) {
   free(t->ids), free(t->mask), free(t->rows), free(t->labels), free(t->first);
+  free(t->tt), free(t->sop);
   memset(t, 0, sizeof *t);
 }
 
@@ -24,6 +29,10 @@ void mlm_task_prepare(void *ctx, int64_t step, int n_micro) {
   int Ball = t->B * n_micro, per = t->B * t->T;
   int n = mlm_data_batch_part(t->data, step, Ball * dist_world(t->dist),
                               Ball * dist_rank(t->dist), Ball, t->ids, t->mask, t->rows, t->labels);
+  if (t->sop)
+    mlm_data_sop_part(t->data, step, Ball * dist_world(t->dist), Ball * dist_rank(t->dist), Ball,
+                      t->tt, t->sop);
+  t->n_micro = n_micro;
   int k = 0;
   for (int i = 0; i <= n_micro; i++) {
     while (k < n && t->rows[k] < i * per) k++;
@@ -41,7 +50,8 @@ enc_batch mlm_task_micro_begin(mlm_task *t, int i, float *share) {
   for (int k = r0; k < r0 + nr; k++) t->rows[k] -= i * per;
   *share = t->n_masked > 0 ? (float)nr / (float)t->n_masked : 0.0f;
   return (enc_batch){.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
-                     .mask = t->mask + (size_t)i * per, .mlm_rows = t->rows + r0,
+                     .mask = t->mask + (size_t)i * per, .tt = t->tt ? t->tt + (size_t)i * per : NULL,
+                     .mlm_rows = t->rows + r0,
                      .n_mlm_rows = nr, .mlm_labels = t->labels + r0};
 }
 
@@ -57,10 +67,15 @@ float mlm_task_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) 
   enc_batch b = mlm_task_micro_begin(t, i, &share);
   enc_forward(m, &b, 1);
   enc_zero_output_grads(m, &b);
-  float loss = b.n_mlm_rows > 0 ? enc_loss_mlm(m, &b, dloss * share, NULL) : 0.0f;
+  float loss = b.n_mlm_rows > 0 ? enc_loss_mlm(m, &b, dloss * share, NULL) * share : 0.0f;
+  if (t->sop) {
+    /* each micro-batch of each rank holds the same share of the global batch's rows */
+    float w = 1.0f / (float)(t->n_micro * dist_world(t->dist));
+    loss += w * enc_loss_cls_ce(m, &b, t->sop + (size_t)i * t->B, dloss * w);
+  }
   enc_backward(m, &b);
   mlm_task_micro_end(t, i);
-  return loss * share;
+  return loss;
 }
 
 

@@ -57,6 +57,17 @@ expect_text "$T/out" "of 1 ancestor groups held out"
 expect_rc 0 "$ORDO" nb split --data "$T/ds" --out "$T/split" --val-frac 0.3 --seed 1
 n_tr=$(($(wc -l <"$T/split/train_orders.csv") - 1)); n_va=$(($(wc -l <"$T/split/val_orders.csv") - 1))
 [ $((n_tr + n_va)) -eq 8 ] && [ "$n_va" -gt 0 ] && ok || bad "split sizes $n_tr + $n_va"
+# --texts: the training side's notebooks as text, cells in true order, nothing held out
+expect_rc 0 "$ORDO" nb split --data "$T/ds" --out "$T/split_t" --val-frac 0.3 --seed 1 --texts
+cmp -s "$T/split/val_orders.csv" "$T/split_t/val_orders.csv" && ok || bad "--texts changed the split"
+expect_text "$T/out" "train_texts: $n_tr notebooks"
+[ "$(ls "$T/split_t/train_texts" | wc -l)" -eq "$n_tr" ] && ok || bad "train_texts file count"
+for id in $(tail -n +2 "$T/split_t/val_orders.csv" | cut -d, -f1); do
+  [ ! -e "$T/split_t/train_texts/$id.txt" ] && ok || bad "held-out notebook $id in train_texts"
+done
+f=$(ls "$T/split_t/train_texts/"*.txt | head -1)
+grep -n . "$f" | grep -E '^1:# Loading the|^4:import pandas' | wc -l | grep -qx 2 && ok || bad "text order: $(head -4 "$f")"
+[ "$(grep -c '^$' "$f")" -eq 5 ] && ok || bad "a blank line between the 6 cells: $(cat "$f")"
 # a sources.csv with a repo column: the split holds out whole repositories (one per notebook
 # here, so a 0.3 split holds out two or three of them); --split-by group keeps the old split
 cp -r "$T/ds" "$T/dsr"

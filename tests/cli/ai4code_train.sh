@@ -147,4 +147,13 @@ expect_rc 1 "$ORDO" ai4code predict --model "$T/lex" --data "$T/ds" --out "$T/s.
 expect_text "$T/err" "ranker.json"
 expect_text "$T/err" "slot"
 
+# an ALBERT checkpoint of the masked LM alone (no pooler) starts the encoders: the pooler and
+# the classifier on it are new (AlbertForSequenceClassification's names)
+expect_rc 0 "$ORDO" train --corpus "$T/ds/train" --tokenizer "$T/m/tokenizer.json" --model-type albert \
+  --embedding-size 16 --layers 2 --hidden 32 --heads 2 --intermediate 64 --seq 32 --batch 4 --steps 2 \
+  --threads 1 --out "$T/alb"
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/malb" "${TINY[@]}" --init "$T/alb"
+expect_text "$T/err" "albert.pooler.weight not in the checkpoint: newly initialized"
+tr -d ' \t\n' <"$T/malb/dual/config.json" | grep -q '"model_type":"albert"' && ok || bad "dual encoder not ALBERT"
+
 test_summary

@@ -12,11 +12,12 @@ expect() { # expect STATUS DESCRIPTION CMD...
   echo "$out" | grep -E '^parity: ' | sed "s|^|  $what: |"
 }
 # hf/: make_fixtures.py; hf_families/: make_family_fixtures.py (other widths, ALBERT groups,
-# RoFormer's rotary_value, ELECTRA's generator); hf_gpt2/: make_gpt2_fixtures.py (GPT-2 with
-# gelu_new and gelu, LoRA on every Conv1D)
+# RoFormer's rotary_value, ELECTRA's generator, ALBERT's SOP and classification heads);
+# hf_gpt2/: make_gpt2_fixtures.py (GPT-2 with gelu_new and gelu, LoRA on every Conv1D)
 for d in hf/bert hf/roberta_regression hf/bert_lora hf/roformer_mlm hf/albert_mlm hf/electra_rtd \
          hf_families/roformer_proj hf_families/albert_groups hf_families/electra_proj \
          hf_families/electra_gen hf_families/electra_cls hf_families/roformer_cls \
+         hf_families/albert_sop hf_families/albert_cls \
          hf_gpt2/gpt2_lm hf_gpt2/gpt2_gelu hf_gpt2/gpt2_lora_all; do
   for be in cpu cpu-ref; do
     expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/$d" --backend "$be"

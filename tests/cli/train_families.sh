@@ -42,6 +42,24 @@ if [ -s "$tmp/electra_objective/generator/model.safetensors" ] &&
 else
   echo "FAIL: electra generator not saved or not a quarter wide"; fail=$((fail+1))
 fi
+# ALBERT with sentence-order prediction: AlbertForPreTraining's pooler and SOP classifier saved
+run albert_sop '"model_type":"albert"' --model-type albert --embedding-size 16 --sop
+if grep -aq '"sop_classifier.classifier.weight"' "$tmp/albert_sop/model.safetensors" &&
+   grep -aq '"albert.pooler.weight"' "$tmp/albert_sop/model.safetensors"; then
+  echo "ok: albert --sop saved sop_classifier.classifier and albert.pooler"; pass=$((pass+1))
+else
+  echo "FAIL: albert --sop: no sop_classifier/pooler in model.safetensors"; fail=$((fail+1))
+fi
+# --max-minutes: the run stops after the first step past the budget (6 ms) and saves as at the end
+run max_minutes '"model_type":"bert"' --steps 1000 --max-minutes 0.0001
+stop=$(sed -n 's/^stopped at step \([0-9]*\) of 1000: --max-minutes.*/\1/p' "$tmp/max_minutes.log")
+if [ -n "$stop" ] && [ "$stop" -lt 1000 ] &&
+   [ "$(($(wc -l < "$tmp/max_minutes/metrics.csv") - 1))" -eq "$stop" ] &&
+   [ -s "$tmp/max_minutes/model.safetensors" ] && [ -s "$tmp/max_minutes/checkpoint/model.safetensors" ]; then
+  echo "ok: --max-minutes stopped at step $stop of 1000 and saved the model and its checkpoint"; pass=$((pass+1))
+else
+  echo "FAIL: --max-minutes: $(grep -E '^(stopped|done)' "$tmp/max_minutes.log")"; fail=$((fail+1))
+fi
 # the checkpoint is the next run's start: same family and scheme, loss continues from it
 run albert_again '"num_hidden_groups":2' --init "$tmp/albert" --tokenizer "$tmp/albert"
 run relative_again '"ordo_position":"relative"' --init "$tmp/bert_relative" --tokenizer "$tmp/bert_relative"
@@ -62,5 +80,8 @@ expect_rc 2 "unknown objective" --objective xlnet
 expect_rc 2 "electra objective on bert" --objective electra --model-type bert
 expect_rc 2 "electra objective from --init" --objective electra --init "$tmp/albert"
 expect_rc 2 "electra objective in bf16" --objective electra --precision bf16
+expect_rc 2 "negative --max-minutes" --max-minutes -1
+expect_rc 2 "--sop with the electra objective" --sop --objective electra
+expect_rc 2 "--sop on bert" --sop --model-type bert
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

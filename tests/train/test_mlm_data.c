@@ -1,5 +1,6 @@
 /* Masked-LM batches: whole-word masking masks a word's tokens together and keeps the
- * token-level masking rate; without a word table the draw is per token. */
+ * token-level masking rate; without a word table the draw is per token. Sentence-order rows
+ * hold their chunk of text cut in two, swapped exactly where the label says. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,8 +66,42 @@ static void check(int whole) {
   free(orig);
 }
 
+/* With d.sop every row is [CLS] A [SEP] B [SEP]: the chunk the plain row would hold, less its
+ * last token, cut once; label 1 iff the parts come swapped; types 0 up to the first [SEP]. */
+static void check_sop(void) {
+  mlm_data d, plain;
+  ordo_err e = {{0}};
+  EXPECT(mlm_data_init(&d, make_stream(), NTOK, SEQ, BATCH, CLS, SEP, MASK, PAD, V, 5, &e) == 0, "%s", e.msg);
+  EXPECT(mlm_data_init(&plain, make_stream(), NTOK, SEQ, BATCH, CLS, SEP, MASK, PAD, V, 5, &e) == 0, "%s", e.msg);
+  d.sop = 1, d.mask_prob = plain.mask_prob = 0; /* no masking: the rows show their text */
+  int32_t ids[BATCH * SEQ], pids[BATCH * SEQ], mask[BATCH * SEQ], rows[BATCH * SEQ],
+      labels[BATCH * SEQ], tt[BATCH * SEQ], sop[BATCH];
+  int swapped = 0, bad = 0, n = 0;
+  for (int64_t step = 0; step < 50; step++) {
+    mlm_data_batch(&d, step, BATCH, ids, mask, rows, labels);
+    mlm_data_batch(&plain, step, BATCH, pids, mask, rows, labels);
+    mlm_data_sop_part(&d, step, BATCH, 0, BATCH, tt, sop);
+    for (int b = 0; b < BATCH; b++, n++) {
+      const int32_t *r = ids + b * SEQ, *p = pids + b * SEQ + 1, *y = tt + b * SEQ;
+      int s = 1;
+      while (s < SEQ - 1 && r[s] != SEP) s++; /* the inner [SEP] (the stream holds none) */
+      int n1 = s - 1, n2 = SEQ - 3 - n1, ok = r[0] == CLS && r[SEQ - 1] == SEP && n1 >= 1 && n2 >= 1;
+      /* swapped: B = p[0, n2) comes first, A = p[n2, ..) after it */
+      for (int t = 0; ok && t < n1; t++) ok = r[1 + t] == p[sop[b] ? n2 + t : t];
+      for (int t = 0; ok && t < n2; t++) ok = r[2 + n1 + t] == p[sop[b] ? t : n1 + t];
+      for (int t = 0; ok && t < SEQ; t++) ok = y[t] == (t > s);
+      bad += !ok;
+      swapped += sop[b];
+    }
+  }
+  EXPECT(bad == 0, "sentence order: %d of %d rows are not the chunk cut and swapped as labelled", bad, n);
+  EXPECT(swapped > n * 2 / 5 && swapped < n * 3 / 5, "sentence order: %d of %d rows swapped", swapped, n);
+  mlm_data_free(&d), mlm_data_free(&plain);
+}
+
 int main(void) {
   check(0);
   check(1);
+  check_sop();
   return test_summary();
 }

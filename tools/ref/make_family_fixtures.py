@@ -14,6 +14,10 @@ layout (tests/fixtures/README.md):
                   tied to the word embeddings), embedding_size != hidden_size
   electra_cls     ElectraForSequenceClassification, num_labels=1, MSE (GELU head)
   roformer_cls    RoFormerForSequenceClassification, num_labels=1, MSE (GELU head)
+  albert_sop      AlbertForPreTraining: the masked LM plus sentence-order prediction (the
+                  pooler and sop_classifier.classifier), loss = MLM + SOP cross-entropy
+  albert_cls      AlbertForSequenceClassification, num_labels=1, MSE (the classifier on the
+                  pooler)
 
 Randomness: torch.manual_seed(seed), then the models in the order above from the global
 stream; the batch, labels and replaced flags come from make_fixtures.make_batch and the
@@ -31,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures as mf  # noqa: E402
 
 MODELS = ["roformer_proj", "albert_groups", "electra_proj", "electra_gen", "electra_cls",
-          "roformer_cls"]
+          "roformer_cls", "albert_sop", "albert_cls"]
 
 
 def make_configs(a):
@@ -47,6 +51,10 @@ def make_configs(a):
         "electra_gen": transformers.ElectraConfig(**c, embedding_size=a.embedding),
         "electra_cls": transformers.ElectraConfig(**c, embedding_size=a.embedding, num_labels=1),
         "roformer_cls": transformers.RoFormerConfig(**c, embedding_size=a.embedding, num_labels=1),
+        "albert_sop": transformers.AlbertConfig(**c, embedding_size=a.embedding,
+                                                classifier_dropout_prob=0.0),
+        "albert_cls": transformers.AlbertConfig(**c, embedding_size=a.embedding, num_labels=1,
+                                                classifier_dropout_prob=0.0),
     }
 
 
@@ -59,6 +67,8 @@ def build_models(cfg):
         "electra_gen": T.ElectraForMaskedLM(cfg["electra_gen"]),
         "electra_cls": T.ElectraForSequenceClassification(cfg["electra_cls"]),
         "roformer_cls": T.RoFormerForSequenceClassification(cfg["roformer_cls"]),
+        "albert_sop": T.AlbertForPreTraining(cfg["albert_sop"]),
+        "albert_cls": T.AlbertForSequenceClassification(cfg["albert_cls"]),
     }
     for m in models.values():
         m.eval()
@@ -95,9 +105,45 @@ def run_regression(m, batch, a):
     return inputs, outputs
 
 
+def run_albert_sop(m, batch, a):
+    """AlbertForPreTraining: masked-LM cross-entropy plus the sentence-order cross-entropy of
+    the pooled first token against sentence_order_label (B,) from generator seed+4."""
+    ids, mask, types, labels = batch
+    ids = mf.padded(ids, mask, m.config.pad_token_id)
+    g = torch.Generator().manual_seed(a.seed + 4)
+    order = torch.randint(0, m.config.num_labels, (a.batch,), generator=g)
+    out = m(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels,
+            sentence_order_label=order, return_dict=True)
+    seq = m.albert(input_ids=ids, attention_mask=mask, token_type_ids=types,
+                   return_dict=False)[0]
+    out.loss.backward()
+    inputs = dict(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels,
+                  sentence_order_label=order)
+    outputs = dict(last_hidden_state=seq.detach(), mlm_logits=out.prediction_logits,
+                   sop_logits=out.sop_logits, loss=out.loss.reshape(1))
+    return inputs, outputs
+
+
+def run_albert_regression(m, batch, a):
+    """AlbertForSequenceClassification (the classifier on the pooler), num_labels=1, MSE
+    against a target (B, 1) from generator seed+2, as run_regression."""
+    ids, mask, types_, _ = batch
+    ids = mf.padded(ids, mask, m.config.pad_token_id)
+    g = torch.Generator().manual_seed(a.seed + 2)
+    target = torch.randn(a.batch, 1, generator=g)
+    out = m(input_ids=ids, attention_mask=mask, token_type_ids=types_, labels=target,
+            output_hidden_states=True, return_dict=True)
+    out.loss.backward()
+    inputs = dict(input_ids=ids, attention_mask=mask, token_type_ids=types_, target=target)
+    outputs = dict(last_hidden_state=out.hidden_states[-1], logits=out.logits,
+                   loss=out.loss.reshape(1))
+    return inputs, outputs
+
+
 RUNNERS = {"roformer_proj": mf.run_roformer, "albert_groups": mf.run_albert,
            "electra_proj": mf.run_electra, "electra_gen": run_electra_gen,
-           "electra_cls": run_regression, "roformer_cls": run_regression}
+           "electra_cls": run_regression, "roformer_cls": run_regression,
+           "albert_sop": run_albert_sop, "albert_cls": run_albert_regression}
 
 
 def main(argv):
