@@ -339,11 +339,16 @@ static void train_usage(FILE *f) {
           "             it is stored in MODEL_DIR)\n"
           "  pointwise  (--point) an encoder reads <s> markdown </s> + code cells sampled evenly and\n"
           "             regresses the markdown's relative slot\n"
+          "  notebook   a small transformer over every cell's dual vector (code cells at the\n"
+          "             position of their order, markdown cells without one) refines the dual\n"
+          "             encoder's slot scores of every markdown jointly; it trains on the slot\n"
+          "             model's notebooks\n"
           "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
           "             the code before and after, place, headings) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
           "Besides the model, MODEL_DIR gets the run's records: metrics.jsonl and TensorBoard event\n"
-          "files in tb/<stage>/ (stages dual, pointwise, slot_lex, slot: loss, learning rate,\n"
+          "files in tb/<stage>/ (stages dual, pointwise, notebook, slot_lex, slot,\n"
+          "slot_nbm: loss, learning rate,\n"
           "gradient norm, loss scale, throughput, memory per step; held-out tau, per notebook\n"
           "length too, and loss per epoch) and heldout.jsonl (the kept model's held-out orders);\n"
           "'ordo report MODEL_DIR --out report.html' shows them.\n"
@@ -353,6 +358,11 @@ static void train_usage(FILE *f) {
           "  --no-dual             no dual encoder\n"
           "  --dual-epochs N (%d) --dual-lr F (%g) --dual-cells N (%d; cells per micro-batch)\n"
           "  --cell-tokens N (%d; tokens kept per cell) --dual-dim N (%d)\n"
+          "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
+          "                        same split and seed) instead of training one\n"
+          "  --no-notebook         no notebook-level model\n"
+          "  --notebook-epochs N (%d) --notebook-lr F (%g) --notebook-layers N (%d)\n"
+          "  --notebook-hidden N (%d)\n"
           "  --init-seed N         seed of the weights and data order (default: --seed); --seed\n"
           "                        alone fixes the split, so models of one split can differ\n"
           "  encoders (dual and pointwise): --layers N (%d) --hidden N (%d) --heads N (%d)\n"
@@ -372,7 +382,7 @@ static void train_usage(FILE *f) {
           "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
-          d.dc.md_tokens, d.dc.dim, d.layers, d.hidden, d.heads, d.intermediate,
+          d.dc.md_tokens, d.dc.dim, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
@@ -422,6 +432,12 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--dual-epochs", &bad))) bad = parse_int(v, "--dual-epochs", 1, 1000, &o.dual_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-lr", &bad))) bad = parse_double(v, "--dual-lr", 0, 1, &o.dual_lr) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-cells", &bad))) bad = parse_int(v, "--dual-cells", 1, 8192, &o.dual_cells) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-from", &bad))) o.dual_from = v;
+    else if (strcmp(argv[i], "--no-notebook") == 0) o.nbm = 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-epochs", &bad))) bad = parse_int(v, "--notebook-epochs", 1, 1000, &o.nbm_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-lr", &bad))) bad = parse_double(v, "--notebook-lr", 0, 1, &o.nbm_lr) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-layers", &bad))) bad = parse_int(v, "--notebook-layers", 1, 12, &o.nbc.layers) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-hidden", &bad))) bad = parse_int(v, "--notebook-hidden", 8, 1024, &o.nbc.hidden) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-dim", &bad))) bad = parse_int(v, "--dual-dim", 1, 4096, &o.dc.dim) != 0;
     else if ((v = flag_value(argc, argv, &i, "--cell-tokens", &bad))) bad = parse_int(v, "--cell-tokens", 1, 4094, &o.dc.md_tokens) != 0, o.dc.code_tokens = o.dc.md_tokens;
     else if ((v = flag_value(argc, argv, &i, "--layers", &bad))) bad = parse_int(v, "--layers", 1, 48, &o.layers) != 0;
@@ -458,6 +474,16 @@ static int cmd_rk_train(int argc, char **argv) {
     fprintf(stderr, "ordo ai4code train: --hidden %d is not a multiple of --heads %d\n", o.hidden, o.heads);
     bad = 1;
   }
+  if (!bad && o.nbc.hidden % (2 * o.nbc.heads) != 0) {
+    fprintf(stderr, "ordo ai4code train: --notebook-hidden %d is not a multiple of %d (twice its "
+                    "%d heads)\n", o.nbc.hidden, 2 * o.nbc.heads, o.nbc.heads);
+    bad = 1;
+  }
+  if (!bad && o.dual_from && (!o.dual || o.init || o.tokenizer)) {
+    fprintf(stderr, "ordo ai4code train: --dual-from takes the dual encoder and its tokenizer as "
+                    "they are: it excludes --no-dual, --lexical-only, --init and --tokenizer\n");
+    bad = 1;
+  }
   if (!bad && o.pc.md_tokens + 3 > o.pc.seq) {
     fprintf(stderr, "ordo ai4code train: --seq %d leaves no room after --md-tokens %d\n", o.pc.seq, o.pc.md_tokens);
     bad = 1;
@@ -487,6 +513,9 @@ static int cmd_rk_train(int argc, char **argv) {
     if (o.dual)
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.dual_steps,
              res.seconds_dual, res.dual_loss_first, res.dual_loss_last);
+    if (o.dual && o.nbm)
+      printf("notebook model: %.1f s, val kendall_tau %.6f; slot ranker with it %.6f\n",
+             res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.point_steps,
              res.seconds_point, res.point_loss_first, res.point_loss_last);
@@ -498,6 +527,9 @@ static int cmd_rk_train(int argc, char **argv) {
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
              res.dual_loss_last, res.tau_dual);
+    if (o.dual && o.nbm)
+      printf("notebook model: %.1f s, val kendall_tau %.6f; slot ranker with it %.6f\n",
+             res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.point_steps, res.seconds_point, res.point_loss_first,
@@ -518,7 +550,7 @@ static void predict_usage(FILE *f) {
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
           "                            [--seed N] [--split-by repo|group] [--threads N]\n"
-          "                            [--point-only | --dual-only]\n\n"
+          "                            [--point-only | --dual-only | --notebook-only]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
@@ -526,7 +558,8 @@ static void predict_usage(FILE *f) {
           "'baseline'). When the true orders are known the Kendall tau is printed. Throughput goes\n"
           "to stderr.\n"
           "--point-only predicts from the models' pointwise encoders alone (no slot model);\n"
-          "--dual-only from their dual encoders alone (each markdown in its median slot).\n");
+          "--dual-only from their dual encoders alone (each markdown in its median slot);\n"
+          "--notebook-only from their notebook-level models alone (the same decoding).\n");
 }
 
 static int cmd_rk_predict(int argc, char **argv) {
@@ -535,7 +568,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   double val_frac = 0.1, th = 0;
   nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
-  int bad = 0, point_only = 0, dual_only = 0;
+  int bad = 0, point_only = 0, dual_only = 0, nbm_only = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--model", &bad))) models_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
@@ -544,6 +577,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
     else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
     else if (strcmp(argv[i], "--dual-only") == 0) dual_only = 1;
+    else if (strcmp(argv[i], "--notebook-only") == 0) nbm_only = 1;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
@@ -553,8 +587,9 @@ static int cmd_rk_predict(int argc, char **argv) {
       bad = 1;
     }
   }
-  if (!bad && point_only && dual_only) {
-    fprintf(stderr, "ordo ai4code predict: --point-only and --dual-only exclude each other\n");
+  if (!bad && point_only + dual_only + nbm_only > 1) {
+    fprintf(stderr, "ordo ai4code predict: --point-only, --dual-only and --notebook-only exclude "
+                    "each other\n");
     bad = 1;
   }
   if (!bad && (!models_arg || !data || !out)) {
@@ -616,9 +651,16 @@ static int cmd_rk_predict(int argc, char **argv) {
       rc = 1;
       loaded++;
       break;
+    } else if (nbm_only && !models[loaded].has_nbm) {
+      fprintf(stderr, "ordo ai4code predict: --notebook-only: %s has no notebook-level model\n",
+              dirs[loaded]);
+      rc = 1;
+      loaded++;
+      break;
     } else {
       models[loaded].point_only = point_only;
       models[loaded].dual_only = dual_only;
+      models[loaded].nbm_only = nbm_only;
     }
   nb_dataset ds;
   uint8_t *mask = NULL;
