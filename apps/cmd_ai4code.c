@@ -340,9 +340,10 @@ static void train_usage(FILE *f) {
           "  pointwise  (--point) an encoder reads <s> markdown </s> + code cells sampled evenly and\n"
           "             regresses the markdown's relative slot\n"
           "  notebook   a small transformer over every cell's dual vector (code cells at the\n"
-          "             position of their order, markdown cells without one) refines the dual\n"
-          "             encoder's slot scores of every markdown jointly; it trains on the slot\n"
-          "             model's notebooks\n"
+          "             position of their order, markdown cells without one) refines the slot\n"
+          "             ranker's distributions of every markdown jointly (--notebook-over dual: the\n"
+          "             dual encoder's, read by the slot ranker); it trains on the slot model's\n"
+          "             notebooks and is kept when it validates better\n"
           "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
           "             the code before and after, place, headings) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
@@ -361,6 +362,7 @@ static void train_usage(FILE *f) {
           "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
           "                        same split and seed) instead of training one\n"
           "  --no-notebook         no notebook-level model\n"
+          "  --notebook-over slot|dual (slot; what the notebook model refines)\n"
           "  --notebook-epochs N (%d) --notebook-lr F (%g) --notebook-layers N (%d)\n"
           "  --notebook-hidden N (%d)\n"
           "  --init-seed N         seed of the weights and data order (default: --seed); --seed\n"
@@ -434,6 +436,11 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--dual-cells", &bad))) bad = parse_int(v, "--dual-cells", 1, 8192, &o.dual_cells) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-from", &bad))) o.dual_from = v;
     else if (strcmp(argv[i], "--no-notebook") == 0) o.nbm = 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-over", &bad))) {
+      if (strcmp(v, "slot") == 0) o.nbm_over_slot = 1;
+      else if (strcmp(v, "dual") == 0) o.nbm_over_slot = 0;
+      else fprintf(stderr, "ordo ai4code train: --notebook-over: expected slot or dual, got '%s'\n", v), bad = 1;
+    }
     else if ((v = flag_value(argc, argv, &i, "--notebook-epochs", &bad))) bad = parse_int(v, "--notebook-epochs", 1, 1000, &o.nbm_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--notebook-lr", &bad))) bad = parse_double(v, "--notebook-lr", 0, 1, &o.nbm_lr) != 0;
     else if ((v = flag_value(argc, argv, &i, "--notebook-layers", &bad))) bad = parse_int(v, "--notebook-layers", 1, 12, &o.nbc.layers) != 0;

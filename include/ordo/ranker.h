@@ -251,24 +251,28 @@ void rk_decode_joint(const nb_notebook *nb, const float *prob, const rk_md_order
  * the whole notebook says, every markdown's slots scored jointly. Notebooks of more than
  * RK_NBM_MAX_CELLS cells keep the dual encoder's distribution. */
 #define RK_NBM_MAX_CELLS 1024
+#define RK_NBM_EXTRA 2 /* inputs beside the dual vector: where the base distribution puts the cell */
 typedef struct rk_nbm_config {
   int layers, hidden, heads, intermediate;
 } rk_nbm_config;
-/* An ELECTRA-layout encoder (embedding width in_dim = 2 x the dual dim, projected to hidden),
+/* An ELECTRA-layout encoder (embedding width in_dim = 2 x the dual dim, + RK_NBM_EXTRA,
+ * projected to hidden),
  * sinusoidal positions, no head, planned for one notebook of RK_NBM_MAX_CELLS cells. */
 int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e);
 void rk_nbm_init_weights(enc_model *m, uint64_t seed);
 int rk_nbm_fits(const nb_notebook *nb);
-/* Slot log-probabilities lp (n_md, n_code + 1) of nb from its dual cell vectors z. */
-void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim, float *lp);
+/* Slot log-probabilities lp (n_md, n_code + 1) of nb from its dual cell vectors z and the base
+ * distribution's log-probabilities base (n_md, n_code + 1). */
+void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
+                     const float *base, float *lp);
 /* Forward, cross-entropy against truth (n_md) and backward into m's gradients scaled by dloss;
  * returns the mean loss over the markdown cells. */
 float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
-                     const int32_t *truth, float dloss);
+                     const float *base, const int32_t *truth, float dloss);
 /* Positions of the notebooks in mask with z[i] (weighted-median decoding), and the mean
  * cross-entropy of their true slots in *nll (may be NULL). */
 void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, float *const *z,
-                      int dual_dim, float **md_pos, double *nll);
+                      int dual_dim, float *const *base, float **md_pos, double *nll);
 
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
@@ -309,6 +313,8 @@ typedef struct rk_train_opts {
   int nbm;
   rk_nbm_config nbc;
   int nbm_epochs, nbm_notebooks; /* notebooks per step */
+  int nbm_over_slot; /* 1: it refines the slot ranker's distribution (the model's last stage);
+                        0: the dual encoder's, and the slot ranker reads its (rk_lex.nbm) */
   double nbm_lr;
   trainer_config tech;      /* the encoder's training techniques (accumulation, precision, ...):
                                its steps and schedule are set from the fields above */
@@ -383,10 +389,11 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e);
 /* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
  * best held-out tau in m and writes them to DIR/dual; its records go to metrics (may be NULL) as
  * stage "dual". */
-/* The notebook-level model's training from the cell vectors z of the train and val notebooks:
+/* The notebook-level model's training from the cell vectors z and base log-probabilities of the
+ * train and val notebooks:
  * keeps the best held-out epoch in m, written to DIR/notebook (stage "notebook"). */
 int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_dim,
-                 const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
+                 float *const *base, const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
                  ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
 
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
@@ -418,6 +425,8 @@ typedef struct rk_model {
   rk_dual_config dc;
   int has_nbm;
   enc_model nbm;  /* the notebook-level model (DIR/notebook) over the dual cell vectors */
+  int nbm_over_slot; /* its base is the slot ranker's distribution and its output the model's;
+                        0: its base is the dual encoder's and its output the slot features' */
   int point_only; /* predict from the pointwise encoder alone (set by the caller) */
   int dual_only;  /* predict from the dual encoder alone (set by the caller) */
   int nbm_only;   /* predict from the notebook-level model alone (set by the caller) */

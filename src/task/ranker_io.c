@@ -46,7 +46,9 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
     cJSON_AddNumberToObject(dc, "code_tokens", m->dc.code_tokens);
     cJSON_AddNumberToObject(dc, "dim", m->dc.dim);
   }
-  if (m->has_nbm) cJSON_AddObjectToObject(root, "notebook"); /* its files in DIR/notebook */
+  if (m->has_nbm) /* its files in DIR/notebook */
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "notebook"), "over",
+                            m->nbm_over_slot ? "slot" : "dual");
   cJSON *dj = cJSON_AddObjectToObject(root, "decode");
   cJSON_AddBoolToObject(dj, "joint", m->decode_joint);
   float first[RK_HCLASSES * RK_HCLASSES];
@@ -138,11 +140,12 @@ static int nbm_load(enc_model *m, const char *dir, int in_dim, ordo_err *e) {
   char path[4400];
   snprintf(path, sizeof path, "%s/notebook/config.json", dir);
   if (hfconfig_load(&cfg, path, e) != 0) return -1;
-  if (cfg.embedding_size != in_dim || cfg.max_position_embeddings != RK_NBM_MAX_CELLS + 1 ||
+  if (cfg.embedding_size != in_dim + RK_NBM_EXTRA || cfg.max_position_embeddings != RK_NBM_MAX_CELLS + 1 ||
       cfg.hidden_size % 2 != 0)
     return ordo_fail(e, "%s: embedding_size %d, max_position_embeddings %d, hidden_size %d; the "
                      "notebook model needs %d, %d and an even size", path, cfg.embedding_size,
-                     cfg.max_position_embeddings, cfg.hidden_size, in_dim, RK_NBM_MAX_CELLS + 1);
+                     cfg.max_position_embeddings, cfg.hidden_size, in_dim + RK_NBM_EXTRA,
+                     RK_NBM_MAX_CELLS + 1);
   if (enc_init(m, &cfg, 0, ops_cpu(), e) != 0) return -1;
   snprintf(path, sizeof path, "%s/notebook", dir);
   if (enc_load(m, path, NULL, e) != 0) {
@@ -250,6 +253,16 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     goto done;
   }
   if (cJSON_IsObject(nc)) {
+    const cJSON *over = cJSON_GetObjectItemCaseSensitive(nc, "over");
+    if (!cJSON_IsString(over) || (strcmp(over->valuestring, "slot") && strcmp(over->valuestring, "dual"))) {
+      ordo_fail(e, "%s: \"notebook\": \"over\": expected \"slot\" or \"dual\"", path);
+      goto done;
+    }
+    m->nbm_over_slot = strcmp(over->valuestring, "slot") == 0;
+    if (m->nbm_over_slot && m->slot.use_nbm) {
+      ordo_fail(e, "%s: a notebook model over the slot ranker cannot be the slot ranker's evidence", path);
+      goto done;
+    }
     if (nbm_load(&m->nbm, dir, 2 * m->dc.dim, e) != 0) goto done;
     m->has_nbm = 1;
   }
@@ -296,9 +309,12 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
   }
   ORDO_CHECKF(!m->dual_only || m->has_dual, "dual_only without a dual encoder");
   ORDO_CHECKF(!m->nbm_only || m->has_nbm, "nbm_only without a notebook model");
-  int alone = m->dual_only || m->nbm_only; /* one model's distributions, no slot MLP */
-  int use_nbm = m->has_nbm && (m->nbm_only || (m->slot.use_nbm && !m->dual_only));
-  int use_dual = m->has_dual && (m->slot.use_dual || use_nbm || m->dual_only);
+  /* the notebook model over the dual encoder's distributions runs before the slot ranker (its
+   * evidence, or alone with nbm_only); over the slot ranker's, after it (the model's output) */
+  int nbm_post = m->has_nbm && m->nbm_over_slot && !m->dual_only;
+  int nbm_pre = m->has_nbm && !m->nbm_over_slot && !m->dual_only && (m->nbm_only || m->slot.use_nbm);
+  int alone = m->dual_only || (m->nbm_only && nbm_pre); /* no slot ranker */
+  int use_dual = m->has_dual && (m->slot.use_dual || nbm_pre || nbm_post || m->dual_only);
   float **pp = NULL;
   if (m->slot.use_point && !alone) {
     pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
@@ -321,13 +337,18 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     memset(part, 0, (size_t)ds->n);
     for (int32_t i = c0; i < c1; i++) part[i] = !mask || mask[i];
     if (use_dual) rk_dual_embed(&m->dual, m->tk, &m->dc, ds, part, threads, z);
-    /* the notebook model's distributions, one notebook at a time (its activations are shared) */
-    float **nlp = use_nbm ? ordo_calloc((size_t)(c1 - c0), sizeof *nlp) : NULL;
-    for (int32_t i = c0; i < c1 && use_nbm; i++) {
+    /* the notebook model's distributions (log-probabilities), one notebook at a time: its
+     * activations are shared; before the slot ranker, or from its distributions after it */
+    float **nlp = m->has_nbm ? ordo_calloc((size_t)(c1 - c0), sizeof *nlp) : NULL;
+    for (int32_t i = c0; i < c1 && nbm_pre; i++) {
       if (!part[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];
-      nlp[i - c0] = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof **nlp);
-      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, nlp[i - c0]);
+      size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+      float *base = ordo_malloc(R * sizeof *base);
+      rk_dual_logprobs(nb, z[i], m->dc.dim, base);
+      nlp[i - c0] = ordo_malloc(R * sizeof **nlp);
+      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, base, nlp[i - c0]);
+      free(base);
     }
 #pragma omp parallel num_threads(threads)
     {
@@ -338,33 +359,48 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
         if (!part[i]) continue;
         const nb_notebook *nb = &ds->nbs[i];
         md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
+        size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
         if (m->dual_only) {
           rk_dual_positions(nb, z[i], m->dc.dim, md_pos[i]);
-        } else if (m->nbm_only) {
-          size_t R = (size_t)nb->n_md * (nb->n_code + 1);
-          for (size_t k = 0; k < R; k++) nlp[i - c0][k] = expf(nlp[i - c0][k]);
+        } else if (alone) {
+          for (size_t k = 0; k + 1 < R; k++) nlp[i - c0][k] = expf(nlp[i - c0][k]);
           decode(m, nb, i, nlp[i - c0], md_pos);
         } else {
-          size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
           float *prob = ordo_malloc(R * sizeof *prob);
           rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
           if (use_dual && m->slot.use_dual) {
             sim.dual = ordo_malloc(R * sizeof *sim.dual);
             rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
           }
-          if (use_nbm) sim.nbm = nlp[i - c0], nlp[i - c0] = NULL; /* freed with sim */
+          if (nbm_pre) sim.nbm = nlp[i - c0], nlp[i - c0] = NULL; /* freed with sim */
           rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
-          decode(m, nb, i, prob, md_pos);
+          if (nbm_post) { /* decoded after the notebook model */
+            for (size_t k = 0; k + 1 < R; k++) prob[k] = logf(prob[k] + 1e-30f);
+            nlp[i - c0] = prob, prob = NULL;
+          } else {
+            decode(m, nb, i, prob, md_pos);
+          }
           rk_lex_free(&sim);
           free(prob);
         }
-        if (z) free(z[i]), z[i] = NULL;
+        if (z && !nbm_post) free(z[i]), z[i] = NULL;
         if (m->progress) {
 #pragma omp critical(rk_predict_progress)
           progress_update(&pb, ++n_done, NULL);
         }
       }
       rk_slot_work_free(&w);
+    }
+    for (int32_t i = c0; i < c1 && nbm_post; i++) {
+      if (!part[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      size_t R = (size_t)nb->n_md * (nb->n_code + 1);
+      float *lp = ordo_malloc((R + 1) * sizeof *lp);
+      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, nlp[i - c0], lp);
+      for (size_t k = 0; k < R; k++) lp[k] = expf(lp[k]);
+      decode(m, nb, i, lp, md_pos);
+      free(lp), free(z[i]);
+      z[i] = NULL;
     }
     if (nlp)
       for (int32_t i = c0; i < c1; i++) free(nlp[i - c0]);

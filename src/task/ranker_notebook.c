@@ -2,8 +2,9 @@
  * notebook, whose inputs are the dual encoder's cell vectors (added to the embedding of the
  * cell's type), code cells at the position of their order and markdown cells all at position 0.
  * Its output states score every (markdown, slot) bilinearly as the dual encoder does, added to
- * the dual encoder's own log-probabilities, so that it starts from them and learns what the
- * whole notebook says (the other markdown cells, the flow of the code). */
+ * a base distribution's log-probabilities (the dual encoder's, or the slot ranker's), so that it
+ * starts from them and learns what the whole notebook says (the other markdown cells and where
+ * the base puts them, the flow of the code). */
 #include <math.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@ int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
   cfg.vocab_size = 2; /* the cell's type: 0 code, 1 markdown */
   cfg.type_vocab_size = 1;
   cfg.pad_token_id = 0;
-  cfg.embedding_size = in_dim;
+  cfg.embedding_size = in_dim + RK_NBM_EXTRA;
   cfg.hidden_size = c->hidden;
   cfg.num_hidden_layers = c->layers;
   cfg.num_attention_heads = c->heads;
@@ -41,10 +42,35 @@ void rk_nbm_init_weights(enc_model *m, uint64_t seed) {
 
 int rk_nbm_fits(const nb_notebook *nb) { return nb->n_cells > 0 && nb->n_cells <= RK_NBM_MAX_CELLS; }
 
+/* A cell's input row: its dual vector, then where the base distribution puts it (code cell c:
+ * c / n_code and 1; markdown: the base's expected relative slot and its largest probability). */
+static void nbm_inputs(const nb_notebook *nb, const float *z, int dual_dim, const float *base,
+                       float *x) {
+  int32_t nc = nb->n_code, ns = nc + 1, W = 2 * dual_dim + RK_NBM_EXTRA;
+  for (int32_t c = 0; c < nb->n_cells; c++) {
+    float *row = x + (size_t)c * W;
+    memcpy(row, z + (size_t)c * 2 * dual_dim, (size_t)2 * dual_dim * sizeof *row);
+    if (c < nc) {
+      row[W - 2] = nc ? (float)c / (float)nc : 0.0f;
+      row[W - 1] = 1.0f;
+      continue;
+    }
+    const float *lp = base + (size_t)(c - nc) * ns;
+    double mean = 0, mx = 0;
+    for (int32_t s = 0; s < ns; s++) {
+      double p = exp((double)lp[s]);
+      mean += p * s;
+      mx = p > mx ? p : mx;
+    }
+    row[W - 2] = nc ? (float)(mean / nc) : 0.0f;
+    row[W - 1] = (float)mx;
+  }
+}
+
 /* Forward over the notebook's cells; leaves the slot log-probabilities in lp. */
 static void nbm_forward(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
-                        int train, int32_t *ids, int32_t *pos, int32_t *msk, enc_batch *b,
-                        float *lp) {
+                        const float *base, int train, int32_t *ids, int32_t *pos, int32_t *msk,
+                        float *x, enc_batch *b, float *lp) {
   int32_t n = nb->n_cells;
   for (int32_t c = 0; c < n; c++) {
     int is_md = c >= nb->n_code;
@@ -52,14 +78,13 @@ static void nbm_forward(enc_model *m, const nb_notebook *nb, const float *z, int
     pos[c] = is_md ? 0 : c + 1;
     msk[c] = 1;
   }
-  *b = (enc_batch){.B = 1, .T = n, .ids = ids, .mask = msk, .add_emb = z, .pos_ids = pos};
+  nbm_inputs(nb, z, dual_dim, base, x);
+  *b = (enc_batch){.B = 1, .T = n, .ids = ids, .mask = msk, .add_emb = x, .pos_ids = pos};
   enc_forward(m, b, train);
   int half = m->cfg.hidden_size / 2;
   int32_t ns = nb->n_code + 1;
   float *score = lp;
   rk_dual_scores(nb, enc_hidden(m), half, score);
-  float *base = ordo_malloc(((size_t)nb->n_md * ns + 1) * sizeof *base);
-  rk_dual_logprobs(nb, z, dual_dim, base);
   float scale = 1.0f / sqrtf((float)half);
   for (int32_t md = 0; md < nb->n_md; md++) {
     float *row = lp + (size_t)md * ns, mx = -INFINITY;
@@ -72,30 +97,45 @@ static void nbm_forward(enc_model *m, const nb_notebook *nb, const float *z, int
     float lz = mx + (float)log(sum);
     for (int32_t s = 0; s < ns; s++) row[s] -= lz;
   }
-  free(base);
 }
 
-void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim, float *lp) {
+/* Working memory of one notebook's pass. */
+typedef struct nbm_buf {
+  int32_t *ids, *pos, *msk;
+  float *x;
+} nbm_buf;
+
+static nbm_buf nbm_buf_new(const enc_model *m, int32_t n) {
+  nbm_buf b;
+  b.ids = ordo_malloc((size_t)3 * n * sizeof *b.ids);
+  b.pos = b.ids + n, b.msk = b.ids + 2 * n;
+  b.x = ordo_malloc((size_t)n * m->cfg.embedding_size * sizeof *b.x);
+  return b;
+}
+
+static void nbm_buf_free(nbm_buf *b) { free(b->ids), free(b->x); }
+
+void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
+                     const float *base, float *lp) {
   if (nb->n_md == 0) return;
   if (!rk_nbm_fits(nb)) {
-    rk_dual_logprobs(nb, z, dual_dim, lp);
+    memcpy(lp, base, (size_t)nb->n_md * (nb->n_code + 1) * sizeof *lp);
     return;
   }
-  int32_t n = nb->n_cells;
-  int32_t *buf = ordo_malloc((size_t)3 * n * sizeof *buf);
+  nbm_buf w = nbm_buf_new(m, nb->n_cells);
   enc_batch b;
-  nbm_forward(m, nb, z, dual_dim, 0, buf, buf + n, buf + 2 * n, &b, lp);
-  free(buf);
+  nbm_forward(m, nb, z, dual_dim, base, 0, w.ids, w.pos, w.msk, w.x, &b, lp);
+  nbm_buf_free(&w);
 }
 
 float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
-                     const int32_t *truth, float dloss) {
-  int32_t n = nb->n_cells, nm = nb->n_md, ns = nb->n_code + 1;
+                     const float *base, const int32_t *truth, float dloss) {
+  int32_t nm = nb->n_md, ns = nb->n_code + 1;
   if (nm == 0 || !rk_nbm_fits(nb)) return 0.0f;
-  int32_t *buf = ordo_malloc((size_t)3 * n * sizeof *buf);
+  nbm_buf w = nbm_buf_new(m, nb->n_cells);
   float *lp = ordo_malloc((size_t)nm * ns * sizeof *lp);
   enc_batch b;
-  nbm_forward(m, nb, z, dual_dim, 1, buf, buf + n, buf + 2 * n, &b, lp);
+  nbm_forward(m, nb, z, dual_dim, base, 1, w.ids, w.pos, w.msk, w.x, &b, lp);
   enc_zero_output_grads(m, &b);
   double loss = 0;
   int half = m->cfg.hidden_size / 2;
@@ -108,7 +148,8 @@ float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int du
   rk_dual_scores_backward(nb, enc_hidden(m), half, lp, m->d_hidden);
   m->has_d_hidden = 1;
   enc_backward(m, &b);
-  free(buf), free(lp);
+  nbm_buf_free(&w);
+  free(lp);
   return (float)(loss / nm);
 }
 
@@ -117,7 +158,7 @@ typedef struct nbm_stage {
   enc_model *m;
   trainer *tr;
   const nb_dataset *ds;
-  float *const *z;
+  float *const *z, *const *base;
   int dual_dim, threads;
   int32_t *order, n_use, **slots;
   int32_t first;
@@ -138,7 +179,8 @@ static float nbm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss
   nbm_stage *s = ctx;
   int32_t k = s->order[s->first + i];
   float w = 1.0f / (float)s->tr->cfg.accum_steps;
-  return w * rk_nbm_loss_nb(m, &s->ds->nbs[k], s->z[k], s->dual_dim, s->slots[k], dloss * w);
+  return w * rk_nbm_loss_nb(m, &s->ds->nbs[k], s->z[k], s->dual_dim, s->base[k], s->slots[k],
+                            dloss * w);
 }
 
 static void nbm_step(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *tokens) {
@@ -151,7 +193,7 @@ static void nbm_step(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *t
 }
 
 void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, float *const *z,
-                      int dual_dim, float **md_pos, double *nll) {
+                      int dual_dim, float *const *base, float **md_pos, double *nll) {
   double sum = 0;
   int64_t n_md = 0;
   for (int32_t i = 0; i < ds->n; i++) {
@@ -160,7 +202,7 @@ void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, f
     int32_t ns = nb->n_code + 1;
     size_t R = (size_t)nb->n_md * ns;
     float *lp = ordo_malloc((R + 1) * sizeof *lp);
-    rk_nbm_logprobs(m, nb, z[i], dual_dim, lp);
+    rk_nbm_logprobs(m, nb, z[i], dual_dim, base[i], lp);
     if (nll && nb->order) {
       int32_t *truth = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *truth);
       rk_true_slots(nb, truth);
@@ -184,7 +226,7 @@ static void nbm_validate(void *ctx, rk_val_metrics *v) {
   const nb_dataset *ds = s->ds;
   float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
   double nll;
-  rk_nbm_positions(s->m, ds, s->val, s->z, s->dual_dim, pos, &nll);
+  rk_nbm_positions(s->m, ds, s->val, s->z, s->dual_dim, s->base, pos, &nll);
   rk_val_of_positions(ds, s->val, pos, v);
   v->loss = nll;
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
@@ -192,9 +234,9 @@ static void nbm_validate(void *ctx, rk_val_metrics *v) {
 }
 
 int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_dim,
-                 const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
+                 float *const *base, const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
                  ordo_metrics *metrics, rk_train_result *res, ordo_err *e) {
-  nbm_stage s = {.m = m, .ds = ds, .z = z, .dual_dim = dual_dim, .threads = o->threads, .val = val};
+  nbm_stage s = {.m = m, .ds = ds, .z = z, .base = base, .dual_dim = dual_dim, .threads = o->threads, .val = val};
   s.order = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof *s.order);
   s.slots = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *s.slots);
   for (int32_t i = 0; i < ds->n; i++) {
@@ -207,19 +249,21 @@ int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_d
   rng_init(&s.r, o->init_seed ^ 0x5851f42d4c957f2dULL);
   trainer tr;
   trainer_config tc = o->tech;
-  tc.accum_steps = o->nbm_notebooks;
+  /* a step of nbm_notebooks notebooks, fewer when there are fewer */
+  tc.accum_steps = s.n_use < o->nbm_notebooks ? s.n_use : o->nbm_notebooks;
   tc.precision = ORDO_DT_F32;
   tc.recompute = ENC_RECOMPUTE_NONE;
   tc.loss_scaling = 0;
   tc.adamw.lr = (float)o->nbm_lr;
   tc.seed = o->init_seed;
   tc.ckpt_dir = NULL;
-  int64_t per_epoch = s.n_use / tc.accum_steps, total = per_epoch * o->nbm_epochs;
   int rc = -1;
-  if (total < 1) {
-    ordo_fail(e, "notebook model: %d training notebooks make no step of %d", s.n_use, tc.accum_steps);
+  if (s.n_use == 0) {
+    if (o->verbose) fprintf(stderr, "notebook model: no training notebook with markdown: left out\n");
+    rc = 1;
     goto done;
   }
+  int64_t per_epoch = s.n_use / tc.accum_steps, total = per_epoch * o->nbm_epochs;
   tc.steps = total;
   tc.sched = (sched_config){.kind = SCHED_COSINE, .lr = (float)o->nbm_lr, .total_steps = total,
                             .warmup_steps = per_epoch / 5, .min_lr = (float)o->nbm_lr * 0.05f};

@@ -37,6 +37,7 @@ rk_train_opts rk_train_defaults(void) {
   o.nbm_epochs = 8;
   o.nbm_notebooks = 8;
   o.nbm_lr = 1e-3;
+  o.nbm_over_slot = 1;
   o.layers = 2;
   o.hidden = 128;
   o.heads = 2;
@@ -583,6 +584,19 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   return 0;
 }
 
+/* The notebook-level model over base distributions (log-probabilities) of the slot model's
+ * and held-out notebooks, trained on the former: rm->nbm, written to DIR/notebook. */
+static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float *const *base,
+                     const uint8_t *train, const uint8_t *val, const rk_train_opts *o,
+                     const char *dir, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
+  if (rk_nbm_init(&rm->nbm, &o->nbc, 2 * rm->dc.dim, e) != 0) return -1;
+  rk_nbm_init_weights(&rm->nbm, o->init_seed);
+  int rc = rk_nbm_train(&rm->nbm, ds, z, rm->dc.dim, base, train, val, o, dir, met, res, e);
+  if (rc == 0) rm->has_nbm = 1;
+  else enc_free(&rm->nbm);
+  return rc < 0 ? -1 : 0;
+}
+
 int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
   static const char *const subs[] = {"checkpoint", "checkpoint_dual"};
   char sub[2][4200];
@@ -601,6 +615,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
              ordo_err *e) {
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
+  res->tau_nbm = res->tau_with_nbm = res->tau_median = res->tau_joint = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
   if (ordo_dir_ensure(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -631,6 +646,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   float **pp = NULL;
   uint8_t *slot_tr = NULL, *dual_tr = NULL;
   rk_lex *sims = NULL;
+  float **z = NULL; /* the dual encoder's cell vectors of the slot model's and held-out notebooks */
   ai4_tfidf tf = {0};
   ordo_metrics met;
   if (metrics_open(&met, dir, e) != 0) {
@@ -741,7 +757,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     double t0 = ordo_time();
     uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
     for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] || val[i];
-    float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+    z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
     rk_dual_embed(&rm.dual, rm.tk, &rm.dc, ds, need, threads, z);
     for (int32_t i = 0; i < ds->n; i++) {
       if (!z[i]) continue;
@@ -762,24 +778,21 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       free(pos);
       if (o->verbose) fprintf(stderr, "dual encoder alone: val tau %.4f\n", res->tau_dual);
     }
-    int nbm_rc = 0;
-    if (o->nbm) {
-      nbm_rc = rk_nbm_init(&rm.nbm, &o->nbc, 2 * rm.dc.dim, e);
-      if (nbm_rc == 0) {
-        rm.has_nbm = 1;
-        rk_nbm_init_weights(&rm.nbm, o->init_seed);
-        nbm_rc = rk_nbm_train(&rm.nbm, ds, z, rm.dc.dim, slot_tr, val, o, dir, &met, res, e);
-      }
-      for (int32_t i = 0; i < ds->n && nbm_rc == 0; i++) {
+    free(need);
+    if (o->nbm && !o->nbm_over_slot) {
+      /* over the dual encoder's distributions: the slot ranker reads the refined ones */
+      float **base = ordo_calloc((size_t)ds->n, sizeof *base);
+      for (int32_t i = 0; i < ds->n; i++) base[i] = sims[i].dual;
+      int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, &met, res, e);
+      free(base);
+      if (nbm_rc != 0) goto done;
+      for (int32_t i = 0; i < ds->n && rm.has_nbm; i++) {
         if (!z[i]) continue;
         const nb_notebook *nb = &ds->nbs[i];
         sims[i].nbm = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sims[i].nbm);
-        rk_nbm_logprobs(&rm.nbm, nb, z[i], rm.dc.dim, sims[i].nbm);
+        rk_nbm_logprobs(&rm.nbm, nb, z[i], rm.dc.dim, sims[i].dual, sims[i].nbm);
       }
     }
-    for (int32_t i = 0; i < ds->n; i++) free(z[i]);
-    free(z), free(need);
-    if (nbm_rc != 0) goto done;
   }
   /* lexical features only; then, with learned evidence (pointwise positions, dual slot
    * probabilities), the same with it as features, kept only when it validates better */
@@ -831,6 +844,42 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
     if (rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
   }
+  if (o->nbm && o->nbm_over_slot && z) {
+    /* over the kept slot ranker's distributions: kept as the model's last stage when it
+     * validates better */
+    double t0 = ordo_time();
+    float **base = ordo_calloc((size_t)ds->n, sizeof *base);
+#pragma omp parallel num_threads(threads)
+    {
+      rk_slot_work w = {0};
+#pragma omp for schedule(dynamic, 4)
+      for (int32_t i = 0; i < ds->n; i++) {
+        if (!z[i]) continue;
+        const nb_notebook *nb = &ds->nbs[i];
+        size_t R = (size_t)nb->n_md * (nb->n_code + 1);
+        base[i] = ordo_malloc((R + 1) * sizeof **base);
+        rk_slot_predict_nb(&rm.slot, nb, &sims[i], pp ? pp[i] : NULL, &w, base[i]);
+        for (size_t k = 0; k < R; k++) base[i][k] = logf(base[i][k] + 1e-30f);
+      }
+      rk_slot_work_free(&w);
+    }
+    if (o->verbose) fprintf(stderr, "slot ranker's distributions for the notebook model: %.1f s\n", ordo_time() - t0);
+    int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, &met, res, e);
+    for (int32_t i = 0; i < ds->n; i++) free(base[i]);
+    free(base);
+    if (nbm_rc != 0) goto done;
+    int keep = rm.has_nbm && (res->validated ? res->tau_nbm > res->tau_slot : 1);
+    if (o->verbose && rm.has_nbm)
+      fprintf(stderr, "notebook model over the slot ranker: %.4f against %.4f: %s\n", res->tau_nbm,
+              res->tau_slot, keep ? "kept" : "left out");
+    if (keep) {
+      rm.nbm_over_slot = 1;
+      res->tau_slot = res->tau_nbm;
+    } else if (rm.has_nbm) {
+      enc_free(&rm.nbm);
+      rm.has_nbm = 0;
+    }
+  }
   /* the decoding: weighted medians, or the minimum of expected inversions over all cells, chosen
    * on the held-out notebooks (the medians when nothing is held out) */
   rk_md_order_fit(&rm.mdo, ds, train);
@@ -868,6 +917,9 @@ done:
   if (sims)
     for (int32_t i = 0; i < ds->n; i++) rk_lex_free(&sims[i]);
   free(sims);
+  if (z)
+    for (int32_t i = 0; i < ds->n; i++) free(z[i]);
+  free(z);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);
