@@ -238,15 +238,32 @@ static int cmd_baseline(int argc, char **argv) {
   return rc ? 1 : 0;
 }
 
+/* Parses an integer flag value in [lo, hi]. */
+static int parse_int(const char *s, const char *flag, long lo, long hi, int *out) {
+  double v;
+  if (parse_double(s, flag, (double)lo, (double)hi, &v) != 0) return -1;
+  if (v != (double)(long)v) {
+    fprintf(stderr, "ordo ai4code: %s: expected an integer, got '%s'\n", flag, s);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
 /* ---- ensemble --------------------------------------------------------------------------- */
 static void ensemble_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code ensemble --submissions A.csv,B.csv[,...] [--weights 0.5,0.5]\n"
-          "                             --out SUB.csv\n\n"
+          "                             [--fit-weights ORDERS.csv [--grid N]] --out SUB.csv\n\n"
           "Rank-level ensemble: each cell's position is averaged over the submissions with\n"
           "the weights (default equal; normalised), then each notebook is re-sorted; ties keep\n"
           "the order of the first submission. All submissions must hold the same notebooks\n"
-          "and cells.\n");
+          "and cells.\n"
+          "--fit-weights chooses the weights instead: every point of the simplex in steps of\n"
+          "1/N (--grid, default 10) is tried, and the one whose ensemble scores the highest\n"
+          "Kendall tau against the true orders (ORDERS.csv, e.g. train_orders.csv; it must hold\n"
+          "every notebook of the submissions) is used and printed: predict held-out notebooks\n"
+          "(e.g. `ordo ai4code predict --split val`) to choose them on unseen repositories.\n");
 }
 
 /* Splits a comma list in place. Returns the count. */
@@ -264,10 +281,12 @@ static int split_commas(char *s, char **parts, int max) {
 
 static int cmd_ensemble(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return ensemble_usage(stdout), 0;
-  const char *subs_arg = NULL, *w_arg = NULL, *out = NULL, *v;
-  int bad = 0;
+  const char *subs_arg = NULL, *w_arg = NULL, *out = NULL, *fit = NULL, *v;
+  int bad = 0, grid = 10;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--submissions", &bad))) subs_arg = v;
+    else if ((v = flag_value(argc, argv, &i, "--fit-weights", &bad))) fit = v;
+    else if ((v = flag_value(argc, argv, &i, "--grid", &bad))) bad = parse_int(v, "--grid", 1, 100, &grid) != 0;
     else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if (!bad) {
@@ -277,6 +296,10 @@ static int cmd_ensemble(int argc, char **argv) {
   }
   if (!bad && (!subs_arg || !out)) {
     fprintf(stderr, "ordo ai4code ensemble: --submissions and --out are required\n");
+    bad = 1;
+  }
+  if (!bad && fit && w_arg) {
+    fprintf(stderr, "ordo ai4code ensemble: --weights and --fit-weights exclude each other\n");
     bad = 1;
   }
   enum { MAXS = 64 };
@@ -310,8 +333,26 @@ static int cmd_ensemble(int argc, char **argv) {
   int rc = 0, loaded = 0;
   for (; loaded < ns && rc == 0; loaded++)
     if ((rc = nb_orders_read(&subs[loaded], paths[loaded], &e)) != 0) break;
+  if (rc == 0 && fit) {
+    nb_orders truth;
+    double tau;
+    int64_t points = 1; /* C(grid + ns - 1, ns - 1) weight vectors */
+    for (int k = 1; k < ns; k++) points = points * (grid + k) / k;
+    if (points > 200000) {
+      rc = ordo_fail(&e, "--fit-weights: %lld weight vectors for %d submissions at --grid %d: "
+                     "use a coarser grid", (long long)points, ns, grid);
+    } else if ((rc = nb_orders_read(&truth, fit, &e)) == 0) {
+      rc = ai4_ensemble_fit(subs, ns, &truth, grid, weights, &tau, &e);
+      nb_orders_free(&truth);
+      if (rc == 0) {
+        printf("weights");
+        for (int k = 0; k < ns; k++) printf(" %.3f", weights[k]);
+        printf(" (of %lld tried): kendall_tau %.6f against %s\n", (long long)points, tau, fit);
+      }
+    }
+  }
   nb_orders out_o = {0};
-  if (rc == 0) rc = ai4_ensemble_ranks(subs, w_arg ? weights : NULL, ns, &out_o, &e);
+  if (rc == 0) rc = ai4_ensemble_ranks(subs, w_arg || fit ? weights : NULL, ns, &out_o, &e);
   if (rc == 0) rc = nb_orders_write(&out_o, out, &e);
   if (rc) fprintf(stderr, "ordo ai4code ensemble: %s\n", e.msg);
   else fprintf(stderr, "ensembled %d submissions over %d notebooks -> %s\n", ns, out_o.n, out);
@@ -392,17 +433,6 @@ static void train_usage(FILE *f) {
   train_flags_usage(f);
 }
 
-/* Parses an integer flag value in [lo, hi]. */
-static int parse_int(const char *s, const char *flag, long lo, long hi, int *out) {
-  double v;
-  if (parse_double(s, flag, (double)lo, (double)hi, &v) != 0) return -1;
-  if (v != (double)(long)v) {
-    fprintf(stderr, "ordo ai4code: %s: expected an integer, got '%s'\n", flag, s);
-    return -1;
-  }
-  *out = (int)v;
-  return 0;
-}
 
 static int cmd_rk_train(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return train_usage(stdout), 0;
