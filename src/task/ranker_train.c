@@ -657,6 +657,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   if (o->point || o->dual) {
     rk_train_opts to = *o;
     if (o->dual && o->dual_from) to.tokenizer = o->dual_from; /* the reused encoder's */
+    /* a pretrained checkpoint's own tokenizer: a new one would map its ids onto embeddings
+     * learned for other tokens */
+    if (o->init && !o->tokenizer) to.tokenizer = o->init;
     if (point_tokenizer(ds, train, &to, dir, &rm.tk, e) != 0) goto done;
   }
   /* the slot MLP with learned evidence trains on the first slot_max_nb notebooks of the
