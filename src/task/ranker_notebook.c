@@ -6,6 +6,7 @@
  * starts from them and learns what the whole notebook says (the other markdown cells and where
  * the base puts them, the flow of the code). */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "ordo/files.h"
@@ -99,6 +100,15 @@ static void nbm_forward(enc_model *m, const nb_notebook *nb, const float *z, int
   }
 }
 
+/* One notebook's pass runs on one thread: its products of (cells x 64) rows are too small for the
+ * threaded kernels, whose barriers cost far more than the work on a busy machine (a hundredfold,
+ * measured on two loaded cores). */
+static int one_thread_begin(void) {
+  int n = omp_get_max_threads();
+  omp_set_num_threads(1);
+  return n;
+}
+
 /* Working memory of one notebook's pass. */
 typedef struct nbm_buf {
   int32_t *ids, *pos, *msk;
@@ -122,16 +132,19 @@ void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int du
     memcpy(lp, base, (size_t)nb->n_md * (nb->n_code + 1) * sizeof *lp);
     return;
   }
+  int threads = one_thread_begin();
   nbm_buf w = nbm_buf_new(m, nb->n_cells);
   enc_batch b;
   nbm_forward(m, nb, z, dual_dim, base, 0, w.ids, w.pos, w.msk, w.x, &b, lp);
   nbm_buf_free(&w);
+  omp_set_num_threads(threads);
 }
 
 float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
                      const float *base, const int32_t *truth, float dloss) {
   int32_t nm = nb->n_md, ns = nb->n_code + 1;
   if (nm == 0 || !rk_nbm_fits(nb)) return 0.0f;
+  int threads = one_thread_begin();
   nbm_buf w = nbm_buf_new(m, nb->n_cells);
   float *lp = ordo_malloc((size_t)nm * ns * sizeof *lp);
   enc_batch b;
@@ -150,6 +163,7 @@ float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int du
   enc_backward(m, &b);
   nbm_buf_free(&w);
   free(lp);
+  omp_set_num_threads(threads);
   return (float)(loss / nm);
 }
 
