@@ -551,9 +551,7 @@ static int cmd_rk_train(int argc, char **argv) {
     if (o.dual)
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.dual_steps,
              res.seconds_dual, res.dual_loss_first, res.dual_loss_last);
-    if (o.dual && o.nbm)
-      printf("notebook model: %.1f s, val kendall_tau %.6f; slot ranker with it %.6f\n",
-             res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
+    if (o.dual && o.nbm) printf("notebook model: %.1f s\n", res.seconds_nbm);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.point_steps,
              res.seconds_point, res.point_loss_first, res.point_loss_last);
@@ -565,9 +563,15 @@ static int cmd_rk_train(int argc, char **argv) {
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
              res.dual_loss_last, res.tau_dual);
-    if (o.dual && o.nbm)
-      printf("notebook model: %.1f s, val kendall_tau %.6f; slot ranker with it %.6f\n",
-             res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
+    if (o.dual && o.nbm && o.nbm_over_slot)
+      printf("notebook model over the slot ranker: %.1f s, val kendall_tau %.6f\n", res.seconds_nbm,
+             res.tau_nbm);
+    else if (o.dual && o.nbm)
+      printf("notebook model over the dual encoder: %.1f s, val kendall_tau %.6f; the slot ranker "
+             "with it %.6f\n", res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
+    if (res.tau_joint > -1)
+      printf("decoding: val kendall_tau weighted medians %.6f, fewest expected inversions %.6f\n",
+             res.tau_median, res.tau_joint);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.point_steps, res.seconds_point, res.point_loss_first,

@@ -832,7 +832,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               res->tau_slot, with_what, r2.tau_slot, keep_with ? "the latter" : "the former");
     else if (o->verbose)
       fprintf(stderr, "slot ranker: no held-out notebooks to compare on: keeping the one with the "
-                      "evidence of the %s\n", with_what);
+                      "encoder evidence (%s)\n", with_what);
     if (keep_with) {
       rk_slot_free(&rm.slot);
       rm.slot = with;
