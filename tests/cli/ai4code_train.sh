@@ -101,7 +101,7 @@ expect_text "$T/err" "length-grouped batches"
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/nbm" "${TINY[@]}" --no-point --dual-from "$T/m" \
   --notebook-over dual --notebook-epochs 2
 expect_text "$T/err" "dual model: taken from"
-expect_text "$T/out" "notebook model: "
+expect_text "$T/out" "notebook model over the dual encoder: "
 for f in notebook/config.json notebook/model.safetensors dual/model.safetensors tokenizer.json tb/notebook/events.out.tfevents.ordo; do
   [ -s "$T/nbm/$f" ] && ok || bad "run file $f missing"
 done
