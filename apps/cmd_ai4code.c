@@ -238,15 +238,32 @@ static int cmd_baseline(int argc, char **argv) {
   return rc ? 1 : 0;
 }
 
+/* Parses an integer flag value in [lo, hi]. */
+static int parse_int(const char *s, const char *flag, long lo, long hi, int *out) {
+  double v;
+  if (parse_double(s, flag, (double)lo, (double)hi, &v) != 0) return -1;
+  if (v != (double)(long)v) {
+    fprintf(stderr, "ordo ai4code: %s: expected an integer, got '%s'\n", flag, s);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
 /* ---- ensemble --------------------------------------------------------------------------- */
 static void ensemble_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code ensemble --submissions A.csv,B.csv[,...] [--weights 0.5,0.5]\n"
-          "                             --out SUB.csv\n\n"
+          "                             [--fit-weights ORDERS.csv [--grid N]] --out SUB.csv\n\n"
           "Rank-level ensemble: each cell's position is averaged over the submissions with\n"
           "the weights (default equal; normalised), then each notebook is re-sorted; ties keep\n"
           "the order of the first submission. All submissions must hold the same notebooks\n"
-          "and cells.\n");
+          "and cells.\n"
+          "--fit-weights chooses the weights instead: every point of the simplex in steps of\n"
+          "1/N (--grid, default 10) is tried, and the one whose ensemble scores the highest\n"
+          "Kendall tau against the true orders (ORDERS.csv, e.g. train_orders.csv; it must hold\n"
+          "every notebook of the submissions) is used and printed: predict held-out notebooks\n"
+          "(e.g. `ordo ai4code predict --split val`) to choose them on unseen repositories.\n");
 }
 
 /* Splits a comma list in place. Returns the count. */
@@ -264,10 +281,12 @@ static int split_commas(char *s, char **parts, int max) {
 
 static int cmd_ensemble(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return ensemble_usage(stdout), 0;
-  const char *subs_arg = NULL, *w_arg = NULL, *out = NULL, *v;
-  int bad = 0;
+  const char *subs_arg = NULL, *w_arg = NULL, *out = NULL, *fit = NULL, *v;
+  int bad = 0, grid = 10;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--submissions", &bad))) subs_arg = v;
+    else if ((v = flag_value(argc, argv, &i, "--fit-weights", &bad))) fit = v;
+    else if ((v = flag_value(argc, argv, &i, "--grid", &bad))) bad = parse_int(v, "--grid", 1, 100, &grid) != 0;
     else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if (!bad) {
@@ -277,6 +296,10 @@ static int cmd_ensemble(int argc, char **argv) {
   }
   if (!bad && (!subs_arg || !out)) {
     fprintf(stderr, "ordo ai4code ensemble: --submissions and --out are required\n");
+    bad = 1;
+  }
+  if (!bad && fit && w_arg) {
+    fprintf(stderr, "ordo ai4code ensemble: --weights and --fit-weights exclude each other\n");
     bad = 1;
   }
   enum { MAXS = 64 };
@@ -310,8 +333,26 @@ static int cmd_ensemble(int argc, char **argv) {
   int rc = 0, loaded = 0;
   for (; loaded < ns && rc == 0; loaded++)
     if ((rc = nb_orders_read(&subs[loaded], paths[loaded], &e)) != 0) break;
+  if (rc == 0 && fit) {
+    nb_orders truth;
+    double tau;
+    int64_t points = 1; /* C(grid + ns - 1, ns - 1) weight vectors */
+    for (int k = 1; k < ns; k++) points = points * (grid + k) / k;
+    if (points > 200000) {
+      rc = ordo_fail(&e, "--fit-weights: %lld weight vectors for %d submissions at --grid %d: "
+                     "use a coarser grid", (long long)points, ns, grid);
+    } else if ((rc = nb_orders_read(&truth, fit, &e)) == 0) {
+      rc = ai4_ensemble_fit(subs, ns, &truth, grid, weights, &tau, &e);
+      nb_orders_free(&truth);
+      if (rc == 0) {
+        printf("weights");
+        for (int k = 0; k < ns; k++) printf(" %.3f", weights[k]);
+        printf(" (of %lld tried): kendall_tau %.6f against %s\n", (long long)points, tau, fit);
+      }
+    }
+  }
   nb_orders out_o = {0};
-  if (rc == 0) rc = ai4_ensemble_ranks(subs, w_arg ? weights : NULL, ns, &out_o, &e);
+  if (rc == 0) rc = ai4_ensemble_ranks(subs, w_arg || fit ? weights : NULL, ns, &out_o, &e);
   if (rc == 0) rc = nb_orders_write(&out_o, out, &e);
   if (rc) fprintf(stderr, "ordo ai4code ensemble: %s\n", e.msg);
   else fprintf(stderr, "ensembled %d submissions over %d notebooks -> %s\n", ns, out_o.n, out);
@@ -335,15 +376,22 @@ static void train_usage(FILE *f) {
           "  dual       a transformer encodes every cell alone; a markdown's score for a slot is a\n"
           "             bilinear match of its vector with those of the code cells after and before\n"
           "             the slot, trained by a softmax over each markdown's slots (a byte-level BPE\n"
-          "             tokenizer is trained on the training notebooks unless --tokenizer is given;\n"
-          "             it is stored in MODEL_DIR)\n"
+          "             tokenizer is trained on the training notebooks unless --tokenizer is given,\n"
+          "             or --init names a checkpoint: then its own tokenizer.json is used; it is\n"
+          "             stored in MODEL_DIR)\n"
           "  pointwise  (--point) an encoder reads <s> markdown </s> + code cells sampled evenly and\n"
           "             regresses the markdown's relative slot\n"
+          "  notebook   a small transformer over every cell's dual vector (code cells at the\n"
+          "             position of their order, markdown cells without one) refines the slot\n"
+          "             ranker's distributions of every markdown jointly (--notebook-over dual: the\n"
+          "             dual encoder's, read by the slot ranker); it trains on the slot model's\n"
+          "             notebooks and is kept when it validates better\n"
           "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
           "             the code before and after, place, headings) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
           "Besides the model, MODEL_DIR gets the run's records: metrics.jsonl and TensorBoard event\n"
-          "files in tb/<stage>/ (stages dual, pointwise, slot_lex, slot: loss, learning rate,\n"
+          "files in tb/<stage>/ (stages dual, pointwise, notebook, slot_lex, slot,\n"
+          "slot_nbm: loss, learning rate,\n"
           "gradient norm, loss scale, throughput, memory per step; held-out tau, per notebook\n"
           "length too, and loss per epoch) and heldout.jsonl (the kept model's held-out orders);\n"
           "'ordo report MODEL_DIR --out report.html' shows them.\n"
@@ -353,6 +401,12 @@ static void train_usage(FILE *f) {
           "  --no-dual             no dual encoder\n"
           "  --dual-epochs N (%d) --dual-lr F (%g) --dual-cells N (%d; cells per micro-batch)\n"
           "  --cell-tokens N (%d; tokens kept per cell) --dual-dim N (%d)\n"
+          "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
+          "                        same split and seed) instead of training one\n"
+          "  --no-notebook         no notebook-level model\n"
+          "  --notebook-over slot|dual (slot; what the notebook model refines)\n"
+          "  --notebook-epochs N (%d) --notebook-lr F (%g) --notebook-layers N (%d)\n"
+          "  --notebook-hidden N (%d)\n"
           "  --init-seed N         seed of the weights and data order (default: --seed); --seed\n"
           "                        alone fixes the split, so models of one split can differ\n"
           "  encoders (dual and pointwise): --layers N (%d) --hidden N (%d) --heads N (%d)\n"
@@ -372,7 +426,7 @@ static void train_usage(FILE *f) {
           "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
-          d.dc.md_tokens, d.dc.dim, d.layers, d.hidden, d.heads, d.intermediate,
+          d.dc.md_tokens, d.dc.dim, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
@@ -380,17 +434,6 @@ static void train_usage(FILE *f) {
   train_flags_usage(f);
 }
 
-/* Parses an integer flag value in [lo, hi]. */
-static int parse_int(const char *s, const char *flag, long lo, long hi, int *out) {
-  double v;
-  if (parse_double(s, flag, (double)lo, (double)hi, &v) != 0) return -1;
-  if (v != (double)(long)v) {
-    fprintf(stderr, "ordo ai4code: %s: expected an integer, got '%s'\n", flag, s);
-    return -1;
-  }
-  *out = (int)v;
-  return 0;
-}
 
 static int cmd_rk_train(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return train_usage(stdout), 0;
@@ -422,6 +465,17 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--dual-epochs", &bad))) bad = parse_int(v, "--dual-epochs", 1, 1000, &o.dual_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-lr", &bad))) bad = parse_double(v, "--dual-lr", 0, 1, &o.dual_lr) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-cells", &bad))) bad = parse_int(v, "--dual-cells", 1, 8192, &o.dual_cells) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-from", &bad))) o.dual_from = v;
+    else if (strcmp(argv[i], "--no-notebook") == 0) o.nbm = 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-over", &bad))) {
+      if (strcmp(v, "slot") == 0) o.nbm_over_slot = 1;
+      else if (strcmp(v, "dual") == 0) o.nbm_over_slot = 0;
+      else fprintf(stderr, "ordo ai4code train: --notebook-over: expected slot or dual, got '%s'\n", v), bad = 1;
+    }
+    else if ((v = flag_value(argc, argv, &i, "--notebook-epochs", &bad))) bad = parse_int(v, "--notebook-epochs", 1, 1000, &o.nbm_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-lr", &bad))) bad = parse_double(v, "--notebook-lr", 0, 1, &o.nbm_lr) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-layers", &bad))) bad = parse_int(v, "--notebook-layers", 1, 12, &o.nbc.layers) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-hidden", &bad))) bad = parse_int(v, "--notebook-hidden", 8, 1024, &o.nbc.hidden) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-dim", &bad))) bad = parse_int(v, "--dual-dim", 1, 4096, &o.dc.dim) != 0;
     else if ((v = flag_value(argc, argv, &i, "--cell-tokens", &bad))) bad = parse_int(v, "--cell-tokens", 1, 4094, &o.dc.md_tokens) != 0, o.dc.code_tokens = o.dc.md_tokens;
     else if ((v = flag_value(argc, argv, &i, "--layers", &bad))) bad = parse_int(v, "--layers", 1, 48, &o.layers) != 0;
@@ -458,6 +512,16 @@ static int cmd_rk_train(int argc, char **argv) {
     fprintf(stderr, "ordo ai4code train: --hidden %d is not a multiple of --heads %d\n", o.hidden, o.heads);
     bad = 1;
   }
+  if (!bad && o.nbc.hidden % (2 * o.nbc.heads) != 0) {
+    fprintf(stderr, "ordo ai4code train: --notebook-hidden %d is not a multiple of %d (twice its "
+                    "%d heads)\n", o.nbc.hidden, 2 * o.nbc.heads, o.nbc.heads);
+    bad = 1;
+  }
+  if (!bad && o.dual_from && (!o.dual || o.init || o.tokenizer)) {
+    fprintf(stderr, "ordo ai4code train: --dual-from takes the dual encoder and its tokenizer as "
+                    "they are: it excludes --no-dual, --lexical-only, --init and --tokenizer\n");
+    bad = 1;
+  }
   if (!bad && o.pc.md_tokens + 3 > o.pc.seq) {
     fprintf(stderr, "ordo ai4code train: --seq %d leaves no room after --md-tokens %d\n", o.pc.seq, o.pc.md_tokens);
     bad = 1;
@@ -487,6 +551,7 @@ static int cmd_rk_train(int argc, char **argv) {
     if (o.dual)
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.dual_steps,
              res.seconds_dual, res.dual_loss_first, res.dual_loss_last);
+    if (o.dual && o.nbm) printf("notebook model: %.1f s\n", res.seconds_nbm);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.point_steps,
              res.seconds_point, res.point_loss_first, res.point_loss_last);
@@ -498,6 +563,15 @@ static int cmd_rk_train(int argc, char **argv) {
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
              res.dual_loss_last, res.tau_dual);
+    if (o.dual && o.nbm && o.nbm_over_slot)
+      printf("notebook model over the slot ranker: %.1f s, val kendall_tau %.6f\n", res.seconds_nbm,
+             res.tau_nbm);
+    else if (o.dual && o.nbm)
+      printf("notebook model over the dual encoder: %.1f s, val kendall_tau %.6f; the slot ranker "
+             "with it %.6f\n", res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
+    if (res.tau_joint > -1)
+      printf("decoding: val kendall_tau weighted medians %.6f, fewest expected inversions %.6f\n",
+             res.tau_median, res.tau_joint);
     if (o.point)
       printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.point_steps, res.seconds_point, res.point_loss_first,
@@ -518,7 +592,7 @@ static void predict_usage(FILE *f) {
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
           "                            [--seed N] [--split-by repo|group] [--threads N]\n"
-          "                            [--point-only | --dual-only]\n\n"
+          "                            [--point-only | --dual-only | --notebook-only]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
@@ -526,7 +600,8 @@ static void predict_usage(FILE *f) {
           "'baseline'). When the true orders are known the Kendall tau is printed. Throughput goes\n"
           "to stderr.\n"
           "--point-only predicts from the models' pointwise encoders alone (no slot model);\n"
-          "--dual-only from their dual encoders alone (each markdown in its median slot).\n");
+          "--dual-only from their dual encoders alone (each markdown in its median slot);\n"
+          "--notebook-only from their notebook-level models alone (the same decoding).\n");
 }
 
 static int cmd_rk_predict(int argc, char **argv) {
@@ -535,7 +610,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   double val_frac = 0.1, th = 0;
   nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
-  int bad = 0, point_only = 0, dual_only = 0;
+  int bad = 0, point_only = 0, dual_only = 0, nbm_only = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if ((v = flag_value(argc, argv, &i, "--model", &bad))) models_arg = v;
     else if ((v = flag_value(argc, argv, &i, "--weights", &bad))) w_arg = v;
@@ -544,6 +619,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
     else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
     else if (strcmp(argv[i], "--dual-only") == 0) dual_only = 1;
+    else if (strcmp(argv[i], "--notebook-only") == 0) nbm_only = 1;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 1, &val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &seed) != 0;
@@ -553,8 +629,9 @@ static int cmd_rk_predict(int argc, char **argv) {
       bad = 1;
     }
   }
-  if (!bad && point_only && dual_only) {
-    fprintf(stderr, "ordo ai4code predict: --point-only and --dual-only exclude each other\n");
+  if (!bad && point_only + dual_only + nbm_only > 1) {
+    fprintf(stderr, "ordo ai4code predict: --point-only, --dual-only and --notebook-only exclude "
+                    "each other\n");
     bad = 1;
   }
   if (!bad && (!models_arg || !data || !out)) {
@@ -616,9 +693,16 @@ static int cmd_rk_predict(int argc, char **argv) {
       rc = 1;
       loaded++;
       break;
+    } else if (nbm_only && !models[loaded].has_nbm) {
+      fprintf(stderr, "ordo ai4code predict: --notebook-only: %s has no notebook-level model\n",
+              dirs[loaded]);
+      rc = 1;
+      loaded++;
+      break;
     } else {
       models[loaded].point_only = point_only;
       models[loaded].dual_only = dual_only;
+      models[loaded].nbm_only = nbm_only;
     }
   nb_dataset ds;
   uint8_t *mask = NULL;

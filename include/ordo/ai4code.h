@@ -136,5 +136,11 @@ void ai4_baseline_predict(int method, const nb_dataset *ds, const uint8_t *mask,
  * hold the same notebooks and the same cells per notebook; rows follow the first one. */
 int ai4_ensemble_ranks(const nb_orders *subs, const double *weights, int n_subs,
                        nb_orders *out, ordo_err *e);
+/* The weights (n_subs, summing to 1, steps of 1 / grid) whose rank-level ensemble scores the
+ * highest Kendall tau against truth (which must hold every notebook of the submissions; other
+ * rows are ignored): every point of the grid on the simplex is tried, ties keep the earlier
+ * submissions' larger shares. *tau: the best ensemble's tau. */
+int ai4_ensemble_fit(const nb_orders *subs, int n_subs, const nb_orders *truth, int grid,
+                     double *weights, double *tau, ordo_err *e);
 
 #endif

@@ -104,6 +104,13 @@ typedef struct enc_batch {
   /* (B, cfg.head_features) extra inputs of the classification head; required when the config
    * has head_features, ignored otherwise */
   const float *head_feats;
+  /* (B, T, E) vectors added to each row's embedding sum before its LayerNorm (rows that are
+   * not tokens: a cell's vector from another model), or NULL; with d_add_emb set, enc_backward
+   * writes (=) the loss's gradient with respect to them there */
+  const float *add_emb;
+  float *d_add_emb;
+  /* (B, T) explicit position ids (each < max_position_embeddings), or NULL: the architecture's */
+  const int32_t *pos_ids;
 } enc_batch;
 
 typedef struct enc_model {

@@ -101,6 +101,7 @@ typedef struct rk_lex {
   float *md_bins;  /* (n_md, RK_PBINS) rk_term_prior_bins, 0 without a prior */
   float *dual;     /* (n_md, n_code + 1) the dual encoder's slot log-probabilities, or NULL
                       (learned evidence, set by the caller: see rk_dual_logprobs) */
+  float *nbm;      /* (n_md, n_code + 1) the notebook-level model's, or NULL (rk_nbm_logprobs) */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
@@ -117,6 +118,7 @@ typedef struct rk_slot_model {
   int hidden;
   int use_point; /* trained with a pointwise model's positions as a feature */
   int use_dual;  /* trained with the dual encoder's slot log-probabilities (rk_lex.dual) */
+  int use_nbm;   /* ... with the notebook-level model's in their place (rk_lex.nbm) */
   ordo_params params; /* "w1" (hidden, RK_NFEAT), "b1" (hidden), "w2" (1, hidden), "b2" (1) */
   int w1, b1, w2, b2;
   const ordo_ops *ops;
@@ -220,6 +222,58 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
  * rk_slot_decode), md_pos (n_md) in code-index units. */
 void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md_pos);
 
+/* ---- decoding over all cells (src/task/ranker_decode.c) ------------------------------------ */
+/* Heading level of a markdown cell: leading '#' of its first non-blank line (an html <h..> counts
+ * as 2), 0 when it is not a heading. */
+int rk_md_heading_level(const nb_cell *c);
+/* Within-slot order evidence: first[a][b] = P(a markdown of heading class a precedes one of class
+ * b | both truly share a slot), classes 0 (not a heading), 1 (level 1-2), 2 (deeper), fitted on
+ * training notebooks with add-one smoothing. */
+#define RK_HCLASSES 3
+typedef struct rk_md_order {
+  double first[RK_HCLASSES][RK_HCLASSES];
+} rk_md_order;
+void rk_md_order_fit(rk_md_order *o, const nb_dataset *ds, const uint8_t *mask);
+/* Markdown positions (n_md, code-index units) from slot distributions prob (n_md, n_code + 1):
+ * the arrangement of minimum expected inversions over all cell pairs (markdown-code and
+ * markdown-markdown, the distributions taken as independent, o for pairs that share a slot),
+ * by coordinate descent from the weighted medians; notebooks too large for it (n_md^2 x slots >
+ * 2e7) keep rk_slot_decode's positions. */
+void rk_decode_joint(const nb_notebook *nb, const float *prob, const rk_md_order *o, float *md_pos);
+
+/* ---- the notebook-level model --------------------------------------------------------------
+ * A small encoder over the cells of one notebook (src/task/ranker_notebook.c): its inputs are
+ * the dual encoder's cell vectors (2 dim wide, computed once), added to an embedding of the
+ * cell's type; code cells sit at the position of their order (1, 2, ...), markdown cells all at
+ * position 0 (their place is what is asked). Its output states, split in halves, score every
+ * (markdown, slot) as the dual encoder's vectors do (rk_dual_scores), scaled by
+ * 1 / sqrt(half) and added to the dual encoder's log-probabilities: it refines them with what
+ * the whole notebook says, every markdown's slots scored jointly. Notebooks of more than
+ * RK_NBM_MAX_CELLS cells keep the dual encoder's distribution. */
+#define RK_NBM_MAX_CELLS 1024
+#define RK_NBM_EXTRA 2 /* inputs beside the dual vector: where the base distribution puts the cell */
+typedef struct rk_nbm_config {
+  int layers, hidden, heads, intermediate;
+} rk_nbm_config;
+/* An ELECTRA-layout encoder (embedding width in_dim = 2 x the dual dim, + RK_NBM_EXTRA,
+ * projected to hidden),
+ * sinusoidal positions, no head, planned for one notebook of RK_NBM_MAX_CELLS cells. */
+int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e);
+void rk_nbm_init_weights(enc_model *m, uint64_t seed);
+int rk_nbm_fits(const nb_notebook *nb);
+/* Slot log-probabilities lp (n_md, n_code + 1) of nb from its dual cell vectors z and the base
+ * distribution's log-probabilities base (n_md, n_code + 1). */
+void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
+                     const float *base, float *lp);
+/* Forward, cross-entropy against truth (n_md) and backward into m's gradients scaled by dloss;
+ * returns the mean loss over the markdown cells. */
+float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
+                     const float *base, const int32_t *truth, float dloss);
+/* Positions of the notebooks in mask with z[i] (weighted-median decoding), and the mean
+ * cross-entropy of their true slots in *nll (may be NULL). */
+void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, float *const *z,
+                      int dual_dim, float *const *base, float **md_pos, double *nll);
+
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
   double val_frac;
@@ -252,6 +306,16 @@ typedef struct rk_train_opts {
   int dual_cells;  /* rows (cells) per micro-batch: whole notebooks packed up to this */
   int dual_epochs;
   double dual_lr;
+  const char *dual_from; /* NULL, or a model directory whose dual encoder (DIR/dual) and
+                            tokenizer are taken as they are instead of training one */
+  /* the notebook-level model: 0 = none. It trains on the slot model's notebooks (which the
+   * dual encoder did not see) from their dual cell vectors */
+  int nbm;
+  rk_nbm_config nbc;
+  int nbm_epochs, nbm_notebooks; /* notebooks per step */
+  int nbm_over_slot; /* 1: it refines the slot ranker's distribution (the model's last stage);
+                        0: the dual encoder's, and the slot ranker reads its (rk_lex.nbm) */
+  double nbm_lr;
   trainer_config tech;      /* the encoder's training techniques (accumulation, precision, ...):
                                its steps and schedule are set from the fields above */
 } rk_train_opts;
@@ -263,6 +327,9 @@ typedef struct rk_train_result {
    * slot MLP on lexical features only, the pointwise encoder alone, the slot MLP with it */
   double tau_slot, tau_lex, tau_point, tau_both;
   double tau_dual, tau_with_dual; /* the dual encoder alone; the slot MLP with its evidence */
+  double tau_nbm, tau_with_nbm;   /* the notebook-level model alone; the slot MLP with it */
+  double seconds_nbm;
+  double tau_median, tau_joint; /* the kept model with each decoding (-1: not measured) */
   int validated; /* 0: no notebook was held out (--val-frac 0), so no tau was measured and no
                     choice was made on one: the fullest model trained is the one kept */
   int64_t dual_steps;
@@ -322,6 +389,13 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e);
 /* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
  * best held-out tau in m and writes them to DIR/dual; its records go to metrics (may be NULL) as
  * stage "dual". */
+/* The notebook-level model's training from the cell vectors z and base log-probabilities of the
+ * train and val notebooks:
+ * keeps the best held-out epoch in m, written to DIR/notebook (stage "notebook"). */
+int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_dim,
+                 float *const *base, const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
+                 ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
+
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
                   const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
                   const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
@@ -349,11 +423,23 @@ typedef struct rk_model {
   int has_dual;
   enc_model dual; /* the dual encoder (its files in DIR/dual), sharing the tokenizer */
   rk_dual_config dc;
+  int has_nbm;
+  enc_model nbm;  /* the notebook-level model (DIR/notebook) over the dual cell vectors */
+  int nbm_over_slot; /* its base is the slot ranker's distribution and its output the model's;
+                        0: its base is the dual encoder's and its output the slot features' */
   int point_only; /* predict from the pointwise encoder alone (set by the caller) */
   int dual_only;  /* predict from the dual encoder alone (set by the caller) */
+  int nbm_only;   /* predict from the notebook-level model alone (set by the caller) */
+  int decode_joint; /* rk_decode_joint with mdo instead of the weighted medians (chosen on the
+                       held-out notebooks at training time) */
+  rk_md_order mdo;
+  float **alt_pos; /* when set (n notebooks): rk_predict_positions writes there the positions of
+                      the other decoding too (rk_md_order fitted in mdo), to choose between them */
   const char *progress; /* a label: show the notebooks' progress on stderr (set by the caller) */
 } rk_model;
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
+/* The dual encoder of model directory dir (dir/dual) for cells of dc's sizes. */
+int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, ordo_err *e);
 void rk_model_free(rk_model *m);
 
 /* Markdown positions of every notebook selected by mask (NULL: all): md_pos[i] (n_md) in

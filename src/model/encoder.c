@@ -172,7 +172,13 @@ static float *G(const enc_model *m, int idx) {
 
 static void positions(enc_model *m, const enc_batch *b) {
   int B = b->B, T = b->T;
-  if (m->cfg.arch == ORDO_ARCH_ROBERTA) {
+  if (b->pos_ids) {
+    for (int i = 0; i < B * T; i++) {
+      ORDO_CHECKF(b->pos_ids[i] >= 0 && b->pos_ids[i] < m->cfg.max_position_embeddings,
+                  "position id %d out of range", b->pos_ids[i]);
+      m->pos[i] = b->pos_ids[i];
+    }
+  } else if (m->cfg.arch == ORDO_ARCH_ROBERTA) {
     /* RoBERTa: positions count non-pad tokens from pad_token_id + 1; pads keep pad_token_id */
     int pad = m->cfg.pad_token_id;
     for (int i = 0; i < B; i++) {
@@ -376,6 +382,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
+  if (b->add_emb)
+    for (size_t k = 0; k < (size_t)BT * E; k++) m->emb_sum[k] += b->add_emb[k];
   if (m->emb.ln_w >= 0)
     op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
                           P(m, m->emb.ln_b), eps, BT, E);
@@ -792,6 +800,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
                            P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
     demb = m->g_b;
   }
+  if (b->d_add_emb) memcpy(b->d_add_emb, demb, F(nBE));
   const int32_t *tt = b->tt ? b->tt : m->tt0;
   op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, b->ids, m->pos,
                      tt, BT, E);

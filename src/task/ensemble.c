@@ -90,3 +90,68 @@ int ai4_ensemble_ranks(const nb_orders *subs, const double *weights, int n_subs,
   if (rc) nb_orders_free(out);
   return rc;
 }
+
+/* The rows of truth that sub holds (copies), in sub's order; an error names a missing one. */
+static int truth_subset(const nb_orders *truth, const nb_orders *sub, nb_orders *out, ordo_err *e) {
+  memset(out, 0, sizeof *out);
+  nb_strmap tm;
+  nb_strmap_init(&tm, truth->n);
+  for (int32_t i = 0; i < truth->n; i++) nb_strmap_put(&tm, truth->ids[i], i);
+  int rc = 0;
+  for (int32_t i = 0; i < sub->n && rc == 0; i++) {
+    int32_t t = nb_strmap_get(&tm, sub->ids[i]);
+    if (t < 0) rc = ordo_fail(e, "ensemble: notebook %s has no true order", sub->ids[i]);
+    else nb_orders_add(out, truth->ids[t], truth->cells[t], truth->count[t]);
+  }
+  nb_strmap_free(&tm);
+  if (rc) nb_orders_free(out);
+  return rc;
+}
+
+/* Every weight vector on the simplex with steps of 1 / grid, from submission k on. */
+typedef struct fit_state {
+  const nb_orders *subs, *truth;
+  int n_subs, grid;
+  double *w, *best_w, best_tau;
+  int64_t tried;
+} fit_state;
+
+static int fit_visit(fit_state *f, int k, int left, ordo_err *e) {
+  if (k == f->n_subs - 1) {
+    f->w[k] = (double)left / f->grid;
+    nb_orders ens;
+    double tau;
+    ai4_tau acc;
+    if (ai4_ensemble_ranks(f->subs, f->w, f->n_subs, &ens, e) != 0) return -1;
+    int rc = ai4_score_orders(f->truth, &ens, &tau, &acc, e);
+    nb_orders_free(&ens);
+    if (rc != 0) return -1;
+    f->tried++;
+    if (tau > f->best_tau + 1e-12) {
+      f->best_tau = tau;
+      memcpy(f->best_w, f->w, (size_t)f->n_subs * sizeof *f->w);
+    }
+    return 0;
+  }
+  for (int u = left; u >= 0; u--) { /* from the largest share: ties keep the earlier submission */
+    f->w[k] = (double)u / f->grid;
+    if (fit_visit(f, k + 1, left - u, e) != 0) return -1;
+  }
+  return 0;
+}
+
+int ai4_ensemble_fit(const nb_orders *subs, int n_subs, const nb_orders *truth, int grid,
+                     double *weights, double *tau, ordo_err *e) {
+  if (n_subs < 1) return ordo_fail(e, "ensemble: no submissions");
+  if (grid < 1) return ordo_fail(e, "ensemble: grid %d, expected >= 1", grid);
+  nb_orders t;
+  if (truth_subset(truth, &subs[0], &t, e) != 0) return -1;
+  fit_state f = {.subs = subs, .truth = &t, .n_subs = n_subs, .grid = grid, .best_tau = -2};
+  f.w = ordo_calloc((size_t)n_subs, sizeof *f.w);
+  f.best_w = weights;
+  int rc = fit_visit(&f, 0, grid, e);
+  if (rc == 0) *tau = f.best_tau;
+  nb_orders_free(&t);
+  free(f.w);
+  return rc;
+}

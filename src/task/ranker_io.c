@@ -26,6 +26,7 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
   cJSON_AddNumberToObject(s, "hidden", m->slot.hidden);
   cJSON_AddBoolToObject(s, "use_point", m->slot.use_point);
   cJSON_AddBoolToObject(s, "use_dual", m->slot.use_dual);
+  cJSON_AddBoolToObject(s, "use_notebook", m->slot.use_nbm);
   cJSON_AddBoolToObject(s, "use_prior", m->has_prior);
   const ordo_params *p = &m->slot.params;
   cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
@@ -45,8 +46,18 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
     cJSON_AddNumberToObject(dc, "code_tokens", m->dc.code_tokens);
     cJSON_AddNumberToObject(dc, "dim", m->dc.dim);
   }
+  if (m->has_nbm) /* its files in DIR/notebook */
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "notebook"), "over",
+                            m->nbm_over_slot ? "slot" : "dual");
+  cJSON *dj = cJSON_AddObjectToObject(root, "decode");
+  cJSON_AddBoolToObject(dj, "joint", m->decode_joint);
+  float first[RK_HCLASSES * RK_HCLASSES];
+  for (int k = 0; k < RK_HCLASSES * RK_HCLASSES; k++)
+    first[k] = (float)m->mdo.first[k / RK_HCLASSES][k % RK_HCLASSES];
+  cJSON_AddItemToObject(dj, "same_slot_first", float_array(first, RK_HCLASSES * RK_HCLASSES));
   if (res) {
     cJSON *r = cJSON_AddObjectToObject(root, "validation");
+    cJSON_AddNumberToObject(r, "tau_notebook", res->tau_nbm);
     cJSON_AddNumberToObject(r, "tau_slot", res->tau_slot);
     cJSON_AddNumberToObject(r, "tau_lexical", res->tau_lex);
     cJSON_AddNumberToObject(r, "tau_dual", res->tau_dual);
@@ -110,6 +121,41 @@ static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_
   return 0;
 }
 
+int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, ordo_err *e) {
+  char sub[4200];
+  snprintf(sub, sizeof sub, "%s/dual", dir);
+  if (load_encoder(m, sub, 2 * dc->dim, 0, 2, "the dual encoder", e) != 0) return -1;
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
+  if (enc_check_seq(&m->cfg, per + 2, e) != 0) {
+    enc_free(m);
+    return ordo_err_prefix(e, "%s: dual cells of %d tokens", sub, per);
+  }
+  enc_plan(m, 256, per + 2, 0);
+  return 0;
+}
+
+/* The notebook-level model of DIR/notebook, over cell vectors of in_dim. */
+static int nbm_load(enc_model *m, const char *dir, int in_dim, ordo_err *e) {
+  enc_config cfg;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/notebook/config.json", dir);
+  if (hfconfig_load(&cfg, path, e) != 0) return -1;
+  if (cfg.embedding_size != in_dim + RK_NBM_EXTRA || cfg.max_position_embeddings != RK_NBM_MAX_CELLS + 1 ||
+      cfg.hidden_size % 2 != 0)
+    return ordo_fail(e, "%s: embedding_size %d, max_position_embeddings %d, hidden_size %d; the "
+                     "notebook model needs %d, %d and an even size", path, cfg.embedding_size,
+                     cfg.max_position_embeddings, cfg.hidden_size, in_dim + RK_NBM_EXTRA,
+                     RK_NBM_MAX_CELLS + 1);
+  if (enc_init(m, &cfg, 0, ops_cpu(), e) != 0) return -1;
+  snprintf(path, sizeof path, "%s/notebook", dir);
+  if (enc_load(m, path, NULL, e) != 0) {
+    enc_free(m);
+    return -1;
+  }
+  enc_plan(m, 1, RK_NBM_MAX_CELLS, 0);
+  return 0;
+}
+
 int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
   memset(m, 0, sizeof *m);
   char path[4400];
@@ -141,6 +187,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
   rk_slot_init(&m->slot, hidden, ops_cpu_ref());
   m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));
   m->slot.use_dual = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_dual"));
+  m->slot.use_nbm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_notebook"));
   ordo_params *p = &m->slot.params;
   if (get_floats(s, "w1", path, params_data(p, m->slot.w1), hidden * RK_NFEAT, e) ||
       get_floats(s, "b1", path, params_data(p, m->slot.b1), hidden, e) ||
@@ -174,7 +221,21 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
     enc_plan(&m->enc, 32, m->pc.seq, 0);
   }
   const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "dual");
-  if (m->slot.use_dual && !cJSON_IsObject(dc)) {
+  const cJSON *dj = cJSON_GetObjectItemCaseSensitive(root, "decode");
+  if (cJSON_IsObject(dj)) { /* absent in models made before it: the weighted medians */
+    float first[RK_HCLASSES * RK_HCLASSES];
+    if (get_floats(dj, "same_slot_first", path, first, RK_HCLASSES * RK_HCLASSES, e) != 0) goto done;
+    for (int k = 0; k < RK_HCLASSES * RK_HCLASSES; k++) {
+      if (!(first[k] > 0 && first[k] < 1)) {
+        ordo_fail(e, "%s: \"decode\": \"same_slot_first\"[%d]: expected a probability in (0, 1)", path, k);
+        goto done;
+      }
+      m->mdo.first[k / RK_HCLASSES][k % RK_HCLASSES] = first[k];
+    }
+    m->decode_joint = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dj, "joint"));
+  }
+  const cJSON *nc = cJSON_GetObjectItemCaseSensitive(root, "notebook");
+  if ((m->slot.use_dual || m->slot.use_nbm || cJSON_IsObject(nc)) && !cJSON_IsObject(dc)) {
     ordo_fail(e, "%s: \"dual\": the slot model uses a dual encoder but none is described", path);
     goto done;
   }
@@ -184,16 +245,26 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
         get_int(dc, "dim", path, 1, 4096, &m->dc.dim, e))
       goto done;
     if (!m->tk && tok_load(&m->tk, dir, e) != 0) goto done;
-    char sub[4200];
-    snprintf(sub, sizeof sub, "%s/dual", dir);
-    if (load_encoder(&m->dual, sub, 2 * m->dc.dim, 0, 2, "the dual encoder", e) != 0) goto done;
+    if (rk_dual_load(&m->dual, dir, &m->dc, e) != 0) goto done;
     m->has_dual = 1;
-    int per = m->dc.md_tokens > m->dc.code_tokens ? m->dc.md_tokens : m->dc.code_tokens;
-    if (enc_check_seq(&m->dual.cfg, per + 2, e) != 0) {
-      ordo_err_prefix(e, "%s: dual cells of %d tokens", path, per);
+  }
+  if (m->slot.use_nbm && !cJSON_IsObject(nc)) {
+    ordo_fail(e, "%s: \"notebook\": the slot model uses a notebook model but none is described", path);
+    goto done;
+  }
+  if (cJSON_IsObject(nc)) {
+    const cJSON *over = cJSON_GetObjectItemCaseSensitive(nc, "over");
+    if (!cJSON_IsString(over) || (strcmp(over->valuestring, "slot") && strcmp(over->valuestring, "dual"))) {
+      ordo_fail(e, "%s: \"notebook\": \"over\": expected \"slot\" or \"dual\"", path);
       goto done;
     }
-    enc_plan(&m->dual, 256, per + 2, 0);
+    m->nbm_over_slot = strcmp(over->valuestring, "slot") == 0;
+    if (m->nbm_over_slot && m->slot.use_nbm) {
+      ordo_fail(e, "%s: a notebook model over the slot ranker cannot be the slot ranker's evidence", path);
+      goto done;
+    }
+    if (nbm_load(&m->nbm, dir, 2 * m->dc.dim, e) != 0) goto done;
+    m->has_nbm = 1;
   }
   rc = 0;
 done:
@@ -207,8 +278,24 @@ void rk_model_free(rk_model *m) {
   rk_term_prior_free(&m->prior);
   if (m->has_point) enc_free(&m->enc);
   if (m->has_dual) enc_free(&m->dual);
+  if (m->has_nbm) enc_free(&m->nbm);
   tok_free(m->tk);
   memset(m, 0, sizeof *m);
+}
+
+/* Positions of notebook i from its slot distributions by the model's decoding (and the other
+ * one into m->alt_pos when asked). */
+static void decode(const rk_model *m, const nb_notebook *nb, int32_t i, const float *prob,
+                   float **md_pos) {
+  float *alt = NULL;
+  if (m->alt_pos) alt = m->alt_pos[i] = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *alt);
+  if (m->decode_joint) {
+    rk_decode_joint(nb, prob, &m->mdo, md_pos[i]);
+    if (alt) rk_slot_decode(nb, prob, alt);
+  } else {
+    rk_slot_decode(nb, prob, md_pos[i]);
+    if (alt) rk_decode_joint(nb, prob, &m->mdo, alt);
+  }
 }
 
 void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
@@ -221,14 +308,20 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     return;
   }
   ORDO_CHECKF(!m->dual_only || m->has_dual, "dual_only without a dual encoder");
-  int use_dual = m->has_dual && (m->slot.use_dual || m->dual_only);
+  ORDO_CHECKF(!m->nbm_only || m->has_nbm, "nbm_only without a notebook model");
+  /* the notebook model over the dual encoder's distributions runs before the slot ranker (its
+   * evidence, or alone with nbm_only); over the slot ranker's, after it (the model's output) */
+  int nbm_post = m->has_nbm && m->nbm_over_slot && !m->dual_only;
+  int nbm_pre = m->has_nbm && !m->nbm_over_slot && !m->dual_only && (m->nbm_only || m->slot.use_nbm);
+  int alone = m->dual_only || (m->nbm_only && nbm_pre); /* no slot ranker */
+  int use_dual = m->has_dual && (m->slot.use_dual || nbm_pre || nbm_post || m->dual_only);
   float **pp = NULL;
-  if (m->slot.use_point && !m->dual_only) {
+  if (m->slot.use_point && !alone) {
     pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
     rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, pp);
   }
   ai4_tfidf tf = {0};
-  if (!m->dual_only) ai4_tfidf_fit(&tf, ds, mask, threads);
+  if (!alone) ai4_tfidf_fit(&tf, ds, mask, threads);
   /* notebooks in chunks, so that the dual encoder's cell vectors (2 x dim floats per cell) are
    * held for one chunk at a time, not for a whole test set */
   enum { CHUNK = 1024 };
@@ -244,6 +337,19 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     memset(part, 0, (size_t)ds->n);
     for (int32_t i = c0; i < c1; i++) part[i] = !mask || mask[i];
     if (use_dual) rk_dual_embed(&m->dual, m->tk, &m->dc, ds, part, threads, z);
+    /* the notebook model's distributions (log-probabilities), one notebook at a time: its
+     * activations are shared; before the slot ranker, or from its distributions after it */
+    float **nlp = m->has_nbm ? ordo_calloc((size_t)(c1 - c0), sizeof *nlp) : NULL;
+    for (int32_t i = c0; i < c1 && nbm_pre; i++) {
+      if (!part[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+      float *base = ordo_malloc(R * sizeof *base);
+      rk_dual_logprobs(nb, z[i], m->dc.dim, base);
+      nlp[i - c0] = ordo_malloc(R * sizeof **nlp);
+      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, base, nlp[i - c0]);
+      free(base);
+    }
 #pragma omp parallel num_threads(threads)
     {
       rk_slot_work w = {0};
@@ -253,22 +359,31 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
         if (!part[i]) continue;
         const nb_notebook *nb = &ds->nbs[i];
         md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
+        size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
         if (m->dual_only) {
           rk_dual_positions(nb, z[i], m->dc.dim, md_pos[i]);
+        } else if (alone) {
+          for (size_t k = 0; k + 1 < R; k++) nlp[i - c0][k] = expf(nlp[i - c0][k]);
+          decode(m, nb, i, nlp[i - c0], md_pos);
         } else {
-          size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
           float *prob = ordo_malloc(R * sizeof *prob);
           rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
           if (use_dual && m->slot.use_dual) {
             sim.dual = ordo_malloc(R * sizeof *sim.dual);
             rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
           }
+          if (nbm_pre) sim.nbm = nlp[i - c0], nlp[i - c0] = NULL; /* freed with sim */
           rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
-          rk_slot_decode(nb, prob, md_pos[i]);
+          if (nbm_post) { /* decoded after the notebook model */
+            for (size_t k = 0; k + 1 < R; k++) prob[k] = logf(prob[k] + 1e-30f);
+            nlp[i - c0] = prob, prob = NULL;
+          } else {
+            decode(m, nb, i, prob, md_pos);
+          }
           rk_lex_free(&sim);
           free(prob);
         }
-        if (z) free(z[i]), z[i] = NULL;
+        if (z && !nbm_post) free(z[i]), z[i] = NULL;
         if (m->progress) {
 #pragma omp critical(rk_predict_progress)
           progress_update(&pb, ++n_done, NULL);
@@ -276,10 +391,24 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
       }
       rk_slot_work_free(&w);
     }
+    for (int32_t i = c0; i < c1 && nbm_post; i++) {
+      if (!part[i]) continue;
+      const nb_notebook *nb = &ds->nbs[i];
+      size_t R = (size_t)nb->n_md * (nb->n_code + 1);
+      float *lp = ordo_malloc((R + 1) * sizeof *lp);
+      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, nlp[i - c0], lp);
+      for (size_t k = 0; k < R; k++) lp[k] = expf(lp[k]);
+      decode(m, nb, i, lp, md_pos);
+      free(lp), free(z[i]);
+      z[i] = NULL;
+    }
+    if (nlp)
+      for (int32_t i = c0; i < c1; i++) free(nlp[i - c0]);
+    free(nlp);
   }
   if (m->progress) progress_finish(&pb, NULL);
   free(part), free(z);
-  if (!m->dual_only) ai4_tfidf_free(&tf);
+  if (!alone) ai4_tfidf_free(&tf);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);

@@ -51,7 +51,7 @@ static int starts_with_import(const nb_cell *c) {
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb) {
   int32_t nc = nb->n_code;
-  l->dual = NULL;
+  l->dual = l->nbm = NULL;
   l->md_prior = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *l->md_prior);
   l->md_bins = ordo_calloc((size_t)nb->n_md * RK_PBINS + 1, sizeof *l->md_bins);
   if (prior) {
@@ -83,6 +83,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
 void rk_lex_free(rk_lex *l) {
   ai4_nb_sim_free(&l->sim);
   free(l->adj), free(l->ctrait), free(l->md_prior), free(l->md_bins), free(l->dual);
+  free(l->nbm);
   memset(l, 0, sizeof *l);
 }
 
@@ -90,9 +91,7 @@ void rk_lex_free(rk_lex *l) {
 /* 1 when the text holds the needle. */
 static int has(const nb_cell *c, const char *needle) { return strstr(c->source, needle) != NULL; }
 
-/* Heading level of a markdown cell: the number of leading '#' of its first non-blank line
- * (0: not a heading). */
-static int md_heading_level(const nb_cell *c) {
+int rk_md_heading_level(const nb_cell *c) {
   int32_t i = 0;
   while (i < c->len && (c->source[i] == ' ' || c->source[i] == '\n' || c->source[i] == '\r' ||
                         c->source[i] == '\t'))
@@ -178,7 +177,7 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
     /* similarity-weighted mean slot of the markdown, relative */
     float simpos = wsum > 0 && nc > 0 ? (wpos / wsum + 0.5f) / (float)nc : -1.0f;
     const nb_cell *cell = &nb->cells[nc + m];
-    int hl = md_heading_level(cell);
+    int hl = rk_md_heading_level(cell);
     float is_head = hl > 0 ? 1.0f : 0.0f, loglen = logf(1.0f + (float)cell->len) / 8.0f;
     float ibm = maxbm > 0 ? 1.0f / maxbm : 0.0f, icos = maxcos > 0 ? 1.0f / maxcos : 0.0f;
     int32_t best_bm = -1;
@@ -334,7 +333,9 @@ static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const 
   size_t R = (size_t)nb->n_md * (size_t)(nb->n_code + 1);
   work_reserve(w, R ? R : 1, m->hidden);
   rk_lex view = *lex;
-  if (!m->use_dual) view.dual = NULL;
+  /* the learned evidence in the four slot-distribution features: the dual encoder's, or the
+   * notebook-level model's in its place */
+  view.dual = m->use_nbm ? lex->nbm : m->use_dual ? lex->dual : NULL;
   rk_slot_features(nb, &view, m->use_point ? point_pos : NULL, w->feats);
   const ordo_params *p = &m->params;
   m->ops->matmul_forward(w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,

@@ -32,6 +32,12 @@ rk_train_opts rk_train_defaults(void) {
   o.dual_cells = 256;
   o.dual_epochs = 5;
   o.dual_lr = 1e-3;
+  o.nbm = 1;
+  o.nbc = (rk_nbm_config){.layers = 2, .hidden = 64, .heads = 4, .intermediate = 256};
+  o.nbm_epochs = 8;
+  o.nbm_notebooks = 8;
+  o.nbm_lr = 1e-3;
+  o.nbm_over_slot = 1;
   o.layers = 2;
   o.hidden = 128;
   o.heads = 2;
@@ -578,6 +584,19 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   return 0;
 }
 
+/* The notebook-level model over base distributions (log-probabilities) of the slot model's
+ * and held-out notebooks, trained on the former: rm->nbm, written to DIR/notebook. */
+static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float *const *base,
+                     const uint8_t *train, const uint8_t *val, const rk_train_opts *o,
+                     const char *dir, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
+  if (rk_nbm_init(&rm->nbm, &o->nbc, 2 * rm->dc.dim, e) != 0) return -1;
+  rk_nbm_init_weights(&rm->nbm, o->init_seed);
+  int rc = rk_nbm_train(&rm->nbm, ds, z, rm->dc.dim, base, train, val, o, dir, met, res, e);
+  if (rc == 0) rm->has_nbm = 1;
+  else enc_free(&rm->nbm);
+  return rc < 0 ? -1 : 0;
+}
+
 int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
   static const char *const subs[] = {"checkpoint", "checkpoint_dual"};
   char sub[2][4200];
@@ -596,6 +615,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
              ordo_err *e) {
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
+  res->tau_nbm = res->tau_with_nbm = res->tau_median = res->tau_joint = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
   if (ordo_dir_ensure(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -626,6 +646,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   float **pp = NULL;
   uint8_t *slot_tr = NULL, *dual_tr = NULL;
   rk_lex *sims = NULL;
+  float **z = NULL; /* the dual encoder's cell vectors of the slot model's and held-out notebooks */
   ai4_tfidf tf = {0};
   ordo_metrics met;
   if (metrics_open(&met, dir, e) != 0) {
@@ -634,7 +655,12 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
 
   if (o->point || o->dual) {
-    if (point_tokenizer(ds, train, o, dir, &rm.tk, e) != 0) goto done;
+    rk_train_opts to = *o;
+    if (o->dual && o->dual_from) to.tokenizer = o->dual_from; /* the reused encoder's */
+    /* a pretrained checkpoint's own tokenizer: a new one would map its ids onto embeddings
+     * learned for other tokens */
+    if (o->init && !o->tokenizer) to.tokenizer = o->init;
+    if (point_tokenizer(ds, train, &to, dir, &rm.tk, e) != 0) goto done;
   }
   /* the slot MLP with learned evidence trains on the first slot_max_nb notebooks of the
    * training side (at most a fifth of it when a dual encoder is trained); the dual encoder on
@@ -650,7 +676,17 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       dual_tr[i] = !slot_tr[i] || o->slot_max_nb <= 0 || n_tr == 1;
     }
   }
-  if (o->dual) {
+  if (o->dual && o->dual_from) {
+    /* an encoder trained before (on the same split and seed, so the slot model's notebooks are
+     * still unseen by it), taken as it is */
+    if (rk_dual_load(&rm.dual, o->dual_from, &o->dc, e) != 0) goto done;
+    rm.has_dual = 1;
+    rm.dc = o->dc;
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/dual", dir);
+    if (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0) goto done;
+    if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
+  } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
     if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
     rm.has_dual = 1;
@@ -724,17 +760,42 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     double t0 = ordo_time();
     uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
     for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] || val[i];
-    float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+    z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
     rk_dual_embed(&rm.dual, rm.tk, &rm.dc, ds, need, threads, z);
     for (int32_t i = 0; i < ds->n; i++) {
       if (!z[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];
       sims[i].dual = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sims[i].dual);
       rk_dual_logprobs(nb, z[i], rm.dc.dim, sims[i].dual);
-      free(z[i]);
     }
-    free(z), free(need);
     if (o->verbose) fprintf(stderr, "dual encoder evidence for the slot features: %.1f s\n", ordo_time() - t0);
+    if (o->dual_from && n_val > 0) { /* the reused encoder alone, measured as training does */
+      float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
+      for (int32_t i = 0; i < ds->n; i++)
+        if (val[i]) {
+          pos[i] = ordo_malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos);
+          rk_dual_positions(&ds->nbs[i], z[i], rm.dc.dim, pos[i]);
+        }
+      res->tau_dual = rk_tau_of_positions(ds, val, pos);
+      for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+      free(pos);
+      if (o->verbose) fprintf(stderr, "dual encoder alone: val tau %.4f\n", res->tau_dual);
+    }
+    free(need);
+    if (o->nbm && !o->nbm_over_slot) {
+      /* over the dual encoder's distributions: the slot ranker reads the refined ones */
+      float **base = ordo_calloc((size_t)ds->n, sizeof *base);
+      for (int32_t i = 0; i < ds->n; i++) base[i] = sims[i].dual;
+      int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, &met, res, e);
+      free(base);
+      if (nbm_rc != 0) goto done;
+      for (int32_t i = 0; i < ds->n && rm.has_nbm; i++) {
+        if (!z[i]) continue;
+        const nb_notebook *nb = &ds->nbs[i];
+        sims[i].nbm = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sims[i].nbm);
+        rk_nbm_logprobs(&rm.nbm, nb, z[i], rm.dc.dim, sims[i].dual, sims[i].nbm);
+      }
+    }
   }
   /* lexical features only; then, with learned evidence (pointwise positions, dual slot
    * probabilities), the same with it as features, kept only when it validates better */
@@ -742,26 +803,33 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rk_slot_init_weights(&rm.slot, o->init_seed);
   if (slot_train("slot_lex", &met, &rm.slot, ds, train, val, sims, NULL, o, res, e) != 0) goto done;
   res->tau_lex = res->tau_slot;
-  if (pp || rm.has_dual) {
+  /* the candidates with learned evidence: the dual encoder's slot distributions, then the
+   * notebook-level model's in their place; each kept when it validates better than the best so
+   * far (with nothing held out, the last one trained is kept) */
+  for (int k = 0; k < 2 && (pp || rm.has_dual); k++) {
+    int use_nbm = k == 1;
+    if (use_nbm && !rm.has_nbm) break;
     rk_train_result r2 = *res;
     rk_slot_model with;
     rk_slot_init(&with, o->slot_hidden, ops_cpu_ref());
     rk_slot_init_weights(&with, o->init_seed);
     with.use_point = pp != NULL;
-    with.use_dual = rm.has_dual;
-    if (slot_train("slot", &met, &with, ds, slot_tr, val, sims, pp, o, &r2, e) != 0) {
+    with.use_dual = rm.has_dual && !use_nbm;
+    with.use_nbm = use_nbm;
+    if (slot_train(use_nbm ? "slot_nbm" : "slot", &met, &with, ds, slot_tr, val, sims, pp, o, &r2,
+                   e) != 0) {
       rk_slot_free(&with);
       goto done;
     }
-    if (pp) res->tau_both = r2.tau_slot;
-    if (rm.has_dual) res->tau_with_dual = r2.tau_slot;
-    /* chosen on the held-out tau; with nothing held out there is no tau to choose on, and the
-     * model with the encoder evidence (what the run was asked to train) is kept */
+    if (pp && !use_nbm) res->tau_both = r2.tau_slot;
+    if (rm.has_dual && !use_nbm) res->tau_with_dual = r2.tau_slot;
+    if (use_nbm) res->tau_with_nbm = r2.tau_slot;
     int keep_with = res->validated ? r2.tau_slot > res->tau_slot : 1;
-    const char *with_what = pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual";
+    const char *with_what = use_nbm ? (pp ? "pointwise, notebook model" : "notebook model")
+                            : pp && rm.has_dual ? "pointwise, dual" : pp ? "pointwise" : "dual";
     if (o->verbose && res->validated)
-      fprintf(stderr, "slot ranker: lexical only %.4f, with the encoder evidence (%s) %.4f: keeping %s\n",
-              res->tau_slot, with_what, r2.tau_slot, keep_with ? "the latter" : "lexical only");
+      fprintf(stderr, "slot ranker: best so far %.4f, with the evidence of the %s %.4f: keeping %s\n",
+              res->tau_slot, with_what, r2.tau_slot, keep_with ? "the latter" : "the former");
     else if (o->verbose)
       fprintf(stderr, "slot ranker: no held-out notebooks to compare on: keeping the one with the "
                       "encoder evidence (%s)\n", with_what);
@@ -779,11 +847,66 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
     if (rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
   }
-  if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
+  if (o->nbm && o->nbm_over_slot && z) {
+    /* over the kept slot ranker's distributions: kept as the model's last stage when it
+     * validates better */
+    double t0 = ordo_time();
+    float **base = ordo_calloc((size_t)ds->n, sizeof *base);
+#pragma omp parallel num_threads(threads)
+    {
+      rk_slot_work w = {0};
+#pragma omp for schedule(dynamic, 4)
+      for (int32_t i = 0; i < ds->n; i++) {
+        if (!z[i]) continue;
+        const nb_notebook *nb = &ds->nbs[i];
+        size_t R = (size_t)nb->n_md * (nb->n_code + 1);
+        base[i] = ordo_malloc((R + 1) * sizeof **base);
+        rk_slot_predict_nb(&rm.slot, nb, &sims[i], pp ? pp[i] : NULL, &w, base[i]);
+        for (size_t k = 0; k < R; k++) base[i][k] = logf(base[i][k] + 1e-30f);
+      }
+      rk_slot_work_free(&w);
+    }
+    if (o->verbose) fprintf(stderr, "slot ranker's distributions for the notebook model: %.1f s\n", ordo_time() - t0);
+    int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, &met, res, e);
+    for (int32_t i = 0; i < ds->n; i++) free(base[i]);
+    free(base);
+    if (nbm_rc != 0) goto done;
+    int keep = rm.has_nbm && (res->validated ? res->tau_nbm > res->tau_slot : 1);
+    if (o->verbose && rm.has_nbm)
+      fprintf(stderr, "notebook model over the slot ranker: %.4f against %.4f: %s\n", res->tau_nbm,
+              res->tau_slot, keep ? "kept" : "left out");
+    if (keep) {
+      rm.nbm_over_slot = 1;
+      res->tau_slot = res->tau_nbm;
+    } else if (rm.has_nbm) {
+      enc_free(&rm.nbm);
+      rm.has_nbm = 0;
+    }
+  }
+  /* the decoding: weighted medians, or the minimum of expected inversions over all cells, chosen
+   * on the held-out notebooks (the medians when nothing is held out) */
+  rk_md_order_fit(&rm.mdo, ds, train);
   if (n_val > 0) {
     /* the kept model's held-out predictions, as `ordo ai4code predict` makes them */
     float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
+    rm.alt_pos = ordo_calloc((size_t)ds->n, sizeof *rm.alt_pos);
     rk_predict_positions(&rm, ds, val, threads, pos);
+    double t_med = rk_tau_of_positions(ds, val, pos), t_joint = rk_tau_of_positions(ds, val, rm.alt_pos);
+    res->tau_median = t_med, res->tau_joint = t_joint;
+    if (t_joint > t_med) {
+      rm.decode_joint = 1;
+      res->tau_slot = t_joint;
+      for (int32_t i = 0; i < ds->n; i++) {
+        float *t = pos[i];
+        pos[i] = rm.alt_pos[i], rm.alt_pos[i] = t;
+      }
+    }
+    if (o->verbose)
+      fprintf(stderr, "decoding: weighted medians %.4f, fewest expected inversions over all cells "
+              "%.4f: keeping %s\n", t_med, t_joint, rm.decode_joint ? "the latter" : "the medians");
+    for (int32_t i = 0; i < ds->n; i++) free(rm.alt_pos[i]);
+    free(rm.alt_pos);
+    rm.alt_pos = NULL;
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/heldout.jsonl", dir);
     int hrc = rk_heldout_write(ds, val, pos, hp, e);
@@ -791,11 +914,15 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     free(pos);
     if (hrc != 0) goto done;
   }
+  if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
   rc = 0;
 done:
   if (sims)
     for (int32_t i = 0; i < ds->n; i++) rk_lex_free(&sims[i]);
   free(sims);
+  if (z)
+    for (int32_t i = 0; i < ds->n; i++) free(z[i]);
+  free(z);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);

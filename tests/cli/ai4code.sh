@@ -130,6 +130,16 @@ expect_rc 0 "$ORDO" ai4code ensemble --submissions "$T/tfidf.csv,$T/rev.csv" --w
 cmp -s "$T/ens2.csv" "$T/rev.csv" && ok || bad "weights 0.2,0.8 must follow the second submission"
 expect_rc 2 "$ORDO" ai4code ensemble --submissions "$T/tfidf.csv,$T/rev.csv" --weights 1 --out "$T/e.csv"
 expect_rc 1 "$ORDO" ai4code ensemble --submissions "$T/tfidf.csv,$T/missing.csv" --out "$T/e.csv"
+# weights chosen against the true orders: the first share that orders every notebook as the
+# TF-IDF orders do (0.5 of the reversed ones would tie)
+expect_rc 0 "$ORDO" ai4code ensemble --submissions "$T/rev.csv,$T/tfidf.csv" --fit-weights "$T/ds/train_orders.csv" \
+  --grid 4 --out "$T/ens3.csv"
+expect_text "$T/out" "weights 0.250 0.750 (of 5 tried): kendall_tau 1.000000"
+cmp -s "$T/ens3.csv" "$T/tfidf.csv" && ok || bad "fitted weights must give the better submission"
+expect_rc 2 "$ORDO" ai4code ensemble --submissions "$T/rev.csv,$T/tfidf.csv" --fit-weights "$T/ds/train_orders.csv" \
+  --weights 1,1 --out "$T/e.csv"
+expect_rc 1 "$ORDO" ai4code ensemble --submissions "$T/rev.csv,$T/tfidf.csv" --fit-weights "$T/nowhere.csv" --out "$T/e.csv"
+expect_text "$T/err" "nowhere.csv"
 expect_rc 2 "$ORDO" ai4code nosuch
 
 # ---- the shared development set, when present ----

@@ -97,6 +97,26 @@ expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex2" --lexical-only 
 expect_text "$T/out" "kendall_tau: "
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m5" "${TINY[@]}" --group-by-length
 expect_text "$T/err" "length-grouped batches"
+# on top of that dual encoder: the notebook model over its distributions, read by the slot ranker
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/nbm" "${TINY[@]}" --no-point --dual-from "$T/m" \
+  --notebook-over dual --notebook-epochs 2
+expect_text "$T/err" "dual model: taken from"
+expect_text "$T/out" "notebook model over the dual encoder: "
+for f in notebook/config.json notebook/model.safetensors dual/model.safetensors tokenizer.json tb/notebook/events.out.tfevents.ordo; do
+  [ -s "$T/nbm/$f" ] && ok || bad "run file $f missing"
+done
+cmp -s "$T/m/dual/model.safetensors" "$T/nbm/dual/model.safetensors" && ok || bad "--dual-from: dual weights changed"
+expect_rc 0 "$ORDO" ai4code predict --model "$T/nbm" --data "$T/ds" --out "$T/sub_n.csv" --notebook-only
+expect_text "$T/out" "kendall_tau: "
+expect_rc 0 "$ORDO" ai4code predict --model "$T/nbm" --data "$T/ds" --out "$T/sub_n2.csv"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/lex2" --data "$T/ds" --out "$T/sub_n3.csv" --notebook-only
+expect_text "$T/err" "has no notebook-level model"
+expect_rc 2 "$ORDO" ai4code predict --model "$T/nbm" --data "$T/ds" --out "$T/sub_n.csv" --notebook-only --dual-only
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/nbm2" --notebook-over code
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/nbm2" --dual-from "$T/m" --no-dual
+expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/nbm2" --notebook-hidden 30
+expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/nbm2" "${TINY[@]}" --no-point --dual-from "$T/nowhere"
+expect_text "$T/err" "nowhere: cannot open"
 expect_rc 2 "$ORDO" ai4code train --data "$T/ds" --out "$T/m4" --precision fp8
 expect_text "$T/err" "--precision must be"
 

@@ -1,4 +1,5 @@
-/* Order decoding, the tokenizer and TF-IDF/BM25 features, the baselines and rank ensembles. */
+/* Order decoding, the tokenizer and TF-IDF/BM25 features, the baselines and rank ensembles (and
+ * their weights fitted against true orders). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +217,23 @@ static void test_ensemble(void) {
   double wneg[] = {1, -1};
   EXPECT(ai4_ensemble_ranks(s, wneg, 2, &out, &e) == -1 && strstr(e.msg, "weight 2"), "negative weight");
   nb_orders_free(&bad[0]), nb_orders_free(&bad[1]);
+  /* weights fitted against true orders (with a row the submissions lack): submission 2 is right
+   * on n1 (4 cells) and wrong on n2, submission 1 the other way round: 2 wins */
+  nb_orders truth = {0};
+  row(&truth, "n0", "q r");
+  row(&truth, "n2", "x y");
+  row(&truth, "n1", "d c b a");
+  double w[2], tau = -2;
+  EXPECT(ai4_ensemble_fit(s, 2, &truth, 4, w, &tau, &e) == 0, "%s", e.msg);
+  /* 0.25/0.75 already orders both notebooks as submission 2 does: of equal taus, the larger
+   * share of submission 1 is kept */
+  EXPECT(w[0] == 0.25 && w[1] == 0.75, "fitted weights %.2f %.2f", w[0], w[1]);
+  /* pooled pairs: n1 6 concordant, n2 1 discordant -> (6 - 1) / 7 */
+  EXPECT_NEAR(tau, 5.0 / 7.0, 1e-9);
+  nb_orders_free(&truth);
+  row(&truth, "n2", "x y");
+  EXPECT(ai4_ensemble_fit(s, 2, &truth, 4, w, &tau, &e) == -1 && strstr(e.msg, "n1"), "missing truth: '%s'", e.msg);
+  nb_orders_free(&truth);
   nb_orders_free(&s[0]), nb_orders_free(&s[1]);
 }
 

@@ -154,6 +154,58 @@ static void test_slot_loss_falls(const nb_dataset *ds) {
   ai4_tfidf_free(&tf);
 }
 
+/* The notebook-level model from random cell vectors: it starts at the base distribution (the dual
+ * encoder's, within a small margin), and its loss on the notebooks falls under training (it learns
+ * from the cells' types and the code cells' positions where the markdown cells sit). */
+static void test_nbm_loss_falls(const nb_dataset *ds) {
+  enum { D = 4 };
+  rk_nbm_config c = {.layers = 1, .hidden = 16, .heads = 2, .intermediate = 32};
+  enc_model m;
+  ordo_err e = {{0}};
+  EXPECT(rk_nbm_init(&m, &c, 2 * D, &e) == 0, "%s", e.msg);
+  rk_nbm_init_weights(&m, 3);
+  m.cfg.hidden_dropout_prob = 0;
+  ordo_rng r;
+  rng_init(&r, 4);
+  float **z = calloc((size_t)ds->n, sizeof *z), **base = calloc((size_t)ds->n, sizeof *base);
+  int32_t **truth = calloc((size_t)ds->n, sizeof *truth);
+  double gap = 0;
+  for (int32_t i = 0; i < ds->n; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
+    z[i] = malloc((size_t)nb->n_cells * 2 * D * sizeof **z);
+    for (int32_t k = 0; k < nb->n_cells * 2 * D; k++) z[i][k] = 0.3f * rng_normal(&r);
+    base[i] = malloc(R * sizeof **base);
+    rk_dual_logprobs(nb, z[i], D, base[i]);
+    truth[i] = malloc(((size_t)nb->n_md + 1) * sizeof **truth);
+    rk_true_slots(nb, truth[i]);
+    float *lp = malloc(R * sizeof *lp);
+    rk_nbm_logprobs(&m, nb, z[i], D, base[i], lp);
+    for (size_t k = 0; k + 1 < R; k++) gap = fmax(gap, fabs(lp[k] - base[i][k]));
+    free(lp);
+  }
+  EXPECT(gap < 0.5, "the untrained model stays near its base: largest change %.3f", gap);
+  adamw_config ac = adamw_defaults();
+  ac.lr = 2e-2f;
+  opt_adamw opt;
+  opt_adamw_init(&opt, &m.params, &ac);
+  double first = 0, last = 0;
+  for (int ep = 0; ep < 60; ep++) {
+    double sum = 0;
+    params_zero_grad(&m.params);
+    for (int32_t i = 0; i < ds->n; i++)
+      sum += rk_nbm_loss_nb(&m, &ds->nbs[i], z[i], D, base[i], truth[i], 1.0f / ds->n);
+    opt_adamw_step(&opt, &m.params, ac.lr);
+    if (ep == 0) first = sum / ds->n;
+    last = sum / ds->n;
+  }
+  EXPECT(last < 0.8 * first, "notebook model loss falls: %.4f -> %.4f", first, last);
+  opt_adamw_free(&opt);
+  for (int32_t i = 0; i < ds->n; i++) free(z[i]), free(base[i]), free(truth[i]);
+  free(z), free(base), free(truth);
+  enc_free(&m);
+}
+
 /* A tiny encoder on one fixed batch: the loss must fall. */
 static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
   tok *tk;
@@ -250,6 +302,52 @@ static void test_dual_scores(const nb_dataset *ds) {
     EXPECT_NEAR(sum, 1.0, 1e-5);
   }
   free(zd), free(z), free(dz), free(score), free(w), free(lp);
+}
+
+/* Decoding over all cells: a single markdown cell takes its weighted median; markdown cells that
+ * share a slot are ordered by the within-slot evidence (a heading before the text), which
+ * rk_md_order_fit learns from notebooks that open with a heading; positions stay inside the
+ * slot. */
+static void test_decode_joint(const nb_dataset *ds) {
+  rk_md_order o;
+  uint8_t *all = malloc((size_t)ds->n);
+  memset(all, 1, (size_t)ds->n);
+  rk_md_order_fit(&o, ds, all);
+  free(all);
+  EXPECT(o.first[1][0] > 0.8, "headings precede the text of their slot: %.3f", o.first[1][0]);
+  EXPECT_NEAR(o.first[1][0] + o.first[0][1], 1.0, 1e-9);
+  const nb_notebook *nb = NULL;
+  int32_t head = -1, text = -1;
+  for (int32_t i = 0; i < ds->n && head < 0; i++) {
+    nb = &ds->nbs[i];
+    head = text = -1;
+    for (int32_t m = 0; m < nb->n_md; m++) {
+      if (rk_md_heading_level(&nb->cells[nb->n_code + m]) > 0) head = head < 0 ? m : head;
+      else text = text < 0 ? m : text;
+    }
+    if (text < 0) head = -1;
+  }
+  ORDO_CHECK(head >= 0 && text >= 0);
+  int32_t ns = nb->n_code + 1, nm = nb->n_md;
+  float *prob = calloc((size_t)nm * ns, sizeof *prob), *pos = malloc((size_t)nm * sizeof *pos);
+  float *med = malloc((size_t)nm * sizeof *med);
+  /* every markdown almost surely in slot 1 */
+  for (int32_t m = 0; m < nm; m++) {
+    for (int32_t k = 0; k < ns; k++) prob[(size_t)m * ns + k] = 0.01f / (float)(ns - 1);
+    prob[(size_t)m * ns + 1] = 0.99f;
+  }
+  rk_decode_joint(nb, prob, &o, pos);
+  EXPECT(pos[head] < pos[text], "heading %.3f before text %.3f in the shared slot", pos[head], pos[text]);
+  for (int32_t m = 0; m < nm; m++) EXPECT(pos[m] > 0.0f && pos[m] < 1.0f, "inside slot 1: %.3f", pos[m]);
+  /* a lone markdown: its weighted median slot, as rk_slot_decode */
+  nb_notebook one = *nb;
+  one.n_md = 1;
+  for (int32_t k = 0; k < ns; k++) prob[k] = k == ns - 1 ? 0.4f : 0.6f / (float)(ns - 1);
+  rk_decode_joint(&one, prob, &o, pos);
+  rk_slot_decode(&one, prob, med);
+  EXPECT((int)floorf(pos[0] + 1.0f) == (int)floorf(med[0] + 1.0f), "lone markdown: %.3f vs median %.3f",
+         pos[0], med[0]);
+  free(prob), free(pos), free(med);
 }
 
 static char *read_all(const char *path) {
@@ -354,6 +452,8 @@ int main(void) {
   test_features(&ds);
   test_slot_loss_falls(&ds);
   test_dual_scores(&ds);
+  test_decode_joint(&ds);
+  test_nbm_loss_falls(&ds);
   test_train_predict(&ds, tmp);
   char tokdir[600];
   snprintf(tokdir, sizeof tokdir, "%s/m1", tmp);
