@@ -371,8 +371,15 @@ static void build_cont(tok *t) {
 
 static int load_root(tok *t, const cJSON *root, const char *name, ordo_err *e) {
   if (!cJSON_IsObject(root)) return ordo_fail(e, "%s: expected a JSON object at the top", name);
-  if (!jnull(root, "truncation")) return ordo_fail(e, "%s: unsupported: truncation set in the file (pass it per call)", name);
-  if (!jnull(root, "padding")) return ordo_fail(e, "%s: unsupported: padding set in the file (pass it per call)", name);
+  /* The file's truncation and padding are the defaults of the tokenizers library's encode();
+   * ordo takes both per call (tok_enc_opts), as transformers' tokenizers do, so they are read
+   * past (sentence-transformers' files set them, e.g. max_length 128 and Fixed padding). */
+  static const char *const k_per_call[] = {"truncation", "padding"};
+  for (int i = 0; i < 2; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, k_per_call[i]);
+    if (v && !cJSON_IsNull(v) && !cJSON_IsObject(v))
+      return ordo_fail(e, "%s: \"%s\" must be null or an object", name, k_per_call[i]);
+  }
   if (load_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), name, e)) return -1;
   if (load_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), name, e)) return -1;
   if (load_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), name, e)) return -1;

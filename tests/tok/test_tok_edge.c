@@ -298,8 +298,46 @@ static void check_errors(void) {
     t = NULL;
   }
   EXPECT(tok_load(&t, "/nonexistent/tokenizer.json", &e) == -1 && strstr(e.msg, "/nonexistent"), "%s", e.msg);
-  const char *tr = "{\"truncation\": {\"max_length\": 8}, \"model\": {}}";
-  EXPECT(tok_load_json(&t, tr, strlen(tr), "t.json", &e) == -1 && strstr(e.msg, "unsupported: truncation"), "%s", e.msg);
+  const char *tr = "{\"truncation\": 8, \"model\": {}}";
+  EXPECT(tok_load_json(&t, tr, strlen(tr), "t.json", &e) == -1 && strstr(e.msg, "t.json: \"truncation\" must be"),
+         "%s", e.msg);
+  const char *pad = "{\"padding\": [128], \"model\": {}}";
+  EXPECT(tok_load_json(&t, pad, strlen(pad), "q.json", &e) == -1 && strstr(e.msg, "q.json: \"padding\" must be"),
+         "%s", e.msg);
+}
+
+/* A tokenizer.json that sets truncation and padding (as sentence-transformers' files do) loads,
+ * and encodes as the same file without them: ordo truncates and pads per call. */
+static void check_file_truncation(void) {
+  ordo_err e;
+  size_t len;
+  char *json = ordo_read_file(DATA "/wp_small.json", &len, &e);
+  EXPECT(json != NULL, "%s", e.msg);
+  if (!json) return;
+  const char *key = "\"truncation\":null", *pkey = "\"padding\":null";
+  char *tp = strstr(json, key), *pp = strstr(json, pkey);
+  EXPECT(tp && pp, "wp_small.json has null truncation and padding");
+  if (!tp || !pp) return free(json);
+  ordo_buf b = {0};
+  ordo_buf_add(&b, json, (size_t)(tp - json));
+  ordo_buf_str(&b, "\"truncation\": {\"max_length\": 4, \"strategy\": \"LongestFirst\", \"stride\": 0}");
+  ordo_buf_add(&b, tp + strlen(key), (size_t)(pp - tp - (ptrdiff_t)strlen(key)));
+  ordo_buf_str(&b, "\"padding\": {\"strategy\": {\"Fixed\": 32}, \"pad_id\": 0, \"pad_token\": \"[PAD]\"}");
+  ordo_buf_str(&b, pp + strlen(pkey));
+  tok *plain = NULL, *set = NULL;
+  EXPECT(tok_load_json(&plain, json, len, "plain", &e) == 0, "%s", e.msg);
+  EXPECT(tok_load_json(&set, b.p, b.n, "with truncation", &e) == 0, "%s", e.msg);
+  if (plain && set) {
+    const char *text = "the quick brown fox jumps over the lazy dog again and again";
+    int32_t a[64], c[64];
+    int na = tok_encode(plain, text, strlen(text), a, 64, TOK_ADD_SPECIAL);
+    int nc = tok_encode(set, text, strlen(text), c, 64, TOK_ADD_SPECIAL);
+    EXPECT(na > 4 && na == nc && memcmp(a, c, (size_t)na * sizeof(int32_t)) == 0,
+           "ids differ with the file's truncation: %d vs %d", na, nc);
+  }
+  tok_free(plain), tok_free(set);
+  free(b.p);
+  free(json);
 }
 
 /* vocab.txt and vocab.json + merges.txt written from the small tokenizers give the same ids */
@@ -440,6 +478,7 @@ int main(void) {
   check_invalid_utf8();
   check_api(&E);
   check_errors();
+  check_file_truncation();
   check_classic(&E);
   check_trainers(&E);
   check_word_starts();
