@@ -14,6 +14,7 @@ static const ordo_command k_commands[] = {
     {"nb", "notebook datasets: build from .ipynb trees, info", cmd_nb},
     {"ai4code", "cell ordering: score, baselines, ensembles", cmd_ai4code},
     {"report", "an HTML report with plots of training runs", cmd_report},
+    {"classify", "text classification: train, eval, predict (CSV / JSON-lines)", cmd_classify},
     {NULL, NULL, NULL},
 };
 
