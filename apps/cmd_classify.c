@@ -115,6 +115,11 @@ static int parse_args(cls_args *a, int argc, char **argv) {
     }
   }
   if (train_flags_check(&a->tc, CMD) != 0) return 0;
+  if (a->tc.group_by_length) {
+    fprintf(stderr, CMD ": --group-by-length: rows are drawn shuffled and each batch is padded "
+                    "only to its longest row already\n");
+    return 0;
+  }
   if ((int64_t)a->batch * a->seq > (1 << 20)) {
     fprintf(stderr, CMD ": --batch %d x --seq %d is more than %d tokens per micro-batch\n",
             a->batch, a->seq, 1 << 20);

@@ -89,6 +89,8 @@ expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --out "$T/o5" --lo
 expect_text "$T/err" "--lora-targets"
 expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --out "$T/o5" --lora-targets query "${NEW[@]}"
 expect_text "$T/err" "--lora-targets needs --lora"
+expect_rc 2 "$ORDO" classify train --train "$D/toy_train.csv" --out "$T/o5" --group-by-length
+expect_text "$T/err" "--group-by-length"
 expect_rc 2 "$ORDO" classify eval --model "$T/model"
 expect_text "$T/err" "eval needs --model DIR --data FILE"
 expect_rc 1 "$ORDO" classify eval --model "$T/model" --data "$D/toy_test.csv" --seq 1000
