@@ -167,7 +167,8 @@ static void rows_free(cls_rows *r) {
   memset(r, 0, sizeof *r);
 }
 
-/* The batch of rows idx[0..B): padded to the longest with pad, mask 1 on real tokens. */
+/* The batch of rows idx[0..B): padded to the longest with pad, mask 1 on real tokens (and on
+ * the first position always, so that attention never runs over an empty row). */
 static enc_batch rows_batch(const cls_rows *r, const int64_t *idx, int B, int32_t pad,
                             int32_t *ids, int32_t *mask) {
   int T = 1;
@@ -179,7 +180,7 @@ static enc_batch rows_batch(const cls_rows *r, const int64_t *idx, int B, int32_
     int len = (int)(r->off[idx[b] + 1] - r->off[idx[b]]);
     for (int t = 0; t < T; t++) {
       ids[(size_t)b * T + t] = t < len ? r->ids[r->off[idx[b]] + t] : pad;
-      mask[(size_t)b * T + t] = t < len;
+      mask[(size_t)b * T + t] = t < len || t == 0; /* a row no token came from: one pad seen */
     }
   }
   return (enc_batch){.B = B, .T = T, .ids = ids, .mask = mask};
