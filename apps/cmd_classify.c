@@ -560,7 +560,7 @@ static int run_train(cls_args *a) {
   ordo_metrics metrics;
   cls_rows rows = {0};
   cls_task task = {0};
-  char ckpt_dir[4096], path[4096];
+  char ckpt_dir[4096], path[4096], *tok_json = NULL;
   if (!a->train || !a->out) {
     fprintf(stderr, CMD ": train needs --train FILE --out DIR (see ordo classify --help)\n");
     return 2;
@@ -594,17 +594,12 @@ static int run_train(cls_args *a) {
   enc_config cfg;
   if (model_config(&cfg, a, L, &e) != 0) goto done;
 
-  /* tokenizer: given, --init's, or trained on the texts; kept with the model */
-  if (ordo_dir_ensure(a->out, &e) != 0) goto done;
-  snprintf(path, sizeof path, "%s/tokenizer.json", a->out);
-  if (a->tokenizer || a->init) {
-    const char *from = a->tokenizer ? a->tokenizer : a->init;
-    if (tok_load(&tk, from, &e) != 0) goto done;
-    if (tokenizer_copy(from, path, &e) != 0) goto done;
-  } else if (tokenizer_train(&tk, (const char *const *)tr_set.text, tr_set.len, (int)tr_set.n,
-                             a->vocab_size, path, &e) != 0) {
+  /* tokenizer: given, --init's, or trained on the texts */
+  const char *tok_from = a->tokenizer ? a->tokenizer : a->init;
+  if (tok_from ? tok_load(&tk, tok_from, &e)
+               : tokenizer_train(&tk, (const char *const *)tr_set.text, tr_set.len, (int)tr_set.n,
+                                 a->vocab_size, &tok_json, &e))
     goto done;
-  }
   if (model_vocab(&cfg, a, tk, &e) != 0) goto done;
   if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, ops_cpu(), &e) != 0) goto done;
   have_model = 1;
@@ -615,6 +610,10 @@ static int run_train(cls_args *a) {
     if (missing) log_info("%s: %d tensors (classification head%s) start random", a->init, missing,
                           lc.r ? ", LoRA adapters" : "");
   }
+  /* everything checked: the output folder and the tokenizer kept with the model */
+  if (ordo_dir_ensure(a->out, &e) != 0) goto done;
+  snprintf(path, sizeof path, "%s/tokenizer.json", a->out);
+  if (tokenizer_keep(tok_from, tok_json, path, &e) != 0) goto done;
   int64_t G = (int64_t)a->batch * a->tc.accum_steps;
   int64_t steps = a->steps ? a->steps : (int64_t)ceil(a->epochs * (double)tr_set.n / (double)G);
   if (steps < 1) steps = 1;
@@ -712,6 +711,7 @@ done:
   free(task.idx), free(task.perm), free(task.ids), free(task.mask), free(task.targets);
   rows_free(&rows);
   tok_free(tk);
+  free(tok_json);
   free(labels);
   cls_labels_free(names, L);
   cls_set_free(&tr_set);

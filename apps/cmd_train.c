@@ -485,15 +485,16 @@ int cmd_train(int argc, char **argv) {
 
   /* tokenizer: given, from --init, or trained on the corpus */
   snprintf(path, sizeof path, "%s/tokenizer.json", a.out);
-  if (a.tokenizer || a.init) {
+  {
     const char *from = a.tokenizer ? a.tokenizer : a.init;
-    if (tok_load(&tk, from, &e) != 0) goto done;
-    /* keep the tokenizer with the model */
-    if (root && tokenizer_copy(from, path, &e) != 0) goto done;
-  } else {
-    if (tokenizer_train(&tk, (const char *const *)texts, lens, n_texts, a.vocab_size,
-                        root ? path : NULL, &e) != 0)
+    char *json = NULL;
+    if (from ? tok_load(&tk, from, &e)
+             : tokenizer_train(&tk, (const char *const *)texts, lens, n_texts, a.vocab_size, &json, &e))
       goto done;
+    /* keep the tokenizer with the model */
+    int kept = root ? tokenizer_keep(from, json, path, &e) : 0;
+    free(json);
+    if (kept != 0) goto done;
   }
 
   /* token stream: documents back to back, separated by [SEP] */

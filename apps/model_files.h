@@ -6,13 +6,13 @@
 
 #include "ordo/tok.h"
 
-/* Copies the tokenizer.json that `from` (a tokenizer.json, or a folder holding one) names to
- * out_path (atomically). A folder with only the classic files (vocab.txt, ...) has nothing to
- * copy: 0, nothing written. */
-int tokenizer_copy(const char *from, const char *out_path, ordo_err *e);
-/* Trains a WordPiece tokenizer (uncased, min frequency 2) of vocab_size on the texts, loads it
- * into *tk and writes it to out_path (atomically; NULL: not written). */
+/* Trains a WordPiece tokenizer (uncased, min frequency 2) of vocab_size on the texts and loads
+ * it into *tk; *json gets its tokenizer.json (malloc'd) for tokenizer_keep. */
 int tokenizer_train(tok **tk, const char *const *texts, const size_t *lens, int n, int vocab_size,
-                    const char *out_path, ordo_err *e);
+                    char **json, ordo_err *e);
+/* Writes the model's tokenizer.json to out_path (atomically): json when given (a trained one),
+ * else a copy of the tokenizer.json that `from` (the file, or a folder holding one) names; a
+ * folder with only the classic files (vocab.txt, ...) has nothing to copy: 0, nothing written. */
+int tokenizer_keep(const char *from, const char *json, const char *out_path, ordo_err *e);
 
 #endif

@@ -39,6 +39,12 @@ expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --eval "$T/unknown
 expect_text "$T/err" "line 3 has the label 'dessert'"
 if [ -e "$T/o2" ]; then bad "train with a bad --eval wrote $T/o2"; else ok; fi
 
+# a classifier of 3 labels as the start of one of 2: the shape named, nothing written
+printf 'text,label\nrain falls,weather\nthe soup boils,cooking\n' >"$T/two.csv"
+expect_rc 1 "$ORDO" classify train --train "$T/two.csv" --init "$T/model" --out "$T/o6" "${NEW[@]}"
+expect_text "$T/err" "$T/model/model.safetensors: tensor 'classifier.out_proj.bias': expected shape [2], found [3]"
+if [ -e "$T/o6" ]; then bad "a refused --init wrote $T/o6"; else ok; fi
+
 # ---- checkpoints: another family, no classification head, no model at all ----
 mkdir -p "$T/gpt2"
 printf '{"model_type": "gpt2", "n_embd": 16, "n_layer": 1, "n_head": 2, "vocab_size": 50}\n' >"$T/gpt2/config.json"
