@@ -570,7 +570,7 @@ static int run_train(cls_args *a) {
                     "predict's\n");
     return 2;
   }
-  if (a->init && (a->tokenizer == NULL) && !ordo_is_dir(a->init)) {
+  if (a->init && !ordo_is_dir(a->init)) {
     fprintf(stderr, CMD ": --init %s: no such folder\n", a->init);
     return 2;
   }

@@ -67,6 +67,8 @@ expect_rc 1 "$ORDO" classify eval --model "$T/mlm" --data "$D/toy_test.csv"
 expect_text "$T/err" "$T/mlm: the checkpoint has no classification head"
 expect_rc 1 "$ORDO" classify predict --model "$T/nowhere" --data "$D/toy_test.csv" --out "$T/p.csv"
 expect_text "$T/err" "--model $T/nowhere: no such folder"
+expect_rc 2 "$ORDO" classify train --train "$D/toy_train.csv" --init "$T/nowhere" --out "$T/o7"
+expect_text "$T/err" "--init $T/nowhere: no such folder"
 expect_rc 1 "$ORDO" classify eval --model "$T/model" --data "$T/missing.csv"
 expect_text "$T/err" "$T/missing.csv"
 
