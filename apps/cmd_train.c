@@ -3,10 +3,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli_parse.h"
 #include "commands.h"
+#include "model_files.h"
 #include "train_flags.h"
 #include "ordo/dist.h"
 #include "ordo/electra_task.h"
@@ -576,40 +576,16 @@ int cmd_train(int argc, char **argv) {
 
   /* tokenizer: given, from --init, or trained on the corpus */
   snprintf(path, sizeof path, "%s/tokenizer.json", a.out);
-  if (a.tokenizer || a.init) {
-    if (tok_load(&tk, a.tokenizer ? a.tokenizer : a.init, &e) != 0) goto done;
-  } else {
-    tok_train_opts to = {.vocab_size = a.vocab_size, .min_frequency = 2, .lowercase = 1, .progress = 1};
-    char *json = NULL;
-    log_info("training a %s tokenizer (vocab %d) on the corpus",
-             a.clm ? "byte-level BPE" : "WordPiece", a.vocab_size);
-    int tr_ = a.clm ? tok_train_bpe_texts((const char *const *)texts, lens, n_texts, &to, &json, &e)
-                    : tok_train_wordpiece_texts((const char *const *)texts, lens, n_texts, &to,
-                                                &json, &e);
-    if (tr_ != 0) goto done;
-    int lr_ = tok_load_json(&tk, json, strlen(json), "trained tokenizer", &e);
-    if (lr_ == 0 && root) lr_ = ordo_write_file_atomic(path, json, strlen(json), &e);
-    free(json);
-    if (lr_ != 0) goto done;
-  }
   {
+    const char *from = a.tokenizer ? a.tokenizer : a.init;
+    char *json = NULL;
+    if (from ? tok_load(&tk, from, &e)
+             : tokenizer_train(&tk, (const char *const *)texts, lens, n_texts, a.vocab_size, a.clm, &json, &e))
+      goto done;
     /* keep the tokenizer with the model */
-    if (root && (a.tokenizer || a.init)) {
-      char src[4096];
-      struct stat sb;
-      const char *from = a.tokenizer ? a.tokenizer : a.init;
-      if (stat(from, &sb) == 0 && S_ISDIR(sb.st_mode))
-        snprintf(src, sizeof src, "%s/tokenizer.json", from);
-      else
-        snprintf(src, sizeof src, "%s", from);
-      size_t len;
-      char *txt = ordo_read_file(src, &len, NULL);
-      if (txt) {
-        int w = ordo_write_file_atomic(path, txt, len, &e);
-        free(txt);
-        if (w != 0) goto done;
-      }
-    }
+    int kept = root ? tokenizer_keep(from, json, path, &e) : 0;
+    free(json);
+    if (kept != 0) goto done;
   }
 
   /* token stream: documents back to back, separated by [SEP] (clm: packed, EOS between) */

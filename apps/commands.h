@@ -16,6 +16,7 @@ int cmd_nb(int argc, char **argv);
 int cmd_ai4code(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);

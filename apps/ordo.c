@@ -15,6 +15,7 @@ static const ordo_command k_commands[] = {
     {"ai4code", "cell ordering: score, baselines, ensembles", cmd_ai4code},
     {"report", "an HTML report with plots of training runs", cmd_report},
     {"generate", "text generation with a causal LM (GPT-2), key/value cache", cmd_generate},
+    {"classify", "text classification: train, eval, predict (CSV / JSON-lines)", cmd_classify},
     {NULL, NULL, NULL},
 };
 

@@ -87,6 +87,11 @@ int enc_position_parse(const char *name, enc_position *out);
 int hfconfig_load(enc_config *c, const char *path, ordo_err *e);
 /* Writes a config.json that transformers' AutoConfig reads back (atomic write). */
 int hfconfig_save(const enc_config *c, const char *path, ordo_err *e);
+/* The names of a classifier's labels, config.json's id2label (label2id written to match):
+ * write replaces them in an existing config.json (atomically); read gives n = num_labels
+ * malloc'd names, "LABEL_<i>" where id2label is absent. */
+int hfconfig_labels_write(const char *path, char *const *names, int n, ordo_err *e);
+int hfconfig_labels_read(const char *path, char ***names, int *n, ordo_err *e);
 /* Fills BERT-base-like defaults for the given architecture (callers then override sizes). */
 void hfconfig_defaults(enc_config *c, ordo_arch arch);
 const char *arch_name(ordo_arch a);

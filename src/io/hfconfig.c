@@ -354,29 +354,36 @@ static int parse_config(enc_config *c, cfg_ctx *x) {
   return parse_positions(c, x);
 }
 
-int hfconfig_load(enc_config *c, const char *path, ordo_err *e) {
+/* Reads and parses path; NULL with e naming the file (and where the JSON breaks). */
+static cJSON *json_read(const char *path, ordo_err *e) {
   size_t len = 0;
   char *text = ordo_read_file(path, &len, e);
-  if (!text) return -1;
+  if (!text) return NULL;
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  int rc = 0;
   if (!root) {
     size_t off = end && end >= text ? (size_t)(end - text) : 0, line = 1;
     for (size_t i = 0; i < off && i < len; i++) line += text[i] == '\n';
-    rc = ordo_fail(e, "%s: not valid JSON (error at line %zu, byte offset %zu)", path, line, off);
-  } else {
-    cfg_ctx x = {path, root, e};
-    enc_config tmp;
-    rc = parse_config(&tmp, &x);
-    if (rc == 0) *c = tmp;
+    ordo_fail(e, "%s: not valid JSON (error at line %zu, byte offset %zu)", path, line, off);
   }
-  cJSON_Delete(root);
   free(text);
+  return root;
+}
+
+int hfconfig_load(enc_config *c, const char *path, ordo_err *e) {
+  cJSON *root = json_read(path, e);
+  if (!root) return -1;
+  cfg_ctx x = {path, root, e};
+  enc_config tmp;
+  int rc = parse_config(&tmp, &x);
+  if (rc == 0) *c = tmp;
+  cJSON_Delete(root);
   return rc;
 }
 
 /* ---- writing --------------------------------------------------------------------------- */
+
+static int json_write(const char *path, const cJSON *root, ordo_err *e);
 
 /* A float field as the shortest decimal that reads back to the same float (1e-12, not
  * 9.9999999600419720e-13), so the file looks like the ones transformers writes. */
@@ -480,10 +487,16 @@ int hfconfig_save(const enc_config *c, const char *path, ordo_err *e) {
   return write_config(r, path, e);
 }
 
-/* Prints and frees r, writes it atomically with a final newline. */
+/* Writes r (json_write) and frees it. */
 static int write_config(cJSON *r, const char *path, ordo_err *e) {
-  char *text = cJSON_Print(r);
+  int rc = json_write(path, r, e);
   cJSON_Delete(r);
+  return rc;
+}
+
+/* Writes root to path, indented, with a final newline (atomic). */
+static int json_write(const char *path, const cJSON *root, ordo_err *e) {
+  char *text = cJSON_Print(root);
   ORDO_CHECK(text);
   size_t n = strlen(text);
   char *out = ordo_malloc(n + 2);
@@ -493,4 +506,69 @@ static int write_config(cJSON *r, const char *path, ordo_err *e) {
   int rc = ordo_write_file_atomic(path, out, n + 1, e);
   free(out);
   return rc;
+}
+
+/* ---- a classifier's label names ----------------------------------------------------------- */
+
+int hfconfig_labels_write(const char *path, char *const *names, int n, ordo_err *e) {
+  cJSON *root = json_read(path, e);
+  if (!root) return -1;
+  if (!cJSON_IsObject(root)) {
+    cJSON_Delete(root);
+    return ordo_fail(e, "%s: expected a JSON object", path);
+  }
+  cJSON *id2label = cJSON_CreateObject(), *label2id = cJSON_CreateObject();
+  for (int i = 0; i < n; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "%d", i);
+    cJSON_AddStringToObject(id2label, key, names[i]);
+    cJSON_AddNumberToObject(label2id, names[i], i);
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(root, "num_labels");
+  if (cJSON_GetObjectItemCaseSensitive(root, "id2label"))
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "id2label", id2label);
+  else
+    cJSON_AddItemToObject(root, "id2label", id2label);
+  if (cJSON_GetObjectItemCaseSensitive(root, "label2id"))
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "label2id", label2id);
+  else
+    cJSON_AddItemToObject(root, "label2id", label2id);
+  int rc = json_write(path, root, e);
+  cJSON_Delete(root);
+  return rc;
+}
+
+int hfconfig_labels_read(const char *path, char ***names, int *n, ordo_err *e) {
+  enc_config c;
+  if (hfconfig_load(&c, path, e) != 0) return -1;
+  cJSON *root = json_read(path, e);
+  if (!root) return -1;
+  const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
+  char **out = ordo_calloc((size_t)c.num_labels, sizeof(char *));
+  int rc = 0;
+  for (int i = 0; i < c.num_labels && rc == 0; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "%d", i);
+    const cJSON *v = cJSON_IsObject(id2label) ? cJSON_GetObjectItemCaseSensitive(id2label, key) : NULL;
+    if (v && !cJSON_IsString(v)) {
+      rc = ordo_fail(e, "%s: id2label[\"%s\"] is %s, expected a string", path, key, io_json_kind(v));
+    } else if (v) {
+      out[i] = ordo_strdup(v->valuestring);
+    } else if (cJSON_IsObject(id2label)) {
+      rc = ordo_fail(e, "%s: id2label has no entry \"%s\" (expected keys 0 to %d)", path, key,
+                     c.num_labels - 1);
+    } else {
+      snprintf(key, sizeof key, "LABEL_%d", i);
+      out[i] = ordo_strdup(key);
+    }
+  }
+  cJSON_Delete(root);
+  if (rc != 0) {
+    for (int i = 0; i < c.num_labels; i++) free(out[i]);
+    free(out);
+    return -1;
+  }
+  *names = out;
+  *n = c.num_labels;
+  return 0;
 }

@@ -385,6 +385,44 @@ static void test_shared_fixtures(void) {
   }
 }
 
+/* A classifier's label names: written into a saved config, read back in order, the config still
+ * loading the same; a config without id2label reads LABEL_<i>; a damaged map is an error. */
+static void test_labels(void) {
+  enc_config c, d;
+  hfconfig_defaults(&c, ORDO_ARCH_BERT);
+  c.num_labels = 3;
+  char path[512];
+  snprintf(path, sizeof path, "%s/labels.json", g_dir);
+  ordo_err e = {{0}};
+  char *const names[] = {"doc", "libs", "l\"quoted\" \xc3\xa9"};
+  EXPECT(hfconfig_save(&c, path, &e) == 0 && hfconfig_labels_write(path, names, 3, &e) == 0, "%s", e.msg);
+  char **got = NULL;
+  int n = 0;
+  EXPECT(hfconfig_labels_read(path, &got, &n, &e) == 0 && n == 3, "%s", e.msg);
+  for (int i = 0; i < n && got; i++) EXPECT(strcmp(got[i], names[i]) == 0, "label %d: %s", i, got[i]);
+  for (int i = 0; i < n && got; i++) free(got[i]);
+  free(got);
+  EXPECT(hfconfig_load(&d, path, &e) == 0 && same_config(&c, &d), "config after the labels: %s", e.msg);
+  char *text = ordo_read_file(path, NULL, &e);
+  EXPECT(text && strstr(text, "\"libs\":\t1") && !strstr(text, "LABEL_"), "%s", text ? text : e.msg);
+  free(text);
+  /* no id2label: transformers' default names */
+  EXPECT(load_cfg(&d, "nolabels", "bert", ", \"num_labels\": 2", &e) == 0, "%s", e.msg);
+  snprintf(path, sizeof path, "%s/nolabels.json", g_dir);
+  EXPECT(hfconfig_labels_read(path, &got, &n, &e) == 0 && n == 2 && strcmp(got[1], "LABEL_1") == 0, "%s", e.msg);
+  for (int i = 0; i < n; i++) free(got[i]);
+  free(got);
+  /* a map with a number for a name, or a gap in its keys */
+  EXPECT(load_cfg(&d, "numlabel", "bert", ", \"id2label\": {\"0\": \"a\", \"1\": 7}", &e) == 0, "%s", e.msg);
+  snprintf(path, sizeof path, "%s/numlabel.json", g_dir);
+  EXPECT(hfconfig_labels_read(path, &got, &n, &e) == -1 && strstr(e.msg, "numlabel.json: id2label[\"1\"] is"),
+         "%s", e.msg);
+  EXPECT(load_cfg(&d, "gaplabel", "bert", ", \"id2label\": {\"0\": \"a\", \"2\": \"b\"}", &e) == 0, "%s", e.msg);
+  snprintf(path, sizeof path, "%s/gaplabel.json", g_dir);
+  EXPECT(hfconfig_labels_read(path, &got, &n, &e) == -1 && strstr(e.msg, "gaplabel.json: id2label has no entry \"1\""),
+         "%s", e.msg);
+}
+
 static void rm_dir(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return;
@@ -406,6 +444,7 @@ int main(void) {
   test_errors();
   test_roundtrip();
   test_gpt2();
+  test_labels();
   test_shared_fixtures();
   rm_dir(g_dir);
   return test_summary();
