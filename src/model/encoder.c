@@ -553,17 +553,58 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const float *x
   qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
 }
 
+/* The feed-forward block's backward: dx += d(proj(act(fc(xin)))) from dy = d of the block's
+ * output (proj's). With overwrite, dx is cleared once dy has been read (it may be dy's buffer). */
+static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const float *xin, float *dx,
+                         int overwrite, uint64_t key) {
+  int C = m->cfg.hidden_size, I = m->cfg.intermediate_size;
+  size_t nBI = (size_t)BT * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  memset(dbig, 0, F(nBI));
+  m->ops->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dy, A->gelu, P(m, L->proj_w), BT,
+                          I, C);
+  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, dbig, nBI);
+  memset(dbig2, 0, F(nBI));
+  act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
+  R(m, dbig2, nBI);
+  if (overwrite) memset(dx, 0, F((size_t)BT * C));
+  m->ops->matmul_backward(dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w), BT, C, I);
+  lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
+}
+
+/* The attention block's backward from d = d of its output branch (before the residual add):
+ * through the dropout (into tmp), the output projection (into d, overwritten) and the attention
+ * core (m->g_qkv). */
+static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d, float *tmp,
+                              uint64_t key) {
+  int BT = b->B * b->T, C = m->cfg.hidden_size;
+  size_t nBC = (size_t)BT * C;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  memset(tmp, 0, F(nBC));
+  m->ops->dropout_backward(tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key, site(SITE_LAYER0 + 2 * l),
+                           (int64_t)nBC);
+  R(m, tmp, nBC);
+  memset(d, 0, F(nBC));
+  m->ops->matmul_backward(d, G(m, L->ao_w), G(m, L->ao_b), tmp, A->attn_out, P(m, L->ao_w), BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, d, nBC);
+  attention_backward_core(m, b, l, d, key);
+}
+
 /* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
 static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const float *x,
                                   float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  int BT = b->B * b->T, C = c->hidden_size;
   float ph = pdrop(m, c->hidden_dropout_prob);
-  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
   R(m, dh, nBC);
   /* out = LN2(r2) */
   memset(m->g_a, 0, F(nBC));
@@ -574,16 +615,7 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   memset(dnext, 0, F(nBC));
   op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
-  memset(dbig, 0, F((size_t)BT * I));
-  op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dnext, A->gelu, P(m, L->proj_w),
-                      BT, I, C);
-  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dnext, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
-  R(m, dbig, nBI);
-  memset(dbig2, 0, F((size_t)BT * I));
-  act_backward(m, dbig2, A->fc, dbig, (int64_t)BT * I);
-  R(m, dbig2, nBI);
-  op->matmul_backward(m->g_b, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->h1, P(m, L->fc_w), BT, C, I);
-  lora_backward(m, l, ENC_LORA_FC, A->h1, BT, dbig2, I, m->g_b, key, lora_site(l, ENC_LORA_FC));
+  mlp_backward(m, l, BT, dnext, A->h1, m->g_b, 0, key);
   R(m, m->g_b, nBC);
   /* h1 = LN1(r1) */
   memset(m->g_a, 0, F(nBC));
@@ -591,16 +623,7 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
                          A->ln1_mean, A->ln1_rstd, BT, C);
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
   memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
-  memset(m->g_b, 0, F(nBC));
-  op->dropout_backward(m->g_b, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  R(m, m->g_b, nBC);
-  memset(m->g_a, 0, F(nBC));
-  op->matmul_backward(m->g_a, G(m, L->ao_w), G(m, L->ao_b), m->g_b, A->attn_out, P(m, L->ao_w),
-                      BT, C, C);
-  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_b, C, m->g_a, key,
-                lora_site(l, ENC_LORA_ATTN_OUT));
-  R(m, m->g_a, nBC);
-  attention_backward_core(m, b, l, m->g_a, key);
+  attn_out_backward(m, b, l, m->g_a, m->g_b, key);
   qkv_backward(m, b, l, x, dnext, key);
 }
 
@@ -609,29 +632,18 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
                                  float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->ops;
-  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  int BT = b->B * b->T, C = c->hidden_size;
   float ph = pdrop(m, c->hidden_dropout_prob);
-  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
   R(m, dh, nBC);
   /* out = r1 + dropout(gelu @ Wp^T + bp) */
   memset(m->g_a, 0, F(nBC));
   op->dropout_backward(m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
-  memset(dbig, 0, F(nBI));
-  op->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), m->g_a, A->gelu, P(m, L->proj_w),
-                      BT, I, C);
-  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, m->g_a, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
-  R(m, dbig, nBI);
-  memset(dbig2, 0, F(nBI));
-  act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
-  R(m, dbig2, nBI);
   /* fc = LN2(r1) @ Wfc^T + bfc */
-  memset(m->g_a, 0, F(nBC));
-  op->matmul_backward(m->g_a, G(m, L->fc_w), G(m, L->fc_b), dbig2, A->r2, P(m, L->fc_w), BT, C, I);
-  lora_backward(m, l, ENC_LORA_FC, A->r2, BT, dbig2, I, m->g_a, key, lora_site(l, ENC_LORA_FC));
+  mlp_backward(m, l, BT, m->g_a, A->r2, m->g_a, 1, key);
   R(m, m->g_a, nBC);
   memcpy(m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
   op->layernorm_backward(m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
@@ -639,16 +651,7 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
   memcpy(dnext, m->g_b, F(nBC)); /* d x from the residual */
-  memset(m->g_a, 0, F(nBC));
-  op->dropout_backward(m->g_a, m->g_b, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  R(m, m->g_a, nBC);
-  memset(m->g_b, 0, F(nBC));
-  op->matmul_backward(m->g_b, G(m, L->ao_w), G(m, L->ao_b), m->g_a, A->attn_out, P(m, L->ao_w),
-                      BT, C, C);
-  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, m->g_a, C, m->g_b, key,
-                lora_site(l, ENC_LORA_ATTN_OUT));
-  R(m, m->g_b, nBC);
-  attention_backward_core(m, b, l, m->g_b, key);
+  attn_out_backward(m, b, l, m->g_b, m->g_a, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
   memset(m->g_a, 0, F(nBC));
   qkv_backward(m, b, l, A->h1, m->g_a, key);
