@@ -567,6 +567,11 @@ int cmd_train(int argc, char **argv) {
     ordo_err_prefix(&e, "--seq %d with %s", a.seq, a.init ? path : a.config ? a.config : "the new model");
     goto done;
   }
+  int heads = a.electra ? ENC_HEAD_RTD : a.sop ? ENC_HEAD_MLM | ENC_HEAD_SOP : ENC_HEAD_MLM;
+  if (enc_check_config(&cfg, heads, &a.lora, &e) != 0) {
+    ordo_err_prefix(&e, "%s", a.init ? path : a.config ? a.config : "the new model");
+    goto done;
+  }
   if (root && ordo_dir_ensure(a.out, &e) != 0) goto done;
   if (corpus_collect(&cp, a.corpus, a.n_corpus, &e) != 0) goto done;
   if (corpus_read(&cp, &texts, &lens, &n_texts, &e) != 0) goto done;
@@ -639,7 +644,6 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    int heads = a.electra ? ENC_HEAD_RTD : a.sop ? ENC_HEAD_MLM | ENC_HEAD_SOP : ENC_HEAD_MLM;
     if (enc_init_lora(&m, &cfg, heads, &a.lora, ops_cpu(), &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);

@@ -227,6 +227,10 @@ int enc_max_seq(const enc_config *c);
 /* 0 when sequences of T tokens fit the position table, else -1 with e saying both numbers
  * (callers add the flag or file that asked for T). Check before enc_plan, which aborts. */
 int enc_check_seq(const enc_config *c, int T, ordo_err *e);
+/* 0 when a model of this config with these heads (ENC_HEAD_*) and adapters (lora may be NULL)
+ * can be built, else -1 with e saying what does not fit; enc_init checks the same, so a
+ * command can check before it writes anything. */
+int enc_check_config(const enc_config *cfg, int heads, const enc_lora_config *lora, ordo_err *e);
 /* Sizes the activation arena for batches up to (maxB, maxT) and maxMLM head rows (<= 0: B*T). */
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM);
 

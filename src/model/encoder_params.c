@@ -89,7 +89,7 @@ static family_names names_of(ordo_arch a) {
 }
 
 /* What the driver runs of a configuration; -1 with a message for the rest. */
-static int check_config(const enc_config *cfg, int heads, const enc_lora_config *lora, ordo_err *e) {
+int enc_check_config(const enc_config *cfg, int heads, const enc_lora_config *lora, ordo_err *e) {
   if (cfg->arch < 0 || cfg->arch >= ORDO_ARCH_COUNT)
     return ordo_fail(e, "model_type '%s' is not supported by the encoder", cfg->model_type);
   if (cfg->hidden_size <= 0 || cfg->num_attention_heads <= 0 ||
@@ -178,7 +178,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
                        lora->dropout, lora->targets);
     m->lora = *lora;
   }
-  if (check_config(cfg, heads, lora, e) != 0) return -1;
+  if (enc_check_config(cfg, heads, lora, e) != 0) return -1;
   m->cfg = *cfg;
   m->heads = heads & ENC_HEAD_SOP ? heads | ENC_HEAD_CLS : heads; /* SOP: the head's slots */
   m->ops = ops;

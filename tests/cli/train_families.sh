@@ -64,18 +64,23 @@ fi
 run albert_again '"num_hidden_groups":2' --init "$tmp/albert" --tokenizer "$tmp/albert"
 run relative_again '"ordo_position":"relative"' --init "$tmp/bert_relative" --tokenizer "$tmp/bert_relative"
 # what does not fit is refused with a usage error or a clear message
-expect_rc() { # expect_rc RC WHAT FLAGS...
+n_bad=0
+expect_rc() { # expect_rc RC WHAT FLAGS...: refused with RC, into a fresh folder left empty
   local want=$1 what=$2; shift 2
-  "$ordo" train "${base[@]}" "$@" --out "$tmp/bad" > "$tmp/bad.log" 2>&1; local rc=$?
-  if [ $rc -eq "$want" ]; then pass=$((pass+1)); echo "ok: refused: $what ($(tail -1 "$tmp/bad.log"))"
-  else fail=$((fail+1)); echo "FAIL: $what: exit $rc, expected $want"; fi
+  n_bad=$((n_bad+1)); local out="$tmp/bad$n_bad"
+  "$ordo" train "${base[@]}" "$@" --out "$out" > "$tmp/bad.log" 2>&1; local rc=$?
+  if [ $rc -ne "$want" ]; then fail=$((fail+1)); echo "FAIL: $what: exit $rc, expected $want"
+  elif [ -n "$(ls -A "$out" 2>/dev/null)" ]; then fail=$((fail+1)); echo "FAIL: $what: refused but wrote $(ls "$out")"
+  else pass=$((pass+1)); echo "ok: refused: $what ($(tail -1 "$tmp/bad.log"))"; fi
 }
 expect_rc 2 "unknown family" --model-type t5
 expect_rc 2 "unknown position" --position xpos
 expect_rc 2 "--position with --init" --init "$tmp/albert" --position rope
 expect_rc 1 "roformer without rope" --model-type roformer --position alibi
 expect_rc 1 "bert with a projection" --embedding-size 16
+grep -q "bert has no embedding projection" "$tmp/bad.log" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: projection message"; }
 expect_rc 1 "groups not dividing layers" --model-type albert --groups 3
+grep -q "does not divide" "$tmp/bad.log" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: groups message"; }
 expect_rc 2 "unknown objective" --objective xlnet
 expect_rc 2 "electra objective on bert" --objective electra --model-type bert
 expect_rc 2 "electra objective from --init" --objective electra --init "$tmp/albert"
