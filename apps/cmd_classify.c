@@ -77,9 +77,9 @@ static void usage(FILE *f) {
 }
 
 static int parse_args(cls_args *a, int argc, char **argv) {
-  *a = (cls_args){.seq = 128, .batch = 16, .log_every = 20, .lora_r = 8, .vocab_size = 8192,
-                  .layers = 2, .hidden = 128, .heads = 2, .intermediate = 512, .epochs = 3,
-                  .lr = 5e-5, .warmup = 0.1, .dropout = 0.1, .classifier_dropout = -1,
+  /* a new model's sizes stay 0 (dropout -1) until parsed, so that --init can refuse them */
+  *a = (cls_args){.seq = 128, .batch = 16, .log_every = 20, .lora_r = 8, .epochs = 3,
+                  .lr = 5e-5, .warmup = 0.1, .dropout = -1, .classifier_dropout = -1,
                   .lora_alpha = 16, .lora_dropout = 0.1, .seed = 1, .tc = trainer_defaults()};
   const cli_flag flags[] = {
       {"--train", CLI_STR, &a->train, 0, 0},       {"--eval", CLI_STR, &a->eval, 0, 0},
@@ -115,6 +115,22 @@ static int parse_args(cls_args *a, int argc, char **argv) {
     }
   }
   if (train_flags_check(&a->tc, CMD) != 0) return 0;
+  const struct { const char *flag; int given; } new_model[] = {
+      {"--layers", a->layers > 0}, {"--hidden", a->hidden > 0}, {"--heads", a->heads > 0},
+      {"--intermediate", a->intermediate > 0}, {"--vocab-size", a->vocab_size > 0},
+      {"--dropout", a->dropout >= 0}};
+  for (size_t k = 0; k < sizeof new_model / sizeof *new_model; k++)
+    if (a->init && new_model[k].given) {
+      fprintf(stderr, CMD ": %s describes a new model; --init %s brings its own\n", new_model[k].flag,
+              a->init);
+      return 0;
+    }
+  if (!a->layers) a->layers = 2;
+  if (!a->hidden) a->hidden = 128;
+  if (!a->heads) a->heads = 2;
+  if (!a->intermediate) a->intermediate = 512;
+  if (!a->vocab_size) a->vocab_size = 8192;
+  if (a->dropout < 0) a->dropout = 0.1;
   if (a->tc.group_by_length) {
     fprintf(stderr, CMD ": --group-by-length: rows are drawn shuffled and each batch is padded "
                     "only to its longest row already\n");

@@ -12,6 +12,7 @@ export OMP_NUM_THREADS=1
 D=$SRC/tests/fixtures/classify
 NEW=(--vocab-size 200 --layers 1 --hidden 16 --heads 2 --intermediate 32 --seq 16 --batch 4
      --steps 3 --threads 1)
+RUN=(--seq 16 --batch 4 --steps 3 --threads 1) # with --init: the checkpoint has the sizes
 snap() { find "$@" -type f -exec sha256sum {} + 2>/dev/null | sort -k2; }
 
 # a trained model to evaluate with
@@ -39,9 +40,13 @@ expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --eval "$T/unknown
 expect_text "$T/err" "line 3 has the label 'dessert'"
 if [ -e "$T/o2" ]; then bad "train with a bad --eval wrote $T/o2"; else ok; fi
 
+# a checkpoint brings its own sizes: a new model's flags beside --init are refused
+expect_rc 2 "$ORDO" classify train --train "$D/toy_train.csv" --init "$T/model" --out "$T/o6" --layers 3 "${RUN[@]}"
+expect_text "$T/err" "--layers describes a new model; --init $T/model brings its own"
+if [ -e "$T/o6" ]; then bad "a refused --init wrote $T/o6"; else ok; fi
 # a classifier of 3 labels as the start of one of 2: the shape named, nothing written
 printf 'text,label\nrain falls,weather\nthe soup boils,cooking\n' >"$T/two.csv"
-expect_rc 1 "$ORDO" classify train --train "$T/two.csv" --init "$T/model" --out "$T/o6" "${NEW[@]}"
+expect_rc 1 "$ORDO" classify train --train "$T/two.csv" --init "$T/model" --out "$T/o6" "${RUN[@]}"
 expect_text "$T/err" "$T/model/model.safetensors: tensor 'classifier.out_proj.bias': expected shape [2], found [3]"
 if [ -e "$T/o6" ]; then bad "a refused --init wrote $T/o6"; else ok; fi
 
@@ -51,14 +56,14 @@ printf '{"model_type": "gpt2", "n_embd": 16, "n_layer": 1, "n_head": 2, "vocab_s
 expect_rc 1 "$ORDO" classify eval --model "$T/gpt2" --data "$D/toy_test.csv"
 expect_text "$T/err" "$T/gpt2/config.json: "
 expect_text "$T/err" "model_type 'gpt2'"
-expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --init "$T/gpt2" --out "$T/o3" "${NEW[@]}"
+expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --init "$T/gpt2" --out "$T/o3" "${RUN[@]}"
 expect_text "$T/err" "$T/gpt2/config.json: "
 expect_text "$T/err" "model_type 'gpt2'"
 if [ -e "$T/o3" ]; then bad "train from a gpt2 checkpoint wrote $T/o3"; else ok; fi
 # ALBERT: its classifier sits on the pooler, which this head is not
 mkdir -p "$T/albert"
 printf '{"model_type": "albert", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "vocab_size": 200, "embedding_size": 8}\n' >"$T/albert/config.json"
-expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --init "$T/albert" --out "$T/o3" "${NEW[@]}"
+expect_rc 1 "$ORDO" classify train --train "$D/toy_train.csv" --init "$T/albert" --out "$T/o3" "${RUN[@]}"
 expect_text "$T/err" "$T/albert/config.json: model_type 'albert' is not an encoder family ordo classify runs"
 # an encoder without the head (a masked-LM checkpoint of ordo train)
 expect_rc 0 "$ORDO" train --corpus "$SRC/tests/tok/data/corpus.txt" --tokenizer "$SRC/tests/tok/data/wp_small.json" \
