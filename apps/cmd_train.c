@@ -491,7 +491,9 @@ int cmd_train(int argc, char **argv) {
     return 1;
   }
   const int root = dist_is_root(&dist), world = dist_world(&dist);
-  if (!root && ordo_log_level() > ORDO_LOG_WARN) ordo_log_set_level(ORDO_LOG_WARN);
+  /* the ranks run the same program on the same files, so rank 0 speaks for all; what only one
+   * rank sees (a collective timing out, a rank's own failure) is an error and still printed */
+  if (!root && ordo_log_level() > ORDO_LOG_ERROR) ordo_log_set_level(ORDO_LOG_ERROR);
   int rc = 1;
   ordo_paths cp = {0};
   char **texts = NULL;
