@@ -198,7 +198,7 @@ int nb_dataset_load(nb_dataset *ds, const char *dir, int threads, uint64_t seed,
                       "{id}.json files, or .ipynb/.ipynb.gz files)", sub);
   if (rc) {
     ordo_paths_free(&files);
-    free(sub), free(orders_path), free(anc_path);
+    free(sub), free(orders_path), free(anc_path), free(src_path);
     return -1;
   }
 
