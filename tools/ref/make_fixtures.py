@@ -247,13 +247,15 @@ def run_electra(m, batch, a):
 LORA = {"r": 4, "lora_alpha": 8, "target_modules": ["query", "value"]}
 
 
-def wrap_lora(base):
-    """peft LoRA on query and value; lora_B is drawn N(0, 0.02) instead of
+def wrap_lora(base, lora=LORA, fan_in_fan_out=False):
+    """peft LoRA on lora's target modules (default query and value; fan_in_fan_out
+    for Conv1D layers such as GPT-2's); lora_B is drawn N(0, 0.02) instead of
     peft's zeros so that the adapter changes the output and every LoRA
     parameter gets a nonzero gradient."""
     import peft
-    cfg = peft.LoraConfig(r=LORA["r"], lora_alpha=LORA["lora_alpha"],
-                          target_modules=LORA["target_modules"], lora_dropout=0.0)
+    cfg = peft.LoraConfig(r=lora["r"], lora_alpha=lora["lora_alpha"],
+                          target_modules=lora["target_modules"], lora_dropout=0.0,
+                          fan_in_fan_out=fan_in_fan_out)
     pm = peft.get_peft_model(base, cfg)
     with torch.no_grad():
         for n, p in pm.named_parameters():

@@ -40,20 +40,6 @@ def make_config(a, act):
         attn_implementation="eager")
 
 
-def wrap_lora(base):
-    import peft
-    cfg = peft.LoraConfig(r=LORA["r"], lora_alpha=LORA["lora_alpha"],
-                          target_modules=LORA["target_modules"], lora_dropout=0.0,
-                          fan_in_fan_out=True)
-    pm = peft.get_peft_model(base, cfg)
-    with torch.no_grad():
-        for n, p in pm.named_parameters():
-            if "lora_B" in n:
-                torch.nn.init.normal_(p, mean=0.0, std=0.02)
-    pm.eval()
-    return pm
-
-
 def run_lm(m, batch):
     ids, mask, _, _ = batch
     ids = mf.padded(ids, mask, 0)
@@ -109,7 +95,7 @@ def main(argv):
                 for _, p in models[name].named_parameters():
                     if p.dim() == 1:
                         p.add_(torch.randn(p.shape, generator=g) * a.jitter)
-    models["gpt2_lora_all"] = wrap_lora(models["gpt2_lora_all"])
+    models["gpt2_lora_all"] = mf.wrap_lora(models["gpt2_lora_all"], LORA, fan_in_fan_out=True)
     for m in models.values():
         m.eval()
     batch = mf.make_batch(a)
