@@ -357,16 +357,6 @@ static int classifier_load(enc_model *m, tok **tk, char ***names, const cls_args
   return 0;
 }
 
-/* Appends ",<prefix><s>" with CSV quoting where s needs it. */
-static void csv_field(ordo_buf *b, const char *prefix, const char *s) {
-  ordo_buf_str(b, ",");
-  int quote = strpbrk(s, ",\"\r\n") != NULL;
-  if (quote) ordo_buf_str(b, "\"");
-  ordo_buf_str(b, prefix);
-  for (const char *c = s; *c; c++) ordo_buf_add(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
-  if (quote) ordo_buf_str(b, "\"");
-}
-
 static int write_predictions(const char *path, const float *probs, int64_t n, int L,
                              char *const *names, ordo_err *e) {
   ordo_atomic at;
@@ -374,14 +364,14 @@ static int write_predictions(const char *path, const float *probs, int64_t n, in
   ordo_buf b = {0};
   char num[64];
   ordo_buf_str(&b, "row,label");
-  for (int l = 0; l < L; l++) csv_field(&b, "p_", names[l]);
+  for (int l = 0; l < L; l++) ordo_buf_str(&b, ","), ordo_buf_csv_field(&b, "p_", names[l]);
   ordo_buf_str(&b, "\n");
   int rc = 0;
   for (int64_t i = 0; i < n && rc == 0; i++) {
     const float *p = probs + (size_t)i * L;
     snprintf(num, sizeof num, "%lld", (long long)i + 1);
     ordo_buf_str(&b, num);
-    csv_field(&b, "", names[argmax(p, L)]);
+    ordo_buf_str(&b, ","), ordo_buf_csv_field(&b, "", names[argmax(p, L)]);
     for (int l = 0; l < L; l++) {
       snprintf(num, sizeof num, ",%.6g", (double)p[l]);
       ordo_buf_str(&b, num);

@@ -57,6 +57,9 @@ typedef struct ordo_buf {
 } ordo_buf;
 void ordo_buf_add(ordo_buf *b, const void *data, size_t n);
 void ordo_buf_str(ordo_buf *b, const char *s);
+/* Appends the CSV field prefix + s, quoted (with doubled quotes) when it holds a comma, a quote
+ * or a line break. */
+void ordo_buf_csv_field(ordo_buf *b, const char *prefix, const char *s);
 
 /* Allocation that aborts on out-of-memory (an internal failure, not a user error). */
 void *ordo_malloc(size_t n);

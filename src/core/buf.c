@@ -16,3 +16,11 @@ void ordo_buf_add(ordo_buf *b, const void *data, size_t n) {
 }
 
 void ordo_buf_str(ordo_buf *b, const char *s) { ordo_buf_add(b, s, strlen(s)); }
+
+void ordo_buf_csv_field(ordo_buf *b, const char *prefix, const char *s) {
+  int quote = strpbrk(prefix, ",\"\r\n") || strpbrk(s, ",\"\r\n");
+  if (quote) ordo_buf_str(b, "\"");
+  for (int part = 0; part < 2; part++)
+    for (const char *c = part ? s : prefix; *c; c++) ordo_buf_add(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
+  if (quote) ordo_buf_str(b, "\"");
+}

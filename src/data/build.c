@@ -79,31 +79,6 @@ static int write_json(const char *path, const nb_notebook *nb, ordo_err *e) {
   return rc;
 }
 
-/* Appends to a growing text buffer. */
-typedef struct tbuf {
-  char *p;
-  size_t n, cap;
-} tbuf;
-static void tb_put(tbuf *b, const char *s) {
-  size_t l = strlen(s);
-  while (b->n + l + 1 > b->cap) b->p = ordo_realloc(b->p, b->cap = b->cap ? b->cap * 2 : 1 << 16);
-  memcpy(b->p + b->n, s, l + 1);
-  b->n += l;
-}
-static void tb_csv_field(tbuf *b, const char *s) { /* quoted when it holds , " or newline */
-  if (!strpbrk(s, ",\"\n\r")) {
-    tb_put(b, s);
-    return;
-  }
-  tb_put(b, "\"");
-  for (const char *p = s; *p; p++) {
-    char one[3] = {*p, 0, 0};
-    if (*p == '"') one[1] = '"';
-    tb_put(b, one);
-  }
-  tb_put(b, "\"");
-}
-
 int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
   memset(st, 0, sizeof *st);
   if (o->n_from < 1) return ordo_fail(e, "nb build: no --from folder");
@@ -225,10 +200,10 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
   snprintf(p, ol + 64, "%s/train", tmp);
   int rc = 0;
   if (mkdir(tmp, 0755) != 0 || mkdir(p, 0755) != 0) rc = ordo_fail(e, "%s: cannot create the folder", p);
-  tbuf orders = {0}, ancs = {0}, srcs = {0};
-  tb_put(&orders, "id,cell_order\n");
-  tb_put(&ancs, "id,ancestor_id,parent_id\n");
-  tb_put(&srcs, "id,path\n");
+  ordo_buf orders = {0}, ancs = {0}, srcs = {0};
+  ordo_buf_str(&orders, "id,cell_order\n");
+  ordo_buf_str(&ancs, "id,ancestor_id,parent_id\n");
+  ordo_buf_str(&srcs, "id,path\n");
   /* rows sorted by notebook id, as the Kaggle files are */
   int32_t *idx = ordo_malloc((size_t)(n ? n : 1) * sizeof *idx), k = 0;
   for (int32_t i = 0; i < n; i++)
@@ -243,24 +218,24 @@ int nb_build_dataset(const nb_build_opts *o, nb_build_stats *st, ordo_err *e) {
     const nb_notebook *nb = &nbs[idx[j]];
     snprintf(p, ol + 64, "%s/train/%s.json", tmp, nb->id);
     rc = write_json(p, nb, e);
-    tb_put(&orders, nb->id);
-    tb_put(&orders, ",");
+    ordo_buf_str(&orders, nb->id);
+    ordo_buf_str(&orders, ",");
     for (int32_t c = 0; c < nb->n_cells; c++) {
-      if (c) tb_put(&orders, " ");
-      tb_put(&orders, nb->cells[nb->order[c]].id);
+      if (c) ordo_buf_str(&orders, " ");
+      ordo_buf_str(&orders, nb->cells[nb->order[c]].id);
     }
-    tb_put(&orders, "\n");
-    tb_put(&ancs, nb->id);
-    tb_put(&ancs, ",");
-    tb_put(&ancs, anc[idx[j]]);
-    tb_put(&ancs, ",\n");
-    tb_put(&srcs, nb->id);
-    tb_put(&srcs, ",");
-    tb_csv_field(&srcs, files.p[idx[j]]);
-    tb_put(&srcs, "\n");
+    ordo_buf_str(&orders, "\n");
+    ordo_buf_str(&ancs, nb->id);
+    ordo_buf_str(&ancs, ",");
+    ordo_buf_str(&ancs, anc[idx[j]]);
+    ordo_buf_str(&ancs, ",\n");
+    ordo_buf_str(&srcs, nb->id);
+    ordo_buf_str(&srcs, ",");
+    ordo_buf_csv_field(&srcs, "", files.p[idx[j]]);
+    ordo_buf_str(&srcs, "\n");
   }
   const char *names[3] = {"train_orders.csv", "train_ancestors.csv", "sources.csv"};
-  tbuf *bufs[3] = {&orders, &ancs, &srcs};
+  ordo_buf *bufs[3] = {&orders, &ancs, &srcs};
   for (int f = 0; f < 3 && rc == 0; f++) {
     snprintf(p, ol + 64, "%s/%s", tmp, names[f]);
     rc = ordo_write_file_atomic(p, bufs[f]->p, bufs[f]->n, e);

@@ -179,7 +179,23 @@ static void test_outputs(void) {
   EXPECT(system(cmd) == 0, "cleanup");
 }
 
+/* CSV fields: plain when nothing needs quoting, else quoted with doubled quotes (the prefix
+ * counts as part of the field). */
+static void test_csv_field(void) {
+  ordo_buf b = {0};
+  ordo_buf_csv_field(&b, "p_", "plain");
+  ordo_buf_str(&b, "|");
+  ordo_buf_csv_field(&b, "", "a,b");
+  ordo_buf_str(&b, "|");
+  ordo_buf_csv_field(&b, "p_", "say \"hi\"\n");
+  ordo_buf_str(&b, "|");
+  ordo_buf_csv_field(&b, "x,", "y");
+  EXPECT(strcmp(b.p, "p_plain|\"a,b\"|\"p_say \"\"hi\"\"\n\"|\"x,y\"") == 0, "csv fields: '%s'", b.p);
+  free(b.p);
+}
+
 int main(void) {
+  test_csv_field();
   test_outputs();
   test_list_files();
   test_bf16();
