@@ -214,6 +214,9 @@ void rk_dual_scores_backward(const nb_notebook *nb, const float *z, int dim, con
                              float *dz);
 /* Log-softmax over each markdown's slots: lp (n_md, n_code + 1) from z. */
 void rk_dual_logprobs(const nb_notebook *nb, const float *z, int dim, float *lp);
+/* The slot cross-entropy of n_md markdown cells from their log-probabilities lp (n_md, ns) and
+ * true slots: *loss -= log p(truth) for each, and lp becomes its gradient, scaled by g. */
+void rk_slot_nll_grad(float *lp, int32_t n_md, int32_t ns, const int32_t *truth, float g, double *loss);
 /* Cell vectors of every notebook selected by mask (NULL: all): z[i] (n_cells, 2 dim), allocated
  * here. The encoder must be planned for rows of max(md_tokens, code_tokens) + 2. */
 void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,

@@ -89,6 +89,14 @@ void rk_dual_logprobs(const nb_notebook *nb, const float *z, int dim, float *lp)
   }
 }
 
+void rk_slot_nll_grad(float *lp, int32_t n_md, int32_t ns, const int32_t *truth, float g, double *loss) {
+  for (int32_t md = 0; md < n_md; md++) {
+    float *row = lp + (size_t)md * ns;
+    *loss -= row[truth[md]];
+    for (int32_t s = 0; s < ns; s++) row[s] = g * (expf(row[s]) - (s == truth[md] ? 1.0f : 0.0f));
+  }
+}
+
 void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md_pos) {
   size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
   float *p = ordo_malloc(R * sizeof *p);

@@ -54,11 +54,7 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
     float *lp = t->dscore;
     rk_dual_logprobs(nb, z, t->dc->dim, lp);
     const int32_t *truth = t->slots[t->nbs[k]];
-    for (int32_t md = 0; md < nb->n_md; md++) {
-      float *row = lp + (size_t)md * ns;
-      loss -= row[truth[md]];
-      for (int32_t s = 0; s < ns; s++) row[s] = g * (expf(row[s]) - (s == truth[md] ? 1.0f : 0.0f));
-    }
+    rk_slot_nll_grad(lp, nb->n_md, ns, truth, g, &loss);
     rk_dual_scores_backward(nb, z, t->dc->dim, lp, m->d_cls_logits + (size_t)row0 * L);
     row0 += nb->n_cells;
   }

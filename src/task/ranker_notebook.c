@@ -153,11 +153,7 @@ float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int du
   double loss = 0;
   int half = m->cfg.hidden_size / 2;
   float g = dloss / (float)nm * (1.0f / sqrtf((float)half));
-  for (int32_t md = 0; md < nm; md++) {
-    float *row = lp + (size_t)md * ns;
-    loss -= row[truth[md]];
-    for (int32_t s = 0; s < ns; s++) row[s] = g * (expf(row[s]) - (s == truth[md] ? 1.0f : 0.0f));
-  }
+  rk_slot_nll_grad(lp, nm, ns, truth, g, &loss);
   rk_dual_scores_backward(nb, enc_hidden(m), half, lp, m->d_hidden);
   m->has_d_hidden = 1;
   enc_backward(m, &b);
