@@ -211,18 +211,11 @@ static int split_write_texts(const nb_dataset *ds, const uint8_t *val, const cha
   for (int32_t i = 0; i < ds->n && rc == 0; i++) {
     const nb_notebook *nb = &ds->nbs[i];
     if (val[i]) continue;
-    size_t len = 0;
-    for (int32_t k = 0; k < nb->n_cells; k++) len += (size_t)nb->cells[k].len + 2;
-    char *txt = malloc(len + 1), *w = txt;
-    for (int32_t k = 0; k < nb->n_cells; k++) {
-      const nb_cell *c = &nb->cells[nb->order[k]];
-      if (k) *w++ = '\n', *w++ = '\n';
-      memcpy(w, c->source, (size_t)c->len);
-      w += c->len;
-    }
+    size_t len;
+    char *txt = nb_text(nb, &len);
     snprintf(path, dl + 64, "%s/%s.txt", dir, nb->id);
-    rc = ordo_write_file_atomic(path, txt, (size_t)(w - txt), e);
-    bytes += (size_t)(w - txt);
+    rc = ordo_write_file_atomic(path, txt, len, e);
+    bytes += len;
     n++;
     free(txt);
   }

@@ -159,23 +159,13 @@ static int corpus_collect(ordo_paths *c, const char **args, int n, ordo_err *e) 
   return 0;
 }
 
-/* A notebook's text: its cells' sources in order, separated by blank lines. */
+/* A notebook file's text (nb_text). */
 static char *notebook_text(const char *json, size_t len, const char *path, size_t *out_len,
                            ordo_err *e) {
   nb_notebook nb;
   nb_ipynb_opts o = {0};
   if (nb_parse_ipynb(&nb, json, len, path, &o, e) < 0) return NULL;
-  size_t n = 0;
-  for (int i = 0; i < nb.n_cells; i++) n += (size_t)nb.cells[i].len + 2;
-  char *out = ordo_malloc(n + 1), *w = out;
-  for (int i = 0; i < nb.n_cells; i++) {
-    const nb_cell *c = &nb.cells[nb.order ? nb.order[i] : i];
-    memcpy(w, c->source, (size_t)c->len);
-    w += c->len;
-    *w++ = '\n', *w++ = '\n';
-  }
-  *w = 0;
-  *out_len = (size_t)(w - out);
+  char *out = nb_text(&nb, out_len);
   nb_notebook_free(&nb);
   return out;
 }

@@ -68,6 +68,9 @@ int32_t nb_strmap_put(nb_strmap *m, const char *key, int32_t val);
 
 /* ---- single notebooks ------------------------------------------------------------------ */
 void nb_notebook_free(nb_notebook *nb);
+/* The notebook as plain text: its cells' sources in true order (file order when unknown),
+ * separated by blank lines; malloc'd, NUL-terminated, *len its length. */
+char *nb_text(const nb_notebook *nb, size_t *len);
 /* Parses a Kaggle notebook json ({"cell_type": {id: type}, "source": {id: text}}), keeping the
  * key order. `name` is used in error messages; `id` becomes the notebook id. */
 int nb_parse_kaggle_json(nb_notebook *nb, const char *json, size_t len, const char *name,

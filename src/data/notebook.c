@@ -16,6 +16,21 @@ void nb_notebook_free(nb_notebook *nb) {
   nb->group = -1, nb->repo = -1;
 }
 
+char *nb_text(const nb_notebook *nb, size_t *len) {
+  size_t n = 0;
+  for (int32_t k = 0; k < nb->n_cells; k++) n += (size_t)nb->cells[k].len + 2;
+  char *txt = ordo_malloc(n + 1), *w = txt;
+  for (int32_t k = 0; k < nb->n_cells; k++) {
+    const nb_cell *c = &nb->cells[nb->order ? nb->order[k] : k];
+    if (k) *w++ = '\n', *w++ = '\n';
+    memcpy(w, c->source, (size_t)c->len);
+    w += c->len;
+  }
+  *w = 0;
+  *len = (size_t)(w - txt);
+  return txt;
+}
+
 char *nb_read_maybe_gz(const char *path, size_t *len, ordo_err *e) {
   size_t pl = strlen(path);
   if (pl < 3 || strcmp(path + pl - 3, ".gz") != 0)
