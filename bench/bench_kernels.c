@@ -30,6 +30,7 @@ typedef struct {
   int B, T, N;
   float *x, *w, *wff, *bias, *out, *big, *dbig, *dx, *dw, *lnw, *lnb, *mean, *rstd;
   float *qkv, *dqkv, *att, *scr, *logits, *probs;
+  float loss;
   int32_t *mask, *tg;
 } bench_bufs;
 
@@ -49,19 +50,19 @@ typedef struct {
 static void run_ops(const ordo_ops *o, bench_bufs *s, double *ms, int reps) {
   int N = s->N, B = s->B, T = s->T;
   int k = 0;
-  TIME_BEST(ms[k++], reps, o->matmul_forward(s->big, s->x, s->wff, s->bias, N, C, FF));
-  TIME_BEST(ms[k++], reps, o->matmul_backward(s->dx, s->dw, s->bias, s->dbig, s->x, s->wff, N, C, FF));
-  TIME_BEST(ms[k++], reps, o->attention_forward(s->out, s->att, NULL, s->qkv, s->mask, 0, NULL, 0.0f, 1, 0, B, T, C, NH));
-  TIME_BEST(ms[k++], reps, o->attention_backward(s->dqkv, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.0f, 1, 0, B, T, C, NH));
+  TIME_BEST(ms[k++], reps, o->matmul_forward(NULL, s->big, s->x, s->wff, s->bias, N, C, FF));
+  TIME_BEST(ms[k++], reps, o->matmul_backward(NULL, s->dx, s->dw, s->bias, s->dbig, s->x, s->wff, N, C, FF));
+  TIME_BEST(ms[k++], reps, o->attention_forward(NULL, s->out, s->att, NULL, s->qkv, s->mask, 0, NULL, 0.0f, 1, 0, B, T, C, NH));
+  TIME_BEST(ms[k++], reps, o->attention_backward(NULL, s->dqkv, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.0f, 1, 0, B, T, C, NH));
   /* with BERT's attention-probability dropout: the mask drawn once in forward, twice in backward */
-  TIME_BEST(ms[k++], reps, o->attention_forward(s->out, s->att, s->scr, s->qkv, s->mask, 0, NULL, 0.1f, 1, 0, B, T, C, NH));
-  TIME_BEST(ms[k++], reps, o->attention_backward(s->dqkv, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.1f, 1, 0, B, T, C, NH));
-  TIME_BEST(ms[k++], reps, o->layernorm_forward(s->out, s->mean, s->rstd, s->x, s->lnw, s->lnb, 1e-12f, N, C));
-  TIME_BEST(ms[k++], reps, o->layernorm_backward(s->dx, s->lnw, s->lnb, s->out, s->x, s->lnw, s->mean, s->rstd, N, C));
-  TIME_BEST(ms[k++], reps, o->gelu_forward(s->dbig, s->big, (int64_t)N * FF));
-  TIME_BEST(ms[k++], reps, o->gelu_backward(s->dbig, s->big, s->big, (int64_t)N * FF));
-  TIME_BEST(ms[k++], reps, o->dropout_forward(s->dbig, s->big, 0.1f, 1, 0, (int64_t)N * FF));
-  TIME_BEST(ms[k++], reps, o->crossentropy_forward(s->probs, s->logits, s->tg, -100, N, V, NULL));
+  TIME_BEST(ms[k++], reps, o->attention_forward(NULL, s->out, s->att, s->scr, s->qkv, s->mask, 0, NULL, 0.1f, 1, 0, B, T, C, NH));
+  TIME_BEST(ms[k++], reps, o->attention_backward(NULL, s->dqkv, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.1f, 1, 0, B, T, C, NH));
+  TIME_BEST(ms[k++], reps, o->layernorm_forward(NULL, s->out, s->mean, s->rstd, s->x, s->lnw, s->lnb, 1e-12f, N, C));
+  TIME_BEST(ms[k++], reps, o->layernorm_backward(NULL, s->dx, s->lnw, s->lnb, s->out, s->x, s->lnw, s->mean, s->rstd, N, C));
+  TIME_BEST(ms[k++], reps, o->gelu_forward(NULL, s->dbig, s->big, (int64_t)N * FF));
+  TIME_BEST(ms[k++], reps, o->gelu_backward(NULL, s->dbig, s->big, s->big, (int64_t)N * FF));
+  TIME_BEST(ms[k++], reps, o->dropout_forward(NULL, s->dbig, s->big, 0.1f, 1, 0, (int64_t)N * FF));
+  TIME_BEST(ms[k++], reps, o->crossentropy_forward(NULL, &s->loss, s->probs, s->logits, s->tg, -100, N, V));
 }
 
 static const char *k_names[] = {"matmul fwd (N,768)x(768,3072)", "matmul bwd",
@@ -93,7 +94,7 @@ static void linear_then_ln(bench_bufs *s, int mode) {
                   C, s->wff + (int64_t)j0 * C, C, 0.0f, s->big + (int64_t)i0 * FF + j0, FF);
     }
   }
-  ops_cpu()->layernorm_forward(s->out, s->mean, s->rstd, s->x, s->lnw, s->lnb, 1e-12f, s->N, C);
+  ops_cpu()->layernorm_forward(NULL, s->out, s->mean, s->rstd, s->x, s->lnw, s->lnb, 1e-12f, s->N, C);
 }
 
 /* The two attention products of every (batch, head) pair, either in parallel over pairs with

@@ -1,5 +1,14 @@
-/* The backend op table. model/ calls every op through an ordo_ops chosen at init, so one model
- * driver serves every backend. All tensors are float32, row-major, PyTorch shape order.
+/* The backend: one op table per backend that owns memory as well as compute, and the context
+ * its ops run in. model/, train/ and task/ call every op through the ordo_backend chosen once
+ * (ordo_backend_open from --device), so one model driver serves every backend.
+ *
+ * Memory: every tensor an op reads or writes lives in the backend's memory (alloc/free); the
+ * host reaches it only through upload/download (CPU backends: host memory, where both are
+ * copies). Pointers into backend memory are ordinary pointers: float *, int32_t * ..., and
+ * pointer arithmetic on them is fine; only dereferencing on the host is not (CUDA: device
+ * pointers). Tensors are float32 unless an op says otherwise; row-major, PyTorch shape order.
+ * The context (CUDA: stream, cuBLASLt handle, workspace) is the first argument of every op;
+ * there are no globals. Ops run in order on the context; download waits for them.
  *
  * Conventions (llm.c style):
  *  - outputs first, inputs const, sizes last;
@@ -13,30 +22,63 @@
 #ifndef ORDO_OPS_H
 #define ORDO_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "ordo/dtype.h"
+
+typedef struct ordo_ctx ordo_ctx; /* a backend's own context, opaque to its callers */
+/* For op implementations that have no use for the context (the CPU backends). */
+#define ORDO_UNUSED __attribute__((unused))
+
+/* AdamW hyperparameters of one step over one span (torch.optim.AdamW's formula and order:
+ * w *= wd_mul; m += (1 - b1)(g - m); v = v b2 + (1 - b2) g g;
+ * w -= step_size * (m / (sqrt(v) / bc2_sqrt + eps))). The host computes the scalars in double
+ * as torch does in Python and passes them as float. */
+typedef struct ordo_adamw_hp {
+  float b1, b2, eps, bc2_sqrt, step_size, wd_mul;
+} ordo_adamw_hp;
 
 typedef struct ordo_ops {
   const char *name;
+  int host_memory; /* 1: alloc returns host memory (the CPU backends) */
+
+  /* ---- memory ------------------------------------------------------------------------------
+   * alloc: bytes of backend memory, zero-filled, aligned to 64 bytes; NULL only for bytes 0.
+   * Aborts with a message when the memory is not there. free(NULL) does nothing. */
+  void *(*alloc)(ordo_ctx *ctx, size_t bytes);
+  void (*free)(ordo_ctx *ctx, void *p);
+  /* Host to backend and back, synchronous: when they return, src may be reused (upload) and
+   * dst holds every earlier op's result (download). */
+  void (*upload)(ordo_ctx *ctx, void *dst, const void *host_src, size_t bytes);
+  void (*download)(ordo_ctx *ctx, void *host_dst, const void *src, size_t bytes);
+  /* Backend to backend, in op order; the ranges may not overlap. */
+  void (*copy)(ordo_ctx *ctx, void *dst, const void *src, size_t bytes);
+  void (*zero)(ordo_ctx *ctx, void *dst, size_t bytes);
+  /* x[i] = v for i < N. */
+  void (*fill)(ordo_ctx *ctx, float *x, float v, int64_t N);
+  /* Waits until every op issued so far has finished. */
+  void (*sync)(ordo_ctx *ctx);
 
   /* out[r] = wte[ids[r]] + (wpe ? wpe[pos[r]] : 0) + (wtt ? wtt[tt[r]] : 0); out (BT, C). */
-  void (*embed_forward)(float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
+  void (*embed_forward)(ordo_ctx *ctx, float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
                         const float *wte, const float *wpe, const float *wtt, int BT, int C);
-  void (*embed_backward)(float *dwte, float *dwpe, float *dwtt, const float *dout,
+  void (*embed_backward)(ordo_ctx *ctx, float *dwte, float *dwpe, float *dwtt, const float *dout,
                          const int32_t *ids, const int32_t *pos, const int32_t *tt, int BT,
                          int C);
 
   /* out (N, C); mean, rstd (N) saved for backward. */
-  void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+  void (*layernorm_forward)(ordo_ctx *ctx, float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, float eps, int N, int C);
-  void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout,
+  void (*layernorm_backward)(ordo_ctx *ctx, float *dinp, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean,
                              const float *rstd, int N, int C);
 
   /* Linear layer as HF stores it: out (N, OUT) = inp (N, IN) @ w^T + bias, w (OUT, IN),
    * bias (OUT) or NULL. */
-  void (*matmul_forward)(float *out, const float *inp, const float *w, const float *bias, int N,
+  void (*matmul_forward)(ordo_ctx *ctx, float *out, const float *inp, const float *w, const float *bias, int N,
                          int IN, int OUT);
-  void (*matmul_backward)(float *dinp, float *dw, float *dbias, const float *dout,
+  void (*matmul_backward)(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, int N, int IN, int OUT);
 
   /* Multi-head self-attention core. qkv (B, T, 3C): q in [0, C), k in [C, 2C), v in [2C, 3C),
@@ -52,7 +94,7 @@ typedef struct ordo_ops {
    * op without dropout, does not touch scratch and allows it to be NULL.
    * bias (NH, T, T) or NULL: added to the scaled scores of every sequence before the softmax
    * (position biases: ALiBi, relative buckets); NULL is exactly the op without it. */
-  void (*attention_forward)(float *out, float *att, float *scratch, const float *qkv,
+  void (*attention_forward)(ordo_ctx *ctx, float *out, float *att, float *scratch, const float *qkv,
                             const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                             uint64_t offset, int B, int T, int C, int NH);
   /* The same p, seed and offset as the forward (the mask is drawn again, never stored; the
@@ -61,7 +103,7 @@ typedef struct ordo_ops {
    * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p.
    * dbias (NH, T, T) or NULL: += the gradient of the softmax input, summed over the batch in
    * batch order (the bias's gradient); computed only along with dqkv (dqkv NULL: nothing). */
-  void (*attention_backward)(float *dqkv, float *dbias, float *scratch, const float *dout,
+  void (*attention_backward)(ordo_ctx *ctx, float *dqkv, float *dbias, float *scratch, const float *dout,
                              const float *qkv, const float *att, const int32_t *mask, float p,
                              uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 
@@ -71,7 +113,7 @@ typedef struct ordo_ops {
    * k and v (Tk rows, stride ldkv), head h at columns h*C/NH of each; out (Tq, C) heads
    * concatenated; att (NH, Tq, Tk) scratch for the probabilities. No mask, bias or dropout:
    * inference only. With Tq == Tk it is attention_forward's causal result for one sequence. */
-  void (*attention_cached_forward)(float *out, float *att, const float *q, const float *k,
+  void (*attention_cached_forward)(ordo_ctx *ctx, float *out, float *att, const float *q, const float *k,
                                    const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
                                    int NH);
 
@@ -81,64 +123,133 @@ typedef struct ordo_ops {
    *   x[2i]' = x[2i] cos a - x[2i+1] sin a,   x[2i+1]' = x[2i+1] cos a + x[2i] sin a,
    * with cos a and sin a computed in double and rounded to float (transformers' table).
    * scale < 1 is position interpolation (L_train / L_target). */
-  void (*rope_forward)(float *qkv, const int32_t *pos, float scale, float theta, int nseg,
+  void (*rope_forward)(ordo_ctx *ctx, float *qkv, const int32_t *pos, float scale, float theta, int nseg,
                        int BT, int C, int NH);
   /* The transpose (the inverse rotation), in place on dqkv: unlike the other backward ops it
    * maps the gradient of the rotated columns to that of the unrotated ones. */
-  void (*rope_backward)(float *dqkv, const int32_t *pos, float scale, float theta, int nseg,
+  void (*rope_backward)(ordo_ctx *ctx, float *dqkv, const int32_t *pos, float scale, float theta, int nseg,
                         int BT, int C, int NH);
 
   /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
-  void (*gelu_forward)(float *out, const float *inp, int64_t N);
-  void (*gelu_backward)(float *dinp, const float *inp, const float *dout, int64_t N);
+  void (*gelu_forward)(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
+  void (*gelu_backward)(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout, int64_t N);
   /* GELU, tanh approximation (GPT-2's "gelu_new"):
    * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-  void (*gelu_tanh_forward)(float *out, const float *inp, int64_t N);
-  void (*gelu_tanh_backward)(float *dinp, const float *inp, const float *dout, int64_t N);
+  void (*gelu_tanh_forward)(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
+  void (*gelu_tanh_backward)(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout, int64_t N);
   /* tanh (pooler); backward uses the forward output. */
-  void (*tanh_forward)(float *out, const float *inp, int64_t N);
-  void (*tanh_backward)(float *dinp, const float *out, const float *dout, int64_t N);
+  void (*tanh_forward)(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
+  void (*tanh_backward)(ordo_ctx *ctx, float *dinp, const float *out, const float *dout, int64_t N);
 
   /* Inverted dropout: element i is kept when philox_uniform(seed, offset + i) >= p, and kept
    * elements are scaled by 1/(1-p). The mask is regenerated in backward, never stored.
    * p == 0 copies (forward) / passes through (backward). out may alias inp. */
-  void (*dropout_forward)(float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
+  void (*dropout_forward)(ordo_ctx *ctx, float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
                           int64_t N);
-  void (*dropout_backward)(float *dinp, const float *dout, float p, uint64_t seed,
+  void (*dropout_backward)(ordo_ctx *ctx, float *dinp, const float *dout, float p, uint64_t seed,
                            uint64_t offset, int64_t N);
 
   /* out = a + b. */
-  void (*residual_forward)(float *out, const float *a, const float *b, int64_t N);
+  void (*residual_forward)(ordo_ctx *ctx, float *out, const float *a, const float *b, int64_t N);
 
   /* Softmax cross-entropy over V classes for N rows, rows whose target == ignore_index skipped.
-   * probs (N, V) receives the softmax (used by backward). Returns the mean loss over counted
-   * rows (0 when none) and their number in *count. */
-  float (*crossentropy_forward)(float *probs, const float *logits, const int32_t *targets,
-                                int ignore_index, int N, int V, int *count);
+   * probs (N, V) receives the softmax (used by backward). *loss (one float in the backend's
+   * memory) receives the mean loss over the counted rows (0 when none); the caller knows their
+   * number from its host copy of the targets. */
+  void (*crossentropy_forward)(ordo_ctx *ctx, float *loss, float *probs, const float *logits,
+                               const int32_t *targets, int ignore_index, int N, int V);
   /* dlogits += dloss_per_row * (probs - onehot(target)) for counted rows, where
    * dloss_per_row = d(total loss)/d(row loss), e.g. 1/count for a mean. */
-  void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *targets,
+  void (*crossentropy_backward)(ordo_ctx *ctx, float *dlogits, const float *probs, const int32_t *targets,
                                 int ignore_index, float dloss_per_row, int N, int V);
 
-  /* Mean squared error over N values: mean((pred - target)^2). */
-  float (*mse_forward)(const float *pred, const float *target, int64_t N);
+  /* Mean squared error over N values into *loss (backend memory): mean((pred - target)^2). */
+  void (*mse_forward)(ordo_ctx *ctx, float *loss, const float *pred, const float *target,
+                      int64_t N);
   /* dpred += dloss * 2 (pred - target) / N. */
-  void (*mse_backward)(float *dpred, const float *pred, const float *target, float dloss,
+  void (*mse_backward)(ordo_ctx *ctx, float *dpred, const float *pred, const float *target, float dloss,
                        int64_t N);
 
-  /* Binary cross-entropy with logits, weighted mean: sum(w_i * l_i) / sum(w_i), w NULL = all 1.
+  /* Binary cross-entropy with logits into *loss (backend memory), weighted mean:
+   * sum(w_i * l_i) / sum(w_i), w NULL = all 1.
    * l_i = max(x,0) - x*y + log(1 + exp(-|x|)). */
-  float (*bce_logits_forward)(const float *logits, const float *targets, const float *weights,
-                              int64_t N);
+  void (*bce_logits_forward)(ordo_ctx *ctx, float *loss, const float *logits,
+                             const float *targets, const float *weights, int64_t N);
   /* dlogits += dloss * w_i (sigmoid(x_i) - y_i) / sum(w). */
-  void (*bce_logits_backward)(float *dlogits, const float *logits, const float *targets,
+  void (*bce_logits_backward)(ordo_ctx *ctx, float *dlogits, const float *logits, const float *targets,
                               const float *weights, float dloss, int64_t N);
+  /* ---- general products and row moves ------------------------------------------------------
+   * C (M, N) = alpha * op(A) op(B) + beta * C, row-major with leading dimensions (elements
+   * between rows): op(A) is (M, K): A stored (M, lda >= K), or (K, lda >= M) when ta; op(B) is
+   * (K, N): B stored (K, ldb >= N), or (N, ldb >= K) when tb; C (M, ldc >= N). beta == 0 never
+   * reads C (NaN there does not propagate). Sums run over k in order per element in the
+   * reference; fp32 accumulation everywhere (no TF32). */
+  void (*gemm)(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+  /* out (n, C): out[r] = src[rows[r]] (src rows C wide); rows in backend memory. */
+  void (*gather_rows)(ordo_ctx *ctx, float *out, const float *src, const int32_t *rows, int n,
+                      int C);
+  /* dst[rows[r]] += src[r] for r < n (rows C wide). The rows must be distinct. */
+  void (*scatter_add_rows)(ordo_ctx *ctx, float *dst, const float *src, const int32_t *rows,
+                           int n, int C);
+  /* y += a * x. */
+  void (*axpy)(ordo_ctx *ctx, float *y, float a, const float *x, int64_t N);
+  /* x *= s. */
+  void (*scale)(ordo_ctx *ctx, float *x, float s, int64_t N);
+  /* Rounds x in place to the nearest value of dt (F16, BF16; F32: nothing), round-to-nearest-
+   * even, fp16 overflowing to inf: the mixed-precision storage rounding. */
+  void (*round_dtype)(ordo_ctx *ctx, float *x, int64_t N, ordo_dtype dt);
+
+  /* ---- optimizer and gradient reductions ---------------------------------------------------
+   * parts[b] = sum over the elements of block b (x[b*block .. min(N, (b+1)*block) - 1]) of x^2,
+   * in double, in element order (the global norm's and ZeRO's parts); parts in backend memory,
+   * ceil(N / block) of them. */
+  void (*sumsq_blocks)(ordo_ctx *ctx, double *parts, const float *x, int64_t N, int block);
+  /* One AdamW step over N elements with 32-bit moments m, v (all in backend memory). */
+  void (*adamw_step)(ordo_ctx *ctx, float *w, const float *g, float *m, float *v, int64_t N,
+                     ordo_adamw_hp hp);
+  /* One AdamW step with 8-bit moments: per block of `block` elements (the last may be short),
+   * m = map_m[qm] * sm[block], v = map_v[qv] * sv[block]; the element update of adamw_step;
+   * then each block requantized: its absmax (largest |x| bit pattern) into sm/sv and each value's
+   * code the index i that q8_code gives: the count of mid[] entries below x / absmax (absmax 0:
+   * x taken as 0). map_m/map_v (256 values) and mid_m/mid_v (255 midpoints) in backend
+   * memory. */
+  void (*adamw8_step)(ordo_ctx *ctx, float *w, const float *g, uint8_t *qm, uint8_t *qv,
+                      float *sm, float *sv, const float *map_m, const float *mid_m,
+                      const float *map_v, const float *mid_v, int64_t N, int block,
+                      ordo_adamw_hp hp);
 } ordo_ops;
 
+/* A backend as the rest of the program holds it: its table and its context. */
+typedef struct ordo_backend {
+  const ordo_ops *ops;
+  ordo_ctx *ctx;
+} ordo_backend;
+
 /* The plain float32 reference kernels: simple loops, the truth the fast paths are tested
- * against. */
+ * against. Host memory; no context (ctx NULL). */
 const ordo_ops *ops_cpu_ref(void);
-/* The fast CPU backend (OpenBLAS + OpenMP). */
+/* The fast CPU backend (OpenBLAS + OpenMP). Host memory; no context (ctx NULL). */
 const ordo_ops *ops_cpu(void);
+/* The CPU backends as ordo_backend values. */
+ordo_backend backend_cpu(void);
+ordo_backend backend_cpu_ref(void);
+
+/* The one place a backend is chosen: "cpu", "cpu-ref" or "cuda" (device 0). Returns -1 with a
+ * message when the name is unknown, the build has no CUDA, or no device is present. */
+struct ordo_err;
+int ordo_backend_open(ordo_backend *be, const char *device, struct ordo_err *e);
+/* Frees the context (nothing for the CPU backends). */
+void ordo_backend_close(ordo_backend *be);
+/* 1 when this build has the CUDA backend and a CUDA device is present. */
+int ordo_cuda_available(void);
+
+/* Helpers over the table (src/core/backend.c): typed allocation and host transfers. */
+float *be_alloc_f32(const ordo_backend *be, size_t n);
+void be_free(const ordo_backend *be, void *p);
+void be_upload(const ordo_backend *be, void *dst, const void *src, size_t bytes);
+void be_download(const ordo_backend *be, void *dst, const void *src, size_t bytes);
+/* A backend float scalar read on the host (waits for the ops before it). */
+float be_read_f32(const ordo_backend *be, const float *x);
 
 #endif

@@ -95,7 +95,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
   }
 }
 
-void attention_forward_cpu(float *out, float *att, float *scratch, const float *qkv,
+void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, float *scratch, const float *qkv,
                            const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0);
@@ -139,7 +139,7 @@ void attention_forward_cpu(float *out, float *att, float *scratch, const float *
 /* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (M = 1 when p == 0):
  *   dV += (P * M)^T dO;  dP = (dO V^T) * M (T, T) into scratch;
  *   dS = P * (dP - rowsum(P * dP)) in place;  dQ += scale dS K;  dK += scale dS^T Q. */
-void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const float *dout,
+void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int32_t *mask, float p,
                             uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
   (void)mask; /* padded keys have P == 0, which zeroes their dS and dV terms */
@@ -203,7 +203,7 @@ void attention_backward_cpu(float *dqkv, float *dbias, float *scratch, const flo
 
 /* Per head: S = scale Q K^T (Tq, Tk) by one sgemm, the causal softmax of each row over its
  * visible prefix, O = P V by another; heads in parallel (each writes its own columns). */
-void attention_cached_forward_cpu(float *out, float *att, const float *q, const float *k,
+void attention_cached_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, const float *q, const float *k,
                                   const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
                                   int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && Tk >= Tq && Tq > 0);

@@ -20,7 +20,7 @@ static int64_t pw_end(int64_t blk, int64_t N) {
   return (blk + 1) * PW_BLOCK < N ? (blk + 1) * PW_BLOCK : N;
 }
 
-void gelu_forward_cpu(float *out, const float *inp, int64_t N) {
+void gelu_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
     const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
@@ -34,7 +34,7 @@ void gelu_forward_cpu(float *out, const float *inp, int64_t N) {
  * buffers (2 x 2 KiB per thread) so that erff and expf each get a loop of their own and
  * vectorize (vecmath.h). */
 enum { GELU_SUB = 512 };
-void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N) {
+void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
   const float inv_sqrt_2pi = 0.3989422804014327f;
 #pragma omp parallel for schedule(static)
@@ -64,7 +64,7 @@ void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t
 
 /* GPT-2's gelu_new, as the reference: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 #define GELU_TANH_K 0.7978845608028654f
-void gelu_tanh_forward_cpu(float *out, const float *inp, int64_t N) {
+void gelu_tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
     const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
@@ -76,7 +76,7 @@ void gelu_tanh_forward_cpu(float *out, const float *inp, int64_t N) {
   }
 }
 
-void gelu_tanh_backward_cpu(float *dinp, const float *inp, const float *dout, int64_t N) {
+void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
@@ -91,7 +91,7 @@ void gelu_tanh_backward_cpu(float *dinp, const float *inp, const float *dout, in
   }
 }
 
-void tanh_forward_cpu(float *out, const float *inp, int64_t N) {
+void tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
     const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
@@ -100,7 +100,7 @@ void tanh_forward_cpu(float *out, const float *inp, int64_t N) {
   }
 }
 
-void tanh_backward_cpu(float *dinp, const float *out, const float *dout, int64_t N) {
+void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N) {
   if (!dinp) return;
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
@@ -172,7 +172,7 @@ static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, 
   }
 }
 
-void dropout_forward_cpu(float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
+void dropout_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
                          int64_t N) {
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   if (p == 0.0f) {
@@ -182,7 +182,7 @@ void dropout_forward_cpu(float *out, const float *inp, float p, uint64_t seed, u
   dropout_apply(out, inp, p, seed, offset, N, 0);
 }
 
-void dropout_backward_cpu(float *dinp, const float *dout, float p, uint64_t seed,
+void dropout_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *dout, float p, uint64_t seed,
                           uint64_t offset, int64_t N) {
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   if (!dinp) return;
@@ -194,7 +194,7 @@ void dropout_backward_cpu(float *dinp, const float *dout, float p, uint64_t seed
   dropout_apply(dinp, dout, p, seed, offset, N, 1);
 }
 
-void residual_forward_cpu(float *out, const float *a, const float *b, int64_t N) {
+void residual_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *a, const float *b, int64_t N) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < N; i++) out[i] = a[i] + b[i];
 }

@@ -7,7 +7,7 @@
 
 enum { EMB_COL_BLOCK = 64 };
 
-void embed_forward_cpu(float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
+void embed_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
                        const float *wte, const float *wpe, const float *wtt, int BT, int C) {
   ORDO_CHECK(wpe == NULL || pos != NULL);
 #pragma omp parallel for schedule(static)
@@ -29,7 +29,7 @@ void embed_forward_cpu(float *out, const int32_t *ids, const int32_t *pos, const
   }
 }
 
-void embed_backward_cpu(float *dwte, float *dwpe, float *dwtt, const float *dout,
+void embed_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dwte, float *dwpe, float *dwtt, const float *dout,
                         const int32_t *ids, const int32_t *pos, const int32_t *tt, int BT, int C) {
   ORDO_CHECK(dwpe == NULL || pos != NULL);
   if (!dwte && !dwpe && !dwtt) return;

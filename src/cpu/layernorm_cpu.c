@@ -9,7 +9,7 @@
 
 enum { LN_COL_BLOCK = 64 }; /* as cpu_colsum_add: four AVX-512 vectors per row per task */
 
-void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp, const float *w,
+void layernorm_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, float *rstd, const float *inp, const float *w,
                            const float *b, float eps, int N, int C) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
@@ -34,7 +34,7 @@ void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
   }
 }
 
-void layernorm_backward_cpu(float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C) {
   if (dinp) {

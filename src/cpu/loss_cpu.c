@@ -12,7 +12,7 @@ enum { LOSS_CHUNKS = 64 }; /* enough tasks for 64 threads; 64 doubles of stack *
 
 static int64_t chunk_begin(int64_t N, int k) { return N * k / LOSS_CHUNKS; }
 
-float crossentropy_forward_cpu(float *probs, const float *logits, const int32_t *targets,
+static float crossentropy_mean_cpu(float *probs, const float *logits, const int32_t *targets,
                                int ignore_index, int N, int V, int *count) {
   double part[LOSS_CHUNKS];
   int cnt[LOSS_CHUNKS];
@@ -56,7 +56,7 @@ float crossentropy_forward_cpu(float *probs, const float *logits, const int32_t 
   return c ? (float)(total / c) : 0.0f;
 }
 
-void crossentropy_backward_cpu(float *dlogits, const float *probs, const int32_t *targets,
+void crossentropy_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *probs, const int32_t *targets,
                                int ignore_index, float dloss_per_row, int N, int V) {
   if (!dlogits) return;
 #pragma omp parallel for schedule(static)
@@ -72,7 +72,7 @@ void crossentropy_backward_cpu(float *dlogits, const float *probs, const int32_t
   }
 }
 
-float mse_forward_cpu(const float *pred, const float *target, int64_t N) {
+static float mse_mean_cpu(const float *pred, const float *target, int64_t N) {
   double part[LOSS_CHUNKS];
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < LOSS_CHUNKS; k++) {
@@ -88,7 +88,7 @@ float mse_forward_cpu(const float *pred, const float *target, int64_t N) {
   return N ? (float)(s / (double)N) : 0.0f;
 }
 
-void mse_backward_cpu(float *dpred, const float *pred, const float *target, float dloss,
+void mse_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dpred, const float *pred, const float *target, float dloss,
                       int64_t N) {
   if (!dpred || N == 0) return;
   const float k = dloss * 2.0f / (float)N;
@@ -111,7 +111,7 @@ static double weight_sum(const float *weights, int64_t N) {
   return s;
 }
 
-float bce_logits_forward_cpu(const float *logits, const float *targets, const float *weights,
+static float bce_logits_mean_cpu(const float *logits, const float *targets, const float *weights,
                              int64_t N) {
   double part[LOSS_CHUNKS];
 #pragma omp parallel for schedule(static)
@@ -129,7 +129,7 @@ float bce_logits_forward_cpu(const float *logits, const float *targets, const fl
   return ws != 0.0 ? (float)(s / ws) : 0.0f;
 }
 
-void bce_logits_backward_cpu(float *dlogits, const float *logits, const float *targets,
+void bce_logits_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *logits, const float *targets,
                              const float *weights, float dloss, int64_t N) {
   if (!dlogits) return;
   double ws = weight_sum(weights, N);
@@ -140,4 +140,20 @@ void bce_logits_backward_cpu(float *dlogits, const float *logits, const float *t
     float w = weights ? weights[i] : 1.0f;
     dlogits[i] += k * w * (bce_sigmoid(logits[i]) - targets[i]);
   }
+}
+
+void crossentropy_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, float *probs,
+                              const float *logits, const int32_t *targets, int ignore_index, int N,
+                              int V) {
+  *loss = crossentropy_mean_cpu(probs, logits, targets, ignore_index, N, V, NULL);
+}
+
+void mse_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, const float *pred, const float *target,
+                     int64_t N) {
+  *loss = mse_mean_cpu(pred, target, N);
+}
+
+void bce_logits_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, const float *logits,
+                            const float *targets, const float *weights, int64_t N) {
+  *loss = bce_logits_mean_cpu(logits, targets, weights, N);
 }

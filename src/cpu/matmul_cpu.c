@@ -43,7 +43,7 @@ void cpu_colsum_add(float *dst, const float *src, int N, int OUT) {
 
 /* out (N, OUT) = inp (N, IN) @ w^T (IN, OUT) + bias: the bias is broadcast into out first and
  * sgemm adds onto it (beta = 1). */
-void matmul_forward_cpu(float *out, const float *inp, const float *w, const float *bias, int N,
+void matmul_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, const float *w, const float *bias, int N,
                         int IN, int OUT) {
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
   if (N == 0) return;
@@ -59,7 +59,7 @@ void matmul_forward_cpu(float *out, const float *inp, const float *w, const floa
               bias ? 1.0f : 0.0f, out, OUT);
 }
 
-void matmul_backward_cpu(float *dinp, float *dw, float *dbias, const float *dout,
+void matmul_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int N, int IN, int OUT) {
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
   if (N == 0) return;

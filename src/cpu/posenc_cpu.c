@@ -41,12 +41,12 @@ static void rope_apply_cpu(float *x, const int32_t *pos, float scale, float thet
   }
 }
 
-void rope_forward_cpu(float *qkv, const int32_t *pos, float scale, float theta, int nseg, int BT,
+void rope_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *qkv, const int32_t *pos, float scale, float theta, int nseg, int BT,
                       int C, int NH) {
   rope_apply_cpu(qkv, pos, scale, theta, nseg, BT, C, NH, 1);
 }
 
-void rope_backward_cpu(float *dqkv, const int32_t *pos, float scale, float theta, int nseg,
+void rope_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, const int32_t *pos, float scale, float theta, int nseg,
                        int BT, int C, int NH) {
   if (dqkv) rope_apply_cpu(dqkv, pos, scale, theta, nseg, BT, C, NH, -1);
 }

@@ -22,7 +22,7 @@
 
 /* ---- embeddings ----------------------------------------------------------------------- */
 
-static void embed_forward_ref(float *out, const int32_t *ids, const int32_t *pos,
+static void embed_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const int32_t *ids, const int32_t *pos,
                               const int32_t *tt, const float *wte, const float *wpe,
                               const float *wtt, int BT, int C) {
   ORDO_CHECK(wpe == NULL || pos != NULL);
@@ -40,7 +40,7 @@ static void embed_forward_ref(float *out, const int32_t *ids, const int32_t *pos
   }
 }
 
-static void embed_backward_ref(float *dwte, float *dwpe, float *dwtt, const float *dout,
+static void embed_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dwte, float *dwpe, float *dwtt, const float *dout,
                                const int32_t *ids, const int32_t *pos, const int32_t *tt,
                                int BT, int C) {
   ORDO_CHECK(dwpe == NULL || pos != NULL);
@@ -59,7 +59,7 @@ static void embed_backward_ref(float *dwte, float *dwpe, float *dwtt, const floa
 
 /* ---- layernorm ------------------------------------------------------------------------ */
 
-static void layernorm_forward_ref(float *out, float *mean, float *rstd, const float *inp,
+static void layernorm_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, float *rstd, const float *inp,
                                   const float *w, const float *b, float eps, int N, int C) {
   for (int n = 0; n < N; n++) {
     const float *x = inp + (int64_t)n * C;
@@ -82,7 +82,7 @@ static void layernorm_forward_ref(float *out, float *mean, float *rstd, const fl
 
 /* With xh = (x - mean) * rstd and g = dout * w:
  * dx = rstd * (g - mean(g) - xh * mean(g * xh)); dw += dout * xh; db += dout. */
-static void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout,
+static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
                                    const float *inp, const float *w, const float *mean,
                                    const float *rstd, int N, int C) {
   for (int n = 0; n < N; n++) {
@@ -109,7 +109,7 @@ static void layernorm_backward_ref(float *dinp, float *dw, float *db, const floa
 
 /* ---- linear layer --------------------------------------------------------------------- */
 
-static void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias,
+static void matmul_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, const float *w, const float *bias,
                                int N, int IN, int OUT) {
   for (int n = 0; n < N; n++) {
     const float *x = inp + (int64_t)n * IN;
@@ -123,7 +123,7 @@ static void matmul_forward_ref(float *out, const float *inp, const float *w, con
 }
 
 /* dinp (N, IN) += dout (N, OUT) @ w (OUT, IN); dw (OUT, IN) += dout^T @ inp; dbias += sum_n. */
-static void matmul_backward_ref(float *dinp, float *dw, float *dbias, const float *dout,
+static void matmul_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *dbias, const float *dout,
                                 const float *inp, const float *w, int N, int IN, int OUT) {
   for (int n = 0; n < N; n++) {
     const float *d = dout + (int64_t)n * OUT, *x = inp + (int64_t)n * IN;
@@ -144,7 +144,7 @@ static void matmul_backward_ref(float *dinp, float *dw, float *dbias, const floa
 
 /* ---- attention ------------------------------------------------------------------------ */
 
-static void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv,
+static void attention_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, float *scratch, const float *qkv,
                                   const int32_t *mask, int causal, const float *bias, float pdrop,
                                   uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0);
@@ -199,7 +199,7 @@ static void attention_forward_ref(float *out, float *att, float *scratch, const 
       }
 }
 
-static void attention_cached_forward_ref(float *out, float *att, const float *q, const float *k,
+static void attention_cached_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, const float *q, const float *k,
                                          const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
                                          int NH) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && Tk >= Tq && Tq > 0);
@@ -235,7 +235,7 @@ static void attention_cached_forward_ref(float *out, float *att, const float *q,
  * dPd[u] = dout . v[u]; dv[u] += Pd[u] dout; dP[u] = M[u] dPd[u];
  * dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]); dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q.
  * The reference keeps dP in scratch. */
-static void attention_backward_ref(float *dqkv, float *dbias, float *scratch,
+static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch,
                                    const float *dout, const float *qkv, const float *att,
                                    const int32_t *mask, float pdrop, uint64_t seed,
                                    uint64_t offset, int B, int T, int C, int NH) {
@@ -289,12 +289,12 @@ static void attention_backward_ref(float *dqkv, float *dbias, float *scratch,
 
 /* ---- pointwise ------------------------------------------------------------------------ */
 
-static void gelu_forward_ref(float *out, const float *inp, int64_t N) {
+static void gelu_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
   for (int64_t i = 0; i < N; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x). */
-static void gelu_backward_ref(float *dinp, const float *inp, const float *dout, int64_t N) {
+static void gelu_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
   const float inv_sqrt_2pi = 0.3989422804014327f;
   for (int64_t i = 0; i < N; i++) {
@@ -307,7 +307,7 @@ static void gelu_backward_ref(float *dinp, const float *inp, const float *dout, 
 
 /* GPT-2's gelu_new: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). */
 #define GELU_TANH_K 0.7978845608028654f /* sqrt(2 / pi) */
-static void gelu_tanh_forward_ref(float *out, const float *inp, int64_t N) {
+static void gelu_tanh_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
   for (int64_t i = 0; i < N; i++) {
     float x = inp[i];
     out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x)));
@@ -315,7 +315,7 @@ static void gelu_tanh_forward_ref(float *out, const float *inp, int64_t N) {
 }
 
 /* d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
-static void gelu_tanh_backward_ref(float *dinp, const float *inp, const float *dout, int64_t N) {
+static void gelu_tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
   for (int64_t i = 0; i < N; i++) {
     float x = inp[i];
@@ -325,16 +325,16 @@ static void gelu_tanh_backward_ref(float *dinp, const float *inp, const float *d
   }
 }
 
-static void tanh_forward_ref(float *out, const float *inp, int64_t N) {
+static void tanh_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
   for (int64_t i = 0; i < N; i++) out[i] = tanhf(inp[i]);
 }
 
-static void tanh_backward_ref(float *dinp, const float *out, const float *dout, int64_t N) {
+static void tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N) {
   if (!dinp) return;
   for (int64_t i = 0; i < N; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
-static void dropout_forward_ref(float *out, const float *inp, float p, uint64_t seed,
+static void dropout_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, float p, uint64_t seed,
                                 uint64_t offset, int64_t N) {
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
@@ -348,7 +348,7 @@ static void dropout_forward_ref(float *out, const float *inp, float p, uint64_t 
   }
 }
 
-static void dropout_backward_ref(float *dinp, const float *dout, float p, uint64_t seed,
+static void dropout_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *dout, float p, uint64_t seed,
                                  uint64_t offset, int64_t N) {
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   if (!dinp) return;
@@ -363,13 +363,13 @@ static void dropout_backward_ref(float *dinp, const float *dout, float p, uint64
   }
 }
 
-static void residual_forward_ref(float *out, const float *a, const float *b, int64_t N) {
+static void residual_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *a, const float *b, int64_t N) {
   for (int64_t i = 0; i < N; i++) out[i] = a[i] + b[i];
 }
 
 /* ---- losses --------------------------------------------------------------------------- */
 
-static float crossentropy_forward_ref(float *probs, const float *logits, const int32_t *targets,
+static float crossentropy_mean_ref(float *probs, const float *logits, const int32_t *targets,
                                       int ignore_index, int N, int V, int *count) {
   double total = 0.0; /* summed over rows in double: the mean over many rows stays exact */
   int cnt = 0;
@@ -396,7 +396,7 @@ static float crossentropy_forward_ref(float *probs, const float *logits, const i
   return cnt ? (float)(total / cnt) : 0.0f;
 }
 
-static void crossentropy_backward_ref(float *dlogits, const float *probs, const int32_t *targets,
+static void crossentropy_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *probs, const int32_t *targets,
                                       int ignore_index, float dloss_per_row, int N, int V) {
   if (!dlogits) return;
   for (int n = 0; n < N; n++) {
@@ -409,7 +409,7 @@ static void crossentropy_backward_ref(float *dlogits, const float *probs, const 
   }
 }
 
-static float mse_forward_ref(const float *pred, const float *target, int64_t N) {
+static float mse_mean_ref(const float *pred, const float *target, int64_t N) {
   double s = 0.0;
   for (int64_t i = 0; i < N; i++) {
     float e = pred[i] - target[i];
@@ -418,7 +418,7 @@ static float mse_forward_ref(const float *pred, const float *target, int64_t N) 
   return N ? (float)(s / (double)N) : 0.0f;
 }
 
-static void mse_backward_ref(float *dpred, const float *pred, const float *target, float dloss,
+static void mse_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dpred, const float *pred, const float *target, float dloss,
                              int64_t N) {
   if (!dpred || N == 0) return;
   float k = dloss * 2.0f / (float)N;
@@ -435,7 +435,7 @@ float bce_sigmoid(float x) {
   return e / (1.0f + e);
 }
 
-static float bce_logits_forward_ref(const float *logits, const float *targets,
+static float bce_logits_mean_ref(const float *logits, const float *targets,
                                     const float *weights, int64_t N) {
   double s = 0.0, ws = 0.0;
   for (int64_t i = 0; i < N; i++) {
@@ -446,7 +446,7 @@ static float bce_logits_forward_ref(const float *logits, const float *targets,
   return ws != 0.0 ? (float)(s / ws) : 0.0f; /* no weight at all: nothing to average */
 }
 
-static void bce_logits_backward_ref(float *dlogits, const float *logits, const float *targets,
+static void bce_logits_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *logits, const float *targets,
                                     const float *weights, float dloss, int64_t N) {
   if (!dlogits) return;
   double ws = 0.0;
@@ -460,6 +460,23 @@ static void bce_logits_backward_ref(float *dlogits, const float *logits, const f
 }
 
 /* ---- rotary positions ------------------------------------------------------------------ */
+
+
+static void crossentropy_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *loss, float *probs,
+                                     const float *logits, const int32_t *targets, int ignore_index, int N,
+                                     int V) {
+  *loss = crossentropy_mean_ref(probs, logits, targets, ignore_index, N, V, NULL);
+}
+
+static void mse_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *loss, const float *pred, const float *target,
+                            int64_t N) {
+  *loss = mse_mean_ref(pred, target, N);
+}
+
+static void bce_logits_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *loss, const float *logits,
+                                   const float *targets, const float *weights, int64_t N) {
+  *loss = bce_logits_mean_ref(logits, targets, weights, N);
+}
 
 /* dir +1 rotates by +a (forward), -1 by -a (backward: the transpose) */
 static void rope_apply_ref(float *x, const int32_t *pos, float scale, float theta, int nseg,
@@ -480,12 +497,12 @@ static void rope_apply_ref(float *x, const int32_t *pos, float scale, float thet
         }
 }
 
-static void rope_forward_ref(float *qkv, const int32_t *pos, float scale, float theta, int nseg,
+static void rope_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *qkv, const int32_t *pos, float scale, float theta, int nseg,
                              int BT, int C, int NH) {
   rope_apply_ref(qkv, pos, scale, theta, nseg, BT, C, NH, 1);
 }
 
-static void rope_backward_ref(float *dqkv, const int32_t *pos, float scale, float theta,
+static void rope_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, const int32_t *pos, float scale, float theta,
                               int nseg, int BT, int C, int NH) {
   if (dqkv) rope_apply_ref(dqkv, pos, scale, theta, nseg, BT, C, NH, -1);
 }

@@ -197,13 +197,13 @@ static void positions(enc_model *m, const enc_batch *b) {
 
 /* The layers' activation: GELU exact or its tanh form (gelu_new). */
 static void act_forward(const enc_model *m, float *out, const float *in, int64_t n) {
-  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_forward(out, in, n);
-  else m->ops->gelu_forward(out, in, n);
+  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_forward(NULL, out, in, n);
+  else m->ops->gelu_forward(NULL, out, in, n);
 }
 static void act_backward(const enc_model *m, float *din, const float *in, const float *dout,
                          int64_t n) {
-  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_backward(din, in, dout, n);
-  else m->ops->gelu_backward(din, in, dout, n);
+  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_backward(NULL, din, in, dout, n);
+  else m->ops->gelu_backward(NULL, din, in, dout, n);
 }
 
 /* Rounds a stored activation (or activation gradient) to the mixed-precision type. */
@@ -231,7 +231,7 @@ static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, C = c->hidden_size, NH = c->num_attention_heads;
   enc_layer_acts *A = &m->acts[l];
-  m->ops->attention_forward(A->attn_out, A->att, m->g_att, A->qkv, b->mask, enc_is_causal(c),
+  m->ops->attention_forward(NULL, A->attn_out, A->att, m->g_att, A->qkv, b->mask, enc_is_causal(c),
                             m->att_bias, pdrop(m, c->attention_probs_dropout_prob), key,
                             site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, A->att, (size_t)B * NH * T * T);
@@ -245,11 +245,11 @@ static void qkv_forward(enc_model *m, int l, const float *xin, int r0, int n, ui
   int C = c->hidden_size;
   const enc_layer_idx *L = &m->layer[l];
   float *qkv = m->acts[l].qkv + (size_t)r0 * 3 * C;
-  m->ops->matmul_forward(qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
+  m->ops->matmul_forward(NULL, qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
   qkv_lora_forward(m, l, xin, n, qkv, key);
   R(m, qkv, (size_t)3 * n * C);
   if (c->position == ENC_POS_ROPE) {
-    m->ops->rope_forward(qkv, m->pos + r0, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+    m->ops->rope_forward(NULL, qkv, m->pos + r0, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
                          n, C, c->num_attention_heads);
     R(m, qkv, (size_t)3 * n * C);
   }
@@ -272,13 +272,13 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   float *h1 = A->h1 + oc, *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
   float *fc = A->fc + (size_t)r0 * I, *gelu = A->gelu + (size_t)r0 * I;
   const float *xr = x + oc;
-  op->layernorm_forward(h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
+  op->layernorm_forward(NULL, h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
   R(m, h1, nBC);
   qkv_forward(m, l, h1, r0, n, key);
   if (cached) {
     ORDO_CHECK(b->B == 1 && !m->training);
-    op->attention_cached_forward(A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
+    op->attention_cached_forward(NULL, A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
                                  A->qkv + C, A->qkv + 2 * C, 3 * C, 3 * C, n, BT, C,
                                  c->num_attention_heads);
     R(m, A->attn_out + oc, nBC);
@@ -286,26 +286,26 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
     ORDO_CHECK(r0 == 0);
     attention_core(m, b, l, key);
   }
-  op->matmul_forward(r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  op->matmul_forward(NULL, r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out + oc, n, r1, C, key,
                lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, r1, nBC);
-  op->dropout_forward(r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(r1, r1, xr, (int64_t)nBC);
+  op->dropout_forward(NULL, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(NULL, r1, r1, xr, (int64_t)nBC);
   R(m, r1, nBC);
-  op->layernorm_forward(r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
+  op->layernorm_forward(NULL, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
                         P(m, L->ln2_b), eps, n, C);
   R(m, r2, nBC);
-  op->matmul_forward(fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  op->matmul_forward(NULL, fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
   lora_forward(m, l, ENC_LORA_FC, r2, n, fc, I, key, lora_site(l, ENC_LORA_FC));
   R(m, fc, nBI);
   act_forward(m, gelu, fc, (int64_t)nBI);
   R(m, gelu, nBI);
-  op->matmul_forward(out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  op->matmul_forward(NULL, out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
   lora_forward(m, l, ENC_LORA_PROJ, gelu, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
   R(m, out, nBC);
-  op->dropout_forward(out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(out, out, r1, (int64_t)nBC);
+  op->dropout_forward(NULL, out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(NULL, out, out, r1, (int64_t)nBC);
   R(m, out, nBC);
 }
 
@@ -324,25 +324,25 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   enc_layer_acts *A = &m->acts[l];
   qkv_forward(m, l, x, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  op->matmul_forward(A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+  op->matmul_forward(NULL, A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, A->r1, nBC);
-  op->dropout_forward(A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(A->r1, A->r1, x, (int64_t)nBC);
-  op->layernorm_forward(A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
+  op->dropout_forward(NULL, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(NULL, A->r1, A->r1, x, (int64_t)nBC);
+  op->layernorm_forward(NULL, A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
                         eps, BT, C);
   R(m, A->h1, nBC);
-  op->matmul_forward(A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+  op->matmul_forward(NULL, A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
   lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
   R(m, A->fc, nBI);
   act_forward(m, A->gelu, A->fc, (int64_t)nBI);
   R(m, A->gelu, nBI);
-  op->matmul_forward(A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+  op->matmul_forward(NULL, A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
   lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
   R(m, A->r2, nBC);
-  op->dropout_forward(A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(A->r2, A->r2, A->h1, (int64_t)nBC);
-  op->layernorm_forward(A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
+  op->dropout_forward(NULL, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(NULL, A->r2, A->r2, A->h1, (int64_t)nBC);
+  op->layernorm_forward(NULL, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
                         eps, BT, C);
   R(m, A->out, nBC);
 }
@@ -380,20 +380,20 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   /* embeddings E wide; with a projection, x0 = dropout(LN(emb)) W^T + b */
   int E = c->embedding_size;
   float *xe = m->emb_ln ? m->emb_ln : m->x0;
-  op->embed_forward(m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
+  op->embed_forward(NULL, m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
   if (b->add_emb)
     for (size_t k = 0; k < (size_t)BT * E; k++) m->emb_sum[k] += b->add_emb[k];
   if (m->emb.ln_w >= 0)
-    op->layernorm_forward(xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
+    op->layernorm_forward(NULL, xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
                           P(m, m->emb.ln_b), eps, BT, E);
   else /* GPT-2: no embedding LayerNorm */
     memcpy(xe, m->emb_sum, F((size_t)BT * E));
-  op->dropout_forward(xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
+  op->dropout_forward(NULL, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
 
   R(m, xe, (size_t)BT * E);
   if (m->emb_ln) {
-    op->matmul_forward(m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    op->matmul_forward(NULL, m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
     R(m, m->x0, (size_t)BT * C);
   }
   const float *x = m->x0;
@@ -402,7 +402,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     x = m->acts[l].out;
   }
   if (m->lnf_out) {
-    op->layernorm_forward(m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w), P(m, m->lnf_b),
+    op->layernorm_forward(NULL, m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w), P(m, m->lnf_b),
                           eps, BT, C);
     R(m, m->lnf_out, (size_t)BT * C);
     x = m->lnf_out;
@@ -422,47 +422,47 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       memcpy(m->mlm_in, h, F((size_t)BT * C));
     const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
     if (m->mlm_dense_w >= 0) {
-      op->matmul_forward(m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
+      op->matmul_forward(NULL, m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
       R(m, m->mlm_fc, (size_t)NR * E);
-      op->gelu_forward(m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
+      op->gelu_forward(NULL, m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
       R(m, m->mlm_gelu, (size_t)NR * E);
-      op->layernorm_forward(m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
+      op->layernorm_forward(NULL, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
                             P(m, m->mlm_ln_b), eps, NR, E);
       R(m, m->mlm_ln, (size_t)NR * E);
       dec_in = m->mlm_ln;
     }
-    op->matmul_forward(m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
+    op->matmul_forward(NULL, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
   if (m->heads & ENC_HEAD_RTD) {
     /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
-    op->matmul_forward(m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
+    op->matmul_forward(NULL, m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
     R(m, m->rtd_fc, (size_t)BT * C);
-    op->gelu_forward(m->rtd_act, m->rtd_fc, (int64_t)BT * C);
+    op->gelu_forward(NULL, m->rtd_act, m->rtd_fc, (int64_t)BT * C);
     R(m, m->rtd_act, (size_t)BT * C);
-    op->matmul_forward(m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C, 1);
+    op->matmul_forward(NULL, m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C, 1);
     R(m, m->rtd_logits, (size_t)BT);
   }
   if (m->heads & ENC_HEAD_POOLER) {
     for (int i = 0; i < B; i++) memcpy(m->pool_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
-    op->matmul_forward(m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
-    op->tanh_forward(m->pooled, m->pooled, (int64_t)B * C);
+    op->matmul_forward(NULL, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
+    op->tanh_forward(NULL, m->pooled, m->pooled, (int64_t)B * C);
     R(m, m->pooled, (size_t)B * C);
   }
   if (m->heads & ENC_HEAD_CLS) {
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
     for (int i = 0; i < B; i++) memcpy(m->cls_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
     if (!m->cls_pooled)
-      op->dropout_forward(m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
-    op->matmul_forward(m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
+      op->dropout_forward(NULL, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    op->matmul_forward(NULL, m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
     R(m, m->cls_fc, (size_t)B * C);
-    if (m->cls_gelu) op->gelu_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
-    else op->tanh_forward(m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_forward(NULL, m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    else op->tanh_forward(NULL, m->cls_tanh, m->cls_fc, (int64_t)B * C);
     R(m, m->cls_tanh, (size_t)B * C);
     float *dropped = m->cls_tanh + (size_t)B * C;
-    op->dropout_forward(dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    op->matmul_forward(m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
+    op->dropout_forward(NULL, dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    op->matmul_forward(NULL, m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
     if (m->cls_feat_w >= 0) {
       /* the output layer reads [pooled text; features]: its feature columns are a product of
@@ -498,17 +498,17 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   sync_low_precision_weights(m);
   for (int t = 0; t < T; t++) m->pos[t] = t, m->tt0[t] = 0;
   size_t oc = (size_t)r0 * C;
-  op->embed_forward(m->x0 + oc, ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
+  op->embed_forward(NULL, m->x0 + oc, ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
                     P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
   R(m, m->x0 + oc, (size_t)n * C);
   enc_batch b = {.B = 1, .T = T, .ids = ids};
   for (int l = 0; l <= last; l++)
     layer_forward_preln(m, &b, l, l == 0 ? m->x0 : m->acts[l - 1].out, 0, r0, 1);
   size_t lc = (size_t)(T - 1) * C; /* only the last position's logits are wanted */
-  op->layernorm_forward(m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
+  op->layernorm_forward(NULL, m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
                         m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b),
                         c->layer_norm_eps, 1, C);
-  op->matmul_forward(m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C, c->vocab_size);
+  op->matmul_forward(NULL, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C, c->vocab_size);
   return m->mlm_logits;
 }
 
@@ -532,12 +532,12 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
   memset(m->g_qkv, 0, F(nBC * 3));
-  m->ops->attention_backward(m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att, b->mask,
+  m->ops->attention_backward(NULL, m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att, b->mask,
                              pdrop(m, c->attention_probs_dropout_prob), key,
                              site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, m->g_qkv, 3 * nBC);
   if (c->position == ENC_POS_ROPE) {
-    m->ops->rope_backward(m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
+    m->ops->rope_backward(NULL, m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
                           BT, C, NH);
     R(m, m->g_qkv, 3 * nBC);
   }
@@ -548,7 +548,7 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const float *x
                          uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
-  m->ops->matmul_backward(dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin, P(m, L->qkv_w), BT,
+  m->ops->matmul_backward(NULL, dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin, P(m, L->qkv_w), BT,
                           C, 3 * C);
   qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
 }
@@ -563,7 +563,7 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const flo
   enc_layer_acts *A = &m->acts[l];
   float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
   memset(dbig, 0, F(nBI));
-  m->ops->matmul_backward(dbig, G(m, L->proj_w), G(m, L->proj_b), dy, A->gelu, P(m, L->proj_w), BT,
+  m->ops->matmul_backward(NULL, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, A->gelu, P(m, L->proj_w), BT,
                           I, C);
   lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
   R(m, dbig, nBI);
@@ -571,7 +571,7 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const flo
   act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
   R(m, dbig2, nBI);
   if (overwrite) memset(dx, 0, F((size_t)BT * C));
-  m->ops->matmul_backward(dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w), BT, C, I);
+  m->ops->matmul_backward(NULL, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w), BT, C, I);
   lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
 }
 
@@ -585,11 +585,11 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d,
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
   memset(tmp, 0, F(nBC));
-  m->ops->dropout_backward(tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key, site(SITE_LAYER0 + 2 * l),
+  m->ops->dropout_backward(NULL, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key, site(SITE_LAYER0 + 2 * l),
                            (int64_t)nBC);
   R(m, tmp, nBC);
   memset(d, 0, F(nBC));
-  m->ops->matmul_backward(d, G(m, L->ao_w), G(m, L->ao_b), tmp, A->attn_out, P(m, L->ao_w), BT, C, C);
+  m->ops->matmul_backward(NULL, d, G(m, L->ao_w), G(m, L->ao_b), tmp, A->attn_out, P(m, L->ao_w), BT, C, C);
   lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, d, nBC);
   attention_backward_core(m, b, l, d, key);
@@ -608,18 +608,18 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   R(m, dh, nBC);
   /* out = LN2(r2) */
   memset(m->g_a, 0, F(nBC));
-  op->layernorm_backward(m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
+  op->layernorm_backward(NULL, m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
   /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
   memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
   memset(dnext, 0, F(nBC));
-  op->dropout_backward(dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->dropout_backward(NULL, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
   mlp_backward(m, l, BT, dnext, A->h1, m->g_b, 0, key);
   R(m, m->g_b, nBC);
   /* h1 = LN1(r1) */
   memset(m->g_a, 0, F(nBC));
-  op->layernorm_backward(m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
+  op->layernorm_backward(NULL, m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
   memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
@@ -640,13 +640,13 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   R(m, dh, nBC);
   /* out = r1 + dropout(gelu @ Wp^T + bp) */
   memset(m->g_a, 0, F(nBC));
-  op->dropout_backward(m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->dropout_backward(NULL, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
   /* fc = LN2(r1) @ Wfc^T + bfc */
   mlp_backward(m, l, BT, m->g_a, A->r2, m->g_a, 1, key);
   R(m, m->g_a, nBC);
   memcpy(m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
-  op->layernorm_backward(m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
+  op->layernorm_backward(NULL, m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
@@ -656,7 +656,7 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   memset(m->g_a, 0, F(nBC));
   qkv_backward(m, b, l, A->h1, m->g_a, key);
   R(m, m->g_a, nBC);
-  op->layernorm_backward(dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
+  op->layernorm_backward(NULL, dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
 }
 
@@ -683,16 +683,16 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     if (m->precision != ORDO_DT_F32) round_to_dtype_n(m->d_mlm_logits, (size_t)R * c->vocab_size, m->precision);
     memset(m->g_head_a, 0, F((size_t)R * E));
     int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
-    op->matmul_backward(m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
+    op->matmul_backward(NULL, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
                         transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
     if (transform) {
       memset(m->g_head_b, 0, F((size_t)R * E));
-      op->layernorm_backward(m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
+      op->layernorm_backward(NULL, m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
                              m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
       memset(m->g_head_c, 0, F((size_t)R * E));
-      op->gelu_backward(m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      op->gelu_backward(NULL, m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
       memset(m->g_head_a, 0, F((size_t)R * C));
-      op->matmul_backward(m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
+      op->matmul_backward(NULL, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
                           m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
     }
     for (int r = 0; r < R; r++) {
@@ -707,21 +707,21 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   if ((m->heads & ENC_HEAD_RTD) && m->has_d_rtd) {
     R(m, m->d_rtd_logits, (size_t)BT);
     memset(m->g_a, 0, F(nBC));
-    op->matmul_backward(m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
+    op->matmul_backward(NULL, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
                         m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
     R(m, m->g_a, nBC);
     memset(m->g_b, 0, F(nBC));
-    op->gelu_backward(m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
+    op->gelu_backward(NULL, m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
     R(m, m->g_b, nBC);
-    op->matmul_backward(dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
+    op->matmul_backward(NULL, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
                         P(m, m->rtd_dense_w), BT, C, C);
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
     R(m, m->d_pooled, (size_t)B * C);
     memset(m->g_head_a, 0, F((size_t)B * C));
-    op->tanh_backward(m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
+    op->tanh_backward(NULL, m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
     memset(m->g_head_b, 0, F((size_t)B * C));
-    op->matmul_backward(m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
+    op->matmul_backward(NULL, m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
                         P(m, m->pool_w), B, C, C);
     for (int i = 0; i < B; i++)
       for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
@@ -731,7 +731,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
     float *dropped = m->cls_tanh + (size_t)B * C;
     memset(m->g_head_a, 0, F((size_t)B * C));
-    op->matmul_backward(m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
+    op->matmul_backward(NULL, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
                         dropped, P(m, m->cls_out_w), B, C, c->num_labels);
     if (m->cls_feat_w >= 0) {
       float *gW = G(m, m->cls_feat_w);
@@ -743,16 +743,16 @@ void enc_backward(enc_model *m, const enc_batch *b) {
         }
     }
     memset(m->g_head_b, 0, F((size_t)B * C));
-    op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    op->dropout_backward(NULL, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     memset(m->g_head_c, 0, F((size_t)B * C));
-    if (m->cls_gelu) op->gelu_backward(m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
-    else op->tanh_backward(m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_backward(NULL, m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
+    else op->tanh_backward(NULL, m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
     memset(m->g_head_a, 0, F((size_t)B * C));
-    op->matmul_backward(m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
+    op->matmul_backward(NULL, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
     memset(m->g_head_b, 0, F((size_t)B * C));
     if (m->cls_pooled) memcpy(m->g_head_b, m->g_head_a, F((size_t)B * C));
-    else op->dropout_backward(m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    else op->dropout_backward(NULL, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     for (int i = 0; i < B; i++)
       for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
   }
@@ -761,7 +761,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
     memset(dnext, 0, F(nBC));
-    op->layernorm_backward(dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
+    op->layernorm_backward(NULL, dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
                            P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
     float *t = dh;
     dh = dnext;
@@ -789,23 +789,23 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   const float *dxe = dh;
   if (m->emb_ln) {
     memset(m->g_emb, 0, F(nBE));
-    op->matmul_backward(m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
+    op->matmul_backward(NULL, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
                         P(m, m->emb.proj_w), BT, E, C);
     R(m, m->g_emb, nBE);
     dxe = m->g_emb;
   }
   memset(m->g_a, 0, F(nBE));
-  op->dropout_backward(m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
+  op->dropout_backward(NULL, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
   const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
   if (m->emb.ln_w >= 0) {
     memset(m->g_b, 0, F(nBE));
-    op->layernorm_backward(m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
+    op->layernorm_backward(NULL, m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
                            P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
     demb = m->g_b;
   }
   if (b->d_add_emb) memcpy(b->d_add_emb, demb, F(nBE));
   const int32_t *tt = b->tt ? b->tt : m->tt0;
-  op->embed_backward(G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, b->ids, m->pos,
+  op->embed_backward(NULL, G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, b->ids, m->pos,
                      tt, BT, E);
 }
 
@@ -813,10 +813,12 @@ float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
   ORDO_CHECK(m->heads & ENC_HEAD_MLM);
   int R = m->n_mlm_rows, n = 0;
   const int32_t *labels = b->mlm_labels;
-  float loss = m->ops->crossentropy_forward(m->mlm_probs, m->mlm_logits, labels, -100, R,
-                                            m->cfg.vocab_size, &n);
+  for (int r = 0; r < R; r++) n += labels[r] != -100;
+  float loss;
+  m->ops->crossentropy_forward(NULL, &loss, m->mlm_probs, m->mlm_logits, labels, -100, R,
+                               m->cfg.vocab_size);
   if (n > 0)
-    m->ops->crossentropy_backward(m->d_mlm_logits, m->mlm_probs, labels, -100, dloss / n, R,
+    m->ops->crossentropy_backward(NULL, m->d_mlm_logits, m->mlm_probs, labels, -100, dloss / n, R,
                                   m->cfg.vocab_size);
   m->has_d_mlm = 1;
   if (count) *count = n;
@@ -827,8 +829,9 @@ float enc_loss_rtd(enc_model *m, const enc_batch *b, const float *replaced, floa
   ORDO_CHECK(m->heads & ENC_HEAD_RTD);
   int BT = b->B * b->T;
   for (int i = 0; i < BT; i++) m->rtd_w[i] = b->mask[i] ? 1.0f : 0.0f;
-  float loss = m->ops->bce_logits_forward(m->rtd_logits, replaced, m->rtd_w, BT);
-  m->ops->bce_logits_backward(m->d_rtd_logits, m->rtd_logits, replaced, m->rtd_w, dloss, BT);
+  float loss;
+  m->ops->bce_logits_forward(NULL, &loss, m->rtd_logits, replaced, m->rtd_w, BT);
+  m->ops->bce_logits_backward(NULL, m->d_rtd_logits, m->rtd_logits, replaced, m->rtd_w, dloss, BT);
   m->has_d_rtd = 1;
   return loss;
 }
@@ -836,8 +839,9 @@ float enc_loss_rtd(enc_model *m, const enc_batch *b, const float *replaced, floa
 float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, float dloss) {
   ORDO_CHECK(m->heads & ENC_HEAD_CLS);
   int64_t n = (int64_t)b->B * m->cfg.num_labels;
-  float loss = m->ops->mse_forward(m->cls_logits, targets, n);
-  m->ops->mse_backward(m->d_cls_logits, m->cls_logits, targets, dloss, n);
+  float loss;
+  m->ops->mse_forward(NULL, &loss, m->cls_logits, targets, n);
+  m->ops->mse_backward(NULL, m->d_cls_logits, m->cls_logits, targets, dloss, n);
   m->has_d_cls = 1;
   return loss;
 }
@@ -847,9 +851,11 @@ float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, 
   int n = 0, L = m->cfg.num_labels;
   float *probs = m->g_head_c; /* (B, L) fits: L <= C is checked by the caller's config */
   ORDO_CHECK(L <= m->cfg.hidden_size);
-  float loss = m->ops->crossentropy_forward(probs, m->cls_logits, targets, -100, b->B, L, &n);
+  for (int i = 0; i < b->B; i++) n += targets[i] != -100;
+  float loss;
+  m->ops->crossentropy_forward(NULL, &loss, probs, m->cls_logits, targets, -100, b->B, L);
   if (n > 0)
-    m->ops->crossentropy_backward(m->d_cls_logits, probs, targets, -100, dloss / n, b->B, L);
+    m->ops->crossentropy_backward(NULL, m->d_cls_logits, probs, targets, -100, dloss / n, b->B, L);
   m->has_d_cls = 1;
   return loss;
 }

@@ -101,11 +101,11 @@ void lora_forward(enc_model *m, int l, int site, const float *x, int N, float *y
   const float *xin = x;
   float p = m->training ? m->lora.dropout : 0.0f;
   if (p > 0) {
-    op->dropout_forward(A->lora_xd[site], x, p, key, drop_site, (int64_t)N * in);
+    op->dropout_forward(NULL, A->lora_xd[site], x, p, key, drop_site, (int64_t)N * in);
     xin = A->lora_xd[site];
   }
-  op->matmul_forward(A->lora_xa[site], xin, params_data(&m->params, L->lora_a[site]), NULL, N, in, r);
-  op->matmul_forward(m->lora_tmp, A->lora_xa[site], params_data(&m->params, L->lora_b[site]), NULL,
+  op->matmul_forward(NULL, A->lora_xa[site], xin, params_data(&m->params, L->lora_a[site]), NULL, N, in, r);
+  op->matmul_forward(NULL, m->lora_tmp, A->lora_xa[site], params_data(&m->params, L->lora_b[site]), NULL,
                      N, r, out);
   float s = lora_scale(m);
   for (int n = 0; n < N; n++) {
@@ -131,16 +131,16 @@ void lora_backward(enc_model *m, int l, int site, const float *x, int N, const f
   int ia = L->lora_a[site], ib = L->lora_b[site];
   float *dA = (m->params.specs[ia].flags & ORDO_PF_FROZEN) ? NULL : params_grad(&m->params, ia);
   float *dB = (m->params.specs[ib].flags & ORDO_PF_FROZEN) ? NULL : params_grad(&m->params, ib);
-  op->matmul_backward(m->lora_dxa, dB, NULL, m->lora_tmp, A->lora_xa[site],
+  op->matmul_backward(NULL, m->lora_dxa, dB, NULL, m->lora_tmp, A->lora_xa[site],
                       params_data(&m->params, ib), N, r, out);
   const float *xin = p > 0 ? A->lora_xd[site] : x;
   if (p > 0) {
     memset(m->lora_dxd, 0, (size_t)N * in * sizeof(float));
-    op->matmul_backward(m->lora_dxd, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N,
+    op->matmul_backward(NULL, m->lora_dxd, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N,
                         in, r);
-    op->dropout_backward(dx, m->lora_dxd, p, key, drop_site, (int64_t)N * in);
+    op->dropout_backward(NULL, dx, m->lora_dxd, p, key, drop_site, (int64_t)N * in);
   } else {
-    op->matmul_backward(dx, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N, in, r);
+    op->matmul_backward(NULL, dx, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N, in, r);
   }
 }
 

@@ -338,10 +338,10 @@ static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const 
   view.dual = m->use_nbm ? lex->nbm : m->use_dual ? lex->dual : NULL;
   rk_slot_features(nb, &view, m->use_point ? point_pos : NULL, w->feats);
   const ordo_params *p = &m->params;
-  m->ops->matmul_forward(w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,
+  m->ops->matmul_forward(NULL, w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,
                          RK_NFEAT, m->hidden);
-  m->ops->gelu_forward(w->a, w->h, (int64_t)R * m->hidden);
-  m->ops->matmul_forward(w->score, w->a, params_data(p, m->w2), params_data(p, m->b2), (int)R,
+  m->ops->gelu_forward(NULL, w->a, w->h, (int64_t)R * m->hidden);
+  m->ops->matmul_forward(NULL, w->score, w->a, params_data(p, m->w2), params_data(p, m->b2), (int)R,
                          m->hidden, 1);
   return R;
 }
@@ -385,10 +385,10 @@ float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex
   ordo_params *p = &m->params;
   memset(w->da, 0, R * (size_t)m->hidden * sizeof(float));
   memset(w->dh, 0, R * (size_t)m->hidden * sizeof(float));
-  m->ops->matmul_backward(w->da, params_grad(p, m->w2), params_grad(p, m->b2), w->dscore, w->a,
+  m->ops->matmul_backward(NULL, w->da, params_grad(p, m->w2), params_grad(p, m->b2), w->dscore, w->a,
                           params_data(p, m->w2), (int)R, m->hidden, 1);
-  m->ops->gelu_backward(w->dh, w->h, w->da, (int64_t)R * m->hidden);
-  m->ops->matmul_backward(NULL, params_grad(p, m->w1), params_grad(p, m->b1), w->dh, w->feats,
+  m->ops->gelu_backward(NULL, w->dh, w->h, w->da, (int64_t)R * m->hidden);
+  m->ops->matmul_backward(NULL, NULL, params_grad(p, m->w1), params_grad(p, m->b1), w->dh, w->feats,
                           params_data(p, m->w1), (int)R, RK_NFEAT, m->hidden);
   return (float)(loss / nm);
 }

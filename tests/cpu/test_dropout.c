@@ -17,7 +17,7 @@ static void test_backend(const ordo_ops *ops, float *x, float *out, float *g, fl
   const float ps[3] = {0.1f, 0.5f, 0.9f};
   for (int k = 0; k < 3; k++) {
     float p = ps[k], scale = 1.0f / (1.0f - p);
-    ops->dropout_forward(out, x, p, 42, 1000, N);
+    ops->dropout_forward(NULL, out, x, p, 42, 1000, N);
     int64_t kept = 0;
     int scaled_ok = 1;
     for (int i = 0; i < N; i++) {
@@ -35,7 +35,7 @@ static void test_backend(const ordo_ops *ops, float *x, float *out, float *g, fl
     /* backward: the same mask (from zero, so that FMA contraction cannot change the bits;
      * += is covered in test_ref_fd.c and test_fast.c) */
     memset(g, 0, N * sizeof(float));
-    ops->dropout_backward(g, d, p, 42, 1000, N);
+    ops->dropout_backward(NULL, g, d, p, 42, 1000, N);
     int mask_ok = 1;
     for (int i = 0; i < N; i++) {
       float want = out[i] != 0.0f ? d[i] * scale : 0.0f;
@@ -45,31 +45,31 @@ static void test_backend(const ordo_ops *ops, float *x, float *out, float *g, fl
 
     /* a call at offset 1000 + 37 on x[37..] reproduces the slice: the mask is (seed, index) */
     float *out2 = malloc((N - 37) * sizeof(float));
-    ops->dropout_forward(out2, x + 37, p, 42, 1037, N - 37);
+    ops->dropout_forward(NULL, out2, x + 37, p, 42, 1037, N - 37);
     EXPECT(memcmp(out2, out + 37, (N - 37) * sizeof(float)) == 0, "%s p=%g: offset shift",
            ops->name, p);
     /* another seed gives another mask */
-    ops->dropout_forward(out2, x, p, 43, 1000, N - 37);
+    ops->dropout_forward(NULL, out2, x, p, 43, 1000, N - 37);
     EXPECT(memcmp(out2, out, (N - 37) * sizeof(float)) != 0, "%s p=%g: seed changes mask",
            ops->name, p);
     free(out2);
   }
 
   /* p = 0: identity forward (bits), pass-through backward */
-  ops->dropout_forward(out, x, 0.0f, 42, 0, N);
+  ops->dropout_forward(NULL, out, x, 0.0f, 42, 0, N);
   EXPECT(memcmp(out, x, N * sizeof(float)) == 0, "%s p=0 forward is identity", ops->name);
   memset(g, 0, N * sizeof(float));
-  ops->dropout_backward(g, d, 0.0f, 42, 0, N);
+  ops->dropout_backward(NULL, g, d, 0.0f, 42, 0, N);
   EXPECT(memcmp(g, d, N * sizeof(float)) == 0, "%s p=0 backward passes through", ops->name);
 
   /* in place (out aliases inp) equals out of place */
-  ops->dropout_forward(out, x, 0.25f, 7, 3, N);
+  ops->dropout_forward(NULL, out, x, 0.25f, 7, 3, N);
   memcpy(g, x, N * sizeof(float));
-  ops->dropout_forward(g, g, 0.25f, 7, 3, N);
+  ops->dropout_forward(NULL, g, g, 0.25f, 7, 3, N);
   EXPECT(memcmp(g, out, N * sizeof(float)) == 0, "%s in-place dropout", ops->name);
 
   /* p = 1: everything dropped, no inf/nan from 1/(1-p) */
-  ops->dropout_forward(out, x, 1.0f, 7, 3, N);
+  ops->dropout_forward(NULL, out, x, 1.0f, 7, 3, N);
   int zero = 1;
   for (int i = 0; i < N; i++) zero &= out[i] == 0.0f && !signbit(out[i]);
   EXPECT(zero, "%s p=1 drops everything", ops->name);
@@ -87,7 +87,7 @@ static void test_attention_backend(const ordo_ops *ops) {
   const float ps[2] = {0.1f, 0.5f};
   for (int k = 0; k < 2; k++) {
     float p = ps[k], want = (1.0f / T) * (1.0f / (1.0f - p));
-    ops->attention_forward(out, att, pd, qkv, NULL, 0, NULL, p, 42, 1001, B, T, C, NH);
+    ops->attention_forward(NULL, out, att, pd, qkv, NULL, 0, NULL, p, 42, 1001, B, T, C, NH);
     int64_t kept = 0;
     int values_ok = 1, att_ok = 1, rows_ok = 1;
     for (int i = 0; i < NA; i++) {
@@ -127,8 +127,8 @@ int main(void) {
   test_attention_backend(ops_cpu());
   /* both backends draw the same mask */
   float *o2 = malloc(N * sizeof(float));
-  ops_cpu_ref()->dropout_forward(out, x, 0.3f, 11, 17, N);
-  ops_cpu()->dropout_forward(o2, x, 0.3f, 11, 17, N);
+  ops_cpu_ref()->dropout_forward(NULL, out, x, 0.3f, 11, 17, N);
+  ops_cpu()->dropout_forward(NULL, o2, x, 0.3f, 11, 17, N);
   EXPECT(memcmp(out, o2, N * sizeof(float)) == 0, "ref and fast masks identical");
   free(x), free(out), free(g), free(d), free(o2);
   return test_summary();

@@ -117,7 +117,7 @@ static void test_rope_offset(const ordo_ops *ops) {
     memcpy(qkv, q, sizeof q);          /* row 0: q */
     memcpy(qkv + 3 * C + C, k, sizeof k); /* row 1: k */
     int32_t pos[2] = {starts[s], starts[s] + d};
-    ops->rope_forward(qkv, pos, 1.0f, 10000.0f, 2, 2, C, NH);
+    ops->rope_forward(NULL, qkv, pos, 1.0f, 10000.0f, 2, 2, C, NH);
     for (int h = 0; h < NH; h++) {
       double dot = 0;
       for (int i = 0; i < HS; i++) dot += (double)qkv[h * HS + i] * qkv[3 * C + C + h * HS + i];
@@ -134,7 +134,7 @@ static void test_rope_offset(const ordo_ops *ops) {
   memcpy(qkv, q, sizeof q);
   memcpy(qkv + 3 * C + C, k, sizeof k);
   int32_t pos[2] = {0, d + 1};
-  ops->rope_forward(qkv, pos, 1.0f, 10000.0f, 2, 2, C, NH);
+  ops->rope_forward(NULL, qkv, pos, 1.0f, 10000.0f, 2, 2, C, NH);
   double dot = 0;
   for (int i = 0; i < HS; i++) dot += (double)qkv[i] * qkv[3 * C + C + i];
   EXPECT(fabs(dot - dots[0][0]) > 1e-3, "%s: another offset gives another q.k", ops->name);
@@ -154,8 +154,8 @@ static void test_rope_interpolation(void) {
     float a[3 * C], b[3 * C];
     memcpy(a, x, sizeof x), memcpy(b, x, sizeof x);
     int32_t pt = p, ps = p / 4; /* p * 128 / 512, exact for multiples of 4 */
-    ops_cpu()->rope_forward(a, &pt, scale, 10000.0f, 2, 1, C, NH);
-    ops_cpu()->rope_forward(b, &ps, 1.0f, 10000.0f, 2, 1, C, NH);
+    ops_cpu()->rope_forward(NULL, a, &pt, scale, 10000.0f, 2, 1, C, NH);
+    ops_cpu()->rope_forward(NULL, b, &ps, 1.0f, 10000.0f, 2, 1, C, NH);
     ok &= memcmp(a, b, sizeof a) == 0;
     inside &= (double)p * scale < L_TRAIN;
   }
