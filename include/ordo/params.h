@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ordo/dtype.h"
+#include "ordo/ops.h"
 
 #define ORDO_MAX_DIMS 4
 #define ORDO_NAME_MAX 160
@@ -39,6 +40,11 @@ typedef struct ordo_params {
   float *data;  /* fp32 master weights, one allocation */
   float *grad;  /* same layout as data; frozen specs' parts are never written (zero, no memory) */
   int borrowed; /* data and grad belong to another table (enc_join_params): not freed here */
+  /* The working copy the ops read and write: weights wd and gradients gd in the backend's
+   * memory, laid out as data/grad. data/grad are the host image (load, init, save). Without
+   * params_attach, or on a host-memory backend, wd == data and gd == grad: no copies. */
+  ordo_backend be; /* be.ops NULL: not attached (host) */
+  float *wd, *gd;
 } ordo_params;
 
 void params_init(ordo_params *p);
@@ -53,7 +59,19 @@ void params_alloc(ordo_params *p);
 int params_find(const ordo_params *p, const char *name);
 float *params_data(const ordo_params *p, int idx);
 float *params_grad(const ordo_params *p, int idx);
-/* Zeroes the gradients of trainable specs (frozen ones stay zero and untouched). */
+/* Places the working copy in be's memory (after params_alloc and loading): a backend with its
+ * own memory gets wd and gd allocated and the weights uploaded; a host-memory backend uses
+ * data and grad themselves. Once per table. */
+void params_attach(ordo_params *p, const ordo_backend *be);
+/* Host image -> working copy (after the host changed the weights: load, init, resume), and
+ * back (before the host reads them: save, merge). Nothing on a host-memory backend. */
+void params_upload(ordo_params *p);
+void params_download(ordo_params *p);
+/* The working copy of spec idx's weights / gradients. */
+float *params_wd(const ordo_params *p, int idx);
+float *params_gd(const ordo_params *p, int idx);
+/* Zeroes the gradients of trainable specs (frozen ones stay zero and untouched), in the working
+ * copy. */
 void params_zero_grad(ordo_params *p);
 /* FNV-1a hash of every spec's weights (bits, padding excluded): equal tables hash equal. */
 uint64_t params_checksum(const ordo_params *p);

@@ -10,6 +10,8 @@ void params_init(ordo_params *p) { *p = (ordo_params){0}; }
 void params_free(ordo_params *p) {
   free(p->specs);
   if (!p->borrowed) {
+    if (p->wd != p->data) p->be.ops->free(p->be.ctx, p->wd);
+    if (p->gd != p->grad) p->be.ops->free(p->be.ctx, p->gd);
     ordo_free_aligned(p->data);
     if (p->grad) munmap(p->grad, p->total * sizeof(float));
   }
@@ -62,6 +64,37 @@ void params_alloc(ordo_params *p) {
                  -1, 0);
   ORDO_CHECKF(g != MAP_FAILED, "out of memory mapping %zu gradient bytes", p->total * sizeof(float));
   p->grad = g;
+  p->wd = p->data, p->gd = p->grad;
+}
+
+static int own_memory(const ordo_params *p) { return p->wd != p->data; }
+
+void params_attach(ordo_params *p, const ordo_backend *be) {
+  ORDO_CHECKF(p->data && !p->be.ops, "params_attach: %s", p->data ? "attached twice" : "not allocated");
+  p->be = *be;
+  if (be->ops->host_memory) return;
+  ORDO_CHECKF(!p->borrowed, "params_attach: a borrowed table cannot move to %s", be->ops->name);
+  p->wd = be->ops->alloc(be->ctx, p->total * sizeof(float));
+  p->gd = be->ops->alloc(be->ctx, p->total * sizeof(float));
+  params_upload(p);
+}
+
+void params_upload(ordo_params *p) {
+  if (own_memory(p)) p->be.ops->upload(p->be.ctx, p->wd, p->data, p->total * sizeof(float));
+}
+
+void params_download(ordo_params *p) {
+  if (own_memory(p)) p->be.ops->download(p->be.ctx, p->data, p->wd, p->total * sizeof(float));
+}
+
+float *params_wd(const ordo_params *p, int idx) {
+  ORDO_CHECK(idx >= 0 && idx < p->n && p->wd);
+  return p->wd + p->specs[idx].offset;
+}
+
+float *params_gd(const ordo_params *p, int idx) {
+  ORDO_CHECK(idx >= 0 && idx < p->n && p->gd);
+  return p->gd + p->specs[idx].offset;
 }
 
 int params_find(const ordo_params *p, const char *name) {
@@ -81,9 +114,12 @@ float *params_grad(const ordo_params *p, int idx) {
 }
 
 void params_zero_grad(ordo_params *p) {
-  for (int i = 0; i < p->n; i++)
-    if (!(p->specs[i].flags & ORDO_PF_FROZEN))
-      memset(p->grad + p->specs[i].offset, 0, (size_t)p->specs[i].numel * sizeof(float));
+  for (int i = 0; i < p->n; i++) {
+    if (p->specs[i].flags & ORDO_PF_FROZEN) continue;
+    const size_t bytes = (size_t)p->specs[i].numel * sizeof(float);
+    if (own_memory(p)) p->be.ops->zero(p->be.ctx, p->gd + p->specs[i].offset, bytes);
+    else memset(p->grad + p->specs[i].offset, 0, bytes);
+  }
 }
 
 int64_t params_count(const ordo_params *p, int trainable_only) {

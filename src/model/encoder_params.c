@@ -372,6 +372,7 @@ int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *
     if (mp[k]->grad) munmap(mp[k]->grad, mp[k]->total * sizeof(float));
     mp[k]->data = joint->data;
     mp[k]->grad = joint->grad;
+    mp[k]->wd = joint->wd, mp[k]->gd = joint->gd;
     mp[k]->total = joint->total;
     mp[k]->borrowed = 1;
   }
