@@ -1,0 +1,51 @@
+/* Internal to src/cuda: the products and attention of the CUDA backend (matmul.cu,
+ * attention.cu, rope.cu), gathered into the op table by backend_cuda.cu. Signatures and
+ * semantics are those of ordo_ops (include/ordo/ops.h); every pointer is a device pointer. */
+#ifndef ORDO_CUDA_MM_H
+#define ORDO_CUDA_MM_H
+
+#include <stdint.h>
+
+#include "cuda/cuda_ctx.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* matmul.cu */
+void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const float *w,
+                         const float *bias, int N, int IN, int OUT);
+void matmul_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, int N, int IN, int OUT);
+void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* gemm_cuda's product for `batch` matrices at once: matrix j of A, B and C starts sA, sB, sC
+ * elements after matrix j - 1 (the matrices may interleave, e.g. the heads of one row block).
+ * fp32 on cuBLASLt with CUBLAS_COMPUTE_32F (no TF32); beta == 0 never reads C. */
+void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                       const float *A, int lda, int64_t sA, const float *B, int ldb, int64_t sB,
+                       float beta, float *C, int ldc, int64_t sC, int batch);
+
+/* attention.cu */
+void attention_forward_cuda(ordo_ctx *ctx, float *out, float *att, float *scratch,
+                            const float *qkv, const int32_t *mask, int causal, const float *bias,
+                            float p, uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *scratch,
+                             const float *dout, const float *qkv, const float *att,
+                             const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
+                             int T, int C, int NH);
+void attention_cached_forward_cuda(ordo_ctx *ctx, float *out, float *att, const float *q,
+                                   const float *k, const float *v, int ldq, int ldkv, int Tq,
+                                   int Tk, int C, int NH);
+
+/* rope.cu */
+void rope_forward_cuda(ordo_ctx *ctx, float *qkv, const int32_t *pos, float scale, float theta,
+                       int nseg, int BT, int C, int NH);
+void rope_backward_cuda(ordo_ctx *ctx, float *dqkv, const int32_t *pos, float scale, float theta,
+                        int nseg, int BT, int C, int NH);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,173 @@
+/* Products on cuBLASLt: the linear layer (matmul_forward/backward), the general strided product
+ * (gemm) and its batched form that attention uses for its per-head products.
+ *
+ * Precision: fp32 inputs and outputs, CUBLAS_COMPUTE_32F: full fp32 multiply-adds, never TF32
+ * (the 1e-5 agreement with the CPU needs it; bf16/fp16 paths come with their own ops).
+ *
+ * Row-major through a column-major library: a row-major (R, ld) matrix is the column-major
+ * (ld, R) one, so row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's
+ * "A" is our B and its "B" our A, with the transpose flags kept and M, N swapped.
+ *
+ * Alignment: cuBLASLt's heuristic assumes 256-byte aligned matrices unless told otherwise, and
+ * callers pass views (a head's columns, a row block), so each call states the alignment its
+ * pointers and batch strides actually have.
+ *
+ * Determinism: one algorithm per shape (the heuristic's first choice is a pure function of the
+ * call), run on one stream; the bias gradient is a column sum in a fixed order (no atomics). */
+#include <stdint.h>
+
+#include "cuda/cuda_mm.h"
+extern "C" {
+#include "ordo/core.h"
+}
+
+/* Largest power of two (up to 256) dividing the byte address of every matrix of a batch. */
+static uint32_t align_bytes(const void *p, int64_t stride, int batch) {
+  uint64_t bits = (uint64_t)(uintptr_t)p | 256u;
+  if (batch > 1) bits |= (uint64_t)stride * sizeof(float);
+  return (uint32_t)(bits & (~bits + 1)); /* lowest set bit */
+}
+
+/* A column-major fp32 layout of rows x cols with leading dimension ld, batched. */
+static cublasLtMatrixLayout_t lt_layout(uint64_t rows, uint64_t cols, int64_t ld, int64_t stride,
+                                        int batch) {
+  cublasLtMatrixLayout_t l;
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, CUDA_R_32F, rows, cols, ld));
+  if (batch > 1) {
+    int32_t n = batch;
+    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &n,
+                                                  sizeof n));
+    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                  &stride, sizeof stride));
+  }
+  return l;
+}
+
+/* C = beta C over the (M, N) block (beta == 0 writes zeros, never reads): the product of an
+ * empty sum (K == 0), which cuBLASLt does not take. */
+__global__ static void scale_block_kernel(float *C, int M, int N, int ldc, float beta) {
+  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (int64_t)M * N) return;
+  float *c = C + (i / N) * ldc + i % N;
+  *c = beta == 0.0f ? 0.0f : beta * *c;
+}
+
+void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                       const float *A, int lda, int64_t sA, const float *B, int ldb, int64_t sB,
+                       float beta, float *C, int ldc, int64_t sC, int batch) {
+  ORDO_CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0);
+  ORDO_CHECK(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N);
+  if (M == 0 || N == 0 || batch == 0) return;
+  if (K == 0) {
+    for (int j = 0; j < batch; j++) {
+      int64_t n = (int64_t)M * N;
+      scale_block_kernel<<<(unsigned)((n + 255) / 256), 256, 0, ctx->stream>>>(C + j * sC, M, N,
+                                                                              ldc, beta);
+      CUDA_LAUNCH_CHECK();
+    }
+    return;
+  }
+  ORDO_CHECK(lda >= 1 && ldb >= 1);
+  cublasLtMatmulDesc_t desc;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+  /* column-major: lt A = our B, op N: (N, K) ld ldb; op T: stored (K, N). lt B = our A, op N:
+   * (K, M) ld lda; op T: stored (M, K). lt C = C^T: (N, M) ld ldc. */
+  cublasLtMatrixLayout_t la = lt_layout(tb ? K : N, tb ? N : K, ldb, sB, batch);
+  cublasLtMatrixLayout_t lb = lt_layout(ta ? M : K, ta ? K : M, lda, sA, batch);
+  cublasLtMatrixLayout_t lc = lt_layout(N, M, ldc, sC, batch);
+
+  cublasLtMatmulPreference_t pref;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  size_t ws = ctx->workspace_bytes;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                    &ws, sizeof ws));
+  uint32_t al_a = align_bytes(B, sB, batch), al_b = align_bytes(A, sA, batch);
+  uint32_t al_c = align_bytes(C, sC, batch);
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                    &al_a, sizeof al_a));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                    &al_b, sizeof al_b));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                    &al_c, sizeof al_c));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                    &al_c, sizeof al_c));
+  cublasLtMatmulHeuristicResult_t heur;
+  int found = 0;
+  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
+                                              &found));
+  ORDO_CHECKF(found > 0, "cuBLASLt has no fp32 algorithm for %s%s M %d N %d K %d lda %d ldb %d "
+              "ldc %d batch %d", ta ? "A^T" : "A", tb ? "B^T" : "B", M, N, K, lda, ldb, ldc,
+              batch);
+  /* beta == 0: cuBLASLt does not read C, as BLAS */
+  CUBLAS_CHECK(cublasLtMatmul(ctx->lt, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
+                              &heur.algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+  CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+  CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+  CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+  CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
+}
+
+void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  cuda_gemm_strided(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+
+/* out (N, OUT) = bias broadcast over the rows. */
+__global__ static void bias_rows_kernel(float *out, const float *bias, int N, int OUT) {
+  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < (int64_t)N * OUT) out[i] = bias[i % OUT];
+}
+
+/* out (N, OUT) = inp (N, IN) @ w^T (IN, OUT) + bias: the bias is broadcast into out first and
+ * the product adds onto it (beta = 1), as the fast CPU backend does. */
+void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const float *w,
+                         const float *bias, int N, int IN, int OUT) {
+  ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
+  if (N == 0) return;
+  if (bias) {
+    int64_t n = (int64_t)N * OUT;
+    bias_rows_kernel<<<(unsigned)((n + 255) / 256), 256, 0, ctx->stream>>>(out, bias, N, OUT);
+    CUDA_LAUNCH_CHECK();
+  }
+  gemm_cuda(ctx, 0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, bias ? 1.0f : 0.0f, out, OUT);
+}
+
+enum { COLSUM_TILE = 32 }; /* columns per block; also the row lanes per column */
+
+/* dst (OUT) += column sums of src (N, OUT). Block (COLSUM_TILE, COLSUM_TILE) owns a tile of
+ * columns: lane y sums rows y, y + 32, ... in order, then lane 0 adds the 32 partial sums in
+ * lane order. A fixed order: the same bits on every run. */
+__global__ static void colsum_add_kernel(float *dst, const float *src, int N, int OUT) {
+  __shared__ float part[COLSUM_TILE][COLSUM_TILE + 1];
+  int c = blockIdx.x * COLSUM_TILE + threadIdx.x;
+  float acc = 0.0f;
+  if (c < OUT)
+    for (int n = threadIdx.y; n < N; n += COLSUM_TILE) acc += src[(int64_t)n * OUT + c];
+  part[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < OUT) {
+    float s = 0.0f;
+    for (int y = 0; y < COLSUM_TILE; y++) s += part[y][threadIdx.x];
+    dst[c] += s;
+  }
+}
+
+/* dinp (N, IN) += dout (N, OUT) @ w (OUT, IN); dw (OUT, IN) += dout^T @ inp; dbias += column
+ * sums of dout. */
+void matmul_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, int N, int IN, int OUT) {
+  ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
+  if (N == 0) return;
+  if (dinp) gemm_cuda(ctx, 0, 0, N, IN, OUT, 1.0f, dout, OUT, w, IN, 1.0f, dinp, IN);
+  if (dw) gemm_cuda(ctx, 1, 0, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+  if (dbias) {
+    dim3 block(COLSUM_TILE, COLSUM_TILE);
+    colsum_add_kernel<<<(OUT + COLSUM_TILE - 1) / COLSUM_TILE, block, 0, ctx->stream>>>(
+        dbias, dout, N, OUT);
+    CUDA_LAUNCH_CHECK();
+  }
+}
