@@ -28,9 +28,11 @@ test: $(BUILD)/ordo
 test-avx2: $(BUILD)/ordo
 	cd $(BUILD) && OPENBLAS_CORETYPE=Haswell ctest --output-on-failure -j $(JOBS)
 
-# The sanitizer build of the tests (address + undefined behaviour).
+# The sanitizer build of the tests (address + undefined behaviour), without the CUDA backend and
+# NCCL: ASan's shadow memory and the CUDA driver do not mix (also said here for build folders
+# configured before CMake knew it).
 asan: | deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORDO_SANITIZE=ON
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORDO_SANITIZE=ON -DORDO_CUDA=OFF -DORDO_NCCL=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -LE slow
