@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "ordo/core.h"
 #include "ordo/dist.h"
+#include "ordo/ops.h"
 
 static const ordo_command k_commands[] = {
     /* the table: one line per command */
@@ -42,8 +43,14 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP%s, built for %s)\n",
-           dist_available() ? "; multi-process: MPI" : "", ORDO_MARCH_NAME);
+#ifdef ORDO_HAVE_CUDA
+    const char *cuda = ordo_cuda_available() ? "; CUDA backend (device present)"
+                                             : "; CUDA backend (no CUDA device)";
+#else
+    const char *cuda = "";
+#endif
+    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP%s%s, built for %s)\n",
+           dist_available() ? "; multi-process: MPI" : "", cuda, ORDO_MARCH_NAME);
     return 0;
   }
   for (const ordo_command *c = k_commands; c->name; c++)
