@@ -17,20 +17,18 @@
 #include <stdint.h>
 
 #include "cuda/cuda_mm.h"
+#include "cuda/cuda_ops.h"
 #include "cuda/philox.cuh"
-extern "C" {
-#include "ordo/core.h"
-}
 
 enum { ATT_WARPS = 8 }; /* rows per block of the row kernels: one warp each */
 
 /* Warp-wide max and sum by butterfly exchange: every lane ends with the same value, reached in
  * the same order on every run. */
-__device__ static float warp_max(float x) {
+static __device__ float warp_max(float x) {
   for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
 }
-__device__ static float warp_sum(float x) {
+static __device__ float warp_sum(float x) {
   for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
 }
@@ -41,7 +39,7 @@ static unsigned row_blocks(int64_t rows) { return (unsigned)((rows + ATT_WARPS -
  * (bh = b * NH + h), query t at position t + shift among the keys. bias (NH, Tq, Tk) or NULL is
  * added first; keys with mask[b * Tk + u] == 0 (mask not NULL) or, when causal, u > t + shift
  * get probability exactly 0 and take no part in the max or the sum. */
-__global__ static void softmax_rows_kernel(float *att, const int32_t *mask, const float *bias,
+static __global__ void softmax_rows_kernel(float *att, const int32_t *mask, const float *bias,
                                            int64_t rows, int NH, int Tq, int Tk, int causal,
                                            int shift) {
   int64_t row = (int64_t)blockIdx.x * ATT_WARPS + threadIdx.x / 32;
@@ -73,27 +71,10 @@ __global__ static void softmax_rows_kernel(float *att, const int32_t *mask, cons
   for (int u = lane; u < Tk; u += 32) s[u] *= inv;
 }
 
-/* dst[i] = src[i] * dscale where philox_uniform(seed, offset + i) >= p, else 0; dst may alias
- * src: the dropout op's rule over the flat (B*NH, T, T) index. */
-__global__ static void att_dropout_kernel(float *dst, const float *src, float p, float dscale,
-                                          uint64_t seed, uint64_t offset, int64_t n) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  dst[i] = philox_uniform_hd(seed, offset + (uint64_t)i) >= p ? src[i] * dscale : 0.0f;
-}
-
-static void att_dropout(ordo_ctx *ctx, float *dst, const float *src, float p, uint64_t seed,
-                        uint64_t offset, int64_t n) {
-  float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  att_dropout_kernel<<<(unsigned)((n + 255) / 256), 256, 0, ctx->stream>>>(dst, src, p, dscale,
-                                                                          seed, offset, n);
-  CUDA_LAUNCH_CHECK();
-}
-
 /* The softmax backward in place on scratch, one warp per row of Tk: with dP the row of
  * dO V^T in s and M[u] = keep / (1 - p) (p > 0) or 1,
  *   dS[u] = P[u] (M[u] dP[u] - sum_w P[w] M[w] dP[w]). */
-__global__ static void softmax_back_rows_kernel(float *s_all, const float *att, int64_t rows,
+static __global__ void softmax_back_rows_kernel(float *s_all, const float *att, int64_t rows,
                                                 int Tk, float p, float dscale, uint64_t seed,
                                                 uint64_t offset) {
   int64_t row = (int64_t)blockIdx.x * ATT_WARPS + threadIdx.x / 32;
@@ -114,12 +95,12 @@ __global__ static void softmax_back_rows_kernel(float *s_all, const float *att, 
 }
 
 /* dbias (NH, T, T) += sum over b in order of dS (B, NH, T, T). */
-__global__ static void dbias_sum_kernel(float *dbias, const float *dS, int B, int64_t per_b) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= per_b) return;
-  float acc = dbias[i];
-  for (int b = 0; b < B; b++) acc += dS[(int64_t)b * per_b + i];
-  dbias[i] = acc;
+static __global__ void dbias_sum_kernel(float *dbias, const float *dS, int B, int64_t per_b) {
+  CUDA_FOR(i, per_b) {
+    float acc = dbias[i];
+    for (int b = 0; b < B; b++) acc += dS[(int64_t)b * per_b + i];
+    dbias[i] = acc;
+  }
 }
 
 /* The (batch, head) pairs as `outer` batched products of `inner` matrices: offsets (in floats)
@@ -163,10 +144,11 @@ void attention_forward_cuda(ordo_ctx *ctx, float *out, float *att, float *scratc
   softmax_rows_kernel<<<row_blocks(rows), 32 * ATT_WARPS, 0, ctx->stream>>>(
       att, mask, bias, rows, NH, T, T, causal, 0);
   CUDA_LAUNCH_CHECK();
-  /* the value product reads P, or with dropout its dropped copy Pd in scratch */
+  /* the value product reads P, or with dropout its dropped copy Pd (the dropout op's rule over
+   * the flat (B*NH, T, T) index) in scratch */
   const float *Pv = att;
   if (p > 0.0f) {
-    att_dropout(ctx, scratch, att, p, seed, offset, rows * T);
+    dropout_forward_cuda(ctx, scratch, att, p, seed, offset, rows * T);
     Pv = scratch;
   }
   /* out head h (T, hs, row stride C) = Pv (T, T) @ V (T, hs) per pair */
@@ -195,7 +177,7 @@ void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *sc
   /* dV (T, hs) += Pv^T (T, T) @ dO (T, hs), Pv = P or, with dropout, Pd rebuilt in scratch */
   const float *Pv = att;
   if (p > 0.0f) {
-    att_dropout(ctx, scratch, att, p, seed, offset, rows * T);
+    dropout_forward_cuda(ctx, scratch, att, p, seed, offset, rows * T);
     Pv = scratch;
   }
   for (int o = 0; o < a.outer; o++)
@@ -218,12 +200,8 @@ void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *sc
     cuda_gemm_strided(ctx, 1, 0, T, hs, T, scale, dS, T, a.tt_i, q, ld, a.qkv_i, 1.0f, dq + C, ld,
                       a.qkv_i, a.inner);
   }
-  if (dbias) {
-    int64_t per_b = (int64_t)NH * T * T;
-    dbias_sum_kernel<<<(unsigned)((per_b + 255) / 256), 256, 0, ctx->stream>>>(dbias, scratch, B,
-                                                                              per_b);
-    CUDA_LAUNCH_CHECK();
-  }
+  const int64_t per_b = (int64_t)NH * T * T;
+  if (dbias) CUDA_LAUNCH_1D(dbias_sum_kernel, per_b, dbias, scratch, B, per_b);
 }
 
 /* Per head (the heads as one batched product): S = scale q k^T (Tq, Tk), the causal softmax of

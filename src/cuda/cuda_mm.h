@@ -8,10 +8,6 @@
 
 #include "cuda/cuda_ctx.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /* matmul.cu */
 void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const float *w,
                          const float *bias, int N, int IN, int OUT);
@@ -43,9 +39,5 @@ void rope_forward_cuda(ordo_ctx *ctx, float *qkv, const int32_t *pos, float scal
                        int nseg, int BT, int C, int NH);
 void rope_backward_cuda(ordo_ctx *ctx, float *dqkv, const int32_t *pos, float scale, float theta,
                         int nseg, int BT, int C, int NH);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif

@@ -17,9 +17,7 @@
 #include <stdint.h>
 
 #include "cuda/cuda_mm.h"
-extern "C" {
-#include "ordo/core.h"
-}
+#include "cuda/cuda_ops.h"
 
 /* Largest power of two (up to 256) dividing the byte address of every matrix of a batch. */
 static uint32_t align_bytes(const void *p, int64_t stride, int batch) {
@@ -45,11 +43,11 @@ static cublasLtMatrixLayout_t lt_layout(uint64_t rows, uint64_t cols, int64_t ld
 
 /* C = beta C over the (M, N) block (beta == 0 writes zeros, never reads): the product of an
  * empty sum (K == 0), which cuBLASLt does not take. */
-__global__ static void scale_block_kernel(float *C, int M, int N, int ldc, float beta) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= (int64_t)M * N) return;
-  float *c = C + (i / N) * ldc + i % N;
-  *c = beta == 0.0f ? 0.0f : beta * *c;
+static __global__ void scale_block_kernel(float *C, int M, int N, int ldc, float beta) {
+  CUDA_FOR(i, (int64_t)M * N) {
+    float *c = C + (i / N) * ldc + i % N;
+    *c = beta == 0.0f ? 0.0f : beta * *c;
+  }
 }
 
 void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
@@ -59,12 +57,8 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
   ORDO_CHECK(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N);
   if (M == 0 || N == 0 || batch == 0) return;
   if (K == 0) {
-    for (int j = 0; j < batch; j++) {
-      int64_t n = (int64_t)M * N;
-      scale_block_kernel<<<(unsigned)((n + 255) / 256), 256, 0, ctx->stream>>>(C + j * sC, M, N,
-                                                                              ldc, beta);
-      CUDA_LAUNCH_CHECK();
-    }
+    for (int j = 0; j < batch; j++)
+      CUDA_LAUNCH_1D(scale_block_kernel, (int64_t)M * N, C + j * sC, M, N, ldc, beta);
     return;
   }
   ORDO_CHECK(lda >= 1 && ldb >= 1);
@@ -117,9 +111,8 @@ void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, 
 }
 
 /* out (N, OUT) = bias broadcast over the rows. */
-__global__ static void bias_rows_kernel(float *out, const float *bias, int N, int OUT) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < (int64_t)N * OUT) out[i] = bias[i % OUT];
+static __global__ void bias_rows_kernel(float *out, const float *bias, int N, int OUT) {
+  CUDA_FOR(i, (int64_t)N * OUT) out[i] = bias[i % OUT];
 }
 
 /* out (N, OUT) = inp (N, IN) @ w^T (IN, OUT) + bias: the bias is broadcast into out first and
@@ -128,11 +121,7 @@ void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const floa
                          const float *bias, int N, int IN, int OUT) {
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
   if (N == 0) return;
-  if (bias) {
-    int64_t n = (int64_t)N * OUT;
-    bias_rows_kernel<<<(unsigned)((n + 255) / 256), 256, 0, ctx->stream>>>(out, bias, N, OUT);
-    CUDA_LAUNCH_CHECK();
-  }
+  if (bias) CUDA_LAUNCH_1D(bias_rows_kernel, (int64_t)N * OUT, out, bias, N, OUT);
   gemm_cuda(ctx, 0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, bias ? 1.0f : 0.0f, out, OUT);
 }
 
@@ -141,7 +130,7 @@ enum { COLSUM_TILE = 32 }; /* columns per block; also the row lanes per column *
 /* dst (OUT) += column sums of src (N, OUT). Block (COLSUM_TILE, COLSUM_TILE) owns a tile of
  * columns: lane y sums rows y, y + 32, ... in order, then lane 0 adds the 32 partial sums in
  * lane order. A fixed order: the same bits on every run. */
-__global__ static void colsum_add_kernel(float *dst, const float *src, int N, int OUT) {
+static __global__ void colsum_add_kernel(float *dst, const float *src, int N, int OUT) {
   __shared__ float part[COLSUM_TILE][COLSUM_TILE + 1];
   int c = blockIdx.x * COLSUM_TILE + threadIdx.x;
   float acc = 0.0f;

@@ -8,46 +8,41 @@
 #include <stdint.h>
 
 #include "cuda/cuda_mm.h"
-extern "C" {
-#include "ordo/core.h"
-}
+#include "cuda/cuda_ops.h"
 
 /* rope_cos_sin of posenc_cpu.c: transformers builds the table in float64,
  * p / theta^(2i/hs), then cos/sin, then float32. */
-__device__ static void rope_cos_sin_dev(double p, float theta, int i, int hs, float *c, float *s) {
+static __device__ void rope_cos_sin_dev(double p, float theta, int i, int hs, float *c, float *s) {
   double a = p / pow((double)theta, 2.0 * i / hs);
   *c = (float)cos(a);
   *s = (float)sin(a);
 }
 
 /* dir +1 turns by +a (forward), -1 by -a (backward: the transpose). */
-__global__ static void rope_kernel(float *x, const int32_t *pos, float scale, float theta,
+static __global__ void rope_kernel(float *x, const int32_t *pos, float scale, float theta,
                                    int nseg, int BT, int C, int NH, float dir) {
   int hs = C / NH, half = hs / 2;
-  int64_t id = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (id >= (int64_t)BT * half) return;
-  int64_t r = id / half;
-  int i = (int)(id % half);
-  float c, s;
-  rope_cos_sin_dev((double)pos[r] * scale, theta, i, hs, &c, &s);
-  s *= dir;
-  for (int sg = 0; sg < nseg; sg++)
-    for (int h = 0; h < NH; h++) {
-      float *v = x + r * 3 * C + (int64_t)sg * C + h * hs + 2 * i;
-      float a = v[0], b = v[1];
-      v[0] = a * c - b * s;
-      v[1] = b * c + a * s;
-    }
+  CUDA_FOR(id, (int64_t)BT * half) {
+    int64_t r = id / half;
+    int i = (int)(id % half);
+    float c, s;
+    rope_cos_sin_dev((double)pos[r] * scale, theta, i, hs, &c, &s);
+    s *= dir;
+    for (int sg = 0; sg < nseg; sg++)
+      for (int h = 0; h < NH; h++) {
+        float *v = x + r * 3 * C + (int64_t)sg * C + h * hs + 2 * i;
+        float a = v[0], b = v[1];
+        v[0] = a * c - b * s;
+        v[1] = b * c + a * s;
+      }
+  }
 }
 
 static void rope_apply_cuda(ordo_ctx *ctx, float *x, const int32_t *pos, float scale, float theta,
                             int nseg, int BT, int C, int NH, float dir) {
   ORDO_CHECK(NH > 0 && C % NH == 0 && (C / NH) % 2 == 0 && nseg >= 1 && nseg <= 3 && BT >= 0);
-  int64_t n = (int64_t)BT * (C / NH / 2);
-  if (n == 0) return;
-  rope_kernel<<<(unsigned)((n + 255) / 256), 256, 0, ctx->stream>>>(x, pos, scale, theta, nseg, BT,
-                                                                    C, NH, dir);
-  CUDA_LAUNCH_CHECK();
+  CUDA_LAUNCH_1D(rope_kernel, (int64_t)BT * (C / NH / 2), x, pos, scale, theta, nseg, BT, C, NH,
+                 dir);
 }
 
 void rope_forward_cuda(ordo_ctx *ctx, float *qkv, const int32_t *pos, float scale, float theta,
