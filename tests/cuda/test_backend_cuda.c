@@ -2,13 +2,12 @@
  *  - without a device (or a driver): ordo_backend_open("cuda") fails with a message naming
  *    "no CUDA device", ordo_cuda_available() is 0, nothing aborts; then "skipped: no CUDA
  *    device" and exit 77 (ctest: skipped, never passed);
- *  - with one: memory (alloc zero-filled, upload/download round trip, copy, zero, fill, empty
- *    sizes), and the ops whose results are integer- or order-defined, checked bit for bit against
+ *  - with one: the ops whose results are integer- or order-defined, checked bit for bit against
  *    the CPU: dropout masks (Philox), bf16/fp16 rounding at the edges (ties, overflow, subnormals,
  *    NaN), block sums of squares (sequential double sums), the AdamW step (the CPU's roundings),
  *    the 8-bit AdamW step's codes and scales, the embedding and LayerNorm parameter gradients
- *    repeated bit for bit, and open/close twice. Everything else against the reference within
- *    tolerances is tests/cpu/test_backend_ops.c's job. */
+ *    repeated bit for bit, and open/close twice. Memory ops and everything against the reference
+ *    within tolerances are tests/cpu/test_backend_ops.c's job. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,33 +54,6 @@ static void test_no_device(void) {
   EXPECT(strstr(e.msg, "no CUDA device") != NULL, "message \"%s\"", e.msg);
   EXPECT(be.ops == NULL && be.ctx == NULL, "a failed open left a backend behind");
   EXPECT(ordo_cuda_available() == 0, "ordo_cuda_available() says yes without a device");
-}
-
-static void test_memory(void) {
-  enum { N = 1001 };
-  float *d = G.ops->alloc(G.ctx, N * sizeof(float));
-  float *h = host_of(d, N * sizeof(float)), zeros[N] = {0}, src[N];
-  expect_same_bits("alloc is zero-filled", h, zeros, sizeof zeros);
-  for (int i = 0; i < N; i++) src[i] = (float)i * 0.37f - 11.0f;
-  be_upload(&G, d, src, sizeof src);
-  free(h);
-  h = host_of(d, sizeof src);
-  expect_same_bits("upload/download round trip", h, src, sizeof src);
-  float *d2 = G.ops->alloc(G.ctx, N * sizeof(float));
-  G.ops->copy(G.ctx, d2, d, sizeof src);
-  G.ops->zero(G.ctx, d2 + 10, 20 * sizeof(float));
-  G.ops->fill(G.ctx, d2 + 500, -2.5f, 7);
-  G.ops->copy(G.ctx, d2, d, 0); /* empty sizes: nothing */
-  G.ops->zero(G.ctx, d2, 0);
-  G.ops->fill(G.ctx, d2, 1.0f, 0);
-  for (int i = 10; i < 30; i++) src[i] = 0.0f;
-  for (int i = 500; i < 507; i++) src[i] = -2.5f;
-  free(h);
-  h = host_of(d2, sizeof src);
-  expect_same_bits("copy, zero and fill", h, src, sizeof src);
-  EXPECT(G.ops->alloc(G.ctx, 0) == NULL, "alloc(0) is not NULL");
-  G.ops->free(G.ctx, NULL);
-  G.ops->free(G.ctx, d), G.ops->free(G.ctx, d2), free(h);
 }
 
 static void test_dropout(ordo_rng *r) {
@@ -315,7 +287,6 @@ int main(void) {
   rng_init(&r, 77);
   printf("CUDA backend (%s, host_memory %d):\n", G.ops->name, G.ops->host_memory);
   EXPECT(strcmp(G.ops->name, "cuda") == 0 && G.ops->host_memory == 0, "table %s", G.ops->name);
-  test_memory();
   test_dropout(&r);
   test_round(&r);
   test_sumsq(&r);
