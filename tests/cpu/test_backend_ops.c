@@ -11,7 +11,7 @@
  *              axpy_scale_round, sumsq_blocks, adamw, adamw8)
  * One line per (backend, op, dtype): the measured error and its tolerance; then a summary.
  *
- * Error measure: rel_err as in tests/cpu/test_fast.c, ||a - b||_2 / ||b||_2 over the compared
+ * Error measure: rel_err_f32 (tests/check.h, as tests/cpu measure), ||a - b||_2 / ||b||_2 over the compared
  * tensor (b the reference's), NaN anywhere counts as a failure. Storage dtypes: bf16 and fp16
  * run the same ops with inputs rounded to the dtype (each backend's round_dtype: the reference
  * on the host copy, the backend on its own) and outputs rounded again, as the mixed-precision
@@ -98,16 +98,6 @@ static float *download(tcase *tc, const float *d, int64_t n) {
   return h;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  return den == 0.0 ? sqrt(num) : sqrt(num / den);
-}
-
 static void report(tcase *tc, const char *what, const char *dt, double err, double tol) {
   const int ok = err <= tol; /* NaN fails */
   printf("%-5s %-44s %-5s err %.2e  tol %.0e  %s\n", tc->bname, what, dt, err, tol,
@@ -123,7 +113,7 @@ static void check(tcase *tc, const char *what, float *d, float *h, int64_t n, do
   tc->be->ops->round_dtype(tc->be->ctx, d, n, tc->dt);
   R->round_dtype(NULL, h, n, tc->dt);
   const float *got = download(tc, d, n);
-  report(tc, what, dtype_name(tc->dt), rel_err(got, h, n),
+  report(tc, what, dtype_name(tc->dt), rel_err_f32(got, h, n),
          tc->dt == ORDO_DT_F32 ? tol : TOL_STORAGE);
 }
 /* An exact check (bit patterns, masks, memory): err is the count of mismatches. */
