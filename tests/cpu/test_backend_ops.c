@@ -617,6 +617,33 @@ static int run_backend(const char *name, const ordo_backend *be) {
   return fail;
 }
 
+/* The one place a backend is chosen: the CPU names, and clear refusals. */
+static void test_open(void) {
+  ordo_backend be;
+  ordo_err e = {0};
+  EXPECT(ordo_backend_open(&be, "cpu", &e) == 0 && be.ops == ops_cpu() && !be.ctx, "open cpu");
+  ordo_backend_close(&be);
+  EXPECT(ordo_backend_open(&be, "cpu-ref", &e) == 0 && be.ops == ops_cpu_ref(), "open cpu-ref");
+  ordo_backend_close(&be);
+  EXPECT(!be.ops, "close clears the backend");
+  EXPECT(ordo_backend_open(&be, "tpu", &e) == -1 && strstr(e.msg, "'tpu'") && !be.ops,
+         "unknown device refused: %s", e.msg);
+  EXPECT(ordo_backend_open(&be, NULL, &e) == -1, "no device refused");
+  if (!ordo_cuda_available()) {
+    e.msg[0] = 0;
+    EXPECT(ordo_backend_open(&be, "cuda", &e) == -1 && strstr(e.msg, "CUDA") && !be.ops,
+           "cuda without a device or a CUDA build refused with a message: '%s'", e.msg);
+  }
+  ordo_backend h = backend_cpu();
+  float *x = be_alloc_f32(&h, 3);
+  const float v[3] = {1.5f, -2.0f, 0.25f};
+  be_upload(&h, x, v, sizeof v);
+  float back[3];
+  be_download(&h, back, x, sizeof back);
+  EXPECT(memcmp(v, back, sizeof v) == 0 && be_read_f32(&h, x + 1) == -2.0f, "be_* helpers");
+  be_free(&h, x);
+}
+
 int main(int argc, char **argv) {
   const char *which = "all";
   for (int i = 1; i < argc; i++) {
@@ -631,7 +658,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "--backend: unknown backend '%s' (expected cpu, cuda or all)\n", which);
     return 2;
   }
+  int known = !g_only;
+  for (size_t k = 0; g_only && k < sizeof k_tests / sizeof k_tests[0]; k++)
+    known |= strstr(k_tests[k].name, g_only) != NULL;
+  if (!known) {
+    fprintf(stderr, "--only: no test is named like '%s'\n", g_only);
+    return 2;
+  }
   R = ops_cpu_ref();
+  if (!g_only) test_open();
   int fails = 0, ran = 0;
   const char *names[2] = {"cpu", "cuda"};
   for (int k = 0; k < 2; k++) {
