@@ -90,11 +90,12 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
                                                     &al_c, sizeof al_c));
   cublasLtMatmulHeuristicResult_t heur;
   int found = 0;
-  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
-                                              &found));
-  ORDO_CHECKF(found > 0, "cuBLASLt has no fp32 algorithm for %s%s M %d N %d K %d lda %d ldb %d "
-              "ldc %d batch %d", ta ? "A^T" : "A", tb ? "B^T" : "B", M, N, K, lda, ldb, ldc,
-              batch);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
+                                                     &found);
+  ORDO_CHECKF(st == CUBLAS_STATUS_SUCCESS && found > 0,
+              "cuBLASLt has no fp32 algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
+              "ldc %d batch %d, alignments %u %u %u bytes", (int)st, ta ? "A^T" : "A",
+              tb ? "B^T" : "B", M, N, K, lda, ldb, ldc, batch, al_b, al_a, al_c);
   /* beta == 0: cuBLASLt does not read C, as BLAS */
   CUBLAS_CHECK(cublasLtMatmul(ctx->lt, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
                               &heur.algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));

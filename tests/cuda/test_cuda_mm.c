@@ -30,19 +30,9 @@
 static ordo_backend G; /* the CUDA backend */
 static const ordo_ops *R; /* the reference, on the host */
 
-static double rel_err(const float *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  return den == 0.0 ? sqrt(num) : sqrt(num / den);
-}
-
 static void expect_rel(const char *what, const float *gpu, const float *ref, int64_t n,
                        double tol) {
-  double e = rel_err(gpu, ref, n);
+  double e = rel_err_f32(gpu, ref, n);
   int finite = 1;
   for (int64_t i = 0; i < n; i++) finite &= !isfinite(gpu[i]) == !isfinite(ref[i]);
   printf("  %-40s rel err %.3g (bound %g)%s\n", what, e, tol,
