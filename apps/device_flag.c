@@ -10,7 +10,7 @@ void device_flag_usage(FILE *f) {
 
 int device_open(ordo_backend *be, const char *name, ordo_err *e) {
   if (!name) name = "cpu";
-  if (ordo_backend_open(be, name, e) != 0) return ordo_err_prefix(e, "--device %s", name);
+  if (ordo_backend_open(be, name, e) != 0) return ordo_err_prefix(e, "--device");
   log_info("device: %s", be->ops->name);
   return 0;
 }

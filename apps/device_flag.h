@@ -11,8 +11,8 @@
 /* The usage line of --device. */
 void device_flag_usage(FILE *f);
 /* Opens the backend named by --device (NULL: cpu) into *be and logs it; -1 with e saying
- * "--device NAME: why" when the name is unknown or the device absent (callers open it before
- * they write anything). */
+ * "--device: why" when the name is unknown or the device absent (callers open it before they
+ * write anything). */
 int device_open(ordo_backend *be, const char *name, ordo_err *e);
 
 #endif
