@@ -4,6 +4,7 @@
 #ifndef ORDO_CPU_OPS_H
 #define ORDO_CPU_OPS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "ordo/ops.h"
@@ -13,11 +14,71 @@ float bce_logits_term(float x, float y);
 /* 1 / (1 + exp(-x)) without overflow for large |x|. */
 float bce_sigmoid(float x);
 
+/* The AdamW update of one element, torch.optim.AdamW's expression order (p.mul_(1 - lr*wd);
+ * m.lerp_(g, 1-b1); v.mul_(b2).addcmul_(g, g, 1-b2); p.addcdiv_(m, v.sqrt()/sqrt(bc2) + eps,
+ * value=-lr/bc1)): the one formula of both backends' adamw_step and adamw8_step. */
+static inline void cpu_adamw_elem(float *w, float *m, float *v, float g, float wd_mul, float b1,
+                                  float b2, float eps, float bc2_sqrt, float step_size) {
+  *w *= wd_mul;
+  *m += (1.0f - b1) * (g - *m);
+  *v = *v * b2 + (1.0f - b2) * g * g;
+  float denom = sqrtf(*v) / bc2_sqrt + eps;
+  *w -= step_size * (*m / denom);
+}
+
+/* quant8_cpu.c: the 8-bit block rule, one implementation for the optimizer ops and
+ * train/quant8.c. Encodes n values (any n >= 0) as one block: returns the absmax (the largest
+ * |x| bit pattern, so a NaN poisons the block) and writes each code, the number of the 255
+ * midpoints mid[] below x * (1 / absmax) (absmax 0: x taken as 0). */
+float q8_block_encode(const float *mid, const float *x, int64_t n, uint8_t *codes);
+/* One 8-bit AdamW block of n elements: decode m, v from the codes and the block's scales (*sm,
+ * *sv), apply cpu_adamw_elem, encode them again. mf, vf: n floats of workspace. */
+void q8_adamw_block(float *w, const float *g, uint8_t *qm, uint8_t *qv, float *sm, float *sv,
+                    const float *map_m, const float *mid_m, const float *map_v,
+                    const float *mid_v, int64_t n, ordo_adamw_hp hp, float *mf, float *vf);
+
+/* memory_cpu.c: host memory, the memory ops of both CPU tables */
+void *mem_alloc_cpu(ordo_ctx *ctx ORDO_UNUSED, size_t bytes);
+void mem_free_cpu(ordo_ctx *ctx ORDO_UNUSED, void *p);
+void mem_copy_cpu(ordo_ctx *ctx ORDO_UNUSED, void *dst, const void *src, size_t bytes);
+void mem_zero_cpu(ordo_ctx *ctx ORDO_UNUSED, void *dst, size_t bytes);
+void mem_fill_cpu(ordo_ctx *ctx ORDO_UNUSED, float *x, float v, int64_t N);
+void mem_sync_cpu(ordo_ctx *ctx ORDO_UNUSED);
+/* The memory entries of an ordo_ops initializer, the same in both CPU tables. */
+#define CPU_HOST_MEMORY_OPS                                                                      \
+  .host_memory = 1, .alloc = mem_alloc_cpu, .free = mem_free_cpu, .upload = mem_copy_cpu,        \
+  .download = mem_copy_cpu, .copy = mem_copy_cpu, .zero = mem_zero_cpu, .fill = mem_fill_cpu,    \
+  .sync = mem_sync_cpu
+
+/* ref_rows_optim.c: the reference's general product, row moves, axpy/scale/round, block norms
+ * and AdamW steps (the rest of the reference is static in ref_ops.c) */
+void gemm_ref(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void gather_rows_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *src,
+                     const int32_t *rows, int n, int C);
+void scatter_add_rows_ref(ordo_ctx *ctx ORDO_UNUSED, float *dst, const float *src,
+                          const int32_t *rows, int n, int C);
+void axpy_ref(ordo_ctx *ctx ORDO_UNUSED, float *y, float a, const float *x, int64_t N);
+void scale_ref(ordo_ctx *ctx ORDO_UNUSED, float *x, float s, int64_t N);
+void round_dtype_ref(ordo_ctx *ctx ORDO_UNUSED, float *x, int64_t N, ordo_dtype dt);
+void sumsq_blocks_ref(ordo_ctx *ctx ORDO_UNUSED, double *parts, const float *x, int64_t N,
+                      int block);
+void adamw_step_ref(ordo_ctx *ctx ORDO_UNUSED, float *w, const float *g, float *m, float *v,
+                    int64_t N, ordo_adamw_hp hp);
+void adamw8_step_ref(ordo_ctx *ctx ORDO_UNUSED, float *w, const float *g, uint8_t *qm,
+                     uint8_t *qv, float *sm, float *sv, const float *map_m, const float *mid_m,
+                     const float *map_v, const float *mid_v, int64_t N, int block,
+                     ordo_adamw_hp hp);
+
 /* embed_cpu.c */
 void embed_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
                        const float *wte, const float *wpe, const float *wtt, int BT, int C);
 void embed_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dwte, float *dwpe, float *dwtt, const float *dout,
                         const int32_t *ids, const int32_t *pos, const int32_t *tt, int BT, int C);
+void gather_rows_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *src,
+                     const int32_t *rows, int n, int C);
+void scatter_add_rows_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dst, const float *src,
+                          const int32_t *rows, int n, int C);
 
 /* layernorm_cpu.c */
 void layernorm_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, float *rstd, const float *inp, const float *w,
@@ -34,6 +95,8 @@ void matmul_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, floa
 /* dbias (OUT) += column sums of dout (N, OUT), columns split across threads, rows summed in
  * order: deterministic for any thread count. Shared with other column reductions. */
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
+void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Philox4x32-10 for CPU_PHILOX_LANES consecutive counters at once, lane-parallel so that the
  * rounds vectorize: core/rng.c's philox4x32() restated for speed (dropout and attention
@@ -71,6 +134,19 @@ void dropout_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp
 void dropout_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *dout, float p, uint64_t seed,
                           uint64_t offset, int64_t N);
 void residual_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *a, const float *b, int64_t N);
+void axpy_cpu(ordo_ctx *ctx ORDO_UNUSED, float *y, float a, const float *x, int64_t N);
+void scale_cpu(ordo_ctx *ctx ORDO_UNUSED, float *x, float s, int64_t N);
+void round_dtype_cpu(ordo_ctx *ctx ORDO_UNUSED, float *x, int64_t N, ordo_dtype dt);
+
+/* optim_cpu.c */
+void sumsq_blocks_cpu(ordo_ctx *ctx ORDO_UNUSED, double *parts, const float *x, int64_t N,
+                      int block);
+void adamw_step_cpu(ordo_ctx *ctx ORDO_UNUSED, float *w, const float *g, float *m, float *v,
+                    int64_t N, ordo_adamw_hp hp);
+void adamw8_step_cpu(ordo_ctx *ctx ORDO_UNUSED, float *w, const float *g, uint8_t *qm,
+                     uint8_t *qv, float *sm, float *sv, const float *map_m, const float *mid_m,
+                     const float *map_v, const float *mid_v, int64_t N, int block,
+                     ordo_adamw_hp hp);
 
 /* loss_cpu.c */
 void crossentropy_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, float *probs, const float *logits,

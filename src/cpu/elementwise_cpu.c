@@ -198,3 +198,31 @@ void residual_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *a,
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < N; i++) out[i] = a[i] + b[i];
 }
+
+void axpy_cpu(ordo_ctx *ctx ORDO_UNUSED, float *y, float a, const float *x, int64_t N) {
+#pragma omp parallel for schedule(static) if (N > PW_BLOCK)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i1 = pw_end(blk, N);
+#pragma omp simd
+    for (int64_t i = blk * PW_BLOCK; i < i1; i++) y[i] += a * x[i];
+  }
+}
+
+void scale_cpu(ordo_ctx *ctx ORDO_UNUSED, float *x, float s, int64_t N) {
+#pragma omp parallel for schedule(static) if (N > PW_BLOCK)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
+    const int64_t i1 = pw_end(blk, N);
+#pragma omp simd
+    for (int64_t i = blk * PW_BLOCK; i < i1; i++) x[i] *= s;
+  }
+}
+
+/* dtype.c's rounding, block by block */
+void round_dtype_cpu(ordo_ctx *ctx ORDO_UNUSED, float *x, int64_t N, ordo_dtype dt) {
+  ORDO_CHECKF(dt == ORDO_DT_F32 || dt == ORDO_DT_F16 || dt == ORDO_DT_BF16,
+              "round_dtype: %s is not a storage dtype", dtype_name(dt));
+  if (dt == ORDO_DT_F32) return;
+#pragma omp parallel for schedule(static) if (N > PW_BLOCK)
+  for (int64_t blk = 0; blk < pw_blocks(N); blk++)
+    round_to_dtype_n(x + blk * PW_BLOCK, (size_t)(pw_end(blk, N) - blk * PW_BLOCK), dt);
+}

@@ -57,3 +57,26 @@ void embed_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dwte, float *dwpe, flo
     }
   }
 }
+
+/* Row moves: rows in parallel (the scatter's rows are distinct, so no two tasks meet). */
+void gather_rows_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *src,
+                     const int32_t *rows, int n, int C) {
+#pragma omp parallel for schedule(static) if ((int64_t)n * C > 65536)
+  for (int r = 0; r < n; r++) {
+    const float *s = src + (int64_t)rows[r] * C;
+    float *o = out + (int64_t)r * C;
+#pragma omp simd
+    for (int c = 0; c < C; c++) o[c] = s[c];
+  }
+}
+
+void scatter_add_rows_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dst, const float *src,
+                          const int32_t *rows, int n, int C) {
+#pragma omp parallel for schedule(static) if ((int64_t)n * C > 65536)
+  for (int r = 0; r < n; r++) {
+    const float *s = src + (int64_t)r * C;
+    float *d = dst + (int64_t)rows[r] * C;
+#pragma omp simd
+    for (int c = 0; c < C; c++) d[c] += s[c];
+  }
+}

@@ -73,3 +73,13 @@ void matmul_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, floa
                 1.0f, dw, IN);
   if (dbias) cpu_colsum_add(dbias, dout, N, OUT);
 }
+
+/* The general product: one cblas_sgemm, threaded by OpenBLAS as the linear layers are. With
+ * beta == 0 OpenBLAS writes C without reading it (BLAS's rule), so NaN there does not spread. */
+void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  ORDO_CHECK(M >= 0 && N >= 0 && K >= 0);
+  if (M == 0 || N == 0) return;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+              N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -3,6 +3,7 @@
 
 static const ordo_ops k_ops_cpu = {
     .name = "cpu",
+    CPU_HOST_MEMORY_OPS,
     .embed_forward = embed_forward_cpu,
     .embed_backward = embed_backward_cpu,
     .layernorm_forward = layernorm_forward_cpu,
@@ -29,6 +30,15 @@ static const ordo_ops k_ops_cpu = {
     .mse_backward = mse_backward_cpu,
     .bce_logits_forward = bce_logits_forward_cpu,
     .bce_logits_backward = bce_logits_backward_cpu,
+    .gemm = gemm_cpu,
+    .gather_rows = gather_rows_cpu,
+    .scatter_add_rows = scatter_add_rows_cpu,
+    .axpy = axpy_cpu,
+    .scale = scale_cpu,
+    .round_dtype = round_dtype_cpu,
+    .sumsq_blocks = sumsq_blocks_cpu,
+    .adamw_step = adamw_step_cpu,
+    .adamw8_step = adamw8_step_cpu,
 };
 
 const ordo_ops *ops_cpu(void) { return &k_ops_cpu; }

@@ -509,6 +509,7 @@ static void rope_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, const int3
 
 static const ordo_ops k_ops_cpu_ref = {
     .name = "cpu-ref",
+    CPU_HOST_MEMORY_OPS,
     .embed_forward = embed_forward_ref,
     .embed_backward = embed_backward_ref,
     .layernorm_forward = layernorm_forward_ref,
@@ -535,6 +536,15 @@ static const ordo_ops k_ops_cpu_ref = {
     .mse_backward = mse_backward_ref,
     .bce_logits_forward = bce_logits_forward_ref,
     .bce_logits_backward = bce_logits_backward_ref,
+    .gemm = gemm_ref,
+    .gather_rows = gather_rows_ref,
+    .scatter_add_rows = scatter_add_rows_ref,
+    .axpy = axpy_ref,
+    .scale = scale_ref,
+    .round_dtype = round_dtype_ref,
+    .sumsq_blocks = sumsq_blocks_ref,
+    .adamw_step = adamw_step_ref,
+    .adamw8_step = adamw8_step_ref,
 };
 
 const ordo_ops *ops_cpu_ref(void) { return &k_ops_cpu_ref; }

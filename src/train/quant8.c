@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_ops.h"
 #include "ordo/core.h"
 #include "ordo/optim.h"
 #include "train/optim_internal.h"
@@ -58,33 +59,10 @@ uint8_t q8_code(const q8_map *m, float x) {
   return (uint8_t)i;
 }
 
-/* One block: absmax, then codes of x / absmax. */
+/* One block: absmax, then codes of x / absmax, by the rule the optimizer ops share. */
 float q8_quantize_block(const q8_map *m, const float *x, int n, uint8_t *codes) {
   ORDO_CHECK(n >= 0 && n <= Q8_BLOCK);
-  /* absmax as the largest |x| bit pattern: for finite values the same as fmaxf, and a loop the
-   * compiler vectorizes (a NaN, which sorts above inf, poisons the block instead of hiding) */
-  uint32_t amax_bits = 0;
-  for (int j = 0; j < n; j++) {
-    uint32_t b;
-    memcpy(&b, &x[j], 4);
-    b &= 0x7FFFFFFFu;
-    amax_bits = b > amax_bits ? b : amax_bits;
-  }
-  float amax;
-  memcpy(&amax, &amax_bits, 4);
-  const float inv = amax > 0.0f ? 1.0f / amax : 0.0f;
-  /* the binary search of q8_code, run level by level across the whole block so that each level
-   * is one vector loop (gathers from the 1 KB midpoint table) */
-  float xn[Q8_BLOCK];
-  uint32_t idx[Q8_BLOCK];
-  for (int j = 0; j < n; j++) {
-    xn[j] = x[j] * inv;
-    idx[j] = 0;
-  }
-  for (uint32_t s = 128; s; s >>= 1)
-    for (int j = 0; j < n; j++) idx[j] += m->mid[idx[j] + s - 1] < xn[j] ? s : 0;
-  for (int j = 0; j < n; j++) codes[j] = (uint8_t)idx[j];
-  return amax;
+  return q8_block_encode(m->mid, x, n, codes);
 }
 
 void q8_quantize(const q8_map *m, const float *x, int64_t n, uint8_t *codes, float *absmax) {

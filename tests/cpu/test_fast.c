@@ -423,6 +423,127 @@ static void test_losses(ordo_rng *r) {
   free(x), free(y), free(w), free(h1), free(h2), free(h3);
 }
 
+/* ---- general product, row moves, axpy/scale/round, norms, AdamW steps ------------------ */
+/* Every transpose pair, leading dimensions wider than the rows, alpha/beta; beta 0 over NaN. */
+static void test_gemm(ordo_rng *r) {
+  enum { M = 37, N = 29, K = 53, PAD = 5 };
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (int b0 = 0; b0 < 2; b0++) {
+        const int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+        float *A = frand(r, (ta ? K : M) * lda, -1, 1), *B = frand(r, (tb ? N : K) * ldb, -1, 1);
+        float *c1 = frand(r, M * ldc, -1, 1);
+        if (b0) for (int i = 0; i < M * ldc; i++) c1[i] = NAN;
+        float *c2 = fcopy(c1, M * ldc);
+        const float alpha = 0.75f, beta = b0 ? 0.0f : -1.5f;
+        R->gemm(NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, c1, ldc);
+        F->gemm(NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, c2, ldc);
+        float o1[M * N], o2[M * N]; /* the M x N window; the padding must be left alone */
+        int pad_kept = 1;
+        for (int i = 0; i < M; i++)
+          for (int j = 0; j < ldc; j++) {
+            float a = c1[i * ldc + j], b = c2[i * ldc + j];
+            if (j < N) o1[i * N + j] = a, o2[i * N + j] = b;
+            else pad_kept &= memcmp(&a, &b, sizeof a) == 0;
+          }
+        char what[48];
+        snprintf(what, sizeof what, "gemm ta=%d tb=%d beta=%g", ta, tb, beta);
+        EXPECT_REL(what, o2, o1, M * N, TOL_GEMM);
+        int finite = 1;
+        for (int i = 0; i < M * N; i++) finite &= isfinite(o2[i]) && isfinite(o1[i]);
+        EXPECT(finite, "%s: NaN from C leaked", what);
+        EXPECT(pad_kept, "%s: columns beyond N written", what);
+        free(A), free(B), free(c1), free(c2);
+      }
+}
+
+static void test_rows_axpy_round(ordo_rng *r) {
+  enum { S = 101, C = 72, NR = 37, N = 10001 };
+  float *src = frand(r, S * C, -1, 1), *o1 = frand(r, NR * C, -1, 1), *o2 = fcopy(o1, NR * C);
+  int32_t rows[NR];
+  for (int i = 0; i < NR; i++) rows[i] = (i * 37 + 11) % S; /* distinct: 37 and 101 coprime */
+  R->gather_rows(NULL, o1, src, rows, NR, C), F->gather_rows(NULL, o2, src, rows, NR, C);
+  EXPECT_SAME("gather_rows fast = ref", o1, o2, NR * C);
+  float *d1 = fcopy(src, S * C), *d2 = fcopy(src, S * C);
+  R->scatter_add_rows(NULL, d1, o1, rows, NR, C), F->scatter_add_rows(NULL, d2, o1, rows, NR, C);
+  EXPECT_SAME("scatter_add_rows fast = ref", d1, d2, S * C);
+
+  float *x = frand(r, N, -3, 3), *y1 = frand(r, N, -1, 1), *y2 = fcopy(y1, N);
+  R->axpy(NULL, y1, -0.3f, x, N), F->axpy(NULL, y2, -0.3f, x, N);
+  EXPECT_REL("axpy", y2, y1, N, TOL_POINT); /* FMA contraction may differ */
+  R->scale(NULL, y1, 1.7f, N), F->scale(NULL, y2, 1.7f, N);
+  EXPECT_REL("scale", y2, y1, N, TOL_POINT);
+  const ordo_dtype dts[3] = {ORDO_DT_F32, ORDO_DT_BF16, ORDO_DT_F16};
+  for (int k = 0; k < 3; k++) {
+    float *a = fcopy(x, N), *b = fcopy(x, N);
+    a[7] = 1e6f, b[7] = 1e6f; /* overflows fp16 to inf */
+    R->round_dtype(NULL, a, N, dts[k]), F->round_dtype(NULL, b, N, dts[k]);
+    EXPECT_SAME("round_dtype fast = ref", a, b, N);
+    if (dts[k] == ORDO_DT_F16) EXPECT(isinf(a[7]), "fp16 rounding of 1e6: %g", a[7]);
+    free(a), free(b);
+  }
+  free(src), free(o1), free(o2), free(d1), free(d2), free(x), free(y1), free(y2);
+}
+
+/* The optimizer ops run the same code per block or element in both tables: bit-identical, on
+ * 1 thread and on all. */
+static void test_optim_ops(ordo_rng *r) {
+  enum { N = 70001, BLK = 2048, NB = (N + BLK - 1) / BLK };
+  float *x = frand(r, N, -2, 2);
+  double p1[NB], p2[NB], p3[NB];
+  R->sumsq_blocks(NULL, p1, x, N, BLK), F->sumsq_blocks(NULL, p2, x, N, BLK);
+  omp_set_num_threads(1);
+  F->sumsq_blocks(NULL, p3, x, N, BLK);
+  omp_set_num_threads(nthr);
+  EXPECT(memcmp(p1, p2, sizeof p1) == 0 && memcmp(p1, p3, sizeof p1) == 0, "sumsq_blocks fast = ref");
+
+  ordo_adamw_hp hp = {.b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f, .bc2_sqrt = 0.0447f,
+                      .step_size = 0.01f, .wd_mul = 0.999f};
+  float *w[3], *m[3], *v[3];
+  for (int k = 0; k < 3; k++) w[k] = fcopy(x, N), m[k] = frand(r, N, 0, 0), v[k] = frand(r, N, 0, 0);
+  for (int t = 0; t < 3; t++) {
+    float *g = frand(r, N, -1, 1);
+    R->adamw_step(NULL, w[0], g, m[0], v[0], N, hp), F->adamw_step(NULL, w[1], g, m[1], v[1], N, hp);
+    omp_set_num_threads(1);
+    F->adamw_step(NULL, w[2], g, m[2], v[2], N, hp);
+    omp_set_num_threads(nthr);
+    free(g);
+  }
+  EXPECT_SAME("adamw_step fast = ref", w[0], w[1], N);
+  EXPECT_SAME("adamw_step 1 thread", w[1], w[2], N);
+  EXPECT_SAME("adamw_step m", m[0], m[1], N);
+
+  float map_m[256], mid_m[255], map_v[256], mid_v[255];
+  for (int i = 0; i < 256; i++) map_m[i] = -1.0f + 2.0f * (float)i / 255.0f, map_v[i] = (float)i / 255.0f;
+  for (int i = 0; i < 255; i++)
+    mid_m[i] = 0.5f * (map_m[i] + map_m[i + 1]), mid_v[i] = 0.5f * (map_v[i] + map_v[i + 1]);
+  uint8_t *qm[3], *qv[3];
+  float *sm[3], *sv[3];
+  const int blk = 1000; /* not the trainer's block: any block size is allowed */
+  for (int k = 0; k < 3; k++) {
+    memcpy(w[k], x, N * sizeof(float));
+    qm[k] = calloc(N, 1), qv[k] = calloc(N, 1);
+    memset(qm[k], 127, N);
+    sm[k] = calloc(N / blk + 1, sizeof(float)), sv[k] = calloc(N / blk + 1, sizeof(float));
+  }
+  for (int t = 0; t < 3; t++) {
+    float *g = frand(r, N, -1, 1);
+    for (int k = 0; k < 3; k++) {
+      if (k == 2) omp_set_num_threads(1);
+      (k ? F : R)->adamw8_step(NULL, w[k], g, qm[k], qv[k], sm[k], sv[k], map_m, mid_m, map_v,
+                               mid_v, N, blk, hp);
+    }
+    omp_set_num_threads(nthr);
+    free(g);
+  }
+  EXPECT_SAME("adamw8_step fast = ref", w[0], w[1], N);
+  EXPECT_SAME("adamw8_step 1 thread", w[1], w[2], N);
+  EXPECT(memcmp(qm[0], qm[1], N) == 0 && memcmp(qv[0], qv[2], N) == 0, "adamw8_step codes");
+  EXPECT(memcmp(sm[0], sm[1], (N / blk + 1) * sizeof(float)) == 0, "adamw8_step scales");
+  for (int k = 0; k < 3; k++) free(w[k]), free(m[k]), free(v[k]), free(qm[k]), free(qv[k]), free(sm[k]), free(sv[k]);
+  free(x);
+}
+
 int main(void) {
   g_verbose = getenv("ORDO_TEST_VERBOSE") != NULL;
   nthr = omp_get_max_threads();
@@ -441,5 +562,8 @@ int main(void) {
   test_rope(&r);
   test_pointwise(&r);
   test_losses(&r);
+  test_gemm(&r);
+  test_rows_axpy_round(&r);
+  test_optim_ops(&r);
   return test_summary();
 }
