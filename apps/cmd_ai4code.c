@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "device_flag.h"
 #include "train_flags.h"
 #include "ordo/ai4code.h"
 #include "ordo/dist.h"
@@ -431,6 +432,7 @@ static void train_usage(FILE *f) {
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
              "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n");
+  device_flag_usage(f);
   train_flags_usage(f);
 }
 
@@ -444,7 +446,7 @@ static int cmd_rk_train(int argc, char **argv) {
     return 2;
   }
   rk_train_opts o = rk_train_defaults();
-  const char *data = NULL, *out = NULL, *v;
+  const char *data = NULL, *out = NULL, *device = NULL, *v;
   double d;
   int bad = 0, x, init_seed_set = 0, force = 0;
   for (int i = 1; i < argc && !bad; i++) {
@@ -452,6 +454,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--init", &bad))) o.init = v;
     else if ((v = flag_value(argc, argv, &i, "--tokenizer", &bad))) o.tokenizer = v;
+    else if ((v = flag_value(argc, argv, &i, "--device", &bad))) device = v;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 0.9, &o.val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &o.split_by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
@@ -531,14 +534,22 @@ static int cmd_rk_train(int argc, char **argv) {
   o.verbose = 1;
   nb_dataset ds;
   ordo_err e = {{0}};
+  ordo_backend be;
+  if (device_open(&be, device, &e) != 0) {
+    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    return 1;
+  }
+  o.be = &be;
   if (rk_train_check_dir(out, force, &e) != 0) {
     fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    ordo_backend_close(&be);
     return 1;
   }
   double t0 = ordo_time();
   ordo_set_threads(o.threads);
   if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
     fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    ordo_backend_close(&be);
     return 1;
   }
   fprintf(stderr, "loaded %d notebooks (%d groups) from %s in %.1f s\n", ds.n, ds.n_groups, data,
@@ -583,6 +594,7 @@ static int cmd_rk_train(int argc, char **argv) {
     printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
   }
   nb_dataset_free(&ds);
+  ordo_backend_close(&be);
   return rc ? 1 : 0;
 }
 

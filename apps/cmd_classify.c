@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli_flags.h"
+#include "device_flag.h"
 #include "commands.h"
 #include "model_files.h"
 #include "train_flags.h"
@@ -21,12 +22,13 @@
 #define CMD "ordo classify"
 
 typedef struct cls_args {
-  const char *train, *eval, *data, *out, *model, *init, *tokenizer, *lora_targets;
+  const char *train, *eval, *data, *out, *model, *init, *tokenizer, *lora_targets, *device;
   int seq, batch, threads, log_every, force, lora, lora_r;
   int vocab_size, layers, hidden, heads, intermediate;
   double epochs, lr, warmup, dropout, classifier_dropout, lora_alpha, lora_dropout;
   int64_t steps, seed;
   trainer_config tc;
+  ordo_backend be; /* opened from --device */
 } cls_args;
 
 static void usage(FILE *f) {
@@ -72,7 +74,9 @@ static void usage(FILE *f) {
     "  --force              write into an OUT that holds files / replace --out files\n"
     "common:\n"
     "  --seq N --batch N    as above, for eval and predict too\n"
-    "  --threads N          CPU threads (default: all cores)\n\n");
+    "  --threads N          CPU threads (default: all cores)\n");
+  device_flag_usage(f);
+  fprintf(f, "\n");
   train_flags_usage(f);
 }
 
@@ -85,7 +89,7 @@ static int parse_args(cls_args *a, int argc, char **argv) {
       {"--train", CLI_STR, &a->train, 0, 0},       {"--eval", CLI_STR, &a->eval, 0, 0},
       {"--data", CLI_STR, &a->data, 0, 0},         {"--out", CLI_STR, &a->out, 0, 0},
       {"--model", CLI_STR, &a->model, 0, 0},       {"--init", CLI_STR, &a->init, 0, 0},
-      {"--tokenizer", CLI_STR, &a->tokenizer, 0, 0},
+      {"--tokenizer", CLI_STR, &a->tokenizer, 0, 0}, {"--device", CLI_STR, &a->device, 0, 0},
       {"--lora-targets", CLI_STR, &a->lora_targets, 0, 0},
       {"--force", CLI_BOOL, &a->force, 0, 0},      {"--lora", CLI_BOOL, &a->lora, 0, 0},
       {"--seq", CLI_INT, &a->seq, 4, 8192},        {"--batch", CLI_INT, &a->batch, 1, 65536},
@@ -742,5 +746,12 @@ int cmd_classify(int argc, char **argv) {
   cls_args a;
   if (!parse_args(&a, argc, argv)) return 2;
   ordo_set_threads(a.threads);
-  return which == 0 ? run_train(&a) : run_eval_predict(&a, which == 2);
+  ordo_err e = {0};
+  if (device_open(&a.be, a.device, &e) != 0) {
+    fprintf(stderr, CMD ": %s\n", e.msg);
+    return 1;
+  }
+  int rc = which == 0 ? run_train(&a) : run_eval_predict(&a, which == 2);
+  ordo_backend_close(&a.be);
+  return rc;
 }

@@ -285,6 +285,7 @@ typedef struct rk_train_opts {
   uint64_t init_seed; /* weights, data order, dropout (the CLI sets it to seed unless given) */
   int threads;
   int verbose;
+  const ordo_backend *be; /* where the encoders train (--device); NULL: the CPU */
   /* slot ranker */
   int slot_hidden, slot_epochs;
   double slot_lr;
