@@ -212,6 +212,7 @@ static void rows_predict(enc_model *m, const cls_rows *r, int B, int32_t pad, fl
   int64_t *idx = ordo_malloc((size_t)B * sizeof(int64_t));
   int32_t *ids = ordo_malloc((size_t)B * m->maxT * sizeof(int32_t));
   int32_t *mask = ordo_malloc((size_t)B * m->maxT * sizeof(int32_t));
+  float *logits = ordo_malloc((size_t)B * L * sizeof(float));
   ordo_progress pb;
   progress_init(&pb, "predict", r->n);
   for (int64_t i0 = 0; i0 < r->n; i0 += B) {
@@ -219,8 +220,9 @@ static void rows_predict(enc_model *m, const cls_rows *r, int B, int32_t pad, fl
     for (int b = 0; b < nb; b++) idx[b] = i0 + b;
     enc_batch eb = rows_batch(r, idx, nb, pad, ids, mask);
     enc_forward(m, &eb, 0);
+    enc_read(m, logits, m->cls_logits, (size_t)nb * L * sizeof(float));
     for (int b = 0; b < nb; b++) {
-      const float *z = m->cls_logits + (size_t)b * L;
+      const float *z = logits + (size_t)b * L;
       float *p = probs + (size_t)(i0 + b) * L;
       float mx = z[0];
       for (int l = 1; l < L; l++) mx = z[l] > mx ? z[l] : mx;
@@ -231,7 +233,7 @@ static void rows_predict(enc_model *m, const cls_rows *r, int B, int32_t pad, fl
     progress_update(&pb, i0 + nb, NULL);
   }
   progress_finish(&pb, NULL);
-  free(idx), free(ids), free(mask);
+  free(idx), free(ids), free(mask), free(logits);
 }
 
 static int32_t argmax(const float *p, int L) {
@@ -347,7 +349,7 @@ static int classifier_load(enc_model *m, tok **tk, char ***names, const cls_args
   int n;
   if (hfconfig_labels_read(path, names, &n, e) != 0) return -1;
   if (enc_check_seq(&cfg, a->seq, e) != 0) return ordo_err_prefix(e, "--seq %d with %s", a->seq, path);
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return ordo_err_prefix(e, "%s", path);
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, NULL, e) != 0) return ordo_err_prefix(e, "%s", path);
   int missing = 0;
   if (enc_load(m, a->model, &missing, e) != 0) return -1;
   if (missing > 0)
@@ -611,7 +613,7 @@ static int run_train(cls_args *a) {
                                  a->vocab_size, 0, &tok_json, &e))
     goto done;
   if (model_vocab(&cfg, a, tk, &e) != 0) goto done;
-  if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, ops_cpu(), &e) != 0) goto done;
+  if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, NULL, &e) != 0) goto done;
   have_model = 1;
   enc_init_weights(&m, (uint64_t)a->seed);
   if (a->init) {

@@ -111,7 +111,7 @@ static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_
     return ordo_fail(e, "%s: num_labels %d, ordo_head_features %d, type_vocab_size %d; %s needs %d, "
                      "%d and at least %d", path, cfg.num_labels, cfg.head_features,
                      cfg.type_vocab_size, what, num_labels, head_features, type_vocab);
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, NULL, e) != 0) return -1;
   int missing = 0;
   if (enc_load(m, dir, &missing, e) != 0 ||
       (missing && ordo_fail(e, "%s/model.safetensors: the weights of %s's head are missing", dir, what))) {
@@ -146,7 +146,7 @@ static int nbm_load(enc_model *m, const char *dir, int in_dim, ordo_err *e) {
                      "notebook model needs %d, %d and an even size", path, cfg.embedding_size,
                      cfg.max_position_embeddings, cfg.hidden_size, in_dim + RK_NBM_EXTRA,
                      RK_NBM_MAX_CELLS + 1);
-  if (enc_init(m, &cfg, 0, ops_cpu(), e) != 0) return -1;
+  if (enc_init(m, &cfg, 0, NULL, e) != 0) return -1;
   snprintf(path, sizeof path, "%s/notebook", dir);
   if (enc_load(m, path, NULL, e) != 0) {
     enc_free(m);

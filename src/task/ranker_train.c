@@ -571,7 +571,7 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   cfg.attention_probs_dropout_prob = 0.0f; /* the recipe measured in bench/ai4code/NOTES.md */
   cfg.num_labels = num_labels;
   cfg.head_features = head_features;
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return -1;
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, NULL, e) != 0) return -1;
   if (enc_check_seq(&m->cfg, seq, e) != 0) {
     enc_free(m);
     return ordo_err_prefix(e, "%s", o->init ? o->init : "the encoder");

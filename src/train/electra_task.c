@@ -13,7 +13,7 @@ int electra_generator_init(enc_model *gen, enc_model *disc, double gen_frac, uin
   gc.hidden_size = gc.num_attention_heads * hs;
   gc.intermediate_size = (int)(disc->cfg.intermediate_size * gen_frac + 0.5);
   if (gc.intermediate_size < 1) gc.intermediate_size = 1;
-  if (enc_init(gen, &gc, ENC_HEAD_MLM, disc->ops, e) != 0) return -1;
+  if (enc_init(gen, &gc, ENC_HEAD_MLM, &disc->be, e) != 0) return -1;
   enc_init_weights(gen, seed + 1);
   return enc_join_params(disc, gen, "generator.", "embeddings.", joint);
 }

@@ -736,6 +736,103 @@ static void test_mse_bce(const ordo_ops *ops, ordo_rng *r) {
   }
 }
 
+/* ---- general product, rows, norms, AdamW: obvious truths --------------------------------- */
+/* gemm against a double product written from the definition, every transpose pair, leading
+ * dimensions wider than the rows; a sum of K = 53 products rounds like the forwards above. */
+static void test_gemm(const ordo_ops *ops, ordo_rng *r) {
+  enum { M = 7, N = 11, K = 53, PAD = 3 };
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      const int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+      const int na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb;
+      float *A = fz(na), *B = fz(nb), *C = fz(M * ldc);
+      double *Ad = dz(na), *Bd = dz(nb), *Cd = dz(M * ldc), *want = dz(M * N);
+      rand_fill(r, A, Ad, na, -1, 1), rand_fill(r, B, Bd, nb, -1, 1), rand_fill(r, C, Cd, M * ldc, -1, 1);
+      float *got = fz(M * N);
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+          double s = 0;
+          for (int k = 0; k < K; k++)
+            s += (ta ? Ad[k * lda + i] : Ad[i * lda + k]) * (tb ? Bd[j * ldb + k] : Bd[k * ldb + j]);
+          want[i * N + j] = 0.5 * s + 2.0 * Cd[i * ldc + j];
+        }
+      ops->gemm(NULL, ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, ldc);
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) got[i * N + j] = C[i * ldc + j];
+      EXPECT_REL("gemm vs double", rel_err(got, want, M * N), TOL_FWD);
+      free(A), free(B), free(C), free(Ad), free(Bd), free(Cd), free(want), free(got);
+    }
+}
+
+/* Gathering rows and scatter-adding them back into zeros gives those rows and zeros elsewhere. */
+static void test_rows(const ordo_ops *ops, ordo_rng *r) {
+  enum { S = 19, C = 13, NR = 7 };
+  const int32_t rows[NR] = {18, 0, 5, 6, 11, 2, 9};
+  float *src = fz(S * C), *g = fz(NR * C), *back = fz(S * C);
+  double *srcd = dz(S * C);
+  rand_fill(r, src, srcd, S * C, -1, 1);
+  ops->gather_rows(NULL, g, src, rows, NR, C);
+  ops->scatter_add_rows(NULL, back, g, rows, NR, C);
+  int ok = 1;
+  for (int s = 0; s < S; s++) {
+    int used = 0;
+    for (int k = 0; k < NR; k++) used |= rows[k] == s;
+    for (int c = 0; c < C; c++) ok &= back[s * C + c] == (used ? src[s * C + c] : 0.0f);
+  }
+  EXPECT(ok, "scatter_add_rows(gather_rows(x)) restores the gathered rows only");
+  free(src), free(g), free(back), free(srcd);
+}
+
+/* The block norms add up to the sum of squares, each block its own slice. */
+static void test_sumsq(const ordo_ops *ops, ordo_rng *r) {
+  enum { N = 1013, BLK = 100, NB = 11 };
+  float *x = fz(N);
+  double *xd = dz(N), parts[NB], total = 0, sum = 0;
+  rand_fill(r, x, xd, N, -2, 2);
+  ops->sumsq_blocks(NULL, parts, x, N, BLK);
+  for (int i = 0; i < N; i++) total += xd[i] * xd[i];
+  for (int b = 0; b < NB; b++) sum += parts[b];
+  EXPECT(fabs(sum - total) <= 1e-12 * total, "sumsq parts add to %.17g, want %.17g", sum, total);
+  double last = 0;
+  for (int i = 1000; i < N; i++) last += xd[i] * xd[i];
+  EXPECT(fabs(parts[NB - 1] - last) <= 1e-12 * last, "short last block %.17g, want %.17g", parts[NB - 1], last);
+  free(x), free(xd);
+}
+
+/* AdamW's first step from zero moments moves each weight by lr * sign(g) after decay (bias
+ * correction makes m / sqrt(v) = g / |g|), up to eps; the 8-bit step from the zero state is the
+ * same step (the zero code decodes to exactly 0), and its moments decode to within one map step. */
+static void test_adamw_first_step(const ordo_ops *ops, ordo_rng *r) {
+  enum { N = 301 };
+  const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f;
+  ordo_adamw_hp hp = {.b1 = b1, .b2 = b2, .eps = 1e-8f, .bc2_sqrt = (float)sqrt(1.0 - b2),
+                      .step_size = (float)(lr / (1.0 - b1)), .wd_mul = 0.99f};
+  float *w = fz(N), *g = fz(N), *m = fz(N), *v = fz(N), *w8 = fz(N);
+  double *wd = dz(N), *gd = dz(N), *want = dz(N);
+  rand_fill(r, w, wd, N, -1, 1), rand_fill(r, g, gd, N, -1, 1);
+  memcpy(w8, w, N * sizeof(float));
+  for (int i = 0; i < N; i++) want[i] = wd[i] * 0.99 - lr * (gd[i] > 0 ? 1 : -1);
+  ops->adamw_step(NULL, w, g, m, v, N, hp);
+  EXPECT_REL("adamw first step", rel_err(w, want, N), TOL_FWD);
+  /* a uniform map on [-1, 1] (m) and [0, 1] (v): step 2/255 and 1/255 of the block's absmax */
+  float map_m[256], mid_m[255], map_v[256], mid_v[255];
+  for (int i = 0; i < 256; i++) map_m[i] = -1.0f + 2.0f * (float)i / 255.0f, map_v[i] = (float)i / 255.0f;
+  for (int i = 0; i < 255; i++)
+    mid_m[i] = 0.5f * (map_m[i] + map_m[i + 1]), mid_v[i] = 0.5f * (map_v[i] + map_v[i + 1]);
+  uint8_t qm[N], qv[N];
+  memset(qm, 0, N), memset(qv, 0, N); /* v's code 0 is exactly 0; m's zero is off the map... */
+  float sm[3] = {0}, sv[3] = {0};     /* ...but a zero absmax decodes every code to 0 */
+  ops->adamw8_step(NULL, w8, g, qm, qv, sm, sv, map_m, mid_m, map_v, mid_v, N, 128, hp);
+  EXPECT(memcmp(w, w8, N * sizeof(float)) == 0, "adamw8 first step = adamw first step");
+  int within = 1;
+  for (int i = 0; i < N; i++) {
+    within &= fabsf(map_m[qm[i]] * sm[i / 128] - m[i]) <= 0.5f * (2.0f / 255.0f) * sm[i / 128] * 1.0001f;
+    within &= fabsf(map_v[qv[i]] * sv[i / 128] - v[i]) <= 0.5f * (1.0f / 255.0f) * sv[i / 128] * 1.0001f;
+  }
+  EXPECT(within, "adamw8 moments decode within half a map step (the nearest code)");
+  free(w), free(g), free(m), free(v), free(w8), free(wd), free(gd), free(want);
+}
+
 int main(void) {
   const ordo_ops *ops = ops_cpu_ref();
   ordo_rng r;
@@ -749,5 +846,9 @@ int main(void) {
   test_dropout_fd(ops, &r);
   test_crossentropy(ops, &r);
   test_mse_bce(ops, &r);
+  test_gemm(ops, &r);
+  test_rows(ops, &r);
+  test_sumsq(ops, &r);
+  test_adamw_first_step(ops, &r);
   return test_summary();
 }

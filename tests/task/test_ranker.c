@@ -221,7 +221,7 @@ static void test_point_loss_falls(const nb_dataset *ds, const char *tokdir) {
   cfg.head_features = RK_POINT_NFEAT;
   cfg.hidden_dropout_prob = 0, cfg.attention_probs_dropout_prob = 0;
   enc_model m;
-  EXPECT(enc_init(&m, &cfg, ENC_HEAD_CLS, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &cfg, ENC_HEAD_CLS, NULL, &e) == 0, "%s", e.msg);
   enc_init_weights(&m, 3);
   enum { B = 8, T = 64 };
   enc_plan(&m, B, T, 0);
