@@ -652,7 +652,7 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init_lora(&m, &cfg, heads, &a.lora, NULL, &e) != 0) goto done;
+    if (enc_init_lora(&m, &cfg, heads, &a.lora, &be, &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;

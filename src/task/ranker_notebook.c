@@ -13,7 +13,8 @@
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
-int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
+int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, const ordo_backend *be,
+                ordo_err *e) {
   enc_config cfg;
   hfconfig_defaults(&cfg, ORDO_ARCH_ELECTRA);
   cfg.vocab_size = 2; /* the cell's type: 0 code, 1 markdown */
@@ -28,7 +29,7 @@ int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
   cfg.position = ENC_POS_SINUSOIDAL;
   cfg.attention_probs_dropout_prob = 0.0f;
   if (c->hidden % 2 != 0) return ordo_fail(e, "notebook model: hidden size %d is not even", c->hidden);
-  if (enc_init(m, &cfg, 0, NULL, e) != 0) return -1;
+  if (enc_init(m, &cfg, 0, be, e) != 0) return -1;
   enc_plan(m, 1, RK_NBM_MAX_CELLS, 0);
   return 0;
 }
@@ -39,6 +40,7 @@ void rk_nbm_init_weights(enc_model *m, uint64_t seed) {
   int L = m->cfg.num_hidden_layers, C = m->cfg.hidden_size;
   float *g = params_data(&m->params, m->layer[L - 1].ln2_w);
   for (int k = 0; k < C; k++) g[k] = 0.1f;
+  params_upload(&m->params); /* the host image changed after enc_init_weights' upload */
 }
 
 int rk_nbm_fits(const nb_notebook *nb) { return nb->n_cells > 0 && nb->n_cells <= RK_NBM_MAX_CELLS; }
