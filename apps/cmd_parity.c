@@ -351,7 +351,7 @@ int cmd_parity(int argc, char **argv) {
   ordo_err be_err = {{0}};
   if (device_open(&be, backend, &be_err) != 0) {
     fprintf(stderr, "ordo parity: %s\n", be_err.msg);
-    return 2;
+    return 1;
   }
 
   ordo_err e = {0};
