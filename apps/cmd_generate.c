@@ -8,6 +8,7 @@
 
 #include "cli_parse.h"
 #include "commands.h"
+#include "device_flag.h"
 #include "ordo/files.h"
 #include "ordo/model.h"
 #include "ordo/rng.h"
@@ -44,12 +45,12 @@ static void usage(FILE *f) {
           "  --ignore-eos         do not stop at the model's eos_token_id\n"
           "  --no-cache           rerun the whole sequence for each token (no key/value cache):\n"
           "                       the same tokens, slower; for comparison\n"
-          "  --device D           cpu (default), cpu-ref (plain reference loops) or cuda (GPU 0)\n"
           "  --threads N          CPU threads (default: all cores)\n");
+  device_flag_usage(f);
 }
 
 static int parse_args(gen_args *a, int argc, char **argv) {
-  *a = (gen_args){.max_new = 32, .temperature = -1, .top_p = 1.0, .seed = 1, .device = "cpu"};
+  *a = (gen_args){.max_new = 32, .temperature = -1, .top_p = 1.0, .seed = 1};
   int greedy = 0;
   for (int i = 1; i < argc; i++) {
     const char *f = argv[i];
@@ -250,10 +251,7 @@ int cmd_generate(int argc, char **argv) {
               n_prompt, a.max_new, total, cfg.max_position_embeddings, a.model);
     goto done;
   }
-  if (ordo_backend_open(&be, a.device, &e) != 0) {
-    ordo_err_prefix(&e, "--device %s", a.device);
-    goto done;
-  }
+  if (device_open(&be, a.device, &e) != 0) goto done;
   have_be = 1;
   if (enc_init(&m, &cfg, ENC_HEAD_MLM, &be, &e) != 0) goto done;
   have_model = 1;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "device_flag.h"
 #include "ordo/files.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
@@ -348,9 +349,9 @@ int cmd_parity(int argc, char **argv) {
   }
   ordo_backend be;
   ordo_err be_err = {{0}};
-  if (ordo_backend_open(&be, backend, &be_err) != 0) {
-    fprintf(stderr, "ordo parity: --device %s: %s\n", backend, be_err.msg);
-    return 2;
+  if (device_open(&be, backend, &be_err) != 0) {
+    fprintf(stderr, "ordo parity: %s\n", be_err.msg);
+    return 1;
   }
 
   ordo_err e = {0};

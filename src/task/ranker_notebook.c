@@ -40,7 +40,7 @@ void rk_nbm_init_weights(enc_model *m, uint64_t seed) {
   int L = m->cfg.num_hidden_layers, C = m->cfg.hidden_size;
   float *g = params_data(&m->params, m->layer[L - 1].ln2_w);
   for (int k = 0; k < C; k++) g[k] = 0.1f;
-  params_upload(&m->params); /* the host image changed after enc_init_weights' upload */
+  params_upload(&m->params);
 }
 
 int rk_nbm_fits(const nb_notebook *nb) { return nb->n_cells > 0 && nb->n_cells <= RK_NBM_MAX_CELLS; }
