@@ -149,10 +149,7 @@ static void test_encoder(const ordo_backend *sep, const char *dir) {
 int main(void) {
   ordo_backend sep = separate_backend();
   tb_run ref, r;
-  tb_init(&ref, NULL, NULL);
-  tb_steps(&ref, TB_STEPS);
-  tb_init(&r, &sep, NULL);
-  tb_steps(&r, TB_STEPS);
+  tb_train_both(&ref, &r, &sep);
   int clipped = 0;
   for (int s = 0; s < TB_STEPS; s++) {
     EXPECT(ref.st[s].grad_norm == r.st[s].grad_norm && ref.st[s].lr == r.st[s].lr &&
