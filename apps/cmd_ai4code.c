@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "device_flag.h"
 #include "train_flags.h"
 #include "ordo/ai4code.h"
 #include "ordo/dist.h"
@@ -368,7 +369,7 @@ static void train_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code train --data DATASET --out MODEL_DIR [--init CKPT] [--tokenizer FILE]\n"
           "                          [--val-frac F] [--seed N] [--split-by repo|group] [--threads N]\n"
-          "                          [options]\n\n"
+          "                          [--device D] [options]\n\n"
           "Trains the cell-order ranker on a dataset with true orders, holding out whole\n"
           "repositories (--val-frac, default %g; --seed, default %llu; --split-by, default repo: see\n"
           "`ordo nb split --help`) to validate each epoch by Kendall tau and keep the best weights.\n"
@@ -431,6 +432,7 @@ static void train_usage(FILE *f) {
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
              "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n");
+  device_flag_usage(f);
   train_flags_usage(f);
 }
 
@@ -444,7 +446,7 @@ static int cmd_rk_train(int argc, char **argv) {
     return 2;
   }
   rk_train_opts o = rk_train_defaults();
-  const char *data = NULL, *out = NULL, *v;
+  const char *data = NULL, *out = NULL, *device = NULL, *v;
   double d;
   int bad = 0, x, init_seed_set = 0, force = 0;
   for (int i = 1; i < argc && !bad; i++) {
@@ -452,6 +454,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--init", &bad))) o.init = v;
     else if ((v = flag_value(argc, argv, &i, "--tokenizer", &bad))) o.tokenizer = v;
+    else if ((v = flag_value(argc, argv, &i, "--device", &bad))) device = v;
     else if ((v = flag_value(argc, argv, &i, "--val-frac", &bad))) bad = parse_double(v, "--val-frac", 0, 0.9, &o.val_frac) != 0;
     else if ((v = flag_value(argc, argv, &i, "--split-by", &bad))) bad = parse_split_by(v, &o.split_by) != 0;
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
@@ -531,14 +534,22 @@ static int cmd_rk_train(int argc, char **argv) {
   o.verbose = 1;
   nb_dataset ds;
   ordo_err e = {{0}};
+  ordo_backend be;
+  if (device_open(&be, device, &e) != 0) {
+    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    return 1;
+  }
+  o.be = &be;
   if (rk_train_check_dir(out, force, &e) != 0) {
     fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    ordo_backend_close(&be);
     return 1;
   }
   double t0 = ordo_time();
   ordo_set_threads(o.threads);
   if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
     fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    ordo_backend_close(&be);
     return 1;
   }
   fprintf(stderr, "loaded %d notebooks (%d groups) from %s in %.1f s\n", ds.n, ds.n_groups, data,
@@ -583,6 +594,7 @@ static int cmd_rk_train(int argc, char **argv) {
     printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
   }
   nb_dataset_free(&ds);
+  ordo_backend_close(&be);
   return rc ? 1 : 0;
 }
 
@@ -592,7 +604,7 @@ static void predict_usage(FILE *f) {
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
           "                            [--seed N] [--split-by repo|group] [--threads N]\n"
-          "                            [--point-only | --dual-only | --notebook-only]\n\n"
+          "                            [--point-only | --dual-only | --notebook-only] [--device D]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
@@ -602,11 +614,13 @@ static void predict_usage(FILE *f) {
           "--point-only predicts from the models' pointwise encoders alone (no slot model);\n"
           "--dual-only from their dual encoders alone (each markdown in its median slot);\n"
           "--notebook-only from their notebook-level models alone (the same decoding).\n");
+  device_flag_usage(f);
 }
 
 static int cmd_rk_predict(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return predict_usage(stdout), 0;
   const char *models_arg = NULL, *w_arg = NULL, *data = NULL, *out = NULL, *split = "all", *v;
+  const char *device = NULL;
   double val_frac = 0.1, th = 0;
   nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
@@ -617,6 +631,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
+    else if ((v = flag_value(argc, argv, &i, "--device", &bad))) device = v;
     else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
     else if (strcmp(argv[i], "--dual-only") == 0) dual_only = 1;
     else if (strcmp(argv[i], "--notebook-only") == 0) nbm_only = 1;
@@ -676,10 +691,16 @@ static int cmd_rk_predict(int argc, char **argv) {
     return 1;
   }
   ordo_err e = {{0}};
+  ordo_backend be;
+  if (device_open(&be, device, &e) != 0) {
+    free(mbuf), free(wbuf);
+    fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
+    return 1;
+  }
   rk_model *models = ordo_calloc((size_t)nm, sizeof *models);
   int loaded = 0, rc = 0;
   for (; loaded < nm; loaded++)
-    if (rk_model_load(&models[loaded], dirs[loaded], &e) != 0) {
+    if (rk_model_load(&models[loaded], dirs[loaded], &be, &e) != 0) {
       fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
       rc = 1;
       break;
@@ -711,6 +732,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   if (rc) {
     for (int k = 0; k < loaded; k++) rk_model_free(&models[k]);
     free(models), free(mbuf), free(wbuf);
+    ordo_backend_close(&be);
     return 1;
   }
   double t0 = ordo_time();
@@ -754,6 +776,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   nb_dataset_free(&ds);
   for (int k = 0; k < nm; k++) rk_model_free(&models[k]);
   free(models), free(mbuf), free(wbuf);
+  ordo_backend_close(&be);
   return rc ? 1 : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli_flags.h"
+#include "device_flag.h"
 #include "commands.h"
 #include "model_files.h"
 #include "train_flags.h"
@@ -21,12 +22,13 @@
 #define CMD "ordo classify"
 
 typedef struct cls_args {
-  const char *train, *eval, *data, *out, *model, *init, *tokenizer, *lora_targets;
+  const char *train, *eval, *data, *out, *model, *init, *tokenizer, *lora_targets, *device;
   int seq, batch, threads, log_every, force, lora, lora_r;
   int vocab_size, layers, hidden, heads, intermediate;
   double epochs, lr, warmup, dropout, classifier_dropout, lora_alpha, lora_dropout;
   int64_t steps, seed;
   trainer_config tc;
+  ordo_backend be; /* opened from --device */
 } cls_args;
 
 static void usage(FILE *f) {
@@ -72,7 +74,9 @@ static void usage(FILE *f) {
     "  --force              write into an OUT that holds files / replace --out files\n"
     "common:\n"
     "  --seq N --batch N    as above, for eval and predict too\n"
-    "  --threads N          CPU threads (default: all cores)\n\n");
+    "  --threads N          CPU threads (default: all cores)\n");
+  device_flag_usage(f);
+  fprintf(f, "\n");
   train_flags_usage(f);
 }
 
@@ -85,7 +89,7 @@ static int parse_args(cls_args *a, int argc, char **argv) {
       {"--train", CLI_STR, &a->train, 0, 0},       {"--eval", CLI_STR, &a->eval, 0, 0},
       {"--data", CLI_STR, &a->data, 0, 0},         {"--out", CLI_STR, &a->out, 0, 0},
       {"--model", CLI_STR, &a->model, 0, 0},       {"--init", CLI_STR, &a->init, 0, 0},
-      {"--tokenizer", CLI_STR, &a->tokenizer, 0, 0},
+      {"--tokenizer", CLI_STR, &a->tokenizer, 0, 0}, {"--device", CLI_STR, &a->device, 0, 0},
       {"--lora-targets", CLI_STR, &a->lora_targets, 0, 0},
       {"--force", CLI_BOOL, &a->force, 0, 0},      {"--lora", CLI_BOOL, &a->lora, 0, 0},
       {"--seq", CLI_INT, &a->seq, 4, 8192},        {"--batch", CLI_INT, &a->batch, 1, 65536},
@@ -208,6 +212,7 @@ static void rows_predict(enc_model *m, const cls_rows *r, int B, int32_t pad, fl
   int64_t *idx = ordo_malloc((size_t)B * sizeof(int64_t));
   int32_t *ids = ordo_malloc((size_t)B * m->maxT * sizeof(int32_t));
   int32_t *mask = ordo_malloc((size_t)B * m->maxT * sizeof(int32_t));
+  float *logits = ordo_malloc((size_t)B * L * sizeof(float));
   ordo_progress pb;
   progress_init(&pb, "predict", r->n);
   for (int64_t i0 = 0; i0 < r->n; i0 += B) {
@@ -215,8 +220,9 @@ static void rows_predict(enc_model *m, const cls_rows *r, int B, int32_t pad, fl
     for (int b = 0; b < nb; b++) idx[b] = i0 + b;
     enc_batch eb = rows_batch(r, idx, nb, pad, ids, mask);
     enc_forward(m, &eb, 0);
+    enc_read(m, logits, m->cls_logits, (size_t)nb * L * sizeof(float));
     for (int b = 0; b < nb; b++) {
-      const float *z = m->cls_logits + (size_t)b * L;
+      const float *z = logits + (size_t)b * L;
       float *p = probs + (size_t)(i0 + b) * L;
       float mx = z[0];
       for (int l = 1; l < L; l++) mx = z[l] > mx ? z[l] : mx;
@@ -227,7 +233,7 @@ static void rows_predict(enc_model *m, const cls_rows *r, int B, int32_t pad, fl
     progress_update(&pb, i0 + nb, NULL);
   }
   progress_finish(&pb, NULL);
-  free(idx), free(ids), free(mask);
+  free(idx), free(ids), free(mask), free(logits);
 }
 
 static int32_t argmax(const float *p, int L) {
@@ -343,7 +349,7 @@ static int classifier_load(enc_model *m, tok **tk, char ***names, const cls_args
   int n;
   if (hfconfig_labels_read(path, names, &n, e) != 0) return -1;
   if (enc_check_seq(&cfg, a->seq, e) != 0) return ordo_err_prefix(e, "--seq %d with %s", a->seq, path);
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), e) != 0) return ordo_err_prefix(e, "%s", path);
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, &a->be, e) != 0) return ordo_err_prefix(e, "%s", path);
   int missing = 0;
   if (enc_load(m, a->model, &missing, e) != 0) return -1;
   if (missing > 0)
@@ -607,7 +613,7 @@ static int run_train(cls_args *a) {
                                  a->vocab_size, 0, &tok_json, &e))
     goto done;
   if (model_vocab(&cfg, a, tk, &e) != 0) goto done;
-  if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, ops_cpu(), &e) != 0) goto done;
+  if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, &a->be, &e) != 0) goto done;
   have_model = 1;
   enc_init_weights(&m, (uint64_t)a->seed);
   if (a->init) {
@@ -740,5 +746,12 @@ int cmd_classify(int argc, char **argv) {
   cls_args a;
   if (!parse_args(&a, argc, argv)) return 2;
   ordo_set_threads(a.threads);
-  return which == 0 ? run_train(&a) : run_eval_predict(&a, which == 2);
+  ordo_err e = {0};
+  if (device_open(&a.be, a.device, &e) != 0) {
+    fprintf(stderr, CMD ": %s\n", e.msg);
+    return 1;
+  }
+  int rc = which == 0 ? run_train(&a) : run_eval_predict(&a, which == 2);
+  ordo_backend_close(&a.be);
+  return rc;
 }

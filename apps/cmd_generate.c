@@ -8,6 +8,7 @@
 
 #include "cli_parse.h"
 #include "commands.h"
+#include "device_flag.h"
 #include "ordo/files.h"
 #include "ordo/model.h"
 #include "ordo/rng.h"
@@ -16,7 +17,7 @@
 #define CMD "ordo generate"
 
 typedef struct gen_args {
-  const char *model, *prompt, *prompt_ids;
+  const char *model, *prompt, *prompt_ids, *device;
   int max_new, top_k, threads, no_cache, ignore_eos;
   double temperature, top_p;
   uint64_t seed;
@@ -45,6 +46,7 @@ static void usage(FILE *f) {
           "  --no-cache           rerun the whole sequence for each token (no key/value cache):\n"
           "                       the same tokens, slower; for comparison\n"
           "  --threads N          CPU threads (default: all cores)\n");
+  device_flag_usage(f);
 }
 
 static int parse_args(gen_args *a, int argc, char **argv) {
@@ -68,6 +70,7 @@ static int parse_args(gen_args *a, int argc, char **argv) {
     if (strcmp(f, "--model") == 0) a->model = v;
     else if (strcmp(f, "--prompt") == 0) a->prompt = v;
     else if (strcmp(f, "--prompt-ids") == 0) a->prompt_ids = v;
+    else if (strcmp(f, "--device") == 0) a->device = v;
     else if (strcmp(f, "--max-new-tokens") == 0) {
       if (!cli_parse_ll(CMD, f, v, 1, 1 << 20, &iv)) return 0;
       a->max_new = (int)iv;
@@ -192,8 +195,9 @@ int cmd_generate(int argc, char **argv) {
   if (!parse_args(&a, argc, argv)) return 2;
   ordo_set_threads(a.threads);
   ordo_err e = {0};
-  int rc = 1, have_model = 0;
+  int rc = 1, have_model = 0, have_be = 0;
   enc_model m;
+  ordo_backend be;
   tok *tk = NULL;
   int32_t *ids = NULL;
   cand *buf = NULL;
@@ -247,7 +251,9 @@ int cmd_generate(int argc, char **argv) {
               n_prompt, a.max_new, total, cfg.max_position_embeddings, a.model);
     goto done;
   }
-  if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) goto done;
+  if (device_open(&be, a.device, &e) != 0) goto done;
+  have_be = 1;
+  if (enc_init(&m, &cfg, ENC_HEAD_MLM, &be, &e) != 0) goto done;
   have_model = 1;
   if (enc_load(&m, a.model, NULL, &e) != 0) goto done;
   enc_plan(&m, 1, total, total);
@@ -294,6 +300,7 @@ int cmd_generate(int argc, char **argv) {
 done:
   if (rc != 0) fprintf(stderr, "ordo generate: %s\n", e.msg);
   if (have_model) enc_free(&m);
+  if (have_be) ordo_backend_close(&be);
   tok_free(tk);
   free(ids);
   free(buf);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "device_flag.h"
 #include "ordo/files.h"
 #include "ordo/model.h"
 #include "ordo/optim.h"
@@ -127,6 +128,7 @@ static int check_adamw(enc_model *m, const char *dir, const st_file *grads, cmp_
 
   ordo_params *p = &m->params;
   float *before = ordo_malloc(p->total * sizeof(float));
+  params_download(p);
   memcpy(before, p->data, p->total * sizeof(float));
   /* only parameters with a fixture gradient take part */
   int *saved_flags = ordo_malloc((size_t)p->n * sizeof(int));
@@ -146,9 +148,12 @@ static int check_adamw(enc_model *m, const char *dir, const st_file *grads, cmp_
       rc = st_read_f32(grads, sp->name, g, sp->ndim, sp->shape, e);
       for (int64_t k = 0; k < sp->numel; k++) g[k] *= (float)(1 + s);
     }
+    /* the host image's gradients (frozen parts never written: zero) to the working copy */
+    if (p->gd != p->grad) be_upload(&m->be, p->gd, p->grad, p->total * sizeof(float));
     if (rc == 0) opt_adamw_step(&o, p, ac.lr);
   }
   opt_adamw_free(&o);
+  params_download(p);
   st_file after;
   snprintf(path, sizeof path, "%s/adamw_after_3_steps.safetensors", dir);
   if (rc == 0) rc = st_open(&after, path, e);
@@ -201,6 +206,7 @@ static int check_adamw(enc_model *m, const char *dir, const st_file *grads, cmp_
   }
   for (int i = 0; i < p->n; i++) p->specs[i].flags = saved_flags[i];
   memcpy(p->data, before, p->total * sizeof(float));
+  params_upload(p);
   free(saved_flags);
   free(before);
   return rc;
@@ -247,7 +253,7 @@ static int read_lora_json(const char *path, ordo_arch arch, enc_lora_config *lc,
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: ordo parity DIR [--backend cpu|cpu-ref] [--tol T] [--adamw-tol T]\n\n"
+          "usage: ordo parity DIR [--device cpu|cpu-ref|cuda] [--tol T] [--adamw-tol T]\n\n"
           "Runs a reference fixture through ordo and compares every output and gradient.\n"
           "DIR holds config.json, model.safetensors, inputs.safetensors, outputs.safetensors,\n"
           "grads.safetensors and optionally adamw.json + adamw_after_3_steps.safetensors.\n"
@@ -261,7 +267,9 @@ static void usage(FILE *f) {
           "target_modules) adds LoRA adapters and freezes the base model.\n"
           "Prints one line per tensor (max abs error, relative error |out-ref|/|ref|) and\n"
           "`parity: PASS worst_rel=...` (exit 0) or `parity: FAIL ...` (exit 1).\n\n"
-          "  --backend B     cpu (default, the fast path) or cpu-ref (plain reference loops)\n"
+          "  --device D      cpu (default, the fast path), cpu-ref (plain reference loops) or\n"
+          "                  cuda (GPU 0; outputs and gradients compared on the host)\n"
+          "  --backend D     the same as --device\n"
           "  --tol T         relative tolerance for outputs and gradients (default 1e-4)\n"
           "  --adamw-tol T   relative tolerance for the AdamW updates (default 1e-5)\n"
           "  --precision P   fp32 (default), bf16 or fp16: weights and activations rounded to P\n"
@@ -290,7 +298,7 @@ int cmd_parity(int argc, char **argv) {
   enc_recompute recompute = ENC_RECOMPUTE_NONE;
   double tol = 1e-4, adamw_tol = 1e-5;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+    if ((strcmp(argv[i], "--device") == 0 || strcmp(argv[i], "--backend") == 0) && i + 1 < argc) {
       backend = argv[++i];
     } else if (strcmp(argv[i], "--save-model") == 0 && i + 1 < argc) {
       save_dir = argv[++i];
@@ -332,18 +340,18 @@ int cmd_parity(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  const ordo_ops *ops = strcmp(backend, "cpu") == 0 ? ops_cpu()
-                        : strcmp(backend, "cpu-ref") == 0 ? ops_cpu_ref() : NULL;
-  if (!ops) {
-    fprintf(stderr, "ordo parity: unknown backend '%s' (cpu, cpu-ref)\n", backend);
-    return 2;
-  }
   if (save_dir) {
     ordo_err se = {{0}};
     if (ordo_out_dir_check(save_dir, force, &se) != 0) {
       fprintf(stderr, "ordo parity: --save-model %s\n", se.msg);
       return 1;
     }
+  }
+  ordo_backend be;
+  ordo_err be_err = {{0}};
+  if (device_open(&be, backend, &be_err) != 0) {
+    fprintf(stderr, "ordo parity: %s\n", be_err.msg);
+    return 1;
   }
 
   ordo_err e = {0};
@@ -412,7 +420,7 @@ int cmd_parity(int argc, char **argv) {
     if (st_find(&mf, "cls.seq_relationship.weight")) heads |= ENC_HEAD_NSP;
     st_close(&mf);
   }
-  if (enc_init_lora(&m, &cfg, heads, &lora, ops, &e) != 0) {
+  if (enc_init_lora(&m, &cfg, heads, &lora, &be, &e) != 0) {
     ordo_err_prefix(&e, "%s/config.json", dir);
     goto done;
   }
@@ -510,11 +518,11 @@ int cmd_parity(int argc, char **argv) {
 
   cmp_state cs = {.tol = tol};
   printf("parity %s (%s%s, %s backend, B=%d T=%d)\n", dir, cfg.model_type, lora.r ? " + LoRA" : "",
-         ops->name, B, T);
+         be.ops->name, B, T);
   for (int t = 0; t < out.n; t++) {
     const st_tensor *ot = &out.tensors[t];
     size_t n = 0;
-    const float *ours = NULL;
+    const float *ours = NULL; /* backend memory, but the loss */
     size_t expect = 0;
     if (strcmp(ot->name, "loss") == 0) ours = &loss, expect = 1;
     else if (strcmp(ot->name, "last_hidden_state") == 0)
@@ -540,7 +548,11 @@ int cmd_parity(int argc, char **argv) {
       printf("%-64s size %zu, expected %zu  <-- FAIL\n", ot->name, n, expect);
       cs.fails++;
     } else {
-      compare(&cs, ot->name, ours, ref, n, tol, 0);
+      float *host = ordo_malloc(n * sizeof(float));
+      if (ours == &loss) host[0] = loss;
+      else enc_read(&m, host, ours, n * sizeof(float));
+      compare(&cs, ot->name, host, ref, n, tol, 0);
+      free(host);
     }
     free(ref);
   }
@@ -564,9 +576,10 @@ int cmd_parity(int argc, char **argv) {
       cs.fails++;
     } else {
       /* in the checkpoint's layout (Conv1D weights transposed) */
-      float *ours = ordo_malloc(n * sizeof(float));
+      float *ours = ordo_malloc(2 * n * sizeof(float)), *g = ours + n;
       int64_t shape[ORDO_MAX_DIMS];
-      enc_param_to_hf(&m, i, params_grad(&m.params, i), ours, shape);
+      enc_read(&m, g, params_gd(&m.params, i), n * sizeof(float));
+      enc_param_to_hf(&m, i, g, ours, shape);
       compare(&cs, label, ours, ref, n, tol, grad_norm);
       free(ours);
     }
@@ -598,8 +611,10 @@ done:
   st_close(&in);
   st_close(&out);
   st_close(&grads);
+  ordo_backend_close(&be);
   return rc;
 fail_early:
+  ordo_backend_close(&be);
   fprintf(stderr, "ordo parity: %s\n", e.msg);
   printf("parity: FAIL %s\n", e.msg);
   return 1;

@@ -7,6 +7,7 @@
 #include "cli_parse.h"
 #include "commands.h"
 #include "model_files.h"
+#include "device_flag.h"
 #include "train_flags.h"
 #include "ordo/dist.h"
 #include "ordo/electra_task.h"
@@ -24,6 +25,7 @@
 
 typedef struct train_args {
   const char *out, *tokenizer, *init, *config;
+  const char *device;                /* --device: the backend (NULL: cpu) */
   const char *model_type, *position; /* a new model's family and position scheme, or NULL */
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
@@ -143,6 +145,7 @@ static void usage(FILE *f) {
     "                       its part of the weights; gradients reduce-scattered, weights\n"
     "                       all-gathered; checkpoints hold the whole state (default 0)\n\n",
     DIST_TIMEOUT_DEFAULT);
+  device_flag_usage(f);
   train_flags_usage(f);
 }
 
@@ -256,10 +259,10 @@ static int parse_args(train_args *a, int argc, char **argv) {
       if (!want(i, argc, argv)) return 0;
       a->lora_targets = argv[++i];
     } else if (strcmp(f, "--out") == 0 || strcmp(f, "--tokenizer") == 0 ||
-               strcmp(f, "--init") == 0 || strcmp(f, "--config") == 0) {
+               strcmp(f, "--init") == 0 || strcmp(f, "--config") == 0 || strcmp(f, "--device") == 0) {
       if (!want(i, argc, argv)) return 0;
       const char **dst = f[2] == 'o' ? &a->out : f[2] == 't' ? &a->tokenizer
-                         : f[2] == 'i' ? &a->init : &a->config;
+                         : f[2] == 'i' ? &a->init : f[2] == 'd' ? &a->device : &a->config;
       *dst = argv[++i];
     } else if (strcmp(f, "--force") == 0) {
       a->force = 1;
@@ -490,6 +493,7 @@ int cmd_train(int argc, char **argv) {
   size_t *lens = NULL;
   int n_texts = 0;
   tok *tk = NULL;
+  ordo_backend be = {0};
   mlm_data data = {0}, eval_data = {0};
   int have_eval = 0;
   uint8_t *word_start = NULL;
@@ -512,6 +516,17 @@ int cmd_train(int argc, char **argv) {
   if (world > 1 && a.max_minutes > 0) {
     /* each rank would read its own clock and stop at a different step */
     ordo_fail(&e, "--max-minutes runs as one process, not under mpirun with %d ranks", world);
+    goto done;
+  }
+  /* the backend, before anything is written */
+  if (device_open(&be, a.device, &e) != 0) {
+    be.ops = NULL;
+    goto done;
+  }
+  if (!be.ops->host_memory && world > 1) {
+    /* the collectives run over host memory */
+    ordo_fail(&e, "--device %s under mpirun needs the NCCL path, not built yet: run it as one "
+              "process", be.ops->name);
     goto done;
   }
   if (world > 1)
@@ -636,7 +651,7 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init_lora(&m, &cfg, heads, &a.lora, ops_cpu(), &e) != 0) goto done;
+    if (enc_init_lora(&m, &cfg, heads, &a.lora, &be, &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;
@@ -836,6 +851,7 @@ done:
   ordo_paths_free(&cp);
   free(a.corpus);
   free(a.eval_corpus);
+  if (be.ops) ordo_backend_close(&be);
   dist_free(&dist);
   return rc;
 }

@@ -55,7 +55,7 @@ static void run(const mode *md, result *r) {
                         .targets = (1 << ENC_LORA_Q) | (1 << ENC_LORA_V)};
   enc_model m;
   ordo_err e;
-  if (enc_init_lora(&m, &c, ENC_HEAD_MLM, md->lora ? &lc : NULL, ops_cpu(), &e) != 0) {
+  if (enc_init_lora(&m, &c, ENC_HEAD_MLM, md->lora ? &lc : NULL, NULL, &e) != 0) {
     fprintf(stderr, "%s\n", e.msg);
     exit(1);
   }

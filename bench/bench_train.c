@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
   cfg.max_position_embeddings = T > 512 ? T : 512;
   enc_model m;
   ordo_err e;
-  if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) {
+  if (enc_init(&m, &cfg, ENC_HEAD_MLM, NULL, &e) != 0) {
     fprintf(stderr, "bench_train: %s\n", e.msg);
     return 1;
   }

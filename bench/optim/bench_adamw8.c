@@ -31,7 +31,7 @@ static void state_table(void) {
   hfconfig_defaults(&cfg, ORDO_ARCH_BERT); /* BERT-base: 12 x 768, vocab 30522 */
   enc_model m;
   ordo_err e = {0};
-  if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) {
+  if (enc_init(&m, &cfg, ENC_HEAD_MLM, NULL, &e) != 0) {
     fprintf(stderr, "%s\n", e.msg);
     exit(1);
   }
@@ -203,7 +203,7 @@ static int mlm_run(const char *dir, int64_t steps, int bits) {
   cfg.attention_probs_dropout_prob = 0.0f;
   cfg.pad_token_id = tok_special_id(tk, TOK_SP_PAD);
   enc_model m;
-  if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) {
+  if (enc_init(&m, &cfg, ENC_HEAD_MLM, NULL, &e) != 0) {
     fprintf(stderr, "%s\n", e.msg);
     return 1;
   }

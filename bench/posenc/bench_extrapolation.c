@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
     cfg.max_position_embeddings = 512; /* rows past 128 of a learned table never train */
     cfg.hidden_dropout_prob = 0.1f, cfg.attention_probs_dropout_prob = 0.0f;
     enc_model m;
-    if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) {
+    if (enc_init(&m, &cfg, ENC_HEAD_MLM, NULL, &e) != 0) {
       fprintf(stderr, "%s\n", e.msg);
       return 1;
     }

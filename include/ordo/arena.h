@@ -11,10 +11,14 @@ typedef struct ordo_arena {
   size_t cap;   /* bytes */
   size_t used;  /* bytes */
   size_t peak;  /* high-water mark */
+  int borrowed; /* base belongs to the caller (arena_init_at): arena_free leaves it */
 } ordo_arena;
 
 void arena_init_measure(ordo_arena *a);
 void arena_init(ordo_arena *a, size_t bytes);
+/* An arena over memory the caller allocated and frees (a backend's, e.g.: the arena only does
+ * pointer arithmetic on base, never dereferences it). */
+void arena_init_at(ordo_arena *a, void *base, size_t bytes);
 void arena_free(ordo_arena *a);
 /* 64-byte aligned; zeroed only by arena_init. Returns NULL while measuring. Aborts when full. */
 void *arena_alloc(ordo_arena *a, size_t bytes);

@@ -11,6 +11,10 @@
  *                            quantization maps, which must equal this build's on load
  * DIR/...                    files added by the caller's write_extra (config.json, tokenizer)
  *
+ * The files hold host data whatever the backend: a save downloads the table's working copy
+ * (params_download) and the optimizer state into host copies first, a load reads into host copies
+ * and uploads them, so a checkpoint written on one backend resumes on another.
+ *
  * A save builds DIR.tmp.<pid>, fsyncs every file and the directory, then swaps it with DIR in one
  * rename (renameat2 RENAME_EXCHANGE) and removes the old copy. A process killed at any point
  * leaves either the previous checkpoint or the new one at DIR, complete; a leftover DIR.tmp.<pid>

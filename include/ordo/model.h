@@ -1,10 +1,14 @@
-/* The encoder: BERT-family models driven through one backend op table.
+/* The encoder: BERT-family models driven through one backend (op table and memory).
  *
- * Parameters live in one ordo_params table under their HF names; activations in an arena
- * sized by enc_plan for the largest batch. A step is:
+ * Parameters live in one ordo_params table under their HF names, their working copy (wd, gd)
+ * in the backend's memory; activations in an arena of backend memory sized by enc_plan for the
+ * largest batch. A step is:
  *   enc_forward(m, batch, train)          -> hidden states and head outputs
  *   enc_loss_*(m, batch, ...)             -> loss, and seeds the output gradients
- *   enc_backward(m, batch)                -> accumulates (+=) into m->params.grad
+ *   enc_backward(m, batch)                -> accumulates (+=) into the working gradients
+ * Batches are host arrays: each forward uploads them into small buffers of the arena. Every
+ * activation pointer of enc_model (enc_hidden, cls_logits, pooled ...) is backend memory: read
+ * it on the host with enc_read, seed a gradient from the host with enc_write.
  * Heads and the loss are separate so the same driver serves parity checks, pretraining
  * and the rankers. */
 #ifndef ORDO_MODEL_H
@@ -116,7 +120,7 @@ typedef struct enc_batch {
 typedef struct enc_model {
   enc_config cfg;
   int heads; /* ENC_HEAD_* */
-  const ordo_ops *ops;
+  ordo_backend be; /* where the working weights, gradients and activations live */
   ordo_params params;
   char base_prefix[16]; /* "bert." / "roberta.": HF names of the base model carry it */
   enc_lora_config lora;
@@ -152,8 +156,19 @@ typedef struct enc_model {
   /* capacity planned by enc_plan */
   int maxB, maxT, maxMLM;
   ordo_arena arena;
-  /* inputs as the kernels want them */
+  /* inputs as the kernels want them, in backend memory (uploaded from the batch each forward) */
   int32_t *pos, *tt0; /* (BT) */
+  int32_t *in_ids, *in_mask, *in_tt; /* (BT) */
+  int32_t *in_rows;   /* (R) the MLM head's rows */
+  int32_t *in_first;  /* (B) the first row b*T of each sequence: the pooler's and CLS head's */
+  int32_t *in_labels; /* (max(R, B)) MLM labels / classification targets */
+  float *in_f;        /* (max(BT, B*L)) float targets: RTD replaced flags, regression targets */
+  float *in_emb;      /* (BT, E) the batch's add_emb */
+  float *in_feats;    /* (B, head_features) or NULL */
+  float *loss;        /* one float: the last loss op's value */
+  /* host staging: positions, the RTD mask weights, position biases, decoded logits */
+  int32_t *host_i;    /* (BT) */
+  float *host_f;      /* (max(BT, NH*T*T, V)) */
   float *emb_sum;     /* (BT, E) embeddings before LayerNorm */
   float *emb_mean, *emb_rstd;
   float *emb_ln;      /* (BT, E) dropout(LayerNorm) before the projection; NULL without one */
@@ -190,16 +205,17 @@ typedef struct enc_model {
    * and activation gradient to that type, as a GPU storing them in it would (RNE; fp16
    * overflows to inf). Parameter gradients and optimizer state stay float32. */
   ordo_dtype precision;
-  float *w_lp; /* params.total floats: the rounded weights, NULL in float32 */
+  float *w_lp; /* params.total floats of backend memory: the rounded weights, NULL in float32 */
 } enc_model;
 
 /* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /
- * enc_load). Returns -1 with a message for configurations the driver does not support. */
-int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops, ordo_err *e);
+ * enc_load), its working copy on be (NULL: the fast CPU backend, backend_cpu()). Returns -1
+ * with a message for configurations the driver does not support. */
+int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_backend *be, ordo_err *e);
 /* Same with LoRA adapters (lora NULL or lora->r == 0: none): the base encoder is frozen,
  * adapters are initialised as peft does (A ~ kaiming-uniform, B = 0) by enc_init_weights. */
 int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora_config *lora,
-                  const ordo_ops *ops, ordo_err *e);
+                  const ordo_backend *be, ordo_err *e);
 /* Folds every adapter into its base weight (W += scaling * B A) and zeroes B, so the model
  * saved afterwards is a plain HF checkpoint with the adapted behaviour. */
 void enc_lora_merge(enc_model *m);
@@ -258,15 +274,19 @@ void enc_forward(enc_model *m, const enc_batch *b, int train);
  * ids (T tokens) and returns the LM logits (vocab_size) of position T-1. The key/value cache is
  * the layers' activations: positions before r0 must have run in earlier calls with the same
  * ids (generation: r0 = the tokens already run); r0 = 0 runs the whole sequence (no cache).
- * The logits stay valid until the next call. */
+ * The logits (host memory the model owns) stay valid until the next call. */
 const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0);
 /* Clears the output-gradient seeds, after enc_forward and before seeding them through a loss. */
 void enc_zero_output_grads(enc_model *m, const enc_batch *b);
 /* Backward from the seeded output gradients; accumulates into m->params.grad. */
 void enc_backward(enc_model *m, const enc_batch *b);
 
-/* Losses: each returns the loss and seeds the matching output gradient scaled by dloss. */
+/* Losses: each returns the loss and seeds the matching output gradient scaled by dloss. Each
+ * reads one float from the backend. */
 float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count);
+/* The MLM loss of the last forward without seeding a gradient (evaluation); *count the
+ * counted rows. */
+float enc_loss_mlm_value(enc_model *m, const enc_batch *b, int *count);
 float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, float dloss);
 float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, float dloss);
 /* Sum over real tokens of |h - target|^2 divided by the number of real tokens; target (B, T, C). */
@@ -275,7 +295,11 @@ float enc_loss_hidden_mse(enc_model *m, const enc_batch *b, const float *target,
  * (B, T) 0/1, averaged over the real tokens (mask 1), as ElectraForPreTraining. */
 float enc_loss_rtd(enc_model *m, const enc_batch *b, const float *replaced, float dloss);
 
-/* Last hidden state of the last forward: (B, T, C) with the batch's T. */
+/* Last hidden state of the last forward: (B, T, C) with the batch's T, in backend memory. */
 const float *enc_hidden(const enc_model *m);
+/* Backend memory of the model (src: enc_hidden, cls_logits, pooled ...) to the host, and host
+ * data into it (dst: an output gradient such as d_hidden or d_cls_logits). */
+void enc_read(const enc_model *m, void *host_dst, const void *src, size_t bytes);
+void enc_write(const enc_model *m, void *dst, const void *host_src, size_t bytes);
 
 #endif

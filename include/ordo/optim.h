@@ -1,5 +1,9 @@
 /* Optimizers over the parameter table. State buffers share the table's layout (offsets), so a
- * spec's moments sit at the same offset as its weights. Frozen specs get no update. */
+ * spec's moments sit at the same offset as its weights. Frozen specs get no update.
+ * Backends: an optimizer reads the gradients and writes the weights of the table's working copy
+ * (params_gd / params_wd), and keeps its state in the memory of the table's backend (p->be when
+ * the table is attached at init, else the host); its steps and the gradient reductions below
+ * are backend ops (adamw_step, adamw8_step, sumsq_blocks, scale). */
 #ifndef ORDO_OPTIM_H
 #define ORDO_OPTIM_H
 
@@ -17,7 +21,8 @@ typedef struct adamw_config {
 
 typedef struct opt_adamw {
   adamw_config cfg;
-  float *m, *v; /* first and second moments, params->total floats each */
+  ordo_backend be; /* whose memory holds m and v */
+  float *m, *v; /* first and second moments, params->total floats each (backend memory) */
   size_t n;
   int64_t t;    /* steps taken */
 } opt_adamw;
@@ -26,17 +31,24 @@ typedef struct opt_adamw {
 adamw_config adamw_defaults(void);
 void opt_adamw_init(opt_adamw *o, const ordo_params *p, const adamw_config *cfg);
 void opt_adamw_free(opt_adamw *o);
-/* One step with learning rate lr, from p->grad, as torch.optim.AdamW computes it. */
+/* One step with learning rate lr, from the working copy's gradients, as torch.optim.AdamW
+ * computes it (the backend's adamw_step over each trainable spec). */
 void opt_adamw_step(opt_adamw *o, ordo_params *p, float lr);
+/* The state in host memory (checkpoints): h is o with m and v host copies (o's own arrays on a
+ * host-memory backend); opt_adamw_from_host ends the copy, uploading it (and h's step count)
+ * first when `upload` (after the host wrote it: a checkpoint load). */
+void opt_adamw_to_host(const opt_adamw *o, opt_adamw *h);
+void opt_adamw_from_host(opt_adamw *o, opt_adamw *h, int upload);
 
 /* Global L2 norm of the gradients of trainable parameters: the squares summed in double per
- * block of Q8_BLOCK elements of each spec, the blocks' sums added in table order (so a ZeRO rank
- * can sum its own blocks, and the sum of every rank's parts in order has the same bits). */
+ * block of Q8_BLOCK elements of each spec (the backend's sumsq_blocks), the blocks' sums
+ * downloaded and added on the host in table order (so a ZeRO rank can sum its own blocks, and
+ * the sum of every rank's parts in order has the same bits). */
 double grad_global_norm(const ordo_params *p);
 /* The blocks' squared sums (as above) of the table's elements [lo, hi) (on block boundaries)
- * into parts (NULL: only counted); returns how many. */
+ * into parts, in the backend memory of the table (NULL: only counted); returns how many. */
 int64_t grad_norm_parts(const ordo_params *p, size_t lo, size_t hi, double *parts);
-/* Scales all gradients by s. */
+/* Scales all gradients (the working copy's) by s. */
 void grad_scale(ordo_params *p, float s);
 
 /* ---- parameter groups (src/train/param_groups.c) --------------------------------------------
@@ -133,11 +145,14 @@ typedef struct opt_adamw8 {
   adamw_config cfg; /* lr, betas, eps (weight decay comes from the groups) */
   int n_specs;
   adamw8_spec *spec;
+  ordo_backend be;  /* whose memory holds the arrays below */
   uint8_t *qm, *qv; /* 8-bit moments, n_q bytes each */
   float *sm, *sv;   /* their block absmax, n_blocks each */
   float *m32, *v32; /* 32-bit moments, n_32 floats each */
   size_t n_q, n_blocks, n_32;
-  q8_map map_m, map_v;
+  q8_map map_m, map_v; /* on the host (checkpoints check them) ... */
+  float *maps;         /* ... and in backend memory, uploaded once: map_m.v (256), map_m.mid
+                          (255), map_v.v (256), map_v.mid (255) */
   int64_t t;
 } opt_adamw8;
 
@@ -161,14 +176,21 @@ int opt_adamw8_init_range(opt_adamw8 *o, const ordo_params *p, const adamw_confi
 void opt_adamw8_range_sizes(const opt_adamw8 *o, const ordo_params *p, size_t end, size_t *n_q,
                             size_t *n_blocks, size_t *n_32);
 void opt_adamw8_free(opt_adamw8 *o);
-/* One step at schedule rate lr (group rates lr * lr_mul), from p->grad. Deterministic and
- * independent of the thread count (blocks are independent). */
+/* One step at schedule rate lr (group rates lr * lr_mul), from the working copy's gradients: per
+ * spec the backend's adamw_step (32-bit) or adamw8_step (8-bit). Deterministic and independent
+ * of the thread count (blocks are independent). */
 void opt_adamw8_step(opt_adamw8 *o, ordo_params *p, float lr);
+/* The state in host memory (checkpoints, ZeRO gathers): h is o with the six arrays as host
+ * copies (o's own arrays on a host-memory backend); opt_adamw8_from_host ends the copy,
+ * uploading it (and h's step count) first when `upload`. */
+void opt_adamw8_to_host(const opt_adamw8 *o, opt_adamw8 *h);
+void opt_adamw8_from_host(opt_adamw8 *o, opt_adamw8 *h, int upload);
 /* Bytes of optimizer state held (moments, codes and block scales). */
 size_t opt_adamw8_state_bytes(const opt_adamw8 *o);
 /* Trainable elements whose state is 8-bit / 32-bit. */
 void opt_adamw8_counts(const opt_adamw8 *o, const ordo_params *p, int64_t *n8, int64_t *n32);
-/* A spec's moments as float32 (dequantized when 8-bit): m, v of spec->numel each. */
+/* A spec's moments as float32 (dequantized when 8-bit) in host memory: m, v of spec->numel
+ * each. */
 void opt_adamw8_moments(const opt_adamw8 *o, const ordo_params *p, int idx, float *m, float *v);
 
 #endif

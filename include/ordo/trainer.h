@@ -35,7 +35,14 @@
  * for clipping is the sum of the ranks' block parts in table order (the same bits as one
  * process's), each rank steps its part, and the updated parts are all-gathered. Checkpoints hold
  * the whole state (gathered to rank 0), so a run resumes on any number of ranks, with or without
- * ZeRO. */
+ * ZeRO.
+ *
+ * Backends: the trainer works on the table's working copy (params.h) in the memory of the
+ * backend the table is attached to when trainer_init runs (the host when it is not): the
+ * accumulated gradient, the optimizer state, unscaling, clipping and the L2 term are backend ops,
+ * and the host reads one thing per step, the gradient norm's block parts. Data parallelism runs
+ * on host-memory backends only (MPI over host buffers); checkpoints download to save and upload
+ * to load, so a checkpoint moves between backends. */
 #ifndef ORDO_TRAINER_H
 #define ORDO_TRAINER_H
 
@@ -90,6 +97,7 @@ typedef struct trainer {
   trainer_config cfg;
   enc_model *m;     /* the encoder trained, or NULL for a plain parameter table */
   ordo_params *p;   /* the parameters stepped: &m->params, or the table given */
+  ordo_backend be;  /* the table's backend at init (its working copy's memory) */
   opt_groups groups;
   opt_adamw8 opt;
   ordo_scaler_state scaler;
@@ -99,16 +107,18 @@ typedef struct trainer {
   ordo_dist *dist;  /* NULL (default): one process; set by trainer_set_dist */
   int64_t (*spans)[2]; /* (n_spans) [element offset, count]: the trainable runs of the table */
   int n_spans;
-  float *acc;          /* (total) the step's gradient so far, with accumulation; else NULL */
+  float *acc;          /* (the spans' elements, packed; backend memory) the step's gradient
+                          so far, with accumulation; else NULL */
   int adding;          /* the micro-batch's gradient adds to acc when final */
   int64_t (*done)[2];  /* (n_done) ranges of the table reduced during this backward pass */
   int n_done;
   int64_t pend[2];     /* final ranges not yet started, merged: [start, end) */
   int64_t *shard;      /* ZeRO: (world + 1) rank r's part of the table; NULL without */
   int64_t *counts;     /* (world) scratch: the ranks' parts of one range */
-  double *norm_parts;  /* ZeRO: (n_norm_parts) squared sums of the blocks, every rank's */
+  double *norm_parts;  /* (n_norm_parts) squared sums of the gradient's blocks, every rank's */
   int64_t n_norm_parts;
-  int64_t *norm_counts; /* ZeRO: (world) how many of them each rank computes */
+  int64_t *norm_counts; /* (world, or 1 without ZeRO) how many of them each rank computes */
+  double *norm_dev;     /* this rank's parts, in backend memory */
 } trainer;
 
 /* Sets the model's precision and recompute mode (call before enc_plan), builds the parameter

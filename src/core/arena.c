@@ -10,8 +10,15 @@ void arena_init(ordo_arena *a, size_t bytes) {
   a->base = ordo_alloc_aligned(bytes);
 }
 
+void arena_init_at(ordo_arena *a, void *base, size_t bytes) {
+  *a = (ordo_arena){0};
+  a->cap = bytes;
+  a->base = base;
+  a->borrowed = 1;
+}
+
 void arena_free(ordo_arena *a) {
-  ordo_free_aligned(a->base);
+  if (!a->borrowed) ordo_free_aligned(a->base);
   *a = (ordo_arena){0};
 }
 

@@ -15,8 +15,20 @@ static void carve(enc_model *m, ordo_arena *a) {
   size_t B = m->maxB, T = m->maxT, BT = B * T, C = c->hidden_size, I = c->intermediate_size;
   size_t NH = c->num_attention_heads, V = c->vocab_size, R = m->maxMLM, L = c->num_labels;
   size_t E = c->embedding_size, CE = C > E ? C : E;
+  size_t HR = R > B ? R : B; /* head rows */
+  size_t NF = c->head_features > 0 ? (size_t)c->head_features : 0;
   m->pos = arena_alloc(a, BT * sizeof(int32_t));
   m->tt0 = arena_alloc(a, BT * sizeof(int32_t));
+  m->in_ids = arena_alloc(a, BT * sizeof(int32_t));
+  m->in_mask = arena_alloc(a, BT * sizeof(int32_t));
+  m->in_tt = arena_alloc(a, BT * sizeof(int32_t));
+  m->in_rows = arena_alloc(a, R * sizeof(int32_t));
+  m->in_first = arena_alloc(a, B * sizeof(int32_t));
+  m->in_labels = arena_alloc(a, HR * sizeof(int32_t));
+  m->in_f = take(a, BT > B * L ? BT : B * L);
+  m->in_emb = take(a, BT * E);
+  m->in_feats = NF ? take(a, B * NF) : NULL;
+  m->loss = take(a, 1);
   m->emb_sum = take(a, BT * E);
   m->emb_mean = take(a, BT);
   m->emb_rstd = take(a, BT);
@@ -66,7 +78,6 @@ static void carve(enc_model *m, ordo_arena *a) {
     m->lora_dxa = take(a, BT * m->lora.r);
     m->lora_dxd = take(a, BT * wide);
   }
-  size_t HR = R > B ? R : B; /* head rows */
   if (m->heads & ENC_HEAD_MLM) {
     m->mlm_in = take(a, R * C);
     m->mlm_fc = take(a, R * E);
@@ -131,7 +142,7 @@ int enc_check_seq(const enc_config *c, int T, ordo_err *e) {
 void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
   ORDO_CHECK(maxB > 0 && maxT > 0);
   ORDO_CHECKF(maxT <= enc_max_seq(&m->cfg), "sequence length %d exceeds the position table", maxT);
-  arena_free(&m->arena);
+  enc_unplan(m);
   free(m->acts);
   m->acts = ordo_calloc(m->cfg.num_hidden_layers, sizeof *m->acts);
   m->maxB = maxB;
@@ -140,8 +151,31 @@ void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
   ordo_arena meas;
   arena_init_measure(&meas);
   carve(m, &meas);
-  arena_init(&m->arena, meas.peak);
+  arena_init_at(&m->arena, m->be.ops->alloc(m->be.ctx, meas.peak), meas.peak);
   carve(m, &m->arena);
+  const enc_config *c = &m->cfg;
+  size_t BT = (size_t)maxB * maxT, att = (size_t)c->num_attention_heads * maxT * maxT;
+  size_t nf = BT > att ? BT : att;
+  if ((size_t)c->vocab_size > nf) nf = c->vocab_size;
+  m->host_i = ordo_malloc(BT * sizeof(int32_t));
+  m->host_f = ordo_malloc(nf * sizeof(float));
+}
+
+/* Frees the arena and the host staging (enc_plan again, enc_free). */
+void enc_unplan(enc_model *m) {
+  m->be.ops->free(m->be.ctx, m->arena.base);
+  arena_free(&m->arena);
+  free(m->host_i);
+  free(m->host_f);
+  m->host_i = NULL, m->host_f = NULL;
+}
+
+void enc_read(const enc_model *m, void *host_dst, const void *src, size_t bytes) {
+  m->be.ops->download(m->be.ctx, host_dst, src, bytes);
+}
+
+void enc_write(const enc_model *m, void *dst, const void *host_src, size_t bytes) {
+  m->be.ops->upload(m->be.ctx, dst, host_src, bytes);
 }
 
 const float *enc_hidden(const enc_model *m) {
@@ -159,24 +193,33 @@ static uint64_t lora_site(int l, int st) { return site(1024 + 8 * l + st); }
 
 static float pdrop(const enc_model *m, float p) { return m->training ? p : 0.0f; }
 
-/* Weights as the kernels see them: the low-precision copy under mixed precision. */
-static float *P(const enc_model *m, int idx) {
+float *enc_w(const enc_model *m, int idx) {
   if (idx < 0) return NULL;
-  return m->w_lp ? m->w_lp + m->params.specs[idx].offset : params_data(&m->params, idx);
+  return m->w_lp ? m->w_lp + m->params.specs[idx].offset : params_wd(&m->params, idx);
 }
-/* Gradient pointer, NULL for a frozen parameter (no gradient is computed for it). */
-static float *G(const enc_model *m, int idx) {
+float *enc_g(const enc_model *m, int idx) {
   if (idx < 0 || (m->params.specs[idx].flags & ORDO_PF_FROZEN)) return NULL;
-  return params_grad(&m->params, idx);
+  return params_gd(&m->params, idx);
+}
+#define P enc_w
+#define G enc_g
+
+static void upload_i32(const enc_model *m, int32_t *dst, const int32_t *src, size_t n) {
+  m->be.ops->upload(m->be.ctx, dst, src, n * sizeof(int32_t));
+}
+static void upload_f32(const enc_model *m, float *dst, const float *src, size_t n) {
+  m->be.ops->upload(m->be.ctx, dst, src, F(n));
 }
 
+/* Position ids of the batch, built on the host and uploaded into m->pos. */
 static void positions(enc_model *m, const enc_batch *b) {
   int B = b->B, T = b->T;
+  int32_t *pos = m->host_i;
   if (b->pos_ids) {
     for (int i = 0; i < B * T; i++) {
       ORDO_CHECKF(b->pos_ids[i] >= 0 && b->pos_ids[i] < m->cfg.max_position_embeddings,
                   "position id %d out of range", b->pos_ids[i]);
-      m->pos[i] = b->pos_ids[i];
+      pos[i] = b->pos_ids[i];
     }
   } else if (m->cfg.arch == ORDO_ARCH_ROBERTA) {
     /* RoBERTa: positions count non-pad tokens from pad_token_id + 1; pads keep pad_token_id */
@@ -186,29 +229,37 @@ static void positions(enc_model *m, const enc_batch *b) {
       for (int t = 0; t < T; t++) {
         int is_tok = b->ids[i * T + t] != pad;
         run += is_tok;
-        m->pos[i * T + t] = is_tok ? pad + run : pad;
+        pos[i * T + t] = is_tok ? pad + run : pad;
       }
     }
   } else {
     for (int i = 0; i < B; i++)
-      for (int t = 0; t < T; t++) m->pos[i * T + t] = t;
+      for (int t = 0; t < T; t++) pos[i * T + t] = t;
   }
+  upload_i32(m, m->pos, pos, (size_t)B * T);
+}
+
+/* The first row of each sequence (b * T) into m->in_first: the rows the pooler and the
+ * classification head read. */
+static void first_rows(enc_model *m, int B, int T) {
+  for (int i = 0; i < B; i++) m->host_i[i] = i * T;
+  upload_i32(m, m->in_first, m->host_i, (size_t)B);
 }
 
 /* The layers' activation: GELU exact or its tanh form (gelu_new). */
 static void act_forward(const enc_model *m, float *out, const float *in, int64_t n) {
-  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_forward(NULL, out, in, n);
-  else m->ops->gelu_forward(NULL, out, in, n);
+  if (m->cfg.hidden_act[4] == '_') m->be.ops->gelu_tanh_forward(m->be.ctx, out, in, n);
+  else m->be.ops->gelu_forward(m->be.ctx, out, in, n);
 }
 static void act_backward(const enc_model *m, float *din, const float *in, const float *dout,
                          int64_t n) {
-  if (m->cfg.hidden_act[4] == '_') m->ops->gelu_tanh_backward(NULL, din, in, dout, n);
-  else m->ops->gelu_backward(NULL, din, in, dout, n);
+  if (m->cfg.hidden_act[4] == '_') m->be.ops->gelu_tanh_backward(m->be.ctx, din, in, dout, n);
+  else m->be.ops->gelu_backward(m->be.ctx, din, in, dout, n);
 }
 
 /* Rounds a stored activation (or activation gradient) to the mixed-precision type. */
 static void R(const enc_model *m, float *x, size_t n) {
-  if (m->precision != ORDO_DT_F32) round_to_dtype_n(x, n, m->precision);
+  if (m->precision != ORDO_DT_F32) m->be.ops->round_dtype(m->be.ctx, x, (int64_t)n, m->precision);
 }
 
 /* q, k, v adapters of layer l on input x (BT, C) into qkv (BT, 3C). */
@@ -231,9 +282,10 @@ static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, C = c->hidden_size, NH = c->num_attention_heads;
   enc_layer_acts *A = &m->acts[l];
-  m->ops->attention_forward(NULL, A->attn_out, A->att, m->g_att, A->qkv, b->mask, enc_is_causal(c),
-                            m->att_bias, pdrop(m, c->attention_probs_dropout_prob), key,
-                            site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  m->be.ops->attention_forward(m->be.ctx, A->attn_out, A->att, m->g_att, A->qkv, m->in_mask,
+                               enc_is_causal(c), m->att_bias,
+                               pdrop(m, c->attention_probs_dropout_prob), key,
+                               site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, A->att, (size_t)B * NH * T * T);
   R(m, A->attn_out, (size_t)B * T * C);
 }
@@ -245,12 +297,12 @@ static void qkv_forward(enc_model *m, int l, const float *xin, int r0, int n, ui
   int C = c->hidden_size;
   const enc_layer_idx *L = &m->layer[l];
   float *qkv = m->acts[l].qkv + (size_t)r0 * 3 * C;
-  m->ops->matmul_forward(NULL, qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
+  m->be.ops->matmul_forward(m->be.ctx, qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
   qkv_lora_forward(m, l, xin, n, qkv, key);
   R(m, qkv, (size_t)3 * n * C);
   if (c->position == ENC_POS_ROPE) {
-    m->ops->rope_forward(NULL, qkv, m->pos + r0, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
-                         n, C, c->num_attention_heads);
+    m->be.ops->rope_forward(m->be.ctx, qkv, m->pos + r0, c->rope_scale, c->rope_theta,
+                            c->rotary_value ? 3 : 2, n, C, c->num_attention_heads);
     R(m, qkv, (size_t)3 * n * C);
   }
 }
@@ -263,7 +315,8 @@ static void qkv_forward(enc_model *m, int l, const float *xin, int r0, int n, ui
 static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
                                 uint64_t key, int r0, int cached) {
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size, n = BT - r0;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)n * C, nBI = (size_t)n * I, oc = (size_t)r0 * C;
@@ -272,13 +325,13 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   float *h1 = A->h1 + oc, *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
   float *fc = A->fc + (size_t)r0 * I, *gelu = A->gelu + (size_t)r0 * I;
   const float *xr = x + oc;
-  op->layernorm_forward(NULL, h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
+  op->layernorm_forward(cx, h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
   R(m, h1, nBC);
   qkv_forward(m, l, h1, r0, n, key);
   if (cached) {
     ORDO_CHECK(b->B == 1 && !m->training);
-    op->attention_cached_forward(NULL, A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
+    op->attention_cached_forward(cx, A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
                                  A->qkv + C, A->qkv + 2 * C, 3 * C, 3 * C, n, BT, C,
                                  c->num_attention_heads);
     R(m, A->attn_out + oc, nBC);
@@ -286,26 +339,26 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
     ORDO_CHECK(r0 == 0);
     attention_core(m, b, l, key);
   }
-  op->matmul_forward(NULL, r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  op->matmul_forward(cx, r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out + oc, n, r1, C, key,
                lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, r1, nBC);
-  op->dropout_forward(NULL, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(NULL, r1, r1, xr, (int64_t)nBC);
+  op->dropout_forward(cx, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(cx, r1, r1, xr, (int64_t)nBC);
   R(m, r1, nBC);
-  op->layernorm_forward(NULL, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
+  op->layernorm_forward(cx, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
                         P(m, L->ln2_b), eps, n, C);
   R(m, r2, nBC);
-  op->matmul_forward(NULL, fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  op->matmul_forward(cx, fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
   lora_forward(m, l, ENC_LORA_FC, r2, n, fc, I, key, lora_site(l, ENC_LORA_FC));
   R(m, fc, nBI);
   act_forward(m, gelu, fc, (int64_t)nBI);
   R(m, gelu, nBI);
-  op->matmul_forward(NULL, out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  op->matmul_forward(cx, out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
   lora_forward(m, l, ENC_LORA_PROJ, gelu, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
   R(m, out, nBC);
-  op->dropout_forward(NULL, out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(NULL, out, out, r1, (int64_t)nBC);
+  op->dropout_forward(cx, out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(cx, out, out, r1, (int64_t)nBC);
   R(m, out, nBC);
 }
 
@@ -316,7 +369,8 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
     return;
   }
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
@@ -324,38 +378,39 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   enc_layer_acts *A = &m->acts[l];
   qkv_forward(m, l, x, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  op->matmul_forward(NULL, A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+  op->matmul_forward(cx, A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
   lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, A->r1, nBC);
-  op->dropout_forward(NULL, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(NULL, A->r1, A->r1, x, (int64_t)nBC);
-  op->layernorm_forward(NULL, A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
+  op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
+  op->layernorm_forward(cx, A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
                         eps, BT, C);
   R(m, A->h1, nBC);
-  op->matmul_forward(NULL, A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+  op->matmul_forward(cx, A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
   lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
   R(m, A->fc, nBI);
   act_forward(m, A->gelu, A->fc, (int64_t)nBI);
   R(m, A->gelu, nBI);
-  op->matmul_forward(NULL, A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+  op->matmul_forward(cx, A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
   lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
   R(m, A->r2, nBC);
-  op->dropout_forward(NULL, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(NULL, A->r2, A->r2, A->h1, (int64_t)nBC);
-  op->layernorm_forward(NULL, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
+  op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(cx, A->r2, A->r2, A->h1, (int64_t)nBC);
+  op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
                         eps, BT, C);
   R(m, A->out, nBC);
 }
 
 static void sync_low_precision_weights(enc_model *m) {
   if (!m->w_lp) return;
-  memcpy(m->w_lp, m->params.data, m->params.total * sizeof(float));
-  round_to_dtype_n(m->w_lp, m->params.total, m->precision);
+  copy_buf(m, m->w_lp, m->params.wd, F(m->params.total));
+  R(m, m->w_lp, m->params.total);
 }
 
 void enc_forward(enc_model *m, const enc_batch *b, int train) {
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   ORDO_CHECKF(b->B <= m->maxB && b->T <= m->maxT, "batch %dx%d exceeds the plan %dx%d", b->B,
               b->T, m->maxB, m->maxT);
   m->training = train;
@@ -368,32 +423,36 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
   }
   positions(m, b);
+  upload_i32(m, m->in_ids, b->ids, (size_t)BT);
+  upload_i32(m, m->in_mask, b->mask, (size_t)BT);
   if (m->att_bias) {
-    enc_position_bias(m, T, m->att_bias);
-    R(m, m->att_bias, (size_t)c->num_attention_heads * T * T);
+    size_t nb = (size_t)c->num_attention_heads * T * T;
+    enc_position_bias(m, T, m->host_f);
+    upload_f32(m, m->att_bias, m->host_f, nb);
+    R(m, m->att_bias, nb);
   }
-  const int32_t *tt = b->tt;
-  if (!tt) {
-    memset(m->tt0, 0, BT * sizeof(int32_t));
-    tt = m->tt0;
-  }
+  const int32_t *tt = b->tt ? m->in_tt : m->tt0;
+  if (b->tt) upload_i32(m, m->in_tt, b->tt, (size_t)BT);
+  else zero_buf(m, m->tt0, (size_t)BT * sizeof(int32_t));
   /* embeddings E wide; with a projection, x0 = dropout(LN(emb)) W^T + b */
   int E = c->embedding_size;
   float *xe = m->emb_ln ? m->emb_ln : m->x0;
-  op->embed_forward(NULL, m->emb_sum, b->ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
+  op->embed_forward(cx, m->emb_sum, m->in_ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
-  if (b->add_emb)
-    for (size_t k = 0; k < (size_t)BT * E; k++) m->emb_sum[k] += b->add_emb[k];
+  if (b->add_emb) {
+    upload_f32(m, m->in_emb, b->add_emb, (size_t)BT * E);
+    op->axpy(cx, m->emb_sum, 1.0f, m->in_emb, (int64_t)BT * E);
+  }
   if (m->emb.ln_w >= 0)
-    op->layernorm_forward(NULL, xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
+    op->layernorm_forward(cx, xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
                           P(m, m->emb.ln_b), eps, BT, E);
   else /* GPT-2: no embedding LayerNorm */
-    memcpy(xe, m->emb_sum, F((size_t)BT * E));
-  op->dropout_forward(NULL, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
+    copy_buf(m, xe, m->emb_sum, F((size_t)BT * E));
+  op->dropout_forward(cx, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
 
   R(m, xe, (size_t)BT * E);
   if (m->emb_ln) {
-    op->matmul_forward(NULL, m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    op->matmul_forward(cx, m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
     R(m, m->x0, (size_t)BT * C);
   }
   const float *x = m->x0;
@@ -402,8 +461,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     x = m->acts[l].out;
   }
   if (m->lnf_out) {
-    op->layernorm_forward(NULL, m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w), P(m, m->lnf_b),
-                          eps, BT, C);
+    op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w),
+                          P(m, m->lnf_b), eps, BT, C);
     R(m, m->lnf_out, (size_t)BT * C);
     x = m->lnf_out;
   }
@@ -413,70 +472,69 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     int NR = b->mlm_rows ? b->n_mlm_rows : BT;
     ORDO_CHECKF(NR <= m->maxMLM, "%d MLM rows exceed the plan's %d", NR, m->maxMLM);
     m->n_mlm_rows = NR;
-    if (b->mlm_rows)
-      for (int r = 0; r < NR; r++) {
-        ORDO_CHECK(b->mlm_rows[r] >= 0 && b->mlm_rows[r] < BT);
-        memcpy(m->mlm_in + (size_t)r * C, h + (size_t)b->mlm_rows[r] * C, F(C));
-      }
-    else
-      memcpy(m->mlm_in, h, F((size_t)BT * C));
+    if (b->mlm_rows) {
+      for (int r = 0; r < NR; r++) ORDO_CHECK(b->mlm_rows[r] >= 0 && b->mlm_rows[r] < BT);
+      upload_i32(m, m->in_rows, b->mlm_rows, (size_t)NR);
+      op->gather_rows(cx, m->mlm_in, h, m->in_rows, NR, C);
+    } else {
+      copy_buf(m, m->mlm_in, h, F((size_t)BT * C));
+    }
     const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
     if (m->mlm_dense_w >= 0) {
-      op->matmul_forward(NULL, m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR, C, E);
+      op->matmul_forward(cx, m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR,
+                         C, E);
       R(m, m->mlm_fc, (size_t)NR * E);
-      op->gelu_forward(NULL, m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
+      op->gelu_forward(cx, m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
       R(m, m->mlm_gelu, (size_t)NR * E);
-      op->layernorm_forward(NULL, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
+      op->layernorm_forward(cx, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
                             P(m, m->mlm_ln_b), eps, NR, E);
       R(m, m->mlm_ln, (size_t)NR * E);
       dec_in = m->mlm_ln;
     }
-    op->matmul_forward(NULL, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
+    op->matmul_forward(cx, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
   if (m->heads & ENC_HEAD_RTD) {
     /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
-    op->matmul_forward(NULL, m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
+    op->matmul_forward(cx, m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
     R(m, m->rtd_fc, (size_t)BT * C);
-    op->gelu_forward(NULL, m->rtd_act, m->rtd_fc, (int64_t)BT * C);
+    op->gelu_forward(cx, m->rtd_act, m->rtd_fc, (int64_t)BT * C);
     R(m, m->rtd_act, (size_t)BT * C);
-    op->matmul_forward(NULL, m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C, 1);
+    op->matmul_forward(cx, m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C,
+                       1);
     R(m, m->rtd_logits, (size_t)BT);
   }
+  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, T);
   if (m->heads & ENC_HEAD_POOLER) {
-    for (int i = 0; i < B; i++) memcpy(m->pool_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
-    op->matmul_forward(NULL, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
-    op->tanh_forward(NULL, m->pooled, m->pooled, (int64_t)B * C);
+    op->gather_rows(cx, m->pool_in, h, m->in_first, B, C);
+    op->matmul_forward(cx, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
+    op->tanh_forward(cx, m->pooled, m->pooled, (int64_t)B * C);
     R(m, m->pooled, (size_t)B * C);
   }
   if (m->heads & ENC_HEAD_CLS) {
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
-    for (int i = 0; i < B; i++) memcpy(m->cls_in + (size_t)i * C, h + (size_t)i * T * C, F(C));
+    op->gather_rows(cx, m->cls_in, h, m->in_first, B, C);
     if (!m->cls_pooled)
-      op->dropout_forward(NULL, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
-    op->matmul_forward(NULL, m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C, C);
+      op->dropout_forward(cx, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
+    op->matmul_forward(cx, m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C,
+                       C);
     R(m, m->cls_fc, (size_t)B * C);
-    if (m->cls_gelu) op->gelu_forward(NULL, m->cls_tanh, m->cls_fc, (int64_t)B * C);
-    else op->tanh_forward(NULL, m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
+    else op->tanh_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
     R(m, m->cls_tanh, (size_t)B * C);
     float *dropped = m->cls_tanh + (size_t)B * C;
-    op->dropout_forward(NULL, dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    op->matmul_forward(NULL, m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
+    op->dropout_forward(cx, dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    op->matmul_forward(cx, m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
     if (m->cls_feat_w >= 0) {
-      /* the output layer reads [pooled text; features]: its feature columns are a product of
-       * B x head_features x num_labels, a loop */
+      /* the output layer reads [pooled text; features]: logits (B, L) += feats (B, NF) W^T */
       ORDO_CHECKF(b->head_feats, "the classification head needs %d features per row",
                   c->head_features);
-      const float *W = P(m, m->cls_feat_w);
       int L = c->num_labels, NF = c->head_features;
-      for (int i = 0; i < B; i++)
-        for (int l = 0; l < L; l++) {
-          float s = 0;
-          for (int k = 0; k < NF; k++) s += W[(size_t)l * NF + k] * b->head_feats[(size_t)i * NF + k];
-          m->cls_logits[(size_t)i * L + l] += s;
-        }
+      upload_f32(m, m->in_feats, b->head_feats, (size_t)B * NF);
+      op->gemm(cx, 0, 1, B, L, NF, 1.0f, m->in_feats, NF, P(m, m->cls_feat_w), NF, 1.0f,
+               m->cls_logits, L);
     }
     R(m, m->cls_logits, (size_t)B * c->num_labels);
   }
@@ -484,7 +542,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
 
 const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   ORDO_CHECKF(enc_is_causal(c) && (m->heads & ENC_HEAD_MLM), "enc_decode needs a causal LM");
   ORDO_CHECKF(c->position == ENC_POS_LEARNED || c->position == ENC_POS_ROPE,
               "enc_decode: %s positions have no cached path", enc_position_name(c->position));
@@ -496,32 +555,37 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   for (int i = r0; i < T; i++)
     ORDO_CHECKF(ids[i] >= 0 && ids[i] < c->vocab_size, "token id %d out of range", ids[i]);
   sync_low_precision_weights(m);
-  for (int t = 0; t < T; t++) m->pos[t] = t, m->tt0[t] = 0;
+  for (int t = 0; t < T; t++) m->host_i[t] = t;
+  upload_i32(m, m->pos, m->host_i, (size_t)T);
+  zero_buf(m, m->tt0, (size_t)T * sizeof(int32_t));
+  upload_i32(m, m->in_ids, ids, (size_t)T);
   size_t oc = (size_t)r0 * C;
-  op->embed_forward(NULL, m->x0 + oc, ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
+  op->embed_forward(cx, m->x0 + oc, m->in_ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
                     P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
   R(m, m->x0 + oc, (size_t)n * C);
   enc_batch b = {.B = 1, .T = T, .ids = ids};
   for (int l = 0; l <= last; l++)
     layer_forward_preln(m, &b, l, l == 0 ? m->x0 : m->acts[l - 1].out, 0, r0, 1);
   size_t lc = (size_t)(T - 1) * C; /* only the last position's logits are wanted */
-  op->layernorm_forward(NULL, m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
-                        m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b),
-                        c->layer_norm_eps, 1, C);
-  op->matmul_forward(NULL, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C, c->vocab_size);
-  return m->mlm_logits;
+  op->layernorm_forward(cx, m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
+                        m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b), c->layer_norm_eps,
+                        1, C);
+  op->matmul_forward(cx, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C,
+                     c->vocab_size);
+  enc_read(m, m->host_f, m->mlm_logits, F(c->vocab_size));
+  return m->host_f;
 }
 
 void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = m->has_d_rtd = 0;
-  if (m->d_rtd_logits) memset(m->d_rtd_logits, 0, F(BT));
-  memset(m->d_hidden, 0, F((size_t)BT * C));
+  if (m->d_rtd_logits) zero_buf(m, m->d_rtd_logits, F(BT));
+  zero_buf(m, m->d_hidden, F((size_t)BT * C));
   /* only the rows the MLM head ran on in the forward just made (the loss and backward read
    * no others): the whole (maxMLM, V) buffer would be tens of MB per step */
-  if (m->d_mlm_logits) memset(m->d_mlm_logits, 0, F((size_t)m->n_mlm_rows * m->cfg.vocab_size));
-  if (m->d_cls_logits) memset(m->d_cls_logits, 0, F((size_t)b->B * m->cfg.num_labels));
-  if (m->d_pooled) memset(m->d_pooled, 0, F((size_t)b->B * C));
+  if (m->d_mlm_logits) zero_buf(m, m->d_mlm_logits, F((size_t)m->n_mlm_rows * m->cfg.vocab_size));
+  if (m->d_cls_logits) zero_buf(m, m->d_cls_logits, F((size_t)b->B * m->cfg.num_labels));
+  if (m->d_pooled) zero_buf(m, m->d_pooled, F((size_t)b->B * C));
 }
 
 /* Backward of layer l's attention core from d attn_out: m->g_qkv = d qkv (before rotary). */
@@ -531,14 +595,14 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
-  memset(m->g_qkv, 0, F(nBC * 3));
-  m->ops->attention_backward(NULL, m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att, b->mask,
-                             pdrop(m, c->attention_probs_dropout_prob), key,
-                             site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  zero_buf(m, m->g_qkv, F(nBC * 3));
+  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att,
+                                m->in_mask, pdrop(m, c->attention_probs_dropout_prob), key,
+                                site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, m->g_qkv, 3 * nBC);
   if (c->position == ENC_POS_ROPE) {
-    m->ops->rope_backward(NULL, m->g_qkv, m->pos, c->rope_scale, c->rope_theta, c->rotary_value ? 3 : 2,
-                          BT, C, NH);
+    m->be.ops->rope_backward(m->be.ctx, m->g_qkv, m->pos, c->rope_scale, c->rope_theta,
+                             c->rotary_value ? 3 : 2, BT, C, NH);
     R(m, m->g_qkv, 3 * nBC);
   }
 }
@@ -548,8 +612,8 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const float *x
                          uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
-  m->ops->matmul_backward(NULL, dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin, P(m, L->qkv_w), BT,
-                          C, 3 * C);
+  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin,
+                             P(m, L->qkv_w), BT, C, 3 * C);
   qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
 }
 
@@ -562,16 +626,17 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const flo
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
   float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
-  memset(dbig, 0, F(nBI));
-  m->ops->matmul_backward(NULL, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, A->gelu, P(m, L->proj_w), BT,
-                          I, C);
+  zero_buf(m, dbig, F(nBI));
+  m->be.ops->matmul_backward(m->be.ctx, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, A->gelu,
+                             P(m, L->proj_w), BT, I, C);
   lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
   R(m, dbig, nBI);
-  memset(dbig2, 0, F(nBI));
+  zero_buf(m, dbig2, F(nBI));
   act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
   R(m, dbig2, nBI);
-  if (overwrite) memset(dx, 0, F((size_t)BT * C));
-  m->ops->matmul_backward(NULL, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w), BT, C, I);
+  if (overwrite) zero_buf(m, dx, F((size_t)BT * C));
+  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w),
+                             BT, C, I);
   lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
 }
 
@@ -584,12 +649,13 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d,
   size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  memset(tmp, 0, F(nBC));
-  m->ops->dropout_backward(NULL, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key, site(SITE_LAYER0 + 2 * l),
-                           (int64_t)nBC);
+  zero_buf(m, tmp, F(nBC));
+  m->be.ops->dropout_backward(m->be.ctx, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key,
+                              site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   R(m, tmp, nBC);
-  memset(d, 0, F(nBC));
-  m->ops->matmul_backward(NULL, d, G(m, L->ao_w), G(m, L->ao_b), tmp, A->attn_out, P(m, L->ao_w), BT, C, C);
+  zero_buf(m, d, F(nBC));
+  m->be.ops->matmul_backward(m->be.ctx, d, G(m, L->ao_w), G(m, L->ao_b), tmp, A->attn_out,
+                             P(m, L->ao_w), BT, C, C);
   lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
   R(m, d, nBC);
   attention_backward_core(m, b, l, d, key);
@@ -599,7 +665,8 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d,
 static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const float *x,
                                   float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int BT = b->B * b->T, C = c->hidden_size;
   float ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C;
@@ -607,22 +674,22 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   enc_layer_acts *A = &m->acts[l];
   R(m, dh, nBC);
   /* out = LN2(r2) */
-  memset(m->g_a, 0, F(nBC));
-  op->layernorm_backward(NULL, m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
+  zero_buf(m, m->g_a, F(nBC));
+  op->layernorm_backward(cx, m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
   /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
-  memcpy(m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
-  memset(dnext, 0, F(nBC));
-  op->dropout_backward(NULL, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  copy_buf(m, m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
+  zero_buf(m, dnext, F(nBC));
+  op->dropout_backward(cx, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
   mlp_backward(m, l, BT, dnext, A->h1, m->g_b, 0, key);
   R(m, m->g_b, nBC);
   /* h1 = LN1(r1) */
-  memset(m->g_a, 0, F(nBC));
-  op->layernorm_backward(NULL, m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
+  zero_buf(m, m->g_a, F(nBC));
+  op->layernorm_backward(cx, m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
-  memcpy(dnext, m->g_a, F(nBC)); /* d x from the residual */
+  copy_buf(m, dnext, m->g_a, F(nBC)); /* d x from the residual */
   attn_out_backward(m, b, l, m->g_a, m->g_b, key);
   qkv_backward(m, b, l, x, dnext, key);
 }
@@ -631,7 +698,8 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
 static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
                                  float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int BT = b->B * b->T, C = c->hidden_size;
   float ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C;
@@ -639,24 +707,24 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   enc_layer_acts *A = &m->acts[l];
   R(m, dh, nBC);
   /* out = r1 + dropout(gelu @ Wp^T + bp) */
-  memset(m->g_a, 0, F(nBC));
-  op->dropout_backward(NULL, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  zero_buf(m, m->g_a, F(nBC));
+  op->dropout_backward(cx, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
   /* fc = LN2(r1) @ Wfc^T + bfc */
   mlp_backward(m, l, BT, m->g_a, A->r2, m->g_a, 1, key);
   R(m, m->g_a, nBC);
-  memcpy(m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
-  op->layernorm_backward(NULL, m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
+  copy_buf(m, m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
+  op->layernorm_backward(cx, m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
-  memcpy(dnext, m->g_b, F(nBC)); /* d x from the residual */
+  copy_buf(m, dnext, m->g_b, F(nBC)); /* d x from the residual */
   attn_out_backward(m, b, l, m->g_b, m->g_a, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
-  memset(m->g_a, 0, F(nBC));
+  zero_buf(m, m->g_a, F(nBC));
   qkv_backward(m, b, l, A->h1, m->g_a, key);
   R(m, m->g_a, nBC);
-  op->layernorm_backward(NULL, dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
+  op->layernorm_backward(cx, dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
 }
 
@@ -668,100 +736,93 @@ static int layer_owned(const enc_model *m, int l) {
 
 void enc_backward(enc_model *m, const enc_batch *b) {
   const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size;
   int NH = c->num_attention_heads;
   float ph = pdrop(m, c->hidden_dropout_prob);
   uint64_t key = drop_key(m);
   size_t nBC = (size_t)BT * C;
   float *dh = m->g_c, *dnext = m->g_c + nBC; /* d loss / d (current layer output) */
-  if (m->g_att_bias) memset(m->g_att_bias, 0, F((size_t)NH * T * T));
-  memcpy(dh, m->d_hidden, F(nBC));
+  if (m->g_att_bias) zero_buf(m, m->g_att_bias, F((size_t)NH * T * T));
+  copy_buf(m, dh, m->d_hidden, F(nBC));
 
   if ((m->heads & ENC_HEAD_MLM) && m->has_d_mlm) {
     int R = m->n_mlm_rows, E = c->embedding_size;
-    if (m->precision != ORDO_DT_F32) round_to_dtype_n(m->d_mlm_logits, (size_t)R * c->vocab_size, m->precision);
-    memset(m->g_head_a, 0, F((size_t)R * E));
+    if (m->precision != ORDO_DT_F32) /* (R names the rows here) */
+      op->round_dtype(cx, m->d_mlm_logits, (int64_t)R * c->vocab_size, m->precision);
+    zero_buf(m, m->g_head_a, F((size_t)R * E));
     int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
-    op->matmul_backward(NULL, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
+    op->matmul_backward(cx, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
                         transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
     if (transform) {
-      memset(m->g_head_b, 0, F((size_t)R * E));
-      op->layernorm_backward(NULL, m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
+      zero_buf(m, m->g_head_b, F((size_t)R * E));
+      op->layernorm_backward(cx, m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
                              m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
-      memset(m->g_head_c, 0, F((size_t)R * E));
-      op->gelu_backward(NULL, m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
-      memset(m->g_head_a, 0, F((size_t)R * C));
-      op->matmul_backward(NULL, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
+      zero_buf(m, m->g_head_c, F((size_t)R * E));
+      op->gelu_backward(cx, m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      zero_buf(m, m->g_head_a, F((size_t)R * C));
+      op->matmul_backward(cx, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
                           m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
     }
-    for (int r = 0; r < R; r++) {
-      size_t row = b->mlm_rows ? (size_t)b->mlm_rows[r] : (size_t)r;
-      float *d = dh + row * C;
-      const float *s = m->g_head_a + (size_t)r * C;
-      for (int k = 0; k < C; k++) d[k] += s[k];
-    }
+    if (b->mlm_rows) op->scatter_add_rows(cx, dh, m->g_head_a, m->in_rows, R, C);
+    else op->axpy(cx, dh, 1.0f, m->g_head_a, (int64_t)R * C);
     /* the head's own specs, laid out back to back (the decoder weight is the tied wte) */
     if (m->grads_final && transform) m->grads_final(m->grads_final_ctx, m->mlm_dense_w, m->mlm_bias + 1);
   }
   if ((m->heads & ENC_HEAD_RTD) && m->has_d_rtd) {
     R(m, m->d_rtd_logits, (size_t)BT);
-    memset(m->g_a, 0, F(nBC));
-    op->matmul_backward(NULL, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
+    zero_buf(m, m->g_a, F(nBC));
+    op->matmul_backward(cx, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
                         m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
     R(m, m->g_a, nBC);
-    memset(m->g_b, 0, F(nBC));
-    op->gelu_backward(NULL, m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
+    zero_buf(m, m->g_b, F(nBC));
+    op->gelu_backward(cx, m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
     R(m, m->g_b, nBC);
-    op->matmul_backward(NULL, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
+    op->matmul_backward(cx, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
                         P(m, m->rtd_dense_w), BT, C, C);
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
     R(m, m->d_pooled, (size_t)B * C);
-    memset(m->g_head_a, 0, F((size_t)B * C));
-    op->tanh_backward(NULL, m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
-    memset(m->g_head_b, 0, F((size_t)B * C));
-    op->matmul_backward(NULL, m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
+    zero_buf(m, m->g_head_a, F((size_t)B * C));
+    op->tanh_backward(cx, m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
+    zero_buf(m, m->g_head_b, F((size_t)B * C));
+    op->matmul_backward(cx, m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
                         P(m, m->pool_w), B, C, C);
-    for (int i = 0; i < B; i++)
-      for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
+    op->scatter_add_rows(cx, dh, m->g_head_b, m->in_first, B, C);
   }
   if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
     R(m, m->d_cls_logits, (size_t)B * c->num_labels);
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
     float *dropped = m->cls_tanh + (size_t)B * C;
-    memset(m->g_head_a, 0, F((size_t)B * C));
-    op->matmul_backward(NULL, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
+    zero_buf(m, m->g_head_a, F((size_t)B * C));
+    op->matmul_backward(cx, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
                         dropped, P(m, m->cls_out_w), B, C, c->num_labels);
-    if (m->cls_feat_w >= 0) {
-      float *gW = G(m, m->cls_feat_w);
-      int L = c->num_labels, NF = c->head_features;
-      for (int i = 0; i < B; i++)
-        for (int l = 0; l < L; l++) {
-          float d = m->d_cls_logits[(size_t)i * L + l];
-          for (int k = 0; k < NF; k++) gW[(size_t)l * NF + k] += d * b->head_feats[(size_t)i * NF + k];
-        }
-    }
-    memset(m->g_head_b, 0, F((size_t)B * C));
-    op->dropout_backward(NULL, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    memset(m->g_head_c, 0, F((size_t)B * C));
-    if (m->cls_gelu) op->gelu_backward(NULL, m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
-    else op->tanh_backward(NULL, m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
-    memset(m->g_head_a, 0, F((size_t)B * C));
-    op->matmul_backward(NULL, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
+    /* dW (L, NF) += dlogits^T (L, B) feats (B, NF) */
+    if (m->cls_feat_w >= 0 && G(m, m->cls_feat_w))
+      op->gemm(cx, 1, 0, c->num_labels, c->head_features, B, 1.0f, m->d_cls_logits, c->num_labels,
+               m->in_feats, c->head_features, 1.0f, G(m, m->cls_feat_w), c->head_features);
+    zero_buf(m, m->g_head_b, F((size_t)B * C));
+    op->dropout_backward(cx, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    zero_buf(m, m->g_head_c, F((size_t)B * C));
+    if (m->cls_gelu) op->gelu_backward(cx, m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
+    else op->tanh_backward(cx, m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    zero_buf(m, m->g_head_a, F((size_t)B * C));
+    op->matmul_backward(cx, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
-    memset(m->g_head_b, 0, F((size_t)B * C));
-    if (m->cls_pooled) memcpy(m->g_head_b, m->g_head_a, F((size_t)B * C));
-    else op->dropout_backward(NULL, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
-    for (int i = 0; i < B; i++)
-      for (int k = 0; k < C; k++) dh[(size_t)i * T * C + k] += m->g_head_b[(size_t)i * C + k];
+    zero_buf(m, m->g_head_b, F((size_t)B * C));
+    if (m->cls_pooled) copy_buf(m, m->g_head_b, m->g_head_a, F((size_t)B * C));
+    else
+      op->dropout_backward(cx, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN),
+                           (int64_t)B * C);
+    op->scatter_add_rows(cx, dh, m->g_head_b, m->in_first, B, C);
   }
 
   if (m->lnf_out) { /* GPT-2: hidden = ln_f(last layer output) */
     int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
-    memset(dnext, 0, F(nBC));
-    op->layernorm_backward(NULL, dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
+    zero_buf(m, dnext, F(nBC));
+    op->layernorm_backward(cx, dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
                            P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
     float *t = dh;
     dh = dnext;
@@ -781,45 +842,60 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     if (m->grads_final && layer_owned(m, l))
       m->grads_final(m->grads_final_ctx, m->layer[l].qkv_w, m->layer[l].spec_end);
   }
-  if (m->g_att_bias) enc_position_bias_backward(m, T, m->g_att_bias);
+  if (m->g_att_bias) {
+    enc_read(m, m->host_f, m->g_att_bias, F((size_t)NH * T * T));
+    enc_position_bias_backward(m, T, m->host_f);
+  }
   /* x0 = dropout(LN(embeddings)), through the projection when there is one */
   R(m, dh, nBC);
   int E = c->embedding_size;
   size_t nBE = (size_t)BT * E;
   const float *dxe = dh;
   if (m->emb_ln) {
-    memset(m->g_emb, 0, F(nBE));
-    op->matmul_backward(NULL, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
+    zero_buf(m, m->g_emb, F(nBE));
+    op->matmul_backward(cx, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
                         P(m, m->emb.proj_w), BT, E, C);
     R(m, m->g_emb, nBE);
     dxe = m->g_emb;
   }
-  memset(m->g_a, 0, F(nBE));
-  op->dropout_backward(NULL, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
+  zero_buf(m, m->g_a, F(nBE));
+  op->dropout_backward(cx, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
   const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
   if (m->emb.ln_w >= 0) {
-    memset(m->g_b, 0, F(nBE));
-    op->layernorm_backward(NULL, m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
+    zero_buf(m, m->g_b, F(nBE));
+    op->layernorm_backward(cx, m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
                            P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
     demb = m->g_b;
   }
-  if (b->d_add_emb) memcpy(b->d_add_emb, demb, F(nBE));
-  const int32_t *tt = b->tt ? b->tt : m->tt0;
-  op->embed_backward(NULL, G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, b->ids, m->pos,
-                     tt, BT, E);
+  if (b->d_add_emb) enc_read(m, b->d_add_emb, demb, F(nBE));
+  const int32_t *tt = b->tt ? m->in_tt : m->tt0;
+  op->embed_backward(cx, G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, m->in_ids,
+                     m->pos, tt, BT, E);
+}
+
+/* The MLM head's labels uploaded; the counted rows (label != -100) counted on the host. */
+static int mlm_labels(enc_model *m, const enc_batch *b) {
+  ORDO_CHECK(m->heads & ENC_HEAD_MLM);
+  int R = m->n_mlm_rows, n = 0;
+  for (int r = 0; r < R; r++) n += b->mlm_labels[r] != -100;
+  upload_i32(m, m->in_labels, b->mlm_labels, (size_t)R);
+  return n;
+}
+
+float enc_loss_mlm_value(enc_model *m, const enc_batch *b, int *count) {
+  int n = mlm_labels(m, b);
+  m->be.ops->crossentropy_forward(m->be.ctx, m->loss, m->mlm_probs, m->mlm_logits, m->in_labels,
+                                  -100, m->n_mlm_rows, m->cfg.vocab_size);
+  if (count) *count = n;
+  return be_read_f32(&m->be, m->loss);
 }
 
 float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
-  ORDO_CHECK(m->heads & ENC_HEAD_MLM);
-  int R = m->n_mlm_rows, n = 0;
-  const int32_t *labels = b->mlm_labels;
-  for (int r = 0; r < R; r++) n += labels[r] != -100;
-  float loss;
-  m->ops->crossentropy_forward(NULL, &loss, m->mlm_probs, m->mlm_logits, labels, -100, R,
-                               m->cfg.vocab_size);
+  int n;
+  float loss = enc_loss_mlm_value(m, b, &n);
   if (n > 0)
-    m->ops->crossentropy_backward(NULL, m->d_mlm_logits, m->mlm_probs, labels, -100, dloss / n, R,
-                                  m->cfg.vocab_size);
+    m->be.ops->crossentropy_backward(m->be.ctx, m->d_mlm_logits, m->mlm_probs, m->in_labels, -100,
+                                     dloss / n, m->n_mlm_rows, m->cfg.vocab_size);
   m->has_d_mlm = 1;
   if (count) *count = n;
   return loss;
@@ -828,22 +904,24 @@ float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
 float enc_loss_rtd(enc_model *m, const enc_batch *b, const float *replaced, float dloss) {
   ORDO_CHECK(m->heads & ENC_HEAD_RTD);
   int BT = b->B * b->T;
-  for (int i = 0; i < BT; i++) m->rtd_w[i] = b->mask[i] ? 1.0f : 0.0f;
-  float loss;
-  m->ops->bce_logits_forward(NULL, &loss, m->rtd_logits, replaced, m->rtd_w, BT);
-  m->ops->bce_logits_backward(NULL, m->d_rtd_logits, m->rtd_logits, replaced, m->rtd_w, dloss, BT);
+  for (int i = 0; i < BT; i++) m->host_f[i] = b->mask[i] ? 1.0f : 0.0f;
+  upload_f32(m, m->rtd_w, m->host_f, (size_t)BT);
+  upload_f32(m, m->in_f, replaced, (size_t)BT);
+  m->be.ops->bce_logits_forward(m->be.ctx, m->loss, m->rtd_logits, m->in_f, m->rtd_w, BT);
+  m->be.ops->bce_logits_backward(m->be.ctx, m->d_rtd_logits, m->rtd_logits, m->in_f, m->rtd_w,
+                                 dloss, BT);
   m->has_d_rtd = 1;
-  return loss;
+  return be_read_f32(&m->be, m->loss);
 }
 
 float enc_loss_cls_mse(enc_model *m, const enc_batch *b, const float *targets, float dloss) {
   ORDO_CHECK(m->heads & ENC_HEAD_CLS);
   int64_t n = (int64_t)b->B * m->cfg.num_labels;
-  float loss;
-  m->ops->mse_forward(NULL, &loss, m->cls_logits, targets, n);
-  m->ops->mse_backward(NULL, m->d_cls_logits, m->cls_logits, targets, dloss, n);
+  upload_f32(m, m->in_f, targets, (size_t)n);
+  m->be.ops->mse_forward(m->be.ctx, m->loss, m->cls_logits, m->in_f, n);
+  m->be.ops->mse_backward(m->be.ctx, m->d_cls_logits, m->cls_logits, m->in_f, dloss, n);
   m->has_d_cls = 1;
-  return loss;
+  return be_read_f32(&m->be, m->loss);
 }
 
 float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, float dloss) {
@@ -852,32 +930,42 @@ float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, 
   float *probs = m->g_head_c; /* (B, L) fits: L <= C is checked by the caller's config */
   ORDO_CHECK(L <= m->cfg.hidden_size);
   for (int i = 0; i < b->B; i++) n += targets[i] != -100;
-  float loss;
-  m->ops->crossentropy_forward(NULL, &loss, probs, m->cls_logits, targets, -100, b->B, L);
+  upload_i32(m, m->in_labels, targets, (size_t)b->B);
+  m->be.ops->crossentropy_forward(m->be.ctx, m->loss, probs, m->cls_logits, m->in_labels, -100,
+                                  b->B, L);
   if (n > 0)
-    m->ops->crossentropy_backward(NULL, m->d_cls_logits, probs, targets, -100, dloss / n, b->B, L);
+    m->be.ops->crossentropy_backward(m->be.ctx, m->d_cls_logits, probs, m->in_labels, -100,
+                                     dloss / n, b->B, L);
   m->has_d_cls = 1;
-  return loss;
+  return be_read_f32(&m->be, m->loss);
 }
 
+/* A host loop over the downloaded hidden state (a distillation loss, off the training hot
+ * path): the sum runs in double, in row order, as it always has. */
 float enc_loss_hidden_mse(enc_model *m, const enc_batch *b, const float *target, float dloss) {
   int B = b->B, T = b->T, C = m->cfg.hidden_size;
-  const float *h = enc_hidden(m);
+  size_t nBC = (size_t)B * T * C;
   double sum = 0;
   int64_t n_real = 0;
   for (int i = 0; i < B * T; i++) n_real += b->mask[i] != 0;
   if (n_real == 0) return 0.0f;
+  float *h = ordo_malloc(F(nBC)), *dh = ordo_malloc(F(nBC));
+  enc_read(m, h, enc_hidden(m), F(nBC));
+  enc_read(m, dh, m->d_hidden, F(nBC));
   float g = 2.0f * dloss / (float)n_real;
   for (int i = 0; i < B * T; i++) {
     if (!b->mask[i]) continue;
     const float *hr = h + (size_t)i * C, *tr = target + (size_t)i * C;
-    float *dr = m->d_hidden + (size_t)i * C;
+    float *dr = dh + (size_t)i * C;
     for (int k = 0; k < C; k++) {
       float d = hr[k] - tr[k];
       sum += (double)d * d;
       dr[k] += g * d;
     }
   }
+  enc_write(m, m->d_hidden, dh, F(nBC));
+  free(h);
+  free(dh);
   m->has_d_hidden = 1;
   return (float)(sum / (double)n_real);
 }
@@ -898,6 +986,6 @@ void enc_set_recompute(enc_model *m, enc_recompute mode) {
 void enc_set_precision(enc_model *m, ordo_dtype dt) {
   ORDO_CHECK(dt == ORDO_DT_F32 || dt == ORDO_DT_BF16 || dt == ORDO_DT_F16);
   m->precision = dt;
-  ordo_free_aligned(m->w_lp);
-  m->w_lp = dt == ORDO_DT_F32 ? NULL : ordo_alloc_aligned(m->params.total * sizeof(float));
+  m->be.ops->free(m->be.ctx, m->w_lp);
+  m->w_lp = dt == ORDO_DT_F32 ? NULL : m->be.ops->alloc(m->be.ctx, F(m->params.total));
 }

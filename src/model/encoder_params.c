@@ -27,8 +27,8 @@ static int add(enc_model *m, int contiguous, int flags, int ndim, int64_t d0, in
 
 #define ND ORDO_PF_NO_DECAY
 
-int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_ops *ops, ordo_err *e) {
-  return enc_init_lora(m, cfg, heads, NULL, ops, e);
+int enc_init(enc_model *m, const enc_config *cfg, int heads, const ordo_backend *be, ordo_err *e) {
+  return enc_init_lora(m, cfg, heads, NULL, be, e);
 }
 
 /* HF's names for one family: the base model's prefix, the layer's sub-modules and the MLM head
@@ -169,7 +169,7 @@ void enc_layer_prefix(const enc_model *m, int l, char *out, size_t cap) {
 }
 
 int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora_config *lora,
-                  const ordo_ops *ops, ordo_err *e) {
+                  const ordo_backend *be, ordo_err *e) {
   memset(m, 0, sizeof *m);
   if (lora && lora->r > 0) {
     if (lora->r > 4096 || !(lora->alpha > 0) || lora->dropout < 0 || lora->dropout >= 1 || !lora->targets)
@@ -181,7 +181,7 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
   if (enc_check_config(cfg, heads, lora, e) != 0) return -1;
   m->cfg = *cfg;
   m->heads = heads & ENC_HEAD_SOP ? heads | ENC_HEAD_CLS : heads; /* SOP: the head's slots */
-  m->ops = ops;
+  m->be = be ? *be : backend_cpu();
   params_init(&m->params);
   family_names nm = names_of(cfg->arch);
   const char *pre = nm.base;
@@ -323,12 +323,16 @@ int enc_init_lora(enc_model *m, const enc_config *cfg, int heads, const enc_lora
                      count / 1e9, ENC_MAX_PARAMS / 1e9);
   }
   params_alloc(&m->params);
+  params_attach(&m->params, &m->be);
   return 0;
 }
 
 int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *shared,
                     ordo_params *joint) {
   ORDO_CHECK(!a->w_lp && !b->w_lp && !a->params.borrowed && !b->params.borrowed);
+  ORDO_CHECK(a->be.ops == b->be.ops && a->be.ctx == b->be.ctx);
+  params_download(&a->params);
+  params_download(&b->params);
   params_init(joint);
   for (int i = 0; i < a->params.n; i++) {
     const ordo_param_spec *s = &a->params.specs[i];
@@ -365,9 +369,12 @@ int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *
     s->offset = off;
   }
   free(alias);
-  /* both models now read and write joint's memory */
+  params_attach(joint, &a->be);
+  /* both models now read and write joint's memory, its host image and its working copy */
   ordo_params *mp[2] = {&a->params, &b->params};
   for (int k = 0; k < 2; k++) {
+    if (mp[k]->wd != mp[k]->data) mp[k]->be.ops->free(mp[k]->be.ctx, mp[k]->wd);
+    if (mp[k]->gd != mp[k]->grad) mp[k]->be.ops->free(mp[k]->be.ctx, mp[k]->gd);
     ordo_free_aligned(mp[k]->data);
     if (mp[k]->grad) munmap(mp[k]->grad, mp[k]->total * sizeof(float));
     mp[k]->data = joint->data;
@@ -380,9 +387,11 @@ int enc_join_params(enc_model *a, enc_model *b, const char *prefix, const char *
 }
 
 void enc_free(enc_model *m) {
+  if (m->be.ops) {
+    m->be.ops->free(m->be.ctx, m->w_lp);
+    enc_unplan(m);
+  }
   params_free(&m->params);
-  ordo_free_aligned(m->w_lp);
-  arena_free(&m->arena);
   free(m->layer);
   free(m->acts);
   memset(m, 0, sizeof *m);
@@ -412,6 +421,7 @@ void enc_init_weights(enc_model *m, uint64_t seed) {
     enc_rope_table(params_data(&m->params, m->emb.rope_table), m->cfg.max_position_embeddings,
                    m->cfg.hidden_size / m->cfg.num_attention_heads);
   lora_init_weights(m, seed);
+  params_upload(&m->params);
 }
 
 void enc_param_to_hf(const enc_model *m, int i, const float *src, float *dst, int64_t *shape) {
@@ -502,11 +512,17 @@ int enc_load(enc_model *m, const char *path, int *n_missing_heads, ordo_err *e) 
   if (unknown) log_info("%s: %d tensors not used by this model", file, unknown);
   free(seen);
   st_close(&f);
+  params_upload(&m->params);
   if (rc == 0 && n_missing_heads) *n_missing_heads = missing_heads;
   return rc;
 }
 
 int enc_save(const enc_model *m, const char *dir, ordo_err *e) {
+  params_download((ordo_params *)&m->params); /* the host image is a cache of the working copy */
+  return enc_save_host(m, dir, e);
+}
+
+int enc_save_host(const enc_model *m, const char *dir, ordo_err *e) {
   if (ordo_dir_ensure(dir, e) != 0) return -1;
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);

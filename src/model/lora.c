@@ -95,24 +95,31 @@ void lora_forward(enc_model *m, int l, int site, const float *x, int N, float *y
   const enc_layer_idx *L = &m->layer[l];
   if (L->lora_a[site] < 0) return;
   enc_layer_acts *A = &m->acts[l];
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int in, out, r = m->lora.r;
   lora_site_dims(m, site, &in, &out);
   const float *xin = x;
   float p = m->training ? m->lora.dropout : 0.0f;
   if (p > 0) {
-    op->dropout_forward(NULL, A->lora_xd[site], x, p, key, drop_site, (int64_t)N * in);
+    op->dropout_forward(cx, A->lora_xd[site], x, p, key, drop_site, (int64_t)N * in);
     xin = A->lora_xd[site];
   }
-  op->matmul_forward(NULL, A->lora_xa[site], xin, params_data(&m->params, L->lora_a[site]), NULL, N, in, r);
-  op->matmul_forward(NULL, m->lora_tmp, A->lora_xa[site], params_data(&m->params, L->lora_b[site]), NULL,
-                     N, r, out);
+  op->matmul_forward(cx, A->lora_xa[site], xin, params_wd(&m->params, L->lora_a[site]), NULL, N, in,
+                     r);
+  op->matmul_forward(cx, m->lora_tmp, A->lora_xa[site], params_wd(&m->params, L->lora_b[site]),
+                     NULL, N, r, out);
   float s = lora_scale(m);
-  for (int n = 0; n < N; n++) {
-    float *yr = y + (size_t)n * ldy;
-    const float *t = m->lora_tmp + (size_t)n * out;
-    for (int o = 0; o < out; o++) yr[o] += s * t[o];
-  }
+  /* y's rows are ldy apart (q, k, v: columns of the (N, 3C) qkv): one axpy per row then */
+  if (ldy == out) op->axpy(cx, y, s, m->lora_tmp, (int64_t)N * out);
+  else
+    for (int n = 0; n < N; n++)
+      op->axpy(cx, y + (size_t)n * ldy, s, m->lora_tmp + (size_t)n * out, out);
+}
+
+/* Working gradient of spec i, NULL when frozen. */
+static float *grad_or_null(const enc_model *m, int i) {
+  return (m->params.specs[i].flags & ORDO_PF_FROZEN) ? NULL : params_gd(&m->params, i);
 }
 
 /* Backward of one site from dy (row stride ldy): dA, dB and dx += ... */
@@ -121,26 +128,30 @@ void lora_backward(enc_model *m, int l, int site, const float *x, int N, const f
   const enc_layer_idx *L = &m->layer[l];
   if (L->lora_a[site] < 0) return;
   enc_layer_acts *A = &m->acts[l];
-  const ordo_ops *op = m->ops;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
   int in, out, r = m->lora.r;
   lora_site_dims(m, site, &in, &out);
   float s = lora_scale(m), p = m->training ? m->lora.dropout : 0.0f;
-  for (int n = 0; n < N; n++)
-    for (int o = 0; o < out; o++) m->lora_tmp[(size_t)n * out + o] = s * dy[(size_t)n * ldy + o];
-  memset(m->lora_dxa, 0, (size_t)N * r * sizeof(float));
+  size_t row = (size_t)out * sizeof(float);
+  if (ldy == out) copy_buf(m, m->lora_tmp, dy, (size_t)N * row);
+  else
+    for (int n = 0; n < N; n++)
+      copy_buf(m, m->lora_tmp + (size_t)n * out, dy + (size_t)n * ldy, row);
+  op->scale(cx, m->lora_tmp, s, (int64_t)N * out); /* (N, out) = s dy */
+  zero_buf(m, m->lora_dxa, (size_t)N * r * sizeof(float));
   int ia = L->lora_a[site], ib = L->lora_b[site];
-  float *dA = (m->params.specs[ia].flags & ORDO_PF_FROZEN) ? NULL : params_grad(&m->params, ia);
-  float *dB = (m->params.specs[ib].flags & ORDO_PF_FROZEN) ? NULL : params_grad(&m->params, ib);
-  op->matmul_backward(NULL, m->lora_dxa, dB, NULL, m->lora_tmp, A->lora_xa[site],
-                      params_data(&m->params, ib), N, r, out);
+  float *dA = grad_or_null(m, ia), *dB = grad_or_null(m, ib);
+  op->matmul_backward(cx, m->lora_dxa, dB, NULL, m->lora_tmp, A->lora_xa[site],
+                      params_wd(&m->params, ib), N, r, out);
   const float *xin = p > 0 ? A->lora_xd[site] : x;
   if (p > 0) {
-    memset(m->lora_dxd, 0, (size_t)N * in * sizeof(float));
-    op->matmul_backward(NULL, m->lora_dxd, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N,
+    zero_buf(m, m->lora_dxd, (size_t)N * in * sizeof(float));
+    op->matmul_backward(cx, m->lora_dxd, dA, NULL, m->lora_dxa, xin, params_wd(&m->params, ia), N,
                         in, r);
-    op->dropout_backward(NULL, dx, m->lora_dxd, p, key, drop_site, (int64_t)N * in);
+    op->dropout_backward(cx, dx, m->lora_dxd, p, key, drop_site, (int64_t)N * in);
   } else {
-    op->matmul_backward(NULL, dx, dA, NULL, m->lora_dxa, xin, params_data(&m->params, ia), N, in, r);
+    op->matmul_backward(cx, dx, dA, NULL, m->lora_dxa, xin, params_wd(&m->params, ia), N, in, r);
   }
 }
 
@@ -159,8 +170,8 @@ static float *site_weight(enc_model *m, int l, int site) {
   }
 }
 
-void enc_lora_merge(enc_model *m) {
-  if (m->lora.r <= 0) return;
+/* enc_lora_merge on the host image only. */
+static void merge_host(enc_model *m) {
   float s = lora_scale(m);
   int r = m->lora.r;
   for (int l = 0; l < m->cfg.num_hidden_layers; l++)
@@ -181,12 +192,20 @@ void enc_lora_merge(enc_model *m) {
     }
 }
 
+void enc_lora_merge(enc_model *m) {
+  if (m->lora.r <= 0) return;
+  params_download(&m->params);
+  merge_host(m);
+  params_upload(&m->params);
+}
+
 int enc_save_merged(enc_model *m, const char *dir, ordo_err *e) {
   if (m->lora.r <= 0) return enc_save(m, dir, e);
+  params_download(&m->params);
   float *keep = ordo_malloc(m->params.total * sizeof(float));
   memcpy(keep, m->params.data, m->params.total * sizeof(float));
-  enc_lora_merge(m);
-  int rc = enc_save(m, dir, e);
+  merge_host(m); /* the working copy keeps the adapters */
+  int rc = enc_save_host(m, dir, e);
   memcpy(m->params.data, keep, m->params.total * sizeof(float));
   free(keep);
   return rc;
@@ -195,6 +214,7 @@ int enc_save_merged(enc_model *m, const char *dir, ordo_err *e) {
 int enc_lora_save_adapters(const enc_model *m, const char *dir, ordo_err *e) {
   if (m->lora.r <= 0) return ordo_fail(e, "the model has no LoRA adapters to save");
   if (ordo_dir_ensure(dir, e) != 0) return -1;
+  params_download((ordo_params *)&m->params); /* the host image is a cache of the working copy */
   st_writer w;
   st_writer_init(&w);
   st_writer_meta(&w, "format", "pt");

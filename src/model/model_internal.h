@@ -4,6 +4,22 @@
 
 #include "ordo/model.h"
 
+/* Backend memory of the model: fill with zero bytes, copy (the ranges may not overlap). */
+static inline void zero_buf(const enc_model *m, void *p, size_t bytes) {
+  m->be.ops->zero(m->be.ctx, p, bytes);
+}
+static inline void copy_buf(const enc_model *m, void *dst, const void *src, size_t bytes) {
+  m->be.ops->copy(m->be.ctx, dst, src, bytes);
+}
+/* Weights as the kernels see them (the low-precision copy under mixed precision) and their
+ * gradient, NULL for a frozen parameter; both in backend memory (encoder.c). */
+float *enc_w(const enc_model *m, int idx);
+float *enc_g(const enc_model *m, int idx);
+/* Frees the activation arena and the host staging buffers (encoder.c). */
+void enc_unplan(enc_model *m);
+/* enc_save of the host image as it is, without downloading the working copy first. */
+int enc_save_host(const enc_model *m, const char *dir, ordo_err *e);
+
 /* "bert.encoder.layer.3.", "transformer.h.3.", ...: layer l's module prefix (encoder_params.c) */
 void enc_layer_prefix(const enc_model *m, int l, char *out, size_t cap);
 
@@ -25,8 +41,8 @@ void enc_rope_table(float *out, int P, int hs);
 float enc_alibi_slope(int h, int NH);
 /* T5's bidirectional bucket of the offset rel = key - query among nb buckets. */
 int enc_relative_bucket(int rel, int nb, int max_distance);
-/* The attention bias (NH, T, T) of the ALiBi or relative scheme, and the relative table's
- * gradient from the bias's (accumulated). */
+/* The attention bias (NH, T, T) of the ALiBi or relative scheme into host memory, and the
+ * relative table's working gradient from the bias's (dbias: host memory; accumulated). */
 void enc_position_bias(const enc_model *m, int T, float *bias);
 void enc_position_bias_backward(enc_model *m, int T, const float *dbias);
 

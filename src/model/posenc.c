@@ -42,7 +42,12 @@ int enc_relative_bucket(int rel, int nb, int max_distance) {
 void enc_position_bias(const enc_model *m, int T, float *bias) {
   const enc_config *c = &m->cfg;
   int NH = c->num_attention_heads;
-  const float *W = c->position == ENC_POS_RELATIVE ? params_data(&m->params, m->emb.rel_bias) : NULL;
+  float *W = NULL; /* the relative table (buckets, NH), read from the working weights */
+  if (c->position == ENC_POS_RELATIVE) {
+    size_t n = (size_t)c->relative_buckets * NH;
+    W = ordo_malloc(n * sizeof(float));
+    enc_read(m, W, params_wd(&m->params, m->emb.rel_bias), n * sizeof(float));
+  }
   for (int h = 0; h < NH; h++) {
     float slope = enc_alibi_slope(h, NH);
     for (int i = 0; i < T; i++)
@@ -54,6 +59,7 @@ void enc_position_bias(const enc_model *m, int T, float *bias) {
           *o = W[(size_t)enc_relative_bucket(j - i, c->relative_buckets, c->relative_max_distance) * NH + h];
       }
   }
+  free(W);
 }
 
 void enc_position_bias_backward(enc_model *m, int T, const float *dbias) {
@@ -61,10 +67,15 @@ void enc_position_bias_backward(enc_model *m, int T, const float *dbias) {
   if (c->position != ENC_POS_RELATIVE || (m->params.specs[m->emb.rel_bias].flags & ORDO_PF_FROZEN))
     return;
   int NH = c->num_attention_heads;
-  float *dW = params_grad(&m->params, m->emb.rel_bias);
+  /* the table's gradient is small: accumulated on the host in the working gradient's order */
+  size_t n = (size_t)c->relative_buckets * NH;
+  float *gd = params_gd(&m->params, m->emb.rel_bias), *dW = ordo_malloc(n * sizeof(float));
+  enc_read(m, dW, gd, n * sizeof(float));
   for (int h = 0; h < NH; h++)
     for (int i = 0; i < T; i++)
       for (int j = 0; j < T; j++)
         dW[(size_t)enc_relative_bucket(j - i, c->relative_buckets, c->relative_max_distance) * NH + h] +=
             dbias[((size_t)h * T + i) * T + j];
+  enc_write(m, gd, dW, n * sizeof(float));
+  free(dW);
 }

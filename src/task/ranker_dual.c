@@ -110,14 +110,16 @@ void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md
 typedef struct dual_rows {
   int T, L, n, longest;
   int32_t *ids, *msk, *tt, *who_nb, *who_cell;
+  float *z; /* (n, L) the batch's embeddings, on the host */
 } dual_rows;
 
 static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
   if (r->n == 0) return;
   enc_batch b = rk_pack_rows(r->ids, r->msk, r->tt, r->n, r->T, r->longest);
   enc_forward(enc, &b, 0);
+  enc_read(enc, r->z, enc->cls_logits, (size_t)r->n * r->L * sizeof(float));
   for (int k = 0; k < r->n; k++)
-    memcpy(z[r->who_nb[k]] + (size_t)r->who_cell[k] * r->L, enc->cls_logits + (size_t)k * r->L,
+    memcpy(z[r->who_nb[k]] + (size_t)r->who_cell[k] * r->L, r->z + (size_t)k * r->L,
            (size_t)r->L * sizeof(float));
   r->n = r->longest = 0;
 }
@@ -135,6 +137,7 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
   r.tt = ordo_malloc((size_t)B * T * sizeof *r.tt);
   r.who_nb = ordo_malloc((size_t)B * sizeof *r.who_nb);
   r.who_cell = ordo_malloc((size_t)B * sizeof *r.who_cell);
+  r.z = ordo_malloc((size_t)B * r.L * sizeof *r.z);
   for (int32_t i = 0; i < ds->n; i++) {
     if (mask && !mask[i]) continue;
     const nb_notebook *nb = &ds->nbs[i];
@@ -148,6 +151,6 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
     }
   }
   dual_rows_run(&r, enc, z);
-  free(r.ids), free(r.msk), free(r.tt), free(r.who_nb), free(r.who_cell);
+  free(r.ids), free(r.msk), free(r.tt), free(r.who_nb), free(r.who_cell), free(r.z);
   rk_cell_tokens_free(&ct);
 }

@@ -47,17 +47,24 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   /* each markdown weighs 1 / (markdown cells of the micro-batch), each micro-batch 1 / n_micro */
   float g = dloss / (float)t->n_micro / (float)(n_md ? n_md : 1);
   double loss = 0;
+  /* the embeddings and their gradient on the host; d_cls_logits is zero, so the upload replaces it */
+  size_t nz = (size_t)rows * L;
+  float *zh = ordo_malloc(2 * nz * sizeof *zh), *dz = zh + nz;
+  enc_read(m, zh, m->cls_logits, nz * sizeof *zh);
+  memset(dz, 0, nz * sizeof *dz);
   for (int32_t k = a, row0 = 0; k < b; k++) {
     const nb_notebook *nb = &t->ds->nbs[t->nbs[k]];
-    const float *z = m->cls_logits + (size_t)row0 * L;
+    const float *z = zh + (size_t)row0 * L;
     int32_t ns = nb->n_code + 1;
     float *lp = t->dscore;
     rk_dual_logprobs(nb, z, t->dc->dim, lp);
     const int32_t *truth = t->slots[t->nbs[k]];
     rk_slot_nll_grad(lp, nb->n_md, ns, truth, g, &loss);
-    rk_dual_scores_backward(nb, z, t->dc->dim, lp, m->d_cls_logits + (size_t)row0 * L);
+    rk_dual_scores_backward(nb, z, t->dc->dim, lp, dz + (size_t)row0 * L);
     row0 += nb->n_cells;
   }
+  enc_write(m, m->d_cls_logits, dz, nz * sizeof *dz);
+  free(zh);
   m->has_d_cls = 1;
   enc_backward(m, &bt);
   return (float)(loss / (n_md ? n_md : 1) / t->n_micro);

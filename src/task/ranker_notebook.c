@@ -13,7 +13,8 @@
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
-int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
+int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, const ordo_backend *be,
+                ordo_err *e) {
   enc_config cfg;
   hfconfig_defaults(&cfg, ORDO_ARCH_ELECTRA);
   cfg.vocab_size = 2; /* the cell's type: 0 code, 1 markdown */
@@ -28,7 +29,7 @@ int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
   cfg.position = ENC_POS_SINUSOIDAL;
   cfg.attention_probs_dropout_prob = 0.0f;
   if (c->hidden % 2 != 0) return ordo_fail(e, "notebook model: hidden size %d is not even", c->hidden);
-  if (enc_init(m, &cfg, 0, ops_cpu(), e) != 0) return -1;
+  if (enc_init(m, &cfg, 0, be, e) != 0) return -1;
   enc_plan(m, 1, RK_NBM_MAX_CELLS, 0);
   return 0;
 }
@@ -39,6 +40,7 @@ void rk_nbm_init_weights(enc_model *m, uint64_t seed) {
   int L = m->cfg.num_hidden_layers, C = m->cfg.hidden_size;
   float *g = params_data(&m->params, m->layer[L - 1].ln2_w);
   for (int k = 0; k < C; k++) g[k] = 0.1f;
+  params_upload(&m->params);
 }
 
 int rk_nbm_fits(const nb_notebook *nb) { return nb->n_cells > 0 && nb->n_cells <= RK_NBM_MAX_CELLS; }
@@ -71,7 +73,7 @@ static void nbm_inputs(const nb_notebook *nb, const float *z, int dual_dim, cons
 /* Forward over the notebook's cells; leaves the slot log-probabilities in lp. */
 static void nbm_forward(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
                         const float *base, int train, int32_t *ids, int32_t *pos, int32_t *msk,
-                        float *x, enc_batch *b, float *lp) {
+                        float *x, float *h, enc_batch *b, float *lp) {
   int32_t n = nb->n_cells;
   for (int32_t c = 0; c < n; c++) {
     int is_md = c >= nb->n_code;
@@ -85,7 +87,8 @@ static void nbm_forward(enc_model *m, const nb_notebook *nb, const float *z, int
   int half = m->cfg.hidden_size / 2;
   int32_t ns = nb->n_code + 1;
   float *score = lp;
-  rk_dual_scores(nb, enc_hidden(m), half, score);
+  enc_read(m, h, enc_hidden(m), (size_t)n * m->cfg.hidden_size * sizeof *h);
+  rk_dual_scores(nb, h, half, score);
   float scale = 1.0f / sqrtf((float)half);
   for (int32_t md = 0; md < nb->n_md; md++) {
     float *row = lp + (size_t)md * ns, mx = -INFINITY;
@@ -113,6 +116,7 @@ static int one_thread_begin(void) {
 typedef struct nbm_buf {
   int32_t *ids, *pos, *msk;
   float *x;
+  float *h, *dh; /* (n, C) the hidden state and its gradient, on the host */
 } nbm_buf;
 
 static nbm_buf nbm_buf_new(const enc_model *m, int32_t n) {
@@ -120,10 +124,12 @@ static nbm_buf nbm_buf_new(const enc_model *m, int32_t n) {
   b.ids = ordo_malloc((size_t)3 * n * sizeof *b.ids);
   b.pos = b.ids + n, b.msk = b.ids + 2 * n;
   b.x = ordo_malloc((size_t)n * m->cfg.embedding_size * sizeof *b.x);
+  b.h = ordo_malloc((size_t)2 * n * m->cfg.hidden_size * sizeof *b.h);
+  b.dh = b.h + (size_t)n * m->cfg.hidden_size;
   return b;
 }
 
-static void nbm_buf_free(nbm_buf *b) { free(b->ids), free(b->x); }
+static void nbm_buf_free(nbm_buf *b) { free(b->ids), free(b->x), free(b->h); }
 
 void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
                      const float *base, float *lp) {
@@ -135,7 +141,7 @@ void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int du
   int threads = one_thread_begin();
   nbm_buf w = nbm_buf_new(m, nb->n_cells);
   enc_batch b;
-  nbm_forward(m, nb, z, dual_dim, base, 0, w.ids, w.pos, w.msk, w.x, &b, lp);
+  nbm_forward(m, nb, z, dual_dim, base, 0, w.ids, w.pos, w.msk, w.x, w.h, &b, lp);
   nbm_buf_free(&w);
   omp_set_num_threads(threads);
 }
@@ -148,13 +154,17 @@ float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int du
   nbm_buf w = nbm_buf_new(m, nb->n_cells);
   float *lp = ordo_malloc((size_t)nm * ns * sizeof *lp);
   enc_batch b;
-  nbm_forward(m, nb, z, dual_dim, base, 1, w.ids, w.pos, w.msk, w.x, &b, lp);
+  nbm_forward(m, nb, z, dual_dim, base, 1, w.ids, w.pos, w.msk, w.x, w.h, &b, lp);
   enc_zero_output_grads(m, &b);
   double loss = 0;
   int half = m->cfg.hidden_size / 2;
   float g = dloss / (float)nm * (1.0f / sqrtf((float)half));
   rk_slot_nll_grad(lp, nm, ns, truth, g, &loss);
-  rk_dual_scores_backward(nb, enc_hidden(m), half, lp, m->d_hidden);
+  /* d_hidden is zero here: the gradient made on the host replaces it */
+  size_t nh = (size_t)nb->n_cells * m->cfg.hidden_size;
+  memset(w.dh, 0, nh * sizeof *w.dh);
+  rk_dual_scores_backward(nb, w.h, half, lp, w.dh);
+  enc_write(m, m->d_hidden, w.dh, nh * sizeof *w.dh);
   m->has_d_hidden = 1;
   enc_backward(m, &b);
   nbm_buf_free(&w);

@@ -116,6 +116,7 @@ void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
   int32_t *ids = ordo_malloc((size_t)B * T * sizeof *ids), *msk = ordo_malloc((size_t)B * T * sizeof *msk);
   int32_t *who_nb = ordo_malloc((size_t)B * sizeof *who_nb), *who_md = ordo_malloc((size_t)B * sizeof *who_md);
   float *feats = ordo_malloc((size_t)B * RK_POINT_NFEAT * sizeof *feats);
+  float *score = ordo_malloc((size_t)B * sizeof *score); /* (B, 1) logits, on the host */
   int nb_in = 0;
   for (int32_t i = 0; i <= ds->n; i++) {
     /* fill rows notebook by notebook; run the batch when full or at the end */
@@ -129,7 +130,8 @@ void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
         if (++nb_in == B) {
           enc_batch b = {.B = B, .T = T, .ids = ids, .mask = msk, .head_feats = feats};
           enc_forward(enc, &b, 0);
-          for (int r = 0; r < B; r++) out[who_nb[r]][who_md[r]] = enc->cls_logits[r];
+          enc_read(enc, score, enc->cls_logits, (size_t)B * sizeof *score);
+          for (int r = 0; r < B; r++) out[who_nb[r]][who_md[r]] = score[r];
           nb_in = 0;
         }
       }
@@ -137,10 +139,11 @@ void rk_point_predict(enc_model *enc, const tok *tk, const rk_point_config *pc,
     if (i == ds->n && nb_in > 0) {
       enc_batch b = {.B = nb_in, .T = T, .ids = ids, .mask = msk, .head_feats = feats};
       enc_forward(enc, &b, 0);
-      for (int r = 0; r < nb_in; r++) out[who_nb[r]][who_md[r]] = enc->cls_logits[r];
+      enc_read(enc, score, enc->cls_logits, (size_t)nb_in * sizeof *score);
+      for (int r = 0; r < nb_in; r++) out[who_nb[r]][who_md[r]] = score[r];
       nb_in = 0;
     }
   }
-  free(ids), free(msk), free(who_nb), free(who_md), free(feats);
+  free(ids), free(msk), free(who_nb), free(who_md), free(feats), free(score);
   rk_cell_tokens_free(&ct);
 }

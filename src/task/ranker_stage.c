@@ -1,6 +1,8 @@
 /* The epoch loop shared by the rankers' encoder stages (ranker.h, rk_stage): steps on the shared
  * trainer with a progress bar, checkpoints inside epochs and resume, the time cap, validation at
- * each epoch's end, and the best epoch's weights kept (in memory, in the checkpoint, on disk). */
+ * each epoch's end, and the best epoch's weights kept (in memory, in the checkpoint, on disk).
+ * The best weights are a host copy: downloaded from the model's backend when kept, uploaded
+ * back at the end. */
 #include <string.h>
 
 #include "ordo/progress.h"
@@ -49,6 +51,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
   memset(res, 0, sizeof *res);
   res->best_tau = -2;
   float *best = ordo_malloc(m->params.total * sizeof *best);
+  params_download(&m->params);
   memcpy(best, m->params.data, m->params.total * sizeof *best);
   rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &res->best_tau};
   int64_t step = 0, start = 0;
@@ -146,6 +149,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     }
     if (tv > res->best_tau || !s->has_val) { /* nothing held out: keep the latest */
       res->best_tau = tv;
+      params_download(&m->params);
       memcpy(best, m->params.data, m->params.total * sizeof *best);
       if (s->kept) s->kept(s->ctx);
       if (enc_save(m, s->save_dir, e) != 0) {
@@ -155,6 +159,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     }
   }
   memcpy(m->params.data, best, m->params.total * sizeof *best);
+  params_upload(&m->params);
   tr->cfg.ckpt_dir = NULL, tr->write_extra = NULL, tr->extra_ctx = NULL;
   free(best);
   res->steps = step;

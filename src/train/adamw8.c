@@ -1,7 +1,10 @@
 /* AdamW with per-group rates and decay, and 8-bit block-wise quantized moments (Dettmers et
  * al. 2021). Each step dequantizes a block of moments to float32, applies exactly the update of
- * opt_adamw_step (torch.optim.AdamW's order), then requantizes with the block's new absmax. */
+ * opt_adamw_step (torch.optim.AdamW's order), then requantizes with the block's new absmax: the
+ * backend's adamw8_step op; 32-bit state takes adamw_step, opt_adamw_step's op. The state lives
+ * in the memory of the table's backend. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ordo/core.h"
@@ -96,113 +99,90 @@ int opt_adamw8_init_range(opt_adamw8 *o, const ordo_params *p, const adamw_confi
   /* moments start at zero: the exact-zero code, with zeroed block scales */
   q8_map_dynamic(&o->map_m, 1);
   q8_map_dynamic(&o->map_v, 0);
+  o->be = train_backend(p);
+  const ordo_backend *be = &o->be;
+  o->maps = be_alloc_f32(be, 2 * (256 + 255));
+  be_upload(be, o->maps, o->map_m.v, sizeof o->map_m.v);
+  be_upload(be, o->maps + 256, o->map_m.mid, sizeof o->map_m.mid);
+  be_upload(be, o->maps + 511, o->map_v.v, sizeof o->map_v.v);
+  be_upload(be, o->maps + 767, o->map_v.mid, sizeof o->map_v.mid);
   if (o->n_q) {
-    o->qm = ordo_alloc_aligned(o->n_q);
-    o->qv = ordo_alloc_aligned(o->n_q);
-    memset(o->qm, q8_code(&o->map_m, 0.0f), o->n_q);
-    memset(o->qv, q8_code(&o->map_v, 0.0f), o->n_q);
-    o->sm = ordo_alloc_aligned(o->n_blocks * sizeof(float));
-    o->sv = ordo_alloc_aligned(o->n_blocks * sizeof(float));
+    o->qm = be->ops->alloc(be->ctx, o->n_q);
+    o->qv = be->ops->alloc(be->ctx, o->n_q);
+    uint8_t *h = state_to_host(be, o->qm, o->n_q);
+    memset(h, q8_code(&o->map_m, 0.0f), o->n_q);
+    state_from_host(be, o->qm, h, o->n_q, 1);
+    h = state_to_host(be, o->qv, o->n_q);
+    memset(h, q8_code(&o->map_v, 0.0f), o->n_q);
+    state_from_host(be, o->qv, h, o->n_q, 1);
+    o->sm = be_alloc_f32(be, o->n_blocks);
+    o->sv = be_alloc_f32(be, o->n_blocks);
   }
   if (o->n_32) {
-    o->m32 = ordo_alloc_aligned(o->n_32 * sizeof(float));
-    o->v32 = ordo_alloc_aligned(o->n_32 * sizeof(float));
+    o->m32 = be_alloc_f32(be, o->n_32);
+    o->v32 = be_alloc_f32(be, o->n_32);
   }
   return 0;
 }
 
 void opt_adamw8_free(opt_adamw8 *o) {
   free(o->spec);
-  ordo_free_aligned(o->qm);
-  ordo_free_aligned(o->qv);
-  ordo_free_aligned(o->sm);
-  ordo_free_aligned(o->sv);
-  ordo_free_aligned(o->m32);
-  ordo_free_aligned(o->v32);
+  if (o->be.ops) {
+    void *a[7] = {o->qm, o->qv, o->sm, o->sv, o->m32, o->v32, o->maps};
+    for (int k = 0; k < 7; k++) be_free(&o->be, a[k]);
+  }
   memset(o, 0, sizeof *o);
 }
 
-/* The per-element update shared by both state widths: the exact expression order of
- * opt_adamw_step (torch: p.mul_(1 - lr*wd); m.lerp_(g, 1-b1); v.mul_(b2).addcmul_(g, g, 1-b2);
- * p.addcdiv_(m, v.sqrt()/sqrt(bc2) + eps, value=-lr/bc1)). */
-static inline void adamw_elem(float *w, float *m, float *v, float g, float wd_mul, float b1,
-                              float b2, float eps, float bc2_sqrt, float step_size) {
-  *w *= wd_mul;
-  *m += (1.0f - b1) * (g - *m);
-  *v = *v * b2 + (1.0f - b2) * g * g;
-  float denom = sqrtf(*v) / bc2_sqrt + eps;
-  *w -= step_size * (*m / denom);
+/* The six state arrays and their bytes. */
+static void state_arrays(const opt_adamw8 *o, void *a[6], size_t bytes[6]) {
+  void *x[6] = {o->qm, o->qv, o->sm, o->sv, o->m32, o->v32};
+  size_t b[6] = {o->n_q, o->n_q, o->n_blocks * sizeof(float), o->n_blocks * sizeof(float),
+                 o->n_32 * sizeof(float), o->n_32 * sizeof(float)};
+  memcpy(a, x, sizeof x);
+  memcpy(bytes, b, sizeof b);
 }
 
-typedef struct step_scalars {
-  float b1, b2, eps, bc2_sqrt;
-  double bc1;
-} step_scalars;
+void opt_adamw8_to_host(const opt_adamw8 *o, opt_adamw8 *h) {
+  void *a[6];
+  size_t bytes[6];
+  state_arrays(o, a, bytes);
+  for (int k = 0; k < 6; k++) a[k] = state_to_host(&o->be, a[k], bytes[k]);
+  *h = *o;
+  h->qm = a[0], h->qv = a[1], h->sm = a[2], h->sv = a[3], h->m32 = a[4], h->v32 = a[5];
+}
 
-static void spec_rates(const step_scalars *k, const adamw8_spec *os, float lr, float *step_size,
-                       float *wd_mul) {
-  /* the group's rate in double, as torch keeps it in a Python float, then used as float */
-  const double lr_g = (double)lr * os->lr_mul;
-  *step_size = (float)(lr_g / k->bc1);
-  *wd_mul = os->weight_decay != 0.0f ? (float)(1.0 - lr_g * os->weight_decay) : 1.0f;
+void opt_adamw8_from_host(opt_adamw8 *o, opt_adamw8 *h, int upload) {
+  void *a[6], *ha[6];
+  size_t bytes[6], hb[6];
+  state_arrays(o, a, bytes);
+  state_arrays(h, ha, hb);
+  for (int k = 0; k < 6; k++) state_from_host(&o->be, a[k], ha[k], bytes[k], upload);
+  if (upload) o->t = h->t;
 }
 
 void opt_adamw8_step(opt_adamw8 *o, ordo_params *p, float lr) {
   ORDO_CHECK(o->n_specs == p->n);
   o->t++;
-  step_scalars k = {.b1 = o->cfg.beta1, .b2 = o->cfg.beta2, .eps = o->cfg.eps};
-  k.bc1 = 1.0 - pow((double)k.b1, (double)o->t);
-  k.bc2_sqrt = (float)sqrt(1.0 - pow((double)k.b2, (double)o->t));
-
-  /* 32-bit specs, as opt_adamw_step */
-  for (int i = 0; i < p->n; i++) {
-    const adamw8_spec *os = &o->spec[i];
-    if (os->bits != 32) continue;
-    const ordo_param_spec *s = &p->specs[i];
-    float step_size, wd_mul;
-    spec_rates(&k, os, lr, &step_size, &wd_mul);
-    float *w = p->data + s->offset + os->lo, *g = p->grad + s->offset + os->lo;
-    float *m = o->m32 + os->off, *v = o->v32 + os->off;
-    const int64_t n = os->hi - os->lo;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t j = 0; j < n; j++)
-      adamw_elem(&w[j], &m[j], &v[j], g[j], wd_mul, k.b1, k.b2, k.eps, k.bc2_sqrt, step_size);
-  }
-
-  /* 8-bit specs: one parallel loop over every block of every spec; blocks are independent,
-   * so the result does not depend on the number of threads */
-  if (!o->n_blocks) return;
-  for (int i = 0; i < p->n; i++) {
-    const adamw8_spec *os = &o->spec[i];
-    if (os->bits != 8) continue;
-    const ordo_param_spec *s = &p->specs[i];
-    float step_size, wd_mul;
-    spec_rates(&k, os, lr, &step_size, &wd_mul);
-    const int64_t n = os->hi - os->lo, nb = (n + Q8_BLOCK - 1) / Q8_BLOCK;
-    float *w0 = p->data + s->offset + os->lo;
-    const float *g0 = p->grad + s->offset + os->lo;
-    uint8_t *qm0 = o->qm + os->off, *qv0 = o->qv + os->off;
-    float *sm = o->sm + os->block_off, *sv = o->sv + os->block_off;
-    const q8_map *mm = &o->map_m, *mv = &o->map_v;
-#pragma omp parallel for schedule(static) if (nb > 1)
-    for (int64_t b = 0; b < nb; b++) {
-      float mf[Q8_BLOCK], vf[Q8_BLOCK];
-      const int64_t base = b * Q8_BLOCK;
-      const int len = (int)(n - base < Q8_BLOCK ? n - base : Q8_BLOCK);
-      float *w = w0 + base;
-      const float *g = g0 + base;
-      uint8_t *qm = qm0 + base, *qv = qv0 + base;
-      const float am = sm[b], av = sv[b];
-      for (int j = 0; j < len; j++) {
-        mf[j] = mm->v[qm[j]] * am;
-        vf[j] = mv->v[qv[j]] * av;
-      }
-      for (int j = 0; j < len; j++)
-        adamw_elem(&w[j], &mf[j], &vf[j], g[j], wd_mul, k.b1, k.b2, k.eps, k.bc2_sqrt, step_size);
-      sm[b] = q8_quantize_block(mm, mf, len, qm);
-      sv[b] = q8_quantize_block(mv, vf, len, qv);
+  const ordo_ops *ops = o->be.ops;
+  ordo_ctx *ctx = o->be.ctx;
+  /* 32-bit specs first, then 8-bit ones (each an independent op: the order changes no bits) */
+  for (int bits = 32; bits >= 8; bits -= 24)
+    for (int i = 0; i < p->n; i++) {
+      const adamw8_spec *os = &o->spec[i];
+      if (os->bits != bits) continue;
+      /* the group's rate in double, as torch keeps it in a Python float */
+      ordo_adamw_hp hp = adamw_hp(&o->cfg, o->t, (double)lr * os->lr_mul, os->weight_decay);
+      float *w = params_wd(p, i) + os->lo;
+      const float *g = params_gd(p, i) + os->lo;
+      const int64_t n = os->hi - os->lo;
+      if (bits == 32)
+        ops->adamw_step(ctx, w, g, o->m32 + os->off, o->v32 + os->off, n, hp);
+      else
+        ops->adamw8_step(ctx, w, g, o->qm + os->off, o->qv + os->off, o->sm + os->block_off,
+                         o->sv + os->block_off, o->maps, o->maps + 256, o->maps + 511,
+                         o->maps + 767, n, Q8_BLOCK, hp);
     }
-  }
 }
 
 size_t opt_adamw8_state_bytes(const opt_adamw8 *o) {
@@ -223,12 +203,22 @@ void opt_adamw8_moments(const opt_adamw8 *o, const ordo_params *p, int idx, floa
   const int64_t n = p->specs[idx].numel;
   ORDO_CHECKF(os->bits == 0 || (os->lo == 0 && os->hi == n), "opt_adamw8_moments: %s is sharded",
               p->specs[idx].name);
+  const ordo_backend *be = &o->be;
   if (os->bits == 32) {
-    memcpy(m, o->m32 + os->off, (size_t)n * sizeof(float));
-    memcpy(v, o->v32 + os->off, (size_t)n * sizeof(float));
+    be_download(be, m, o->m32 + os->off, (size_t)n * sizeof(float));
+    be_download(be, v, o->v32 + os->off, (size_t)n * sizeof(float));
   } else if (os->bits == 8) {
-    q8_dequantize(&o->map_m, o->qm + os->off, o->sm + os->block_off, n, m);
-    q8_dequantize(&o->map_v, o->qv + os->off, o->sv + os->block_off, n, v);
+    const int64_t nb = (n + Q8_BLOCK - 1) / Q8_BLOCK;
+    uint8_t *q = ordo_malloc((size_t)n);
+    float *sc = ordo_malloc((size_t)nb * sizeof(float));
+    be_download(be, q, o->qm + os->off, (size_t)n);
+    be_download(be, sc, o->sm + os->block_off, (size_t)nb * sizeof(float));
+    q8_dequantize(&o->map_m, q, sc, n, m);
+    be_download(be, q, o->qv + os->off, (size_t)n);
+    be_download(be, sc, o->sv + os->block_off, (size_t)nb * sizeof(float));
+    q8_dequantize(&o->map_v, q, sc, n, v);
+    free(q);
+    free(sc);
   } else {
     memset(m, 0, (size_t)n * sizeof(float));
     memset(v, 0, (size_t)n * sizeof(float));

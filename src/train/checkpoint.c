@@ -190,6 +190,19 @@ static int save_optimizer(const ckpt_io *c, const char *path, ordo_err *e) {
   return rc;
 }
 
+/* save_optimizer from host copies of the state (the state itself on a host-memory backend). */
+static int save_optimizer_host(const ckpt_io *c, const char *path, ordo_err *e) {
+  ckpt_io h = *c;
+  opt_adamw ha;
+  opt_adamw8 h8;
+  if (c->adamw) opt_adamw_to_host(c->adamw, &ha), h.adamw = &ha;
+  if (c->adamw8) opt_adamw8_to_host(c->adamw8, &h8), h.adamw8 = &h8;
+  int rc = save_optimizer(&h, path, e);
+  if (c->adamw) opt_adamw_from_host(c->adamw, &ha, 0);
+  if (c->adamw8) opt_adamw8_from_host(c->adamw8, &h8, 0);
+  return rc;
+}
+
 static void json_u64(cJSON *obj, const char *key, uint64_t v) {
   char buf[32];
   snprintf(buf, sizeof buf, "%" PRIu64, v);
@@ -300,11 +313,12 @@ int ckpt_save(const ckpt_io *c, const char *dir, ordo_err *e) {
   stage(c, "begin");
   char *json = NULL;
   snprintf(path, sizeof path, "%s/%s", tmp, CKPT_MODEL);
+  params_download(c->params); /* the working copy's weights into the host image */
   if (save_model(c, path, e) != 0) goto fail;
   stage(c, "model");
   if (c->adamw || c->adamw8) {
     snprintf(path, sizeof path, "%s/%s", tmp, CKPT_OPTIM);
-    if (save_optimizer(c, path, e) != 0) goto fail;
+    if (save_optimizer_host(c, path, e) != 0) goto fail;
   }
   stage(c, "optimizer");
   if (c->write_extra && c->write_extra(c->extra_ctx, tmp, e) != 0) goto fail;
@@ -723,10 +737,16 @@ int ckpt_load(ckpt_io *c, const char *dir, ordo_err *e) {
            (!want || (optim_kind(c, &fo, e) == 0 && optim_pass(c, &fo, 0, e) == 0));
   if (ok) {
     model_pass(c, &fm, 1, e);
-    if (want) {
-      optim_pass(c, &fo, 1, e);
-      if (c->adamw) c->adamw->t = opt_t;
-      else c->adamw8->t = opt_t;
+    params_upload(c->params); /* the host image into the working copy */
+    if (want) { /* read into host copies of the state, then uploaded */
+      ckpt_io h = *c;
+      opt_adamw ha;
+      opt_adamw8 h8;
+      if (c->adamw) opt_adamw_to_host(c->adamw, &ha), h.adamw = &ha, ha.t = opt_t;
+      if (c->adamw8) opt_adamw8_to_host(c->adamw8, &h8), h.adamw8 = &h8, h8.t = opt_t;
+      optim_pass(&h, &fo, 1, e);
+      if (c->adamw) opt_adamw_from_host(c->adamw, &ha, 1);
+      if (c->adamw8) opt_adamw8_from_host(c->adamw8, &h8, 1);
     }
   }
   st_close(&fm);

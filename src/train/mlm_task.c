@@ -94,10 +94,7 @@ double clm_eval_loss(enc_model *m, const mlm_data *d, int B, int64_t *n_targets)
                    .n_mlm_rows = nr, .mlm_labels = labels};
     enc_forward(m, &b, 0);
     int c = 0;
-    for (int r = 0; r < nr; r++) c += labels[r] != -100;
-    float mean;
-    m->ops->crossentropy_forward(NULL, &mean, m->mlm_probs, m->mlm_logits, labels, -100, nr,
-                                 m->cfg.vocab_size);
+    float mean = enc_loss_mlm_value(m, &b, &c);
     sum += (double)mean * c;
     count += c;
   }

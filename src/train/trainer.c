@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ordo/trainer.h"
+#include "train/optim_internal.h"
 #include "train/trainer_internal.h"
 
 trainer_config trainer_defaults(void) {
@@ -28,6 +29,7 @@ static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo
   if (c->steps < 1) return ordo_fail(e, "steps must be >= 1");
   t->cfg = *c;
   t->p = p;
+  t->be = train_backend(p);
   opt_groups_init(&t->groups);
   param_groups_config gc = c->groups;
   gc.weight_decay = c->adamw.weight_decay;
@@ -54,8 +56,11 @@ static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo
     prev_trainable = trainable;
     end = s->offset + (size_t)s->numel;
   }
-  /* the micro-batches' sum so far (frozen parts never touched: no memory) */
-  if (c->accum_steps > 1) t->acc = ordo_malloc(p->total * sizeof(float));
+  /* the micro-batches' sum so far, of the trainable spans only (LoRA: the adapters) */
+  int64_t n_train = 0;
+  for (int k = 0; k < t->n_spans; k++) n_train += t->spans[k][1];
+  if (c->accum_steps > 1) t->acc = be_alloc_f32(&t->be, (size_t)(n_train > 0 ? n_train : 1));
+  trainer_norm_setup(t);
   t->done = ordo_malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->done);
   t->scaler = scaler_state_defaults();
   t->scaler.enabled = c->loss_scaling < 0 ? c->precision == ORDO_DT_F16 : c->loss_scaling;
@@ -159,6 +164,8 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
   const int64_t step = t->prog.step;
   const int world = dist_world(t->dist), rank = dist_rank(t->dist);
   const float scale = t->scaler.enabled ? t->scaler.scale : 1.0f;
+  ORDO_CHECKF(t->be.ops == train_backend(p).ops, "trainer_step: the table moved to backend %s "
+              "after trainer_init", train_backend(p).ops->name);
   params_zero_grad(p);
   if (prepare) prepare(ctx, step, n);
   float loss = 0;
@@ -177,9 +184,7 @@ void trainer_step(trainer *t, void *ctx, trainer_prepare_fn prepare, trainer_mic
     for (int i = 0; i < p->n; i++) {
       const ordo_param_spec *s = &p->specs[i];
       if ((s->flags & ORDO_PF_FROZEN) || !strstr(s->name, t->cfg.l2_pattern)) continue;
-      float *g = params_grad(p, i);
-      const float *w = params_data(p, i);
-      for (int64_t j = 0; j < s->numel; j++) g[j] += t->cfg.l2 * w[j];
+      t->be.ops->axpy(t->be.ctx, params_gd(p, i), t->cfg.l2, params_wd(p, i), s->numel);
     }
   }
   double gn = trainer_grad_norm(t);

@@ -27,22 +27,34 @@ static const int64_t *parts_of(trainer *t, int64_t a, int64_t b) {
   return t->counts;
 }
 
+/* Where table element a (inside a trainable span) is kept in t->acc: the spans packed. */
+static float *acc_at(trainer *t, int64_t a) {
+  int64_t packed = 0;
+  for (int k = 0; k < t->n_spans; k++) {
+    if (a >= t->spans[k][0] && a < t->spans[k][0] + t->spans[k][1])
+      return t->acc + packed + (a - t->spans[k][0]);
+    packed += t->spans[k][1];
+  }
+  ORDO_CHECKF(0, "element %lld is in no trainable span", (long long)a);
+  return NULL;
+}
+
 static void keep_piece(trainer *t, int64_t a, int64_t b) {
-  memcpy(t->acc + a, t->p->grad + a, (size_t)(b - a) * sizeof(float));
-  memset(t->p->grad + a, 0, (size_t)(b - a) * sizeof(float));
+  t->be.ops->copy(t->be.ctx, acc_at(t, a), t->p->gd + a, (size_t)(b - a) * sizeof(float));
+  t->be.ops->zero(t->be.ctx, t->p->gd + a, (size_t)(b - a) * sizeof(float));
 }
 
-/* sum so far + this micro-batch's gradient: the order two ranks' all-reduce adds them in */
+/* sum so far + this micro-batch's gradient: the order two ranks' all-reduce adds them in
+ * (g + 1 * s: the same bits as s + g) */
 static void add_piece(trainer *t, int64_t a, int64_t b) {
-  float *g = t->p->grad;
-  const float *s = t->acc;
-  for (int64_t j = a; j < b; j++) g[j] = s[j] + g[j];
+  t->be.ops->axpy(t->be.ctx, t->p->gd + a, 1.0f, acc_at(t, a), b - a);
 }
 
+/* The collectives below run on host memory (trainer_set_dist refuses other backends). */
 static void finish_piece(trainer *t, int64_t a, int64_t b) {
   if (t->adding) add_piece(t, a, b);
   if (dist_world(t->dist) < 2) return;
-  float *g = t->p->grad + a;
+  float *g = t->p->gd + a;
   if (t->shard) dist_ireduce_scatter_f32(t->dist, g, parts_of(t, a, b), "gradients");
   else dist_isum_f32(t->dist, g, b - a, "gradients");
 }
@@ -105,21 +117,41 @@ void trainer_grads_finish(trainer *t) {
   dist_wait(t->dist);
 }
 
+void trainer_norm_setup(trainer *t) {
+  free(t->norm_counts), free(t->norm_parts);
+  be_free(&t->be, t->norm_dev);
+  const int w = t->shard ? dist_world(t->dist) : 1;
+  t->norm_counts = ordo_malloc((size_t)w * sizeof(int64_t));
+  t->n_norm_parts = 0;
+  for (int q = 0; q < w; q++) {
+    size_t lo = t->shard ? (size_t)t->shard[q] : 0, hi = t->shard ? (size_t)t->shard[q + 1] : SIZE_MAX;
+    t->norm_counts[q] = grad_norm_parts(t->p, lo, hi, NULL);
+    t->n_norm_parts += t->norm_counts[q];
+  }
+  const int64_t mine = t->norm_counts[t->shard ? dist_rank(t->dist) : 0];
+  t->norm_parts = ordo_malloc((size_t)(t->n_norm_parts > 0 ? t->n_norm_parts : 1) * sizeof(double));
+  t->norm_dev = t->be.ops->alloc(t->be.ctx, (size_t)(mine > 0 ? mine : 1) * sizeof(double));
+}
+
 double trainer_grad_norm(trainer *t) {
-  if (!t->shard) return grad_global_norm(t->p);
-  int r = dist_rank(t->dist);
+  const int r = t->shard ? dist_rank(t->dist) : 0;
   int64_t at = 0;
   for (int k = 0; k < r; k++) at += t->norm_counts[k];
-  grad_norm_parts(t->p, (size_t)t->shard[r], (size_t)t->shard[r + 1], t->norm_parts + at);
-  dist_iallgather_f64(t->dist, t->norm_parts, t->norm_counts, "gradient norm");
-  dist_wait(t->dist);
+  size_t lo = t->shard ? (size_t)t->shard[r] : 0, hi = t->shard ? (size_t)t->shard[r + 1] : SIZE_MAX;
+  const int64_t n = grad_norm_parts(t->p, lo, hi, t->norm_dev);
+  /* the step's one read from the backend */
+  if (n) be_download(&t->be, t->norm_parts + at, t->norm_dev, (size_t)n * sizeof(double));
+  if (t->shard) {
+    dist_iallgather_f64(t->dist, t->norm_parts, t->norm_counts, "gradient norm");
+    dist_wait(t->dist);
+  }
   double ss = 0;
   for (int64_t k = 0; k < t->n_norm_parts; k++) ss += t->norm_parts[k];
   return sqrt(ss);
 }
 
 static void gather_piece(trainer *t, int64_t a, int64_t b) {
-  dist_iallgather_f32(t->dist, t->p->data + a, parts_of(t, a, b), "weights");
+  dist_iallgather_f32(t->dist, t->p->wd + a, parts_of(t, a, b), "weights");
 }
 
 void trainer_params_gather(trainer *t) {
@@ -186,8 +218,11 @@ static int64_t snap_to_block(const ordo_params *p, int64_t x) {
 }
 
 int trainer_set_dist(trainer *t, ordo_dist *d, ordo_err *e) {
-  t->dist = d;
   const int w = dist_world(d), r = dist_rank(d);
+  if (w > 1 && !t->be.ops->host_memory)
+    return ordo_fail(e, "--device %s under mpirun needs the NCCL path, not built yet: run it as "
+                     "one process", t->be.ops->name);
+  t->dist = d;
   ordo_params *p = t->p;
   if (!t->cfg.zero || w < 2) return 0;
   if (t->cfg.zero != 1) return ordo_fail(e, "ZeRO stage %d: only stage 1 is built", t->cfg.zero);
@@ -210,13 +245,7 @@ int trainer_set_dist(trainer *t, ordo_dist *d, ordo_err *e) {
     x = snap_to_block(p, x);
     t->shard[q] = x > t->shard[q - 1] ? x : t->shard[q - 1];
   }
-  t->norm_counts = ordo_malloc((size_t)w * sizeof(int64_t));
-  t->n_norm_parts = 0;
-  for (int q = 0; q < w; q++) {
-    t->norm_counts[q] = grad_norm_parts(p, (size_t)t->shard[q], (size_t)t->shard[q + 1], NULL);
-    t->n_norm_parts += t->norm_counts[q];
-  }
-  t->norm_parts = ordo_malloc((size_t)(t->n_norm_parts > 0 ? t->n_norm_parts : 1) * sizeof(double));
+  trainer_norm_setup(t);
   int64_t step = t->opt.t;
   opt_adamw8_free(&t->opt);
   if (opt_adamw8_init_range(&t->opt, p, &t->cfg.adamw, &t->cfg.q8, &t->groups,
@@ -227,6 +256,6 @@ int trainer_set_dist(trainer *t, ordo_dist *d, ordo_err *e) {
 }
 
 void trainer_dist_free(trainer *t) {
-  free(t->acc), free(t->done), free(t->shard), free(t->counts), free(t->norm_parts);
-  free(t->norm_counts);
+  if (t->be.ops) be_free(&t->be, t->acc), be_free(&t->be, t->norm_dev);
+  free(t->done), free(t->shard), free(t->counts), free(t->norm_parts), free(t->norm_counts);
 }

@@ -22,5 +22,8 @@ void trainer_params_gather(trainer *t);
 void trainer_state_gather(trainer *t, opt_adamw8 *whole);
 void trainer_state_take(trainer *t, const opt_adamw8 *whole);
 void trainer_dist_free(trainer *t);
+/* The gradient norm's parts: how many each rank computes (its ZeRO part, or the whole table
+ * without ZeRO) and their buffers. */
+void trainer_norm_setup(trainer *t);
 
 #endif

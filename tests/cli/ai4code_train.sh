@@ -48,6 +48,11 @@ expect_rc 1 "$ORDO" ai4code train --data "$T/nowhere" --out "$T/m"
 expect_text "$T/err" "nowhere"
 expect_rc 1 "$ORDO" ai4code predict --model "$T/nomodel" --data "$T/ds" --out "$T/s.csv"
 expect_text "$T/err" "nomodel/ranker.json"
+expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/mdev" --device tpu
+expect_text "$T/err" "--device: unknown device 'tpu'"
+[ -e "$T/mdev" ] && bad "--device tpu wrote $T/mdev" || ok
+expect_rc 1 "$ORDO" ai4code predict --model "$T/nomodel" --data "$T/ds" --out "$T/s.csv" --device tpu
+expect_text "$T/err" "--device: unknown device 'tpu'"
 
 # ---- train, predict, score ----
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" "${TINY[@]}"

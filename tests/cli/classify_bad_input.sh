@@ -20,6 +20,9 @@ expect_rc 0 "$ORDO" classify train --train "$D/toy_train.csv" --out "$T/model" "
 
 # ---- datasets: empty, header only, one class ----
 : >"$T/empty.csv"
+expect_rc 1 "$ORDO" classify train --train "$T/empty.csv" --out "$T/odev" "${NEW[@]}" --device tpu
+expect_text "$T/err" "--device: unknown device 'tpu'"
+[ -e "$T/odev" ] && bad "--device tpu wrote $T/odev" || ok
 expect_rc 1 "$ORDO" classify train --train "$T/empty.csv" --out "$T/o1" "${NEW[@]}"
 expect_text "$T/err" "$T/empty.csv holds no rows"
 printf 'text,label\n' >"$T/header.csv"

@@ -18,6 +18,10 @@ expect_text "$T/greedy.err" "tokens/s (key/value cache"
 expect_rc 0 "$ordo" "${g[@]}" --no-cache
 cmp -s "$T/out" "$T/greedy" && ok || bad "no-cache text differs: $(cat "$T/out") vs $(cat "$T/greedy")"
 expect_text "$T/err" "tokens/s (no cache"
+expect_rc 0 "$ordo" "${g[@]}" --device cpu-ref
+cmp -s "$T/out" "$T/greedy" && ok || bad "--device cpu-ref text differs: $(cat "$T/out") vs $(cat "$T/greedy")"
+expect_rc 1 "$ordo" "${g[@]}" --device nope
+expect_text "$T/err" "--device: unknown device 'nope'"
 expect_rc 0 "$ordo" "${g[@]}" --top-k 1 --temperature 0.7
 cmp -s "$T/out" "$T/greedy" && ok || bad "top-k 1 is not greedy"
 expect_rc 0 "$ordo" "${g[@]}" --top-p 0.000001

@@ -20,7 +20,7 @@ for d in hf/bert hf/roberta_regression hf/bert_lora hf/roformer_mlm hf/albert_ml
          hf_families/albert_sop hf_families/albert_cls \
          hf_gpt2/gpt2_lm hf_gpt2/gpt2_gelu hf_gpt2/gpt2_lora_all; do
   for be in cpu cpu-ref; do
-    expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/$d" --backend "$be"
+    expect 0 "$d/$be" "$ordo" parity "$src/tests/fixtures/$d" --device "$be"
   done
   # the check can fail: an impossible tolerance must FAIL
   expect 1 "$d/tol=1e-12" "$ordo" parity "$src/tests/fixtures/$d" --tol 1e-12
@@ -31,7 +31,7 @@ if [ -n "$shared" ] && [ -d "$shared/hf/bert" ]; then
   done
   if [ -d "$shared/hf/gpt2_lm" ]; then
     for d in gpt2_lm gpt2_lora; do
-      for be in cpu cpu-ref; do expect 0 "shared/$d/$be" "$ordo" parity "$shared/hf/$d" --backend "$be"; done
+      for be in cpu cpu-ref; do expect 0 "shared/$d/$be" "$ordo" parity "$shared/hf/$d" --device "$be"; done
     done
   fi
 else
@@ -50,5 +50,10 @@ rm -rf "$tmp"
 expect 1 "missing dir" "$ordo" parity /nonexistent/fixture
 expect 2 "bad flag" "$ordo" parity "$src/tests/fixtures/hf/bert" --tol abc
 expect 0 "help" "$ordo" parity --help
+# --backend is --device's alias; an unknown or absent device is refused by name (exit 1)
+expect 0 "--backend alias" "$ordo" parity "$src/tests/fixtures/hf/bert" --backend cpu-ref
+expect 1 "unknown device" "$ordo" parity "$src/tests/fixtures/hf/bert" --device nope
+"$ordo" parity "$src/tests/fixtures/hf/bert" --device nope 2>&1 | grep -q -- "--device: unknown device 'nope'" \
+  && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: the unknown device is not named"; }
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -32,5 +32,15 @@ done
 # bad flags are usage errors, not crashes
 "$ordo" train --corpus "$tmp/corpus" --out "$tmp/c" --steps -3 > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: --steps -3 not rejected"; fail=1; }
 "$ordo" train --corpus /nonexistent --out "$tmp/c" > /dev/null 2>&1; [ $? -eq 1 ] || { echo "FAIL: missing corpus not an error"; fail=1; }
+# an unknown or absent --device is refused by name before anything is written
+for d in tpu cuda; do
+  [ $d = cuda ] && nvidia-smi -L > /dev/null 2>&1 && continue # a GPU here: cuda would train
+  "$ordo" train --corpus "$tmp/corpus" --out "$tmp/dev" --device $d > "$tmp/dev.log" 2>&1; rc=$?
+  if [ $rc -eq 1 ] && grep -q -- "--device" "$tmp/dev.log" && [ ! -e "$tmp/dev" ]; then
+    echo "ok: --device $d refused: $(head -1 "$tmp/dev.log")"
+  else
+    echo "FAIL: --device $d: exit $rc, $(ls "$tmp/dev" 2>/dev/null | wc -l) files written"; cat "$tmp/dev.log"; fail=1
+  fi
+done
 [ $fail -eq 0 ] && echo "train_mlm: PASS"
 exit $fail

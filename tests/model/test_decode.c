@@ -17,7 +17,7 @@ static int32_t argmax(const float *x, int n) {
   return b;
 }
 
-static void check_fixture(const char *dir, const ordo_ops *ops) {
+static void check_fixture(const char *dir, const ordo_backend *be) {
   char path[1024];
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (access(path, R_OK) != 0) {
@@ -28,7 +28,7 @@ static void check_fixture(const char *dir, const ordo_ops *ops) {
   enc_config cfg;
   enc_model m;
   EXPECT(hfconfig_load(&cfg, path, &e) == 0, "%s", e.msg);
-  EXPECT(enc_init(&m, &cfg, ENC_HEAD_MLM, ops, &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &cfg, ENC_HEAD_MLM, be, &e) == 0, "%s", e.msg);
   EXPECT(enc_load(&m, dir, NULL, &e) == 0, "%s", e.msg);
   snprintf(path, sizeof path, "%s/generate.safetensors", dir);
   st_file f;
@@ -50,7 +50,7 @@ static void check_fixture(const char *dir, const ordo_ops *ops) {
       same &= ids[T] == want[k];
       T++;
     }
-    EXPECT(same, "%s (%s, %s): greedy ids differ from transformers'", dir, ops->name,
+    EXPECT(same, "%s (%s, %s): greedy ids differ from transformers'", dir, be->ops->name,
            cached ? "cache" : "no cache");
   }
   /* the last position's logits of the cached path equal the full forward's */
@@ -60,23 +60,32 @@ static void check_fixture(const char *dir, const ordo_ops *ops) {
   for (int t = 0; t < total; t++) mask[t] = 1;
   enc_batch b = {.B = 1, .T = total - 1, .ids = ids, .mask = mask};
   enc_forward(&m, &b, 0);
-  const float *full = m.mlm_logits + (size_t)(total - 2) * cfg.vocab_size;
+  float *full = malloc((size_t)cfg.vocab_size * sizeof(float));
+  enc_read(&m, full, m.mlm_logits + (size_t)(total - 2) * cfg.vocab_size,
+           (size_t)cfg.vocab_size * sizeof(float));
   double num = 0, den = 0;
   for (int v = 0; v < cfg.vocab_size; v++) {
     num += (double)(full[v] - cached_logits[v]) * (full[v] - cached_logits[v]);
     den += (double)full[v] * full[v];
   }
-  EXPECT(sqrt(num / den) < 1e-5, "%s (%s): decode logits vs forward: rel %.3g", dir, ops->name,
+  EXPECT(sqrt(num / den) < 1e-5, "%s (%s): decode logits vs forward: rel %.3g", dir, be->ops->name,
          sqrt(num / den));
-  free(cached_logits), free(mask), free(want), free(ids);
+  free(cached_logits), free(full), free(mask), free(want), free(ids);
   enc_free(&m);
 }
 
 int main(void) {
-  const ordo_ops *backends[2] = {ops_cpu(), ops_cpu_ref()};
-  for (int k = 0; k < 2; k++) {
-    check_fixture(ORDO_SHARED_FIXTURES "/hf/gpt2_lm", backends[k]);
-    check_fixture(ORDO_TEST_FIXTURES "/hf_gpt2/gpt2_lm", backends[k]);
+  ordo_backend backends[3] = {backend_cpu(), backend_cpu_ref()};
+  int n = 2;
+  ordo_err e = {{0}};
+  if (!ordo_cuda_available()) printf("cuda: skipped: no CUDA device\n");
+  else if (ordo_backend_open(&backends[n], "cuda", &e) == 0) n++;
+  else EXPECT(0, "cuda: %s", e.msg);
+  for (int k = 0; k < n; k++) {
+    printf("%s: greedy decoding of the gpt2 fixtures\n", backends[k].ops->name);
+    check_fixture(ORDO_SHARED_FIXTURES "/hf/gpt2_lm", &backends[k]);
+    check_fixture(ORDO_TEST_FIXTURES "/hf_gpt2/gpt2_lm", &backends[k]);
   }
+  if (n == 3) ordo_backend_close(&backends[2]);
   return test_summary();
 }

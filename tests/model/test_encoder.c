@@ -55,7 +55,7 @@ static void step(enc_model *m, const data *d, int b0, int nb, float dloss) {
 static void build(enc_model *m, enc_recompute rc, const enc_lora_config *lora) {
   enc_config c = tiny_config();
   ordo_err e;
-  ORDO_CHECK(enc_init_lora(m, &c, ENC_HEAD_CLS, lora, ops_cpu(), &e) == 0);
+  ORDO_CHECK(enc_init_lora(m, &c, ENC_HEAD_CLS, lora, NULL, &e) == 0);
   enc_init_weights(m, 9);
   enc_set_recompute(m, rc);
   enc_plan(m, B, T, 0);
@@ -127,7 +127,7 @@ static void test_precision(void) {
   step(&f32, &d, 0, B, 1.0f);
   enc_config c = tiny_config();
   ordo_err e;
-  ORDO_CHECK(enc_init(&lp, &c, ENC_HEAD_CLS, ops_cpu(), &e) == 0);
+  ORDO_CHECK(enc_init(&lp, &c, ENC_HEAD_CLS, NULL, &e) == 0);
   enc_init_weights(&lp, 9);
   enc_set_precision(&lp, ORDO_DT_BF16);
   enc_plan(&lp, B, T, 0);
@@ -143,7 +143,7 @@ static void test_precision(void) {
   enc_free(&lp);
 
   /* fp16: a loss scale that overflows the activation gradients gives inf gradients */
-  ORDO_CHECK(enc_init(&lp, &c, ENC_HEAD_CLS, ops_cpu(), &e) == 0);
+  ORDO_CHECK(enc_init(&lp, &c, ENC_HEAD_CLS, NULL, &e) == 0);
   enc_init_weights(&lp, 9);
   enc_set_precision(&lp, ORDO_DT_F16);
   enc_plan(&lp, B, T, 0);
@@ -264,7 +264,7 @@ static void test_head_features(void) {
   c.hidden_dropout_prob = 0, c.head_features = NF;
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &c, ENC_HEAD_CLS, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &c, ENC_HEAD_CLS, NULL, &e) == 0, "%s", e.msg);
   enc_init_weights(&m, 4);
   enc_plan(&m, B, T, 0);
   EXPECT(m.cls_feat_w >= 0, "feature weights present");
@@ -310,7 +310,7 @@ static void test_head_features(void) {
   EXPECT(hfconfig_load(&c2, path, &e) == 0 && c2.head_features == NF, "config keeps head_features: %s", e.msg);
   enc_model m2;
   int missing = -1;
-  EXPECT(enc_init(&m2, &c2, ENC_HEAD_CLS, ops_cpu(), &e) == 0 && enc_load(&m2, dir, &missing, &e) == 0 &&
+  EXPECT(enc_init(&m2, &c2, ENC_HEAD_CLS, NULL, &e) == 0 && enc_load(&m2, dir, &missing, &e) == 0 &&
          missing == 0, "reload: %s (%d missing)", e.msg, missing);
   EXPECT(memcmp(params_data(&m2.params, m2.cls_feat_w), W, NF * sizeof *W) == 0, "feature weights reloaded");
   enc_free(&m2);
@@ -329,7 +329,7 @@ static void test_added_inputs(void) {
   c.hidden_dropout_prob = 0;
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &c, ENC_HEAD_CLS, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &c, ENC_HEAD_CLS, NULL, &e) == 0, "%s", e.msg);
   enc_init_weights(&m, 6);
   enc_plan(&m, B, T, 0);
   data d;

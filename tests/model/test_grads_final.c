@@ -37,7 +37,7 @@ static void run(ordo_arch arch, int groups, int want_calls) {
   cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0;
   enc_model m;
   ordo_err e;
-  if (enc_init(&m, &cfg, ENC_HEAD_MLM, ops_cpu(), &e) != 0) {
+  if (enc_init(&m, &cfg, ENC_HEAD_MLM, NULL, &e) != 0) {
     fprintf(stderr, "%s\n", e.msg);
     abort();
   }

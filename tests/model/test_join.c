@@ -18,9 +18,9 @@ static void build(enc_model *d, enc_model *g) {
   c.num_hidden_layers = 2, c.intermediate_size = 24, c.max_position_embeddings = 16;
   c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.0f;
   ordo_err e = {{0}};
-  EXPECT(enc_init(d, &c, ENC_HEAD_RTD, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(d, &c, ENC_HEAD_RTD, NULL, &e) == 0, "%s", e.msg);
   c.hidden_size = 12, c.num_attention_heads = 3, c.intermediate_size = 12;
-  EXPECT(enc_init(g, &c, ENC_HEAD_MLM, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(g, &c, ENC_HEAD_MLM, NULL, &e) == 0, "%s", e.msg);
   enc_init_weights(d, 1);
   enc_init_weights(g, 2);
   /* the generator starts from the discriminator's embeddings, as the joined table has them */

@@ -54,7 +54,7 @@ static void test_alibi_values(void) {
   enc_config c = tiny(ENC_POS_ALIBI);
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &c, 0, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &c, 0, NULL, &e) == 0, "%s", e.msg);
   EXPECT(m.emb.wpe < 0 && m.emb.rel_bias < 0, "alibi has no position parameters");
   enum { T = 9, NH = 4 };
   float bias[NH * T * T];
@@ -83,7 +83,7 @@ static void test_relative_buckets(void) {
   enc_config c = tiny(ENC_POS_RELATIVE);
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &c, 0, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &c, 0, NULL, &e) == 0, "%s", e.msg);
   enc_init_weights(&m, 3);
   EXPECT(m.emb.rel_bias >= 0 && m.params.specs[m.emb.rel_bias].shape[0] == 8 &&
              m.params.specs[m.emb.rel_bias].shape[1] == 4,
@@ -203,7 +203,7 @@ static void test_scheme_gradients(enc_position pos, float rope_scale) {
   c.rope_scale = rope_scale;
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &c, 0, ops_cpu(), &e) == 0, "%s", e.msg);
+  EXPECT(enc_init(&m, &c, 0, NULL, &e) == 0, "%s", e.msg);
   enc_init_weights(&m, 17);
   /* larger weights than HF's 0.02, so that attention is far from uniform */
   for (int i = 0; i < m.params.n; i++) {
@@ -258,7 +258,7 @@ static void test_scheme_gradients(enc_position pos, float rope_scale) {
   memcpy(g0, m.params.grad, n * sizeof(float));
   for (int rc = ENC_RECOMPUTE_ATTENTION; rc <= ENC_RECOMPUTE_LAYER; rc++) {
     enc_model m2;
-    EXPECT(enc_init(&m2, &c, 0, ops_cpu(), &e) == 0, "%s", e.msg);
+    EXPECT(enc_init(&m2, &c, 0, NULL, &e) == 0, "%s", e.msg);
     memcpy(m2.params.data, m.params.data, n * sizeof(float));
     enc_set_recompute(&m2, (enc_recompute)rc);
     enc_plan(&m2, MB, MT, 0);

@@ -206,7 +206,8 @@ static void run_init(run *r, uint64_t init_seed, int use8) {
   cfg.num_attention_heads = 2, cfg.intermediate_size = 32, cfg.max_position_embeddings = 16;
   cfg.hidden_dropout_prob = 0.1f, cfg.attention_probs_dropout_prob = 0.0f, cfg.pad_token_id = 0;
   ordo_err e = {0};
-  ORDO_CHECK(enc_init(&r->m, &cfg, ENC_HEAD_MLM, ops_cpu_ref(), &e) == 0);
+  ordo_backend ref = backend_cpu_ref();
+  ORDO_CHECK(enc_init(&r->m, &cfg, ENC_HEAD_MLM, &ref, &e) == 0);
   enc_init_weights(&r->m, init_seed);
   enc_plan(&r->m, R_B, R_T, R_B * R_T);
   r->m.seed = 77;

@@ -28,7 +28,8 @@ static void test_build_on_encoder(void) {
   cfg.intermediate_size = 16, cfg.max_position_embeddings = 16, cfg.embedding_size = 8;
   enc_model m;
   ordo_err e = {0};
-  EXPECT(enc_init(&m, &cfg, ENC_HEAD_MLM | ENC_HEAD_POOLER, ops_cpu_ref(), &e) == 0, "%s", e.msg);
+  ordo_backend ref = backend_cpu_ref();
+  EXPECT(enc_init(&m, &cfg, ENC_HEAD_MLM | ENC_HEAD_POOLER, &ref, &e) == 0, "%s", e.msg);
   opt_groups gs;
   opt_groups_init(&gs);
   param_groups_config c = param_groups_defaults();

@@ -40,7 +40,7 @@ static void build(enc_model *m, trainer *t, trainer_config *tc, int maxB) {
   cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0;
   cfg.classifier_dropout = 0, cfg.num_labels = 1;
   ordo_err e;
-  ORDO_CHECK(enc_init(m, &cfg, ENC_HEAD_CLS, ops_cpu(), &e) == 0);
+  ORDO_CHECK(enc_init(m, &cfg, ENC_HEAD_CLS, NULL, &e) == 0);
   enc_init_weights(m, 4);
   ORDO_CHECK(trainer_init(t, m, tc, &e) == 0);
   enc_plan(m, maxB, T, 0);
