@@ -11,7 +11,7 @@
  *              axpy_scale_round, sumsq_blocks, adamw, adamw8)
  * One line per (backend, op, dtype): the measured error and its tolerance; then a summary.
  *
- * Error measure: rel_err as in tests/cpu/test_fast.c, ||a - b||_2 / ||b||_2 over the compared
+ * Error measure: rel_err_f32 (tests/check.h, as tests/cpu measure), ||a - b||_2 / ||b||_2 over the compared
  * tensor (b the reference's), NaN anywhere counts as a failure. Storage dtypes: bf16 and fp16
  * run the same ops with inputs rounded to the dtype (each backend's round_dtype: the reference
  * on the host copy, the backend on its own) and outputs rounded again, as the mixed-precision
@@ -98,16 +98,6 @@ static float *download(tcase *tc, const float *d, int64_t n) {
   return h;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  return den == 0.0 ? sqrt(num) : sqrt(num / den);
-}
-
 static void report(tcase *tc, const char *what, const char *dt, double err, double tol) {
   const int ok = err <= tol; /* NaN fails */
   printf("%-5s %-44s %-5s err %.2e  tol %.0e  %s\n", tc->bname, what, dt, err, tol,
@@ -123,7 +113,7 @@ static void check(tcase *tc, const char *what, float *d, float *h, int64_t n, do
   tc->be->ops->round_dtype(tc->be->ctx, d, n, tc->dt);
   R->round_dtype(NULL, h, n, tc->dt);
   const float *got = download(tc, d, n);
-  report(tc, what, dtype_name(tc->dt), rel_err(got, h, n),
+  report(tc, what, dtype_name(tc->dt), rel_err_f32(got, h, n),
          tc->dt == ORDO_DT_F32 ? tol : TOL_STORAGE);
 }
 /* An exact check (bit patterns, masks, memory): err is the count of mismatches. */
@@ -627,6 +617,33 @@ static int run_backend(const char *name, const ordo_backend *be) {
   return fail;
 }
 
+/* The one place a backend is chosen: the CPU names, and clear refusals. */
+static void test_open(void) {
+  ordo_backend be;
+  ordo_err e = {0};
+  EXPECT(ordo_backend_open(&be, "cpu", &e) == 0 && be.ops == ops_cpu() && !be.ctx, "open cpu");
+  ordo_backend_close(&be);
+  EXPECT(ordo_backend_open(&be, "cpu-ref", &e) == 0 && be.ops == ops_cpu_ref(), "open cpu-ref");
+  ordo_backend_close(&be);
+  EXPECT(!be.ops, "close clears the backend");
+  EXPECT(ordo_backend_open(&be, "tpu", &e) == -1 && strstr(e.msg, "'tpu'") && !be.ops,
+         "unknown device refused: %s", e.msg);
+  EXPECT(ordo_backend_open(&be, NULL, &e) == -1, "no device refused");
+  if (!ordo_cuda_available()) {
+    e.msg[0] = 0;
+    EXPECT(ordo_backend_open(&be, "cuda", &e) == -1 && strstr(e.msg, "CUDA") && !be.ops,
+           "cuda without a device or a CUDA build refused with a message: '%s'", e.msg);
+  }
+  ordo_backend h = backend_cpu();
+  float *x = be_alloc_f32(&h, 3);
+  const float v[3] = {1.5f, -2.0f, 0.25f};
+  be_upload(&h, x, v, sizeof v);
+  float back[3];
+  be_download(&h, back, x, sizeof back);
+  EXPECT(memcmp(v, back, sizeof v) == 0 && be_read_f32(&h, x + 1) == -2.0f, "be_* helpers");
+  be_free(&h, x);
+}
+
 int main(int argc, char **argv) {
   const char *which = "all";
   for (int i = 1; i < argc; i++) {
@@ -641,7 +658,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "--backend: unknown backend '%s' (expected cpu, cuda or all)\n", which);
     return 2;
   }
+  int known = !g_only;
+  for (size_t k = 0; g_only && k < sizeof k_tests / sizeof k_tests[0]; k++)
+    known |= strstr(k_tests[k].name, g_only) != NULL;
+  if (!known) {
+    fprintf(stderr, "--only: no test is named like '%s'\n", g_only);
+    return 2;
+  }
   R = ops_cpu_ref();
+  if (!g_only) test_open();
   int fails = 0, ran = 0;
   const char *names[2] = {"cpu", "cuda"};
   for (int k = 0; k < 2; k++) {

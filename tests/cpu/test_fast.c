@@ -27,19 +27,9 @@
 
 static int g_verbose;
 
-static double rel_err(const float *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  return den == 0.0 ? sqrt(num) : sqrt(num / den);
-}
-
 #define EXPECT_REL(what, a, b, n, tol)                                                    \
   do {                                                                                    \
-    double e_ = rel_err(a, b, n);                                                         \
+    double e_ = rel_err_f32(a, b, n);                                                         \
     if (g_verbose) printf("  %-24s rel err %.3g (bound %g)\n", what, e_, (double)(tol));  \
     EXPECT(e_ <= (tol), "%s: rel err %.3g > %g", what, e_, (double)(tol));                \
   } while (0)

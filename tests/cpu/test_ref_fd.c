@@ -54,17 +54,6 @@ static double rel_err(const float *a, const double *b, int64_t n) {
   return sqrt(num / den);
 }
 
-static double rel_err_ff(const float *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)b[i] * (double)b[i];
-  }
-  if (den == 0.0) return sqrt(num);
-  return sqrt(num / den);
-}
-
 /* ORDO_TEST_VERBOSE=1 prints every measured error next to its bound. */
 static void show_rel(const char *what, double err, double tol) {
   if (getenv("ORDO_TEST_VERBOSE")) printf("  %-26s rel err %.3g (bound %g)\n", what, err, tol);
@@ -96,7 +85,7 @@ static double dot_fd(const double *a, const double *b, int64_t n) {
 static void expect_twice(const char *what, const float *twice, const float *once, int64_t n) {
   float *d = fz(n);
   for (int64_t i = 0; i < n; i++) d[i] = 2.0f * once[i];
-  EXPECT_REL(what, rel_err_ff(twice, d, n), TOL_TWICE);
+  EXPECT_REL(what, rel_err_f32(twice, d, n), TOL_TWICE);
   free(d);
 }
 
