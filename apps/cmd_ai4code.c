@@ -369,7 +369,7 @@ static void train_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code train --data DATASET --out MODEL_DIR [--init CKPT] [--tokenizer FILE]\n"
           "                          [--val-frac F] [--seed N] [--split-by repo|group] [--threads N]\n"
-          "                          [options]\n\n"
+          "                          [--device D] [options]\n\n"
           "Trains the cell-order ranker on a dataset with true orders, holding out whole\n"
           "repositories (--val-frac, default %g; --seed, default %llu; --split-by, default repo: see\n"
           "`ordo nb split --help`) to validate each epoch by Kendall tau and keep the best weights.\n"
@@ -604,7 +604,7 @@ static void predict_usage(FILE *f) {
           "usage: ordo ai4code predict --model DIR[,DIR...] [--weights W1,W2,...] --data DATASET\n"
           "                            --out SUB.csv [--split all|train|val] [--val-frac F]\n"
           "                            [--seed N] [--split-by repo|group] [--threads N]\n"
-          "                            [--point-only | --dual-only | --notebook-only]\n\n"
+          "                            [--point-only | --dual-only | --notebook-only] [--device D]\n\n"
           "Writes an id,cell_order submission from models made by 'ordo ai4code train'. With several\n"
           "models, each markdown cell's predicted position is the weighted average of the models'\n"
           "(weights default equal, normalised). DATASET as for 'baseline' (test/ if present, else\n"
@@ -614,11 +614,13 @@ static void predict_usage(FILE *f) {
           "--point-only predicts from the models' pointwise encoders alone (no slot model);\n"
           "--dual-only from their dual encoders alone (each markdown in its median slot);\n"
           "--notebook-only from their notebook-level models alone (the same decoding).\n");
+  device_flag_usage(f);
 }
 
 static int cmd_rk_predict(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return predict_usage(stdout), 0;
   const char *models_arg = NULL, *w_arg = NULL, *data = NULL, *out = NULL, *split = "all", *v;
+  const char *device = NULL;
   double val_frac = 0.1, th = 0;
   nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
@@ -629,6 +631,7 @@ static int cmd_rk_predict(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
+    else if ((v = flag_value(argc, argv, &i, "--device", &bad))) device = v;
     else if (strcmp(argv[i], "--point-only") == 0) point_only = 1;
     else if (strcmp(argv[i], "--dual-only") == 0) dual_only = 1;
     else if (strcmp(argv[i], "--notebook-only") == 0) nbm_only = 1;
@@ -688,10 +691,16 @@ static int cmd_rk_predict(int argc, char **argv) {
     return 1;
   }
   ordo_err e = {{0}};
+  ordo_backend be;
+  if (device_open(&be, device, &e) != 0) {
+    free(mbuf), free(wbuf);
+    fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
+    return 1;
+  }
   rk_model *models = ordo_calloc((size_t)nm, sizeof *models);
   int loaded = 0, rc = 0;
   for (; loaded < nm; loaded++)
-    if (rk_model_load(&models[loaded], dirs[loaded], &e) != 0) {
+    if (rk_model_load(&models[loaded], dirs[loaded], &be, &e) != 0) {
       fprintf(stderr, "ordo ai4code predict: %s\n", e.msg);
       rc = 1;
       break;
@@ -723,6 +732,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   if (rc) {
     for (int k = 0; k < loaded; k++) rk_model_free(&models[k]);
     free(models), free(mbuf), free(wbuf);
+    ordo_backend_close(&be);
     return 1;
   }
   double t0 = ordo_time();
@@ -766,6 +776,7 @@ static int cmd_rk_predict(int argc, char **argv) {
   nb_dataset_free(&ds);
   for (int k = 0; k < nm; k++) rk_model_free(&models[k]);
   free(models), free(mbuf), free(wbuf);
+  ordo_backend_close(&be);
   return rc ? 1 : 0;
 }
 

@@ -349,7 +349,7 @@ static int classifier_load(enc_model *m, tok **tk, char ***names, const cls_args
   int n;
   if (hfconfig_labels_read(path, names, &n, e) != 0) return -1;
   if (enc_check_seq(&cfg, a->seq, e) != 0) return ordo_err_prefix(e, "--seq %d with %s", a->seq, path);
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, NULL, e) != 0) return ordo_err_prefix(e, "%s", path);
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, &a->be, e) != 0) return ordo_err_prefix(e, "%s", path);
   int missing = 0;
   if (enc_load(m, a->model, &missing, e) != 0) return -1;
   if (missing > 0)
@@ -613,7 +613,7 @@ static int run_train(cls_args *a) {
                                  a->vocab_size, 0, &tok_json, &e))
     goto done;
   if (model_vocab(&cfg, a, tk, &e) != 0) goto done;
-  if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, NULL, &e) != 0) goto done;
+  if (enc_init_lora(&m, &cfg, ENC_HEAD_CLS, &lc, &a->be, &e) != 0) goto done;
   have_model = 1;
   enc_init_weights(&m, (uint64_t)a->seed);
   if (a->init) {

@@ -523,11 +523,10 @@ int cmd_train(int argc, char **argv) {
     be.ops = NULL;
     goto done;
   }
-  if (!be.ops->host_memory && (world > 1 || a.electra)) {
-    /* the collectives run over host memory; ELECTRA samples the generator's softmax on the host */
-    ordo_fail(&e, "--device %s %s", be.ops->name, world > 1 ? "under mpirun needs the NCCL path, not "
-              "built yet: run it as one process" : "trains --objective mlm and clm; --objective "
-              "electra runs on --device cpu");
+  if (!be.ops->host_memory && world > 1) {
+    /* the collectives run over host memory */
+    ordo_fail(&e, "--device %s under mpirun needs the NCCL path, not built yet: run it as one "
+              "process", be.ops->name);
     goto done;
   }
   if (world > 1)
@@ -652,7 +651,7 @@ int cmd_train(int argc, char **argv) {
                 tok_vocab_size(tk));
       goto done;
     }
-    if (enc_init_lora(&m, &cfg, heads, &a.lora, NULL, &e) != 0) goto done;
+    if (enc_init_lora(&m, &cfg, heads, &a.lora, &be, &e) != 0) goto done;
     have_model = 1;
     enc_init_weights(&m, a.seed);
     if (a.init && enc_load(&m, a.init, NULL, &e) != 0) goto done;

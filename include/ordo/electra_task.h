@@ -17,6 +17,9 @@ typedef struct electra_task {
   uint64_t seed;
   int32_t *dids;   /* (B, T) the discriminator's input */
   float *replaced; /* (B, T) 1 where the generator's sample differs from the original */
+  float *probs;    /* the generator's softmax rows of a micro-batch's masked positions, read
+                      from the backend for sampling (probs_cap floats) */
+  size_t probs_cap;
 } electra_task;
 
 /* The generator of a discriminator: its depth, head size and embeddings, gen_frac of its heads

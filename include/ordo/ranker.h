@@ -261,7 +261,9 @@ typedef struct rk_nbm_config {
 /* An ELECTRA-layout encoder (embedding width in_dim = 2 x the dual dim, + RK_NBM_EXTRA,
  * projected to hidden),
  * sinusoidal positions, no head, planned for one notebook of RK_NBM_MAX_CELLS cells. */
-int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e);
+/* be: the backend (NULL: the CPU). */
+int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, const ordo_backend *be,
+                ordo_err *e);
 void rk_nbm_init_weights(enc_model *m, uint64_t seed);
 int rk_nbm_fits(const nb_notebook *nb);
 /* Slot log-probabilities lp (n_md, n_code + 1) of nb from its dual cell vectors z and the base
@@ -441,9 +443,12 @@ typedef struct rk_model {
                       the other decoding too (rk_md_order fitted in mdo), to choose between them */
   const char *progress; /* a label: show the notebooks' progress on stderr (set by the caller) */
 } rk_model;
-int rk_model_load(rk_model *m, const char *dir, ordo_err *e);
-/* The dual encoder of model directory dir (dir/dual) for cells of dc's sizes. */
-int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, ordo_err *e);
+/* Loads model directory dir, its encoders on be (NULL: the CPU; the slot MLP stays on the
+ * CPU). */
+int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err *e);
+/* The dual encoder of model directory dir (dir/dual) for cells of dc's sizes, on be. */
+int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, const ordo_backend *be,
+                 ordo_err *e);
 void rk_model_free(rk_model *m);
 
 /* Markdown positions of every notebook selected by mask (NULL: all): md_pos[i] (n_md) in

@@ -101,7 +101,7 @@ static int get_floats(const cJSON *o, const char *key, const char *file, float *
 /* A ranker's encoder from DIR/config.json and DIR/model.safetensors, checked against what the
  * ranker needs: its head's outputs and feature inputs, token types, and complete head weights. */
 static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_features,
-                        int type_vocab, const char *what, ordo_err *e) {
+                        int type_vocab, const char *what, const ordo_backend *be, ordo_err *e) {
   enc_config cfg;
   char path[4400];
   snprintf(path, sizeof path, "%s/config.json", dir);
@@ -111,7 +111,7 @@ static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_
     return ordo_fail(e, "%s: num_labels %d, ordo_head_features %d, type_vocab_size %d; %s needs %d, "
                      "%d and at least %d", path, cfg.num_labels, cfg.head_features,
                      cfg.type_vocab_size, what, num_labels, head_features, type_vocab);
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, NULL, e) != 0) return -1;
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, be, e) != 0) return -1;
   int missing = 0;
   if (enc_load(m, dir, &missing, e) != 0 ||
       (missing && ordo_fail(e, "%s/model.safetensors: the weights of %s's head are missing", dir, what))) {
@@ -121,10 +121,11 @@ static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_
   return 0;
 }
 
-int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, ordo_err *e) {
+int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, const ordo_backend *be,
+                 ordo_err *e) {
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/dual", dir);
-  if (load_encoder(m, sub, 2 * dc->dim, 0, 2, "the dual encoder", e) != 0) return -1;
+  if (load_encoder(m, sub, 2 * dc->dim, 0, 2, "the dual encoder", be, e) != 0) return -1;
   int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
   if (enc_check_seq(&m->cfg, per + 2, e) != 0) {
     enc_free(m);
@@ -135,7 +136,8 @@ int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, ordo_e
 }
 
 /* The notebook-level model of DIR/notebook, over cell vectors of in_dim. */
-static int nbm_load(enc_model *m, const char *dir, int in_dim, ordo_err *e) {
+static int nbm_load(enc_model *m, const char *dir, int in_dim, const ordo_backend *be,
+                    ordo_err *e) {
   enc_config cfg;
   char path[4400];
   snprintf(path, sizeof path, "%s/notebook/config.json", dir);
@@ -146,7 +148,7 @@ static int nbm_load(enc_model *m, const char *dir, int in_dim, ordo_err *e) {
                      "notebook model needs %d, %d and an even size", path, cfg.embedding_size,
                      cfg.max_position_embeddings, cfg.hidden_size, in_dim + RK_NBM_EXTRA,
                      RK_NBM_MAX_CELLS + 1);
-  if (enc_init(m, &cfg, 0, NULL, e) != 0) return -1;
+  if (enc_init(m, &cfg, 0, be, e) != 0) return -1;
   snprintf(path, sizeof path, "%s/notebook", dir);
   if (enc_load(m, path, NULL, e) != 0) {
     enc_free(m);
@@ -156,7 +158,7 @@ static int nbm_load(enc_model *m, const char *dir, int in_dim, ordo_err *e) {
   return 0;
 }
 
-int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
+int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err *e) {
   memset(m, 0, sizeof *m);
   char path[4400];
   snprintf(path, sizeof path, "%s/ranker.json", dir);
@@ -212,7 +214,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
         get_int(pc, "seq", path, 4, 8192, &m->pc.seq, e))
       goto done;
     if (tok_load(&m->tk, dir, e) != 0) goto done;
-    if (load_encoder(&m->enc, dir, 1, RK_POINT_NFEAT, 1, "the pointwise ranker", e) != 0) goto done;
+    if (load_encoder(&m->enc, dir, 1, RK_POINT_NFEAT, 1, "the pointwise ranker", be, e) != 0) goto done;
     m->has_point = 1;
     if (enc_check_seq(&m->enc.cfg, m->pc.seq, e) != 0) {
       ordo_err_prefix(e, "%s: pointwise \"seq\" %d", path, m->pc.seq);
@@ -245,7 +247,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
         get_int(dc, "dim", path, 1, 4096, &m->dc.dim, e))
       goto done;
     if (!m->tk && tok_load(&m->tk, dir, e) != 0) goto done;
-    if (rk_dual_load(&m->dual, dir, &m->dc, e) != 0) goto done;
+    if (rk_dual_load(&m->dual, dir, &m->dc, be, e) != 0) goto done;
     m->has_dual = 1;
   }
   if (m->slot.use_nbm && !cJSON_IsObject(nc)) {
@@ -263,7 +265,7 @@ int rk_model_load(rk_model *m, const char *dir, ordo_err *e) {
       ordo_fail(e, "%s: a notebook model over the slot ranker cannot be the slot ranker's evidence", path);
       goto done;
     }
-    if (nbm_load(&m->nbm, dir, 2 * m->dc.dim, e) != 0) goto done;
+    if (nbm_load(&m->nbm, dir, 2 * m->dc.dim, be, e) != 0) goto done;
     m->has_nbm = 1;
   }
   rc = 0;

@@ -13,7 +13,8 @@
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
-int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
+int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, const ordo_backend *be,
+                ordo_err *e) {
   enc_config cfg;
   hfconfig_defaults(&cfg, ORDO_ARCH_ELECTRA);
   cfg.vocab_size = 2; /* the cell's type: 0 code, 1 markdown */
@@ -28,7 +29,7 @@ int rk_nbm_init(enc_model *m, const rk_nbm_config *c, int in_dim, ordo_err *e) {
   cfg.position = ENC_POS_SINUSOIDAL;
   cfg.attention_probs_dropout_prob = 0.0f;
   if (c->hidden % 2 != 0) return ordo_fail(e, "notebook model: hidden size %d is not even", c->hidden);
-  if (enc_init(m, &cfg, 0, NULL, e) != 0) return -1;
+  if (enc_init(m, &cfg, 0, be, e) != 0) return -1;
   enc_plan(m, 1, RK_NBM_MAX_CELLS, 0);
   return 0;
 }

@@ -571,7 +571,7 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
   cfg.attention_probs_dropout_prob = 0.0f; /* the recipe measured in bench/ai4code/NOTES.md */
   cfg.num_labels = num_labels;
   cfg.head_features = head_features;
-  if (enc_init(m, &cfg, ENC_HEAD_CLS, NULL, e) != 0) return -1;
+  if (enc_init(m, &cfg, ENC_HEAD_CLS, o->be, e) != 0) return -1;
   if (enc_check_seq(&m->cfg, seq, e) != 0) {
     enc_free(m);
     return ordo_err_prefix(e, "%s", o->init ? o->init : "the encoder");
@@ -589,7 +589,7 @@ static int build_encoder(enc_model *m, const tok *tk, const rk_train_opts *o, in
 static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float *const *base,
                      const uint8_t *train, const uint8_t *val, const rk_train_opts *o,
                      const char *dir, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
-  if (rk_nbm_init(&rm->nbm, &o->nbc, 2 * rm->dc.dim, e) != 0) return -1;
+  if (rk_nbm_init(&rm->nbm, &o->nbc, 2 * rm->dc.dim, o->be, e) != 0) return -1;
   rk_nbm_init_weights(&rm->nbm, o->init_seed);
   int rc = rk_nbm_train(&rm->nbm, ds, z, rm->dc.dim, base, train, val, o, dir, met, res, e);
   if (rc == 0) rm->has_nbm = 1;
@@ -679,7 +679,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   if (o->dual && o->dual_from) {
     /* an encoder trained before (on the same split and seed, so the slot model's notebooks are
      * still unseen by it), taken as it is */
-    if (rk_dual_load(&rm.dual, o->dual_from, &o->dc, e) != 0) goto done;
+    if (rk_dual_load(&rm.dual, o->dual_from, &o->dc, o->be, e) != 0) goto done;
     rm.has_dual = 1;
     rm.dc = o->dc;
     char sub[4200];

@@ -27,7 +27,7 @@ void electra_task_init(electra_task *t, mlm_task *mlm, enc_model *gen, enc_model
 }
 
 void electra_task_free(electra_task *t) {
-  free(t->dids), free(t->replaced);
+  free(t->dids), free(t->replaced), free(t->probs);
   memset(t, 0, sizeof *t);
 }
 
@@ -52,11 +52,19 @@ float electra_task_micro(void *ctx, enc_model *unused, int64_t step, int i, floa
   enc_zero_output_grads(g, &b);
   float lm = nr > 0 ? enc_loss_mlm(g, &b, dloss * share, NULL) : 0.0f;
   enc_backward(g, &b);
-  /* sample each masked position from the generator's softmax (no gradient through it) */
+  /* sample each masked position from the generator's softmax (no gradient through it), its
+   * rows read from the backend once */
+  const size_t np = (size_t)nr * V;
+  if (np > et->probs_cap) {
+    free(et->probs);
+    et->probs = ordo_malloc(np * sizeof(float));
+    et->probs_cap = np;
+  }
+  if (np) enc_read(g, et->probs, g->mlm_probs, np * sizeof(float));
   memcpy(et->dids, b.ids, (size_t)per * sizeof(int32_t));
   memset(et->replaced, 0, (size_t)per * sizeof(float));
   for (int k = 0; k < nr; k++) {
-    const float *p = g->mlm_probs + (size_t)k * V;
+    const float *p = et->probs + (size_t)k * V;
     int row = b.mlm_rows[k], s = V - 1;
     float u = philox_uniform(et->seed ^ 0xE1EC78A5ull, (uint64_t)g->step * (uint64_t)per + (uint64_t)row), c = 0;
     for (int v = 0; v < V; v++) {

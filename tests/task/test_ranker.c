@@ -162,7 +162,7 @@ static void test_nbm_loss_falls(const nb_dataset *ds) {
   rk_nbm_config c = {.layers = 1, .hidden = 16, .heads = 2, .intermediate = 32};
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(rk_nbm_init(&m, &c, 2 * D, &e) == 0, "%s", e.msg);
+  EXPECT(rk_nbm_init(&m, &c, 2 * D, NULL, &e) == 0, "%s", e.msg);
   rk_nbm_init_weights(&m, 3);
   m.cfg.hidden_dropout_prob = 0;
   ordo_rng r;
@@ -401,7 +401,7 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
 
   /* reload and predict: every notebook gets a valid order that the scorer accepts */
   rk_model m;
-  EXPECT(rk_model_load(&m, d1, &e) == 0, "%s", e.msg);
+  EXPECT(rk_model_load(&m, d1, NULL, &e) == 0, "%s", e.msg);
   EXPECT(m.has_point && m.has_dual, "pointwise and dual parts loaded");
   float **pos = calloc((size_t)ds->n, sizeof *pos);
   rk_predict_positions(&m, ds, NULL, 1, pos);
@@ -429,7 +429,7 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   if (w1) {
     memcpy(w1, "\"hiddex\"", 8);
     ORDO_CHECK(ordo_write_file_atomic(p1, a, strlen(a), NULL) == 0);
-    EXPECT(rk_model_load(&m, d2, &e) != 0 && strstr(e.msg, "ranker.json") && strstr(e.msg, "hidden"),
+    EXPECT(rk_model_load(&m, d2, NULL, &e) != 0 && strstr(e.msg, "ranker.json") && strstr(e.msg, "hidden"),
            "damaged ranker.json: %s", e.msg);
   }
   free(a);

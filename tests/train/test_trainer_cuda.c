@@ -30,10 +30,7 @@ int main(void) {
     return 77;
   }
   tb_run ref, r;
-  tb_init(&ref, NULL, NULL);
-  tb_steps(&ref, TB_STEPS);
-  tb_init(&r, &cuda, NULL);
-  tb_steps(&r, TB_STEPS);
+  tb_train_both(&ref, &r, &cuda);
   double worst = 0;
   for (int s = 0; s < TB_STEPS; s++) {
     double d = fabs(ref.st[s].grad_norm - r.st[s].grad_norm) / ref.st[s].grad_norm;

@@ -93,6 +93,14 @@ static void tb_steps(tb_run *r, int64_t until) {
   }
 }
 
+/* The whole run on the host (ref) and on be (r). */
+static void tb_train_both(tb_run *ref, tb_run *r, const ordo_backend *be) {
+  tb_init(ref, NULL, NULL);
+  tb_steps(ref, TB_STEPS);
+  tb_init(r, be, NULL);
+  tb_steps(r, TB_STEPS);
+}
+
 /* The weights on the host. */
 static void tb_weights(tb_run *r) { params_download(&r->p); }
 
