@@ -107,8 +107,8 @@ typedef struct trainer {
   ordo_dist *dist;  /* NULL (default): one process; set by trainer_set_dist */
   int64_t (*spans)[2]; /* (n_spans) [element offset, count]: the trainable runs of the table */
   int n_spans;
-  float *acc;          /* (total, backend memory) the step's gradient so far, with
-                          accumulation; else NULL */
+  float *acc;          /* (the spans' elements, packed; backend memory) the step's gradient
+                          so far, with accumulation; else NULL */
   int adding;          /* the micro-batch's gradient adds to acc when final */
   int64_t (*done)[2];  /* (n_done) ranges of the table reduced during this backward pass */
   int n_done;

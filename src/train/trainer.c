@@ -56,8 +56,10 @@ static int init_common(trainer *t, ordo_params *p, const trainer_config *c, ordo
     prev_trainable = trainable;
     end = s->offset + (size_t)s->numel;
   }
-  /* the micro-batches' sum so far (frozen parts never touched: no memory) */
-  if (c->accum_steps > 1) t->acc = be_alloc_f32(&t->be, p->total);
+  /* the micro-batches' sum so far, of the trainable spans only (LoRA: the adapters) */
+  int64_t n_train = 0;
+  for (int k = 0; k < t->n_spans; k++) n_train += t->spans[k][1];
+  if (c->accum_steps > 1) t->acc = be_alloc_f32(&t->be, (size_t)(n_train > 0 ? n_train : 1));
   trainer_norm_setup(t);
   t->done = ordo_malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->done);
   t->scaler = scaler_state_defaults();

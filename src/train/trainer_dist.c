@@ -27,15 +27,27 @@ static const int64_t *parts_of(trainer *t, int64_t a, int64_t b) {
   return t->counts;
 }
 
+/* Where table element a (inside a trainable span) is kept in t->acc: the spans packed. */
+static float *acc_at(trainer *t, int64_t a) {
+  int64_t packed = 0;
+  for (int k = 0; k < t->n_spans; k++) {
+    if (a >= t->spans[k][0] && a < t->spans[k][0] + t->spans[k][1])
+      return t->acc + packed + (a - t->spans[k][0]);
+    packed += t->spans[k][1];
+  }
+  ORDO_CHECKF(0, "element %lld is in no trainable span", (long long)a);
+  return NULL;
+}
+
 static void keep_piece(trainer *t, int64_t a, int64_t b) {
-  t->be.ops->copy(t->be.ctx, t->acc + a, t->p->gd + a, (size_t)(b - a) * sizeof(float));
+  t->be.ops->copy(t->be.ctx, acc_at(t, a), t->p->gd + a, (size_t)(b - a) * sizeof(float));
   t->be.ops->zero(t->be.ctx, t->p->gd + a, (size_t)(b - a) * sizeof(float));
 }
 
 /* sum so far + this micro-batch's gradient: the order two ranks' all-reduce adds them in
  * (g + 1 * s: the same bits as s + g) */
 static void add_piece(trainer *t, int64_t a, int64_t b) {
-  t->be.ops->axpy(t->be.ctx, t->p->gd + a, 1.0f, t->acc + a, b - a);
+  t->be.ops->axpy(t->be.ctx, t->p->gd + a, 1.0f, acc_at(t, a), b - a);
 }
 
 /* The collectives below run on host memory (trainer_set_dist refuses other backends). */

@@ -4,7 +4,7 @@
  * state live apart from the table's host image, as on a GPU. Anything that reads the host image
  * where it should use the working copy, or forgets an upload or a download, changes the result;
  * the runs must be bit-identical to the plain host table's, and checkpoints must move between
- * the two either way. */
+ * the two either way; and data parallelism on such memory is refused. */
 #include "train/trainer_backend_check.h"
 
 static void *sep_alloc(ordo_ctx *c, size_t bytes) {
@@ -226,6 +226,15 @@ int main(void) {
   opt_adamw_free(&oa), opt_adamw_free(&ob), opt_adamw_free(&oc);
   tb_free(&a), tb_free(&b), tb_free(&c);
   test_encoder(&sep, dir);
+
+  /* data parallelism runs its collectives over host memory: two ranks on separate memory are
+   * refused with a message, before any collective (a job description of two ranks, no MPI) */
+  tb_init(&a, &sep, NULL);
+  ordo_dist two = {.rank = 0, .world = 2, .timeout_s = 1};
+  EXPECT(trainer_set_dist(&a.t, &two, &e) == -1 && strstr(e.msg, "mpirun") && strstr(e.msg, "cpu-separate"),
+         "two ranks on separate memory: %s", e.msg);
+  EXPECT(a.t.dist == NULL, "the refused job is not joined");
+  tb_free(&a);
   tb_free(&ref);
   tb_scratch_remove(dir);
   return test_summary();
