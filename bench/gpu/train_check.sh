@@ -65,13 +65,17 @@ say "== 4. $STEPS8 steps 8-bit AdamW"
 run a8 ref --steps "$STEPS8" --optim adamw8; run a8 dev --steps "$STEPS8" --optim adamw8
 "$B/bench/bench_ckpt_diff" "$T/a8.ref/checkpoint" "$T/a8.dev/checkpoint" > "$T/diff.txt" 2>&1
 tail -1 "$T/diff.txt" | tee -a "$R"
+say "the tensors furthest apart:"; grep -v '^max_f32_rel' "$T/diff.txt" | awk '$2+0 > 0.01 || /codes/' | head -40 | tee -a "$R" >/dev/null
+say "8-bit runs: $(paste -d' ' <(losses "$T/a8.ref") <(losses "$T/a8.dev") |
+        awk '{d = ($1 - $2) / $1; d = d < 0 ? -d : d; if (d > w) {w = d; s = NR}} END {printf "largest relative loss difference %.3g at step %d of %d", w, s, NR}')"
 step=$(awk '/^max_f32_rel/ {print $4}' "$T/diff.txt")
 [ -n "$step" ] && [ "$step" -le 1 ] || { say "FAIL: 8-bit state codes differ by ${step:-?} steps"; fail=1; }
 
-if [ "${AI4CODE:-0}" = 1 ] && [ -d ../shared/data/nb-public ]; then
+NB=${NB:-../shared/data/nb-public}
+if [ "${AI4CODE:-0}" = 1 ] && [ -d "$NB" ]; then
   say "== 5. ai4code train --device cuda, defaults, nb-public"
   t0=$(date +%s)
-  "$ordo" ai4code train --data ../shared/data/nb-public --out "$T/ai" --device cuda > "$T/ai.log" 2>&1 ||
+  "$ordo" ai4code train --data "$NB" --out "$T/ai" --device cuda > "$T/ai.log" 2>&1 ||
     { say "FAIL: ai4code train"; fail=1; }
   grep -E "kendall_tau|total" "$T/ai.log" | tee -a "$R"
   say "ai4code train on cuda: $(($(date +%s) - t0)) s wall"

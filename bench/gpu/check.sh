@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The CUDA backend's checks in one call on a GPU machine (issue 10's GPU lines): the op tests
+# against the reference, `ordo parity --device cuda` on the fixtures, the training comparisons
+# of bench/gpu/train_check.sh (200 masked-LM steps fp32 and bf16, 8-bit AdamW, checkpoints moved
+# between devices), compute-sanitizer on the op test, optionally `ordo ai4code train --device
+# cuda` on nb-public. Writes $OUT/report.txt with a summary at its top.
+#
+#   bash bench/gpu/check.sh pack [--data]  here: builds build-cuda/ (CUDA on, MPI and NCCL off)
+#                                          and packs build-gpu/ (ignored; carry it): the
+#                                          binaries, these scripts, the shared libraries a GPU
+#                                          image lacks (xz), ../shared/fixtures/hf and with
+#                                          --data ../shared/data/nb-public (xz)
+#   bash build-gpu/check.sh run [--ai4code] there, from the repository root
+set -u
+here=$(cd "$(dirname "$0")/../.." && pwd)
+bins="ordo cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm train_test_trainer_cuda"
+case "${1:-}" in
+pack)
+  cd "$here"
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DORDO_CUDA=ON -DORDO_MPI=OFF \
+    -DORDO_NCCL=OFF >/dev/null || exit 1
+  cmake --build build-cuda -j"$(nproc)" --target $bins bench_ckpt_diff 2>&1 | grep -E 'error|warning'
+  rm -rf build-gpu && mkdir -p build-gpu/lib build-gpu/bench
+  for b in $bins; do cp "build-cuda/$b" build-gpu/ || exit 1; done
+  cp build-cuda/bench/bench_ckpt_diff build-gpu/bench/ && cp bench/gpu/check.sh bench/gpu/train_check.sh build-gpu/
+  # the libraries of this machine's Debian that a GPU image does not have; CUDA's own come
+  # from the image (its toolkit or PyTorch's wheels)
+  (cd build-gpu && ldd $bins bench/bench_ckpt_diff) | awk '$3 ~ /^\// {print $3}' | sort -u |
+    grep -Ev 'libc\.so|libm\.so|libmvec|ld-linux|libpthread|libdl\.|librt\.|libgcc_s|libstdc|libcuda|libcublas|libcudart|libz\.so' |
+    while read -r l; do cp -L "$l" build-gpu/lib/; done
+  xz -T0 -6 build-gpu/lib/*.so*
+  tar -C ../shared/fixtures -cf - hf | xz -T0 -6 > build-gpu/fixtures-hf.tar.xz
+  if [ "${2:-}" = "--data" ]; then
+    tar -C ../shared/data -cf - nb-public | xz -T0 -6 > build-gpu/nb-public.tar.xz
+  fi
+  du -sh build-gpu build-gpu/* ;;
+run)
+  OUT=${OUT:-$PWD/out-gpu}; mkdir -p "$OUT"
+  R=$OUT/report.txt; S=$OUT/summary.txt; : >"$S"
+  W=/tmp/ordo-gpu; rm -rf "$W"; mkdir -p "$W/lib"
+  for f in build-gpu/lib/*.xz; do xz -dc "$f" > "$W/lib/$(basename "${f%.xz}")"; done
+  tar -C "$W" -xJf build-gpu/fixtures-hf.tar.xz
+  [ -f build-gpu/nb-public.tar.xz ] && tar -C "$W" -xJf build-gpu/nb-public.tar.xz
+  cudalib=$(dirname "$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)")
+  cudart=$(dirname "$(find / -name 'libcudart.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)")
+  export LD_LIBRARY_PATH=$W/lib:$cudalib:$cudart:${LD_LIBRARY_PATH:-}
+  B=$PWD/build-gpu ordo=$PWD/build-gpu/ordo
+  result() { echo "$1" | tee -a "$S"; }
+  step() { # step NAME LIMIT CMD...: runs CMD with a time limit, its output into the report
+    local name=$1 lim=$2; shift 2
+    echo "=== $name ($(date +%T))" >>"$R"
+    local t0=$SECONDS
+    timeout "$lim" "$@" >>"$R" 2>&1; local rc=$?
+    echo "--- $name: rc=$rc in $((SECONDS - t0)) s" >>"$R"
+    return $rc
+  }
+  {
+    date; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    echo "cuBLASLt from $cudalib; cudart from $cudart"
+    ldd "$ordo" | grep -E 'not found|cublas|cudart'
+    "$ordo" version
+  } >"$R" 2>&1
+  "$ordo" version >/dev/null 2>&1 || { result "FATAL: ordo does not start"; cat "$R"; exit 1; }
+  for t in cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm; do
+    step "$t" 180 "$B/$t" && result "$t: PASS" || result "$t: FAIL (rc $?)"
+  done
+  grep -E '^(FAIL|.*cuda.*(FAIL|skipped))' "$R" | head -30 >>"$S"
+  # parity: the committed fixtures and the shared ones (AdamW steps in hf/bert)
+  for d in tests/fixtures/hf/* tests/fixtures/hf_families/* tests/fixtures/hf_gpt2/* \
+           "$W"/hf/bert "$W"/hf/roberta_regression "$W"/hf/bert_lora "$W"/hf/gpt2_lm; do
+    [ -f "$d/config.json" ] || continue
+    step "parity $d" 60 "$ordo" parity "$d" --device cuda
+    result "parity --device cuda $(basename "$d"): $(sed -n '/^=== parity/h; /^parity:/p' "$R" | tail -1)"
+  done
+  # training on both devices (bench/gpu/train_check.sh)
+  if [ "${2:-}" = "--ai4code" ]; then export AI4CODE=1 NB=$W/nb-public; fi
+  OUT=$OUT step "train_check" 420 bash build-gpu/train_check.sh "$B"
+  grep -E 'FAIL|PASS|relative|last loss|steps|wall|tau' "$OUT/train_report.txt" >>"$S"
+  if command -v compute-sanitizer >/dev/null; then
+    step "compute-sanitizer memcheck, op test on cuda" 150 compute-sanitizer --tool memcheck \
+      --error-exitcode 9 "$B/cpu_test_backend_ops" --backend cuda &&
+      result "compute-sanitizer: no errors" || result "compute-sanitizer: errors, refused or cut (see report)"
+  else result "compute-sanitizer: not found"; fi
+  cat "$S" ;;
+*) echo "usage: check.sh pack [--data] | run [--ai4code]" >&2; exit 2 ;;
+esac
