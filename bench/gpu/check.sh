@@ -74,7 +74,7 @@ run)
   done
   # training on both devices (bench/gpu/train_check.sh)
   if [ "${2:-}" = "--ai4code" ]; then export AI4CODE=1 NB=$W/nb-public; fi
-  OUT=$OUT step "train_check" 420 bash build-gpu/train_check.sh "$B"
+  OUT=$OUT step "train_check" 480 bash build-gpu/train_check.sh "$B"
   grep -E 'FAIL|PASS|relative|last loss|steps|wall|tau' "$OUT/train_report.txt" >>"$S"
   if command -v compute-sanitizer >/dev/null; then
     step "compute-sanitizer memcheck, op test on cuda" 150 compute-sanitizer --tool memcheck \

@@ -75,9 +75,9 @@ NB=${NB:-../shared/data/nb-public}
 if [ "${AI4CODE:-0}" = 1 ] && [ -d "$NB" ]; then
   say "== 5. ai4code train --device cuda, defaults, nb-public"
   t0=$(date +%s)
-  "$ordo" ai4code train --data "$NB" --out "$T/ai" --device cuda > "$T/ai.log" 2>&1 ||
+  "$ordo" ai4code train --data "$NB" --out "$T/ai" --device cuda > "${OUT:-.}/ai4code.log" 2>&1 ||
     { say "FAIL: ai4code train"; fail=1; }
-  grep -E "kendall_tau|total" "$T/ai.log" | tee -a "$R"
+  grep -E "kendall_tau|total" "${OUT:-.}/ai4code.log" | tee -a "$R"
   say "ai4code train on cuda: $(($(date +%s) - t0)) s wall"
 fi
 [ $fail -eq 0 ] && say "train_check: PASS" || say "train_check: FAIL"
