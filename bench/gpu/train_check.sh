@@ -5,8 +5,8 @@
 #   2. a 200-step masked-LM run (this repository's sources as the corpus) in fp32 on both
 #      devices: the loss of every step within 1e-3 relative;
 #   3. the same in bf16: the last step's loss within 2%;
-#   4. 100 steps with 8-bit AdamW: the checkpoints' weights and optimizer state compared
-#      (bench_ckpt_diff): the 8-bit codes within one quantization step;
+#   4. 100 steps with 8-bit AdamW: the losses within 1e-3 relative at every step, and the
+#      checkpoints' weights and optimizer state apart (bench_ckpt_diff), printed;
 #   5. with AI4CODE=1, `ordo ai4code train --device cuda` with the defaults on
 #      ../shared/data/nb-public (held-out tau and wall time; the CPU run's figures are the
 #      notes' of the same defaults, a CPU run of them takes over an hour).
@@ -62,14 +62,21 @@ awk -v a="$lc" -v b="$lg" 'BEGIN {d = (a - b) / a; d = d < 0 ? -d : d; exit !(d 
   { say "FAIL: bf16 last losses differ by more than 2%"; fail=1; }
 
 say "== 4. $STEPS8 steps 8-bit AdamW"
+# The 8-bit state itself is compared on identical gradients by the op test (adamw8_step x100:
+# codes within one quantization step) and by step 1 (a trainer run: codes bit-identical). Over
+# a whole training run the two devices' gradients differ by float rounding (their products sum
+# in another order), and the 8-bit codes amplify that: codes of values near zero, where the map
+# is dense, end up tens of code indices apart. The CPU's two backends do the same to each other
+# (cpu vs cpu-ref: up to 71 indices after 100 steps, bench/NOTES.md). So the whole run is
+# judged by its losses (within 1e-3 relative at every step) and its state difference printed.
 run a8 ref --steps "$STEPS8" --optim adamw8; run a8 dev --steps "$STEPS8" --optim adamw8
 "$B/bench/bench_ckpt_diff" "$T/a8.ref/checkpoint" "$T/a8.dev/checkpoint" > "$T/diff.txt" 2>&1
 tail -1 "$T/diff.txt" | tee -a "$R"
 say "the tensors furthest apart:"; grep -v '^max_f32_rel' "$T/diff.txt" | awk '$2+0 > 0.01 || /codes/' | head -40 | tee -a "$R" >/dev/null
-say "8-bit runs: $(paste -d' ' <(losses "$T/a8.ref") <(losses "$T/a8.dev") |
-        awk '{d = ($1 - $2) / $1; d = d < 0 ? -d : d; if (d > w) {w = d; s = NR}} END {printf "largest relative loss difference %.3g at step %d of %d", w, s, NR}')"
-step=$(awk '/^max_f32_rel/ {print $4}' "$T/diff.txt")
-[ -n "$step" ] && [ "$step" -le 1 ] || { say "FAIL: 8-bit state codes differ by ${step:-?} steps"; fail=1; }
+worst=$(paste -d' ' <(losses "$T/a8.ref") <(losses "$T/a8.dev") |
+        awk '{d = ($1 - $2) / $1; d = d < 0 ? -d : d; if (d > w) {w = d; s = NR}} END {printf "%.3g at step %d of %d", w, s, NR}')
+say "8-bit: largest relative loss difference $worst (bound 1e-3)"
+awk -v w="${worst%% *}" 'BEGIN {exit !(w <= 1e-3)}' || { say "FAIL: 8-bit losses"; fail=1; }
 
 NB=${NB:-../shared/data/nb-public}
 if [ "${AI4CODE:-0}" = 1 ] && [ -d "$NB" ]; then
