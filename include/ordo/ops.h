@@ -211,8 +211,8 @@ typedef struct ordo_ops {
   /* One AdamW step with 8-bit moments: per block of `block` elements (the last may be short),
    * m = map_m[qm] * sm[block], v = map_v[qv] * sv[block]; the element update of adamw_step;
    * then each block requantized: its absmax (largest |x| bit pattern) into sm/sv and each value's
-   * code the index i that q8_code gives: the count of mid[] entries below x / absmax (absmax 0:
-   * x taken as 0). map_m/map_v (256 values) and mid_m/mid_v (255 midpoints) in backend
+   * code the count of mid[] entries below x * (1 / absmax), the reciprocal rounded to float first
+   * (absmax 0: x taken as 0), as q8_quantize_block computes it. map_m/map_v (256 values) and mid_m/mid_v (255 midpoints) in backend
    * memory. */
   void (*adamw8_step)(ordo_ctx *ctx, float *w, const float *g, uint8_t *qm, uint8_t *qv,
                       float *sm, float *sv, const float *map_m, const float *mid_m,
