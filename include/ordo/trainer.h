@@ -17,6 +17,11 @@
  * whole batch's. The trainer sums the gradients over ranks on the trainable spans of the
  * parameter table, and the losses, before unscaling, clipping and the optimizer step: every rank
  * then takes the same step, and the weights stay identical. Only rank 0 writes checkpoints.
+ * On a backend with its own memory the gradient and weight collectives act on the working copy
+ * through NCCL (d->dev, dist_dev_init; the backend's ops finish before each starts, and each is
+ * waited for before the backend reads its result); the loss, counts and norm parts stay host
+ * scalars. With an NCCL communicator even one rank takes that path (a sum over one rank: the
+ * same bits as without it).
  *
  * The sums are the same bits as one process's: a micro-batch's gradient is computed from zero and
  * then added to the step's sum so far (sum = sum + g_i), which is what the all-reduce of two
@@ -129,7 +134,8 @@ int trainer_init(trainer *t, enc_model *m, const trainer_config *c, ordo_err *e)
 int trainer_init_params(trainer *t, ordo_params *p, const trainer_config *c, ordo_err *e);
 void trainer_free(trainer *t);
 /* Joins the ranks of d (NULL: one process); before trainer_resume and the first step. With
- * cfg.zero and more than one rank it shards the optimizer state. */
+ * cfg.zero and more than one rank (or one NCCL rank: one shard) it shards the optimizer state.
+ * Errors: several ranks on a backend with its own memory and no NCCL communicator in d. */
 int trainer_set_dist(trainer *t, ordo_dist *d, ordo_err *e);
 /* Resumes from cfg.ckpt_dir when it holds a checkpoint: returns 1 when resumed, 0 when there
  * was none, -1 on an error (a damaged or mismatched checkpoint is an error, never ignored). */

@@ -50,13 +50,48 @@ static void add_piece(trainer *t, int64_t a, int64_t b) {
   t->be.ops->axpy(t->be.ctx, t->p->gd + a, 1.0f, acc_at(t, a), b - a);
 }
 
-/* The collectives below run on host memory (trainer_set_dist refuses other backends). */
+/* The NCCL path: the working copy is in the backend's own memory and the job has an NCCL
+ * communicator (dist_dev_init); its collectives act on p->gd and p->wd in place. Else the
+ * collectives act on host memory (trainer_set_dist refuses a backend with its own memory). */
+static int on_device(const trainer *t) {
+  return t->dist && t->dist->dev && !t->be.ops->host_memory;
+}
+
+/* Whether the gradients go through collectives: several ranks, or the NCCL path even with one
+ * (whose sum is the identity: a check that the path changes no bit). */
+static int reducing(const trainer *t) { return dist_world(t->dist) > 1 || on_device(t); }
+
+/* NCCL runs on a stream of its own: every backend op issued so far (the gradients or weights it
+ * is to read) finishes first. */
+static void device_ready(trainer *t) { t->be.ops->sync(t->be.ctx); }
+
+static void start_sum(trainer *t, float *x, int64_t n, const char *what) {
+  if (on_device(t)) device_ready(t), dist_dev_sum_f32(t->dist, x, n, what);
+  else dist_isum_f32(t->dist, x, n, what);
+}
+
+static void start_reduce_scatter(trainer *t, float *x, const int64_t *counts, const char *what) {
+  if (on_device(t)) device_ready(t), dist_dev_reduce_scatter_f32(t->dist, x, counts, what);
+  else dist_ireduce_scatter_f32(t->dist, x, counts, what);
+}
+
+static void start_allgather(trainer *t, float *x, const int64_t *counts, const char *what) {
+  if (on_device(t)) device_ready(t), dist_dev_allgather_f32(t->dist, x, counts, what);
+  else dist_iallgather_f32(t->dist, x, counts, what);
+}
+
+/* Every collective started has finished (the backend's later ops see its result). */
+static void wait_all(trainer *t, const char *what) {
+  if (on_device(t)) dist_dev_wait(t->dist, what);
+  else dist_wait(t->dist);
+}
+
 static void finish_piece(trainer *t, int64_t a, int64_t b) {
   if (t->adding) add_piece(t, a, b);
-  if (dist_world(t->dist) < 2) return;
+  if (!reducing(t)) return;
   float *g = t->p->gd + a;
-  if (t->shard) dist_ireduce_scatter_f32(t->dist, g, parts_of(t, a, b), "gradients");
-  else dist_isum_f32(t->dist, g, b - a, "gradients");
+  if (t->shard) start_reduce_scatter(t, g, parts_of(t, a, b), "gradients");
+  else start_sum(t, g, b - a, "gradients");
 }
 
 /* Starts the reduction of the pending range. */
@@ -85,7 +120,7 @@ static void on_final(void *ctx, int first, int end) {
 void trainer_micro_begin(trainer *t, int i, int n) {
   t->adding = i > 0;
   if (t->adding) span_pieces(t, 0, (int64_t)t->p->total, keep_piece);
-  if (i == n - 1 && t->m && t->cfg.overlap && dist_world(t->dist) > 1) {
+  if (i == n - 1 && t->m && t->cfg.overlap && reducing(t)) {
     t->m->grads_final = on_final;
     t->m->grads_final_ctx = t;
   }
@@ -114,7 +149,7 @@ void trainer_grads_finish(trainer *t) {
   span_pieces(t, at, (int64_t)t->p->total, finish_piece);
   t->n_done = 0;
   t->adding = 0;
-  dist_wait(t->dist);
+  wait_all(t, "gradients");
 }
 
 void trainer_norm_setup(trainer *t) {
@@ -151,13 +186,13 @@ double trainer_grad_norm(trainer *t) {
 }
 
 static void gather_piece(trainer *t, int64_t a, int64_t b) {
-  dist_iallgather_f32(t->dist, t->p->wd + a, parts_of(t, a, b), "weights");
+  start_allgather(t, t->p->wd + a, parts_of(t, a, b), "weights");
 }
 
 void trainer_params_gather(trainer *t) {
   if (!t->shard) return;
   span_pieces(t, 0, (int64_t)t->p->total, gather_piece);
-  dist_wait(t->dist);
+  wait_all(t, "weights");
 }
 
 /* The state arrays of an opt_adamw8, with their element sizes. */
@@ -185,24 +220,34 @@ void trainer_state_gather(trainer *t, opt_adamw8 *whole) {
     sizes_to(t, t->shard[r + 1], hi);
     for (int k = 0; k < 6; k++) bytes[k * w + r] = (hi[k] - lo[k]) * k_state_elem[k];
   }
-  state_arrays mine = arrays_of(&t->opt), all = root ? arrays_of(whole) : (state_arrays){{0}};
+  /* through host copies where the state is in the backend's own memory */
+  opt_adamw8 hm, hw;
+  opt_adamw8_to_host(&t->opt, &hm);
+  if (root) opt_adamw8_to_host(whole, &hw);
+  state_arrays mine = arrays_of(&hm), all = root ? arrays_of(&hw) : (state_arrays){{0}};
   for (int k = 0; k < 6; k++)
     dist_gather_bytes(t->dist, all.a[k], mine.a[k], bytes + k * w, "optimizer state");
-  if (root) whole->t = t->opt.t;
+  opt_adamw8_from_host(&t->opt, &hm, 0);
+  if (root) hw.t = t->opt.t, opt_adamw8_from_host(whole, &hw, 1);
   free(bytes);
 }
 
-void trainer_state_take(trainer *t, const opt_adamw8 *whole) {
+void trainer_state_take(trainer *t, opt_adamw8 *whole) {
   int r = dist_rank(t->dist);
   int64_t lo[6], hi[6];
   sizes_to(t, t->shard[r], lo);
   sizes_to(t, t->shard[r + 1], hi);
-  state_arrays mine = arrays_of(&t->opt), all = arrays_of(whole);
+  opt_adamw8 hm, hw;
+  opt_adamw8_to_host(&t->opt, &hm);
+  opt_adamw8_to_host(whole, &hw);
+  state_arrays mine = arrays_of(&hm), all = arrays_of(&hw);
   for (int k = 0; k < 6; k++)
     if (hi[k] > lo[k])
       memcpy(mine.a[k], (char *)all.a[k] + lo[k] * k_state_elem[k],
              (size_t)(hi[k] - lo[k]) * k_state_elem[k]);
-  t->opt.t = whole->t;
+  opt_adamw8_from_host(whole, &hw, 0);
+  hm.t = whole->t;
+  opt_adamw8_from_host(&t->opt, &hm, 1);
 }
 
 /* x moved to the nearest boundary of an 8-bit block of the spec it falls in (padding stays). */
@@ -219,12 +264,14 @@ static int64_t snap_to_block(const ordo_params *p, int64_t x) {
 
 int trainer_set_dist(trainer *t, ordo_dist *d, ordo_err *e) {
   const int w = dist_world(d), r = dist_rank(d);
-  if (w > 1 && !t->be.ops->host_memory)
-    return ordo_fail(e, "--device %s under mpirun needs the NCCL path, not built yet: run it as "
-                     "one process", t->be.ops->name);
+  if (w > 1 && !t->be.ops->host_memory && !(d && d->dev))
+    return ordo_fail(e, "--device %s under mpirun needs the NCCL path: %s", t->be.ops->name,
+                     dist_dev_available() ? "no NCCL communicator was set up (dist_dev_init)"
+                                          : "this build has no NCCL (configure with -DORDO_NCCL=ON)");
   t->dist = d;
   ordo_params *p = t->p;
-  if (!t->cfg.zero || w < 2) return 0;
+  /* one NCCL rank shards too (one shard, the whole table): its collectives are checked */
+  if (!t->cfg.zero || !reducing(t)) return 0;
   if (t->cfg.zero != 1) return ordo_fail(e, "ZeRO stage %d: only stage 1 is built", t->cfg.zero);
   /* about equal trainable counts, each boundary on a block of the spec it falls in */
   int64_t n = 0;

@@ -20,7 +20,7 @@ void trainer_params_gather(trainer *t);
 /* Checkpoints under ZeRO: the whole state gathered on rank 0 (into `whole`, initialised there),
  * and this rank's part taken from a whole state. */
 void trainer_state_gather(trainer *t, opt_adamw8 *whole);
-void trainer_state_take(trainer *t, const opt_adamw8 *whole);
+void trainer_state_take(trainer *t, opt_adamw8 *whole);
 void trainer_dist_free(trainer *t);
 /* The gradient norm's parts: how many each rank computes (its ZeRO part, or the whole table
  * without ZeRO) and their buffers. */

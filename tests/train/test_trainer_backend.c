@@ -4,7 +4,7 @@
  * state live apart from the table's host image, as on a GPU. Anything that reads the host image
  * where it should use the working copy, or forgets an upload or a download, changes the result;
  * the runs must be bit-identical to the plain host table's, and checkpoints must move between
- * the two either way; and data parallelism on such memory is refused. */
+ * the two either way; and data parallelism on such memory without NCCL is refused. */
 #include "train/trainer_backend_check.h"
 
 static void *sep_alloc(ordo_ctx *c, size_t bytes) {
@@ -227,11 +227,13 @@ int main(void) {
   tb_free(&a), tb_free(&b), tb_free(&c);
   test_encoder(&sep, dir);
 
-  /* data parallelism runs its collectives over host memory: two ranks on separate memory are
-   * refused with a message, before any collective (a job description of two ranks, no MPI) */
+  /* without NCCL, data parallelism runs its collectives over host memory: two ranks on separate
+   * memory and no NCCL communicator are refused with a message saying so, before any collective
+   * (a job description of two ranks, no MPI) */
   tb_init(&a, &sep, NULL);
   ordo_dist two = {.rank = 0, .world = 2, .timeout_s = 1};
-  EXPECT(trainer_set_dist(&a.t, &two, &e) == -1 && strstr(e.msg, "mpirun") && strstr(e.msg, "cpu-separate"),
+  EXPECT(trainer_set_dist(&a.t, &two, &e) == -1 && strstr(e.msg, "mpirun") &&
+             strstr(e.msg, "cpu-separate") && strstr(e.msg, "NCCL"),
          "two ranks on separate memory: %s", e.msg);
   EXPECT(a.t.dist == NULL, "the refused job is not joined");
   tb_free(&a);
