@@ -30,6 +30,7 @@ typedef struct train_args {
   int embedding_size, groups;        /* 0: the family's default (= hidden; 1 ALBERT group) */
   int whole_word;                    /* mask whole words (the tokenizer's word starts) */
   int no_overlap;                    /* reduce the gradients after the backward pass */
+  int nccl;                          /* --nccl: the NCCL path even as one process */
   int electra;                       /* --objective electra */
   int clm;                           /* --objective clm: next-token loss on packed sequences */
   const char **eval_corpus;          /* --eval-corpus: held-out text for perplexity */
@@ -141,6 +142,9 @@ static void usage(FILE *f) {
     "                       buckets of X MB while the backward pass goes on (default 4; 0: each\n"
     "                       layer on its own)\n"
     "  --no-overlap         reduce all gradients after the backward pass instead\n"
+    "  --nccl               with --device cuda in a build with NCCL (always so under mpirun):\n"
+    "                       the collectives act on GPU memory through NCCL, even as one\n"
+    "                       process (one rank: the same weights as without it)\n"
     "  --zero 1             ZeRO stage 1: each rank holds and updates the optimizer state of\n"
     "                       its part of the weights; gradients reduce-scattered, weights\n"
     "                       all-gathered; checkpoints hold the whole state (default 0)\n\n",
@@ -270,6 +274,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
       a->whole_word = 1;
     } else if (strcmp(f, "--no-overlap") == 0) {
       a->no_overlap = 1;
+    } else if (strcmp(f, "--nccl") == 0) {
+      a->nccl = 1;
     } else if (strcmp(f, "--sop") == 0) {
       a->sop = 1;
     } else if (strcmp(f, "--objective") == 0) {
@@ -523,11 +529,24 @@ int cmd_train(int argc, char **argv) {
     be.ops = NULL;
     goto done;
   }
-  if (!be.ops->host_memory && world > 1) {
-    /* the collectives run over host memory */
-    ordo_fail(&e, "--device %s under mpirun needs the NCCL path, not built yet: run it as one "
-              "process", be.ops->name);
+  if (a.nccl && be.ops->host_memory) {
+    ordo_fail(&e, "--nccl: the NCCL path is for a device with its own memory (--device cuda), "
+              "not --device %s", be.ops->name);
     goto done;
+  }
+  if (!be.ops->host_memory && (world > 1 || a.nccl)) {
+    /* the gradients' collectives on the device's memory; the scalars stay on the host (MPI) */
+    if (!dist_dev_available()) {
+      if (a.nccl) ordo_fail(&e, "--nccl: this build has no NCCL (configure with -DORDO_NCCL=ON)");
+      else ordo_fail(&e, "--device %s under mpirun needs the NCCL path, and this build has no NCCL "
+                     "(configure with -DORDO_NCCL=ON): run it as one process", be.ops->name);
+      goto done;
+    }
+    if (dist_dev_init(&dist, 0, &e) != 0) {
+      ordo_err_prefix(&e, "NCCL");
+      goto done;
+    }
+    log_info("NCCL: %d rank%s, collectives on %s memory", world, world > 1 ? "s" : "", be.ops->name);
   }
   if (world > 1)
     log_info("data parallel: %d ranks, %d sequences each per micro-batch, global batch %d", world,
@@ -808,6 +827,7 @@ int cmd_train(int argc, char **argv) {
       printf("collectives: %.3f s per step of %.3f s (%.1f%%), %.2f MB of gradients per step\n",
              (dist.coll_s - coll0) / ran, el / ran, 100 * (dist.coll_s - coll0) / el,
              dist.coll_bytes / 1e6 / ran);
+    params_download(&m.params); /* the host image of the working copy, to compare */
     if (!dist_same_u64(&dist, params_checksum(&m.params), "weights check")) {
       ordo_fail(&e, "rank %d: the ranks ended with different weights", dist.rank);
       goto done;
@@ -851,6 +871,7 @@ done:
   ordo_paths_free(&cp);
   free(a.corpus);
   free(a.eval_corpus);
+  dist_dev_free(&dist);
   if (be.ops) ordo_backend_close(&be);
   dist_free(&dist);
   return rc;

@@ -42,5 +42,12 @@ for d in tpu cuda; do
     echo "FAIL: --device $d: exit $rc, $(ls "$tmp/dev" 2>/dev/null | wc -l) files written"; cat "$tmp/dev.log"; fail=1
   fi
 done
+# --nccl is for a device with its own memory: on the CPU it is refused by name, nothing written
+"$ordo" train --corpus "$tmp/corpus" --out "$tmp/nccl" --nccl > "$tmp/nccl.log" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q -- "--nccl: .*--device cpu" "$tmp/nccl.log" && [ ! -e "$tmp/nccl" ]; then
+  echo "ok: --nccl on the CPU refused: $(head -1 "$tmp/nccl.log")"
+else
+  echo "FAIL: --nccl on the CPU: exit $rc, $(ls "$tmp/nccl" 2>/dev/null | wc -l) files written"; cat "$tmp/nccl.log"; fail=1
+fi
 [ $fail -eq 0 ] && echo "train_mlm: PASS"
 exit $fail
