@@ -27,7 +27,7 @@ typedef struct tb_run {
 } tb_run;
 
 /* gradient of sum over micro-batches of 0.5 |w - target_i|^2 / TB_ACCUM, times dloss */
-static float tb_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
+static inline float tb_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)m, (void)step;
   tb_run *r = ctx;
   const ordo_ops *ops = r->be.ops;
@@ -42,7 +42,7 @@ static float tb_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss)
   return 0.0f; /* the statistics compared are the gradient norm, the rate and the skips */
 }
 
-static trainer_config tb_config(const char *ckpt_dir) {
+static inline trainer_config tb_config(const char *ckpt_dir) {
   trainer_config tc = trainer_defaults();
   tc.steps = TB_STEPS;
   tc.accum_steps = TB_ACCUM;
@@ -57,7 +57,7 @@ static trainer_config tb_config(const char *ckpt_dir) {
 }
 
 /* Builds the run on backend be (attached unless it is NULL: the plain host table). */
-static void tb_init(tb_run *r, const ordo_backend *be, const char *ckpt_dir) {
+static inline void tb_init(tb_run *r, const ordo_backend *be, const char *ckpt_dir) {
   memset(r, 0, sizeof *r);
   params_init(&r->p);
   params_add(&r->p, "w.big", 2, (int64_t[]){3, 1700}, 0);
@@ -80,13 +80,13 @@ static void tb_init(tb_run *r, const ordo_backend *be, const char *ckpt_dir) {
   ORDO_CHECKF(trainer_init_params(&r->t, &r->p, &tc, &e) == 0, "%s", e.msg);
 }
 
-static void tb_free(tb_run *r) {
+static inline void tb_free(tb_run *r) {
   be_free(&r->be, r->target);
   trainer_free(&r->t);
   params_free(&r->p);
 }
 
-static void tb_steps(tb_run *r, int64_t until) {
+static inline void tb_steps(tb_run *r, int64_t until) {
   while (r->t.prog.step < until) {
     int64_t s = r->t.prog.step;
     trainer_step(&r->t, r, NULL, tb_micro, &r->st[s]);
@@ -94,7 +94,7 @@ static void tb_steps(tb_run *r, int64_t until) {
 }
 
 /* The whole run on the host (ref) and on be (r). */
-static void tb_train_both(tb_run *ref, tb_run *r, const ordo_backend *be) {
+static inline void tb_train_both(tb_run *ref, tb_run *r, const ordo_backend *be) {
   tb_init(ref, NULL, NULL);
   tb_steps(ref, TB_STEPS);
   tb_init(r, be, NULL);
@@ -102,10 +102,10 @@ static void tb_train_both(tb_run *ref, tb_run *r, const ordo_backend *be) {
 }
 
 /* The weights on the host. */
-static void tb_weights(tb_run *r) { params_download(&r->p); }
+static inline void tb_weights(tb_run *r) { params_download(&r->p); }
 
 /* Largest relative difference of the weights (the host images, after tb_weights). */
-static double tb_weight_rel(const tb_run *a, const tb_run *b) {
+static inline double tb_weight_rel(const tb_run *a, const tb_run *b) {
   double worst = 0;
   for (size_t j = 0; j < a->p.total; j++) {
     double d = fabs((double)a->p.data[j] - b->p.data[j]) / (fabs((double)a->p.data[j]) + 1e-6);
@@ -117,7 +117,7 @@ static double tb_weight_rel(const tb_run *a, const tb_run *b) {
 /* The optimizer states compared on the host: *bytes_differ counts differing values of codes,
  * scales and moments, *code_gap the largest difference of two 8-bit codes, *rel32 the largest
  * difference of a 32-bit moment or a block scale relative to its array's largest magnitude. */
-static void tb_state_diff(const tb_run *a, const tb_run *b, size_t *bytes_differ, int *code_gap,
+static inline void tb_state_diff(const tb_run *a, const tb_run *b, size_t *bytes_differ, int *code_gap,
                           double *rel32) {
   opt_adamw8 ha, hb;
   opt_adamw8_to_host(&a->t.opt, &ha);
@@ -147,38 +147,48 @@ static void tb_state_diff(const tb_run *a, const tb_run *b, size_t *bytes_differ
 }
 
 /* A fresh scratch directory under the build folder. */
-static void tb_scratch(char *dir, size_t cap, const char *name) {
+static inline void tb_scratch(char *dir, size_t cap, const char *name) {
   snprintf(dir, cap, "tb_%s.%ld", name, (long)getpid());
-  char cmd[600];
+  char cmd[800];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ORDO_CHECK(system(cmd) == 0);
   ORDO_CHECK(mkdir(dir, 0755) == 0);
 }
 
-static void tb_scratch_remove(const char *dir) {
-  char cmd[600];
+static inline void tb_scratch_remove(const char *dir) {
+  char cmd[800];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ORDO_CHECK(system(cmd) == 0);
 }
 
+/* Called after each tb_init of tb_resume_across_with (e.g. to join a job). */
+typedef void (*tb_setup_fn)(tb_run *r, void *ctx);
+
 /* Trains `first` steps on backend a (NULL: host), saves, resumes on backend b and trains to the
- * end into *out (initialised here; the caller frees it). */
-static void tb_resume_across(tb_run *out, const ordo_backend *a, const ordo_backend *b,
-                             const char *dir) {
+ * end into *out (initialised here; the caller frees it); setup (when not NULL) after each init. */
+static inline void tb_resume_across_with(tb_run *out, const ordo_backend *a, const ordo_backend *b,
+                                         const char *dir, tb_setup_fn setup, void *ctx) {
   char ck[700];
   snprintf(ck, sizeof ck, "%s/ck", dir);
   tb_run first;
   tb_init(&first, a, ck);
+  if (setup) setup(&first, ctx);
   tb_steps(&first, TB_STEPS / 2);
   ordo_err e = {0};
   EXPECT(trainer_save(&first.t, &e) == 0, "save: %s", e.msg);
   tb_free(&first);
   tb_init(out, b, ck);
+  if (setup) setup(out, ctx);
   EXPECT(trainer_resume(&out->t, &e) == 1, "resume: %s", e.msg);
   EXPECT(out->t.prog.step == TB_STEPS / 2, "resumed at step %lld", (long long)out->t.prog.step);
   tb_steps(out, TB_STEPS);
   tb_weights(out);
   tb_scratch_remove(ck);
+}
+
+static inline void tb_resume_across(tb_run *out, const ordo_backend *a, const ordo_backend *b,
+                                    const char *dir) {
+  tb_resume_across_with(out, a, b, dir, NULL, NULL);
 }
 
 #endif
