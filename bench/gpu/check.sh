@@ -108,11 +108,11 @@ run)
     step "parity $d" 60 "$ordo" parity "$d" --device cuda
     result "parity --device cuda $(basename "$d"): $(sed -n '/^=== parity/h; /^parity:/p' "$R" | tail -1)"
   done
-  # training on both devices (bench/gpu/train_check.sh)
-  if [ "${2:-}" = "--ai4code" ]; then export AI4CODE=1 NB=$W/nb-public; fi
-  OUT=$OUT step "train_check" 480 bash build-gpu/train_check.sh "$B"
-  grep -E 'FAIL|PASS|relative|last loss|steps|wall|tau' "$OUT/train_report.txt" >>"$S"
   nccl_checks
+  # training on both devices (bench/gpu/train_check.sh); the ai4code run last, as it is long
+  if [ "${2:-}" = "--ai4code" ]; then export AI4CODE=1 NB=$W/nb-public; fi
+  OUT=$OUT step "train_check" "${TRAIN_LIMIT:-420}" bash build-gpu/train_check.sh "$B"
+  grep -E 'FAIL|PASS|relative|last loss|steps|wall|tau' "$OUT/train_report.txt" >>"$S"
   if command -v compute-sanitizer >/dev/null; then
     step "compute-sanitizer memcheck, op test on cuda" 150 compute-sanitizer --tool memcheck \
       --error-exitcode 9 "$B/cpu_test_backend_ops" --backend cuda &&
