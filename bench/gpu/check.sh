@@ -97,7 +97,7 @@ run)
     else result "nccl one rank vs none: skipped: ordo built without NCCL"; fi
   }
   if [ "${2:-}" = --nccl-only ]; then nccl_checks; cat "$S"; exit 0; fi
-  for t in cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm; do
+  for t in cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm model_test_driver_cuda; do
     step "$t" 180 "$B/$t" && result "$t: PASS" || result "$t: FAIL (rc $?)"
   done
   grep -E '^(FAIL|.*cuda.*(FAIL|skipped))' "$R" | head -30 >>"$S"
