@@ -19,7 +19,7 @@
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bins="ordo cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm train_test_trainer_cuda
-      train_test_dist_nccl train_test_trainer_nccl"
+      train_test_dist_nccl train_test_trainer_nccl model_test_driver_cuda"
 case "${1:-}" in
 pack)
   cd "$here"
