@@ -86,6 +86,13 @@ def peak_mb(dev):
     return round(torch.cuda.max_memory_allocated() / 2**20, 1) if dev == 'cuda' else None
 
 
+def graphs_compiled():
+    """Graphs torch.compile has made so far in this process (one made inside the timed steps
+    would put compilation in the figure)."""
+    from torch._dynamo.utils import counters
+    return counters['stats']['unique_graphs']
+
+
 def train(a):
     import torch, transformers as T
     dev = a.device
@@ -118,17 +125,20 @@ def train(a):
         warm_s = time.perf_counter() - t_start
         batches = [batch_inputs(a, g, full) for _ in range(a.steps)]
         peak_reset(dev)
+        graphs0 = graphs_compiled()
         sync(dev)
         t0 = time.perf_counter()
         for ids, mask, labels, _ in batches:
             loss = step(ids, mask, labels)
         sync(dev)
         dt = (time.perf_counter() - t0) / a.steps
+        recompiled = graphs_compiled() - graphs0
         real = sum(b[3] for b in batches) / a.steps
         emit(impl='torch', kind='train', mode=a.mode, precision='bf16', work=work, device=dev,
              L=a.layers, H=a.hidden, V=a.vocab, seq=a.seq, batch=a.batch, min_len=a.min_len if not full else a.seq,
              params=params, step_ms=round(dt * 1e3, 2), tokens_per_s=round(a.batch * a.seq / dt, 1),
              real_tokens_per_s=round(real / dt, 1), mem_MB=peak_mb(dev), warmup_s=round(warm_s, 1),
+             graphs_compiled_in_timing=recompiled,
              loss=round(loss.item(), 4), torch=torch.__version__,
              gpu=torch.cuda.get_device_name() if dev == 'cuda' else 'cpu')
 
@@ -205,7 +215,7 @@ def table(files):
 
     def who(r):
         if r['impl'] == 'torch':
-            return f"torch {r['mode']}"
+            return f"torch {r['mode']}" + (' (compiled while timed)' if r.get('graphs_compiled_in_timing') else '')
         return f"ordo {r['device']}" + ('' if is_infer(r) else f" head {r['head']}")
 
     # the reference of each workload: torch.compile for training, PyTorch eager for inference
