@@ -5,7 +5,9 @@
 # between devices), compute-sanitizer on the op test, optionally `ordo ai4code train --device
 # cuda` on nb-public, and, when the binary has NCCL, 20 steps through the NCCL path with one
 # rank against 20 without it (the same weights and optimizer state bit for bit expected: one
-# rank's sum is itself). Writes $OUT/report.txt with a summary at its top.
+# rank's sum is itself). Writes $OUT/report.txt with a summary at its top. The same
+# pack carries bench/gpu/speed.sh (the speed table against PyTorch): `bash build-gpu/speed.sh run`
+# there.
 #
 #   bash bench/gpu/check.sh pack [--data]  here: builds build-cuda/ (CUDA and NCCL on, MPI
 #                                          off; NCCL=OFF in the environment: without it)
@@ -25,13 +27,15 @@ pack)
   cd "$here"
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DORDO_CUDA=ON -DORDO_MPI=OFF \
     -DORDO_NCCL="${NCCL:-ON}" >/dev/null || exit 1
-  cmake --build build-cuda -j"$(nproc)" --target $bins bench_ckpt_diff 2>&1 | grep -E 'error|warning'
+  cmake --build build-cuda -j"$(nproc)" --target $bins bench_ckpt_diff bench_train 2>&1 | grep -E 'error|warning'
   rm -rf build-gpu && mkdir -p build-gpu/lib build-gpu/bench
   for b in $bins; do cp "build-cuda/$b" build-gpu/ || exit 1; done
-  cp build-cuda/bench/bench_ckpt_diff build-gpu/bench/ && cp bench/gpu/check.sh bench/gpu/train_check.sh build-gpu/
+  cp build-cuda/bench/bench_ckpt_diff build-cuda/bench/bench_train build-gpu/bench/ || exit 1
+  cp bench/gpu/check.sh bench/gpu/train_check.sh bench/gpu/gpu_env.sh bench/gpu/speed.sh \
+    bench/gpu/torch_speed.py build-gpu/ || exit 1
   # the libraries of this machine's Debian that a GPU image does not have; CUDA's own come
   # from the image (its toolkit or PyTorch's wheels)
-  (cd build-gpu && ldd $bins bench/bench_ckpt_diff) | awk '$3 ~ /^\// {print $3}' | sort -u |
+  (cd build-gpu && ldd $bins bench/bench_ckpt_diff bench/bench_train) | awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -Ev 'libc\.so|libm\.so|libmvec|ld-linux|libpthread|libdl\.|librt\.|libgcc_s|libstdc|libcuda|libcublas|libcudart|libnccl|libz\.so' |
     while read -r l; do cp -L "$l" build-gpu/lib/; done
   xz -T0 -6 build-gpu/lib/*.so*
@@ -43,14 +47,11 @@ pack)
 run)
   OUT=${OUT:-$PWD/out-gpu}; mkdir -p "$OUT"
   R=$OUT/report.txt; S=$OUT/summary.txt; : >"$S"
-  W=/tmp/ordo-gpu; rm -rf "$W"; mkdir -p "$W/lib"
-  for f in build-gpu/lib/*.xz; do xz -dc "$f" > "$W/lib/$(basename "${f%.xz}")"; done
+  W=/tmp/ordo-gpu; rm -rf "$W"
+  . build-gpu/gpu_env.sh && gpu_env "$W"
+  export LD_LIBRARY_PATH=$ORDO_LD_PATH
   tar -C "$W" -xJf build-gpu/fixtures-hf.tar.xz
   [ -f build-gpu/nb-public.tar.xz ] && tar -C "$W" -xJf build-gpu/nb-public.tar.xz
-  cudalib=$(dirname "$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)")
-  cudart=$(dirname "$(find / -name 'libcudart.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)")
-  nccl=$(dirname "$(find / -name 'libnccl.so.2' -not -path '/proc/*' 2>/dev/null | head -1)")
-  export LD_LIBRARY_PATH=$W/lib:$cudalib:$cudart:$nccl:${LD_LIBRARY_PATH:-}
   B=$PWD/build-gpu ordo=$PWD/build-gpu/ordo
   result() { echo "$1" | tee -a "$S"; }
   step() { # step NAME LIMIT CMD...: runs CMD with a time limit, its output into the report

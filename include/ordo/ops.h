@@ -59,6 +59,10 @@ typedef struct ordo_ops {
   void (*fill)(ordo_ctx *ctx, float *x, float v, int64_t N);
   /* Waits until every op issued so far has finished. */
   void (*sync)(ordo_ctx *ctx);
+  /* Bytes of device memory in use now beyond what was in use when the backend opened (its
+   * allocations, workspaces and the libraries' own; CUDA: cudaMemGetInfo, so another process
+   * on the same device counts too), or NULL where the memory is the host's (the CPU backends). */
+  size_t (*mem_in_use)(ordo_ctx *ctx);
 
   /* out[r] = wte[ids[r]] + (wpe ? wpe[pos[r]] : 0) + (wtt ? wtt[tt[r]] : 0); out (BT, C). */
   void (*embed_forward)(ordo_ctx *ctx, float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,

@@ -77,6 +77,18 @@ void fill_cuda(ordo_ctx *ctx, float *x, float v, int64_t N) {
 
 static void sync_cuda(ordo_ctx *ctx) { CUDA_CHECK(cudaStreamSynchronize(ctx->stream)); }
 
+/* The device's used bytes (total less free): every process's, the CUDA context's included. */
+static size_t device_bytes_used(void) {
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return total_b - free_b;
+}
+
+static size_t mem_in_use_cuda(ordo_ctx *ctx) {
+  size_t used = device_bytes_used();
+  return used > ctx->mem_base ? used - ctx->mem_base : 0;
+}
+
 void *cuda_scratch(ordo_ctx *ctx, size_t bytes) {
   size_t have = ctx->scratch_floats * sizeof(float);
   if (bytes > have) {
@@ -104,6 +116,7 @@ static const ordo_ops k_ops_cuda = {
     .zero = zero_cuda,
     .fill = fill_cuda,
     .sync = sync_cuda,
+    .mem_in_use = mem_in_use_cuda,
     .embed_forward = embed_forward_cuda,
     .embed_backward = embed_backward_cuda,
     .layernorm_forward = layernorm_forward_cuda,
@@ -185,6 +198,7 @@ extern "C" int backend_cuda_open(ordo_backend *be, int device, ordo_err *e) {
   CUBLAS_CHECK(cublasSetStream(ctx->blas, ctx->stream));
   /* fp32 products stay fp32: no TF32 unless a kernel asks for it */
   CUBLAS_CHECK(cublasSetMathMode(ctx->blas, CUBLAS_DEFAULT_MATH));
+  ctx->mem_base = device_bytes_used();
   ctx->workspace_bytes = CUDA_WORKSPACE_BYTES;
   ctx->workspace = device_alloc(ctx->workspace_bytes);
   CUBLAS_CHECK(cublasSetWorkspace(ctx->blas, ctx->workspace, ctx->workspace_bytes));

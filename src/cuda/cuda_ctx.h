@@ -20,6 +20,7 @@ struct ordo_ctx {
   size_t workspace_bytes;
   float *scratch;          /* small per-op scratch (reductions), scratch_floats floats */
   size_t scratch_floats;
+  size_t mem_base;         /* device bytes in use once the stream and handles existed */
 };
 
 #define CUDA_CHECK(call)                                                                        \

@@ -269,6 +269,27 @@ static void test_repeatable(ordo_rng *r) {
   free(dout), free(inp), free(lw);
 }
 
+/* mem_in_use: grows by an allocation's size and falls back when it is freed; the CPU backends
+ * have none (their memory is the host's). */
+static void test_mem_in_use(void) {
+  const size_t bytes = (size_t)64 << 20;
+  EXPECT(G.ops->mem_in_use != NULL, "the CUDA table has no mem_in_use");
+  EXPECT(ops_cpu()->mem_in_use == NULL && ops_cpu_ref()->mem_in_use == NULL,
+         "a CPU backend reports device memory");
+  if (!G.ops->mem_in_use) return;
+  size_t before = G.ops->mem_in_use(G.ctx);
+  void *p = G.ops->alloc(G.ctx, bytes);
+  G.ops->sync(G.ctx);
+  size_t held = G.ops->mem_in_use(G.ctx);
+  G.ops->free(G.ctx, p);
+  size_t after = G.ops->mem_in_use(G.ctx);
+  printf("  mem_in_use: %.1f MiB, %.1f with 64 MiB more, %.1f after its free\n", before / 1048576.0,
+         held / 1048576.0, after / 1048576.0);
+  EXPECT(before > 0, "mem_in_use %zu: the workspace and scratch are not counted", before);
+  EXPECT(held >= before + bytes, "mem_in_use %zu after 64 MiB on %zu", held, before);
+  EXPECT(after + bytes <= held, "mem_in_use %zu after the free of 64 MiB from %zu", after, held);
+}
+
 int main(void) {
   ordo_err e = {0};
   if (!ordo_cuda_available()) {
@@ -293,6 +314,7 @@ int main(void) {
   test_adamw(&r);
   test_adamw8(&r);
   test_repeatable(&r);
+  test_mem_in_use();
   ordo_backend_close(&G);
   EXPECT(G.ops == NULL && G.ctx == NULL, "close left the backend set");
   /* a second open and close: nothing left behind by the first */
