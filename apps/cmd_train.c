@@ -529,25 +529,7 @@ int cmd_train(int argc, char **argv) {
     be.ops = NULL;
     goto done;
   }
-  if (a.nccl && be.ops->host_memory) {
-    ordo_fail(&e, "--nccl: the NCCL path is for a device with its own memory (--device cuda), "
-              "not --device %s", be.ops->name);
-    goto done;
-  }
-  if (!be.ops->host_memory && (world > 1 || a.nccl)) {
-    /* the gradients' collectives on the device's memory; the scalars stay on the host (MPI) */
-    if (!dist_dev_available()) {
-      if (a.nccl) ordo_fail(&e, "--nccl: this build has no NCCL (configure with -DORDO_NCCL=ON)");
-      else ordo_fail(&e, "--device %s under mpirun needs the NCCL path, and this build has no NCCL "
-                     "(configure with -DORDO_NCCL=ON): run it as one process", be.ops->name);
-      goto done;
-    }
-    if (dist_dev_init(&dist, 0, &e) != 0) {
-      ordo_err_prefix(&e, "NCCL");
-      goto done;
-    }
-    log_info("NCCL: %d rank%s, collectives on %s memory", world, world > 1 ? "s" : "", be.ops->name);
-  }
+  if (device_dist_join(&be, &dist, a.nccl, &e) != 0) goto done;
   if (world > 1)
     log_info("data parallel: %d ranks, %d sequences each per micro-batch, global batch %d", world,
              a.batch, world * a.batch * a.tc.accum_steps);

@@ -14,5 +14,10 @@ void device_flag_usage(FILE *f);
  * "--device: why" when the name is unknown or the device absent (callers open it before they
  * write anything). */
 int device_open(ordo_backend *be, const char *name, ordo_err *e);
+/* The ranks' collectives on the device's memory (NCCL on be's device), when be has its own
+ * memory and the job has several ranks or nccl asks for it even as one process; nothing on a
+ * host-memory backend. Errors: nccl on the CPU, a build without NCCL, NCCL's setup. */
+struct ordo_dist;
+int device_dist_join(const ordo_backend *be, struct ordo_dist *d, int nccl, ordo_err *e);
 
 #endif

@@ -228,6 +228,7 @@ typedef struct ordo_ops {
 typedef struct ordo_backend {
   const ordo_ops *ops;
   ordo_ctx *ctx;
+  int device; /* the CUDA device's index; 0 on the CPU */
 } ordo_backend;
 
 /* The plain float32 reference kernels: simple loops, the truth the fast paths are tested
@@ -239,10 +240,18 @@ const ordo_ops *ops_cpu(void);
 ordo_backend backend_cpu(void);
 ordo_backend backend_cpu_ref(void);
 
-/* The one place a backend is chosen: "cpu", "cpu-ref" or "cuda" (device 0). Returns -1 with a
- * message when the name is unknown, the build has no CUDA, or no device is present. */
+/* The one place a backend is chosen: "cpu", "cpu-ref", "cuda" or "cuda:N". "cuda" is the device
+ * of this process's local rank (ordo_local_rank) modulo the device count: device 0 for one
+ * process, one device per rank under mpirun; "cuda:N" is device N. Returns -1 with a message
+ * when the name is unknown, the build has no CUDA, or no such device is present. */
 struct ordo_err;
 int ordo_backend_open(ordo_backend *be, const char *device, struct ordo_err *e);
+/* The rank of this process among those of a launcher (mpirun, srun) on its own machine, from the
+ * launcher's environment (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID); 0 when
+ * not launched by one. */
+int ordo_local_rank(void);
+/* The device "cuda" takes: local_rank modulo count (count > 0). */
+int ordo_cuda_device_of(int local_rank, int count);
 /* Frees the context (nothing for the CPU backends). */
 void ordo_backend_close(ordo_backend *be);
 /* 1 when this build has the CUDA backend and a CUDA device is present. */

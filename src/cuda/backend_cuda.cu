@@ -181,7 +181,8 @@ extern "C" int backend_cuda_open(ordo_backend *be, int device, ordo_err *e) {
   const char *why;
   int n = device_count(&why);
   if (n <= 0) return ordo_fail(e, "no CUDA device (%s)", why);
-  if (device < 0 || device >= n)
+  if (device < 0) device = ordo_cuda_device_of(ordo_local_rank(), n); /* one per rank */
+  else if (device >= n)
     return ordo_fail(e, "CUDA device %d does not exist (this machine has %d)", device, n);
   cudaError_t rc = cudaSetDevice(device);
   if (rc != cudaSuccess) {
@@ -206,6 +207,7 @@ extern "C" int backend_cuda_open(ordo_backend *be, int device, ordo_err *e) {
   ctx->scratch_floats = CUDA_SCRATCH_BYTES / sizeof(float);
   be->ops = &k_ops_cuda;
   be->ctx = ctx;
+  be->device = device;
   return 0;
 }
 

@@ -634,6 +634,27 @@ static void test_open(void) {
     EXPECT(ordo_backend_open(&be, "cuda", &e) == -1 && strstr(e.msg, "CUDA") && !be.ops,
            "cuda without a device or a CUDA build refused with a message: '%s'", e.msg);
   }
+  /* cuda:N names a device; anything else after the colon is refused before any device is asked */
+  const char *bad_names[] = {"cuda:", "cuda:x", "cuda:-1", "cuda:1x", "cuda:99999"};
+  for (int k = 0; k < 5; k++)
+    EXPECT(ordo_backend_open(&be, bad_names[k], &e) == -1 && strstr(e.msg, "cuda:N") && !be.ops,
+           "'%s' refused by name: '%s'", bad_names[k], e.msg);
+  if (!ordo_cuda_available()) {
+    EXPECT(ordo_backend_open(&be, "cuda:1", &e) == -1 && strstr(e.msg, "CUDA") && !be.ops,
+           "cuda:1 without a device refused: '%s'", e.msg);
+  }
+  /* "cuda": one device per rank of a machine, round robin; one process on device 0 */
+  EXPECT(ordo_cuda_device_of(0, 8) == 0 && ordo_cuda_device_of(3, 8) == 3 &&
+         ordo_cuda_device_of(9, 8) == 1 && ordo_cuda_device_of(5, 1) == 0 &&
+         ordo_cuda_device_of(-2, 4) == 0, "device of a local rank");
+  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "3", 1);
+  EXPECT(ordo_local_rank() == 3, "local rank from mpirun's environment");
+  unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  setenv("SLURM_LOCALID", "2", 1);
+  EXPECT(ordo_local_rank() == 2, "local rank from srun's environment");
+  unsetenv("SLURM_LOCALID");
+  const char *launched = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  EXPECT(launched || ordo_local_rank() == 0, "one process: local rank 0");
   ordo_backend h = backend_cpu();
   float *x = be_alloc_f32(&h, 3);
   const float v[3] = {1.5f, -2.0f, 0.25f};
