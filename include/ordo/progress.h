@@ -18,6 +18,7 @@ typedef struct ordo_progress {
   double line_secs;   /* ... or when this long has passed since the last one */
   int drawn;          /* a terminal line is on screen */
   int64_t printed;    /* not a terminal: done at the last line printed (-1: none) */
+  int silent;         /* draws nothing (set after init: a rank other than 0 of a parallel run) */
 } ordo_progress;
 
 void progress_init(ordo_progress *p, const char *label, int64_t total);

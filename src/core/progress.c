@@ -19,6 +19,7 @@ void progress_init(ordo_progress *p, const char *label, int64_t total) {
   p->line_secs = 30;
   p->drawn = 0;
   p->printed = -1;
+  p->silent = 0;
 }
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -75,6 +76,7 @@ static void draw(ordo_progress *p, const char *tail, int final) {
 void progress_update(ordo_progress *p, int64_t done, const char *tail) {
   int64_t prev = p->done;
   p->done = done;
+  if (p->silent) return;
   double now = ordo_time();
   if (p->tty) {
     if (now - p->last_draw >= 0.1) draw(p, tail, 0);
@@ -84,7 +86,7 @@ void progress_update(ordo_progress *p, int64_t done, const char *tail) {
 }
 
 void progress_clear(ordo_progress *p) {
-  if (p->tty && p->drawn) {
+  if (!p->silent && p->tty && p->drawn) {
     fputs("\r\033[K", stderr);
     fflush(stderr);
     p->drawn = 0;
@@ -93,6 +95,7 @@ void progress_clear(ordo_progress *p) {
 
 void progress_finish(ordo_progress *p, const char *tail) {
   p->done = p->total;
+  if (p->silent) return;
   if (!p->tty && p->printed == p->total) return; /* the last line said it already */
   draw(p, tail, 1);
 }
