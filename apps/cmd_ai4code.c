@@ -431,21 +431,82 @@ static void train_usage(FILE *f) {
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
-             "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n");
+             "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n"
+             "  --notebook-batch N (%d; notebooks per step of the notebook model)\n\n"
+             "mpirun -np R ordo ai4code train ...   R data-parallel ranks: each computes its part of\n"
+             "every step's batch, which is R times the one process's (R x --accum-steps\n"
+             "micro-batches; the notebook model's R x --notebook-batch notebooks), and the ranks'\n"
+             "gradients are summed, so R ranks give the weights of one process with R times the\n"
+             "accumulation; validation, the choices made on it and --max-minutes are rank 0's;\n"
+             "rank 0 alone writes MODEL_DIR, logs and checkpoints. A checkpoint resumes on any\n"
+             "number of ranks with the same R x --accum-steps.\n"
+             "  --dist-timeout S     a rank waiting longer than S seconds for the others aborts the\n"
+             "                       job, naming the ranks that did not come (default %.0f)\n",
+          d.nbm_notebooks, DIST_TIMEOUT_DEFAULT);
   device_flag_usage(f);
   train_flags_usage(f);
 }
 
 
+/* The run's figures on stdout (rank 0's). */
+static void print_train_results(const rk_train_opts o, const rk_train_result res, const char *out,
+                                double t0) {
+  if (!res.validated) {
+    /* no held-out notebooks: losses only, and no tau (a placeholder would read as a score) */
+    if (o.dual)
+      printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.dual_steps,
+             res.seconds_dual, res.dual_loss_first, res.dual_loss_last);
+    if (o.dual && o.nbm) printf("notebook model: %.1f s\n", res.seconds_nbm);
+    if (o.point)
+      printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.point_steps,
+             res.seconds_point, res.point_loss_first, res.point_loss_last);
+    printf("slot ranker: %.1f s\n", res.seconds_slot);
+    printf("kendall_tau: not measured (no held-out notebooks with --val-frac 0)\n");
+    printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
+  } else {
+    if (o.dual)
+      printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
+             (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
+             res.dual_loss_last, res.tau_dual);
+    if (o.dual && o.nbm && o.nbm_over_slot)
+      printf("notebook model over the slot ranker: %.1f s, val kendall_tau %.6f\n", res.seconds_nbm,
+             res.tau_nbm);
+    else if (o.dual && o.nbm)
+      printf("notebook model over the dual encoder: %.1f s, val kendall_tau %.6f; the slot ranker "
+             "with it %.6f\n", res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
+    if (res.tau_joint > -1)
+      printf("decoding: val kendall_tau weighted medians %.6f, fewest expected inversions %.6f\n",
+             res.tau_median, res.tau_joint);
+    if (o.point)
+      printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
+             (long long)res.point_steps, res.seconds_point, res.point_loss_first,
+             res.point_loss_last, res.tau_point);
+    printf("slot ranker: %.1f s, val kendall_tau lexical only %.6f", res.seconds_slot, res.tau_lex);
+    if (o.point || o.dual) printf(", with the encoder evidence %.6f", o.dual ? res.tau_with_dual : res.tau_both);
+    printf("\n");
+    printf("kendall_tau: %.6f\n", res.tau_slot);
+    printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
+  }
+}
+
+/* A training run's error: said (with the rank under mpirun), and the whole job ended, since the
+ * other ranks would wait for this one. */
+static int train_fail(ordo_dist *d, ordo_backend *be, const ordo_err *e) {
+  if (dist_world(d) > 1)
+    fprintf(stderr, "ordo ai4code train: rank %d of %d: %s\n", d->rank, d->world, e->msg);
+  else
+    fprintf(stderr, "ordo ai4code train: %s\n", e->msg);
+  dist_abort(d, 1);
+  dist_dev_free(d);
+  if (be) ordo_backend_close(be);
+  dist_free(d);
+  return 1;
+}
+
 static int cmd_rk_train(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return train_usage(stdout), 0;
-  if (dist_launch_world() > 1) {
-    /* every rank would train the whole model and write the same files */
-    fprintf(stderr, "ordo ai4code train: runs as one process; launched as one of %d ranks "
-                    "(data parallelism is `ordo train`'s so far)\n", dist_launch_world());
-    return 2;
-  }
   rk_train_opts o = rk_train_defaults();
+  double dist_timeout = DIST_TIMEOUT_DEFAULT;
   const char *data = NULL, *out = NULL, *device = NULL, *v;
   double d;
   int bad = 0, x, init_seed_set = 0, force = 0;
@@ -460,6 +521,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--seed", &bad))) bad = parse_u64(v, "--seed", &o.seed) != 0;
     else if ((v = flag_value(argc, argv, &i, "--init-seed", &bad))) bad = parse_u64(v, "--init-seed", &o.init_seed) != 0, init_seed_set = 1;
     else if ((v = flag_value(argc, argv, &i, "--threads", &bad))) bad = parse_int(v, "--threads", 0, 1024, &o.threads) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--dist-timeout", &bad))) bad = parse_double(v, "--dist-timeout", 1, 1e7, &dist_timeout) != 0;
     else if (strcmp(argv[i], "--force") == 0) force = 1;
     else if (strcmp(argv[i], "--no-point") == 0) o.point = 0;
     else if (strcmp(argv[i], "--point") == 0) o.point = 1;
@@ -479,6 +541,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--notebook-lr", &bad))) bad = parse_double(v, "--notebook-lr", 0, 1, &o.nbm_lr) != 0;
     else if ((v = flag_value(argc, argv, &i, "--notebook-layers", &bad))) bad = parse_int(v, "--notebook-layers", 1, 12, &o.nbc.layers) != 0;
     else if ((v = flag_value(argc, argv, &i, "--notebook-hidden", &bad))) bad = parse_int(v, "--notebook-hidden", 8, 1024, &o.nbc.hidden) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--notebook-batch", &bad))) bad = parse_int(v, "--notebook-batch", 1, 4096, &o.nbm_notebooks) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-dim", &bad))) bad = parse_int(v, "--dual-dim", 1, 4096, &o.dc.dim) != 0;
     else if ((v = flag_value(argc, argv, &i, "--cell-tokens", &bad))) bad = parse_int(v, "--cell-tokens", 1, 4094, &o.dc.md_tokens) != 0, o.dc.code_tokens = o.dc.md_tokens;
     else if ((v = flag_value(argc, argv, &i, "--layers", &bad))) bad = parse_int(v, "--layers", 1, 48, &o.layers) != 0;
@@ -531,71 +594,45 @@ static int cmd_rk_train(int argc, char **argv) {
   }
   if (bad) return train_usage(stderr), 2;
   if (!init_seed_set) o.init_seed = o.seed;
-  o.verbose = 1;
   nb_dataset ds;
   ordo_err e = {{0}};
+  ordo_dist dist;
+  if (dist_init(&dist, dist_timeout, &e) != 0) {
+    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
+    return 1;
+  }
+  /* every rank reads the same files and trains alike; rank 0 alone prints and writes */
+  const int root = dist_is_root(&dist), world = dist_world(&dist);
+  if (!root && ordo_log_level() > ORDO_LOG_ERROR) ordo_log_set_level(ORDO_LOG_ERROR);
+  o.verbose = root;
+  o.dist = world > 1 ? &dist : NULL;
   ordo_backend be;
-  if (device_open(&be, device, &e) != 0) {
-    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
-    return 1;
-  }
+  if (device_open(&be, device, &e) != 0) return train_fail(&dist, NULL, &e);
   o.be = &be;
-  if (rk_train_check_dir(out, force, &e) != 0) {
-    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
-    ordo_backend_close(&be);
-    return 1;
-  }
+  if (device_dist_join(&be, &dist, 0, &e) != 0 || (root && rk_train_check_dir(out, force, &e) != 0))
+    return train_fail(&dist, &be, &e);
+  if (world > 1 && root)
+    fprintf(stderr, "data parallel: %d ranks; a step's batch is ranks x --accum-steps micro-batches "
+                    "(pointwise: of --batch cells; dual: of whole notebooks; slot: of 8 notebooks; "
+                    "notebook model: --notebook-batch of 1 notebook)\n", world);
   double t0 = ordo_time();
   ordo_set_threads(o.threads);
-  if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) {
-    fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
-    ordo_backend_close(&be);
-    return 1;
-  }
-  fprintf(stderr, "loaded %d notebooks (%d groups) from %s in %.1f s\n", ds.n, ds.n_groups, data,
-          ordo_time() - t0);
+  if (nb_dataset_load(&ds, data, o.threads, o.seed, &e) != 0) return train_fail(&dist, &be, &e);
+  if (root)
+    fprintf(stderr, "loaded %d notebooks (%d groups) from %s in %.1f s\n", ds.n, ds.n_groups, data,
+            ordo_time() - t0);
   rk_train_result res;
   int rc = rk_train(&ds, &o, out, &res, &e);
-  if (rc) fprintf(stderr, "ordo ai4code train: %s\n", e.msg);
-  else if (!res.validated) {
-    /* no held-out notebooks: losses only, and no tau (a placeholder would read as a score) */
-    if (o.dual)
-      printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.dual_steps,
-             res.seconds_dual, res.dual_loss_first, res.dual_loss_last);
-    if (o.dual && o.nbm) printf("notebook model: %.1f s\n", res.seconds_nbm);
-    if (o.point)
-      printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f\n", (long long)res.point_steps,
-             res.seconds_point, res.point_loss_first, res.point_loss_last);
-    printf("slot ranker: %.1f s\n", res.seconds_slot);
-    printf("kendall_tau: not measured (no held-out notebooks with --val-frac 0)\n");
-    printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
-  } else {
-    if (o.dual)
-      printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
-             (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
-             res.dual_loss_last, res.tau_dual);
-    if (o.dual && o.nbm && o.nbm_over_slot)
-      printf("notebook model over the slot ranker: %.1f s, val kendall_tau %.6f\n", res.seconds_nbm,
-             res.tau_nbm);
-    else if (o.dual && o.nbm)
-      printf("notebook model over the dual encoder: %.1f s, val kendall_tau %.6f; the slot ranker "
-             "with it %.6f\n", res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
-    if (res.tau_joint > -1)
-      printf("decoding: val kendall_tau weighted medians %.6f, fewest expected inversions %.6f\n",
-             res.tau_median, res.tau_joint);
-    if (o.point)
-      printf("pointwise: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
-             (long long)res.point_steps, res.seconds_point, res.point_loss_first,
-             res.point_loss_last, res.tau_point);
-    printf("slot ranker: %.1f s, val kendall_tau lexical only %.6f", res.seconds_slot, res.tau_lex);
-    if (o.point || o.dual) printf(", with the encoder evidence %.6f", o.dual ? res.tau_with_dual : res.tau_both);
-    printf("\n");
-    printf("kendall_tau: %.6f\n", res.tau_slot);
-    printf("total %.1f s; saved %s\n", ordo_time() - t0, out);
+  if (rc) {
+    nb_dataset_free(&ds);
+    return train_fail(&dist, &be, &e);
   }
+  if (root) print_train_results(o, res, out, t0);
   nb_dataset_free(&ds);
+  dist_dev_free(&dist);
   ordo_backend_close(&be);
-  return rc ? 1 : 0;
+  dist_free(&dist);
+  return 0;
 }
 
 /* ---- predict ---------------------------------------------------------------------------- */

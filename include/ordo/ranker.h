@@ -288,6 +288,13 @@ typedef struct rk_train_opts {
   int threads;
   int verbose;
   const ordo_backend *be; /* where the encoders train (--device); NULL: the CPU */
+  /* the ranks of a data-parallel run (NULL: one process). Each rank runs every stage; a step's
+   * global batch is ranks x accumulation micro-batches, rank r computing micro-batches
+   * r * accum .. r * accum + accum - 1 of it, normalised by the global batch, so the trainer's
+   * sum over ranks is the whole batch's gradient. Everything else (tokenizer, lexical features,
+   * cell vectors, validation) is computed alike on every rank; the choices made on held-out
+   * figures and the time cap are rank 0's, broadcast; only rank 0 writes or prints. */
+  ordo_dist *dist;
   /* slot ranker */
   int slot_hidden, slot_epochs;
   double slot_lr;
@@ -318,7 +325,7 @@ typedef struct rk_train_opts {
    * dual encoder did not see) from their dual cell vectors */
   int nbm;
   rk_nbm_config nbc;
-  int nbm_epochs, nbm_notebooks; /* notebooks per step */
+  int nbm_epochs, nbm_notebooks; /* notebooks per step (per rank: a step takes ranks x this) */
   int nbm_over_slot; /* 1: it refines the slot ranker's distribution (the model's last stage);
                         0: the dual encoder's, and the slot ranker reads its (rk_lex.nbm) */
   double nbm_lr;
@@ -352,6 +359,7 @@ typedef struct rk_best_ckpt {
   const ordo_params *params;
   float *best;
   double *best_tau;
+  int64_t micro_per_step; /* ranks x accumulation: a step's meaning, checked on resume */
 } rk_best_ckpt;
 int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e);
 int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e);
@@ -391,6 +399,13 @@ typedef struct rk_stage_result {
 } rk_stage_result;
 
 int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e);
+
+/* Data parallelism of the stages (rk_train_opts.dist): the micro-batches of a step over all ranks
+ * (ranks x accumulation) and the first of them this rank computes. */
+int rk_micro_per_step(const trainer *t);
+int rk_first_micro(const trainer *t);
+/* Rank 0's held-out figures on every rank, so that every rank keeps the same epoch. */
+void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v);
 
 /* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
  * best held-out tau in m and writes them to DIR/dual; its records go to metrics (may be NULL) as

@@ -16,8 +16,9 @@ typedef struct dual_task {
   const rk_cell_tokens *ct;
   const int32_t *nbs;     /* the epoch's notebooks, grouped */
   const int32_t *grp;     /* (n_groups + 1) offsets into nbs */
-  int64_t first_group;    /* the step's first micro-batch */
-  int n_micro, T;
+  int64_t first_group;    /* the step's first micro-batch (of every rank's) */
+  int n_micro, first_micro; /* the step's micro-batches over all ranks; this rank's first */
+  int T;
   int32_t *ids, *msk, *tt, **slots;
   float *dscore;
   int64_t tokens;
@@ -26,7 +27,7 @@ typedef struct dual_task {
 static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)step;
   dual_task *t = ctx;
-  int64_t gi = t->first_group + i;
+  int64_t gi = t->first_group + t->first_micro + i;
   int32_t a = t->grp[gi], b = t->grp[gi + 1];
   int rows = 0, longest = 0, n_md = 0;
   for (int32_t k = a; k < b; k++) {
@@ -44,7 +45,8 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   enc_forward(m, &bt, 1);
   enc_zero_output_grads(m, &bt);
   const int L = 2 * t->dc->dim;
-  /* each markdown weighs 1 / (markdown cells of the micro-batch), each micro-batch 1 / n_micro */
+  /* each markdown weighs 1 / (markdown cells of the micro-batch), each micro-batch 1 / n_micro
+   * (the micro-batches of every rank) */
   float g = dloss / (float)t->n_micro / (float)(n_md ? n_md : 1);
   double loss = 0;
   /* the embeddings and their gradient on the host; d_cls_logits is zero, so the upload replaces it */
@@ -162,7 +164,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
             "tokenized in %.1f s\n", n_use, skipped, maxB, ordo_time() - t0);
   /* every epoch's order, packed into micro-batches of whole notebooks of at most dual_cells rows
    * (a larger notebook alone), planned up front so that the schedule knows the step count */
-  const int N = tr->cfg.accum_steps, E = o->dual_epochs;
+  const int N = rk_micro_per_step(tr), E = o->dual_epochs;
   int32_t *order = ordo_malloc((size_t)E * (n_use + 1) * sizeof *order);
   int32_t *grp = ordo_malloc((size_t)E * (n_use + 2) * sizeof *grp), *n_grp = ordo_calloc((size_t)E, sizeof *n_grp);
   ordo_rng r;
@@ -204,9 +206,10 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   char sub[4200], ckpt_dir[4300];
   snprintf(sub, sizeof sub, "%s/dual", dir);
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
-  int rc = ordo_dir_ensure(sub, e);
+  int rc = dist_is_root(o->dist) ? ordo_dir_ensure(sub, e) : 0;
   if (rc == 0) {
-    dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N, .T = T,
+    dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N,
+                               .first_micro = rk_first_micro(tr), .T = T,
                                .ids = ids, .msk = msk, .tt = tt, .slots = slots, .dscore = dscore},
                       .tr = tr, .order = order, .grp = grp, .n_grp = n_grp, .n_use = n_use,
                       .m = m, .val = val, .threads = o->threads};

@@ -191,14 +191,15 @@ static int64_t nbm_epoch_begin(void *ctx, int ep) {
   (void)ep;
   nbm_stage *s = ctx;
   rng_shuffle_i32(&s->r, s->order, s->n_use);
-  return s->n_use / s->tr->cfg.accum_steps;
+  return s->n_use / rk_micro_per_step(s->tr);
 }
 
 static float nbm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)step;
   nbm_stage *s = ctx;
-  int32_t k = s->order[s->first + i];
-  float w = 1.0f / (float)s->tr->cfg.accum_steps;
+  /* one notebook per micro-batch; the step's are those of every rank */
+  int32_t k = s->order[s->first + rk_first_micro(s->tr) + i];
+  float w = 1.0f / (float)rk_micro_per_step(s->tr);
   return w * rk_nbm_loss_nb(m, &s->ds->nbs[k], s->z[k], s->dual_dim, s->base[k], s->slots[k],
                             dloss * w);
 }
@@ -206,10 +207,11 @@ static float nbm_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss
 static void nbm_step(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *tokens) {
   (void)ep;
   nbm_stage *s = ctx;
-  s->first = (int32_t)(k * s->tr->cfg.accum_steps);
+  s->first = (int32_t)(k * rk_micro_per_step(s->tr));
   trainer_step(s->tr, s, NULL, nbm_micro, st);
-  *tokens = 0;
-  for (int i = 0; i < s->tr->cfg.accum_steps; i++) *tokens += s->ds->nbs[s->order[s->first + i]].n_cells;
+  *tokens = 0; /* this rank's cells */
+  for (int i = 0; i < s->tr->cfg.accum_steps; i++)
+    *tokens += s->ds->nbs[s->order[s->first + rk_first_micro(s->tr) + i]].n_cells;
 }
 
 void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, float *const *z,
@@ -269,8 +271,9 @@ int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_d
   rng_init(&s.r, o->init_seed ^ 0x5851f42d4c957f2dULL);
   trainer tr;
   trainer_config tc = o->tech;
-  /* a step of nbm_notebooks notebooks, fewer when there are fewer */
-  tc.accum_steps = s.n_use < o->nbm_notebooks ? s.n_use : o->nbm_notebooks;
+  /* a step of nbm_notebooks notebooks on each rank, fewer when there are fewer */
+  const int world = dist_world(o->dist);
+  tc.accum_steps = s.n_use / world < o->nbm_notebooks ? s.n_use / world : o->nbm_notebooks;
   tc.precision = ORDO_DT_F32;
   tc.recompute = ENC_RECOMPUTE_NONE;
   tc.loss_scaling = 0;
@@ -278,26 +281,34 @@ int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_d
   tc.seed = o->init_seed;
   tc.ckpt_dir = NULL;
   int rc = -1;
-  if (s.n_use == 0) {
-    if (o->verbose) fprintf(stderr, "notebook model: no training notebook with markdown: left out\n");
+  if (s.n_use == 0 || tc.accum_steps == 0) {
+    if (o->verbose && s.n_use == 0)
+      fprintf(stderr, "notebook model: no training notebook with markdown: left out\n");
+    else if (o->verbose)
+      fprintf(stderr, "notebook model: %d training notebooks with markdown for %d ranks: left out\n",
+              s.n_use, world);
     rc = 1;
     goto done;
   }
-  int64_t per_epoch = s.n_use / tc.accum_steps, total = per_epoch * o->nbm_epochs;
+  int64_t per_epoch = s.n_use / ((int64_t)tc.accum_steps * world), total = per_epoch * o->nbm_epochs;
   tc.steps = total;
   tc.sched = (sched_config){.kind = SCHED_COSINE, .lr = (float)o->nbm_lr, .total_steps = total,
                             .warmup_steps = per_epoch / 5, .min_lr = (float)o->nbm_lr * 0.05f};
   if (trainer_init(&tr, m, &tc, e) != 0) goto done;
+  if (trainer_set_dist(&tr, o->dist, e) != 0) {
+    trainer_free(&tr);
+    goto done;
+  }
   s.tr = &tr;
   m->seed = o->init_seed;
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/notebook", dir);
-  if (ordo_dir_ensure(sub, e) == 0) {
+  if (!dist_is_root(o->dist) || ordo_dir_ensure(sub, e) == 0) {
     if (o->verbose)
       fprintf(stderr, "notebook model: L%d H%d A%d I%d over %d-wide cell vectors, %.2fM parameters, "
               "%d training notebooks, %d per step\n", m->cfg.num_hidden_layers, m->cfg.hidden_size,
               m->cfg.num_attention_heads, m->cfg.intermediate_size, m->cfg.embedding_size,
-              params_count(&m->params, 0) / 1e6, s.n_use, tc.accum_steps);
+              params_count(&m->params, 0) / 1e6, s.n_use, tc.accum_steps * world);
     rk_train_opts so = *o;
     so.tech.save_every = 0;
     rk_stage st = {.name = "notebook", .m = m, .tr = &tr, .o = &so, .epochs = o->nbm_epochs,

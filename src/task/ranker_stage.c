@@ -2,7 +2,8 @@
  * trainer with a progress bar, checkpoints inside epochs and resume, the time cap, validation at
  * each epoch's end, and the best epoch's weights kept (in memory, in the checkpoint, on disk).
  * The best weights are a host copy: downloaded from the model's backend when kept, uploaded
- * back at the end. */
+ * back at the end. With several ranks (o->dist) every rank runs the loop; rank 0 alone writes,
+ * prints and decides when the time is up and which epoch is best (its figures broadcast). */
 #include <string.h>
 
 #include "ordo/progress.h"
@@ -17,8 +18,9 @@ int rk_best_write_extra(void *ctx, const char *dir, ordo_err *e) {
   if (snprintf(path, sizeof path, "%s/best.safetensors", dir) >= (int)sizeof path)
     return ordo_fail(e, "%s: path too long", dir);
   if (st_save_params(&view, path, e) != 0) return -1;
-  char json[128];
-  snprintf(json, sizeof json, "{\"best_tau\": %.17g}\n", *pc->best_tau);
+  char json[160];
+  snprintf(json, sizeof json, "{\"best_tau\": %.17g, \"micro_batches_per_step\": %lld}\n",
+           *pc->best_tau, (long long)pc->micro_per_step);
   if (snprintf(path, sizeof path, "%s/best_state.json", dir) >= (int)sizeof path)
     return ordo_fail(e, "%s: path too long", dir);
   return ordo_write_file_atomic(path, json, strlen(json), e);
@@ -38,10 +40,35 @@ int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e) {
   const char *k = strstr(txt, "\"best_tau\":");
   char *end = NULL;
   double v = k ? strtod(k + 11, &end) : 0;
+  /* absent in checkpoints of one process written before it was recorded */
+  const char *km = strstr(txt, "\"micro_batches_per_step\":");
+  long long per = km ? strtoll(km + 25, NULL, 10) : pc->micro_per_step;
+  const int found = k && end != k + 11;
   free(txt);
-  if (!k || end == k + 11) return ordo_fail(e, "%s: no best_tau", path);
+  if (!found) return ordo_fail(e, "%s: no best_tau", path);
+  /* a step index means a place in the data only for the global batch it was counted in */
+  if (per != pc->micro_per_step)
+    return ordo_fail(e, "%s: the checkpoint's steps were of %lld micro-batches (ranks x "
+                     "--accum-steps), this run's are of %lld: resume with the same product",
+                     path, per, (long long)pc->micro_per_step);
   *pc->best_tau = v;
   return 0;
+}
+
+int rk_micro_per_step(const trainer *t) { return dist_world(t->dist) * t->cfg.accum_steps; }
+int rk_first_micro(const trainer *t) { return dist_rank(t->dist) * t->cfg.accum_steps; }
+
+void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v) {
+  dist_bcast_bytes(o->dist, v, (int64_t)sizeof *v, "held-out figures");
+}
+
+/* --max-minutes on rank 0's clock, the same answer on every rank: a rank stopping alone would
+ * leave the others waiting in the next step's collectives */
+static int time_is_up(const rk_train_opts *o, double tstart) {
+  if (o->max_minutes <= 0) return 0;
+  int up = ordo_time() - tstart > o->max_minutes * 60;
+  if (dist_world(o->dist) > 1) dist_bcast_bytes(o->dist, &up, (int64_t)sizeof up, "time cap");
+  return up;
 }
 
 int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
@@ -53,7 +80,9 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
   float *best = ordo_malloc(m->params.total * sizeof *best);
   params_download(&m->params);
   memcpy(best, m->params.data, m->params.total * sizeof *best);
-  rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &res->best_tau};
+  rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &res->best_tau,
+                      .micro_per_step = rk_micro_per_step(tr)};
+  const int root = dist_is_root(o->dist);
   int64_t step = 0, start = 0;
   int stop = 0;
   double tstart = ordo_time();
@@ -88,6 +117,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     step += k0;
     ordo_progress pb;
     progress_init(&pb, s->name, ep_steps);
+    pb.silent = !root;
     pb.start = pb.done = k0; /* resumed inside this epoch: the rate from here */
     double tep = ordo_time(), lsum = 0, toks = 0;
     int64_t done = 0;
@@ -96,6 +126,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
       int64_t tokens = 0;
       trainer_stats ts_;
       s->step(s->ctx, ep, k, &ts_, &tokens);
+      if (dist_world(o->dist) > 1) tokens = (int64_t)dist_sum_f64(o->dist, (double)tokens, "tokens");
       float loss = ts_.loss;
       double tps = (double)tokens / (ordo_time() - ts);
       toks += (double)tokens;
@@ -122,9 +153,9 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
         stop = 2;
         break;
       }
-      if (o->max_minutes > 0 && ordo_time() - tstart > o->max_minutes * 60) {
+      if (time_is_up(o, tstart)) {
         progress_clear(&pb);
-        fprintf(stderr, "%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
+        if (root) fprintf(stderr, "%s: stopping after %.1f minutes (--max-minutes)\n", s->name,
                 (ordo_time() - tstart) / 60);
         stop = 1;
         step++;
@@ -136,6 +167,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     if (stop == 2) break;
     rk_val_metrics vm;
     s->validate(s->ctx, &vm);
+    rk_val_agree(o, &vm);
     double tv = vm.tau;
     if (s->has_val && rk_val_log(s->metrics, step, ep + 1, &vm, e) != 0) {
       stop = 2;
@@ -152,7 +184,7 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
       params_download(&m->params);
       memcpy(best, m->params.data, m->params.total * sizeof *best);
       if (s->kept) s->kept(s->ctx);
-      if (enc_save(m, s->save_dir, e) != 0) {
+      if (root && enc_save(m, s->save_dir, e) != 0) {
         stop = 2;
         break;
       }

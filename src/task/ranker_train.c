@@ -89,8 +89,9 @@ typedef struct point_task {
   const rk_cell_tokens *ct;
   const point_sample *smp; /* the epoch's shuffled samples */
   int32_t *const *slots;
-  int64_t first;           /* index of the step's first sample */
-  int B, T, n_micro;
+  int64_t first;           /* index of the step's first sample (of every rank's) */
+  int B, T, n_micro;       /* n_micro: the step's micro-batches over all ranks */
+  int first_micro;         /* this rank's first of them */
   int32_t *ids, *msk;
   float *tgt, *feats;
   int64_t real_tokens;
@@ -103,7 +104,7 @@ static float point_task_micro(void *ctx, enc_model *m, int64_t step, int i, floa
   point_task *t = ctx;
   int longest = 0;
   for (int j = 0; j < t->B; j++) {
-    point_sample s = t->smp[t->first + (int64_t)i * t->B + j];
+    point_sample s = t->smp[t->first + (int64_t)(t->first_micro + i) * t->B + j];
     const nb_notebook *nb = &t->ds->nbs[s.nb];
     int n = rk_point_encode_ct(t->pc, t->tk, t->ct, s.nb, nb, s.md, t->ids + (size_t)j * t->T,
                                t->msk + (size_t)j * t->T);
@@ -117,17 +118,35 @@ static float point_task_micro(void *ctx, enc_model *m, int64_t step, int i, floa
   b.head_feats = t->feats;
   t->padded_tokens += (int64_t)b.B * b.T;
   point_batch pb = {&b, t->tgt};
-  /* MSE is a mean over the B samples: each micro-batch carries 1/n_micro of the step */
+  /* MSE is a mean over the B samples: each micro-batch carries 1/n_micro of the step (the
+   * micro-batches of every rank) */
   return point_batch_micro(&pb, m, step, i, dloss / (float)t->n_micro) / (float)t->n_micro;
 }
 
-/* Builds or loads the tokenizer; writes DIR/tokenizer.json. */
+/* Rank 0's text (json, *len bytes) on every rank: the others' json is replaced. */
+static void text_from_root(ordo_dist *d, char **json, size_t *len) {
+  if (dist_world(d) < 2) return;
+  int64_t n = (int64_t)*len;
+  dist_bcast_bytes(d, &n, (int64_t)sizeof n, "tokenizer size");
+  if (!dist_is_root(d)) {
+    free(*json);
+    *json = ordo_malloc((size_t)n + 1);
+    (*json)[n] = 0;
+    *len = (size_t)n;
+  }
+  dist_bcast_bytes(d, *json, n, "tokenizer");
+}
+
+/* Builds or loads the tokenizer; writes DIR/tokenizer.json (rank 0; a trained one is rank 0's on
+ * every rank). */
 static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_train_opts *o,
                            const char *dir, tok **tk, ordo_err *e) {
   char path[4096];
   snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  const int root = dist_is_root(o->dist);
   if (o->tokenizer) {
     if (tok_load(tk, o->tokenizer, e) != 0) return -1;
+    if (!root) return 0;
     struct stat sb;
     char src[4096];
     if (stat(o->tokenizer, &sb) == 0 && S_ISDIR(sb.st_mode))
@@ -163,11 +182,13 @@ static int point_tokenizer(const nb_dataset *ds, const uint8_t *train, const rk_
   tok_train_opts to = {.vocab_size = o->vocab_size, .min_frequency = 2, .progress = o->verbose};
   char *json = NULL;
   double t0 = ordo_time();
-  int rc = tok_train_bpe_texts(texts, lens, (int)n, &to, &json, e);
+  int rc = root ? tok_train_bpe_texts(texts, lens, (int)n, &to, &json, e) : 0;
   free(texts), free(lens);
   if (rc != 0) return -1;
-  rc = tok_load_json(tk, json, strlen(json), "trained tokenizer", e);
-  if (rc == 0) rc = ordo_write_file_atomic(path, json, strlen(json), e);
+  size_t json_len = root ? strlen(json) : 0;
+  text_from_root(o->dist, &json, &json_len);
+  rc = tok_load_json(tk, json, json_len, "trained tokenizer", e);
+  if (rc == 0 && root) rc = ordo_write_file_atomic(path, json, json_len, e);
   free(json);
   if (rc == 0 && o->verbose)
     fprintf(stderr, "tokenizer: byte-level BPE, vocab %d, trained on %lld cells of %d notebooks in %.1f s\n",
@@ -298,7 +319,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
     rk_true_slots(&ds->nbs[i], slots[i]);
     for (int32_t md = 0; md < ds->nbs[i].n_md; md++) smp[k++] = (point_sample){i, md};
   }
-  const int N = tr->cfg.accum_steps;
+  const int N = rk_micro_per_step(tr);
   int64_t steps_per_epoch = ns / ((int64_t)B * N), total = steps_per_epoch * o->point_epochs;
   if (o->max_steps > 0 && total > o->max_steps) total = o->max_steps;
   if (total < 1) {
@@ -317,7 +338,7 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
   float *feats = ordo_malloc((size_t)B * RK_POINT_NFEAT * sizeof *feats);
   point_stage ps = {
       .task = {.ds = ds, .pc = pc, .tk = rm->tk, .ct = &ct, .smp = smp, .slots = slots, .B = B,
-               .T = T, .n_micro = N, .ids = ids, .msk = msk, .tgt = tgt, .feats = feats},
+               .T = T, .n_micro = N, .first_micro = rk_first_micro(tr), .ids = ids, .msk = msk, .tgt = tgt, .feats = feats},
       .tr = tr, .o = o, .smp = smp, .ns = ns, .steps_per_epoch = steps_per_epoch, .rm = rm,
       .ds = ds, .val = val, .val_pred = val_pred};
   rng_init(&ps.r, o->init_seed ^ 0x9e3779b97f4a7c15ULL);
@@ -395,7 +416,8 @@ static double slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, 
 }
 
 /* The slot model's step on the trainer: notebooks [first, last) of the epoch's order, cut into
- * micro-batches of nb_per_micro; each notebook's loss weighs 1 / (notebooks in the step). */
+ * micro-batches of nb_per_micro (over all ranks, this rank's from first_micro on); each
+ * notebook's loss weighs 1 / (notebooks in the step). */
 typedef struct slot_task {
   rk_slot_model *sm;
   const nb_dataset *ds;
@@ -403,7 +425,7 @@ typedef struct slot_task {
   float *const *pp;
   const int32_t *order;
   rk_slot_work *w;
-  int nb_per_micro;
+  int nb_per_micro, first_micro;
   int32_t first, last;
   double lsum;
   int64_t lcnt;
@@ -412,7 +434,7 @@ typedef struct slot_task {
 static float slot_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)m, (void)step;
   slot_task *t = ctx;
-  int32_t a = t->first + i * t->nb_per_micro;
+  int32_t a = t->first + (t->first_micro + i) * t->nb_per_micro;
   int32_t b = a + t->nb_per_micro < t->last ? a + t->nb_per_micro : t->last;
   float weight = 1.0f / (float)(t->last - t->first);
   double loss = 0;
@@ -440,7 +462,7 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   for (int32_t i = 0, k = 0; i < ds->n; i++)
     if (train[i]) order[k++] = i;
   const int NB = 8; /* notebooks per micro-batch */
-  const int N = o->tech.accum_steps;
+  const int N = o->tech.accum_steps * dist_world(o->dist); /* micro-batches of a step, all ranks' */
   int64_t per_epoch = (n_tr + NB * N - 1) / (NB * N), total = per_epoch * o->slot_epochs;
   /* on the shared trainer: accumulation and the optimizer's state width come from the
    * technique flags; precision and recompute are encoder techniques, clipping is off and the
@@ -458,6 +480,7 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   trainer tr;
   ordo_err te;
   ORDO_CHECKF(trainer_init_params(&tr, &sm->params, &tc, &te) == 0, "%s", te.msg);
+  ORDO_CHECKF(trainer_set_dist(&tr, o->dist, &te) == 0, "%s", te.msg); /* host memory: no error */
   ordo_rng r;
   rng_init(&r, o->init_seed + 17);
   rk_slot_work w = {0};
@@ -469,12 +492,13 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   int rc = metrics ? metrics_stage_begin(metrics, stage, 0, NULL, NULL, 0, e) : 0;
   ordo_progress pb;
   progress_init(&pb, stage, total);
+  pb.silent = !dist_is_root(o->dist);
   for (int ep = 0; ep < o->slot_epochs && rc == 0; ep++) {
     rng_shuffle_i32(&r, order, n_tr);
     double lsum = 0;
     int64_t lcnt = 0;
     slot_task task = {.sm = sm, .ds = ds, .sims = sims, .pp = pp, .order = order, .w = &w,
-                      .nb_per_micro = NB};
+                      .nb_per_micro = NB, .first_micro = rk_first_micro(&tr)};
     for (int32_t a = 0; a < n_tr && rc == 0; a += NB * N, step++) {
       double ts = ordo_time();
       task.first = a;
@@ -503,10 +527,15 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
                                        o->threads > 0 ? o->threads : omp_get_max_threads(), pos);
       rk_val_of_positions(ds, val, pos, &vm);
       vm.loss = loss;
+      rk_val_agree(o, &vm);
       tv = vm.tau;
       rc = rk_val_log(metrics, step, ep + 1, &vm, e);
     }
     progress_clear(&pb);
+    if (dist_world(o->dist) > 1) { /* the epoch's loss over every rank's notebooks */
+      lsum = dist_sum_f64(o->dist, lsum, "slot loss");
+      lcnt = (int64_t)dist_sum_f64(o->dist, (double)lcnt, "slot loss count");
+    }
     if (o->verbose) {
       char tau[32] = "not measured"; /* nothing held out */
       if (any_val) snprintf(tau, sizeof tau, "%.4f", tv);
@@ -537,7 +566,10 @@ static int stage_trainer(trainer *t, enc_model *m, const rk_train_opts *o, doubl
   tc.adamw.lr = (float)lr;
   tc.seed = o->init_seed;
   tc.ckpt_dir = NULL;
-  return trainer_init(t, m, &tc, e);
+  if (trainer_init(t, m, &tc, e) != 0) return -1;
+  if (trainer_set_dist(t, o->dist, e) == 0) return 0;
+  trainer_free(t);
+  return -1;
 }
 
 /* An encoder with a head of num_labels outputs (and head_features inputs beside the text): from
@@ -597,6 +629,19 @@ static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float 
   return rc < 0 ? -1 : 0;
 }
 
+/* Every trained part's weights in one number, to check that the ranks agree. */
+static uint64_t model_checksum(rk_model *rm) {
+  enc_model *parts[3] = {rm->has_dual ? &rm->dual : NULL, rm->has_point ? &rm->enc : NULL,
+                         rm->has_nbm ? &rm->nbm : NULL};
+  uint64_t h = params_checksum(&rm->slot.params);
+  for (int k = 0; k < 3; k++)
+    if (parts[k]) {
+      params_download(&parts[k]->params); /* the host image of the working copy */
+      h = h * 0x100000001b3ULL ^ params_checksum(&parts[k]->params);
+    }
+  return h;
+}
+
 int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
   static const char *const subs[] = {"checkpoint", "checkpoint_dual"};
   char sub[2][4200];
@@ -617,7 +662,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   res->tau_nbm = res->tau_with_nbm = res->tau_median = res->tau_joint = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
-  if (ordo_dir_ensure(dir, e) != 0) return -1;
+  const int root = dist_is_root(o->dist); /* the one rank that writes */
+  if (root && ordo_dir_ensure(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
@@ -648,8 +694,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rk_lex *sims = NULL;
   float **z = NULL; /* the dual encoder's cell vectors of the slot model's and held-out notebooks */
   ai4_tfidf tf = {0};
-  ordo_metrics met;
-  if (metrics_open(&met, dir, e) != 0) {
+  ordo_metrics met, *metp = root ? &met : NULL;
+  if (root && metrics_open(&met, dir, e) != 0) {
     free(val), free(train);
     return -1;
   }
@@ -684,7 +730,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rm.dc = o->dc;
     char sub[4200];
     snprintf(sub, sizeof sub, "%s/dual", dir);
-    if (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0) goto done;
+    if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0)) goto done;
     if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
   } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
@@ -705,7 +751,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               rm.dual.cfg.hidden_size, rm.dual.cfg.num_attention_heads,
               rm.dual.cfg.intermediate_size, params_count(&rm.dual.params, 0) / 1e6,
               o->dc.md_tokens, o->dc.code_tokens, o->dc.dim, o->dual_cells);
-    if (rk_dual_train(&rm.dual, &dtr, rm.tk, &rm.dc, ds, dual_tr, val, o, dir, &met, res, e) != 0)
+    if (rk_dual_train(&rm.dual, &dtr, rm.tk, &rm.dc, ds, dual_tr, val, o, dir, metp, res, e) != 0)
       goto done;
     enc_plan(&rm.dual, 256, T, 0); /* inference batches from here on */
   }
@@ -722,7 +768,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
               rm.enc.cfg.num_attention_heads, rm.enc.cfg.intermediate_size,
               params_count(&rm.enc.params, 0) / 1e6, o->pc.seq, o->batch);
     pp = ordo_calloc((size_t)ds->n, sizeof *pp);
-    if (point_train(&rm, &tr, ds, train, val, o, dir, &met, res, pp, e) != 0) goto done;
+    if (point_train(&rm, &tr, ds, train, val, o, dir, metp, res, pp, e) != 0) goto done;
   }
   if (rm.has_point) {
     double t0 = ordo_time();
@@ -786,7 +832,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       /* over the dual encoder's distributions: the slot ranker reads the refined ones */
       float **base = ordo_calloc((size_t)ds->n, sizeof *base);
       for (int32_t i = 0; i < ds->n; i++) base[i] = sims[i].dual;
-      int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, &met, res, e);
+      int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, metp, res, e);
       free(base);
       if (nbm_rc != 0) goto done;
       for (int32_t i = 0; i < ds->n && rm.has_nbm; i++) {
@@ -801,7 +847,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
    * probabilities), the same with it as features, kept only when it validates better */
   rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->init_seed);
-  if (slot_train("slot_lex", &met, &rm.slot, ds, train, val, sims, NULL, o, res, e) != 0) goto done;
+  if (slot_train("slot_lex", metp, &rm.slot, ds, train, val, sims, NULL, o, res, e) != 0) goto done;
   res->tau_lex = res->tau_slot;
   /* the candidates with learned evidence: the dual encoder's slot distributions, then the
    * notebook-level model's in their place; each kept when it validates better than the best so
@@ -816,7 +862,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     with.use_point = pp != NULL;
     with.use_dual = rm.has_dual && !use_nbm;
     with.use_nbm = use_nbm;
-    if (slot_train(use_nbm ? "slot_nbm" : "slot", &met, &with, ds, slot_tr, val, sims, pp, o, &r2,
+    if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, o, &r2,
                    e) != 0) {
       rk_slot_free(&with);
       goto done;
@@ -845,7 +891,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   {
     char pp[4200];
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
-    if (rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
+    if (root && rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
   }
   if (o->nbm && o->nbm_over_slot && z) {
     /* over the kept slot ranker's distributions: kept as the model's last stage when it
@@ -867,7 +913,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       rk_slot_work_free(&w);
     }
     if (o->verbose) fprintf(stderr, "slot ranker's distributions for the notebook model: %.1f s\n", ordo_time() - t0);
-    int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, &met, res, e);
+    int nbm_rc = nbm_stage(&rm, ds, z, base, slot_tr, val, o, dir, metp, res, e);
     for (int32_t i = 0; i < ds->n; i++) free(base[i]);
     free(base);
     if (nbm_rc != 0) goto done;
@@ -891,7 +937,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
     rm.alt_pos = ordo_calloc((size_t)ds->n, sizeof *rm.alt_pos);
     rk_predict_positions(&rm, ds, val, threads, pos);
-    double t_med = rk_tau_of_positions(ds, val, pos), t_joint = rk_tau_of_positions(ds, val, rm.alt_pos);
+    double taus[2] = {rk_tau_of_positions(ds, val, pos), rk_tau_of_positions(ds, val, rm.alt_pos)};
+    dist_bcast_bytes(o->dist, taus, (int64_t)sizeof taus, "decoding figures"); /* rank 0 chooses */
+    double t_med = taus[0], t_joint = taus[1];
     res->tau_median = t_med, res->tau_joint = t_joint;
     if (t_joint > t_med) {
       rm.decode_joint = 1;
@@ -909,12 +957,16 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rm.alt_pos = NULL;
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/heldout.jsonl", dir);
-    int hrc = rk_heldout_write(ds, val, pos, hp, e);
+    int hrc = root ? rk_heldout_write(ds, val, pos, hp, e) : 0;
     for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
     free(pos);
     if (hrc != 0) goto done;
   }
-  if (rk_save_meta(&rm, res, dir, e) != 0) goto done;
+  if (dist_world(o->dist) > 1 && !dist_same_u64(o->dist, model_checksum(&rm), "weights check")) {
+    ordo_fail(e, "rank %d: the ranks ended with different weights", dist_rank(o->dist));
+    goto done;
+  }
+  if (root && rk_save_meta(&rm, res, dir, e) != 0) goto done;
   rc = 0;
 done:
   if (sims)
@@ -929,7 +981,7 @@ done:
   ai4_tfidf_free(&tf);
   if (have_trainer) trainer_free(&tr);
   if (have_dtr) trainer_free(&dtr);
-  metrics_close(&met);
+  if (root) metrics_close(&met);
   rk_model_free(&rm);
   free(val), free(train), free(slot_tr), free(dual_tr);
   return rc;
