@@ -10,19 +10,7 @@ trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
 . "$(dirname "$0")/common.bash"
 
-WORDS=(apple river motor piano cloud tiger lemon rocket garden silver planet forest)
-mk_nb() { # mk_nb PATH SEED: a heading, then code cells each preceded by a markdown naming its word
-  mkdir -p "$(dirname "$1")"
-  local s=$2 cells="" w
-  cells="{\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"# Notebook $s\"}"
-  for c in 0 1 2 3 4; do
-    w=${WORDS[$(((s * 7 + c * 5) % ${#WORDS[@]}))]}
-    cells="$cells, {\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"Then the $w table\"}"
-    cells="$cells, {\"cell_type\": \"code\", \"metadata\": {}, \"outputs\": [], \"source\": \"${w}_df = make_$w($c)\"}"
-  done
-  echo "{\"nbformat\": 4, \"nbformat_minor\": 4, \"metadata\": {}, \"cells\": [$cells]}" >"$1"
-}
-for g in 0 1 2 3; do for j in 0 1 2 3 4; do mk_nb "$T/src/g$g/nb$j.ipynb" $((g * 5 + j)); done; done
+mk_nb_tree "$T/src"
 "$ORDO" nb build --from "$T/src" --out "$T/ds" --seed 1 >/dev/null 2>&1 && ok || bad "nb build"
 
 TINY=(--layers 1 --hidden 32 --heads 2 --intermediate 64 --vocab 400 --seq 64 --md-tokens 16

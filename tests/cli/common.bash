@@ -21,3 +21,22 @@ test_summary() { # test_summary [LABEL]: the closing line; the exit status of th
   echo "${1:+$1: }$pass passed, $fails failed"
   [ "$fails" -eq 0 ]
 }
+
+# A tiny notebook tree for the ranker's tests: DIR/g0..g3/nb0..nb4.ipynb, each a heading, then
+# code cells each preceded by a markdown naming its word.
+WORDS=(apple river motor piano cloud tiger lemon rocket garden silver planet forest)
+mk_word_nb() { # mk_word_nb PATH SEED: a heading, then code cells each preceded by a markdown naming its word
+  mkdir -p "$(dirname "$1")"
+  local s=$2 cells="" w
+  cells="{\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"# Notebook $s\"}"
+  for c in 0 1 2 3 4; do
+    w=${WORDS[$(((s * 7 + c * 5) % ${#WORDS[@]}))]}
+    cells="$cells, {\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"Then the $w table\"}"
+    cells="$cells, {\"cell_type\": \"code\", \"metadata\": {}, \"outputs\": [], \"source\": \"${w}_df = make_$w($c)\"}"
+  done
+  echo "{\"nbformat\": 4, \"nbformat_minor\": 4, \"metadata\": {}, \"cells\": [$cells]}" >"$1"
+}
+mk_nb_tree() { # mk_nb_tree DIR
+  local g j
+  for g in 0 1 2 3; do for j in 0 1 2 3 4; do mk_word_nb "$1/g$g/nb$j.ipynb" $((g * 5 + j)); done; done
+}
