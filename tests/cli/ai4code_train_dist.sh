@@ -91,4 +91,29 @@ done
 expect_rc 1 "$ORDO" ai4code train --out "$T/cap2" "${TINY[@]}" --save-every 1
 expect_text "$T/err" "micro-batches (ranks x --accum-steps), this run's are of 1"
 
+# ---- a rank killed (SIGKILL) mid-run: the job ends with a message naming it; the last
+# checkpoint is whole and resumes ----
+LONG=("${TINY[@]}" --notebook-batch 1 --save-every 1 --max-steps 100000 --dual-epochs 1000 --dist-timeout 10)
+timeout 120 "${launch[@]:2}" "$ORDO" ai4code train --out "$T/kill" "${LONG[@]}" >"$T/kill.log" 2>&1 &
+job=$!
+for _ in $(seq 1 1200); do [ -f "$T/kill/checkpoint_dual/manifest.json" ] && break; sleep 0.05; done
+r1=""
+for p in $(pgrep -P "$(pgrep -P $job -x mpirun)"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && r1=$p
+done
+if [ -z "$r1" ] || [ ! -f "$T/kill/checkpoint_dual/manifest.json" ]; then
+  bad "no checkpoint or no rank 1 to kill"; kill $job
+fi
+t0=$(date +%s.%N)
+[ -n "$r1" ] && kill -KILL "$r1"
+wait $job; rc=$?
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+echo "rank 1 killed: the job ended $(printf %.1f "$took") s later (exit $rc): $(grep -Eo "mpirun noticed that process rank 1 .*|.*rank\(s\) 1 .*" "$T/kill.log" | head -1)"
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "the job exited $rc after rank 1 was killed"
+# within 1.5 timeouts (dist.h), 10 s more for the launcher on a loaded machine
+awk -v t="$took" 'BEGIN {exit !(t <= 25)}' && ok || bad "the job took $took s to end"
+grep -Eq "rank 1 |rank\(s\) 1 " "$T/kill.log" && ok || bad "no message names rank 1: $(tail -3 "$T/kill.log")"
+expect_rc 0 "${launch[@]}" "$ORDO" ai4code train --out "$T/kill" "${LONG[@]}" --max-minutes 0.00001
+expect_text "$T/err" "dual: resumed from"
+
 test_summary ai4code_train_dist
