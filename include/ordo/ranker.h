@@ -54,6 +54,13 @@ const char *rk_len_bucket_name(int b);
 /* tau and tau_len from markdown positions (loss set to NAN). */
 void rk_val_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos,
                          rk_val_metrics *out);
+/* The same over a held-out set shared out among the ranks of d (NULL: one process): each rank
+ * passes its part (mask, e.g. rk_val_part's), with the sum of its markdown cells' losses and
+ * their count; the counts behind tau (inversions, pairs: integers, summed exactly) and the losses
+ * are summed over the ranks, so every rank gets the whole set's figures, tau the same bits as
+ * one process's. loss: the mean (NAN when n_md is 0 on every rank). */
+void rk_val_sum(ordo_dist *d, const nb_dataset *ds, const uint8_t *mask,
+                float *const *md_pos, double nll, int64_t n_md, rk_val_metrics *out);
 /* Writes a validation record: epoch, val_tau, val_loss and the bucket taus (where measured). */
 int rk_val_log(ordo_metrics *m, int64_t step, int epoch, const rk_val_metrics *v, ordo_err *e);
 
@@ -274,10 +281,12 @@ void rk_nbm_logprobs(enc_model *m, const nb_notebook *nb, const float *z, int du
  * returns the mean loss over the markdown cells. */
 float rk_nbm_loss_nb(enc_model *m, const nb_notebook *nb, const float *z, int dual_dim,
                      const float *base, const int32_t *truth, float dloss);
-/* Positions of the notebooks in mask with z[i] (weighted-median decoding), and the mean
- * cross-entropy of their true slots in *nll (may be NULL). */
+/* Positions of the notebooks in mask with z[i] (weighted-median decoding), and the summed
+ * cross-entropy of their true slots in *nll with the count of markdown cells in *n_md (both
+ * NULL, or both given). */
 void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, float *const *z,
-                      int dual_dim, float *const *base, float **md_pos, double *nll);
+                      int dual_dim, float *const *base, float **md_pos, double *nll,
+                      int64_t *n_md);
 
 /* ---- training and prediction ------------------------------------------------------------- */
 typedef struct rk_train_opts {
@@ -406,6 +415,9 @@ int rk_micro_per_step(const trainer *t);
 int rk_first_micro(const trainer *t);
 /* Rank 0's held-out figures on every rank, so that every rank keeps the same epoch. */
 void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v);
+/* This rank's part of the held-out notebooks val: every world-th of them, from the rank's
+ * (a new mask of ds->n; the whole of val for one process). */
+uint8_t *rk_val_part(const ordo_dist *d, const nb_dataset *ds, const uint8_t *val);
 
 /* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
  * best held-out tau in m and writes them to DIR/dual; its records go to metrics (may be NULL) as

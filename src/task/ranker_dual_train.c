@@ -72,10 +72,11 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   return (float)(loss / (n_md ? n_md : 1) / t->n_micro);
 }
 
-/* The dual encoder alone on the notebooks in val: Kendall tau (overall and per length bucket)
- * and the slot cross-entropy of their markdown cells. */
+/* The dual encoder alone on the notebooks in val (this rank's part of the held-out set; the
+ * figures are summed over the ranks of d): Kendall tau (overall and per length bucket) and the
+ * slot cross-entropy of their markdown cells. */
 static void dual_val(enc_model *m, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
-                     const uint8_t *val, int threads, rk_val_metrics *v) {
+                     const uint8_t *val, int threads, ordo_dist *d, rk_val_metrics *v) {
   float **z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
   float **pos = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pos);
   rk_dual_embed(m, tk, dc, ds, val, threads, z);
@@ -94,8 +95,7 @@ static void dual_val(enc_model *m, const tok *tk, const rk_dual_config *dc, cons
       for (int32_t md = 0; md < nb->n_md; md++) nll -= lp[(size_t)md * ns + truth[md]], n_md++;
       free(lp), free(truth), free(z[i]);
     }
-  rk_val_of_positions(ds, val, pos, v);
-  v->loss = n_md ? nll / (double)n_md : NAN;
+  rk_val_sum(d, ds, val, pos, nll, n_md, v);
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
   free(z), free(pos);
 }
@@ -107,7 +107,8 @@ typedef struct dual_stage {
   const int32_t *order, *grp, *n_grp; /* per epoch: notebooks, micro-batch offsets, counts */
   int32_t n_use;
   enc_model *m;
-  const uint8_t *val;
+  const uint8_t *val; /* this rank's part of the held-out notebooks */
+  ordo_dist *dist;
   int any_val, threads;
 } dual_stage;
 
@@ -133,7 +134,7 @@ static void dual_validate(void *ctx, rk_val_metrics *v) {
     *v = (rk_val_metrics){.tau = -1, .loss = NAN};
     return;
   }
-  dual_val(d->m, d->task.tk, d->task.dc, d->task.ds, d->val, d->threads, v);
+  dual_val(d->m, d->task.tk, d->task.dc, d->task.ds, d->val, d->threads, d->dist, v);
 }
 
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
@@ -207,12 +208,13 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   snprintf(sub, sizeof sub, "%s/dual", dir);
   snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
   int rc = dist_is_root(o->dist) ? ordo_dir_ensure(sub, e) : 0;
+  uint8_t *val_mine = rk_val_part(o->dist, ds, val);
   if (rc == 0) {
     dual_stage ds_ = {.task = {.ds = ds, .tk = tk, .dc = dc, .ct = &ct, .n_micro = N,
                                .first_micro = rk_first_micro(tr), .T = T,
                                .ids = ids, .msk = msk, .tt = tt, .slots = slots, .dscore = dscore},
                       .tr = tr, .order = order, .grp = grp, .n_grp = n_grp, .n_use = n_use,
-                      .m = m, .val = val, .threads = o->threads};
+                      .m = m, .val = val_mine, .dist = o->dist, .threads = o->threads};
     for (int32_t i = 0; i < ds->n; i++) ds_.any_val |= val[i];
     rk_stage st = {.name = "dual", .m = m, .tr = tr, .o = o, .epochs = E, .total = total,
                    .ckpt_dir = ckpt_dir, .save_dir = sub, .metrics = metrics, .has_val = ds_.any_val, .ctx = &ds_,
@@ -227,6 +229,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   }
   for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
   free(slots), free(nbs), free(grp), free(order), free(n_grp), free(ids), free(msk), free(tt), free(dscore);
+  free(val_mine);
   rk_cell_tokens_free(&ct);
   return rc;
 }

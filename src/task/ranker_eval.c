@@ -19,23 +19,36 @@ int rk_len_bucket(int32_t n_cells) {
 
 const char *rk_len_bucket_name(int b) { return k_bucket_names[b]; }
 
-void rk_val_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos,
-                         rk_val_metrics *out) {
-  ai4_tau all = {0, 0}, per[RK_LEN_BUCKETS];
-  memset(per, 0, sizeof per);
+void rk_val_sum(ordo_dist *d, const nb_dataset *ds, const uint8_t *mask, float *const *md_pos,
+                double nll, int64_t n_md, rk_val_metrics *out) {
+  ai4_tau t[1 + RK_LEN_BUCKETS]; /* all, then each length bucket */
+  memset(t, 0, sizeof t);
   for (int32_t i = 0; i < ds->n; i++) {
     if (!mask[i]) continue;
     const nb_notebook *nb = &ds->nbs[i];
     int32_t *ord = ordo_malloc((size_t)nb->n_cells * sizeof *ord + 1);
     rk_order_from_md_pos(nb, md_pos[i], ord);
-    ai4_tau_add(&all, ord, nb->order, nb->n_cells);
-    ai4_tau_add(&per[rk_len_bucket(nb->n_cells)], ord, nb->order, nb->n_cells);
+    ai4_tau_add(&t[0], ord, nb->order, nb->n_cells);
+    ai4_tau_add(&t[1 + rk_len_bucket(nb->n_cells)], ord, nb->order, nb->n_cells);
     free(ord);
   }
-  out->tau = ai4_tau_value(&all);
-  out->loss = NAN;
+  if (dist_world(d) > 1) { /* integers far below 2^53: the double sums are exact */
+    for (int k = 0; k < 1 + RK_LEN_BUCKETS; k++) {
+      t[k].inversions = (int64_t)dist_sum_f64(d, (double)t[k].inversions, "held-out tau");
+      t[k].pairs2 = (int64_t)dist_sum_f64(d, (double)t[k].pairs2, "held-out tau");
+    }
+    nll = dist_sum_f64(d, nll, "held-out loss");
+    n_md = (int64_t)dist_sum_f64(d, (double)n_md, "held-out loss");
+  }
+  out->tau = ai4_tau_value(&t[0]);
+  out->loss = n_md ? nll / (double)n_md : NAN;
   for (int b = 0; b < RK_LEN_BUCKETS; b++)
-    out->tau_len[b] = per[b].pairs2 > 0 ? ai4_tau_value(&per[b]) : NAN;
+    out->tau_len[b] = t[1 + b].pairs2 > 0 ? ai4_tau_value(&t[1 + b]) : NAN;
+}
+
+void rk_val_of_positions(const nb_dataset *ds, const uint8_t *mask, float *const *md_pos,
+                         rk_val_metrics *out) {
+  rk_val_sum(NULL, ds, mask, md_pos, 0, 0, out);
 }
 
 int rk_val_log(ordo_metrics *m, int64_t step, int epoch, const rk_val_metrics *v, ordo_err *e) {

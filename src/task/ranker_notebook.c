@@ -183,7 +183,8 @@ typedef struct nbm_stage {
   int32_t *order, n_use, **slots;
   int32_t first;
   ordo_rng r;
-  const uint8_t *val;
+  uint8_t *val_mine; /* this rank's part of the held-out notebooks (figures summed over ranks) */
+  ordo_dist *dist;
   int any_val;
 } nbm_stage;
 
@@ -215,7 +216,8 @@ static void nbm_step(void *ctx, int ep, int64_t k, trainer_stats *st, int64_t *t
 }
 
 void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, float *const *z,
-                      int dual_dim, float *const *base, float **md_pos, double *nll) {
+                      int dual_dim, float *const *base, float **md_pos, double *nll,
+                      int64_t *n_md_out) {
   double sum = 0;
   int64_t n_md = 0;
   for (int32_t i = 0; i < ds->n; i++) {
@@ -236,7 +238,7 @@ void rk_nbm_positions(enc_model *m, const nb_dataset *ds, const uint8_t *mask, f
     rk_slot_decode(nb, lp, md_pos[i]);
     free(lp);
   }
-  if (nll) *nll = n_md ? sum / (double)n_md : NAN;
+  if (nll) *nll = sum, *n_md_out = n_md;
 }
 
 static void nbm_validate(void *ctx, rk_val_metrics *v) {
@@ -248,9 +250,9 @@ static void nbm_validate(void *ctx, rk_val_metrics *v) {
   const nb_dataset *ds = s->ds;
   float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
   double nll;
-  rk_nbm_positions(s->m, ds, s->val, s->z, s->dual_dim, s->base, pos, &nll);
-  rk_val_of_positions(ds, s->val, pos, v);
-  v->loss = nll;
+  int64_t n_md;
+  rk_nbm_positions(s->m, ds, s->val_mine, s->z, s->dual_dim, s->base, pos, &nll, &n_md);
+  rk_val_sum(s->dist, ds, s->val_mine, pos, nll, n_md, v);
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
   free(pos);
 }
@@ -258,7 +260,8 @@ static void nbm_validate(void *ctx, rk_val_metrics *v) {
 int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_dim,
                  float *const *base, const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
                  ordo_metrics *metrics, rk_train_result *res, ordo_err *e) {
-  nbm_stage s = {.m = m, .ds = ds, .z = z, .base = base, .dual_dim = dual_dim, .threads = o->threads, .val = val};
+  nbm_stage s = {.m = m, .ds = ds, .z = z, .base = base, .dual_dim = dual_dim, .threads = o->threads,
+                 .val_mine = rk_val_part(o->dist, ds, val), .dist = o->dist};
   s.order = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof *s.order);
   s.slots = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *s.slots);
   for (int32_t i = 0; i < ds->n; i++) {
@@ -323,6 +326,6 @@ int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_d
   trainer_free(&tr);
 done:
   for (int32_t i = 0; i < ds->n; i++) free(s.slots[i]);
-  free(s.slots), free(s.order);
+  free(s.slots), free(s.order), free(s.val_mine);
   return rc;
 }

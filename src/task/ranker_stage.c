@@ -62,6 +62,14 @@ void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v) {
   dist_bcast_bytes(o->dist, v, (int64_t)sizeof *v, "held-out figures");
 }
 
+uint8_t *rk_val_part(const ordo_dist *d, const nb_dataset *ds, const uint8_t *val) {
+  uint8_t *mine = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
+  const int w = dist_world(d), r = dist_rank(d);
+  for (int32_t i = 0, k = 0; i < ds->n; i++)
+    if (val[i]) mine[i] = k++ % w == r;
+  return mine;
+}
+
 /* --max-minutes on rank 0's clock, the same answer on every rank: a rank stopping alone would
  * leave the others waiting in the next step's collectives */
 static int time_is_up(const rk_train_opts *o, double tstart) {

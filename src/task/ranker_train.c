@@ -387,9 +387,11 @@ static int point_train(rk_model *rm, trainer *tr, const nb_dataset *ds, const ui
 }
 
 /* ---- the slot MLP -------------------------------------------------------------------------- */
-/* Held-out positions, and the mean cross-entropy of the markdown cells' true slots. */
+/* Held-out positions of the notebooks in val, and the summed cross-entropy of their markdown
+ * cells' true slots with the cells' count in *n_md_out. */
 static double slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, const uint8_t *val,
-                                 rk_lex *sims, float *const *pp, int threads, float **pos) {
+                                 rk_lex *sims, float *const *pp, int threads, float **pos,
+                                 int64_t *n_md_out) {
   double nll = 0;
   int64_t n_md = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : nll, n_md)
@@ -412,7 +414,8 @@ static double slot_val_positions(const rk_slot_model *sm, const nb_dataset *ds, 
     }
     rk_slot_work_free(&w);
   }
-  return n_md ? nll / (double)n_md : NAN;
+  *n_md_out = n_md;
+  return nll;
 }
 
 /* The slot model's step on the trainer: notebooks [first, last) of the epoch's order, cut into
@@ -487,6 +490,7 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   float *best = ordo_malloc(sm->params.total * sizeof *best);
   memcpy(best, sm->params.data, sm->params.total * sizeof *best);
   float **pos = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pos);
+  uint8_t *val_mine = rk_val_part(o->dist, ds, val); /* this rank's part, the figures summed */
   double best_tau = -2, t0 = ordo_time();
   int64_t step = 0;
   int rc = metrics ? metrics_stage_begin(metrics, stage, 0, NULL, NULL, 0, e) : 0;
@@ -523,10 +527,11 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
     double tv = -1;
     if (any_val && rc == 0) {
       rk_val_metrics vm;
-      double loss = slot_val_positions(sm, ds, val, sims, pp,
-                                       o->threads > 0 ? o->threads : omp_get_max_threads(), pos);
-      rk_val_of_positions(ds, val, pos, &vm);
-      vm.loss = loss;
+      int64_t n_md;
+      double nll = slot_val_positions(sm, ds, val_mine, sims, pp,
+                                      o->threads > 0 ? o->threads : omp_get_max_threads(), pos,
+                                      &n_md);
+      rk_val_sum(o->dist, ds, val_mine, pos, nll, n_md, &vm);
       rk_val_agree(o, &vm);
       tv = vm.tau;
       rc = rk_val_log(metrics, step, ep + 1, &vm, e);
@@ -552,7 +557,7 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   res->tau_slot = best_tau;
   res->seconds_slot = ordo_time() - t0;
   for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
-  free(pos), free(best), free(order);
+  free(pos), free(best), free(order), free(val_mine);
   rk_slot_work_free(&w);
   trainer_free(&tr);
   return rc;
