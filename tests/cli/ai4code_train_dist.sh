@@ -6,7 +6,8 @@
 #    each tensor's largest magnitude (bench_ckpt_diff; measured: 0, bit for bit), and the same
 #    tokenizer, term prior, slot ranker and held-out orders; both models predict the same
 #    submission;
-#  - rank 1 writes nothing (each rank runs in a folder of its own with a relative --out);
+#  - rank 1 writes and prints nothing (each rank runs in a folder of its own with a relative
+#    --out, its output in files of its own);
 #  - the time cap stops both ranks at the same step (rank 0's clock), and the checkpoints of a
 #    2-rank run stopped by it resume on 1 process (ranks x --accum-steps kept) and end where the
 #    uninterrupted run ends; a resume with another product is refused by name.
@@ -39,15 +40,16 @@ TINY=(--data "$T/ds" --layers 1 --hidden 32 --heads 2 --intermediate 64 --vocab 
 # ---- 1 process with two accumulated halves against 2 ranks ----
 expect_rc 0 "$ORDO" ai4code train --out "$T/one" "${TINY[@]}" --accum-steps 2 --notebook-batch 2
 cp "$T/out" "$T/one.out"
-# each rank in a folder of its own, --out relative: whatever rank 1 wrote would be under r1/
+# each rank in a folder of its own, --out relative: whatever rank 1 wrote would be under r1/;
+# each rank's stdout and stderr in files of its own
 mkdir -p "$T/r0" "$T/r1"
-cat >"$T/rank_dir.sh" <<EOF
-cd "$T/r\$OMPI_COMM_WORLD_RANK" && exec "\$@"
-EOF
+printf '%s\n' 'R=$OMPI_COMM_WORLD_RANK' \
+  "cd \"$T/r\$R\" && exec \"\$@\" >\"$T/rank\$R.out\" 2>\"$T/rank\$R.err\"" >"$T/rank_dir.sh"
 expect_rc 0 "${launch[@]}" bash "$T/rank_dir.sh" "$ORDO" ai4code train --out two "${TINY[@]}" --notebook-batch 1
-cp "$T/out" "$T/two.out"
-expect_text "$T/err" "data parallel: 2 ranks"
+cp "$T/rank0.out" "$T/two.out"
+expect_text "$T/rank0.err" "data parallel: 2 ranks"
 [ -z "$(ls -A "$T/r1")" ] && ok || bad "rank 1 wrote $(cd "$T/r1" && find . -mindepth 1 | head -5 | tr "\n" " ")"
+[ ! -s "$T/rank1.out" ] && [ ! -s "$T/rank1.err" ] && ok || bad "rank 1 printed: $(head -c 300 "$T/rank1.out" "$T/rank1.err")"
 two=$T/r0/two
 for f in dual/model.safetensors model.safetensors notebook/model.safetensors; do
   if [ ! -f "$T/one/$f" ] || [ ! -f "$two/$f" ]; then bad "$f missing"; continue; fi
