@@ -300,9 +300,10 @@ typedef struct rk_train_opts {
   /* the ranks of a data-parallel run (NULL: one process). Each rank runs every stage; a step's
    * global batch is ranks x accumulation micro-batches, rank r computing micro-batches
    * r * accum .. r * accum + accum - 1 of it, normalised by the global batch, so the trainer's
-   * sum over ranks is the whole batch's gradient. Everything else (tokenizer, lexical features,
-   * cell vectors, validation) is computed alike on every rank; the choices made on held-out
-   * figures and the time cap are rank 0's, broadcast; only rank 0 writes or prints. */
+   * sum over ranks is the whole batch's gradient. The tokenizer is rank 0's; lexical features
+   * and cell vectors are computed alike on every rank; validation is shared out (rk_val_part,
+   * rk_val_sum; the pointwise stage's is not); the choices made on held-out figures and the time
+   * cap are rank 0's, broadcast; only rank 0 writes or prints. */
   ordo_dist *dist;
   /* slot ranker */
   int slot_hidden, slot_epochs;
