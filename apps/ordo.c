@@ -36,6 +36,12 @@ static void usage(FILE *f) {
   fprintf(f, "  %-10s %s\n", "version", "print the version and build features");
 }
 
+/* The commands that split their work among mpirun's ranks. */
+static int data_parallel(int argc, char **argv) {
+  if (strcmp(argv[1], "train") == 0) return 1;
+  return strcmp(argv[1], "ai4code") == 0 && argc > 2 && strcmp(argv[2], "train") == 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "help") == 0) {
@@ -54,7 +60,16 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (const ordo_command *c = k_commands; c->name; c++)
-    if (strcmp(argv[1], c->name) == 0) return c->run(argc - 1, argv + 1);
+    if (strcmp(argv[1], c->name) == 0) {
+      if (dist_launch_world() > 1 && !data_parallel(argc, argv)) {
+        /* every rank would do the whole work and write the same files */
+        fprintf(stderr, "ordo %s%s%s: runs as one process, but was launched as one of %d ranks "
+                        "(only `ordo train` and `ordo ai4code train` are data-parallel)\n",
+                argv[1], argc > 2 ? " " : "", argc > 2 ? argv[2] : "", dist_launch_world());
+        return 2;
+      }
+      return c->run(argc - 1, argv + 1);
+    }
   fprintf(stderr, "ordo: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;

@@ -118,4 +118,9 @@ grep -Eq "rank 1 |rank\(s\) 1 " "$T/kill.log" && ok || bad "no message names ran
 expect_rc 0 "${launch[@]}" "$ORDO" ai4code train --out "$T/kill" "${LONG[@]}" --max-minutes 0.00001
 expect_text "$T/err" "dual: resumed from"
 
+# the commands that are not data-parallel refuse mpirun instead of racing on the same files
+expect_rc 2 "${launch[@]}" "$ORDO" ai4code predict --model "$T/kill" --data "$T/ds" --out "$T/mpi_pred.csv"
+expect_text "$T/err" "only \`ordo train\` and \`ordo ai4code train\` are data-parallel"
+[ ! -e "$T/mpi_pred.csv" ] && ok || bad "a refused predict wrote its CSV"
+
 test_summary ai4code_train_dist
