@@ -1,8 +1,9 @@
 /* The typed-call layer: every op keeps its fp32 kernel; buffers stored in a 16-bit dtype reach
  * it as fp32 views converted into the model's scratch (backend convert), and the op's typed
- * outputs are converted back when the call ends (tv_end): exactly where the float32 arrays of
- * the emulation were rounded, so the stored values are the same bits. One call site holds its
- * views from its first tv_in / tv_out to its tv_end; the views of one call never outlive it. */
+ * outputs are converted back when the call ends (tv_end): one rounding (RNE) of the fp32 result,
+ * the same bits as rounding a float32 array in place there (round_dtype). A native 16-bit
+ * kernel may replace a view later; the rounding points stay where tv_end is. One call site
+ * holds its views from its first tv_in / tv_out to its tv_end; they never outlive it. */
 #include "model_internal.h"
 
 static float *tv_take(enc_model *m, size_t n) {
@@ -45,7 +46,8 @@ void tv_end(enc_model *m) {
 /* The largest sum of views one call site takes: the attention core (qkv, probabilities, output:
  * at most att + 4 BT max(C, I)) or a linear layer (input, output, BT (I + C) within that) plus
  * the weights one op reads (the three largest tensors bound the embeddings' three tables and a
- * matrix with its bias); each view rounded up to 16 floats. */
+ * matrix with its bias; BERT's fused q, k, v spans three tensors); each view rounded up to 16
+ * floats. A call beyond the bound stops at tv_take's check, never writes past the scratch. */
 size_t tv_plan(const enc_model *m) {
   if (m->precision == ORDO_DT_F32) return 0;
   const enc_config *c = &m->cfg;
@@ -61,5 +63,6 @@ size_t tv_plan(const enc_model *m) {
         n = t;
       }
   }
-  return att + 4 * BT * CI + top[0] + top[1] + top[2] + 16 * 8;
+  size_t w = top[0] + top[1] + top[2], qkv = 3 * C * C + 3 * C; /* BERT's q, k, v read as one */
+  return att + 4 * BT * CI + (w > qkv ? w : qkv) + 16 * 8;
 }
