@@ -53,18 +53,20 @@ static cudaDataType_t lt_type(ordo_dtype dt) {
 /* The product on storage dtypes (the body of gemm, gemm_ex and the batched form): A and B of
  * ab_dt, C of c_dt (F32 or ab_dt), CUBLAS_COMPUTE_32F with fp32 scale factors. cuBLASLt takes
  * these combinations (its cublasLtMatmul type table): 32F x 32F -> 32F, 16BF x 16BF -> 16BF or
- * 32F, 16F x 16F -> 16F or 32F; the 16-bit ones run on tensor cores. */
-static void gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+ * 32F, 16F x 16F -> 16F or 32F; the 16-bit ones run on tensor cores. Returns 0 when cuBLASLt
+ * has no algorithm for 16-bit operands at these leading dimensions and alignments (nothing
+ * run), else 1. */
+static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
                        const void *A, int lda, int64_t sA, const void *B, int ldb, int64_t sB,
                        ordo_dtype ab_dt, float beta, void *C, int ldc, int64_t sC, ordo_dtype c_dt,
                        int batch) {
   ORDO_CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0);
   ORDO_CHECK(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N);
-  if (M == 0 || N == 0 || batch == 0) return;
+  if (M == 0 || N == 0 || batch == 0) return 1;
   if (K == 0) {
     for (int j = 0; j < batch; j++)
       cuda_scale_block(ctx, dtype_at(C, c_dt, j * sC), c_dt, M, N, ldc, beta);
-    return;
+    return 1;
   }
   ORDO_CHECK(lda >= 1 && ldb >= 1);
   ORDO_CHECKF(c_dt == ORDO_DT_F32 || c_dt == ab_dt, "gemm_ex: %s operands, %s result",
@@ -101,7 +103,16 @@ static void gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
                                                      &found);
-  ORDO_CHECKF(st == CUBLAS_STATUS_SUCCESS && found > 0,
+  int none = st != CUBLAS_STATUS_SUCCESS || found <= 0;
+  if (none && ab_dt != ORDO_DT_F32) { /* the caller falls back to fp32 operands */
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+    CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
+    return 0;
+  }
+  ORDO_CHECKF(!none,
               "cuBLASLt has no %s x %s -> %s algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
               "ldc %d batch %d, alignments %u %u %u bytes", dtype_name(ab_dt), dtype_name(ab_dt),
               dtype_name(c_dt), (int)st, ta ? "A^T" : "A",
@@ -114,6 +125,7 @@ static void gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
+  return 1;
 }
 
 void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
@@ -128,10 +140,34 @@ void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, 
   cuda_gemm_strided(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }
 
+/* A stored (rows, ld) 16-bit operand as fp32 in stream-ordered device memory. */
+static float *operand_f32(ordo_ctx *ctx, const void *p, ordo_dtype dt, int64_t rows, int ld) {
+  float *f;
+  CUDA_CHECK(cudaMallocAsync((void **)&f, (size_t)(rows * ld) * sizeof(float), ctx->stream));
+  convert_cuda(ctx, f, ORDO_DT_F32, p, dt, rows * ld);
+  return f;
+}
+
+/* 16-bit operands whose leading dimensions or alignment cuBLASLt's 16-bit kernels do not take
+ * (odd widths of views) run as fp32 products of the converted operands: the same values, fp32
+ * accumulation, no tensor cores. */
 void gemm_ex_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,
                   int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta, void *C, int ldc,
                   ordo_dtype c_dt) {
-  gemm_typed(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, ab_dt, beta, C, ldc, 0, c_dt, 1);
+  if (gemm_typed(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, ab_dt, beta, C, ldc, 0, c_dt, 1))
+    return;
+  float *a = operand_f32(ctx, A, ab_dt, ta ? K : M, lda), *b = operand_f32(ctx, B, ab_dt, tb ? N : K, ldb);
+  /* a 16-bit C as a whole in fp32; only its (M, N) block is stored back */
+  float *c = c_dt == ORDO_DT_F32 ? (float *)C : operand_f32(ctx, C, c_dt, M, ldc);
+  gemm_typed(ctx, ta, tb, M, N, K, alpha, a, lda, 0, b, ldb, 0, ORDO_DT_F32, beta, c, ldc, 0,
+             ORDO_DT_F32, 1);
+  if (c_dt != ORDO_DT_F32) {
+    for (int i = 0; i < M; i++) /* row by row: C's padding columns stay as they were */
+      convert_cuda(ctx, dtype_at(C, c_dt, (int64_t)i * ldc), c_dt, c + (int64_t)i * ldc, ORDO_DT_F32, N);
+    CUDA_CHECK(cudaFreeAsync(c, ctx->stream));
+  }
+  CUDA_CHECK(cudaFreeAsync(a, ctx->stream));
+  CUDA_CHECK(cudaFreeAsync(b, ctx->stream));
 }
 
 /* out (N, OUT) = bias broadcast over the rows. */
