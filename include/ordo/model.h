@@ -72,7 +72,7 @@ typedef struct enc_layer_idx {
  * (GPT-2): h1 = LN1(x) (ln1 stats of x), r1 = x + dropout(attention projection), r2 = LN2(r1)
  * (ln2 stats of r1), out = r1 + dropout(MLP(r2)). */
 typedef struct enc_layer_acts {
-  /* void *: in the storage dtype m->precision (F32, BF16 or F16; dtype_at for offsets) */
+  /* void *: in the storage dtype m->storage (F32, BF16 or F16; dtype_at for offsets) */
   void *qkv;       /* (BT, 3C) */
   void *att;       /* (B, NH, T, T) softmax probabilities */
   void *attn_out;  /* (BT, C) heads concatenated */
@@ -208,7 +208,9 @@ typedef struct enc_model {
    * rounded to that type where a GPU storing them in it would round. Parameter gradients and
    * optimizer state stay float32. */
   ordo_dtype precision;
-  void *w_lp; /* params.total values of type precision in backend memory, NULL in float32 */
+  ordo_dtype storage; /* the typed buffers' dtype: precision (F32 only for the test-only
+                         emulation, enc_set_precision_emulated) */
+  void *w_lp; /* params.total values of type storage in backend memory, NULL in float32 */
   /* The typed-call layer (typed_ops.c): fp32 views of typed buffers for the op running now,
    * carved from one scratch sized at enc_plan for the largest single op (backend memory). */
   float *tv_base;
@@ -247,6 +249,10 @@ void enc_init_weights(enc_model *m, uint64_t seed);
 /* Set before enc_plan. */
 void enc_set_recompute(enc_model *m, enc_recompute mode);
 void enc_set_precision(enc_model *m, ordo_dtype dt); /* F32, BF16 or F16 */
+/* Tests only: precision dt with its values kept in float32 arrays rounded in place at the same
+ * points (the emulation the 16-bit storage replaced): the reference that 16-bit storage must
+ * match bit for bit in any build. */
+void enc_set_precision_emulated(enc_model *m, ordo_dtype dt);
 /* The longest sequence the position table holds (RoBERTa's positions start after the pad id). */
 int enc_max_seq(const enc_config *c);
 /* 0 when sequences of T tokens fit the position table, else -1 with e saying both numbers

@@ -10,7 +10,7 @@
 static float *take(ordo_arena *a, size_t nfloats) { return arena_alloc_f32(a, nfloats); }
 /* n values of the storage dtype (the layers' typed activations) */
 static void *take_typed(const enc_model *m, ordo_arena *a, size_t n) {
-  return arena_alloc(a, n * dtype_size(m->precision));
+  return arena_alloc(a, n * dtype_size(m->storage));
 }
 
 /* Carves every activation buffer out of the arena (measure pass, then the real one). */
@@ -208,7 +208,7 @@ const float *enc_w_n(enc_model *m, int idx, size_t n) {
   if (!m->w_lp) return params_wd(&m->params, idx);
   const ordo_param_spec *sp = &m->params.specs[idx];
   ORDO_CHECK(sp->offset + n <= m->params.total);
-  return tv_in(m, dtype_at(m->w_lp, m->precision, (int64_t)sp->offset), m->precision, n);
+  return tv_in(m, dtype_at(m->w_lp, m->storage, (int64_t)sp->offset), m->storage, n);
 }
 const float *enc_w(enc_model *m, int idx) {
   return enc_w_n(m, idx, idx < 0 ? 0 : (size_t)m->params.specs[idx].numel);
@@ -221,7 +221,7 @@ float *enc_g(const enc_model *m, int idx) {
 #define G enc_g
 /* fp32 views of the storage-dtype buffers for the op being called (typed_ops.c): an input, an
  * output the op overwrites, and the end of the call (outputs stored: the rounding point). */
-#define TI(p, n) tv_in(m, (p), m->precision, (n))
+#define TI(p, n) tv_in(m, (p), m->storage, (n))
 #define TO(p, n) tv_out(m, (p), (n), 0)
 #define END() tv_end(m)
 
@@ -356,7 +356,7 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   op->layernorm_forward(cx, TO(h1, nBC), A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
   END();
-  qkv_forward(m, l, h1, m->precision, r0, n, key);
+  qkv_forward(m, l, h1, m->storage, r0, n, key);
   if (cached) {
     ORDO_CHECK(b->B == 1 && !m->training);
     const float *qkv = TI(A->qkv, (size_t)BT * 3 * C); /* the cache: every position's k, v */
@@ -446,8 +446,9 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
 
 static void sync_low_precision_weights(enc_model *m) {
   if (!m->w_lp) return;
-  m->be.ops->convert(m->be.ctx, m->w_lp, m->precision, m->params.wd, ORDO_DT_F32,
+  m->be.ops->convert(m->be.ctx, m->w_lp, m->storage, m->params.wd, ORDO_DT_F32,
                      (int64_t)m->params.total);
+  if (m->storage == ORDO_DT_F32) R(m, m->w_lp, m->params.total); /* emulated storage */
 }
 
 void enc_forward(enc_model *m, const enc_batch *b, int train) {
@@ -754,7 +755,7 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   zero_buf(m, dnext, F(nBC));
   op->dropout_backward(cx, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
-  mlp_backward(m, l, BT, dnext, A->h1, m->precision, m->g_b, 0, key);
+  mlp_backward(m, l, BT, dnext, A->h1, m->storage, m->g_b, 0, key);
   R(m, m->g_b, nBC);
   /* h1 = LN1(r1) */
   zero_buf(m, m->g_a, F(nBC));
@@ -796,7 +797,7 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   attn_out_backward(m, b, l, m->g_b, m->g_a, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
   zero_buf(m, m->g_a, F(nBC));
-  qkv_backward(m, b, l, A->h1, m->precision, m->g_a, key);
+  qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);
   R(m, m->g_a, nBC);
   op->layernorm_backward(cx, dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
@@ -1069,11 +1070,17 @@ void enc_set_recompute(enc_model *m, enc_recompute mode) {
   m->recompute = mode;
 }
 
-void enc_set_precision(enc_model *m, ordo_dtype dt) {
-  ORDO_CHECK(dtype_is_storage(dt));
+static void set_storage(enc_model *m, ordo_dtype precision, ordo_dtype storage) {
+  ORDO_CHECK(dtype_is_storage(precision) && dtype_is_storage(storage));
   ORDO_CHECKF(!m->arena.base, "enc_set_precision after enc_plan"); /* the arena's dtypes */
-  m->precision = dt;
+  m->precision = precision;
+  m->storage = storage;
   m->be.ops->free(m->be.ctx, m->w_lp);
-  m->w_lp = dt == ORDO_DT_F32 ? NULL
-                              : m->be.ops->alloc(m->be.ctx, m->params.total * dtype_size(dt));
+  m->w_lp = precision == ORDO_DT_F32
+                ? NULL
+                : m->be.ops->alloc(m->be.ctx, m->params.total * dtype_size(storage));
 }
+
+void enc_set_precision(enc_model *m, ordo_dtype dt) { set_storage(m, dt, dt); }
+
+void enc_set_precision_emulated(enc_model *m, ordo_dtype dt) { set_storage(m, dt, ORDO_DT_F32); }

@@ -12,7 +12,7 @@ static inline void copy_buf(const enc_model *m, void *dst, const void *src, size
   m->be.ops->copy(m->be.ctx, dst, src, bytes);
 }
 /* The typed-call layer (typed_ops.c). tv_in: an fp32 view of n values at p of dtype dt (p
- * itself for F32). tv_out: an fp32 view of the n values at p of the storage dtype m->precision
+ * itself for F32). tv_out: an fp32 view of the n values at p of the storage dtype m->storage
  * that the op writes (load: holding their values, for in-place ops and accumulation), stored
  * back at tv_end (p itself in float32). tv_end: stores the outputs (the rounding point) and
  * releases every view. tv_plan: the scratch floats enc_plan allocates. */
@@ -22,7 +22,7 @@ void tv_end(enc_model *m);
 size_t tv_plan(const enc_model *m);
 /* Element i of a buffer in the model's storage dtype. */
 static inline void *act_at(const enc_model *m, void *p, size_t i) {
-  return dtype_at(p, m->precision, (int64_t)i);
+  return dtype_at(p, m->storage, (int64_t)i);
 }
 
 /* Weights as the kernels see them (the low-precision copy under mixed precision: an fp32 view

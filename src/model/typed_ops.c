@@ -26,8 +26,9 @@ const float *tv_in(enc_model *m, const void *p, ordo_dtype dt, size_t n) {
 float *tv_out(enc_model *m, void *p, size_t n, int load) {
   if (m->precision == ORDO_DT_F32) return p;
   ORDO_CHECK(m->tv_nout < (int)(sizeof m->tv_out / sizeof m->tv_out[0]));
-  float *f = tv_take(m, n);
-  if (load) m->be.ops->convert(m->be.ctx, f, ORDO_DT_F32, p, m->precision, (int64_t)n);
+  /* emulated storage: the op writes the float32 array itself, rounded in place at tv_end */
+  float *f = m->storage == ORDO_DT_F32 ? p : tv_take(m, n);
+  if (load && f != p) m->be.ops->convert(m->be.ctx, f, ORDO_DT_F32, p, m->storage, (int64_t)n);
   m->tv_out[m->tv_nout].dst = p;
   m->tv_out[m->tv_nout].f = f;
   m->tv_out[m->tv_nout].n = n;
@@ -36,9 +37,13 @@ float *tv_out(enc_model *m, void *p, size_t n, int load) {
 }
 
 void tv_end(enc_model *m) {
-  for (int i = 0; i < m->tv_nout; i++)
-    m->be.ops->convert(m->be.ctx, m->tv_out[i].dst, m->precision, m->tv_out[i].f, ORDO_DT_F32,
-                       (int64_t)m->tv_out[i].n);
+  for (int i = 0; i < m->tv_nout; i++) {
+    if (m->storage == ORDO_DT_F32)
+      m->be.ops->round_dtype(m->be.ctx, m->tv_out[i].dst, (int64_t)m->tv_out[i].n, m->precision);
+    else
+      m->be.ops->convert(m->be.ctx, m->tv_out[i].dst, m->storage, m->tv_out[i].f, ORDO_DT_F32,
+                         (int64_t)m->tv_out[i].n);
+  }
   m->tv_nout = 0;
   m->tv_used = 0;
 }
@@ -49,7 +54,7 @@ void tv_end(enc_model *m) {
  * matrix with its bias; BERT's fused q, k, v spans three tensors); each view rounded up to 16
  * floats. A call beyond the bound stops at tv_take's check, never writes past the scratch. */
 size_t tv_plan(const enc_model *m) {
-  if (m->precision == ORDO_DT_F32) return 0;
+  if (m->storage == ORDO_DT_F32) return 0;
   const enc_config *c = &m->cfg;
   size_t BT = (size_t)m->maxB * m->maxT, C = c->hidden_size, I = c->intermediate_size;
   size_t CI = C > I ? C : I, att = (size_t)m->maxB * c->num_attention_heads * m->maxT * m->maxT;

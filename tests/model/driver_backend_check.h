@@ -29,6 +29,7 @@ typedef struct db_case {
   int heads, lora, head_features, proj, add_emb, hidden_mse, rtd, recompute;
   enc_position position;
   ordo_dtype precision;
+  int emulated; /* precision kept in float32 arrays rounded in place (enc_set_precision_emulated) */
 } db_case;
 
 static const db_case k_db_cases[] = {
@@ -137,7 +138,8 @@ static void db_build(db_run *r, const db_case *k, const ordo_backend *be) {
   /* a change made in the backend's memory only: the host image is now stale */
   r->m.be.ops->scale(r->m.be.ctx, r->m.params.wd, 1.03125f, (int64_t)r->m.params.total);
   enc_set_recompute(&r->m, (enc_recompute)k->recompute);
-  if (k->precision) enc_set_precision(&r->m, k->precision);
+  if (k->precision && k->emulated) enc_set_precision_emulated(&r->m, k->precision);
+  else if (k->precision) enc_set_precision(&r->m, k->precision);
   enc_plan(&r->m, DB_B, DB_T, DB_B * DB_T);
   r->m.seed = 99, r->m.step = 3;
 }

@@ -4,9 +4,15 @@
  * the plain reference (its bits do not depend on the thread count) runs three training steps
  * (forward with dropout, losses, backward, a plain gradient step on the working weights); hashed
  * per step: the loss, the hidden state, the head's output, d_add_emb and every parameter
- * gradient by name; for the causal cases also the cached decoder's logits. The hashes are
- * compared with tests/fixtures/precision_bits.txt, recorded by this test built on the tree
- * before the change (the emulation) with --record FILE.
+ * gradient by name; for the causal cases also the cached decoder's logits. Two comparisons:
+ *  1. with the same model in the test-only emulated storage (enc_set_precision_emulated:
+ *     float32 arrays rounded in place at the same tv_end points), in this build: catches wrong
+ *     sizes, offsets, views or weight extents of the 16-bit storage in any build;
+ *  2. with tests/fixtures/precision_bits.txt, recorded by the emulation itself (this test's
+ *     first version, built on the tree before the storage dtypes, --record FILE): catches a
+ *     rounding point moved, which (1) cannot see. Its first line names the build that recorded
+ *     it (ORDO_BUILD_FLAGS: build type, -march, compiler, sanitizer): the float code's bits
+ *     follow them, so another build runs (1) only and says so.
  *
  * usage: model_test_precision_bits [--record FILE] */
 #include <stdio.h>
@@ -22,20 +28,22 @@ static uint64_t fnv(const void *p, size_t bytes) {
   return h;
 }
 
-static char *g_lines[PB_MAX_LINES];
-static int g_n;
+/* The hashes of one storage: 16-bit (0) or emulated (1). */
+static char *g_lines[2][PB_MAX_LINES];
+static int g_n[2], g_emu;
 
 static void put(int kase, const char *prec, int step, const char *what, const void *p, size_t bytes) {
-  ORDO_CHECK(g_n < PB_MAX_LINES);
+  ORDO_CHECK(g_n[g_emu] < PB_MAX_LINES);
   char buf[256];
   snprintf(buf, sizeof buf, "%d %s %d %s %016llx", kase, prec, step, what,
            (unsigned long long)fnv(p, bytes));
-  g_lines[g_n++] = strdup(buf);
+  g_lines[g_emu][g_n[g_emu]++] = strdup(buf);
 }
 
 static void run_case(int i, ordo_dtype dt) {
   db_case k = k_db_cases[i];
   k.precision = dt;
+  k.emulated = g_emu;
   const char *prec = dtype_name(dt);
   db_run r;
   db_build(&r, &k, NULL);
@@ -83,34 +91,53 @@ int main(int argc, char **argv) {
     return 2;
   }
   int n = (int)(sizeof k_db_cases / sizeof *k_db_cases);
-  for (int i = 0; i < n; i++) {
-    run_case(i, ORDO_DT_BF16);
-    run_case(i, ORDO_DT_F16);
-  }
+  for (g_emu = 0; g_emu < 2; g_emu++)
+    for (int i = 0; i < n; i++) {
+      run_case(i, ORDO_DT_BF16);
+      run_case(i, ORDO_DT_F16);
+    }
+  const int g = g_n[0];
+  int differ_emu = g_n[1] == g ? 0 : g;
+  for (int i = 0; i < g && g_n[1] == g; i++)
+    if (strcmp(g_lines[0][i], g_lines[1][i]) != 0 && differ_emu++ < 20)
+      printf("differs: emulated '%s', 16-bit '%s'\n", g_lines[1][i], g_lines[0][i]);
+  printf("%d hashes (losses, hidden states, heads, every gradient, decoding) over %d cases x bf16, "
+         "fp16 x %d steps: %d differ between 16-bit and emulated storage in this build\n", g, n,
+         PB_STEPS, differ_emu);
+  EXPECT(differ_emu == 0, "%d hashes differ between 16-bit and emulated storage", differ_emu);
   if (record) {
     FILE *f = fopen(record, "w");
     ORDO_CHECKF(f, "%s: cannot write", record);
-    for (int i = 0; i < g_n; i++) fprintf(f, "%s\n", g_lines[i]);
+    fprintf(f, "# build %s\n", ORDO_BUILD_FLAGS);
+    for (int i = 0; i < g; i++) fprintf(f, "%s\n", g_lines[0][i]);
     fclose(f);
-    printf("%d hashes written to %s\n", g_n, record);
-    return 0;
+    printf("%d hashes written to %s\n", g, record);
+    return test_summary();
   }
   const char *path = ORDO_TEST_FIXTURES "/precision_bits.txt";
   FILE *f = fopen(path, "r");
   EXPECT(f, "%s: missing (record it with --record on the emulation's tree)", path);
   if (!f) return test_summary();
-  char line[256];
+  char line[256], want[256];
+  snprintf(want, sizeof want, "# build %s", ORDO_BUILD_FLAGS);
+  if (!fgets(line, sizeof line, f)) line[0] = 0;
+  line[strcspn(line, "\n")] = 0;
+  if (strcmp(line, want) != 0) {
+    printf("recorded comparison skipped: %s was recorded by '%s', this build is '%s' (other "
+           "float bits); the emulated comparison above ran\n", path, line + 8, ORDO_BUILD_FLAGS);
+    fclose(f);
+    return test_summary();
+  }
   int n_file = 0, differ = 0;
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
-    if (n_file < g_n && strcmp(line, g_lines[n_file]) != 0 && differ++ < 20)
-      printf("differs: recorded '%s', now '%s'\n", line, g_lines[n_file]);
+    if (n_file < g && strcmp(line, g_lines[0][n_file]) != 0 && differ++ < 20)
+      printf("differs: recorded '%s', now '%s'\n", line, g_lines[0][n_file]);
     n_file++;
   }
   fclose(f);
-  printf("%d hashes (losses, hidden states, heads, every gradient, decoding) over %d cases x bf16, "
-         "fp16 x %d steps: %d differ from the emulation's\n", g_n, n, PB_STEPS, differ);
-  EXPECT(n_file == g_n, "%d hashes recorded, %d computed", n_file, g_n);
+  printf("%d hashes: %d differ from those the emulation recorded\n", g, differ);
+  EXPECT(n_file == g, "%d hashes recorded, %d computed", n_file, g);
   EXPECT(differ == 0, "%d hashes differ from the emulation's", differ);
   return test_summary();
 }
