@@ -2,11 +2,12 @@
  * sequence 512: one masked-LM training step per configuration, each in its own process, with
  * the peak resident set size (getrusage) next to the planned sizes of each part.
  *
- *   bench_memory [--batch 1] [--seq 512] [--threads N]
+ *   bench_memory [--batch 1] [--seq 512] [--threads N] [--only TEXT]
+ *   --only: only the configurations whose name contains TEXT
  *
- * "fp32 storage" is measured. On the CPU, bf16/fp16 storage is emulated in float32 buffers
- * (values rounded as the GPU rounds them), so its bytes are computed, not measured: the
- * activations at 2 bytes per value plus the 2-byte weight copy, as the CUDA path lays them out. */
+ * Every row is measured. bf16 storage keeps the layers' activations and the weight copy as
+ * 2-byte arrays (enc_layer_acts' typed buffers, w_lp) and adds the typed-call layer's fp32
+ * scratch (model.tv_cap), as on the GPU. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -23,10 +24,11 @@ typedef struct mode {
   enc_recompute rc;
   int lora;
   int bits;
+  ordo_dtype precision;
 } mode;
 
 typedef struct result {
-  double peak_mb, params_mb, grads_mb, opt_mb, act_mb;
+  double peak_mb, params_mb, grads_mb, opt_mb, act_mb, wcopy_mb, scratch_mb;
   float loss;
 } result;
 
@@ -66,6 +68,7 @@ static void run(const mode *md, result *r) {
   trainer_config tc = trainer_defaults();
   tc.recompute = md->rc;
   tc.q8.bits = md->bits;
+  tc.precision = md->precision;
   trainer tr;
   if (trainer_init(&tr, &m, &tc, &e) != 0) {
     fprintf(stderr, "%s\n", e.msg);
@@ -89,31 +92,38 @@ static void run(const mode *md, result *r) {
   r->grads_mb = trainable * 4 / 1e6;
   r->opt_mb = trainer_state_bytes(&tr) / 1e6;
   r->act_mb = m.arena.cap / 1e6;
+  r->wcopy_mb = m.w_lp ? m.params.total * dtype_size(m.precision) / 1e6 : 0;
+  r->scratch_mb = m.tv_cap * sizeof(float) / 1e6;
   r->loss = st.loss;
 }
 
 int main(int argc, char **argv) {
   int thr = 0;
+  const char *only = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--batch")) g_B = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--seq")) g_T = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--threads")) thr = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
   }
   if (thr > 0) omp_set_num_threads(thr), openblas_set_num_threads(thr);
   const mode modes[] = {
-      {"fp32, AdamW 32-bit", ENC_RECOMPUTE_NONE, 0, 32},
-      {"fp32, recompute attention", ENC_RECOMPUTE_ATTENTION, 0, 32},
-      {"fp32, recompute layer", ENC_RECOMPUTE_LAYER, 0, 32},
-      {"fp32, AdamW 8-bit", ENC_RECOMPUTE_NONE, 0, 8},
-      {"fp32, LoRA r8 on q,v", ENC_RECOMPUTE_NONE, 1, 32},
-      {"fp32, LoRA + recompute layer", ENC_RECOMPUTE_LAYER, 1, 32},
+      {"fp32, AdamW 32-bit", ENC_RECOMPUTE_NONE, 0, 32, ORDO_DT_F32},
+      {"fp32, recompute attention", ENC_RECOMPUTE_ATTENTION, 0, 32, ORDO_DT_F32},
+      {"fp32, recompute layer", ENC_RECOMPUTE_LAYER, 0, 32, ORDO_DT_F32},
+      {"fp32, AdamW 8-bit", ENC_RECOMPUTE_NONE, 0, 8, ORDO_DT_F32},
+      {"fp32, LoRA r8 on q,v", ENC_RECOMPUTE_NONE, 1, 32, ORDO_DT_F32},
+      {"fp32, LoRA + recompute layer", ENC_RECOMPUTE_LAYER, 1, 32, ORDO_DT_F32},
+      {"bf16 storage, AdamW 32-bit", ENC_RECOMPUTE_NONE, 0, 32, ORDO_DT_BF16},
+      {"bf16 storage, recompute layer", ENC_RECOMPUTE_LAYER, 0, 32, ORDO_DT_BF16},
   };
   int n = sizeof modes / sizeof modes[0];
   printf("BERT-base (110M) masked-LM step, batch %d x seq %d, MB (1e6 bytes)\n\n", g_B, g_T);
-  printf("| configuration | peak RSS (measured) | weights | grads (trainable) | optimizer state | activations (arena) |\n");
-  printf("| --- | --- | --- | --- | --- | --- |\n");
-  result base = {0};
+  printf("| configuration | peak RSS (measured) | weights | grads (trainable) | optimizer state | "
+         "activations (arena) | weight copy | typed scratch |\n");
+  printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (int k = 0; k < n; k++) {
+    if (only && !strstr(modes[k].name, only)) continue;
     int fd[2];
     if (pipe(fd) != 0) return 1;
     pid_t pid = fork();
@@ -134,14 +144,8 @@ int main(int argc, char **argv) {
       printf("| %s | failed |\n", modes[k].name);
       continue;
     }
-    if (k == 0) base = r;
-    printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n", modes[k].name, r.peak_mb, r.params_mb,
-           r.grads_mb, r.opt_mb, r.act_mb);
+    printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", modes[k].name, r.peak_mb,
+           r.params_mb, r.grads_mb, r.opt_mb, r.act_mb, r.wcopy_mb, r.scratch_mb);
   }
-  /* computed: bf16 storage of activations and the weight copy, fp32 masters/grads/state */
-  double bf16 = base.params_mb + base.params_mb / 2 + base.grads_mb + base.opt_mb + base.act_mb / 2;
-  double f32 = base.params_mb + base.grads_mb + base.opt_mb + base.act_mb;
-  printf("\ncomputed (not measured) totals of the parts: fp32 storage %.0f MB; bf16 storage %.0f MB "
-         "(activations halved, +2-byte weight copy)\n", f32, bf16);
   return 0;
 }

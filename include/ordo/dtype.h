@@ -25,6 +25,19 @@ const char *dtype_name(ordo_dtype t);
 /* Returns -1 when the name is unknown. */
 int dtype_from_name(const char *name, ordo_dtype *out);
 
+/* Element i of an array of dtype t: pointer arithmetic by element size, for arrays whose
+ * dtype is a run-time value (storage dtypes). */
+static inline void *dtype_at(void *p, ordo_dtype t, int64_t i) {
+  return p ? (char *)p + (size_t)i * dtype_size(t) : NULL;
+}
+static inline const void *dtype_at_c(const void *p, ordo_dtype t, int64_t i) {
+  return p ? (const char *)p + (size_t)i * dtype_size(t) : NULL;
+}
+/* 1 for the storage dtypes of activations and weight copies: F32, BF16, F16. */
+static inline int dtype_is_storage(ordo_dtype t) {
+  return t == ORDO_DT_F32 || t == ORDO_DT_BF16 || t == ORDO_DT_F16;
+}
+
 /* Scalar conversions. fp16: overflow rounds to inf, subnormals kept, NaN stays NaN. */
 uint16_t f32_to_bf16(float f);
 float bf16_to_f32(uint16_t h);
@@ -36,6 +49,9 @@ void f32_to_bf16_n(uint16_t *dst, const float *src, size_t n);
 void bf16_to_f32_n(float *dst, const uint16_t *src, size_t n);
 void f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
 void f16_to_f32_n(float *dst, const uint16_t *src, size_t n);
+/* n values between storage dtypes (F32, BF16, F16): the conversions above; the same dtype
+ * copies. */
+void storage_convert_n(void *dst, ordo_dtype dt, const void *src, ordo_dtype st, size_t n);
 /* Round float32 values in place to the nearest value the given type can hold (F32: no-op). */
 void round_to_dtype_n(float *x, size_t n, ordo_dtype t);
 

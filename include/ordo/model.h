@@ -72,14 +72,15 @@ typedef struct enc_layer_idx {
  * (GPT-2): h1 = LN1(x) (ln1 stats of x), r1 = x + dropout(attention projection), r2 = LN2(r1)
  * (ln2 stats of r1), out = r1 + dropout(MLP(r2)). */
 typedef struct enc_layer_acts {
-  float *qkv;      /* (BT, 3C) */
-  float *att;      /* (B, NH, T, T) softmax probabilities */
-  float *attn_out; /* (BT, C) heads concatenated */
+  /* void *: in the storage dtype m->storage (F32, BF16 or F16; dtype_at for offsets) */
+  void *qkv;       /* (BT, 3C) */
+  void *att;       /* (B, NH, T, T) softmax probabilities */
+  void *attn_out;  /* (BT, C) heads concatenated */
   float *r1;       /* (BT, C) x + dropout(attn proj): LayerNorm 1 input */
   float *ln1_mean, *ln1_rstd; /* (BT) */
-  float *h1;       /* (BT, C) */
-  float *fc;       /* (BT, I) pre-GELU */
-  float *gelu;     /* (BT, I) */
+  void *h1;        /* (BT, C) */
+  void *fc;        /* (BT, I) pre-GELU */
+  void *gelu;      /* (BT, I) */
   float *r2;       /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
   float *ln2_mean, *ln2_rstd;
   float *out;      /* (BT, C) layer output */
@@ -201,11 +202,21 @@ typedef struct enc_model {
 
   enc_recompute recompute;
   /* Mixed precision: ORDO_DT_BF16 / ORDO_DT_F16 keep a low-precision copy of the weights
-   * (refreshed from the float32 masters at each forward) and round every stored activation
-   * and activation gradient to that type, as a GPU storing them in it would (RNE; fp16
-   * overflows to inf). Parameter gradients and optimizer state stay float32. */
+   * (refreshed from the float32 masters at each forward) and store the activations the layers
+   * keep for backward (enc_layer_acts' void * buffers) in that type, 2 bytes an element (RNE;
+   * fp16 overflows to inf). The other activations and activation gradients are float32 arrays
+   * rounded to that type where a GPU storing them in it would round. Parameter gradients and
+   * optimizer state stay float32. */
   ordo_dtype precision;
-  float *w_lp; /* params.total floats of backend memory: the rounded weights, NULL in float32 */
+  ordo_dtype storage; /* the typed buffers' dtype: precision (F32 only for the test-only
+                         emulation, enc_set_precision_emulated) */
+  void *w_lp; /* params.total values of type storage in backend memory, NULL in float32 */
+  /* The typed-call layer (typed_ops.c): fp32 views of typed buffers for the op running now,
+   * carved from one scratch sized at enc_plan for the largest single op (backend memory). */
+  float *tv_base;
+  size_t tv_cap, tv_used, tv_peak; /* floats */
+  int tv_nout;
+  struct { void *dst; const float *f; size_t n; } tv_out[4]; /* views to store back */
 } enc_model;
 
 /* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /
@@ -238,6 +249,10 @@ void enc_init_weights(enc_model *m, uint64_t seed);
 /* Set before enc_plan. */
 void enc_set_recompute(enc_model *m, enc_recompute mode);
 void enc_set_precision(enc_model *m, ordo_dtype dt); /* F32, BF16 or F16 */
+/* Tests only: precision dt with its values kept in float32 arrays rounded in place at the same
+ * points (the emulation the 16-bit storage replaced): the reference that 16-bit storage must
+ * match bit for bit in any build. */
+void enc_set_precision_emulated(enc_model *m, ordo_dtype dt);
 /* The longest sequence the position table holds (RoBERTa's positions start after the pad id). */
 int enc_max_seq(const enc_config *c);
 /* 0 when sequences of T tokens fit the position table, else -1 with e saying both numbers

@@ -204,6 +204,21 @@ typedef struct ordo_ops {
    * even, fp16 overflowing to inf: the mixed-precision storage rounding. */
   void (*round_dtype)(ordo_ctx *ctx, float *x, int64_t N, ordo_dtype dt);
 
+  /* ---- storage dtypes (F32, BF16, F16: real 16-bit arrays, 2 bytes an element) -------------
+   * dst[i] = src[i] for i < N, converted from src_dt to dst_dt: F32 to BF16/F16 rounds to
+   * nearest even exactly as round_dtype (fp16 overflowing to inf, NaN kept), BF16/F16 to F32 is
+   * exact, the same dtype copies. The ranges may not overlap. */
+  void (*convert)(ordo_ctx *ctx, void *dst, ordo_dtype dst_dt, const void *src,
+                  ordo_dtype src_dt, int64_t N);
+  /* gemm on storage dtypes: A and B both ab_dt (F32, BF16 or F16), C c_dt (F32 or ab_dt); leading
+   * dimensions in elements; the products and sums in fp32 and C = alpha op(A) op(B) + beta C
+   * formed in fp32, then stored to c_dt (round-to-nearest-even). beta == 0 never reads C. CPU:
+   * the operands converted to fp32, then gemm: the same bits as gemm on the rounded values.
+   * CUDA: cuBLASLt on the 16-bit operands with CUBLAS_COMPUTE_32F (tensor cores). */
+  void (*gemm_ex)(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,
+                  int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta, void *C, int ldc,
+                  ordo_dtype c_dt);
+
   /* ---- optimizer and gradient reductions ---------------------------------------------------
    * parts[b] = sum over the elements of block b (x[b*block .. min(N, (b+1)*block) - 1]) of x^2,
    * in double, in element order (the global norm's and ZeRO's parts); parts in backend memory,

@@ -138,3 +138,18 @@ void dtype_to_i64_n(int64_t *dst, const void *src, ordo_dtype t, size_t n) {
     }
   }
 }
+
+void storage_convert_n(void *dst, ordo_dtype dt, const void *src, ordo_dtype st, size_t n) {
+  ORDO_CHECKF(dtype_is_storage(dt) && dtype_is_storage(st), "convert: %s to %s is not between storage dtypes",
+              dtype_name(st), dtype_name(dt));
+  if (dt == st) memcpy(dst, src, n * dtype_size(dt));
+  else if (st == ORDO_DT_F32 && dt == ORDO_DT_BF16) f32_to_bf16_n(dst, src, n);
+  else if (st == ORDO_DT_F32) f32_to_f16_n(dst, src, n);
+  else if (dt == ORDO_DT_F32) dtype_to_f32_n(dst, src, st, n);
+  else { /* bf16 <-> fp16: through float32 (exact), then rounded */
+    for (size_t i = 0; i < n; i++) {
+      float f = st == ORDO_DT_BF16 ? bf16_to_f32(((const uint16_t *)src)[i]) : f16_to_f32(((const uint16_t *)src)[i]);
+      ((uint16_t *)dst)[i] = dt == ORDO_DT_BF16 ? f32_to_bf16(f) : f32_to_f16(f);
+    }
+  }
+}

@@ -162,4 +162,17 @@ void bce_logits_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, const float 
 void bce_logits_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *logits, const float *targets,
                              const float *weights, float dloss, int64_t N);
 
+/* typed_cpu.c: storage-dtype conversion and the product on storage dtypes (ordo_ops.convert,
+ * gemm_ex) of both CPU tables */
+void convert_ref(ordo_ctx *ctx ORDO_UNUSED, void *dst, ordo_dtype dst_dt, const void *src,
+                 ordo_dtype src_dt, int64_t N);
+void convert_cpu(ordo_ctx *ctx ORDO_UNUSED, void *dst, ordo_dtype dst_dt, const void *src,
+                 ordo_dtype src_dt, int64_t N);
+void gemm_ex_ref(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
+                 const void *A, int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta,
+                 void *C, int ldc, ordo_dtype c_dt);
+void gemm_ex_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
+                 const void *A, int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta,
+                 void *C, int ldc, ordo_dtype c_dt);
+
 #endif

@@ -15,6 +15,9 @@ void matmul_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, c
                           const float *inp, const float *w, int N, int IN, int OUT);
 void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void gemm_ex_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,
+                  int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta, void *C, int ldc,
+                  ordo_dtype c_dt);
 /* gemm_cuda's product for `batch` matrices at once: matrix j of A, B and C starts sA, sB, sC
  * elements after matrix j - 1 (the matrices may interleave, e.g. the heads of one row block).
  * fp32 on cuBLASLt with CUBLAS_COMPUTE_32F (no TF32); beta == 0 never reads C. */

@@ -77,6 +77,11 @@ void residual_forward_cuda(ordo_ctx *ctx, float *out, const float *a, const floa
 void axpy_cuda(ordo_ctx *ctx, float *y, float a, const float *x, int64_t N);
 void scale_cuda(ordo_ctx *ctx, float *x, float s, int64_t N);
 void round_dtype_cuda(ordo_ctx *ctx, float *x, int64_t N, ordo_dtype dt);
+void convert_cuda(ordo_ctx *ctx, void *dst, ordo_dtype dst_dt, const void *src, ordo_dtype src_dt,
+                  int64_t N);
+/* C (M, N) of storage dtype dt, row stride ldc: C = beta C (beta == 0 writes zeros, never reads
+ * C): the product of an empty sum, which cuBLASLt does not take. */
+void cuda_scale_block(ordo_ctx *ctx, void *C, ordo_dtype dt, int M, int N, int ldc, float beta);
 
 /* loss.cu */
 void crossentropy_forward_cuda(ordo_ctx *ctx, float *loss, float *probs, const float *logits,

@@ -143,34 +143,29 @@ void scale_cuda(ordo_ctx *ctx, float *x, float s, int64_t N) {
 
 /* ---- storage-dtype rounding: src/core/dtype.c's conversions, bit for bit -------------------- */
 
-static __device__ float bf16_round(float f) {
+/* float32 to bf16 bits: RNE, NaN kept quiet */
+static __device__ uint16_t bf16_bits(float f) {
   uint32_t u = __float_as_uint(f);
-  uint32_t h;
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    h = (u >> 16) | 0x40; /* quiet NaN */
-  else
-    h = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16; /* RNE */
-  return __uint_as_float((h & 0xffffu) << 16);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                 /* RNE */
 }
+static __device__ float bf16_value(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
-/* f32_to_f16 then f16_to_f32: RNE, overflow (>= 65520) to inf, subnormals kept, NaN to NaN */
-static __device__ float f16_round(float f) {
+/* float32 to fp16 bits: RNE, overflow (>= 65520) to inf, subnormals kept, NaN to NaN */
+static __device__ uint16_t f16_bits(float f) {
   uint32_t u = __float_as_uint(f);
   uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu, h;
-  if (a > 0x7f800000u)
-    h = sign | 0x7e00u;
-  else if (a >= 0x477ff000u)
-    h = sign | 0x7c00u;
-  else if (a < 0x38800000u)
-    h = sign | (uint32_t)rintf(__uint_as_float(a) * 16777216.0f);
-  else {
-    uint32_t mant = a & 0x7fffffu, exp = (a >> 23) - 127 + 15;
-    uint32_t rest = mant & 0x1fffu;
-    h = (exp << 10) | (mant >> 13);
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
-    h |= sign;
-  }
-  uint32_t s32 = (h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
+  if (a < 0x38800000u) return (uint16_t)(sign | (uint32_t)rintf(__uint_as_float(a) * 16777216.0f));
+  uint32_t mant = a & 0x7fffffu, exp = (a >> 23) - 127 + 15;
+  uint32_t rest = mant & 0x1fffu;
+  h = (exp << 10) | (mant >> 13);
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
+  return (uint16_t)(sign | h);
+}
+static __device__ float f16_value(uint16_t h) {
+  uint32_t s32 = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
   if (e == 0) {
     float v = (float)m * (1.0f / 16777216.0f);
     return s32 ? -v : v;
@@ -180,11 +175,11 @@ static __device__ float f16_round(float f) {
 }
 
 static __global__ void round_bf16_kernel(float *x, int64_t N) {
-  CUDA_FOR(i, N) x[i] = bf16_round(x[i]);
+  CUDA_FOR(i, N) x[i] = bf16_value(bf16_bits(x[i]));
 }
 
 static __global__ void round_f16_kernel(float *x, int64_t N) {
-  CUDA_FOR(i, N) x[i] = f16_round(x[i]);
+  CUDA_FOR(i, N) x[i] = f16_value(f16_bits(x[i]));
 }
 
 void round_dtype_cuda(ordo_ctx *ctx, float *x, int64_t N, ordo_dtype dt) {
@@ -194,4 +189,51 @@ void round_dtype_cuda(ordo_ctx *ctx, float *x, int64_t N, ordo_dtype dt) {
     CUDA_LAUNCH_1D(round_f16_kernel, N, x, N);
   else
     ORDO_CHECKF(dt == ORDO_DT_F32, "round_dtype: %s is no float storage type", dtype_name(dt));
+}
+
+/* ---- storage-dtype conversion: the same bits as round_dtype, into 16-bit arrays ------------- */
+
+static __device__ float storage_load(const void *p, int dt, int64_t i) {
+  if (dt == ORDO_DT_BF16) return bf16_value(((const uint16_t *)p)[i]);
+  if (dt == ORDO_DT_F16) return f16_value(((const uint16_t *)p)[i]);
+  return ((const float *)p)[i];
+}
+
+static __global__ void convert_kernel(void *dst, int dt, const void *src, int st, int64_t N) {
+  CUDA_FOR(i, N) {
+    float f = storage_load(src, st, i);
+    if (dt == ORDO_DT_BF16) ((uint16_t *)dst)[i] = bf16_bits(f);
+    else if (dt == ORDO_DT_F16) ((uint16_t *)dst)[i] = f16_bits(f);
+    else ((float *)dst)[i] = f;
+  }
+}
+
+void convert_cuda(ordo_ctx *ctx, void *dst, ordo_dtype dst_dt, const void *src, ordo_dtype src_dt,
+                  int64_t N) {
+  ORDO_CHECKF(dtype_is_storage(dst_dt) && dtype_is_storage(src_dt),
+              "convert: %s to %s is not between storage dtypes", dtype_name(src_dt),
+              dtype_name(dst_dt));
+  if (dst_dt == src_dt) {
+    if (N > 0)
+      CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)N * dtype_size(dst_dt), cudaMemcpyDeviceToDevice,
+                                 ctx->stream));
+    return;
+  }
+  CUDA_LAUNCH_1D(convert_kernel, N, dst, (int)dst_dt, src, (int)src_dt, N);
+}
+
+/* C (M, N) of dtype dt, row stride ldc: C = beta C (beta == 0 writes zeros, never reads). */
+static __global__ void scale_block_typed_kernel(void *C, int dt, int M, int N, int ldc,
+                                                float beta) {
+  CUDA_FOR(i, (int64_t)M * N) {
+    int64_t at = (i / N) * ldc + i % N;
+    float v = beta == 0.0f ? 0.0f : beta * storage_load(C, dt, at);
+    if (dt == ORDO_DT_BF16) ((uint16_t *)C)[at] = bf16_bits(v);
+    else if (dt == ORDO_DT_F16) ((uint16_t *)C)[at] = f16_bits(v);
+    else ((float *)C)[at] = v;
+  }
+}
+
+void cuda_scale_block(ordo_ctx *ctx, void *C, ordo_dtype dt, int M, int N, int ldc, float beta) {
+  CUDA_LAUNCH_1D(scale_block_typed_kernel, (int64_t)M * N, C, (int)dt, M, N, ldc, beta);
 }

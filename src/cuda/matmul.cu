@@ -1,8 +1,9 @@
 /* Products on cuBLASLt: the linear layer (matmul_forward/backward), the general strided product
  * (gemm) and its batched form that attention uses for its per-head products.
  *
- * Precision: fp32 inputs and outputs, CUBLAS_COMPUTE_32F: full fp32 multiply-adds, never TF32
- * (the 1e-5 agreement with the CPU needs it; bf16/fp16 paths come with their own ops).
+ * Precision: CUBLAS_COMPUTE_32F: fp32 products of fp32 operands are full fp32 multiply-adds,
+ * never TF32 (the 1e-5 agreement with the CPU needs it); gemm_ex takes bf16/fp16 operands (tensor
+ * cores) and accumulates in fp32 the same way.
  *
  * Row-major through a column-major library: a row-major (R, ld) matrix is the column-major
  * (ld, R) one, so row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's
@@ -16,21 +17,21 @@
  * call), run on one stream; the bias gradient is a column sum in a fixed order (no atomics). */
 #include <stdint.h>
 
+#include "cuda/cuda_ops.h" /* first: the C headers with C linkage */
 #include "cuda/cuda_mm.h"
-#include "cuda/cuda_ops.h"
 
 /* Largest power of two (up to 256) dividing the byte address of every matrix of a batch. */
-static uint32_t align_bytes(const void *p, int64_t stride, int batch) {
+static uint32_t align_bytes(const void *p, int64_t stride, int batch, size_t elem) {
   uint64_t bits = (uint64_t)(uintptr_t)p | 256u;
-  if (batch > 1) bits |= (uint64_t)stride * sizeof(float);
+  if (batch > 1) bits |= (uint64_t)stride * elem;
   return (uint32_t)(bits & (~bits + 1)); /* lowest set bit */
 }
 
-/* A column-major fp32 layout of rows x cols with leading dimension ld, batched. */
-static cublasLtMatrixLayout_t lt_layout(uint64_t rows, uint64_t cols, int64_t ld, int64_t stride,
-                                        int batch) {
+/* A column-major layout of rows x cols elements of type t with leading dimension ld, batched. */
+static cublasLtMatrixLayout_t lt_layout(cudaDataType_t t, uint64_t rows, uint64_t cols,
+                                        int64_t ld, int64_t stride, int batch) {
   cublasLtMatrixLayout_t l;
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, CUDA_R_32F, rows, cols, ld));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, t, rows, cols, ld));
   if (batch > 1) {
     int32_t n = batch;
     CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &n,
@@ -41,27 +42,37 @@ static cublasLtMatrixLayout_t lt_layout(uint64_t rows, uint64_t cols, int64_t ld
   return l;
 }
 
-/* C = beta C over the (M, N) block (beta == 0 writes zeros, never reads): the product of an
- * empty sum (K == 0), which cuBLASLt does not take. */
-static __global__ void scale_block_kernel(float *C, int M, int N, int ldc, float beta) {
-  CUDA_FOR(i, (int64_t)M * N) {
-    float *c = C + (i / N) * ldc + i % N;
-    *c = beta == 0.0f ? 0.0f : beta * *c;
-  }
+/* cuBLASLt's element type of a storage dtype. */
+static cudaDataType_t lt_type(ordo_dtype dt) {
+  if (dt == ORDO_DT_BF16) return CUDA_R_16BF;
+  if (dt == ORDO_DT_F16) return CUDA_R_16F;
+  ORDO_CHECKF(dt == ORDO_DT_F32, "gemm: %s is no storage dtype", dtype_name(dt));
+  return CUDA_R_32F;
 }
 
-void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
-                       const float *A, int lda, int64_t sA, const float *B, int ldb, int64_t sB,
-                       float beta, float *C, int ldc, int64_t sC, int batch) {
+/* The product on storage dtypes (the body of gemm, gemm_ex and the batched form): A and B of
+ * ab_dt, C of c_dt (F32 or ab_dt), CUBLAS_COMPUTE_32F with fp32 scale factors. cuBLASLt takes
+ * these combinations (its cublasLtMatmul type table): 32F x 32F -> 32F, 16BF x 16BF -> 16BF or
+ * 32F, 16F x 16F -> 16F or 32F; the 16-bit ones run on tensor cores. Returns 0 when cuBLASLt
+ * has no algorithm for 16-bit operands at these leading dimensions and alignments (nothing
+ * run), else 1. */
+static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                       const void *A, int lda, int64_t sA, const void *B, int ldb, int64_t sB,
+                       ordo_dtype ab_dt, float beta, void *C, int ldc, int64_t sC, ordo_dtype c_dt,
+                       int batch) {
   ORDO_CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0);
   ORDO_CHECK(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N);
-  if (M == 0 || N == 0 || batch == 0) return;
+  if (M == 0 || N == 0 || batch == 0) return 1;
   if (K == 0) {
     for (int j = 0; j < batch; j++)
-      CUDA_LAUNCH_1D(scale_block_kernel, (int64_t)M * N, C + j * sC, M, N, ldc, beta);
-    return;
+      cuda_scale_block(ctx, dtype_at(C, c_dt, j * sC), c_dt, M, N, ldc, beta);
+    return 1;
   }
   ORDO_CHECK(lda >= 1 && ldb >= 1);
+  ORDO_CHECKF(c_dt == ORDO_DT_F32 || c_dt == ab_dt, "gemm_ex: %s operands, %s result",
+              dtype_name(ab_dt), dtype_name(c_dt));
+  cudaDataType_t tab = lt_type(ab_dt), tc = lt_type(c_dt);
+  size_t eab = dtype_size(ab_dt), ec = dtype_size(c_dt);
   cublasLtMatmulDesc_t desc;
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -69,17 +80,17 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
   /* column-major: lt A = our B, op N: (N, K) ld ldb; op T: stored (K, N). lt B = our A, op N:
    * (K, M) ld lda; op T: stored (M, K). lt C = C^T: (N, M) ld ldc. */
-  cublasLtMatrixLayout_t la = lt_layout(tb ? K : N, tb ? N : K, ldb, sB, batch);
-  cublasLtMatrixLayout_t lb = lt_layout(ta ? M : K, ta ? K : M, lda, sA, batch);
-  cublasLtMatrixLayout_t lc = lt_layout(N, M, ldc, sC, batch);
+  cublasLtMatrixLayout_t la = lt_layout(tab, tb ? K : N, tb ? N : K, ldb, sB, batch);
+  cublasLtMatrixLayout_t lb = lt_layout(tab, ta ? M : K, ta ? K : M, lda, sA, batch);
+  cublasLtMatrixLayout_t lc = lt_layout(tc, N, M, ldc, sC, batch);
 
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   size_t ws = ctx->workspace_bytes;
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                     &ws, sizeof ws));
-  uint32_t al_a = align_bytes(B, sB, batch), al_b = align_bytes(A, sA, batch);
-  uint32_t al_c = align_bytes(C, sC, batch);
+  uint32_t al_a = align_bytes(B, sB, batch, eab), al_b = align_bytes(A, sA, batch, eab);
+  uint32_t al_c = align_bytes(C, sC, batch, ec);
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
                                                     &al_a, sizeof al_a));
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
@@ -92,9 +103,19 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
                                                      &found);
-  ORDO_CHECKF(st == CUBLAS_STATUS_SUCCESS && found > 0,
-              "cuBLASLt has no fp32 algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
-              "ldc %d batch %d, alignments %u %u %u bytes", (int)st, ta ? "A^T" : "A",
+  int none = st != CUBLAS_STATUS_SUCCESS || found <= 0;
+  if (none && ab_dt != ORDO_DT_F32) { /* the caller falls back to fp32 operands */
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+    CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
+    return 0;
+  }
+  ORDO_CHECKF(!none,
+              "cuBLASLt has no %s x %s -> %s algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
+              "ldc %d batch %d, alignments %u %u %u bytes", dtype_name(ab_dt), dtype_name(ab_dt),
+              dtype_name(c_dt), (int)st, ta ? "A^T" : "A",
               tb ? "B^T" : "B", M, N, K, lda, ldb, ldc, batch, al_b, al_a, al_c);
   /* beta == 0: cuBLASLt does not read C, as BLAS */
   CUBLAS_CHECK(cublasLtMatmul(ctx->lt, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
@@ -104,11 +125,49 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
+  return 1;
+}
+
+void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                       const float *A, int lda, int64_t sA, const float *B, int ldb, int64_t sB,
+                       float beta, float *C, int ldc, int64_t sC, int batch) {
+  gemm_typed(ctx, ta, tb, M, N, K, alpha, A, lda, sA, B, ldb, sB, ORDO_DT_F32, beta, C, ldc, sC,
+             ORDO_DT_F32, batch);
 }
 
 void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   cuda_gemm_strided(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+
+/* A stored (rows, ld) 16-bit operand as fp32 in stream-ordered device memory. */
+static float *operand_f32(ordo_ctx *ctx, const void *p, ordo_dtype dt, int64_t rows, int ld) {
+  float *f;
+  CUDA_CHECK(cudaMallocAsync((void **)&f, (size_t)(rows * ld) * sizeof(float), ctx->stream));
+  convert_cuda(ctx, f, ORDO_DT_F32, p, dt, rows * ld);
+  return f;
+}
+
+/* 16-bit operands whose leading dimensions or alignment cuBLASLt's 16-bit kernels do not take
+ * (odd widths of views) run as fp32 products of the converted operands: the same values, fp32
+ * accumulation, no tensor cores. */
+void gemm_ex_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,
+                  int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta, void *C, int ldc,
+                  ordo_dtype c_dt) {
+  if (gemm_typed(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, ab_dt, beta, C, ldc, 0, c_dt, 1))
+    return;
+  float *a = operand_f32(ctx, A, ab_dt, ta ? K : M, lda), *b = operand_f32(ctx, B, ab_dt, tb ? N : K, ldb);
+  /* a 16-bit C as a whole in fp32; only its (M, N) block is stored back */
+  float *c = c_dt == ORDO_DT_F32 ? (float *)C : operand_f32(ctx, C, c_dt, M, ldc);
+  gemm_typed(ctx, ta, tb, M, N, K, alpha, a, lda, 0, b, ldb, 0, ORDO_DT_F32, beta, c, ldc, 0,
+             ORDO_DT_F32, 1);
+  if (c_dt != ORDO_DT_F32) {
+    for (int i = 0; i < M; i++) /* row by row: C's padding columns stay as they were */
+      convert_cuda(ctx, dtype_at(C, c_dt, (int64_t)i * ldc), c_dt, c + (int64_t)i * ldc, ORDO_DT_F32, N);
+    CUDA_CHECK(cudaFreeAsync(c, ctx->stream));
+  }
+  CUDA_CHECK(cudaFreeAsync(a, ctx->stream));
+  CUDA_CHECK(cudaFreeAsync(b, ctx->stream));
 }
 
 /* out (N, OUT) = bias broadcast over the rows. */

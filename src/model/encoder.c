@@ -8,6 +8,10 @@
 #define F(n) ((size_t)(n) * sizeof(float))
 
 static float *take(ordo_arena *a, size_t nfloats) { return arena_alloc_f32(a, nfloats); }
+/* n values of the storage dtype (the layers' typed activations) */
+static void *take_typed(const enc_model *m, ordo_arena *a, size_t n) {
+  return arena_alloc(a, n * dtype_size(m->storage));
+}
 
 /* Carves every activation buffer out of the arena (measure pass, then the real one). */
 static void carve(enc_model *m, ordo_arena *a) {
@@ -36,7 +40,7 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->x0 = take(a, BT * C);
   /* (a measuring arena returns NULL pointers: decide by the mode, not by the pointer) */
   int share_att = m->recompute != ENC_RECOMPUTE_NONE;
-  float *shared_att = share_att ? take(a, B * NH * T * T) : NULL;
+  void *shared_att = share_att ? take_typed(m, a, B * NH * T * T) : NULL;
   for (int l = 0; l < c->num_hidden_layers; l++) {
     enc_layer_acts *A = &m->acts[l];
     if (m->recompute == ENC_RECOMPUTE_LAYER && l > 0) {
@@ -45,15 +49,15 @@ static void carve(enc_model *m, ordo_arena *a) {
       A->out = take(a, BT * C);
       continue;
     }
-    A->qkv = take(a, BT * 3 * C);
-    A->att = share_att ? shared_att : take(a, B * NH * T * T);
-    A->attn_out = take(a, BT * C);
+    A->qkv = take_typed(m, a, BT * 3 * C);
+    A->att = share_att ? shared_att : take_typed(m, a, B * NH * T * T);
+    A->attn_out = take_typed(m, a, BT * C);
     A->r1 = take(a, BT * C);
     A->ln1_mean = take(a, BT);
     A->ln1_rstd = take(a, BT);
-    A->h1 = take(a, BT * C);
-    A->fc = take(a, BT * I);
-    A->gelu = take(a, BT * I);
+    A->h1 = take_typed(m, a, BT * C);
+    A->fc = take_typed(m, a, BT * I);
+    A->gelu = take_typed(m, a, BT * I);
     A->r2 = take(a, BT * C);
     A->ln2_mean = take(a, BT);
     A->ln2_rstd = take(a, BT);
@@ -153,6 +157,10 @@ void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
   carve(m, &meas);
   arena_init_at(&m->arena, m->be.ops->alloc(m->be.ctx, meas.peak), meas.peak);
   carve(m, &m->arena);
+  m->tv_cap = tv_plan(m);
+  m->tv_base = m->tv_cap ? m->be.ops->alloc(m->be.ctx, F(m->tv_cap)) : NULL;
+  m->tv_used = m->tv_peak = 0;
+  m->tv_nout = 0;
   const enc_config *c = &m->cfg;
   size_t BT = (size_t)maxB * maxT, att = (size_t)c->num_attention_heads * maxT * maxT;
   size_t nf = BT > att ? BT : att;
@@ -165,6 +173,8 @@ void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
 void enc_unplan(enc_model *m) {
   m->be.ops->free(m->be.ctx, m->arena.base);
   arena_free(&m->arena);
+  m->be.ops->free(m->be.ctx, m->tv_base);
+  m->tv_base = NULL, m->tv_cap = 0;
   free(m->host_i);
   free(m->host_f);
   m->host_i = NULL, m->host_f = NULL;
@@ -193,9 +203,15 @@ static uint64_t lora_site(int l, int st) { return site(1024 + 8 * l + st); }
 
 static float pdrop(const enc_model *m, float p) { return m->training ? p : 0.0f; }
 
-float *enc_w(const enc_model *m, int idx) {
+const float *enc_w_n(enc_model *m, int idx, size_t n) {
   if (idx < 0) return NULL;
-  return m->w_lp ? m->w_lp + m->params.specs[idx].offset : params_wd(&m->params, idx);
+  if (!m->w_lp) return params_wd(&m->params, idx);
+  const ordo_param_spec *sp = &m->params.specs[idx];
+  ORDO_CHECK(sp->offset + n <= m->params.total);
+  return tv_in(m, dtype_at(m->w_lp, m->storage, (int64_t)sp->offset), m->storage, n);
+}
+const float *enc_w(enc_model *m, int idx) {
+  return enc_w_n(m, idx, idx < 0 ? 0 : (size_t)m->params.specs[idx].numel);
 }
 float *enc_g(const enc_model *m, int idx) {
   if (idx < 0 || (m->params.specs[idx].flags & ORDO_PF_FROZEN)) return NULL;
@@ -203,6 +219,11 @@ float *enc_g(const enc_model *m, int idx) {
 }
 #define P enc_w
 #define G enc_g
+/* fp32 views of the storage-dtype buffers for the op being called (typed_ops.c): an input, an
+ * output the op overwrites, and the end of the call (outputs stored: the rounding point). */
+#define TI(p, n) tv_in(m, (p), m->storage, (n))
+#define TO(p, n) tv_out(m, (p), (n), 0)
+#define END() tv_end(m)
 
 static void upload_i32(const enc_model *m, int32_t *dst, const int32_t *src, size_t n) {
   m->be.ops->upload(m->be.ctx, dst, src, n * sizeof(int32_t));
@@ -257,7 +278,8 @@ static void act_backward(const enc_model *m, float *din, const float *in, const 
   else m->be.ops->gelu_backward(m->be.ctx, din, in, dout, n);
 }
 
-/* Rounds a stored activation (or activation gradient) to the mixed-precision type. */
+/* Rounds a float32 activation (or activation gradient) to the mixed-precision type in place:
+ * the buffers not stored in it (enc_layer_acts' float * ones, the heads', the gradients). */
 static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) m->be.ops->round_dtype(m->be.ctx, x, (int64_t)n, m->precision);
 }
@@ -282,28 +304,33 @@ static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, C = c->hidden_size, NH = c->num_attention_heads;
   enc_layer_acts *A = &m->acts[l];
-  m->be.ops->attention_forward(m->be.ctx, A->attn_out, A->att, m->g_att, A->qkv, m->in_mask,
-                               enc_is_causal(c), m->att_bias,
-                               pdrop(m, c->attention_probs_dropout_prob), key,
+  size_t BT = (size_t)B * T;
+  m->be.ops->attention_forward(m->be.ctx, TO(A->attn_out, BT * C), TO(A->att, BT * NH * T),
+                               m->g_att, TI(A->qkv, BT * 3 * C), m->in_mask, enc_is_causal(c),
+                               m->att_bias, pdrop(m, c->attention_probs_dropout_prob), key,
                                site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
-  R(m, A->att, (size_t)B * NH * T * T);
-  R(m, A->attn_out, (size_t)B * T * C);
+  END();
 }
 
-/* q, k, v of rows [r0, r0 + n) of layer l from their input xin (n, C): product, adapters,
- * rotary. */
-static void qkv_forward(enc_model *m, int l, const float *xin, int r0, int n, uint64_t key) {
+/* q, k, v of rows [r0, r0 + n) of layer l from their input x_in (n, C) of dtype x_dt:
+ * product, adapters, rotary. */
+static void qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt, int r0, int n,
+                        uint64_t key) {
   const enc_config *c = &m->cfg;
   int C = c->hidden_size;
+  size_t nq = (size_t)3 * n * C;
   const enc_layer_idx *L = &m->layer[l];
-  float *qkv = m->acts[l].qkv + (size_t)r0 * 3 * C;
-  m->be.ops->matmul_forward(m->be.ctx, qkv, xin, P(m, L->qkv_w), P(m, L->qkv_b), n, C, 3 * C);
+  void *qkv_st = act_at(m, m->acts[l].qkv, (size_t)r0 * 3 * C);
+  const float *xin = tv_in(m, x_in, x_dt, (size_t)n * C);
+  float *qkv = TO(qkv_st, nq);
+  m->be.ops->matmul_forward(m->be.ctx, qkv, xin, enc_w_n(m, L->qkv_w, (size_t)3 * C * C),
+                            enc_w_n(m, L->qkv_b, (size_t)3 * C), n, C, 3 * C);
   qkv_lora_forward(m, l, xin, n, qkv, key);
-  R(m, qkv, (size_t)3 * n * C);
+  END();
   if (c->position == ENC_POS_ROPE) {
-    m->be.ops->rope_forward(m->be.ctx, qkv, m->pos + r0, c->rope_scale, c->rope_theta,
-                            c->rotary_value ? 3 : 2, n, C, c->num_attention_heads);
-    R(m, qkv, (size_t)3 * n * C);
+    m->be.ops->rope_forward(m->be.ctx, tv_out(m, qkv_st, nq, 1), m->pos + r0, c->rope_scale,
+                            c->rope_theta, c->rotary_value ? 3 : 2, n, C, c->num_attention_heads);
+    END();
   }
 }
 
@@ -322,40 +349,48 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   size_t nBC = (size_t)n * C, nBI = (size_t)n * I, oc = (size_t)r0 * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *h1 = A->h1 + oc, *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
-  float *fc = A->fc + (size_t)r0 * I, *gelu = A->gelu + (size_t)r0 * I;
+  float *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
+  void *h1 = act_at(m, A->h1, oc), *attn_out = act_at(m, A->attn_out, oc);
+  void *fc = act_at(m, A->fc, (size_t)r0 * I), *gelu = act_at(m, A->gelu, (size_t)r0 * I);
   const float *xr = x + oc;
-  op->layernorm_forward(cx, h1, A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
+  op->layernorm_forward(cx, TO(h1, nBC), A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
-  R(m, h1, nBC);
-  qkv_forward(m, l, h1, r0, n, key);
+  END();
+  qkv_forward(m, l, h1, m->storage, r0, n, key);
   if (cached) {
     ORDO_CHECK(b->B == 1 && !m->training);
-    op->attention_cached_forward(cx, A->attn_out + oc, A->att, A->qkv + (size_t)r0 * 3 * C,
-                                 A->qkv + C, A->qkv + 2 * C, 3 * C, 3 * C, n, BT, C,
-                                 c->num_attention_heads);
-    R(m, A->attn_out + oc, nBC);
+    const float *qkv = TI(A->qkv, (size_t)BT * 3 * C); /* the cache: every position's k, v */
+    op->attention_cached_forward(cx, TO(attn_out, nBC),
+                                 TO(A->att, (size_t)c->num_attention_heads * n * BT),
+                                 qkv + (size_t)r0 * 3 * C, qkv + C, qkv + 2 * C, 3 * C, 3 * C, n,
+                                 BT, C, c->num_attention_heads);
+    END();
   } else {
     ORDO_CHECK(r0 == 0);
     attention_core(m, b, l, key);
   }
-  op->matmul_forward(cx, r1, A->attn_out + oc, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out + oc, n, r1, C, key,
-               lora_site(l, ENC_LORA_ATTN_OUT));
+  const float *ao = TI(attn_out, nBC);
+  op->matmul_forward(cx, r1, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  END();
   R(m, r1, nBC);
   op->dropout_forward(cx, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   op->residual_forward(cx, r1, r1, xr, (int64_t)nBC);
   R(m, r1, nBC);
   op->layernorm_forward(cx, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
                         P(m, L->ln2_b), eps, n, C);
+  END();
   R(m, r2, nBC);
-  op->matmul_forward(cx, fc, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
-  lora_forward(m, l, ENC_LORA_FC, r2, n, fc, I, key, lora_site(l, ENC_LORA_FC));
-  R(m, fc, nBI);
-  act_forward(m, gelu, fc, (int64_t)nBI);
-  R(m, gelu, nBI);
-  op->matmul_forward(cx, out, gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, gelu, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
+  float *fcv = TO(fc, nBI);
+  op->matmul_forward(cx, fcv, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, r2, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
+  END();
+  act_forward(m, TO(gelu, nBI), TI(fc, nBI), (int64_t)nBI);
+  END();
+  const float *gv = TI(gelu, nBI);
+  op->matmul_forward(cx, out, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gv, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
+  END();
   R(m, out, nBC);
   op->dropout_forward(cx, out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   op->residual_forward(cx, out, out, r1, (int64_t)nBC);
@@ -376,35 +411,44 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  qkv_forward(m, l, x, 0, b->B * b->T, key);
+  qkv_forward(m, l, x, ORDO_DT_F32, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  op->matmul_forward(cx, A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  const float *ao = TI(A->attn_out, nBC);
+  op->matmul_forward(cx, A->r1, ao, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  END();
   R(m, A->r1, nBC);
   op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
-  op->layernorm_forward(cx, A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
-                        eps, BT, C);
-  R(m, A->h1, nBC);
-  op->matmul_forward(cx, A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
-  lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
-  R(m, A->fc, nBI);
-  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
-  R(m, A->gelu, nBI);
-  op->matmul_forward(cx, A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
+  op->layernorm_forward(cx, TO(A->h1, nBC), A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w),
+                        P(m, L->ln1_b), eps, BT, C);
+  END();
+  const float *h1 = TI(A->h1, nBC);
+  float *fcv = TO(A->fc, nBI);
+  op->matmul_forward(cx, fcv, h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
+  lora_forward(m, l, ENC_LORA_FC, h1, BT, fcv, I, key, lora_site(l, ENC_LORA_FC));
+  END();
+  act_forward(m, TO(A->gelu, nBI), TI(A->fc, nBI), (int64_t)nBI);
+  END();
+  const float *gv = TI(A->gelu, nBI);
+  op->matmul_forward(cx, A->r2, gv, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gv, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
+  END();
   R(m, A->r2, nBC);
   op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(cx, A->r2, A->r2, A->h1, (int64_t)nBC);
+  op->residual_forward(cx, A->r2, A->r2, TI(A->h1, nBC), (int64_t)nBC);
+  END();
   op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
                         eps, BT, C);
+  END();
   R(m, A->out, nBC);
 }
 
 static void sync_low_precision_weights(enc_model *m) {
   if (!m->w_lp) return;
-  copy_buf(m, m->w_lp, m->params.wd, F(m->params.total));
-  R(m, m->w_lp, m->params.total);
+  m->be.ops->convert(m->be.ctx, m->w_lp, m->storage, m->params.wd, ORDO_DT_F32,
+                     (int64_t)m->params.total);
+  if (m->storage == ORDO_DT_F32) R(m, m->w_lp, m->params.total); /* emulated storage */
 }
 
 void enc_forward(enc_model *m, const enc_batch *b, int train) {
@@ -439,6 +483,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(cx, m->emb_sum, m->in_ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
+  END();
   if (b->add_emb) {
     upload_f32(m, m->in_emb, b->add_emb, (size_t)BT * E);
     op->axpy(cx, m->emb_sum, 1.0f, m->in_emb, (int64_t)BT * E);
@@ -448,11 +493,13 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
                           P(m, m->emb.ln_b), eps, BT, E);
   else /* GPT-2: no embedding LayerNorm */
     copy_buf(m, xe, m->emb_sum, F((size_t)BT * E));
+  END();
   op->dropout_forward(cx, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
 
   R(m, xe, (size_t)BT * E);
   if (m->emb_ln) {
     op->matmul_forward(cx, m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    END();
     R(m, m->x0, (size_t)BT * C);
   }
   const float *x = m->x0;
@@ -463,6 +510,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   if (m->lnf_out) {
     op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w),
                           P(m, m->lnf_b), eps, BT, C);
+    END();
     R(m, m->lnf_out, (size_t)BT * C);
     x = m->lnf_out;
   }
@@ -483,32 +531,38 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (m->mlm_dense_w >= 0) {
       op->matmul_forward(cx, m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR,
                          C, E);
+      END();
       R(m, m->mlm_fc, (size_t)NR * E);
       op->gelu_forward(cx, m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
       R(m, m->mlm_gelu, (size_t)NR * E);
       op->layernorm_forward(cx, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
                             P(m, m->mlm_ln_b), eps, NR, E);
+      END();
       R(m, m->mlm_ln, (size_t)NR * E);
       dec_in = m->mlm_ln;
     }
     op->matmul_forward(cx, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
+    END();
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
   if (m->heads & ENC_HEAD_RTD) {
     /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
     op->matmul_forward(cx, m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
+    END();
     R(m, m->rtd_fc, (size_t)BT * C);
     op->gelu_forward(cx, m->rtd_act, m->rtd_fc, (int64_t)BT * C);
     R(m, m->rtd_act, (size_t)BT * C);
     op->matmul_forward(cx, m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C,
                        1);
+    END();
     R(m, m->rtd_logits, (size_t)BT);
   }
   if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, T);
   if (m->heads & ENC_HEAD_POOLER) {
     op->gather_rows(cx, m->pool_in, h, m->in_first, B, C);
     op->matmul_forward(cx, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
+    END();
     op->tanh_forward(cx, m->pooled, m->pooled, (int64_t)B * C);
     R(m, m->pooled, (size_t)B * C);
   }
@@ -519,6 +573,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       op->dropout_forward(cx, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     op->matmul_forward(cx, m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C,
                        C);
+    END();
     R(m, m->cls_fc, (size_t)B * C);
     if (m->cls_gelu) op->gelu_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
     else op->tanh_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
@@ -527,6 +582,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->dropout_forward(cx, dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
     op->matmul_forward(cx, m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
+    END();
     if (m->cls_feat_w >= 0) {
       /* the output layer reads [pooled text; features]: logits (B, L) += feats (B, NF) W^T */
       ORDO_CHECKF(b->head_feats, "the classification head needs %d features per row",
@@ -535,6 +591,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       upload_f32(m, m->in_feats, b->head_feats, (size_t)B * NF);
       op->gemm(cx, 0, 1, B, L, NF, 1.0f, m->in_feats, NF, P(m, m->cls_feat_w), NF, 1.0f,
                m->cls_logits, L);
+      END();
     }
     R(m, m->cls_logits, (size_t)B * c->num_labels);
   }
@@ -562,6 +619,7 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   size_t oc = (size_t)r0 * C;
   op->embed_forward(cx, m->x0 + oc, m->in_ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
                     P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
+  END();
   R(m, m->x0 + oc, (size_t)n * C);
   enc_batch b = {.B = 1, .T = T, .ids = ids};
   for (int l = 0; l <= last; l++)
@@ -570,8 +628,10 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   op->layernorm_forward(cx, m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
                         m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b), c->layer_norm_eps,
                         1, C);
+  END();
   op->matmul_forward(cx, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C,
                      c->vocab_size);
+  END();
   enc_read(m, m->host_f, m->mlm_logits, F(c->vocab_size));
   return m->host_f;
 }
@@ -596,9 +656,11 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
   zero_buf(m, m->g_qkv, F(nBC * 3));
-  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att,
-                                m->in_mask, pdrop(m, c->attention_probs_dropout_prob), key,
+  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, m->g_att_bias, m->g_att, dattn,
+                                TI(A->qkv, nBC * 3), TI(A->att, (size_t)BT * NH * T), m->in_mask,
+                                pdrop(m, c->attention_probs_dropout_prob), key,
                                 site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
+  END();
   R(m, m->g_qkv, 3 * nBC);
   if (c->position == ENC_POS_ROPE) {
     m->be.ops->rope_backward(m->be.ctx, m->g_qkv, m->pos, c->rope_scale, c->rope_theta,
@@ -607,37 +669,45 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   }
 }
 
-/* dx += d(q, k, v projection of xin) from m->g_qkv, adapters included. */
-static void qkv_backward(enc_model *m, const enc_batch *b, int l, const float *xin, float *dx,
-                         uint64_t key) {
+/* dx += d(q, k, v projection of x_in, dtype x_dt) from m->g_qkv, adapters included. */
+static void qkv_backward(enc_model *m, const enc_batch *b, int l, const void *x_in,
+                         ordo_dtype x_dt, float *dx, uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
+  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
   m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin,
-                             P(m, L->qkv_w), BT, C, 3 * C);
+                             enc_w_n(m, L->qkv_w, (size_t)3 * C * C), BT, C, 3 * C);
   qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
+  END();
 }
 
-/* The feed-forward block's backward: dx += d(proj(act(fc(xin)))) from dy = d of the block's
- * output (proj's). With overwrite, dx is cleared once dy has been read (it may be dy's buffer). */
-static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const float *xin, float *dx,
-                         int overwrite, uint64_t key) {
+/* The feed-forward block's backward: dx += d(proj(act(fc(x_in)))) from dy = d of the block's
+ * output (proj's), x_in of dtype x_dt. With overwrite, dx is cleared once dy has been read (it
+ * may be dy's buffer). */
+static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const void *x_in,
+                         ordo_dtype x_dt, float *dx, int overwrite, uint64_t key) {
   int C = m->cfg.hidden_size, I = m->cfg.intermediate_size;
   size_t nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
   float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
   zero_buf(m, dbig, F(nBI));
-  m->be.ops->matmul_backward(m->be.ctx, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, A->gelu,
+  const float *gv = TI(A->gelu, nBI);
+  m->be.ops->matmul_backward(m->be.ctx, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, gv,
                              P(m, L->proj_w), BT, I, C);
-  lora_backward(m, l, ENC_LORA_PROJ, A->gelu, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  lora_backward(m, l, ENC_LORA_PROJ, gv, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
+  END();
   R(m, dbig, nBI);
   zero_buf(m, dbig2, F(nBI));
-  act_backward(m, dbig2, A->fc, dbig, (int64_t)nBI);
+  act_backward(m, dbig2, TI(A->fc, nBI), dbig, (int64_t)nBI);
+  END();
   R(m, dbig2, nBI);
   if (overwrite) zero_buf(m, dx, F((size_t)BT * C));
+  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
   m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w),
                              BT, C, I);
   lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
+  END();
 }
 
 /* The attention block's backward from d = d of its output branch (before the residual add):
@@ -654,9 +724,11 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d,
                               site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   R(m, tmp, nBC);
   zero_buf(m, d, F(nBC));
-  m->be.ops->matmul_backward(m->be.ctx, d, G(m, L->ao_w), G(m, L->ao_b), tmp, A->attn_out,
-                             P(m, L->ao_w), BT, C, C);
-  lora_backward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  const float *ao = TI(A->attn_out, nBC);
+  m->be.ops->matmul_backward(m->be.ctx, d, G(m, L->ao_w), G(m, L->ao_b), tmp, ao, P(m, L->ao_w),
+                             BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, ao, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  END();
   R(m, d, nBC);
   attention_backward_core(m, b, l, d, key);
 }
@@ -677,21 +749,23 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   zero_buf(m, m->g_a, F(nBC));
   op->layernorm_backward(cx, m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
+  END();
   /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
   copy_buf(m, m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
   zero_buf(m, dnext, F(nBC));
   op->dropout_backward(cx, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
-  mlp_backward(m, l, BT, dnext, A->h1, m->g_b, 0, key);
+  mlp_backward(m, l, BT, dnext, A->h1, m->storage, m->g_b, 0, key);
   R(m, m->g_b, nBC);
   /* h1 = LN1(r1) */
   zero_buf(m, m->g_a, F(nBC));
   op->layernorm_backward(cx, m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
+  END();
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
   copy_buf(m, dnext, m->g_a, F(nBC)); /* d x from the residual */
   attn_out_backward(m, b, l, m->g_a, m->g_b, key);
-  qkv_backward(m, b, l, x, dnext, key);
+  qkv_backward(m, b, l, x, ORDO_DT_F32, dnext, key);
 }
 
 /* Backward of one pre-LN layer (layer_forward_preln): dh = d out, dnext = d x (overwritten). */
@@ -711,21 +785,23 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   op->dropout_backward(cx, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
   /* fc = LN2(r1) @ Wfc^T + bfc */
-  mlp_backward(m, l, BT, m->g_a, A->r2, m->g_a, 1, key);
+  mlp_backward(m, l, BT, m->g_a, A->r2, ORDO_DT_F32, m->g_a, 1, key);
   R(m, m->g_a, nBC);
   copy_buf(m, m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
   op->layernorm_backward(cx, m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
+  END();
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
   copy_buf(m, dnext, m->g_b, F(nBC)); /* d x from the residual */
   attn_out_backward(m, b, l, m->g_b, m->g_a, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
   zero_buf(m, m->g_a, F(nBC));
-  qkv_backward(m, b, l, A->h1, m->g_a, key);
+  qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);
   R(m, m->g_a, nBC);
   op->layernorm_backward(cx, dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
+  END();
 }
 
 /* Layer l's specs are its own (no other layer runs them: not ALBERT's shared groups). */
@@ -755,15 +831,18 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
     op->matmul_backward(cx, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
                         transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
+    END();
     if (transform) {
       zero_buf(m, m->g_head_b, F((size_t)R * E));
       op->layernorm_backward(cx, m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
                              m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
+      END();
       zero_buf(m, m->g_head_c, F((size_t)R * E));
       op->gelu_backward(cx, m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
       zero_buf(m, m->g_head_a, F((size_t)R * C));
       op->matmul_backward(cx, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
                           m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
+      END();
     }
     if (b->mlm_rows) op->scatter_add_rows(cx, dh, m->g_head_a, m->in_rows, R, C);
     else op->axpy(cx, dh, 1.0f, m->g_head_a, (int64_t)R * C);
@@ -775,12 +854,14 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, m->g_a, F(nBC));
     op->matmul_backward(cx, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
                         m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
+    END();
     R(m, m->g_a, nBC);
     zero_buf(m, m->g_b, F(nBC));
     op->gelu_backward(cx, m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
     R(m, m->g_b, nBC);
     op->matmul_backward(cx, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
                         P(m, m->rtd_dense_w), BT, C, C);
+    END();
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
     R(m, m->d_pooled, (size_t)B * C);
@@ -789,6 +870,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, m->g_head_b, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
                         P(m, m->pool_w), B, C, C);
+    END();
     op->scatter_add_rows(cx, dh, m->g_head_b, m->in_first, B, C);
   }
   if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
@@ -798,6 +880,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
                         dropped, P(m, m->cls_out_w), B, C, c->num_labels);
+    END();
     /* dW (L, NF) += dlogits^T (L, B) feats (B, NF) */
     if (m->cls_feat_w >= 0 && G(m, m->cls_feat_w))
       op->gemm(cx, 1, 0, c->num_labels, c->head_features, B, 1.0f, m->d_cls_logits, c->num_labels,
@@ -810,6 +893,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
+    END();
     zero_buf(m, m->g_head_b, F((size_t)B * C));
     if (m->cls_pooled) copy_buf(m, m->g_head_b, m->g_head_a, F((size_t)B * C));
     else
@@ -824,6 +908,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, dnext, F(nBC));
     op->layernorm_backward(cx, dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
                            P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
+    END();
     float *t = dh;
     dh = dnext;
     dnext = t;
@@ -855,6 +940,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, m->g_emb, F(nBE));
     op->matmul_backward(cx, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
                         P(m, m->emb.proj_w), BT, E, C);
+    END();
     R(m, m->g_emb, nBE);
     dxe = m->g_emb;
   }
@@ -865,6 +951,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     zero_buf(m, m->g_b, F(nBE));
     op->layernorm_backward(cx, m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
                            P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
+    END();
     demb = m->g_b;
   }
   if (b->d_add_emb) enc_read(m, b->d_add_emb, demb, F(nBE));
@@ -983,9 +1070,17 @@ void enc_set_recompute(enc_model *m, enc_recompute mode) {
   m->recompute = mode;
 }
 
-void enc_set_precision(enc_model *m, ordo_dtype dt) {
-  ORDO_CHECK(dt == ORDO_DT_F32 || dt == ORDO_DT_BF16 || dt == ORDO_DT_F16);
-  m->precision = dt;
+static void set_storage(enc_model *m, ordo_dtype precision, ordo_dtype storage) {
+  ORDO_CHECK(dtype_is_storage(precision) && dtype_is_storage(storage));
+  ORDO_CHECKF(!m->arena.base, "enc_set_precision after enc_plan"); /* the arena's dtypes */
+  m->precision = precision;
+  m->storage = storage;
   m->be.ops->free(m->be.ctx, m->w_lp);
-  m->w_lp = dt == ORDO_DT_F32 ? NULL : m->be.ops->alloc(m->be.ctx, F(m->params.total));
+  m->w_lp = precision == ORDO_DT_F32
+                ? NULL
+                : m->be.ops->alloc(m->be.ctx, m->params.total * dtype_size(storage));
 }
+
+void enc_set_precision(enc_model *m, ordo_dtype dt) { set_storage(m, dt, dt); }
+
+void enc_set_precision_emulated(enc_model *m, ordo_dtype dt) { set_storage(m, dt, ORDO_DT_F32); }

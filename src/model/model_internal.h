@@ -11,9 +11,27 @@ static inline void zero_buf(const enc_model *m, void *p, size_t bytes) {
 static inline void copy_buf(const enc_model *m, void *dst, const void *src, size_t bytes) {
   m->be.ops->copy(m->be.ctx, dst, src, bytes);
 }
-/* Weights as the kernels see them (the low-precision copy under mixed precision) and their
- * gradient, NULL for a frozen parameter; both in backend memory (encoder.c). */
-float *enc_w(const enc_model *m, int idx);
+/* The typed-call layer (typed_ops.c). tv_in: an fp32 view of n values at p of dtype dt (p
+ * itself for F32). tv_out: an fp32 view of the n values at p of the storage dtype m->storage
+ * that the op writes (load: holding their values, for in-place ops and accumulation), stored
+ * back at tv_end (p itself in float32). tv_end: stores the outputs (the rounding point) and
+ * releases every view. tv_plan: the scratch floats enc_plan allocates. */
+const float *tv_in(enc_model *m, const void *p, ordo_dtype dt, size_t n);
+float *tv_out(enc_model *m, void *p, size_t n, int load);
+void tv_end(enc_model *m);
+size_t tv_plan(const enc_model *m);
+/* Element i of a buffer in the model's storage dtype. */
+static inline void *act_at(const enc_model *m, void *p, size_t i) {
+  return dtype_at(p, m->storage, (int64_t)i);
+}
+
+/* Weights as the kernels see them (the low-precision copy under mixed precision: an fp32 view
+ * valid until the call's tv_end) and their gradient, NULL for a frozen parameter; both in
+ * backend memory (encoder.c). */
+const float *enc_w(enc_model *m, int idx);
+/* The same for n values from spec idx's offset: BERT's q, k and v weights (and biases), three
+ * specs back to back, read as one (3C, C) matrix. */
+const float *enc_w_n(enc_model *m, int idx, size_t n);
 float *enc_g(const enc_model *m, int idx);
 /* Frees the activation arena and the host staging buffers (encoder.c). */
 void enc_unplan(enc_model *m);

@@ -8,14 +8,15 @@
  *              naming cuda on a machine without a device exits 77 (skipped)
  *   --only     only the tests whose name contains NAME (memory, embed, layernorm, matmul,
  *              attention, attention_cached, rope, pointwise, dropout, losses, gemm, rows,
- *              axpy_scale_round, sumsq_blocks, adamw, adamw8)
+ *              convert, gemm_ex, axpy_scale_round, sumsq_blocks, adamw, adamw8)
  * One line per (backend, op, dtype): the measured error and its tolerance; then a summary.
  *
  * Error measure: rel_err_f32 (tests/check.h, as tests/cpu measure), ||a - b||_2 / ||b||_2 over the compared
  * tensor (b the reference's), NaN anywhere counts as a failure. Storage dtypes: bf16 and fp16
  * run the same ops with inputs rounded to the dtype (each backend's round_dtype: the reference
  * on the host copy, the backend on its own) and outputs rounded again, as the mixed-precision
- * driver stores them. */
+ * driver stores them. convert and gemm_ex take real 16-bit arrays (2 bytes an element) and run
+ * once, over every storage dtype themselves. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static const char *g_only;
 
 /* One (backend, dtype) run: the backend, the dtype of its stored tensors, and the buffers to free
  * when the test ends. */
-enum { MAX_BUFS = 96 };
+enum { MAX_BUFS = 512 };
 typedef struct tcase {
   const ordo_backend *be;
   const char *bname;
@@ -426,6 +427,114 @@ static void t_gemm(tcase *tc) {
       }
 }
 
+/* ---- storage dtypes: convert and gemm_ex on real 16-bit arrays -------------------------------- */
+static const ordo_dtype k_half[2] = {ORDO_DT_BF16, ORDO_DT_F16};
+
+/* n values as a 16-bit (or fp32) array on both sides: the reference's host copy (its convert)
+ * and the backend's, uploaded from the same bits. */
+static void *in_typed(tcase *tc, const float *f, int64_t n, ordo_dtype dt, void **d) {
+  size_t bytes = (size_t)n * dtype_size(dt);
+  void *h = host_alloc(tc, bytes);
+  R->convert(NULL, h, dt, f, ORDO_DT_F32, n);
+  *d = dev_alloc(tc, bytes);
+  tc->be->ops->upload(tc->be->ctx, *d, h, bytes);
+  return h;
+}
+
+/* convert, exact: float32 to bf16/fp16 and back against the reference's bits (ties, overflow
+ * to inf, subnormals, NaN), and bf16 <-> fp16. */
+static void t_convert(tcase *tc) {
+  enum { N = 40009 }; /* more than two of the fast CPU backend's parallel blocks */
+  float *dx;
+  float *x = in_f32(tc, N, -70000, 70000, &dx);
+  const float special[8] = {1e6f, -7e4f, 1.00390625f, 3e-6f, 1e-40f, 65519.0f, NAN, -0.0f};
+  for (int i = 0; i < N; i += 97) x[i] *= 1e-9f; /* small values: fp16 subnormals */
+  memcpy(x, special, sizeof special);
+  tc->be->ops->upload(tc->be->ctx, dx, x, N * sizeof(float));
+  for (int k = 0; k < 2; k++) {
+    ordo_dtype dt = k_half[k], other = k_half[1 - k];
+    uint16_t *h = host_alloc(tc, N * 2), *got = host_alloc(tc, N * 2), *d = dev_alloc(tc, N * 2);
+    R->convert(NULL, h, dt, x, ORDO_DT_F32, N);
+    tc->be->ops->convert(tc->be->ctx, d, dt, dx, ORDO_DT_F32, N);
+    tc->be->ops->download(tc->be->ctx, got, d, N * 2);
+    int64_t bad = 0;
+    for (int i = 0; i < N; i++) bad += got[i] != h[i];
+    char what[64];
+    snprintf(what, sizeof what, "convert F32 -> %s (bits)", dtype_name(dt));
+    check_exact(tc, what, bad);
+    /* the round trip equals round_dtype on the float array */
+    float *back = host_alloc(tc, N * sizeof(float)), *dback = dev_alloc(tc, N * sizeof(float));
+    float *rounded = host_alloc(tc, N * sizeof(float));
+    memcpy(rounded, x, N * sizeof(float));
+    R->round_dtype(NULL, rounded, N, dt);
+    tc->be->ops->convert(tc->be->ctx, dback, ORDO_DT_F32, d, dt, N);
+    tc->be->ops->download(tc->be->ctx, back, dback, N * sizeof(float));
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += memcmp(&back[i], &rounded[i], 4) != 0;
+    snprintf(what, sizeof what, "convert %s -> F32 = round_dtype (bits)", dtype_name(dt));
+    check_exact(tc, what, bad);
+    uint16_t *ho = host_alloc(tc, N * 2), *go = host_alloc(tc, N * 2), *dout = dev_alloc(tc, N * 2);
+    R->convert(NULL, ho, other, h, dt, N);
+    tc->be->ops->convert(tc->be->ctx, dout, other, d, dt, N);
+    tc->be->ops->download(tc->be->ctx, go, dout, N * 2);
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += go[i] != ho[i];
+    snprintf(what, sizeof what, "convert %s -> %s (bits)", dtype_name(dt), dtype_name(other));
+    check_exact(tc, what, bad);
+  }
+}
+
+/* gemm_ex in every operand dtype with C in fp32 and in the operands' dtype, every transpose pair,
+ * leading dimensions 5 wider than the rows, beta 0 over NaN and beta != 0; C's padding columns
+ * come back untouched. Tolerance: 16-bit operands hold the same rounded values on both sides
+ * and both sum in fp32 (in another order: tensor cores on CUDA), and a 16-bit C adds one
+ * rounding step (2^-8 for bf16): TOL_STORAGE; fp32 operands: TOL_F32. */
+static void t_gemm_ex(tcase *tc) {
+  enum { M = 37, N = 29, K = 53, PAD = 5 };
+  const ordo_dtype abs[3] = {ORDO_DT_F32, ORDO_DT_BF16, ORDO_DT_F16};
+  for (int a = 0; a < 3; a++)
+    for (int typed_c = 0; typed_c < (a ? 2 : 1); typed_c++)
+      for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+          for (int b0 = 0; b0 < 2; b0++) {
+            ordo_dtype abt = abs[a], ct = typed_c ? abt : ORDO_DT_F32;
+            const int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+            const int na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb, nc = M * ldc;
+            float *dAf, *dBf, *dCf;
+            float *Af = in_f32(tc, na, -1, 1, &dAf), *Bf = in_f32(tc, nb, -1, 1, &dBf);
+            float *Cf = in_f32(tc, nc, -1, 1, &dCf);
+            if (b0)
+              for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) Cf[i * ldc + j] = NAN;
+            void *dA, *dB, *dC;
+            void *A = in_typed(tc, Af, na, abt, &dA), *B = in_typed(tc, Bf, nb, abt, &dB);
+            void *Cm = in_typed(tc, Cf, nc, ct, &dC);
+            void *c0 = host_alloc(tc, (size_t)nc * dtype_size(ct));
+            memcpy(c0, Cm, (size_t)nc * dtype_size(ct));
+            const float alpha = 0.75f, beta = b0 ? 0.0f : -1.5f;
+            R->gemm_ex(NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, abt, beta, Cm, ldc, ct);
+            tc->be->ops->gemm_ex(tc->be->ctx, ta, tb, M, N, K, alpha, dA, lda, dB, ldb, abt, beta,
+                                 dC, ldc, ct);
+            void *got = host_alloc(tc, (size_t)nc * dtype_size(ct));
+            tc->be->ops->download(tc->be->ctx, got, dC, (size_t)nc * dtype_size(ct));
+            int64_t pad_changed = 0;
+            size_t es = dtype_size(ct);
+            for (int i = 0; i < M; i++)
+              for (int j = N; j < ldc; j++)
+                pad_changed += memcmp(dtype_at(got, ct, i * ldc + j), dtype_at(c0, ct, i * ldc + j), es) != 0;
+            float *gotf = host_alloc(tc, nc * sizeof(float)), *reff = host_alloc(tc, nc * sizeof(float));
+            R->convert(NULL, gotf, ORDO_DT_F32, got, ct, nc);
+            R->convert(NULL, reff, ORDO_DT_F32, Cm, ct, nc);
+            char what[64], dts[16];
+            snprintf(dts, sizeof dts, "%s>%s", abt == ORDO_DT_F32 ? "F32" : abt == ORDO_DT_BF16 ? "BF" : "F16",
+                     ct == ORDO_DT_F32 ? "F32" : ct == ORDO_DT_BF16 ? "BF" : "F16");
+            snprintf(what, sizeof what, "gemm_ex ta=%d tb=%d alpha=0.75 beta=%g", ta, tb, beta);
+            report(tc, what, dts, rel_err_f32(gotf, reff, nc), abt == ORDO_DT_F32 ? TOL_F32 : TOL_STORAGE);
+            snprintf(what, sizeof what, "gemm_ex ta=%d tb=%d beta=%g: C padding kept", ta, tb, beta);
+            report(tc, what, dts, (double)pad_changed, 0.0);
+          }
+}
+
 static void t_rows(tcase *tc) {
   enum { S = V, NR = 37 };
   int32_t rows[NR];
@@ -592,6 +701,7 @@ static const test k_tests[] = {
     {"rope", t_rope, 1},               {"pointwise", t_pointwise, 1},
     {"dropout", t_dropout, 1},         {"losses", t_losses, 1},
     {"gemm", t_gemm, 1},               {"rows", t_rows, 1},
+    {"convert", t_convert, 0},         {"gemm_ex", t_gemm_ex, 0},
     {"axpy_scale_round", t_axpy_scale_round, 1},
     {"sumsq_blocks", t_sumsq_blocks, 0},
     {"adamw", t_adamw, 0},             {"adamw8", t_adamw8, 0},

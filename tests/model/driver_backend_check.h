@@ -29,6 +29,7 @@ typedef struct db_case {
   int heads, lora, head_features, proj, add_emb, hidden_mse, rtd, recompute;
   enc_position position;
   ordo_dtype precision;
+  int emulated; /* precision kept in float32 arrays rounded in place (enc_set_precision_emulated) */
 } db_case;
 
 static const db_case k_db_cases[] = {
@@ -137,7 +138,8 @@ static void db_build(db_run *r, const db_case *k, const ordo_backend *be) {
   /* a change made in the backend's memory only: the host image is now stale */
   r->m.be.ops->scale(r->m.be.ctx, r->m.params.wd, 1.03125f, (int64_t)r->m.params.total);
   enc_set_recompute(&r->m, (enc_recompute)k->recompute);
-  if (k->precision) enc_set_precision(&r->m, k->precision);
+  if (k->precision && k->emulated) enc_set_precision_emulated(&r->m, k->precision);
+  else if (k->precision) enc_set_precision(&r->m, k->precision);
   enc_plan(&r->m, DB_B, DB_T, DB_B * DB_T);
   r->m.seed = 99, r->m.step = 3;
 }
@@ -261,6 +263,38 @@ static int db_save_roundtrip(const db_case *k, const ordo_backend *be) {
   rmdir(dir);
   enc_free(&a.m), enc_free(&h.m);
   return ok && same;
+}
+
+/* 16-bit storage against the emulated one (float32 arrays rounded in place at the same points)
+ * on the same backend: every case in bf16 and fp16, one step each; the same kernels on the same
+ * values, so the loss, hidden state, head output, d_add_emb and every gradient must agree bit
+ * for bit. Returns the number of cases that differ. */
+static int db_check_storage(const ordo_backend *be) {
+  int n = (int)(sizeof k_db_cases / sizeof *k_db_cases), bad = 0;
+  const ordo_dtype dts[2] = {ORDO_DT_BF16, ORDO_DT_F16};
+  for (int i = 0; i < n; i++)
+    for (int d = 0; d < 2; d++) {
+      db_case k = k_db_cases[i];
+      k.precision = dts[d];
+      db_run t, em;
+      db_build(&t, &k, be);
+      db_step(&t, &k);
+      k.emulated = 1;
+      db_build(&em, &k, be);
+      db_step(&em, &k);
+      size_t nh = (size_t)DB_B * DB_T * t.m.cfg.hidden_size;
+      int same = t.loss == em.loss && !memcmp(t.hidden, em.hidden, nh * sizeof(float)) &&
+                 t.n_head == em.n_head && !memcmp(t.head, em.head, t.n_head * sizeof(float)) &&
+                 !memcmp(t.grad, em.grad, t.m.params.total * sizeof(float)) &&
+                 (!k.add_emb || !memcmp(t.d_add, em.d_add, sizeof t.d_add));
+      printf("%s | %s, %s: 16-bit storage against emulated: %s\n", be->ops->name, k.name,
+             dtype_name(k.precision), same ? "the same bits" : "DIFFERENT bits");
+      EXPECT(same, "%s | %s %s: 16-bit storage differs from the emulated", be->ops->name, k.name,
+             dtype_name(k.precision));
+      bad += !same;
+      db_free(&t), db_free(&em);
+    }
+  return bad;
 }
 
 /* Runs every case on be against the reference (EXPECT on each). tol: the relative bound on

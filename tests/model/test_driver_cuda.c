@@ -1,6 +1,7 @@
 /* The model driver on the CUDA backend against the plain CPU reference: one training step of
  * several families (driver_backend_check.h: losses, hidden states, head outputs, every parameter
- * gradient, d_add_emb, cached decoding, a checkpoint saved from device memory). Exits 77
+ * gradient, d_add_emb, cached decoding, a checkpoint saved from device memory), and bf16/fp16
+ * storage as 16-bit arrays against the emulated storage on the device, bit for bit. Exits 77
  * (skipped) without a CUDA device.
  * Tolerances: fp32 1e-4 relative, the parity bound (TF32 off; the GPU sums in other orders and
  * may fuse a multiply and an add the CPU rounds twice); bf16/fp16 storage 2e-2 (a value near a
@@ -15,6 +16,7 @@ int main(void) {
     return 77;
   }
   db_check_backend(&cuda, 1e-4, 2e-2);
+  db_check_storage(&cuda);
   ordo_backend_close(&cuda);
   return test_summary();
 }
