@@ -124,13 +124,12 @@ static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
   r->n = r->longest = 0;
 }
 
-void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
-                   const uint8_t *mask, int threads, float **z) {
+void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
+                      const nb_dataset *ds, const rk_cell_tokens *ct, const uint8_t *mask,
+                      float **z) {
   int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
   int T = per + 2, B = enc->maxB;
   ORDO_CHECK(enc->maxT >= T && enc->cfg.num_labels == 2 * dc->dim);
-  rk_cell_tokens ct;
-  rk_cell_tokens_build(&ct, tk, ds, mask, per, threads);
   dual_rows r = {.T = T, .L = 2 * dc->dim};
   r.ids = ordo_malloc((size_t)B * T * sizeof *r.ids);
   r.msk = ordo_malloc((size_t)B * T * sizeof *r.msk);
@@ -143,7 +142,7 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
     const nb_notebook *nb = &ds->nbs[i];
     z[i] = ordo_calloc((size_t)nb->n_cells * r.L + 1, sizeof **z);
     for (int32_t c = 0; c < nb->n_cells; c++) {
-      int len = rk_dual_encode_cell(dc, tk, &ct, i, nb, c, T, r.ids + (size_t)r.n * T,
+      int len = rk_dual_encode_cell(dc, tk, ct, i, nb, c, T, r.ids + (size_t)r.n * T,
                                     r.msk + (size_t)r.n * T, r.tt + (size_t)r.n * T);
       r.longest = len > r.longest ? len : r.longest;
       r.who_nb[r.n] = i, r.who_cell[r.n] = c;
@@ -152,5 +151,13 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
   }
   dual_rows_run(&r, enc, z);
   free(r.ids), free(r.msk), free(r.tt), free(r.who_nb), free(r.who_cell), free(r.z);
+}
+
+void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
+                   const uint8_t *mask, int threads, float **z) {
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
+  rk_cell_tokens ct;
+  rk_cell_tokens_build(&ct, tk, ds, mask, per, threads);
+  rk_dual_embed_ct(enc, tk, dc, ds, &ct, mask, z);
   rk_cell_tokens_free(&ct);
 }
