@@ -239,8 +239,8 @@ static void positions(enc_model *m, const enc_batch *b) {
   upload_i32(m, m->pos, pos, (size_t)B * T);
 }
 
-/* The first row of each sequence (b * T) into m->in_first: the rows the pooler and the
- * classification head read. */
+/* The first row of each sequence (b * T; b when the hidden state holds first rows only) into
+ * m->in_first: the rows the pooler and the classification head read. */
 static void first_rows(enc_model *m, int B, int T) {
   for (int i = 0; i < B; i++) m->host_i[i] = i * T;
   upload_i32(m, m->in_first, m->host_i, (size_t)B);
@@ -362,43 +362,90 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   R(m, out, nBC);
 }
 
+/* A post-LN layer after its attention core, on n rows: r1 = x + dropout(attn_out Wo^T + bo),
+ * h1 = LN1(r1), out = LN2(h1 + dropout(MLP(h1))); x (n, C) and the first n rows of
+ * A->attn_out are its inputs, the first n rows of A's buffers its outputs. */
+static void layer_post_attention(enc_model *m, int l, const float *x, int n, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
+  int C = c->hidden_size, I = c->intermediate_size;
+  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
+  size_t nBC = (size_t)n * C, nBI = (size_t)n * I;
+  const enc_layer_idx *L = &m->layer[l];
+  enc_layer_acts *A = &m->acts[l];
+  op->matmul_forward(cx, A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, n, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  R(m, A->r1, nBC);
+  op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
+  op->layernorm_forward(cx, A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
+                        eps, n, C);
+  R(m, A->h1, nBC);
+  op->matmul_forward(cx, A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, A->h1, n, A->fc, I, key, lora_site(l, ENC_LORA_FC));
+  R(m, A->fc, nBI);
+  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
+  R(m, A->gelu, nBI);
+  op->matmul_forward(cx, A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, A->gelu, n, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
+  R(m, A->r2, nBC);
+  op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(cx, A->r2, A->r2, A->h1, (int64_t)nBC);
+  op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
+                        eps, n, C);
+  R(m, A->out, nBC);
+}
+
 /* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
 static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
   if (enc_is_causal(&m->cfg)) {
     layer_forward_preln(m, b, l, x, key, 0, 0);
     return;
   }
-  const enc_config *c = &m->cfg;
-  const ordo_ops *op = m->be.ops;
-  ordo_ctx *cx = m->be.ctx;
-  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
-  float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
-  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
-  const enc_layer_idx *L = &m->layer[l];
-  enc_layer_acts *A = &m->acts[l];
   qkv_forward(m, l, x, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  op->matmul_forward(cx, A->r1, A->attn_out, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, A->attn_out, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
-  R(m, A->r1, nBC);
-  op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
-  op->layernorm_forward(cx, A->h1, A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w), P(m, L->ln1_b),
-                        eps, BT, C);
-  R(m, A->h1, nBC);
-  op->matmul_forward(cx, A->fc, A->h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
-  lora_forward(m, l, ENC_LORA_FC, A->h1, BT, A->fc, I, key, lora_site(l, ENC_LORA_FC));
-  R(m, A->fc, nBI);
-  act_forward(m, A->gelu, A->fc, (int64_t)nBI);
-  R(m, A->gelu, nBI);
-  op->matmul_forward(cx, A->r2, A->gelu, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, A->gelu, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
-  R(m, A->r2, nBC);
-  op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(cx, A->r2, A->r2, A->h1, (int64_t)nBC);
-  op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
-                        eps, BT, C);
-  R(m, A->out, nBC);
+  layer_post_attention(m, l, x, b->B * b->T, key);
+}
+
+/* The last post-LN layer at each sequence's first position only (enc_batch.first_only): keys and
+ * values of every position, then per sequence the first query's attention over its real keys
+ * (the rows are right-padded, checked by enc_forward) through the cached-attention op, and the
+ * rest of the layer on those B rows: acts[l].out (B, C). x's first rows are gathered into g_b,
+ * backward scratch that an inference pass leaves free. */
+static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const float *x,
+                                uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int B = b->B, T = b->T, C = c->hidden_size;
+  enc_layer_acts *A = &m->acts[l];
+  qkv_forward(m, l, x, 0, B * T, key);
+  for (int i = 0; i < B; i++) {
+    int len = 0;
+    while (len < T && b->mask[(size_t)i * T + len]) len++;
+    float *o = A->attn_out + (size_t)i * C;
+    const float *q = A->qkv + (size_t)i * T * 3 * C;
+    if (len == 0) zero_buf(m, o, F(C)); /* no real key: zeros, as attention_forward gives */
+    else
+      m->be.ops->attention_cached_forward(m->be.ctx, o, A->att, q, q + C, q + 2 * C, 3 * C, 3 * C,
+                                          1, len, C, c->num_attention_heads);
+  }
+  R(m, A->attn_out, (size_t)B * C);
+  first_rows(m, B, T);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_first, B, C);
+  layer_post_attention(m, l, m->g_b, B, key);
+}
+
+/* enc_batch.first_only: an inference forward of a post-LN encoder whose heads read the first
+ * position only, without position biases (the cached-attention op has none), on right-padded
+ * rows. */
+static void first_only_check(const enc_model *m, const enc_batch *b, int train) {
+  ORDO_CHECKF(!train && !enc_is_causal(&m->cfg) && !m->att_bias &&
+              !(m->heads & (ENC_HEAD_MLM | ENC_HEAD_RTD)),
+              "first_only: an inference forward of a post-LN encoder with first-position heads");
+  for (int i = 0; i < b->B; i++)
+    for (int t = 1; t < b->T; t++)
+      ORDO_CHECKF(!b->mask[(size_t)i * b->T + t] || b->mask[(size_t)i * b->T + t - 1],
+                  "first_only: row %d is not right-padded", i);
 }
 
 static void sync_low_precision_weights(enc_model *m) {
@@ -422,6 +469,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     ORDO_CHECKF(b->ids[i] >= 0 && b->ids[i] < c->vocab_size, "token id %d out of range", b->ids[i]);
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
   }
+  if (b->first_only) first_only_check(m, b, train);
   positions(m, b);
   upload_i32(m, m->in_ids, b->ids, (size_t)BT);
   upload_i32(m, m->in_mask, b->mask, (size_t)BT);
@@ -457,7 +505,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   }
   const float *x = m->x0;
   for (int l = 0; l < c->num_hidden_layers; l++) {
-    layer_forward(m, b, l, x, key);
+    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, x, key);
+    else layer_forward(m, b, l, x, key);
     x = m->acts[l].out;
   }
   if (m->lnf_out) {
@@ -505,7 +554,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
                        1);
     R(m, m->rtd_logits, (size_t)BT);
   }
-  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, T);
+  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, b->first_only ? 1 : T);
   if (m->heads & ENC_HEAD_POOLER) {
     op->gather_rows(cx, m->pool_in, h, m->in_first, B, C);
     op->matmul_forward(cx, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
