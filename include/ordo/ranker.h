@@ -222,9 +222,10 @@ void rk_slot_nll_grad(float *lp, int32_t n_md, int32_t ns, const int32_t *truth,
 void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
                    const uint8_t *mask, int threads, float **z);
 /* Positions (rows x longest row) of one inference batch of rk_dual_embed: large enough for the
- * products to run near their best, small enough for a layer's activations to stay in cache. */
+ * products to run near their best, small enough for a layer's activations to stay in cache
+ * (512 to 16384 measured on the default dual model: bench/NOTES.md). */
 #ifndef RK_DUAL_BATCH_TOKENS
-#define RK_DUAL_BATCH_TOKENS 4096
+#define RK_DUAL_BATCH_TOKENS 2048
 #endif
 /* The same from cells tokenized beforehand (rk_cell_tokens_build with max(md_tokens, code_tokens)
  * per cell, over at least the notebooks in mask). */
