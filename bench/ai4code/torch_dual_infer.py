@@ -2,7 +2,8 @@
 
 Reads the ids dumped by `bench_dual_infer --dump-ids` and the dual encoder's HF checkpoint
 (MODEL_DIR/dual: RobertaForSequenceClassification, whose logits are the cell vectors), and times
-the pass over every cell: eval mode, torch.inference_mode, batches of --batch cells.
+the pass over every cell: eval mode, torch.inference_mode, batches of at most --batch cells and
+--tokens positions (cells x the longest cell), as ordo's (RK_DUAL_BATCH_TOKENS, maxB 256).
   --order sorted: cells sorted by length, each batch padded to its longest cell (dynamic padding,
                   what a careful user does);
   --order notebook: cells in notebook order, each batch padded to its longest cell.
@@ -35,13 +36,24 @@ def read_ids(path):
     return n_nb, cells
 
 
-def batches(cells, order, size, pad):
+def batches(cells, order, size, tokens, pad):
+    """Batches as ordo makes them: at most `size` cells and `tokens` positions (cells x the
+    longest cell) each, a cell alone when it is longer."""
     idx = list(range(len(cells)))
     if order == "sorted":
         idx.sort(key=lambda k: -len(cells[k][1]))
+    groups, cur, longest = [], [], 0
+    for k in idx:
+        n = len(cells[k][1])
+        if cur and (len(cur) == size or (len(cur) + 1) * max(longest, n) > tokens):
+            groups.append(cur)
+            cur, longest = [], 0
+        cur.append(k)
+        longest = max(longest, n)
+    if cur:
+        groups.append(cur)
     out = []
-    for s in range(0, len(idx), size):
-        part = idx[s:s + size]
+    for part in groups:
         T = max(len(cells[k][1]) for k in part)
         ids = torch.full((len(part), T), pad, dtype=torch.long)
         mask = torch.zeros((len(part), T), dtype=torch.long)
@@ -85,7 +97,8 @@ def main():
     ap.add_argument("--ids", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=256, help="cells per batch at most")
+    ap.add_argument("--tokens", type=int, default=2048, help="positions per batch at most")
     ap.add_argument("--order", choices=["sorted", "notebook"], default="sorted")
     ap.add_argument("--first-only", action="store_true")
     ap.add_argument("--vectors")
@@ -94,7 +107,7 @@ def main():
     torch.set_num_threads(a.threads)
     model = RobertaForSequenceClassification.from_pretrained(a.model).eval()
     n_nb, cells = read_ids(a.ids)
-    bs = batches(cells, a.order, a.batch, model.config.pad_token_id)
+    bs = batches(cells, a.order, a.batch, a.tokens, model.config.pad_token_id)
     L = model.config.num_labels
     z = np.zeros((len(cells), L), dtype=np.float32)
     if a.first_only:
@@ -112,7 +125,7 @@ def main():
                 z[part] = out.numpy()
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
-    res = {"impl": "pytorch", "order": a.order, "first_only": a.first_only, "threads": a.threads, "notebooks": n_nb,
+    res = {"impl": "pytorch", "order": a.order, "first_only": a.first_only, "batches": len(bs), "threads": a.threads, "notebooks": n_nb,
            "cells": len(cells), "seconds": round(best, 4), "cells_per_s": round(len(cells) / best, 1),
            "notebooks_per_s": round(n_nb / best, 2), "torch": torch.__version__}
     if a.vectors:
