@@ -408,30 +408,63 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *
   layer_post_attention(m, l, x, b->B * b->T, key);
 }
 
+/* Where first_qkv left sequence i's query (q + i * q_step) and keys (k + i * k_step, row stride
+ * ldkv, values C further). */
+typedef struct first_qkv {
+  const float *q, *k;
+  size_t q_step, k_step;
+  int ldkv;
+} first_qkv;
+
+/* The last layer's projections under first_only into A->qkv: keys and values of every row
+ * (BT, 2C), then the queries of the first rows xf (B, C) alone, from the row blocks of the (3C, C)
+ * weight; with adapters on q, k or v or with rotary positions, the full (BT, 3C) product. */
+static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const float *xf, int B,
+                                   int T, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const enc_layer_idx *L = &m->layer[l];
+  size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
+  float *qkv = m->acts[l].qkv;
+  int full = c->position == ENC_POS_ROPE || L->lora_a[ENC_LORA_QKV] >= 0;
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) full |= L->lora_a[st] >= 0;
+  if (full) {
+    qkv_forward(m, l, x, 0, (int)BT, key);
+    return (first_qkv){qkv, qkv + C, T * 3 * C, T * 3 * C, (int)(3 * C)};
+  }
+  const float *w = P(m, L->qkv_w), *bias = P(m, L->qkv_b);
+  float *kv = qkv, *q = qkv + BT * 2 * C;
+  m->be.ops->matmul_forward(m->be.ctx, kv, x, w + C * C, bias ? bias + C : NULL, (int)BT, (int)C,
+                            (int)(2 * C));
+  m->be.ops->matmul_forward(m->be.ctx, q, xf, w, bias, B, (int)C, (int)C);
+  R(m, kv, BT * 2 * C);
+  R(m, q, (size_t)B * C);
+  return (first_qkv){q, kv, C, T * 2 * C, (int)(2 * C)};
+}
+
 /* The last post-LN layer at each sequence's first position only (enc_batch.first_only): keys and
- * values of every position, then per sequence the first query's attention over its real keys
- * (the rows are right-padded, checked by enc_forward) through the cached-attention op, and the
- * rest of the layer on those B rows: acts[l].out (B, C). x's first rows are gathered into g_b,
- * backward scratch that an inference pass leaves free. */
+ * values of every position, the first positions' queries, then per sequence that query's
+ * attention over its real keys (the rows are right-padded, checked by enc_forward) through the
+ * cached-attention op, and the rest of the layer on those B rows: acts[l].out (B, C). x's first
+ * rows are gathered into g_b, backward scratch that an inference pass leaves free. */
 static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const float *x,
                                 uint64_t key) {
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, C = c->hidden_size;
   enc_layer_acts *A = &m->acts[l];
-  qkv_forward(m, l, x, 0, B * T, key);
+  first_rows(m, B, T);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_first, B, C);
+  first_qkv f = first_qkv_forward(m, l, x, m->g_b, B, T, key);
   for (int i = 0; i < B; i++) {
     int len = 0;
     while (len < T && b->mask[(size_t)i * T + len]) len++;
     float *o = A->attn_out + (size_t)i * C;
-    const float *q = A->qkv + (size_t)i * T * 3 * C;
+    const float *q = f.q + i * f.q_step, *k = f.k + i * f.k_step;
     if (len == 0) zero_buf(m, o, F(C)); /* no real key: zeros, as attention_forward gives */
     else
-      m->be.ops->attention_cached_forward(m->be.ctx, o, A->att, q, q + C, q + 2 * C, 3 * C, 3 * C,
-                                          1, len, C, c->num_attention_heads);
+      m->be.ops->attention_cached_forward(m->be.ctx, o, A->att, q, k, k + C, C, f.ldkv, 1, len, C,
+                                          c->num_attention_heads);
   }
   R(m, A->attn_out, (size_t)B * C);
-  first_rows(m, B, T);
-  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_first, B, C);
   layer_post_attention(m, l, m->g_b, B, key);
 }
 

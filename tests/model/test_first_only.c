@@ -1,7 +1,8 @@
 /* enc_batch.first_only (the last layer at each sequence's first position only): the heads that
  * read that position (classification head, pooler) give what a full forward gives, for BERT,
- * RoBERTa and ALBERT (shared layers, embedding projection), rows of every length from 0 to T,
- * on every present backend.
+ * RoBERTa, ALBERT (shared layers, embedding projection) and RoFormer (rotary positions: the
+ * last layer's full q, k, v product), rows of every length from 0 to T, on every present
+ * backend.
  *
  * Tolerance 1e-5, norm-wise relative: the two paths sum the same products in another order
  * (a (1, len) score product per sequence instead of the (T, T) one, the padded keys' exact zeros
@@ -74,6 +75,7 @@ int main(void) {
     check_arch(ORDO_ARCH_BERT, ENC_HEAD_CLS | ENC_HEAD_POOLER, &backends[k]);
     check_arch(ORDO_ARCH_ROBERTA, ENC_HEAD_CLS, &backends[k]);
     check_arch(ORDO_ARCH_ALBERT, ENC_HEAD_POOLER, &backends[k]);
+    check_arch(ORDO_ARCH_ROFORMER, ENC_HEAD_CLS, &backends[k]); /* rotary: the full q, k, v product */
   }
   if (nb == 3) ordo_backend_close(&backends[2]);
   return test_summary();
