@@ -89,8 +89,10 @@ static int write_vectors(const char *path, const rk_model *m, const nb_dataset *
                          float **z, int64_t cells) {
   size_t L = 2 * (size_t)m->dc.dim, k = 0;
   float *all = ordo_malloc((size_t)cells * L * sizeof *all + 1);
-  for (int32_t i = 0; i < n_nb; i++, k += (size_t)ds->nbs[i - 1].n_cells * L)
+  for (int32_t i = 0; i < n_nb; i++) {
     memcpy(all + k, z[i], (size_t)ds->nbs[i].n_cells * L * sizeof *all);
+    k += (size_t)ds->nbs[i].n_cells * L;
+  }
   ordo_err e = {{0}};
   int rc = ordo_write_file_atomic(path, all, (size_t)cells * L * sizeof *all, &e);
   if (rc) fprintf(stderr, "bench_dual_infer: --vectors: %s\n", e.msg);

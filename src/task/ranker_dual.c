@@ -155,9 +155,9 @@ void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
     z[i] = ordo_calloc((size_t)nb->n_cells * 2 * dc->dim + 1, sizeof **z);
     for (int32_t c = 0; c < nb->n_cells; c++) start[T + 1 - dual_cell_len(dc, ct, i, nb, c)]++;
   }
-  for (int k = 0, acc = 0; k <= T + 1; k++) {
+  for (int64_t k = 0, acc = 0; k <= T + 1; k++) {
     int64_t cnt = start[k];
-    start[k] = acc, acc += (int)cnt;
+    start[k] = acc, acc += cnt;
   }
   for (int32_t i = 0; i < ds->n; i++) {
     if (mask && !mask[i]) continue;
