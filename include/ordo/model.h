@@ -116,6 +116,12 @@ typedef struct enc_batch {
   float *d_add_emb;
   /* (B, T) explicit position ids (each < max_position_embeddings), or NULL: the architecture's */
   const int32_t *pos_ids;
+  /* Inference for heads that read the first position only (ENC_HEAD_CLS, ENC_HEAD_POOLER; post-LN
+   * encoders without MLM or RTD heads, right-padded rows): the last layer runs for each
+   * sequence's first position alone (its attention over every real key, its feed-forward on B
+   * rows), so enc_hidden() then holds (B, C), one row per sequence. The heads' outputs equal a
+   * full forward's within float32 rounding. */
+  int first_only;
 } enc_batch;
 
 typedef struct enc_model {

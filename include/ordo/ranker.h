@@ -228,6 +228,17 @@ void rk_slot_nll_grad(float *lp, int32_t n_md, int32_t ns, const int32_t *truth,
  * here. The encoder must be planned for rows of max(md_tokens, code_tokens) + 2. */
 void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
                    const uint8_t *mask, int threads, float **z);
+/* Positions (rows x longest row) of one inference batch of rk_dual_embed: large enough for the
+ * products to run near their best, small enough for a layer's activations to stay in cache
+ * (512 to 16384 measured on the default dual model: bench/NOTES.md). */
+#ifndef RK_DUAL_BATCH_TOKENS
+#define RK_DUAL_BATCH_TOKENS 2048
+#endif
+/* The same from cells tokenized beforehand (rk_cell_tokens_build with max(md_tokens, code_tokens)
+ * per cell, over at least the notebooks in mask). */
+void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
+                      const nb_dataset *ds, const rk_cell_tokens *ct, const uint8_t *mask,
+                      float **z);
 /* The dual encoder alone: each markdown at the weighted median of its slot distribution (as
  * rk_slot_decode), md_pos (n_md) in code-index units. */
 void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md_pos);

@@ -260,8 +260,8 @@ static void positions(enc_model *m, const enc_batch *b) {
   upload_i32(m, m->pos, pos, (size_t)B * T);
 }
 
-/* The first row of each sequence (b * T) into m->in_first: the rows the pooler and the
- * classification head read. */
+/* The first row of each sequence (b * T; b when the hidden state holds first rows only) into
+ * m->in_first: the rows the pooler and the classification head read. */
 static void first_rows(enc_model *m, int B, int T) {
   for (int i = 0; i < B; i++) m->host_i[i] = i * T;
   upload_i32(m, m->in_first, m->host_i, (size_t)B);
@@ -397,51 +397,133 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   R(m, out, nBC);
 }
 
-/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
-static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
-  if (enc_is_causal(&m->cfg)) {
-    layer_forward_preln(m, b, l, x, key, 0, 0);
-    return;
-  }
+/* A post-LN layer after its attention core, on n rows: r1 = x + dropout(attn_out Wo^T + bo),
+ * h1 = LN1(r1), out = LN2(h1 + dropout(MLP(h1))); x (n, C) and the first n rows of
+ * A->attn_out are its inputs, the first n rows of A's buffers its outputs. */
+static void layer_post_attention(enc_model *m, int l, const float *x, int n, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
-  int BT = b->B * b->T, C = c->hidden_size, I = c->intermediate_size;
+  int C = c->hidden_size, I = c->intermediate_size;
   float eps = c->layer_norm_eps, ph = pdrop(m, c->hidden_dropout_prob);
-  size_t nBC = (size_t)BT * C, nBI = (size_t)BT * I;
+  size_t nBC = (size_t)n * C, nBI = (size_t)n * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  qkv_forward(m, l, x, ORDO_DT_F32, 0, b->B * b->T, key);
-  attention_core(m, b, l, key);
   const float *ao = TI(A->attn_out, nBC);
-  op->matmul_forward(cx, A->r1, ao, P(m, L->ao_w), P(m, L->ao_b), BT, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, BT, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  op->matmul_forward(cx, A->r1, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   END();
   R(m, A->r1, nBC);
   op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
   op->layernorm_forward(cx, TO(A->h1, nBC), A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w),
-                        P(m, L->ln1_b), eps, BT, C);
+                        P(m, L->ln1_b), eps, n, C);
   END();
   const float *h1 = TI(A->h1, nBC);
   float *fcv = TO(A->fc, nBI);
-  op->matmul_forward(cx, fcv, h1, P(m, L->fc_w), P(m, L->fc_b), BT, C, I);
-  lora_forward(m, l, ENC_LORA_FC, h1, BT, fcv, I, key, lora_site(l, ENC_LORA_FC));
+  op->matmul_forward(cx, fcv, h1, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, h1, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
   END();
   act_forward(m, TO(A->gelu, nBI), TI(A->fc, nBI), (int64_t)nBI);
   END();
   const float *gv = TI(A->gelu, nBI);
-  op->matmul_forward(cx, A->r2, gv, P(m, L->proj_w), P(m, L->proj_b), BT, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, gv, BT, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
+  op->matmul_forward(cx, A->r2, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gv, n, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
   END();
   R(m, A->r2, nBC);
   op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   op->residual_forward(cx, A->r2, A->r2, TI(A->h1, nBC), (int64_t)nBC);
   END();
   op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
-                        eps, BT, C);
+                        eps, n, C);
   END();
   R(m, A->out, nBC);
+}
+
+/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
+static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+  if (enc_is_causal(&m->cfg)) {
+    layer_forward_preln(m, b, l, x, key, 0, 0);
+    return;
+  }
+  qkv_forward(m, l, x, ORDO_DT_F32, 0, b->B * b->T, key);
+  attention_core(m, b, l, key);
+  layer_post_attention(m, l, x, b->B * b->T, key);
+}
+
+/* Where first_qkv_forward left sequence i's query (element q + i * q_step of the layer's qkv
+ * storage) and keys (k + i * k_step, row stride ldkv, values C further). */
+typedef struct first_qkv {
+  size_t q, k, q_step, k_step, n; /* n: the values written */
+  int ldkv;
+} first_qkv;
+
+/* The last layer's projections under first_only into A->qkv: keys and values of every row
+ * (BT, 2C), then the queries of the first rows xf (B, C) alone, from the row blocks of the (3C, C)
+ * weight; with adapters on q, k or v or with rotary positions, the full (BT, 3C) product. */
+static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const float *xf, int B,
+                                   int T, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  const enc_layer_idx *L = &m->layer[l];
+  size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
+  void *qkv = m->acts[l].qkv;
+  int full = c->position == ENC_POS_ROPE || L->lora_a[ENC_LORA_QKV] >= 0;
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) full |= L->lora_a[st] >= 0;
+  if (full) {
+    qkv_forward(m, l, x, ORDO_DT_F32, 0, (int)BT, key);
+    return (first_qkv){0, C, T * 3 * C, T * 3 * C, BT * 3 * C, (int)(3 * C)};
+  }
+  /* BERT's q, k and v may be three specs read as one (3C, C) matrix */
+  const float *w = enc_w_n(m, L->qkv_w, 3 * C * C), *bias = enc_w_n(m, L->qkv_b, 3 * C);
+  float *kv = TO(qkv, BT * 2 * C), *q = TO(act_at(m, qkv, BT * 2 * C), (size_t)B * C);
+  m->be.ops->matmul_forward(m->be.ctx, kv, x, w + C * C, bias ? bias + C : NULL, (int)BT, (int)C,
+                            (int)(2 * C));
+  m->be.ops->matmul_forward(m->be.ctx, q, xf, w, bias, B, (int)C, (int)C);
+  END();
+  return (first_qkv){BT * 2 * C, 0, C, T * 2 * C, BT * 2 * C + (size_t)B * C, (int)(2 * C)};
+}
+
+/* The last post-LN layer at each sequence's first position only (enc_batch.first_only): keys and
+ * values of every position, the first positions' queries, then per sequence that query's
+ * attention over its real keys (the rows are right-padded, checked by enc_forward) through the
+ * cached-attention op, and the rest of the layer on those B rows: acts[l].out (B, C). x's first
+ * rows are gathered into g_b, backward scratch that an inference pass leaves free. */
+static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const float *x,
+                                uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int B = b->B, T = b->T, C = c->hidden_size;
+  enc_layer_acts *A = &m->acts[l];
+  first_rows(m, B, T);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_first, B, C);
+  first_qkv f = first_qkv_forward(m, l, x, m->g_b, B, T, key);
+  const float *qkv = TI(A->qkv, f.n);
+  float *ao = TO(A->attn_out, (size_t)B * C);
+  float *att = TO(A->att, (size_t)c->num_attention_heads * T); /* each call's probabilities */
+  for (int i = 0; i < B; i++) {
+    int len = 0;
+    while (len < T && b->mask[(size_t)i * T + len]) len++;
+    float *o = ao + (size_t)i * C;
+    const float *q = qkv + f.q + i * f.q_step, *k = qkv + f.k + i * f.k_step;
+    if (len == 0) zero_buf(m, o, F(C)); /* no real key: zeros, as attention_forward gives */
+    else
+      m->be.ops->attention_cached_forward(m->be.ctx, o, att, q, k, k + C, C, f.ldkv, 1, len, C,
+                                          c->num_attention_heads);
+  }
+  END();
+  layer_post_attention(m, l, m->g_b, B, key);
+}
+
+/* enc_batch.first_only: an inference forward of a post-LN encoder whose heads read the first
+ * position only, without position biases (the cached-attention op has none), on right-padded
+ * rows. */
+static void first_only_check(const enc_model *m, const enc_batch *b, int train) {
+  ORDO_CHECKF(!train && !enc_is_causal(&m->cfg) && !m->att_bias &&
+              !(m->heads & (ENC_HEAD_MLM | ENC_HEAD_RTD)),
+              "first_only: an inference forward of a post-LN encoder with first-position heads");
+  for (int i = 0; i < b->B; i++)
+    for (int t = 1; t < b->T; t++)
+      ORDO_CHECKF(!b->mask[(size_t)i * b->T + t] || b->mask[(size_t)i * b->T + t - 1],
+                  "first_only: row %d is not right-padded", i);
 }
 
 static void sync_low_precision_weights(enc_model *m) {
@@ -466,6 +548,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     ORDO_CHECKF(b->ids[i] >= 0 && b->ids[i] < c->vocab_size, "token id %d out of range", b->ids[i]);
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
   }
+  if (b->first_only) first_only_check(m, b, train);
   positions(m, b);
   upload_i32(m, m->in_ids, b->ids, (size_t)BT);
   upload_i32(m, m->in_mask, b->mask, (size_t)BT);
@@ -504,7 +587,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   }
   const float *x = m->x0;
   for (int l = 0; l < c->num_hidden_layers; l++) {
-    layer_forward(m, b, l, x, key);
+    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, x, key);
+    else layer_forward(m, b, l, x, key);
     x = m->acts[l].out;
   }
   if (m->lnf_out) {
@@ -558,7 +642,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     END();
     R(m, m->rtd_logits, (size_t)BT);
   }
-  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, T);
+  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, b->first_only ? 1 : T);
   if (m->heads & ENC_HEAD_POOLER) {
     op->gather_rows(cx, m->pool_in, h, m->in_first, B, C);
     op->matmul_forward(cx, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);

@@ -116,6 +116,7 @@ typedef struct dual_rows {
 static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
   if (r->n == 0) return;
   enc_batch b = rk_pack_rows(r->ids, r->msk, r->tt, r->n, r->T, r->longest);
+  b.first_only = 1; /* the head reads <s> alone */
   enc_forward(enc, &b, 0);
   enc_read(enc, r->z, enc->cls_logits, (size_t)r->n * r->L * sizeof(float));
   for (int k = 0; k < r->n; k++)
@@ -124,13 +125,47 @@ static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
   r->n = r->longest = 0;
 }
 
-void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
-                   const uint8_t *mask, int threads, float **z) {
+/* Row length of a cell: <s>, its first md_tokens / code_tokens tokens, </s>. */
+static int dual_cell_len(const rk_dual_config *dc, const rk_cell_tokens *ct, int32_t i,
+                         const nb_notebook *nb, int32_t cell) {
+  int keep = cell >= nb->n_code ? dc->md_tokens : dc->code_tokens;
+  int64_t len = ct->off[i][cell + 1] - ct->off[i][cell];
+  return (int)(len < keep ? len : keep) + 2;
+}
+
+/* Every cell of the selected notebooks, longest first (a counting sort by row length, stable in
+ * notebook order, so the batches are the same on every run), run in batches of at most maxB rows
+ * and RK_DUAL_BATCH_TOKENS positions: a batch's cells have nearly the same length, so almost
+ * nothing is padding, and the products keep about RK_DUAL_BATCH_TOKENS rows. */
+void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
+                      const nb_dataset *ds, const rk_cell_tokens *ct, const uint8_t *mask,
+                      float **z) {
   int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
   int T = per + 2, B = enc->maxB;
   ORDO_CHECK(enc->maxT >= T && enc->cfg.num_labels == 2 * dc->dim);
-  rk_cell_tokens ct;
-  rk_cell_tokens_build(&ct, tk, ds, mask, per, threads);
+  int64_t n = 0;
+  for (int32_t i = 0; i < ds->n; i++)
+    if (!mask || mask[i]) n += ds->nbs[i].n_cells;
+  int32_t *cell_nb = ordo_malloc((size_t)(n + 1) * sizeof *cell_nb);
+  int32_t *cell_c = ordo_malloc((size_t)(n + 1) * sizeof *cell_c);
+  int64_t *start = ordo_calloc((size_t)T + 2, sizeof *start); /* by length, longest first */
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (mask && !mask[i]) continue;
+    const nb_notebook *nb = &ds->nbs[i];
+    z[i] = ordo_calloc((size_t)nb->n_cells * 2 * dc->dim + 1, sizeof **z);
+    for (int32_t c = 0; c < nb->n_cells; c++) start[T + 1 - dual_cell_len(dc, ct, i, nb, c)]++;
+  }
+  for (int64_t k = 0, acc = 0; k <= T + 1; k++) {
+    int64_t cnt = start[k];
+    start[k] = acc, acc += cnt;
+  }
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (mask && !mask[i]) continue;
+    for (int32_t c = 0; c < ds->nbs[i].n_cells; c++) {
+      int64_t at = start[T + 1 - dual_cell_len(dc, ct, i, &ds->nbs[i], c)]++;
+      cell_nb[at] = i, cell_c[at] = c;
+    }
+  }
   dual_rows r = {.T = T, .L = 2 * dc->dim};
   r.ids = ordo_malloc((size_t)B * T * sizeof *r.ids);
   r.msk = ordo_malloc((size_t)B * T * sizeof *r.msk);
@@ -138,19 +173,26 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
   r.who_nb = ordo_malloc((size_t)B * sizeof *r.who_nb);
   r.who_cell = ordo_malloc((size_t)B * sizeof *r.who_cell);
   r.z = ordo_malloc((size_t)B * r.L * sizeof *r.z);
-  for (int32_t i = 0; i < ds->n; i++) {
-    if (mask && !mask[i]) continue;
-    const nb_notebook *nb = &ds->nbs[i];
-    z[i] = ordo_calloc((size_t)nb->n_cells * r.L + 1, sizeof **z);
-    for (int32_t c = 0; c < nb->n_cells; c++) {
-      int len = rk_dual_encode_cell(dc, tk, &ct, i, nb, c, T, r.ids + (size_t)r.n * T,
-                                    r.msk + (size_t)r.n * T, r.tt + (size_t)r.n * T);
-      r.longest = len > r.longest ? len : r.longest;
-      r.who_nb[r.n] = i, r.who_cell[r.n] = c;
-      if (++r.n == B) dual_rows_run(&r, enc, z);
-    }
+  for (int64_t k = 0; k < n; k++) {
+    int32_t i = cell_nb[k], c = cell_c[k];
+    int len = dual_cell_len(dc, ct, i, &ds->nbs[i], c);
+    if (r.n > 0 && (int64_t)(r.n + 1) * r.longest > RK_DUAL_BATCH_TOKENS) dual_rows_run(&r, enc, z);
+    rk_dual_encode_cell(dc, tk, ct, i, &ds->nbs[i], c, T, r.ids + (size_t)r.n * T,
+                        r.msk + (size_t)r.n * T, r.tt + (size_t)r.n * T);
+    r.longest = len > r.longest ? len : r.longest;
+    r.who_nb[r.n] = i, r.who_cell[r.n] = c;
+    if (++r.n == B) dual_rows_run(&r, enc, z);
   }
   dual_rows_run(&r, enc, z);
   free(r.ids), free(r.msk), free(r.tt), free(r.who_nb), free(r.who_cell), free(r.z);
+  free(cell_nb), free(cell_c), free(start);
+}
+
+void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,
+                   const uint8_t *mask, int threads, float **z) {
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
+  rk_cell_tokens ct;
+  rk_cell_tokens_build(&ct, tk, ds, mask, per, threads);
+  rk_dual_embed_ct(enc, tk, dc, ds, &ct, mask, z);
   rk_cell_tokens_free(&ct);
 }

@@ -1,6 +1,7 @@
 /* The AI4Code rankers on synthetic notebooks written by the test: true slots, order decoding,
  * slot features, the slot MLP's loss falling, a tiny pointwise encoder's loss falling, a whole
- * `rk_train` run (twice: same seed, same model), reloading it and predicting a valid submission. */
+ * `rk_train` run (twice: same seed, same model), reloading it and predicting a valid submission,
+ * the dual encoder's inference pass against its training forward. */
 #include <dirent.h>
 #include <math.h>
 #include <omp.h>
@@ -435,6 +436,60 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   free(a);
 }
 
+/* The dual encoder's inference pass (rk_dual_embed: cells longest first across notebooks, the
+ * last layer at <s> only) against the training path's forward (dual_micro: each notebook's cells
+ * in order, one batch padded to its longest, the full last layer): the same cell vectors within
+ * float32 reassociation (1e-5 norm-wise relative: other batch shapes and the (1, len) score
+ * product sum the same terms in another order, about 1e-7 here), and the same dual-only tau. */
+static void test_dual_fast_pass(const nb_dataset *ds, const char *dir) {
+  rk_model m;
+  ordo_err e = {{0}};
+  EXPECT(rk_model_load(&m, dir, NULL, &e) == 0, "%s", e.msg);
+  if (!m.has_dual) return;
+  const rk_dual_config *dc = &m.dc;
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens, T = per + 2;
+  int L = 2 * dc->dim;
+  float **z = calloc((size_t)ds->n, sizeof *z);
+  rk_dual_embed(&m.dual, m.tk, dc, ds, NULL, 1, z);
+  rk_cell_tokens ct;
+  rk_cell_tokens_build(&ct, m.tk, ds, NULL, per, 1);
+  double worst = 0;
+  ai4_tau fast = {0, 0}, ref = {0, 0};
+  for (int32_t i = 0; i < ds->n; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    int n = nb->n_cells, longest = 0;
+    ORDO_CHECK(n <= m.dual.maxB);
+    int32_t *ids = malloc((size_t)n * T * sizeof *ids), *msk = malloc((size_t)n * T * sizeof *msk);
+    int32_t *tt = malloc((size_t)n * T * sizeof *tt);
+    for (int32_t c = 0; c < n; c++) {
+      int len = rk_dual_encode_cell(dc, m.tk, &ct, i, nb, c, T, ids + (size_t)c * T,
+                                    msk + (size_t)c * T, tt + (size_t)c * T);
+      longest = len > longest ? len : longest;
+    }
+    enc_batch b = rk_pack_rows(ids, msk, tt, n, T, longest);
+    enc_forward(&m.dual, &b, 0);
+    float *zr = malloc((size_t)n * L * sizeof *zr);
+    enc_read(&m.dual, zr, m.dual.cls_logits, (size_t)n * L * sizeof *zr);
+    double err = rel_err_f32(z[i], zr, (int64_t)n * L);
+    worst = err > worst ? err : worst;
+    float *pf = malloc(((size_t)nb->n_md + 1) * sizeof *pf), *pr = malloc(((size_t)nb->n_md + 1) * sizeof *pr);
+    int32_t *of = malloc((size_t)n * sizeof *of), *orr = malloc((size_t)n * sizeof *orr);
+    rk_dual_positions(nb, z[i], dc->dim, pf);
+    rk_dual_positions(nb, zr, dc->dim, pr);
+    rk_order_from_md_pos(nb, pf, of);
+    rk_order_from_md_pos(nb, pr, orr);
+    ai4_tau_add(&fast, of, nb->order, n);
+    ai4_tau_add(&ref, orr, nb->order, n);
+    free(ids), free(msk), free(tt), free(zr), free(pf), free(pr), free(of), free(orr), free(z[i]);
+  }
+  EXPECT(worst < 1e-5, "dual inference pass vs the training forward: worst rel %.3g", worst);
+  EXPECT(ai4_tau_value(&fast) == ai4_tau_value(&ref), "dual-only tau %.6f vs %.6f",
+         ai4_tau_value(&fast), ai4_tau_value(&ref));
+  free(z);
+  rk_cell_tokens_free(&ct);
+  rk_model_free(&m);
+}
+
 int main(void) {
   omp_set_num_threads(1); /* small work: one thread is faster and the same bits on any machine */
   char tmp[] = "/tmp/ordo-test-ranker-XXXXXX";
@@ -457,6 +512,7 @@ int main(void) {
   test_train_predict(&ds, tmp);
   char tokdir[600];
   snprintf(tokdir, sizeof tokdir, "%s/m1", tmp);
+  test_dual_fast_pass(&ds, tokdir);
   test_point_loss_falls(&ds, tokdir);
 
   nb_dataset_free(&ds);
