@@ -83,7 +83,7 @@ void scatter_add_rows_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dst, const float *sr
 /* layernorm_cpu.c */
 void layernorm_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, float *rstd, const float *inp, const float *w,
                            const float *b, float eps, int N, int C);
-void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C);
 
@@ -124,11 +124,11 @@ void rope_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, const int32_t *po
 
 /* elementwise_cpu.c */
 void gelu_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N);
-void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N);
+void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
 void gelu_tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N);
-void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N);
+void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
 void tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N);
-void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N);
+void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *out, const float *dout, int64_t N);
 void dropout_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
                          int64_t N);
 void dropout_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *dout, float p, uint64_t seed,

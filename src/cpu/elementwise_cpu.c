@@ -15,6 +15,14 @@
 
 enum { PW_BLOCK = 4096 }; /* 16 KiB of floats per task: in L1/L2, many tasks per tensor */
 
+/* The acc argument of the activations' backward (ops.h): with ORDO_OVERWRITE a block of the
+ * gradient is zeroed just before the += loop writes it, while it is in cache, where a zero-fill
+ * of the whole buffer by the caller would be one more pass over memory; the bits are those of
+ * accumulating onto zeros. */
+static void acc_or_zero(float *dinp, int64_t n, int acc) {
+  if (!acc) memset(dinp, 0, (size_t)n * sizeof(float));
+}
+
 static int64_t pw_blocks(int64_t N) { return (N + PW_BLOCK - 1) / PW_BLOCK; }
 static int64_t pw_end(int64_t blk, int64_t N) {
   return (blk + 1) * PW_BLOCK < N ? (blk + 1) * PW_BLOCK : N;
@@ -34,7 +42,7 @@ void gelu_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, i
  * buffers (2 x 2 KiB per thread) so that erff and expf each get a loop of their own and
  * vectorize (vecmath.h). */
 enum { GELU_SUB = 512 };
-void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
+void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
   const float inv_sqrt_2pi = 0.3989422804014327f;
 #pragma omp parallel for schedule(static)
@@ -53,6 +61,7 @@ void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp,
       for (int k = 0; k < n; k++) pdf[k] = expf(pdf[k]);
 #pragma omp simd
       for (int k = 0; k < n; k++) cdf[k] = erff(x[k] * (float)M_SQRT1_2);
+      acc_or_zero(dinp + s0, n, acc);
 #pragma omp simd
       for (int k = 0; k < n; k++) {
         float ph = pdf[k] > VEC_EXP_TINY ? inv_sqrt_2pi * pdf[k] : 0.0f;
@@ -76,11 +85,12 @@ void gelu_tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *i
   }
 }
 
-void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
+void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
     const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
+    acc_or_zero(dinp + i0, i1 - i0, acc);
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++) {
       float x = inp[i];
@@ -100,11 +110,12 @@ void tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, i
   }
 }
 
-void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N) {
+void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *out, const float *dout, int64_t N) {
   if (!dinp) return;
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
     const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
+    acc_or_zero(dinp + i0, i1 - i0, acc);
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
   }

@@ -3,6 +3,7 @@
  * rows in order (x-hat recomputed from mean/rstd), so there is no per-thread partial buffer,
  * no float atomics, and the bits do not depend on the thread count. */
 #include <math.h>
+#include <string.h>
 
 #include "cpu/cpu_ops.h"
 #include "ordo/core.h"
@@ -34,7 +35,7 @@ void layernorm_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, f
   }
 }
 
-void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C) {
   if (dinp) {
@@ -51,6 +52,7 @@ void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, f
       }
       gmean /= (float)C;
       gxmean /= (float)C;
+      if (!acc) memset(dx, 0, (size_t)C * sizeof(float)); /* in cache: += onto it, as before */
 #pragma omp simd
       for (int c = 0; c < C; c++) {
         float g = d[c] * (w ? w[c] : 1.0f);

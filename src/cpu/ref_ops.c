@@ -82,7 +82,7 @@ static void layernorm_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, float *
 
 /* With xh = (x - mean) * rstd and g = dout * w:
  * dx = rstd * (g - mean(g) - xh * mean(g * xh)); dw += dout * xh; db += dout. */
-static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
+static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, float *dw, float *db, const float *dout,
                                    const float *inp, const float *w, const float *mean,
                                    const float *rstd, int N, int C) {
   for (int n = 0; n < N; n++) {
@@ -97,6 +97,7 @@ static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float
     }
     gmean /= (float)C;
     gxmean /= (float)C;
+    if (dinp && !acc) memset(dinp + (int64_t)n * C, 0, (size_t)C * sizeof(float));
     for (int c = 0; c < C; c++) {
       float xh = (x[c] - m) * s;
       float g = d[c] * (w ? w[c] : 1.0f);
@@ -294,8 +295,9 @@ static void gelu_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float 
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x). */
-static void gelu_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
+static void gelu_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
+  if (!acc) memset(dinp, 0, (size_t)N * sizeof(float));
   const float inv_sqrt_2pi = 0.3989422804014327f;
   for (int64_t i = 0; i < N; i++) {
     float x = inp[i];
@@ -315,8 +317,9 @@ static void gelu_tanh_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const f
 }
 
 /* d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
-static void gelu_tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
+static void gelu_tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
+  if (!acc) memset(dinp, 0, (size_t)N * sizeof(float));
   for (int64_t i = 0; i < N; i++) {
     float x = inp[i];
     float th = tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x));
@@ -329,8 +332,9 @@ static void tanh_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float 
   for (int64_t i = 0; i < N; i++) out[i] = tanhf(inp[i]);
 }
 
-static void tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N) {
+static void tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *out, const float *dout, int64_t N) {
   if (!dinp) return;
+  if (!acc) memset(dinp, 0, (size_t)N * sizeof(float));
   for (int64_t i = 0; i < N; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 

@@ -191,8 +191,8 @@ static void t_layernorm(tcase *tc) {
   check(tc, "layernorm_forward rstd", drstd, rstd, BT, TOL_F32);
   float *d = in_f32(tc, BT * C, -1, 1, &dd), *gx = in_f32(tc, BT * C, -1, 1, &dgx);
   float *gw = in_f32(tc, C, -1, 1, &dgw), *gb = in_f32(tc, C, -1, 1, &dgb);
-  R->layernorm_backward(NULL, gx, gw, gb, d, x, w, mean, rstd, BT, C);
-  tc->be->ops->layernorm_backward(tc->be->ctx, dgx, dgw, dgb, dd, dx, dw, dmean, drstd, BT, C);
+  R->layernorm_backward(NULL, gx, ORDO_ACCUMULATE, gw, gb, d, x, w, mean, rstd, BT, C);
+  tc->be->ops->layernorm_backward(tc->be->ctx, dgx, ORDO_ACCUMULATE, dgw, dgb, dd, dx, dw, dmean, drstd, BT, C);
   check(tc, "layernorm_backward dinp", dgx, gx, BT * C, TOL_F32);
   check(tc, "layernorm_backward dw", dgw, gw, C, TOL_F32);
   check(tc, "layernorm_backward db", dgb, gb, C, TOL_F32);
@@ -295,7 +295,7 @@ static void t_rope(tcase *tc) {
 }
 
 typedef void (*unary_fwd)(ordo_ctx *, float *, const float *, int64_t);
-typedef void (*unary_bwd)(ordo_ctx *, float *, const float *, const float *, int64_t);
+typedef void (*unary_bwd)(ordo_ctx *, float *, int, const float *, const float *, int64_t);
 
 /* A pointwise pair; the backward reads the forward's input (or, tanh, its output). */
 static void t_unary(tcase *tc, const char *name, unary_fwd rf, unary_fwd bf, unary_bwd rb,
@@ -308,8 +308,8 @@ static void t_unary(tcase *tc, const char *name, unary_fwd rf, unary_fwd bf, una
   snprintf(what, sizeof what, "%s_forward", name);
   check(tc, what, dout, out, N1, TOL_F32);
   float *d = in_f32(tc, N1, -1, 1, &dd), *g = in_f32(tc, N1, -1, 1, &dg);
-  rb(NULL, g, bwd_uses_out ? out : x, d, N1);
-  bb(tc->be->ctx, dg, bwd_uses_out ? dout : dx, dd, N1);
+  rb(NULL, g, ORDO_ACCUMULATE, bwd_uses_out ? out : x, d, N1);
+  bb(tc->be->ctx, dg, ORDO_ACCUMULATE, bwd_uses_out ? dout : dx, dd, N1);
   snprintf(what, sizeof what, "%s_backward", name);
   check(tc, what, dg, g, N1, TOL_F32);
 }

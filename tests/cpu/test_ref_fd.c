@@ -194,7 +194,7 @@ static void test_layernorm(const ordo_ops *ops, ordo_rng *r) {
   EXPECT_REL("ln rstd", rel_err(rstd, rs, L_N), TOL_FWD);
 
   float gx[L_N * L_C] = {0}, gw[L_C] = {0}, gb[L_C] = {0};
-  ops->layernorm_backward(NULL, gx, gw, gb, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, gx, ORDO_ACCUMULATE, gw, gb, g, x, w, mean, rstd, L_N, L_C);
   double nx[L_N * L_C], nw[L_C], nb[L_C];
   fd_grad(ln_loss, &c, dx, L_N * L_C, nx);
   fd_grad(ln_loss, &c, dw, L_C, nw);
@@ -204,12 +204,12 @@ static void test_layernorm(const ordo_ops *ops, ordo_rng *r) {
   EXPECT_REL("ln db", rel_err(gb, nb, L_C), TOL_GRAD);
 
   float gx2[L_N * L_C] = {0}, gw2[L_C] = {0};
-  ops->layernorm_backward(NULL, gx2, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, gx2, ORDO_ACCUMULATE, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
   EXPECT(memcmp(gx, gx2, sizeof gx) == 0, "ln dinp with NULL dw/db");
-  ops->layernorm_backward(NULL, gx2, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, gx2, ORDO_ACCUMULATE, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
   expect_twice("ln dinp twice", gx2, gx, L_N * L_C);
-  ops->layernorm_backward(NULL, NULL, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
-  ops->layernorm_backward(NULL, NULL, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, NULL, ORDO_ACCUMULATE, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, NULL, ORDO_ACCUMULATE, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
   expect_twice("ln dw twice", gw2, gw, L_C);
 }
 
@@ -540,21 +540,21 @@ static void test_pointwise(const ordo_ops *ops, ordo_rng *r) {
     memset(gx, 0, sizeof gx), memset(gx2, 0, sizeof gx2);
     for (int k = 0; k < 2; k++) {
       if (which == 0) {
-        if (k == 0) ops->gelu_backward(NULL, gx, x, g, P_N);
-        ops->gelu_backward(NULL, gx2, x, g, P_N);
+        if (k == 0) ops->gelu_backward(NULL, gx, ORDO_ACCUMULATE, x, g, P_N);
+        ops->gelu_backward(NULL, gx2, ORDO_ACCUMULATE, x, g, P_N);
       } else if (which == 2) {
-        if (k == 0) ops->gelu_tanh_backward(NULL, gx, x, g, P_N);
-        ops->gelu_tanh_backward(NULL, gx2, x, g, P_N);
+        if (k == 0) ops->gelu_tanh_backward(NULL, gx, ORDO_ACCUMULATE, x, g, P_N);
+        ops->gelu_tanh_backward(NULL, gx2, ORDO_ACCUMULATE, x, g, P_N);
       } else {
-        if (k == 0) ops->tanh_backward(NULL, gx, out, g, P_N);
-        ops->tanh_backward(NULL, gx2, out, g, P_N);
+        if (k == 0) ops->tanh_backward(NULL, gx, ORDO_ACCUMULATE, out, g, P_N);
+        ops->tanh_backward(NULL, gx2, ORDO_ACCUMULATE, out, g, P_N);
       }
     }
     fd_grad(pw_loss, &c, dx, P_N, nx);
     EXPECT_REL(nm, rel_err(gx, nx, P_N), TOL_GRAD);
     expect_twice(nm, gx2, gx, P_N);
   }
-  ops->gelu_backward(NULL, NULL, x, g, P_N); /* NULL gradient: nothing to do */
+  ops->gelu_backward(NULL, NULL, ORDO_ACCUMULATE, x, g, P_N); /* NULL gradient: nothing to do */
 
   float a[P_N], b[P_N];
   double da[P_N], db[P_N];
