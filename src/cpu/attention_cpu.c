@@ -74,6 +74,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
   uint64_t blk = offset >> 2;
   int64_t i = 0;
   int skip = (int)(offset & 3); /* words of the first block before element 0 */
+  const uint32_t keep_from = cpu_dropout_keep_from(p);
   while (i < n) {
     uint32_t wd[4][ATT_LANES], words[4 * ATT_LANES];
     cpu_philox_lanes(wd, blk, seed);
@@ -81,14 +82,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
       for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
     int64_t m = 4 * ATT_LANES - skip; /* elements covered by these words */
     if (m > n - i) m = n - i;
-    const uint32_t *w = words + skip;
-    float *d = dst + i;
-    const float *s = src + i;
-#pragma omp simd
-    for (int64_t k = 0; k < m; k++) {
-      float u = (float)(w[k] >> 8) * (1.0f / 16777216.0f); /* as philox_uniform */
-      d[k] = u >= p ? s[k] * scale : 0.0f;
-    }
+    cpu_dropout_words(dst + i, src + i, words + skip, m, keep_from, scale);
     i += m;
     blk += ATT_LANES;
     skip = 0;

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ordo/ops.h"
 
@@ -103,6 +104,33 @@ void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, fl
  * dropout draw one word per element). out[w][l]: word w of block ctr0 + l. elementwise_cpu.c */
 enum { CPU_PHILOX_LANES = 16 };
 void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
+
+/* Dropout's keep rule on Philox words: kept where philox_uniform's u = (w >> 8) * 2^-24 >= p,
+ * i.e. where w >> 8 >= ceil(p * 2^24) (exact in double; p = 1: 2^24, nothing kept). Compared
+ * on integers and applied through a bit mask, the loops below have no branch and vectorize
+ * (a select on the float compare, or a load under it, kept them scalar). */
+static inline uint32_t cpu_dropout_keep_from(float p) {
+  return (uint32_t)ceil((double)p * 16777216.0);
+}
+static inline uint32_t cpu_f32_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+static inline float cpu_f32_from_bits(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+/* dst[i] = kept(w[i]) ? src[i] * scale : 0 for i < n, bit for bit; dst may alias src. */
+static inline void cpu_dropout_words(float *dst, const float *src, const uint32_t *w, int64_t n,
+                                     uint32_t keep_from, float scale) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t keep = 0u - (uint32_t)((w[i] >> 8) >= keep_from);
+    dst[i] = cpu_f32_from_bits(cpu_f32_bits(src[i] * scale) & keep);
+  }
+}
 
 /* attention_cpu.c */
 void attention_cached_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, const float *q, const float *k,

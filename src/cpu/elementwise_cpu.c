@@ -121,17 +121,6 @@ void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const fl
   }
 }
 
-static inline uint32_t f32_bits(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-static inline float f32_from_bits(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
-
 enum { DROP_LANES = CPU_PHILOX_LANES };
 void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
   const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
@@ -163,8 +152,7 @@ static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, 
   ORDO_CHECK(p >= 0.0f && p <= 1.0f);
   if (N <= 0) return;
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  /* u = k * 2^-24 >= p  <=>  k >= ceil(p * 2^24), exact in double (p = 1: 2^24, nothing kept) */
-  const uint32_t keep_from = (uint32_t)ceil((double)p * 16777216.0);
+  const uint32_t keep_from = cpu_dropout_keep_from(p);
   const uint64_t first = offset >> 2, last = (offset + (uint64_t)N - 1) >> 2;
   const int64_t ngroups = (int64_t)((last - first) / DROP_LANES) + 1;
 #pragma omp parallel for schedule(static)
@@ -180,24 +168,16 @@ static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, 
     int64_t i0 = w0 > offset ? (int64_t)(w0 - offset) : 0;
     int64_t i1 = (int64_t)(w1 - offset) < N ? (int64_t)(w1 - offset) : N;
     const int64_t base = (int64_t)(offset - w0); /* element i uses words[base + i] */
-    /* Kept where the 24-bit uniform word >> 8 is >= keep_from (u >= p, compared exactly on
-     * integers), applied through bit masks: the loops have no branch and vectorize (a select
-     * on a float compare or a load under the condition kept them scalar). The values are the
-     * plain form's, dst[i] (+)= kept ? src[i] * scale : 0, bit for bit. */
-    const uint32_t *wi = words + base;
     if (accumulate) {
 #pragma omp simd
       for (int64_t i = i0; i < i1; i++) {
-        uint32_t keep = 0u - (uint32_t)((wi[i] >> 8) >= keep_from);
+        /* the plain form's dst[i] += kept ? src[i] * scale : 0, bit for bit */
+        uint32_t keep = 0u - (uint32_t)((words[base + i] >> 8) >= keep_from);
         float d = dst[i], kept = d + src[i] * scale, dropped = d + 0.0f;
-        dst[i] = f32_from_bits((f32_bits(kept) & keep) | (f32_bits(dropped) & ~keep));
+        dst[i] = cpu_f32_from_bits((cpu_f32_bits(kept) & keep) | (cpu_f32_bits(dropped) & ~keep));
       }
     } else {
-#pragma omp simd
-      for (int64_t i = i0; i < i1; i++) {
-        uint32_t keep = 0u - (uint32_t)((wi[i] >> 8) >= keep_from);
-        dst[i] = f32_from_bits(f32_bits(src[i] * scale) & keep);
-      }
+      cpu_dropout_words(dst + i0, src + i0, words + (base + i0), i1 - i0, keep_from, scale);
     }
   }
 }
