@@ -62,9 +62,13 @@ void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const fl
 #pragma omp simd
       for (int k = 0; k < n; k++) cdf[k] = erff(x[k] * (float)M_SQRT1_2);
       acc_or_zero(dinp + s0, n, acc);
+      /* the flush below VEC_EXP_TINY compares bits: pdf >= 0, where the order of the bit
+       * patterns is that of the floats, and an integer select vectorizes (a float one did not) */
+      const uint32_t tiny = cpu_f32_bits(VEC_EXP_TINY);
 #pragma omp simd
       for (int k = 0; k < n; k++) {
-        float ph = pdf[k] > VEC_EXP_TINY ? inv_sqrt_2pi * pdf[k] : 0.0f;
+        uint32_t big = 0u - (uint32_t)(cpu_f32_bits(pdf[k]) > tiny);
+        float ph = cpu_f32_from_bits(cpu_f32_bits(inv_sqrt_2pi * pdf[k]) & big);
         dinp[s0 + k] += dout[s0 + k] * (0.5f * (1.0f + cdf[k]) + x[k] * ph);
       }
     }
