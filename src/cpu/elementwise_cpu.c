@@ -7,6 +7,9 @@
  * element, which computes the whole block and keeps one word), sixteen blocks at a time in
  * SIMD lanes: the mask is identical, at a small fraction of the RNG work. */
 #include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "cpu/cpu_ops.h"
 #include "cpu/vecmath.h"
@@ -126,6 +129,15 @@ void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const fl
 }
 
 enum { DROP_LANES = CPU_PHILOX_LANES };
+#if defined(__AVX2__)
+/* hi, lo: the high and low 32 bits of a[i] * m[i] for each of the 8 lanes */
+static inline void philox_mul8(__m256i a, __m256i m, __m256i *hi, __m256i *lo) {
+  __m256i pe = _mm256_mul_epu32(a, m);                        /* lanes 0, 2, 4, 6 */
+  __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); /* lanes 1, 3, 5, 7 */
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+  *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+}
+#endif
 void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
   const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
   uint32_t c0[DROP_LANES], c1[DROP_LANES], c2[DROP_LANES], c3[DROP_LANES];
@@ -134,6 +146,33 @@ void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t
     c0[l] = (uint32_t)c, c1[l] = (uint32_t)(c >> 32), c2[l] = 0, c3[l] = 0;
   }
   uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+#if defined(__AVX2__)
+  /* The rounds on 8 lanes per vector: the 32 x 32 -> 64-bit products of the even lanes and of
+   * the odd ones (vpmuludq), their high and low halves blended back into lane order. GCC's
+   * vectorization of the loop below widened every lane to 64 bits and shuffled it back,
+   * about four times the instructions. The same words. */
+  const __m256i m0 = _mm256_set1_epi32((int)M0), m1 = _mm256_set1_epi32((int)M1);
+  for (int v = 0; v < DROP_LANES; v += 8) {
+    __m256i x0 = _mm256_loadu_si256((const __m256i *)(c0 + v));
+    __m256i x1 = _mm256_loadu_si256((const __m256i *)(c1 + v));
+    __m256i x2 = _mm256_loadu_si256((const __m256i *)(c2 + v));
+    __m256i x3 = _mm256_loadu_si256((const __m256i *)(c3 + v));
+    uint32_t kk0 = k0, kk1 = k1;
+    for (int r = 0; r < 10; r++) {
+      __m256i hi0, lo0, hi1, lo1;
+      philox_mul8(x0, m0, &hi0, &lo0);
+      philox_mul8(x2, m1, &hi1, &lo1);
+      __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)kk0));
+      __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)kk1));
+      x0 = n0, x1 = lo1, x2 = n2, x3 = lo0;
+      kk0 += W0, kk1 += W1;
+    }
+    _mm256_storeu_si256((__m256i *)(out[0] + v), x0);
+    _mm256_storeu_si256((__m256i *)(out[1] + v), x1);
+    _mm256_storeu_si256((__m256i *)(out[2] + v), x2);
+    _mm256_storeu_si256((__m256i *)(out[3] + v), x3);
+  }
+#else
   for (int r = 0; r < 10; r++) {
 #pragma omp simd
     for (int l = 0; l < DROP_LANES; l++) {
@@ -146,6 +185,7 @@ void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t
   }
   for (int l = 0; l < DROP_LANES; l++)
     out[0][l] = c0[l], out[1][l] = c1[l], out[2][l] = c2[l], out[3][l] = c3[l];
+#endif
 }
 
 /* Applies the dropout mask of elements [0, N) (Philox words offset .. offset+N-1):
