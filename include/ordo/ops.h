@@ -15,8 +15,8 @@
  *  - backward functions ACCUMULATE (+=) into every gradient they write, parameters and
  *    inputs alike: residual branches and gradient accumulation need no extra code, and the
  *    caller zeroes activation gradients before a backward pass. Where an op is often the
- *    first writer of its input's gradient (layernorm_backward and the activations' backward:
- *    gelu, gelu_tanh, tanh) it takes `acc` after dinp: ORDO_ACCUMULATE adds as above,
+ *    first writer of its input's gradient (layernorm_backward, attention_backward and the
+ *    activations' backward: gelu, gelu_tanh, tanh) it takes `acc` after dinp: ORDO_ACCUMULATE adds as above,
  *    ORDO_OVERWRITE stores the gradient without reading dinp's earlier contents (no zero-fill
  *    pass before it; the same bits as accumulating onto zeros);
  *  - a NULL gradient pointer means "not needed" (frozen weight, no bias, first layer);
@@ -114,7 +114,7 @@ typedef struct ordo_ops {
    * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p.
    * dbias (NH, T, T) or NULL: += the gradient of the softmax input, summed over the batch in
    * batch order (the bias's gradient); computed only along with dqkv (dqkv NULL: nothing). */
-  void (*attention_backward)(ordo_ctx *ctx, float *dqkv, float *dbias, float *scratch, const float *dout,
+  void (*attention_backward)(ordo_ctx *ctx, float *dqkv, int acc, float *dbias, float *scratch, const float *dout,
                              const float *qkv, const float *att, const int32_t *mask, float p,
                              uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 

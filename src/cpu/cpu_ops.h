@@ -139,7 +139,7 @@ void attention_cached_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *
 void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, float *scratch, const float *qkv,
                            const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH);
-void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch, const float *dout,
+void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, float *dbias, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int32_t *mask, float p,
                             uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 

@@ -236,7 +236,7 @@ static void attention_cached_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, 
  * dPd[u] = dout . v[u]; dv[u] += Pd[u] dout; dP[u] = M[u] dPd[u];
  * dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]); dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q.
  * The reference keeps dP in scratch. */
-static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch,
+static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, float *dbias, float *scratch,
                                    const float *dout, const float *qkv, const float *att,
                                    const int32_t *mask, float pdrop, uint64_t seed,
                                    uint64_t offset, int B, int T, int C, int NH) {
@@ -244,6 +244,7 @@ static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float
   ORDO_CHECK(NH > 0 && C % NH == 0);
   ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f);
   if (!dqkv) return;
+  if (!acc) memset(dqkv, 0, (size_t)B * T * 3 * C * sizeof(float));
   int hs = C / NH;
   float scale = 1.0f / sqrtf((float)hs);
   float dscale = pdrop < 1.0f ? 1.0f / (1.0f - pdrop) : 0.0f;

@@ -603,8 +603,7 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
-  zero_buf(m, m->g_qkv, F(nBC * 3));
-  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, m->g_att_bias, m->g_att, dattn, A->qkv, A->att,
+  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, ORDO_OVERWRITE, m->g_att_bias, m->g_att, dattn, A->qkv, A->att,
                                 m->in_mask, pdrop(m, c->attention_probs_dropout_prob), key,
                                 site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   R(m, m->g_qkv, 3 * nBC);

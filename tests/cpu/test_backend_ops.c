@@ -243,8 +243,8 @@ static void t_attention_case(tcase *tc, int padded, int causal, int with_bias, f
   check(tc, what, datt, att, NA, TOL_F32);
   float *d = in_f32(tc, NO, -1, 1, &dd), *gq = in_f32(tc, NQ, -1, 1, &dgq);
   float *gb = with_bias ? in_f32(tc, NB, -1, 1, &dgb) : NULL;
-  R->attention_backward(NULL, gq, gb, scr, d, qkv, att, hmask, p, seed, offset, B, T, C, NH);
-  tc->be->ops->attention_backward(tc->be->ctx, dgq, dgb, dscr, dd, dq, datt, dmask, p, seed, offset,
+  R->attention_backward(NULL, gq, ORDO_ACCUMULATE, gb, scr, d, qkv, att, hmask, p, seed, offset, B, T, C, NH);
+  tc->be->ops->attention_backward(tc->be->ctx, dgq, ORDO_ACCUMULATE, dgb, dscr, dd, dq, datt, dmask, p, seed, offset,
                                   B, T, C, NH);
   snprintf(what, sizeof what, "%s dqkv", name);
   check(tc, what, dgq, gq, NQ, TOL_F32);

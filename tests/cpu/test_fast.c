@@ -154,6 +154,23 @@ static void test_overwrite_backend(ordo_rng *r, const ordo_ops *o) {
       EXPECT(isnan(nan[N * C]), "%s ln: overwrite wrote past its rows", o->name);
   }
   free(x), free(d), free(w), free(zero), free(nan);
+  /* attention_backward's dqkv, with attention dropout (its products' beta on the fast path) */
+  enum { B = 2, T = 9, AC = 16, NH = 2 };
+  float *qkv = frand(r, B * T * 3 * AC, -1, 1), *dout = frand(r, B * T * AC, -1, 1);
+  float out[B * T * AC], att[B * NH * T * T], scr[B * NH * T * T], g0[B * T * 3 * AC],
+      g1[B * T * 3 * AC];
+  for (float p = 0.0f; p < 0.3f; p += 0.2f) {
+    o->attention_forward(NULL, out, att, scr, qkv, NULL, 0, NULL, p, 7, 3, B, T, AC, NH);
+    memset(g0, 0, sizeof g0);
+    for (int i = 0; i < B * T * 3 * AC; i++) g1[i] = NAN;
+    o->attention_backward(NULL, g0, ORDO_ACCUMULATE, NULL, scr, dout, qkv, att, NULL, p, 7, 3, B,
+                          T, AC, NH);
+    o->attention_backward(NULL, g1, ORDO_OVERWRITE, NULL, scr, dout, qkv, att, NULL, p, 7, 3, B,
+                          T, AC, NH);
+    EXPECT(memcmp(g0, g1, sizeof g0) == 0, "%s attention p=%g: overwrite differs from += onto zeros",
+           o->name, p);
+  }
+  free(qkv), free(dout);
 }
 static void test_overwrite(ordo_rng *r) {
   test_overwrite_backend(r, R);
@@ -249,10 +266,10 @@ static void test_attention_p(ordo_rng *r, float pdrop, int causal) {
     }
     EXPECT(same, "att dropout: fast and reference masks identical");
   }
-  R->attention_backward(NULL, g[0], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
-  F->attention_backward(NULL, g[1], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  R->attention_backward(NULL, g[0], ORDO_ACCUMULATE, NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(NULL, g[1], ORDO_ACCUMULATE, NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(1); /* one sgemm per (batch, head) pair: same bits on 1 thread */
-  F->attention_backward(NULL, g[2], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(NULL, g[2], ORDO_ACCUMULATE, NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(nthr);
   EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", g[1], g[0], NQ, TOL_GEMM);
   EXPECT_SAME("att dqkv", g[1], g[2], NQ);
@@ -317,10 +334,10 @@ static void test_attention_bias(ordo_rng *r) {
   F->attention_forward(NULL, o1, a1, NULL, qkv, mask, 0, bias, 0.0f, 1, 0, B, T, C, NH);
   EXPECT_REL("att+bias fwd", o1, o0, NO, TOL_GEMM);
   EXPECT_REL("att+bias probs", a1, a0, NA, TOL_GEMM);
-  R->attention_backward(NULL, gq[0], gb[0], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
-  F->attention_backward(NULL, gq[1], gb[1], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  R->attention_backward(NULL, gq[0], ORDO_ACCUMULATE, gb[0], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_backward(NULL, gq[1], ORDO_ACCUMULATE, gb[1], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
   omp_set_num_threads(1);
-  F->attention_backward(NULL, gq[2], gb[2], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_backward(NULL, gq[2], ORDO_ACCUMULATE, gb[2], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
   omp_set_num_threads(nthr);
   EXPECT_REL("att+bias dqkv", gq[1], gq[0], NQ, TOL_GEMM);
   EXPECT_REL("att+bias dbias", gb[1], gb[0], NB, TOL_REDUCE);

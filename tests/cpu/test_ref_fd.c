@@ -361,7 +361,7 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop, int 
   EXPECT(allpad_ok, "a sequence with every key padded gives zero output");
 
   float *gq = fz(NQ), *gq2 = fz(NQ);
-  ops->attention_backward(NULL, gq, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   fd_grad(att_loss, &c, dq, NQ, nq);
   EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
   /* per sequence too, so that the short ones are not hidden in the norm of the long one */
@@ -369,10 +369,10 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop, int 
     int64_t o = (int64_t)b * A_T * 3 * A_C;
     EXPECT_REL("att dqkv per sequence", rel_err(gq + o, nq + o, A_T * 3 * A_C), TOL_GRAD);
   }
-  ops->attention_backward(NULL, gq2, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_backward(NULL, gq2, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   expect_twice("att twice", gq2, gq, NQ);
-  ops->attention_backward(NULL, NULL, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
+  ops->attention_backward(NULL, NULL, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
                           A_NH); /* no-op */
 
   /* mask NULL == every key real */
@@ -417,15 +417,15 @@ static void test_attention_bias(const ordo_ops *ops, ordo_rng *r) {
   att_f64(ref, NULL, &c);
   EXPECT_REL("att+bias fwd", rel_err(out, ref, NO), TOL_FWD);
   float *gq = fz(NQ), *gb = fz(NB), *gb2 = fz(NB);
-  ops->attention_backward(NULL, gq, gb, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq, ORDO_ACCUMULATE, gb, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   fd_grad(att_loss, &c, dq, NQ, nq);
   fd_grad(att_loss, &c, dbias, NB, nb);
   EXPECT_REL("att+bias dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
   EXPECT_REL("att+bias dbias", rel_err(gb, nb, NB), TOL_GRAD);
   /* accumulates, like every backward */
   float *gq2 = fz(NQ);
-  ops->attention_backward(NULL, gq2, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_backward(NULL, gq2, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   free(gq2);
   expect_twice("att dbias twice", gb2, gb, NB);
   free(qkv), free(g), free(out), free(att), free(scr), free(bias), free(gq), free(gb), free(gb2);
