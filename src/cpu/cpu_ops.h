@@ -96,6 +96,11 @@ void matmul_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, floa
 /* dbias (OUT) += column sums of dout (N, OUT), columns split across threads, rows summed in
  * order: deterministic for any thread count. Shared with other column reductions. */
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
+/* Inside a parallel region: the calling thread's contiguous range [*c0, *c1) of C columns, in
+ * whole blocks of `block` columns. Column reductions give each thread such a range and walk the
+ * rows in order over it: each column is summed row by row whatever the thread count, and each
+ * thread reads one contiguous piece of every row. */
+void cpu_thread_cols(int C, int block, int *c0, int *c1);
 void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -31,14 +31,18 @@ enum { COLSUM_BLOCK = 64 };
  * row in order: the same bits for any thread count, those of the plain row-by-row loop. (The
  * older order, each 64-column block down all N rows, touched a new page with every row: 1.6% of
  * a one-thread training step, bench/NOTES.md.) */
+void cpu_thread_cols(int C, int block, int *c0, int *c1) {
+  const int nblk = (C + block - 1) / block, nt = omp_get_num_threads(), t = omp_get_thread_num();
+  *c0 = (int)((int64_t)nblk * t / nt) * block;
+  *c1 = (int)((int64_t)nblk * (t + 1) / nt) * block;
+  if (*c1 > C) *c1 = C;
+}
+
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT) {
-  const int nblk = (OUT + COLSUM_BLOCK - 1) / COLSUM_BLOCK;
 #pragma omp parallel
   {
-    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int c0 = (int)((int64_t)nblk * t / nt) * COLSUM_BLOCK;
-    int c1 = (int)((int64_t)nblk * (t + 1) / nt) * COLSUM_BLOCK;
-    if (c1 > OUT) c1 = OUT;
+    int c0, c1;
+    cpu_thread_cols(OUT, COLSUM_BLOCK, &c0, &c1);
     for (int n = 0; n < N; n++) {
       const float *s = src + (int64_t)n * OUT;
 #pragma omp simd
