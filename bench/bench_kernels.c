@@ -53,14 +53,14 @@ static void run_ops(const ordo_ops *o, bench_bufs *s, double *ms, int reps) {
   TIME_BEST(ms[k++], reps, o->matmul_forward(NULL, s->big, s->x, s->wff, s->bias, N, C, FF));
   TIME_BEST(ms[k++], reps, o->matmul_backward(NULL, s->dx, s->dw, s->bias, s->dbig, s->x, s->wff, N, C, FF));
   TIME_BEST(ms[k++], reps, o->attention_forward(NULL, s->out, s->att, NULL, s->qkv, s->mask, 0, NULL, 0.0f, 1, 0, B, T, C, NH));
-  TIME_BEST(ms[k++], reps, o->attention_backward(NULL, s->dqkv, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.0f, 1, 0, B, T, C, NH));
+  TIME_BEST(ms[k++], reps, o->attention_backward(NULL, s->dqkv, ORDO_ACCUMULATE, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.0f, 1, 0, B, T, C, NH));
   /* with BERT's attention-probability dropout: the mask drawn once in forward, twice in backward */
   TIME_BEST(ms[k++], reps, o->attention_forward(NULL, s->out, s->att, s->scr, s->qkv, s->mask, 0, NULL, 0.1f, 1, 0, B, T, C, NH));
-  TIME_BEST(ms[k++], reps, o->attention_backward(NULL, s->dqkv, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.1f, 1, 0, B, T, C, NH));
+  TIME_BEST(ms[k++], reps, o->attention_backward(NULL, s->dqkv, ORDO_ACCUMULATE, NULL, s->scr, s->out, s->qkv, s->att, s->mask, 0.1f, 1, 0, B, T, C, NH));
   TIME_BEST(ms[k++], reps, o->layernorm_forward(NULL, s->out, s->mean, s->rstd, s->x, s->lnw, s->lnb, 1e-12f, N, C));
-  TIME_BEST(ms[k++], reps, o->layernorm_backward(NULL, s->dx, s->lnw, s->lnb, s->out, s->x, s->lnw, s->mean, s->rstd, N, C));
+  TIME_BEST(ms[k++], reps, o->layernorm_backward(NULL, s->dx, ORDO_ACCUMULATE, s->lnw, s->lnb, s->out, s->x, s->lnw, s->mean, s->rstd, N, C));
   TIME_BEST(ms[k++], reps, o->gelu_forward(NULL, s->dbig, s->big, (int64_t)N * FF));
-  TIME_BEST(ms[k++], reps, o->gelu_backward(NULL, s->dbig, s->big, s->big, (int64_t)N * FF));
+  TIME_BEST(ms[k++], reps, o->gelu_backward(NULL, s->dbig, ORDO_ACCUMULATE, s->big, s->big, (int64_t)N * FF));
   TIME_BEST(ms[k++], reps, o->dropout_forward(NULL, s->dbig, s->big, 0.1f, 1, 0, (int64_t)N * FF));
   TIME_BEST(ms[k++], reps, o->crossentropy_forward(NULL, &s->loss, s->probs, s->logits, s->tg, -100, N, V));
 }

@@ -14,7 +14,11 @@
  *  - outputs first, inputs const, sizes last;
  *  - backward functions ACCUMULATE (+=) into every gradient they write, parameters and
  *    inputs alike: residual branches and gradient accumulation need no extra code, and the
- *    caller zeroes activation gradients before a backward pass;
+ *    caller zeroes activation gradients before a backward pass. Where an op is often the
+ *    first writer of its input's gradient (layernorm_backward, attention_backward and the
+ *    activations' backward: gelu, gelu_tanh, tanh) it takes `acc` after dinp: ORDO_ACCUMULATE adds as above,
+ *    ORDO_OVERWRITE stores the gradient without reading dinp's earlier contents (no zero-fill
+ *    pass before it; the same bits as accumulating onto zeros);
  *  - a NULL gradient pointer means "not needed" (frozen weight, no bias, first layer);
  *  - results are bit-identical run to run for the same thread count (no float atomics,
  *    fixed reduction order).
@@ -26,6 +30,9 @@
 #include <stdint.h>
 
 #include "ordo/dtype.h"
+
+/* The `acc` argument of the backward ops that take one (see the conventions above). */
+enum { ORDO_OVERWRITE = 0, ORDO_ACCUMULATE = 1 };
 
 typedef struct ordo_ctx ordo_ctx; /* a backend's own context, opaque to its callers */
 /* For op implementations that have no use for the context (the CPU backends). */
@@ -74,7 +81,7 @@ typedef struct ordo_ops {
   /* out (N, C); mean, rstd (N) saved for backward. */
   void (*layernorm_forward)(ordo_ctx *ctx, float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, float eps, int N, int C);
-  void (*layernorm_backward)(ordo_ctx *ctx, float *dinp, float *dw, float *db, const float *dout,
+  void (*layernorm_backward)(ordo_ctx *ctx, float *dinp, int acc, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean,
                              const float *rstd, int N, int C);
 
@@ -107,7 +114,7 @@ typedef struct ordo_ops {
    * scratch: B*NH*T*T floats of workspace (overwritten), needed for any p.
    * dbias (NH, T, T) or NULL: += the gradient of the softmax input, summed over the batch in
    * batch order (the bias's gradient); computed only along with dqkv (dqkv NULL: nothing). */
-  void (*attention_backward)(ordo_ctx *ctx, float *dqkv, float *dbias, float *scratch, const float *dout,
+  void (*attention_backward)(ordo_ctx *ctx, float *dqkv, int acc, float *dbias, float *scratch, const float *dout,
                              const float *qkv, const float *att, const int32_t *mask, float p,
                              uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 
@@ -136,14 +143,14 @@ typedef struct ordo_ops {
 
   /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
   void (*gelu_forward)(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
-  void (*gelu_backward)(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout, int64_t N);
+  void (*gelu_backward)(ordo_ctx *ctx, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
   /* GELU, tanh approximation (GPT-2's "gelu_new"):
    * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   void (*gelu_tanh_forward)(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
-  void (*gelu_tanh_backward)(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout, int64_t N);
+  void (*gelu_tanh_backward)(ordo_ctx *ctx, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
   /* tanh (pooler); backward uses the forward output. */
   void (*tanh_forward)(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
-  void (*tanh_backward)(ordo_ctx *ctx, float *dinp, const float *out, const float *dout, int64_t N);
+  void (*tanh_backward)(ordo_ctx *ctx, float *dinp, int acc, const float *out, const float *dout, int64_t N);
 
   /* Inverted dropout: element i is kept when philox_uniform(seed, offset + i) >= p, and kept
    * elements are scaled by 1/(1-p). The mask is regenerated in backward, never stored.

@@ -74,6 +74,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
   uint64_t blk = offset >> 2;
   int64_t i = 0;
   int skip = (int)(offset & 3); /* words of the first block before element 0 */
+  const uint32_t keep_from = cpu_dropout_keep_from(p);
   while (i < n) {
     uint32_t wd[4][ATT_LANES], words[4 * ATT_LANES];
     cpu_philox_lanes(wd, blk, seed);
@@ -81,14 +82,7 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
       for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
     int64_t m = 4 * ATT_LANES - skip; /* elements covered by these words */
     if (m > n - i) m = n - i;
-    const uint32_t *w = words + skip;
-    float *d = dst + i;
-    const float *s = src + i;
-#pragma omp simd
-    for (int64_t k = 0; k < m; k++) {
-      float u = (float)(w[k] >> 8) * (1.0f / 16777216.0f); /* as philox_uniform */
-      d[k] = u >= p ? s[k] * scale : 0.0f;
-    }
+    cpu_dropout_words(dst + i, src + i, words + skip, m, keep_from, scale);
     i += m;
     blk += ATT_LANES;
     skip = 0;
@@ -137,9 +131,9 @@ void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, fl
 }
 
 /* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (M = 1 when p == 0):
- *   dV += (P * M)^T dO;  dP = (dO V^T) * M (T, T) into scratch;
+ *   dV (+)= (P * M)^T dO;  dP = (dO V^T) * M (T, T) into scratch;
  *   dS = P * (dP - rowsum(P * dP)) in place;  dQ += scale dS K;  dK += scale dS^T Q. */
-void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch, const float *dout,
+void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, float *dbias, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int32_t *mask, float p,
                             uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
   (void)mask; /* padded keys have P == 0, which zeroes their dS and dV terms */
@@ -149,6 +143,9 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias
   const int hs = C / NH, ld = 3 * C;
   const float scale = 1.0f / sqrtf((float)hs);
   const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  /* each of a pair's dq, dk, dv slices is written by one product: beta 0 clears it in cache
+   * (ORDO_OVERWRITE), where the caller's zero-fill was a pass over all of dqkv */
+  const float beta = acc ? 1.0f : 0.0f;
   const int pairs = B * NH;
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < pairs; bh++) {
@@ -163,7 +160,7 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias
     if (p > 0.0f) {
       /* dV first, from Pd rebuilt in scratch, which dP then overwrites */
       att_dropout_apply(dS, P, p, dscale, seed, moff, (int64_t)T * T);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dS, T, dO, C, 1.0f,
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dS, T, dO, C, beta,
                   dv, ld);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f,
                   dS, T);
@@ -171,7 +168,7 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias
     } else {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f,
                   dS, T);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f,
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, beta,
                   dv, ld);
     }
     for (int t = 0; t < T; t++) {
@@ -182,9 +179,9 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias
 #pragma omp simd
       for (int u = 0; u < T; u++) s[u] = pr[u] * (s[u] - pdp);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T, k, ld, 1.0f,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T, k, ld, beta,
                 dq, ld);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T, q, ld, 1.0f, dk,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T, q, ld, beta, dk,
                 ld);
   }
   if (dbias) {

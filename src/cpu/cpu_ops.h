@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ordo/ops.h"
 
@@ -83,7 +84,7 @@ void scatter_add_rows_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dst, const float *sr
 /* layernorm_cpu.c */
 void layernorm_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, float *rstd, const float *inp, const float *w,
                            const float *b, float eps, int N, int C);
-void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C);
 
@@ -95,6 +96,11 @@ void matmul_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, floa
 /* dbias (OUT) += column sums of dout (N, OUT), columns split across threads, rows summed in
  * order: deterministic for any thread count. Shared with other column reductions. */
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
+/* Inside a parallel region: the calling thread's contiguous range [*c0, *c1) of C columns, in
+ * whole blocks of `block` columns. Column reductions give each thread such a range and walk the
+ * rows in order over it: each column is summed row by row whatever the thread count, and each
+ * thread reads one contiguous piece of every row. */
+void cpu_thread_cols(int C, int block, int *c0, int *c1);
 void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
@@ -104,6 +110,33 @@ void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, fl
 enum { CPU_PHILOX_LANES = 16 };
 void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
 
+/* Dropout's keep rule on Philox words: kept where philox_uniform's u = (w >> 8) * 2^-24 >= p,
+ * i.e. where w >> 8 >= ceil(p * 2^24) (exact in double; p = 1: 2^24, nothing kept). Compared
+ * on integers and applied through a bit mask, the loops below have no branch and vectorize
+ * (a select on the float compare, or a load under it, kept them scalar). */
+static inline uint32_t cpu_dropout_keep_from(float p) {
+  return (uint32_t)ceil((double)p * 16777216.0);
+}
+static inline uint32_t cpu_f32_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+static inline float cpu_f32_from_bits(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+/* dst[i] = kept(w[i]) ? src[i] * scale : 0 for i < n, bit for bit; dst may alias src. */
+static inline void cpu_dropout_words(float *dst, const float *src, const uint32_t *w, int64_t n,
+                                     uint32_t keep_from, float scale) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t keep = 0u - (uint32_t)((w[i] >> 8) >= keep_from);
+    dst[i] = cpu_f32_from_bits(cpu_f32_bits(src[i] * scale) & keep);
+  }
+}
+
 /* attention_cpu.c */
 void attention_cached_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, const float *q, const float *k,
                                   const float *v, int ldq, int ldkv, int Tq, int Tk, int C,
@@ -111,7 +144,7 @@ void attention_cached_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *
 void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, float *scratch, const float *qkv,
                            const int32_t *mask, int causal, const float *bias, float p, uint64_t seed,
                            uint64_t offset, int B, int T, int C, int NH);
-void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch, const float *dout,
+void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, float *dbias, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int32_t *mask, float p,
                             uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 
@@ -124,11 +157,11 @@ void rope_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, const int32_t *po
 
 /* elementwise_cpu.c */
 void gelu_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N);
-void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N);
+void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
 void gelu_tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N);
-void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N);
+void gelu_tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
 void tanh_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N);
-void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N);
+void tanh_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *out, const float *dout, int64_t N);
 void dropout_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, float p, uint64_t seed, uint64_t offset,
                          int64_t N);
 void dropout_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *dout, float p, uint64_t seed,

@@ -1,8 +1,9 @@
 /* LayerNorm, rows in parallel. The parameter gradients dw, db (C) are sums over all N rows:
- * they are computed in a second pass where each task owns a block of columns and walks the
- * rows in order (x-hat recomputed from mean/rstd), so there is no per-thread partial buffer,
+ * they are computed in a second pass where each thread owns a range of columns and walks the
+ * rows in order (cpu_thread_cols) (x-hat recomputed from mean/rstd), so there is no per-thread partial buffer,
  * no float atomics, and the bits do not depend on the thread count. */
 #include <math.h>
+#include <string.h>
 
 #include "cpu/cpu_ops.h"
 #include "ordo/core.h"
@@ -34,7 +35,7 @@ void layernorm_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *mean, f
   }
 }
 
-void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C) {
   if (dinp) {
@@ -51,6 +52,7 @@ void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, f
       }
       gmean /= (float)C;
       gxmean /= (float)C;
+      if (!acc) memset(dx, 0, (size_t)C * sizeof(float)); /* in cache: += onto it, as before */
 #pragma omp simd
       for (int c = 0; c < C; c++) {
         float g = d[c] * (w ? w[c] : 1.0f);
@@ -59,10 +61,10 @@ void layernorm_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, f
     }
   }
   if (!dw && !db) return;
-  int nblk = (C + LN_COL_BLOCK - 1) / LN_COL_BLOCK;
-#pragma omp parallel for schedule(static)
-  for (int bi = 0; bi < nblk; bi++) {
-    int c0 = bi * LN_COL_BLOCK, c1 = c0 + LN_COL_BLOCK < C ? c0 + LN_COL_BLOCK : C;
+#pragma omp parallel
+  {
+    int c0, c1;
+    cpu_thread_cols(C, LN_COL_BLOCK, &c0, &c1);
     for (int n = 0; n < N; n++) {
       const float *x = inp + (int64_t)n * C, *d = dout + (int64_t)n * C;
       float m = mean[n], s = rstd[n];

@@ -17,22 +17,32 @@
  *
  * Layout as HF stores a Linear: w (OUT, IN), so out = inp @ w^T is sgemm(NoTrans, Trans). */
 #include <cblas.h>
+#include <omp.h>
 
 #include "cpu/cpu_ops.h"
 #include "ordo/core.h"
 
-/* Columns per parallel task in column reductions: 64 floats = four AVX-512 vectors, enough
- * to vectorize the inner loop, small enough to spread C = 768 over a dozen threads. */
+/* Columns are handed to threads in blocks of 64 floats (four AVX-512 vectors): whole vectors
+ * per thread, and C = 768 spread over a dozen threads. */
 enum { COLSUM_BLOCK = 64 };
 
-/* dst (OUT) += sum over n of src (N, OUT). Each task owns a block of columns and walks the
- * rows in order, so the result is the same bits for any thread count and equals the plain
- * row-by-row accumulation. */
+/* dst (OUT) += sum over n of src (N, OUT). Each thread owns a contiguous range of column blocks
+ * and walks the rows in order, reading its part of each row, so every column is summed row by
+ * row in order: the same bits for any thread count, those of the plain row-by-row loop. (The
+ * older order, each 64-column block down all N rows, touched a new page with every row: 1.6% of
+ * a one-thread training step, bench/NOTES.md.) */
+void cpu_thread_cols(int C, int block, int *c0, int *c1) {
+  const int nblk = (C + block - 1) / block, nt = omp_get_num_threads(), t = omp_get_thread_num();
+  *c0 = (int)((int64_t)nblk * t / nt) * block;
+  *c1 = (int)((int64_t)nblk * (t + 1) / nt) * block;
+  if (*c1 > C) *c1 = C;
+}
+
 void cpu_colsum_add(float *dst, const float *src, int N, int OUT) {
-  int nblk = (OUT + COLSUM_BLOCK - 1) / COLSUM_BLOCK;
-#pragma omp parallel for schedule(static)
-  for (int bi = 0; bi < nblk; bi++) {
-    int c0 = bi * COLSUM_BLOCK, c1 = c0 + COLSUM_BLOCK < OUT ? c0 + COLSUM_BLOCK : OUT;
+#pragma omp parallel
+  {
+    int c0, c1;
+    cpu_thread_cols(OUT, COLSUM_BLOCK, &c0, &c1);
     for (int n = 0; n < N; n++) {
       const float *s = src + (int64_t)n * OUT;
 #pragma omp simd

@@ -82,7 +82,7 @@ static void layernorm_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, float *
 
 /* With xh = (x - mean) * rstd and g = dout * w:
  * dx = rstd * (g - mean(g) - xh * mean(g * xh)); dw += dout * xh; db += dout. */
-static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float *dw, float *db, const float *dout,
+static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, float *dw, float *db, const float *dout,
                                    const float *inp, const float *w, const float *mean,
                                    const float *rstd, int N, int C) {
   for (int n = 0; n < N; n++) {
@@ -97,6 +97,7 @@ static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, float
     }
     gmean /= (float)C;
     gxmean /= (float)C;
+    if (dinp && !acc) memset(dinp + (int64_t)n * C, 0, (size_t)C * sizeof(float));
     for (int c = 0; c < C; c++) {
       float xh = (x[c] - m) * s;
       float g = d[c] * (w ? w[c] : 1.0f);
@@ -235,7 +236,7 @@ static void attention_cached_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, 
  * dPd[u] = dout . v[u]; dv[u] += Pd[u] dout; dP[u] = M[u] dPd[u];
  * dS[u] = P[u] (dP[u] - sum_w P[w] dP[w]); dq += scale sum_u dS[u] k[u]; dk[u] += scale dS[u] q.
  * The reference keeps dP in scratch. */
-static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float *dbias, float *scratch,
+static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, float *dbias, float *scratch,
                                    const float *dout, const float *qkv, const float *att,
                                    const int32_t *mask, float pdrop, uint64_t seed,
                                    uint64_t offset, int B, int T, int C, int NH) {
@@ -243,6 +244,7 @@ static void attention_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, float
   ORDO_CHECK(NH > 0 && C % NH == 0);
   ORDO_CHECK(pdrop >= 0.0f && pdrop <= 1.0f);
   if (!dqkv) return;
+  if (!acc) memset(dqkv, 0, (size_t)B * T * 3 * C * sizeof(float));
   int hs = C / NH;
   float scale = 1.0f / sqrtf((float)hs);
   float dscale = pdrop < 1.0f ? 1.0f / (1.0f - pdrop) : 0.0f;
@@ -294,8 +296,9 @@ static void gelu_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float 
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x). */
-static void gelu_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
+static void gelu_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
+  if (!acc) memset(dinp, 0, (size_t)N * sizeof(float));
   const float inv_sqrt_2pi = 0.3989422804014327f;
   for (int64_t i = 0; i < N; i++) {
     float x = inp[i];
@@ -315,8 +318,9 @@ static void gelu_tanh_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const f
 }
 
 /* d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
-static void gelu_tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *inp, const float *dout, int64_t N) {
+static void gelu_tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
+  if (!acc) memset(dinp, 0, (size_t)N * sizeof(float));
   for (int64_t i = 0; i < N; i++) {
     float x = inp[i];
     float th = tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x));
@@ -329,8 +333,9 @@ static void tanh_forward_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const float 
   for (int64_t i = 0; i < N; i++) out[i] = tanhf(inp[i]);
 }
 
-static void tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, const float *out, const float *dout, int64_t N) {
+static void tanh_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *out, const float *dout, int64_t N) {
   if (!dinp) return;
+  if (!acc) memset(dinp, 0, (size_t)N * sizeof(float));
   for (int64_t i = 0; i < N; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 

@@ -161,7 +161,7 @@ void attention_forward_cuda(ordo_ctx *ctx, float *out, float *att, float *scratc
 /* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (1 when p == 0):
  *   dV += (P M)^T dO;  dP = dO V^T into scratch;  dS = P (M dP - rowsum(P M dP)) in place;
  *   dQ += scale dS K;  dK += scale dS^T Q;  dbias += dS summed over the batch in order. */
-void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *scratch,
+void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, int acc, float *dbias, float *scratch,
                              const float *dout, const float *qkv, const float *att,
                              const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
                              int T, int C, int NH) {
@@ -173,6 +173,7 @@ void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *sc
   const float scale = 1.0f / sqrtf((float)hs);
   const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const int64_t rows = (int64_t)B * NH * T;
+  const float beta = acc ? 1.0f : 0.0f; /* dq, dk, dv: each written by one product */
   att_pairs a = att_pairs_of(B, T, C, NH);
   /* dV (T, hs) += Pv^T (T, T) @ dO (T, hs), Pv = P or, with dropout, Pd rebuilt in scratch */
   const float *Pv = att;
@@ -182,7 +183,7 @@ void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *sc
   }
   for (int o = 0; o < a.outer; o++)
     cuda_gemm_strided(ctx, 1, 0, T, hs, T, 1.0f, Pv + o * a.tt_o, T, a.tt_i, dout + o * a.out_o,
-                      C, a.out_i, 1.0f, dqkv + o * a.qkv_o + 2 * C, ld, a.qkv_i, a.inner);
+                      C, a.out_i, beta, dqkv + o * a.qkv_o + 2 * C, ld, a.qkv_i, a.inner);
   /* dP (T, T) = dO (T, hs) @ V^T (hs, T) into scratch (after dV has read Pd from it) */
   for (int o = 0; o < a.outer; o++)
     cuda_gemm_strided(ctx, 0, 1, T, T, hs, 1.0f, dout + o * a.out_o, C, a.out_i,
@@ -195,9 +196,9 @@ void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *sc
     const float *q = qkv + o * a.qkv_o, *dS = scratch + o * a.tt_o;
     float *dq = dqkv + o * a.qkv_o;
     /* dQ (T, hs) += scale dS (T, T) @ K (T, hs); dK += scale dS^T @ Q */
-    cuda_gemm_strided(ctx, 0, 0, T, hs, T, scale, dS, T, a.tt_i, q + C, ld, a.qkv_i, 1.0f, dq, ld,
+    cuda_gemm_strided(ctx, 0, 0, T, hs, T, scale, dS, T, a.tt_i, q + C, ld, a.qkv_i, beta, dq, ld,
                       a.qkv_i, a.inner);
-    cuda_gemm_strided(ctx, 1, 0, T, hs, T, scale, dS, T, a.tt_i, q, ld, a.qkv_i, 1.0f, dq + C, ld,
+    cuda_gemm_strided(ctx, 1, 0, T, hs, T, scale, dS, T, a.tt_i, q, ld, a.qkv_i, beta, dq + C, ld,
                       a.qkv_i, a.inner);
   }
   const int64_t per_b = (int64_t)NH * T * T;

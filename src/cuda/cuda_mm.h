@@ -29,7 +29,7 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
 void attention_forward_cuda(ordo_ctx *ctx, float *out, float *att, float *scratch,
                             const float *qkv, const int32_t *mask, int causal, const float *bias,
                             float p, uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
-void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, float *dbias, float *scratch,
+void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, int acc, float *dbias, float *scratch,
                              const float *dout, const float *qkv, const float *att,
                              const int32_t *mask, float p, uint64_t seed, uint64_t offset, int B,
                              int T, int C, int NH);

@@ -57,18 +57,18 @@ void embed_backward_cuda(ordo_ctx *ctx, float *dwte, float *dwpe, float *dwtt, c
 /* layernorm.cu */
 void layernorm_forward_cuda(ordo_ctx *ctx, float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, float eps, int N, int C);
-void layernorm_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean, const float *rstd,
                              int N, int C);
 
 /* elementwise.cu */
 void gelu_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
-void gelu_backward_cuda(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout, int64_t N);
+void gelu_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, const float *inp, const float *dout, int64_t N);
 void gelu_tanh_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
-void gelu_tanh_backward_cuda(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout,
+void gelu_tanh_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, const float *inp, const float *dout,
                              int64_t N);
 void tanh_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, int64_t N);
-void tanh_backward_cuda(ordo_ctx *ctx, float *dinp, const float *out, const float *dout, int64_t N);
+void tanh_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, const float *out, const float *dout, int64_t N);
 void dropout_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, float p, uint64_t seed,
                           uint64_t offset, int64_t N);
 void dropout_backward_cuda(ordo_ctx *ctx, float *dinp, const float *dout, float p, uint64_t seed,

@@ -11,14 +11,14 @@ static __global__ void gelu_forward_kernel(float *out, const float *inp, int64_t
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-static __global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout,
+static __global__ void gelu_backward_kernel(float *dinp, int acc, const float *inp, const float *dout,
                                             int64_t N) {
   const float inv_sqrt_2pi = 0.3989422804014327f;
   CUDA_FOR(i, N) {
     float x = inp[i];
     float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
     float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
-    dinp[i] += dout[i] * (cdf + x * pdf);
+    dinp[i] = (acc ? dinp[i] : 0.0f) + dout[i] * (cdf + x * pdf);
   }
 }
 
@@ -31,13 +31,13 @@ static __global__ void gelu_tanh_forward_kernel(float *out, const float *inp, in
   }
 }
 
-static __global__ void gelu_tanh_backward_kernel(float *dinp, const float *inp, const float *dout,
+static __global__ void gelu_tanh_backward_kernel(float *dinp, int acc, const float *inp, const float *dout,
                                                  int64_t N) {
   CUDA_FOR(i, N) {
     float x = inp[i];
     float th = tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x));
     float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    dinp[i] = (acc ? dinp[i] : 0.0f) + dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
   }
 }
 
@@ -45,31 +45,31 @@ static __global__ void tanh_forward_kernel(float *out, const float *inp, int64_t
   CUDA_FOR(i, N) out[i] = tanhf(inp[i]);
 }
 
-static __global__ void tanh_backward_kernel(float *dinp, const float *out, const float *dout,
+static __global__ void tanh_backward_kernel(float *dinp, int acc, const float *out, const float *dout,
                                             int64_t N) {
-  CUDA_FOR(i, N) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+  CUDA_FOR(i, N) dinp[i] = (acc ? dinp[i] : 0.0f) + dout[i] * (1.0f - out[i] * out[i]);
 }
 
 void gelu_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, int64_t N) {
   CUDA_LAUNCH_1D(gelu_forward_kernel, N, out, inp, N);
 }
-void gelu_backward_cuda(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout,
+void gelu_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, const float *inp, const float *dout,
                         int64_t N) {
-  if (dinp) CUDA_LAUNCH_1D(gelu_backward_kernel, N, dinp, inp, dout, N);
+  if (dinp) CUDA_LAUNCH_1D(gelu_backward_kernel, N, dinp, acc, inp, dout, N);
 }
 void gelu_tanh_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, int64_t N) {
   CUDA_LAUNCH_1D(gelu_tanh_forward_kernel, N, out, inp, N);
 }
-void gelu_tanh_backward_cuda(ordo_ctx *ctx, float *dinp, const float *inp, const float *dout,
+void gelu_tanh_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, const float *inp, const float *dout,
                              int64_t N) {
-  if (dinp) CUDA_LAUNCH_1D(gelu_tanh_backward_kernel, N, dinp, inp, dout, N);
+  if (dinp) CUDA_LAUNCH_1D(gelu_tanh_backward_kernel, N, dinp, acc, inp, dout, N);
 }
 void tanh_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, int64_t N) {
   CUDA_LAUNCH_1D(tanh_forward_kernel, N, out, inp, N);
 }
-void tanh_backward_cuda(ordo_ctx *ctx, float *dinp, const float *out, const float *dout,
+void tanh_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, const float *out, const float *dout,
                         int64_t N) {
-  if (dinp) CUDA_LAUNCH_1D(tanh_backward_kernel, N, dinp, out, dout, N);
+  if (dinp) CUDA_LAUNCH_1D(tanh_backward_kernel, N, dinp, acc, out, dout, N);
 }
 
 /* ---- dropout: element i kept when philox_uniform(seed, offset + i) >= p ---------------------- */

@@ -57,7 +57,7 @@ static __global__ void layernorm_dstats_kernel(float *gm, float *gxm, const floa
 }
 
 /* dx += rstd (g - mean(g) - xh mean(g xh)) */
-static __global__ void layernorm_dinp_kernel(float *dinp, const float *dout, const float *inp,
+static __global__ void layernorm_dinp_kernel(float *dinp, int acc, const float *dout, const float *inp,
                                              const float *w, const float *mean, const float *rstd,
                                              const float *gm, const float *gxm, int N, int C) {
   CUDA_FOR(i, (int64_t)N * C) {
@@ -66,7 +66,7 @@ static __global__ void layernorm_dinp_kernel(float *dinp, const float *dout, con
     float s = rstd[n];
     float xh = (inp[i] - mean[n]) * s;
     float g = dout[i] * (w ? w[c] : 1.0f);
-    dinp[i] += s * (g - gm[n] - xh * gxm[n]);
+    dinp[i] = (acc ? dinp[i] : 0.0f) + s * (g - gm[n] - xh * gxm[n]);
   }
 }
 
@@ -87,14 +87,14 @@ static __global__ void layernorm_dparams_kernel(float *dw, float *db, const floa
   }
 }
 
-void layernorm_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *db, const float *dout,
+void layernorm_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean, const float *rstd,
                              int N, int C) {
   if (N <= 0 || C <= 0) return;
   if (dinp) {
     float *gm = (float *)cuda_scratch(ctx, 2 * (size_t)N * sizeof(float)), *gxm = gm + N;
     CUDA_LAUNCH_1D(layernorm_dstats_kernel, N, gm, gxm, dout, inp, w, mean, rstd, N, C);
-    CUDA_LAUNCH_1D(layernorm_dinp_kernel, (int64_t)N * C, dinp, dout, inp, w, mean, rstd, gm, gxm,
+    CUDA_LAUNCH_1D(layernorm_dinp_kernel, (int64_t)N * C, dinp, acc, dout, inp, w, mean, rstd, gm, gxm,
                    N, C);
   }
   if (dw || db) CUDA_LAUNCH_1D(layernorm_dparams_kernel, C, dw, db, dout, inp, mean, rstd, N, C);

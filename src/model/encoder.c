@@ -272,10 +272,18 @@ static void act_forward(const enc_model *m, float *out, const float *in, int64_t
   if (m->cfg.hidden_act[4] == '_') m->be.ops->gelu_tanh_forward(m->be.ctx, out, in, n);
   else m->be.ops->gelu_forward(m->be.ctx, out, in, n);
 }
-static void act_backward(const enc_model *m, float *din, const float *in, const float *dout,
-                         int64_t n) {
-  if (m->cfg.hidden_act[4] == '_') m->be.ops->gelu_tanh_backward(m->be.ctx, din, in, dout, n);
-  else m->be.ops->gelu_backward(m->be.ctx, din, in, dout, n);
+static void act_backward(const enc_model *m, float *din, int acc, const float *in,
+                         const float *dout, int64_t n) {
+  if (m->cfg.hidden_act[4] == '_') m->be.ops->gelu_tanh_backward(m->be.ctx, din, acc, in, dout, n);
+  else m->be.ops->gelu_backward(m->be.ctx, din, acc, in, dout, n);
+}
+
+/* din = dropout's backward of dout, overwriting din (no zero-fill first): the mask is the one
+ * dropout_forward draws with the same key and counters, so it is that op applied to dout (the
+ * same values as dropout_backward onto zeros; a zero may come out as -0 instead of +0). */
+static void dropout_backward_over(const enc_model *m, float *din, const float *dout, float p,
+                                  uint64_t key, uint64_t offset, int64_t n) {
+  m->be.ops->dropout_forward(m->be.ctx, din, dout, p, key, offset, n);
 }
 
 /* Rounds a float32 activation (or activation gradient) to the mixed-precision type in place:
@@ -739,8 +747,7 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
-  zero_buf(m, m->g_qkv, F(nBC * 3));
-  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, m->g_att_bias, m->g_att, dattn,
+  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, ORDO_OVERWRITE, m->g_att_bias, m->g_att, dattn,
                                 TI(A->qkv, nBC * 3), TI(A->att, (size_t)BT * NH * T), m->in_mask,
                                 pdrop(m, c->attention_probs_dropout_prob), key,
                                 site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
@@ -782,8 +789,7 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
   lora_backward(m, l, ENC_LORA_PROJ, gv, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
   END();
   R(m, dbig, nBI);
-  zero_buf(m, dbig2, F(nBI));
-  act_backward(m, dbig2, TI(A->fc, nBI), dbig, (int64_t)nBI);
+  act_backward(m, dbig2, ORDO_OVERWRITE, TI(A->fc, nBI), dbig, (int64_t)nBI);
   END();
   R(m, dbig2, nBI);
   if (overwrite) zero_buf(m, dx, F((size_t)BT * C));
@@ -803,9 +809,8 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d,
   size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  zero_buf(m, tmp, F(nBC));
-  m->be.ops->dropout_backward(m->be.ctx, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key,
-                              site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  dropout_backward_over(m, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key,
+                        site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   R(m, tmp, nBC);
   zero_buf(m, d, F(nBC));
   const float *ao = TI(A->attn_out, nBC);
@@ -830,20 +835,17 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   enc_layer_acts *A = &m->acts[l];
   R(m, dh, nBC);
   /* out = LN2(r2) */
-  zero_buf(m, m->g_a, F(nBC));
-  op->layernorm_backward(cx, m->g_a, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
+  op->layernorm_backward(cx, m->g_a, ORDO_OVERWRITE, G(m, L->ln2_w), G(m, L->ln2_b), dh, A->r2, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
   END();
   /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
   copy_buf(m, m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
-  zero_buf(m, dnext, F(nBC));
-  op->dropout_backward(cx, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  dropout_backward_over(m, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
   mlp_backward(m, l, BT, dnext, A->h1, m->storage, m->g_b, 0, key);
   R(m, m->g_b, nBC);
   /* h1 = LN1(r1) */
-  zero_buf(m, m->g_a, F(nBC));
-  op->layernorm_backward(cx, m->g_a, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
+  op->layernorm_backward(cx, m->g_a, ORDO_OVERWRITE, G(m, L->ln1_w), G(m, L->ln1_b), m->g_b, A->r1, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
   END();
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
@@ -865,14 +867,13 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   enc_layer_acts *A = &m->acts[l];
   R(m, dh, nBC);
   /* out = r1 + dropout(gelu @ Wp^T + bp) */
-  zero_buf(m, m->g_a, F(nBC));
-  op->dropout_backward(cx, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  dropout_backward_over(m, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
   /* fc = LN2(r1) @ Wfc^T + bfc */
   mlp_backward(m, l, BT, m->g_a, A->r2, ORDO_DT_F32, m->g_a, 1, key);
   R(m, m->g_a, nBC);
   copy_buf(m, m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
-  op->layernorm_backward(cx, m->g_b, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
+  op->layernorm_backward(cx, m->g_b, ORDO_ACCUMULATE, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
                          A->ln2_mean, A->ln2_rstd, BT, C);
   END();
   R(m, m->g_b, nBC);
@@ -883,7 +884,7 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   zero_buf(m, m->g_a, F(nBC));
   qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);
   R(m, m->g_a, nBC);
-  op->layernorm_backward(cx, dnext, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
+  op->layernorm_backward(cx, dnext, ORDO_ACCUMULATE, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
                          A->ln1_mean, A->ln1_rstd, BT, C);
   END();
 }
@@ -917,12 +918,10 @@ void enc_backward(enc_model *m, const enc_batch *b) {
                         transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
     END();
     if (transform) {
-      zero_buf(m, m->g_head_b, F((size_t)R * E));
-      op->layernorm_backward(cx, m->g_head_b, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
+      op->layernorm_backward(cx, m->g_head_b, ORDO_OVERWRITE, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
                              m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
       END();
-      zero_buf(m, m->g_head_c, F((size_t)R * E));
-      op->gelu_backward(cx, m->g_head_c, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->mlm_fc, m->g_head_b, (int64_t)R * E);
       zero_buf(m, m->g_head_a, F((size_t)R * C));
       op->matmul_backward(cx, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
                           m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
@@ -940,8 +939,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
                         m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
     END();
     R(m, m->g_a, nBC);
-    zero_buf(m, m->g_b, F(nBC));
-    op->gelu_backward(cx, m->g_b, m->rtd_fc, m->g_a, (int64_t)nBC);
+    op->gelu_backward(cx, m->g_b, ORDO_OVERWRITE, m->rtd_fc, m->g_a, (int64_t)nBC);
     R(m, m->g_b, nBC);
     op->matmul_backward(cx, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
                         P(m, m->rtd_dense_w), BT, C, C);
@@ -949,8 +947,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
     R(m, m->d_pooled, (size_t)B * C);
-    zero_buf(m, m->g_head_a, F((size_t)B * C));
-    op->tanh_backward(cx, m->g_head_a, m->pooled, m->d_pooled, (int64_t)B * C);
+    op->tanh_backward(cx, m->g_head_a, ORDO_OVERWRITE, m->pooled, m->d_pooled, (int64_t)B * C);
     zero_buf(m, m->g_head_b, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
                         P(m, m->pool_w), B, C, C);
@@ -969,28 +966,24 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     if (m->cls_feat_w >= 0 && G(m, m->cls_feat_w))
       op->gemm(cx, 1, 0, c->num_labels, c->head_features, B, 1.0f, m->d_cls_logits, c->num_labels,
                m->in_feats, c->head_features, 1.0f, G(m, m->cls_feat_w), c->head_features);
-    zero_buf(m, m->g_head_b, F((size_t)B * C));
-    op->dropout_backward(cx, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    zero_buf(m, m->g_head_c, F((size_t)B * C));
-    if (m->cls_gelu) op->gelu_backward(cx, m->g_head_c, m->cls_fc, m->g_head_b, (int64_t)B * C);
-    else op->tanh_backward(cx, m->g_head_c, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    dropout_backward_over(m, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
+    if (m->cls_gelu) op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->cls_fc, m->g_head_b, (int64_t)B * C);
+    else op->tanh_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->cls_tanh, m->g_head_b, (int64_t)B * C);
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
     END();
-    zero_buf(m, m->g_head_b, F((size_t)B * C));
     if (m->cls_pooled) copy_buf(m, m->g_head_b, m->g_head_a, F((size_t)B * C));
     else
-      op->dropout_backward(cx, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN),
-                           (int64_t)B * C);
+      dropout_backward_over(m, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_IN),
+                            (int64_t)B * C);
     op->scatter_add_rows(cx, dh, m->g_head_b, m->in_first, B, C);
   }
 
   if (m->lnf_out) { /* GPT-2: hidden = ln_f(last layer output) */
     int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
-    zero_buf(m, dnext, F(nBC));
-    op->layernorm_backward(cx, dnext, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
+    op->layernorm_backward(cx, dnext, ORDO_OVERWRITE, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
                            P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
     END();
     float *t = dh;
@@ -1028,12 +1021,10 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     R(m, m->g_emb, nBE);
     dxe = m->g_emb;
   }
-  zero_buf(m, m->g_a, F(nBE));
-  op->dropout_backward(cx, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
+  dropout_backward_over(m, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
   const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
   if (m->emb.ln_w >= 0) {
-    zero_buf(m, m->g_b, F(nBE));
-    op->layernorm_backward(cx, m->g_b, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
+    op->layernorm_backward(cx, m->g_b, ORDO_OVERWRITE, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
                            P(m, m->emb.ln_w), m->emb_mean, m->emb_rstd, BT, E);
     END();
     demb = m->g_b;

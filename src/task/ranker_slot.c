@@ -387,7 +387,7 @@ float rk_slot_loss_nb(rk_slot_model *m, const nb_notebook *nb, const rk_lex *lex
   memset(w->dh, 0, R * (size_t)m->hidden * sizeof(float));
   m->ops->matmul_backward(NULL, w->da, params_grad(p, m->w2), params_grad(p, m->b2), w->dscore, w->a,
                           params_data(p, m->w2), (int)R, m->hidden, 1);
-  m->ops->gelu_backward(NULL, w->dh, w->h, w->da, (int64_t)R * m->hidden);
+  m->ops->gelu_backward(NULL, w->dh, ORDO_ACCUMULATE, w->h, w->da, (int64_t)R * m->hidden);
   m->ops->matmul_backward(NULL, NULL, params_grad(p, m->w1), params_grad(p, m->b1), w->dh, w->feats,
                           params_data(p, m->w1), (int)R, RK_NFEAT, m->hidden);
   return (float)(loss / nm);

@@ -192,8 +192,8 @@ static void t_layernorm(tcase *tc) {
   check(tc, "layernorm_forward rstd", drstd, rstd, BT, TOL_F32);
   float *d = in_f32(tc, BT * C, -1, 1, &dd), *gx = in_f32(tc, BT * C, -1, 1, &dgx);
   float *gw = in_f32(tc, C, -1, 1, &dgw), *gb = in_f32(tc, C, -1, 1, &dgb);
-  R->layernorm_backward(NULL, gx, gw, gb, d, x, w, mean, rstd, BT, C);
-  tc->be->ops->layernorm_backward(tc->be->ctx, dgx, dgw, dgb, dd, dx, dw, dmean, drstd, BT, C);
+  R->layernorm_backward(NULL, gx, ORDO_ACCUMULATE, gw, gb, d, x, w, mean, rstd, BT, C);
+  tc->be->ops->layernorm_backward(tc->be->ctx, dgx, ORDO_ACCUMULATE, dgw, dgb, dd, dx, dw, dmean, drstd, BT, C);
   check(tc, "layernorm_backward dinp", dgx, gx, BT * C, TOL_F32);
   check(tc, "layernorm_backward dw", dgw, gw, C, TOL_F32);
   check(tc, "layernorm_backward db", dgb, gb, C, TOL_F32);
@@ -244,8 +244,8 @@ static void t_attention_case(tcase *tc, int padded, int causal, int with_bias, f
   check(tc, what, datt, att, NA, TOL_F32);
   float *d = in_f32(tc, NO, -1, 1, &dd), *gq = in_f32(tc, NQ, -1, 1, &dgq);
   float *gb = with_bias ? in_f32(tc, NB, -1, 1, &dgb) : NULL;
-  R->attention_backward(NULL, gq, gb, scr, d, qkv, att, hmask, p, seed, offset, B, T, C, NH);
-  tc->be->ops->attention_backward(tc->be->ctx, dgq, dgb, dscr, dd, dq, datt, dmask, p, seed, offset,
+  R->attention_backward(NULL, gq, ORDO_ACCUMULATE, gb, scr, d, qkv, att, hmask, p, seed, offset, B, T, C, NH);
+  tc->be->ops->attention_backward(tc->be->ctx, dgq, ORDO_ACCUMULATE, dgb, dscr, dd, dq, datt, dmask, p, seed, offset,
                                   B, T, C, NH);
   snprintf(what, sizeof what, "%s dqkv", name);
   check(tc, what, dgq, gq, NQ, TOL_F32);
@@ -296,7 +296,7 @@ static void t_rope(tcase *tc) {
 }
 
 typedef void (*unary_fwd)(ordo_ctx *, float *, const float *, int64_t);
-typedef void (*unary_bwd)(ordo_ctx *, float *, const float *, const float *, int64_t);
+typedef void (*unary_bwd)(ordo_ctx *, float *, int, const float *, const float *, int64_t);
 
 /* A pointwise pair; the backward reads the forward's input (or, tanh, its output). */
 static void t_unary(tcase *tc, const char *name, unary_fwd rf, unary_fwd bf, unary_bwd rb,
@@ -309,8 +309,8 @@ static void t_unary(tcase *tc, const char *name, unary_fwd rf, unary_fwd bf, una
   snprintf(what, sizeof what, "%s_forward", name);
   check(tc, what, dout, out, N1, TOL_F32);
   float *d = in_f32(tc, N1, -1, 1, &dd), *g = in_f32(tc, N1, -1, 1, &dg);
-  rb(NULL, g, bwd_uses_out ? out : x, d, N1);
-  bb(tc->be->ctx, dg, bwd_uses_out ? dout : dx, dd, N1);
+  rb(NULL, g, ORDO_ACCUMULATE, bwd_uses_out ? out : x, d, N1);
+  bb(tc->be->ctx, dg, ORDO_ACCUMULATE, bwd_uses_out ? dout : dx, dd, N1);
   snprintf(what, sizeof what, "%s_backward", name);
   check(tc, what, dg, g, N1, TOL_F32);
 }

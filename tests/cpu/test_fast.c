@@ -3,6 +3,7 @@
  * and bit-identical repeats of the fast path. Where the fast path partitions the work itself
  * by the sizes only ((batch, head) pairs, column blocks, fixed loss chunks, pointwise blocks),
  * the ops are also checked to give the same bits at 1 OpenMP thread and at several. */
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,10 +103,10 @@ static void test_layernorm(ordo_rng *r) {
         *bb = frand(r, C, -1, 1);
   float *gx[3], *gw[3], *gb[3];
   for (int k = 0; k < 3; k++) gx[k] = fcopy(bx, N * C), gw[k] = fcopy(bw, C), gb[k] = fcopy(bb, C);
-  R->layernorm_backward(NULL, gx[0], gw[0], gb[0], d, x, w, m1, s1, N, C);
-  F->layernorm_backward(NULL, gx[1], gw[1], gb[1], d, x, w, m1, s1, N, C);
+  R->layernorm_backward(NULL, gx[0], ORDO_ACCUMULATE, gw[0], gb[0], d, x, w, m1, s1, N, C);
+  F->layernorm_backward(NULL, gx[1], ORDO_ACCUMULATE, gw[1], gb[1], d, x, w, m1, s1, N, C);
   omp_set_num_threads(1);
-  F->layernorm_backward(NULL, gx[2], gw[2], gb[2], d, x, w, m1, s1, N, C);
+  F->layernorm_backward(NULL, gx[2], ORDO_ACCUMULATE, gw[2], gb[2], d, x, w, m1, s1, N, C);
   omp_set_num_threads(nthr);
   EXPECT_REL("ln dinp", gx[1], gx[0], N * C, TOL_REDUCE);
   EXPECT_REL("ln dw", gw[1], gw[0], C, TOL_POINT);
@@ -115,6 +116,65 @@ static void test_layernorm(ordo_rng *r) {
   EXPECT_SAME("ln db", gb[1], gb[2], C);
   for (int k = 0; k < 3; k++) free(gx[k]), free(gw[k]), free(gb[k]);
   free(x), free(w), free(b), free(d), free(bx), free(bw), free(bb);
+}
+
+/* ---- acc = ORDO_OVERWRITE ---------------------------------------------------------------
+ * On both backends: the input gradient written over a buffer of NaNs (never read) is the same
+ * bits as the one accumulated onto zeros, and the parameter gradients still accumulate. */
+static void test_overwrite_backend(ordo_rng *r, const ordo_ops *o) {
+  enum { N = 37, C = 48, P = 3 * 4096 + 77 }; /* P: several pointwise blocks and a tail */
+  float *x = frand(r, P, -4, 4), *d = frand(r, P, -1, 1), *w = frand(r, C, 0.5f, 1.5f);
+  float *zero = calloc(P, sizeof(float)), *nan = malloc(P * sizeof(float));
+  float m[N], s[N], ln[N * C], t[P];
+  o->layernorm_forward(NULL, ln, m, s, x, w, NULL, 1e-5f, N, C);
+  o->tanh_forward(NULL, t, x, P);
+  for (int k = 0; k < 4; k++) {
+    float dw[2][C] = {{0}};
+    for (int i = 0; i < P; i++) nan[i] = NAN;
+    memset(zero, 0, P * sizeof(float));
+    const char *what = k == 0 ? "ln" : k == 1 ? "gelu" : k == 2 ? "gelu_tanh" : "tanh";
+    int n = k == 0 ? N * C : P;
+    if (k == 0) {
+      o->layernorm_backward(NULL, zero, ORDO_ACCUMULATE, dw[0], NULL, d, x, w, m, s, N, C);
+      o->layernorm_backward(NULL, nan, ORDO_OVERWRITE, dw[1], NULL, d, x, w, m, s, N, C);
+      EXPECT_SAME("overwrite ln dw", dw[0], dw[1], C);
+    } else if (k == 1) {
+      o->gelu_backward(NULL, zero, ORDO_ACCUMULATE, x, d, P);
+      o->gelu_backward(NULL, nan, ORDO_OVERWRITE, x, d, P);
+    } else if (k == 2) {
+      o->gelu_tanh_backward(NULL, zero, ORDO_ACCUMULATE, x, d, P);
+      o->gelu_tanh_backward(NULL, nan, ORDO_OVERWRITE, x, d, P);
+    } else {
+      o->tanh_backward(NULL, zero, ORDO_ACCUMULATE, t, d, P);
+      o->tanh_backward(NULL, nan, ORDO_OVERWRITE, t, d, P);
+    }
+    EXPECT(memcmp(zero, nan, (size_t)n * sizeof(float)) == 0, "%s %s: overwrite differs from += onto zeros",
+           o->name, what);
+    if (k == 0) /* past the rows: untouched */
+      EXPECT(isnan(nan[N * C]), "%s ln: overwrite wrote past its rows", o->name);
+  }
+  free(x), free(d), free(w), free(zero), free(nan);
+  /* attention_backward's dqkv, with attention dropout (its products' beta on the fast path) */
+  enum { B = 2, T = 9, AC = 16, NH = 2 };
+  float *qkv = frand(r, B * T * 3 * AC, -1, 1), *dout = frand(r, B * T * AC, -1, 1);
+  float out[B * T * AC], att[B * NH * T * T], scr[B * NH * T * T], g0[B * T * 3 * AC],
+      g1[B * T * 3 * AC];
+  for (float p = 0.0f; p < 0.3f; p += 0.2f) {
+    o->attention_forward(NULL, out, att, scr, qkv, NULL, 0, NULL, p, 7, 3, B, T, AC, NH);
+    memset(g0, 0, sizeof g0);
+    for (int i = 0; i < B * T * 3 * AC; i++) g1[i] = NAN;
+    o->attention_backward(NULL, g0, ORDO_ACCUMULATE, NULL, scr, dout, qkv, att, NULL, p, 7, 3, B,
+                          T, AC, NH);
+    o->attention_backward(NULL, g1, ORDO_OVERWRITE, NULL, scr, dout, qkv, att, NULL, p, 7, 3, B,
+                          T, AC, NH);
+    EXPECT(memcmp(g0, g1, sizeof g0) == 0, "%s attention p=%g: overwrite differs from += onto zeros",
+           o->name, p);
+  }
+  free(qkv), free(dout);
+}
+static void test_overwrite(ordo_rng *r) {
+  test_overwrite_backend(r, R);
+  test_overwrite_backend(r, F);
 }
 
 /* ---- linear layer --------------------------------------------------------------------- */
@@ -206,10 +266,10 @@ static void test_attention_p(ordo_rng *r, float pdrop, int causal) {
     }
     EXPECT(same, "att dropout: fast and reference masks identical");
   }
-  R->attention_backward(NULL, g[0], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
-  F->attention_backward(NULL, g[1], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  R->attention_backward(NULL, g[0], ORDO_ACCUMULATE, NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(NULL, g[1], ORDO_ACCUMULATE, NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(1); /* one sgemm per (batch, head) pair: same bits on 1 thread */
-  F->attention_backward(NULL, g[2], NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
+  F->attention_backward(NULL, g[2], ORDO_ACCUMULATE, NULL, s, d, qkv, a[0], mask, pdrop, seed, offset, B, T, C, NH);
   omp_set_num_threads(nthr);
   EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", g[1], g[0], NQ, TOL_GEMM);
   EXPECT_SAME("att dqkv", g[1], g[2], NQ);
@@ -274,10 +334,10 @@ static void test_attention_bias(ordo_rng *r) {
   F->attention_forward(NULL, o1, a1, NULL, qkv, mask, 0, bias, 0.0f, 1, 0, B, T, C, NH);
   EXPECT_REL("att+bias fwd", o1, o0, NO, TOL_GEMM);
   EXPECT_REL("att+bias probs", a1, a0, NA, TOL_GEMM);
-  R->attention_backward(NULL, gq[0], gb[0], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
-  F->attention_backward(NULL, gq[1], gb[1], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  R->attention_backward(NULL, gq[0], ORDO_ACCUMULATE, gb[0], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_backward(NULL, gq[1], ORDO_ACCUMULATE, gb[1], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
   omp_set_num_threads(1);
-  F->attention_backward(NULL, gq[2], gb[2], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
+  F->attention_backward(NULL, gq[2], ORDO_ACCUMULATE, gb[2], s, d, qkv, a0, mask, 0.0f, 1, 0, B, T, C, NH);
   omp_set_num_threads(nthr);
   EXPECT_REL("att+bias dqkv", gq[1], gq[0], NQ, TOL_GEMM);
   EXPECT_REL("att+bias dbias", gb[1], gb[0], NB, TOL_REDUCE);
@@ -318,7 +378,7 @@ static void test_pointwise(ordo_rng *r) {
   omp_set_num_threads(nthr);
   EXPECT_REL("gelu fwd", o2, o1, N, TOL_POINT);
   EXPECT_SAME("gelu fwd", o2, o3, N);
-  R->gelu_backward(NULL, g1, x, d, N), F->gelu_backward(NULL, g2, x, d, N), F->gelu_backward(NULL, g3, x, d, N);
+  R->gelu_backward(NULL, g1, ORDO_ACCUMULATE, x, d, N), F->gelu_backward(NULL, g2, ORDO_ACCUMULATE, x, d, N), F->gelu_backward(NULL, g3, ORDO_ACCUMULATE, x, d, N);
   EXPECT_REL("gelu bwd", g2, g1, N, TOL_POINT);
   EXPECT_SAME("gelu bwd", g2, g3, N);
 
@@ -329,8 +389,8 @@ static void test_pointwise(ordo_rng *r) {
   omp_set_num_threads(nthr);
   EXPECT_REL("gelu_tanh fwd", o2, o1, N, TOL_POINT);
   EXPECT_SAME("gelu_tanh fwd", o2, o3, N);
-  R->gelu_tanh_backward(NULL, g1, x, d, N), F->gelu_tanh_backward(NULL, g2, x, d, N);
-  F->gelu_tanh_backward(NULL, g3, x, d, N);
+  R->gelu_tanh_backward(NULL, g1, ORDO_ACCUMULATE, x, d, N), F->gelu_tanh_backward(NULL, g2, ORDO_ACCUMULATE, x, d, N);
+  F->gelu_tanh_backward(NULL, g3, ORDO_ACCUMULATE, x, d, N);
   EXPECT_REL("gelu_tanh bwd", g2, g1, N, TOL_POINT);
   EXPECT_SAME("gelu_tanh bwd", g2, g3, N);
 
@@ -338,7 +398,7 @@ static void test_pointwise(ordo_rng *r) {
   EXPECT_REL("tanh fwd", o2, o1, N, TOL_POINT);
   EXPECT_SAME("tanh fwd", o2, o3, N);
   memcpy(g1, bg, sizeof o1), memcpy(g2, bg, sizeof o1), memcpy(g3, bg, sizeof o1);
-  R->tanh_backward(NULL, g1, o1, d, N), F->tanh_backward(NULL, g2, o1, d, N), F->tanh_backward(NULL, g3, o1, d, N);
+  R->tanh_backward(NULL, g1, ORDO_ACCUMULATE, o1, d, N), F->tanh_backward(NULL, g2, ORDO_ACCUMULATE, o1, d, N), F->tanh_backward(NULL, g3, ORDO_ACCUMULATE, o1, d, N);
   EXPECT_REL("tanh bwd", g2, g1, N, TOL_POINT);
   EXPECT_SAME("tanh bwd", g2, g3, N);
 
@@ -544,6 +604,7 @@ int main(void) {
   rng_init(&r, 4321);
   test_embed(&r);
   test_layernorm(&r);
+  test_overwrite(&r);
   test_matmul_size(&r, 37, 48, 101);
   /* big enough (m n k ~ 6M) that OpenBLAS threads the products itself */
   test_matmul_size(&r, 300, 96, 203);

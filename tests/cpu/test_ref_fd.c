@@ -194,7 +194,7 @@ static void test_layernorm(const ordo_ops *ops, ordo_rng *r) {
   EXPECT_REL("ln rstd", rel_err(rstd, rs, L_N), TOL_FWD);
 
   float gx[L_N * L_C] = {0}, gw[L_C] = {0}, gb[L_C] = {0};
-  ops->layernorm_backward(NULL, gx, gw, gb, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, gx, ORDO_ACCUMULATE, gw, gb, g, x, w, mean, rstd, L_N, L_C);
   double nx[L_N * L_C], nw[L_C], nb[L_C];
   fd_grad(ln_loss, &c, dx, L_N * L_C, nx);
   fd_grad(ln_loss, &c, dw, L_C, nw);
@@ -204,12 +204,12 @@ static void test_layernorm(const ordo_ops *ops, ordo_rng *r) {
   EXPECT_REL("ln db", rel_err(gb, nb, L_C), TOL_GRAD);
 
   float gx2[L_N * L_C] = {0}, gw2[L_C] = {0};
-  ops->layernorm_backward(NULL, gx2, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, gx2, ORDO_ACCUMULATE, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
   EXPECT(memcmp(gx, gx2, sizeof gx) == 0, "ln dinp with NULL dw/db");
-  ops->layernorm_backward(NULL, gx2, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, gx2, ORDO_ACCUMULATE, NULL, NULL, g, x, w, mean, rstd, L_N, L_C);
   expect_twice("ln dinp twice", gx2, gx, L_N * L_C);
-  ops->layernorm_backward(NULL, NULL, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
-  ops->layernorm_backward(NULL, NULL, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, NULL, ORDO_ACCUMULATE, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
+  ops->layernorm_backward(NULL, NULL, ORDO_ACCUMULATE, gw2, NULL, g, x, w, mean, rstd, L_N, L_C);
   expect_twice("ln dw twice", gw2, gw, L_C);
 }
 
@@ -361,7 +361,7 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop, int 
   EXPECT(allpad_ok, "a sequence with every key padded gives zero output");
 
   float *gq = fz(NQ), *gq2 = fz(NQ);
-  ops->attention_backward(NULL, gq, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   fd_grad(att_loss, &c, dq, NQ, nq);
   EXPECT_REL(pdrop > 0 ? "att dqkv dropout" : "att dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
   /* per sequence too, so that the short ones are not hidden in the norm of the long one */
@@ -369,10 +369,10 @@ static void test_attention_p(const ordo_ops *ops, ordo_rng *r, float pdrop, int 
     int64_t o = (int64_t)b * A_T * 3 * A_C;
     EXPECT_REL("att dqkv per sequence", rel_err(gq + o, nq + o, A_T * 3 * A_C), TOL_GRAD);
   }
-  ops->attention_backward(NULL, gq2, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_backward(NULL, gq2, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   expect_twice("att twice", gq2, gq, NQ);
-  ops->attention_backward(NULL, NULL, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
+  ops->attention_backward(NULL, NULL, ORDO_ACCUMULATE, NULL, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C,
                           A_NH); /* no-op */
 
   /* mask NULL == every key real */
@@ -417,15 +417,15 @@ static void test_attention_bias(const ordo_ops *ops, ordo_rng *r) {
   att_f64(ref, NULL, &c);
   EXPECT_REL("att+bias fwd", rel_err(out, ref, NO), TOL_FWD);
   float *gq = fz(NQ), *gb = fz(NB), *gb2 = fz(NB);
-  ops->attention_backward(NULL, gq, gb, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq, ORDO_ACCUMULATE, gb, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   fd_grad(att_loss, &c, dq, NQ, nq);
   fd_grad(att_loss, &c, dbias, NB, nb);
   EXPECT_REL("att+bias dqkv", rel_err(gq, nq, NQ), TOL_GRAD);
   EXPECT_REL("att+bias dbias", rel_err(gb, nb, NB), TOL_GRAD);
   /* accumulates, like every backward */
   float *gq2 = fz(NQ);
-  ops->attention_backward(NULL, gq2, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
-  ops->attention_backward(NULL, gq2, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
+  ops->attention_backward(NULL, gq2, ORDO_ACCUMULATE, gb2, scr, g, qkv, att, mask, pdrop, seed, offset, A_B, A_T, A_C, A_NH);
   free(gq2);
   expect_twice("att dbias twice", gb2, gb, NB);
   free(qkv), free(g), free(out), free(att), free(scr), free(bias), free(gq), free(gb), free(gb2);
@@ -540,21 +540,21 @@ static void test_pointwise(const ordo_ops *ops, ordo_rng *r) {
     memset(gx, 0, sizeof gx), memset(gx2, 0, sizeof gx2);
     for (int k = 0; k < 2; k++) {
       if (which == 0) {
-        if (k == 0) ops->gelu_backward(NULL, gx, x, g, P_N);
-        ops->gelu_backward(NULL, gx2, x, g, P_N);
+        if (k == 0) ops->gelu_backward(NULL, gx, ORDO_ACCUMULATE, x, g, P_N);
+        ops->gelu_backward(NULL, gx2, ORDO_ACCUMULATE, x, g, P_N);
       } else if (which == 2) {
-        if (k == 0) ops->gelu_tanh_backward(NULL, gx, x, g, P_N);
-        ops->gelu_tanh_backward(NULL, gx2, x, g, P_N);
+        if (k == 0) ops->gelu_tanh_backward(NULL, gx, ORDO_ACCUMULATE, x, g, P_N);
+        ops->gelu_tanh_backward(NULL, gx2, ORDO_ACCUMULATE, x, g, P_N);
       } else {
-        if (k == 0) ops->tanh_backward(NULL, gx, out, g, P_N);
-        ops->tanh_backward(NULL, gx2, out, g, P_N);
+        if (k == 0) ops->tanh_backward(NULL, gx, ORDO_ACCUMULATE, out, g, P_N);
+        ops->tanh_backward(NULL, gx2, ORDO_ACCUMULATE, out, g, P_N);
       }
     }
     fd_grad(pw_loss, &c, dx, P_N, nx);
     EXPECT_REL(nm, rel_err(gx, nx, P_N), TOL_GRAD);
     expect_twice(nm, gx2, gx, P_N);
   }
-  ops->gelu_backward(NULL, NULL, x, g, P_N); /* NULL gradient: nothing to do */
+  ops->gelu_backward(NULL, NULL, ORDO_ACCUMULATE, x, g, P_N); /* NULL gradient: nothing to do */
 
   float a[P_N], b[P_N];
   double da[P_N], db[P_N];

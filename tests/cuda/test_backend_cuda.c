@@ -251,7 +251,7 @@ static void test_repeatable(ordo_rng *r) {
                    G.ops->alloc(G.ctx, sizeof(float) * 2 * C),
                    G.ops->alloc(G.ctx, sizeof(float) * C), G.ops->alloc(G.ctx, sizeof(float) * C)};
     G.ops->embed_backward(G.ctx, g[0], g[1], g[2], ddout, dids, dpos, dtt, BT, C);
-    G.ops->layernorm_backward(G.ctx, NULL, g[3], g[4], ddout, dinp, dlw, mean, rstd, BT, C);
+    G.ops->layernorm_backward(G.ctx, NULL, ORDO_ACCUMULATE, g[3], g[4], ddout, dinp, dlw, mean, rstd, BT, C);
     size_t n[5] = {V * C, P * C, 2 * C, C, C};
     for (int j = 0; j < 5; j++)
       run[k][j] = host_of(g[j], n[j] * sizeof(float)), G.ops->free(G.ctx, g[j]);

@@ -170,12 +170,12 @@ static void test_attention(ordo_rng *r, int B, int T, int C, int NH, int causal,
   float *dd = devf(d, nout), *datt_ref = devf(att, natt), *h[2][2];
   for (int k = 0; k < 2; k++) {
     float *dgq = devf(gq, nqkv), *dgb = devf(gb, nbias);
-    G.ops->attention_backward(G.ctx, dgq, dgb, dscr, dd, dqkv_d, datt_ref, dmask, p, seed, off, B,
+    G.ops->attention_backward(G.ctx, dgq, ORDO_ACCUMULATE, dgb, dscr, dd, dqkv_d, datt_ref, dmask, p, seed, off, B,
                               T, C, NH);
     h[k][0] = hostf(dgq, nqkv), h[k][1] = gb ? hostf(dgb, nbias) : NULL;
     be_free(&G, dgq), be_free(&G, dgb);
   }
-  R->attention_backward(NULL, gq, gb, scr, d, qkv, att, mask, p, seed, off, B, T, C, NH);
+  R->attention_backward(NULL, gq, ORDO_ACCUMULATE, gb, scr, d, qkv, att, mask, p, seed, off, B, T, C, NH);
   expect_rel("bwd dqkv", h[0][0], gq, nqkv, TOL_MM);
   if (gb) expect_rel("bwd dbias", h[0][1], gb, nbias, TOL_MM);
   EXPECT(!memcmp(h[0][0], h[1][0], (size_t)nqkv * sizeof(float)) &&
