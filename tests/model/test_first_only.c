@@ -60,7 +60,10 @@ static void check_arch(ordo_arch arch, int heads, const ordo_backend *be, ordo_d
     if (heads & ENC_HEAD_POOLER) enc_read(&m, dst[1], m.pooled, n[1] * sizeof(float));
   }
   for (int k = 0; k < 2; k++) {
-    if (!(heads & (k == 0 ? ENC_HEAD_CLS : ENC_HEAD_POOLER))) continue;
+    if (!(heads & (k == 0 ? ENC_HEAD_CLS : ENC_HEAD_POOLER))) {
+      free(got[k]), free(want[k]);
+      continue;
+    }
     double err = rel_err_f32(got[k], want[k], (int64_t)n[k]);
     EXPECT(err < (dt == ORDO_DT_F32 ? 1e-5 : 1e-2), "%s (%s, %s), %s: first_only vs full forward: rel %.3g",
            cfg.model_type, be->ops->name, dtype_name(dt), what[k], err);
