@@ -83,7 +83,9 @@ typedef struct enc_layer_acts {
   void *gelu;      /* (BT, I) */
   float *r2;       /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
   float *ln2_mean, *ln2_rstd;
-  float *out;      /* (BT, C) layer output */
+  /* (BT, C) layer output: in the storage dtype, except the hidden state (the last layer's
+   * output without a final LayerNorm), float32 for enc_hidden's readers (enc_out_dtype) */
+  void *out;
   float *lora_xa[ENC_LORA_NSITES]; /* (BT, r) x A^T per adapted site */
   float *lora_xd[ENC_LORA_NSITES]; /* (BT, IN) dropped-out adapter input (LoRA dropout > 0) */
 } enc_layer_acts;
@@ -178,8 +180,8 @@ typedef struct enc_model {
   float *host_f;      /* (max(BT, NH*T*T, V)) */
   float *emb_sum;     /* (BT, E) embeddings before LayerNorm */
   float *emb_mean, *emb_rstd;
-  float *emb_ln;      /* (BT, E) dropout(LayerNorm) before the projection; NULL without one */
-  float *x0;          /* (BT, C) embedding output */
+  void *emb_ln;       /* (BT, E) dropout(LayerNorm) before the projection; NULL without one */
+  void *x0;           /* (BT, C) embedding output; both in the storage dtype */
   enc_layer_acts *acts;
   /* heads' activations */
   float *mlm_in, *mlm_fc, *mlm_gelu, *mlm_ln, *mlm_mean, *mlm_rstd; /* (R, C) / (R) */
@@ -222,7 +224,7 @@ typedef struct enc_model {
   float *tv_base;
   size_t tv_cap, tv_used, tv_peak; /* floats */
   int tv_nout;
-  struct { void *dst; const float *f; size_t n; } tv_out[4]; /* views to store back */
+  struct { void *dst; const float *f; size_t n; ordo_dtype dt; } tv_out[4]; /* views to store back */
 } enc_model;
 
 /* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /

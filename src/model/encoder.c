@@ -13,6 +13,20 @@ static void *take_typed(const enc_model *m, ordo_arena *a, size_t n) {
   return arena_alloc(a, n * dtype_size(m->storage));
 }
 
+/* The dtype of layer l's output: the storage dtype, float32 for the hidden state (the last
+ * layer's output without a final LayerNorm), which enc_hidden's readers take as it is. */
+static ordo_dtype enc_out_dtype(const enc_model *m, int l) {
+  return l == m->cfg.num_hidden_layers - 1 && m->lnf_w < 0 ? ORDO_DT_F32 : m->storage;
+}
+static void *take_out(const enc_model *m, ordo_arena *a, int l, size_t n) {
+  return arena_alloc(a, n * dtype_size(enc_out_dtype(m, l)));
+}
+/* Layer l's input and its dtype: the embeddings' output x0 or the previous layer's output. */
+static void *layer_in(const enc_model *m, int l, ordo_dtype *dt) {
+  *dt = l == 0 ? m->storage : enc_out_dtype(m, l - 1);
+  return l == 0 ? m->x0 : m->acts[l - 1].out;
+}
+
 /* Carves every activation buffer out of the arena (measure pass, then the real one). */
 static void carve(enc_model *m, ordo_arena *a) {
   const enc_config *c = &m->cfg;
@@ -36,8 +50,8 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->emb_sum = take(a, BT * E);
   m->emb_mean = take(a, BT);
   m->emb_rstd = take(a, BT);
-  m->emb_ln = m->emb.proj_w >= 0 ? take(a, BT * E) : NULL;
-  m->x0 = take(a, BT * C);
+  m->emb_ln = m->emb.proj_w >= 0 ? take_typed(m, a, BT * E) : NULL;
+  m->x0 = take_typed(m, a, BT * C);
   /* (a measuring arena returns NULL pointers: decide by the mode, not by the pointer) */
   int share_att = m->recompute != ENC_RECOMPUTE_NONE;
   void *shared_att = share_att ? take_typed(m, a, B * NH * T * T) : NULL;
@@ -46,7 +60,7 @@ static void carve(enc_model *m, ordo_arena *a) {
     if (m->recompute == ENC_RECOMPUTE_LAYER && l > 0) {
       /* one working set serves every layer; only the layer outputs are kept */
       *A = m->acts[0]; /* LoRA buffers too: every layer has the same adapted sites */
-      A->out = take(a, BT * C);
+      A->out = take_out(m, a, l, BT * C);
       continue;
     }
     A->qkv = take_typed(m, a, BT * 3 * C);
@@ -61,7 +75,7 @@ static void carve(enc_model *m, ordo_arena *a) {
     A->r2 = take(a, BT * C);
     A->ln2_mean = take(a, BT);
     A->ln2_rstd = take(a, BT);
-    A->out = take(a, BT * C);
+    A->out = take_out(m, a, l, BT * C);
     for (int st = 0; st < ENC_LORA_NSITES; st++) {
       A->lora_xa[st] = A->lora_xd[st] = NULL;
       if (m->layer[l].lora_a[st] < 0) continue;
@@ -191,7 +205,7 @@ void enc_write(const enc_model *m, void *dst, const void *host_src, size_t bytes
 const float *enc_hidden(const enc_model *m) {
   if (m->lnf_out) return m->lnf_out;
   int L = m->cfg.num_hidden_layers;
-  return m->acts[L - 1].out;
+  return m->acts[L - 1].out; /* float32 (enc_out_dtype) */
 }
 
 /* Dropout streams: one key per step, one disjoint counter range per site. */
@@ -347,8 +361,8 @@ static void qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt, 
  * cached (one sequence, inference): rows r0.. are new positions whose queries attend over the
  * keys and values of every earlier position, kept in the layer's qkv activations from earlier
  * calls: the key/value cache of decoding. */
-static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                uint64_t key, int r0, int cached) {
+static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const void *x,
+                                ordo_dtype x_dt, uint64_t key, int r0, int cached) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -357,12 +371,14 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   size_t nBC = (size_t)n * C, nBI = (size_t)n * I, oc = (size_t)r0 * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
+  ordo_dtype out_dt = enc_out_dtype(m, l);
+  float *r1 = A->r1 + oc, *r2 = A->r2 + oc;
+  void *out = dtype_at(A->out, out_dt, (int64_t)oc);
   void *h1 = act_at(m, A->h1, oc), *attn_out = act_at(m, A->attn_out, oc);
   void *fc = act_at(m, A->fc, (size_t)r0 * I), *gelu = act_at(m, A->gelu, (size_t)r0 * I);
-  const float *xr = x + oc;
-  op->layernorm_forward(cx, TO(h1, nBC), A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
-                        P(m, L->ln1_b), eps, n, C);
+  const void *xr = dtype_at_c(x, x_dt, (int64_t)oc);
+  op->layernorm_forward(cx, TO(h1, nBC), A->ln1_mean + r0, A->ln1_rstd + r0,
+                        tv_in(m, xr, x_dt, nBC), P(m, L->ln1_w), P(m, L->ln1_b), eps, n, C);
   END();
   qkv_forward(m, l, h1, m->storage, r0, n, key);
   if (cached) {
@@ -383,7 +399,8 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   END();
   R(m, r1, nBC);
   op->dropout_forward(cx, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(cx, r1, r1, xr, (int64_t)nBC);
+  op->residual_forward(cx, r1, r1, tv_in(m, xr, x_dt, nBC), (int64_t)nBC);
+  END(); /* (the view of x) */
   R(m, r1, nBC);
   op->layernorm_forward(cx, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
                         P(m, L->ln2_b), eps, n, C);
@@ -396,19 +413,21 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   act_forward(m, TO(gelu, nBI), TI(fc, nBI), (int64_t)nBI);
   END();
   const float *gv = TI(gelu, nBI);
-  op->matmul_forward(cx, out, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, gv, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
+  float *o = tv_out_dt(m, out, out_dt, nBC, 0);
+  op->matmul_forward(cx, o, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gv, n, o, C, key, lora_site(l, ENC_LORA_PROJ));
   END();
-  R(m, out, nBC);
-  op->dropout_forward(cx, out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(cx, out, out, r1, (int64_t)nBC);
-  R(m, out, nBC);
+  o = tv_out_dt(m, out, out_dt, nBC, 1); /* the rounded branch */
+  op->dropout_forward(cx, o, o, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(cx, o, o, r1, (int64_t)nBC);
+  END();
 }
 
 /* A post-LN layer after its attention core, on n rows: r1 = x + dropout(attn_out Wo^T + bo),
  * h1 = LN1(r1), out = LN2(h1 + dropout(MLP(h1))); x (n, C) and the first n rows of
  * A->attn_out are its inputs, the first n rows of A's buffers its outputs. */
-static void layer_post_attention(enc_model *m, int l, const float *x, int n, uint64_t key) {
+static void layer_post_attention(enc_model *m, int l, const void *x, ordo_dtype x_dt, int n,
+                                 uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -423,7 +442,7 @@ static void layer_post_attention(enc_model *m, int l, const float *x, int n, uin
   END();
   R(m, A->r1, nBC);
   op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
+  op->residual_forward(cx, A->r1, A->r1, tv_in(m, x, x_dt, nBC), (int64_t)nBC);
   op->layernorm_forward(cx, TO(A->h1, nBC), A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
   END();
@@ -442,21 +461,23 @@ static void layer_post_attention(enc_model *m, int l, const float *x, int n, uin
   op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   op->residual_forward(cx, A->r2, A->r2, TI(A->h1, nBC), (int64_t)nBC);
   END();
-  op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
-                        eps, n, C);
+  op->layernorm_forward(cx, tv_out_dt(m, A->out, enc_out_dtype(m, l), nBC, 0), A->ln2_mean,
+                        A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b), eps, n, C);
   END();
-  R(m, A->out, nBC);
 }
 
-/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
-static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+/* One layer: its input (layer_in, (BT, C)) -> acts[l].out. Reruns in backward under
+ * recompute. */
+static void layer_forward(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  ordo_dtype x_dt;
+  const void *x = layer_in(m, l, &x_dt);
   if (enc_is_causal(&m->cfg)) {
-    layer_forward_preln(m, b, l, x, key, 0, 0);
+    layer_forward_preln(m, b, l, x, x_dt, key, 0, 0);
     return;
   }
-  qkv_forward(m, l, x, ORDO_DT_F32, 0, b->B * b->T, key);
+  qkv_forward(m, l, x, x_dt, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  layer_post_attention(m, l, x, b->B * b->T, key);
+  layer_post_attention(m, l, x, x_dt, b->B * b->T, key);
 }
 
 /* Where first_qkv_forward left sequence i's query (element q + i * q_step of the layer's qkv
@@ -469,8 +490,8 @@ typedef struct first_qkv {
 /* The last layer's projections under first_only into A->qkv: keys and values of every row
  * (BT, 2C), then the queries of the first rows xf (B, C) alone, from the row blocks of the (3C, C)
  * weight; with adapters on q, k or v or with rotary positions, the full (BT, 3C) product. */
-static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const float *xf, int B,
-                                   int T, uint64_t key) {
+static first_qkv first_qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt,
+                                   const float *xf, int B, int T, uint64_t key) {
   const enc_config *c = &m->cfg;
   const enc_layer_idx *L = &m->layer[l];
   size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
@@ -478,11 +499,12 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const fl
   int full = c->position == ENC_POS_ROPE || L->lora_a[ENC_LORA_QKV] >= 0;
   for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) full |= L->lora_a[st] >= 0;
   if (full) {
-    qkv_forward(m, l, x, ORDO_DT_F32, 0, (int)BT, key);
+    qkv_forward(m, l, x_in, x_dt, 0, (int)BT, key);
     return (first_qkv){0, C, T * 3 * C, T * 3 * C, BT * 3 * C, (int)(3 * C)};
   }
   /* BERT's q, k and v may be three specs read as one (3C, C) matrix */
   const float *w = enc_w_n(m, L->qkv_w, 3 * C * C), *bias = enc_w_n(m, L->qkv_b, 3 * C);
+  const float *x = tv_in(m, x_in, x_dt, BT * C);
   float *kv = TO(qkv, BT * 2 * C), *q = TO(act_at(m, qkv, BT * 2 * C), (size_t)B * C);
   m->be.ops->matmul_forward(m->be.ctx, kv, x, w + C * C, bias ? bias + C : NULL, (int)BT, (int)C,
                             (int)(2 * C));
@@ -496,14 +518,17 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const fl
  * attention over its real keys (the rows are right-padded, checked by enc_forward) through the
  * cached-attention op, and the rest of the layer on those B rows: acts[l].out (B, C). x's first
  * rows are gathered into g_b, backward scratch that an inference pass leaves free. */
-static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const float *x,
-                                uint64_t key) {
+static void layer_forward_first(enc_model *m, const enc_batch *b, int l, uint64_t key) {
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, C = c->hidden_size;
   enc_layer_acts *A = &m->acts[l];
+  ordo_dtype x_dt;
+  const void *x = layer_in(m, l, &x_dt);
   first_rows(m, B, T);
-  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_first, B, C);
-  first_qkv f = first_qkv_forward(m, l, x, m->g_b, B, T, key);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, tv_in(m, x, x_dt, (size_t)B * T * C), m->in_first,
+                         B, C);
+  END(); /* (the view of x) */
+  first_qkv f = first_qkv_forward(m, l, x, x_dt, m->g_b, B, T, key);
   const float *qkv = TI(A->qkv, f.n);
   float *ao = TO(A->attn_out, (size_t)B * C);
   float *att = TO(A->att, (size_t)c->num_attention_heads * T); /* each call's probabilities */
@@ -518,7 +543,7 @@ static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const f
                                           c->num_attention_heads);
   }
   END();
-  layer_post_attention(m, l, m->g_b, B, key);
+  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, B, key);
 }
 
 /* enc_batch.first_only: an inference forward of a post-LN encoder whose heads read the first
@@ -571,7 +596,6 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   else zero_buf(m, m->tt0, (size_t)BT * sizeof(int32_t));
   /* embeddings E wide; with a projection, x0 = dropout(LN(emb)) W^T + b */
   int E = c->embedding_size;
-  float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(cx, m->emb_sum, m->in_ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
   END();
@@ -579,34 +603,31 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     upload_f32(m, m->in_emb, b->add_emb, (size_t)BT * E);
     op->axpy(cx, m->emb_sum, 1.0f, m->in_emb, (int64_t)BT * E);
   }
+  float *xe = TO(m->emb_ln ? m->emb_ln : m->x0, (size_t)BT * E); /* stored after the dropout */
   if (m->emb.ln_w >= 0)
     op->layernorm_forward(cx, xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
                           P(m, m->emb.ln_b), eps, BT, E);
   else /* GPT-2: no embedding LayerNorm */
     copy_buf(m, xe, m->emb_sum, F((size_t)BT * E));
-  END();
   op->dropout_forward(cx, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
-
-  R(m, xe, (size_t)BT * E);
+  END();
   if (m->emb_ln) {
-    op->matmul_forward(cx, m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    op->matmul_forward(cx, TO(m->x0, (size_t)BT * C), TI(m->emb_ln, (size_t)BT * E),
+                       P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
     END();
-    R(m, m->x0, (size_t)BT * C);
   }
-  const float *x = m->x0;
   for (int l = 0; l < c->num_hidden_layers; l++) {
-    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, x, key);
-    else layer_forward(m, b, l, x, key);
-    x = m->acts[l].out;
+    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, key);
+    else layer_forward(m, b, l, key);
   }
-  if (m->lnf_out) {
-    op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w),
-                          P(m, m->lnf_b), eps, BT, C);
+  if (m->lnf_out) { /* the last layer's output in the storage dtype (enc_out_dtype) */
+    op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd,
+                          TI(m->acts[c->num_hidden_layers - 1].out, (size_t)BT * C),
+                          P(m, m->lnf_w), P(m, m->lnf_b), eps, BT, C);
     END();
     R(m, m->lnf_out, (size_t)BT * C);
-    x = m->lnf_out;
   }
-  const float *h = x;
+  const float *h = enc_hidden(m);
 
   if (m->heads & ENC_HEAD_MLM) {
     int NR = b->mlm_rows ? b->n_mlm_rows : BT;
@@ -709,17 +730,19 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   zero_buf(m, m->tt0, (size_t)T * sizeof(int32_t));
   upload_i32(m, m->in_ids, ids, (size_t)T);
   size_t oc = (size_t)r0 * C;
-  op->embed_forward(cx, m->x0 + oc, m->in_ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
-                    P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
+  op->embed_forward(cx, TO(act_at(m, m->x0, oc), (size_t)n * C), m->in_ids + r0, m->pos + r0,
+                    m->tt0 + r0, P(m, m->emb.wte), P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
   END();
-  R(m, m->x0 + oc, (size_t)n * C);
   enc_batch b = {.B = 1, .T = T, .ids = ids};
-  for (int l = 0; l <= last; l++)
-    layer_forward_preln(m, &b, l, l == 0 ? m->x0 : m->acts[l - 1].out, 0, r0, 1);
+  for (int l = 0; l <= last; l++) {
+    ordo_dtype x_dt;
+    const void *x = layer_in(m, l, &x_dt);
+    layer_forward_preln(m, &b, l, x, x_dt, 0, r0, 1);
+  }
   size_t lc = (size_t)(T - 1) * C; /* only the last position's logits are wanted */
   op->layernorm_forward(cx, m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
-                        m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b), c->layer_norm_eps,
-                        1, C);
+                        TI(act_at(m, m->acts[last].out, lc), (size_t)C), P(m, m->lnf_w),
+                        P(m, m->lnf_b), c->layer_norm_eps, 1, C);
   END();
   op->matmul_forward(cx, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C,
                      c->vocab_size);
@@ -823,8 +846,8 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d,
 }
 
 /* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
-static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                  float *dh, float *dnext, uint64_t key) {
+static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const void *x,
+                                  ordo_dtype x_dt, float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -851,12 +874,12 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
   copy_buf(m, dnext, m->g_a, F(nBC)); /* d x from the residual */
   attn_out_backward(m, b, l, m->g_a, m->g_b, key);
-  qkv_backward(m, b, l, x, ORDO_DT_F32, dnext, key);
+  qkv_backward(m, b, l, x, x_dt, dnext, key);
 }
 
 /* Backward of one pre-LN layer (layer_forward_preln): dh = d out, dnext = d x (overwritten). */
-static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                 float *dh, float *dnext, uint64_t key) {
+static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const void *x,
+                                 ordo_dtype x_dt, float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -884,8 +907,8 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   zero_buf(m, m->g_a, F(nBC));
   qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);
   R(m, m->g_a, nBC);
-  op->layernorm_backward(cx, dnext, ORDO_ACCUMULATE, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
-                         A->ln1_mean, A->ln1_rstd, BT, C);
+  op->layernorm_backward(cx, dnext, ORDO_ACCUMULATE, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a,
+                         tv_in(m, x, x_dt, nBC), P(m, L->ln1_w), A->ln1_mean, A->ln1_rstd, BT, C);
   END();
 }
 
@@ -983,21 +1006,23 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   if (m->lnf_out) { /* GPT-2: hidden = ln_f(last layer output) */
     int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
-    op->layernorm_backward(cx, dnext, ORDO_OVERWRITE, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
-                           P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
+    op->layernorm_backward(cx, dnext, ORDO_OVERWRITE, G(m, m->lnf_w), G(m, m->lnf_b), dh,
+                           TI(m->acts[last].out, nBC), P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd,
+                           BT, C);
     END();
     float *t = dh;
     dh = dnext;
     dnext = t;
   }
   for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
-    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
+    ordo_dtype x_dt;
+    const void *x = layer_in(m, l, &x_dt);
     if (m->recompute == ENC_RECOMPUTE_LAYER)
-      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
+      layer_forward(m, b, l, key); /* same inputs, same dropout keys: the same bits */
     else if (m->recompute == ENC_RECOMPUTE_ATTENTION)
       attention_core(m, b, l, key);
-    if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, dh, dnext, key);
-    else layer_backward_postln(m, b, l, x, dh, dnext, key);
+    if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, x_dt, dh, dnext, key);
+    else layer_backward_postln(m, b, l, x, x_dt, dh, dnext, key);
     float *t = dh;
     dh = dnext;
     dnext = t;
@@ -1015,8 +1040,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   const float *dxe = dh;
   if (m->emb_ln) {
     zero_buf(m, m->g_emb, F(nBE));
-    op->matmul_backward(cx, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
-                        P(m, m->emb.proj_w), BT, E, C);
+    op->matmul_backward(cx, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh,
+                        TI(m->emb_ln, nBE), P(m, m->emb.proj_w), BT, E, C);
     END();
     R(m, m->g_emb, nBE);
     dxe = m->g_emb;

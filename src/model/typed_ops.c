@@ -23,26 +23,32 @@ const float *tv_in(enc_model *m, const void *p, ordo_dtype dt, size_t n) {
   return f;
 }
 
-float *tv_out(enc_model *m, void *p, size_t n, int load) {
+float *tv_out_dt(enc_model *m, void *p, ordo_dtype dt, size_t n, int load) {
   if (m->precision == ORDO_DT_F32) return p;
   ORDO_CHECK(m->tv_nout < (int)(sizeof m->tv_out / sizeof m->tv_out[0]));
-  /* emulated storage: the op writes the float32 array itself, rounded in place at tv_end */
-  float *f = m->storage == ORDO_DT_F32 ? p : tv_take(m, n);
-  if (load && f != p) m->be.ops->convert(m->be.ctx, f, ORDO_DT_F32, p, m->storage, (int64_t)n);
+  /* a float32 array (emulated storage, the hidden state): the op writes it itself, rounded in
+   * place at tv_end */
+  float *f = dt == ORDO_DT_F32 ? p : tv_take(m, n);
+  if (load && f != p) m->be.ops->convert(m->be.ctx, f, ORDO_DT_F32, p, dt, (int64_t)n);
   m->tv_out[m->tv_nout].dst = p;
   m->tv_out[m->tv_nout].f = f;
   m->tv_out[m->tv_nout].n = n;
+  m->tv_out[m->tv_nout].dt = dt;
   m->tv_nout++;
   return f;
 }
 
+float *tv_out(enc_model *m, void *p, size_t n, int load) {
+  return tv_out_dt(m, p, m->storage, n, load);
+}
+
 void tv_end(enc_model *m) {
   for (int i = 0; i < m->tv_nout; i++) {
-    if (m->storage == ORDO_DT_F32)
+    if (m->tv_out[i].dt == ORDO_DT_F32)
       m->be.ops->round_dtype(m->be.ctx, m->tv_out[i].dst, (int64_t)m->tv_out[i].n, m->precision);
     else
-      m->be.ops->convert(m->be.ctx, m->tv_out[i].dst, m->storage, m->tv_out[i].f, ORDO_DT_F32,
-                         (int64_t)m->tv_out[i].n);
+      m->be.ops->convert(m->be.ctx, m->tv_out[i].dst, m->tv_out[i].dt, m->tv_out[i].f,
+                         ORDO_DT_F32, (int64_t)m->tv_out[i].n);
   }
   m->tv_nout = 0;
   m->tv_used = 0;
