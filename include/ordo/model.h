@@ -196,7 +196,8 @@ typedef struct enc_model {
   float *d_mlm_logits;/* (R, V) */
   float *d_cls_logits;/* (B, L) */
   float *d_pooled;    /* (B, C) */
-  float *g_a, *g_b, *g_c, *g_qkv, *g_big, *g_att; /* backward scratch */
+  float *g_a, *g_b, *g_c, *g_att; /* backward scratch */
+  void *g_qkv, *g_big; /* d qkv (BT, 3C), d gelu and d fc (2 BT I): in the storage dtype */
   float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), max(C, E)) */
   float *g_emb;                                   /* (BT, E) with a projection, else NULL */
   float *att_bias, *g_att_bias; /* (NH, T, T) position bias (alibi, relative) and its gradient */

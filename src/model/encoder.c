@@ -134,8 +134,8 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_c = take(a, 2 * BT * C); /* two (BT, C) halves: the running d hidden and its successor */
-  m->g_qkv = take(a, BT * 3 * C);
-  m->g_big = take(a, 2 * BT * I);
+  m->g_qkv = take_typed(m, a, BT * 3 * C);
+  m->g_big = take_typed(m, a, 2 * BT * I);
   m->g_att = take(a, B * NH * T * T);
   m->g_head_a = take(a, HR * CE);
   m->g_head_b = take(a, HR * CE);
@@ -770,16 +770,16 @@ static void attention_backward_core(enc_model *m, const enc_batch *b, int l, con
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
-  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, ORDO_OVERWRITE, m->g_att_bias, m->g_att, dattn,
-                                TI(A->qkv, nBC * 3), TI(A->att, (size_t)BT * NH * T), m->in_mask,
+  m->be.ops->attention_backward(m->be.ctx, TO(m->g_qkv, 3 * nBC), ORDO_OVERWRITE, m->g_att_bias,
+                                m->g_att, dattn, TI(A->qkv, nBC * 3),
+                                TI(A->att, (size_t)BT * NH * T), m->in_mask,
                                 pdrop(m, c->attention_probs_dropout_prob), key,
                                 site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   END();
-  R(m, m->g_qkv, 3 * nBC);
   if (c->position == ENC_POS_ROPE) {
-    m->be.ops->rope_backward(m->be.ctx, m->g_qkv, m->pos, c->rope_scale, c->rope_theta,
-                             c->rotary_value ? 3 : 2, BT, C, NH);
-    R(m, m->g_qkv, 3 * nBC);
+    m->be.ops->rope_backward(m->be.ctx, tv_out(m, m->g_qkv, 3 * nBC, 1), m->pos, c->rope_scale,
+                             c->rope_theta, c->rotary_value ? 3 : 2, BT, C, NH);
+    END();
   }
 }
 
@@ -789,9 +789,10 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const void *x_
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
   const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
-  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin,
+  const float *dqkv = TI(m->g_qkv, (size_t)BT * 3 * C);
+  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), dqkv, xin,
                              enc_w_n(m, L->qkv_w, (size_t)3 * C * C), BT, C, 3 * C);
-  qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
+  qkv_lora_backward(m, l, xin, BT, dqkv, dx, key);
   END();
 }
 
@@ -804,19 +805,19 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
   size_t nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  void *dbig_st = m->g_big, *dbig2_st = act_at(m, m->g_big, nBI); /* d gelu, d fc */
+  float *dbig = TO(dbig_st, nBI);
   zero_buf(m, dbig, F(nBI));
   const float *gv = TI(A->gelu, nBI);
   m->be.ops->matmul_backward(m->be.ctx, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, gv,
                              P(m, L->proj_w), BT, I, C);
   lora_backward(m, l, ENC_LORA_PROJ, gv, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
   END();
-  R(m, dbig, nBI);
-  act_backward(m, dbig2, ORDO_OVERWRITE, TI(A->fc, nBI), dbig, (int64_t)nBI);
+  act_backward(m, TO(dbig2_st, nBI), ORDO_OVERWRITE, TI(A->fc, nBI), TI(dbig_st, nBI),
+               (int64_t)nBI);
   END();
-  R(m, dbig2, nBI);
   if (overwrite) zero_buf(m, dx, F((size_t)BT * C));
-  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
+  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C), *dbig2 = TI(dbig2_st, nBI);
   m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w),
                              BT, C, I);
   lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
