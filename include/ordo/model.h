@@ -184,12 +184,14 @@ typedef struct enc_model {
   void *x0;           /* (BT, C) embedding output; both in the storage dtype */
   enc_layer_acts *acts;
   /* heads' activations */
-  float *mlm_in, *mlm_fc, *mlm_gelu, *mlm_ln, *mlm_mean, *mlm_rstd; /* (R, C) / (R) */
+  float *mlm_in, *mlm_mean, *mlm_rstd;  /* (R, C) / (R) */
+  void *mlm_fc, *mlm_gelu, *mlm_ln;     /* (R, E) in the storage dtype */
   float *mlm_logits;  /* (R, V) */
   float *mlm_probs;   /* (R, V) */
   float *cls_in, *cls_fc, *cls_tanh, *cls_logits; /* (B, C) x3, (B, L) */
   float *pool_in, *pooled;                        /* (B, C) */
-  float *rtd_fc, *rtd_act, *rtd_logits, *rtd_w;   /* (BT, C) x2, (BT), (BT) mask weights */
+  void *rtd_fc, *rtd_act;                         /* (BT, C) x2 in the storage dtype */
+  float *rtd_logits, *rtd_w;                      /* (BT), (BT) mask weights */
   float *d_rtd_logits;                            /* (BT) */
   /* output gradients (seeded by a loss, read by enc_backward) and scratch */
   float *d_hidden;    /* (BT, C) d loss / d last hidden state */
@@ -199,7 +201,7 @@ typedef struct enc_model {
   float *g_a, *g_b, *g_c, *g_att; /* backward scratch */
   void *g_qkv, *g_big; /* d qkv (BT, 3C), d gelu and d fc (2 BT I): in the storage dtype */
   float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), max(C, E)) */
-  float *g_emb;                                   /* (BT, E) with a projection, else NULL */
+  void *g_emb; /* (BT, E) in the storage dtype with a projection, else NULL */
   float *att_bias, *g_att_bias; /* (NH, T, T) position bias (alibi, relative) and its gradient */
   float *lora_tmp, *lora_dxa, *lora_dxd;          /* (BT, max(C, I)), (BT, r), (BT, max(C, I)) */
   int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled, has_d_rtd;

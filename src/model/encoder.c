@@ -98,9 +98,9 @@ static void carve(enc_model *m, ordo_arena *a) {
   }
   if (m->heads & ENC_HEAD_MLM) {
     m->mlm_in = take(a, R * C);
-    m->mlm_fc = take(a, R * E);
-    m->mlm_gelu = take(a, R * E);
-    m->mlm_ln = take(a, R * E);
+    m->mlm_fc = take_typed(m, a, R * E);
+    m->mlm_gelu = take_typed(m, a, R * E);
+    m->mlm_ln = take_typed(m, a, R * E);
     m->mlm_mean = take(a, R);
     m->mlm_rstd = take(a, R);
     m->mlm_logits = take(a, R * V);
@@ -115,8 +115,8 @@ static void carve(enc_model *m, ordo_arena *a) {
     m->d_cls_logits = take(a, B * L);
   }
   if (m->heads & ENC_HEAD_RTD) {
-    m->rtd_fc = take(a, BT * C);
-    m->rtd_act = take(a, BT * C);
+    m->rtd_fc = take_typed(m, a, BT * C);
+    m->rtd_act = take_typed(m, a, BT * C);
     m->rtd_logits = take(a, BT);
     m->rtd_w = take(a, BT);
     m->d_rtd_logits = take(a, BT);
@@ -129,7 +129,7 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->d_hidden = take(a, BT * C);
   m->g_a = take(a, BT * CE); /* (BT, E) in the embeddings' backward */
   m->g_b = take(a, BT * CE);
-  m->g_emb = m->emb.proj_w >= 0 ? take(a, BT * E) : NULL;
+  m->g_emb = m->emb.proj_w >= 0 ? take_typed(m, a, BT * E) : NULL;
   int biased = c->position == ENC_POS_ALIBI || c->position == ENC_POS_RELATIVE;
   m->att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_att_bias = biased ? take(a, NH * T * T) : NULL;
@@ -640,19 +640,19 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     } else {
       copy_buf(m, m->mlm_in, h, F((size_t)BT * C));
     }
+    size_t nRE = (size_t)NR * E;
     const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
     if (m->mlm_dense_w >= 0) {
-      op->matmul_forward(cx, m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR,
-                         C, E);
+      op->matmul_forward(cx, TO(m->mlm_fc, nRE), m->mlm_in, P(m, m->mlm_dense_w),
+                         P(m, m->mlm_dense_b), NR, C, E);
       END();
-      R(m, m->mlm_fc, (size_t)NR * E);
-      op->gelu_forward(cx, m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
-      R(m, m->mlm_gelu, (size_t)NR * E);
-      op->layernorm_forward(cx, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
-                            P(m, m->mlm_ln_b), eps, NR, E);
+      op->gelu_forward(cx, TO(m->mlm_gelu, nRE), TI(m->mlm_fc, nRE), (int64_t)nRE);
       END();
-      R(m, m->mlm_ln, (size_t)NR * E);
-      dec_in = m->mlm_ln;
+      op->layernorm_forward(cx, TO(m->mlm_ln, nRE), m->mlm_mean, m->mlm_rstd,
+                            TI(m->mlm_gelu, nRE), P(m, m->mlm_ln_w), P(m, m->mlm_ln_b), eps, NR,
+                            E);
+      END();
+      dec_in = TI(m->mlm_ln, nRE);
     }
     op->matmul_forward(cx, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
@@ -661,13 +661,14 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   }
   if (m->heads & ENC_HEAD_RTD) {
     /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
-    op->matmul_forward(cx, m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
+    size_t nBC = (size_t)BT * C;
+    op->matmul_forward(cx, TO(m->rtd_fc, nBC), h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT,
+                       C, C);
     END();
-    R(m, m->rtd_fc, (size_t)BT * C);
-    op->gelu_forward(cx, m->rtd_act, m->rtd_fc, (int64_t)BT * C);
-    R(m, m->rtd_act, (size_t)BT * C);
-    op->matmul_forward(cx, m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C,
-                       1);
+    op->gelu_forward(cx, TO(m->rtd_act, nBC), TI(m->rtd_fc, nBC), (int64_t)nBC);
+    END();
+    op->matmul_forward(cx, m->rtd_logits, TI(m->rtd_act, nBC), P(m, m->rtd_out_w),
+                       P(m, m->rtd_out_b), BT, C, 1);
     END();
     R(m, m->rtd_logits, (size_t)BT);
   }
@@ -938,14 +939,19 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       op->round_dtype(cx, m->d_mlm_logits, (int64_t)R * c->vocab_size, m->precision);
     zero_buf(m, m->g_head_a, F((size_t)R * E));
     int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
+    size_t nRE = (size_t)R * E;
     op->matmul_backward(cx, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
-                        transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
+                        transform ? TI(m->mlm_ln, nRE) : m->mlm_in, P(m, m->emb.wte), R, E,
+                        c->vocab_size);
     END();
     if (transform) {
-      op->layernorm_backward(cx, m->g_head_b, ORDO_OVERWRITE, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
-                             m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
+      op->layernorm_backward(cx, m->g_head_b, ORDO_OVERWRITE, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b),
+                             m->g_head_a, TI(m->mlm_gelu, nRE), P(m, m->mlm_ln_w), m->mlm_mean,
+                             m->mlm_rstd, R, E);
       END();
-      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->mlm_fc, nRE), m->g_head_b,
+                        (int64_t)nRE);
+      END();
       zero_buf(m, m->g_head_a, F((size_t)R * C));
       op->matmul_backward(cx, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
                           m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
@@ -960,10 +966,11 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     R(m, m->d_rtd_logits, (size_t)BT);
     zero_buf(m, m->g_a, F(nBC));
     op->matmul_backward(cx, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
-                        m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
+                        TI(m->rtd_act, nBC), P(m, m->rtd_out_w), BT, C, 1);
     END();
     R(m, m->g_a, nBC);
-    op->gelu_backward(cx, m->g_b, ORDO_OVERWRITE, m->rtd_fc, m->g_a, (int64_t)nBC);
+    op->gelu_backward(cx, m->g_b, ORDO_OVERWRITE, TI(m->rtd_fc, nBC), m->g_a, (int64_t)nBC);
+    END();
     R(m, m->g_b, nBC);
     op->matmul_backward(cx, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
                         P(m, m->rtd_dense_w), BT, C, C);
@@ -1040,14 +1047,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   size_t nBE = (size_t)BT * E;
   const float *dxe = dh;
   if (m->emb_ln) {
-    zero_buf(m, m->g_emb, F(nBE));
-    op->matmul_backward(cx, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh,
-                        TI(m->emb_ln, nBE), P(m, m->emb.proj_w), BT, E, C);
+    float *ge = TO(m->g_emb, nBE);
+    zero_buf(m, ge, F(nBE));
+    op->matmul_backward(cx, ge, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, TI(m->emb_ln, nBE),
+                        P(m, m->emb.proj_w), BT, E, C);
     END();
-    R(m, m->g_emb, nBE);
-    dxe = m->g_emb;
+    dxe = TI(m->g_emb, nBE);
   }
   dropout_backward_over(m, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
+  END(); /* (the view of d x0) */
   const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
   if (m->emb.ln_w >= 0) {
     op->layernorm_backward(cx, m->g_b, ORDO_OVERWRITE, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,
