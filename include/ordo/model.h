@@ -76,12 +76,13 @@ typedef struct enc_layer_acts {
   void *qkv;       /* (BT, 3C) */
   void *att;       /* (B, NH, T, T) softmax probabilities */
   void *attn_out;  /* (BT, C) heads concatenated */
-  float *r1;       /* (BT, C) x + dropout(attn proj): LayerNorm 1 input */
+  /* r1, r2: in the storage dtype in pre-LN layers, float32 in post-LN ones (read unrounded) */
+  void *r1;        /* (BT, C) x + dropout(attn proj): LayerNorm 1 input */
   float *ln1_mean, *ln1_rstd; /* (BT) */
   void *h1;        /* (BT, C) */
   void *fc;        /* (BT, I) pre-GELU */
   void *gelu;      /* (BT, I) */
-  float *r2;       /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
+  void *r2;        /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
   float *ln2_mean, *ln2_rstd;
   /* (BT, C) layer output: in the storage dtype, except the hidden state (the last layer's
    * output without a final LayerNorm), float32 for enc_hidden's readers (enc_out_dtype) */

@@ -21,6 +21,15 @@ static ordo_dtype enc_out_dtype(const enc_model *m, int l) {
 static void *take_out(const enc_model *m, ordo_arena *a, int l, size_t n) {
   return arena_alloc(a, n * dtype_size(enc_out_dtype(m, l)));
 }
+/* The residual sums r1, r2: in the storage dtype in pre-LN layers, whose readers take them
+ * rounded; float32 in post-LN layers, whose LayerNorms read them unrounded (after the residual
+ * add, the emulation rounds only the branch). */
+static ordo_dtype res_dtype(const enc_model *m) {
+  return enc_is_causal(&m->cfg) ? m->storage : ORDO_DT_F32;
+}
+static void *take_res(const enc_model *m, ordo_arena *a, size_t n) {
+  return arena_alloc(a, n * dtype_size(res_dtype(m)));
+}
 /* Layer l's input and its dtype: the embeddings' output x0 or the previous layer's output. */
 static void *layer_in(const enc_model *m, int l, ordo_dtype *dt) {
   *dt = l == 0 ? m->storage : enc_out_dtype(m, l - 1);
@@ -66,13 +75,13 @@ static void carve(enc_model *m, ordo_arena *a) {
     A->qkv = take_typed(m, a, BT * 3 * C);
     A->att = share_att ? shared_att : take_typed(m, a, B * NH * T * T);
     A->attn_out = take_typed(m, a, BT * C);
-    A->r1 = take(a, BT * C);
+    A->r1 = take_res(m, a, BT * C);
     A->ln1_mean = take(a, BT);
     A->ln1_rstd = take(a, BT);
     A->h1 = take_typed(m, a, BT * C);
     A->fc = take_typed(m, a, BT * I);
     A->gelu = take_typed(m, a, BT * I);
-    A->r2 = take(a, BT * C);
+    A->r2 = take_res(m, a, BT * C);
     A->ln2_mean = take(a, BT);
     A->ln2_rstd = take(a, BT);
     A->out = take_out(m, a, l, BT * C);
@@ -372,7 +381,7 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const v
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
   ordo_dtype out_dt = enc_out_dtype(m, l);
-  float *r1 = A->r1 + oc, *r2 = A->r2 + oc;
+  void *r1 = act_at(m, A->r1, oc), *r2 = act_at(m, A->r2, oc); /* (res_dtype) */
   void *out = dtype_at(A->out, out_dt, (int64_t)oc);
   void *h1 = act_at(m, A->h1, oc), *attn_out = act_at(m, A->attn_out, oc);
   void *fc = act_at(m, A->fc, (size_t)r0 * I), *gelu = act_at(m, A->gelu, (size_t)r0 * I);
@@ -394,21 +403,21 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const v
     attention_core(m, b, l, key);
   }
   const float *ao = TI(attn_out, nBC);
-  op->matmul_forward(cx, r1, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  float *r1v = TO(r1, nBC);
+  op->matmul_forward(cx, r1v, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, r1v, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   END();
-  R(m, r1, nBC);
-  op->dropout_forward(cx, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(cx, r1, r1, tv_in(m, xr, x_dt, nBC), (int64_t)nBC);
-  END(); /* (the view of x) */
-  R(m, r1, nBC);
-  op->layernorm_forward(cx, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
-                        P(m, L->ln2_b), eps, n, C);
+  r1v = tv_out(m, r1, nBC, 1); /* the rounded branch */
+  op->dropout_forward(cx, r1v, r1v, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(cx, r1v, r1v, tv_in(m, xr, x_dt, nBC), (int64_t)nBC);
   END();
-  R(m, r2, nBC);
+  op->layernorm_forward(cx, TO(r2, nBC), A->ln2_mean + r0, A->ln2_rstd + r0, TI(r1, nBC),
+                        P(m, L->ln2_w), P(m, L->ln2_b), eps, n, C);
+  END();
+  const float *r2v = TI(r2, nBC);
   float *fcv = TO(fc, nBI);
-  op->matmul_forward(cx, fcv, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
-  lora_forward(m, l, ENC_LORA_FC, r2, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
+  op->matmul_forward(cx, fcv, r2v, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, r2v, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
   END();
   act_forward(m, TO(gelu, nBI), TI(fc, nBI), (int64_t)nBI);
   END();
@@ -419,7 +428,7 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const v
   END();
   o = tv_out_dt(m, out, out_dt, nBC, 1); /* the rounded branch */
   op->dropout_forward(cx, o, o, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(cx, o, o, r1, (int64_t)nBC);
+  op->residual_forward(cx, o, o, TI(r1, nBC), (int64_t)nBC);
   END();
 }
 
@@ -895,11 +904,12 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   dropout_backward_over(m, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
   /* fc = LN2(r1) @ Wfc^T + bfc */
-  mlp_backward(m, l, BT, m->g_a, A->r2, ORDO_DT_F32, m->g_a, 1, key);
+  mlp_backward(m, l, BT, m->g_a, A->r2, res_dtype(m), m->g_a, 1, key);
   R(m, m->g_a, nBC);
   copy_buf(m, m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
-  op->layernorm_backward(cx, m->g_b, ORDO_ACCUMULATE, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
-                         A->ln2_mean, A->ln2_rstd, BT, C);
+  op->layernorm_backward(cx, m->g_b, ORDO_ACCUMULATE, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a,
+                         tv_in(m, A->r1, res_dtype(m), nBC), P(m, L->ln2_w), A->ln2_mean,
+                         A->ln2_rstd, BT, C);
   END();
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
