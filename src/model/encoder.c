@@ -309,8 +309,10 @@ static void dropout_backward_over(const enc_model *m, float *din, const float *d
   m->be.ops->dropout_forward(m->be.ctx, din, dout, p, key, offset, n);
 }
 
-/* Rounds a float32 activation (or activation gradient) to the mixed-precision type in place:
- * the buffers not stored in it (enc_layer_acts' float * ones, the heads', the gradients). */
+/* Rounds a float32 buffer to the mixed-precision type in place, where its value must stay
+ * float32 around the rounding: post-LN r1 and r2 (the branch, before the residual add), the
+ * hidden state and the heads' outputs (fp32 readers), the output gradients the losses seed, the
+ * running d hidden (rounded once accumulated), g_a and g_b (also read unrounded elsewhere). */
 static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) m->be.ops->round_dtype(m->be.ctx, x, (int64_t)n, m->precision);
 }
