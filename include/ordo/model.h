@@ -189,7 +189,8 @@ typedef struct enc_model {
   void *mlm_fc, *mlm_gelu, *mlm_ln;     /* (R, E) in the storage dtype */
   float *mlm_logits;  /* (R, V) */
   float *mlm_probs;   /* (R, V) */
-  float *cls_in, *cls_fc, *cls_tanh, *cls_logits; /* (B, C) x3, (B, L) */
+  float *cls_in, *cls_drop, *cls_logits; /* (B, C): input, the activation dropped out; (B, L) */
+  void *cls_fc, *cls_tanh;               /* (B, C) x2 in the storage dtype */
   float *pool_in, *pooled;                        /* (B, C) */
   void *rtd_fc, *rtd_act;                         /* (BT, C) x2 in the storage dtype */
   float *rtd_logits, *rtd_w;                      /* (BT), (BT) mask weights */

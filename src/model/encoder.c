@@ -118,8 +118,9 @@ static void carve(enc_model *m, ordo_arena *a) {
   }
   if (m->heads & ENC_HEAD_CLS) {
     m->cls_in = take(a, B * C);
-    m->cls_fc = take(a, B * C);
-    m->cls_tanh = take(a, 2 * B * C); /* tanh output, then its dropped-out copy */
+    m->cls_fc = take_typed(m, a, B * C);
+    m->cls_tanh = take_typed(m, a, B * C);
+    m->cls_drop = take(a, B * C);
     m->cls_logits = take(a, B * L);
     m->d_cls_logits = take(a, B * L);
   }
@@ -696,16 +697,18 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->gather_rows(cx, m->cls_in, h, m->in_first, B, C);
     if (!m->cls_pooled)
       op->dropout_forward(cx, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
-    op->matmul_forward(cx, m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C,
-                       C);
+    size_t nB = (size_t)B * C;
+    op->matmul_forward(cx, TO(m->cls_fc, nB), m->cls_in, P(m, m->cls_dense_w),
+                       P(m, m->cls_dense_b), B, C, C);
     END();
-    R(m, m->cls_fc, (size_t)B * C);
-    if (m->cls_gelu) op->gelu_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
-    else op->tanh_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
-    R(m, m->cls_tanh, (size_t)B * C);
-    float *dropped = m->cls_tanh + (size_t)B * C;
-    op->dropout_forward(cx, dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    op->matmul_forward(cx, m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
+    float *act = TO(m->cls_tanh, nB);
+    if (m->cls_gelu) op->gelu_forward(cx, act, TI(m->cls_fc, nB), (int64_t)nB);
+    else op->tanh_forward(cx, act, TI(m->cls_fc, nB), (int64_t)nB);
+    END();
+    op->dropout_forward(cx, m->cls_drop, TI(m->cls_tanh, nB), pc, key, site(SITE_CLS_MID),
+                        (int64_t)nB);
+    END();
+    op->matmul_forward(cx, m->cls_logits, m->cls_drop, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
     END();
     if (m->cls_feat_w >= 0) {
@@ -1000,18 +1003,23 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
     R(m, m->d_cls_logits, (size_t)B * c->num_labels);
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
-    float *dropped = m->cls_tanh + (size_t)B * C;
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
-                        dropped, P(m, m->cls_out_w), B, C, c->num_labels);
+                        m->cls_drop, P(m, m->cls_out_w), B, C, c->num_labels);
     END();
     /* dW (L, NF) += dlogits^T (L, B) feats (B, NF) */
     if (m->cls_feat_w >= 0 && G(m, m->cls_feat_w))
       op->gemm(cx, 1, 0, c->num_labels, c->head_features, B, 1.0f, m->d_cls_logits, c->num_labels,
                m->in_feats, c->head_features, 1.0f, G(m, m->cls_feat_w), c->head_features);
     dropout_backward_over(m, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    if (m->cls_gelu) op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->cls_fc, m->g_head_b, (int64_t)B * C);
-    else op->tanh_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    size_t nB = (size_t)B * C;
+    if (m->cls_gelu)
+      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->cls_fc, nB), m->g_head_b,
+                        (int64_t)nB);
+    else
+      op->tanh_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->cls_tanh, nB), m->g_head_b,
+                        (int64_t)nB);
+    END();
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
