@@ -201,7 +201,9 @@ typedef struct enc_model {
   float *d_cls_logits;/* (B, L) */
   float *d_pooled;    /* (B, C) */
   float *g_a, *g_b, *g_c, *g_att; /* backward scratch */
-  void *g_qkv, *g_big; /* d qkv (BT, 3C), d gelu and d fc (2 BT I): in the storage dtype */
+  /* d qkv (BT, 3C); d gelu and d fc (2 BT I), or d proj and d attn_out in the attention
+   * block's backward: in the storage dtype */
+  void *g_qkv, *g_big;
   float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), max(C, E)) */
   void *g_emb; /* (BT, E) in the storage dtype with a projection, else NULL */
   float *att_bias, *g_att_bias; /* (NH, T, T) position bias (alibi, relative) and its gradient */

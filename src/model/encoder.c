@@ -145,7 +145,7 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->g_att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_c = take(a, 2 * BT * C); /* two (BT, C) halves: the running d hidden and its successor */
   m->g_qkv = take_typed(m, a, BT * 3 * C);
-  m->g_big = take_typed(m, a, 2 * BT * I);
+  m->g_big = take_typed(m, a, 2 * BT * (I > C ? I : C)); /* (attn_out_backward: 2 BT C) */
   m->g_att = take(a, B * NH * T * T);
   m->g_head_a = take(a, HR * CE);
   m->g_head_b = take(a, HR * CE);
@@ -778,15 +778,16 @@ void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   if (m->d_pooled) zero_buf(m, m->d_pooled, F((size_t)b->B * C));
 }
 
-/* Backward of layer l's attention core from d attn_out: m->g_qkv = d qkv (before rotary). */
-static void attention_backward_core(enc_model *m, const enc_batch *b, int l, const float *dattn,
+/* Backward of layer l's attention core from d attn_out (dattn, in the storage dtype):
+ * m->g_qkv = d qkv (before rotary). */
+static void attention_backward_core(enc_model *m, const enc_batch *b, int l, const void *dattn,
                                     uint64_t key) {
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
   m->be.ops->attention_backward(m->be.ctx, TO(m->g_qkv, 3 * nBC), ORDO_OVERWRITE, m->g_att_bias,
-                                m->g_att, dattn, TI(A->qkv, nBC * 3),
+                                m->g_att, TI(dattn, nBC), TI(A->qkv, nBC * 3),
                                 TI(A->att, (size_t)BT * NH * T), m->in_mask,
                                 pdrop(m, c->attention_probs_dropout_prob), key,
                                 site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
@@ -839,26 +840,28 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
   END();
 }
 
-/* The attention block's backward from d = d of its output branch (before the residual add):
- * through the dropout (into tmp), the output projection (into d, overwritten) and the attention
- * core (m->g_qkv). */
-static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d, float *tmp,
+/* The attention block's backward from d = d of its output branch (before the residual add; d
+ * is left as it is): through the dropout, the output projection and the attention core
+ * (m->g_qkv). The two (BT, C) steps between them go through g_big, free outside the
+ * feed-forward's backward and planned for them. */
+static void attn_out_backward(enc_model *m, const enc_batch *b, int l, const float *d,
                               uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  dropout_backward_over(m, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key,
+  void *dproj = m->g_big, *dao = act_at(m, m->g_big, nBC); /* d proj output, d attn_out */
+  dropout_backward_over(m, TO(dproj, nBC), d, pdrop(m, m->cfg.hidden_dropout_prob), key,
                         site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  R(m, tmp, nBC);
-  zero_buf(m, d, F(nBC));
-  const float *ao = TI(A->attn_out, nBC);
-  m->be.ops->matmul_backward(m->be.ctx, d, G(m, L->ao_w), G(m, L->ao_b), tmp, ao, P(m, L->ao_w),
-                             BT, C, C);
-  lora_backward(m, l, ENC_LORA_ATTN_OUT, ao, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
   END();
-  R(m, d, nBC);
-  attention_backward_core(m, b, l, d, key);
+  const float *ao = TI(A->attn_out, nBC), *dp = TI(dproj, nBC);
+  float *dav = TO(dao, nBC);
+  zero_buf(m, dav, F(nBC));
+  m->be.ops->matmul_backward(m->be.ctx, dav, G(m, L->ao_w), G(m, L->ao_b), dp, ao, P(m, L->ao_w),
+                             BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, ao, BT, dp, C, dav, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  END();
+  attention_backward_core(m, b, l, dao, key);
 }
 
 /* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
@@ -889,7 +892,7 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   END();
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
   copy_buf(m, dnext, m->g_a, F(nBC)); /* d x from the residual */
-  attn_out_backward(m, b, l, m->g_a, m->g_b, key);
+  attn_out_backward(m, b, l, m->g_a, key);
   qkv_backward(m, b, l, x, x_dt, dnext, key);
 }
 
@@ -919,7 +922,7 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
   copy_buf(m, dnext, m->g_b, F(nBC)); /* d x from the residual */
-  attn_out_backward(m, b, l, m->g_b, m->g_a, key);
+  attn_out_backward(m, b, l, m->g_b, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
   zero_buf(m, m->g_a, F(nBC));
   qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);

@@ -55,8 +55,8 @@ void tv_end(enc_model *m) {
 }
 
 /* The largest sum of views one call site takes: the attention core (forward: qkv, probabilities,
- * output; backward: qkv, probabilities, d qkv: at most att + BT max(4 max(C, I), 6 C)) or a
- * linear layer (input, output, BT (I + C) within that) plus
+ * output; backward: qkv, probabilities, d output, d qkv: at most
+ * att + BT max(4 max(C, I), 7 C)) or a linear layer (input, output, BT (I + C) within that) plus
  * the weights one op reads (the three largest tensors bound the embeddings' three tables and a
  * matrix with its bias; BERT's fused q, k, v spans three tensors); each view rounded up to 16
  * floats. A call beyond the bound stops at tv_take's check, never writes past the scratch. */
@@ -76,6 +76,6 @@ size_t tv_plan(const enc_model *m) {
       }
   }
   size_t w = top[0] + top[1] + top[2], qkv = 3 * C * C + 3 * C; /* BERT's q, k, v read as one */
-  size_t acts = 4 * CI > 6 * C ? 4 * CI : 6 * C;
+  size_t acts = 4 * CI > 7 * C ? 4 * CI : 7 * C;
   return att + BT * acts + (w > qkv ? w : qkv) + 16 * 8;
 }
