@@ -76,14 +76,17 @@ typedef struct enc_layer_acts {
   void *qkv;       /* (BT, 3C) */
   void *att;       /* (B, NH, T, T) softmax probabilities */
   void *attn_out;  /* (BT, C) heads concatenated */
-  float *r1;       /* (BT, C) x + dropout(attn proj): LayerNorm 1 input */
+  /* r1, r2: in the storage dtype in pre-LN layers, float32 in post-LN ones (read unrounded) */
+  void *r1;        /* (BT, C) x + dropout(attn proj): LayerNorm 1 input */
   float *ln1_mean, *ln1_rstd; /* (BT) */
   void *h1;        /* (BT, C) */
   void *fc;        /* (BT, I) pre-GELU */
   void *gelu;      /* (BT, I) */
-  float *r2;       /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
+  void *r2;        /* (BT, C) h1 + dropout(proj): LayerNorm 2 input */
   float *ln2_mean, *ln2_rstd;
-  float *out;      /* (BT, C) layer output */
+  /* (BT, C) layer output: in the storage dtype, except the hidden state (the last layer's
+   * output without a final LayerNorm), float32 for enc_hidden's readers (enc_out_dtype) */
+  void *out;
   float *lora_xa[ENC_LORA_NSITES]; /* (BT, r) x A^T per adapted site */
   float *lora_xd[ENC_LORA_NSITES]; /* (BT, IN) dropped-out adapter input (LoRA dropout > 0) */
 } enc_layer_acts;
@@ -178,25 +181,31 @@ typedef struct enc_model {
   float *host_f;      /* (max(BT, NH*T*T, V)) */
   float *emb_sum;     /* (BT, E) embeddings before LayerNorm */
   float *emb_mean, *emb_rstd;
-  float *emb_ln;      /* (BT, E) dropout(LayerNorm) before the projection; NULL without one */
-  float *x0;          /* (BT, C) embedding output */
+  void *emb_ln;       /* (BT, E) dropout(LayerNorm) before the projection; NULL without one */
+  void *x0;           /* (BT, C) embedding output; both in the storage dtype */
   enc_layer_acts *acts;
   /* heads' activations */
-  float *mlm_in, *mlm_fc, *mlm_gelu, *mlm_ln, *mlm_mean, *mlm_rstd; /* (R, C) / (R) */
+  float *mlm_in, *mlm_mean, *mlm_rstd;  /* (R, C) / (R) */
+  void *mlm_fc, *mlm_gelu, *mlm_ln;     /* (R, E) in the storage dtype */
   float *mlm_logits;  /* (R, V) */
   float *mlm_probs;   /* (R, V) */
-  float *cls_in, *cls_fc, *cls_tanh, *cls_logits; /* (B, C) x3, (B, L) */
+  float *cls_in, *cls_drop, *cls_logits; /* (B, C): input, the activation dropped out; (B, L) */
+  void *cls_fc, *cls_tanh;               /* (B, C) x2 in the storage dtype */
   float *pool_in, *pooled;                        /* (B, C) */
-  float *rtd_fc, *rtd_act, *rtd_logits, *rtd_w;   /* (BT, C) x2, (BT), (BT) mask weights */
+  void *rtd_fc, *rtd_act;                         /* (BT, C) x2 in the storage dtype */
+  float *rtd_logits, *rtd_w;                      /* (BT), (BT) mask weights */
   float *d_rtd_logits;                            /* (BT) */
   /* output gradients (seeded by a loss, read by enc_backward) and scratch */
   float *d_hidden;    /* (BT, C) d loss / d last hidden state */
   float *d_mlm_logits;/* (R, V) */
   float *d_cls_logits;/* (B, L) */
   float *d_pooled;    /* (B, C) */
-  float *g_a, *g_b, *g_c, *g_qkv, *g_big, *g_att; /* backward scratch */
+  float *g_a, *g_b, *g_c, *g_att; /* backward scratch */
+  /* d qkv (BT, 3C); d gelu and d fc (2 BT I), or d proj and d attn_out in the attention
+   * block's backward: in the storage dtype */
+  void *g_qkv, *g_big;
   float *g_head_a, *g_head_b, *g_head_c;          /* (max(R, B), max(C, E)) */
-  float *g_emb;                                   /* (BT, E) with a projection, else NULL */
+  void *g_emb; /* (BT, E) in the storage dtype with a projection, else NULL */
   float *att_bias, *g_att_bias; /* (NH, T, T) position bias (alibi, relative) and its gradient */
   float *lora_tmp, *lora_dxa, *lora_dxd;          /* (BT, max(C, I)), (BT, r), (BT, max(C, I)) */
   int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled, has_d_rtd;
@@ -222,7 +231,7 @@ typedef struct enc_model {
   float *tv_base;
   size_t tv_cap, tv_used, tv_peak; /* floats */
   int tv_nout;
-  struct { void *dst; const float *f; size_t n; } tv_out[4]; /* views to store back */
+  struct { void *dst; const float *f; size_t n; ordo_dtype dt; } tv_out[4]; /* views to store back */
 } enc_model;
 
 /* Builds the parameter table for cfg with the given heads (weights zero; see enc_init_weights /

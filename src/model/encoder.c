@@ -13,6 +13,29 @@ static void *take_typed(const enc_model *m, ordo_arena *a, size_t n) {
   return arena_alloc(a, n * dtype_size(m->storage));
 }
 
+/* The dtype of layer l's output: the storage dtype, float32 for the hidden state (the last
+ * layer's output without a final LayerNorm), which enc_hidden's readers take as it is. */
+static ordo_dtype enc_out_dtype(const enc_model *m, int l) {
+  return l == m->cfg.num_hidden_layers - 1 && m->lnf_w < 0 ? ORDO_DT_F32 : m->storage;
+}
+static void *take_out(const enc_model *m, ordo_arena *a, int l, size_t n) {
+  return arena_alloc(a, n * dtype_size(enc_out_dtype(m, l)));
+}
+/* The residual sums r1, r2: in the storage dtype in pre-LN layers, whose readers take them
+ * rounded; float32 in post-LN layers, whose LayerNorms read them unrounded (after the residual
+ * add, the emulation rounds only the branch). */
+static ordo_dtype res_dtype(const enc_model *m) {
+  return enc_is_causal(&m->cfg) ? m->storage : ORDO_DT_F32;
+}
+static void *take_res(const enc_model *m, ordo_arena *a, size_t n) {
+  return arena_alloc(a, n * dtype_size(res_dtype(m)));
+}
+/* Layer l's input and its dtype: the embeddings' output x0 or the previous layer's output. */
+static void *layer_in(const enc_model *m, int l, ordo_dtype *dt) {
+  *dt = l == 0 ? m->storage : enc_out_dtype(m, l - 1);
+  return l == 0 ? m->x0 : m->acts[l - 1].out;
+}
+
 /* Carves every activation buffer out of the arena (measure pass, then the real one). */
 static void carve(enc_model *m, ordo_arena *a) {
   const enc_config *c = &m->cfg;
@@ -36,8 +59,8 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->emb_sum = take(a, BT * E);
   m->emb_mean = take(a, BT);
   m->emb_rstd = take(a, BT);
-  m->emb_ln = m->emb.proj_w >= 0 ? take(a, BT * E) : NULL;
-  m->x0 = take(a, BT * C);
+  m->emb_ln = m->emb.proj_w >= 0 ? take_typed(m, a, BT * E) : NULL;
+  m->x0 = take_typed(m, a, BT * C);
   /* (a measuring arena returns NULL pointers: decide by the mode, not by the pointer) */
   int share_att = m->recompute != ENC_RECOMPUTE_NONE;
   void *shared_att = share_att ? take_typed(m, a, B * NH * T * T) : NULL;
@@ -46,22 +69,22 @@ static void carve(enc_model *m, ordo_arena *a) {
     if (m->recompute == ENC_RECOMPUTE_LAYER && l > 0) {
       /* one working set serves every layer; only the layer outputs are kept */
       *A = m->acts[0]; /* LoRA buffers too: every layer has the same adapted sites */
-      A->out = take(a, BT * C);
+      A->out = take_out(m, a, l, BT * C);
       continue;
     }
     A->qkv = take_typed(m, a, BT * 3 * C);
     A->att = share_att ? shared_att : take_typed(m, a, B * NH * T * T);
     A->attn_out = take_typed(m, a, BT * C);
-    A->r1 = take(a, BT * C);
+    A->r1 = take_res(m, a, BT * C);
     A->ln1_mean = take(a, BT);
     A->ln1_rstd = take(a, BT);
     A->h1 = take_typed(m, a, BT * C);
     A->fc = take_typed(m, a, BT * I);
     A->gelu = take_typed(m, a, BT * I);
-    A->r2 = take(a, BT * C);
+    A->r2 = take_res(m, a, BT * C);
     A->ln2_mean = take(a, BT);
     A->ln2_rstd = take(a, BT);
-    A->out = take(a, BT * C);
+    A->out = take_out(m, a, l, BT * C);
     for (int st = 0; st < ENC_LORA_NSITES; st++) {
       A->lora_xa[st] = A->lora_xd[st] = NULL;
       if (m->layer[l].lora_a[st] < 0) continue;
@@ -84,9 +107,9 @@ static void carve(enc_model *m, ordo_arena *a) {
   }
   if (m->heads & ENC_HEAD_MLM) {
     m->mlm_in = take(a, R * C);
-    m->mlm_fc = take(a, R * E);
-    m->mlm_gelu = take(a, R * E);
-    m->mlm_ln = take(a, R * E);
+    m->mlm_fc = take_typed(m, a, R * E);
+    m->mlm_gelu = take_typed(m, a, R * E);
+    m->mlm_ln = take_typed(m, a, R * E);
     m->mlm_mean = take(a, R);
     m->mlm_rstd = take(a, R);
     m->mlm_logits = take(a, R * V);
@@ -95,14 +118,15 @@ static void carve(enc_model *m, ordo_arena *a) {
   }
   if (m->heads & ENC_HEAD_CLS) {
     m->cls_in = take(a, B * C);
-    m->cls_fc = take(a, B * C);
-    m->cls_tanh = take(a, 2 * B * C); /* tanh output, then its dropped-out copy */
+    m->cls_fc = take_typed(m, a, B * C);
+    m->cls_tanh = take_typed(m, a, B * C);
+    m->cls_drop = take(a, B * C);
     m->cls_logits = take(a, B * L);
     m->d_cls_logits = take(a, B * L);
   }
   if (m->heads & ENC_HEAD_RTD) {
-    m->rtd_fc = take(a, BT * C);
-    m->rtd_act = take(a, BT * C);
+    m->rtd_fc = take_typed(m, a, BT * C);
+    m->rtd_act = take_typed(m, a, BT * C);
     m->rtd_logits = take(a, BT);
     m->rtd_w = take(a, BT);
     m->d_rtd_logits = take(a, BT);
@@ -115,13 +139,13 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->d_hidden = take(a, BT * C);
   m->g_a = take(a, BT * CE); /* (BT, E) in the embeddings' backward */
   m->g_b = take(a, BT * CE);
-  m->g_emb = m->emb.proj_w >= 0 ? take(a, BT * E) : NULL;
+  m->g_emb = m->emb.proj_w >= 0 ? take_typed(m, a, BT * E) : NULL;
   int biased = c->position == ENC_POS_ALIBI || c->position == ENC_POS_RELATIVE;
   m->att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_att_bias = biased ? take(a, NH * T * T) : NULL;
   m->g_c = take(a, 2 * BT * C); /* two (BT, C) halves: the running d hidden and its successor */
-  m->g_qkv = take(a, BT * 3 * C);
-  m->g_big = take(a, 2 * BT * I);
+  m->g_qkv = take_typed(m, a, BT * 3 * C);
+  m->g_big = take_typed(m, a, 2 * BT * (I > C ? I : C)); /* (attn_out_backward: 2 BT C) */
   m->g_att = take(a, B * NH * T * T);
   m->g_head_a = take(a, HR * CE);
   m->g_head_b = take(a, HR * CE);
@@ -191,7 +215,7 @@ void enc_write(const enc_model *m, void *dst, const void *host_src, size_t bytes
 const float *enc_hidden(const enc_model *m) {
   if (m->lnf_out) return m->lnf_out;
   int L = m->cfg.num_hidden_layers;
-  return m->acts[L - 1].out;
+  return m->acts[L - 1].out; /* float32 (enc_out_dtype) */
 }
 
 /* Dropout streams: one key per step, one disjoint counter range per site. */
@@ -286,8 +310,10 @@ static void dropout_backward_over(const enc_model *m, float *din, const float *d
   m->be.ops->dropout_forward(m->be.ctx, din, dout, p, key, offset, n);
 }
 
-/* Rounds a float32 activation (or activation gradient) to the mixed-precision type in place:
- * the buffers not stored in it (enc_layer_acts' float * ones, the heads', the gradients). */
+/* Rounds a float32 buffer to the mixed-precision type in place, where its value must stay
+ * float32 around the rounding: post-LN r1 and r2 (the branch, before the residual add), the
+ * hidden state and the heads' outputs (fp32 readers), the output gradients the losses seed, the
+ * running d hidden (rounded once accumulated), g_a and g_b (also read unrounded elsewhere). */
 static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) m->be.ops->round_dtype(m->be.ctx, x, (int64_t)n, m->precision);
 }
@@ -347,8 +373,8 @@ static void qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt, 
  * cached (one sequence, inference): rows r0.. are new positions whose queries attend over the
  * keys and values of every earlier position, kept in the layer's qkv activations from earlier
  * calls: the key/value cache of decoding. */
-static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                uint64_t key, int r0, int cached) {
+static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const void *x,
+                                ordo_dtype x_dt, uint64_t key, int r0, int cached) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -357,12 +383,14 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
   size_t nBC = (size_t)n * C, nBI = (size_t)n * I, oc = (size_t)r0 * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *r1 = A->r1 + oc, *r2 = A->r2 + oc, *out = A->out + oc;
+  ordo_dtype out_dt = enc_out_dtype(m, l);
+  void *r1 = act_at(m, A->r1, oc), *r2 = act_at(m, A->r2, oc); /* (res_dtype) */
+  void *out = dtype_at(A->out, out_dt, (int64_t)oc);
   void *h1 = act_at(m, A->h1, oc), *attn_out = act_at(m, A->attn_out, oc);
   void *fc = act_at(m, A->fc, (size_t)r0 * I), *gelu = act_at(m, A->gelu, (size_t)r0 * I);
-  const float *xr = x + oc;
-  op->layernorm_forward(cx, TO(h1, nBC), A->ln1_mean + r0, A->ln1_rstd + r0, xr, P(m, L->ln1_w),
-                        P(m, L->ln1_b), eps, n, C);
+  const void *xr = dtype_at_c(x, x_dt, (int64_t)oc);
+  op->layernorm_forward(cx, TO(h1, nBC), A->ln1_mean + r0, A->ln1_rstd + r0,
+                        tv_in(m, xr, x_dt, nBC), P(m, L->ln1_w), P(m, L->ln1_b), eps, n, C);
   END();
   qkv_forward(m, l, h1, m->storage, r0, n, key);
   if (cached) {
@@ -378,37 +406,40 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const f
     attention_core(m, b, l, key);
   }
   const float *ao = TI(attn_out, nBC);
-  op->matmul_forward(cx, r1, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  float *r1v = TO(r1, nBC);
+  op->matmul_forward(cx, r1v, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
+  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, r1v, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
   END();
-  R(m, r1, nBC);
-  op->dropout_forward(cx, r1, r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(cx, r1, r1, xr, (int64_t)nBC);
-  R(m, r1, nBC);
-  op->layernorm_forward(cx, r2, A->ln2_mean + r0, A->ln2_rstd + r0, r1, P(m, L->ln2_w),
-                        P(m, L->ln2_b), eps, n, C);
+  r1v = tv_out(m, r1, nBC, 1); /* the rounded branch */
+  op->dropout_forward(cx, r1v, r1v, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  op->residual_forward(cx, r1v, r1v, tv_in(m, xr, x_dt, nBC), (int64_t)nBC);
   END();
-  R(m, r2, nBC);
+  op->layernorm_forward(cx, TO(r2, nBC), A->ln2_mean + r0, A->ln2_rstd + r0, TI(r1, nBC),
+                        P(m, L->ln2_w), P(m, L->ln2_b), eps, n, C);
+  END();
+  const float *r2v = TI(r2, nBC);
   float *fcv = TO(fc, nBI);
-  op->matmul_forward(cx, fcv, r2, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
-  lora_forward(m, l, ENC_LORA_FC, r2, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
+  op->matmul_forward(cx, fcv, r2v, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
+  lora_forward(m, l, ENC_LORA_FC, r2v, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
   END();
   act_forward(m, TO(gelu, nBI), TI(fc, nBI), (int64_t)nBI);
   END();
   const float *gv = TI(gelu, nBI);
-  op->matmul_forward(cx, out, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, gv, n, out, C, key, lora_site(l, ENC_LORA_PROJ));
+  float *o = tv_out_dt(m, out, out_dt, nBC, 0);
+  op->matmul_forward(cx, o, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
+  lora_forward(m, l, ENC_LORA_PROJ, gv, n, o, C, key, lora_site(l, ENC_LORA_PROJ));
   END();
-  R(m, out, nBC);
-  op->dropout_forward(cx, out, out, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
-  op->residual_forward(cx, out, out, r1, (int64_t)nBC);
-  R(m, out, nBC);
+  o = tv_out_dt(m, out, out_dt, nBC, 1); /* the rounded branch */
+  op->dropout_forward(cx, o, o, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  op->residual_forward(cx, o, o, TI(r1, nBC), (int64_t)nBC);
+  END();
 }
 
 /* A post-LN layer after its attention core, on n rows: r1 = x + dropout(attn_out Wo^T + bo),
  * h1 = LN1(r1), out = LN2(h1 + dropout(MLP(h1))); x (n, C) and the first n rows of
  * A->attn_out are its inputs, the first n rows of A's buffers its outputs. */
-static void layer_post_attention(enc_model *m, int l, const float *x, int n, uint64_t key) {
+static void layer_post_attention(enc_model *m, int l, const void *x, ordo_dtype x_dt, int n,
+                                 uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -423,7 +454,7 @@ static void layer_post_attention(enc_model *m, int l, const float *x, int n, uin
   END();
   R(m, A->r1, nBC);
   op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  op->residual_forward(cx, A->r1, A->r1, x, (int64_t)nBC);
+  op->residual_forward(cx, A->r1, A->r1, tv_in(m, x, x_dt, nBC), (int64_t)nBC);
   op->layernorm_forward(cx, TO(A->h1, nBC), A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
   END();
@@ -442,21 +473,23 @@ static void layer_post_attention(enc_model *m, int l, const float *x, int n, uin
   op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   op->residual_forward(cx, A->r2, A->r2, TI(A->h1, nBC), (int64_t)nBC);
   END();
-  op->layernorm_forward(cx, A->out, A->ln2_mean, A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b),
-                        eps, n, C);
+  op->layernorm_forward(cx, tv_out_dt(m, A->out, enc_out_dtype(m, l), nBC, 0), A->ln2_mean,
+                        A->ln2_rstd, A->r2, P(m, L->ln2_w), P(m, L->ln2_b), eps, n, C);
   END();
-  R(m, A->out, nBC);
 }
 
-/* One post-LN layer: x (BT, C) -> acts[l].out. Reruns in backward under recompute. */
-static void layer_forward(enc_model *m, const enc_batch *b, int l, const float *x, uint64_t key) {
+/* One layer: its input (layer_in, (BT, C)) -> acts[l].out. Reruns in backward under
+ * recompute. */
+static void layer_forward(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  ordo_dtype x_dt;
+  const void *x = layer_in(m, l, &x_dt);
   if (enc_is_causal(&m->cfg)) {
-    layer_forward_preln(m, b, l, x, key, 0, 0);
+    layer_forward_preln(m, b, l, x, x_dt, key, 0, 0);
     return;
   }
-  qkv_forward(m, l, x, ORDO_DT_F32, 0, b->B * b->T, key);
+  qkv_forward(m, l, x, x_dt, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  layer_post_attention(m, l, x, b->B * b->T, key);
+  layer_post_attention(m, l, x, x_dt, b->B * b->T, key);
 }
 
 /* Where first_qkv_forward left sequence i's query (element q + i * q_step of the layer's qkv
@@ -469,8 +502,8 @@ typedef struct first_qkv {
 /* The last layer's projections under first_only into A->qkv: keys and values of every row
  * (BT, 2C), then the queries of the first rows xf (B, C) alone, from the row blocks of the (3C, C)
  * weight; with adapters on q, k or v or with rotary positions, the full (BT, 3C) product. */
-static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const float *xf, int B,
-                                   int T, uint64_t key) {
+static first_qkv first_qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt,
+                                   const float *xf, int B, int T, uint64_t key) {
   const enc_config *c = &m->cfg;
   const enc_layer_idx *L = &m->layer[l];
   size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
@@ -478,11 +511,12 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const fl
   int full = c->position == ENC_POS_ROPE || L->lora_a[ENC_LORA_QKV] >= 0;
   for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) full |= L->lora_a[st] >= 0;
   if (full) {
-    qkv_forward(m, l, x, ORDO_DT_F32, 0, (int)BT, key);
+    qkv_forward(m, l, x_in, x_dt, 0, (int)BT, key);
     return (first_qkv){0, C, T * 3 * C, T * 3 * C, BT * 3 * C, (int)(3 * C)};
   }
   /* BERT's q, k and v may be three specs read as one (3C, C) matrix */
   const float *w = enc_w_n(m, L->qkv_w, 3 * C * C), *bias = enc_w_n(m, L->qkv_b, 3 * C);
+  const float *x = tv_in(m, x_in, x_dt, BT * C);
   float *kv = TO(qkv, BT * 2 * C), *q = TO(act_at(m, qkv, BT * 2 * C), (size_t)B * C);
   m->be.ops->matmul_forward(m->be.ctx, kv, x, w + C * C, bias ? bias + C : NULL, (int)BT, (int)C,
                             (int)(2 * C));
@@ -496,14 +530,17 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const float *x, const fl
  * attention over its real keys (the rows are right-padded, checked by enc_forward) through the
  * cached-attention op, and the rest of the layer on those B rows: acts[l].out (B, C). x's first
  * rows are gathered into g_b, backward scratch that an inference pass leaves free. */
-static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const float *x,
-                                uint64_t key) {
+static void layer_forward_first(enc_model *m, const enc_batch *b, int l, uint64_t key) {
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, C = c->hidden_size;
   enc_layer_acts *A = &m->acts[l];
+  ordo_dtype x_dt;
+  const void *x = layer_in(m, l, &x_dt);
   first_rows(m, B, T);
-  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_first, B, C);
-  first_qkv f = first_qkv_forward(m, l, x, m->g_b, B, T, key);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, tv_in(m, x, x_dt, (size_t)B * T * C), m->in_first,
+                         B, C);
+  END(); /* (the view of x) */
+  first_qkv f = first_qkv_forward(m, l, x, x_dt, m->g_b, B, T, key);
   const float *qkv = TI(A->qkv, f.n);
   float *ao = TO(A->attn_out, (size_t)B * C);
   float *att = TO(A->att, (size_t)c->num_attention_heads * T); /* each call's probabilities */
@@ -518,7 +555,7 @@ static void layer_forward_first(enc_model *m, const enc_batch *b, int l, const f
                                           c->num_attention_heads);
   }
   END();
-  layer_post_attention(m, l, m->g_b, B, key);
+  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, B, key);
 }
 
 /* enc_batch.first_only: an inference forward of a post-LN encoder whose heads read the first
@@ -571,7 +608,6 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   else zero_buf(m, m->tt0, (size_t)BT * sizeof(int32_t));
   /* embeddings E wide; with a projection, x0 = dropout(LN(emb)) W^T + b */
   int E = c->embedding_size;
-  float *xe = m->emb_ln ? m->emb_ln : m->x0;
   op->embed_forward(cx, m->emb_sum, m->in_ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
                     P(m, m->emb.wtt), BT, E);
   END();
@@ -579,34 +615,31 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     upload_f32(m, m->in_emb, b->add_emb, (size_t)BT * E);
     op->axpy(cx, m->emb_sum, 1.0f, m->in_emb, (int64_t)BT * E);
   }
+  float *xe = TO(m->emb_ln ? m->emb_ln : m->x0, (size_t)BT * E); /* stored after the dropout */
   if (m->emb.ln_w >= 0)
     op->layernorm_forward(cx, xe, m->emb_mean, m->emb_rstd, m->emb_sum, P(m, m->emb.ln_w),
                           P(m, m->emb.ln_b), eps, BT, E);
   else /* GPT-2: no embedding LayerNorm */
     copy_buf(m, xe, m->emb_sum, F((size_t)BT * E));
-  END();
   op->dropout_forward(cx, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
-
-  R(m, xe, (size_t)BT * E);
+  END();
   if (m->emb_ln) {
-    op->matmul_forward(cx, m->x0, m->emb_ln, P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    op->matmul_forward(cx, TO(m->x0, (size_t)BT * C), TI(m->emb_ln, (size_t)BT * E),
+                       P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
     END();
-    R(m, m->x0, (size_t)BT * C);
   }
-  const float *x = m->x0;
   for (int l = 0; l < c->num_hidden_layers; l++) {
-    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, x, key);
-    else layer_forward(m, b, l, x, key);
-    x = m->acts[l].out;
+    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, key);
+    else layer_forward(m, b, l, key);
   }
-  if (m->lnf_out) {
-    op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd, x, P(m, m->lnf_w),
-                          P(m, m->lnf_b), eps, BT, C);
+  if (m->lnf_out) { /* the last layer's output in the storage dtype (enc_out_dtype) */
+    op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd,
+                          TI(m->acts[c->num_hidden_layers - 1].out, (size_t)BT * C),
+                          P(m, m->lnf_w), P(m, m->lnf_b), eps, BT, C);
     END();
     R(m, m->lnf_out, (size_t)BT * C);
-    x = m->lnf_out;
   }
-  const float *h = x;
+  const float *h = enc_hidden(m);
 
   if (m->heads & ENC_HEAD_MLM) {
     int NR = b->mlm_rows ? b->n_mlm_rows : BT;
@@ -619,19 +652,19 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     } else {
       copy_buf(m, m->mlm_in, h, F((size_t)BT * C));
     }
+    size_t nRE = (size_t)NR * E;
     const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
     if (m->mlm_dense_w >= 0) {
-      op->matmul_forward(cx, m->mlm_fc, m->mlm_in, P(m, m->mlm_dense_w), P(m, m->mlm_dense_b), NR,
-                         C, E);
+      op->matmul_forward(cx, TO(m->mlm_fc, nRE), m->mlm_in, P(m, m->mlm_dense_w),
+                         P(m, m->mlm_dense_b), NR, C, E);
       END();
-      R(m, m->mlm_fc, (size_t)NR * E);
-      op->gelu_forward(cx, m->mlm_gelu, m->mlm_fc, (int64_t)NR * E);
-      R(m, m->mlm_gelu, (size_t)NR * E);
-      op->layernorm_forward(cx, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_gelu, P(m, m->mlm_ln_w),
-                            P(m, m->mlm_ln_b), eps, NR, E);
+      op->gelu_forward(cx, TO(m->mlm_gelu, nRE), TI(m->mlm_fc, nRE), (int64_t)nRE);
       END();
-      R(m, m->mlm_ln, (size_t)NR * E);
-      dec_in = m->mlm_ln;
+      op->layernorm_forward(cx, TO(m->mlm_ln, nRE), m->mlm_mean, m->mlm_rstd,
+                            TI(m->mlm_gelu, nRE), P(m, m->mlm_ln_w), P(m, m->mlm_ln_b), eps, NR,
+                            E);
+      END();
+      dec_in = TI(m->mlm_ln, nRE);
     }
     op->matmul_forward(cx, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
                        c->vocab_size);
@@ -640,13 +673,14 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   }
   if (m->heads & ENC_HEAD_RTD) {
     /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
-    op->matmul_forward(cx, m->rtd_fc, h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT, C, C);
+    size_t nBC = (size_t)BT * C;
+    op->matmul_forward(cx, TO(m->rtd_fc, nBC), h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT,
+                       C, C);
     END();
-    R(m, m->rtd_fc, (size_t)BT * C);
-    op->gelu_forward(cx, m->rtd_act, m->rtd_fc, (int64_t)BT * C);
-    R(m, m->rtd_act, (size_t)BT * C);
-    op->matmul_forward(cx, m->rtd_logits, m->rtd_act, P(m, m->rtd_out_w), P(m, m->rtd_out_b), BT, C,
-                       1);
+    op->gelu_forward(cx, TO(m->rtd_act, nBC), TI(m->rtd_fc, nBC), (int64_t)nBC);
+    END();
+    op->matmul_forward(cx, m->rtd_logits, TI(m->rtd_act, nBC), P(m, m->rtd_out_w),
+                       P(m, m->rtd_out_b), BT, C, 1);
     END();
     R(m, m->rtd_logits, (size_t)BT);
   }
@@ -663,16 +697,18 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->gather_rows(cx, m->cls_in, h, m->in_first, B, C);
     if (!m->cls_pooled)
       op->dropout_forward(cx, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
-    op->matmul_forward(cx, m->cls_fc, m->cls_in, P(m, m->cls_dense_w), P(m, m->cls_dense_b), B, C,
-                       C);
+    size_t nB = (size_t)B * C;
+    op->matmul_forward(cx, TO(m->cls_fc, nB), m->cls_in, P(m, m->cls_dense_w),
+                       P(m, m->cls_dense_b), B, C, C);
     END();
-    R(m, m->cls_fc, (size_t)B * C);
-    if (m->cls_gelu) op->gelu_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
-    else op->tanh_forward(cx, m->cls_tanh, m->cls_fc, (int64_t)B * C);
-    R(m, m->cls_tanh, (size_t)B * C);
-    float *dropped = m->cls_tanh + (size_t)B * C;
-    op->dropout_forward(cx, dropped, m->cls_tanh, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    op->matmul_forward(cx, m->cls_logits, dropped, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
+    float *act = TO(m->cls_tanh, nB);
+    if (m->cls_gelu) op->gelu_forward(cx, act, TI(m->cls_fc, nB), (int64_t)nB);
+    else op->tanh_forward(cx, act, TI(m->cls_fc, nB), (int64_t)nB);
+    END();
+    op->dropout_forward(cx, m->cls_drop, TI(m->cls_tanh, nB), pc, key, site(SITE_CLS_MID),
+                        (int64_t)nB);
+    END();
+    op->matmul_forward(cx, m->cls_logits, m->cls_drop, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
                        c->num_labels);
     END();
     if (m->cls_feat_w >= 0) {
@@ -709,17 +745,19 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   zero_buf(m, m->tt0, (size_t)T * sizeof(int32_t));
   upload_i32(m, m->in_ids, ids, (size_t)T);
   size_t oc = (size_t)r0 * C;
-  op->embed_forward(cx, m->x0 + oc, m->in_ids + r0, m->pos + r0, m->tt0 + r0, P(m, m->emb.wte),
-                    P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
+  op->embed_forward(cx, TO(act_at(m, m->x0, oc), (size_t)n * C), m->in_ids + r0, m->pos + r0,
+                    m->tt0 + r0, P(m, m->emb.wte), P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
   END();
-  R(m, m->x0 + oc, (size_t)n * C);
   enc_batch b = {.B = 1, .T = T, .ids = ids};
-  for (int l = 0; l <= last; l++)
-    layer_forward_preln(m, &b, l, l == 0 ? m->x0 : m->acts[l - 1].out, 0, r0, 1);
+  for (int l = 0; l <= last; l++) {
+    ordo_dtype x_dt;
+    const void *x = layer_in(m, l, &x_dt);
+    layer_forward_preln(m, &b, l, x, x_dt, 0, r0, 1);
+  }
   size_t lc = (size_t)(T - 1) * C; /* only the last position's logits are wanted */
   op->layernorm_forward(cx, m->lnf_out + lc, m->lnf_mean + T - 1, m->lnf_rstd + T - 1,
-                        m->acts[last].out + lc, P(m, m->lnf_w), P(m, m->lnf_b), c->layer_norm_eps,
-                        1, C);
+                        TI(act_at(m, m->acts[last].out, lc), (size_t)C), P(m, m->lnf_w),
+                        P(m, m->lnf_b), c->layer_norm_eps, 1, C);
   END();
   op->matmul_forward(cx, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C,
                      c->vocab_size);
@@ -740,23 +778,24 @@ void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   if (m->d_pooled) zero_buf(m, m->d_pooled, F((size_t)b->B * C));
 }
 
-/* Backward of layer l's attention core from d attn_out: m->g_qkv = d qkv (before rotary). */
-static void attention_backward_core(enc_model *m, const enc_batch *b, int l, const float *dattn,
+/* Backward of layer l's attention core from d attn_out (dattn, in the storage dtype):
+ * m->g_qkv = d qkv (before rotary). */
+static void attention_backward_core(enc_model *m, const enc_batch *b, int l, const void *dattn,
                                     uint64_t key) {
   const enc_config *c = &m->cfg;
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size, NH = c->num_attention_heads;
   size_t nBC = (size_t)BT * C;
   enc_layer_acts *A = &m->acts[l];
-  m->be.ops->attention_backward(m->be.ctx, m->g_qkv, ORDO_OVERWRITE, m->g_att_bias, m->g_att, dattn,
-                                TI(A->qkv, nBC * 3), TI(A->att, (size_t)BT * NH * T), m->in_mask,
+  m->be.ops->attention_backward(m->be.ctx, TO(m->g_qkv, 3 * nBC), ORDO_OVERWRITE, m->g_att_bias,
+                                m->g_att, TI(dattn, nBC), TI(A->qkv, nBC * 3),
+                                TI(A->att, (size_t)BT * NH * T), m->in_mask,
                                 pdrop(m, c->attention_probs_dropout_prob), key,
                                 site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), B, T, C, NH);
   END();
-  R(m, m->g_qkv, 3 * nBC);
   if (c->position == ENC_POS_ROPE) {
-    m->be.ops->rope_backward(m->be.ctx, m->g_qkv, m->pos, c->rope_scale, c->rope_theta,
-                             c->rotary_value ? 3 : 2, BT, C, NH);
-    R(m, m->g_qkv, 3 * nBC);
+    m->be.ops->rope_backward(m->be.ctx, tv_out(m, m->g_qkv, 3 * nBC, 1), m->pos, c->rope_scale,
+                             c->rope_theta, c->rotary_value ? 3 : 2, BT, C, NH);
+    END();
   }
 }
 
@@ -766,9 +805,10 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const void *x_
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
   const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
-  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, xin,
+  const float *dqkv = TI(m->g_qkv, (size_t)BT * 3 * C);
+  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), dqkv, xin,
                              enc_w_n(m, L->qkv_w, (size_t)3 * C * C), BT, C, 3 * C);
-  qkv_lora_backward(m, l, xin, BT, m->g_qkv, dx, key);
+  qkv_lora_backward(m, l, xin, BT, dqkv, dx, key);
   END();
 }
 
@@ -781,50 +821,52 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
   size_t nBI = (size_t)BT * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  float *dbig = m->g_big, *dbig2 = m->g_big + nBI;
+  void *dbig_st = m->g_big, *dbig2_st = act_at(m, m->g_big, nBI); /* d gelu, d fc */
+  float *dbig = TO(dbig_st, nBI);
   zero_buf(m, dbig, F(nBI));
   const float *gv = TI(A->gelu, nBI);
   m->be.ops->matmul_backward(m->be.ctx, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, gv,
                              P(m, L->proj_w), BT, I, C);
   lora_backward(m, l, ENC_LORA_PROJ, gv, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
   END();
-  R(m, dbig, nBI);
-  act_backward(m, dbig2, ORDO_OVERWRITE, TI(A->fc, nBI), dbig, (int64_t)nBI);
+  act_backward(m, TO(dbig2_st, nBI), ORDO_OVERWRITE, TI(A->fc, nBI), TI(dbig_st, nBI),
+               (int64_t)nBI);
   END();
-  R(m, dbig2, nBI);
   if (overwrite) zero_buf(m, dx, F((size_t)BT * C));
-  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
+  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C), *dbig2 = TI(dbig2_st, nBI);
   m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w),
                              BT, C, I);
   lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
   END();
 }
 
-/* The attention block's backward from d = d of its output branch (before the residual add):
- * through the dropout (into tmp), the output projection (into d, overwritten) and the attention
- * core (m->g_qkv). */
-static void attn_out_backward(enc_model *m, const enc_batch *b, int l, float *d, float *tmp,
+/* The attention block's backward from d = d of its output branch (before the residual add; d
+ * is left as it is): through the dropout, the output projection and the attention core
+ * (m->g_qkv). The two (BT, C) steps between them go through g_big, free outside the
+ * feed-forward's backward and planned for them. */
+static void attn_out_backward(enc_model *m, const enc_batch *b, int l, const float *d,
                               uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  dropout_backward_over(m, tmp, d, pdrop(m, m->cfg.hidden_dropout_prob), key,
+  void *dproj = m->g_big, *dao = act_at(m, m->g_big, nBC); /* d proj output, d attn_out */
+  dropout_backward_over(m, TO(dproj, nBC), d, pdrop(m, m->cfg.hidden_dropout_prob), key,
                         site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
-  R(m, tmp, nBC);
-  zero_buf(m, d, F(nBC));
-  const float *ao = TI(A->attn_out, nBC);
-  m->be.ops->matmul_backward(m->be.ctx, d, G(m, L->ao_w), G(m, L->ao_b), tmp, ao, P(m, L->ao_w),
-                             BT, C, C);
-  lora_backward(m, l, ENC_LORA_ATTN_OUT, ao, BT, tmp, C, d, key, lora_site(l, ENC_LORA_ATTN_OUT));
   END();
-  R(m, d, nBC);
-  attention_backward_core(m, b, l, d, key);
+  const float *ao = TI(A->attn_out, nBC), *dp = TI(dproj, nBC);
+  float *dav = TO(dao, nBC);
+  zero_buf(m, dav, F(nBC));
+  m->be.ops->matmul_backward(m->be.ctx, dav, G(m, L->ao_w), G(m, L->ao_b), dp, ao, P(m, L->ao_w),
+                             BT, C, C);
+  lora_backward(m, l, ENC_LORA_ATTN_OUT, ao, BT, dp, C, dav, key, lora_site(l, ENC_LORA_ATTN_OUT));
+  END();
+  attention_backward_core(m, b, l, dao, key);
 }
 
 /* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
-static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                  float *dh, float *dnext, uint64_t key) {
+static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const void *x,
+                                  ordo_dtype x_dt, float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -850,13 +892,13 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   END();
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
   copy_buf(m, dnext, m->g_a, F(nBC)); /* d x from the residual */
-  attn_out_backward(m, b, l, m->g_a, m->g_b, key);
-  qkv_backward(m, b, l, x, ORDO_DT_F32, dnext, key);
+  attn_out_backward(m, b, l, m->g_a, key);
+  qkv_backward(m, b, l, x, x_dt, dnext, key);
 }
 
 /* Backward of one pre-LN layer (layer_forward_preln): dh = d out, dnext = d x (overwritten). */
-static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const float *x,
-                                 float *dh, float *dnext, uint64_t key) {
+static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const void *x,
+                                 ordo_dtype x_dt, float *dh, float *dnext, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -870,22 +912,23 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   dropout_backward_over(m, m->g_a, dh, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, m->g_a, nBC);
   /* fc = LN2(r1) @ Wfc^T + bfc */
-  mlp_backward(m, l, BT, m->g_a, A->r2, ORDO_DT_F32, m->g_a, 1, key);
+  mlp_backward(m, l, BT, m->g_a, A->r2, res_dtype(m), m->g_a, 1, key);
   R(m, m->g_a, nBC);
   copy_buf(m, m->g_b, dh, F(nBC)); /* d r1 from the residual, plus LN2's */
-  op->layernorm_backward(cx, m->g_b, ORDO_ACCUMULATE, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a, A->r1, P(m, L->ln2_w),
-                         A->ln2_mean, A->ln2_rstd, BT, C);
+  op->layernorm_backward(cx, m->g_b, ORDO_ACCUMULATE, G(m, L->ln2_w), G(m, L->ln2_b), m->g_a,
+                         tv_in(m, A->r1, res_dtype(m), nBC), P(m, L->ln2_w), A->ln2_mean,
+                         A->ln2_rstd, BT, C);
   END();
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
   copy_buf(m, dnext, m->g_b, F(nBC)); /* d x from the residual */
-  attn_out_backward(m, b, l, m->g_b, m->g_a, key);
+  attn_out_backward(m, b, l, m->g_b, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
   zero_buf(m, m->g_a, F(nBC));
   qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);
   R(m, m->g_a, nBC);
-  op->layernorm_backward(cx, dnext, ORDO_ACCUMULATE, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a, x, P(m, L->ln1_w),
-                         A->ln1_mean, A->ln1_rstd, BT, C);
+  op->layernorm_backward(cx, dnext, ORDO_ACCUMULATE, G(m, L->ln1_w), G(m, L->ln1_b), m->g_a,
+                         tv_in(m, x, x_dt, nBC), P(m, L->ln1_w), A->ln1_mean, A->ln1_rstd, BT, C);
   END();
 }
 
@@ -914,14 +957,19 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       op->round_dtype(cx, m->d_mlm_logits, (int64_t)R * c->vocab_size, m->precision);
     zero_buf(m, m->g_head_a, F((size_t)R * E));
     int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
+    size_t nRE = (size_t)R * E;
     op->matmul_backward(cx, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
-                        transform ? m->mlm_ln : m->mlm_in, P(m, m->emb.wte), R, E, c->vocab_size);
+                        transform ? TI(m->mlm_ln, nRE) : m->mlm_in, P(m, m->emb.wte), R, E,
+                        c->vocab_size);
     END();
     if (transform) {
-      op->layernorm_backward(cx, m->g_head_b, ORDO_OVERWRITE, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b), m->g_head_a,
-                             m->mlm_gelu, P(m, m->mlm_ln_w), m->mlm_mean, m->mlm_rstd, R, E);
+      op->layernorm_backward(cx, m->g_head_b, ORDO_OVERWRITE, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b),
+                             m->g_head_a, TI(m->mlm_gelu, nRE), P(m, m->mlm_ln_w), m->mlm_mean,
+                             m->mlm_rstd, R, E);
       END();
-      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->mlm_fc, m->g_head_b, (int64_t)R * E);
+      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->mlm_fc, nRE), m->g_head_b,
+                        (int64_t)nRE);
+      END();
       zero_buf(m, m->g_head_a, F((size_t)R * C));
       op->matmul_backward(cx, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
                           m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
@@ -936,10 +984,11 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     R(m, m->d_rtd_logits, (size_t)BT);
     zero_buf(m, m->g_a, F(nBC));
     op->matmul_backward(cx, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
-                        m->rtd_act, P(m, m->rtd_out_w), BT, C, 1);
+                        TI(m->rtd_act, nBC), P(m, m->rtd_out_w), BT, C, 1);
     END();
     R(m, m->g_a, nBC);
-    op->gelu_backward(cx, m->g_b, ORDO_OVERWRITE, m->rtd_fc, m->g_a, (int64_t)nBC);
+    op->gelu_backward(cx, m->g_b, ORDO_OVERWRITE, TI(m->rtd_fc, nBC), m->g_a, (int64_t)nBC);
+    END();
     R(m, m->g_b, nBC);
     op->matmul_backward(cx, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
                         P(m, m->rtd_dense_w), BT, C, C);
@@ -957,18 +1006,23 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
     R(m, m->d_cls_logits, (size_t)B * c->num_labels);
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
-    float *dropped = m->cls_tanh + (size_t)B * C;
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
-                        dropped, P(m, m->cls_out_w), B, C, c->num_labels);
+                        m->cls_drop, P(m, m->cls_out_w), B, C, c->num_labels);
     END();
     /* dW (L, NF) += dlogits^T (L, B) feats (B, NF) */
     if (m->cls_feat_w >= 0 && G(m, m->cls_feat_w))
       op->gemm(cx, 1, 0, c->num_labels, c->head_features, B, 1.0f, m->d_cls_logits, c->num_labels,
                m->in_feats, c->head_features, 1.0f, G(m, m->cls_feat_w), c->head_features);
     dropout_backward_over(m, m->g_head_b, m->g_head_a, pc, key, site(SITE_CLS_MID), (int64_t)B * C);
-    if (m->cls_gelu) op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->cls_fc, m->g_head_b, (int64_t)B * C);
-    else op->tanh_backward(cx, m->g_head_c, ORDO_OVERWRITE, m->cls_tanh, m->g_head_b, (int64_t)B * C);
+    size_t nB = (size_t)B * C;
+    if (m->cls_gelu)
+      op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->cls_fc, nB), m->g_head_b,
+                        (int64_t)nB);
+    else
+      op->tanh_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->cls_tanh, nB), m->g_head_b,
+                        (int64_t)nB);
+    END();
     zero_buf(m, m->g_head_a, F((size_t)B * C));
     op->matmul_backward(cx, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
                         m->cls_in, P(m, m->cls_dense_w), B, C, C);
@@ -983,21 +1037,23 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   if (m->lnf_out) { /* GPT-2: hidden = ln_f(last layer output) */
     int last = c->num_hidden_layers - 1;
     R(m, dh, nBC);
-    op->layernorm_backward(cx, dnext, ORDO_OVERWRITE, G(m, m->lnf_w), G(m, m->lnf_b), dh, m->acts[last].out,
-                           P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd, BT, C);
+    op->layernorm_backward(cx, dnext, ORDO_OVERWRITE, G(m, m->lnf_w), G(m, m->lnf_b), dh,
+                           TI(m->acts[last].out, nBC), P(m, m->lnf_w), m->lnf_mean, m->lnf_rstd,
+                           BT, C);
     END();
     float *t = dh;
     dh = dnext;
     dnext = t;
   }
   for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
-    const float *x = l == 0 ? m->x0 : m->acts[l - 1].out;
+    ordo_dtype x_dt;
+    const void *x = layer_in(m, l, &x_dt);
     if (m->recompute == ENC_RECOMPUTE_LAYER)
-      layer_forward(m, b, l, x, key); /* same inputs, same dropout keys: the same bits */
+      layer_forward(m, b, l, key); /* same inputs, same dropout keys: the same bits */
     else if (m->recompute == ENC_RECOMPUTE_ATTENTION)
       attention_core(m, b, l, key);
-    if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, dh, dnext, key);
-    else layer_backward_postln(m, b, l, x, dh, dnext, key);
+    if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, x_dt, dh, dnext, key);
+    else layer_backward_postln(m, b, l, x, x_dt, dh, dnext, key);
     float *t = dh;
     dh = dnext;
     dnext = t;
@@ -1014,14 +1070,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   size_t nBE = (size_t)BT * E;
   const float *dxe = dh;
   if (m->emb_ln) {
-    zero_buf(m, m->g_emb, F(nBE));
-    op->matmul_backward(cx, m->g_emb, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, m->emb_ln,
+    float *ge = TO(m->g_emb, nBE);
+    zero_buf(m, ge, F(nBE));
+    op->matmul_backward(cx, ge, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, TI(m->emb_ln, nBE),
                         P(m, m->emb.proj_w), BT, E, C);
     END();
-    R(m, m->g_emb, nBE);
-    dxe = m->g_emb;
+    dxe = TI(m->g_emb, nBE);
   }
   dropout_backward_over(m, m->g_a, dxe, ph, key, site(SITE_EMB), (int64_t)nBE);
+  END(); /* (the view of d x0) */
   const float *demb = m->g_a; /* GPT-2: no embedding LayerNorm */
   if (m->emb.ln_w >= 0) {
     op->layernorm_backward(cx, m->g_b, ORDO_OVERWRITE, G(m, m->emb.ln_w), G(m, m->emb.ln_b), m->g_a, m->emb_sum,

@@ -14,10 +14,12 @@ static inline void copy_buf(const enc_model *m, void *dst, const void *src, size
 /* The typed-call layer (typed_ops.c). tv_in: an fp32 view of n values at p of dtype dt (p
  * itself for F32). tv_out: an fp32 view of the n values at p of the storage dtype m->storage
  * that the op writes (load: holding their values, for in-place ops and accumulation), stored
- * back at tv_end (p itself in float32). tv_end: stores the outputs (the rounding point) and
+ * back at tv_end (p itself in float32). tv_out_dt: the same for values of dtype dt (a float32
+ * array is rounded in place at tv_end). tv_end: stores the outputs (the rounding point) and
  * releases every view. tv_plan: the scratch floats enc_plan allocates. */
 const float *tv_in(enc_model *m, const void *p, ordo_dtype dt, size_t n);
 float *tv_out(enc_model *m, void *p, size_t n, int load);
+float *tv_out_dt(enc_model *m, void *p, ordo_dtype dt, size_t n, int load);
 void tv_end(enc_model *m);
 size_t tv_plan(const enc_model *m);
 /* Element i of a buffer in the model's storage dtype. */

@@ -23,33 +23,40 @@ const float *tv_in(enc_model *m, const void *p, ordo_dtype dt, size_t n) {
   return f;
 }
 
-float *tv_out(enc_model *m, void *p, size_t n, int load) {
+float *tv_out_dt(enc_model *m, void *p, ordo_dtype dt, size_t n, int load) {
   if (m->precision == ORDO_DT_F32) return p;
   ORDO_CHECK(m->tv_nout < (int)(sizeof m->tv_out / sizeof m->tv_out[0]));
-  /* emulated storage: the op writes the float32 array itself, rounded in place at tv_end */
-  float *f = m->storage == ORDO_DT_F32 ? p : tv_take(m, n);
-  if (load && f != p) m->be.ops->convert(m->be.ctx, f, ORDO_DT_F32, p, m->storage, (int64_t)n);
+  /* a float32 array (emulated storage, the hidden state): the op writes it itself, rounded in
+   * place at tv_end */
+  float *f = dt == ORDO_DT_F32 ? p : tv_take(m, n);
+  if (load && f != p) m->be.ops->convert(m->be.ctx, f, ORDO_DT_F32, p, dt, (int64_t)n);
   m->tv_out[m->tv_nout].dst = p;
   m->tv_out[m->tv_nout].f = f;
   m->tv_out[m->tv_nout].n = n;
+  m->tv_out[m->tv_nout].dt = dt;
   m->tv_nout++;
   return f;
 }
 
+float *tv_out(enc_model *m, void *p, size_t n, int load) {
+  return tv_out_dt(m, p, m->storage, n, load);
+}
+
 void tv_end(enc_model *m) {
   for (int i = 0; i < m->tv_nout; i++) {
-    if (m->storage == ORDO_DT_F32)
+    if (m->tv_out[i].dt == ORDO_DT_F32)
       m->be.ops->round_dtype(m->be.ctx, m->tv_out[i].dst, (int64_t)m->tv_out[i].n, m->precision);
     else
-      m->be.ops->convert(m->be.ctx, m->tv_out[i].dst, m->storage, m->tv_out[i].f, ORDO_DT_F32,
-                         (int64_t)m->tv_out[i].n);
+      m->be.ops->convert(m->be.ctx, m->tv_out[i].dst, m->tv_out[i].dt, m->tv_out[i].f,
+                         ORDO_DT_F32, (int64_t)m->tv_out[i].n);
   }
   m->tv_nout = 0;
   m->tv_used = 0;
 }
 
-/* The largest sum of views one call site takes: the attention core (qkv, probabilities, output:
- * at most att + 4 BT max(C, I)) or a linear layer (input, output, BT (I + C) within that) plus
+/* The largest sum of views one call site takes: the attention core (forward: qkv, probabilities,
+ * output; backward: qkv, probabilities, d output, d qkv: at most
+ * att + BT max(4 max(C, I), 7 C)) or a linear layer (input, output, BT (I + C) within that) plus
  * the weights one op reads (the three largest tensors bound the embeddings' three tables and a
  * matrix with its bias; BERT's fused q, k, v spans three tensors); each view rounded up to 16
  * floats. A call beyond the bound stops at tv_take's check, never writes past the scratch. */
@@ -69,5 +76,6 @@ size_t tv_plan(const enc_model *m) {
       }
   }
   size_t w = top[0] + top[1] + top[2], qkv = 3 * C * C + 3 * C; /* BERT's q, k, v read as one */
-  return att + 4 * BT * CI + (w > qkv ? w : qkv) + 16 * 8;
+  size_t acts = 4 * CI > 7 * C ? 4 * CI : 7 * C;
+  return att + BT * acts + (w > qkv ? w : qkv) + 16 * 8;
 }
