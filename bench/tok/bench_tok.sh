@@ -6,8 +6,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
-PY=${PYTHON:-/work/venv/bin/python}
-PYSRC=${PYSRC:-/root/.pyenv/versions/3.11.7/lib/python3.11}
+PY=${PYTHON:-python3}
+PYSRC=${PYSRC:-$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])")}
 FIX=${FIX:-$ROOT/../shared/fixtures/tokenizers}
 WORK=${WORK:-$BUILD/bench_tok}
 mkdir -p "$WORK"
