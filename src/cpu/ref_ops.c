@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/layernorm_row.h"
 #include "cpu/cpu_ops.h"
 #include "ordo/core.h"
 #include "ordo/rng.h"
@@ -87,16 +88,8 @@ static void layernorm_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int a
                                    const float *rstd, int N, int C) {
   for (int n = 0; n < N; n++) {
     const float *x = inp + (int64_t)n * C, *d = dout + (int64_t)n * C;
-    float m = mean[n], s = rstd[n];
-    float gmean = 0.0f, gxmean = 0.0f;
-    for (int c = 0; c < C; c++) {
-      float xh = (x[c] - m) * s;
-      float g = d[c] * (w ? w[c] : 1.0f);
-      gmean += g;
-      gxmean += g * xh;
-    }
-    gmean /= (float)C;
-    gxmean /= (float)C;
+    float m = mean[n], s = rstd[n], gmean, gxmean;
+    layernorm_row_grad_means(x, d, w, m, s, C, &gmean, &gxmean);
     if (dinp && !acc) memset(dinp + (int64_t)n * C, 0, (size_t)C * sizeof(float));
     for (int c = 0; c < C; c++) {
       float xh = (x[c] - m) * s;

@@ -2,6 +2,7 @@
  * The per-row sums run in one thread per row in the reference's order (mean, rstd and the
  * backward's two means get its float bits); the elementwise parts run one thread per element;
  * dw and db are one thread per column walking the rows in order: deterministic, no atomics. */
+#include "core/layernorm_row.h"
 #include "cuda/cuda_ops.h"
 
 static __global__ void layernorm_stats_kernel(float *mean, float *rstd, const float *inp, float eps,
@@ -43,16 +44,7 @@ static __global__ void layernorm_dstats_kernel(float *gm, float *gxm, const floa
                                                const float *rstd, int N, int C) {
   CUDA_FOR(n, N) {
     const float *x = inp + n * C, *d = dout + n * C;
-    float m = mean[n], s = rstd[n];
-    float gmean = 0.0f, gxmean = 0.0f;
-    for (int c = 0; c < C; c++) {
-      float xh = (x[c] - m) * s;
-      float g = d[c] * (w ? w[c] : 1.0f);
-      gmean += g;
-      gxmean += g * xh;
-    }
-    gm[n] = gmean / (float)C;
-    gxm[n] = gxmean / (float)C;
+    layernorm_row_grad_means(x, d, w, mean[n], rstd[n], C, &gm[n], &gxm[n]);
   }
 }
 
