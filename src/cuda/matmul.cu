@@ -104,28 +104,22 @@ static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float 
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
                                                      &found);
   int none = st != CUBLAS_STATUS_SUCCESS || found <= 0;
-  if (none && ab_dt != ORDO_DT_F32) { /* the caller falls back to fp32 operands */
-    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
-    CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
-    return 0;
-  }
-  ORDO_CHECKF(!none,
+  /* none with 16-bit operands: the caller falls back to fp32 operands */
+  ORDO_CHECKF(!none || ab_dt != ORDO_DT_F32,
               "cuBLASLt has no %s x %s -> %s algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
               "ldc %d batch %d, alignments %u %u %u bytes", dtype_name(ab_dt), dtype_name(ab_dt),
               dtype_name(c_dt), (int)st, ta ? "A^T" : "A",
               tb ? "B^T" : "B", M, N, K, lda, ldb, ldc, batch, al_b, al_a, al_c);
   /* beta == 0: cuBLASLt does not read C, as BLAS */
-  CUBLAS_CHECK(cublasLtMatmul(ctx->lt, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
-                              &heur.algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));
+  if (!none)
+    CUBLAS_CHECK(cublasLtMatmul(ctx->lt, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
+                                &heur.algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));
   CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
-  return 1;
+  return !none;
 }
 
 void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
