@@ -492,11 +492,7 @@ static void print_train_results(const rk_train_opts o, const rk_train_result res
 /* A training run's error: said (with the rank under mpirun), and the whole job ended, since the
  * other ranks would wait for this one. */
 static int train_fail(ordo_dist *d, ordo_backend *be, const ordo_err *e) {
-  if (dist_world(d) > 1)
-    fprintf(stderr, "ordo ai4code train: rank %d of %d: %s\n", d->rank, d->world, e->msg);
-  else
-    fprintf(stderr, "ordo ai4code train: %s\n", e->msg);
-  dist_abort(d, 1);
+  dist_fail(d, "ordo ai4code train", e->msg, 1);
   dist_dev_free(d);
   if (be) ordo_backend_close(be);
   dist_free(d);

@@ -831,11 +831,7 @@ int cmd_train(int argc, char **argv) {
            a.out, a.electra ? "; the generator in generator/" : "");
   rc = 0;
 done:
-  if (rc != 0) {
-    if (world > 1) fprintf(stderr, "ordo train: rank %d of %d: %s\n", dist.rank, world, e.msg);
-    else fprintf(stderr, "ordo train: %s\n", e.msg);
-    dist_abort(&dist, rc); /* the other ranks would wait for this one */
-  }
+  if (rc != 0) dist_fail(&dist, "ordo train", e.msg, rc);
   if (have_metrics) metrics_close(&metrics);
   mlm_task_free(&task);
   if (have_trainer) trainer_free(&tr);

@@ -94,6 +94,9 @@ void dist_dev_wait(ordo_dist *d, const char *what);
 
 /* Ends the whole job (MPI_Abort) when there are several ranks; nothing for one process. */
 void dist_abort(ordo_dist *d, int code);
+/* A command's error on this rank: "CMD: rank R of W: MSG" (under mpirun) or "CMD: MSG" on
+ * stderr, then dist_abort: the other ranks would wait for this one. */
+void dist_fail(ordo_dist *d, const char *cmd, const char *msg, int code);
 /* Waits for every rank (with the timeout). */
 void dist_barrier(ordo_dist *d, const char *what);
 

@@ -1,6 +1,7 @@
 /* Collectives across ranks (see dist.h): MPI when built with it and launched under mpirun with
  * more than one rank, else the identity of a single process. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,12 @@ int dist_launch_world(void) {
 int dist_is_root(const ordo_dist *d) { return !d || d->rank == 0; }
 int dist_world(const ordo_dist *d) { return d ? d->world : 1; }
 int dist_rank(const ordo_dist *d) { return d ? d->rank : 0; }
+
+void dist_fail(ordo_dist *d, const char *cmd, const char *msg, int code) {
+  if (dist_world(d) > 1) fprintf(stderr, "%s: rank %d of %d: %s\n", cmd, d->rank, d->world, msg);
+  else fprintf(stderr, "%s: %s\n", cmd, msg);
+  dist_abort(d, code);
+}
 
 static void single(ordo_dist *d, double timeout_s) {
   memset(d, 0, sizeof *d);
