@@ -225,6 +225,17 @@ typedef struct ordo_ops {
   void (*gemm_ex)(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,
                   int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta, void *C, int ldc,
                   ordo_dtype c_dt);
+  /* Optional (NULL where a backend has no such mode: the CPU backends). on != 0: the products
+   * of fp32 operands (matmul, gemm, attention) may round their operands to TF32 (11 significant
+   * bits, fp32's exponent range) on tensor cores, accumulating in fp32; on == 0, the state of a
+   * new context: full fp32 products. TF32 holds every bf16 (8 significant bits) and fp16 (11)
+   * value exactly, so products of operands that hold 16-bit values are exact either way and only
+   * the summation order can differ. The mixed-precision driver turns it on for the passes of a
+   * bf16/fp16 model, whose product operands hold 16-bit values, and off after them; the
+   * exceptions there (LoRA's fp32 adapter weights and their products, attention's
+   * dropout-scaled probabilities and softmax gradient) TF32 rounds to 11 bits, still finer than
+   * the 16-bit storage of everything around them. */
+  void (*set_products_tf32)(ordo_ctx *ctx, int on);
 
   /* ---- optimizer and gradient reductions ---------------------------------------------------
    * parts[b] = sum over the elements of block b (x[b*block .. min(N, (b+1)*block) - 1]) of x^2,

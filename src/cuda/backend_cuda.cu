@@ -77,6 +77,8 @@ void fill_cuda(ordo_ctx *ctx, float *x, float v, int64_t N) {
 
 static void sync_cuda(ordo_ctx *ctx) { CUDA_CHECK(cudaStreamSynchronize(ctx->stream)); }
 
+static void set_products_tf32_cuda(ordo_ctx *ctx, int on) { ctx->tf32 = on != 0; }
+
 /* The device's used bytes (total less free): every process's, the CUDA context's included. */
 static size_t device_bytes_used(void) {
   size_t free_b = 0, total_b = 0;
@@ -151,6 +153,7 @@ static const ordo_ops k_ops_cuda = {
     .round_dtype = round_dtype_cuda,
     .convert = convert_cuda,
     .gemm_ex = gemm_ex_cuda,
+    .set_products_tf32 = set_products_tf32_cuda,
     .sumsq_blocks = sumsq_blocks_cuda,
     .adamw_step = adamw_step_cuda,
     .adamw8_step = adamw8_step_cuda,

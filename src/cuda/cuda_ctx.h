@@ -21,6 +21,7 @@ struct ordo_ctx {
   float *scratch;          /* small per-op scratch (reductions), scratch_floats floats */
   size_t scratch_floats;
   size_t mem_base;         /* device bytes in use once the stream and handles existed */
+  int tf32;                /* set_products_tf32: fp32 products may use TF32 */
 };
 
 #define CUDA_CHECK(call)                                                                        \

@@ -20,7 +20,8 @@ void gemm_ex_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alph
                   ordo_dtype c_dt);
 /* gemm_cuda's product for `batch` matrices at once: matrix j of A, B and C starts sA, sB, sC
  * elements after matrix j - 1 (the matrices may interleave, e.g. the heads of one row block).
- * fp32 on cuBLASLt with CUBLAS_COMPUTE_32F (no TF32); beta == 0 never reads C. */
+ * fp32 on cuBLASLt with CUBLAS_COMPUTE_32F (TF32 only as set_products_tf32 allows); beta == 0
+ * never reads C. */
 void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
                        const float *A, int lda, int64_t sA, const float *B, int ldb, int64_t sB,
                        float beta, float *C, int ldc, int64_t sC, int batch);

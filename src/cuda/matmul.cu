@@ -2,7 +2,8 @@
  * (gemm) and its batched form that attention uses for its per-head products.
  *
  * Precision: CUBLAS_COMPUTE_32F: fp32 products of fp32 operands are full fp32 multiply-adds,
- * never TF32 (the 1e-5 agreement with the CPU needs it); gemm_ex takes bf16/fp16 operands (tensor
+ * not TF32 (the 1e-5 agreement with the CPU needs it), unless the context's set_products_tf32
+ * allows TF32 (operands holding 16-bit values: exact products); gemm_ex takes bf16/fp16 operands (tensor
  * cores) and accumulates in fp32 the same way.
  *
  * Row-major through a column-major library: a row-major (R, ld) matrix is the column-major
@@ -56,10 +57,10 @@ static cudaDataType_t lt_type(ordo_dtype dt) {
  * 32F, 16F x 16F -> 16F or 32F; the 16-bit ones run on tensor cores. Returns 0 when cuBLASLt
  * has no algorithm for 16-bit operands at these leading dimensions and alignments (nothing
  * run), else 1. */
-static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
-                       const void *A, int lda, int64_t sA, const void *B, int ldb, int64_t sB,
-                       ordo_dtype ab_dt, float beta, void *C, int ldc, int64_t sC, ordo_dtype c_dt,
-                       int batch) {
+static int gemm_compute(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                        const void *A, int lda, int64_t sA, const void *B, int ldb, int64_t sB,
+                        ordo_dtype ab_dt, float beta, void *C, int ldc, int64_t sC, ordo_dtype c_dt,
+                        int batch, int tf32) {
   ORDO_CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0);
   ORDO_CHECK(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N);
   if (M == 0 || N == 0 || batch == 0) return 1;
@@ -74,7 +75,8 @@ static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float 
   cudaDataType_t tab = lt_type(ab_dt), tc = lt_type(c_dt);
   size_t eab = dtype_size(ab_dt), ec = dtype_size(c_dt);
   cublasLtMatmulDesc_t desc;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                        CUDA_R_32F));
   cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
@@ -105,7 +107,7 @@ static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float 
                                                      &found);
   int none = st != CUBLAS_STATUS_SUCCESS || found <= 0;
   /* none with 16-bit operands: the caller falls back to fp32 operands */
-  ORDO_CHECKF(!none || ab_dt != ORDO_DT_F32,
+  ORDO_CHECKF(!none || ab_dt != ORDO_DT_F32 || tf32,
               "cuBLASLt has no %s x %s -> %s algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
               "ldc %d batch %d, alignments %u %u %u bytes", dtype_name(ab_dt), dtype_name(ab_dt),
               dtype_name(c_dt), (int)st, ta ? "A^T" : "A",
@@ -120,6 +122,20 @@ static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float 
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
   CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
   return !none;
+}
+
+/* gemm_compute, fp32 operands on TF32 tensor cores where the context allows it
+ * (set_products_tf32) and cuBLASLt has a TF32 algorithm for the call, else in full fp32. */
+static int gemm_typed(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                       const void *A, int lda, int64_t sA, const void *B, int ldb, int64_t sB,
+                       ordo_dtype ab_dt, float beta, void *C, int ldc, int64_t sC, ordo_dtype c_dt,
+                       int batch) {
+  if (ab_dt == ORDO_DT_F32 && ctx->tf32 &&
+      gemm_compute(ctx, ta, tb, M, N, K, alpha, A, lda, sA, B, ldb, sB, ab_dt, beta, C, ldc, sC,
+                   c_dt, batch, 1))
+    return 1;
+  return gemm_compute(ctx, ta, tb, M, N, K, alpha, A, lda, sA, B, ldb, sB, ab_dt, beta, C, ldc, sC,
+                      c_dt, batch, 0);
 }
 
 void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,

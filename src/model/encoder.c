@@ -578,10 +578,18 @@ static void sync_low_precision_weights(enc_model *m) {
   if (m->storage == ORDO_DT_F32) R(m, m->w_lp, m->params.total); /* emulated storage */
 }
 
+/* The backend's fp32 products on TF32 for the passes of a bf16/fp16 model (set_products_tf32:
+ * its product operands hold 16-bit values), full fp32 otherwise and after every pass. */
+static void products_tf32(const enc_model *m, int on) {
+  if (m->be.ops->set_products_tf32)
+    m->be.ops->set_products_tf32(m->be.ctx, on && m->precision != ORDO_DT_F32);
+}
+
 void enc_forward(enc_model *m, const enc_batch *b, int train) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
+  products_tf32(m, 1);
   ORDO_CHECKF(b->B <= m->maxB && b->T <= m->maxT, "batch %dx%d exceeds the plan %dx%d", b->B,
               b->T, m->maxB, m->maxT);
   m->training = train;
@@ -723,12 +731,14 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     }
     R(m, m->cls_logits, (size_t)B * c->num_labels);
   }
+  products_tf32(m, 0);
 }
 
 const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
+  products_tf32(m, 1);
   ORDO_CHECKF(enc_is_causal(c) && (m->heads & ENC_HEAD_MLM), "enc_decode needs a causal LM");
   ORDO_CHECKF(c->position == ENC_POS_LEARNED || c->position == ENC_POS_ROPE,
               "enc_decode: %s positions have no cached path", enc_position_name(c->position));
@@ -763,6 +773,7 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
                      c->vocab_size);
   END();
   enc_read(m, m->host_f, m->mlm_logits, F(c->vocab_size));
+  products_tf32(m, 0);
   return m->host_f;
 }
 
@@ -942,6 +953,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
+  products_tf32(m, 1);
   int B = b->B, T = b->T, BT = B * T, C = c->hidden_size;
   int NH = c->num_attention_heads;
   float ph = pdrop(m, c->hidden_dropout_prob);
@@ -1090,6 +1102,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   const int32_t *tt = b->tt ? m->in_tt : m->tt0;
   op->embed_backward(cx, G(m, m->emb.wte), G(m, m->emb.wpe), G(m, m->emb.wtt), demb, m->in_ids,
                      m->pos, tt, BT, E);
+  products_tf32(m, 0);
 }
 
 /* The MLM head's labels uploaded; the counted rows (label != -100) counted on the host. */

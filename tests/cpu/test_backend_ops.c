@@ -15,7 +15,8 @@
  * tensor (b the reference's), NaN anywhere counts as a failure. Storage dtypes: bf16 and fp16
  * run the same ops with inputs rounded to the dtype (each backend's round_dtype: the reference
  * on the host copy, the backend on its own) and outputs rounded again, as the mixed-precision
- * driver stores them. convert and gemm_ex take real 16-bit arrays (2 bytes an element) and run
+ * driver stores them, with the backend's TF32 products where it has them (set_products_tf32, as
+ * the driver runs a 16-bit model). convert and gemm_ex take real 16-bit arrays (2 bytes an element) and run
  * once, over every storage dtype themselves. */
 #include <math.h>
 #include <stdlib.h>
@@ -717,9 +718,12 @@ static int run_backend(const char *name, const ordo_backend *be) {
     if (g_only && !strstr(k_tests[k].name, g_only)) continue;
     for (int d = 0; d < (k_tests[k].storage_dtypes ? 3 : 1); d++) {
       tcase tc = {.be = be, .bname = name, .dt = dts[d], .r = &r};
+      /* 16-bit storage: products as the mixed-precision driver runs them (set_products_tf32) */
+      if (be->ops->set_products_tf32) be->ops->set_products_tf32(be->ctx, dts[d] != ORDO_DT_F32);
       k_tests[k].fn(&tc);
       be->ops->sync(be->ctx);
       tc_free(&tc);
+      if (be->ops->set_products_tf32) be->ops->set_products_tf32(be->ctx, 0);
       pass += tc.pass, fail += tc.fail;
     }
   }
