@@ -15,7 +15,9 @@
 #                                          binaries, these scripts, the shared libraries a GPU
 #                                          image lacks (xz; not libnccl: the image's PyTorch
 #                                          wheel has one), ../shared/fixtures/hf and with
-#                                          --data ../shared/data/nb-public (xz)
+#                                          --data ../shared/data/nb-public (xz); with
+#                                          BEFORE=FILE an earlier bench_train in
+#                                          build-gpu/before/ (speed.sh: BEFORE=build-gpu/before/bench_train)
 #   bash build-gpu/check.sh run [--ai4code | --nccl-only]  there, from the repository root
 #                                          (--nccl-only: the NCCL checks alone)
 set -u
@@ -31,6 +33,8 @@ pack)
   rm -rf build-gpu && mkdir -p build-gpu/lib build-gpu/bench
   for b in $bins; do cp "build-cuda/$b" build-gpu/ || exit 1; done
   cp build-cuda/bench/bench_ckpt_diff build-cuda/bench/bench_train build-gpu/bench/ || exit 1
+  # BEFORE=FILE: an earlier build's bench_train, for speed.sh's rows of it
+  if [ -n "${BEFORE:-}" ]; then mkdir -p build-gpu/before && cp "$BEFORE" build-gpu/before/bench_train || exit 1; fi
   cp bench/gpu/check.sh bench/gpu/train_check.sh bench/gpu/gpu_env.sh bench/gpu/speed.sh \
     bench/gpu/torch_speed.py build-gpu/ || exit 1
   # the libraries of this machine's Debian that a GPU image does not have; CUDA's own come

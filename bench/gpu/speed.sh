@@ -2,9 +2,9 @@
 # Training and inference speed, ordo against PyTorch eager and torch.compile, in one call on one
 # GPU (issue 11's table): bf16 GEMM ceilings; BERT-base MLM (L12 H768, vocab 50,265, seq 512,
 # batch 32) and the small encoder (L6 H384, seq 512, batch 64) trained by PyTorch (bf16
-# autocast, eager and compiled) and by ordo's bench_train on --device cuda (fp32, and the bf16
-# emulation: rounded fp32 arrays on fp32 kernels, not bf16 kernels); RoBERTa-base inference
-# (seq 512, batch 128). Each workload on full-length batches and on batches of lengths uniform
+# autocast, eager and compiled) and by ordo's bench_train on --device cuda (bf16 storage, and
+# fp32); RoBERTa-base inference (seq 512, batch 128); ordo's BERT-base step profiled by ncu
+# (PROFILE= empty: not); with BEFORE=DIR/bench_train an earlier build's BERT-base bf16 row too. Each workload on full-length batches and on batches of lengths uniform
 # in [64, 512] padded to 512 (both implementations compute the padding: tokens/s counts the
 # positions computed, real tokens/s the real ones). Every part has its own time limit inside
 # one budget for the call (BUDGET seconds, 390 by default); what ran is in $OUT/results.jsonl,
@@ -79,24 +79,50 @@ ordo_part() { # ordo_part NAME WORKLOAD FLAGS...: bench_train on the workload
     --vocab "${w[4]}" --seq "${w[5]}" --batch "${w[6]}" "${osteps[@]}" "${othreads[@]}" "$@"
 }
 
+# ordo's step profile: every kernel of one warmup and one timed step of the BERT-base bf16 run
+# under ncu (one metric, the kernel's duration; ncu runs kernels one at a time), summed per
+# kernel by `torch_speed.py profile`; skipped where ncu is absent or cannot read the device
+profile_part() {
+  local ncu; ncu=$(command -v ncu) || { echo "profile: skipped, no ncu" | tee -a "$R"; return; }
+  local -n w=$1
+  part profile 120 env LD_LIBRARY_PATH="$ORDO_LD_PATH" "$ncu" --clock-control none \
+    --metrics gpu__time_duration.sum --csv --page raw --print-units base --log-file "$OUT/profile.csv" \
+    "$B/bench_train" --device "$dev" --layers "${w[1]}" --hidden "${w[2]}" --heads "${w[3]}" \
+    --intermediate $((4 * ${w[2]})) --vocab "${w[4]}" --seq "${w[5]}" --batch "${w[6]}" \
+    --steps 1 --warmup 1 --head full --precision bf16
+  { echo; echo "profile: ${w[0]} bf16, head full, one warmup and one timed step (ncu)"
+    "${py[0]}" "${py[1]}" profile "$OUT/profile.csv"; } >>"$R" 2>&1
+}
+# BEFORE=DIR/bench_train (BEFORE_TAG names it): the same work on an earlier build, its rows
+# marked @TAG
+before_part() {
+  [ -n "${BEFORE:-}" ] || return 0
+  local name=$1 n; shift
+  n=$(wc -l <"$J")
+  B=$(dirname "$BEFORE") ordo_part "$name" "$@"
+  sed -i "$((n + 1)),\$s/^{\"impl\":\"ordo\",/{\"impl\":\"ordo\",\"build\":\"${BEFORE_TAG:-before}\",/" "$J"
+}
+
 # the most wanted first: a part cut by the budget leaves the rest of the table standing
-part gemm 60 "${py[@]}" gemm $([ "$mode" = dry ] && echo --small)
+part gemm 45 "${py[@]}" gemm $([ "$mode" = dry ] && echo --small)
 torch_train base eager "${tsteps[@]}"
-ordo_part fp32-full base --head full
+ordo_part bf16-full base --head full --precision bf16
 torch_train base compile "${csteps[@]}"
-ordo_part bf16emu-full base --head full --precision bf16
-ordo_part fp32-full-varlen base --head full --min-len "$minlen"
-ordo_part fp32-masked base --head masked
+ordo_part fp32-full base --head full
+before_part bf16-full-before base --head full --precision bf16
+ordo_part bf16-masked base --head masked --precision bf16
+[ -n "${PROFILE:-1}" ] && [ "$mode" = run ] && profile_part base
 torch_train small eager "${tsteps[@]}"
 torch_train small compile "${csteps[@]}"
-ordo_part fp32-full small --head full
-ordo_part fp32-full-varlen small --head full --min-len "$minlen"
+ordo_part bf16-full small --head full --precision bf16
 part torch-infer 75 "${py[@]}" infer --layers "${inf[1]}" --hidden "${inf[2]}" --heads "${inf[3]}" \
   --vocab "${inf[4]}" --seq "${inf[5]}" --batch "${inf[6]}" --min-len "$minlen" "${tsteps[@]}"
+ordo_part bf16 inf --infer --arch roberta --dropout 0 --precision bf16
 ordo_part fp32 inf --infer --arch roberta --dropout 0
-ordo_part fp32-varlen inf --infer --arch roberta --dropout 0 --min-len "$minlen"
-ordo_part bf16emu small --head full --precision bf16
-ordo_part bf16emu inf --infer --arch roberta --dropout 0 --precision bf16
+ordo_part bf16-full-varlen base --head full --precision bf16 --min-len "$minlen"
+ordo_part fp32-full small --head full
+ordo_part bf16-full-varlen small --head full --precision bf16 --min-len "$minlen"
+ordo_part bf16-varlen inf --infer --arch roberta --dropout 0 --precision bf16 --min-len "$minlen"
 
 { echo; "${py[0]}" "${py[1]}" table "$J"; } >>"$R" 2>&1
 cat "$R"

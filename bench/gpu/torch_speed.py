@@ -12,6 +12,8 @@
       RobertaForSequenceClassification (one output) in bf16, eager, inference mode.
   torch_speed.py table FILE.jsonl...
       One table from every JSON line of the files (this script's and bench_train's).
+  torch_speed.py profile FILE.csv...
+      Where the GPU time went, from ncu's per-kernel durations (speed.sh's profile part).
 
 Each measurement is printed as one JSON line as soon as it is taken (a run cut by its time
 limit keeps what it printed). FLOPs of a training step (the anchor's count):
@@ -216,7 +218,8 @@ def table(files):
     def who(r):
         if r['impl'] == 'torch':
             return f"torch {r['mode']}" + (' (compiled while timed)' if r.get('graphs_compiled_in_timing') else '')
-        return f"ordo {r['device']}" + ('' if is_infer(r) else f" head {r['head']}")
+        return (f"ordo {r['device']}" + ('' if is_infer(r) else f" head {r['head']}")
+                + (f" @{r['build']}" if r.get('build') else ''))
 
     # the reference of each workload: torch.compile for training, PyTorch eager for inference
     refs = {key(r): r for r in rows if r['impl'] == 'torch' and r['mode'] == ('eager' if is_infer(r) else 'compile')}
@@ -232,7 +235,7 @@ def table(files):
         if r['impl'] == 'torch':
             prec = 'bf16' + ('' if infer else ' autocast')
         else:
-            prec = 'fp32' if r['precision'] == 'f32' else f"{r['precision']} emulated (fp32 kernels)"
+            prec = 'fp32' if r['precision'] == 'f32' else f"{r['precision']} storage"
         work = 'full length' if r['min_len'] >= r['seq'] else f"lengths {r['min_len']}-{r['seq']}, padded"
         tf = flops_per_token(r) * r['tokens_per_s'] / 1e12
         mfu = f'{100 * tf / ceiling:.1f}%' if ceiling else '-'
@@ -247,9 +250,64 @@ def table(files):
           '(cudaMemGetInfo less the CUDA context), everything being allocated before the first step.')
 
 
+def profile(files):
+    """Where the GPU time of ncu's kernels went (ncu --csv --page raw --print-units base with the
+    metric gpu__time_duration.sum): per kernel family and per kernel, launches, milliseconds and
+    the share of the total. ncu runs the kernels one at a time, so the sum is the GPU's busy time
+    with nothing overlapped."""
+    import csv
+    per = {}
+    for fn in files:
+        rows = list(csv.reader(open(fn, errors='replace')))
+        hdr = next((i for i, r in enumerate(rows) if 'Kernel Name' in r and 'gpu__time_duration.sum' in r), None)
+        if hdr is None:
+            print(f'{fn}: no ncu table with Kernel Name and gpu__time_duration.sum', file=sys.stderr)
+            continue
+        ki, ti = rows[hdr].index('Kernel Name'), rows[hdr].index('gpu__time_duration.sum')
+        for r in rows[hdr + 1:]:
+            try:
+                ns = float(r[ti].replace(',', ''))
+            except (ValueError, IndexError):
+                continue  # the units row
+            name = r[ki]
+            n, t = per.get(name, (0, 0.0))
+            per[name] = (n + 1, t + ns)
+    total = sum(t for _, t in per.values())
+    if not total:
+        print('no kernel times found')
+        return
+
+    def family(name):
+        low = name.lower()
+        for fam, keys in [('matrix products (cuBLASLt)', ('gemm', 'xmma', 'cutlass', 'sm90_', 'sm80_', 'splitk', 'reduce_kernel')),
+                          ('attention softmax and its backward', ('softmax', 'dbias_sum')),
+                          ('layernorm', ('layernorm',)), ('dropout', ('dropout',)),
+                          ('activations', ('gelu', 'tanh_')), ('optimizer and norms', ('adam', 'sumsq')),
+                          ('conversions and rounding', ('convert', 'round_', 'scale_block')),
+                          ('embedding', ('embed',)), ('losses', ('crossentropy', 'mse_', 'bce_', 'mean_f64')),
+                          ('bias broadcast and column sums', ('bias_rows', 'colsum')),
+                          ('residual adds, axpy, scale, fill', ('add_kernel', 'residual', 'axpy', 'scale_kernel', 'fill_kernel'))]:
+            if any(k in low for k in keys):
+                return fam
+        return 'other'
+    fams = {}
+    for name, (n, t) in per.items():
+        f = family(name)
+        fn_, ft = fams.get(f, (0, 0.0))
+        fams[f] = (fn_ + n, ft + t)
+    print(f'GPU kernel time: {total / 1e6:.2f} ms over {sum(n for n, _ in per.values())} launches\n')
+    print('| kernel family | launches | ms | share |\n| --- | --- | --- | --- |')
+    for f, (n, t) in sorted(fams.items(), key=lambda x: -x[1][1]):
+        print(f'| {f} | {n} | {t / 1e6:.2f} | {100 * t / total:.1f}% |')
+    print('\n| kernel (top 15) | launches | ms | share |\n| --- | --- | --- | --- |')
+    for name, (n, t) in sorted(per.items(), key=lambda x: -x[1][1])[:15]:
+        short = name if len(name) <= 70 else name[:67] + '...'
+        print(f'| {short} | {n} | {t / 1e6:.2f} | {100 * t / total:.1f}% |')
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('what', choices=['gemm', 'train', 'infer', 'table'])
+    p.add_argument('what', choices=['gemm', 'train', 'infer', 'table', 'profile'])
     p.add_argument('files', nargs='*')
     p.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
     p.add_argument('--small', action='store_true')
@@ -267,6 +325,8 @@ def main():
         p.error(f'--min-len {a.min_len} is not in [1, --seq {a.seq}]')
     if a.what == 'table':
         table(a.files)
+    elif a.what == 'profile':
+        profile(a.files)
     else:
         dict(gemm=gemm, train=train, infer=infer)[a.what](a)
 
