@@ -222,6 +222,7 @@ extern "C" void backend_cuda_close(ordo_backend *be) {
   CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
   CUBLAS_CHECK(cublasDestroy(ctx->blas));
   CUBLAS_CHECK(cublasLtDestroy(ctx->lt));
+  lt_plans_free(ctx);
   CUDA_CHECK(cudaFree(ctx->workspace));
   CUDA_CHECK(cudaFree(ctx->scratch));
   CUDA_CHECK(cudaStreamDestroy(ctx->stream));

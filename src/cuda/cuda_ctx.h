@@ -11,6 +11,8 @@
 
 #include "ordo/ops.h"
 
+typedef struct lt_plans lt_plans; /* lt_plans.cu: cuBLASLt's algorithm per product shape */
+
 struct ordo_ctx {
   int device;
   cudaStream_t stream;     /* every op runs on it, in order */
@@ -22,6 +24,7 @@ struct ordo_ctx {
   size_t scratch_floats;
   size_t mem_base;         /* device bytes in use once the stream and handles existed */
   int tf32;                /* set_products_tf32: fp32 products may use TF32 */
+  lt_plans *plans;         /* cuBLASLt's choices by call shape, asked once each */
 };
 
 #define CUDA_CHECK(call)                                                                        \

@@ -26,6 +26,25 @@ void cuda_gemm_strided(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float
                        const float *A, int lda, int64_t sA, const float *B, int ldb, int64_t sB,
                        float beta, float *C, int ldc, int64_t sC, int batch);
 
+/* lt_plans.cu: what cuBLASLt's heuristic chose for each product shape a context has run. The key
+ * holds everything the heuristic is given (zero the struct before filling it: it is compared
+ * byte by byte). */
+typedef struct lt_key {
+  int64_t sA, sB, sC;
+  int32_t tf32, ta, tb, M, N, K, lda, ldb, ldc, batch, ab_dt, c_dt;
+  uint32_t al_a, al_b, al_c, epilogue;
+} lt_key;
+typedef struct lt_choice {
+  int found;                /* algorithms the heuristic returned (0: none for this key) */
+  cublasStatus_t status;    /* its status */
+  cublasLtMatmulAlgo_t algo; /* its first choice, when found */
+} lt_choice;
+/* The choice remembered for key, or NULL; lt_plan_store remembers one and returns it (valid until
+ * the next store). */
+const lt_choice *lt_plan_find(ordo_ctx *ctx, const lt_key *key);
+const lt_choice *lt_plan_store(ordo_ctx *ctx, const lt_key *key, const lt_choice *c);
+void lt_plans_free(ordo_ctx *ctx);
+
 /* attention.cu */
 void attention_forward_cuda(ordo_ctx *ctx, float *out, float *att, float *scratch,
                             const float *qkv, const int32_t *mask, int causal, const float *bias,

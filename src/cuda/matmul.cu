@@ -15,8 +15,10 @@
  * pointers and batch strides actually have.
  *
  * Determinism: one algorithm per shape (the heuristic's first choice is a pure function of the
- * call), run on one stream; the bias gradient is a column sum in a fixed order (no atomics). */
+ * call, asked once per shape and context: lt_plans.cu), run on one stream; the bias gradient is
+ * a column sum in a fixed order (no atomics). */
 #include <stdint.h>
+#include <string.h>
 
 #include "cuda/cuda_ops.h" /* first: the C headers with C linkage */
 #include "cuda/cuda_mm.h"
@@ -101,11 +103,22 @@ static int gemm_compute(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, floa
                                                     &al_c, sizeof al_c));
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                                     &al_c, sizeof al_c));
-  cublasLtMatmulHeuristicResult_t heur;
-  int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur,
-                                                     &found);
-  int none = st != CUBLAS_STATUS_SUCCESS || found <= 0;
+  lt_key key;
+  memset(&key, 0, sizeof key);
+  key.sA = sA, key.sB = sB, key.sC = sC, key.tf32 = tf32, key.ta = ta, key.tb = tb;
+  key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.batch = batch;
+  key.ab_dt = ab_dt, key.c_dt = c_dt, key.al_a = al_a, key.al_b = al_b, key.al_c = al_c;
+  const lt_choice *plan = lt_plan_find(ctx, &key);
+  if (!plan) {
+    cublasLtMatmulHeuristicResult_t heur;
+    lt_choice c;
+    memset(&c, 0, sizeof c);
+    c.status = cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lc, lc, pref, 1, &heur, &c.found);
+    if (c.status == CUBLAS_STATUS_SUCCESS && c.found > 0) c.algo = heur.algo;
+    plan = lt_plan_store(ctx, &key, &c);
+  }
+  cublasStatus_t st = plan->status;
+  int none = st != CUBLAS_STATUS_SUCCESS || plan->found <= 0;
   /* none with 16-bit operands: the caller falls back to fp32 operands */
   ORDO_CHECKF(!none || ab_dt != ORDO_DT_F32 || tf32,
               "cuBLASLt has no %s x %s -> %s algorithm (status %d) for %s %s M %d N %d K %d lda %d ldb %d "
@@ -115,7 +128,7 @@ static int gemm_compute(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, floa
   /* beta == 0: cuBLASLt does not read C, as BLAS */
   if (!none)
     CUBLAS_CHECK(cublasLtMatmul(ctx->lt, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
-                                &heur.algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));
+                                &plan->algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));
   CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
   CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
