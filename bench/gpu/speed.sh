@@ -79,7 +79,7 @@ ordo_part() { # ordo_part NAME WORKLOAD FLAGS...: bench_train on the workload
     --vocab "${w[4]}" --seq "${w[5]}" --batch "${w[6]}" "${osteps[@]}" "${othreads[@]}" "$@"
 }
 
-# ordo's step profile: every kernel of one warmup and one timed step of the BERT-base bf16 run
+# ordo's step profile: every kernel of one training step of the BERT-base bf16 run (setup included)
 # under ncu (one metric, the kernel's duration; ncu runs kernels one at a time), summed per
 # kernel by `torch_speed.py profile`; skipped where ncu is absent or cannot read the device
 profile_part() {
@@ -89,8 +89,8 @@ profile_part() {
     --metrics gpu__time_duration.sum --csv --page raw --print-units base --log-file "$OUT/profile.csv" \
     "$B/bench_train" --device "$dev" --layers "${w[1]}" --hidden "${w[2]}" --heads "${w[3]}" \
     --intermediate $((4 * ${w[2]})) --vocab "${w[4]}" --seq "${w[5]}" --batch "${w[6]}" \
-    --steps 1 --warmup 1 --head full --precision bf16
-  { echo; echo "profile: ${w[0]} bf16, head full, one warmup and one timed step (ncu)"
+    --steps 1 --warmup 0 --head full --precision bf16
+  { echo; echo "profile: ${w[0]} bf16, head full, one step and its setup (ncu)"
     "${py[0]}" "${py[1]}" profile "$OUT/profile.csv"; } >>"$R" 2>&1
 }
 # BEFORE=DIR/bench_train (BEFORE_TAG names it): the same work on an earlier build, its rows
