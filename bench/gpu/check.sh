@@ -17,7 +17,8 @@
 #                                          wheel has one), ../shared/fixtures/hf and with
 #                                          --data ../shared/data/nb-public (xz); with
 #                                          BEFORE=FILE an earlier bench_train in
-#                                          build-gpu/before/ (speed.sh: BEFORE=build-gpu/before/bench_train)
+#                                          build-gpu/before/ (BEFORE_TAG names it; speed.sh
+#                                          and one_call.sh set its rows beside)
 #   bash build-gpu/check.sh run [--ai4code | --nccl-only]  there, from the repository root
 #                                          (--nccl-only: the NCCL checks alone)
 set -u
@@ -34,8 +35,11 @@ pack)
   for b in $bins; do cp "build-cuda/$b" build-gpu/ || exit 1; done
   cp build-cuda/bench/bench_ckpt_diff build-cuda/bench/bench_train build-gpu/bench/ || exit 1
   # BEFORE=FILE: an earlier build's bench_train, for speed.sh's rows of it
-  if [ -n "${BEFORE:-}" ]; then mkdir -p build-gpu/before && cp "$BEFORE" build-gpu/before/bench_train || exit 1; fi
-  cp bench/gpu/check.sh bench/gpu/train_check.sh bench/gpu/gpu_env.sh bench/gpu/speed.sh \
+  if [ -n "${BEFORE:-}" ]; then
+    mkdir -p build-gpu/before && cp "$BEFORE" build-gpu/before/bench_train || exit 1
+    echo "${BEFORE_TAG:-before}" > build-gpu/before/tag
+  fi
+  cp bench/gpu/check.sh bench/gpu/train_check.sh bench/gpu/gpu_env.sh bench/gpu/speed.sh bench/gpu/one_call.sh \
     bench/gpu/torch_speed.py build-gpu/ || exit 1
   # the libraries of this machine's Debian that a GPU image does not have; CUDA's own come
   # from the image (its toolkit or PyTorch's wheels)
