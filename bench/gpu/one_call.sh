@@ -7,7 +7,7 @@
 #
 #   here:  bash bench/gpu/check.sh pack [--data]     (BEFORE=FILE for an earlier bench_train)
 #          cp -r MODEL_DIR build-gpu/ai_model         (optional: a model of `ordo ai4code train`)
-#   there: bash build-gpu/one_call.sh [--ai4code]     (from the repository root, OUT set)
+#   there: [CPU_AI4CODE=1] bash build-gpu/one_call.sh [--ai4code]   (repository root, OUT set)
 # Back in $OUT: summary.txt (the checks' summary, predict's figures, the speed table) and
 # all.tar.xz (every report and log).
 set -u
@@ -17,9 +17,22 @@ deadline=$((SECONDS + LIMIT))
 S=$OUT/summary.txt W=$OUT/work
 mkdir -p "$W/check" "$W/speed"
 left() { echo $((deadline - SECONDS)); }
+# CPU_AI4CODE=1: `ordo ai4code train --device cpu` with the defaults on nb-public beside the rest,
+# on the cores from 4 up (the GPU work keeps cores 0-3), its log back in the tarball; ended at
+# the deadline if it has not finished
+cpu_pid=
+if [ "${CPU_AI4CODE:-0}" = 1 ] && [ -f build-gpu/nb-public.tar.xz ]; then
+  n=$(nproc); mkdir -p /tmp/ordo-cpu && tar -C /tmp/ordo-cpu -xJf build-gpu/nb-public.tar.xz
+  ( . build-gpu/gpu_env.sh && gpu_env /tmp/ordo-cpu && cd /tmp/ordo-cpu &&
+    LD_LIBRARY_PATH=$ORDO_LD_PATH exec taskset -c 4-$((n - 1)) "$OLDPWD/build-gpu/ordo" ai4code train \
+      --data nb-public --out ai --device cpu --threads $((n - 4)) --max-minutes 0 ) \
+    >"$W/ai4code_cpu.log" 2>&1 &
+  cpu_pid=$!
+  pin=(taskset -c 0-3)
+else pin=(); fi
 {
   echo "== checks ($(date +%T))"
-  OUT=$W/check TRAIN_LIMIT=${TRAIN_LIMIT:-150} timeout $(( $(left) - 60 )) bash build-gpu/check.sh run ${1:-} 2>&1 | tail -60
+  OUT=$W/check TRAIN_LIMIT=${TRAIN_LIMIT:-150} timeout $(( $(left) - 60 )) "${pin[@]}" bash build-gpu/check.sh run ${1:-} 2>&1 | tail -70
   if [ -d build-gpu/ai_model ] && [ -d /tmp/ordo-gpu/nb-public ]; then
     . build-gpu/gpu_env.sh && gpu_env /tmp/ordo-predict
     for dev in cuda cpu; do
@@ -36,8 +49,14 @@ left() { echo $((deadline - SECONDS)); }
     if [ -f build-gpu/before/bench_train ]; then
       export BEFORE=build-gpu/before/bench_train BEFORE_TAG=$(cat build-gpu/before/tag 2>/dev/null || echo before)
     fi
-    OUT=$W/speed BUDGET=$b bash build-gpu/speed.sh run 2>&1 | tail -80
+    OUT=$W/speed BUDGET=$b "${pin[@]}" bash build-gpu/speed.sh run 2>&1 | tail -80
   else echo "speed: skipped, $b s left"; fi
+  if [ -n "$cpu_pid" ]; then
+    while kill -0 "$cpu_pid" 2>/dev/null && [ "$(left)" -gt 15 ]; do sleep 5; done
+    kill "$cpu_pid" 2>/dev/null && echo "== ai4code train --device cpu: cut at the deadline"
+    echo "== ai4code train --device cpu ($(nproc) cores, the last 4 less)"
+    grep -E '^(dual epoch|slot ranker|notebook model|decoding|kendall_tau|total)' "$W/ai4code_cpu.log"
+  fi
 } >"$S" 2>&1
 tar -C "$W" -cJf "$OUT/all.tar.xz" . && rm -rf "$W"
 cat "$S"
