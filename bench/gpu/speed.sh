@@ -2,8 +2,9 @@
 # Training and inference speed, ordo against PyTorch eager and torch.compile, in one call on one
 # GPU (issue 11's table): bf16 GEMM ceilings; BERT-base MLM (L12 H768, vocab 50,265, seq 512,
 # batch 32) and the small encoder (L6 H384, seq 512, batch 64) trained by PyTorch (bf16
-# autocast, eager and compiled) and by ordo's bench_train on --device cuda (fp32, and the bf16
-# emulation: rounded fp32 arrays on fp32 kernels, not bf16 kernels); RoBERTa-base inference
+# autocast, eager and compiled) and by ordo's bench_train on --device cuda (fp32, and bf16
+# storage: 16-bit arrays whose linear layers run as bf16 cuBLASLt products on tensor cores, fp32
+# accumulation; attention and the pointwise ops fp32 kernels on fp32 views); RoBERTa-base inference
 # (seq 512, batch 128). Each workload on full-length batches and on batches of lengths uniform
 # in [64, 512] padded to 512 (both implementations compute the padding: tokens/s counts the
 # positions computed, real tokens/s the real ones). Every part has its own time limit inside
@@ -84,7 +85,7 @@ part gemm 60 "${py[@]}" gemm $([ "$mode" = dry ] && echo --small)
 torch_train base eager "${tsteps[@]}"
 ordo_part fp32-full base --head full
 torch_train base compile "${csteps[@]}"
-ordo_part bf16emu-full base --head full --precision bf16
+ordo_part bf16-full base --head full --precision bf16
 ordo_part fp32-full-varlen base --head full --min-len "$minlen"
 ordo_part fp32-masked base --head masked
 torch_train small eager "${tsteps[@]}"
@@ -95,8 +96,8 @@ part torch-infer 75 "${py[@]}" infer --layers "${inf[1]}" --hidden "${inf[2]}" -
   --vocab "${inf[4]}" --seq "${inf[5]}" --batch "${inf[6]}" --min-len "$minlen" "${tsteps[@]}"
 ordo_part fp32 inf --infer --arch roberta --dropout 0
 ordo_part fp32-varlen inf --infer --arch roberta --dropout 0 --min-len "$minlen"
-ordo_part bf16emu small --head full --precision bf16
-ordo_part bf16emu inf --infer --arch roberta --dropout 0 --precision bf16
+ordo_part bf16-full small --head full --precision bf16
+ordo_part bf16 inf --infer --arch roberta --dropout 0 --precision bf16
 
 { echo; "${py[0]}" "${py[1]}" table "$J"; } >>"$R" 2>&1
 cat "$R"
