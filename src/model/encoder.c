@@ -232,13 +232,9 @@ const void *enc_w_st(const enc_model *m, int idx) {
   if (!m->w_lp) return params_wd(&m->params, idx);
   return dtype_at(m->w_lp, m->storage, (int64_t)m->params.specs[idx].offset);
 }
-const float *enc_w_n(enc_model *m, int idx, size_t n) {
-  if (idx < 0) return NULL;
-  ORDO_CHECK(m->params.specs[idx].offset + n <= m->params.total);
-  return tv_in(m, enc_w_st(m, idx), m->storage, n);
-}
 const float *enc_w(enc_model *m, int idx) {
-  return enc_w_n(m, idx, idx < 0 ? 0 : (size_t)m->params.specs[idx].numel);
+  if (idx < 0) return NULL;
+  return tv_in(m, enc_w_st(m, idx), m->storage, (size_t)m->params.specs[idx].numel);
 }
 float *enc_g(const enc_model *m, int idx) {
   if (idx < 0 || (m->params.specs[idx].flags & ORDO_PF_FROZEN)) return NULL;
@@ -322,6 +318,13 @@ static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) m->be.ops->round_dtype(m->be.ctx, x, (int64_t)n, m->precision);
 }
 
+/* Whether layer l's q, k, v projection has an adapter (on q, k or v, or GPT-2's c_attn). */
+static int qkv_adapted(const enc_model *m, int l) {
+  int adapted = lora_at(m, l, ENC_LORA_QKV);
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) adapted |= lora_at(m, l, st);
+  return adapted;
+}
+
 /* q, k, v adapters of layer l on input x (BT, C) into qkv (BT, 3C). */
 static void qkv_lora_forward(enc_model *m, int l, const float *x, int BT, float *qkv, uint64_t key) {
   int C = m->cfg.hidden_size;
@@ -370,8 +373,7 @@ static void qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt, 
   size_t nq = (size_t)3 * n * C;
   const enc_layer_idx *L = &m->layer[l];
   void *qkv_st = act_at(m, m->acts[l].qkv, (size_t)r0 * 3 * C);
-  int adapted = lora_at(m, l, ENC_LORA_QKV);
-  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) adapted |= lora_at(m, l, st);
+  int adapted = qkv_adapted(m, l);
   tmm_views v; /* BERT's q, k and v: three specs back to back, one (3C, C) product */
   tmm_forward(m, qkv_st, 1, x_in, x_dt, W(L->qkv_w), W(L->qkv_b), n, C, 3 * C,
               adapted ? &v : NULL);
@@ -506,9 +508,7 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const void *x_in, ordo_d
   const enc_layer_idx *L = &m->layer[l];
   size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
   void *qkv = m->acts[l].qkv;
-  int full = c->position == ENC_POS_ROPE || L->lora_a[ENC_LORA_QKV] >= 0;
-  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) full |= L->lora_a[st] >= 0;
-  if (full) {
+  if (c->position == ENC_POS_ROPE || qkv_adapted(m, l)) {
     qkv_forward(m, l, x_in, x_dt, 0, (int)BT, key);
     return (first_qkv){0, C, T * 3 * C, T * 3 * C, BT * 3 * C, (int)(3 * C)};
   }
@@ -809,8 +809,7 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const void *x_
                          ordo_dtype x_dt, float *dx, uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
-  int adapted = lora_at(m, l, ENC_LORA_QKV);
-  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) adapted |= lora_at(m, l, st);
+  int adapted = qkv_adapted(m, l);
   tmm_views v;
   tmm_backward(m, dx, 0, ORDO_ACCUMULATE, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, m->storage,
                x_in, x_dt, W(L->qkv_w), BT, C, 3 * C, adapted ? &v : NULL);

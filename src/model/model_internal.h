@@ -54,11 +54,9 @@ static inline void *act_at(const enc_model *m, void *p, size_t i) {
  * valid until the call's tv_end) and their gradient, NULL for a frozen parameter; both in
  * backend memory (encoder.c). */
 const float *enc_w(enc_model *m, int idx);
-/* The same for n values from spec idx's offset: BERT's q, k and v weights (and biases), three
- * specs back to back, read as one (3C, C) matrix. */
-const float *enc_w_n(enc_model *m, int idx, size_t n);
 /* Spec idx's stored weights as the typed products take them: in the weight copy (the storage
- * dtype) under mixed precision, the fp32 weights otherwise; NULL for idx < 0. */
+ * dtype) under mixed precision, the fp32 weights otherwise; NULL for idx < 0. BERT's q, k and v
+ * weights (and biases) are three specs back to back: from the first, one (3C, C) matrix. */
 const void *enc_w_st(const enc_model *m, int idx);
 /* Whether layer l has an adapter at site st (lora.c's sites). */
 static inline int lora_at(const enc_model *m, int l, int st) {
