@@ -2,9 +2,12 @@
 # Training and inference speed, ordo against PyTorch eager and torch.compile, in one call on one
 # GPU (issue 11's table): bf16 GEMM ceilings; BERT-base MLM (L12 H768, vocab 50,265, seq 512,
 # batch 32) and the small encoder (L6 H384, seq 512, batch 64) trained by PyTorch (bf16
-# autocast, eager and compiled) and by ordo's bench_train on --device cuda (bf16 storage, and
-# fp32); RoBERTa-base inference (seq 512, batch 128); ordo's BERT-base step profiled by ncu
-# (PROFILE= empty: not); with BEFORE=DIR/bench_train an earlier build's BERT-base bf16 row too. Each workload on full-length batches and on batches of lengths uniform
+# autocast, eager and compiled) and by ordo's bench_train on --device cuda (fp32, and bf16
+# storage: 16-bit arrays whose linear layers run as bf16 cuBLASLt products on tensor cores, fp32
+# accumulation; attention's products on TF32 over fp32 views of 16-bit values, the pointwise ops
+# fp32 kernels on fp32 views); RoBERTa-base inference (seq 512, batch 128); ordo's BERT-base step
+# profiled by ncu (PROFILE= empty: not); with BEFORE=DIR/bench_train an earlier build's BERT-base
+# bf16 row too. Each workload on full-length batches and on batches of lengths uniform
 # in [64, 512] padded to 512 (both implementations compute the padding: tokens/s counts the
 # positions computed, real tokens/s the real ones). Every part has its own time limit inside
 # one budget for the call (BUDGET seconds, 390 by default); what ran is in $OUT/results.jsonl,

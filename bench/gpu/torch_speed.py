@@ -235,7 +235,7 @@ def table(files):
         if r['impl'] == 'torch':
             prec = 'bf16' + ('' if infer else ' autocast')
         else:
-            prec = 'fp32' if r['precision'] == 'f32' else f"{r['precision']} storage"
+            prec = 'fp32' if r['precision'] == 'f32' else f"{r['precision']} storage, 16-bit products"
         work = 'full length' if r['min_len'] >= r['seq'] else f"lengths {r['min_len']}-{r['seq']}, padded"
         tf = flops_per_token(r) * r['tokens_per_s'] / 1e12
         mfu = f'{100 * tf / ceiling:.1f}%' if ceiling else '-'

@@ -74,6 +74,12 @@ typedef struct ordo_ops {
   /* out[r] = wte[ids[r]] + (wpe ? wpe[pos[r]] : 0) + (wtt ? wtt[tt[r]] : 0); out (BT, C). */
   void (*embed_forward)(ordo_ctx *ctx, float *out, const int32_t *ids, const int32_t *pos, const int32_t *tt,
                         const float *wte, const float *wpe, const float *wtt, int BT, int C);
+  /* embed_forward on tables of dtype dt (F32, BF16 or F16; out float32): the same sums of the
+   * same (exactly converted) values, so the bits of embed_forward on the rounded tables held as
+   * float arrays; the tables are read where they are, without a float32 copy of them. */
+  void (*embed_forward_ex)(ordo_ctx *ctx, float *out, const int32_t *ids, const int32_t *pos,
+                           const int32_t *tt, const void *wte, const void *wpe, const void *wtt,
+                           ordo_dtype dt, int BT, int C);
   void (*embed_backward)(ordo_ctx *ctx, float *dwte, float *dwpe, float *dwtt, const float *dout,
                          const int32_t *ids, const int32_t *pos, const int32_t *tt, int BT,
                          int C);
@@ -225,6 +231,24 @@ typedef struct ordo_ops {
   void (*gemm_ex)(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,
                   int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta, void *C, int ldc,
                   ordo_dtype c_dt);
+  /* The linear layer on storage dtypes: matmul_forward / matmul_backward with inp, w, bias and
+   * dout of dtype dt (F32, BF16 or F16), out of dtype out_dt and dinp of dtype dinp_dt (each F32
+   * or dt); dw and dbias float32. Products and sums in fp32; a 16-bit out is stored once, rounded
+   * to nearest even, when out = inp w^T + bias is complete; a 16-bit dinp is read, accumulated
+   * onto in fp32 and stored once the same way; dw and dbias accumulate (+=) as matmul_backward's.
+   * inp may be NULL when dw is, w when dinp is. CPU: the operands converted to fp32 around the
+   * backend's own matmul_forward / matmul_backward: the same bits as those ops on the rounded
+   * values held as float arrays (a separate op rather than gemm_ex for that reason: the plain
+   * reference starts each output's sum at its bias and accumulates dw and dbias in place, row
+   * by row, which gemm's C = alpha AB + beta C cannot give). CUDA: cuBLASLt on the 16-bit
+   * operands (gemm_ex: tensor cores, fp32 accumulation), the bias broadcast into out first
+   * (exact: it is a value of dt) and the product added onto it in fp32 before out's one
+   * rounding, as cuBLASLt's bias epilogue adds it. */
+  void (*matmul_forward_ex)(ordo_ctx *ctx, void *out, ordo_dtype out_dt, const void *inp,
+                            const void *w, const void *bias, ordo_dtype dt, int N, int IN, int OUT);
+  void (*matmul_backward_ex)(ordo_ctx *ctx, void *dinp, ordo_dtype dinp_dt, float *dw,
+                             float *dbias, const void *dout, const void *inp, const void *w,
+                             ordo_dtype dt, int N, int IN, int OUT);
   /* Optional (NULL where a backend has no such mode: the CPU backends). on != 0: the products
    * of fp32 operands (matmul, gemm, attention) may round their operands to TF32 (11 significant
    * bits, fp32's exponent range) on tensor cores, accumulating in fp32; on == 0, the state of a

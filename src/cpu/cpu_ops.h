@@ -196,7 +196,7 @@ void bce_logits_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const fl
                              const float *weights, float dloss, int64_t N);
 
 /* typed_cpu.c: storage-dtype conversion and the product on storage dtypes (ordo_ops.convert,
- * gemm_ex) of both CPU tables */
+ * gemm_ex, matmul_forward_ex, matmul_backward_ex, embed_forward_ex) of both CPU tables */
 void convert_ref(ordo_ctx *ctx ORDO_UNUSED, void *dst, ordo_dtype dst_dt, const void *src,
                  ordo_dtype src_dt, int64_t N);
 void convert_cpu(ordo_ctx *ctx ORDO_UNUSED, void *dst, ordo_dtype dst_dt, const void *src,
@@ -207,5 +207,23 @@ void gemm_ex_ref(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K,
 void gemm_ex_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
                  const void *A, int lda, const void *B, int ldb, ordo_dtype ab_dt, float beta,
                  void *C, int ldc, ordo_dtype c_dt);
+void embed_forward_ex_ref(ordo_ctx *ctx ORDO_UNUSED, float *out, const int32_t *ids,
+                          const int32_t *pos, const int32_t *tt, const void *wte, const void *wpe,
+                          const void *wtt, ordo_dtype dt, int BT, int C);
+void embed_forward_ex_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const int32_t *ids,
+                          const int32_t *pos, const int32_t *tt, const void *wte, const void *wpe,
+                          const void *wtt, ordo_dtype dt, int BT, int C);
+void matmul_forward_ex_ref(ordo_ctx *ctx ORDO_UNUSED, void *out, ordo_dtype out_dt,
+                           const void *inp, const void *w, const void *bias, ordo_dtype dt, int N,
+                           int IN, int OUT);
+void matmul_forward_ex_cpu(ordo_ctx *ctx ORDO_UNUSED, void *out, ordo_dtype out_dt,
+                           const void *inp, const void *w, const void *bias, ordo_dtype dt, int N,
+                           int IN, int OUT);
+void matmul_backward_ex_ref(ordo_ctx *ctx ORDO_UNUSED, void *dinp, ordo_dtype dinp_dt, float *dw,
+                            float *dbias, const void *dout, const void *inp, const void *w,
+                            ordo_dtype dt, int N, int IN, int OUT);
+void matmul_backward_ex_cpu(ordo_ctx *ctx ORDO_UNUSED, void *dinp, ordo_dtype dinp_dt, float *dw,
+                            float *dbias, const void *dout, const void *inp, const void *w,
+                            ordo_dtype dt, int N, int IN, int OUT);
 
 #endif

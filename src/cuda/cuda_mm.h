@@ -13,6 +13,11 @@ void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const floa
                          const float *bias, int N, int IN, int OUT);
 void matmul_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, int N, int IN, int OUT);
+void matmul_forward_ex_cuda(ordo_ctx *ctx, void *out, ordo_dtype out_dt, const void *inp,
+                            const void *w, const void *bias, ordo_dtype dt, int N, int IN, int OUT);
+void matmul_backward_ex_cuda(ordo_ctx *ctx, void *dinp, ordo_dtype dinp_dt, float *dw,
+                             float *dbias, const void *dout, const void *inp, const void *w,
+                             ordo_dtype dt, int N, int IN, int OUT);
 void gemm_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void gemm_ex_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const void *A,

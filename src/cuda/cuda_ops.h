@@ -48,6 +48,9 @@ void cuda_mean_f64(ordo_ctx *ctx, float *out, const double *terms, int64_t n, co
 void fill_cuda(ordo_ctx *ctx, float *x, float v, int64_t N);
 
 /* embed.cu */
+void embed_forward_ex_cuda(ordo_ctx *ctx, float *out, const int32_t *ids, const int32_t *pos,
+                           const int32_t *tt, const void *wte, const void *wpe, const void *wtt,
+                           ordo_dtype dt, int BT, int C);
 void embed_forward_cuda(ordo_ctx *ctx, float *out, const int32_t *ids, const int32_t *pos,
                         const int32_t *tt, const float *wte, const float *wpe, const float *wtt,
                         int BT, int C);

@@ -3,6 +3,7 @@
  * expression (src/cpu/ref_ops.c) with the same operation order. */
 #include "cuda/cuda_ops.h"
 #include "cuda/philox.cuh"
+#include "cuda/storage.cuh"
 
 /* ---- GELU (erf), GELU (tanh), tanh ---------------------------------------------------------- */
 
@@ -143,37 +144,6 @@ void scale_cuda(ordo_ctx *ctx, float *x, float s, int64_t N) {
 
 /* ---- storage-dtype rounding: src/core/dtype.c's conversions, bit for bit -------------------- */
 
-/* float32 to bf16 bits: RNE, NaN kept quiet */
-static __device__ uint16_t bf16_bits(float f) {
-  uint32_t u = __float_as_uint(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                 /* RNE */
-}
-static __device__ float bf16_value(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-
-/* float32 to fp16 bits: RNE, overflow (>= 65520) to inf, subnormals kept, NaN to NaN */
-static __device__ uint16_t f16_bits(float f) {
-  uint32_t u = __float_as_uint(f);
-  uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu, h;
-  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
-  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
-  if (a < 0x38800000u) return (uint16_t)(sign | (uint32_t)rintf(__uint_as_float(a) * 16777216.0f));
-  uint32_t mant = a & 0x7fffffu, exp = (a >> 23) - 127 + 15;
-  uint32_t rest = mant & 0x1fffu;
-  h = (exp << 10) | (mant >> 13);
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
-  return (uint16_t)(sign | h);
-}
-static __device__ float f16_value(uint16_t h) {
-  uint32_t s32 = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  if (e == 0) {
-    float v = (float)m * (1.0f / 16777216.0f);
-    return s32 ? -v : v;
-  }
-  if (e == 31) return __uint_as_float(s32 | 0x7f800000u | (m << 13));
-  return __uint_as_float(s32 | ((e - 15 + 127) << 23) | (m << 13));
-}
-
 static __global__ void round_bf16_kernel(float *x, int64_t N) {
   CUDA_FOR(i, N) x[i] = bf16_value(bf16_bits(x[i]));
 }
@@ -193,18 +163,9 @@ void round_dtype_cuda(ordo_ctx *ctx, float *x, int64_t N, ordo_dtype dt) {
 
 /* ---- storage-dtype conversion: the same bits as round_dtype, into 16-bit arrays ------------- */
 
-static __device__ float storage_load(const void *p, int dt, int64_t i) {
-  if (dt == ORDO_DT_BF16) return bf16_value(((const uint16_t *)p)[i]);
-  if (dt == ORDO_DT_F16) return f16_value(((const uint16_t *)p)[i]);
-  return ((const float *)p)[i];
-}
-
 static __global__ void convert_kernel(void *dst, int dt, const void *src, int st, int64_t N) {
   CUDA_FOR(i, N) {
-    float f = storage_load(src, st, i);
-    if (dt == ORDO_DT_BF16) ((uint16_t *)dst)[i] = bf16_bits(f);
-    else if (dt == ORDO_DT_F16) ((uint16_t *)dst)[i] = f16_bits(f);
-    else ((float *)dst)[i] = f;
+    storage_store(dst, dt, i, storage_load(src, st, i));
   }
 }
 
@@ -227,10 +188,7 @@ static __global__ void scale_block_typed_kernel(void *C, int dt, int M, int N, i
                                                 float beta) {
   CUDA_FOR(i, (int64_t)M * N) {
     int64_t at = (i / N) * ldc + i % N;
-    float v = beta == 0.0f ? 0.0f : beta * storage_load(C, dt, at);
-    if (dt == ORDO_DT_BF16) ((uint16_t *)C)[at] = bf16_bits(v);
-    else if (dt == ORDO_DT_F16) ((uint16_t *)C)[at] = f16_bits(v);
-    else ((float *)C)[at] = v;
+    storage_store(C, dt, at, beta == 0.0f ? 0.0f : beta * storage_load(C, dt, at));
   }
 }
 

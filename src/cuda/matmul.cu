@@ -1,4 +1,5 @@
-/* Products on cuBLASLt: the linear layer (matmul_forward/backward), the general strided product
+/* Products on cuBLASLt: the linear layer (matmul_forward/backward and their storage-dtype forms
+ * matmul_forward_ex/backward_ex, one code path), the general strided product
  * (gemm) and its batched form that attention uses for its per-head products.
  *
  * Precision: CUBLAS_COMPUTE_32F: fp32 products of fp32 operands are full fp32 multiply-adds,
@@ -22,6 +23,7 @@
 
 #include "cuda/cuda_ops.h" /* first: the C headers with C linkage */
 #include "cuda/cuda_mm.h"
+#include "cuda/storage.cuh"
 
 /* Largest power of two (up to 256) dividing the byte address of every matrix of a batch. */
 static uint32_t align_bytes(const void *p, int64_t stride, int batch, size_t elem) {
@@ -193,32 +195,43 @@ void gemm_ex_cuda(ordo_ctx *ctx, int ta, int tb, int M, int N, int K, float alph
   CUDA_CHECK(cudaFreeAsync(b, ctx->stream));
 }
 
-/* out (N, OUT) = bias broadcast over the rows. */
-static __global__ void bias_rows_kernel(float *out, const float *bias, int N, int OUT) {
-  CUDA_FOR(i, (int64_t)N * OUT) out[i] = bias[i % OUT];
+/* out (N, OUT) of dtype odt = bias (dtype bdt) broadcast over the rows. */
+static __global__ void bias_rows_kernel(void *out, int odt, const void *bias, int bdt, int N,
+                                        int OUT) {
+  CUDA_FOR(i, (int64_t)N * OUT) storage_store(out, odt, i, storage_load(bias, bdt, i % OUT));
 }
 
 /* out (N, OUT) = inp (N, IN) @ w^T (IN, OUT) + bias: the bias is broadcast into out first and
- * the product adds onto it (beta = 1), as the fast CPU backend does. */
-void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const float *w,
-                         const float *bias, int N, int IN, int OUT) {
+ * the product adds onto it (beta = 1), as the fast CPU backend does. With 16-bit operands the
+ * bias is a value of their dtype, so a 16-bit out holds it exactly until the product's fp32 sum
+ * is added and rounded once: the rounding point of cuBLASLt's bias epilogue. */
+void matmul_forward_ex_cuda(ordo_ctx *ctx, void *out, ordo_dtype out_dt, const void *inp,
+                            const void *w, const void *bias, ordo_dtype dt, int N, int IN,
+                            int OUT) {
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
   if (N == 0) return;
-  if (bias) CUDA_LAUNCH_1D(bias_rows_kernel, (int64_t)N * OUT, out, bias, N, OUT);
-  gemm_cuda(ctx, 0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, bias ? 1.0f : 0.0f, out, OUT);
+  if (bias)
+    CUDA_LAUNCH_1D(bias_rows_kernel, (int64_t)N * OUT, out, (int)out_dt, bias, (int)dt, N, OUT);
+  gemm_ex_cuda(ctx, 0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, dt, bias ? 1.0f : 0.0f, out, OUT,
+               out_dt);
+}
+
+void matmul_forward_cuda(ordo_ctx *ctx, float *out, const float *inp, const float *w,
+                         const float *bias, int N, int IN, int OUT) {
+  matmul_forward_ex_cuda(ctx, out, ORDO_DT_F32, inp, w, bias, ORDO_DT_F32, N, IN, OUT);
 }
 
 enum { COLSUM_TILE = 32 }; /* columns per block; also the row lanes per column */
 
-/* dst (OUT) += column sums of src (N, OUT). Block (COLSUM_TILE, COLSUM_TILE) owns a tile of
- * columns: lane y sums rows y, y + 32, ... in order, then lane 0 adds the 32 partial sums in
- * lane order. A fixed order: the same bits on every run. */
-static __global__ void colsum_add_kernel(float *dst, const float *src, int N, int OUT) {
+/* dst (OUT) += column sums of src (N, OUT), src of dtype sdt. Block (COLSUM_TILE, COLSUM_TILE)
+ * owns a tile of columns: lane y sums rows y, y + 32, ... in order, then lane 0 adds the 32
+ * partial sums in lane order. A fixed order: the same bits on every run. */
+static __global__ void colsum_add_kernel(float *dst, const void *src, int sdt, int N, int OUT) {
   __shared__ float part[COLSUM_TILE][COLSUM_TILE + 1];
   int c = blockIdx.x * COLSUM_TILE + threadIdx.x;
   float acc = 0.0f;
   if (c < OUT)
-    for (int n = threadIdx.y; n < N; n += COLSUM_TILE) acc += src[(int64_t)n * OUT + c];
+    for (int n = threadIdx.y; n < N; n += COLSUM_TILE) acc += storage_load(src, sdt, (int64_t)n * OUT + c);
   part[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && c < OUT) {
@@ -229,17 +242,24 @@ static __global__ void colsum_add_kernel(float *dst, const float *src, int N, in
 }
 
 /* dinp (N, IN) += dout (N, OUT) @ w (OUT, IN); dw (OUT, IN) += dout^T @ inp; dbias += column
- * sums of dout. */
-void matmul_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, const float *dout,
-                          const float *inp, const float *w, int N, int IN, int OUT) {
+ * sums of dout; dout, inp, w of dtype dt, dinp of dinp_dt (F32 or dt: a 16-bit dinp is read,
+ * added onto in fp32 and rounded once by the product). */
+void matmul_backward_ex_cuda(ordo_ctx *ctx, void *dinp, ordo_dtype dinp_dt, float *dw,
+                             float *dbias, const void *dout, const void *inp, const void *w,
+                             ordo_dtype dt, int N, int IN, int OUT) {
   ORDO_CHECK(N >= 0 && IN > 0 && OUT > 0);
   if (N == 0) return;
-  if (dinp) gemm_cuda(ctx, 0, 0, N, IN, OUT, 1.0f, dout, OUT, w, IN, 1.0f, dinp, IN);
-  if (dw) gemm_cuda(ctx, 1, 0, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+  if (dinp) gemm_ex_cuda(ctx, 0, 0, N, IN, OUT, 1.0f, dout, OUT, w, IN, dt, 1.0f, dinp, IN, dinp_dt);
+  if (dw) gemm_ex_cuda(ctx, 1, 0, OUT, IN, N, 1.0f, dout, OUT, inp, IN, dt, 1.0f, dw, IN, ORDO_DT_F32);
   if (dbias) {
     dim3 block(COLSUM_TILE, COLSUM_TILE);
     colsum_add_kernel<<<(OUT + COLSUM_TILE - 1) / COLSUM_TILE, block, 0, ctx->stream>>>(
-        dbias, dout, N, OUT);
+        dbias, dout, (int)dt, N, OUT);
     CUDA_LAUNCH_CHECK();
   }
+}
+
+void matmul_backward_cuda(ordo_ctx *ctx, float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, int N, int IN, int OUT) {
+  matmul_backward_ex_cuda(ctx, dinp, ORDO_DT_F32, dw, dbias, dout, inp, w, ORDO_DT_F32, N, IN, OUT);
 }

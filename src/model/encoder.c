@@ -227,15 +227,14 @@ static uint64_t lora_site(int l, int st) { return site(1024 + 8 * l + st); }
 
 static float pdrop(const enc_model *m, float p) { return m->training ? p : 0.0f; }
 
-const float *enc_w_n(enc_model *m, int idx, size_t n) {
+const void *enc_w_st(const enc_model *m, int idx) {
   if (idx < 0) return NULL;
   if (!m->w_lp) return params_wd(&m->params, idx);
-  const ordo_param_spec *sp = &m->params.specs[idx];
-  ORDO_CHECK(sp->offset + n <= m->params.total);
-  return tv_in(m, dtype_at(m->w_lp, m->storage, (int64_t)sp->offset), m->storage, n);
+  return dtype_at(m->w_lp, m->storage, (int64_t)m->params.specs[idx].offset);
 }
 const float *enc_w(enc_model *m, int idx) {
-  return enc_w_n(m, idx, idx < 0 ? 0 : (size_t)m->params.specs[idx].numel);
+  if (idx < 0) return NULL;
+  return tv_in(m, enc_w_st(m, idx), m->storage, (size_t)m->params.specs[idx].numel);
 }
 float *enc_g(const enc_model *m, int idx) {
   if (idx < 0 || (m->params.specs[idx].flags & ORDO_PF_FROZEN)) return NULL;
@@ -243,6 +242,7 @@ float *enc_g(const enc_model *m, int idx) {
 }
 #define P enc_w
 #define G enc_g
+#define W(idx) enc_w_st(m, (idx))
 /* fp32 views of the storage-dtype buffers for the op being called (typed_ops.c): an input, an
  * output the op overwrites, and the end of the call (outputs stored: the rounding point). */
 #define TI(p, n) tv_in(m, (p), m->storage, (n))
@@ -318,6 +318,13 @@ static void R(const enc_model *m, float *x, size_t n) {
   if (m->precision != ORDO_DT_F32) m->be.ops->round_dtype(m->be.ctx, x, (int64_t)n, m->precision);
 }
 
+/* Whether layer l's q, k, v projection has an adapter (on q, k or v, or GPT-2's c_attn). */
+static int qkv_adapted(const enc_model *m, int l) {
+  int adapted = lora_at(m, l, ENC_LORA_QKV);
+  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) adapted |= lora_at(m, l, st);
+  return adapted;
+}
+
 /* q, k, v adapters of layer l on input x (BT, C) into qkv (BT, 3C). */
 static void qkv_lora_forward(enc_model *m, int l, const float *x, int BT, float *qkv, uint64_t key) {
   int C = m->cfg.hidden_size;
@@ -346,6 +353,17 @@ static void attention_core(enc_model *m, const enc_batch *b, int l, uint64_t key
   END();
 }
 
+/* Layer l's linear layer at adapter site st: out (N, OUT) = in (N, IN) W^T + b (tmm_forward:
+ * out_st, in_dt), plus the site's adapter (LoRA) when it has one. */
+static void site_forward(enc_model *m, int l, int st, void *out, int out_st, const void *in,
+                         ordo_dtype in_dt, int w, int bias, int N, int IN, int OUT, uint64_t key) {
+  tmm_views v;
+  int adapted = lora_at(m, l, st);
+  tmm_forward(m, out, out_st, in, in_dt, W(w), W(bias), N, IN, OUT, adapted ? &v : NULL);
+  if (adapted) lora_forward(m, l, st, v.in, N, v.out, OUT, key, lora_site(l, st));
+  END();
+}
+
 /* q, k, v of rows [r0, r0 + n) of layer l from their input x_in (n, C) of dtype x_dt:
  * product, adapters, rotary. */
 static void qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt, int r0, int n,
@@ -355,11 +373,11 @@ static void qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt, 
   size_t nq = (size_t)3 * n * C;
   const enc_layer_idx *L = &m->layer[l];
   void *qkv_st = act_at(m, m->acts[l].qkv, (size_t)r0 * 3 * C);
-  const float *xin = tv_in(m, x_in, x_dt, (size_t)n * C);
-  float *qkv = TO(qkv_st, nq);
-  m->be.ops->matmul_forward(m->be.ctx, qkv, xin, enc_w_n(m, L->qkv_w, (size_t)3 * C * C),
-                            enc_w_n(m, L->qkv_b, (size_t)3 * C), n, C, 3 * C);
-  qkv_lora_forward(m, l, xin, n, qkv, key);
+  int adapted = qkv_adapted(m, l);
+  tmm_views v; /* BERT's q, k and v: three specs back to back, one (3C, C) product */
+  tmm_forward(m, qkv_st, 1, x_in, x_dt, W(L->qkv_w), W(L->qkv_b), n, C, 3 * C,
+              adapted ? &v : NULL);
+  if (adapted) qkv_lora_forward(m, l, v.in, n, v.out, key);
   END();
   if (c->position == ENC_POS_ROPE) {
     m->be.ops->rope_forward(m->be.ctx, tv_out(m, qkv_st, nq, 1), m->pos + r0, c->rope_scale,
@@ -405,31 +423,21 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const v
     ORDO_CHECK(r0 == 0);
     attention_core(m, b, l, key);
   }
-  const float *ao = TI(attn_out, nBC);
-  float *r1v = TO(r1, nBC);
-  op->matmul_forward(cx, r1v, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, r1v, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
-  END();
-  r1v = tv_out(m, r1, nBC, 1); /* the rounded branch */
+  site_forward(m, l, ENC_LORA_ATTN_OUT, r1, 1, attn_out, m->storage, L->ao_w, L->ao_b, n, C, C,
+               key);
+  float *r1v = tv_out(m, r1, nBC, 1); /* the rounded branch */
   op->dropout_forward(cx, r1v, r1v, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   op->residual_forward(cx, r1v, r1v, tv_in(m, xr, x_dt, nBC), (int64_t)nBC);
   END();
   op->layernorm_forward(cx, TO(r2, nBC), A->ln2_mean + r0, A->ln2_rstd + r0, TI(r1, nBC),
                         P(m, L->ln2_w), P(m, L->ln2_b), eps, n, C);
   END();
-  const float *r2v = TI(r2, nBC);
-  float *fcv = TO(fc, nBI);
-  op->matmul_forward(cx, fcv, r2v, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
-  lora_forward(m, l, ENC_LORA_FC, r2v, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
-  END();
+  site_forward(m, l, ENC_LORA_FC, fc, 1, r2, m->storage, L->fc_w, L->fc_b, n, C, I, key);
   act_forward(m, TO(gelu, nBI), TI(fc, nBI), (int64_t)nBI);
   END();
-  const float *gv = TI(gelu, nBI);
-  float *o = tv_out_dt(m, out, out_dt, nBC, 0);
-  op->matmul_forward(cx, o, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, gv, n, o, C, key, lora_site(l, ENC_LORA_PROJ));
-  END();
-  o = tv_out_dt(m, out, out_dt, nBC, 1); /* the rounded branch */
+  ORDO_CHECK(out_dt == m->storage); /* pre-LN layers end in a final LayerNorm */
+  site_forward(m, l, ENC_LORA_PROJ, out, 1, gelu, m->storage, L->proj_w, L->proj_b, n, I, C, key);
+  float *o = tv_out_dt(m, out, out_dt, nBC, 1); /* the rounded branch */
   op->dropout_forward(cx, o, o, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   op->residual_forward(cx, o, o, TI(r1, nBC), (int64_t)nBC);
   END();
@@ -448,27 +456,19 @@ static void layer_post_attention(enc_model *m, int l, const void *x, ordo_dtype 
   size_t nBC = (size_t)n * C, nBI = (size_t)n * I;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
-  const float *ao = TI(A->attn_out, nBC);
-  op->matmul_forward(cx, A->r1, ao, P(m, L->ao_w), P(m, L->ao_b), n, C, C);
-  lora_forward(m, l, ENC_LORA_ATTN_OUT, ao, n, A->r1, C, key, lora_site(l, ENC_LORA_ATTN_OUT));
-  END();
+  site_forward(m, l, ENC_LORA_ATTN_OUT, A->r1, 0, A->attn_out, m->storage, L->ao_w, L->ao_b, n, C,
+               C, key);
   R(m, A->r1, nBC);
   op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   op->residual_forward(cx, A->r1, A->r1, tv_in(m, x, x_dt, nBC), (int64_t)nBC);
   op->layernorm_forward(cx, TO(A->h1, nBC), A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
   END();
-  const float *h1 = TI(A->h1, nBC);
-  float *fcv = TO(A->fc, nBI);
-  op->matmul_forward(cx, fcv, h1, P(m, L->fc_w), P(m, L->fc_b), n, C, I);
-  lora_forward(m, l, ENC_LORA_FC, h1, n, fcv, I, key, lora_site(l, ENC_LORA_FC));
-  END();
+  site_forward(m, l, ENC_LORA_FC, A->fc, 1, A->h1, m->storage, L->fc_w, L->fc_b, n, C, I, key);
   act_forward(m, TO(A->gelu, nBI), TI(A->fc, nBI), (int64_t)nBI);
   END();
-  const float *gv = TI(A->gelu, nBI);
-  op->matmul_forward(cx, A->r2, gv, P(m, L->proj_w), P(m, L->proj_b), n, I, C);
-  lora_forward(m, l, ENC_LORA_PROJ, gv, n, A->r2, C, key, lora_site(l, ENC_LORA_PROJ));
-  END();
+  site_forward(m, l, ENC_LORA_PROJ, A->r2, 0, A->gelu, m->storage, L->proj_w, L->proj_b, n, I, C,
+               key);
   R(m, A->r2, nBC);
   op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   op->residual_forward(cx, A->r2, A->r2, TI(A->h1, nBC), (int64_t)nBC);
@@ -508,19 +508,18 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const void *x_in, ordo_d
   const enc_layer_idx *L = &m->layer[l];
   size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
   void *qkv = m->acts[l].qkv;
-  int full = c->position == ENC_POS_ROPE || L->lora_a[ENC_LORA_QKV] >= 0;
-  for (int st = ENC_LORA_Q; st <= ENC_LORA_V; st++) full |= L->lora_a[st] >= 0;
-  if (full) {
+  if (c->position == ENC_POS_ROPE || qkv_adapted(m, l)) {
     qkv_forward(m, l, x_in, x_dt, 0, (int)BT, key);
     return (first_qkv){0, C, T * 3 * C, T * 3 * C, BT * 3 * C, (int)(3 * C)};
   }
-  /* BERT's q, k and v may be three specs read as one (3C, C) matrix */
-  const float *w = enc_w_n(m, L->qkv_w, 3 * C * C), *bias = enc_w_n(m, L->qkv_b, 3 * C);
-  const float *x = tv_in(m, x_in, x_dt, BT * C);
-  float *kv = TO(qkv, BT * 2 * C), *q = TO(act_at(m, qkv, BT * 2 * C), (size_t)B * C);
-  m->be.ops->matmul_forward(m->be.ctx, kv, x, w + C * C, bias ? bias + C : NULL, (int)BT, (int)C,
-                            (int)(2 * C));
-  m->be.ops->matmul_forward(m->be.ctx, q, xf, w, bias, B, (int)C, (int)C);
+  /* BERT's q, k and v may be three specs read as one (3C, C) matrix; xf holds rows of x (values
+   * of the storage dtype) */
+  const void *w = W(L->qkv_w), *bias = W(L->qkv_b);
+  ordo_dtype st = m->storage;
+  tmm_forward(m, qkv, 1, x_in, x_dt, dtype_at_c(w, st, (int64_t)(C * C)),
+              bias ? dtype_at_c(bias, st, (int64_t)C) : NULL, (int)BT, (int)C, (int)(2 * C), NULL);
+  tmm_forward(m, act_at(m, qkv, BT * 2 * C), 1, tv_st(m, xf, (size_t)B * C), st, w, bias, B,
+              (int)C, (int)C, NULL);
   END();
   return (first_qkv){BT * 2 * C, 0, C, T * 2 * C, BT * 2 * C + (size_t)B * C, (int)(2 * C)};
 }
@@ -616,9 +615,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   else zero_buf(m, m->tt0, (size_t)BT * sizeof(int32_t));
   /* embeddings E wide; with a projection, x0 = dropout(LN(emb)) W^T + b */
   int E = c->embedding_size;
-  op->embed_forward(cx, m->emb_sum, m->in_ids, m->pos, tt, P(m, m->emb.wte), P(m, m->emb.wpe),
-                    P(m, m->emb.wtt), BT, E);
-  END();
+  op->embed_forward_ex(cx, m->emb_sum, m->in_ids, m->pos, tt, W(m->emb.wte), W(m->emb.wpe),
+                       W(m->emb.wtt), m->storage, BT, E); /* the stored tables themselves */
   if (b->add_emb) {
     upload_f32(m, m->in_emb, b->add_emb, (size_t)BT * E);
     op->axpy(cx, m->emb_sum, 1.0f, m->in_emb, (int64_t)BT * E);
@@ -632,8 +630,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
   op->dropout_forward(cx, xe, xe, ph, key, site(SITE_EMB), (int64_t)BT * E);
   END();
   if (m->emb_ln) {
-    op->matmul_forward(cx, TO(m->x0, (size_t)BT * C), TI(m->emb_ln, (size_t)BT * E),
-                       P(m, m->emb.proj_w), P(m, m->emb.proj_b), BT, E, C);
+    tmm_forward(m, m->x0, 1, m->emb_ln, m->storage, W(m->emb.proj_w), W(m->emb.proj_b), BT, E, C,
+                NULL);
     END();
   }
   for (int l = 0; l < c->num_hidden_layers; l++) {
@@ -661,10 +659,12 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
       copy_buf(m, m->mlm_in, h, F((size_t)BT * C));
     }
     size_t nRE = (size_t)NR * E;
-    const float *dec_in = m->mlm_in; /* GPT-2: the decoder reads the hidden state itself */
+    /* mlm_in: rows of the hidden state, whose values the storage dtype holds (rounded in place);
+     * GPT-2's decoder reads them itself */
+    const void *dec_in = NULL;
     if (m->mlm_dense_w >= 0) {
-      op->matmul_forward(cx, TO(m->mlm_fc, nRE), m->mlm_in, P(m, m->mlm_dense_w),
-                         P(m, m->mlm_dense_b), NR, C, E);
+      tmm_forward(m, m->mlm_fc, 1, tv_st(m, m->mlm_in, (size_t)NR * C), m->storage,
+                  W(m->mlm_dense_w), W(m->mlm_dense_b), NR, C, E, NULL);
       END();
       op->gelu_forward(cx, TO(m->mlm_gelu, nRE), TI(m->mlm_fc, nRE), (int64_t)nRE);
       END();
@@ -672,30 +672,33 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
                             TI(m->mlm_gelu, nRE), P(m, m->mlm_ln_w), P(m, m->mlm_ln_b), eps, NR,
                             E);
       END();
-      dec_in = TI(m->mlm_ln, nRE);
+      dec_in = m->mlm_ln;
+    } else {
+      dec_in = tv_st(m, m->mlm_in, nRE);
     }
-    op->matmul_forward(cx, m->mlm_logits, dec_in, P(m, m->emb.wte), P(m, m->mlm_bias), NR, E,
-                       c->vocab_size);
+    tmm_forward(m, m->mlm_logits, 0, dec_in, m->storage, W(m->emb.wte), W(m->mlm_bias), NR, E,
+                c->vocab_size, NULL);
     END();
     R(m, m->mlm_logits, (size_t)NR * c->vocab_size);
   }
   if (m->heads & ENC_HEAD_RTD) {
     /* ElectraDiscriminatorPredictions: dense, activation, dense_prediction (H -> 1) per token */
     size_t nBC = (size_t)BT * C;
-    op->matmul_forward(cx, TO(m->rtd_fc, nBC), h, P(m, m->rtd_dense_w), P(m, m->rtd_dense_b), BT,
-                       C, C);
+    tmm_forward(m, m->rtd_fc, 1, tv_st(m, h, nBC), m->storage, W(m->rtd_dense_w),
+                W(m->rtd_dense_b), BT, C, C, NULL); /* h: values of the storage dtype */
     END();
     op->gelu_forward(cx, TO(m->rtd_act, nBC), TI(m->rtd_fc, nBC), (int64_t)nBC);
     END();
-    op->matmul_forward(cx, m->rtd_logits, TI(m->rtd_act, nBC), P(m, m->rtd_out_w),
-                       P(m, m->rtd_out_b), BT, C, 1);
+    tmm_forward(m, m->rtd_logits, 0, m->rtd_act, m->storage, W(m->rtd_out_w), W(m->rtd_out_b), BT,
+                C, 1, NULL);
     END();
     R(m, m->rtd_logits, (size_t)BT);
   }
   if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, b->first_only ? 1 : T);
   if (m->heads & ENC_HEAD_POOLER) {
     op->gather_rows(cx, m->pool_in, h, m->in_first, B, C);
-    op->matmul_forward(cx, m->pooled, m->pool_in, P(m, m->pool_w), P(m, m->pool_b), B, C, C);
+    tmm_forward(m, m->pooled, 0, tv_st(m, m->pool_in, (size_t)B * C), m->storage, W(m->pool_w),
+                W(m->pool_b), B, C, C, NULL); /* rows of h: values of the storage dtype */
     END();
     op->tanh_forward(cx, m->pooled, m->pooled, (int64_t)B * C);
     R(m, m->pooled, (size_t)B * C);
@@ -706,8 +709,9 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (!m->cls_pooled)
       op->dropout_forward(cx, m->cls_in, m->cls_in, pc, key, site(SITE_CLS_IN), (int64_t)B * C);
     size_t nB = (size_t)B * C;
-    op->matmul_forward(cx, TO(m->cls_fc, nB), m->cls_in, P(m, m->cls_dense_w),
-                       P(m, m->cls_dense_b), B, C, C);
+    /* cls_in and cls_drop went through dropout (scaled: not values of the storage dtype) */
+    tmm_forward(m, m->cls_fc, 1, m->cls_in, ORDO_DT_F32, W(m->cls_dense_w), W(m->cls_dense_b), B,
+                C, C, NULL);
     END();
     float *act = TO(m->cls_tanh, nB);
     if (m->cls_gelu) op->gelu_forward(cx, act, TI(m->cls_fc, nB), (int64_t)nB);
@@ -716,8 +720,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     op->dropout_forward(cx, m->cls_drop, TI(m->cls_tanh, nB), pc, key, site(SITE_CLS_MID),
                         (int64_t)nB);
     END();
-    op->matmul_forward(cx, m->cls_logits, m->cls_drop, P(m, m->cls_out_w), P(m, m->cls_out_b), B, C,
-                       c->num_labels);
+    tmm_forward(m, m->cls_logits, 0, m->cls_drop, ORDO_DT_F32, W(m->cls_out_w), W(m->cls_out_b), B,
+                C, c->num_labels, NULL);
     END();
     if (m->cls_feat_w >= 0) {
       /* the output layer reads [pooled text; features]: logits (B, L) += feats (B, NF) W^T */
@@ -755,8 +759,8 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
   zero_buf(m, m->tt0, (size_t)T * sizeof(int32_t));
   upload_i32(m, m->in_ids, ids, (size_t)T);
   size_t oc = (size_t)r0 * C;
-  op->embed_forward(cx, TO(act_at(m, m->x0, oc), (size_t)n * C), m->in_ids + r0, m->pos + r0,
-                    m->tt0 + r0, P(m, m->emb.wte), P(m, m->emb.wpe), P(m, m->emb.wtt), n, C);
+  op->embed_forward_ex(cx, TO(act_at(m, m->x0, oc), (size_t)n * C), m->in_ids + r0, m->pos + r0,
+                       m->tt0 + r0, W(m->emb.wte), W(m->emb.wpe), W(m->emb.wtt), m->storage, n, C);
   END();
   enc_batch b = {.B = 1, .T = T, .ids = ids};
   for (int l = 0; l <= last; l++) {
@@ -769,8 +773,9 @@ const float *enc_decode(enc_model *m, const int32_t *ids, int T, int r0) {
                         TI(act_at(m, m->acts[last].out, lc), (size_t)C), P(m, m->lnf_w),
                         P(m, m->lnf_b), c->layer_norm_eps, 1, C);
   END();
-  op->matmul_forward(cx, m->mlm_logits, m->lnf_out + lc, P(m, m->emb.wte), NULL, 1, C,
-                     c->vocab_size);
+  /* the final LayerNorm's row, unrounded here (a float32 product) */
+  tmm_forward(m, m->mlm_logits, 0, m->lnf_out + lc, ORDO_DT_F32, W(m->emb.wte), NULL, 1, C,
+              c->vocab_size, NULL);
   END();
   enc_read(m, m->host_f, m->mlm_logits, F(c->vocab_size));
   products_tf32(m, 0);
@@ -815,11 +820,24 @@ static void qkv_backward(enc_model *m, const enc_batch *b, int l, const void *x_
                          ordo_dtype x_dt, float *dx, uint64_t key) {
   int BT = b->B * b->T, C = m->cfg.hidden_size;
   const enc_layer_idx *L = &m->layer[l];
-  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C);
-  const float *dqkv = TI(m->g_qkv, (size_t)BT * 3 * C);
-  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->qkv_w), G(m, L->qkv_b), dqkv, xin,
-                             enc_w_n(m, L->qkv_w, (size_t)3 * C * C), BT, C, 3 * C);
-  qkv_lora_backward(m, l, xin, BT, dqkv, dx, key);
+  int adapted = qkv_adapted(m, l);
+  tmm_views v;
+  tmm_backward(m, dx, 0, ORDO_ACCUMULATE, G(m, L->qkv_w), G(m, L->qkv_b), m->g_qkv, m->storage,
+               x_in, x_dt, W(L->qkv_w), BT, C, 3 * C, adapted ? &v : NULL);
+  if (adapted) qkv_lora_backward(m, l, v.in, BT, v.dout, dx, key);
+  END();
+}
+
+/* The backward of site_forward: dinp (+)= d in (tmm_backward: dinp_st, acc), the weight and bias
+ * gradients, the site's adapter's. */
+static void site_backward(enc_model *m, int l, int st, void *dinp, int dinp_st, int acc,
+                          const void *dout, ordo_dtype dout_dt, const void *in, ordo_dtype in_dt,
+                          int w, int bias, int N, int IN, int OUT, uint64_t key) {
+  tmm_views v;
+  int adapted = lora_at(m, l, st);
+  tmm_backward(m, dinp, dinp_st, acc, G(m, w), G(m, bias), dout, dout_dt, in, in_dt, W(w), N, IN,
+               OUT, adapted ? &v : NULL);
+  if (adapted) lora_backward(m, l, st, v.in, N, v.dout, OUT, v.out, key, lora_site(l, st));
   END();
 }
 
@@ -833,22 +851,14 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
   void *dbig_st = m->g_big, *dbig2_st = act_at(m, m->g_big, nBI); /* d gelu, d fc */
-  float *dbig = TO(dbig_st, nBI);
-  zero_buf(m, dbig, F(nBI));
-  const float *gv = TI(A->gelu, nBI);
-  m->be.ops->matmul_backward(m->be.ctx, dbig, G(m, L->proj_w), G(m, L->proj_b), dy, gv,
-                             P(m, L->proj_w), BT, I, C);
-  lora_backward(m, l, ENC_LORA_PROJ, gv, BT, dy, C, dbig, key, lora_site(l, ENC_LORA_PROJ));
-  END();
+  /* dy: rounded to the storage dtype in place by the caller */
+  site_backward(m, l, ENC_LORA_PROJ, dbig_st, 1, ORDO_OVERWRITE, tv_st(m, dy, (size_t)BT * C),
+                m->storage, A->gelu, m->storage, L->proj_w, L->proj_b, BT, I, C, key);
   act_backward(m, TO(dbig2_st, nBI), ORDO_OVERWRITE, TI(A->fc, nBI), TI(dbig_st, nBI),
                (int64_t)nBI);
   END();
-  if (overwrite) zero_buf(m, dx, F((size_t)BT * C));
-  const float *xin = tv_in(m, x_in, x_dt, (size_t)BT * C), *dbig2 = TI(dbig2_st, nBI);
-  m->be.ops->matmul_backward(m->be.ctx, dx, G(m, L->fc_w), G(m, L->fc_b), dbig2, xin, P(m, L->fc_w),
-                             BT, C, I);
-  lora_backward(m, l, ENC_LORA_FC, xin, BT, dbig2, I, dx, key, lora_site(l, ENC_LORA_FC));
-  END();
+  site_backward(m, l, ENC_LORA_FC, dx, 0, overwrite ? ORDO_OVERWRITE : ORDO_ACCUMULATE, dbig2_st,
+                m->storage, x_in, x_dt, L->fc_w, L->fc_b, BT, C, I, key);
 }
 
 /* The attention block's backward from d = d of its output branch (before the residual add; d
@@ -865,13 +875,8 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, const flo
   dropout_backward_over(m, TO(dproj, nBC), d, pdrop(m, m->cfg.hidden_dropout_prob), key,
                         site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   END();
-  const float *ao = TI(A->attn_out, nBC), *dp = TI(dproj, nBC);
-  float *dav = TO(dao, nBC);
-  zero_buf(m, dav, F(nBC));
-  m->be.ops->matmul_backward(m->be.ctx, dav, G(m, L->ao_w), G(m, L->ao_b), dp, ao, P(m, L->ao_w),
-                             BT, C, C);
-  lora_backward(m, l, ENC_LORA_ATTN_OUT, ao, BT, dp, C, dav, key, lora_site(l, ENC_LORA_ATTN_OUT));
-  END();
+  site_backward(m, l, ENC_LORA_ATTN_OUT, dao, 1, ORDO_OVERWRITE, dproj, m->storage, A->attn_out,
+                m->storage, L->ao_w, L->ao_b, BT, C, C, key);
   attention_backward_core(m, b, l, dao, key);
 }
 
@@ -967,12 +972,14 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     int R = m->n_mlm_rows, E = c->embedding_size;
     if (m->precision != ORDO_DT_F32) /* (R names the rows here) */
       op->round_dtype(cx, m->d_mlm_logits, (int64_t)R * c->vocab_size, m->precision);
-    zero_buf(m, m->g_head_a, F((size_t)R * E));
     int transform = m->mlm_dense_w >= 0; /* GPT-2: none, the decoder reads the hidden state */
     size_t nRE = (size_t)R * E;
-    op->matmul_backward(cx, m->g_head_a, G(m, m->emb.wte), G(m, m->mlm_bias), m->d_mlm_logits,
-                        transform ? TI(m->mlm_ln, nRE) : m->mlm_in, P(m, m->emb.wte), R, E,
-                        c->vocab_size);
+    /* the logits' gradient just rounded, mlm_in rows of the hidden state: values of the storage
+     * dtype, so their 16-bit copies are exact */
+    tmm_backward(m, m->g_head_a, 0, ORDO_OVERWRITE, G(m, m->emb.wte), G(m, m->mlm_bias),
+                 tv_st(m, m->d_mlm_logits, (size_t)R * c->vocab_size), m->storage,
+                 transform ? m->mlm_ln : tv_st(m, m->mlm_in, nRE), m->storage, W(m->emb.wte), R, E,
+                 c->vocab_size, NULL);
     END();
     if (transform) {
       op->layernorm_backward(cx, m->g_head_b, ORDO_OVERWRITE, G(m, m->mlm_ln_w), G(m, m->mlm_ln_b),
@@ -982,9 +989,10 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       op->gelu_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->mlm_fc, nRE), m->g_head_b,
                         (int64_t)nRE);
       END();
-      zero_buf(m, m->g_head_a, F((size_t)R * C));
-      op->matmul_backward(cx, m->g_head_a, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b), m->g_head_c,
-                          m->mlm_in, P(m, m->mlm_dense_w), R, C, E);
+      /* g_head_c: gelu_backward's unrounded output, a float32 product */
+      tmm_backward(m, m->g_head_a, 0, ORDO_OVERWRITE, G(m, m->mlm_dense_w), G(m, m->mlm_dense_b),
+                   m->g_head_c, ORDO_DT_F32, m->mlm_in, ORDO_DT_F32, W(m->mlm_dense_w), R, C, E,
+                   NULL);
       END();
     }
     if (b->mlm_rows) op->scatter_add_rows(cx, dh, m->g_head_a, m->in_rows, R, C);
@@ -994,33 +1002,33 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   }
   if ((m->heads & ENC_HEAD_RTD) && m->has_d_rtd) {
     R(m, m->d_rtd_logits, (size_t)BT);
-    zero_buf(m, m->g_a, F(nBC));
-    op->matmul_backward(cx, m->g_a, G(m, m->rtd_out_w), G(m, m->rtd_out_b), m->d_rtd_logits,
-                        TI(m->rtd_act, nBC), P(m, m->rtd_out_w), BT, C, 1);
+    tmm_backward(m, m->g_a, 0, ORDO_OVERWRITE, G(m, m->rtd_out_w), G(m, m->rtd_out_b),
+                 tv_st(m, m->d_rtd_logits, (size_t)BT), m->storage, m->rtd_act, m->storage,
+                 W(m->rtd_out_w), BT, C, 1, NULL);
     END();
     R(m, m->g_a, nBC);
     op->gelu_backward(cx, m->g_b, ORDO_OVERWRITE, TI(m->rtd_fc, nBC), m->g_a, (int64_t)nBC);
     END();
     R(m, m->g_b, nBC);
-    op->matmul_backward(cx, dh, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b), m->g_b, enc_hidden(m),
-                        P(m, m->rtd_dense_w), BT, C, C);
+    tmm_backward(m, dh, 0, ORDO_ACCUMULATE, G(m, m->rtd_dense_w), G(m, m->rtd_dense_b),
+                 tv_st(m, m->g_b, nBC), m->storage, tv_st(m, enc_hidden(m), nBC), m->storage,
+                 W(m->rtd_dense_w), BT, C, C, NULL);
     END();
   }
   if ((m->heads & ENC_HEAD_POOLER) && m->has_d_pooled) {
     R(m, m->d_pooled, (size_t)B * C);
     op->tanh_backward(cx, m->g_head_a, ORDO_OVERWRITE, m->pooled, m->d_pooled, (int64_t)B * C);
-    zero_buf(m, m->g_head_b, F((size_t)B * C));
-    op->matmul_backward(cx, m->g_head_b, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a, m->pool_in,
-                        P(m, m->pool_w), B, C, C);
+    tmm_backward(m, m->g_head_b, 0, ORDO_OVERWRITE, G(m, m->pool_w), G(m, m->pool_b), m->g_head_a,
+                 ORDO_DT_F32, m->pool_in, ORDO_DT_F32, W(m->pool_w), B, C, C, NULL);
     END();
     op->scatter_add_rows(cx, dh, m->g_head_b, m->in_first, B, C);
   }
   if ((m->heads & ENC_HEAD_CLS) && m->has_d_cls) {
     R(m, m->d_cls_logits, (size_t)B * c->num_labels);
     float pc = pdrop(m, c->classifier_dropout >= 0 ? c->classifier_dropout : c->hidden_dropout_prob);
-    zero_buf(m, m->g_head_a, F((size_t)B * C));
-    op->matmul_backward(cx, m->g_head_a, G(m, m->cls_out_w), G(m, m->cls_out_b), m->d_cls_logits,
-                        m->cls_drop, P(m, m->cls_out_w), B, C, c->num_labels);
+    tmm_backward(m, m->g_head_a, 0, ORDO_OVERWRITE, G(m, m->cls_out_w), G(m, m->cls_out_b),
+                 m->d_cls_logits, ORDO_DT_F32, m->cls_drop, ORDO_DT_F32, W(m->cls_out_w), B, C,
+                 c->num_labels, NULL);
     END();
     /* dW (L, NF) += dlogits^T (L, B) feats (B, NF) */
     if (m->cls_feat_w >= 0 && G(m, m->cls_feat_w))
@@ -1035,9 +1043,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
       op->tanh_backward(cx, m->g_head_c, ORDO_OVERWRITE, TI(m->cls_tanh, nB), m->g_head_b,
                         (int64_t)nB);
     END();
-    zero_buf(m, m->g_head_a, F((size_t)B * C));
-    op->matmul_backward(cx, m->g_head_a, G(m, m->cls_dense_w), G(m, m->cls_dense_b), m->g_head_c,
-                        m->cls_in, P(m, m->cls_dense_w), B, C, C);
+    tmm_backward(m, m->g_head_a, 0, ORDO_OVERWRITE, G(m, m->cls_dense_w), G(m, m->cls_dense_b),
+                 m->g_head_c, ORDO_DT_F32, m->cls_in, ORDO_DT_F32, W(m->cls_dense_w), B, C, C, NULL);
     END();
     if (m->cls_pooled) copy_buf(m, m->g_head_b, m->g_head_a, F((size_t)B * C));
     else
@@ -1081,11 +1088,10 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   int E = c->embedding_size;
   size_t nBE = (size_t)BT * E;
   const float *dxe = dh;
-  if (m->emb_ln) {
-    float *ge = TO(m->g_emb, nBE);
-    zero_buf(m, ge, F(nBE));
-    op->matmul_backward(cx, ge, G(m, m->emb.proj_w), G(m, m->emb.proj_b), dh, TI(m->emb_ln, nBE),
-                        P(m, m->emb.proj_w), BT, E, C);
+  if (m->emb_ln) { /* dh: rounded just above */
+    tmm_backward(m, m->g_emb, 1, ORDO_OVERWRITE, G(m, m->emb.proj_w), G(m, m->emb.proj_b),
+                 tv_st(m, dh, nBC), m->storage, m->emb_ln, m->storage, W(m->emb.proj_w), BT, E, C,
+                 NULL);
     END();
     dxe = TI(m->g_emb, nBE);
   }

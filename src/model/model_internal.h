@@ -22,6 +22,29 @@ float *tv_out(enc_model *m, void *p, size_t n, int load);
 float *tv_out_dt(enc_model *m, void *p, ordo_dtype dt, size_t n, int load);
 void tv_end(enc_model *m);
 size_t tv_plan(const enc_model *m);
+/* A copy in the storage dtype of n float32 values that already are values of it (rounded in
+ * place where the emulation rounds them): exact, held until tv_end; p itself in float32
+ * storage. Lets such a buffer feed a 16-bit product. */
+const void *tv_st(enc_model *m, const float *p, size_t n);
+
+/* The linear layer on the stored arrays (typed_ops.c), the one place that chooses a 16-bit
+ * product (matmul_forward_ex / matmul_backward_ex) or the fp32 one on views. w (OUT, IN) and
+ * bias (OUT, or NULL) are stored weights (enc_w_st: the storage dtype); in (N, IN) of dtype
+ * in_dt. tmm_forward: out (N, OUT) = in w^T + bias; out_st: out is in the storage dtype, stored
+ * (rounded) by the call's tv_end at the latest; else float32, the product's unrounded result.
+ * tmm_backward: dinp (N, IN) += dout (N, OUT) w (acc ORDO_OVERWRITE: dinp zeroed first), dinp_st
+ * as out_st; dw += dout^T in, dbias += column sums of dout (float32, NULL: not wanted); dout of
+ * dtype dout_dt. v: an adapter (LoRA) reads the fp32 views and adds to the output's: views are
+ * taken and returned in *v (tv_end stores them). The caller ends the call with tv_end. */
+typedef struct tmm_views {
+  const float *in, *dout; /* the input; backward: the output gradient */
+  float *out;             /* forward: the output; backward: the input gradient */
+} tmm_views;
+void tmm_forward(enc_model *m, void *out, int out_st, const void *in, ordo_dtype in_dt,
+                 const void *w, const void *bias, int N, int IN, int OUT, tmm_views *v);
+void tmm_backward(enc_model *m, void *dinp, int dinp_st, int acc, float *dw, float *dbias,
+                  const void *dout, ordo_dtype dout_dt, const void *in, ordo_dtype in_dt,
+                  const void *w, int N, int IN, int OUT, tmm_views *v);
 /* Element i of a buffer in the model's storage dtype. */
 static inline void *act_at(const enc_model *m, void *p, size_t i) {
   return dtype_at(p, m->storage, (int64_t)i);
@@ -31,9 +54,14 @@ static inline void *act_at(const enc_model *m, void *p, size_t i) {
  * valid until the call's tv_end) and their gradient, NULL for a frozen parameter; both in
  * backend memory (encoder.c). */
 const float *enc_w(enc_model *m, int idx);
-/* The same for n values from spec idx's offset: BERT's q, k and v weights (and biases), three
- * specs back to back, read as one (3C, C) matrix. */
-const float *enc_w_n(enc_model *m, int idx, size_t n);
+/* Spec idx's stored weights as the typed products take them: in the weight copy (the storage
+ * dtype) under mixed precision, the fp32 weights otherwise; NULL for idx < 0. BERT's q, k and v
+ * weights (and biases) are three specs back to back: from the first, one (3C, C) matrix. */
+const void *enc_w_st(const enc_model *m, int idx);
+/* Whether layer l has an adapter at site st (lora.c's sites). */
+static inline int lora_at(const enc_model *m, int l, int st) {
+  return m->layer[l].lora_a[st] >= 0;
+}
 float *enc_g(const enc_model *m, int idx);
 /* Frees the activation arena and the host staging buffers (encoder.c). */
 void enc_unplan(enc_model *m);

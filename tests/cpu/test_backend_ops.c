@@ -8,7 +8,7 @@
  *              naming cuda on a machine without a device exits 77 (skipped)
  *   --only     only the tests whose name contains NAME (memory, embed, layernorm, matmul,
  *              attention, attention_cached, rope, pointwise, dropout, losses, gemm, rows,
- *              convert, gemm_ex, axpy_scale_round, sumsq_blocks, adamw, adamw8)
+ *              convert, gemm_ex, matmul_ex, axpy_scale_round, sumsq_blocks, adamw, adamw8)
  * One line per (backend, op, dtype): the measured error and its tolerance; then a summary.
  *
  * Error measure: rel_err_f32 (tests/check.h, as tests/cpu measure), ||a - b||_2 / ||b||_2 over the compared
@@ -16,8 +16,8 @@
  * run the same ops with inputs rounded to the dtype (each backend's round_dtype: the reference
  * on the host copy, the backend on its own) and outputs rounded again, as the mixed-precision
  * driver stores them, with the backend's TF32 products where it has them (set_products_tf32, as
- * the driver runs a 16-bit model). convert and gemm_ex take real 16-bit arrays (2 bytes an element) and run
- * once, over every storage dtype themselves. */
+ * the driver runs a 16-bit model). convert, gemm_ex and matmul_ex take real 16-bit arrays (2
+ * bytes an element) and run once, over every storage dtype themselves. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +100,17 @@ static float *download(tcase *tc, const float *d, int64_t n) {
   return h;
 }
 
+/* n values as a 16-bit (or fp32) array on both sides: the reference's host copy (its convert)
+ * and the backend's, uploaded from the same bits. */
+static void *in_typed(tcase *tc, const float *f, int64_t n, ordo_dtype dt, void **d) {
+  size_t bytes = (size_t)n * dtype_size(dt);
+  void *h = host_alloc(tc, bytes);
+  R->convert(NULL, h, dt, f, ORDO_DT_F32, n);
+  *d = dev_alloc(tc, bytes);
+  tc->be->ops->upload(tc->be->ctx, *d, h, bytes);
+  return h;
+}
+
 static void report(tcase *tc, const char *what, const char *dt, double err, double tol) {
   const int ok = err <= tol; /* NaN fails */
   printf("%-5s %-44s %-5s err %.2e  tol %.0e  %s\n", tc->bname, what, dt, err, tol,
@@ -172,6 +183,22 @@ static void t_embed(tcase *tc) {
   R->embed_forward(NULL, out, ids, pos, tt, wte, wpe, wtt, BT, C);
   tc->be->ops->embed_forward(tc->be->ctx, dout, dids, dpos, dtt, dwte, dwpe, dwtt, BT, C);
   check(tc, "embed_forward", dout, out, BT * C, TOL_F32);
+  /* embed_forward_ex on the tables stored in the run's dtype (2 bytes an element in bf16/fp16)
+   * against the reference's lookup in the rounded float tables; then without positions and
+   * token types (token type 0) */
+  void *twte, *twpe, *twtt;
+  in_typed(tc, wte, V * C, tc->dt, &twte), in_typed(tc, wpe, T * C, tc->dt, &twpe);
+  in_typed(tc, wtt, 2 * C, tc->dt, &twtt);
+  for (int full = 1; full >= 0; full--) {
+    float *dx_out, *x_out = out_f32(tc, BT * C, &dx_out);
+    R->embed_forward(NULL, x_out, ids, full ? pos : NULL, full ? tt : NULL, wte, full ? wpe : NULL,
+                     wtt, BT, C);
+    tc->be->ops->embed_forward_ex(tc->be->ctx, dx_out, dids, full ? dpos : NULL,
+                                  full ? dtt : NULL, twte, full ? twpe : NULL, twtt, tc->dt, BT,
+                                  C);
+    check(tc, full ? "embed_forward_ex (stored tables)" : "embed_forward_ex (no pos, type 0)",
+          dx_out, x_out, BT * C, TOL_F32);
+  }
   float *d = in_f32(tc, BT * C, -1, 1, &dd), *gte = in_f32(tc, V * C, -1, 1, &dgte);
   float *gpe = in_f32(tc, T * C, -1, 1, &dgpe), *gtt = in_f32(tc, 2 * C, -1, 1, &dgtt);
   R->embed_backward(NULL, gte, gpe, gtt, d, ids, pos, tt, BT, C);
@@ -431,17 +458,6 @@ static void t_gemm(tcase *tc) {
 /* ---- storage dtypes: convert and gemm_ex on real 16-bit arrays -------------------------------- */
 static const ordo_dtype k_half[2] = {ORDO_DT_BF16, ORDO_DT_F16};
 
-/* n values as a 16-bit (or fp32) array on both sides: the reference's host copy (its convert)
- * and the backend's, uploaded from the same bits. */
-static void *in_typed(tcase *tc, const float *f, int64_t n, ordo_dtype dt, void **d) {
-  size_t bytes = (size_t)n * dtype_size(dt);
-  void *h = host_alloc(tc, bytes);
-  R->convert(NULL, h, dt, f, ORDO_DT_F32, n);
-  *d = dev_alloc(tc, bytes);
-  tc->be->ops->upload(tc->be->ctx, *d, h, bytes);
-  return h;
-}
-
 /* convert, exact: float32 to bf16/fp16 and back against the reference's bits (ties, overflow
  * to inf, subnormals, NaN), and bf16 <-> fp16. */
 static void t_convert(tcase *tc) {
@@ -534,6 +550,62 @@ static void t_gemm_ex(tcase *tc) {
             snprintf(what, sizeof what, "gemm_ex ta=%d tb=%d beta=%g: C padding kept", ta, tb, beta);
             report(tc, what, dts, (double)pad_changed, 0.0);
           }
+}
+
+/* A typed array's values as fp32 on the host (the backend's copy downloaded). */
+static float *typed_f32(tcase *tc, const void *d, ordo_dtype dt, int64_t n) {
+  void *h = host_alloc(tc, (size_t)n * dtype_size(dt));
+  float *f = host_alloc(tc, (size_t)n * sizeof(float));
+  tc->be->ops->download(tc->be->ctx, h, d, (size_t)n * dtype_size(dt));
+  R->convert(NULL, f, ORDO_DT_F32, h, dt, n);
+  return f;
+}
+
+/* The linear layer on storage dtypes (matmul_forward_ex / matmul_backward_ex): operands in each
+ * dtype, the output and the input gradient in fp32 and in the operands' dtype, with a bias and
+ * without; the input gradient accumulates onto random values. Tolerance as gemm_ex's: 16-bit
+ * operands hold the same values on both sides, both sum in fp32 (CUDA: tensor cores, another
+ * order) and a 16-bit result adds one rounding step: TOL_STORAGE; fp32 operands TOL_F32. */
+static void t_matmul_ex(tcase *tc) {
+  enum { IN = C + 3, OUT = V };
+  const ordo_dtype dts[3] = {ORDO_DT_F32, ORDO_DT_BF16, ORDO_DT_F16};
+  for (int a = 0; a < 3; a++)
+    for (int typed_out = 0; typed_out < (a ? 2 : 1); typed_out++)
+      for (int biased = 0; biased < 2; biased++) {
+        ordo_dtype dt = dts[a], ot = typed_out ? dt : ORDO_DT_F32;
+        float *dxf, *dwf, *dbf, *ddf, *dgf, *dgw, *dgb;
+        float *xf = in_f32(tc, BT * IN, -1, 1, &dxf), *wf = in_f32(tc, OUT * IN, -1, 1, &dwf);
+        float *bf = in_f32(tc, OUT, -1, 1, &dbf), *df = in_f32(tc, BT * OUT, -1, 1, &ddf);
+        float *gf = in_f32(tc, BT * IN, -1, 1, &dgf), *gw = in_f32(tc, OUT * IN, -1, 1, &dgw);
+        float *gb = in_f32(tc, OUT, -1, 1, &dgb);
+        void *dx, *dw, *db, *dd, *dg, *dout;
+        void *x = in_typed(tc, xf, BT * IN, dt, &dx), *w = in_typed(tc, wf, OUT * IN, dt, &dw);
+        void *b = in_typed(tc, bf, OUT, dt, &db), *d = in_typed(tc, df, BT * OUT, dt, &dd);
+        void *g = in_typed(tc, gf, BT * IN, ot, &dg);
+        void *out = host_alloc(tc, (size_t)BT * OUT * dtype_size(ot));
+        dout = dev_alloc(tc, (size_t)BT * OUT * dtype_size(ot));
+        R->matmul_forward_ex(NULL, out, ot, x, w, biased ? b : NULL, dt, BT, IN, OUT);
+        tc->be->ops->matmul_forward_ex(tc->be->ctx, dout, ot, dx, dw, biased ? db : NULL, dt, BT,
+                                       IN, OUT);
+        R->matmul_backward_ex(NULL, g, ot, gw, biased ? gb : NULL, d, x, w, dt, BT, IN, OUT);
+        tc->be->ops->matmul_backward_ex(tc->be->ctx, dg, ot, dgw, biased ? dgb : NULL, dd, dx, dw,
+                                        dt, BT, IN, OUT);
+        float *outf = host_alloc(tc, (size_t)BT * OUT * sizeof(float));
+        float *gif = host_alloc(tc, (size_t)BT * IN * sizeof(float));
+        R->convert(NULL, outf, ORDO_DT_F32, out, ot, BT * OUT);
+        R->convert(NULL, gif, ORDO_DT_F32, g, ot, BT * IN);
+        char dts_s[16], what[64];
+        snprintf(dts_s, sizeof dts_s, "%s>%s", a == 0 ? "F32" : a == 1 ? "BF" : "F16",
+                 ot == ORDO_DT_F32 ? "F32" : ot == ORDO_DT_BF16 ? "BF" : "F16");
+        const double tol = dt == ORDO_DT_F32 ? TOL_F32 : TOL_STORAGE;
+        snprintf(what, sizeof what, "matmul_forward_ex%s", biased ? " +bias" : "");
+        report(tc, what, dts_s, rel_err_f32(typed_f32(tc, dout, ot, BT * OUT), outf, BT * OUT), tol);
+        snprintf(what, sizeof what, "matmul_backward_ex dinp (+=)%s", biased ? " +bias" : "");
+        report(tc, what, dts_s, rel_err_f32(typed_f32(tc, dg, ot, BT * IN), gif, BT * IN), tol);
+        report(tc, "matmul_backward_ex dw (+=)", dts_s, rel_err_f32(download(tc, dgw, OUT * IN), gw, OUT * IN), tol);
+        if (biased)
+          report(tc, "matmul_backward_ex dbias (+=)", dts_s, rel_err_f32(download(tc, dgb, OUT), gb, OUT), tol);
+      }
 }
 
 static void t_rows(tcase *tc) {
@@ -703,6 +775,7 @@ static const test k_tests[] = {
     {"dropout", t_dropout, 1},         {"losses", t_losses, 1},
     {"gemm", t_gemm, 1},               {"rows", t_rows, 1},
     {"convert", t_convert, 0},         {"gemm_ex", t_gemm_ex, 0},
+    {"matmul_ex", t_matmul_ex, 0},
     {"axpy_scale_round", t_axpy_scale_round, 1},
     {"sumsq_blocks", t_sumsq_blocks, 0},
     {"adamw", t_adamw, 0},             {"adamw8", t_adamw8, 0},

@@ -297,35 +297,52 @@ static int db_check_storage(const ordo_backend *be) {
   return bad;
 }
 
+/* One case on be against the reference (EXPECT): loss, hidden state, head output, every
+ * gradient, d_add_emb within bound; a causal fp32 case's cached decoding within tol. */
+static void db_compare_case(const ordo_backend *be, const db_case *k, double bound, double tol) {
+  db_run ref, r;
+  db_build(&ref, k, NULL);
+  db_step(&ref, k);
+  db_build(&r, k, be);
+  db_step(&r, k);
+  size_t nh = (size_t)DB_B * DB_T * ref.m.cfg.hidden_size;
+  double el = fabs((double)r.loss - ref.loss) / fabs((double)ref.loss);
+  double eh = db_rel(r.hidden, ref.hidden, nh), eo = db_rel(r.head, ref.head, ref.n_head);
+  const char *gname;
+  double eg = db_grad_rel(&r, &ref, &gname);
+  double ea = k->add_emb ? db_rel(r.d_add, ref.d_add, (size_t)DB_B * DB_T * 24) : 0;
+  const char *prec = k->precision ? dtype_name(k->precision) : "F32";
+  printf("%s | %s, %s: loss %.2e, hidden %.2e, head %.2e, grads %.2e (worst %s), d_add_emb %.2e "
+         "(bound %g)\n", be->ops->name, k->name, prec, el, eh, eo, eg, gname, ea, bound);
+  EXPECT(el <= bound && eh <= bound && eo <= bound && eg <= bound && ea <= bound,
+         "%s | %s %s beyond %g", be->ops->name, k->name, prec, bound);
+  if (k->arch == ORDO_ARCH_GPT2 && !k->precision) {
+    double ed = db_decode_rel(k, be);
+    printf("%s | %s: cached decoding logits %.2e (bound %g)\n", be->ops->name, k->name, ed, tol);
+    EXPECT(ed <= tol, "%s | %s: decoding beyond %g", be->ops->name, k->name, tol);
+  }
+  db_free(&ref), db_free(&r);
+}
+
+/* Every case with 16-bit storage in dt (bf16 or fp16) on be against the reference in the same
+ * storage, within tol_lp: on a backend whose 16-bit products are not the emulation's fp32
+ * products on rounded values (CUDA's tensor cores), the comparison that stands for the bit
+ * for bit one of db_check_storage. */
+static void db_check_precision(const ordo_backend *be, ordo_dtype dt, double tol_lp) {
+  int n = (int)(sizeof k_db_cases / sizeof *k_db_cases);
+  for (int i = 0; i < n; i++) {
+    db_case k = k_db_cases[i];
+    k.precision = dt;
+    db_compare_case(be, &k, tol_lp, tol_lp);
+  }
+}
+
 /* Runs every case on be against the reference (EXPECT on each). tol: the relative bound on
  * outputs and gradients in fp32; tol_lp the same under bf16/fp16 storage. */
 static void db_check_backend(const ordo_backend *be, double tol, double tol_lp) {
   int n = (int)(sizeof k_db_cases / sizeof *k_db_cases);
-  for (int i = 0; i < n; i++) {
-    const db_case *k = &k_db_cases[i];
-    double bound = k->precision ? tol_lp : tol;
-    db_run ref, r;
-    db_build(&ref, k, NULL);
-    db_step(&ref, k);
-    db_build(&r, k, be);
-    db_step(&r, k);
-    size_t nh = (size_t)DB_B * DB_T * ref.m.cfg.hidden_size;
-    double el = fabs((double)r.loss - ref.loss) / fabs((double)ref.loss);
-    double eh = db_rel(r.hidden, ref.hidden, nh), eo = db_rel(r.head, ref.head, ref.n_head);
-    const char *gname;
-    double eg = db_grad_rel(&r, &ref, &gname);
-    double ea = k->add_emb ? db_rel(r.d_add, ref.d_add, (size_t)DB_B * DB_T * 24) : 0;
-    printf("%s | %s: loss %.2e, hidden %.2e, head %.2e, grads %.2e (worst %s), d_add_emb %.2e "
-           "(bound %g)\n", be->ops->name, k->name, el, eh, eo, eg, gname, ea, bound);
-    EXPECT(el <= bound && eh <= bound && eo <= bound && eg <= bound && ea <= bound,
-           "%s | %s beyond %g", be->ops->name, k->name, bound);
-    if (k->arch == ORDO_ARCH_GPT2 && !k->precision) {
-      double ed = db_decode_rel(k, be);
-      printf("%s | %s: cached decoding logits %.2e (bound %g)\n", be->ops->name, k->name, ed, tol);
-      EXPECT(ed <= tol, "%s | %s: decoding beyond %g", be->ops->name, k->name, tol);
-    }
-    db_free(&ref), db_free(&r);
-  }
+  for (int i = 0; i < n; i++)
+    db_compare_case(be, &k_db_cases[i], k_db_cases[i].precision ? tol_lp : tol, tol);
   int saved = db_save_roundtrip(&k_db_cases[1], be);
   printf("%s | save from the working copy, load on the host: %s\n", be->ops->name,
          saved ? "the same weights" : "DIFFERENT weights");
