@@ -36,7 +36,7 @@
 #define TOL_FLASH 1e-2
 #define TOL_LSE 1e-4
 
-static ordo_backend G; /* the CUDA backend */
+static ordo_backend G;    /* the CUDA backend */
 static const ordo_ops *R; /* the reference, on the host */
 
 static float *frand_bf16(ordo_rng *r, int64_t n, float lo, float hi) {
@@ -100,7 +100,8 @@ static void report(const char *what, const float *got, const float *want, int64_
 /* Column block `which` (0 q, 1 k, 2 v) of dqkv (B*T, 3C) as a (B*T, C) array. */
 static float *qkv_block(const float *dqkv, int which, int64_t BT, int C) {
   float *o = malloc((size_t)BT * C * sizeof(float));
-  for (int64_t r = 0; r < BT; r++) memcpy(o + r * C, dqkv + r * 3 * C + which * C, (size_t)C * sizeof(float));
+  for (int64_t r = 0; r < BT; r++)
+    memcpy(o + r * C, dqkv + r * 3 * C + which * C, (size_t)C * sizeof(float));
   return o;
 }
 
@@ -146,7 +147,9 @@ static fa_result result_of(float *out, float *dqkv, float *lse, int64_t BT, int 
   free(dqkv);
   return r;
 }
-static void result_free(fa_result *r) { free(r->out), free(r->dq), free(r->dk), free(r->dv), free(r->lse); }
+static void result_free(fa_result *r) {
+  free(r->out), free(r->dq), free(r->dk), free(r->dv), free(r->lse);
+}
 
 static void report_all(const char *vs, const fa_result *got, const fa_result *want, int B, int T,
                        int C, int NH) {
@@ -166,19 +169,21 @@ static void report_all(const char *vs, const fa_result *got, const fa_result *wa
 }
 
 /* One run of the fused forward and backward (acc ORDO_OVERWRITE) on device inputs. */
-static fa_result flash_run(const uint16_t *dqkv_in, const uint16_t *ddout, const int32_t *dmask,
-                           int causal, float p, uint64_t seed, uint64_t off, int B, int T, int C,
-                           int NH) {
+static fa_result flash_run(const uint16_t *qkv_dev, const uint16_t *dout_dev,
+                           const int32_t *mask_dev, int causal, float p, uint64_t seed,
+                           uint64_t off, int B, int T, int C, int NH) {
   int64_t nqkv = (int64_t)B * T * 3 * C, nout = (int64_t)B * T * C, nrow = (int64_t)B * NH * T;
-  uint16_t *dout_bf = G.ops->alloc(G.ctx, (size_t)nout * 2), *dgrad = G.ops->alloc(G.ctx, (size_t)nqkv * 2);
-  float *dlse = G.ops->alloc(G.ctx, (size_t)nrow * sizeof(float));
-  float *ddelta = G.ops->alloc(G.ctx, (size_t)nrow * sizeof(float));
-  flash_attention_forward_cuda(G.ctx, dout_bf, dlse, dqkv_in, dmask, causal, p, seed, off, B, T, C, NH);
-  flash_attention_backward_cuda(G.ctx, dgrad, ORDO_OVERWRITE, ddelta, ddout, dqkv_in, dout_bf, dlse,
-                                dmask, causal, p, seed, off, B, T, C, NH);
-  fa_result r = result_of(host_of_bf16(dout_bf, nout), host_of_bf16(dgrad, nqkv),
-                          host_of_f32(dlse, nrow), (int64_t)B * T, C);
-  be_free(&G, dout_bf), be_free(&G, dgrad), be_free(&G, dlse), be_free(&G, ddelta);
+  uint16_t *out_dev = G.ops->alloc(G.ctx, (size_t)nout * 2),
+           *grad_dev = G.ops->alloc(G.ctx, (size_t)nqkv * 2);
+  float *lse_dev = G.ops->alloc(G.ctx, (size_t)nrow * sizeof(float));
+  float *delta_dev = G.ops->alloc(G.ctx, (size_t)nrow * sizeof(float));
+  flash_attention_forward_cuda(G.ctx, out_dev, lse_dev, qkv_dev, mask_dev, causal, p, seed, off, B,
+                               T, C, NH);
+  flash_attention_backward_cuda(G.ctx, grad_dev, ORDO_OVERWRITE, delta_dev, dout_dev, qkv_dev,
+                                out_dev, lse_dev, mask_dev, causal, p, seed, off, B, T, C, NH);
+  fa_result r = result_of(host_of_bf16(out_dev, nout), host_of_bf16(grad_dev, nqkv),
+                          host_of_f32(lse_dev, nrow), (int64_t)B * T, C);
+  be_free(&G, out_dev), be_free(&G, grad_dev), be_free(&G, lse_dev), be_free(&G, delta_dev);
   return r;
 }
 
@@ -248,10 +253,12 @@ static void flash_case(ordo_rng *r, int B, int T, int C, int NH, int causal, flo
   float *fscr = G.ops->alloc(G.ctx, (size_t)natt * sizeof(float));
   float *fgrad = G.ops->alloc(G.ctx, (size_t)nqkv * sizeof(float));
   float *fdout = dev_upload(dout, (size_t)nout * sizeof(float));
-  G.ops->attention_forward(G.ctx, fo, fatt, fscr, fq, dmask, causal, NULL, p, seed, off, B, T, C, NH);
+  G.ops->attention_forward(G.ctx, fo, fatt, fscr, fq, dmask, causal, NULL, p, seed, off, B, T, C,
+                           NH);
   G.ops->attention_backward(G.ctx, fgrad, ORDO_OVERWRITE, NULL, fscr, fdout, fq, fatt, dmask, p,
                             seed, off, B, T, C, NH);
-  fa_result op = result_of(host_of_f32(fo, nout), host_of_f32(fgrad, nqkv), NULL, (int64_t)B * T, C);
+  fa_result op =
+      result_of(host_of_f32(fo, nout), host_of_f32(fgrad, nqkv), NULL, (int64_t)B * T, C);
   report_all("cuda attention op", &fl, &op, B, T, C, NH);
   be_free(&G, fq), be_free(&G, fo), be_free(&G, fatt), be_free(&G, fscr), be_free(&G, fgrad);
   be_free(&G, fdout);
@@ -268,8 +275,8 @@ static int run_checks(void) {
   const int l3[3] = {37, 20, 1}, l2[2] = {0, 11}, l512[2] = {512, 300};
   flash_case(&r, 3, 37, 128, 2, 0, 0.0f, l3);
   flash_case(&r, 3, 37, 128, 2, 1, 0.0f, l3);
-  flash_case(&r, 3, 37, 128, 2, 0, 0.1f, l3);  /* dropout: the op's mask bit for bit */
-  flash_case(&r, 2, 37, 128, 2, 1, 0.1f, l2);  /* a sequence with no real key: zeros */
+  flash_case(&r, 3, 37, 128, 2, 0, 0.1f, l3); /* dropout: the op's mask bit for bit */
+  flash_case(&r, 2, 37, 128, 2, 1, 0.1f, l2); /* a sequence with no real key: zeros */
   flash_case(&r, 2, 128, 768, 12, 0, 0.0f, NULL);
   flash_case(&r, 2, 128, 768, 12, 1, 0.1f, NULL);
   flash_case(&r, 2, 512, 128, 2, 0, 0.0f, l512);
@@ -298,10 +305,11 @@ typedef struct bench_bufs {
 
 static void bench_once(const bench_bufs *b, int kind) {
   if (kind <= 1) {
-    flash_attention_forward_cuda(G.ctx, b->out, b->lse, b->qkv, NULL, 0, 0.0f, 0, 0, b->B, b->T, b->C, b->NH);
+    flash_attention_forward_cuda(G.ctx, b->out, b->lse, b->qkv, NULL, 0, 0.0f, 0, 0, b->B, b->T,
+                                 b->C, b->NH);
     if (kind == 1)
-      flash_attention_backward_cuda(G.ctx, b->dqkv, ORDO_OVERWRITE, b->delta, b->dout, b->qkv, b->out,
-                                    b->lse, NULL, 0, 0.0f, 0, 0, b->B, b->T, b->C, b->NH);
+      flash_attention_backward_cuda(G.ctx, b->dqkv, ORDO_OVERWRITE, b->delta, b->dout, b->qkv,
+                                    b->out, b->lse, NULL, 0, 0.0f, 0, 0, b->B, b->T, b->C, b->NH);
   } else {
     G.ops->attention_forward(G.ctx, b->fout, b->att, b->scr, b->fqkv, NULL, 0, NULL, 0.0f, 0, 0,
                              b->B, b->T, b->C, b->NH);
@@ -341,7 +349,8 @@ static void bench_shape(ordo_rng *r, int B, int NH, int T, int hs) {
   b.fout = G.ops->alloc(G.ctx, (size_t)nout * 4), b.fdqkv = G.ops->alloc(G.ctx, (size_t)nqkv * 4);
   b.att = G.ops->alloc(G.ctx, (size_t)natt * 4), b.scr = G.ops->alloc(G.ctx, (size_t)natt * 4);
   const double fwd_flop = 4.0 * B * NH * (double)T * T * hs;
-  const char *names[3] = {"fused bf16 (flash_attention.cu)", "attention op, fp32", "attention op, TF32"};
+  const char *names[3] = {"fused bf16 (flash_attention.cu)", "attention op, fp32",
+                          "attention op, TF32"};
   for (int v = 0; v < 3; v++) {
     int kind = v == 0 ? 0 : 2;
     if (G.ops->set_products_tf32) G.ops->set_products_tf32(G.ctx, v == 2);
@@ -351,20 +360,24 @@ static void bench_shape(ordo_rng *r, int B, int NH, int T, int hs) {
     fflush(stdout);
   }
   if (G.ops->set_products_tf32) G.ops->set_products_tf32(G.ctx, 0);
-  void *all[] = {b.qkv, b.out, b.dout, b.dqkv, b.lse, b.delta, b.fqkv, b.fout, b.att, b.scr, b.fdout, b.fdqkv};
+  void *all[] = {b.qkv,  b.out,  b.dout, b.dqkv, b.lse,   b.delta,
+                 b.fqkv, b.fout, b.att,  b.scr,  b.fdout, b.fdqkv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be_free(&G, all[i]);
 }
 
 static int run_bench(void) {
   struct cudaDeviceProp prop;
   CUDA_CHECK(cudaGetDeviceProperties(&prop, G.device));
-  printf("attention speed on %s (no mask, not causal, p 0; CUDA events, 3 warmup calls, mean of 10)\n"
-         "FLOPs: forward 4*B*NH*T*T*hs (the two products); backward 2.5x the forward (its five\n"
-         "products; the fused backward recomputes two more, not counted); forward+backward 3.5x.\n\n",
-         prop.name);
-  printf("| %-32s | %3s | %3s | %5s | %3s | %8s | %7s | %8s | %7s |\n", "kernel", "B", "NH", "T", "hs",
-         "fwd ms", "TFLOP/s", "f+b ms", "TFLOP/s");
-  printf("|----------------------------------|-----|-----|-------|-----|----------|---------|----------|---------|\n");
+  printf(
+      "attention speed on %s (no mask, not causal, p 0; CUDA events, 3 warmup calls, mean of 10)\n"
+      "FLOPs: forward 4*B*NH*T*T*hs (the two products); backward 2.5x the forward (its five\n"
+      "products; the fused backward recomputes two more, not counted); forward+backward 3.5x.\n\n",
+      prop.name);
+  printf("| %-32s | %3s | %3s | %5s | %3s | %8s | %7s | %8s | %7s |\n", "kernel", "B", "NH", "T",
+         "hs", "fwd ms", "TFLOP/s", "f+b ms", "TFLOP/s");
+  printf(
+      "|----------------------------------|-----|-----|-------|-----|----------|---------|---------"
+      "-|---------|\n");
   ordo_rng r;
   rng_init(&r, 7);
   bench_shape(&r, 32, 12, 512, 64);
