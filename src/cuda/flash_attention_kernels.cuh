@@ -48,22 +48,30 @@ struct fa_dims {
 };
 
 typedef wmma::fragment<wmma::accumulator, WM, WM, WM, float> acc_frag;
+typedef wmma::fragment<wmma::matrix_a, WM, WM, WM, bf16, wmma::row_major> a_frag;
 
-/* C (16, N) = A (16, K) B^T: A (16, K) and B (N, K) row-major bf16 in shared memory, C float in
- * shared memory. (B^T read as a column-major (K, N) matrix: element (k, n) at B[n * ldb + k].) */
+/* A warp's strip (16, K) of a row-major bf16 tile in shared memory as K / 16 fragments held in
+ * registers: the strips that stay the same over a kernel's whole tile loop are read once. */
+template <int K>
+__device__ void load_strip(a_frag (&a)[K / WM], const bf16 *A, int lda) {
+#pragma unroll
+  for (int k = 0; k < K / WM; k++) wmma::load_matrix_sync(a[k], A + k * WM, lda);
+}
+
+/* C (16, N) = A (16, K) B^T: A as load_strip holds it, B (N, K) row-major bf16 in shared memory,
+ * C float in shared memory. (B^T read as a column-major (K, N) matrix: element (k, n) at
+ * B[n * ldb + k].) */
 template <int N, int K>
-__device__ void strip_abt(float *C, int ldc, const bf16 *A, int lda, const bf16 *B, int ldb) {
+__device__ void strip_abt(float *C, int ldc, const a_frag (&a)[K / WM], const bf16 *B, int ldb) {
 #pragma unroll
   for (int n = 0; n < N / WM; n++) {
     acc_frag c;
     wmma::fill_fragment(c, 0.0f);
 #pragma unroll
     for (int k = 0; k < K / WM; k++) {
-      wmma::fragment<wmma::matrix_a, WM, WM, WM, bf16, wmma::row_major> a;
       wmma::fragment<wmma::matrix_b, WM, WM, WM, bf16, wmma::col_major> b;
-      wmma::load_matrix_sync(a, A + k * WM, lda);
       wmma::load_matrix_sync(b, B + (size_t)n * WM * ldb + k * WM, ldb);
-      wmma::mma_sync(c, a, b, c);
+      wmma::mma_sync(c, a[k], b, c);
     }
     wmma::store_matrix_sync(C + n * WM, c, ldc, wmma::mem_row_major);
   }
@@ -179,6 +187,9 @@ __global__ void __launch_bounds__(FA_THREADS)
 
   load_tile<HD>(Qs, seq, ld, q0, T);
   for (int i = threadIdx.x; i < FA_BLOCK * D::LDO; i += FA_THREADS) Os[i] = 0.0f;
+  __syncthreads();
+  a_frag qa[HD / WM]; /* this warp's query strip, for every key tile */
+  load_strip<HD>(qa, Qs + warp * WM * D::LDH, D::LDH);
   float m = -INFINITY, l = 0.0f; /* row r's running max and sum (both lanes of the pair) */
   float *srow = Ss + r * D::LDS + half * 32;
   bf16 *prow = Ps + r * D::LDP + half * 32;
@@ -192,8 +203,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     load_key_valid(kvalid, kmask, k0, T);
     __syncthreads();
     /* S strip (16, 64) = Q strip (16, HD) K^T */
-    strip_abt<FA_BLOCK, HD>(Ss + warp * WM * D::LDS, D::LDS, Qs + warp * WM * D::LDH, D::LDH, Ks,
-                            D::LDH);
+    strip_abt<FA_BLOCK, HD>(Ss + warp * WM * D::LDS, D::LDS, qa, Ks, D::LDH);
     __syncwarp();
     float mx = -INFINITY;
     for (int j = 0; j < 32; j++) {
@@ -297,6 +307,10 @@ __global__ void __launch_bounds__(FA_THREADS)
   load_tile<HD>(Ks, seq + C, ld, k0, T);
   load_tile<HD>(Vs, seq + 2 * C, ld, k0, T);
   load_key_valid(kvalid, kmask, k0, T);
+  __syncthreads();
+  a_frag ka[HD / WM], va[HD / WM]; /* this warp's key and value strips, for every query tile */
+  load_strip<HD>(ka, Ks + warp * WM * D::LDH, D::LDH);
+  load_strip<HD>(va, Vs + warp * WM * D::LDH, D::LDH);
   acc_frag dK[HD / WM], dV[HD / WM];
 #pragma unroll
   for (int n = 0; n < HD / WM; n++)
@@ -311,10 +325,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     load_row_stats(Ls, Dsh, lse, delta, bh, q0, T);
     __syncthreads();
     /* S^T strip (16 keys, 64 queries) = K strip Q^T; dP^T strip = V strip dO^T */
-    strip_abt<FA_BLOCK, HD>(Sts + warp * WM * D::LDS, D::LDS, Ks + warp * WM * D::LDH, D::LDH, Qs,
-                            D::LDH);
-    strip_abt<FA_BLOCK, HD>(dPts + warp * WM * D::LDS, D::LDS, Vs + warp * WM * D::LDH, D::LDH, dOs,
-                            D::LDH);
+    strip_abt<FA_BLOCK, HD>(Sts + warp * WM * D::LDS, D::LDS, ka, Qs, D::LDH);
+    strip_abt<FA_BLOCK, HD>(dPts + warp * WM * D::LDS, D::LDS, va, dOs, D::LDH);
     __syncwarp();
     for (int j = 0; j < 32; j++) {
       int c = half * 32 + j, t = q0 + c;
@@ -379,6 +391,10 @@ __global__ void __launch_bounds__(FA_THREADS)
   load_tile<HD>(Qs, seq, ld, q0, T);
   load_tile<HD>(dOs, dseq, C, q0, T);
   load_row_stats(Ls, Dsh, lse, delta, bh, q0, T);
+  __syncthreads();
+  a_frag qa[HD / WM], doa[HD / WM]; /* this warp's query and dO strips, for every key tile */
+  load_strip<HD>(qa, Qs + warp * WM * D::LDH, D::LDH);
+  load_strip<HD>(doa, dOs + warp * WM * D::LDH, D::LDH);
   acc_frag dQ[HD / WM];
 #pragma unroll
   for (int n = 0; n < HD / WM; n++) wmma::fill_fragment(dQ[n], 0.0f);
@@ -392,10 +408,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     load_key_valid(kvalid, kmask, k0, T);
     __syncthreads();
     /* S strip (16 queries, 64 keys) = Q strip K^T; dP strip = dO strip V^T */
-    strip_abt<FA_BLOCK, HD>(Ss + warp * WM * D::LDS, D::LDS, Qs + warp * WM * D::LDH, D::LDH, Ks,
-                            D::LDH);
-    strip_abt<FA_BLOCK, HD>(dPs + warp * WM * D::LDS, D::LDS, dOs + warp * WM * D::LDH, D::LDH, Vs,
-                            D::LDH);
+    strip_abt<FA_BLOCK, HD>(Ss + warp * WM * D::LDS, D::LDS, qa, Ks, D::LDH);
+    strip_abt<FA_BLOCK, HD>(dPs + warp * WM * D::LDS, D::LDS, doa, Vs, D::LDH);
     __syncwarp();
     for (int j = 0; j < 32; j++) {
       int c = half * 32 + j, u = k0 + c;
