@@ -7,7 +7,8 @@
 # rank against 20 without it (the same weights and optimizer state bit for bit expected: one
 # rank's sum is itself). Writes $OUT/report.txt with a summary at its top. The same
 # pack carries bench/gpu/speed.sh (the speed table against PyTorch): `bash build-gpu/speed.sh run`
-# there.
+# there. The fused attention's test and speed table (cuda_test_flash_attention, src/cuda/
+# flash_attention.cu) run after the op tests, the table into the summary.
 #
 #   bash bench/gpu/check.sh pack [--data]  here: builds build-cuda/ (CUDA and NCCL on, MPI
 #                                          off; NCCL=OFF in the environment: without it)
@@ -23,8 +24,8 @@
 #                                          (--nccl-only: the NCCL checks alone)
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
-bins="ordo cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm train_test_trainer_cuda
-      train_test_dist_nccl train_test_trainer_nccl model_test_driver_cuda"
+bins="ordo cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm cuda_test_flash_attention
+      train_test_trainer_cuda train_test_dist_nccl train_test_trainer_nccl model_test_driver_cuda"
 case "${1:-}" in
 pack)
   cd "$here"
@@ -109,6 +110,12 @@ run)
   for t in cpu_test_backend_ops cuda_test_backend_cuda cuda_test_cuda_mm model_test_driver_cuda; do
     step "$t" 180 "$B/$t" && result "$t: PASS" || result "$t: FAIL (rc $?)"
   done
+  # the fused attention (src/cuda/flash_attention.cu): its checks, then its speed beside the op's
+  step cuda_test_flash_attention 150 "$B/cuda_test_flash_attention" &&
+    result "cuda_test_flash_attention: PASS" || result "cuda_test_flash_attention: FAIL (rc $?)"
+  step "flash attention bench" 120 "$B/cuda_test_flash_attention" --bench ||
+    result "cuda_test_flash_attention --bench: cut or failed (rc $?, see report)"
+  sed -n '/^=== flash attention bench/,/^--- flash attention bench/p' "$R" | grep -E '^(\||attention speed)' >>"$S"
   grep -E '^(FAIL|.*cuda.*(FAIL|skipped))' "$R" | head -30 >>"$S"
   # parity: the committed fixtures and the shared ones (AdamW steps in hf/bert)
   for d in tests/fixtures/hf/* tests/fixtures/hf_families/* tests/fixtures/hf_gpt2/* \

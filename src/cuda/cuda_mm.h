@@ -1,6 +1,7 @@
 /* Internal to src/cuda: the products and attention of the CUDA backend (matmul.cu,
- * attention.cu, rope.cu), gathered into the op table by backend_cuda.cu. Signatures and
- * semantics are those of ordo_ops (include/ordo/ops.h); every pointer is a device pointer. */
+ * attention.cu, rope.cu), gathered into the op table by backend_cuda.cu, and the fused attention
+ * (flash_attention.cu, not in the table yet). Signatures and semantics are those of ordo_ops
+ * (include/ordo/ops.h) unless said below; every pointer is a device pointer. */
 #ifndef ORDO_CUDA_MM_H
 #define ORDO_CUDA_MM_H
 
@@ -61,6 +62,31 @@ void attention_backward_cuda(ordo_ctx *ctx, float *dqkv, int acc, float *dbias, 
 void attention_cached_forward_cuda(ordo_ctx *ctx, float *out, float *att, const float *q,
                                    const float *k, const float *v, int ldq, int ldkv, int Tq,
                                    int Tk, int C, int NH);
+
+/* flash_attention.cu: fused attention on bf16 operands that never writes the T x T scores (what
+ * it supports exactly: that file's top comment). C linkage, so that the C test program calls
+ * them directly. bf16 arrays are uint16_t bit patterns (dtype.h's f32_to_bf16). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* 1 when head size C / NH is 32, 64 or 128 and C is a multiple of 8. */
+int flash_attention_supports(int C, int NH);
+/* out (B, T, C) bf16 = softmax(scale q k^T + masks) v per (batch, head), dropout as
+ * attention_forward's; lse (B, NH, T) fp32 receives each row's log-sum-exp (-inf: no visible
+ * key) for backward. qkv (B, T, 3C) bf16; mask (B, T) or NULL. */
+void flash_attention_forward_cuda(ordo_ctx *ctx, uint16_t *out, float *lse, const uint16_t *qkv,
+                                  const int32_t *mask, int causal, float p, uint64_t seed,
+                                  uint64_t offset, int B, int T, int C, int NH);
+/* dqkv (B, T, 3C) bf16: the gradients of q, k and v, stored (acc ORDO_OVERWRITE) or added to
+ * its contents (ORDO_ACCUMULATE); out and lse are the forward's, with the same mask, causal, p,
+ * seed and offset; delta: B*NH*T floats of workspace (rowsum(dout * out)). */
+void flash_attention_backward_cuda(ordo_ctx *ctx, uint16_t *dqkv, int acc, float *delta,
+                                   const uint16_t *dout, const uint16_t *qkv, const uint16_t *out,
+                                   const float *lse, const int32_t *mask, int causal, float p,
+                                   uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+#ifdef __cplusplus
+}
+#endif
 
 /* rope.cu */
 void rope_forward_cuda(ordo_ctx *ctx, float *qkv, const int32_t *pos, float scale, float theta,
