@@ -35,7 +35,7 @@ else pin=(); fi
   OUT=$W/check TRAIN_LIMIT=${TRAIN_LIMIT:-150} timeout $(( $(left) - 60 )) "${pin[@]}" bash build-gpu/check.sh run ${1:-} 2>&1 | tail -70
   if [ -d build-gpu/ai_model ] && [ -d /tmp/ordo-gpu/nb-public ]; then
     . build-gpu/gpu_env.sh && gpu_env /tmp/ordo-predict
-    for dev in cuda cpu; do
+    for dev in ${PREDICT_DEVICES:-cuda}; do
       echo "== ai4code predict --device $dev, held-out split ($(date +%T))"
       LD_LIBRARY_PATH=$ORDO_LD_PATH timeout 90 build-gpu/ordo ai4code predict --model build-gpu/ai_model \
         --data /tmp/ordo-gpu/nb-public --split val --device $dev --out "$W/predict_$dev.csv" \
