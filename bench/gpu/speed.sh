@@ -107,20 +107,20 @@ before_part() {
 }
 
 # the most wanted first: a part cut by the budget leaves the rest of the table standing
-part gemm 45 "${py[@]}" gemm $([ "$mode" = dry ] && echo --small)
+part gemm 30 "${py[@]}" gemm $([ "$mode" = dry ] && echo --small)
 torch_train base eager "${tsteps[@]}"
 ordo_part bf16-full base --head full --precision bf16
 torch_train base compile "${csteps[@]}"
 ordo_part fp32-full base --head full
 before_part bf16-full-before base --head full --precision bf16
-ordo_part bf16-masked base --head masked --precision bf16
-[ -n "${PROFILE:-1}" ] && [ "$mode" = run ] && profile_part base
-torch_train small eager "${tsteps[@]}"
-torch_train small compile "${csteps[@]}"
-ordo_part bf16-full small --head full --precision bf16
 part torch-infer 75 "${py[@]}" infer --layers "${inf[1]}" --hidden "${inf[2]}" --heads "${inf[3]}" \
   --vocab "${inf[4]}" --seq "${inf[5]}" --batch "${inf[6]}" --min-len "$minlen" "${tsteps[@]}"
 ordo_part bf16 inf --infer --arch roberta --dropout 0 --precision bf16
+[ -n "${PROFILE:-1}" ] && [ "$mode" = run ] && profile_part base
+ordo_part bf16-masked base --head masked --precision bf16
+torch_train small eager "${tsteps[@]}"
+torch_train small compile "${csteps[@]}"
+ordo_part bf16-full small --head full --precision bf16
 ordo_part fp32 inf --infer --arch roberta --dropout 0
 ordo_part bf16-full-varlen base --head full --precision bf16 --min-len "$minlen"
 ordo_part fp32-full small --head full
