@@ -1,11 +1,9 @@
 /* LayerNorm (torch's biased variance, eps inside the sqrt; w NULL means 1, b NULL 0).
  * The per-row sums run in one thread per row in the reference's order (mean, rstd and the
  * backward's two means get its float bits); the elementwise parts run one thread per element;
- * dw and db are column sums over row chunks, then over the chunks (reduce_kernels.cuh):
- * deterministic, no atomics, not the reference's order. */
+ * dw and db are one thread per column walking the rows in order: deterministic, no atomics. */
 #include "core/layernorm_row.h"
 #include "cuda/cuda_ops.h"
-#include "cuda/reduce_kernels.cuh"
 
 static __global__ void layernorm_stats_kernel(float *mean, float *rstd, const float *inp, float eps,
                                               int N, int C) {
@@ -64,27 +62,32 @@ static __global__ void layernorm_dinp_kernel(float *dinp, int acc, const float *
   }
 }
 
+/* dw[c] += sum_n dout xh, db[c] += sum_n dout, n in order */
+static __global__ void layernorm_dparams_kernel(float *dw, float *db, const float *dout,
+                                                const float *inp, const float *mean,
+                                                const float *rstd, int N, int C) {
+  CUDA_FOR(c, C) {
+    float aw = dw ? dw[c] : 0.0f, ab = db ? db[c] : 0.0f;
+    for (int n = 0; n < N; n++) {
+      int64_t i = (int64_t)n * C + c;
+      float d = dout[i];
+      aw += d * ((inp[i] - mean[n]) * rstd[n]);
+      ab += d;
+    }
+    if (dw) dw[c] = aw;
+    if (db) db[c] = ab;
+  }
+}
+
 void layernorm_backward_cuda(ordo_ctx *ctx, float *dinp, int acc, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean, const float *rstd,
                              int N, int C) {
   if (N <= 0 || C <= 0) return;
-  /* the chunks of dw/db's first pass: 256 rows each, more where a grid's 65,535 rows need it */
-  const int chunk = N / 256 < 65535 ? 256 : (N + 65534) / 65535;
-  const int nchunks = (N + chunk - 1) / chunk;
-  const size_t np = dw || db ? 2 * (size_t)nchunks * C : 0, ng = dinp ? 2 * (size_t)N : 0;
-  float *scr = (float *)cuda_scratch(ctx, (np + ng) * sizeof(float));
   if (dinp) {
-    float *gm = scr + np, *gxm = gm + N;
+    float *gm = (float *)cuda_scratch(ctx, 2 * (size_t)N * sizeof(float)), *gxm = gm + N;
     CUDA_LAUNCH_1D(layernorm_dstats_kernel, N, gm, gxm, dout, inp, w, mean, rstd, N, C);
     CUDA_LAUNCH_1D(layernorm_dinp_kernel, (int64_t)N * C, dinp, acc, dout, inp, w, mean, rstd, gm, gxm,
                    N, C);
   }
-  if (dw || db) {
-    float *pw = scr, *pb = scr + (size_t)nchunks * C;
-    dim3 grid((C + LN_COLS - 1) / LN_COLS, nchunks);
-    layernorm_dparams_part_kernel<<<grid, LN_THREADS, 0, ctx->stream>>>(pw, pb, dout, inp, mean, rstd,
-                                                                         N, C, chunk);
-    CUDA_LAUNCH_CHECK();
-    CUDA_LAUNCH_1D(layernorm_dparams_sum_kernel, C, dw, db, pw, pb, nchunks, C);
-  }
+  if (dw || db) CUDA_LAUNCH_1D(layernorm_dparams_kernel, C, dw, db, dout, inp, mean, rstd, N, C);
 }

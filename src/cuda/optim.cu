@@ -4,17 +4,23 @@
  * src/train/adamw.c's update into these fused multiply-adds), so the GPU step gives the CPU's
  * bits; the norm parts are sequential double sums in element order like the CPU's. */
 #include "cuda/cuda_ops.h"
-#include "cuda/reduce_kernels.cuh"
 
-/* ---- block sums of squares: element order within each block (reduce_kernels.cuh) ---------- */
+/* ---- block sums of squares: one thread per block, elements in order ------------------------- */
+
+static __global__ void sumsq_blocks_kernel(double *parts, const float *x, int64_t N, int block,
+                                           int64_t nb) {
+  CUDA_FOR(b, nb) {
+    int64_t lo = b * block, hi = lo + block < N ? lo + block : N;
+    double s = 0.0;
+    for (int64_t j = lo; j < hi; j++) s = __fma_rn((double)x[j], (double)x[j], s);
+    parts[b] = s;
+  }
+}
 
 void sumsq_blocks_cuda(ordo_ctx *ctx, double *parts, const float *x, int64_t N, int block) {
   ORDO_CHECK(block > 0);
   int64_t nb = (N + block - 1) / block;
-  if (nb == 0) return;
-  sumsq_blocks_tiled_kernel<<<(unsigned)((nb + SQ_THREADS - 1) / SQ_THREADS), SQ_THREADS, 0,
-                              ctx->stream>>>(parts, x, N, block, nb);
-  CUDA_LAUNCH_CHECK();
+  CUDA_LAUNCH_1D(sumsq_blocks_kernel, nb, parts, x, N, block, nb);
 }
 
 /* ---- AdamW ------------------------------------------------------------------------------- */
