@@ -434,7 +434,9 @@ static void train_usage(FILE *f) {
           "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
           "                  for every part)\n"
           "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
-          "model.safetensors) and with --point config.json and model.safetensors. With\n"
+          "model.safetensors; on the frozen route dual/head.safetensors, the MLPs, and frozen/: the\n"
+          "pretrained encoder and cell_vectors.safetensors, the cache) and with --point\n"
+          "config.json and model.safetensors. With\n"
           "--save-every, the dual stage checkpoints in MODEL_DIR/checkpoint_dual and the\n"
           "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
