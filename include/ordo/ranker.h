@@ -281,6 +281,8 @@ typedef struct rk_frozen {
   rk_vec_cache cache;
   int64_t computed, reused; /* cells of the last rk_frozen_vectors */
   int progress;             /* show the cells' progress on stderr */
+  int grow;                 /* computed vectors join the cache (training: it is saved); 0: they
+                               are held for the one call (prediction: a test set's cells) */
 } rk_frozen;
 
 /* The checks of an --init directory for the frozen route, before any work: a config.json of
@@ -299,7 +301,8 @@ int rk_pool_parse(const char *s, rk_pool *out); /* mean | first */
 int rk_frozen_cache_load(rk_frozen *f, const char *path, ordo_err *e);
 int rk_frozen_cache_save(const rk_frozen *f, const char *path, ordo_err *e);
 /* Encoder vectors x[i] (n_cells, in) of the notebooks in mask (NULL: all), allocated here:
- * cached cells are taken from the cache, the others computed and added to it. */
+ * cached cells are taken from the cache, the others computed (each text once) and, with
+ * f->grow, added to it. */
 void rk_frozen_vectors(rk_frozen *f, const tok *tk, const rk_dual_config *dc,
                        const nb_dataset *ds, const uint8_t *mask, int threads, float **x);
 

@@ -206,42 +206,38 @@ static uint64_t cell_key(const rk_dual_config *dc, const nb_notebook *nb, int32_
 
 void rk_frozen_vectors(rk_frozen *f, const tok *tk, const rk_dual_config *dc,
                        const nb_dataset *ds, const uint8_t *mask, int threads, float **x) {
-  int64_t n = 0, miss = 0;
+  int64_t n = 0;
   for (int32_t i = 0; i < ds->n; i++)
     if (!mask || mask[i]) n += ds->nbs[i].n_cells;
-  /* the cells of texts not cached yet, once per text */
+  /* the cells of texts not cached yet, once per text: row k of fresh is cell k of the list */
   int32_t *cell_nb = ordo_malloc((size_t)(n + 1) * sizeof *cell_nb);
   int32_t *cell_c = ordo_malloc((size_t)(n + 1) * sizeof *cell_c);
-  uint64_t *mkey = ordo_malloc((size_t)(n + 1) * sizeof *mkey);
   uint8_t *need = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
-  rk_vec_cache fresh = {.width = 0}; /* keys only: the texts already queued */
+  rk_vec_cache fresh = {.width = f->in};
   for (int32_t i = 0; i < ds->n; i++) {
     if (mask && !mask[i]) continue;
     for (int32_t c = 0; c < ds->nbs[i].n_cells; c++) {
       uint64_t key = cell_key(dc, &ds->nbs[i], c);
       if (cache_find(&f->cache, key) >= 0 || cache_find(&fresh, key) >= 0) continue;
+      cell_nb[fresh.n] = i, cell_c[fresh.n] = c;
       cache_add(&fresh, key);
-      cell_nb[miss] = i, cell_c[miss] = c, mkey[miss++] = key;
       need[i] = 1;
     }
   }
-  cache_free(&fresh);
+  const int64_t miss = fresh.n;
   if (miss > 0) {
     int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
     rk_cell_tokens ct;
     rk_cell_tokens_build(&ct, tk, ds, need, per, threads);
-    float *vec = ordo_malloc((size_t)miss * f->in * sizeof *vec);
     float **out = ordo_malloc((size_t)miss * sizeof *out);
-    for (int64_t k = 0; k < miss; k++) out[k] = vec + (size_t)k * f->in;
+    for (int64_t k = 0; k < miss; k++) out[k] = fresh.vec + (size_t)k * f->in;
     ordo_progress pb;
     progress_init(&pb, "cell vectors", miss);
     pb.unit = "cells";
     pb.silent = !f->progress;
     rk_embed_cells(&f->enc, tk, dc, f->pool, ds, &ct, cell_nb, cell_c, miss, out, &pb);
     progress_finish(&pb, NULL);
-    for (int64_t k = 0; k < miss; k++)
-      memcpy(cache_add(&f->cache, mkey[k]), out[k], (size_t)f->in * sizeof *vec);
-    free(vec), free(out);
+    free(out);
     rk_cell_tokens_free(&ct);
   }
   for (int32_t i = 0; i < ds->n; i++) {
@@ -249,11 +245,19 @@ void rk_frozen_vectors(rk_frozen *f, const tok *tk, const rk_dual_config *dc,
     const nb_notebook *nb = &ds->nbs[i];
     x[i] = ordo_malloc(((size_t)nb->n_cells * f->in + 1) * sizeof **x);
     for (int32_t c = 0; c < nb->n_cells; c++) {
-      int64_t r = cache_find(&f->cache, cell_key(dc, nb, c));
-      ORDO_CHECK(r >= 0);
-      memcpy(x[i] + (size_t)c * f->in, f->cache.vec + (size_t)r * f->in, (size_t)f->in * sizeof **x);
+      uint64_t key = cell_key(dc, nb, c);
+      int64_t r = cache_find(&f->cache, key);
+      const float *v = r >= 0 ? f->cache.vec + (size_t)r * f->in : NULL;
+      if (!v && (r = cache_find(&fresh, key)) >= 0) v = fresh.vec + (size_t)r * f->in;
+      ORDO_CHECK(v);
+      memcpy(x[i] + (size_t)c * f->in, v, (size_t)f->in * sizeof **x);
     }
   }
+  if (f->grow) /* kept for the cache file; otherwise (prediction) held for this call only */
+    for (int64_t k = 0; k < miss; k++)
+      memcpy(cache_add(&f->cache, fresh.keys[k]), fresh.vec + (size_t)k * f->in,
+             (size_t)f->in * sizeof *fresh.vec);
   f->computed = miss, f->reused = n - miss;
-  free(cell_nb), free(cell_c), free(mkey), free(need);
+  cache_free(&fresh);
+  free(cell_nb), free(cell_c), free(need);
 }

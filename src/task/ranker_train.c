@@ -655,6 +655,7 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
     return -1;
   rm->dual_frozen = rm->has_dual = 1;
   rm->fz.progress = o->verbose;
+  rm->fz.grow = 1;
   rm->dc = o->dc;
   rk_frozen_init_head(&rm->fz, o->init_seed);
   if (rk_frozen_cache_load(&rm->fz, cache, e) != 0) return -1;

@@ -175,15 +175,26 @@ static void test_cache(const nb_dataset *ds, const char *ckpt, const char *dir) 
   ORDO_CHECK(tok_load(&tk, tokp, &e) == 0);
   ORDO_CHECKF(rk_frozen_open(&f, ckpt, tokp, RK_POOL_MEAN, &dc, 8, NULL, &e) == 0, "%s", e.msg);
   float **x = calloc((size_t)ds->n, sizeof *x), **y = calloc((size_t)ds->n, sizeof *y);
+  /* without grow (prediction) nothing is kept; the same vectors */
+  rk_frozen_vectors(&f, tk, &dc, ds, NULL, 1, y);
+  EXPECT(f.cache.n == 0 && f.computed == NTEXTS - 1, "without grow: %lld rows kept, %lld computed",
+         (long long)f.cache.n, (long long)f.computed);
+  f.grow = 1;
   int64_t cells = 0;
   for (int32_t i = 0; i < ds->n; i++) cells += ds->nbs[i].n_cells;
   rk_frozen_vectors(&f, tk, &dc, ds, NULL, 1, x);
   EXPECT(f.computed == NTEXTS - 1 && f.reused == cells - f.computed,
          "first pass: %lld computed (one per distinct text: %d), %lld reused",
          (long long)f.computed, NTEXTS - 1, (long long)f.reused);
+  int same = 1;
+  for (int32_t i = 0; i < ds->n; i++) {
+    same &= memcmp(x[i], y[i], (size_t)ds->nbs[i].n_cells * f.in * sizeof **x) == 0;
+    free(y[i]);
+  }
+  EXPECT(same, "vectors without grow differ");
   rk_frozen_vectors(&f, tk, &dc, ds, NULL, 1, y);
   EXPECT(f.computed == 0, "second pass computed %lld", (long long)f.computed);
-  int same = 1;
+  same = 1;
   for (int32_t i = 0; i < ds->n; i++)
     same &= memcmp(x[i], y[i], (size_t)ds->nbs[i].n_cells * f.in * sizeof **x) == 0;
   EXPECT(same, "cached vectors differ from the computed ones");
