@@ -636,7 +636,6 @@ static int cmd_rk_train(int argc, char **argv) {
   ordo_backend be;
   if (device_open(&be, device, &e) != 0) return train_fail(&dist, NULL, &e);
   o.be = &be;
-  if (o.init_frozen < 0) o.init_frozen = be.ops->host_memory; /* the CPU backends */
   if (o.init && rk_frozen_check_init(o.init, &e) != 0) return train_fail(&dist, &be, &e);
   if (device_dist_join(&be, &dist, 0, &e) != 0 || (root && rk_train_check_dir(out, force, &e) != 0))
     return train_fail(&dist, &be, &e);

@@ -408,7 +408,9 @@ typedef struct rk_train_opts {
   int max_train_nb;         /* > 0: use at most this many training notebooks */
   const char *tokenizer;    /* NULL: train a BPE tokenizer on the training notebooks */
   const char *init;         /* NULL or an encoder checkpoint directory */
-  int init_frozen;          /* with init: the frozen route (rk_frozen) for the dual encoder */
+  int init_frozen;          /* with init: 1 the frozen route (rk_frozen) for the dual encoder,
+                               0 fine-tuning, -1 frozen on the CPU backends (be NULL or host
+                               memory), fine-tuning on a GPU */
   rk_pool frozen_pool;      /* its pooling (RK_POOL_MEAN or RK_POOL_FIRST) */
   int frozen_hidden, frozen_epochs; /* its MLPs' width and epochs */
   double frozen_lr;

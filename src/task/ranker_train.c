@@ -49,7 +49,7 @@ rk_train_opts rk_train_defaults(void) {
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
   o.max_minutes = 75; /* a safety cap: 5 dual epochs of nb-public take about 40 minutes here */
-  o.init_frozen = -1; /* set by the caller: frozen on the CPU, fine-tuned on a GPU */
+  o.init_frozen = -1; /* frozen on the CPU backends, fine-tuned on a GPU */
   o.frozen_pool = RK_POOL_MEAN;
   o.frozen_hidden = 256;
   o.frozen_epochs = 10;
@@ -791,7 +791,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(sub, sizeof sub, "%s/dual", dir);
     if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0)) goto done;
     if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
-  } else if (o->dual && o->init && o->init_frozen) {
+  } else if (o->dual && o->init &&
+             (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen)) {
     if (frozen_stage(&rm, ds, train, dual_tr, val, o, dir, metp, res, e) != 0) goto done;
   } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
