@@ -402,6 +402,18 @@ static void train_usage(FILE *f) {
           "  --no-dual             no dual encoder\n"
           "  --dual-epochs N (%d) --dual-lr F (%g) --dual-cells N (%d; cells per micro-batch)\n"
           "  --cell-tokens N (%d; tokens kept per cell) --dual-dim N (%d)\n"
+          "  --init-route frozen|finetune  how --init (a BERT-family checkpoint with its\n"
+          "                        tokenizer.json) starts the dual encoder: finetune trains the whole\n"
+          "                        encoder; frozen keeps it as it is, computes every cell's vector once\n"
+          "                        (cached in MODEL_DIR/frozen, keyed by the cell's text, reused by a\n"
+          "                        rerun and by predict) and trains an MLP per side (code, markdown)\n"
+          "                        into the dual scoring on them. Default: finetune with --device\n"
+          "                        cuda, frozen on the CPU (fine-tuning a 6-layer encoder over every\n"
+          "                        cell does not fit a CPU's time)\n"
+          "  --init-pool mean|first (mean; the frozen cell vector: the mean of the last hidden\n"
+          "                        states over the real tokens, as sentence-embedding checkpoints are\n"
+          "                        trained, or the first position's)\n"
+          "  --frozen-hidden N (%d) --frozen-epochs N (%d) --frozen-lr F (%g; the MLPs')\n"
           "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
           "                        same split and seed) instead of training one\n"
           "  --no-notebook         no notebook-level model\n"
@@ -422,12 +434,14 @@ static void train_usage(FILE *f) {
           "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
           "                  for every part)\n"
           "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
-          "model.safetensors) and with --point config.json and model.safetensors. With\n"
+          "model.safetensors; on the frozen route dual/head.safetensors, the MLPs, and frozen/: the\n"
+          "pretrained encoder and cell_vectors.safetensors, the cache) and with --point\n"
+          "config.json and model.safetensors. With\n"
           "--save-every, the dual stage checkpoints in MODEL_DIR/checkpoint_dual and the\n"
           "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
-          d.dc.md_tokens, d.dc.dim, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
+          d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
@@ -527,6 +541,18 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--dual-lr", &bad))) bad = parse_double(v, "--dual-lr", 0, 1, &o.dual_lr) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-cells", &bad))) bad = parse_int(v, "--dual-cells", 1, 8192, &o.dual_cells) != 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-from", &bad))) o.dual_from = v;
+    else if ((v = flag_value(argc, argv, &i, "--init-route", &bad))) {
+      if (strcmp(v, "frozen") == 0) o.init_frozen = 1;
+      else if (strcmp(v, "finetune") == 0) o.init_frozen = 0;
+      else fprintf(stderr, "ordo ai4code train: --init-route: expected frozen or finetune, got '%s'\n", v), bad = 1;
+    }
+    else if ((v = flag_value(argc, argv, &i, "--init-pool", &bad))) {
+      if (rk_pool_parse(v, &o.frozen_pool) != 0)
+        fprintf(stderr, "ordo ai4code train: --init-pool: expected mean or first, got '%s'\n", v), bad = 1;
+    }
+    else if ((v = flag_value(argc, argv, &i, "--frozen-hidden", &bad))) bad = parse_int(v, "--frozen-hidden", 1, 65536, &o.frozen_hidden) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--frozen-epochs", &bad))) bad = parse_int(v, "--frozen-epochs", 1, 100000, &o.frozen_epochs) != 0;
+    else if ((v = flag_value(argc, argv, &i, "--frozen-lr", &bad))) bad = parse_double(v, "--frozen-lr", 0, 1, &o.frozen_lr) != 0;
     else if (strcmp(argv[i], "--no-notebook") == 0) o.nbm = 0;
     else if ((v = flag_value(argc, argv, &i, "--notebook-over", &bad))) {
       if (strcmp(v, "slot") == 0) o.nbm_over_slot = 1;
@@ -588,6 +614,11 @@ static int cmd_rk_train(int argc, char **argv) {
     fprintf(stderr, "ordo ai4code train: --seq %d leaves no room after --md-tokens %d\n", o.pc.seq, o.pc.md_tokens);
     bad = 1;
   }
+  if (!bad && o.init_frozen >= 0 && !o.init) {
+    fprintf(stderr, "ordo ai4code train: --init-route chooses how --init starts the dual encoder: "
+                    "give --init\n");
+    bad = 1;
+  }
   if (bad) return train_usage(stderr), 2;
   if (!init_seed_set) o.init_seed = o.seed;
   nb_dataset ds;
@@ -605,6 +636,7 @@ static int cmd_rk_train(int argc, char **argv) {
   ordo_backend be;
   if (device_open(&be, device, &e) != 0) return train_fail(&dist, NULL, &e);
   o.be = &be;
+  if (o.init && rk_frozen_check_init(o.init, &e) != 0) return train_fail(&dist, &be, &e);
   if (device_dist_join(&be, &dist, 0, &e) != 0 || (root && rk_train_check_dir(out, force, &e) != 0))
     return train_fail(&dist, &be, &e);
   if (world > 1 && root)

@@ -234,6 +234,17 @@ void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, cons
 #ifndef RK_DUAL_BATCH_TOKENS
 #define RK_DUAL_BATCH_TOKENS 2048
 #endif
+/* What an encoder pass gives for a cell: the dual head's 2 x dim outputs, or the last hidden
+ * state pooled (hidden_size wide): the mean over the real tokens, or the first position. */
+typedef enum { RK_POOL_HEAD = 0, RK_POOL_MEAN, RK_POOL_FIRST } rk_pool;
+/* Inference over a list of cells: cell k is cell cell_c[k] of notebook cell_nb[k] (tokenized in
+ * ct), its vector written to out[k]. Run longest first in batches of nearly equal lengths; pb
+ * (or NULL) is told the cells done. */
+struct ordo_progress;
+void rk_embed_cells(enc_model *enc, const tok *tk, const rk_dual_config *dc, rk_pool pool,
+                    const nb_dataset *ds, const rk_cell_tokens *ct, const int32_t *cell_nb,
+                    const int32_t *cell_c, int64_t n, float *const *out,
+                    struct ordo_progress *pb);
 /* The same from cells tokenized beforehand (rk_cell_tokens_build with max(md_tokens, code_tokens)
  * per cell, over at least the notebooks in mask). */
 void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
@@ -242,6 +253,71 @@ void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
 /* The dual encoder alone: each markdown at the weighted median of its slot distribution (as
  * rk_slot_decode), md_pos (n_md) in code-index units. */
 void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md_pos);
+
+/* ---- the frozen route (src/task/ranker_frozen.c, ranker_frozen_head.c) ----------------------
+ * A pretrained encoder (--init, the route chosen by --init-route) kept as it is: each cell's
+ * vector (pooled by rk_pool, token type 0) is computed once and cached, keyed by the cell's
+ * text; a small MLP per side (code cells, markdown cells: in -> hidden GELU -> 2 dim) maps it to
+ * the 2 x dim vector the dual scoring reads (rk_dual_scores), and only the MLPs train, on the
+ * dual objective. Everything after the dual encoder reads their vectors as it reads its. */
+typedef struct rk_vec_cache {
+  int width;
+  int64_t n, cap;  /* rows held, allocated */
+  uint64_t *keys;  /* (cap) each row's key */
+  float *vec;      /* (cap, width) */
+  int64_t *table;  /* (tcap) open addressing: row + 1, 0 empty */
+  int64_t tcap;
+} rk_vec_cache;
+
+typedef struct rk_frozen {
+  enc_model enc; /* the pretrained encoder without heads, inference only */
+  rk_pool pool;
+  int in, hidden, dim; /* in: the encoder's width */
+  ordo_params params;  /* per side s (0 code, 1 markdown): "s.w1" (hidden, in), "s.b1",
+                          "s.w2" (2 dim, hidden), "s.b2" */
+  int w1[2], b1[2], w2[2], b2[2];
+  char ident[512]; /* what the vectors come from: the weights' and the tokenizer's checksums,
+                      pooling, tokens kept per cell, width */
+  rk_vec_cache cache;
+  int64_t computed, reused; /* cells of the last rk_frozen_vectors */
+  int progress;             /* show the cells' progress on stderr */
+  int grow;                 /* computed vectors join the cache (training: it is saved); 0: they
+                               are held for the one call (prediction: a test set's cells) */
+} rk_frozen;
+
+/* The checks of an --init directory for the frozen route, before any work: a config.json of
+ * an encoder family (not a decoder), a tokenizer.json and a model.safetensors. */
+int rk_frozen_check_init(const char *dir, ordo_err *e);
+/* The encoder of enc_dir (config.json, model.safetensors) without heads, for cells of dc's
+ * sizes; tok_path: the tokenizer.json its cells are encoded with (its checksum goes into the
+ * identity); the MLPs' table of the given width, zero (rk_frozen_init_head draws them). */
+int rk_frozen_open(rk_frozen *f, const char *enc_dir, const char *tok_path, rk_pool pool,
+                   const rk_dual_config *dc, int hidden, const ordo_backend *be, ordo_err *e);
+void rk_frozen_free(rk_frozen *f);
+const char *rk_pool_name(rk_pool p);
+int rk_pool_parse(const char *s, rk_pool *out); /* mean | first */
+/* The cache file (safetensors: "keys" (n, 2) I32, "vectors" (n, in) F32, the identity in its
+ * metadata): absent is no error; one of another identity is refused, naming both. */
+int rk_frozen_cache_load(rk_frozen *f, const char *path, ordo_err *e);
+int rk_frozen_cache_save(const rk_frozen *f, const char *path, ordo_err *e);
+/* Encoder vectors x[i] (n_cells, in) of the notebooks in mask (NULL: all), allocated here:
+ * cached cells are taken from the cache, the others computed (each text once) and, with
+ * f->grow, added to it. */
+void rk_frozen_vectors(rk_frozen *f, const tok *tk, const rk_dual_config *dc,
+                       const nb_dataset *ds, const uint8_t *mask, int threads, float **x);
+
+/* The MLPs' table (rk_frozen_open's part), zero: in -> hidden -> 2 dim per side. */
+void rk_frozen_head_alloc(rk_frozen *f, int in, int hidden, int dim);
+void rk_frozen_init_head(rk_frozen *f, uint64_t seed);
+/* The MLPs on a notebook's encoder vectors x (n_cells, in): z (n_cells, 2 dim). */
+void rk_frozen_head(const rk_frozen *f, const nb_notebook *nb, const float *x, float *z);
+/* Forward, slot cross-entropy against truth (n_md), backward into f->params' gradients scaled
+ * by g per markdown cell; returns the summed loss. */
+double rk_frozen_head_loss(rk_frozen *f, const nb_notebook *nb, const float *x,
+                           const int32_t *truth, float g);
+/* DIR/dual/head.safetensors */
+int rk_frozen_head_save(const rk_frozen *f, const char *dir, ordo_err *e);
+int rk_frozen_head_load(rk_frozen *f, const char *dir, ordo_err *e);
 
 /* ---- decoding over all cells (src/task/ranker_decode.c) ------------------------------------ */
 /* Heading level of a markdown cell: leading '#' of its first non-blank line (an html <h..> counts
@@ -332,6 +408,12 @@ typedef struct rk_train_opts {
   int max_train_nb;         /* > 0: use at most this many training notebooks */
   const char *tokenizer;    /* NULL: train a BPE tokenizer on the training notebooks */
   const char *init;         /* NULL or an encoder checkpoint directory */
+  int init_frozen;          /* with init: 1 the frozen route (rk_frozen) for the dual encoder,
+                               0 fine-tuning, -1 frozen on the CPU backends (be NULL or host
+                               memory), fine-tuning on a GPU */
+  rk_pool frozen_pool;      /* its pooling (RK_POOL_MEAN or RK_POOL_FIRST) */
+  int frozen_hidden, frozen_epochs; /* its MLPs' width and epochs */
+  double frozen_lr;
   /* dual (cell-pair) encoder: 0 = none. It trains on the training notebooks that the slot model
    * with its evidence does not (those are the first slot_max_nb), so that the slot model learns
    * how far to trust it on notebooks it has not seen */
@@ -392,7 +474,10 @@ int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e);
  * (back in m at the end, written to save_dir by enc_save when they become the best). */
 typedef struct rk_stage {
   const char *name; /* "dual", "pointwise": progress bar and log lines */
-  enc_model *m;
+  enc_model *m;     /* or NULL: the stage trains params, and save writes them */
+  ordo_params *params;
+  int (*save)(void *ctx, const char *dir, ordo_err *e);
+  const char *unit; /* what `step` counts (NULL: "tok", tokens) */
   trainer *tr;      /* built for m; its steps and schedule already set */
   const rk_train_opts *o; /* save_every, max_minutes, verbose */
   int epochs;
@@ -446,6 +531,12 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                   const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
                   rk_train_result *res, ordo_err *e);
 
+/* The frozen route (rk_frozen): trains the MLPs on the encoder vectors x of the train notebooks, validated on val by the
+ * held-out tau of their slot distributions: the best epoch kept (in f, in DIR/dual). */
+int rk_frozen_train(rk_frozen *f, const nb_dataset *ds, float *const *x, const uint8_t *train,
+                    const uint8_t *val, const rk_train_opts *o, const char *dir,
+                    ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
+
 /* The output folder rule (ordo_out_dir_check) for a training run: dir must be absent or empty,
  * hold a checkpoint of a run to resume (checkpoint/, checkpoint_dual/), or force be set; the
  * checkpoint folders it holds must be checkpoints. Checked before any work. */
@@ -468,6 +559,8 @@ typedef struct rk_model {
   int has_dual;
   enc_model dual; /* the dual encoder (its files in DIR/dual), sharing the tokenizer */
   rk_dual_config dc;
+  int dual_frozen; /* the dual vectors come from fz (the frozen route) instead of dual */
+  rk_frozen fz;    /* its encoder in DIR/frozen, its MLPs in DIR/dual/head.safetensors */
   int has_nbm;
   enc_model nbm;  /* the notebook-level model (DIR/notebook) over the dual cell vectors */
   int nbm_over_slot; /* its base is the slot ranker's distribution and its output the model's;
@@ -489,6 +582,11 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
 int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, const ordo_backend *be,
                  ordo_err *e);
 void rk_model_free(rk_model *m);
+
+/* The dual cell vectors z[i] (n_cells, 2 dim) of the notebooks in mask, allocated here: the
+ * dual encoder's, or the frozen route's. */
+void rk_model_dual_vectors(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
+                           float **z);
 
 /* Markdown positions of every notebook selected by mask (NULL: all): md_pos[i] (n_md) in
  * code-index units, allocated here for selected notebooks (NULL otherwise). */

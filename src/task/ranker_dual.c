@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ordo/progress.h"
 #include "ordo/ranker.h"
 
 int rk_dual_encode_cell(const rk_dual_config *dc, const tok *tk, const rk_cell_tokens *ct,
@@ -109,19 +110,48 @@ void rk_dual_positions(const nb_notebook *nb, const float *z, int dim, float *md
 /* Rows buffered at stride T, run as one batch at the longest row's length. */
 typedef struct dual_rows {
   int T, L, n, longest;
-  int32_t *ids, *msk, *tt, *who_nb, *who_cell;
-  float *z; /* (n, L) the batch's embeddings, on the host */
+  rk_pool pool;
+  int32_t *ids, *msk, *tt;
+  float *const *who; /* (n) where each row's vector goes */
+  float *z;          /* the batch's outputs on the host: (n, L), or (n, T, L) for RK_POOL_MEAN */
 } dual_rows;
 
-static void dual_rows_run(dual_rows *r, enc_model *enc, float **z) {
+static void dual_rows_run(dual_rows *r, enc_model *enc) {
   if (r->n == 0) return;
-  enc_batch b = rk_pack_rows(r->ids, r->msk, r->tt, r->n, r->T, r->longest);
-  b.first_only = 1; /* the head reads <s> alone */
+  /* a pretrained encoder reads every cell as token type 0, as it was trained; the dual encoder
+   * tells markdown (1) from code (0) */
+  enc_batch b = rk_pack_rows(r->ids, r->msk, r->pool == RK_POOL_HEAD ? r->tt : NULL, r->n, r->T,
+                             r->longest);
+  /* the head, or the first position's state, read <s> alone */
+  b.first_only = r->pool != RK_POOL_MEAN && !enc->att_bias;
   enc_forward(enc, &b, 0);
-  enc_read(enc, r->z, enc->cls_logits, (size_t)r->n * r->L * sizeof(float));
+  if (r->pool == RK_POOL_HEAD) {
+    enc_read(enc, r->z, enc->cls_logits, (size_t)r->n * r->L * sizeof(float));
+  } else if (b.first_only) {
+    enc_read(enc, r->z, enc_hidden(enc), (size_t)r->n * r->L * sizeof(float));
+  } else { /* (n, T, L) states: the first row of each, or the mean over its real tokens */
+    size_t per = (size_t)b.T * r->L;
+    enc_read(enc, r->z, enc_hidden(enc), (size_t)r->n * per * sizeof(float));
+    for (int k = 0; k < r->n; k++) {
+      float *h = r->z + (size_t)k * per, *o = r->z + (size_t)k * r->L;
+      if (r->pool == RK_POOL_FIRST) {
+        memmove(o, h, (size_t)r->L * sizeof *o);
+        continue;
+      }
+      int cnt = 0;
+      double *acc = ordo_calloc((size_t)r->L, sizeof *acc);
+      for (int t = 0; t < b.T; t++)
+        if (b.mask[(size_t)k * b.T + t]) {
+          cnt++;
+          for (int j = 0; j < r->L; j++) acc[j] += h[(size_t)t * r->L + j];
+        }
+      for (int j = 0; j < r->L; j++) o[j] = (float)(acc[j] / (cnt ? cnt : 1));
+      free(acc);
+    }
+  }
   for (int k = 0; k < r->n; k++)
-    memcpy(z[r->who_nb[k]] + (size_t)r->who_cell[k] * r->L, r->z + (size_t)k * r->L,
-           (size_t)r->L * sizeof(float));
+    memcpy(r->who[k], r->z + (size_t)k * r->L, (size_t)r->L * sizeof(float));
+  r->who += r->n;
   r->n = r->longest = 0;
 }
 
@@ -133,59 +163,71 @@ static int dual_cell_len(const rk_dual_config *dc, const rk_cell_tokens *ct, int
   return (int)(len < keep ? len : keep) + 2;
 }
 
-/* Every cell of the selected notebooks, longest first (a counting sort by row length, stable in
- * notebook order, so the batches are the same on every run), run in batches of at most maxB rows
- * and RK_DUAL_BATCH_TOKENS positions: a batch's cells have nearly the same length, so almost
+/* The cells longest first (a counting sort by row length, stable in the given order, so the
+ * batches are the same on every run), run in batches of at most maxB rows and
+ * RK_DUAL_BATCH_TOKENS positions: a batch's cells have nearly the same length, so almost
  * nothing is padding, and the products keep about RK_DUAL_BATCH_TOKENS rows. */
+void rk_embed_cells(enc_model *enc, const tok *tk, const rk_dual_config *dc, rk_pool pool,
+                    const nb_dataset *ds, const rk_cell_tokens *ct, const int32_t *cell_nb,
+                    const int32_t *cell_c, int64_t n, float *const *out, ordo_progress *pb) {
+  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
+  int T = per + 2, B = enc->maxB;
+  int L = pool == RK_POOL_HEAD ? 2 * dc->dim : enc->cfg.hidden_size;
+  ORDO_CHECK(enc->maxT >= T && (pool != RK_POOL_HEAD || enc->cfg.num_labels == 2 * dc->dim));
+  int64_t *start = ordo_calloc((size_t)T + 2, sizeof *start); /* by length, longest first */
+  int64_t *sorted = ordo_malloc((size_t)(n + 1) * sizeof *sorted);
+  float **who = ordo_malloc((size_t)(n + 1) * sizeof *who);
+  for (int64_t k = 0; k < n; k++) start[T + 1 - dual_cell_len(dc, ct, cell_nb[k], &ds->nbs[cell_nb[k]], cell_c[k])]++;
+  for (int64_t k = 0, acc = 0; k <= T + 1; k++) {
+    int64_t cnt = start[k];
+    start[k] = acc, acc += cnt;
+  }
+  for (int64_t k = 0; k < n; k++) {
+    int64_t at = start[T + 1 - dual_cell_len(dc, ct, cell_nb[k], &ds->nbs[cell_nb[k]], cell_c[k])]++;
+    sorted[at] = k, who[at] = out[k];
+  }
+  dual_rows r = {.T = T, .L = L, .pool = pool, .who = who};
+  r.ids = ordo_malloc((size_t)B * T * sizeof *r.ids);
+  r.msk = ordo_malloc((size_t)B * T * sizeof *r.msk);
+  r.tt = ordo_malloc((size_t)B * T * sizeof *r.tt);
+  r.z = ordo_malloc((size_t)B * (pool == RK_POOL_HEAD ? 1 : T) * L * sizeof *r.z);
+  for (int64_t s = 0; s < n; s++) {
+    int32_t i = cell_nb[sorted[s]], c = cell_c[sorted[s]];
+    int len = dual_cell_len(dc, ct, i, &ds->nbs[i], c);
+    if (r.n > 0 && (int64_t)(r.n + 1) * r.longest > RK_DUAL_BATCH_TOKENS) {
+      dual_rows_run(&r, enc);
+      if (pb) progress_update(pb, s, NULL);
+    }
+    rk_dual_encode_cell(dc, tk, ct, i, &ds->nbs[i], c, T, r.ids + (size_t)r.n * T,
+                        r.msk + (size_t)r.n * T, r.tt + (size_t)r.n * T);
+    r.longest = len > r.longest ? len : r.longest;
+    if (++r.n == B) dual_rows_run(&r, enc);
+  }
+  dual_rows_run(&r, enc);
+  free(r.ids), free(r.msk), free(r.tt), free(r.z);
+  free(start), free(sorted), free(who);
+}
+
+/* Every cell of the selected notebooks, in notebook order (rk_embed_cells sorts them). */
 void rk_dual_embed_ct(enc_model *enc, const tok *tk, const rk_dual_config *dc,
                       const nb_dataset *ds, const rk_cell_tokens *ct, const uint8_t *mask,
                       float **z) {
-  int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
-  int T = per + 2, B = enc->maxB;
-  ORDO_CHECK(enc->maxT >= T && enc->cfg.num_labels == 2 * dc->dim);
   int64_t n = 0;
   for (int32_t i = 0; i < ds->n; i++)
     if (!mask || mask[i]) n += ds->nbs[i].n_cells;
   int32_t *cell_nb = ordo_malloc((size_t)(n + 1) * sizeof *cell_nb);
   int32_t *cell_c = ordo_malloc((size_t)(n + 1) * sizeof *cell_c);
-  int64_t *start = ordo_calloc((size_t)T + 2, sizeof *start); /* by length, longest first */
+  float **out = ordo_malloc((size_t)(n + 1) * sizeof *out);
+  int64_t k = 0;
   for (int32_t i = 0; i < ds->n; i++) {
     if (mask && !mask[i]) continue;
     const nb_notebook *nb = &ds->nbs[i];
     z[i] = ordo_calloc((size_t)nb->n_cells * 2 * dc->dim + 1, sizeof **z);
-    for (int32_t c = 0; c < nb->n_cells; c++) start[T + 1 - dual_cell_len(dc, ct, i, nb, c)]++;
+    for (int32_t c = 0; c < nb->n_cells; c++, k++)
+      cell_nb[k] = i, cell_c[k] = c, out[k] = z[i] + (size_t)c * 2 * dc->dim;
   }
-  for (int64_t k = 0, acc = 0; k <= T + 1; k++) {
-    int64_t cnt = start[k];
-    start[k] = acc, acc += cnt;
-  }
-  for (int32_t i = 0; i < ds->n; i++) {
-    if (mask && !mask[i]) continue;
-    for (int32_t c = 0; c < ds->nbs[i].n_cells; c++) {
-      int64_t at = start[T + 1 - dual_cell_len(dc, ct, i, &ds->nbs[i], c)]++;
-      cell_nb[at] = i, cell_c[at] = c;
-    }
-  }
-  dual_rows r = {.T = T, .L = 2 * dc->dim};
-  r.ids = ordo_malloc((size_t)B * T * sizeof *r.ids);
-  r.msk = ordo_malloc((size_t)B * T * sizeof *r.msk);
-  r.tt = ordo_malloc((size_t)B * T * sizeof *r.tt);
-  r.who_nb = ordo_malloc((size_t)B * sizeof *r.who_nb);
-  r.who_cell = ordo_malloc((size_t)B * sizeof *r.who_cell);
-  r.z = ordo_malloc((size_t)B * r.L * sizeof *r.z);
-  for (int64_t k = 0; k < n; k++) {
-    int32_t i = cell_nb[k], c = cell_c[k];
-    int len = dual_cell_len(dc, ct, i, &ds->nbs[i], c);
-    if (r.n > 0 && (int64_t)(r.n + 1) * r.longest > RK_DUAL_BATCH_TOKENS) dual_rows_run(&r, enc, z);
-    rk_dual_encode_cell(dc, tk, ct, i, &ds->nbs[i], c, T, r.ids + (size_t)r.n * T,
-                        r.msk + (size_t)r.n * T, r.tt + (size_t)r.n * T);
-    r.longest = len > r.longest ? len : r.longest;
-    r.who_nb[r.n] = i, r.who_cell[r.n] = c;
-    if (++r.n == B) dual_rows_run(&r, enc, z);
-  }
-  dual_rows_run(&r, enc, z);
-  free(r.ids), free(r.msk), free(r.tt), free(r.who_nb), free(r.who_cell), free(r.z);
-  free(cell_nb), free(cell_c), free(start);
+  rk_embed_cells(enc, tk, dc, RK_POOL_HEAD, ds, ct, cell_nb, cell_c, n, out, NULL);
+  free(cell_nb), free(cell_c), free(out);
 }
 
 void rk_dual_embed(enc_model *enc, const tok *tk, const rk_dual_config *dc, const nb_dataset *ds,

@@ -45,6 +45,11 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
     cJSON_AddNumberToObject(dc, "md_tokens", m->dc.md_tokens);
     cJSON_AddNumberToObject(dc, "code_tokens", m->dc.code_tokens);
     cJSON_AddNumberToObject(dc, "dim", m->dc.dim);
+    if (m->dual_frozen) { /* the encoder in DIR/frozen, the MLPs in DIR/dual/head.safetensors */
+      cJSON *fz = cJSON_AddObjectToObject(dc, "frozen");
+      cJSON_AddStringToObject(fz, "pooling", rk_pool_name(m->fz.pool));
+      cJSON_AddNumberToObject(fz, "hidden", m->fz.hidden);
+    }
   }
   if (m->has_nbm) /* its files in DIR/notebook */
     cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "notebook"), "over",
@@ -158,6 +163,46 @@ static int nbm_load(enc_model *m, const char *dir, int in_dim, const ordo_backen
   return 0;
 }
 
+/* The frozen route's parts of model DIR (ranker.json's "dual": "frozen" object fz): the
+ * encoder of DIR/frozen, its cell vectors cached there, the MLPs of DIR/dual. */
+static int frozen_load(rk_frozen *f, const char *dir, const cJSON *fz, const rk_dual_config *dc,
+                       const ordo_backend *be, const char *file, ordo_err *e) {
+  const cJSON *pool = cJSON_GetObjectItemCaseSensitive(fz, "pooling");
+  rk_pool pl = RK_POOL_MEAN;
+  int hidden = 0;
+  if (!cJSON_IsString(pool) || rk_pool_parse(pool->valuestring, &pl) != 0)
+    return ordo_fail(e, "%s: \"dual\": \"frozen\": \"pooling\": expected \"mean\" or \"first\"", file);
+  if (get_int(fz, "hidden", file, 1, 65536, &hidden, e) != 0) return -1;
+  char sub[4200], tokp[4200], cache[4300];
+  snprintf(sub, sizeof sub, "%s/frozen", dir);
+  snprintf(tokp, sizeof tokp, "%s/tokenizer.json", dir);
+  snprintf(cache, sizeof cache, "%s/cell_vectors.safetensors", sub);
+  if (rk_frozen_open(f, sub, tokp, pl, dc, hidden, be, e) != 0) return -1;
+  if (rk_frozen_head_load(f, dir, e) != 0 || rk_frozen_cache_load(f, cache, e) != 0) {
+    rk_frozen_free(f);
+    return -1;
+  }
+  return 0;
+}
+
+void rk_model_dual_vectors(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
+                           float **z) {
+  if (!m->dual_frozen) {
+    rk_dual_embed(&m->dual, m->tk, &m->dc, ds, mask, threads, z);
+    return;
+  }
+  float **x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
+  m->fz.progress = m->progress != NULL;
+  rk_frozen_vectors(&m->fz, m->tk, &m->dc, ds, mask, threads, x);
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!x[i]) continue;
+    z[i] = ordo_malloc(((size_t)ds->nbs[i].n_cells * 2 * m->dc.dim + 1) * sizeof **z);
+    rk_frozen_head(&m->fz, &ds->nbs[i], x[i], z[i]);
+    free(x[i]);
+  }
+  free(x);
+}
+
 int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err *e) {
   memset(m, 0, sizeof *m);
   char path[4400];
@@ -247,7 +292,13 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
         get_int(dc, "dim", path, 1, 4096, &m->dc.dim, e))
       goto done;
     if (!m->tk && tok_load(&m->tk, dir, e) != 0) goto done;
-    if (rk_dual_load(&m->dual, dir, &m->dc, be, e) != 0) goto done;
+    const cJSON *fz = cJSON_GetObjectItemCaseSensitive(dc, "frozen");
+    if (fz) {
+      if (frozen_load(&m->fz, dir, fz, &m->dc, be, path, e) != 0) goto done;
+      m->dual_frozen = 1;
+    } else if (rk_dual_load(&m->dual, dir, &m->dc, be, e) != 0) {
+      goto done;
+    }
     m->has_dual = 1;
   }
   if (m->slot.use_nbm && !cJSON_IsObject(nc)) {
@@ -279,7 +330,8 @@ void rk_model_free(rk_model *m) {
   rk_slot_free(&m->slot);
   rk_term_prior_free(&m->prior);
   if (m->has_point) enc_free(&m->enc);
-  if (m->has_dual) enc_free(&m->dual);
+  if (m->has_dual && m->dual_frozen) rk_frozen_free(&m->fz);
+  else if (m->has_dual) enc_free(&m->dual);
   if (m->has_nbm) enc_free(&m->nbm);
   tok_free(m->tk);
   memset(m, 0, sizeof *m);
@@ -338,7 +390,7 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     int32_t c1 = c0 + CHUNK < ds->n ? c0 + CHUNK : ds->n;
     memset(part, 0, (size_t)ds->n);
     for (int32_t i = c0; i < c1; i++) part[i] = !mask || mask[i];
-    if (use_dual) rk_dual_embed(&m->dual, m->tk, &m->dc, ds, part, threads, z);
+    if (use_dual) rk_model_dual_vectors(m, ds, part, threads, z);
     /* the notebook model's distributions (log-probabilities), one notebook at a time: its
      * activations are shared; before the slot ranker, or from its distributions after it */
     float **nlp = m->has_nbm ? ordo_calloc((size_t)(c1 - c0), sizeof *nlp) : NULL;

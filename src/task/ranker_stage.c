@@ -81,14 +81,16 @@ static int time_is_up(const rk_train_opts *o, double tstart) {
 
 int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
   enc_model *m = s->m;
+  ordo_params *P = m ? &m->params : s->params;
+  const char *unit = s->unit ? s->unit : "tok";
   trainer *tr = s->tr;
   const rk_train_opts *o = s->o;
   memset(res, 0, sizeof *res);
   res->best_tau = -2;
-  float *best = ordo_malloc(m->params.total * sizeof *best);
-  params_download(&m->params);
-  memcpy(best, m->params.data, m->params.total * sizeof *best);
-  rk_best_ckpt bck = {.params = &m->params, .best = best, .best_tau = &res->best_tau,
+  float *best = ordo_malloc(P->total * sizeof *best);
+  params_download(P);
+  memcpy(best, P->data, P->total * sizeof *best);
+  rk_best_ckpt bck = {.params = P, .best = best, .best_tau = &res->best_tau,
                       .micro_per_step = rk_micro_per_step(tr)};
   const int root = dist_is_root(o->dist);
   int64_t step = 0, start = 0;
@@ -144,7 +146,9 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
       if (s->metrics) {
         metrics_record_begin(s->metrics, step + 1);
         trainer_metrics_add(s->metrics, &ts_);
-        metrics_record_add(s->metrics, "tokens_per_s", tps);
+        char rate[48] = "tokens_per_s";
+        if (s->unit) snprintf(rate, sizeof rate, "%s_per_s", s->unit);
+        metrics_record_add(s->metrics, rate, tps);
         metrics_record_add(s->metrics, "epoch", ep + 1);
         if (metrics_record_end(s->metrics, e) != 0) {
           stop = 2;
@@ -152,7 +156,8 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
         }
       }
       char tail[160];
-      snprintf(tail, sizeof tail, "epoch %d/%d loss %.4f %.0f tok/s", ep + 1, s->epochs, loss, tps);
+      snprintf(tail, sizeof tail, "epoch %d/%d loss %.4f %.0f %s/s", ep + 1, s->epochs, loss, tps,
+               unit);
       progress_update(&pb, k + 1, tail);
       /* checkpoints inside an epoch only: a resumed run then always meets the epoch's end and
        * its validation, as the uninterrupted run did */
@@ -184,22 +189,23 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
     if (o->verbose) {
       char tau[32] = "not measured"; /* nothing held out */
       if (s->has_val) snprintf(tau, sizeof tau, "%.4f", tv);
-      fprintf(stderr, "%s epoch %d: %lld steps, mean loss %.4f, %.0f tok/s, val tau %s\n", s->name,
-              ep + 1, (long long)step, done ? lsum / (double)done : 0.0, toks / (ordo_time() - tep), tau);
+      fprintf(stderr, "%s epoch %d: %lld steps, mean loss %.4f, %.0f %s/s, val tau %s\n", s->name,
+              ep + 1, (long long)step, done ? lsum / (double)done : 0.0, toks / (ordo_time() - tep),
+              unit, tau);
     }
     if (tv > res->best_tau || !s->has_val) { /* nothing held out: keep the latest */
       res->best_tau = tv;
-      params_download(&m->params);
-      memcpy(best, m->params.data, m->params.total * sizeof *best);
+      params_download(P);
+      memcpy(best, P->data, P->total * sizeof *best);
       if (s->kept) s->kept(s->ctx);
-      if (root && enc_save(m, s->save_dir, e) != 0) {
+      if (root && (m ? enc_save(m, s->save_dir, e) : s->save(s->ctx, s->save_dir, e)) != 0) {
         stop = 2;
         break;
       }
     }
   }
-  memcpy(m->params.data, best, m->params.total * sizeof *best);
-  params_upload(&m->params);
+  memcpy(P->data, best, P->total * sizeof *best);
+  params_upload(P);
   tr->cfg.ckpt_dir = NULL, tr->write_extra = NULL, tr->extra_ctx = NULL;
   free(best);
   res->steps = step;

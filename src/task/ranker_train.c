@@ -49,6 +49,11 @@ rk_train_opts rk_train_defaults(void) {
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
   o.max_minutes = 75; /* a safety cap: 5 dual epochs of nb-public take about 40 minutes here */
+  o.init_frozen = -1; /* frozen on the CPU backends, fine-tuned on a GPU */
+  o.frozen_pool = RK_POOL_MEAN;
+  o.frozen_hidden = 256;
+  o.frozen_epochs = 10;
+  o.frozen_lr = 1e-3;
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
 }
@@ -634,11 +639,57 @@ static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float 
   return rc < 0 ? -1 : 0;
 }
 
+/* The frozen route's dual part (rk_frozen): the pretrained encoder of --init copied to
+ * DIR/frozen, the cell vectors of the training and held-out notebooks (from the cache there
+ * where the cells are the same, the rest computed and added to it), and the MLPs trained on
+ * them (DIR/dual/head.safetensors). */
+static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
+                        const uint8_t *dual_tr, const uint8_t *val, const rk_train_opts *o,
+                        const char *dir, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
+  const int root = dist_is_root(o->dist);
+  char tokp[4200], sub[4200], cache[4300];
+  snprintf(tokp, sizeof tokp, "%s/tokenizer.json", o->init);
+  snprintf(sub, sizeof sub, "%s/frozen", dir);
+  snprintf(cache, sizeof cache, "%s/cell_vectors.safetensors", sub);
+  if (rk_frozen_open(&rm->fz, o->init, tokp, o->frozen_pool, &o->dc, o->frozen_hidden, o->be, e) != 0)
+    return -1;
+  rm->dual_frozen = rm->has_dual = 1;
+  rm->fz.progress = o->verbose;
+  rm->fz.grow = 1;
+  rm->dc = o->dc;
+  rk_frozen_init_head(&rm->fz, o->init_seed);
+  if (rk_frozen_cache_load(&rm->fz, cache, e) != 0) return -1;
+  if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm->fz.enc, sub, e) != 0)) return -1;
+  if (o->verbose)
+    fprintf(stderr, "dual model (frozen): %s L%d H%d, %.2fM parameters kept as they are, %s "
+            "pooling, cells of %d/%d tokens; MLPs %d -> %d -> 2 x %d per side; %lld cell vectors "
+            "cached\n", rm->fz.enc.cfg.model_type, rm->fz.enc.cfg.num_hidden_layers,
+            rm->fz.in, params_count(&rm->fz.enc.params, 0) / 1e6, rk_pool_name(o->frozen_pool),
+            o->dc.md_tokens, o->dc.code_tokens, rm->fz.in, rm->fz.hidden, rm->fz.dim,
+            (long long)rm->fz.cache.n);
+  uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
+  for (int32_t i = 0; i < ds->n; i++) need[i] = train[i] || val[i];
+  float **x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
+  double t0 = ordo_time();
+  rk_frozen_vectors(&rm->fz, rm->tk, &rm->dc, ds, need, o->threads, x);
+  double dt = ordo_time() - t0;
+  if (o->verbose)
+    fprintf(stderr, "dual (frozen): cell vectors: %lld computed in %.1f s (%.1f cells/s), %lld "
+            "from the cache\n", (long long)rm->fz.computed, dt,
+            rm->fz.computed / (dt > 0 ? dt : 1e-9), (long long)rm->fz.reused);
+  int rc = root && rm->fz.computed > 0 ? rk_frozen_cache_save(&rm->fz, cache, e) : 0;
+  if (rc == 0) rc = rk_frozen_train(&rm->fz, ds, x, dual_tr, val, o, dir, met, res, e);
+  for (int32_t i = 0; i < ds->n; i++) free(x[i]);
+  free(x), free(need);
+  return rc;
+}
+
 /* Every trained part's weights in one number, to check that the ranks agree. */
 static uint64_t model_checksum(rk_model *rm) {
-  enc_model *parts[3] = {rm->has_dual ? &rm->dual : NULL, rm->has_point ? &rm->enc : NULL,
-                         rm->has_nbm ? &rm->nbm : NULL};
+  enc_model *parts[3] = {rm->has_dual && !rm->dual_frozen ? &rm->dual : NULL,
+                         rm->has_point ? &rm->enc : NULL, rm->has_nbm ? &rm->nbm : NULL};
   uint64_t h = params_checksum(&rm->slot.params);
+  if (rm->dual_frozen) h = h * 0x100000001b3ULL ^ params_checksum(&rm->fz.params);
   for (int k = 0; k < 3; k++)
     if (parts[k]) {
       params_download(&parts[k]->params); /* the host image of the working copy */
@@ -655,6 +706,9 @@ int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
     snprintf(sub[k], sizeof sub[k], "%s/%s", dir, subs[k]);
     resumable |= ckpt_exists(sub[k]);
   }
+  char cache[4200]; /* a frozen route's cell vectors: a rerun reuses them */
+  snprintf(cache, sizeof cache, "%s/frozen/cell_vectors.safetensors", dir);
+  resumable |= ordo_is_file(cache);
   if (ordo_out_dir_check(dir, force || resumable, e) != 0) return -1;
   for (int k = 0; k < 2; k++)
     if (ckpt_check_dir(sub[k], e) != 0) return -1;
@@ -737,6 +791,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(sub, sizeof sub, "%s/dual", dir);
     if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0)) goto done;
     if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
+  } else if (o->dual && o->init &&
+             (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen)) {
+    if (frozen_stage(&rm, ds, train, dual_tr, val, o, dir, metp, res, e) != 0) goto done;
   } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
     if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
@@ -812,7 +869,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
     for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] || val[i];
     z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
-    rk_dual_embed(&rm.dual, rm.tk, &rm.dc, ds, need, threads, z);
+    rk_model_dual_vectors(&rm, ds, need, threads, z);
     for (int32_t i = 0; i < ds->n; i++) {
       if (!z[i]) continue;
       const nb_notebook *nb = &ds->nbs[i];

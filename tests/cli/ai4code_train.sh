@@ -165,7 +165,7 @@ expect_text "$T/err" "slot"
 expect_rc 0 "$ORDO" train --corpus "$T/ds/train" --tokenizer "$T/m/tokenizer.json" --model-type albert \
   --embedding-size 16 --layers 2 --hidden 32 --heads 2 --intermediate 64 --seq 32 --batch 4 --steps 2 \
   --threads 1 --out "$T/alb"
-expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/malb" "${TINY[@]}" --init "$T/alb"
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/malb" "${TINY[@]}" --init "$T/alb" --init-route finetune
 expect_text "$T/err" "albert.pooler.weight not in the checkpoint: newly initialized"
 tr -d ' \t\n' <"$T/malb/dual/config.json" | grep -q '"model_type":"albert"' && ok || bad "dual encoder not ALBERT"
 
