@@ -505,6 +505,8 @@ typedef struct rk_stage_result {
 } rk_stage_result;
 
 int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e);
+/* A dual stage's figures (its best held-out tau, steps, time and losses) into the train result. */
+void rk_dual_result(rk_train_result *res, const rk_stage_result *sr);
 
 /* Data parallelism of the stages (rk_train_opts.dist): the micro-batches of a step over all ranks
  * (ranks x accumulation) and the first of them this rank computes. */

@@ -221,11 +221,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                    .epoch_begin = dual_epoch_begin, .step = dual_step, .validate = dual_validate};
     rk_stage_result sr;
     rc = rk_stage_run(&st, &sr, e);
-    res->tau_dual = sr.best_tau;
-    res->dual_steps = sr.steps;
-    res->seconds_dual = sr.seconds;
-    res->dual_loss_first = sr.loss_first;
-    res->dual_loss_last = sr.loss_last;
+    rk_dual_result(res, &sr);
   }
   for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
   free(slots), free(nbs), free(grp), free(order), free(n_grp), free(ids), free(msk), free(tt), free(dscore);

@@ -247,11 +247,7 @@ int rk_frozen_train(rk_frozen *f, const nb_dataset *ds, float *const *x, const u
                  .epoch_begin = head_epoch_begin, .step = head_step, .validate = head_validate};
   rk_stage_result sr;
   rc = rk_stage_run(&st, &sr, e);
-  res->tau_dual = sr.best_tau;
-  res->dual_steps = sr.steps;
-  res->seconds_dual = sr.seconds;
-  res->dual_loss_first = sr.loss_first;
-  res->dual_loss_last = sr.loss_last;
+  rk_dual_result(res, &sr);
   free(val_mine);
   trainer_free(&tr);
 out:

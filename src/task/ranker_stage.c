@@ -212,3 +212,11 @@ int rk_stage_run(const rk_stage *s, rk_stage_result *res, ordo_err *e) {
   res->seconds = ordo_time() - tstart;
   return stop == 2 ? -1 : 0;
 }
+
+void rk_dual_result(rk_train_result *res, const rk_stage_result *sr) {
+  res->tau_dual = sr->best_tau;
+  res->dual_steps = sr->steps;
+  res->seconds_dual = sr->seconds;
+  res->dual_loss_first = sr->loss_first;
+  res->dual_loss_last = sr->loss_last;
+}
