@@ -1003,6 +1003,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     dist_bcast_bytes(o->dist, taus, (int64_t)sizeof taus, "decoding figures"); /* rank 0 chooses */
     double t_med = taus[0], t_joint = taus[1];
     res->tau_median = t_med, res->tau_joint = t_joint;
+    res->tau_slot = t_med; /* the kept model's figure is this final pass's, as predict gives it */
     if (t_joint > t_med) {
       rm.decode_joint = 1;
       res->tau_slot = t_joint;

@@ -45,6 +45,7 @@ expect_text "$T/err" "--device: unknown device 'tpu'"
 # ---- train, predict, score ----
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" "${TINY[@]}"
 expect_text "$T/out" "kendall_tau: "
+train_tau=$(sed -n 's/^kendall_tau: //p' "$T/out")
 expect_text "$T/out" "pointwise: 4 steps"
 expect_text "$T/out" "dual: "
 for f in ranker.json config.json model.safetensors tokenizer.json dual/config.json dual/model.safetensors \
@@ -63,6 +64,11 @@ for t in "Kendall tau per epoch" "Kendall tau by notebook length" "Held-out note
          "Stage <code>dual</code>" "Stage <code>slot</code>"; do
   expect_text "$T/report.html" "$t"
 done
+# the figure training prints is the kept model's, as predict gives it on the same held-out notebooks
+expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub_val.csv" --threads 1 \
+  --split val --val-frac 0.25 --seed 3
+[ "$(sed -n 's/^kendall_tau: //p' "$T/out")" = "$train_tau" ] && ok ||
+  bad "train printed kendall_tau $train_tau, predict --split val $(sed -n 's/^kendall_tau: //p' "$T/out")"
 expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub.csv" --threads 1
 expect_text "$T/out" "kendall_tau: "
 expect_text "$T/err" "notebooks/s"
