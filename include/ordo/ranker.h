@@ -512,6 +512,10 @@ void rk_dual_result(rk_train_result *res, const rk_stage_result *sr);
  * (ranks x accumulation) and the first of them this rank computes. */
 int rk_micro_per_step(const trainer *t);
 int rk_first_micro(const trainer *t);
+/* Micro-batch i of this rank within a step's notebooks [first, last), nb_per_micro notebooks each
+ * and the rank's micro-batches from first_micro on: the positions [*a, *b) (empty past last). */
+void rk_micro_span(int32_t first, int32_t last, int first_micro, int i, int nb_per_micro,
+                   int32_t *a, int32_t *b);
 /* Rank 0's held-out figures on every rank, so that every rank keeps the same epoch. */
 void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v);
 /* This rank's part of the held-out notebooks val: every world-th of them, from the rank's

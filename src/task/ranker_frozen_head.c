@@ -129,8 +129,8 @@ typedef struct head_stage {
 static float head_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)m, (void)step;
   head_stage *hs = ctx;
-  int32_t a = hs->first + (hs->first_micro + i) * hs->nb_per_micro;
-  int32_t b = a + hs->nb_per_micro < hs->last ? a + hs->nb_per_micro : hs->last;
+  int32_t a, b;
+  rk_micro_span(hs->first, hs->last, hs->first_micro, i, hs->nb_per_micro, &a, &b);
   float g = dloss / (float)hs->md_step;
   double loss = 0;
   for (int32_t k = a; k < b; k++) {

@@ -58,6 +58,12 @@ int rk_best_read_extra(rk_best_ckpt *pc, const char *dir, ordo_err *e) {
 int rk_micro_per_step(const trainer *t) { return dist_world(t->dist) * t->cfg.accum_steps; }
 int rk_first_micro(const trainer *t) { return dist_rank(t->dist) * t->cfg.accum_steps; }
 
+void rk_micro_span(int32_t first, int32_t last, int first_micro, int i, int nb_per_micro,
+                   int32_t *a, int32_t *b) {
+  *a = first + (first_micro + i) * nb_per_micro;
+  *b = *a + nb_per_micro < last ? *a + nb_per_micro : last;
+}
+
 void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v) {
   dist_bcast_bytes(o->dist, v, (int64_t)sizeof *v, "held-out figures");
 }

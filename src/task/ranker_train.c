@@ -442,8 +442,8 @@ typedef struct slot_task {
 static float slot_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)m, (void)step;
   slot_task *t = ctx;
-  int32_t a = t->first + (t->first_micro + i) * t->nb_per_micro;
-  int32_t b = a + t->nb_per_micro < t->last ? a + t->nb_per_micro : t->last;
+  int32_t a, b;
+  rk_micro_span(t->first, t->last, t->first_micro, i, t->nb_per_micro, &a, &b);
   float weight = 1.0f / (float)(t->last - t->first);
   double loss = 0;
   for (int32_t k = a; k < b; k++) {
