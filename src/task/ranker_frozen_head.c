@@ -39,15 +39,22 @@ static void side_rows(const nb_notebook *nb, int s, int *r0, int *R) {
   *R = s ? nb->n_md : nb->n_code;
 }
 
-void rk_frozen_head(const rk_frozen *f, const nb_notebook *nb, const float *x, float *z) {
-  float *h = ordo_malloc(((size_t)nb->n_cells * f->hidden + 1) * sizeof *h);
-  float *a = ordo_malloc(((size_t)nb->n_cells * f->hidden + 1) * sizeof *a);
+/* Both sides of a notebook: h, a (n_cells, hidden) and z (n_cells, 2 dim), rows in cell order. */
+static void heads_forward(const rk_frozen *f, const nb_notebook *nb, const float *x, float *h,
+                          float *a, float *z) {
   for (int s = 0; s < 2; s++) {
     int r0, R;
     side_rows(nb, s, &r0, &R);
     if (R > 0)
-      side_forward(f, s, x + (size_t)r0 * f->in, R, h, a, z + (size_t)r0 * 2 * f->dim);
+      side_forward(f, s, x + (size_t)r0 * f->in, R, h + (size_t)r0 * f->hidden,
+                   a + (size_t)r0 * f->hidden, z + (size_t)r0 * 2 * f->dim);
   }
+}
+
+void rk_frozen_head(const rk_frozen *f, const nb_notebook *nb, const float *x, float *z) {
+  float *h = ordo_malloc(((size_t)nb->n_cells * f->hidden + 1) * sizeof *h);
+  float *a = ordo_malloc(((size_t)nb->n_cells * f->hidden + 1) * sizeof *a);
+  heads_forward(f, nb, x, h, a, z);
   free(h), free(a);
 }
 
@@ -60,13 +67,7 @@ double rk_frozen_head_loss(rk_frozen *f, const nb_notebook *nb, const float *x,
   float *h = ordo_malloc((nh + 1) * sizeof *h), *a = ordo_malloc((nh + 1) * sizeof *a);
   float *z = ordo_malloc((nz + 1) * sizeof *z), *dz = ordo_calloc(nz + 1, sizeof *dz);
   float *da = ordo_malloc((nh + 1) * sizeof *da), *dh = ordo_malloc((nh + 1) * sizeof *dh);
-  for (int s = 0; s < 2; s++) {
-    int r0, R;
-    side_rows(nb, s, &r0, &R);
-    if (R > 0)
-      side_forward(f, s, x + (size_t)r0 * f->in, R, h + (size_t)r0 * f->hidden,
-                   a + (size_t)r0 * f->hidden, z + (size_t)r0 * 2 * f->dim);
-  }
+  heads_forward(f, nb, x, h, a, z);
   int32_t ns = nb->n_code + 1;
   float *lp = ordo_malloc(((size_t)nb->n_md * ns + 1) * sizeof *lp);
   double loss = 0;
