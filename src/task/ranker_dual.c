@@ -132,6 +132,7 @@ static void dual_rows_run(dual_rows *r, enc_model *enc) {
   } else { /* (n, T, L) states: the first row of each, or the mean over its real tokens */
     size_t per = (size_t)b.T * r->L;
     enc_read(enc, r->z, enc_hidden(enc), (size_t)r->n * per * sizeof(float));
+    double *acc = ordo_malloc((size_t)r->L * sizeof *acc);
     for (int k = 0; k < r->n; k++) {
       float *h = r->z + (size_t)k * per, *o = r->z + (size_t)k * r->L;
       if (r->pool == RK_POOL_FIRST) {
@@ -139,15 +140,15 @@ static void dual_rows_run(dual_rows *r, enc_model *enc) {
         continue;
       }
       int cnt = 0;
-      double *acc = ordo_calloc((size_t)r->L, sizeof *acc);
+      memset(acc, 0, (size_t)r->L * sizeof *acc);
       for (int t = 0; t < b.T; t++)
         if (b.mask[(size_t)k * b.T + t]) {
           cnt++;
           for (int j = 0; j < r->L; j++) acc[j] += h[(size_t)t * r->L + j];
         }
       for (int j = 0; j < r->L; j++) o[j] = (float)(acc[j] / (cnt ? cnt : 1));
-      free(acc);
     }
+    free(acc);
   }
   for (int k = 0; k < r->n; k++)
     memcpy(r->who[k], r->z + (size_t)k * r->L, (size_t)r->L * sizeof(float));
