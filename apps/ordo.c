@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
 #else
     const char *cuda = "";
 #endif
-    printf("ordo 0.1.0 (CPU: OpenBLAS + OpenMP%s%s, built for %s)\n",
+    printf("ordo 0.1.0 (CPU: OpenMP, products on %s%s%s, built for %s)\n", ops_cpu_products(),
            dist_available() ? "; multi-process: MPI" : "", cuda, ORDO_MARCH_NAME);
     return 0;
   }

@@ -3,7 +3,8 @@
  *
  * Each library is opened with dlopen(RTLD_LOCAL | RTLD_DEEPBIND), so OpenBLAS, BLIS and oneDNN, which export
  * the same BLAS symbols, never meet in one symbol table; a library that is not installed is
- * reported as absent. Every product is row-major C = op(A) op(B) in fp32, called from outside
+ * reported as absent. ordo's own AVX-512 products (cpu_sgemm) are linked in, present where the CPU
+ * has AVX-512F and ORDO_SGEMM does not say openblas. Every product is row-major C = op(A) op(B) in fp32, called from outside
  * any OpenMP region as the engine calls it; the libraries' results are compared with each
  * other (largest difference over the largest entry). For each shape the libraries take turns, and the best
  * of --reps repetitions counts, so that load changes hit them alike.
@@ -21,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cpu/cpu_ops.h"
+
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 typedef void (*cblas_sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int,
                                float, float *, int);
@@ -33,6 +36,7 @@ typedef struct lib {
   void *h;
   cblas_sgemm_fn cblas;
   dnnl_sgemm_fn dnnl;
+  int own; /* ordo's own AVX-512 products (cpu_sgemm), linked in */
 } lib;
 
 /* One product of the step: M x N output, K inner, operands transposed or not, and how many
@@ -50,7 +54,9 @@ static double now(void) {
 
 static void gemm(const lib *l, const shape *s, const float *A, const float *B, float *C) {
   int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
-  if (l->cblas)
+  if (l->own)
+    cpu_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, NULL, C, s->N);
+  else if (l->cblas)
     l->cblas(ROW_MAJOR, s->ta ? TRANS : NO_TRANS, s->tb ? TRANS : NO_TRANS, s->M, s->N, s->K, 1.0f, A, lda, B,
              ldb, 0.0f, C, s->N);
   else
@@ -73,13 +79,18 @@ int main(int argc, char **argv) {
   }
   omp_set_num_threads(threads);
   lib libs[] = {
-      {"OpenBLAS", "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0", NULL, NULL, NULL},
-      {"BLIS", "/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4", NULL, NULL, NULL},
-      {"oneDNN", "libdnnl.so.2", NULL, NULL, NULL},
+      {"OpenBLAS", "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0", NULL, NULL, NULL, 0},
+      {"BLIS", "/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4", NULL, NULL, NULL, 0},
+      {"oneDNN", "libdnnl.so.2", NULL, NULL, NULL, 0},
+      {"ordo AVX-512", NULL, NULL, NULL, NULL, 1},
   };
   int nl = (int)(sizeof libs / sizeof *libs);
   for (int k = 0; k < nl; k++) {
     lib *l = &libs[k];
+    if (l->own) { /* present where cpu_sgemm takes the AVX-512 products */
+      l->h = cpu_sgemm_is_avx512() ? (void *)l : NULL;
+      continue;
+    }
     l->h = dlopen(l->path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
     if (!l->h) continue;
     if (k == 2) l->dnnl = (dnnl_sgemm_fn)dlsym(l->h, "dnnl_sgemm");

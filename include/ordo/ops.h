@@ -291,8 +291,13 @@ typedef struct ordo_backend {
 /* The plain float32 reference kernels: simple loops, the truth the fast paths are tested
  * against. Host memory; no context (ctx NULL). */
 const ordo_ops *ops_cpu_ref(void);
-/* The fast CPU backend (OpenBLAS + OpenMP). Host memory; no context (ctx NULL). */
+/* The fast CPU backend (OpenMP; its products on AVX-512 where the CPU has it, else OpenBLAS).
+ * Host memory; no context (ctx NULL). */
 const ordo_ops *ops_cpu(void);
+/* What the fast CPU backend multiplies matrices with on this machine: "AVX-512" (ordo's own
+ * products: the same bits for any thread count) or "OpenBLAS" (no AVX-512, or ORDO_SGEMM=openblas
+ * in the environment). */
+const char *ops_cpu_products(void);
 /* The CPU backends as ordo_backend values. */
 ordo_backend backend_cpu(void);
 ordo_backend backend_cpu_ref(void);

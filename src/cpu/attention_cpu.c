@@ -21,7 +21,6 @@
  * the softmax backward needs. The mask is never stored: backward draws it again, once to
  * rebuild Pd for dV and once to mask dP (scratch holds one T x T matrix per pair, and the two
  * are needed at different times). p == 0 skips all of it and runs today's code unchanged. */
-#include <cblas.h>
 #include <math.h>
 
 #include "cpu/cpu_ops.h"
@@ -105,8 +104,7 @@ void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, fl
     float *P = att + (int64_t)bh * T * T;
     const int32_t *m = mask ? mask + (int64_t)b * T : NULL;
     /* P (T, T) = scale * Q (T, hs) @ K^T (hs, T) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, ld, k, ld, 0.0f, P,
-                T);
+    cpu_sgemm(0, 1, T, T, hs, scale, q, ld, k, ld, 0.0f, NULL, P, T);
     if (bias) {
       const float *bh_bias = bias + (int64_t)h * T * T;
 #pragma omp simd
@@ -125,8 +123,7 @@ void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, fl
       Pv = Pd;
     }
     /* out head h (T, hs, row stride C) = Pv (T, T) @ V (T, hs) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, Pv, T, v, ld, 0.0f,
-                out + (int64_t)b * T * C + h * hs, C);
+    cpu_sgemm(0, 0, T, hs, T, 1.0f, Pv, T, v, ld, 0.0f, NULL, out + (int64_t)b * T * C + h * hs, C);
   }
 }
 
@@ -160,16 +157,12 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, flo
     if (p > 0.0f) {
       /* dV first, from Pd rebuilt in scratch, which dP then overwrites */
       att_dropout_apply(dS, P, p, dscale, seed, moff, (int64_t)T * T);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dS, T, dO, C, beta,
-                  dv, ld);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f,
-                  dS, T);
+      cpu_sgemm(1, 0, T, hs, T, 1.0f, dS, T, dO, C, beta, NULL, dv, ld);
+      cpu_sgemm(0, 1, T, T, hs, 1.0f, dO, C, v, ld, 0.0f, NULL, dS, T);
       att_dropout_apply(dS, dS, p, dscale, seed, moff, (int64_t)T * T);
     } else {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, ld, 0.0f,
-                  dS, T);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, beta,
-                  dv, ld);
+      cpu_sgemm(0, 1, T, T, hs, 1.0f, dO, C, v, ld, 0.0f, NULL, dS, T);
+      cpu_sgemm(1, 0, T, hs, T, 1.0f, P, T, dO, C, beta, NULL, dv, ld);
     }
     for (int t = 0; t < T; t++) {
       const float *pr = P + (int64_t)t * T;
@@ -179,10 +172,8 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, flo
 #pragma omp simd
       for (int u = 0; u < T; u++) s[u] = pr[u] * (s[u] - pdp);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T, k, ld, beta,
-                dq, ld);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T, q, ld, beta, dk,
-                ld);
+    cpu_sgemm(0, 0, T, hs, T, scale, dS, T, k, ld, beta, NULL, dq, ld);
+    cpu_sgemm(1, 0, T, hs, T, scale, dS, T, q, ld, beta, NULL, dk, ld);
   }
   if (dbias) {
     /* each pair's dS stays in its scratch slice: summed over the batch in batch order, the
@@ -209,14 +200,12 @@ void attention_cached_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *
 #pragma omp parallel for schedule(static)
   for (int h = 0; h < NH; h++) {
     float *P = att + (int64_t)h * Tq * Tk;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs, scale, q + h * hs, ldq,
-                k + h * hs, ldkv, 0.0f, P, Tk);
+    cpu_sgemm(0, 1, Tq, Tk, hs, scale, q + h * hs, ldq, k + h * hs, ldkv, 0.0f, NULL, P, Tk);
     for (int i = 0; i < Tq; i++) {
       int nk = Tk - Tq + i + 1; /* keys up to the query's own position */
       softmax_row_masked(P + (int64_t)i * Tk, NULL, nk);
       for (int u = nk; u < Tk; u++) P[(int64_t)i * Tk + u] = 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk, 1.0f, P, Tk, v + h * hs,
-                ldkv, 0.0f, out + h * hs, C);
+    cpu_sgemm(0, 0, Tq, hs, Tk, 1.0f, P, Tk, v + h * hs, ldkv, 0.0f, NULL, out + h * hs, C);
   }
 }

@@ -101,6 +101,15 @@ void cpu_colsum_add(float *dst, const float *src, int N, int OUT);
  * rows in order over it: each column is summed row by row whatever the thread count, and each
  * thread reads one contiguous piece of every row. */
 void cpu_thread_cols(int C, int block, int *c0, int *c1);
+/* Row-major C = alpha op(A) op(B) + beta C (cblas_sgemm's arguments; ta, tb 0 or 1), or with a
+ * bias (N floats) C = alpha op(A) op(B) + bias, C not read. ordo's AVX-512 products where the CPU
+ * has them, OpenBLAS otherwise (matmul_cpu.c). Inside a parallel region it runs on the calling
+ * thread alone. */
+void cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, const float *bias, float *C, int ldc);
+/* 1 when cpu_sgemm takes ordo's AVX-512 products (built, the CPU has AVX-512F, ORDO_SGEMM is not
+ * "openblas"), decided at the first call. */
+int cpu_sgemm_is_avx512(void);
 void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
