@@ -53,7 +53,7 @@ static void pack_b_panel(float *dst, const float *B, int ldb, int tb, int k0, in
     }
   } else {
     /* op(B)(k, j) = B[j * ldb + k]: each of the panel's columns is a contiguous row of B, so each
-     * row of the panel is gathered (column offsets j ldb; ldb < 2^26, so 32 ldb fits an int) */
+     * row of the panel is gathered (offsets j ldb: sgemm_avx512 checks that 31 ldb fits an int) */
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -204,6 +204,8 @@ int sgemm_avx512(int ta, int tb, int M, int N, int K, float alpha, const float *
       }
     return 0;
   }
+  /* a transposed B is gathered with 32-bit offsets up to 31 ldb */
+  if (tb && (int64_t)ldb * (NR - 1) > INT32_MAX) return -1;
   const int KC = kc_block(K), np = (N + NR - 1) / NR, mt = (M + MR - 1) / MR;
   int failed = 0;
   /* Threads take column panels when there are enough of them, else row tiles. Every thread has
