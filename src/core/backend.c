@@ -41,6 +41,7 @@ int ordo_backend_open(ordo_backend *be, const char *device, ordo_err *e) {
 #ifdef ORDO_HAVE_CUDA
     return backend_cuda_open(be, index, e);
 #else
+    (void)index; /* the index is checked even where no CUDA backend can use it */
     return ordo_fail(e, "device cuda: this build has no CUDA backend (configure with -DORDO_CUDA=ON)");
 #endif
   }
