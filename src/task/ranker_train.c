@@ -54,6 +54,7 @@ rk_train_opts rk_train_defaults(void) {
   o.frozen_hidden = 256;
   o.frozen_epochs = 10;
   o.frozen_lr = 1e-3;
+  o.dual_folds = -1; /* RK_DUAL_FOLDS on the frozen route */
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
 }
@@ -641,11 +642,13 @@ static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float 
 
 /* The frozen route's dual part (rk_frozen): the pretrained encoder of --init copied to
  * DIR/frozen, the cell vectors of the training and held-out notebooks (from the cache there
- * where the cells are the same, the rest computed and added to it), and the MLPs trained on
- * them (DIR/dual/head.safetensors). */
+ * where the cells are the same, the rest computed and added to it), with folds > 1 the
+ * cross-fitted MLPs (rk_frozen_cross_fit: the out-of-fold vectors of the dual_tr notebooks into
+ * z), and the MLPs trained on all dual_tr notebooks (DIR/dual/head.safetensors). */
 static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
-                        const uint8_t *dual_tr, const uint8_t *val, const rk_train_opts *o,
-                        const char *dir, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
+                        const uint8_t *dual_tr, const int32_t *fold, int folds,
+                        const uint8_t *val, const rk_train_opts *o, const char *dir,
+                        ordo_metrics *met, rk_train_result *res, float **z, ordo_err *e) {
   const int root = dist_is_root(o->dist);
   char tokp[4200], sub[4200], cache[4300];
   snprintf(tokp, sizeof tokp, "%s/tokenizer.json", o->init);
@@ -678,7 +681,10 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
             "from the cache\n", (long long)rm->fz.computed, dt,
             rm->fz.computed / (dt > 0 ? dt : 1e-9), (long long)rm->fz.reused);
   int rc = root && rm->fz.computed > 0 ? rk_frozen_cache_save(&rm->fz, cache, e) : 0;
-  if (rc == 0) rc = rk_frozen_train(&rm->fz, ds, x, dual_tr, val, o, dir, met, res, e);
+  if (rc == 0 && folds > 1)
+    rc = rk_frozen_cross_fit(&rm->fz, ds, x, dual_tr, fold, folds, val, o, dir, met, z, e);
+  if (rc == 0 && folds > 1) rk_frozen_init_head(&rm->fz, o->init_seed);
+  if (rc == 0) rc = rk_frozen_train(&rm->fz, RK_HEAD_ALL, ds, x, dual_tr, val, o, dir, met, res, e);
   for (int32_t i = 0; i < ds->n; i++) free(x[i]);
   free(x), free(need);
   return rc;
@@ -696,6 +702,30 @@ static uint64_t model_checksum(rk_model *rm) {
       h = h * 0x100000001b3ULL ^ params_checksum(&parts[k]->params);
     }
   return h;
+}
+
+/* The cross-fitting folds of the training notebooks (nb_folds into *fold, allocated here):
+ * their count, 0 for none, -1 on an error. The default on a small dataset takes as many folds
+ * as it has units (none below 2); asked for, fewer units than folds is an error. */
+static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8_t *train,
+                       int frozen, int32_t **fold, ordo_err *e) {
+  int folds = o->dual_folds < 0 ? (frozen ? RK_DUAL_FOLDS : 0) : o->dual_folds;
+  if (folds > 1 && !frozen)
+    return ordo_fail(e, "--dual-folds %d: cross-fitting is for the frozen route's MLPs (--init "
+                     "on the CPU, or --init-route frozen)", folds);
+  if (folds < 2) return 0;
+  *fold = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof **fold);
+  int got = nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
+  if (got < folds && o->dual_folds > 0) {
+    free(*fold), *fold = NULL;
+    return ordo_fail(e, "--dual-folds %d: the training side holds only %d %s to deal out", folds,
+                     got, nb_split_unit(ds, o->split_by));
+  }
+  if (got < folds) {
+    folds = got > 1 ? got : 0;
+    if (folds > 1) nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
+  }
+  return folds;
 }
 
 int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
@@ -720,6 +750,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   res->tau_nbm = res->tau_with_nbm = res->tau_median = res->tau_joint = -1;
+  res->tau_fold_all = res->tau_fold_mean = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
   const int root = dist_is_root(o->dist); /* the one rank that writes */
   if (root && ordo_dir_ensure(dir, e) != 0) return -1;
@@ -753,6 +784,14 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rk_lex *sims = NULL;
   float **z = NULL; /* the dual encoder's cell vectors of the slot model's and held-out notebooks */
   ai4_tfidf tf = {0};
+  const int frozen = o->dual && o->init && !o->dual_from &&
+                     (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen);
+  int32_t *fold = NULL; /* cross-fitting's fold of each training notebook */
+  int folds = train_folds(ds, o, train, frozen, &fold, e);
+  if (folds < 0) {
+    free(val), free(train);
+    return -1;
+  }
   ordo_metrics met, *metp = root ? &met : NULL;
   if (root && metrics_open(&met, dir, e) != 0) {
     free(val), free(train);
@@ -769,18 +808,20 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   /* the slot MLP with learned evidence trains on the first slot_max_nb notebooks of the
    * training side (at most a fifth of it when a dual encoder is trained); the dual encoder on
-   * the others, the lexical slot MLP on all of them */
+   * the others, the lexical slot MLP on all of them. With cross-fitted MLPs (the frozen route)
+   * every part trains on all of them: the evidence of each is out of fold */
   slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   dual_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   {
-    int32_t n_slot = o->slot_max_nb > 0 && o->slot_max_nb < n_tr ? o->slot_max_nb : n_tr;
-    if (o->dual && o->slot_max_nb > 0 && n_slot > n_tr / 5) n_slot = n_tr / 5 > 0 ? n_tr / 5 : 1;
+    int32_t n_slot = o->slot_max_nb > 0 && o->slot_max_nb < n_tr && folds < 2 ? o->slot_max_nb : n_tr;
+    if (o->dual && o->slot_max_nb > 0 && folds < 2 && n_slot > n_tr / 5) n_slot = n_tr / 5 > 0 ? n_tr / 5 : 1;
     for (int32_t i = 0, k = 0; i < ds->n; i++) {
       if (!train[i]) continue;
       if (k < n_slot) slot_tr[i] = 1, k++;
-      dual_tr[i] = !slot_tr[i] || o->slot_max_nb <= 0 || n_tr == 1;
+      dual_tr[i] = !slot_tr[i] || o->slot_max_nb <= 0 || n_tr == 1 || folds > 1;
     }
   }
+  z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
   if (o->dual && o->dual_from) {
     /* an encoder trained before (on the same split and seed, so the slot model's notebooks are
      * still unseen by it), taken as it is */
@@ -791,9 +832,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(sub, sizeof sub, "%s/dual", dir);
     if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0)) goto done;
     if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
-  } else if (o->dual && o->init &&
-             (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen)) {
-    if (frozen_stage(&rm, ds, train, dual_tr, val, o, dir, metp, res, e) != 0) goto done;
+  } else if (frozen) {
+    if (frozen_stage(&rm, ds, train, dual_tr, fold, folds, val, o, dir, metp, res, z, e) != 0)
+      goto done;
   } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
     if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
@@ -867,8 +908,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     /* the dual encoder's evidence on the notebooks the slot model trains and validates on */
     double t0 = ordo_time();
     uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
-    for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] || val[i];
-    z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+    for (int32_t i = 0; i < ds->n; i++) need[i] = (slot_tr[i] || val[i]) && !z[i]; /* not out of fold */
     rk_model_dual_vectors(&rm, ds, need, threads, z);
     for (int32_t i = 0; i < ds->n; i++) {
       if (!z[i]) continue;
@@ -955,7 +995,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
     if (root && rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
   }
-  if (o->nbm && o->nbm_over_slot && z) {
+  if (o->nbm && o->nbm_over_slot && rm.has_dual) {
     /* over the kept slot ranker's distributions: kept as the model's last stage when it
      * validates better */
     double t0 = ordo_time();
@@ -994,30 +1034,54 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   /* the decoding: weighted medians, or the minimum of expected inversions over all cells, chosen
    * on the held-out notebooks (the medians when nothing is held out) */
   rk_md_order_fit(&rm.mdo, ds, train);
+  rm.fold_mean = rm.fz.folds > 1; /* with nothing held out: the mean over the folds' MLPs */
   if (n_val > 0) {
-    /* the kept model's held-out predictions, as `ordo ai4code predict` makes them */
-    float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
-    rm.alt_pos = ordo_calloc((size_t)ds->n, sizeof *rm.alt_pos);
-    rk_predict_positions(&rm, ds, val, threads, pos);
-    double taus[2] = {rk_tau_of_positions(ds, val, pos), rk_tau_of_positions(ds, val, rm.alt_pos)};
-    dist_bcast_bytes(o->dist, taus, (int64_t)sizeof taus, "decoding figures"); /* rank 0 chooses */
-    double t_med = taus[0], t_joint = taus[1];
-    res->tau_median = t_med, res->tau_joint = t_joint;
-    res->tau_slot = t_med; /* the kept model's figure is this final pass's, as predict gives it */
-    if (t_joint > t_med) {
-      rm.decode_joint = 1;
-      res->tau_slot = t_joint;
-      for (int32_t i = 0; i < ds->n; i++) {
-        float *t = pos[i];
-        pos[i] = rm.alt_pos[i], rm.alt_pos[i] = t;
+    /* the kept model's held-out predictions, as `ordo ai4code predict` makes them: with each
+     * decoding, and with cross-fitted MLPs from the MLPs trained on all and from the mean over
+     * the folds' (res->tau_fold_all, tau_fold_mean); the best is kept */
+    float **pos = NULL;
+    int n_ways = rm.fz.folds > 1 ? 2 : 1, best_way = 0, best_joint = 0;
+    for (int way = 0; way < n_ways; way++) {
+      rm.fold_mean = way;
+      float **p = ordo_calloc((size_t)ds->n, sizeof *p);
+      rm.alt_pos = ordo_calloc((size_t)ds->n, sizeof *rm.alt_pos);
+      rm.decode_joint = 0;
+      rk_predict_positions(&rm, ds, val, threads, p);
+      double taus[2] = {rk_tau_of_positions(ds, val, p), rk_tau_of_positions(ds, val, rm.alt_pos)};
+      dist_bcast_bytes(o->dist, taus, (int64_t)sizeof taus, "decoding figures"); /* rank 0 chooses */
+      int joint = taus[1] > taus[0];
+      if (joint)
+        for (int32_t i = 0; i < ds->n; i++) {
+          float *t = p[i];
+          p[i] = rm.alt_pos[i], rm.alt_pos[i] = t;
+        }
+      for (int32_t i = 0; i < ds->n; i++) free(rm.alt_pos[i]);
+      free(rm.alt_pos);
+      rm.alt_pos = NULL;
+      if (n_ways > 1) {
+        *(way ? &res->tau_fold_mean : &res->tau_fold_all) = taus[joint];
+        if (o->verbose)
+          fprintf(stderr, "cross-fitted MLPs, predictions from %s: %.4f\n",
+                  way ? "the mean over the folds' MLPs" : "the MLPs trained on all", taus[joint]);
+      }
+      if (way == 0 || taus[joint] > res->tau_slot) {
+        /* the kept model's figure is this final pass's, as predict gives it */
+        res->tau_median = taus[0], res->tau_joint = taus[1], res->tau_slot = taus[joint];
+        best_way = way, best_joint = joint;
+        if (pos)
+          for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+        free(pos);
+        pos = p;
+      } else {
+        for (int32_t i = 0; i < ds->n; i++) free(p[i]);
+        free(p);
       }
     }
+    rm.fold_mean = best_way, rm.decode_joint = best_joint;
     if (o->verbose)
       fprintf(stderr, "decoding: weighted medians %.4f, fewest expected inversions over all cells "
-              "%.4f: keeping %s\n", t_med, t_joint, rm.decode_joint ? "the latter" : "the medians");
-    for (int32_t i = 0; i < ds->n; i++) free(rm.alt_pos[i]);
-    free(rm.alt_pos);
-    rm.alt_pos = NULL;
+              "%.4f: keeping %s\n", res->tau_median, res->tau_joint,
+              rm.decode_joint ? "the latter" : "the medians");
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/heldout.jsonl", dir);
     int hrc = root ? rk_heldout_write(ds, val, pos, hp, e) : 0;
@@ -1046,6 +1110,6 @@ done:
   if (have_dtr) trainer_free(&dtr);
   if (root) metrics_close(&met);
   rk_model_free(&rm);
-  free(val), free(train), free(slot_tr), free(dual_tr);
+  free(val), free(train), free(slot_tr), free(dual_tr), free(fold);
   return rc;
 }
