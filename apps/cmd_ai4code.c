@@ -421,6 +421,9 @@ static void train_usage(FILE *f) {
           "                        models train on all of them (without: on --slot-max-nb notebooks\n"
           "                        kept from the MLPs); predictions come from the MLPs trained on all\n"
           "                        or from the mean over the folds', as the held-out side prefers\n"
+          "  --no-dense-features   on the frozen route the slot model with evidence also reads the\n"
+          "                        cosine similarities of the pretrained cell vectors (markdown to\n"
+          "                        the code around each slot, code to code); this leaves them out\n"
           "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
           "                        same split and seed) instead of training one\n"
           "  --no-notebook         no notebook-level model\n"
@@ -563,6 +566,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--frozen-hidden", &bad))) bad = parse_int(v, "--frozen-hidden", 1, 65536, &o.frozen_hidden) != 0;
     else if ((v = flag_value(argc, argv, &i, "--frozen-epochs", &bad))) bad = parse_int(v, "--frozen-epochs", 1, 100000, &o.frozen_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--frozen-lr", &bad))) bad = parse_double(v, "--frozen-lr", 0, 1, &o.frozen_lr) != 0;
+    else if (strcmp(argv[i], "--no-dense-features") == 0) o.dense_feats = 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-folds", &bad))) {
       bad = parse_int(v, "--dual-folds", 0, RK_MAX_FOLDS, &o.dual_folds) != 0;
       if (!bad && o.dual_folds == 1)

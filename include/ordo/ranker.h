@@ -71,7 +71,12 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
                      const char *path, ordo_err *e);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 48
+/* Features 0..RK_NFEAT_LEX - 1 are lexical and learned evidence read as slot distributions; the
+ * rest (RK_NFEAT_DENSE) are similarities of a pretrained encoder's cell vectors (rk_lex.dcos,
+ * dadj), zero where there are none. Models saved before the dense ones have RK_NFEAT_LEX. */
+#define RK_NFEAT_LEX 48
+#define RK_NFEAT_DENSE 9
+#define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE)
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
  * of markdown cells, the sum of relative true slots (s / n_code) and the count. */
@@ -109,11 +114,16 @@ typedef struct rk_lex {
   float *dual;     /* (n_md, n_code + 1) the dual encoder's slot log-probabilities, or NULL
                       (learned evidence, set by the caller: see rk_dual_logprobs) */
   float *nbm;      /* (n_md, n_code + 1) the notebook-level model's, or NULL (rk_nbm_logprobs) */
+  float *dcos;     /* (n_md, n_code) cosine of the pretrained encoder's markdown and code cell
+                      vectors, or NULL (rk_lex_dense: the frozen route) */
+  float *dadj;     /* (n_code + 1) the same of code s-1 and code s; 1 at s = 0, n_code */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb);
 void rk_lex_free(rk_lex *l);
+/* dcos and dadj of l from a notebook's encoder cell vectors x (n_cells, in), code cells first. */
+void rk_lex_dense(rk_lex *l, const nb_notebook *nb, const float *x, int in);
 
 /* A notebook's features for every (markdown, slot): feats (n_md, n_code + 1, RK_NFEAT).
  * point_pos (n_md) relative slot predictions of a pointwise model in [0, 1], or NULL. */
@@ -126,6 +136,7 @@ typedef struct rk_slot_model {
   int use_point; /* trained with a pointwise model's positions as a feature */
   int use_dual;  /* trained with the dual encoder's slot log-probabilities (rk_lex.dual) */
   int use_nbm;   /* ... with the notebook-level model's in their place (rk_lex.nbm) */
+  int use_dense; /* ... with the pretrained encoder's similarities (rk_lex.dcos, dadj) */
   ordo_params params; /* "w1" (hidden, RK_NFEAT), "b1" (hidden), "w2" (1, hidden), "b2" (1) */
   int w1, b1, w2, b2;
   const ordo_ops *ops;
@@ -431,6 +442,8 @@ typedef struct rk_train_opts {
                      and the notebook model train on all of them. 0: none (the slot model with
                      evidence on slot_max_nb notebooks the MLPs did not see); -1: RK_DUAL_FOLDS on
                      the frozen route, none on the others */
+  int dense_feats; /* the frozen route: the slot model with evidence reads the similarities of
+                      the pretrained encoder's cell vectors too (rk_lex.dcos, dadj) */
   /* dual (cell-pair) encoder: 0 = none. It trains on the training notebooks that the slot model
    * with its evidence does not (those are the first slot_max_nb), so that the slot model learns
    * how far to trust it on notebooks it has not seen */

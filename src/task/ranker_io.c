@@ -26,6 +26,7 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
   cJSON_AddBoolToObject(s, "use_point", m->slot.use_point);
   cJSON_AddBoolToObject(s, "use_dual", m->slot.use_dual);
   cJSON_AddBoolToObject(s, "use_notebook", m->slot.use_nbm);
+  cJSON_AddBoolToObject(s, "use_dense", m->slot.use_dense);
   cJSON_AddBoolToObject(s, "use_prior", m->has_prior);
   const ordo_params *p = &m->slot.params;
   cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
@@ -224,14 +225,28 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
     ordo_fail(e, "%s: \"slot\": expected an object", path);
     goto done;
   }
-  if (get_int(s, "features", path, RK_NFEAT, RK_NFEAT, &feats, e) != 0) goto done;
+  if (get_int(s, "features", path, RK_NFEAT_LEX, RK_NFEAT, &feats, e) != 0) goto done;
+  if (feats != RK_NFEAT_LEX && feats != RK_NFEAT) {
+    ordo_fail(e, "%s: \"features\": expected %d (or %d, models made before the dense ones)", path,
+              RK_NFEAT, RK_NFEAT_LEX);
+    goto done;
+  }
   if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;
   rk_slot_init(&m->slot, hidden, ops_cpu_ref());
   m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));
   m->slot.use_dual = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_dual"));
   m->slot.use_nbm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_notebook"));
+  m->slot.use_dense = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_dense"));
   ordo_params *p = &m->slot.params;
-  if (get_floats(s, "w1", path, params_data(p, m->slot.w1), hidden * RK_NFEAT, e) ||
+  /* w1 (hidden, feats); a model of fewer features gets zero weights for the others */
+  float *w1 = ordo_malloc((size_t)hidden * feats * sizeof *w1);
+  int w1_rc = get_floats(s, "w1", path, w1, hidden * feats, e);
+  float *dst = params_data(p, m->slot.w1);
+  memset(dst, 0, (size_t)hidden * RK_NFEAT * sizeof *dst);
+  for (int o = 0; o < hidden && w1_rc == 0; o++)
+    memcpy(dst + (size_t)o * RK_NFEAT, w1 + (size_t)o * feats, (size_t)feats * sizeof *w1);
+  free(w1);
+  if (w1_rc ||
       get_floats(s, "b1", path, params_data(p, m->slot.b1), hidden, e) ||
       get_floats(s, "w2", path, params_data(p, m->slot.w2), hidden, e) ||
       get_floats(s, "b2", path, params_data(p, m->slot.b2), 1, e))
@@ -295,6 +310,11 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
       goto done;
     }
     m->has_dual = 1;
+  }
+  if (m->slot.use_dense && !m->dual_frozen) {
+    ordo_fail(e, "%s: \"use_dense\": the slot model reads a pretrained encoder's similarities but "
+              "the model has no frozen encoder (\"dual\": \"frozen\")", path);
+    goto done;
   }
   if (m->slot.use_nbm && !cJSON_IsObject(nc)) {
     ordo_fail(e, "%s: \"notebook\": the slot model uses a notebook model but none is described", path);

@@ -84,7 +84,8 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
   int nbm_post = m->has_nbm && m->nbm_over_slot && !m->dual_only;
   int nbm_pre = m->has_nbm && !m->nbm_over_slot && !m->dual_only && (m->nbm_only || m->slot.use_nbm);
   int alone = m->dual_only || (m->nbm_only && nbm_pre); /* no slot ranker */
-  int use_dual = m->has_dual && (m->slot.use_dual || nbm_pre || nbm_post || m->dual_only);
+  int use_dual = m->has_dual && (m->slot.use_dual || m->slot.use_dense || nbm_pre || nbm_post ||
+                                 m->dual_only);
   /* with cross-fitted MLPs and fold_mean, the whole model runs once per fold's MLPs (the frozen
    * encoder's vectors computed once) and the slot distributions are averaged */
   int heads = use_dual && m->dual_frozen && m->fold_mean && m->fz.folds > 1 ? m->fz.folds : 1;
@@ -145,6 +146,7 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
             for (size_t k = 0; k + 1 < R; k++) prob[k] = expf(nlp[i - c0][k]);
           } else {
             rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
+            if (m->slot.use_dense) rk_lex_dense(&sim, nb, x[i], m->fz.in);
             if (use_dual && m->slot.use_dual) {
               sim.dual = ordo_malloc(R * sizeof *sim.dual);
               rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);

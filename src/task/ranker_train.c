@@ -55,6 +55,7 @@ rk_train_opts rk_train_defaults(void) {
   o.frozen_epochs = 10;
   o.frozen_lr = 1e-3;
   o.dual_folds = -1; /* RK_DUAL_FOLDS on the frozen route */
+  o.dense_feats = 1;
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
 }
@@ -648,7 +649,8 @@ static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float 
 static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
                         const uint8_t *dual_tr, const int32_t *fold, int folds,
                         const uint8_t *val, const rk_train_opts *o, const char *dir,
-                        ordo_metrics *met, rk_train_result *res, float **z, ordo_err *e) {
+                        ordo_metrics *met, rk_train_result *res, float **x, float **z,
+                        ordo_err *e) {
   const int root = dist_is_root(o->dist);
   char tokp[4200], sub[4200], cache[4300];
   snprintf(tokp, sizeof tokp, "%s/tokenizer.json", o->init);
@@ -672,7 +674,6 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
             (long long)rm->fz.cache.n);
   uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
   for (int32_t i = 0; i < ds->n; i++) need[i] = train[i] || val[i];
-  float **x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
   double t0 = ordo_time();
   rk_frozen_vectors(&rm->fz, rm->tk, &rm->dc, ds, need, o->threads, x);
   double dt = ordo_time() - t0;
@@ -685,8 +686,7 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
     rc = rk_frozen_cross_fit(&rm->fz, ds, x, dual_tr, fold, folds, val, o, dir, met, z, e);
   if (rc == 0 && folds > 1) rk_frozen_init_head(&rm->fz, o->init_seed);
   if (rc == 0) rc = rk_frozen_train(&rm->fz, RK_HEAD_ALL, ds, x, dual_tr, val, o, dir, met, res, e);
-  for (int32_t i = 0; i < ds->n; i++) free(x[i]);
-  free(x), free(need);
+  free(need);
   return rc;
 }
 
@@ -783,6 +783,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   uint8_t *slot_tr = NULL, *dual_tr = NULL;
   rk_lex *sims = NULL;
   float **z = NULL; /* the dual encoder's cell vectors of the slot model's and held-out notebooks */
+  float **x = NULL; /* the frozen route's encoder vectors of the training and held-out notebooks */
   ai4_tfidf tf = {0};
   const int frozen = o->dual && o->init && !o->dual_from &&
                      (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen);
@@ -833,7 +834,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0)) goto done;
     if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
   } else if (frozen) {
-    if (frozen_stage(&rm, ds, train, dual_tr, fold, folds, val, o, dir, metp, res, z, e) != 0)
+    x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
+    if (frozen_stage(&rm, ds, train, dual_tr, fold, folds, val, o, dir, metp, res, x, z, e) != 0)
       goto done;
   } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
@@ -888,12 +890,12 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
      * training side, so that the slot model learns how far to trust it on unseen notebooks;
      * held-out and future notebooks use the prior of all training notebooks */
     rk_term_prior half[2];
-    uint8_t *fold = ordo_calloc((size_t)ds->n, 1);
+    uint8_t *in_half = ordo_calloc((size_t)ds->n, 1);
     for (int f = 0; f < 2; f++) {
-      for (int32_t i = 0; i < ds->n; i++) fold[i] = train[i] && (i % 2) == f;
-      rk_term_prior_fit(&half[f], ds, fold);
+      for (int32_t i = 0; i < ds->n; i++) in_half[i] = train[i] && (i % 2) == f;
+      rk_term_prior_fit(&half[f], ds, in_half);
     }
-    free(fold);
+    free(in_half);
     rk_term_prior_fit(&rm.prior, ds, train);
     rm.has_prior = 1;
     sims = ordo_calloc((size_t)ds->n, sizeof *sims);
@@ -904,6 +906,14 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rk_term_prior_free(&half[0]), rk_term_prior_free(&half[1]);
     if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
   }
+  if (x && o->dense_feats) {
+    /* the pretrained encoder's similarities, for the slot model with evidence */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (int32_t i = 0; i < ds->n; i++)
+      if (x[i] && (slot_tr[i] || val[i])) rk_lex_dense(&sims[i], &ds->nbs[i], x[i], rm.fz.in);
+  }
+  if (x) /* no longer needed */
+    for (int32_t i = 0; i < ds->n; i++) free(x[i]), x[i] = NULL;
   if (rm.has_dual) {
     /* the dual encoder's evidence on the notebooks the slot model trains and validates on */
     double t0 = ordo_time();
@@ -964,6 +974,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     with.use_point = pp != NULL;
     with.use_dual = rm.has_dual && !use_nbm;
     with.use_nbm = use_nbm;
+    with.use_dense = rm.dual_frozen && o->dense_feats;
     if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, o, &r2,
                    e) != 0) {
       rk_slot_free(&with);
@@ -1102,6 +1113,9 @@ done:
   if (z)
     for (int32_t i = 0; i < ds->n; i++) free(z[i]);
   free(z);
+  if (x)
+    for (int32_t i = 0; i < ds->n; i++) free(x[i]);
+  free(x);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);

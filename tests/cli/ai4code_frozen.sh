@@ -81,8 +81,13 @@ sed -i "s/\"fold_mean\":[[:space:]]*[a-z]*/\"fold_mean\": $other/" "$T/mw/ranker
 grep -q "\"fold_mean\": $other" "$T/mw/ranker.json" && ok || bad "fold_mean not rewritten"
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mw" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sw.csv"
 expect_text "$T/out" "kendall_tau: "
-expect_rc 0 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 0 --out "$T/m0"
+expect_rc 0 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 0 --no-dense-features --out "$T/m0"
 expect_no_text "$T/out" "cross-fitted"
+# the slot model with evidence reads the encoder's similarities unless told not to
+grep -q '"use_dense":[[:space:]]*false' "$T/m0/ranker.json" && ok || bad "--no-dense-features: use_dense set"
+if grep -q '"use_dual":[[:space:]]*true' "$T/mx/ranker.json"; then
+  grep -q '"use_dense":[[:space:]]*true' "$T/mx/ranker.json" && ok || bad "the slot model with evidence has no dense features"
+fi
 [ ! -e "$T/m0/dual/head_fold1.safetensors" ] && ok || bad "--dual-folds 0 wrote folds"
 grep -q '"folds"' "$T/m0/ranker.json" && bad "--dual-folds 0: folds in ranker.json" || ok
 # a damaged fold is an error naming its file
