@@ -439,7 +439,8 @@ static void train_usage(FILE *f) {
           "  --batch N (%d) --lr F (%g) --epochs N (%d)\n"
           "  --max-minutes F (%g; each encoder's training stops after this long, 0: no cap)\n"
           "  --max-train N         use at most N training notebooks (0: all)\n"
-          "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
+          "  --slot-hidden N (%d) --slot-epochs N (%d; %d and %d for the model with cross-fitted\n"
+          "                  evidence, which trains on every training notebook) --slot-lr F (%g)\n"
           "  --slot-max-nb N (%d; notebooks the slot model with the encoders' evidence trains on;\n"
           "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
           "                  for every part)\n"
@@ -453,7 +454,7 @@ static void train_usage(FILE *f) {
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
           d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, RK_DUAL_FOLDS, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
-          d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
+          d.point_lr, d.point_epochs, d.max_minutes, RK_SLOT_HIDDEN, RK_SLOT_EPOCHS, RK_SLOT_HIDDEN_ALL, RK_SLOT_EPOCHS_ALL, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
              "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n"
              "  --notebook-batch N (%d; notebooks per step of the notebook model)\n\n"

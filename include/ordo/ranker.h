@@ -415,7 +415,7 @@ typedef struct rk_train_opts {
    * cap are rank 0's, broadcast; only rank 0 writes or prints. */
   ordo_dist *dist;
   /* slot ranker */
-  int slot_hidden, slot_epochs;
+  int slot_hidden, slot_epochs; /* 0: by the model (RK_SLOT_HIDDEN, ...) */
   double slot_lr;
   int slot_max_nb; /* > 0: the slot MLP trains on at most this many notebooks (with a pointwise
                       part, these are the notebooks the encoder must score first) */
@@ -468,6 +468,10 @@ typedef struct rk_train_opts {
 
 rk_train_opts rk_train_defaults(void);
 #define RK_DUAL_FOLDS 5
+#define RK_SLOT_HIDDEN 32
+#define RK_SLOT_EPOCHS 6
+#define RK_SLOT_HIDDEN_ALL 64 /* the slot model with cross-fitted evidence */
+#define RK_SLOT_EPOCHS_ALL 10
 #define RK_MAX_FOLDS 64
 
 typedef struct rk_train_result {

@@ -22,8 +22,8 @@ rk_train_opts rk_train_defaults(void) {
   o.val_frac = 0.1;
   o.seed = 42;
   o.init_seed = 42;
-  o.slot_hidden = 32;
-  o.slot_epochs = 6;
+  o.slot_hidden = 0; /* by the model (slot_sized) */
+  o.slot_epochs = 0;
   o.slot_lr = 3e-3;
   o.slot_max_nb = 1000;
   o.point = 0;
@@ -570,6 +570,17 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   return rc;
 }
 
+/* The options of a slot model: its width and epochs as the flags say, or by default
+ * RK_SLOT_HIDDEN x RK_SLOT_EPOCHS, and RK_SLOT_HIDDEN_ALL x RK_SLOT_EPOCHS_ALL for the model with
+ * evidence when cross-fitting gives it every training notebook (the 6,435 of nb-public's
+ * repository split take the larger model: bench/ai4code/NOTES.md). */
+static rk_train_opts slot_sized(const rk_train_opts *o, int all_notebooks) {
+  rk_train_opts so = *o;
+  if (so.slot_hidden <= 0) so.slot_hidden = all_notebooks ? RK_SLOT_HIDDEN_ALL : RK_SLOT_HIDDEN;
+  if (so.slot_epochs <= 0) so.slot_epochs = all_notebooks ? RK_SLOT_EPOCHS_ALL : RK_SLOT_EPOCHS;
+  return so;
+}
+
 /* ---- the whole run ------------------------------------------------------------------------- */
 /* The shared trainer of an encoder stage: the technique flags, the stage's rate and seed (its
  * steps, schedule and checkpoints are set by the stage). */
@@ -957,9 +968,11 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   /* lexical features only; then, with learned evidence (pointwise positions, dual slot
    * probabilities), the same with it as features, kept only when it validates better */
-  rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
+  const rk_train_opts lex_o = slot_sized(o, 0), with_o = slot_sized(o, folds > 1);
+  rk_slot_init(&rm.slot, lex_o.slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->init_seed);
-  if (slot_train("slot_lex", metp, &rm.slot, ds, train, val, sims, NULL, o, res, e) != 0) goto done;
+  if (slot_train("slot_lex", metp, &rm.slot, ds, train, val, sims, NULL, &lex_o, res, e) != 0)
+    goto done;
   res->tau_lex = res->tau_slot;
   /* the candidates with learned evidence: the dual encoder's slot distributions, then the
    * notebook-level model's in their place; each kept when it validates better than the best so
@@ -969,14 +982,14 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (use_nbm && !rm.has_nbm) break;
     rk_train_result r2 = *res;
     rk_slot_model with;
-    rk_slot_init(&with, o->slot_hidden, ops_cpu_ref());
+    rk_slot_init(&with, with_o.slot_hidden, ops_cpu_ref());
     rk_slot_init_weights(&with, o->init_seed);
     with.use_point = pp != NULL;
     with.use_dual = rm.has_dual && !use_nbm;
     with.use_nbm = use_nbm;
     with.use_dense = rm.dual_frozen && o->dense_feats;
-    if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, o, &r2,
-                   e) != 0) {
+    if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, &with_o,
+                   &r2, e) != 0) {
       rk_slot_free(&with);
       goto done;
     }
