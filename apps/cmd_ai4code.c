@@ -414,6 +414,16 @@ static void train_usage(FILE *f) {
           "                        states over the real tokens, as sentence-embedding checkpoints are\n"
           "                        trained, or the first position's)\n"
           "  --frozen-hidden N (%d) --frozen-epochs N (%d) --frozen-lr F (%g; the MLPs')\n"
+          "  --dual-folds K (%d on the frozen route; 0: none) cross-fitting: the training\n"
+          "                        notebooks in K folds of whole repositories, each fold's MLPs\n"
+          "                        trained on the others, so that every training notebook gets\n"
+          "                        evidence from MLPs that never saw it and the slot and notebook\n"
+          "                        models train on all of them (without: on --slot-max-nb notebooks\n"
+          "                        kept from the MLPs); predictions come from the MLPs trained on all\n"
+          "                        or from the mean over the folds', as the held-out side prefers\n"
+          "  --no-dense-features   on the frozen route the slot model with evidence also reads the\n"
+          "                        cosine similarities of the pretrained cell vectors (markdown to\n"
+          "                        the code around each slot, code to code); this leaves them out\n"
           "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
           "                        same split and seed) instead of training one\n"
           "  --no-notebook         no notebook-level model\n"
@@ -429,7 +439,8 @@ static void train_usage(FILE *f) {
           "  --batch N (%d) --lr F (%g) --epochs N (%d)\n"
           "  --max-minutes F (%g; each encoder's training stops after this long, 0: no cap)\n"
           "  --max-train N         use at most N training notebooks (0: all)\n"
-          "  --slot-hidden N (%d) --slot-epochs N (%d) --slot-lr F (%g)\n"
+          "  --slot-hidden N (%d) --slot-epochs N (%d; %d and %d for the model with cross-fitted\n"
+          "                  evidence, which trains on every training notebook) --slot-lr F (%g)\n"
           "  --slot-max-nb N (%d; notebooks the slot model with the encoders' evidence trains on;\n"
           "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
           "                  for every part)\n"
@@ -441,9 +452,9 @@ static void train_usage(FILE *f) {
           "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
-          d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
+          d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, RK_DUAL_FOLDS, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
-          d.point_lr, d.point_epochs, d.max_minutes, d.slot_hidden, d.slot_epochs, d.slot_lr, d.slot_max_nb);
+          d.point_lr, d.point_epochs, d.max_minutes, RK_SLOT_HIDDEN, RK_SLOT_EPOCHS, RK_SLOT_HIDDEN_ALL, RK_SLOT_EPOCHS_ALL, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
              "--batch x N markdown cells, a dual step N micro-batches of whole notebooks.\n"
              "  --notebook-batch N (%d; notebooks per step of the notebook model)\n\n"
@@ -488,6 +499,9 @@ static void print_train_results(const rk_train_opts o, const rk_train_result res
     else if (o.dual && o.nbm)
       printf("notebook model over the dual encoder: %.1f s, val kendall_tau %.6f; the slot ranker "
              "with it %.6f\n", res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
+    if (res.tau_fold_all > -1)
+      printf("cross-fitted MLPs: val kendall_tau from the MLPs trained on all %.6f, the mean over "
+             "the folds' %.6f\n", res.tau_fold_all, res.tau_fold_mean);
     if (res.tau_joint > -1)
       printf("decoding: val kendall_tau weighted medians %.6f, fewest expected inversions %.6f\n",
              res.tau_median, res.tau_joint);
@@ -553,6 +567,13 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--frozen-hidden", &bad))) bad = parse_int(v, "--frozen-hidden", 1, 65536, &o.frozen_hidden) != 0;
     else if ((v = flag_value(argc, argv, &i, "--frozen-epochs", &bad))) bad = parse_int(v, "--frozen-epochs", 1, 100000, &o.frozen_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--frozen-lr", &bad))) bad = parse_double(v, "--frozen-lr", 0, 1, &o.frozen_lr) != 0;
+    else if (strcmp(argv[i], "--no-dense-features") == 0) o.dense_feats = 0;
+    else if ((v = flag_value(argc, argv, &i, "--dual-folds", &bad))) {
+      bad = parse_int(v, "--dual-folds", 0, RK_MAX_FOLDS, &o.dual_folds) != 0;
+      if (!bad && o.dual_folds == 1)
+        fprintf(stderr, "ordo ai4code train: --dual-folds 1: cross-fitting needs 2 folds or more "
+                        "(0: none)\n"), bad = 1;
+    }
     else if (strcmp(argv[i], "--no-notebook") == 0) o.nbm = 0;
     else if ((v = flag_value(argc, argv, &i, "--notebook-over", &bad))) {
       if (strcmp(v, "slot") == 0) o.nbm_over_slot = 1;
@@ -612,6 +633,11 @@ static int cmd_rk_train(int argc, char **argv) {
   }
   if (!bad && o.pc.md_tokens + 3 > o.pc.seq) {
     fprintf(stderr, "ordo ai4code train: --seq %d leaves no room after --md-tokens %d\n", o.pc.seq, o.pc.md_tokens);
+    bad = 1;
+  }
+  if (!bad && o.dual_folds > 0 && (!o.init || o.init_frozen == 0 || !o.dual)) {
+    fprintf(stderr, "ordo ai4code train: --dual-folds cross-fits the frozen route's MLPs: give "
+                    "--init (not with --init-route finetune or --no-dual)\n");
     bad = 1;
   }
   if (!bad && o.init_frozen >= 0 && !o.init) {

@@ -140,6 +140,13 @@ int nb_csv_next(const char *text, size_t len, size_t *pos, char *buf, size_t buf
 typedef enum nb_split_by { NB_SPLIT_REPO = 0, NB_SPLIT_GROUP = 1 } nb_split_by;
 #define NB_SPLIT_MIN_REPOS 8
 int32_t nb_split(const nb_dataset *ds, nb_split_by by, double val_frac, uint64_t seed, uint8_t *is_val);
+/* Cross-fitting folds of the notebooks in mask, by the same units as nb_split (whole
+ * repositories or ancestor groups, never split between folds): fold[i] in [0, k) for the
+ * notebooks of mask, -1 for the others. Units are dealt out largest first (ties in a seeded
+ * order), each to the fold with the fewest notebooks so far. Returns the number of folds that
+ * got notebooks (fewer than k when mask holds fewer units). */
+int nb_folds(const nb_dataset *ds, nb_split_by by, const uint8_t *mask, int k, uint64_t seed,
+             int32_t *fold);
 /* "repositories" or "ancestor groups": what nb_split holds out for this dataset. */
 const char *nb_split_unit(const nb_dataset *ds, nb_split_by by);
 /* "N notebooks of K repositories held out: a, b, ..." (names when at most 40); malloc'd. */

@@ -71,7 +71,12 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
                      const char *path, ordo_err *e);
 
 /* ---- slot features ----------------------------------------------------------------------- */
-#define RK_NFEAT 48
+/* Features 0..RK_NFEAT_LEX - 1 are lexical and learned evidence read as slot distributions; the
+ * rest (RK_NFEAT_DENSE) are similarities of a pretrained encoder's cell vectors (rk_lex.dcos,
+ * dadj), zero where there are none. Models saved before the dense ones have RK_NFEAT_LEX. */
+#define RK_NFEAT_LEX 48
+#define RK_NFEAT_DENSE 9
+#define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE)
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
  * of markdown cells, the sum of relative true slots (s / n_code) and the count. */
@@ -109,11 +114,16 @@ typedef struct rk_lex {
   float *dual;     /* (n_md, n_code + 1) the dual encoder's slot log-probabilities, or NULL
                       (learned evidence, set by the caller: see rk_dual_logprobs) */
   float *nbm;      /* (n_md, n_code + 1) the notebook-level model's, or NULL (rk_nbm_logprobs) */
+  float *dcos;     /* (n_md, n_code) cosine of the pretrained encoder's markdown and code cell
+                      vectors, or NULL (rk_lex_dense: the frozen route) */
+  float *dadj;     /* (n_code + 1) the same of code s-1 and code s; 1 at s = 0, n_code */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb);
 void rk_lex_free(rk_lex *l);
+/* dcos and dadj of l from a notebook's encoder cell vectors x (n_cells, in), code cells first. */
+void rk_lex_dense(rk_lex *l, const nb_notebook *nb, const float *x, int in);
 
 /* A notebook's features for every (markdown, slot): feats (n_md, n_code + 1, RK_NFEAT).
  * point_pos (n_md) relative slot predictions of a pointwise model in [0, 1], or NULL. */
@@ -126,6 +136,7 @@ typedef struct rk_slot_model {
   int use_point; /* trained with a pointwise model's positions as a feature */
   int use_dual;  /* trained with the dual encoder's slot log-probabilities (rk_lex.dual) */
   int use_nbm;   /* ... with the notebook-level model's in their place (rk_lex.nbm) */
+  int use_dense; /* ... with the pretrained encoder's similarities (rk_lex.dcos, dadj) */
   ordo_params params; /* "w1" (hidden, RK_NFEAT), "b1" (hidden), "w2" (1, hidden), "b2" (1) */
   int w1, b1, w2, b2;
   const ordo_ops *ops;
@@ -283,7 +294,12 @@ typedef struct rk_frozen {
   int progress;             /* show the cells' progress on stderr */
   int grow;                 /* computed vectors join the cache (training: it is saved); 0: they
                                are held for the one call (prediction: a test set's cells) */
+  /* cross-fitting (--dual-folds): fold k's MLPs trained without fold k's notebooks, so that
+   * their vectors are out-of-fold evidence for every training notebook */
+  int folds;     /* 0: none */
+  float *fold_w; /* (folds, params.total): fold k's weights, laid out as params.data */
 } rk_frozen;
+#define RK_HEAD_ALL (-1) /* the MLPs trained on every training notebook (rk_frozen.params) */
 
 /* The checks of an --init directory for the frozen route, before any work: a config.json of
  * an encoder family (not a decoder), a tokenizer.json and a model.safetensors. */
@@ -309,15 +325,21 @@ void rk_frozen_vectors(rk_frozen *f, const tok *tk, const rk_dual_config *dc,
 /* The MLPs' table (rk_frozen_open's part), zero: in -> hidden -> 2 dim per side. */
 void rk_frozen_head_alloc(rk_frozen *f, int in, int hidden, int dim);
 void rk_frozen_init_head(rk_frozen *f, uint64_t seed);
-/* The MLPs on a notebook's encoder vectors x (n_cells, in): z (n_cells, 2 dim). */
-void rk_frozen_head(const rk_frozen *f, const nb_notebook *nb, const float *x, float *z);
+/* Room for the weights of `folds` cross-fitted heads (zero; 0: none). */
+void rk_frozen_set_folds(rk_frozen *f, int folds);
+/* The weights in f->params become fold k's. */
+void rk_frozen_keep_fold(rk_frozen *f, int k);
+/* The MLPs of head `head` (RK_HEAD_ALL, or a fold in [0, folds)) on a notebook's encoder
+ * vectors x (n_cells, in): z (n_cells, 2 dim). */
+void rk_frozen_head(const rk_frozen *f, int head, const nb_notebook *nb, const float *x, float *z);
 /* Forward, slot cross-entropy against truth (n_md), backward into f->params' gradients scaled
  * by g per markdown cell; returns the summed loss. */
 double rk_frozen_head_loss(rk_frozen *f, const nb_notebook *nb, const float *x,
                            const int32_t *truth, float g);
-/* DIR/dual/head.safetensors */
+/* DIR/dual/head.safetensors (f->params); the folds' are DIR/dual/head_fold<k + 1>.safetensors,
+ * written as they train (rk_frozen_train) */
 int rk_frozen_head_save(const rk_frozen *f, const char *dir, ordo_err *e);
-int rk_frozen_head_load(rk_frozen *f, const char *dir, ordo_err *e);
+int rk_frozen_head_load(rk_frozen *f, const char *dir, int head, ordo_err *e);
 
 /* ---- decoding over all cells (src/task/ranker_decode.c) ------------------------------------ */
 /* Heading level of a markdown cell: leading '#' of its first non-blank line (an html <h..> counts
@@ -393,7 +415,7 @@ typedef struct rk_train_opts {
    * cap are rank 0's, broadcast; only rank 0 writes or prints. */
   ordo_dist *dist;
   /* slot ranker */
-  int slot_hidden, slot_epochs;
+  int slot_hidden, slot_epochs; /* 0: by the model (RK_SLOT_HIDDEN, ...) */
   double slot_lr;
   int slot_max_nb; /* > 0: the slot MLP trains on at most this many notebooks (with a pointwise
                       part, these are the notebooks the encoder must score first) */
@@ -414,6 +436,14 @@ typedef struct rk_train_opts {
   rk_pool frozen_pool;      /* its pooling (RK_POOL_MEAN or RK_POOL_FIRST) */
   int frozen_hidden, frozen_epochs; /* its MLPs' width and epochs */
   double frozen_lr;
+  int dual_folds; /* the frozen route's cross-fitting: K > 1 folds of the training notebooks (by
+                     the split's units), fold k's MLPs trained on the others; their out-of-fold
+                     vectors are the evidence of every training notebook, so that the slot model
+                     and the notebook model train on all of them. 0: none (the slot model with
+                     evidence on slot_max_nb notebooks the MLPs did not see); -1: RK_DUAL_FOLDS on
+                     the frozen route, none on the others */
+  int dense_feats; /* the frozen route: the slot model with evidence reads the similarities of
+                      the pretrained encoder's cell vectors too (rk_lex.dcos, dadj) */
   /* dual (cell-pair) encoder: 0 = none. It trains on the training notebooks that the slot model
    * with its evidence does not (those are the first slot_max_nb), so that the slot model learns
    * how far to trust it on notebooks it has not seen */
@@ -437,6 +467,12 @@ typedef struct rk_train_opts {
 } rk_train_opts;
 
 rk_train_opts rk_train_defaults(void);
+#define RK_DUAL_FOLDS 5
+#define RK_SLOT_HIDDEN 32
+#define RK_SLOT_EPOCHS 6
+#define RK_SLOT_HIDDEN_ALL 64 /* the slot model with cross-fitted evidence */
+#define RK_SLOT_EPOCHS_ALL 10
+#define RK_MAX_FOLDS 64
 
 typedef struct rk_train_result {
   /* Kendall tau on the validation notebooks (-1: not measured): the model kept (tau_slot), the
@@ -446,6 +482,8 @@ typedef struct rk_train_result {
   double tau_nbm, tau_with_nbm;   /* the notebook-level model alone; the slot MLP with it */
   double seconds_nbm;
   double tau_median, tau_joint; /* the kept model with each decoding (-1: not measured) */
+  double tau_fold_all, tau_fold_mean; /* with cross-fitted MLPs, the kept model (its best decoding)
+                                         from the MLPs trained on all, from the folds' mean */
   int validated; /* 0: no notebook was held out (--val-frac 0), so no tau was measured and no
                     choice was made on one: the fullest model trained is the one kept */
   int64_t dual_steps;
@@ -537,11 +575,22 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                   const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
                   rk_train_result *res, ordo_err *e);
 
-/* The frozen route (rk_frozen): trains the MLPs on the encoder vectors x of the train notebooks, validated on val by the
- * held-out tau of their slot distributions: the best epoch kept (in f, in DIR/dual). */
-int rk_frozen_train(rk_frozen *f, const nb_dataset *ds, float *const *x, const uint8_t *train,
-                    const uint8_t *val, const rk_train_opts *o, const char *dir,
-                    ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
+/* The frozen route (rk_frozen): trains the MLPs f->params (drawn before) on the encoder vectors
+ * x of the train notebooks, validated on val by the held-out tau of their slot distributions:
+ * the best epoch kept (in f->params, and in head `head`'s file of DIR/dual; records as stage
+ * "dual", or "dual_fold<k + 1>"). */
+int rk_frozen_train(rk_frozen *f, int head, const nb_dataset *ds, float *const *x,
+                    const uint8_t *train, const uint8_t *val, const rk_train_opts *o,
+                    const char *dir, ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
+
+/* Cross-fitting of the frozen route's MLPs: for each of the folds (fold[i] in [0, folds) for
+ * the train notebooks), MLPs drawn anew and trained on the other folds' notebooks (validated on
+ * val), kept as fold k's weights (f->fold_w, DIR/dual/head_fold<k + 1>.safetensors), and their
+ * vectors z[i] (n_cells, 2 dim; allocated here) of fold k's notebooks: every training notebook
+ * gets vectors from MLPs that never saw it. f->params is left as the last fold's. */
+int rk_frozen_cross_fit(rk_frozen *f, const nb_dataset *ds, float *const *x, const uint8_t *train,
+                        const int32_t *fold, int folds, const uint8_t *val, const rk_train_opts *o,
+                        const char *dir, ordo_metrics *metrics, float **z, ordo_err *e);
 
 /* The output folder rule (ordo_out_dir_check) for a training run: dir must be absent or empty,
  * hold a checkpoint of a run to resume (checkpoint/, checkpoint_dual/), or force be set; the
@@ -576,6 +625,9 @@ typedef struct rk_model {
   int nbm_only;   /* predict from the notebook-level model alone (set by the caller) */
   int decode_joint; /* rk_decode_joint with mdo instead of the weighted medians (chosen on the
                        held-out notebooks at training time) */
+  int fold_mean; /* with cross-fitted frozen MLPs (fz.folds): the slot distributions are the mean
+                    of the whole model's over each fold's MLPs; 0: from the MLPs trained on all
+                    (chosen on the held-out notebooks at training time) */
   rk_md_order mdo;
   float **alt_pos; /* when set (n notebooks): rk_predict_positions writes there the positions of
                       the other decoding too (rk_md_order fitted in mdo), to choose between them */

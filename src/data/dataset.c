@@ -379,22 +379,61 @@ static int32_t split_units(const int32_t *key, int32_t n, int32_t nk, double val
   return taken;
 }
 
-int32_t nb_split(const nb_dataset *ds, nb_split_by by, double val_frac, uint64_t seed, uint8_t *is_val) {
-  int32_t n = ds->n, *key = ordo_malloc((size_t)(n ? n : 1) * sizeof *key), nk;
-  int64_t cap = INT64_MAX;
+/* Each notebook's unit of a split by `by` (key, n notebooks); returns the number of units. */
+static int32_t split_keys(const nb_dataset *ds, nb_split_by by, int32_t *key) {
   if (by == NB_SPLIT_REPO && ds->n_repos > 0) {
     /* a notebook with no known repository is a unit of its own ancestor group */
-    for (int32_t i = 0; i < n; i++) key[i] = ds->nbs[i].repo >= 0 ? ds->nbs[i].repo : ds->n_repos + ds->nbs[i].group;
-    nk = ds->n_repos + ds->n_groups;
+    for (int32_t i = 0; i < ds->n; i++)
+      key[i] = ds->nbs[i].repo >= 0 ? ds->nbs[i].repo : ds->n_repos + ds->nbs[i].group;
+    return ds->n_repos + ds->n_groups;
+  }
+  for (int32_t i = 0; i < ds->n; i++) key[i] = ds->nbs[i].group;
+  return ds->n_groups;
+}
+
+int32_t nb_split(const nb_dataset *ds, nb_split_by by, double val_frac, uint64_t seed, uint8_t *is_val) {
+  int32_t n = ds->n, *key = ordo_malloc((size_t)(n ? n : 1) * sizeof *key);
+  int32_t nk = split_keys(ds, by, key);
+  int64_t cap = INT64_MAX;
+  if (by == NB_SPLIT_REPO && ds->n_repos > 0) {
     cap = (int64_t)(val_frac * (double)n + 0.5) / (NB_SPLIT_MIN_REPOS + 1);
     if (cap < 1) cap = 1;
-  } else {
-    for (int32_t i = 0; i < n; i++) key[i] = ds->nbs[i].group;
-    nk = ds->n_groups;
   }
   int32_t taken = split_units(key, n, nk, val_frac, seed, cap, is_val);
   free(key);
   return taken;
+}
+
+int nb_folds(const nb_dataset *ds, nb_split_by by, const uint8_t *mask, int k, uint64_t seed,
+             int32_t *fold) {
+  int32_t n = ds->n, *key = ordo_malloc((size_t)(n ? n : 1) * sizeof *key);
+  int32_t nk = split_keys(ds, by, key);
+  int64_t *size = ordo_calloc((size_t)(nk ? nk : 1), sizeof *size), *load = ordo_calloc((size_t)k, sizeof *load);
+  for (int32_t i = 0; i < n; i++)
+    if (mask[i]) size[key[i]]++;
+  /* the units in a seeded shuffle, then stably by size, largest first: each goes to the fold
+   * that holds the fewest notebooks so far */
+  int32_t *perm = ordo_malloc((size_t)(nk ? nk : 1) * sizeof *perm), *at = ordo_malloc((size_t)(nk ? nk : 1) * sizeof *at);
+  for (int32_t u = 0; u < nk; u++) perm[u] = u;
+  ordo_rng r;
+  rng_init(&r, seed);
+  rng_shuffle_i32(&r, perm, nk);
+  for (int32_t a = 1; a < nk; a++) /* insertion sort: stable, and nk is small */
+    for (int32_t b = a; b > 0 && size[perm[b]] > size[perm[b - 1]]; b--) {
+      int32_t t = perm[b];
+      perm[b] = perm[b - 1], perm[b - 1] = t;
+    }
+  for (int32_t j = 0; j < nk; j++) {
+    int best = 0;
+    for (int f = 1; f < k; f++) best = load[f] < load[best] ? f : best;
+    at[perm[j]] = best;
+    load[best] += size[perm[j]];
+  }
+  for (int32_t i = 0; i < n; i++) fold[i] = mask[i] ? at[key[i]] : -1;
+  int filled = 0;
+  for (int f = 0; f < k; f++) filled += load[f] > 0;
+  free(key), free(size), free(load), free(perm), free(at);
+  return filled;
 }
 
 const char *nb_split_unit(const nb_dataset *ds, nb_split_by by) {

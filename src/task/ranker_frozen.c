@@ -106,6 +106,7 @@ void rk_frozen_free(rk_frozen *f) {
   enc_free(&f->enc);
   params_free(&f->params);
   cache_free(&f->cache);
+  free(f->fold_w);
   memset(f, 0, sizeof *f);
 }
 

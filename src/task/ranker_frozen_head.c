@@ -21,11 +21,32 @@ void rk_frozen_init_head(rk_frozen *f, uint64_t seed) {
   }
 }
 
+/* The weights of head `head`: the one trained on every training notebook (RK_HEAD_ALL, f->params
+ * itself), or cross-fitting fold k's, a view of f->fold_w laid out as f->params. */
+static ordo_params head_params(const rk_frozen *f, int head) {
+  ordo_params p = f->params;
+  if (head != RK_HEAD_ALL) {
+    ORDO_CHECK(head >= 0 && head < f->folds);
+    p.data = p.wd = f->fold_w + (size_t)head * f->params.total;
+  }
+  return p;
+}
+
+void rk_frozen_set_folds(rk_frozen *f, int folds) {
+  free(f->fold_w);
+  f->folds = folds;
+  f->fold_w = folds > 0 ? ordo_calloc((size_t)folds * f->params.total, sizeof *f->fold_w) : NULL;
+}
+
+void rk_frozen_keep_fold(rk_frozen *f, int k) {
+  ORDO_CHECK(k >= 0 && k < f->folds);
+  memcpy(f->fold_w + (size_t)k * f->params.total, f->params.data, f->params.total * sizeof *f->fold_w);
+}
+
 /* One side's rows: x (R, in) -> h (R, hidden) pre-GELU, a (R, hidden), z (R, 2 dim). */
-static void side_forward(const rk_frozen *f, int s, const float *x, int R, float *h, float *a,
-                         float *z) {
+static void side_forward(const rk_frozen *f, const ordo_params *p, int s, const float *x, int R,
+                         float *h, float *a, float *z) {
   const ordo_ops *op = ops_cpu();
-  const ordo_params *p = &f->params;
   op->matmul_forward(NULL, h, x, params_data(p, f->w1[s]), params_data(p, f->b1[s]), R, f->in,
                      f->hidden);
   op->gelu_forward(NULL, a, h, (int64_t)R * f->hidden);
@@ -40,21 +61,22 @@ static void side_rows(const nb_notebook *nb, int s, int *r0, int *R) {
 }
 
 /* Both sides of a notebook: h, a (n_cells, hidden) and z (n_cells, 2 dim), rows in cell order. */
-static void heads_forward(const rk_frozen *f, const nb_notebook *nb, const float *x, float *h,
-                          float *a, float *z) {
+static void heads_forward(const rk_frozen *f, const ordo_params *p, const nb_notebook *nb,
+                          const float *x, float *h, float *a, float *z) {
   for (int s = 0; s < 2; s++) {
     int r0, R;
     side_rows(nb, s, &r0, &R);
     if (R > 0)
-      side_forward(f, s, x + (size_t)r0 * f->in, R, h + (size_t)r0 * f->hidden,
+      side_forward(f, p, s, x + (size_t)r0 * f->in, R, h + (size_t)r0 * f->hidden,
                    a + (size_t)r0 * f->hidden, z + (size_t)r0 * 2 * f->dim);
   }
 }
 
-void rk_frozen_head(const rk_frozen *f, const nb_notebook *nb, const float *x, float *z) {
+void rk_frozen_head(const rk_frozen *f, int head, const nb_notebook *nb, const float *x, float *z) {
   float *h = ordo_malloc(((size_t)nb->n_cells * f->hidden + 1) * sizeof *h);
   float *a = ordo_malloc(((size_t)nb->n_cells * f->hidden + 1) * sizeof *a);
-  heads_forward(f, nb, x, h, a, z);
+  ordo_params p = head_params(f, head);
+  heads_forward(f, &p, nb, x, h, a, z);
   free(h), free(a);
 }
 
@@ -67,7 +89,7 @@ double rk_frozen_head_loss(rk_frozen *f, const nb_notebook *nb, const float *x,
   float *h = ordo_malloc((nh + 1) * sizeof *h), *a = ordo_malloc((nh + 1) * sizeof *a);
   float *z = ordo_malloc((nz + 1) * sizeof *z), *dz = ordo_calloc(nz + 1, sizeof *dz);
   float *da = ordo_malloc((nh + 1) * sizeof *da), *dh = ordo_malloc((nh + 1) * sizeof *dh);
-  heads_forward(f, nb, x, h, a, z);
+  heads_forward(f, p, nb, x, h, a, z);
   int32_t ns = nb->n_code + 1;
   float *lp = ordo_malloc(((size_t)nb->n_md * ns + 1) * sizeof *lp);
   double loss = 0;
@@ -91,27 +113,36 @@ double rk_frozen_head_loss(rk_frozen *f, const nb_notebook *nb, const float *x,
   return loss;
 }
 
-static void head_path(const char *dir, char *path, size_t cap) {
-  snprintf(path, cap, "%s/dual/head.safetensors", dir);
+/* DIR/dual/head.safetensors, or head_fold<k + 1>.safetensors for fold k */
+static void head_path(const char *dir, int head, char *path, size_t cap) {
+  if (head == RK_HEAD_ALL) snprintf(path, cap, "%s/dual/head.safetensors", dir);
+  else snprintf(path, cap, "%s/dual/head_fold%d.safetensors", dir, head + 1);
 }
 
-int rk_frozen_head_save(const rk_frozen *f, const char *dir, ordo_err *e) {
+/* the weights being trained (f->params) as head `head`'s file */
+static int head_save_as(const rk_frozen *f, const char *dir, int head, ordo_err *e) {
   char path[4200];
   snprintf(path, sizeof path, "%s/dual", dir);
   if (ordo_dir_ensure(path, e) != 0) return -1;
-  head_path(dir, path, sizeof path);
+  head_path(dir, head, path, sizeof path);
   return st_save_params(&f->params, path, e);
 }
 
-int rk_frozen_head_load(rk_frozen *f, const char *dir, ordo_err *e) {
+int rk_frozen_head_save(const rk_frozen *f, const char *dir, ordo_err *e) {
+  return head_save_as(f, dir, RK_HEAD_ALL, e);
+}
+
+int rk_frozen_head_load(rk_frozen *f, const char *dir, int head, ordo_err *e) {
   char path[4200];
-  head_path(dir, path, sizeof path);
-  return st_load_params(&f->params, path, 0, e);
+  head_path(dir, head, path, sizeof path);
+  ordo_params p = head_params(f, head);
+  return st_load_params(&p, path, 0, e);
 }
 
 /* ---- training on the shared epoch loop (rk_stage) ------------------------------------------- */
 typedef struct head_stage {
   rk_frozen *f;
+  int head; /* which head is trained (RK_HEAD_ALL or a fold): where its file goes */
   trainer *tr;
   const nb_dataset *ds;
   float *const *x;
@@ -180,7 +211,7 @@ static void head_validate(void *ctx, rk_val_metrics *v) {
     float *z = ordo_malloc(((size_t)nb->n_cells * 2 * hs->f->dim + 1) * sizeof *z);
     float *lp = ordo_malloc(((size_t)nb->n_md * ns + 1) * sizeof *lp);
     int32_t *truth = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *truth);
-    rk_frozen_head(hs->f, nb, hs->x[i], z);
+    rk_frozen_head(hs->f, RK_HEAD_ALL, nb, hs->x[i], z); /* the weights being trained */
     rk_dual_logprobs(nb, z, hs->f->dim, lp);
     rk_true_slots(nb, truth);
     for (int32_t md = 0; md < nb->n_md; md++) nll -= lp[(size_t)md * ns + truth[md]], n_md++;
@@ -195,13 +226,15 @@ static void head_validate(void *ctx, rk_val_metrics *v) {
 
 static int head_save(void *ctx, const char *dir, ordo_err *e) {
   head_stage *hs = ctx;
-  return rk_frozen_head_save(hs->f, dir, e);
+  return head_save_as(hs->f, dir, hs->head, e);
 }
 
-int rk_frozen_train(rk_frozen *f, const nb_dataset *ds, float *const *x, const uint8_t *train,
-                    const uint8_t *val, const rk_train_opts *o, const char *dir,
-                    ordo_metrics *metrics, rk_train_result *res, ordo_err *e) {
-  head_stage hs = {.f = f, .ds = ds, .x = x, .nb_per_micro = 16, .o = o, .dir = dir};
+int rk_frozen_train(rk_frozen *f, int head, const nb_dataset *ds, float *const *x,
+                    const uint8_t *train, const uint8_t *val, const rk_train_opts *o,
+                    const char *dir, ordo_metrics *metrics, rk_train_result *res, ordo_err *e) {
+  head_stage hs = {.f = f, .head = head, .ds = ds, .x = x, .nb_per_micro = 16, .o = o, .dir = dir};
+  char name[32] = "dual";
+  if (head != RK_HEAD_ALL) snprintf(name, sizeof name, "dual_fold%d", head + 1);
   hs.order = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof *hs.order);
   hs.truth = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *hs.truth);
   for (int32_t i = 0; i < ds->n; i++) {
@@ -242,7 +275,7 @@ int rk_frozen_train(rk_frozen *f, const nb_dataset *ds, float *const *x, const u
   rng_init(&hs.r, o->init_seed ^ 0xbb67ae8584caa73bULL);
   uint8_t *val_mine = rk_val_part(o->dist, ds, val);
   hs.val = val_mine;
-  rk_stage st = {.name = "dual", .params = &f->params, .save = head_save, .unit = "cells",
+  rk_stage st = {.name = name, .params = &f->params, .save = head_save, .unit = "cells",
                  .tr = &tr, .o = o, .epochs = o->frozen_epochs, .total = total, .save_dir = dir,
                  .metrics = metrics, .has_val = hs.any_val, .ctx = &hs,
                  .epoch_begin = head_epoch_begin, .step = head_step, .validate = head_validate};
@@ -254,5 +287,35 @@ int rk_frozen_train(rk_frozen *f, const nb_dataset *ds, float *const *x, const u
 out:
   for (int32_t i = 0; i < ds->n; i++) free(hs.truth[i]);
   free(hs.truth), free(hs.order);
+  return rc;
+}
+
+int rk_frozen_cross_fit(rk_frozen *f, const nb_dataset *ds, float *const *x, const uint8_t *train,
+                        const int32_t *fold, int folds, const uint8_t *val, const rk_train_opts *o,
+                        const char *dir, ordo_metrics *metrics, float **z, ordo_err *e) {
+  rk_frozen_set_folds(f, folds);
+  uint8_t *in = ordo_malloc((size_t)(ds->n ? ds->n : 1));
+  int rc = 0;
+  for (int k = 0; k < folds && rc == 0; k++) {
+    int32_t n_in = 0, n_out = 0;
+    for (int32_t i = 0; i < ds->n; i++) {
+      in[i] = train[i] && fold[i] != k;
+      n_in += in[i], n_out += train[i] && fold[i] == k;
+    }
+    rk_frozen_init_head(f, o->init_seed);
+    rk_train_result r; /* a fold's figures are its own, not the run's */
+    memset(&r, 0, sizeof r);
+    if ((rc = rk_frozen_train(f, k, ds, x, in, val, o, dir, metrics, &r, e)) != 0) break;
+    rk_frozen_keep_fold(f, k);
+    for (int32_t i = 0; i < ds->n; i++) {
+      if (!train[i] || fold[i] != k) continue;
+      z[i] = ordo_malloc(((size_t)ds->nbs[i].n_cells * 2 * f->dim + 1) * sizeof **z);
+      rk_frozen_head(f, k, &ds->nbs[i], x[i], z[i]);
+    }
+    if (o->verbose)
+      fprintf(stderr, "dual (frozen) fold %d/%d: MLPs trained on %d notebooks, out-of-fold vectors "
+              "of the other %d; held-out tau %.4f\n", k + 1, folds, n_in, n_out, r.tau_dual);
+  }
+  free(in);
   return rc;
 }

@@ -1,10 +1,9 @@
-/* Ranker model directories (ranker.json + the pointwise and dual encoders) and prediction over a dataset. */
+/* Ranker model directories: ranker.json, the pointwise and dual encoders, the frozen route's parts
+ * and the notebook-level model (prediction over a dataset: ranker_predict.c). */
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
-#include "ordo/progress.h"
 #include "ordo/ranker.h"
 
 #define RK_FORMAT "ordo-ai4code-ranker"
@@ -27,6 +26,7 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
   cJSON_AddBoolToObject(s, "use_point", m->slot.use_point);
   cJSON_AddBoolToObject(s, "use_dual", m->slot.use_dual);
   cJSON_AddBoolToObject(s, "use_notebook", m->slot.use_nbm);
+  cJSON_AddBoolToObject(s, "use_dense", m->slot.use_dense);
   cJSON_AddBoolToObject(s, "use_prior", m->has_prior);
   const ordo_params *p = &m->slot.params;
   cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
@@ -49,6 +49,10 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
       cJSON *fz = cJSON_AddObjectToObject(dc, "frozen");
       cJSON_AddStringToObject(fz, "pooling", rk_pool_name(m->fz.pool));
       cJSON_AddNumberToObject(fz, "hidden", m->fz.hidden);
+      if (m->fz.folds > 1) { /* their files DIR/dual/head_fold<k>.safetensors */
+        cJSON_AddNumberToObject(fz, "folds", m->fz.folds);
+        cJSON_AddBoolToObject(fz, "fold_mean", m->fold_mean);
+      }
     }
   }
   if (m->has_nbm) /* its files in DIR/notebook */
@@ -164,43 +168,35 @@ static int nbm_load(enc_model *m, const char *dir, int in_dim, const ordo_backen
 }
 
 /* The frozen route's parts of model DIR (ranker.json's "dual": "frozen" object fz): the
- * encoder of DIR/frozen, its cell vectors cached there, the MLPs of DIR/dual. */
-static int frozen_load(rk_frozen *f, const char *dir, const cJSON *fz, const rk_dual_config *dc,
-                       const ordo_backend *be, const char *file, ordo_err *e) {
+ * encoder of DIR/frozen, its cell vectors cached there, the MLPs of DIR/dual (and the
+ * cross-fitted folds' there, with how predictions use them into *fold_mean). */
+static int frozen_load(rk_frozen *f, int *fold_mean, const char *dir, const cJSON *fz,
+                       const rk_dual_config *dc, const ordo_backend *be, const char *file,
+                       ordo_err *e) {
   const cJSON *pool = cJSON_GetObjectItemCaseSensitive(fz, "pooling");
   rk_pool pl = RK_POOL_MEAN;
-  int hidden = 0;
+  int hidden = 0, folds = 0;
   if (!cJSON_IsString(pool) || rk_pool_parse(pool->valuestring, &pl) != 0)
     return ordo_fail(e, "%s: \"dual\": \"frozen\": \"pooling\": expected \"mean\" or \"first\"", file);
   if (get_int(fz, "hidden", file, 1, 65536, &hidden, e) != 0) return -1;
+  /* absent in models made before cross-fitting: none */
+  if (cJSON_GetObjectItemCaseSensitive(fz, "folds") &&
+      get_int(fz, "folds", file, 2, RK_MAX_FOLDS, &folds, e) != 0)
+    return -1;
+  *fold_mean = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(fz, "fold_mean"));
   char sub[4200], tokp[4200], cache[4300];
   snprintf(sub, sizeof sub, "%s/frozen", dir);
   snprintf(tokp, sizeof tokp, "%s/tokenizer.json", dir);
   snprintf(cache, sizeof cache, "%s/cell_vectors.safetensors", sub);
   if (rk_frozen_open(f, sub, tokp, pl, dc, hidden, be, e) != 0) return -1;
-  if (rk_frozen_head_load(f, dir, e) != 0 || rk_frozen_cache_load(f, cache, e) != 0) {
+  rk_frozen_set_folds(f, folds);
+  int rc = rk_frozen_head_load(f, dir, RK_HEAD_ALL, e);
+  for (int k = 0; k < folds && rc == 0; k++) rc = rk_frozen_head_load(f, dir, k, e);
+  if (rc != 0 || rk_frozen_cache_load(f, cache, e) != 0) {
     rk_frozen_free(f);
     return -1;
   }
   return 0;
-}
-
-void rk_model_dual_vectors(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
-                           float **z) {
-  if (!m->dual_frozen) {
-    rk_dual_embed(&m->dual, m->tk, &m->dc, ds, mask, threads, z);
-    return;
-  }
-  float **x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
-  m->fz.progress = m->progress != NULL;
-  rk_frozen_vectors(&m->fz, m->tk, &m->dc, ds, mask, threads, x);
-  for (int32_t i = 0; i < ds->n; i++) {
-    if (!x[i]) continue;
-    z[i] = ordo_malloc(((size_t)ds->nbs[i].n_cells * 2 * m->dc.dim + 1) * sizeof **z);
-    rk_frozen_head(&m->fz, &ds->nbs[i], x[i], z[i]);
-    free(x[i]);
-  }
-  free(x);
 }
 
 int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err *e) {
@@ -229,14 +225,28 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
     ordo_fail(e, "%s: \"slot\": expected an object", path);
     goto done;
   }
-  if (get_int(s, "features", path, RK_NFEAT, RK_NFEAT, &feats, e) != 0) goto done;
+  if (get_int(s, "features", path, RK_NFEAT_LEX, RK_NFEAT, &feats, e) != 0) goto done;
+  if (feats != RK_NFEAT_LEX && feats != RK_NFEAT) {
+    ordo_fail(e, "%s: \"features\": expected %d (or %d, models made before the dense ones)", path,
+              RK_NFEAT, RK_NFEAT_LEX);
+    goto done;
+  }
   if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;
   rk_slot_init(&m->slot, hidden, ops_cpu_ref());
   m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));
   m->slot.use_dual = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_dual"));
   m->slot.use_nbm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_notebook"));
+  m->slot.use_dense = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_dense"));
   ordo_params *p = &m->slot.params;
-  if (get_floats(s, "w1", path, params_data(p, m->slot.w1), hidden * RK_NFEAT, e) ||
+  /* w1 (hidden, feats); a model of fewer features gets zero weights for the others */
+  float *w1 = ordo_malloc((size_t)hidden * feats * sizeof *w1);
+  int w1_rc = get_floats(s, "w1", path, w1, hidden * feats, e);
+  float *dst = params_data(p, m->slot.w1);
+  memset(dst, 0, (size_t)hidden * RK_NFEAT * sizeof *dst);
+  for (int o = 0; o < hidden && w1_rc == 0; o++)
+    memcpy(dst + (size_t)o * RK_NFEAT, w1 + (size_t)o * feats, (size_t)feats * sizeof *w1);
+  free(w1);
+  if (w1_rc ||
       get_floats(s, "b1", path, params_data(p, m->slot.b1), hidden, e) ||
       get_floats(s, "w2", path, params_data(p, m->slot.w2), hidden, e) ||
       get_floats(s, "b2", path, params_data(p, m->slot.b2), 1, e))
@@ -294,12 +304,17 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
     if (!m->tk && tok_load(&m->tk, dir, e) != 0) goto done;
     const cJSON *fz = cJSON_GetObjectItemCaseSensitive(dc, "frozen");
     if (fz) {
-      if (frozen_load(&m->fz, dir, fz, &m->dc, be, path, e) != 0) goto done;
+      if (frozen_load(&m->fz, &m->fold_mean, dir, fz, &m->dc, be, path, e) != 0) goto done;
       m->dual_frozen = 1;
     } else if (rk_dual_load(&m->dual, dir, &m->dc, be, e) != 0) {
       goto done;
     }
     m->has_dual = 1;
+  }
+  if (m->slot.use_dense && !m->dual_frozen) {
+    ordo_fail(e, "%s: \"use_dense\": the slot model reads a pretrained encoder's similarities but "
+              "the model has no frozen encoder (\"dual\": \"frozen\")", path);
+    goto done;
   }
   if (m->slot.use_nbm && !cJSON_IsObject(nc)) {
     ordo_fail(e, "%s: \"notebook\": the slot model uses a notebook model but none is described", path);
@@ -335,135 +350,4 @@ void rk_model_free(rk_model *m) {
   if (m->has_nbm) enc_free(&m->nbm);
   tok_free(m->tk);
   memset(m, 0, sizeof *m);
-}
-
-/* Positions of notebook i from its slot distributions by the model's decoding (and the other
- * one into m->alt_pos when asked). */
-static void decode(const rk_model *m, const nb_notebook *nb, int32_t i, const float *prob,
-                   float **md_pos) {
-  float *alt = NULL;
-  if (m->alt_pos) alt = m->alt_pos[i] = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *alt);
-  if (m->decode_joint) {
-    rk_decode_joint(nb, prob, &m->mdo, md_pos[i]);
-    if (alt) rk_slot_decode(nb, prob, alt);
-  } else {
-    rk_slot_decode(nb, prob, md_pos[i]);
-    if (alt) rk_decode_joint(nb, prob, &m->mdo, alt);
-  }
-}
-
-void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask, int threads,
-                          float **md_pos) {
-  if (threads <= 0) threads = omp_get_max_threads();
-  if (m->point_only && m->has_point) {
-    rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, md_pos);
-    for (int32_t i = 0; i < ds->n; i++)
-      if (md_pos[i]) rk_point_to_pos(&ds->nbs[i], md_pos[i], md_pos[i]);
-    return;
-  }
-  ORDO_CHECKF(!m->dual_only || m->has_dual, "dual_only without a dual encoder");
-  ORDO_CHECKF(!m->nbm_only || m->has_nbm, "nbm_only without a notebook model");
-  /* the notebook model over the dual encoder's distributions runs before the slot ranker (its
-   * evidence, or alone with nbm_only); over the slot ranker's, after it (the model's output) */
-  int nbm_post = m->has_nbm && m->nbm_over_slot && !m->dual_only;
-  int nbm_pre = m->has_nbm && !m->nbm_over_slot && !m->dual_only && (m->nbm_only || m->slot.use_nbm);
-  int alone = m->dual_only || (m->nbm_only && nbm_pre); /* no slot ranker */
-  int use_dual = m->has_dual && (m->slot.use_dual || nbm_pre || nbm_post || m->dual_only);
-  float **pp = NULL;
-  if (m->slot.use_point && !alone) {
-    pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
-    rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, pp);
-  }
-  ai4_tfidf tf = {0};
-  if (!alone) ai4_tfidf_fit(&tf, ds, mask, threads);
-  /* notebooks in chunks, so that the dual encoder's cell vectors (2 x dim floats per cell) are
-   * held for one chunk at a time, not for a whole test set */
-  enum { CHUNK = 1024 };
-  float **z = use_dual ? ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z) : NULL;
-  uint8_t *part = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
-  int64_t n_sel = 0, n_done = 0;
-  for (int32_t i = 0; i < ds->n; i++) n_sel += !mask || mask[i];
-  ordo_progress pb;
-  progress_init(&pb, m->progress ? m->progress : "predict", n_sel);
-  pb.unit = "notebooks";
-  for (int32_t c0 = 0; c0 < ds->n; c0 += CHUNK) {
-    int32_t c1 = c0 + CHUNK < ds->n ? c0 + CHUNK : ds->n;
-    memset(part, 0, (size_t)ds->n);
-    for (int32_t i = c0; i < c1; i++) part[i] = !mask || mask[i];
-    if (use_dual) rk_model_dual_vectors(m, ds, part, threads, z);
-    /* the notebook model's distributions (log-probabilities), one notebook at a time: its
-     * activations are shared; before the slot ranker, or from its distributions after it */
-    float **nlp = m->has_nbm ? ordo_calloc((size_t)(c1 - c0), sizeof *nlp) : NULL;
-    for (int32_t i = c0; i < c1 && nbm_pre; i++) {
-      if (!part[i]) continue;
-      const nb_notebook *nb = &ds->nbs[i];
-      size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
-      float *base = ordo_malloc(R * sizeof *base);
-      rk_dual_logprobs(nb, z[i], m->dc.dim, base);
-      nlp[i - c0] = ordo_malloc(R * sizeof **nlp);
-      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, base, nlp[i - c0]);
-      free(base);
-    }
-#pragma omp parallel num_threads(threads)
-    {
-      rk_slot_work w = {0};
-      rk_lex sim;
-#pragma omp for schedule(dynamic, 4)
-      for (int32_t i = c0; i < c1; i++) {
-        if (!part[i]) continue;
-        const nb_notebook *nb = &ds->nbs[i];
-        md_pos[i] = ordo_malloc((size_t)(nb->n_md + 1) * sizeof **md_pos);
-        size_t R = (size_t)nb->n_md * (nb->n_code + 1) + 1;
-        if (m->dual_only) {
-          rk_dual_positions(nb, z[i], m->dc.dim, md_pos[i]);
-        } else if (alone) {
-          for (size_t k = 0; k + 1 < R; k++) nlp[i - c0][k] = expf(nlp[i - c0][k]);
-          decode(m, nb, i, nlp[i - c0], md_pos);
-        } else {
-          float *prob = ordo_malloc(R * sizeof *prob);
-          rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
-          if (use_dual && m->slot.use_dual) {
-            sim.dual = ordo_malloc(R * sizeof *sim.dual);
-            rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);
-          }
-          if (nbm_pre) sim.nbm = nlp[i - c0], nlp[i - c0] = NULL; /* freed with sim */
-          rk_slot_predict_nb(&m->slot, nb, &sim, pp ? pp[i] : NULL, &w, prob);
-          if (nbm_post) { /* decoded after the notebook model */
-            for (size_t k = 0; k + 1 < R; k++) prob[k] = logf(prob[k] + 1e-30f);
-            nlp[i - c0] = prob, prob = NULL;
-          } else {
-            decode(m, nb, i, prob, md_pos);
-          }
-          rk_lex_free(&sim);
-          free(prob);
-        }
-        if (z && !nbm_post) free(z[i]), z[i] = NULL;
-        if (m->progress) {
-#pragma omp critical(rk_predict_progress)
-          progress_update(&pb, ++n_done, NULL);
-        }
-      }
-      rk_slot_work_free(&w);
-    }
-    for (int32_t i = c0; i < c1 && nbm_post; i++) {
-      if (!part[i]) continue;
-      const nb_notebook *nb = &ds->nbs[i];
-      size_t R = (size_t)nb->n_md * (nb->n_code + 1);
-      float *lp = ordo_malloc((R + 1) * sizeof *lp);
-      rk_nbm_logprobs(&m->nbm, nb, z[i], m->dc.dim, nlp[i - c0], lp);
-      for (size_t k = 0; k < R; k++) lp[k] = expf(lp[k]);
-      decode(m, nb, i, lp, md_pos);
-      free(lp), free(z[i]);
-      z[i] = NULL;
-    }
-    if (nlp)
-      for (int32_t i = c0; i < c1; i++) free(nlp[i - c0]);
-    free(nlp);
-  }
-  if (m->progress) progress_finish(&pb, NULL);
-  free(part), free(z);
-  if (!alone) ai4_tfidf_free(&tf);
-  if (pp)
-    for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
-  free(pp);
 }

@@ -51,7 +51,7 @@ static int starts_with_import(const nb_cell *c) {
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb) {
   int32_t nc = nb->n_code;
-  l->dual = l->nbm = NULL;
+  l->dual = l->nbm = l->dcos = l->dadj = NULL;
   l->md_prior = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *l->md_prior);
   l->md_bins = ordo_calloc((size_t)nb->n_md * RK_PBINS + 1, sizeof *l->md_bins);
   if (prior) {
@@ -83,8 +83,38 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
 void rk_lex_free(rk_lex *l) {
   ai4_nb_sim_free(&l->sim);
   free(l->adj), free(l->ctrait), free(l->md_prior), free(l->md_bins), free(l->dual);
-  free(l->nbm);
+  free(l->nbm), free(l->dcos), free(l->dadj);
   memset(l, 0, sizeof *l);
+}
+
+void rk_lex_dense(rk_lex *l, const nb_notebook *nb, const float *x, int in) {
+  const int32_t nc = nb->n_code, nm = nb->n_md;
+  float *inv = ordo_malloc(((size_t)nb->n_cells + 1) * sizeof *inv); /* 1 / |x_c| */
+  for (int32_t c = 0; c < nb->n_cells; c++) {
+    double ss = 0;
+    for (int k = 0; k < in; k++) ss += (double)x[(size_t)c * in + k] * x[(size_t)c * in + k];
+    inv[c] = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+  }
+  free(l->dcos), free(l->dadj);
+  l->dcos = ordo_malloc(((size_t)nm * nc + 1) * sizeof *l->dcos);
+  l->dadj = ordo_malloc(((size_t)nc + 1) * sizeof *l->dadj);
+  for (int32_t m = 0; m < nm; m++) {
+    const float *xm = x + (size_t)(nc + m) * in;
+    for (int32_t c = 0; c < nc; c++) {
+      const float *xc = x + (size_t)c * in;
+      float d = 0;
+      for (int k = 0; k < in; k++) d += xm[k] * xc[k];
+      l->dcos[(size_t)m * nc + c] = d * inv[nc + m] * inv[c];
+    }
+  }
+  l->dadj[0] = l->dadj[nc] = 1.0f;
+  for (int32_t c = 1; c < nc; c++) {
+    const float *a = x + (size_t)(c - 1) * in, *b = x + (size_t)c * in;
+    float d = 0;
+    for (int k = 0; k < in; k++) d += a[k] * b[k];
+    l->dadj[c] = d * inv[c - 1] * inv[c];
+  }
+  free(inv);
 }
 
 /* ---- features ------------------------------------------------------------------------------ */
@@ -134,6 +164,30 @@ static double md_section_number(const nb_cell *c) {
   if (s < end && !(*s == '.' || *s == ')' || *s == ':' || *s == '-' || *s == ' ' || *s == '\n'))
     return -1;
   return major + minor / 1000.0;
+}
+
+/* The RK_NFEAT_DENSE features of placing markdown m at slot s from the encoder's similarities
+ * (zero without them): to the code after and before the slot, their gap to the markdown's best,
+ * the best of the three cells after and before, the slot at or next to the best, its distance,
+ * and the change of topic between the code cells around the slot. */
+static void dense_features(const rk_lex *lex, int32_t m, int32_t nc, int32_t s, float *f) {
+  memset(f, 0, RK_NFEAT_DENSE * sizeof *f);
+  if (!lex->dcos || nc == 0) return;
+  const float *cs = lex->dcos + (size_t)m * nc;
+  int32_t best = 0;
+  for (int32_t c = 1; c < nc; c++) best = cs[c] > cs[best] ? c : best;
+  float cn = s < nc ? cs[s] : 0.0f, cp = s > 0 ? cs[s - 1] : 0.0f, wn = -1, wp = -1;
+  for (int32_t c = s; c < nc && c < s + 3; c++) wn = cs[c] > wn ? cs[c] : wn;
+  for (int32_t c = s - 3 < 0 ? 0 : s - 3; c < s; c++) wp = cs[c] > wp ? cs[c] : wp;
+  f[0] = cn;
+  f[1] = cp;
+  f[2] = s < nc ? cs[best] - cn : 1.0f;
+  f[3] = s > 0 ? cs[best] - cp : 1.0f;
+  f[4] = wn > -1 ? wn : 0.0f;
+  f[5] = wp > -1 ? wp : 0.0f;
+  f[6] = s == best || s == best + 1 ? 1.0f : 0.0f;
+  f[7] = fabsf((float)(s - best)) / (float)(nc + 1);
+  f[8] = 1.0f - lex->dadj[s];
 }
 
 static int cmp_desc(const void *a, const void *b) {
@@ -274,6 +328,7 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[45] = dl ? fmaxf(dl[s] - dmax, -16.0f) / 8.0f : 0.0f;
       f[46] = dl ? dprob[s] : 0.0f;
       f[47] = dl ? fabsf((float)(s - dmed)) / (float)ns : 0.0f;
+      dense_features(lex, m, nc, s, f + RK_NFEAT_LEX);
     }
   }
   free(sorted), free(num), free(numq), free(ahead), free(behind), free(dprob);
@@ -302,9 +357,14 @@ void rk_slot_init_weights(rk_slot_model *m, uint64_t seed) {
   ordo_rng r;
   rng_init(&r, seed);
   float *w1 = params_data(&m->params, m->w1), *w2 = params_data(&m->params, m->w2);
-  float s1 = 1.0f / sqrtf((float)RK_NFEAT), s2 = 1.0f / sqrtf((float)m->hidden);
-  for (int i = 0; i < m->hidden * RK_NFEAT; i++) w1[i] = s1 * rng_normal(&r);
+  /* the lexical columns first, drawn as before the dense ones were added (so that a model without
+   * dense evidence starts, and ends, as it did), then w2, then the dense columns */
+  float s1 = 1.0f / sqrtf((float)RK_NFEAT_LEX), s2 = 1.0f / sqrtf((float)m->hidden);
+  for (int o = 0; o < m->hidden; o++)
+    for (int i = 0; i < RK_NFEAT_LEX; i++) w1[o * RK_NFEAT + i] = s1 * rng_normal(&r);
   for (int i = 0; i < m->hidden; i++) w2[i] = s2 * rng_normal(&r);
+  for (int o = 0; o < m->hidden; o++)
+    for (int i = RK_NFEAT_LEX; i < RK_NFEAT; i++) w1[o * RK_NFEAT + i] = s1 * rng_normal(&r);
 }
 
 void rk_slot_work_free(rk_slot_work *w) {
@@ -336,6 +396,7 @@ static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const 
   /* the learned evidence in the four slot-distribution features: the dual encoder's, or the
    * notebook-level model's in its place */
   view.dual = m->use_nbm ? lex->nbm : m->use_dual ? lex->dual : NULL;
+  if (!m->use_dense) view.dcos = view.dadj = NULL;
   rk_slot_features(nb, &view, m->use_point ? point_pos : NULL, w->feats);
   const ordo_params *p = &m->params;
   m->ops->matmul_forward(NULL, w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,

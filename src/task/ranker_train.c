@@ -22,8 +22,8 @@ rk_train_opts rk_train_defaults(void) {
   o.val_frac = 0.1;
   o.seed = 42;
   o.init_seed = 42;
-  o.slot_hidden = 32;
-  o.slot_epochs = 6;
+  o.slot_hidden = 0; /* by the model (slot_sized) */
+  o.slot_epochs = 0;
   o.slot_lr = 3e-3;
   o.slot_max_nb = 1000;
   o.point = 0;
@@ -54,6 +54,8 @@ rk_train_opts rk_train_defaults(void) {
   o.frozen_hidden = 256;
   o.frozen_epochs = 10;
   o.frozen_lr = 1e-3;
+  o.dual_folds = -1; /* RK_DUAL_FOLDS on the frozen route */
+  o.dense_feats = 1;
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
 }
@@ -568,6 +570,17 @@ static int slot_train(const char *stage, ordo_metrics *metrics, rk_slot_model *s
   return rc;
 }
 
+/* The options of a slot model: its width and epochs as the flags say, or by default
+ * RK_SLOT_HIDDEN x RK_SLOT_EPOCHS, and RK_SLOT_HIDDEN_ALL x RK_SLOT_EPOCHS_ALL for the model with
+ * evidence when cross-fitting gives it every training notebook (the 6,435 of nb-public's
+ * repository split take the larger model: bench/ai4code/NOTES.md). */
+static rk_train_opts slot_sized(const rk_train_opts *o, int all_notebooks) {
+  rk_train_opts so = *o;
+  if (so.slot_hidden <= 0) so.slot_hidden = all_notebooks ? RK_SLOT_HIDDEN_ALL : RK_SLOT_HIDDEN;
+  if (so.slot_epochs <= 0) so.slot_epochs = all_notebooks ? RK_SLOT_EPOCHS_ALL : RK_SLOT_EPOCHS;
+  return so;
+}
+
 /* ---- the whole run ------------------------------------------------------------------------- */
 /* The shared trainer of an encoder stage: the technique flags, the stage's rate and seed (its
  * steps, schedule and checkpoints are set by the stage). */
@@ -641,11 +654,14 @@ static int nbm_stage(rk_model *rm, const nb_dataset *ds, float *const *z, float 
 
 /* The frozen route's dual part (rk_frozen): the pretrained encoder of --init copied to
  * DIR/frozen, the cell vectors of the training and held-out notebooks (from the cache there
- * where the cells are the same, the rest computed and added to it), and the MLPs trained on
- * them (DIR/dual/head.safetensors). */
+ * where the cells are the same, the rest computed and added to it), with folds > 1 the
+ * cross-fitted MLPs (rk_frozen_cross_fit: the out-of-fold vectors of the dual_tr notebooks into
+ * z), and the MLPs trained on all dual_tr notebooks (DIR/dual/head.safetensors). */
 static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
-                        const uint8_t *dual_tr, const uint8_t *val, const rk_train_opts *o,
-                        const char *dir, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
+                        const uint8_t *dual_tr, const int32_t *fold, int folds,
+                        const uint8_t *val, const rk_train_opts *o, const char *dir,
+                        ordo_metrics *met, rk_train_result *res, float **x, float **z,
+                        ordo_err *e) {
   const int root = dist_is_root(o->dist);
   char tokp[4200], sub[4200], cache[4300];
   snprintf(tokp, sizeof tokp, "%s/tokenizer.json", o->init);
@@ -669,7 +685,6 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
             (long long)rm->fz.cache.n);
   uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
   for (int32_t i = 0; i < ds->n; i++) need[i] = train[i] || val[i];
-  float **x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
   double t0 = ordo_time();
   rk_frozen_vectors(&rm->fz, rm->tk, &rm->dc, ds, need, o->threads, x);
   double dt = ordo_time() - t0;
@@ -678,9 +693,11 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
             "from the cache\n", (long long)rm->fz.computed, dt,
             rm->fz.computed / (dt > 0 ? dt : 1e-9), (long long)rm->fz.reused);
   int rc = root && rm->fz.computed > 0 ? rk_frozen_cache_save(&rm->fz, cache, e) : 0;
-  if (rc == 0) rc = rk_frozen_train(&rm->fz, ds, x, dual_tr, val, o, dir, met, res, e);
-  for (int32_t i = 0; i < ds->n; i++) free(x[i]);
-  free(x), free(need);
+  if (rc == 0 && folds > 1)
+    rc = rk_frozen_cross_fit(&rm->fz, ds, x, dual_tr, fold, folds, val, o, dir, met, z, e);
+  if (rc == 0 && folds > 1) rk_frozen_init_head(&rm->fz, o->init_seed);
+  if (rc == 0) rc = rk_frozen_train(&rm->fz, RK_HEAD_ALL, ds, x, dual_tr, val, o, dir, met, res, e);
+  free(need);
   return rc;
 }
 
@@ -696,6 +713,30 @@ static uint64_t model_checksum(rk_model *rm) {
       h = h * 0x100000001b3ULL ^ params_checksum(&parts[k]->params);
     }
   return h;
+}
+
+/* The cross-fitting folds of the training notebooks (nb_folds into *fold, allocated here):
+ * their count, 0 for none, -1 on an error. The default on a small dataset takes as many folds
+ * as it has units (none below 2); asked for, fewer units than folds is an error. */
+static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8_t *train,
+                       int frozen, int32_t **fold, ordo_err *e) {
+  int folds = o->dual_folds < 0 ? (frozen ? RK_DUAL_FOLDS : 0) : o->dual_folds;
+  if (folds > 1 && !frozen)
+    return ordo_fail(e, "--dual-folds %d: cross-fitting is for the frozen route's MLPs (--init "
+                     "on the CPU, or --init-route frozen)", folds);
+  if (folds < 2) return 0;
+  *fold = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof **fold);
+  int got = nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
+  if (got < folds && o->dual_folds > 0) {
+    free(*fold), *fold = NULL;
+    return ordo_fail(e, "--dual-folds %d: the training side holds only %d %s to deal out", folds,
+                     got, nb_split_unit(ds, o->split_by));
+  }
+  if (got < folds) {
+    folds = got > 1 ? got : 0;
+    if (folds > 1) nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
+  }
+  return folds;
 }
 
 int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
@@ -720,6 +761,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   memset(res, 0, sizeof *res);
   res->tau_slot = res->tau_lex = res->tau_point = res->tau_both = -1;
   res->tau_nbm = res->tau_with_nbm = res->tau_median = res->tau_joint = -1;
+  res->tau_fold_all = res->tau_fold_mean = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
   const int root = dist_is_root(o->dist); /* the one rank that writes */
   if (root && ordo_dir_ensure(dir, e) != 0) return -1;
@@ -752,7 +794,16 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   uint8_t *slot_tr = NULL, *dual_tr = NULL;
   rk_lex *sims = NULL;
   float **z = NULL; /* the dual encoder's cell vectors of the slot model's and held-out notebooks */
+  float **x = NULL; /* the frozen route's encoder vectors of the training and held-out notebooks */
   ai4_tfidf tf = {0};
+  const int frozen = o->dual && o->init && !o->dual_from &&
+                     (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen);
+  int32_t *fold = NULL; /* cross-fitting's fold of each training notebook */
+  int folds = train_folds(ds, o, train, frozen, &fold, e);
+  if (folds < 0) {
+    free(val), free(train);
+    return -1;
+  }
   ordo_metrics met, *metp = root ? &met : NULL;
   if (root && metrics_open(&met, dir, e) != 0) {
     free(val), free(train);
@@ -769,18 +820,20 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   /* the slot MLP with learned evidence trains on the first slot_max_nb notebooks of the
    * training side (at most a fifth of it when a dual encoder is trained); the dual encoder on
-   * the others, the lexical slot MLP on all of them */
+   * the others, the lexical slot MLP on all of them. With cross-fitted MLPs (the frozen route)
+   * every part trains on all of them: the evidence of each is out of fold */
   slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   dual_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   {
-    int32_t n_slot = o->slot_max_nb > 0 && o->slot_max_nb < n_tr ? o->slot_max_nb : n_tr;
-    if (o->dual && o->slot_max_nb > 0 && n_slot > n_tr / 5) n_slot = n_tr / 5 > 0 ? n_tr / 5 : 1;
+    int32_t n_slot = o->slot_max_nb > 0 && o->slot_max_nb < n_tr && folds < 2 ? o->slot_max_nb : n_tr;
+    if (o->dual && o->slot_max_nb > 0 && folds < 2 && n_slot > n_tr / 5) n_slot = n_tr / 5 > 0 ? n_tr / 5 : 1;
     for (int32_t i = 0, k = 0; i < ds->n; i++) {
       if (!train[i]) continue;
       if (k < n_slot) slot_tr[i] = 1, k++;
-      dual_tr[i] = !slot_tr[i] || o->slot_max_nb <= 0 || n_tr == 1;
+      dual_tr[i] = !slot_tr[i] || o->slot_max_nb <= 0 || n_tr == 1 || folds > 1;
     }
   }
+  z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
   if (o->dual && o->dual_from) {
     /* an encoder trained before (on the same split and seed, so the slot model's notebooks are
      * still unseen by it), taken as it is */
@@ -791,9 +844,10 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(sub, sizeof sub, "%s/dual", dir);
     if (root && (ordo_dir_ensure(sub, e) != 0 || enc_save(&rm.dual, sub, e) != 0)) goto done;
     if (o->verbose) fprintf(stderr, "dual model: taken from %s/dual\n", o->dual_from);
-  } else if (o->dual && o->init &&
-             (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen)) {
-    if (frozen_stage(&rm, ds, train, dual_tr, val, o, dir, metp, res, e) != 0) goto done;
+  } else if (frozen) {
+    x = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *x);
+    if (frozen_stage(&rm, ds, train, dual_tr, fold, folds, val, o, dir, metp, res, x, z, e) != 0)
+      goto done;
   } else if (o->dual) {
     int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
     if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
@@ -847,12 +901,12 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
      * training side, so that the slot model learns how far to trust it on unseen notebooks;
      * held-out and future notebooks use the prior of all training notebooks */
     rk_term_prior half[2];
-    uint8_t *fold = ordo_calloc((size_t)ds->n, 1);
+    uint8_t *in_half = ordo_calloc((size_t)ds->n, 1);
     for (int f = 0; f < 2; f++) {
-      for (int32_t i = 0; i < ds->n; i++) fold[i] = train[i] && (i % 2) == f;
-      rk_term_prior_fit(&half[f], ds, fold);
+      for (int32_t i = 0; i < ds->n; i++) in_half[i] = train[i] && (i % 2) == f;
+      rk_term_prior_fit(&half[f], ds, in_half);
     }
-    free(fold);
+    free(in_half);
     rk_term_prior_fit(&rm.prior, ds, train);
     rm.has_prior = 1;
     sims = ordo_calloc((size_t)ds->n, sizeof *sims);
@@ -863,12 +917,19 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     rk_term_prior_free(&half[0]), rk_term_prior_free(&half[1]);
     if (o->verbose) fprintf(stderr, "lexical features: TF-IDF and BM25 in %.1f s\n", ordo_time() - t0);
   }
+  if (x && o->dense_feats) {
+    /* the pretrained encoder's similarities, for the slot model with evidence */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (int32_t i = 0; i < ds->n; i++)
+      if (x[i] && (slot_tr[i] || val[i])) rk_lex_dense(&sims[i], &ds->nbs[i], x[i], rm.fz.in);
+  }
+  if (x) /* no longer needed */
+    for (int32_t i = 0; i < ds->n; i++) free(x[i]), x[i] = NULL;
   if (rm.has_dual) {
     /* the dual encoder's evidence on the notebooks the slot model trains and validates on */
     double t0 = ordo_time();
     uint8_t *need = ordo_malloc((size_t)(ds->n ? ds->n : 1));
-    for (int32_t i = 0; i < ds->n; i++) need[i] = slot_tr[i] || val[i];
-    z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
+    for (int32_t i = 0; i < ds->n; i++) need[i] = (slot_tr[i] || val[i]) && !z[i]; /* not out of fold */
     rk_model_dual_vectors(&rm, ds, need, threads, z);
     for (int32_t i = 0; i < ds->n; i++) {
       if (!z[i]) continue;
@@ -907,9 +968,11 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   /* lexical features only; then, with learned evidence (pointwise positions, dual slot
    * probabilities), the same with it as features, kept only when it validates better */
-  rk_slot_init(&rm.slot, o->slot_hidden, ops_cpu_ref());
+  const rk_train_opts lex_o = slot_sized(o, 0), with_o = slot_sized(o, folds > 1);
+  rk_slot_init(&rm.slot, lex_o.slot_hidden, ops_cpu_ref());
   rk_slot_init_weights(&rm.slot, o->init_seed);
-  if (slot_train("slot_lex", metp, &rm.slot, ds, train, val, sims, NULL, o, res, e) != 0) goto done;
+  if (slot_train("slot_lex", metp, &rm.slot, ds, train, val, sims, NULL, &lex_o, res, e) != 0)
+    goto done;
   res->tau_lex = res->tau_slot;
   /* the candidates with learned evidence: the dual encoder's slot distributions, then the
    * notebook-level model's in their place; each kept when it validates better than the best so
@@ -919,13 +982,14 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (use_nbm && !rm.has_nbm) break;
     rk_train_result r2 = *res;
     rk_slot_model with;
-    rk_slot_init(&with, o->slot_hidden, ops_cpu_ref());
+    rk_slot_init(&with, with_o.slot_hidden, ops_cpu_ref());
     rk_slot_init_weights(&with, o->init_seed);
     with.use_point = pp != NULL;
     with.use_dual = rm.has_dual && !use_nbm;
     with.use_nbm = use_nbm;
-    if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, o, &r2,
-                   e) != 0) {
+    with.use_dense = rm.dual_frozen && o->dense_feats;
+    if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, &with_o,
+                   &r2, e) != 0) {
       rk_slot_free(&with);
       goto done;
     }
@@ -955,7 +1019,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
     if (root && rk_term_prior_save(&rm.prior, pp, e) != 0) goto done;
   }
-  if (o->nbm && o->nbm_over_slot && z) {
+  if (o->nbm && o->nbm_over_slot && rm.has_dual) {
     /* over the kept slot ranker's distributions: kept as the model's last stage when it
      * validates better */
     double t0 = ordo_time();
@@ -994,30 +1058,54 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   /* the decoding: weighted medians, or the minimum of expected inversions over all cells, chosen
    * on the held-out notebooks (the medians when nothing is held out) */
   rk_md_order_fit(&rm.mdo, ds, train);
+  rm.fold_mean = rm.fz.folds > 1; /* with nothing held out: the mean over the folds' MLPs */
   if (n_val > 0) {
-    /* the kept model's held-out predictions, as `ordo ai4code predict` makes them */
-    float **pos = ordo_calloc((size_t)ds->n, sizeof *pos);
-    rm.alt_pos = ordo_calloc((size_t)ds->n, sizeof *rm.alt_pos);
-    rk_predict_positions(&rm, ds, val, threads, pos);
-    double taus[2] = {rk_tau_of_positions(ds, val, pos), rk_tau_of_positions(ds, val, rm.alt_pos)};
-    dist_bcast_bytes(o->dist, taus, (int64_t)sizeof taus, "decoding figures"); /* rank 0 chooses */
-    double t_med = taus[0], t_joint = taus[1];
-    res->tau_median = t_med, res->tau_joint = t_joint;
-    res->tau_slot = t_med; /* the kept model's figure is this final pass's, as predict gives it */
-    if (t_joint > t_med) {
-      rm.decode_joint = 1;
-      res->tau_slot = t_joint;
-      for (int32_t i = 0; i < ds->n; i++) {
-        float *t = pos[i];
-        pos[i] = rm.alt_pos[i], rm.alt_pos[i] = t;
+    /* the kept model's held-out predictions, as `ordo ai4code predict` makes them: with each
+     * decoding, and with cross-fitted MLPs from the MLPs trained on all and from the mean over
+     * the folds' (res->tau_fold_all, tau_fold_mean); the best is kept */
+    float **pos = NULL;
+    int n_ways = rm.fz.folds > 1 ? 2 : 1, best_way = 0, best_joint = 0;
+    for (int way = 0; way < n_ways; way++) {
+      rm.fold_mean = way;
+      float **p = ordo_calloc((size_t)ds->n, sizeof *p);
+      rm.alt_pos = ordo_calloc((size_t)ds->n, sizeof *rm.alt_pos);
+      rm.decode_joint = 0;
+      rk_predict_positions(&rm, ds, val, threads, p);
+      double taus[2] = {rk_tau_of_positions(ds, val, p), rk_tau_of_positions(ds, val, rm.alt_pos)};
+      dist_bcast_bytes(o->dist, taus, (int64_t)sizeof taus, "decoding figures"); /* rank 0 chooses */
+      int joint = taus[1] > taus[0];
+      if (joint)
+        for (int32_t i = 0; i < ds->n; i++) {
+          float *t = p[i];
+          p[i] = rm.alt_pos[i], rm.alt_pos[i] = t;
+        }
+      for (int32_t i = 0; i < ds->n; i++) free(rm.alt_pos[i]);
+      free(rm.alt_pos);
+      rm.alt_pos = NULL;
+      if (n_ways > 1) {
+        *(way ? &res->tau_fold_mean : &res->tau_fold_all) = taus[joint];
+        if (o->verbose)
+          fprintf(stderr, "cross-fitted MLPs, predictions from %s: %.4f\n",
+                  way ? "the mean over the folds' MLPs" : "the MLPs trained on all", taus[joint]);
+      }
+      if (way == 0 || taus[joint] > res->tau_slot) {
+        /* the kept model's figure is this final pass's, as predict gives it */
+        res->tau_median = taus[0], res->tau_joint = taus[1], res->tau_slot = taus[joint];
+        best_way = way, best_joint = joint;
+        if (pos)
+          for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+        free(pos);
+        pos = p;
+      } else {
+        for (int32_t i = 0; i < ds->n; i++) free(p[i]);
+        free(p);
       }
     }
+    rm.fold_mean = best_way, rm.decode_joint = best_joint;
     if (o->verbose)
       fprintf(stderr, "decoding: weighted medians %.4f, fewest expected inversions over all cells "
-              "%.4f: keeping %s\n", t_med, t_joint, rm.decode_joint ? "the latter" : "the medians");
-    for (int32_t i = 0; i < ds->n; i++) free(rm.alt_pos[i]);
-    free(rm.alt_pos);
-    rm.alt_pos = NULL;
+              "%.4f: keeping %s\n", res->tau_median, res->tau_joint,
+              rm.decode_joint ? "the latter" : "the medians");
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/heldout.jsonl", dir);
     int hrc = root ? rk_heldout_write(ds, val, pos, hp, e) : 0;
@@ -1038,6 +1126,9 @@ done:
   if (z)
     for (int32_t i = 0; i < ds->n; i++) free(z[i]);
   free(z);
+  if (x)
+    for (int32_t i = 0; i < ds->n; i++) free(x[i]);
+  free(x);
   if (pp)
     for (int32_t i = 0; i < ds->n; i++) free(pp[i]);
   free(pp);
@@ -1046,6 +1137,6 @@ done:
   if (have_dtr) trainer_free(&dtr);
   if (root) metrics_close(&met);
   rk_model_free(&rm);
-  free(val), free(train), free(slot_tr), free(dual_tr);
+  free(val), free(train), free(slot_tr), free(dual_tr), free(fold);
   return rc;
 }

@@ -328,6 +328,55 @@ static void test_split_repos(void) {
   nb_dataset_free(&ds);
 }
 
+/* Cross-fitting folds: only the masked notebooks get one, a repository (or, without one, an
+ * ancestor group) never straddles two folds, the folds are near even, the same seed deals them
+ * alike; with fewer units than folds the count of filled folds says so. */
+static void test_folds(void) {
+  nb_dataset ds;
+  fake_dataset(&ds, 2000, 37);
+  int nr = 40;
+  ds.n_repos = nr;
+  ds.repos = calloc((size_t)nr, sizeof *ds.repos);
+  for (int r = 0; r < nr; r++) {
+    ds.repos[r] = malloc(16);
+    snprintf(ds.repos[r], 16, "org/r%02d", r);
+  }
+  for (int i = 0; i < 2000; i++) ds.nbs[i].repo = i % 50 == 0 ? -1 : (i / 7) % nr;
+  uint8_t *mask = malloc(2000);
+  int32_t *f = malloc(2000 * sizeof *f), *g = malloc(2000 * sizeof *g);
+  for (int i = 0; i < 2000; i++) mask[i] = i % 10 != 3;
+  int filled = nb_folds(&ds, NB_SPLIT_REPO, mask, 5, 42, f);
+  nb_folds(&ds, NB_SPLIT_REPO, mask, 5, 42, g);
+  EXPECT(filled == 5 && memcmp(f, g, 2000 * sizeof *f) == 0, "5 folds filled (%d), the same twice", filled);
+  int size[5] = {0}, straddle = 0, outside = 0, at_r[40], at_g[37];
+  for (int r = 0; r < nr; r++) at_r[r] = -1;
+  for (int k = 0; k < 37; k++) at_g[k] = -1;
+  for (int i = 0; i < 2000; i++) {
+    if (!mask[i]) {
+      outside += f[i] != -1;
+      continue;
+    }
+    if (f[i] < 0 || f[i] >= 5) {
+      outside++;
+      continue;
+    }
+    size[f[i]]++;
+    int *at = ds.nbs[i].repo >= 0 ? &at_r[ds.nbs[i].repo] : &at_g[ds.nbs[i].group];
+    if (*at >= 0 && *at != f[i]) straddle++;
+    *at = f[i];
+  }
+  EXPECT(outside == 0, "%d notebooks outside the mask with a fold, or in the mask without", outside);
+  EXPECT(straddle == 0, "%d notebooks in another fold than their repository's", straddle);
+  int lo = size[0], hi = size[0];
+  for (int k = 1; k < 5; k++) lo = size[k] < lo ? size[k] : lo, hi = size[k] > hi ? size[k] : hi;
+  EXPECT(hi - lo <= 63, "fold sizes %d..%d (units of at most 63 notebooks)", lo, hi);
+  /* three repositories only: three folds filled of five */
+  for (int i = 0; i < 2000; i++) ds.nbs[i].repo = i % 3;
+  EXPECT(nb_folds(&ds, NB_SPLIT_REPO, mask, 5, 42, f) == 3, "three units dealt into five folds");
+  free(mask), free(f), free(g);
+  nb_dataset_free(&ds);
+}
+
 static void test_build(void) {
   put("src/pkgA/one.ipynb", k_nb4);
   put("src/pkgA/deep/two.ipynb.gz", k_nb4); /* an exact duplicate of one.ipynb */
@@ -472,6 +521,7 @@ int main(void) {
   test_dataset_load();
   test_split();
   test_split_repos();
+  test_folds();
   test_build();
   test_truncations();
   test_cell_cap();

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
@@ -104,6 +106,57 @@ static void test_features(const nb_dataset *ds) {
   }
   EXPECT(checked > 0 && match >= checked - 1, "next-code cosine > 0 at the true slot: %d of %d", match, checked);
   free(f), free(truth);
+  rk_lex_free(&lex);
+  ai4_tfidf_free(&tf);
+}
+
+/* The pretrained encoder's similarities: rk_lex_dense's cosines against a float64 reference
+ * (1e-5: float32 dot products of 12 terms), and the dense features read them (zero without). */
+static void test_dense_features(const nb_dataset *ds) {
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, ds, NULL, 1);
+  const nb_notebook *nb = &ds->nbs[1];
+  const int in = 12, nc = nb->n_code, ns = nc + 1;
+  ordo_rng r;
+  rng_init(&r, 9);
+  float *x = malloc((size_t)nb->n_cells * in * sizeof *x);
+  for (int k = 0; k < nb->n_cells * in; k++) x[k] = rng_normal(&r);
+  rk_lex lex;
+  rk_lex_compute(&lex, &tf, NULL, nb);
+  float *f = malloc((size_t)nb->n_md * ns * RK_NFEAT * sizeof *f);
+  rk_slot_features(nb, &lex, NULL, f);
+  int zero = 1;
+  for (int32_t k = 0; k < nb->n_md * ns; k++)
+    for (int j = RK_NFEAT_LEX; j < RK_NFEAT; j++) zero &= f[(size_t)k * RK_NFEAT + j] == 0.0f;
+  EXPECT(zero, "dense features without dense similarities are zero");
+  rk_lex_dense(&lex, nb, x, in);
+  double worst = 0;
+  for (int32_t a = 0; a < nb->n_cells; a++)
+    for (int32_t b = 0; b < nc; b++) {
+      int md = a >= nc;
+      if (!md && a != b - 1) continue; /* markdown-code pairs, and code b-1 with code b */
+      double d = 0, na = 0, nb2 = 0;
+      for (int k = 0; k < in; k++) {
+        double u = x[(size_t)a * in + k], v = x[(size_t)b * in + k];
+        d += u * v, na += u * u, nb2 += v * v;
+      }
+      float got = md ? lex.dcos[(size_t)(a - nc) * nc + b] : lex.dadj[b];
+      double err = fabs(got - d / sqrt(na * nb2));
+      worst = err > worst ? err : worst;
+    }
+  EXPECT(worst < 1e-5, "dense cosines vs float64: worst %.3g", worst);
+  EXPECT(lex.dadj[0] == 1.0f && lex.dadj[nc] == 1.0f, "no topic change at the ends");
+  rk_slot_features(nb, &lex, NULL, f);
+  int read = 1;
+  for (int32_t m = 0; m < nb->n_md; m++)
+    for (int32_t s = 0; s < ns; s++) {
+      const float *row = f + ((size_t)m * ns + s) * RK_NFEAT + RK_NFEAT_LEX;
+      read &= row[0] == (s < nc ? lex.dcos[(size_t)m * nc + s] : 0.0f);
+      read &= row[1] == (s > 0 ? lex.dcos[(size_t)m * nc + s - 1] : 0.0f);
+      read &= row[8] == 1.0f - lex.dadj[s];
+    }
+  EXPECT(read, "the dense features are the similarities of the code around the slot");
+  free(f), free(x);
   rk_lex_free(&lex);
   ai4_tfidf_free(&tf);
 }
@@ -404,8 +457,12 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   rk_model m;
   EXPECT(rk_model_load(&m, d1, NULL, &e) == 0, "%s", e.msg);
   EXPECT(m.has_point && m.has_dual, "pointwise and dual parts loaded");
-  float **pos = calloc((size_t)ds->n, sizeof *pos);
+  float **pos = calloc((size_t)ds->n, sizeof *pos), **pos1 = calloc((size_t)ds->n, sizeof *pos1);
   rk_predict_positions(&m, ds, NULL, 1, pos);
+  for (int32_t i = 0; i < ds->n; i++) {
+    pos1[i] = malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos1);
+    memcpy(pos1[i], pos[i], (size_t)ds->nbs[i].n_md * sizeof **pos1);
+  }
   nb_orders sub = {0}, truth = {0};
   for (int32_t i = 0; i < ds->n; i++) {
     const nb_notebook *nb = &ds->nbs[i];
@@ -421,6 +478,38 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   EXPECT(ai4_score_orders(&truth, &sub, &tau, &acc, &e) == 0, "%s", e.msg);
   EXPECT(tau > 0.5, "predicted tau %.4f", tau);
   nb_orders_free(&sub), nb_orders_free(&truth);
+  rk_model_free(&m);
+
+  /* a model saved before the dense features (RK_NFEAT_LEX columns of w1) loads with zero weights
+   * for them and predicts as it did */
+  snprintf(p1, sizeof p1, "%s/ranker.json", d1);
+  a = read_all(p1);
+  cJSON *root = a ? cJSON_Parse(a) : NULL, *slot = cJSON_GetObjectItem(root, "slot");
+  cJSON *w1a = cJSON_GetObjectItem(slot, "w1"), *lex_w1 = cJSON_CreateArray();
+  int hid = (int)cJSON_GetObjectItem(slot, "hidden")->valuedouble;
+  for (int o = 0; o < hid; o++)
+    for (int j = 0; j < RK_NFEAT_LEX; j++)
+      cJSON_AddItemToArray(lex_w1, cJSON_CreateNumber(cJSON_GetArrayItem(w1a, o * RK_NFEAT + j)->valuedouble));
+  cJSON_ReplaceItemInObject(slot, "w1", lex_w1);
+  cJSON_ReplaceItemInObject(slot, "features", cJSON_CreateNumber(RK_NFEAT_LEX));
+  char *old = cJSON_Print(root);
+  ORDO_CHECK(ordo_write_file_atomic(p1, old, strlen(old), NULL) == 0);
+  EXPECT(rk_model_load(&m, d1, NULL, &e) == 0, "a model of %d features: %s", RK_NFEAT_LEX, e.msg);
+  int zero_dense = 1;
+  for (int o = 0; o < hid; o++)
+    for (int j = RK_NFEAT_LEX; j < RK_NFEAT; j++)
+      zero_dense &= params_data(&m.slot.params, m.slot.w1)[o * RK_NFEAT + j] == 0.0f;
+  EXPECT(zero_dense, "the dense columns of an older model are zero");
+  float **pos2 = calloc((size_t)ds->n, sizeof *pos2);
+  rk_predict_positions(&m, ds, NULL, 1, pos2);
+  int same_pos = 1;
+  for (int32_t i = 0; i < ds->n; i++) {
+    same_pos &= memcmp(pos2[i], pos1[i], (size_t)ds->nbs[i].n_md * sizeof **pos2) == 0;
+    free(pos2[i]), free(pos1[i]);
+  }
+  EXPECT(same_pos, "an older model predicts as before");
+  free(pos2), free(pos1), free(old), free(a);
+  cJSON_Delete(root);
   rk_model_free(&m);
 
   /* a damaged ranker.json is an error naming the file and the key */
@@ -505,6 +594,7 @@ int main(void) {
 
   test_true_slots_and_orders();
   test_features(&ds);
+  test_dense_features(&ds);
   test_slot_loss_falls(&ds);
   test_dual_scores(&ds);
   test_decode_joint(&ds);

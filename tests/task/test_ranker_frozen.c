@@ -222,6 +222,63 @@ static void test_cache(const nb_dataset *ds, const char *ckpt, const char *dir) 
   rk_frozen_free(&f);
 }
 
+/* Cross-fitted heads: head k reads fold k's weights (not the MLPs being trained), and a model
+ * whose predictions take the mean over the folds gives each markdown the median of the mean of
+ * the folds' slot distributions, computed here from each head alone. */
+static void test_fold_heads(const nb_dataset *ds, const char *ckpt) {
+  rk_dual_config dc = {.md_tokens = 8, .code_tokens = 8, .dim = 4};
+  char tokp[700];
+  snprintf(tokp, sizeof tokp, "%s/tokenizer.json", ckpt);
+  rk_model m;
+  memset(&m, 0, sizeof m);
+  ordo_err e = {{0}};
+  ORDO_CHECKF(rk_frozen_open(&m.fz, ckpt, tokp, RK_POOL_MEAN, &dc, 8, NULL, &e) == 0, "%s", e.msg);
+  ORDO_CHECK(tok_load(&m.tk, tokp, &e) == 0);
+  m.dc = dc, m.has_dual = m.dual_frozen = 1, m.dual_only = 1;
+  rk_frozen *f = &m.fz;
+  rk_frozen_set_folds(f, 2);
+  for (int k = 0; k < 2; k++) {
+    rk_frozen_init_head(f, 11 + (uint64_t)k);
+    rk_frozen_keep_fold(f, k);
+  }
+  rk_frozen_init_head(f, 13); /* the MLPs trained on all */
+  float **x = calloc((size_t)ds->n, sizeof *x);
+  rk_frozen_vectors(f, m.tk, &dc, ds, NULL, 1, x);
+  float **pos = calloc((size_t)ds->n, sizeof *pos);
+  m.fold_mean = 1;
+  rk_predict_positions(&m, ds, NULL, 1, pos);
+  int same = 1, differs = 0, own = 1;
+  for (int32_t i = 0; i < ds->n; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    size_t R = (size_t)nb->n_md * (nb->n_code + 1);
+    float *z = malloc((size_t)nb->n_cells * 2 * dc.dim * sizeof *z), *zk = malloc((size_t)nb->n_cells * 2 * dc.dim * sizeof *zk);
+    float *p[2], *mean = malloc(R * sizeof *mean), ref[8];
+    for (int k = 0; k < 2; k++) {
+      p[k] = malloc(R * sizeof **p);
+      rk_frozen_head(f, k, nb, x[i], zk);
+      rk_dual_logprobs(nb, zk, dc.dim, p[k]);
+      for (size_t r = 0; r < R; r++) p[k][r] = expf(p[k][r]);
+    }
+    /* fold 0's head is its kept weights, not the ones in f->params */
+    rk_frozen_head(f, RK_HEAD_ALL, nb, x[i], z);
+    rk_frozen_head(f, 0, nb, x[i], zk);
+    own &= memcmp(z, zk, (size_t)nb->n_cells * 2 * dc.dim * sizeof *z) != 0;
+    for (size_t r = 0; r < R; r++) mean[r] = (p[0][r] + p[1][r]) / 2.0f;
+    rk_slot_decode(nb, mean, ref);
+    for (int32_t md = 0; md < nb->n_md; md++) {
+      same &= pos[i][md] == ref[md];
+      differs |= fabsf(mean[md] - p[0][md]) > 1e-4f;
+    }
+    free(z), free(zk), free(p[0]), free(p[1]), free(mean), free(pos[i]), free(x[i]);
+  }
+  EXPECT(own, "fold 0's head gives the vectors of the MLPs being trained");
+  EXPECT(differs, "the folds' distributions are alike: the test would not see a wrong mean");
+  EXPECT(same, "predictions over the folds' mean differ from the median of the mean distribution");
+  free(pos), free(x);
+  tok_free(m.tk);
+  rk_frozen_free(&m.fz);
+}
+
 int main(void) {
   omp_set_num_threads(1);
   char tmp[] = "/tmp/ordo-test-frozen-XXXXXX";
@@ -235,6 +292,7 @@ int main(void) {
   test_pooling(&ds, ckpt, RK_POOL_MEAN);
   test_pooling(&ds, ckpt, RK_POOL_FIRST);
   test_cache(&ds, ckpt, tmp);
+  test_fold_heads(&ds, ckpt);
   free_dataset(&ds);
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
