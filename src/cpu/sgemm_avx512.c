@@ -208,13 +208,16 @@ int sgemm_avx512(int ta, int tb, int M, int N, int K, float alpha, const float *
   if (tb && (int64_t)ldb * (NR - 1) > INT32_MAX) return -1;
   const int KC = kc_block(K), np = (N + NR - 1) / NR, mt = (M + MR - 1) / MR;
   int failed = 0;
-  /* Threads take column panels when there are enough of them, else row tiles. Every thread has
-   * its buffers before any writes C, so a failure leaves C as it was. */
+  /* Threads take column panels when there are enough of them, else row tiles; a transposed A,
+   * which each thread packs for its own part, is split by rows when it is the larger operand to
+   * pack (each thread then packs all of B instead: K N rather than M K floats twice). Every
+   * thread has its buffers before any writes C, so a failure leaves C as it was. */
 #pragma omp parallel if (!omp_in_parallel() && (int64_t)M * N * K >= (int64_t)1 << 18)
   {
     const int nt = omp_get_num_threads(), t = omp_get_thread_num();
     int i0 = 0, i1 = M, p0 = 0, p1 = np;
-    if (np >= 2 * nt || mt < nt) {
+    const int by_rows = mt >= nt && (np < 2 * nt || (ta && M > N && mt >= 2 * nt));
+    if (!by_rows) {
       p0 = (int)((int64_t)np * t / nt);
       p1 = (int)((int64_t)np * (t + 1) / nt);
     } else {
