@@ -279,18 +279,24 @@ static void test_split(void) {
   nb_dataset_free(&ds);
 }
 
+/* fake_dataset's 2,000 notebooks with nr repositories named org/r00, org/r01, ... (no notebook
+ * assigned to one yet). */
+static void fake_repo_dataset(nb_dataset *ds, int nr) {
+  fake_dataset(ds, 2000, 37);
+  ds->n_repos = nr;
+  ds->repos = calloc((size_t)nr, sizeof *ds->repos);
+  for (int r = 0; r < nr; r++) {
+    ds->repos[r] = malloc(16);
+    snprintf(ds->repos[r], 16, "org/r%02d", r);
+  }
+}
+
 /* The repository split: whole repositories, none bigger than a ninth of the target, at least
  * eight held out; the same as the group split when no repository is known. */
 static void test_split_repos(void) {
   nb_dataset ds;
-  fake_dataset(&ds, 2000, 37);
-  int nr = 40;
-  ds.n_repos = nr;
-  ds.repos = calloc((size_t)nr, sizeof *ds.repos);
-  for (int r = 0; r < nr; r++) {
-    ds.repos[r] = malloc(16);
-    snprintf(ds.repos[r], 16, "org/r%02d", r);
-  }
+  const int nr = 40;
+  fake_repo_dataset(&ds, nr);
   /* repository 0 holds 600 notebooks (more than the whole target); the others from about 160
    * down to 18; every 50th notebook has no known repository */
   for (int i = 0; i < 2000; i++) {
@@ -333,14 +339,8 @@ static void test_split_repos(void) {
  * alike; with fewer units than folds the count of filled folds says so. */
 static void test_folds(void) {
   nb_dataset ds;
-  fake_dataset(&ds, 2000, 37);
-  int nr = 40;
-  ds.n_repos = nr;
-  ds.repos = calloc((size_t)nr, sizeof *ds.repos);
-  for (int r = 0; r < nr; r++) {
-    ds.repos[r] = malloc(16);
-    snprintf(ds.repos[r], 16, "org/r%02d", r);
-  }
+  const int nr = 40;
+  fake_repo_dataset(&ds, nr);
   for (int i = 0; i < 2000; i++) ds.nbs[i].repo = i % 50 == 0 ? -1 : (i / 7) % nr;
   uint8_t *mask = malloc(2000);
   int32_t *f = malloc(2000 * sizeof *f), *g = malloc(2000 * sizeof *g);
