@@ -1,15 +1,16 @@
-/* Multi-head attention core on OpenBLAS: per (batch, head) pair the score product
- * S = scale * Q K^T (T, T) and the value product O = P V (T, hs) are sgemm calls reading the
- * strided q/k/v columns of qkv (B, T, 3C) in place (leading dimension 3C), so nothing is
- * copied. The pairs run in parallel under OpenMP.
+/* Multi-head attention core: per (batch, head) pair the score product S = scale * Q K^T (T, T)
+ * and the value product O = P V (T, hs) are cpu_sgemm calls reading the strided q/k/v columns of
+ * qkv (B, T, 3C) in place (leading dimension 3C), so nothing is copied. The pairs run in
+ * parallel under OpenMP.
  *
  * Threading: the B * NH pairs are the unit of parallelism; the per-pair products are small
- * (T x T x hs: 1M multiply-adds at T = 128, hs = 64) and each runs on the calling thread: the
- * OpenMP build of OpenBLAS, the only one the build accepts, runs a product called inside a
- * parallel region on the thread that calls it. Nothing here sets OpenBLAS's thread count: in
- * that build openblas_set_num_threads() also sets OpenMP's, so a set/restore pair around the
- * region would run the region itself on one thread and leave the program's thread count at
- * whatever OpenBLAS last remembered (the cause of runs that differed within one process).
+ * (T x T x hs: 1M multiply-adds at T = 128, hs = 64) and each runs on the calling thread:
+ * cpu_sgemm inside a parallel region runs on its caller (ordo's AVX-512 products with the
+ * thread's own buffers; the OpenMP build of OpenBLAS, the only one the build accepts, likewise).
+ * Nothing here sets OpenBLAS's thread count: in that build openblas_set_num_threads() also sets
+ * OpenMP's, so a set/restore pair around the region would run the region itself on one thread
+ * and leave the program's thread count at whatever OpenBLAS last remembered (the cause of runs
+ * that differed within one process).
  *
  * Masking: padded keys get probability exactly 0; the max subtracted before exp is over real
  * keys; a row with no real key gets zeros (see ref_ops.c). Each pair writes only its own rows
