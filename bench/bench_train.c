@@ -7,12 +7,13 @@
  *               [--seq 128] [--batch 16] [--steps 10] [--warmup 2] [--threads N]
  *               [--dropout 0.1] [--attn-dropout P] [--head masked|full]
  *               [--device cpu|cpu-ref|cuda] [--precision f32|bf16|fp16] [--arch bert|roberta]
- *               [--min-len N] [--infer]
+ *               [--min-len N] [--infer] [--all-rows]
  * --attn-dropout sets the attention-probability dropout (default: the --dropout value, as in
  * BERT's recipe where both are 0.1).
  * --head full runs the MLM head on every position (as HF does); masked (the default, what
  * ordo train does) only on the ~15% masked positions, whose logits are the only ones the
- * loss needs.
+ * loss needs; its last layer then runs at those positions only too (enc_batch.head_rows_only,
+ * as in ordo train) where the backend can, or at every position with --all-rows.
  * --precision: the trainer's storage precision. On every backend today bf16/fp16 are rounded
  * float32 arrays (the products and kernels are fp32): an emulation, not low-precision kernels.
  * --min-len N: each sequence gets a length drawn uniformly from [N, seq], padded to seq (mask
@@ -37,7 +38,7 @@
 #include "ordo/trainer.h"
 
 typedef struct bench_data {
-  int B, T, V, min_len, full;
+  int B, T, V, min_len, full, all_rows;
   int32_t *ids, *mask, *rows, *labels, *all;
   int n_rows;
   int64_t real; /* real tokens of the batch */
@@ -71,6 +72,7 @@ static enc_batch bench_batch(const bench_data *d) {
   enc_batch b = {.B = d->B, .T = d->T, .ids = d->ids, .mask = d->mask};
   if (d->full) b.mlm_labels = d->all;
   else b.mlm_rows = d->rows, b.n_mlm_rows = d->n_rows, b.mlm_labels = d->labels;
+  b.head_rows_only = !d->all_rows;
   return b;
 }
 
@@ -102,7 +104,7 @@ static int flag_int(const char *f, const char *v, int lo, int hi, int *out) {
 
 int main(int argc, char **argv) {
   int L = 4, H = 256, A = 4, FF = 1024, V = 8192, T = 128, B = 16, steps = 10, warm = 2, thr = 0;
-  int min_len = -1, infer = 0, bad = 0;
+  int min_len = -1, infer = 0, all_rows = 0, bad = 0;
   double drop = 0.1, adrop = -1; /* adrop < 0: the same as drop */
   int full = 0;
   const char *device = "cpu", *prec = "f32", *arch = "bert";
@@ -112,11 +114,16 @@ int main(int argc, char **argv) {
       infer = 1;
       continue;
     }
+    if (!strcmp(f, "--all-rows")) {
+      all_rows = 1;
+      continue;
+    }
     if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
       printf("usage: bench_train [--layers N] [--hidden N] [--heads N] [--intermediate N] [--vocab N]\n"
              "  [--seq N] [--batch N] [--steps N] [--warmup N] [--threads N] [--dropout P]\n"
              "  [--attn-dropout P] [--head masked|full] [--device cpu|cpu-ref|cuda]\n"
              "  [--precision f32|bf16|fp16] [--arch bert|roberta] [--min-len N] [--infer]\n"
+             "  [--all-rows]\n"
              "Times masked-LM training steps (or --infer forward passes) on random tokens and\n"
              "prints one JSON line (see the top of bench/bench_train.c).\n");
       return 0;
@@ -209,7 +216,8 @@ int main(int argc, char **argv) {
   }
   if (infer) enc_set_precision(&m, dt);
   enc_plan(&m, B, T, B * T);
-  bench_data d = {.B = B, .T = T, .V = V, .min_len = min_len > 0 ? min_len : T, .full = full};
+  bench_data d = {.B = B, .T = T, .V = V, .min_len = min_len > 0 ? min_len : T, .full = full,
+                  .all_rows = all_rows};
   size_t BT = (size_t)B * T;
   d.ids = malloc(BT * 4), d.mask = malloc(BT * 4), d.rows = malloc(BT * 4);
   d.labels = malloc(BT * 4), d.all = malloc(BT * 4);
@@ -245,11 +253,12 @@ int main(int argc, char **argv) {
   if (be.ops->mem_in_use) snprintf(mem, sizeof mem, "%.1f", be.ops->mem_in_use(be.ctx) / 1048576.0);
   printf("{\"impl\":\"ordo\",\"device\":\"%s\",\"precision\":\"%s\",\"mode\":\"%s\",\"arch\":\"%s\","
          "\"L\":%d,\"H\":%d,\"V\":%d,\"seq\":%d,\"batch\":%d,\"min_len\":%d,\"head\":\"%s\","
+         "\"last_layer_at_head_rows\":%s,"
          "\"threads\":%d,\"attn_dropout\":%g,\"params\":%lld,\"tokens_per_s\":%.1f,"
          "\"real_tokens_per_s\":%.1f,\"seq_per_s\":%.1f,\"step_ms\":%.2f,\"arena_MB\":%.1f,\"mem_MB\":%s,"
          "\"loss_first\":%.4f,\"loss_last\":%.4f}\n",
          be.ops->name, prec, infer ? "infer" : "train", arch, L, H, V, T, B, d.min_len,
-         infer ? "cls" : full ? "full" : "masked", omp_get_max_threads(),
+         infer ? "cls" : full ? "full" : "masked", m.head_rows ? "true" : "false", omp_get_max_threads(),
          (double)cfg.attention_probs_dropout_prob, (long long)params_count(&m.params, 0),
          (double)steps * BT / t_timed, real_timed / t_timed, (double)steps * B / t_timed,
          1e3 * t_timed / steps, m.arena.cap / 1048576.0, mem, infer ? 0.0 : loss_first, infer ? 0.0 : loss_last);

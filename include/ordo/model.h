@@ -125,6 +125,15 @@ typedef struct enc_batch {
    * rows), so enc_hidden() then holds (B, C), one row per sequence. The heads' outputs equal a
    * full forward's within float32 rounding. */
   int first_only;
+  /* Training or inference whose only reader is the MLM head at mlm_rows: the last layer runs at
+   * those rows alone (its keys and values at every position, its queries, attention and
+   * feed-forward at the n_mlm_rows rows), its dropout masks the full layer's for them, so the
+   * head's logits and the loss are a full forward's and the gradients equal within float32
+   * rounding. Taken where the model allows it (enc_model.head_rows says whether the last
+   * forward did): a post-LN encoder whose one head is the MLM head, float32, no position bias,
+   * a last layer without rotary positions or q/k/v adapters, strictly increasing rows, a backend
+   * with the rows attention ops. enc_hidden() then holds (n_mlm_rows, C); read no more of it. */
+  int head_rows_only;
 } enc_batch;
 
 typedef struct enc_model {
@@ -210,6 +219,7 @@ typedef struct enc_model {
   float *lora_tmp, *lora_dxa, *lora_dxd;          /* (BT, max(C, I)), (BT, r), (BT, max(C, I)) */
   int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled, has_d_rtd;
   int n_mlm_rows; /* rows the MLM head ran on in the last forward */
+  int head_rows;  /* the last forward ran the last layer at the MLM head's rows only */
 
   /* dropout */
   uint64_t seed, step;

@@ -124,6 +124,27 @@ typedef struct ordo_ops {
                              const float *qkv, const float *att, const int32_t *mask, float p,
                              uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 
+  /* attention_forward at some query rows only (optional: NULL where a backend has none; the
+   * model then runs attention_forward on every row). rows (n): indices b*T + t into the batch,
+   * strictly increasing; q (n rows, stride ldq) their queries; k, v (B*T rows, stride ldkv) every
+   * position's keys and values; out (n, C); att (NH, n, T) the probabilities before dropout. Row
+   * j is attention_forward's row t of pair b*NH + h, bit for bit where the products are: the
+   * same scores, padding mask, softmax and dropout counters (offset + ((b*NH + h)*T + t)*T + u).
+   * Not causal, no bias. scratch: NH*n*T floats (p > 0; may be NULL at p == 0). */
+  void (*attention_rows_forward)(ordo_ctx *ctx, float *out, float *att, float *scratch,
+                                 const float *q, int ldq, const float *k, const float *v, int ldkv,
+                                 const int32_t *rows, int n, const int32_t *mask, float p,
+                                 uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+  /* Its backward from dout (n, C): dq (n rows, stride ldq), dk and dv (B*T rows, stride ldkv)
+   * overwritten, those of a sequence with no row among rows with zeros: attention_backward's
+   * d qkv for a d out that is zero outside the rows. The same p, seed and offset as the forward;
+   * scratch: NH*n*T floats. */
+  void (*attention_rows_backward)(ordo_ctx *ctx, float *dq, float *dk, float *dv, float *scratch,
+                                  const float *dout, const float *q, int ldq, const float *k,
+                                  const float *v, int ldkv, const float *att, const int32_t *rows,
+                                  int n, float p, uint64_t seed, uint64_t offset, int B, int T,
+                                  int C, int NH);
+
   /* Causal attention of Tq new query rows over Tk >= Tq keys of one sequence (a decoder's
    * key/value cache: the keys and values of the Tk - Tq earlier positions, then the new ones):
    * query i, at position Tk - Tq + i, sees keys 0 .. Tk - Tq + i. q (Tq rows, stride ldq),

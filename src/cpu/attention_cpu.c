@@ -21,7 +21,11 @@
  * built in its scratch slice and the value product reads Pd instead of P; att keeps P, which
  * the softmax backward needs. The mask is never stored: backward draws it again, once to
  * rebuild Pd for dV and once to mask dP (scratch holds one T x T matrix per pair, and the two
- * are needed at different times). p == 0 skips all of it and runs today's code unchanged. */
+ * are needed at different times). p == 0 skips all of it and runs today's code unchanged.
+ *
+ * The rows form (attention_rows_forward/backward: a layer run at the MLM head's rows only) takes
+ * the queries of some rows, each pair's run of them one product of nq rows instead of T, with the
+ * full op's softmax and dropout counters row for row. */
 #include <math.h>
 
 #include "cpu/cpu_ops.h"
@@ -128,6 +132,18 @@ void attention_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, fl
   }
 }
 
+/* The softmax backward of nr rows of T in place: dS = P * (dP - rowsum(P * dP)), dS holding dP. */
+static void softmax_backward_rows(float *dS, const float *P, int nr, int T) {
+  for (int t = 0; t < nr; t++) {
+    const float *pr = P + (int64_t)t * T;
+    float *s = dS + (int64_t)t * T, pdp = 0.0f;
+#pragma omp simd reduction(+ : pdp)
+    for (int u = 0; u < T; u++) pdp += pr[u] * s[u];
+#pragma omp simd
+    for (int u = 0; u < T; u++) s[u] = pr[u] * (s[u] - pdp);
+  }
+}
+
 /* Per pair, with dO the head's slice of dout and M = keep / (1 - p) (M = 1 when p == 0):
  *   dV (+)= (P * M)^T dO;  dP = (dO V^T) * M (T, T) into scratch;
  *   dS = P * (dP - rowsum(P * dP)) in place;  dQ += scale dS K;  dK += scale dS^T Q. */
@@ -165,14 +181,7 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, flo
       cpu_sgemm(0, 1, T, T, hs, 1.0f, dO, C, v, ld, 0.0f, NULL, dS, T);
       cpu_sgemm(1, 0, T, hs, T, 1.0f, P, T, dO, C, beta, NULL, dv, ld);
     }
-    for (int t = 0; t < T; t++) {
-      const float *pr = P + (int64_t)t * T;
-      float *s = dS + (int64_t)t * T, pdp = 0.0f;
-#pragma omp simd reduction(+ : pdp)
-      for (int u = 0; u < T; u++) pdp += pr[u] * s[u];
-#pragma omp simd
-      for (int u = 0; u < T; u++) s[u] = pr[u] * (s[u] - pdp);
-    }
+    softmax_backward_rows(dS, P, T, T);
     cpu_sgemm(0, 0, T, hs, T, scale, dS, T, k, ld, beta, NULL, dq, ld);
     cpu_sgemm(1, 0, T, hs, T, scale, dS, T, q, ld, beta, NULL, dk, ld);
   }
@@ -187,6 +196,104 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, flo
 #pragma omp simd
         for (int64_t i = 0; i < (int64_t)T * T; i++) db[i] += dS[i];
       }
+  }
+}
+
+/* The first index j of rows (strictly increasing, n of them) with rows[j] >= r. */
+static int rows_from(const int32_t *rows, int n, int64_t r) {
+  int lo = 0, hi = n;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (rows[mid] < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* The dropped copy of nq probability rows of pair bh (rows[j] of the batch, T keys each) with
+ * attention_forward's counters for them: row t of the pair starts at offset + (bh*T + t)*T. */
+static void att_dropout_rows(float *dst, const float *src, const int32_t *rows, int nq, int b,
+                             int bh, int T, float p, float scale, uint64_t seed, uint64_t offset) {
+  for (int i = 0; i < nq; i++) {
+    int64_t t = rows[i] - (int64_t)b * T;
+    att_dropout_apply(dst + (int64_t)i * T, src + (int64_t)i * T, p, scale, seed,
+                      offset + ((uint64_t)bh * T + (uint64_t)t) * T, T);
+  }
+}
+
+/* Per pair (b, h): the nq rows of sequence b among rows (a contiguous run j0 .. j1, rows being
+ * increasing) are the queries; the products are attention_forward's with nq rows instead of T,
+ * each output row the same chain of multiply-adds. */
+void attention_rows_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, float *scratch,
+                                const float *q, int ldq, const float *k, const float *v, int ldkv,
+                                const int32_t *rows, int n, const int32_t *mask, float p,
+                                uint64_t seed, uint64_t offset, int B, int T, int C, int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0 && n >= 0);
+  ORDO_CHECK(p >= 0.0f && p <= 1.0f && (p == 0.0f || scratch));
+  const int hs = C / NH;
+  const float scale = 1.0f / sqrtf((float)hs);
+  const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  const int pairs = B * NH;
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < pairs; bh++) {
+    int b = bh / NH, h = bh % NH;
+    int j0 = rows_from(rows, n, (int64_t)b * T), nq = rows_from(rows, n, (int64_t)(b + 1) * T) - j0;
+    if (nq == 0) continue;
+    const float *kb = k + (int64_t)b * T * ldkv + h * hs, *vb = v + (int64_t)b * T * ldkv + h * hs;
+    const int32_t *m = mask ? mask + (int64_t)b * T : NULL;
+    float *P = att + ((int64_t)h * n + j0) * T;
+    cpu_sgemm(0, 1, nq, T, hs, scale, q + (int64_t)j0 * ldq + h * hs, ldq, kb, ldkv, 0.0f, NULL, P,
+              T);
+    for (int i = 0; i < nq; i++) softmax_row_masked(P + (int64_t)i * T, m, T);
+    const float *Pv = P;
+    if (p > 0.0f) {
+      float *Pd = scratch + ((int64_t)h * n + j0) * T;
+      att_dropout_rows(Pd, P, rows + j0, nq, b, bh, T, p, dscale, seed, offset);
+      Pv = Pd;
+    }
+    cpu_sgemm(0, 0, nq, hs, T, 1.0f, Pv, T, vb, ldkv, 0.0f, NULL, out + (int64_t)j0 * C + h * hs, C);
+  }
+}
+
+void attention_rows_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dq, float *dk, float *dv,
+                                 float *scratch, const float *dout, const float *q, int ldq,
+                                 const float *k, const float *v, int ldkv, const float *att,
+                                 const int32_t *rows, int n, float p, uint64_t seed,
+                                 uint64_t offset, int B, int T, int C, int NH) {
+  ORDO_CHECK(NH > 0 && C % NH == 0 && T > 0 && n >= 0);
+  ORDO_CHECK(p >= 0.0f && p <= 1.0f && scratch);
+  const int hs = C / NH;
+  const float scale = 1.0f / sqrtf((float)hs);
+  const float dscale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  const int pairs = B * NH;
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < pairs; bh++) {
+    int b = bh / NH, h = bh % NH;
+    int j0 = rows_from(rows, n, (int64_t)b * T), nq = rows_from(rows, n, (int64_t)(b + 1) * T) - j0;
+    int64_t kvoff = (int64_t)b * T * ldkv + h * hs;
+    float *dkb = dk + kvoff, *dvb = dv + kvoff;
+    if (nq == 0) { /* no query here: this sequence's keys and values had no effect */
+      for (int t = 0; t < T; t++)
+        for (int e = 0; e < hs; e++) dkb[(int64_t)t * ldkv + e] = dvb[(int64_t)t * ldkv + e] = 0.0f;
+      continue;
+    }
+    const float *qb = q + (int64_t)j0 * ldq + h * hs, *kb = k + kvoff, *vb = v + kvoff;
+    const float *dO = dout + (int64_t)j0 * C + h * hs;
+    const float *P = att + ((int64_t)h * n + j0) * T;
+    float *dS = scratch + ((int64_t)h * n + j0) * T;
+    if (p > 0.0f) {
+      att_dropout_rows(dS, P, rows + j0, nq, b, bh, T, p, dscale, seed, offset);
+      cpu_sgemm(1, 0, T, hs, nq, 1.0f, dS, T, dO, C, 0.0f, NULL, dvb, ldkv);
+      cpu_sgemm(0, 1, nq, T, hs, 1.0f, dO, C, vb, ldkv, 0.0f, NULL, dS, T);
+      att_dropout_rows(dS, dS, rows + j0, nq, b, bh, T, p, dscale, seed, offset);
+    } else {
+      cpu_sgemm(0, 1, nq, T, hs, 1.0f, dO, C, vb, ldkv, 0.0f, NULL, dS, T);
+      cpu_sgemm(1, 0, T, hs, nq, 1.0f, P, T, dO, C, 0.0f, NULL, dvb, ldkv);
+    }
+    softmax_backward_rows(dS, P, nq, T);
+    cpu_sgemm(0, 0, nq, hs, T, scale, dS, T, kb, ldkv, 0.0f, NULL, dq + (int64_t)j0 * ldq + h * hs,
+              ldq);
+    cpu_sgemm(1, 0, T, hs, nq, scale, dS, T, qb, ldq, 0.0f, NULL, dkb, ldkv);
   }
 }
 

@@ -157,6 +157,16 @@ void attention_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dqkv, int acc, flo
                             const float *qkv, const float *att, const int32_t *mask, float p,
                             uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
 
+void attention_rows_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *att, float *scratch,
+                                const float *q, int ldq, const float *k, const float *v, int ldkv,
+                                const int32_t *rows, int n, const int32_t *mask, float p,
+                                uint64_t seed, uint64_t offset, int B, int T, int C, int NH);
+void attention_rows_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dq, float *dk, float *dv,
+                                 float *scratch, const float *dout, const float *q, int ldq,
+                                 const float *k, const float *v, int ldkv, const float *att,
+                                 const int32_t *rows, int n, float p, uint64_t seed,
+                                 uint64_t offset, int B, int T, int C, int NH);
+
 /* posenc_cpu.c: the rotary angle of pair i (of hs/2) at position p, as both backends take it */
 void rope_cos_sin(double p, float theta, int i, int hs, float *c, float *s);
 void rope_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *qkv, const int32_t *pos, float scale, float theta, int nseg, int BT,

@@ -128,6 +128,9 @@ static const ordo_ops k_ops_cuda = {
     .matmul_backward = matmul_backward_cuda,
     .attention_forward = attention_forward_cuda,
     .attention_backward = attention_backward_cuda,
+    /* no rows attention yet: a head_rows_only batch runs the full last layer */
+    .attention_rows_forward = NULL,
+    .attention_rows_backward = NULL,
     .attention_cached_forward = attention_cached_forward_cuda,
     .rope_forward = rope_forward_cuda,
     .rope_backward = rope_backward_cuda,

@@ -310,6 +310,20 @@ static void dropout_backward_over(const enc_model *m, float *din, const float *d
   m->be.ops->dropout_forward(m->be.ctx, din, dout, p, key, offset, n);
 }
 
+/* out (n, C) = dropout(in) with the counters of rows rows[j] of a (BT, C) activation (host
+ * indices; NULL: rows 0 .. n-1, one call): a layer run at some rows only draws the full layer's
+ * masks for them. out may be in. */
+static void dropout_rows(const enc_model *m, float *out, const float *in, float p, uint64_t key,
+                         uint64_t offset, int n, int C, const int32_t *rows) {
+  if (!rows || p == 0.0f) {
+    m->be.ops->dropout_forward(m->be.ctx, out, in, p, key, offset, (int64_t)n * C);
+    return;
+  }
+  for (int j = 0; j < n; j++)
+    m->be.ops->dropout_forward(m->be.ctx, out + (size_t)j * C, in + (size_t)j * C, p, key,
+                               offset + (uint64_t)rows[j] * (uint64_t)C, C);
+}
+
 /* Rounds a float32 buffer to the mixed-precision type in place, where its value must stay
  * float32 around the rounding: post-LN r1 and r2 (the branch, before the residual add), the
  * hidden state and the heads' outputs (fp32 readers), the output gradients the losses seed, the
@@ -445,9 +459,10 @@ static void layer_forward_preln(enc_model *m, const enc_batch *b, int l, const v
 
 /* A post-LN layer after its attention core, on n rows: r1 = x + dropout(attn_out Wo^T + bo),
  * h1 = LN1(r1), out = LN2(h1 + dropout(MLP(h1))); x (n, C) and the first n rows of
- * A->attn_out are its inputs, the first n rows of A's buffers its outputs. */
+ * A->attn_out are its inputs, the first n rows of A's buffers its outputs. rows: the batch rows
+ * they are, whose dropout counters they take (dropout_rows; NULL: rows 0 .. n-1). */
 static void layer_post_attention(enc_model *m, int l, const void *x, ordo_dtype x_dt, int n,
-                                 uint64_t key) {
+                                 const int32_t *rows, uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
@@ -459,7 +474,7 @@ static void layer_post_attention(enc_model *m, int l, const void *x, ordo_dtype 
   site_forward(m, l, ENC_LORA_ATTN_OUT, A->r1, 0, A->attn_out, m->storage, L->ao_w, L->ao_b, n, C,
                C, key);
   R(m, A->r1, nBC);
-  op->dropout_forward(cx, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  dropout_rows(m, A->r1, A->r1, ph, key, site(SITE_LAYER0 + 2 * l), n, C, rows);
   op->residual_forward(cx, A->r1, A->r1, tv_in(m, x, x_dt, nBC), (int64_t)nBC);
   op->layernorm_forward(cx, TO(A->h1, nBC), A->ln1_mean, A->ln1_rstd, A->r1, P(m, L->ln1_w),
                         P(m, L->ln1_b), eps, n, C);
@@ -470,7 +485,7 @@ static void layer_post_attention(enc_model *m, int l, const void *x, ordo_dtype 
   site_forward(m, l, ENC_LORA_PROJ, A->r2, 0, A->gelu, m->storage, L->proj_w, L->proj_b, n, I, C,
                key);
   R(m, A->r2, nBC);
-  op->dropout_forward(cx, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  dropout_rows(m, A->r2, A->r2, ph, key, site(SITE_LAYER0 + 2 * l + 1), n, C, rows);
   op->residual_forward(cx, A->r2, A->r2, TI(A->h1, nBC), (int64_t)nBC);
   END();
   op->layernorm_forward(cx, tv_out_dt(m, A->out, enc_out_dtype(m, l), nBC, 0), A->ln2_mean,
@@ -489,7 +504,7 @@ static void layer_forward(enc_model *m, const enc_batch *b, int l, uint64_t key)
   }
   qkv_forward(m, l, x, x_dt, 0, b->B * b->T, key);
   attention_core(m, b, l, key);
-  layer_post_attention(m, l, x, x_dt, b->B * b->T, key);
+  layer_post_attention(m, l, x, x_dt, b->B * b->T, NULL, key);
 }
 
 /* Where first_qkv_forward left sequence i's query (element q + i * q_step of the layer's qkv
@@ -499,11 +514,12 @@ typedef struct first_qkv {
   int ldkv;
 } first_qkv;
 
-/* The last layer's projections under first_only into A->qkv: keys and values of every row
- * (BT, 2C), then the queries of the first rows xf (B, C) alone, from the row blocks of the (3C, C)
- * weight; with adapters on q, k or v or with rotary positions, the full (BT, 3C) product. */
+/* The last layer's projections under first_only or head_rows into A->qkv: keys and values of
+ * every row (BT, 2C), then the queries of the nf rows xf (nf, C) alone, from the row blocks of the
+ * (3C, C) weight; with adapters on q, k or v or with rotary positions (first_only only: xf are
+ * the B first rows), the full (BT, 3C) product. */
 static first_qkv first_qkv_forward(enc_model *m, int l, const void *x_in, ordo_dtype x_dt,
-                                   const float *xf, int B, int T, uint64_t key) {
+                                   const float *xf, int nf, int B, int T, uint64_t key) {
   const enc_config *c = &m->cfg;
   const enc_layer_idx *L = &m->layer[l];
   size_t C = (size_t)c->hidden_size, BT = (size_t)B * T;
@@ -518,10 +534,10 @@ static first_qkv first_qkv_forward(enc_model *m, int l, const void *x_in, ordo_d
   ordo_dtype st = m->storage;
   tmm_forward(m, qkv, 1, x_in, x_dt, dtype_at_c(w, st, (int64_t)(C * C)),
               bias ? dtype_at_c(bias, st, (int64_t)C) : NULL, (int)BT, (int)C, (int)(2 * C), NULL);
-  tmm_forward(m, act_at(m, qkv, BT * 2 * C), 1, tv_st(m, xf, (size_t)B * C), st, w, bias, B,
+  tmm_forward(m, act_at(m, qkv, BT * 2 * C), 1, tv_st(m, xf, (size_t)nf * C), st, w, bias, nf,
               (int)C, (int)C, NULL);
   END();
-  return (first_qkv){BT * 2 * C, 0, C, T * 2 * C, BT * 2 * C + (size_t)B * C, (int)(2 * C)};
+  return (first_qkv){BT * 2 * C, 0, C, T * 2 * C, BT * 2 * C + (size_t)nf * C, (int)(2 * C)};
 }
 
 /* The last post-LN layer at each sequence's first position only (enc_batch.first_only): keys and
@@ -539,7 +555,7 @@ static void layer_forward_first(enc_model *m, const enc_batch *b, int l, uint64_
   m->be.ops->gather_rows(m->be.ctx, m->g_b, tv_in(m, x, x_dt, (size_t)B * T * C), m->in_first,
                          B, C);
   END(); /* (the view of x) */
-  first_qkv f = first_qkv_forward(m, l, x, x_dt, m->g_b, B, T, key);
+  first_qkv f = first_qkv_forward(m, l, x, x_dt, m->g_b, B, B, T, key);
   const float *qkv = TI(A->qkv, f.n);
   float *ao = TO(A->attn_out, (size_t)B * C);
   float *att = TO(A->att, (size_t)c->num_attention_heads * T); /* each call's probabilities */
@@ -554,7 +570,61 @@ static void layer_forward_first(enc_model *m, const enc_batch *b, int l, uint64_
                                           c->num_attention_heads);
   }
   END();
-  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, B, key);
+  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, B, NULL, key);
+}
+
+/* Whether enc_batch.head_rows_only can be taken for this batch (see model.h): the rows path's
+ * conditions. */
+static int head_rows_allowed(const enc_model *m, const enc_batch *b) {
+  const enc_config *c = &m->cfg;
+  int last = c->num_hidden_layers - 1, n = b->n_mlm_rows;
+  if (!b->head_rows_only || !b->mlm_rows || n <= 0 || b->first_only || m->heads != ENC_HEAD_MLM ||
+      enc_is_causal(c) || m->att_bias || m->precision != ORDO_DT_F32 ||
+      m->storage != ORDO_DT_F32 || c->position == ENC_POS_ROPE || qkv_adapted(m, last) ||
+      !m->be.ops->attention_rows_forward || !m->be.ops->attention_rows_backward)
+    return 0;
+  for (int j = 1; j < n; j++)
+    if (b->mlm_rows[j] <= b->mlm_rows[j - 1]) return 0;
+  return 1;
+}
+
+/* The last layer's attention at the MLM head's rows (m->head_rows) from A->qkv as
+ * first_qkv_forward laid it out: keys and values (BT, 2C), then the rows' queries (n, C). */
+static void attention_rows(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int n = b->n_mlm_rows, C = c->hidden_size, BT = b->B * b->T;
+  enc_layer_acts *A = &m->acts[l];
+  const float *qkv = A->qkv; /* float32: head_rows_allowed */
+  m->be.ops->attention_rows_forward(m->be.ctx, A->attn_out, A->att, m->g_att,
+                                    qkv + (size_t)BT * 2 * C, C, qkv, qkv + C, 2 * C, m->in_rows, n,
+                                    m->in_mask, pdrop(m, c->attention_probs_dropout_prob), key,
+                                    site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), b->B, b->T,
+                                    C, c->num_attention_heads);
+}
+
+/* The last post-LN layer at the MLM head's rows only (m->head_rows): keys and values of every
+ * position, the rows' queries, their attention, and the rest of the layer on those n rows:
+ * acts[l].out (n, C), row j the full layer's row mlm_rows[j]. x's head rows are gathered into
+ * g_b (backward scratch, free until the backward reaches this layer, which gathers them again). */
+static void layer_forward_rows(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  int n = b->n_mlm_rows, C = m->cfg.hidden_size;
+  ordo_dtype x_dt;
+  const float *x = layer_in(m, l, &x_dt); /* float32: head_rows_allowed */
+  upload_i32(m, m->in_rows, b->mlm_rows, (size_t)n);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_rows, n, C);
+  first_qkv_forward(m, l, x, x_dt, m->g_b, n, b->B, b->T, key);
+  attention_rows(m, b, l, key);
+  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, n, b->mlm_rows, key);
+}
+
+static int is_last(const enc_model *m, int l) { return l == m->cfg.num_hidden_layers - 1; }
+
+/* Layer l of this batch's forward: the last one at the first positions (first_only) or at the
+ * MLM head's rows (head_rows) where the forward takes them, else the whole layer. */
+static void layer_forward_at(enc_model *m, const enc_batch *b, int l, uint64_t key) {
+  if (is_last(m, l) && b->first_only) layer_forward_first(m, b, l, key);
+  else if (is_last(m, l) && m->head_rows) layer_forward_rows(m, b, l, key);
+  else layer_forward(m, b, l, key);
 }
 
 /* enc_batch.first_only: an inference forward of a post-LN encoder whose heads read the first
@@ -601,6 +671,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
   }
   if (b->first_only) first_only_check(m, b, train);
+  m->head_rows = head_rows_allowed(m, b);
   positions(m, b);
   upload_i32(m, m->in_ids, b->ids, (size_t)BT);
   upload_i32(m, m->in_mask, b->mask, (size_t)BT);
@@ -634,10 +705,7 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
                 NULL);
     END();
   }
-  for (int l = 0; l < c->num_hidden_layers; l++) {
-    if (b->first_only && l == c->num_hidden_layers - 1) layer_forward_first(m, b, l, key);
-    else layer_forward(m, b, l, key);
-  }
+  for (int l = 0; l < c->num_hidden_layers; l++) layer_forward_at(m, b, l, key);
   if (m->lnf_out) { /* the last layer's output in the storage dtype (enc_out_dtype) */
     op->layernorm_forward(cx, m->lnf_out, m->lnf_mean, m->lnf_rstd,
                           TI(m->acts[c->num_hidden_layers - 1].out, (size_t)BT * C),
@@ -654,7 +722,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (b->mlm_rows) {
       for (int r = 0; r < NR; r++) ORDO_CHECK(b->mlm_rows[r] >= 0 && b->mlm_rows[r] < BT);
       upload_i32(m, m->in_rows, b->mlm_rows, (size_t)NR);
-      op->gather_rows(cx, m->mlm_in, h, m->in_rows, NR, C);
+      if (m->head_rows) copy_buf(m, m->mlm_in, h, F((size_t)NR * C)); /* h: those rows */
+      else op->gather_rows(cx, m->mlm_in, h, m->in_rows, NR, C);
     } else {
       copy_buf(m, m->mlm_in, h, F((size_t)BT * C));
     }
@@ -861,32 +930,79 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
                 m->storage, x_in, x_dt, L->fc_w, L->fc_b, BT, C, I, key);
 }
 
+/* attention_rows' backward from d attn_out (n, C): m->g_qkv = d keys and values (BT, 2C), then
+ * d queries (n, C), first_qkv_forward's layout. */
+static void attention_rows_backward(enc_model *m, const enc_batch *b, int l, const float *dattn,
+                                    uint64_t key) {
+  const enc_config *c = &m->cfg;
+  int n = b->n_mlm_rows, C = c->hidden_size, BT = b->B * b->T;
+  const float *qkv = m->acts[l].qkv;
+  float *g = m->g_qkv; /* float32: head_rows_allowed */
+  size_t qo = (size_t)BT * 2 * C;
+  m->be.ops->attention_rows_backward(m->be.ctx, g + qo, g, g + C, m->g_att, dattn, qkv + qo, C,
+                                     qkv, qkv + C, 2 * C, m->acts[l].att, m->in_rows, n,
+                                     pdrop(m, c->attention_probs_dropout_prob), key,
+                                     site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), b->B, b->T,
+                                     C, c->num_attention_heads);
+}
+
 /* The attention block's backward from d = d of its output branch (before the residual add; d
  * is left as it is): through the dropout, the output projection and the attention core
  * (m->g_qkv). The two (BT, C) steps between them go through g_big, free outside the
- * feed-forward's backward and planned for them. */
+ * feed-forward's backward and planned for them. rows (host, NULL: all): the layer ran at the
+ * MLM head's rows, d has n_mlm_rows rows. */
 static void attn_out_backward(enc_model *m, const enc_batch *b, int l, const float *d,
-                              uint64_t key) {
-  int BT = b->B * b->T, C = m->cfg.hidden_size;
-  size_t nBC = (size_t)BT * C;
+                              const int32_t *rows, uint64_t key) {
+  int n = rows ? b->n_mlm_rows : b->B * b->T, C = m->cfg.hidden_size;
+  size_t nBC = (size_t)n * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
   void *dproj = m->g_big, *dao = act_at(m, m->g_big, nBC); /* d proj output, d attn_out */
-  dropout_backward_over(m, TO(dproj, nBC), d, pdrop(m, m->cfg.hidden_dropout_prob), key,
-                        site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
+  float p = pdrop(m, m->cfg.hidden_dropout_prob);
+  if (rows) /* the forward's dropout applied to d (dropout_backward_over) */
+    dropout_rows(m, dproj, d, p, key, site(SITE_LAYER0 + 2 * l), n, C, rows);
+  else
+    dropout_backward_over(m, TO(dproj, nBC), d, p, key, site(SITE_LAYER0 + 2 * l), (int64_t)nBC);
   END();
   site_backward(m, l, ENC_LORA_ATTN_OUT, dao, 1, ORDO_OVERWRITE, dproj, m->storage, A->attn_out,
-                m->storage, L->ao_w, L->ao_b, BT, C, C, key);
-  attention_backward_core(m, b, l, dao, key);
+                m->storage, L->ao_w, L->ao_b, n, C, C, key);
+  if (rows) attention_rows_backward(m, b, l, dao, key);
+  else attention_backward_core(m, b, l, dao, key);
 }
 
-/* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten). */
+/* qkv_backward of the last layer run at the MLM head's rows: dx (BT, C) = d of the keys' and
+ * values' product over every row (overwritten), + dres (n, C) at the rows (the residual's
+ * share), + d of the rows' queries' product; the (3C, C) weight's row blocks get their
+ * gradients likewise. x's rows are gathered into g_b again; dres is overwritten. */
+static void qkv_backward_rows(enc_model *m, const enc_batch *b, int l, const float *x, float *dx,
+                              float *dres) {
+  const ordo_ops *op = m->be.ops;
+  ordo_ctx *cx = m->be.ctx;
+  size_t C = (size_t)m->cfg.hidden_size, BT = (size_t)b->B * b->T;
+  int n = b->n_mlm_rows;
+  const enc_layer_idx *L = &m->layer[l];
+  const float *w = W(L->qkv_w), *g = m->g_qkv; /* float32: head_rows_allowed */
+  float *dw = G(m, L->qkv_w), *db = G(m, L->qkv_b);
+  tmm_backward(m, dx, 0, ORDO_OVERWRITE, dw ? dw + C * C : NULL, db ? db + C : NULL, g,
+               ORDO_DT_F32, x, ORDO_DT_F32, w + C * C, (int)BT, (int)C, (int)(2 * C), NULL);
+  op->scatter_add_rows(cx, dx, dres, m->in_rows, n, (int)C);
+  op->gather_rows(cx, m->g_b, x, m->in_rows, n, (int)C);
+  tmm_backward(m, dres, 0, ORDO_OVERWRITE, dw, db, g + BT * 2 * C, ORDO_DT_F32, m->g_b,
+               ORDO_DT_F32, w, n, (int)C, (int)C, NULL);
+  op->scatter_add_rows(cx, dx, dres, m->in_rows, n, (int)C);
+  END();
+}
+
+/* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten).
+ * rows (host, NULL: all): the layer ran at the MLM head's rows (layer_forward_rows), dh has
+ * n_mlm_rows rows, dnext every row. */
 static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const void *x,
-                                  ordo_dtype x_dt, float *dh, float *dnext, uint64_t key) {
+                                  ordo_dtype x_dt, float *dh, float *dnext, const int32_t *rows,
+                                  uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
-  int BT = b->B * b->T, C = c->hidden_size;
+  int BT = rows ? b->n_mlm_rows : b->B * b->T, C = c->hidden_size; /* the rows it ran at */
   float ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
@@ -898,7 +1014,10 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
   END();
   /* r2 = dropout(gelu @ Wp^T + bp) + h1 */
   copy_buf(m, m->g_b, m->g_a, F(nBC)); /* d h1 from the residual */
-  dropout_backward_over(m, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
+  if (rows) /* the forward's dropout applied to d (dropout_backward_over) */
+    dropout_rows(m, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), BT, C, rows);
+  else
+    dropout_backward_over(m, dnext, m->g_a, ph, key, site(SITE_LAYER0 + 2 * l + 1), (int64_t)nBC);
   R(m, dnext, nBC);
   mlp_backward(m, l, BT, dnext, A->h1, m->storage, m->g_b, 0, key);
   R(m, m->g_b, nBC);
@@ -907,8 +1026,13 @@ static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const
                          A->ln1_mean, A->ln1_rstd, BT, C);
   END();
   /* r1 = dropout(attn_out @ Wo^T + bo) + x */
+  if (rows) {
+    attn_out_backward(m, b, l, m->g_a, rows, key);
+    qkv_backward_rows(m, b, l, x, dnext, m->g_a); /* d x from the residual: g_a at the rows */
+    return;
+  }
   copy_buf(m, dnext, m->g_a, F(nBC)); /* d x from the residual */
-  attn_out_backward(m, b, l, m->g_a, key);
+  attn_out_backward(m, b, l, m->g_a, NULL, key);
   qkv_backward(m, b, l, x, x_dt, dnext, key);
 }
 
@@ -938,7 +1062,7 @@ static void layer_backward_preln(enc_model *m, const enc_batch *b, int l, const 
   R(m, m->g_b, nBC);
   /* r1 = x + dropout(attn_out @ Wo^T + bo) */
   copy_buf(m, dnext, m->g_b, F(nBC)); /* d x from the residual */
-  attn_out_backward(m, b, l, m->g_b, key);
+  attn_out_backward(m, b, l, m->g_b, NULL, key);
   /* qkv = LN1(x) @ Wqkv^T + bqkv */
   zero_buf(m, m->g_a, F(nBC));
   qkv_backward(m, b, l, A->h1, m->storage, m->g_a, key);
@@ -995,7 +1119,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
                    NULL);
       END();
     }
-    if (b->mlm_rows) op->scatter_add_rows(cx, dh, m->g_head_a, m->in_rows, R, C);
+    /* under head_rows, dh's rows are the head's rows themselves */
+    if (b->mlm_rows && !m->head_rows) op->scatter_add_rows(cx, dh, m->g_head_a, m->in_rows, R, C);
     else op->axpy(cx, dh, 1.0f, m->g_head_a, (int64_t)R * C);
     /* the head's own specs, laid out back to back (the decoder weight is the tied wte) */
     if (m->grads_final && transform) m->grads_final(m->grads_final_ctx, m->mlm_dense_w, m->mlm_bias + 1);
@@ -1067,12 +1192,15 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   for (int l = c->num_hidden_layers - 1; l >= 0; l--) {
     ordo_dtype x_dt;
     const void *x = layer_in(m, l, &x_dt);
+    int at_rows = m->head_rows && is_last(m, l);
     if (m->recompute == ENC_RECOMPUTE_LAYER)
-      layer_forward(m, b, l, key); /* same inputs, same dropout keys: the same bits */
+      layer_forward_at(m, b, l, key); /* same inputs, same dropout keys: the same bits */
+    else if (m->recompute == ENC_RECOMPUTE_ATTENTION && at_rows)
+      attention_rows(m, b, l, key);
     else if (m->recompute == ENC_RECOMPUTE_ATTENTION)
       attention_core(m, b, l, key);
     if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, x_dt, dh, dnext, key);
-    else layer_backward_postln(m, b, l, x, x_dt, dh, dnext, key);
+    else layer_backward_postln(m, b, l, x, x_dt, dh, dnext, at_rows ? b->mlm_rows : NULL, key);
     float *t = dh;
     dh = dnext;
     dnext = t;

@@ -52,7 +52,8 @@ enc_batch mlm_task_micro_begin(mlm_task *t, int i, float *share) {
   return (enc_batch){.B = t->B, .T = t->T, .ids = t->ids + (size_t)i * per,
                      .mask = t->mask + (size_t)i * per, .tt = t->tt ? t->tt + (size_t)i * per : NULL,
                      .mlm_rows = t->rows + r0,
-                     .n_mlm_rows = nr, .mlm_labels = t->labels + r0};
+                     .n_mlm_rows = nr, .mlm_labels = t->labels + r0,
+                     .head_rows_only = 1}; /* taken where the model allows (no SOP head) */
 }
 
 void mlm_task_micro_end(mlm_task *t, int i) {
