@@ -34,13 +34,20 @@
 #include "ordo/rng.h"
 
 /* One softmax row in place over T scores; mask row NULL = all keys real. Vectorized: expf is
- * libmvec's (vecmath.h), called for every key and its result masked away for padding. */
+ * libmvec's (vecmath.h), called for every key and its result masked away for padding; the masked
+ * and unmasked loops are written apart (a mask test inside the loop kept the compiler from
+ * vectorizing the max and the sum: 2.5x slower rows). */
 static void softmax_row_masked(float *p, const int32_t *m, int T) {
   float mx = -INFINITY;
+  if (m) {
 #pragma omp simd reduction(max : mx)
-  for (int u = 0; u < T; u++) {
-    float s = (!m || m[u]) ? p[u] : -INFINITY;
-    mx = s > mx ? s : mx;
+    for (int u = 0; u < T; u++) {
+      float s = m[u] ? p[u] : -INFINITY;
+      mx = s > mx ? s : mx;
+    }
+  } else {
+#pragma omp simd reduction(max : mx)
+    for (int u = 0; u < T; u++) mx = p[u] > mx ? p[u] : mx;
   }
   if (mx == -INFINITY) { /* no real key in this sequence */
     for (int u = 0; u < T; u++) p[u] = 0.0f;
@@ -57,10 +64,18 @@ static void softmax_row_masked(float *p, const int32_t *m, int T) {
 #pragma omp simd
   for (int u = 0; u < T; u++) p[u] = expf(p[u]);
   float sum = 0.0f;
+  if (m) {
 #pragma omp simd reduction(+ : sum)
-  for (int u = 0; u < T; u++) {
-    p[u] = ((!m || m[u]) && p[u] > VEC_EXP_TINY) ? p[u] : 0.0f; /* exactly 0 for padding */
-    sum += p[u];
+    for (int u = 0; u < T; u++) {
+      p[u] = (m[u] && p[u] > VEC_EXP_TINY) ? p[u] : 0.0f; /* exactly 0 for padding */
+      sum += p[u];
+    }
+  } else {
+#pragma omp simd reduction(+ : sum)
+    for (int u = 0; u < T; u++) {
+      p[u] = p[u] > VEC_EXP_TINY ? p[u] : 0.0f;
+      sum += p[u];
+    }
   }
   float inv = 1.0f / sum; /* sum >= 1: the max element contributes exp(0) */
 #pragma omp simd
