@@ -13,8 +13,15 @@ void sumsq_blocks_cpu(ordo_ctx *ctx ORDO_UNUSED, double *parts, const float *x, 
 #pragma omp parallel for schedule(static) if (N > 65536)
   for (int64_t b = 0; b < nb; b++) {
     const int64_t e = (b + 1) * block < N ? (b + 1) * block : N;
-    double part = 0; /* in element order, as the reference and the trainer's norm sum it */
-    for (int64_t j = b * block; j < e; j++) part += (double)x[j] * x[j];
+    double acc[ORDO_SUMSQ_LANES] = {0}; /* the lanes of ops.h's order, as the reference sums */
+    int64_t j = b * block;
+    for (; j + ORDO_SUMSQ_LANES <= e; j += ORDO_SUMSQ_LANES)
+#pragma omp simd
+      for (int l = 0; l < ORDO_SUMSQ_LANES; l++)
+        acc[l] = fma((double)x[j + l], (double)x[j + l], acc[l]);
+    for (int l = 0; j < e; j++, l++) acc[l] = fma((double)x[j], (double)x[j], acc[l]);
+    double part = 0;
+    for (int l = 0; l < ORDO_SUMSQ_LANES; l++) part += acc[l];
     parts[b] = part;
   }
 }

@@ -52,8 +52,12 @@ void sumsq_blocks_ref(ordo_ctx *ctx ORDO_UNUSED, double *parts, const float *x, 
   ORDO_CHECK(block > 0);
   for (int64_t b = 0; b * block < N; b++) {
     const int64_t e = (b + 1) * block < N ? (b + 1) * block : N;
-    double part = 0;
-    for (int64_t j = b * block; j < e; j++) part += (double)x[j] * x[j];
+    double acc[ORDO_SUMSQ_LANES] = {0}, part = 0;
+    for (int64_t j = b * block; j < e; j++) {
+      double *a = &acc[(j - b * block) % ORDO_SUMSQ_LANES];
+      *a = fma((double)x[j], (double)x[j], *a);
+    }
+    for (int l = 0; l < ORDO_SUMSQ_LANES; l++) part += acc[l];
     parts[b] = part;
   }
 }

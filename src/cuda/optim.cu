@@ -2,17 +2,22 @@
  * moments and with 8-bit block-quantized moments. Every float operation is spelled with its
  * rounding (__fmaf_rn, __fmul_rn ...) as the CPU build evaluates it (gcc contracts
  * src/train/adamw.c's update into these fused multiply-adds), so the GPU step gives the CPU's
- * bits; the norm parts are sequential double sums in element order like the CPU's. */
+ * bits; the norm parts are double sums in ops.h's lane order like the CPU's. */
 #include "cuda/cuda_ops.h"
 
-/* ---- block sums of squares: one thread per block, elements in order ------------------------- */
+/* ---- block sums of squares: one thread per block, ops.h's lanes ----------------------------- */
 
 static __global__ void sumsq_blocks_kernel(double *parts, const float *x, int64_t N, int block,
                                            int64_t nb) {
   CUDA_FOR(b, nb) {
     int64_t lo = b * block, hi = lo + block < N ? lo + block : N;
-    double s = 0.0;
-    for (int64_t j = lo; j < hi; j++) s = __fma_rn((double)x[j], (double)x[j], s);
+    double acc[ORDO_SUMSQ_LANES], s = 0.0;
+    for (int l = 0; l < ORDO_SUMSQ_LANES; l++) acc[l] = 0.0;
+    for (int64_t j = lo; j < hi; j++) {
+      double *a = &acc[(j - lo) % ORDO_SUMSQ_LANES];
+      *a = __fma_rn((double)x[j], (double)x[j], *a);
+    }
+    for (int l = 0; l < ORDO_SUMSQ_LANES; l++) s = __dadd_rn(s, acc[l]);
     parts[b] = s;
   }
 }
