@@ -199,7 +199,8 @@ static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, 
   const uint32_t keep_from = cpu_dropout_keep_from(p);
   const uint64_t first = offset >> 2, last = (offset + (uint64_t)N - 1) >> 2;
   const int64_t ngroups = (int64_t)((last - first) / DROP_LANES) + 1;
-#pragma omp parallel for schedule(static)
+  /* a short call (one row of a layer run at the head's rows) stays on its thread */
+#pragma omp parallel for schedule(static) if (N > PW_BLOCK)
   for (int64_t g = 0; g < ngroups; g++) {
     uint32_t wd[4][DROP_LANES];
     uint64_t blk0 = first + (uint64_t)g * DROP_LANES;
