@@ -95,10 +95,8 @@ static void att_dropout_apply(float *dst, const float *src, float p, float scale
   int skip = (int)(offset & 3); /* words of the first block before element 0 */
   const uint32_t keep_from = cpu_dropout_keep_from(p);
   while (i < n) {
-    uint32_t wd[4][ATT_LANES], words[4 * ATT_LANES];
-    cpu_philox_lanes(wd, blk, seed);
-    for (int l = 0; l < ATT_LANES; l++)
-      for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
+    uint32_t words[4 * ATT_LANES];
+    cpu_philox_words(words, blk, seed);
     int64_t m = 4 * ATT_LANES - skip; /* elements covered by these words */
     if (m > n - i) m = n - i;
     cpu_dropout_words(dst + i, src + i, words + skip, m, keep_from, scale);

@@ -115,9 +115,16 @@ void gemm_cpu(ordo_ctx *ctx ORDO_UNUSED, int ta, int tb, int M, int N, int K, fl
 
 /* Philox4x32-10 for CPU_PHILOX_LANES consecutive counters at once, lane-parallel so that the
  * rounds vectorize: core/rng.c's philox4x32() restated for speed (dropout and attention
- * dropout draw one word per element). out[w][l]: word w of block ctr0 + l. elementwise_cpu.c */
+ * dropout draw one word per element). words[4 l + w]: word w of block ctr0 + l, i.e. the words
+ * 4 ctr0 .. 4 ctr0 + 63 of the stream in order. elementwise_cpu.c */
 enum { CPU_PHILOX_LANES = 16 };
-void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
+void cpu_philox_words(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
+/* The two ways cpu_philox_words takes, by the CPU (the same words): its AVX2 (or plain C) path,
+ * and philox_avx512.c's, present where the build has ORDO_HAVE_PHILOX_AVX512 and run only on a
+ * CPU with AVX-512F (cpu_has_avx512f). */
+void cpu_philox_words_avx2(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
+void cpu_philox_words_avx512(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
+int cpu_has_avx512f(void);
 
 /* Dropout's keep rule on Philox words: kept where philox_uniform's u = (w >> 8) * 2^-24 >= p,
  * i.e. where w >> 8 >= ceil(p * 2^24) (exact in double; p = 1: 2^24, nothing kept). Compared

@@ -138,7 +138,31 @@ static inline void philox_mul8(__m256i a, __m256i m, __m256i *hi, __m256i *lo) {
   *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
 }
 #endif
-void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
+int cpu_has_avx512f(void) {
+  static int has = -1;
+  int h;
+#pragma omp atomic read
+  h = has;
+  if (h < 0) {
+    h = __builtin_cpu_supports("avx512f") != 0;
+#pragma omp atomic write
+    has = h;
+  }
+  return h;
+}
+
+void cpu_philox_words(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
+#if defined(ORDO_HAVE_PHILOX_AVX512)
+  if (cpu_has_avx512f()) {
+    cpu_philox_words_avx512(words, ctr0, key);
+    return;
+  }
+#endif
+  cpu_philox_words_avx2(words, ctr0, key);
+}
+
+/* out[w][l]: word w of block ctr0 + l */
+static void philox_lanes(uint32_t out[4][DROP_LANES], uint64_t ctr0, uint64_t key) {
   const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
   uint32_t c0[DROP_LANES], c1[DROP_LANES], c2[DROP_LANES], c3[DROP_LANES];
   for (int l = 0; l < DROP_LANES; l++) {
@@ -188,6 +212,13 @@ void cpu_philox_lanes(uint32_t out[4][CPU_PHILOX_LANES], uint64_t ctr0, uint64_t
 #endif
 }
 
+void cpu_philox_words_avx2(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
+  uint32_t wd[4][DROP_LANES];
+  philox_lanes(wd, ctr0, key);
+  for (int l = 0; l < DROP_LANES; l++)
+    for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
+}
+
 /* Applies the dropout mask of elements [0, N) (Philox words offset .. offset+N-1):
  * dst[i] = (accumulate ? dst[i] : 0) + (kept ? src[i] * scale : 0). Work is split into groups
  * of DROP_LANES Philox blocks (64 words); an element's result depends only on its word. */
@@ -202,12 +233,9 @@ static void dropout_apply(float *dst, const float *src, float p, uint64_t seed, 
   /* a short call (one row of a layer run at the head's rows) stays on its thread */
 #pragma omp parallel for schedule(static) if (N > PW_BLOCK)
   for (int64_t g = 0; g < ngroups; g++) {
-    uint32_t wd[4][DROP_LANES];
     uint64_t blk0 = first + (uint64_t)g * DROP_LANES;
-    cpu_philox_lanes(wd, blk0, seed);
     uint32_t words[4 * DROP_LANES]; /* in word order: word blk0 * 4 + k is words[k] */
-    for (int l = 0; l < DROP_LANES; l++)
-      for (int j = 0; j < 4; j++) words[l * 4 + j] = wd[j][l];
+    cpu_philox_words(words, blk0, seed);
     /* elements of this call whose words fall in this group: a contiguous range */
     uint64_t w0 = blk0 * 4, w1 = w0 + 4 * DROP_LANES;
     int64_t i0 = w0 > offset ? (int64_t)(w0 - offset) : 0;
