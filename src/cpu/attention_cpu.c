@@ -223,6 +223,13 @@ static int rows_from(const int32_t *rows, int n, int64_t r) {
   return lo;
 }
 
+/* Sequence b's run of rows (increasing): rows[j0 .. j0 + *nq), j0 returned. */
+static int seq_rows(const int32_t *rows, int n, int b, int T, int *nq) {
+  int j0 = rows_from(rows, n, (int64_t)b * T);
+  *nq = rows_from(rows, n, (int64_t)(b + 1) * T) - j0;
+  return j0;
+}
+
 /* The dropped copy of nq probability rows of pair bh (rows[j] of the batch, T keys each) with
  * attention_forward's counters for them: row t of the pair starts at offset + (bh*T + t)*T. */
 static void att_dropout_rows(float *dst, const float *src, const int32_t *rows, int nq, int b,
@@ -249,8 +256,7 @@ void attention_rows_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, float *at
   const int pairs = B * NH;
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < pairs; bh++) {
-    int b = bh / NH, h = bh % NH;
-    int j0 = rows_from(rows, n, (int64_t)b * T), nq = rows_from(rows, n, (int64_t)(b + 1) * T) - j0;
+    int b = bh / NH, h = bh % NH, nq, j0 = seq_rows(rows, n, b, T, &nq);
     if (nq == 0) continue;
     const float *kb = k + (int64_t)b * T * ldkv + h * hs, *vb = v + (int64_t)b * T * ldkv + h * hs;
     const int32_t *m = mask ? mask + (int64_t)b * T : NULL;
@@ -281,8 +287,7 @@ void attention_rows_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dq, float *dk
   const int pairs = B * NH;
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < pairs; bh++) {
-    int b = bh / NH, h = bh % NH;
-    int j0 = rows_from(rows, n, (int64_t)b * T), nq = rows_from(rows, n, (int64_t)(b + 1) * T) - j0;
+    int b = bh / NH, h = bh % NH, nq, j0 = seq_rows(rows, n, b, T, &nq);
     int64_t kvoff = (int64_t)b * T * ldkv + h * hs;
     float *dkb = dk + kvoff, *dvb = dv + kvoff;
     if (nq == 0) { /* no query here: this sequence's keys and values had no effect */

@@ -31,7 +31,7 @@ int cpu_sgemm_is_avx512(void) {
     c = 0;
 #if defined(ORDO_HAVE_SGEMM_AVX512)
     const char *env = getenv("ORDO_SGEMM");
-    c = __builtin_cpu_supports("avx512f") && !(env && strcmp(env, "openblas") == 0);
+    c = cpu_has_avx512f() && !(env && strcmp(env, "openblas") == 0);
 #endif
 #pragma omp atomic write
     choice = c;
