@@ -479,6 +479,7 @@ static float task_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
   cls_task *t = ctx;
   const int64_t *idx = t->idx + (size_t)i * t->B;
   enc_batch b = rows_batch(t->rows, idx, t->B, t->pad, t->ids, t->mask);
+  b.head_rows_only = 1; /* the classification head reads the first rows alone */
   for (int k = 0; k < t->B; k++) t->targets[k] = t->labels[idx[k]];
   enc_forward(m, &b, 1);
   enc_zero_output_grads(m, &b);

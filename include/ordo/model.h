@@ -125,14 +125,16 @@ typedef struct enc_batch {
    * rows), so enc_hidden() then holds (B, C), one row per sequence. The heads' outputs equal a
    * full forward's within float32 rounding. */
   int first_only;
-  /* Training or inference whose only reader is the MLM head at mlm_rows: the last layer runs at
-   * those rows alone (its keys and values at every position, its queries, attention and
-   * feed-forward at the n_mlm_rows rows), its dropout masks the full layer's for them, so the
-   * head's logits and the loss are a full forward's and the gradients equal within float32
+  /* Training or inference whose only readers are the heads at the rows they read (the MLM
+   * head at mlm_rows; the classification head and the pooler at each sequence's first row): the
+   * last layer runs at those rows alone (its keys and values at every position, its queries,
+   * attention and feed-forward at those rows), its dropout masks the full layer's for them, so
+   * the heads' outputs and the loss are a full forward's and the gradients equal within float32
    * rounding. Taken where the model allows it (enc_model.head_rows says whether the last
-   * forward did): a post-LN encoder whose one head is the MLM head, float32, no position bias,
-   * a last layer without rotary positions or q/k/v adapters, strictly increasing rows, a backend
-   * with the rows attention ops. enc_hidden() then holds (n_mlm_rows, C); read no more of it. */
+   * forward did): a post-LN encoder whose heads are the MLM head alone or the classification
+   * head and/or the pooler, float32, no position bias, a last layer without rotary positions or
+   * q/k/v adapters, strictly increasing MLM rows, a backend with the rows attention ops.
+   * enc_hidden() then holds those rows alone (n_head_rows, C); read no more of it. */
   int head_rows_only;
 } enc_batch;
 
@@ -219,7 +221,12 @@ typedef struct enc_model {
   float *lora_tmp, *lora_dxa, *lora_dxd;          /* (BT, max(C, I)), (BT, r), (BT, max(C, I)) */
   int has_d_hidden, has_d_mlm, has_d_cls, has_d_pooled, has_d_rtd;
   int n_mlm_rows; /* rows the MLM head ran on in the last forward */
-  int head_rows;  /* the last forward ran the last layer at the MLM head's rows only */
+  /* the last forward ran the last layer at its heads' rows only (enc_batch.head_rows_only):
+   * head_row_ids (host: the batch's mlm_rows or host_first), n_head_rows of them */
+  int head_rows, n_head_rows;
+  const int32_t *head_row_ids;
+  int32_t *host_first;   /* (maxB) host: b * T, each sequence's first row */
+  int32_t *in_head_rows; /* (max(R, B)) those rows in backend memory */
 
   /* dropout */
   uint64_t seed, step;

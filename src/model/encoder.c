@@ -51,6 +51,7 @@ static void carve(enc_model *m, ordo_arena *a) {
   m->in_tt = arena_alloc(a, BT * sizeof(int32_t));
   m->in_rows = arena_alloc(a, R * sizeof(int32_t));
   m->in_first = arena_alloc(a, B * sizeof(int32_t));
+  m->in_head_rows = arena_alloc(a, HR * sizeof(int32_t));
   m->in_labels = arena_alloc(a, HR * sizeof(int32_t));
   m->in_f = take(a, BT > B * L ? BT : B * L);
   m->in_emb = take(a, BT * E);
@@ -191,6 +192,7 @@ void enc_plan(enc_model *m, int maxB, int maxT, int maxMLM) {
   if ((size_t)c->vocab_size > nf) nf = c->vocab_size;
   m->host_i = ordo_malloc(BT * sizeof(int32_t));
   m->host_f = ordo_malloc(nf * sizeof(float));
+  m->host_first = ordo_malloc((size_t)maxB * sizeof(int32_t));
 }
 
 /* Frees the arena and the host staging (enc_plan again, enc_free). */
@@ -201,7 +203,8 @@ void enc_unplan(enc_model *m) {
   m->tv_base = NULL, m->tv_cap = 0;
   free(m->host_i);
   free(m->host_f);
-  m->host_i = NULL, m->host_f = NULL;
+  free(m->host_first);
+  m->host_i = NULL, m->host_f = NULL, m->host_first = NULL;
 }
 
 void enc_read(const enc_model *m, void *host_dst, const void *src, size_t bytes) {
@@ -573,48 +576,55 @@ static void layer_forward_first(enc_model *m, const enc_batch *b, int l, uint64_
   layer_post_attention(m, l, m->g_b, ORDO_DT_F32, B, NULL, key);
 }
 
-/* Whether enc_batch.head_rows_only can be taken for this batch (see model.h): the rows path's
- * conditions. */
-static int head_rows_allowed(const enc_model *m, const enc_batch *b) {
+/* The number of rows the heads read where enc_batch.head_rows_only can be taken for this batch
+ * (see model.h), *rows those rows on the host; 0 where it cannot. */
+static int head_rows_allowed(enc_model *m, const enc_batch *b, const int32_t **rows) {
   const enc_config *c = &m->cfg;
-  int last = c->num_hidden_layers - 1, n = b->n_mlm_rows;
-  if (!b->head_rows_only || !b->mlm_rows || n <= 0 || b->first_only || m->heads != ENC_HEAD_MLM ||
-      enc_is_causal(c) || m->att_bias || m->precision != ORDO_DT_F32 ||
-      m->storage != ORDO_DT_F32 || c->position == ENC_POS_ROPE || qkv_adapted(m, last) ||
-      !m->be.ops->attention_rows_forward || !m->be.ops->attention_rows_backward)
+  int last = c->num_hidden_layers - 1, n = 0;
+  if (!b->head_rows_only || b->first_only || enc_is_causal(c) || m->att_bias ||
+      m->precision != ORDO_DT_F32 || m->storage != ORDO_DT_F32 || c->position == ENC_POS_ROPE ||
+      qkv_adapted(m, last) || !m->be.ops->attention_rows_forward ||
+      !m->be.ops->attention_rows_backward)
     return 0;
-  for (int j = 1; j < n; j++)
-    if (b->mlm_rows[j] <= b->mlm_rows[j - 1]) return 0;
-  return 1;
+  if (m->heads == ENC_HEAD_MLM && b->mlm_rows) {
+    *rows = b->mlm_rows, n = b->n_mlm_rows;
+  } else if (m->heads && !(m->heads & ~(ENC_HEAD_CLS | ENC_HEAD_POOLER))) {
+    for (int i = 0; i < b->B; i++) m->host_first[i] = i * b->T;
+    *rows = m->host_first, n = b->B;
+  }
+  for (int j = 0; j < n; j++) /* rows out of range: the full path, whose head check names them */
+    if ((*rows)[j] < 0 || (*rows)[j] >= b->B * b->T || (j > 0 && (*rows)[j] <= (*rows)[j - 1]))
+      return 0;
+  return n;
 }
 
-/* The last layer's attention at the MLM head's rows (m->head_rows) from A->qkv as
+/* The last layer's attention at its heads' rows (m->head_rows) from A->qkv as
  * first_qkv_forward laid it out: keys and values (BT, 2C), then the rows' queries (n, C). */
 static void attention_rows(enc_model *m, const enc_batch *b, int l, uint64_t key) {
   const enc_config *c = &m->cfg;
-  int n = b->n_mlm_rows, C = c->hidden_size, BT = b->B * b->T;
+  int n = m->n_head_rows, C = c->hidden_size, BT = b->B * b->T;
   enc_layer_acts *A = &m->acts[l];
   const float *qkv = A->qkv; /* float32: head_rows_allowed */
   m->be.ops->attention_rows_forward(m->be.ctx, A->attn_out, A->att, m->g_att,
-                                    qkv + (size_t)BT * 2 * C, C, qkv, qkv + C, 2 * C, m->in_rows, n,
+                                    qkv + (size_t)BT * 2 * C, C, qkv, qkv + C, 2 * C, m->in_head_rows, n,
                                     m->in_mask, pdrop(m, c->attention_probs_dropout_prob), key,
                                     site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), b->B, b->T,
                                     C, c->num_attention_heads);
 }
 
-/* The last post-LN layer at the MLM head's rows only (m->head_rows): keys and values of every
+/* The last post-LN layer at its heads' rows only (m->head_rows): keys and values of every
  * position, the rows' queries, their attention, and the rest of the layer on those n rows:
- * acts[l].out (n, C), row j the full layer's row mlm_rows[j]. x's head rows are gathered into
+ * acts[l].out (n, C), row j the full layer's row head_row_ids[j]. x's head rows are gathered into
  * g_b (backward scratch, free until the backward reaches this layer, which gathers them again). */
 static void layer_forward_rows(enc_model *m, const enc_batch *b, int l, uint64_t key) {
-  int n = b->n_mlm_rows, C = m->cfg.hidden_size;
+  int n = m->n_head_rows, C = m->cfg.hidden_size;
   ordo_dtype x_dt;
   const float *x = layer_in(m, l, &x_dt); /* float32: head_rows_allowed */
-  upload_i32(m, m->in_rows, b->mlm_rows, (size_t)n);
-  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_rows, n, C);
+  upload_i32(m, m->in_head_rows, m->head_row_ids, (size_t)n);
+  m->be.ops->gather_rows(m->be.ctx, m->g_b, x, m->in_head_rows, n, C);
   first_qkv_forward(m, l, x, x_dt, m->g_b, n, b->B, b->T, key);
   attention_rows(m, b, l, key);
-  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, n, b->mlm_rows, key);
+  layer_post_attention(m, l, m->g_b, ORDO_DT_F32, n, m->head_row_ids, key);
 }
 
 static int is_last(const enc_model *m, int l) { return l == m->cfg.num_hidden_layers - 1; }
@@ -671,7 +681,8 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     if (b->tt) ORDO_CHECKF(b->tt[i] >= 0 && b->tt[i] < c->type_vocab_size, "token type %d out of range", b->tt[i]);
   }
   if (b->first_only) first_only_check(m, b, train);
-  m->head_rows = head_rows_allowed(m, b);
+  m->n_head_rows = head_rows_allowed(m, b, &m->head_row_ids);
+  m->head_rows = m->n_head_rows > 0;
   positions(m, b);
   upload_i32(m, m->in_ids, b->ids, (size_t)BT);
   upload_i32(m, m->in_mask, b->mask, (size_t)BT);
@@ -763,7 +774,9 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     END();
     R(m, m->rtd_logits, (size_t)BT);
   }
-  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS)) first_rows(m, B, b->first_only ? 1 : T);
+  /* the first rows of h: b * T, or b where h holds one row per sequence */
+  if (m->heads & (ENC_HEAD_POOLER | ENC_HEAD_CLS))
+    first_rows(m, B, b->first_only || m->head_rows ? 1 : T);
   if (m->heads & ENC_HEAD_POOLER) {
     op->gather_rows(cx, m->pool_in, h, m->in_first, B, C);
     tmm_forward(m, m->pooled, 0, tv_st(m, m->pool_in, (size_t)B * C), m->storage, W(m->pool_w),
@@ -935,12 +948,12 @@ static void mlp_backward(enc_model *m, int l, int BT, const float *dy, const voi
 static void attention_rows_backward(enc_model *m, const enc_batch *b, int l, const float *dattn,
                                     uint64_t key) {
   const enc_config *c = &m->cfg;
-  int n = b->n_mlm_rows, C = c->hidden_size, BT = b->B * b->T;
+  int n = m->n_head_rows, C = c->hidden_size, BT = b->B * b->T;
   const float *qkv = m->acts[l].qkv;
   float *g = m->g_qkv; /* float32: head_rows_allowed */
   size_t qo = (size_t)BT * 2 * C;
   m->be.ops->attention_rows_backward(m->be.ctx, g + qo, g, g + C, m->g_att, dattn, qkv + qo, C,
-                                     qkv, qkv + C, 2 * C, m->acts[l].att, m->in_rows, n,
+                                     qkv, qkv + C, 2 * C, m->acts[l].att, m->in_head_rows, n,
                                      pdrop(m, c->attention_probs_dropout_prob), key,
                                      site(SITE_LAYER0 + 2 * c->num_hidden_layers + l), b->B, b->T,
                                      C, c->num_attention_heads);
@@ -949,11 +962,11 @@ static void attention_rows_backward(enc_model *m, const enc_batch *b, int l, con
 /* The attention block's backward from d = d of its output branch (before the residual add; d
  * is left as it is): through the dropout, the output projection and the attention core
  * (m->g_qkv). The two (BT, C) steps between them go through g_big, free outside the
- * feed-forward's backward and planned for them. rows (host, NULL: all): the layer ran at the
- * MLM head's rows, d has n_mlm_rows rows. */
+ * feed-forward's backward and planned for them. rows (host, NULL: all): the layer ran at its
+ * heads' rows, d has n_head_rows rows. */
 static void attn_out_backward(enc_model *m, const enc_batch *b, int l, const float *d,
                               const int32_t *rows, uint64_t key) {
-  int n = rows ? b->n_mlm_rows : b->B * b->T, C = m->cfg.hidden_size;
+  int n = rows ? m->n_head_rows : b->B * b->T, C = m->cfg.hidden_size;
   size_t nBC = (size_t)n * C;
   const enc_layer_idx *L = &m->layer[l];
   enc_layer_acts *A = &m->acts[l];
@@ -970,7 +983,7 @@ static void attn_out_backward(enc_model *m, const enc_batch *b, int l, const flo
   else attention_backward_core(m, b, l, dao, key);
 }
 
-/* qkv_backward of the last layer run at the MLM head's rows: dx (BT, C) = d of the keys' and
+/* qkv_backward of the last layer run at its heads' rows: dx (BT, C) = d of the keys' and
  * values' product over every row (overwritten), + dres (n, C) at the rows (the residual's
  * share), + d of the rows' queries' product; the (3C, C) weight's row blocks get their
  * gradients likewise. x's rows are gathered into g_b again; dres is overwritten. */
@@ -979,30 +992,30 @@ static void qkv_backward_rows(enc_model *m, const enc_batch *b, int l, const flo
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
   size_t C = (size_t)m->cfg.hidden_size, BT = (size_t)b->B * b->T;
-  int n = b->n_mlm_rows;
+  int n = m->n_head_rows;
   const enc_layer_idx *L = &m->layer[l];
   const float *w = W(L->qkv_w), *g = m->g_qkv; /* float32: head_rows_allowed */
   float *dw = G(m, L->qkv_w), *db = G(m, L->qkv_b);
   tmm_backward(m, dx, 0, ORDO_OVERWRITE, dw ? dw + C * C : NULL, db ? db + C : NULL, g,
                ORDO_DT_F32, x, ORDO_DT_F32, w + C * C, (int)BT, (int)C, (int)(2 * C), NULL);
-  op->scatter_add_rows(cx, dx, dres, m->in_rows, n, (int)C);
-  op->gather_rows(cx, m->g_b, x, m->in_rows, n, (int)C);
+  op->scatter_add_rows(cx, dx, dres, m->in_head_rows, n, (int)C);
+  op->gather_rows(cx, m->g_b, x, m->in_head_rows, n, (int)C);
   tmm_backward(m, dres, 0, ORDO_OVERWRITE, dw, db, g + BT * 2 * C, ORDO_DT_F32, m->g_b,
                ORDO_DT_F32, w, n, (int)C, (int)C, NULL);
-  op->scatter_add_rows(cx, dx, dres, m->in_rows, n, (int)C);
+  op->scatter_add_rows(cx, dx, dres, m->in_head_rows, n, (int)C);
   END();
 }
 
 /* Backward of one post-LN layer: dh = d out (rounded in place), dnext = d x (overwritten).
- * rows (host, NULL: all): the layer ran at the MLM head's rows (layer_forward_rows), dh has
- * n_mlm_rows rows, dnext every row. */
+ * rows (host, NULL: all): the layer ran at its heads' rows (layer_forward_rows), dh has
+ * n_head_rows rows, dnext every row. */
 static void layer_backward_postln(enc_model *m, const enc_batch *b, int l, const void *x,
                                   ordo_dtype x_dt, float *dh, float *dnext, const int32_t *rows,
                                   uint64_t key) {
   const enc_config *c = &m->cfg;
   const ordo_ops *op = m->be.ops;
   ordo_ctx *cx = m->be.ctx;
-  int BT = rows ? b->n_mlm_rows : b->B * b->T, C = c->hidden_size; /* the rows it ran at */
+  int BT = rows ? m->n_head_rows : b->B * b->T, C = c->hidden_size; /* the rows it ran at */
   float ph = pdrop(m, c->hidden_dropout_prob);
   size_t nBC = (size_t)BT * C;
   const enc_layer_idx *L = &m->layer[l];
@@ -1200,7 +1213,7 @@ void enc_backward(enc_model *m, const enc_batch *b) {
     else if (m->recompute == ENC_RECOMPUTE_ATTENTION)
       attention_core(m, b, l, key);
     if (enc_is_causal(c)) layer_backward_preln(m, b, l, x, x_dt, dh, dnext, key);
-    else layer_backward_postln(m, b, l, x, x_dt, dh, dnext, at_rows ? b->mlm_rows : NULL, key);
+    else layer_backward_postln(m, b, l, x, x_dt, dh, dnext, at_rows ? m->head_row_ids : NULL, key);
     float *t = dh;
     dh = dnext;
     dnext = t;

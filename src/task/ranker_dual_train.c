@@ -42,6 +42,7 @@ static float dual_micro(void *ctx, enc_model *m, int64_t step, int i, float dlos
     }
   }
   enc_batch bt = rk_pack_rows(t->ids, t->msk, t->tt, rows, t->T, longest);
+  bt.head_rows_only = 1; /* the cell vectors are the head's, at each cell's first row */
   enc_forward(m, &bt, 1);
   enc_zero_output_grads(m, &bt);
   const int L = 2 * t->dc->dim;

@@ -69,10 +69,12 @@ typedef struct point_batch {
 static float point_batch_micro(void *ctx, enc_model *m, int64_t step, int i, float dloss) {
   (void)step, (void)i;
   const point_batch *pb = ctx;
-  enc_forward(m, pb->b, 1);
-  enc_zero_output_grads(m, pb->b);
-  float loss = enc_loss_cls_mse(m, pb->b, pb->targets, dloss);
-  enc_backward(m, pb->b);
+  enc_batch b = *pb->b;
+  b.head_rows_only = 1; /* the head reads the first rows alone */
+  enc_forward(m, &b, 1);
+  enc_zero_output_grads(m, &b);
+  float loss = enc_loss_cls_mse(m, &b, pb->targets, dloss);
+  enc_backward(m, &b);
   return loss;
 }
 

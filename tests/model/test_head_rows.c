@@ -1,11 +1,12 @@
-/* enc_batch.head_rows_only (the last layer at the MLM head's rows only) against the full last
- * layer, in training with hidden and attention dropout: the head's logits and the loss, and
- * every parameter's gradient, spec by spec. BERT, RoBERTa and ALBERT (shared layers, embedding
- * projection), padded rows, a sequence with no head row (its keys and values get no gradient from
- * the last layer), a head row at a padded position; recompute (layer, attention) gives the same
- * bits as keeping the activations; the path is declined (m.head_rows 0, the full layer's
- * results) for another head beside the MLM one, rows out of order, rotary positions and a
- * backend without the rows attention.
+/* enc_batch.head_rows_only (the last layer at its heads' rows only) against the full last
+ * layer, in training with hidden and attention dropout: the heads' logits and the loss, and
+ * every parameter's gradient, spec by spec. The MLM head at its rows and the classification
+ * head (with the pooler) at each sequence's first row; BERT, RoBERTa and ALBERT (shared layers,
+ * embedding projection, the pooled classification head), padded rows, a sequence with no MLM
+ * row (its keys and values get no gradient from the last layer), an MLM row at a padded
+ * position; recompute (layer, attention) gives the same bits as keeping the activations; the
+ * path is declined (m.head_rows 0, the full layer's results) for the MLM head beside another,
+ * rows out of order, rotary positions and a backend without the rows attention.
  *
  * Tolerances, norm-wise relative per output: the logits and the loss 1e-6 (the rows path runs
  * the same multiply-add chains for each kept row, measured equal here; 1e-6 leaves room for a
@@ -28,6 +29,11 @@ typedef struct result {
 
 static const int32_t k_rows[] = {1, 3, 4, 8, 12, 16, 18, 35, 36, 37, 39};
 static const int32_t k_rows_unsorted[] = {3, 1, 4, 8};
+
+/* the logits compared: the MLM head's (nr, V), else the classification head's (B, 3) */
+static size_t n_logits(int heads, int nr) {
+  return heads & ENC_HEAD_MLM ? (size_t)nr * V : (size_t)B * 3;
+}
 
 static result run(ordo_arch arch, int heads, enc_recompute rc, const ordo_backend *be,
                   const int32_t *rows, int nr, int head_rows_only) {
@@ -60,10 +66,11 @@ static result run(ordo_arch arch, int heads, enc_recompute rc, const ordo_backen
   params_zero_grad(&m.params);
   enc_forward(&m, &b, 1);
   result r = {.taken = m.head_rows};
-  r.logits = malloc((size_t)nr * V * sizeof(float));
-  enc_read(&m, r.logits, m.mlm_logits, (size_t)nr * V * sizeof(float));
+  size_t nl = n_logits(heads, nr);
+  r.logits = malloc(nl * sizeof(float));
+  enc_read(&m, r.logits, heads & ENC_HEAD_MLM ? m.mlm_logits : m.cls_logits, nl * sizeof(float));
   enc_zero_output_grads(&m, &b);
-  r.loss = enc_loss_mlm(&m, &b, 1.0f, NULL);
+  r.loss = heads & ENC_HEAD_MLM ? enc_loss_mlm(&m, &b, 1.0f, NULL) : 0.0f;
   if (heads & ENC_HEAD_CLS) r.loss += enc_loss_cls_ce(&m, &b, sop, 1.0f);
   enc_backward(&m, &b);
   size_t n = (size_t)m.params.total;
@@ -91,7 +98,7 @@ static void compare(const char *what, ordo_arch arch, int heads, result got, res
   enc_model m; /* for the parameter table only */
   ordo_err e = {{0}};
   EXPECT(enc_init(&m, &cfg, heads, NULL, &e) == 0, "%s", e.msg);
-  double lerr = rel_err_f32(got.logits, want.logits, (int64_t)nr * V);
+  double lerr = rel_err_f32(got.logits, want.logits, (int64_t)n_logits(heads, nr));
   EXPECT(exact ? lerr == 0.0 : lerr <= 1e-6, "%s (%s): logits rel %.3g", what, cfg.model_type, lerr);
   EXPECT(exact ? got.loss == want.loss : fabsf(got.loss - want.loss) <= 1e-6f * fabsf(want.loss),
          "%s (%s): loss %.9g vs %.9g", what, cfg.model_type, got.loss, want.loss);
@@ -116,20 +123,20 @@ static void compare(const char *what, ordo_arch arch, int heads, result got, res
 
 static void release(result r) { free(r.logits), free(r.grad); }
 
-static void check_arch(ordo_arch arch) {
+static void check_arch(ordo_arch arch, int heads) {
   ordo_backend cpu = backend_cpu();
   int nr = (int)(sizeof k_rows / sizeof k_rows[0]);
-  result full = run(arch, ENC_HEAD_MLM, ENC_RECOMPUTE_NONE, &cpu, k_rows, nr, 0);
-  result rows = run(arch, ENC_HEAD_MLM, ENC_RECOMPUTE_NONE, &cpu, k_rows, nr, 1);
-  EXPECT(!full.taken && rows.taken, "head_rows taken only when asked: %d %d", full.taken,
-         rows.taken);
-  compare("head rows vs full layer", arch, ENC_HEAD_MLM, rows, full, nr, 0);
+  const char *what = heads & ENC_HEAD_MLM ? "MLM rows" : "first rows";
+  result full = run(arch, heads, ENC_RECOMPUTE_NONE, &cpu, k_rows, nr, 0);
+  result rows = run(arch, heads, ENC_RECOMPUTE_NONE, &cpu, k_rows, nr, 1);
+  EXPECT(!full.taken && rows.taken, "%s: head_rows taken only when asked: %d %d", what,
+         full.taken, rows.taken);
+  compare(what, arch, heads, rows, full, nr, 0);
   static const enc_recompute rcs[2] = {ENC_RECOMPUTE_LAYER, ENC_RECOMPUTE_ATTENTION};
   for (int k = 0; k < 2; k++) {
-    result rr = run(arch, ENC_HEAD_MLM, rcs[k], &cpu, k_rows, nr, 1);
-    EXPECT(rr.taken, "head rows under recompute %d", (int)rcs[k]);
-    compare(k ? "head rows, recompute attention" : "head rows, recompute layer", arch,
-            ENC_HEAD_MLM, rr, rows, nr, 1);
+    result rr = run(arch, heads, rcs[k], &cpu, k_rows, nr, 1);
+    EXPECT(rr.taken, "%s: head rows under recompute %d", what, (int)rcs[k]);
+    compare(k ? "recompute attention" : "recompute layer", arch, heads, rr, rows, nr, 1);
     release(rr);
   }
   release(full), release(rows);
@@ -146,12 +153,15 @@ static void check_declined(const char *what, ordo_arch arch, int heads, const or
 }
 
 int main(void) {
-  check_arch(ORDO_ARCH_BERT);
-  check_arch(ORDO_ARCH_ROBERTA);
-  check_arch(ORDO_ARCH_ALBERT);
+  static const ordo_arch archs[3] = {ORDO_ARCH_BERT, ORDO_ARCH_ROBERTA, ORDO_ARCH_ALBERT};
+  for (int a = 0; a < 3; a++) {
+    check_arch(archs[a], ENC_HEAD_MLM);
+    /* ALBERT's classification head holds the pooler itself */
+    check_arch(archs[a], archs[a] == ORDO_ARCH_ALBERT ? ENC_HEAD_CLS : ENC_HEAD_CLS | ENC_HEAD_POOLER);
+  }
   ordo_backend cpu = backend_cpu(), ref = backend_cpu_ref();
   int nr = (int)(sizeof k_rows / sizeof k_rows[0]);
-  check_declined("a classification head beside", ORDO_ARCH_BERT, ENC_HEAD_MLM | ENC_HEAD_CLS, &cpu,
+  check_declined("the MLM head beside another", ORDO_ARCH_BERT, ENC_HEAD_MLM | ENC_HEAD_CLS, &cpu,
                  k_rows, nr);
   check_declined("rows out of order", ORDO_ARCH_BERT, ENC_HEAD_MLM, &cpu, k_rows_unsorted, 4);
   check_declined("rotary positions", ORDO_ARCH_ROFORMER, ENC_HEAD_MLM, &cpu, k_rows, nr);
