@@ -51,10 +51,10 @@ float tanhf(float);
  *
  * vm_exp_split returns exp(hi + lo) 2^64 as (1 + m) s, m = exp(r) - 1 (|m| < 0.42) and the
  * scale s = 2^(k + 64), a normal float down to y = VM_EXP_FLOOR: a caller whose result is tiny
- * multiplies by 2^-64 last and rounds into the subnormals once. Below VM_EXP_FLOOR s is 0
+ * multiplies by 2^-64 last and rounds into the subnormals once. At and below VM_EXP_FLOOR s is 0
  * (exp(-128) = 2.6e-56 is 0 in float after the 2^-64); NaN propagates. y > 0 is outside its
  * range. */
-#define VM_EXP_FLOOR (-128.0f)
+#define VM_EXP_FLOOR (-128.0f) /* -16^2 / 2 */
 
 /* c ? a : b through the bits: GCC keeps a float select as a branch (with the arithmetic of one
  * side moved into it), which stops the vectorizer ("control flow in loop"); this one vectorizes */
@@ -86,7 +86,7 @@ static inline float vm_exp_split(float hi, float lo, float *s) {
   p = p * r + VM_EXP_C3;
   p = p * r + VM_EXP_C2;
   p = p * r + 1.0f;
-  *s = vm_select(hi < VM_EXP_FLOOR, 0.0f, cpu_f32_from_bits((k + 127u + 64u) << 23));
+  *s = vm_select(hi <= VM_EXP_FLOOR, 0.0f, cpu_f32_from_bits((k + 127u + 64u) << 23));
   return p * r;
 }
 
@@ -124,7 +124,8 @@ static inline void vm_neg_half_sq(float x, float *hi, float *lo) {
  * error it passes to R, |g - M/N| / (a + g), is 1.5e-9 with these float coefficients), taken as
  * R = N / (a N + M): N's rounding errors cancel in the quotient as a grows and M's are damped
  * by g / (a + g), which a direct fit P / D of R does not do (its Horner errors reached 3 ulp).
- * a above 16 is taken as 16 (exp(-a^2/2) is 0 in float there); NaN stays NaN. */
+ * Callers hold a to [0, VM_R_A_MAX]: beyond 16, exp(-a^2/2) is 0 in float (after the 2^-64),
+ * and a^2 no longer overflows for the largest floats. */
 #define VM_R_A_MAX 16.0f
 #define VM_G_M0 2.5066283f /* sqrt(2 pi) */
 #define VM_G_M1 1.502387f
@@ -142,7 +143,6 @@ static inline void vm_neg_half_sq(float x, float *hi, float *lo) {
 #define VM_INV_SQRT_2PI 0.3989422804014327f
 
 static inline float vm_phi_q(float a) {
-  a = vm_select(a > VM_R_A_MAX, VM_R_A_MAX, a);
   float m = VM_G_M5, n = VM_G_N5;
   m = m * a + VM_G_M4, n = n * a + VM_G_N4;
   m = m * a + VM_G_M3, n = n * a + VM_G_N3;
@@ -152,23 +152,35 @@ static inline float vm_phi_q(float a) {
   return n / ((a * VM_SQRT_2PI) * n + m);
 }
 
-/* -x^2 / 2 as hi + lo (vm_neg_half_sq) with |x| held to 16.5: beyond it exp is 0 after the
- * 2^-64 (vm_exp_split's floor) and x^2 would overflow for the largest floats */
-static inline void vm_gauss_arg(float x, float *hi, float *lo) {
-  const float a = fabsf(x);
-  vm_neg_half_sq(vm_select(a > 16.5f, 16.5f, a), hi, lo);
-}
+/* Near 0 Phi(x) - 1/2 = x S(x^2), S a degree-4 fit on |x| <= VM_S_MAX (tools/ref/fit_vecmath.py:
+ * the error it passes to GELU is 1.2e-9 relative), so GELU(x) = x/2 + x^2 S(x^2), a sum led by
+ * the exact x/2. 1 - Q e, whose Q and products each round near 1/2, reached 4.2 ulp there. */
+#define VM_S_MAX 0.5f
+#define VM_S_C0 0.3989423f
+#define VM_S_C1 -0.066491015f
+#define VM_S_C2 0.009982921f
+#define VM_S_C3 -0.0012376073f
+#define VM_S_C4 0.00020256093f
 
-/* GELU(x) = x Phi(x), with Q(a) = R(a) / sqrt(2 pi): for x < 0, x Q(|x|) exp(-x^2/2) (scaled by 2^64 until the last product,
- * so that a subnormal result is rounded once); for x >= 0, x (1 - Q(x) exp(-x^2/2)). */
+/* GELU(x) = x Phi(x), with Q(a) = R(a) / sqrt(2 pi): for |x| < VM_S_MAX the odd polynomial;
+ * beyond, for x < 0, x Q(|x|) exp(-x^2/2) (scaled by 2^64 until the last product, so that a
+ * subnormal result is rounded once), for x > 0, x (1 - Q(x) exp(-x^2/2)). */
 static inline float vm_gelu(float x) {
+  const float a = fabsf(x), ac = vm_select(a > VM_R_A_MAX, VM_R_A_MAX, a); /* NaN stays NaN */
   float hi, lo, s;
-  vm_gauss_arg(x, &hi, &lo);
-  const float m = vm_exp_split(hi, lo, &s), q = vm_phi_q(fabsf(x)), xq = x * q;
-  /* the sign set: m xq + xq is +0 when m = -0 and xq = -0 (a negative denormal x) */
-  const float neg = cpu_f32_from_bits(cpu_f32_bits(((m * xq + xq) * s) * VM_2M64) | 0x80000000u);
-  const float pos = x * (1.0f - ((m * q + q) * s) * VM_2M64);
-  return vm_select(x < 0.0f, neg, pos);
+  vm_neg_half_sq(ac, &hi, &lo);
+  const float m = vm_exp_split(hi, lo, &s), q = vm_phi_q(ac);
+  /* x < 0: x Q e, x taken before the exponential's fused product (one rounding fewer);
+   * x >= 0: 1 - Q e */
+  const float v = vm_select(x < 0.0f, x * q, q), w = ((m * v + v) * s) * VM_2M64;
+  const float y = x * x;
+  float sp = VM_S_C4;
+  sp = sp * y + VM_S_C3;
+  sp = sp * y + VM_S_C2;
+  sp = sp * y + VM_S_C1;
+  sp = sp * y + VM_S_C0;
+  const float near = copysignf(y * sp + 0.5f * x, x); /* -0 for a negative denormal x */
+  return vm_select(a < VM_S_MAX, near, vm_select(x < 0.0f, w, x * (1.0f - w)));
 }
 
 /* GELU'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi): with e = exp(-x^2/2) and
@@ -176,10 +188,10 @@ static inline float vm_gelu(float x) {
  * a = 0.7518, where the derivative does, and is exact near it (Sterbenz). At x = +-inf, like
  * the formula in double, NaN (inf * 0). */
 static inline float vm_gelu_grad(float x) {
+  const float a = fabsf(x), ac = vm_select(a > VM_R_A_MAX, VM_R_A_MAX, a);
   float hi, lo;
-  vm_gauss_arg(x, &hi, &lo);
-  const float a = fabsf(x);
-  const float w = vm_phi_q(a) - a * VM_INV_SQRT_2PI;
+  vm_neg_half_sq(ac, &hi, &lo);
+  const float w = vm_phi_q(ac) - a * VM_INV_SQRT_2PI;
   const float v = vm_mul_exp_2p64(w, hi, lo) * VM_2M64;
   return vm_select(x < 0.0f, v, 1.0f - v);
 }

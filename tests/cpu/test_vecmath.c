@@ -32,9 +32,7 @@ static double ulp_err(float got, double ref) {
   return fabs((double)got - ref) / ulp_of(ref);
 }
 
-/* 4.5 ulp: measured 4.20 (at x = 0.0152, where Phi = 1 - Q e near 0.5 carries the roundings of
- * Q's rational and the products); 4 is the goal, not reached by this evaluation */
-#define GELU_ULP 4.5
+#define GELU_ULP 4.0
 
 static double gelu_f64(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
 static double gelu_grad_f64(double x) {
@@ -90,8 +88,9 @@ static void ops_bwd(float *dinp, int acc, const float *x, const float *dout, int
   F->gelu_backward(NULL, dinp, acc, x, dout, n);
 }
 
-/* around the derivative's zero crossing at -0.7518: where |GELU'| < 1/8 */
-static int near_crossing(double ref) { return fabs(ref) < 0.125; }
+/* around the derivative's zero crossing at -0.7518: where |GELU'| < 1/8 (not the tail below
+ * -1.27, where it is small too and relative accuracy is required) */
+static int near_crossing(float x, double ref) { return x > -1.5f && x < -0.4f && fabs(ref) < 0.125; }
 
 static void check_values(const gelu_path *p, const float *x, int64_t n, const char *what) {
   float *g = malloc((size_t)n * sizeof(float)), *d = malloc((size_t)n * sizeof(float));
@@ -105,7 +104,7 @@ static void check_values(const gelu_path *p, const float *x, int64_t n, const ch
     double uf = ulp_err(g[i], gelu_f64(x[i]));
     if (uf > wf) wf = uf, af = x[i];
     double rb = gelu_grad_f64(x[i]), ub = ulp_err(d[i], rb);
-    if (near_crossing(rb)) {
+    if (near_crossing(x[i], rb)) {
       double ea = fabs((double)d[i] - rb);
       if (ea > wa) wa = ea;
       if (ea <= 1e-7) ub = 0;

@@ -114,6 +114,27 @@ def fit_q(deg, iters=60):
     return p32, d32, err, err32
 
 
+S_MAX = 0.5  # |x| below which GELU takes the odd polynomial
+
+
+def fit_s(deg):
+    """(Phi(x) - 1/2) / x = S(x^2) on |x| <= S_MAX, weighted for GELU's relative error:
+    GELU = x / 2 + x^2 S(x^2), so an error dS moves GELU by x dS relative to Phi(x)."""
+    from scipy.special import ndtr
+
+    x = np.linspace(1e-6, S_MAX, 20001)
+    f = (ndtr(x) - 0.5) / x
+    y = x * x
+    basis = np.stack([y ** k for k in range(deg + 1)], axis=1)
+    wt = x / ndtr(x)
+    c32 = np.zeros(deg + 1)
+    for k in range(deg + 1):
+        ck, _ = lawson(basis[:, k:], f - basis[:, :k] @ c32[:k], wt, iters=200)
+        c32[k] = float(np.float32(ck[0]))
+    err32 = (np.abs(basis @ c32 - f) * wt).max()
+    return c32, err32
+
+
 def show(name, cs):
     for i, c in enumerate(cs):
         print(f"#define {name}{i} {np.float32(c)!r:>16}f".replace("np.float32(", "").replace(")", ""))
@@ -123,6 +144,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exp-degree", type=int, default=5)
     ap.add_argument("--q-degree", type=int, default=5)
+    ap.add_argument("--s-degree", type=int, default=4)
     args = ap.parse_args()
     c, err, err32 = fit_exp(args.exp_degree)
     print(f"/* exp: degree {args.exp_degree} on |r| <= {R_MAX:.4f}: relative error {err:.3g} "
@@ -133,6 +155,9 @@ def main():
           f"(float coefficients {err32:.3g}) */")
     show("VM_G_P", p)
     show("VM_G_D", d)
+    c, err32 = fit_s(args.s_degree)
+    print(f"/* S: degree {args.s_degree} in x^2 on |x| <= {S_MAX}: error passed to GELU {err32:.3g} */")
+    show("VM_S_C", c)
 
 
 if __name__ == "__main__":
