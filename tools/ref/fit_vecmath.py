@@ -114,7 +114,7 @@ def fit_q(deg, iters=60):
     return p32, d32, err, err32
 
 
-S_MAX = 0.5  # |x| below which GELU takes the odd polynomial
+S_MAX = 0.25  # |x| below which GELU takes the odd polynomial
 
 
 def fit_s(deg):
@@ -144,7 +144,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exp-degree", type=int, default=5)
     ap.add_argument("--q-degree", type=int, default=5)
-    ap.add_argument("--s-degree", type=int, default=4)
+    ap.add_argument("--s-degree", type=int, default=3)
     args = ap.parse_args()
     c, err, err32 = fit_exp(args.exp_degree)
     print(f"/* exp: degree {args.exp_degree} on |r| <= {R_MAX:.4f}: relative error {err:.3g} "
