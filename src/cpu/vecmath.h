@@ -62,7 +62,6 @@ static inline float vm_select(int c, float a, float b) {
   const uint32_t m = 0u - (uint32_t)(c != 0);
   return cpu_f32_from_bits((cpu_f32_bits(a) & m) | (cpu_f32_bits(b) & ~m));
 }
-#define VM_2P64 0x1p64f
 #define VM_2M64 0x1p-64f
 #define VM_LOG2E 1.44269504088896341f
 #define VM_LN2_HI 0.693145751953125f     /* ln 2 rounded to 16 significant bits */
@@ -121,9 +120,11 @@ static inline void vm_neg_half_sq(float x, float *hi, float *lo) {
  * Phi(-a) = R(a) exp(-a^2/2) / sqrt(2 pi) keeps its relative accuracy in the whole negative
  * tail, where 1 + erf(x / sqrt 2) would cancel, and Phi(a) = 1 - Phi(-a) needs no second fit.
  * R = 1 / (a + g(a)) with g = M / N a rational fit (tools/ref/fit_vecmath.py, on [0, 16]: the
- * error it passes to R, |g - M/N| / (a + g), is 1.5e-9 with these float coefficients), taken as
- * R = N / (a N + M): N's rounding errors cancel in the quotient as a grows and M's are damped
- * by g / (a + g), which a direct fit P / D of R does not do (its Horner errors reached 3 ulp).
+ * error it passes to R, |g - M/N| / (a + g), is 1e-9 with these float coefficients, M scaled by
+ * sqrt(2 pi)), so that vm_phi_q(a) = N / (a sqrt(2 pi) N + M) is Q(a) = R(a) / sqrt(2 pi) =
+ * Phi(-a) exp(a^2/2) itself: N's rounding errors cancel in the quotient as a grows and M's are
+ * damped by g / (a + g), which a direct fit P / D of Q does not do (its Horner errors reached
+ * 3 ulp).
  * Callers hold a to [0, VM_R_A_MAX]: beyond 16, exp(-a^2/2) is 0 in float (after the 2^-64),
  * and a^2 no longer overflows for the largest floats. */
 #define VM_R_A_MAX 16.0f
@@ -182,9 +183,10 @@ static inline float vm_gelu(float x) {
 }
 
 /* GELU'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi): with e = exp(-x^2/2) and
- * w = (R(|x|) - |x|) / sqrt(2 pi), e w for x < 0 and 1 - e w for x >= 0. R - a crosses 0 at
- * a = 0.7518, where the derivative does, and is exact near it (Sterbenz). At x = +-inf, like
- * the formula in double, NaN (inf * 0). */
+ * w = Q(|x|) - |x| / sqrt(2 pi) (one fused rounding where the compiler contracts it), e w for
+ * x < 0 and 1 - e w for x >= 0. w crosses 0 at |x| = 0.7518, where the derivative does: there
+ * Q's own error sets an absolute, not a relative, accuracy. At x = +-inf, like the formula in
+ * double, NaN (inf * 0). */
 static inline float vm_gelu_grad(float x) {
   const float a = fabsf(x), ac = vm_select(a > VM_R_A_MAX, VM_R_A_MAX, a);
   float hi, lo;
