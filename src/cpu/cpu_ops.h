@@ -126,6 +126,17 @@ void cpu_philox_words_avx2(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, 
 void cpu_philox_words_avx512(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key);
 int cpu_has_avx512f(void);
 
+/* GELU over a span, out[i] = vm_gelu(x[i]), and its gradient, dinp[i] += dout[i] vm_gelu_grad(x[i])
+ * (vecmath.h; acc as in ops.h: 0 overwrites dinp with the bits of accumulating onto zeros),
+ * as gelu_forward_cpu and gelu_backward_cpu run them block by block: at the x86-64
+ * level the build targets (8 lanes for x86-64-v3), and gelu_avx512.c's 16 lanes, present where
+ * the build has ORDO_HAVE_GELU_AVX512 and run only on a CPU with AVX-512F. The same bits from
+ * both (tests/cpu/test_vecmath.c). */
+void cpu_gelu_forward_span(float *out, const float *x, int64_t n);
+void cpu_gelu_backward_span(float *dinp, int acc, const float *x, const float *dout, int64_t n);
+void cpu_gelu_forward_span_avx512(float *out, const float *x, int64_t n);
+void cpu_gelu_backward_span_avx512(float *dinp, int acc, const float *x, const float *dout, int64_t n);
+
 /* Dropout's keep rule on Philox words: kept where philox_uniform's u = (w >> 8) * 2^-24 >= p,
  * i.e. where w >> 8 >= ceil(p * 2^24) (exact in double; p = 1: 2^24, nothing kept). Compared
  * on integers and applied through a bit mask, the loops below have no branch and vectorize

@@ -1,6 +1,7 @@
 /* Pointwise ops. The index range is cut into fixed blocks of PW_BLOCK elements spread over
- * the threads, each block a vectorized loop: expf/erff/tanhf go to glibc's vector math
- * library (vecmath.h). The blocks depend on N only, so an element meets the same vector or
+ * the threads, each block a vectorized loop: GELU's exp and normal CDF are ordo's own
+ * (vecmath.h; 16 lanes on a CPU with AVX-512F, gelu_avx512.c), tanhf goes to glibc's vector
+ * math library. The blocks depend on N only, so an element meets the same vector or
  * scalar code path (and gives the same bits) whatever the thread count.
  *
  * Dropout draws one Philox block per four elements (the reference calls philox_uniform per
@@ -31,50 +32,34 @@ static int64_t pw_end(int64_t blk, int64_t N) {
   return (blk + 1) * PW_BLOCK < N ? (blk + 1) * PW_BLOCK : N;
 }
 
+void cpu_gelu_forward_span(float *out, const float *x, int64_t n) { vm_gelu_forward_span(out, x, n); }
+void cpu_gelu_backward_span(float *dinp, int acc, const float *x, const float *dout, int64_t n) {
+  vm_gelu_backward_span(dinp, acc, x, dout, n);
+}
+
 void gelu_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *out, const float *inp, int64_t N) {
+  void (*span)(float *, const float *, int64_t) = cpu_gelu_forward_span;
+#if defined(ORDO_HAVE_GELU_AVX512)
+  if (cpu_has_avx512f()) span = cpu_gelu_forward_span_avx512;
+#endif
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
-    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
-#pragma omp simd
-    for (int64_t i = i0; i < i1; i++)
-      out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
+    const int64_t i0 = blk * PW_BLOCK;
+    span(out + i0, inp + i0, pw_end(blk, N) - i0);
   }
 }
 
-/* d/dx [x Phi(x)] = Phi(x) + x phi(x). Sub-blocks of GELU_SUB elements go through two stack
- * buffers (2 x 2 KiB per thread) so that erff and expf each get a loop of their own and
- * vectorize (vecmath.h). */
-enum { GELU_SUB = 512 };
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x) (vecmath.h) */
 void gelu_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dinp, int acc, const float *inp, const float *dout, int64_t N) {
   if (!dinp) return;
-  const float inv_sqrt_2pi = 0.3989422804014327f;
+  void (*span)(float *, int, const float *, const float *, int64_t) = cpu_gelu_backward_span;
+#if defined(ORDO_HAVE_GELU_AVX512)
+  if (cpu_has_avx512f()) span = cpu_gelu_backward_span_avx512;
+#endif
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < pw_blocks(N); blk++) {
-    const int64_t i0 = blk * PW_BLOCK, i1 = pw_end(blk, N);
-    float cdf[GELU_SUB], pdf[GELU_SUB];
-    for (int64_t s0 = i0; s0 < i1; s0 += GELU_SUB) {
-      const int n = (int)(i1 - s0 < GELU_SUB ? i1 - s0 : GELU_SUB);
-      const float *x = inp + s0;
-#pragma omp simd
-      for (int k = 0; k < n; k++) {
-        float a = -0.5f * x[k] * x[k];
-        pdf[k] = a < VEC_EXP_MIN ? VEC_EXP_MIN : a;
-      }
-#pragma omp simd
-      for (int k = 0; k < n; k++) pdf[k] = expf(pdf[k]);
-#pragma omp simd
-      for (int k = 0; k < n; k++) cdf[k] = erff(x[k] * (float)M_SQRT1_2);
-      acc_or_zero(dinp + s0, n, acc);
-      /* the flush below VEC_EXP_TINY compares bits: pdf >= 0, where the order of the bit
-       * patterns is that of the floats, and an integer select vectorizes (a float one did not) */
-      const uint32_t tiny = cpu_f32_bits(VEC_EXP_TINY);
-#pragma omp simd
-      for (int k = 0; k < n; k++) {
-        uint32_t big = 0u - (uint32_t)(cpu_f32_bits(pdf[k]) > tiny);
-        float ph = cpu_f32_from_bits(cpu_f32_bits(inv_sqrt_2pi * pdf[k]) & big);
-        dinp[s0 + k] += dout[s0 + k] * (0.5f * (1.0f + cdf[k]) + x[k] * ph);
-      }
-    }
+    const int64_t i0 = blk * PW_BLOCK, n = pw_end(blk, N) - i0;
+    span(dinp + i0, acc, inp + i0, dout + i0, n);
   }
 }
 
