@@ -3,6 +3,7 @@
  * chunk order. The partition depends on N only, so the loss has the same bits for any thread
  * count; the partial sums live in a small stack array (no allocation). */
 #include <math.h>
+#include <string.h>
 
 #include "cpu/cpu_ops.h"
 #include "cpu/vecmath.h"
@@ -56,16 +57,19 @@ static float crossentropy_mean_cpu(float *probs, const float *logits, const int3
   return c ? (float)(total / c) : 0.0f;
 }
 
-void crossentropy_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *probs, const int32_t *targets,
+/* With acc == ORDO_OVERWRITE each row is zeroed just before its += loop (in cache: the bits of
+ * += onto zeros), so the caller needs no zero-fill pass over all the rows first. */
+void crossentropy_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, int acc, const float *probs, const int32_t *targets,
                                int ignore_index, float dloss_per_row, int N, int V) {
   if (!dlogits) return;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     int t = targets[n];
+    float *d = dlogits + (int64_t)n * V;
+    if (!acc) memset(d, 0, (size_t)V * sizeof(float));
     if (t == ignore_index) continue;
     ORDO_CHECKF(t >= 0 && t < V, "crossentropy: target %d of row %d outside [0, %d)", t, n, V);
     const float *pr = probs + (int64_t)n * V;
-    float *d = dlogits + (int64_t)n * V;
 #pragma omp simd
     for (int v = 0; v < V; v++) d[v] += dloss_per_row * pr[v];
     d[t] -= dloss_per_row;
