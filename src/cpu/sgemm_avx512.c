@@ -7,7 +7,8 @@
  *   for each block of at most KC_MAX inner indices:
  *     pack op(B)'s panels of NR = 32 columns (k-major, zero-padded past N)
  *     for each block of MC rows:
- *       a transposed A: pack its panels of MR = 12 rows (k-major); else A's rows are read in place
+ *       a transposed A: pack its panels of MR = 12 rows (k-major, all panels a k at a time); else
+ *       A's rows are read in place
  *       for each B panel, for each A panel: a 12 x 32 tile of C in 24 registers, a k loop of
  *       12 broadcasts and 24 FMAs, the B panel in L1.
  * No buffer is shared, so no thread waits for another. Every element of C is one FMA chain in
@@ -67,13 +68,23 @@ static void pack_b_panel(float *dst, const float *B, int ldb, int tb, int k0, in
   }
 }
 
-/* op(A)'s panel i0..i0+mr (mr <= MR) of columns k0..k0+kc into dst[k * AS + i], zeros past mr, for
- * a transposed A (op(A)(i, k) = A[k * lda + i], contiguous in i: one masked load a k). An A that
- * is not transposed is read in place (tile_rows). */
-static void pack_at_panel(float *dst, const float *A, int lda, int k0, int kc, int i0, int mr) {
-  const __mmask16 m = (__mmask16)((1u << mr) - 1), all = (__mmask16)((1u << AS) - 1);
-  for (int k = 0; k < kc; k++)
-    _mm512_mask_storeu_ps(dst + k * AS, all, _mm512_maskz_loadu_ps(m, A + (int64_t)(k0 + k) * lda + i0));
+/* op(A)'s rows i0..i1, columns k0..k0+kc, for a transposed A (op(A)(i, k) = A[k * lda + i]), as
+ * panels of MR rows: panel q at dst + q AS KC, its element (i, k) at [k * AS + i], zeros past the
+ * last row. k is the outer loop, so each k reads the block's i1 - i0 floats of A's row k in one
+ * sweep (a panel at a time, each k read one 48-byte piece of a row 4 lda bytes from the next:
+ * the weight gradients' products 7-21% slower, bench/NOTES.md). An A that is not transposed is
+ * read in place (tile_rows). */
+static void pack_at_block(float *dst, int KC, const float *A, int lda, int k0, int kc, int i0, int i1) {
+  const int mp = (i1 - i0 + MR - 1) / MR;
+  const __mmask16 all = (__mmask16)((1u << AS) - 1);
+  for (int k = 0; k < kc; k++) {
+    const float *src = A + (int64_t)(k0 + k) * lda + i0;
+    for (int q = 0; q < mp; q++) {
+      const int mr = i1 - i0 - q * MR < MR ? i1 - i0 - q * MR : MR;
+      const __mmask16 m = (__mmask16)((1u << mr) - 1);
+      _mm512_mask_storeu_ps(dst + (size_t)q * AS * KC + k * AS, all, _mm512_maskz_loadu_ps(m, src + q * MR));
+    }
+  }
 }
 
 /* The 12 x 32 tile: acc[i][j] = sum_k A(i, k) b[k][j], A's element (i, k) at a[i * ars + k * aks]
@@ -171,11 +182,7 @@ static void gemm_part(int ta, int tb, int i0, int i1, int p0, int p1, int N, int
       }
       for (int ic = i0; ic < i1; ic += MC) {
         const int mc = i1 - ic < MC ? i1 - ic : MC, mp = (mc + MR - 1) / MR;
-        if (ta)
-          for (int q = 0; q < mp; q++) {
-            const int r0 = ic + q * MR, mr = i1 - r0 < MR ? i1 - r0 : MR;
-            pack_at_panel(ap + (size_t)q * AS * KC, A, lda, pc, kc, r0, mr);
-          }
+        if (ta) pack_at_block(ap, KC, A, lda, pc, kc, ic, ic + mc);
         for (int p = 0; p < np; p++) {
           const int j0 = (pj + p) * NR, nr = N - j0 < NR ? N - j0 : NR;
           const float *b = bp + (size_t)p * NR * KC;
