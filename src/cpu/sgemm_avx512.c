@@ -102,6 +102,15 @@ static inline __attribute__((always_inline)) void tile(int kc, const float *a, i
     c0[r] = c1[r] = _mm512_setzero_ps();
     ar[r] = a + (r < mr ? r : mr - 1) * ars;
   }
+  /* C's lines for the store at the end, asked for now so that they arrive during the k loop: a C
+   * larger than the caches (the full head's 64 MB of logits) otherwise stalls each tile on its 24
+   * line misses (2048 x 8192 x 256: +7%, bench/NOTES.md) */
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; r++) {
+    if (r >= mr) break;
+    __builtin_prefetch(C + (int64_t)r * ldc, 1, 3);
+    __builtin_prefetch(C + (int64_t)r * ldc + 16, 1, 3);
+  }
   for (int k = 0; k < kc; k++) {
     const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
 #pragma GCC unroll 12
