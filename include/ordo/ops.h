@@ -16,9 +16,10 @@
  *    inputs alike: residual branches and gradient accumulation need no extra code, and the
  *    caller zeroes activation gradients before a backward pass. Where an op is often the
  *    first writer of its input's gradient (layernorm_backward, attention_backward, the
- *    activations' backward: gelu, gelu_tanh, tanh, and crossentropy_backward) it takes `acc` after dinp: ORDO_ACCUMULATE adds as above,
- *    ORDO_OVERWRITE stores the gradient without reading dinp's earlier contents (no zero-fill
- *    pass before it; the same bits as accumulating onto zeros);
+ *    activations' backward: gelu, gelu_tanh, tanh, and crossentropy_backward) it takes `acc`
+ *    after dinp: ORDO_ACCUMULATE adds as above, ORDO_OVERWRITE stores the gradient without
+ *    reading dinp's earlier contents (no zero-fill pass before it; the same bits as
+ *    accumulating onto zeros);
  *  - a NULL gradient pointer means "not needed" (frozen weight, no bias, first layer);
  *  - results are bit-identical run to run for the same thread count (no float atomics,
  *    fixed reduction order).

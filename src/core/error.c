@@ -87,7 +87,7 @@ void *ordo_realloc(void *p, size_t n) {
  * they are mapped by 2 MiB pages where the kernel allows it. The products walk large row-major
  * operands down their rows (a full MLM head's 2,048 x 8,192 logits: 32 KB from one row to the
  * next), a new 4 KB page and a TLB miss at every row; with 2 MiB pages the full-head training
- * step is about 10% faster (bench/NOTES.md). The advice is only advice: where huge pages are
+ * step was 3-11% faster (bench/NOTES.md). The advice is only advice: where huge pages are
  * off, or the call is refused, the buffer is the same, mapped by 4 KB pages. */
 enum { HUGE_PAGE_BYTES = 2 << 20 };
 

@@ -11,8 +11,8 @@
 
 enum { LOSS_CHUNKS = 64 }; /* enough tasks for 64 threads; 64 doubles of stack */
 /* The softmax's clamp, exp and flush-and-sum loops run over blocks of a row this long (2 KB), so
- * that each block stays in L1 between them (a full head's 8,192-wide rows did not: 18 -> 14 ms
- * for 2,048 rows, bench/NOTES.md). */
+ * that each block stays in L1 between them (a full head's 8,192-wide rows did not: 19.5 -> 15.0
+ * ms for 2,048 rows, bench/NOTES.md). */
 enum { CE_BLOCK = 512 };
 
 static int64_t chunk_begin(int64_t N, int k) { return N * k / LOSS_CHUNKS; }
