@@ -65,7 +65,8 @@ void ordo_buf_csv_field(ordo_buf *b, const char *prefix, const char *s);
 void *ordo_malloc(size_t n);
 void *ordo_calloc(size_t count, size_t size);
 void *ordo_realloc(void *p, size_t n);
-/* 64-byte aligned, zeroed; free with ordo_free_aligned. */
+/* 64-byte aligned (2 MiB aligned and advised to huge pages from 2 MiB on), zeroed; free with
+ * ordo_free_aligned. */
 void *ordo_alloc_aligned(size_t n);
 void ordo_free_aligned(void *p);
 char *ordo_strdup(const char *s);

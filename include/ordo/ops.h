@@ -15,10 +15,11 @@
  *  - backward functions ACCUMULATE (+=) into every gradient they write, parameters and
  *    inputs alike: residual branches and gradient accumulation need no extra code, and the
  *    caller zeroes activation gradients before a backward pass. Where an op is often the
- *    first writer of its input's gradient (layernorm_backward, attention_backward and the
- *    activations' backward: gelu, gelu_tanh, tanh) it takes `acc` after dinp: ORDO_ACCUMULATE adds as above,
- *    ORDO_OVERWRITE stores the gradient without reading dinp's earlier contents (no zero-fill
- *    pass before it; the same bits as accumulating onto zeros);
+ *    first writer of its input's gradient (layernorm_backward, attention_backward, the
+ *    activations' backward: gelu, gelu_tanh, tanh, and crossentropy_backward) it takes `acc`
+ *    after dinp: ORDO_ACCUMULATE adds as above, ORDO_OVERWRITE stores the gradient without
+ *    reading dinp's earlier contents (no zero-fill pass before it; the same bits as
+ *    accumulating onto zeros);
  *  - a NULL gradient pointer means "not needed" (frozen weight, no bias, first layer);
  *  - results are bit-identical run to run for the same thread count (no float atomics,
  *    fixed reduction order).
@@ -201,8 +202,9 @@ typedef struct ordo_ops {
   void (*crossentropy_forward)(ordo_ctx *ctx, float *loss, float *probs, const float *logits,
                                const int32_t *targets, int ignore_index, int N, int V);
   /* dlogits += dloss_per_row * (probs - onehot(target)) for counted rows, where
-   * dloss_per_row = d(total loss)/d(row loss), e.g. 1/count for a mean. */
-  void (*crossentropy_backward)(ordo_ctx *ctx, float *dlogits, const float *probs, const int32_t *targets,
+   * dloss_per_row = d(total loss)/d(row loss), e.g. 1/count for a mean; ignored rows get nothing
+   * (with acc = ORDO_OVERWRITE: zeros). */
+  void (*crossentropy_backward)(ordo_ctx *ctx, float *dlogits, int acc, const float *probs, const int32_t *targets,
                                 int ignore_index, float dloss_per_row, int N, int V);
 
   /* Mean squared error over N values into *loss (backend memory): mean((pred - target)^2). */

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,11 +82,24 @@ void *ordo_realloc(void *p, size_t n) {
   return q;
 }
 
+/* Buffers of 2 MiB or more start on a 2 MiB boundary, are a whole number of 2 MiB, and are
+ * advised to the kernel's transparent huge pages before the first touch (the memset), so that
+ * they are mapped by 2 MiB pages where the kernel allows it. The products walk large row-major
+ * operands down their rows (a full MLM head's 2,048 x 8,192 logits: 32 KB from one row to the
+ * next), a new 4 KB page and a TLB miss at every row; with 2 MiB pages the full-head training
+ * step was 3-11% faster (bench/NOTES.md). The advice is only advice: where huge pages are
+ * off, or the call is refused, the buffer is the same, mapped by 4 KB pages. */
+enum { HUGE_PAGE_BYTES = 2 << 20 };
+
 void *ordo_alloc_aligned(size_t n) {
-  size_t sz = (n + 63) / 64 * 64;
-  void *p = aligned_alloc(64, sz ? sz : 64);
+  const size_t align = n >= HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : 64;
+  size_t sz = n ? (n + align - 1) / align * align : 64;
+  void *p = aligned_alloc(align, sz);
   ORDO_CHECKF(p, "out of memory allocating %zu bytes", n);
-  memset(p, 0, sz ? sz : 64);
+#ifdef MADV_HUGEPAGE
+  if (align == HUGE_PAGE_BYTES) (void)madvise(p, sz, MADV_HUGEPAGE);
+#endif
+  memset(p, 0, sz);
   return p;
 }
 

@@ -221,7 +221,7 @@ void adamw8_step_cpu(ordo_ctx *ctx ORDO_UNUSED, float *w, const float *g, uint8_
 /* loss_cpu.c */
 void crossentropy_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, float *probs, const float *logits,
                               const int32_t *targets, int ignore_index, int N, int V);
-void crossentropy_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *probs, const int32_t *targets,
+void crossentropy_backward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, int acc, const float *probs, const int32_t *targets,
                                int ignore_index, float dloss_per_row, int N, int V);
 void mse_forward_cpu(ordo_ctx *ctx ORDO_UNUSED, float *loss, const float *pred, const float *target,
                      int64_t N);

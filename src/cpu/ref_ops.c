@@ -394,11 +394,13 @@ static float crossentropy_mean_ref(float *probs, const float *logits, const int3
   return cnt ? (float)(total / cnt) : 0.0f;
 }
 
-static void crossentropy_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, const float *probs, const int32_t *targets,
+static void crossentropy_backward_ref(ordo_ctx *ctx ORDO_UNUSED, float *dlogits, int acc, const float *probs, const int32_t *targets,
                                       int ignore_index, float dloss_per_row, int N, int V) {
   if (!dlogits) return;
   for (int n = 0; n < N; n++) {
     int t = targets[n];
+    if (!acc)
+      for (int v = 0; v < V; v++) dlogits[(int64_t)n * V + v] = 0.0f;
     if (t == ignore_index) continue;
     ORDO_CHECKF(t >= 0 && t < V, "crossentropy: target %d of row %d outside [0, %d)", t, n, V);
     const float *pr = probs + (int64_t)n * V;

@@ -7,9 +7,10 @@
  *   for each block of at most KC_MAX inner indices:
  *     pack op(B)'s panels of NR = 32 columns (k-major, zero-padded past N)
  *     for each block of MC rows:
- *       a transposed A: pack its panels of MR = 12 rows (k-major); else A's rows are read in place
- *       for each B panel, for each A panel: a 12 x 32 tile of C in 24 registers, a k loop of
- *       12 broadcasts and 24 FMAs, the B panel in L1.
+ *       a transposed A: pack its panels of MR = 12 rows (k-major, all panels a k at a time); else
+ *       A's rows are read in place
+ *       for each B panel, for each A panel (or the other way round, see gemm_part): a 12 x 32
+ *       tile of C in 24 registers, a k loop of 12 broadcasts and 24 FMAs, the B panel in L1.
  * No buffer is shared, so no thread waits for another. Every element of C is one FMA chain in
  * increasing k per block of k, the blocks added in order: the same bits for any thread count. */
 #if defined(__AVX512F__)
@@ -24,6 +25,8 @@
 /* MR x NR: the tile of C in registers; AS: floats a k in a packed A panel (MR: a stride of 16, a
  * whole line, measured slower); KC_MAX, MC, NC: the blocks of k, rows and columns. */
 enum { MR = 12, NR = 32, AS = MR, KC_MAX = 384, MC = 384, NC = 2048 };
+/* The packed B panels of one block of k that stay in L2 beside the rest (half of this Xeon's 2 MB). */
+enum { B_IN_L2 = 1 << 20 };
 
 /* Per-thread packing buffers, grown on demand and kept (a product inside another OpenMP region,
  * as attention's per-head products are, runs on its caller's thread with its own buffers). */
@@ -67,13 +70,23 @@ static void pack_b_panel(float *dst, const float *B, int ldb, int tb, int k0, in
   }
 }
 
-/* op(A)'s panel i0..i0+mr (mr <= MR) of columns k0..k0+kc into dst[k * AS + i], zeros past mr, for
- * a transposed A (op(A)(i, k) = A[k * lda + i], contiguous in i: one masked load a k). An A that
- * is not transposed is read in place (tile_rows). */
-static void pack_at_panel(float *dst, const float *A, int lda, int k0, int kc, int i0, int mr) {
-  const __mmask16 m = (__mmask16)((1u << mr) - 1), all = (__mmask16)((1u << AS) - 1);
-  for (int k = 0; k < kc; k++)
-    _mm512_mask_storeu_ps(dst + k * AS, all, _mm512_maskz_loadu_ps(m, A + (int64_t)(k0 + k) * lda + i0));
+/* op(A)'s rows i0..i1, columns k0..k0+kc, for a transposed A (op(A)(i, k) = A[k * lda + i]), as
+ * panels of MR rows: panel q at dst + q AS KC, its element (i, k) at [k * AS + i], zeros past the
+ * last row. k is the outer loop, so each k reads the block's i1 - i0 floats of A's row k in one
+ * sweep (a panel at a time, each k read one 48-byte piece of a row 4 lda bytes from the next:
+ * the weight gradients' products 1-22% slower, bench/NOTES.md). An A that is not transposed is
+ * read in place (tile_rows). */
+static void pack_at_block(float *dst, int KC, const float *A, int lda, int k0, int kc, int i0, int i1) {
+  const int mp = (i1 - i0 + MR - 1) / MR;
+  const __mmask16 all = (__mmask16)((1u << AS) - 1);
+  for (int k = 0; k < kc; k++) {
+    const float *src = A + (int64_t)(k0 + k) * lda + i0;
+    for (int q = 0; q < mp; q++) {
+      const int mr = i1 - i0 - q * MR < MR ? i1 - i0 - q * MR : MR;
+      const __mmask16 m = (__mmask16)((1u << mr) - 1);
+      _mm512_mask_storeu_ps(dst + (size_t)q * AS * KC + k * AS, all, _mm512_maskz_loadu_ps(m, src + q * MR));
+    }
+  }
 }
 
 /* The 12 x 32 tile: acc[i][j] = sum_k A(i, k) b[k][j], A's element (i, k) at a[i * ars + k * aks]
@@ -90,6 +103,15 @@ static inline __attribute__((always_inline)) void tile(int kc, const float *a, i
   for (int r = 0; r < MR; r++) {
     c0[r] = c1[r] = _mm512_setzero_ps();
     ar[r] = a + (r < mr ? r : mr - 1) * ars;
+  }
+  /* C's lines for the store at the end, asked for now so that they arrive during the k loop: a C
+   * larger than the caches (the full head's 64 MB of logits) otherwise stalls each tile on its 24
+   * line misses (2048 x 8192 x 256: +7%, bench/NOTES.md) */
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; r++) {
+    if (r >= mr) break;
+    __builtin_prefetch(C + (int64_t)r * ldc, 1, 3);
+    __builtin_prefetch(C + (int64_t)r * ldc + 16, 1, 3);
   }
   for (int k = 0; k < kc; k++) {
     const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
@@ -171,22 +193,23 @@ static void gemm_part(int ta, int tb, int i0, int i1, int p0, int p1, int N, int
       }
       for (int ic = i0; ic < i1; ic += MC) {
         const int mc = i1 - ic < MC ? i1 - ic : MC, mp = (mc + MR - 1) / MR;
-        if (ta)
-          for (int q = 0; q < mp; q++) {
-            const int r0 = ic + q * MR, mr = i1 - r0 < MR ? i1 - r0 : MR;
-            pack_at_panel(ap + (size_t)q * AS * KC, A, lda, pc, kc, r0, mr);
-          }
-        for (int p = 0; p < np; p++) {
+        if (ta) pack_at_block(ap, KC, A, lda, pc, kc, ic, ic + mc);
+        /* The tiles' order: each B panel across all the A tiles (the panel in L1), or, for an A
+         * read in place whose packed panels fit in L2, each A tile across all the panels (the
+         * tile's 12 rows in L1 and the packed panels streaming from L2; its rows from A's own
+         * strided rows are the harder stream to keep: dX and forward products up to +12%,
+         * bench/NOTES.md). Tiles never share an output: the same bits in either order. */
+        const int a_outer = !ta && !one_block && (size_t)np * NR * KC * sizeof(float) <= B_IN_L2;
+        for (int t = 0; t < np * mp; t++) {
+          const int p = a_outer ? t % np : t / mp, q = a_outer ? t / np : t % mp;
           const int j0 = (pj + p) * NR, nr = N - j0 < NR ? N - j0 : NR;
           const float *b = bp + (size_t)p * NR * KC;
-          if (one_block) pack_b_panel(bp + (size_t)p * NR * KC, B, ldb, tb, pc, kc, j0, nr);
-          for (int q = 0; q < mp; q++) {
-            const int r0 = ic + q * MR, mr = i1 - r0 < MR ? i1 - r0 : MR;
-            float *c = C + (int64_t)r0 * ldc + j0;
-            const float *bj = bias ? bias + j0 : NULL;
-            if (ta) tile_packed(kc, ap + (size_t)q * AS * KC, b, c, ldc, mr, nr, alpha, beta, bj, first);
-            else tile_rows(kc, A + (int64_t)r0 * lda + pc, lda, b, c, ldc, mr, nr, alpha, beta, bj, first);
-          }
+          if (one_block && q == 0) pack_b_panel(bp + (size_t)p * NR * KC, B, ldb, tb, pc, kc, j0, nr);
+          const int r0 = ic + q * MR, mr = i1 - r0 < MR ? i1 - r0 : MR;
+          float *c = C + (int64_t)r0 * ldc + j0;
+          const float *bj = bias ? bias + j0 : NULL;
+          if (ta) tile_packed(kc, ap + (size_t)q * AS * KC, b, c, ldc, mr, nr, alpha, beta, bj, first);
+          else tile_rows(kc, A + (int64_t)r0 * lda + pc, lda, b, c, ldc, mr, nr, alpha, beta, bj, first);
         }
       }
     }

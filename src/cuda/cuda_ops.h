@@ -89,7 +89,7 @@ void cuda_scale_block(ordo_ctx *ctx, void *C, ordo_dtype dt, int M, int N, int l
 /* loss.cu */
 void crossentropy_forward_cuda(ordo_ctx *ctx, float *loss, float *probs, const float *logits,
                                const int32_t *targets, int ignore_index, int N, int V);
-void crossentropy_backward_cuda(ordo_ctx *ctx, float *dlogits, const float *probs,
+void crossentropy_backward_cuda(ordo_ctx *ctx, float *dlogits, int acc, const float *probs,
                                 const int32_t *targets, int ignore_index, float dloss_per_row,
                                 int N, int V);
 void mse_forward_cuda(ordo_ctx *ctx, float *loss, const float *pred, const float *target,

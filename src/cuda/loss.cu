@@ -99,24 +99,28 @@ void crossentropy_forward_cuda(ordo_ctx *ctx, float *loss, float *probs, const f
   cuda_mean_f64(ctx, loss, term, N, counted, 0.0); /* mean over the counted rows */
 }
 
-static __global__ void crossentropy_backward_kernel(float *dlogits, const float *probs,
+/* acc == ORDO_OVERWRITE: dlogits is not read (the bits of += onto zeros, ignored rows zero) */
+static __global__ void crossentropy_backward_kernel(float *dlogits, int acc, const float *probs,
                                                     const int32_t *targets, int ignore_index,
                                                     float dloss_per_row, int N, int V) {
   CUDA_FOR(i, (int64_t)N * V) {
     int64_t n = i / V;
     int v = (int)(i % V), t = targets[n];
-    if (t == ignore_index) continue;
+    if (t == ignore_index) {
+      if (!acc) dlogits[i] = 0.0f;
+      continue;
+    }
     check_target(t, n, V);
-    dlogits[i] += dloss_per_row * (probs[i] - (v == t ? 1.0f : 0.0f));
+    dlogits[i] = (acc ? dlogits[i] : 0.0f) + dloss_per_row * (probs[i] - (v == t ? 1.0f : 0.0f));
   }
 }
 
-void crossentropy_backward_cuda(ordo_ctx *ctx, float *dlogits, const float *probs,
+void crossentropy_backward_cuda(ordo_ctx *ctx, float *dlogits, int acc, const float *probs,
                                 const int32_t *targets, int ignore_index, float dloss_per_row,
                                 int N, int V) {
   int64_t n = (int64_t)N * V;
   if (!dlogits || n <= 0) return;
-  CUDA_LAUNCH_1D(crossentropy_backward_kernel, n, dlogits, probs, targets, ignore_index,
+  CUDA_LAUNCH_1D(crossentropy_backward_kernel, n, dlogits, acc, probs, targets, ignore_index,
                  dloss_per_row, N, V);
 }
 

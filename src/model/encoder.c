@@ -869,9 +869,7 @@ void enc_zero_output_grads(enc_model *m, const enc_batch *b) {
   m->has_d_hidden = m->has_d_mlm = m->has_d_cls = m->has_d_pooled = m->has_d_rtd = 0;
   if (m->d_rtd_logits) zero_buf(m, m->d_rtd_logits, F(BT));
   zero_buf(m, m->d_hidden, F((size_t)BT * C));
-  /* only the rows the MLM head ran on in the forward just made (the loss and backward read
-   * no others): the whole (maxMLM, V) buffer would be tens of MB per step */
-  if (m->d_mlm_logits) zero_buf(m, m->d_mlm_logits, F((size_t)m->n_mlm_rows * m->cfg.vocab_size));
+  /* d_mlm_logits: the first MLM loss overwrites it (has_d_mlm), tens of MB not zeroed first */
   if (m->d_cls_logits) zero_buf(m, m->d_cls_logits, F((size_t)b->B * m->cfg.num_labels));
   if (m->d_pooled) zero_buf(m, m->d_pooled, F((size_t)b->B * C));
 }
@@ -1272,9 +1270,11 @@ float enc_loss_mlm_value(enc_model *m, const enc_batch *b, int *count) {
 float enc_loss_mlm(enc_model *m, const enc_batch *b, float dloss, int *count) {
   int n;
   float loss = enc_loss_mlm_value(m, b, &n);
-  if (n > 0)
-    m->be.ops->crossentropy_backward(m->be.ctx, m->d_mlm_logits, m->mlm_probs, m->in_labels, -100,
-                                     dloss / n, m->n_mlm_rows, m->cfg.vocab_size);
+  /* the head's rows written whole by the first loss since enc_zero_output_grads, then added to */
+  m->be.ops->crossentropy_backward(m->be.ctx, m->d_mlm_logits,
+                                   m->has_d_mlm ? ORDO_ACCUMULATE : ORDO_OVERWRITE, m->mlm_probs,
+                                   m->in_labels, -100, n > 0 ? dloss / n : 0.0f, m->n_mlm_rows,
+                                   m->cfg.vocab_size);
   m->has_d_mlm = 1;
   if (count) *count = n;
   return loss;
@@ -1313,8 +1313,8 @@ float enc_loss_cls_ce(enc_model *m, const enc_batch *b, const int32_t *targets, 
   m->be.ops->crossentropy_forward(m->be.ctx, m->loss, probs, m->cls_logits, m->in_labels, -100,
                                   b->B, L);
   if (n > 0)
-    m->be.ops->crossentropy_backward(m->be.ctx, m->d_cls_logits, probs, m->in_labels, -100,
-                                     dloss / n, b->B, L);
+    m->be.ops->crossentropy_backward(m->be.ctx, m->d_cls_logits, ORDO_ACCUMULATE, probs,
+                                     m->in_labels, -100, dloss / n, b->B, L);
   m->has_d_cls = 1;
   return be_read_f32(&m->be, m->loss);
 }

@@ -394,9 +394,14 @@ static void t_losses(tcase *tc) {
   check(tc, "crossentropy_forward loss", dloss, loss, 1, TOL_F32);
   check(tc, "crossentropy_forward probs", dprobs, probs, BT * V, TOL_F32);
   float *gl = in_f32(tc, BT * V, -1, 1, &dgl);
-  R->crossentropy_backward(NULL, gl, probs, tg, IGN, 1.0f / count, BT, V);
-  o->crossentropy_backward(ctx, dgl, dprobs, dtg, IGN, 1.0f / count, BT, V);
+  R->crossentropy_backward(NULL, gl, ORDO_ACCUMULATE, probs, tg, IGN, 1.0f / count, BT, V);
+  o->crossentropy_backward(ctx, dgl, ORDO_ACCUMULATE, dprobs, dtg, IGN, 1.0f / count, BT, V);
   check(tc, "crossentropy_backward", dgl, gl, BT * V, TOL_F32);
+  /* ORDO_OVERWRITE onto NaN: every row written, the ignored ones with zeros */
+  float *dgo, *go = out_f32(tc, BT * V, &dgo);
+  R->crossentropy_backward(NULL, go, ORDO_ACCUMULATE, probs, tg, IGN, 1.0f / count, BT, V);
+  o->crossentropy_backward(ctx, dgo, ORDO_OVERWRITE, dprobs, dtg, IGN, 1.0f / count, BT, V);
+  check(tc, "crossentropy_backward overwrite", dgo, go, BT * V, TOL_F32);
 
   float *dx, *dy, *dw, *dm, *dh;
   float *x = in_f32(tc, N1, -10, 10, &dx), *y = in_f32(tc, N1, 0, 1, &dy);

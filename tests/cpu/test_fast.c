@@ -172,6 +172,18 @@ static void test_overwrite_backend(ordo_rng *r, const ordo_ops *o) {
            o->name, p);
   }
   free(qkv), free(dout);
+  /* crossentropy_backward's dlogits: the ignored rows written as zeros */
+  enum { CN = 9, CV = 37, IGN = -100 };
+  int32_t tg[CN];
+  for (int i = 0; i < CN; i++) tg[i] = i % 3 == 1 ? IGN : (int32_t)rng_below(r, CV);
+  float *cl = frand(r, CN * CV, -3, 3), pr[CN * CV], c0[CN * CV] = {0}, c1[CN * CV], loss;
+  o->crossentropy_forward(NULL, &loss, pr, cl, tg, IGN, CN, CV);
+  for (int i = 0; i < CN * CV; i++) c1[i] = NAN;
+  o->crossentropy_backward(NULL, c0, ORDO_ACCUMULATE, pr, tg, IGN, -0.3f, CN, CV);
+  o->crossentropy_backward(NULL, c1, ORDO_OVERWRITE, pr, tg, IGN, -0.3f, CN, CV);
+  EXPECT(memcmp(c0, c1, sizeof c0) == 0, "%s crossentropy: overwrite differs from += onto zeros",
+         o->name);
+  free(cl);
 }
 static void test_overwrite(ordo_rng *r) {
   test_overwrite_backend(r, R);
@@ -441,9 +453,9 @@ static void test_losses(ordo_rng *r) {
   EXPECT_REL("ce probs", p2, p1, N * V, TOL_REDUCE);
   EXPECT_SAME("ce probs", p2, p3, N * V);
   float *g1 = fcopy(bg, N * V), *g2 = fcopy(bg, N * V), *g3 = fcopy(bg, N * V);
-  R->crossentropy_backward(NULL, g1, p1, tg, IGN, 1.0f / c1, N, V);
-  F->crossentropy_backward(NULL, g2, p1, tg, IGN, 1.0f / c1, N, V);
-  F->crossentropy_backward(NULL, g3, p1, tg, IGN, 1.0f / c1, N, V);
+  R->crossentropy_backward(NULL, g1, ORDO_ACCUMULATE, p1, tg, IGN, 1.0f / c1, N, V);
+  F->crossentropy_backward(NULL, g2, ORDO_ACCUMULATE, p1, tg, IGN, 1.0f / c1, N, V);
+  F->crossentropy_backward(NULL, g3, ORDO_ACCUMULATE, p1, tg, IGN, 1.0f / c1, N, V);
   EXPECT_REL("ce dlogits", g2, g1, N * V, TOL_POINT);
   EXPECT_SAME("ce dlogits", g2, g3, N * V);
 

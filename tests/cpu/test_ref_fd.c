@@ -633,14 +633,14 @@ static void test_crossentropy(const ordo_ops *ops, ordo_rng *r) {
   double rl = ce_f64(rp, &c);
   EXPECT(fabs(loss - rl) <= TOL_FWD * fabs(rl), "ce loss %.9g vs %.9g", loss, rl);
   EXPECT_REL("ce probs", rel_err(pr, rp, X_N * X_V), TOL_FWD);
-  ops->crossentropy_backward(NULL, gl, pr, tg, X_IGN, 1.0f / cnt, X_N, X_V);
+  ops->crossentropy_backward(NULL, gl, ORDO_ACCUMULATE, pr, tg, X_IGN, 1.0f / cnt, X_N, X_V);
   fd_grad(ce_loss, &c, dl, X_N * X_V, nl);
   EXPECT_REL("ce dlogits", rel_err(gl, nl, X_N * X_V), TOL_GRAD);
   int ign_ok = 1;
   for (int v = 0; v < X_V; v++) ign_ok &= gl[X_V + v] == 0.0f && gl[4 * X_V + v] == 0.0f;
   EXPECT(ign_ok, "ignored rows get no gradient");
-  ops->crossentropy_backward(NULL, gl2, pr, tg, X_IGN, 1.0f / cnt, X_N, X_V);
-  ops->crossentropy_backward(NULL, gl2, pr, tg, X_IGN, 1.0f / cnt, X_N, X_V);
+  ops->crossentropy_backward(NULL, gl2, ORDO_ACCUMULATE, pr, tg, X_IGN, 1.0f / cnt, X_N, X_V);
+  ops->crossentropy_backward(NULL, gl2, ORDO_ACCUMULATE, pr, tg, X_IGN, 1.0f / cnt, X_N, X_V);
   expect_twice("ce twice", gl2, gl, X_N * X_V);
 
   /* every row ignored: loss 0 */
