@@ -133,7 +133,7 @@ typedef struct enc_batch {
    * rounding. Taken where the model allows it (enc_model.head_rows says whether the last
    * forward did): a post-LN encoder whose heads are the MLM head alone or the classification
    * head and/or the pooler, float32, no position bias, a last layer without rotary positions or
-   * q/k/v adapters, strictly increasing MLM rows, a backend with the rows attention ops.
+   * adapters, strictly increasing MLM rows, a backend with the rows attention ops.
    * enc_hidden() then holds those rows alone (n_head_rows, C); read no more of it. */
   int head_rows_only;
 } enc_batch;

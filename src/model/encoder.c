@@ -580,11 +580,12 @@ static void layer_forward_first(enc_model *m, const enc_batch *b, int l, uint64_
  * (see model.h), *rows those rows on the host; 0 where it cannot. */
 static int head_rows_allowed(enc_model *m, const enc_batch *b, const int32_t **rows) {
   const enc_config *c = &m->cfg;
-  int last = c->num_hidden_layers - 1, n = 0;
+  int last = c->num_hidden_layers - 1, n = 0, adapted = 0;
+  /* an adapter anywhere in the last layer: its LoRA dropout counts rows its own way */
+  for (int st = 0; st < ENC_LORA_NSITES; st++) adapted |= lora_at(m, last, st);
   if (!b->head_rows_only || b->first_only || enc_is_causal(c) || m->att_bias ||
       m->precision != ORDO_DT_F32 || m->storage != ORDO_DT_F32 || c->position == ENC_POS_ROPE ||
-      qkv_adapted(m, last) || !m->be.ops->attention_rows_forward ||
-      !m->be.ops->attention_rows_backward)
+      adapted || !m->be.ops->attention_rows_forward || !m->be.ops->attention_rows_backward)
     return 0;
   if (m->heads == ENC_HEAD_MLM && b->mlm_rows) {
     *rows = b->mlm_rows, n = b->n_mlm_rows;

@@ -6,7 +6,8 @@
  * row (its keys and values get no gradient from the last layer), an MLM row at a padded
  * position; recompute (layer, attention) gives the same bits as keeping the activations; the
  * path is declined (m.head_rows 0, the full layer's results) for the MLM head beside another,
- * rows out of order, rotary positions and a backend without the rows attention.
+ * rows out of order, rotary positions, an adapter in the last layer and a backend without the
+ * rows attention.
  *
  * Tolerances, norm-wise relative per output: the logits and the loss 1e-6 (the rows path runs
  * the same multiply-add chains for each kept row, measured equal here; 1e-6 leaves room for a
@@ -29,6 +30,7 @@ typedef struct result {
 
 static const int32_t k_rows[] = {1, 3, 4, 8, 12, 16, 18, 35, 36, 37, 39};
 static const int32_t k_rows_unsorted[] = {3, 1, 4, 8};
+static const enc_lora_config *g_lora; /* adapters for the runs (NULL: none) */
 
 /* the logits compared: the MLM head's (nr, V), else the classification head's (B, 3) */
 static size_t n_logits(int heads, int nr) {
@@ -45,7 +47,7 @@ static result run(ordo_arch arch, int heads, enc_recompute rc, const ordo_backen
   cfg.hidden_dropout_prob = 0.1f, cfg.attention_probs_dropout_prob = 0.1f;
   enc_model m;
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &cfg, heads, be, &e) == 0, "%s", e.msg);
+  EXPECT(enc_init_lora(&m, &cfg, heads, g_lora, be, &e) == 0, "%s", e.msg);
   enc_init_weights(&m, 11);
   enc_set_recompute(&m, rc);
   enc_plan(&m, B, T, B * T);
@@ -97,7 +99,7 @@ static void compare(const char *what, ordo_arch arch, int heads, result got, res
   cfg.max_position_embeddings = T + cfg.pad_token_id + 1, cfg.num_labels = 3;
   enc_model m; /* for the parameter table only */
   ordo_err e = {{0}};
-  EXPECT(enc_init(&m, &cfg, heads, NULL, &e) == 0, "%s", e.msg);
+  EXPECT(enc_init_lora(&m, &cfg, heads, g_lora, NULL, &e) == 0, "%s", e.msg);
   double lerr = rel_err_f32(got.logits, want.logits, (int64_t)n_logits(heads, nr));
   EXPECT(exact ? lerr == 0.0 : lerr <= 1e-6, "%s (%s): logits rel %.3g", what, cfg.model_type, lerr);
   EXPECT(exact ? got.loss == want.loss : fabsf(got.loss - want.loss) <= 1e-6f * fabsf(want.loss),
@@ -165,6 +167,12 @@ int main(void) {
                  k_rows, nr);
   check_declined("rows out of order", ORDO_ARCH_BERT, ENC_HEAD_MLM, &cpu, k_rows_unsorted, 4);
   check_declined("rotary positions", ORDO_ARCH_ROFORMER, ENC_HEAD_MLM, &cpu, k_rows, nr);
+  /* an adapter on the feed-forward alone (not q, k, v), with its own dropout */
+  const enc_lora_config lora = {.r = 2, .alpha = 4.0f, .dropout = 0.1f,
+                                .targets = 1 << ENC_LORA_FC};
+  g_lora = &lora;
+  check_declined("an adapter in the last layer", ORDO_ARCH_BERT, ENC_HEAD_MLM, &cpu, k_rows, nr);
+  g_lora = NULL;
   check_declined("no rows attention (reference backend)", ORDO_ARCH_BERT, ENC_HEAD_MLM, &ref,
                  k_rows, nr);
   return test_summary();
