@@ -588,6 +588,8 @@ static int head_rows_allowed(enc_model *m, const enc_batch *b, const int32_t **r
       adapted || !m->be.ops->attention_rows_forward || !m->be.ops->attention_rows_backward)
     return 0;
   if (m->heads == ENC_HEAD_MLM && b->mlm_rows) {
+    /* more rows than planned: the full path, whose head check names them */
+    if (b->n_mlm_rows > m->maxMLM) return 0;
     *rows = b->mlm_rows, n = b->n_mlm_rows;
   } else if (m->heads && !(m->heads & ~(ENC_HEAD_CLS | ENC_HEAD_POOLER))) {
     for (int i = 0; i < b->B; i++) m->host_first[i] = i * b->T;
@@ -731,11 +733,12 @@ void enc_forward(enc_model *m, const enc_batch *b, int train) {
     int NR = b->mlm_rows ? b->n_mlm_rows : BT;
     ORDO_CHECKF(NR <= m->maxMLM, "%d MLM rows exceed the plan's %d", NR, m->maxMLM);
     m->n_mlm_rows = NR;
-    if (b->mlm_rows) {
+    if (b->mlm_rows && m->head_rows) { /* h: those rows, checked by head_rows_allowed */
+      copy_buf(m, m->mlm_in, h, F((size_t)NR * C));
+    } else if (b->mlm_rows) {
       for (int r = 0; r < NR; r++) ORDO_CHECK(b->mlm_rows[r] >= 0 && b->mlm_rows[r] < BT);
       upload_i32(m, m->in_rows, b->mlm_rows, (size_t)NR);
-      if (m->head_rows) copy_buf(m, m->mlm_in, h, F((size_t)NR * C)); /* h: those rows */
-      else op->gather_rows(cx, m->mlm_in, h, m->in_rows, NR, C);
+      op->gather_rows(cx, m->mlm_in, h, m->in_rows, NR, C);
     } else {
       copy_buf(m, m->mlm_in, h, F((size_t)BT * C));
     }
@@ -1102,7 +1105,8 @@ void enc_backward(enc_model *m, const enc_batch *b) {
   size_t nBC = (size_t)BT * C;
   float *dh = m->g_c, *dnext = m->g_c + nBC; /* d loss / d (current layer output) */
   if (m->g_att_bias) zero_buf(m, m->g_att_bias, F((size_t)NH * T * T));
-  copy_buf(m, dh, m->d_hidden, F(nBC));
+  /* under head_rows the last layer's d out has its rows alone */
+  copy_buf(m, dh, m->d_hidden, F(m->head_rows ? (size_t)m->n_head_rows * C : nBC));
 
   if ((m->heads & ENC_HEAD_MLM) && m->has_d_mlm) {
     int R = m->n_mlm_rows, E = c->embedding_size;
