@@ -56,7 +56,7 @@ void cpu_philox_words_avx512(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0
 #else
 #include "cpu/cpu_ops.h"
 
-/* a build without the AVX-512 file: the other path (never chosen by cpu_philox_lanes) */
+/* a build without the AVX-512 file: the other path (never chosen by cpu_philox_words) */
 void cpu_philox_words_avx512(uint32_t words[4 * CPU_PHILOX_LANES], uint64_t ctr0, uint64_t key) {
   cpu_philox_words_avx2(words, ctr0, key);
 }
