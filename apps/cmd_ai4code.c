@@ -414,16 +414,20 @@ static void train_usage(FILE *f) {
           "                        states over the real tokens, as sentence-embedding checkpoints are\n"
           "                        trained, or the first position's)\n"
           "  --frozen-hidden N (%d) --frozen-epochs N (%d) --frozen-lr F (%g; the MLPs')\n"
-          "  --dual-folds K (%d on the frozen route; 0: none) cross-fitting: the training\n"
-          "                        notebooks in K folds of whole repositories, each fold's MLPs\n"
-          "                        trained on the others, so that every training notebook gets\n"
-          "                        evidence from MLPs that never saw it and the slot and notebook\n"
-          "                        models train on all of them (without: on --slot-max-nb notebooks\n"
-          "                        kept from the MLPs); predictions come from the MLPs trained on all\n"
-          "                        or from the mean over the folds', as the held-out side prefers\n"
-          "  --no-dense-features   on the frozen route the slot model with evidence also reads the\n"
-          "                        cosine similarities of the pretrained cell vectors (markdown to\n"
-          "                        the code around each slot, code to code); this leaves them out\n"
+          "  --dual-folds K (%d on the frozen route, %d with a trained dual encoder; 0: none)\n"
+          "                        cross-fitting: the training notebooks in K folds of whole\n"
+          "                        repositories, each fold's dual part (the MLPs, or an encoder of\n"
+          "                        its own) trained on the others, so that every training notebook\n"
+          "                        gets evidence from a model that never saw it and the slot and\n"
+          "                        notebook models train on all of them (without: on --slot-max-nb\n"
+          "                        notebooks kept from the dual encoder); predictions come from the\n"
+          "                        part trained on all or from the mean over the folds', as the\n"
+          "                        held-out side prefers. With --dual-from: the folds DIR holds\n"
+          "                        (their encoders taken as they are; a fold it lacks is trained)\n"
+          "  --no-dense-features   the slot model with evidence also reads the cosine similarities\n"
+          "                        of the cell vectors (the pretrained encoder's on the frozen\n"
+          "                        route, the dual encoder's own otherwise: markdown to the code\n"
+          "                        around each slot, code to code); this leaves them out\n"
           "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
           "                        same split and seed) instead of training one\n"
           "  --no-notebook         no notebook-level model\n"
@@ -452,7 +456,7 @@ static void train_usage(FILE *f) {
           "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
-          d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, RK_DUAL_FOLDS, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
+          d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, RK_DUAL_FOLDS, RK_DUAL_FOLDS_TRAINED, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
           d.vocab_size, d.pc.seq, d.pc.md_tokens, d.pc.n_code, d.pc.code_tokens, d.batch,
           d.point_lr, d.point_epochs, d.max_minutes, RK_SLOT_HIDDEN, RK_SLOT_EPOCHS, RK_SLOT_HIDDEN_ALL, RK_SLOT_EPOCHS_ALL, d.slot_lr, d.slot_max_nb);
   fprintf(f, "\nBoth encoders train on the shared trainer: with --accum-steps N a pointwise step sees\n"
@@ -500,8 +504,8 @@ static void print_train_results(const rk_train_opts o, const rk_train_result res
       printf("notebook model over the dual encoder: %.1f s, val kendall_tau %.6f; the slot ranker "
              "with it %.6f\n", res.seconds_nbm, res.tau_nbm, res.tau_with_nbm);
     if (res.tau_fold_all > -1)
-      printf("cross-fitted MLPs: val kendall_tau from the MLPs trained on all %.6f, the mean over "
-             "the folds' %.6f\n", res.tau_fold_all, res.tau_fold_mean);
+      printf("cross-fitting: val kendall_tau from the dual part trained on all %.6f, the mean "
+             "over the folds' %.6f\n", res.tau_fold_all, res.tau_fold_mean);
     if (res.tau_joint > -1)
       printf("decoding: val kendall_tau weighted medians %.6f, fewest expected inversions %.6f\n",
              res.tau_median, res.tau_joint);
@@ -635,9 +639,9 @@ static int cmd_rk_train(int argc, char **argv) {
     fprintf(stderr, "ordo ai4code train: --seq %d leaves no room after --md-tokens %d\n", o.pc.seq, o.pc.md_tokens);
     bad = 1;
   }
-  if (!bad && o.dual_folds > 0 && (!o.init || o.init_frozen == 0 || !o.dual)) {
-    fprintf(stderr, "ordo ai4code train: --dual-folds cross-fits the frozen route's MLPs: give "
-                    "--init (not with --init-route finetune or --no-dual)\n");
+  if (!bad && o.dual_folds > 0 && !o.dual) {
+    fprintf(stderr, "ordo ai4code train: --dual-folds cross-fits the dual part: not with "
+                    "--no-dual or --lexical-only\n");
     bad = 1;
   }
   if (!bad && o.init_frozen >= 0 && !o.init) {

@@ -72,8 +72,8 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
 
 /* ---- slot features ----------------------------------------------------------------------- */
 /* Features 0..RK_NFEAT_LEX - 1 are lexical and learned evidence read as slot distributions; the
- * rest (RK_NFEAT_DENSE) are similarities of a pretrained encoder's cell vectors (rk_lex.dcos,
- * dadj), zero where there are none. Models saved before the dense ones have RK_NFEAT_LEX. */
+ * rest (RK_NFEAT_DENSE) are similarities of cell vectors (rk_lex.dcos, dadj), zero where there
+ * are none. Models saved before the dense ones have RK_NFEAT_LEX. */
 #define RK_NFEAT_LEX 48
 #define RK_NFEAT_DENSE 9
 #define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE)
@@ -114,8 +114,8 @@ typedef struct rk_lex {
   float *dual;     /* (n_md, n_code + 1) the dual encoder's slot log-probabilities, or NULL
                       (learned evidence, set by the caller: see rk_dual_logprobs) */
   float *nbm;      /* (n_md, n_code + 1) the notebook-level model's, or NULL (rk_nbm_logprobs) */
-  float *dcos;     /* (n_md, n_code) cosine of the pretrained encoder's markdown and code cell
-                      vectors, or NULL (rk_lex_dense: the frozen route) */
+  float *dcos;     /* (n_md, n_code) cosine of the markdown and code cells' vectors, or NULL
+                      (rk_lex_dense: the frozen encoder's, or the dual encoder's) */
   float *dadj;     /* (n_code + 1) the same of code s-1 and code s; 1 at s = 0, n_code */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
@@ -136,7 +136,7 @@ typedef struct rk_slot_model {
   int use_point; /* trained with a pointwise model's positions as a feature */
   int use_dual;  /* trained with the dual encoder's slot log-probabilities (rk_lex.dual) */
   int use_nbm;   /* ... with the notebook-level model's in their place (rk_lex.nbm) */
-  int use_dense; /* ... with the pretrained encoder's similarities (rk_lex.dcos, dadj) */
+  int use_dense; /* ... with the cell vectors' similarities (rk_lex.dcos, dadj) */
   ordo_params params; /* "w1" (hidden, RK_NFEAT), "b1" (hidden), "w2" (1, hidden), "b2" (1) */
   int w1, b1, w2, b2;
   const ordo_ops *ops;
@@ -436,14 +436,16 @@ typedef struct rk_train_opts {
   rk_pool frozen_pool;      /* its pooling (RK_POOL_MEAN or RK_POOL_FIRST) */
   int frozen_hidden, frozen_epochs; /* its MLPs' width and epochs */
   double frozen_lr;
-  int dual_folds; /* the frozen route's cross-fitting: K > 1 folds of the training notebooks (by
-                     the split's units), fold k's MLPs trained on the others; their out-of-fold
-                     vectors are the evidence of every training notebook, so that the slot model
-                     and the notebook model train on all of them. 0: none (the slot model with
-                     evidence on slot_max_nb notebooks the MLPs did not see); -1: RK_DUAL_FOLDS on
-                     the frozen route, none on the others */
-  int dense_feats; /* the frozen route: the slot model with evidence reads the similarities of
-                      the pretrained encoder's cell vectors too (rk_lex.dcos, dadj) */
+  int dual_folds; /* cross-fitting: K > 1 folds of the training notebooks (by the split's
+                     units), fold k's dual part (the frozen route's MLPs, or a trained dual
+                     encoder) trained on the others; their out-of-fold vectors are the evidence of
+                     every training notebook, so that the slot model and the notebook model train
+                     on all of them. 0: none (the slot model with evidence on slot_max_nb
+                     notebooks the dual part did not see); -1: RK_DUAL_FOLDS on the frozen route,
+                     RK_DUAL_FOLDS_TRAINED with a trained dual encoder, none on the others */
+  int dense_feats; /* the slot model with evidence reads the similarities of the cell vectors
+                      too (rk_lex.dcos, dadj): the pretrained encoder's on the frozen route, the
+                      trained dual encoder's own otherwise */
   /* dual (cell-pair) encoder: 0 = none. It trains on the training notebooks that the slot model
    * with its evidence does not (those are the first slot_max_nb), so that the slot model learns
    * how far to trust it on notebooks it has not seen */
@@ -468,6 +470,7 @@ typedef struct rk_train_opts {
 
 rk_train_opts rk_train_defaults(void);
 #define RK_DUAL_FOLDS 5
+#define RK_DUAL_FOLDS_TRAINED 2 /* each fold's encoder costs a training of its own */
 #define RK_SLOT_HIDDEN 32
 #define RK_SLOT_EPOCHS 6
 #define RK_SLOT_HIDDEN_ALL 64 /* the slot model with cross-fitted evidence */
@@ -560,9 +563,6 @@ void rk_val_agree(const rk_train_opts *o, rk_val_metrics *v);
  * (a new mask of ds->n; the whole of val for one process). */
 uint8_t *rk_val_part(const ordo_dist *d, const nb_dataset *ds, const uint8_t *val);
 
-/* The dual encoder's training (on the shared trainer tr, built for m): keeps the weights with the
- * best held-out tau in m and writes them to DIR/dual; its records go to metrics (may be NULL) as
- * stage "dual". */
 /* The notebook-level model's training from the cell vectors z and base log-probabilities of the
  * train and val notebooks:
  * keeps the best held-out epoch in m, written to DIR/notebook (stage "notebook"). */
@@ -570,10 +570,14 @@ int rk_nbm_train(enc_model *m, const nb_dataset *ds, float *const *z, int dual_d
                  float *const *base, const uint8_t *train, const uint8_t *val, const rk_train_opts *o, const char *dir,
                  ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
 
+/* The dual encoder's training (on the shared trainer tr, built for m) on the train notebooks:
+ * keeps the weights with the best held-out tau in m and writes them to DIR/<name> ("dual", or a
+ * cross-fitting fold's "dual_fold<k>"; its checkpoints in DIR/checkpoint_<name>); its records go
+ * to metrics (may be NULL) as stage <name>. */
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
                   const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
-                  const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
-                  rk_train_result *res, ordo_err *e);
+                  const rk_train_opts *o, const char *dir, const char *name,
+                  ordo_metrics *metrics, rk_train_result *res, ordo_err *e);
 
 /* The frozen route (rk_frozen): trains the MLPs f->params (drawn before) on the encoder vectors
  * x of the train notebooks, validated on val by the held-out tau of their slot distributions:
@@ -613,6 +617,9 @@ typedef struct rk_model {
   rk_point_config pc;
   int has_dual;
   enc_model dual; /* the dual encoder (its files in DIR/dual), sharing the tokenizer */
+  int dual_folds;        /* a trained dual encoder's cross-fitting folds (0: none) */
+  enc_model *dual_fold;  /* (dual_folds) fold k's encoder, trained without fold k's notebooks
+                            (DIR/dual_fold<k + 1>) */
   rk_dual_config dc;
   int dual_frozen; /* the dual vectors come from fz (the frozen route) instead of dual */
   rk_frozen fz;    /* its encoder in DIR/frozen, its MLPs in DIR/dual/head.safetensors */
@@ -625,9 +632,10 @@ typedef struct rk_model {
   int nbm_only;   /* predict from the notebook-level model alone (set by the caller) */
   int decode_joint; /* rk_decode_joint with mdo instead of the weighted medians (chosen on the
                        held-out notebooks at training time) */
-  int fold_mean; /* with cross-fitted frozen MLPs (fz.folds): the slot distributions are the mean
-                    of the whole model's over each fold's MLPs; 0: from the MLPs trained on all
-                    (chosen on the held-out notebooks at training time) */
+  int fold_mean; /* with cross-fitted frozen MLPs (fz.folds) or dual encoders (dual_folds): the
+                    slot distributions are the mean of the whole model's over each fold's; 0:
+                    from the MLPs or encoder trained on all (chosen on the held-out notebooks at
+                    training time) */
   rk_md_order mdo;
   float **alt_pos; /* when set (n notebooks): rk_predict_positions writes there the positions of
                       the other decoding too (rk_md_order fitted in mdo), to choose between them */
@@ -636,9 +644,12 @@ typedef struct rk_model {
 /* Loads model directory dir, its encoders on be (NULL: the CPU; the slot MLP stays on the
  * CPU). */
 int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err *e);
-/* The dual encoder of model directory dir (dir/dual) for cells of dc's sizes, on be. */
-int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, const ordo_backend *be,
-                 ordo_err *e);
+/* The dual encoder of model directory dir (dir/<name>: "dual", or a fold's "dual_fold<k>") for
+ * cells of dc's sizes, on be. */
+int rk_dual_load(enc_model *m, const char *dir, const char *name, const rk_dual_config *dc,
+                 const ordo_backend *be, ordo_err *e);
+/* How many fold heads prediction averages over (the folds' MLPs or encoders; 1: none). */
+int rk_model_fold_heads(const rk_model *m);
 void rk_model_free(rk_model *m);
 
 /* The dual cell vectors z[i] (n_cells, 2 dim) of the notebooks in mask, allocated here: the

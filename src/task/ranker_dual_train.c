@@ -140,8 +140,8 @@ static void dual_validate(void *ctx, rk_val_metrics *v) {
 
 int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config *dc,
                   const nb_dataset *ds, const uint8_t *train, const uint8_t *val,
-                  const rk_train_opts *o, const char *dir, ordo_metrics *metrics,
-                  rk_train_result *res, ordo_err *e) {
+                  const rk_train_opts *o, const char *dir, const char *name,
+                  ordo_metrics *metrics, rk_train_result *res, ordo_err *e) {
   int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
   int T = per + 2, maxB = m->maxB;
   double t0 = ordo_time();
@@ -162,8 +162,8 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
     rk_true_slots(&ds->nbs[i], slots[i]);
   }
   if (o->verbose)
-    fprintf(stderr, "dual: %d training notebooks (%d with more than %d cells left out), cells "
-            "tokenized in %.1f s\n", n_use, skipped, maxB, ordo_time() - t0);
+    fprintf(stderr, "%s: %d training notebooks (%d with more than %d cells left out), cells "
+            "tokenized in %.1f s\n", name, n_use, skipped, maxB, ordo_time() - t0);
   /* every epoch's order, packed into micro-batches of whole notebooks of at most dual_cells rows
    * (a larger notebook alone), planned up front so that the schedule knows the step count */
   const int N = rk_micro_per_step(tr), E = o->dual_epochs;
@@ -189,8 +189,8 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   if (n_use == 0 || total < 1) {
     for (int32_t i = 0; i < ds->n; i++) free(slots[i]);
     free(nbs), free(slots), free(grp), free(order), free(n_grp), rk_cell_tokens_free(&ct);
-    return ordo_fail(e, "dual: %d training notebooks with markdown cells make no step of %d "
-                     "micro-batches", n_use, N);
+    return ordo_fail(e, "%s: %d training notebooks with markdown cells make no step of %d "
+                     "micro-batches", name, n_use, N);
   }
   tr->cfg.steps = total;
   tr->cfg.sched = (sched_config){.kind = o->tech.sched.kind, .lr = (float)o->dual_lr,
@@ -206,8 +206,8 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
   }
   float *dscore = ordo_malloc((size_t)max_md_rows * sizeof *dscore);
   char sub[4200], ckpt_dir[4300];
-  snprintf(sub, sizeof sub, "%s/dual", dir);
-  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_dual", dir);
+  snprintf(sub, sizeof sub, "%s/%s", dir, name);
+  snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoint_%s", dir, name);
   int rc = dist_is_root(o->dist) ? ordo_dir_ensure(sub, e) : 0;
   uint8_t *val_mine = rk_val_part(o->dist, ds, val);
   if (rc == 0) {
@@ -217,7 +217,7 @@ int rk_dual_train(enc_model *m, trainer *tr, const tok *tk, const rk_dual_config
                       .tr = tr, .order = order, .grp = grp, .n_grp = n_grp, .n_use = n_use,
                       .m = m, .val = val_mine, .dist = o->dist, .threads = o->threads};
     for (int32_t i = 0; i < ds->n; i++) ds_.any_val |= val[i];
-    rk_stage st = {.name = "dual", .m = m, .tr = tr, .o = o, .epochs = E, .total = total,
+    rk_stage st = {.name = name, .m = m, .tr = tr, .o = o, .epochs = E, .total = total,
                    .ckpt_dir = ckpt_dir, .save_dir = sub, .metrics = metrics, .has_val = ds_.any_val, .ctx = &ds_,
                    .epoch_begin = dual_epoch_begin, .step = dual_step, .validate = dual_validate};
     rk_stage_result sr;

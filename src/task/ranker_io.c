@@ -53,6 +53,9 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
         cJSON_AddNumberToObject(fz, "folds", m->fz.folds);
         cJSON_AddBoolToObject(fz, "fold_mean", m->fold_mean);
       }
+    } else if (m->dual_folds > 1) { /* the folds' encoders in DIR/dual_fold<k> */
+      cJSON_AddNumberToObject(dc, "folds", m->dual_folds);
+      cJSON_AddBoolToObject(dc, "fold_mean", m->fold_mean);
     }
   }
   if (m->has_nbm) /* its files in DIR/notebook */
@@ -130,10 +133,10 @@ static int load_encoder(enc_model *m, const char *dir, int num_labels, int head_
   return 0;
 }
 
-int rk_dual_load(enc_model *m, const char *dir, const rk_dual_config *dc, const ordo_backend *be,
-                 ordo_err *e) {
+int rk_dual_load(enc_model *m, const char *dir, const char *name, const rk_dual_config *dc,
+                 const ordo_backend *be, ordo_err *e) {
   char sub[4200];
-  snprintf(sub, sizeof sub, "%s/dual", dir);
+  snprintf(sub, sizeof sub, "%s/%s", dir, name);
   if (load_encoder(m, sub, 2 * dc->dim, 0, 2, "the dual encoder", be, e) != 0) return -1;
   int per = dc->md_tokens > dc->code_tokens ? dc->md_tokens : dc->code_tokens;
   if (enc_check_seq(&m->cfg, per + 2, e) != 0) {
@@ -197,6 +200,30 @@ static int frozen_load(rk_frozen *f, int *fold_mean, const char *dir, const cJSO
     return -1;
   }
   return 0;
+}
+
+/* A trained dual encoder's cross-fitting folds (ranker.json's "dual" object dc: "folds", absent
+ * in models made before them, and "fold_mean"), their encoders from DIR/dual_fold<k>. */
+static int dual_folds_load(rk_model *m, const char *dir, const cJSON *dc, const ordo_backend *be,
+                           const char *file, ordo_err *e) {
+  int folds = 0;
+  if (cJSON_GetObjectItemCaseSensitive(dc, "folds") &&
+      get_int(dc, "folds", file, 2, RK_MAX_FOLDS, &folds, e) != 0)
+    return -1;
+  m->fold_mean = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dc, "fold_mean"));
+  if (folds > 0) m->dual_fold = ordo_calloc((size_t)folds, sizeof *m->dual_fold);
+  for (int k = 0; k < folds; k++) {
+    char name[32];
+    snprintf(name, sizeof name, "dual_fold%d", k + 1);
+    if (rk_dual_load(&m->dual_fold[k], dir, name, &m->dc, be, e) != 0) return -1;
+    m->dual_folds = k + 1;
+  }
+  return 0;
+}
+
+int rk_model_fold_heads(const rk_model *m) {
+  int folds = m->dual_frozen ? m->fz.folds : m->dual_folds;
+  return m->has_dual && folds > 1 ? folds : 1;
 }
 
 int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err *e) {
@@ -306,14 +333,16 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
     if (fz) {
       if (frozen_load(&m->fz, &m->fold_mean, dir, fz, &m->dc, be, path, e) != 0) goto done;
       m->dual_frozen = 1;
-    } else if (rk_dual_load(&m->dual, dir, &m->dc, be, e) != 0) {
-      goto done;
+    } else {
+      if (rk_dual_load(&m->dual, dir, "dual", &m->dc, be, e) != 0) goto done;
+      m->has_dual = 1; /* from here on freed with the model */
+      if (dual_folds_load(m, dir, dc, be, path, e) != 0) goto done;
     }
     m->has_dual = 1;
   }
-  if (m->slot.use_dense && !m->dual_frozen) {
-    ordo_fail(e, "%s: \"use_dense\": the slot model reads a pretrained encoder's similarities but "
-              "the model has no frozen encoder (\"dual\": \"frozen\")", path);
+  if (m->slot.use_dense && !m->has_dual) {
+    ordo_fail(e, "%s: \"use_dense\": the slot model reads the cell vectors' similarities but the "
+              "model has no dual encoder (\"dual\")", path);
     goto done;
   }
   if (m->slot.use_nbm && !cJSON_IsObject(nc)) {
@@ -347,6 +376,8 @@ void rk_model_free(rk_model *m) {
   if (m->has_point) enc_free(&m->enc);
   if (m->has_dual && m->dual_frozen) rk_frozen_free(&m->fz);
   else if (m->has_dual) enc_free(&m->dual);
+  for (int k = 0; k < m->dual_folds; k++) enc_free(&m->dual_fold[k]);
+  free(m->dual_fold);
   if (m->has_nbm) enc_free(&m->nbm);
   tok_free(m->tk);
   memset(m, 0, sizeof *m);

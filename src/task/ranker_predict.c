@@ -1,6 +1,6 @@
 /* Prediction over a dataset with a loaded ranker (rk_model): the dual cell vectors, the slot
- * ranker and the notebook-level model per notebook, in chunks; with cross-fitted MLPs the slot
- * distributions of every fold's MLPs averaged; then the decoding. */
+ * ranker and the notebook-level model per notebook, in chunks; with cross-fitting the slot
+ * distributions of every fold's MLPs or dual encoder averaged; then the decoding. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -86,9 +86,9 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
   int alone = m->dual_only || (m->nbm_only && nbm_pre); /* no slot ranker */
   int use_dual = m->has_dual && (m->slot.use_dual || m->slot.use_dense || nbm_pre || nbm_post ||
                                  m->dual_only);
-  /* with cross-fitted MLPs and fold_mean, the whole model runs once per fold's MLPs (the frozen
-   * encoder's vectors computed once) and the slot distributions are averaged */
-  int heads = use_dual && m->dual_frozen && m->fold_mean && m->fz.folds > 1 ? m->fz.folds : 1;
+  /* with cross-fitting and fold_mean, the whole model runs once per fold's MLPs (the frozen
+   * encoder's vectors computed once) or dual encoder, and the slot distributions are averaged */
+  int heads = use_dual && m->fold_mean ? rk_model_fold_heads(m) : 1;
   float **pp = NULL;
   if (m->slot.use_point && !alone) {
     pp = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *pp);
@@ -115,6 +115,7 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     float **acc = ordo_calloc((size_t)(c1 - c0), sizeof *acc);
     for (int h = 0; h < heads; h++) {
       if (x) frozen_outputs(m, ds, x, heads > 1 ? h : RK_HEAD_ALL, z);
+      else if (use_dual && heads > 1) rk_dual_embed(&m->dual_fold[h], m->tk, &m->dc, ds, part, threads, z);
       else if (use_dual) rk_model_dual_vectors(m, ds, part, threads, z);
       /* the notebook model's distributions (log-probabilities), one notebook at a time: its
        * activations are shared; before the slot ranker, or from its distributions after it */
@@ -146,7 +147,8 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
             for (size_t k = 0; k + 1 < R; k++) prob[k] = expf(nlp[i - c0][k]);
           } else {
             rk_lex_compute(&sim, &tf, m->has_prior ? &m->prior : NULL, nb);
-            if (m->slot.use_dense) rk_lex_dense(&sim, nb, x[i], m->fz.in);
+            if (m->slot.use_dense && x) rk_lex_dense(&sim, nb, x[i], m->fz.in);
+            else if (m->slot.use_dense) rk_lex_dense(&sim, nb, z[i], 2 * m->dc.dim);
             if (use_dual && m->slot.use_dual) {
               sim.dual = ordo_malloc(R * sizeof *sim.dual);
               rk_dual_logprobs(nb, z[i], m->dc.dim, sim.dual);

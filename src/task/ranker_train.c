@@ -54,7 +54,8 @@ rk_train_opts rk_train_defaults(void) {
   o.frozen_hidden = 256;
   o.frozen_epochs = 10;
   o.frozen_lr = 1e-3;
-  o.dual_folds = -1; /* RK_DUAL_FOLDS on the frozen route */
+  o.dual_folds = -1; /* by the route: RK_DUAL_FOLDS frozen, RK_DUAL_FOLDS_TRAINED trained, the
+                        folds --dual-from's DIR holds */
   o.dense_feats = 1;
   o.tech = trainer_defaults(); /* clip 1.0, AdamW weight decay 0.01, 32-bit state, fp32 */
   return o;
@@ -703,18 +704,112 @@ static int frozen_stage(rk_model *rm, const nb_dataset *ds, const uint8_t *train
   return rc;
 }
 
+/* A dual encoder trained from the start (or from --init's weights) on the train notebooks into
+ * *m (built here), its weights written to DIR/<name>; planned for inference batches after. */
+static int trained_dual(enc_model *m, const tok *tk, const nb_dataset *ds, const uint8_t *train,
+                        const uint8_t *val, const rk_train_opts *o, const char *dir,
+                        const char *name, ordo_metrics *met, rk_train_result *res, ordo_err *e) {
+  int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
+  if (build_encoder(m, tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) return -1;
+  trainer tr;
+  if (stage_trainer(&tr, m, o, o->dual_lr, e) != 0) {
+    enc_free(m);
+    return -1;
+  }
+  int maxB = o->dual_cells;
+  for (int32_t i = 0; i < ds->n; i++)
+    if (train[i] && ds->nbs[i].n_cells > maxB) maxB = ds->nbs[i].n_cells;
+  if (maxB > 4 * o->dual_cells) maxB = 4 * o->dual_cells;
+  enc_plan(m, maxB, T, 0);
+  m->seed = o->init_seed;
+  if (o->verbose)
+    fprintf(stderr, "%s model: L%d H%d A%d I%d, %.2fM parameters, cells of %d/%d tokens, head 2 x "
+            "%d, up to %d cells per micro-batch\n", name, m->cfg.num_hidden_layers,
+            m->cfg.hidden_size, m->cfg.num_attention_heads, m->cfg.intermediate_size,
+            params_count(&m->params, 0) / 1e6, o->dc.md_tokens, o->dc.code_tokens, o->dc.dim,
+            o->dual_cells);
+  int rc = rk_dual_train(m, &tr, tk, &o->dc, ds, train, val, o, dir, name, met, res, e);
+  trainer_free(&tr);
+  if (rc != 0) {
+    enc_free(m);
+    return -1;
+  }
+  enc_plan(m, 256, T, 0); /* inference batches from here on */
+  return 0;
+}
+
+/* Cross-fitting a trained dual encoder: fold k's encoder (rm->dual_fold[k], DIR/dual_fold<k + 1>)
+ * trained on the train notebooks of the other folds gives the cell vectors z of fold k's. With
+ * from (--dual-from), a fold's encoder already there is taken as it is. */
+static int trained_cross_fit(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
+                             const int32_t *fold, int folds, const uint8_t *val,
+                             const rk_train_opts *o, const char *dir, const char *from,
+                             ordo_metrics *met, float **z, ordo_err *e) {
+  rm->dual_fold = ordo_calloc((size_t)folds, sizeof *rm->dual_fold);
+  size_t n = (size_t)(ds->n ? ds->n : 1);
+  uint8_t *in = ordo_malloc(n), *out = ordo_malloc(n);
+  int threads = o->threads > 0 ? o->threads : omp_get_max_threads(), rc = 0;
+  for (int k = 0; k < folds && rc == 0; k++) {
+    int32_t n_in = 0, n_out = 0;
+    for (int32_t i = 0; i < ds->n; i++) {
+      in[i] = train[i] && fold[i] != k, out[i] = train[i] && fold[i] == k;
+      n_in += in[i], n_out += out[i];
+    }
+    char name[32], path[4300];
+    snprintf(name, sizeof name, "dual_fold%d", k + 1);
+    snprintf(path, sizeof path, "%s/%s/model.safetensors", from ? from : "", name);
+    rk_train_result r = {0}; /* a fold's figures are its own, not the run's */
+    r.tau_dual = -1;
+    double t0 = ordo_time();
+    int taken = from && ordo_is_file(path);
+    if (taken) {
+      rc = rk_dual_load(&rm->dual_fold[k], from, name, &o->dc, o->be, e);
+      snprintf(path, sizeof path, "%s/%s", dir, name);
+      if (rc == 0 && dist_is_root(o->dist) &&
+          (ordo_dir_ensure(path, e) != 0 || enc_save(&rm->dual_fold[k], path, e) != 0))
+        rc = -1, rm->dual_folds = k + 1;
+    } else {
+      rc = trained_dual(&rm->dual_fold[k], rm->tk, ds, in, val, o, dir, name, met, &r, e);
+    }
+    if (rc != 0) break;
+    rm->dual_folds = k + 1;
+    rk_dual_embed(&rm->dual_fold[k], rm->tk, &rm->dc, ds, out, threads, z);
+    if (o->verbose && taken)
+      fprintf(stderr, "%s/%d: encoder taken from --dual-from, out-of-fold vectors of %d "
+              "notebooks: %.1f s\n", name, folds, n_out, ordo_time() - t0);
+    else if (o->verbose)
+      fprintf(stderr, "%s/%d: encoder trained on %d notebooks (held-out tau %.4f), out-of-fold "
+              "vectors of the other %d: %.1f s\n", name, folds, n_in, r.tau_dual, n_out,
+              ordo_time() - t0);
+  }
+  free(in), free(out);
+  return rc;
+}
+
 /* Every trained part's weights in one number, to check that the ranks agree. */
 static uint64_t model_checksum(rk_model *rm) {
   enc_model *parts[3] = {rm->has_dual && !rm->dual_frozen ? &rm->dual : NULL,
                          rm->has_point ? &rm->enc : NULL, rm->has_nbm ? &rm->nbm : NULL};
   uint64_t h = params_checksum(&rm->slot.params);
   if (rm->dual_frozen) h = h * 0x100000001b3ULL ^ params_checksum(&rm->fz.params);
-  for (int k = 0; k < 3; k++)
-    if (parts[k]) {
-      params_download(&parts[k]->params); /* the host image of the working copy */
-      h = h * 0x100000001b3ULL ^ params_checksum(&parts[k]->params);
-    }
+  for (int k = 0; k < 3 + rm->dual_folds; k++) {
+    enc_model *p = k < 3 ? parts[k] : &rm->dual_fold[k - 3];
+    if (!p) continue;
+    params_download(&p->params); /* the host image of the working copy */
+    h = h * 0x100000001b3ULL ^ params_checksum(&p->params);
+  }
   return h;
+}
+
+/* How many fold encoders model DIR holds (DIR/dual_fold1, 2, ...): 0 for fewer than two. */
+static int from_folds(const char *dir) {
+  int k = 0;
+  char path[4300];
+  for (; k < RK_MAX_FOLDS; k++) {
+    snprintf(path, sizeof path, "%s/dual_fold%d/model.safetensors", dir, k + 1);
+    if (!ordo_is_file(path)) break;
+  }
+  return k > 1 ? k : 0;
 }
 
 /* The cross-fitting folds of the training notebooks (nb_folds into *fold, allocated here):
@@ -722,10 +817,14 @@ static uint64_t model_checksum(rk_model *rm) {
  * as it has units (none below 2); asked for, fewer units than folds is an error. */
 static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8_t *train,
                        int frozen, int32_t **fold, ordo_err *e) {
-  int folds = o->dual_folds < 0 ? (frozen ? RK_DUAL_FOLDS : 0) : o->dual_folds;
-  if (folds > 1 && !frozen)
-    return ordo_fail(e, "--dual-folds %d: cross-fitting is for the frozen route's MLPs (--init "
-                     "on the CPU, or --init-route frozen)", folds);
+  int folds = o->dual_folds >= 0 ? o->dual_folds
+              : frozen           ? RK_DUAL_FOLDS
+              : o->dual_from     ? from_folds(o->dual_from)
+              : o->dual          ? RK_DUAL_FOLDS_TRAINED
+                                 : 0;
+  if (folds > 1 && !o->dual)
+    return ordo_fail(e, "--dual-folds %d: cross-fitting is for the dual part (not with --no-dual)",
+                     folds);
   if (folds < 2) return 0;
   *fold = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof **fold);
   int got = nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
@@ -738,23 +837,36 @@ static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8
     folds = got > 1 ? got : 0;
     if (folds > 1) nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
   }
+  /* the folds' encoders of --dual-from are of its own folds: another count deals others */
+  int held = o->dual_from ? from_folds(o->dual_from) : 0;
+  if (held > 0 && folds > 1 && folds != held) {
+    free(*fold), *fold = NULL;
+    return ordo_fail(e, "--dual-folds %d: %s holds the encoders of %d folds (--dual-from takes "
+                     "them as they are)", folds, o->dual_from, held);
+  }
   return folds;
 }
 
+/* Checkpoint folder k of model DIR: the pointwise encoder's, the dual encoder's, then fold
+ * k - 1's dual encoder's. */
+static const char *ckpt_sub(const char *dir, int k, char *buf, size_t cap) {
+  if (k < 2) snprintf(buf, cap, "%s/%s", dir, k ? "checkpoint_dual" : "checkpoint");
+  else snprintf(buf, cap, "%s/checkpoint_dual_fold%d", dir, k - 1);
+  return buf;
+}
+
 int rk_train_check_dir(const char *dir, int force, ordo_err *e) {
-  static const char *const subs[] = {"checkpoint", "checkpoint_dual"};
-  char sub[2][4200];
+  /* the pointwise and dual encoders' checkpoints, and the cross-fitting folds' */
+  enum { N_SUB = 2 + RK_MAX_FOLDS };
+  char sub[4200];
   int resumable = 0;
-  for (int k = 0; k < 2; k++) {
-    snprintf(sub[k], sizeof sub[k], "%s/%s", dir, subs[k]);
-    resumable |= ckpt_exists(sub[k]);
-  }
+  for (int k = 0; k < N_SUB; k++) resumable |= ckpt_exists(ckpt_sub(dir, k, sub, sizeof sub));
   char cache[4200]; /* a frozen route's cell vectors: a rerun reuses them */
   snprintf(cache, sizeof cache, "%s/frozen/cell_vectors.safetensors", dir);
   resumable |= ordo_is_file(cache);
   if (ordo_out_dir_check(dir, force || resumable, e) != 0) return -1;
-  for (int k = 0; k < 2; k++)
-    if (ckpt_check_dir(sub[k], e) != 0) return -1;
+  for (int k = 0; k < N_SUB; k++)
+    if (ckpt_check_dir(ckpt_sub(dir, k, sub, sizeof sub), e) != 0) return -1;
   return 0;
 }
 
@@ -789,8 +901,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   rk_model rm;
   memset(&rm, 0, sizeof rm);
   rm.pc = o->pc;
-  trainer tr, dtr;
-  int have_trainer = 0, have_dtr = 0;
+  trainer tr;
+  int have_trainer = 0;
   int rc = -1;
   float **pp = NULL;
   uint8_t *slot_tr = NULL, *dual_tr = NULL;
@@ -822,8 +934,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   /* the slot MLP with learned evidence trains on the first slot_max_nb notebooks of the
    * training side (at most a fifth of it when a dual encoder is trained); the dual encoder on
-   * the others, the lexical slot MLP on all of them. With cross-fitted MLPs (the frozen route)
-   * every part trains on all of them: the evidence of each is out of fold */
+   * the others, the lexical slot MLP on all of them. With cross-fitting (the frozen route's MLPs,
+   * or trained dual encoders) every part trains on all of them: the evidence of each is out of
+   * fold */
   slot_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   dual_tr = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   {
@@ -839,7 +952,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   if (o->dual && o->dual_from) {
     /* an encoder trained before (on the same split and seed, so the slot model's notebooks are
      * still unseen by it), taken as it is */
-    if (rk_dual_load(&rm.dual, o->dual_from, &o->dc, o->be, e) != 0) goto done;
+    if (rk_dual_load(&rm.dual, o->dual_from, "dual", &o->dc, o->be, e) != 0) goto done;
     rm.has_dual = 1;
     rm.dc = o->dc;
     char sub[4200];
@@ -851,28 +964,13 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (frozen_stage(&rm, ds, train, dual_tr, fold, folds, val, o, dir, metp, res, x, z, e) != 0)
       goto done;
   } else if (o->dual) {
-    int T = (o->dc.md_tokens > o->dc.code_tokens ? o->dc.md_tokens : o->dc.code_tokens) + 2;
-    if (build_encoder(&rm.dual, rm.tk, o, 2 * o->dc.dim, 0, 2, T, e) != 0) goto done;
-    rm.has_dual = 1;
     rm.dc = o->dc;
-    if (stage_trainer(&dtr, &rm.dual, o, o->dual_lr, e) != 0) goto done;
-    have_dtr = 1;
-    int maxB = o->dual_cells;
-    for (int32_t i = 0; i < ds->n; i++)
-      if (dual_tr[i] && ds->nbs[i].n_cells > maxB) maxB = ds->nbs[i].n_cells;
-    if (maxB > 4 * o->dual_cells) maxB = 4 * o->dual_cells;
-    enc_plan(&rm.dual, maxB, T, 0);
-    rm.dual.seed = o->init_seed;
-    if (o->verbose)
-      fprintf(stderr, "dual model: L%d H%d A%d I%d, %.2fM parameters, cells of %d/%d tokens, "
-              "head 2 x %d, up to %d cells per micro-batch\n", rm.dual.cfg.num_hidden_layers,
-              rm.dual.cfg.hidden_size, rm.dual.cfg.num_attention_heads,
-              rm.dual.cfg.intermediate_size, params_count(&rm.dual.params, 0) / 1e6,
-              o->dc.md_tokens, o->dc.code_tokens, o->dc.dim, o->dual_cells);
-    if (rk_dual_train(&rm.dual, &dtr, rm.tk, &rm.dc, ds, dual_tr, val, o, dir, metp, res, e) != 0)
-      goto done;
-    enc_plan(&rm.dual, 256, T, 0); /* inference batches from here on */
+    if (trained_dual(&rm.dual, rm.tk, ds, dual_tr, val, o, dir, "dual", metp, res, e) != 0) goto done;
+    rm.has_dual = 1;
   }
+  if (rm.has_dual && !frozen && folds > 1 &&
+      trained_cross_fit(&rm, ds, train, fold, folds, val, o, dir, o->dual_from, metp, z, e) != 0)
+    goto done;
   if (o->point) {
     if (build_encoder(&rm.enc, rm.tk, o, 1, RK_POINT_NFEAT, 1, o->pc.seq, e) != 0) goto done;
     rm.has_point = 1;
@@ -938,6 +1036,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       const nb_notebook *nb = &ds->nbs[i];
       sims[i].dual = ordo_malloc(((size_t)nb->n_md * (nb->n_code + 1) + 1) * sizeof *sims[i].dual);
       rk_dual_logprobs(nb, z[i], rm.dc.dim, sims[i].dual);
+      /* a trained dual encoder's own vectors give the similarities (the frozen route's come from
+       * the pretrained encoder, above) */
+      if (!rm.dual_frozen && o->dense_feats) rk_lex_dense(&sims[i], nb, z[i], 2 * rm.dc.dim);
     }
     if (o->verbose) fprintf(stderr, "dual encoder evidence for the slot features: %.1f s\n", ordo_time() - t0);
     if (o->dual_from && n_val > 0) { /* the reused encoder alone, measured as training does */
@@ -989,7 +1090,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     with.use_point = pp != NULL;
     with.use_dual = rm.has_dual && !use_nbm;
     with.use_nbm = use_nbm;
-    with.use_dense = rm.dual_frozen && o->dense_feats;
+    with.use_dense = rm.has_dual && o->dense_feats;
     if (slot_train(use_nbm ? "slot_nbm" : "slot", metp, &with, ds, slot_tr, val, sims, pp, &with_o,
                    &r2, e) != 0) {
       rk_slot_free(&with);
@@ -1060,13 +1161,14 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   /* the decoding: weighted medians, or the minimum of expected inversions over all cells, chosen
    * on the held-out notebooks (the medians when nothing is held out) */
   rk_md_order_fit(&rm.mdo, ds, train);
-  rm.fold_mean = rm.fz.folds > 1; /* with nothing held out: the mean over the folds' MLPs */
+  const int fold_heads = rk_model_fold_heads(&rm);
+  rm.fold_mean = fold_heads > 1; /* with nothing held out: the mean over the folds' */
   if (n_val > 0) {
     /* the kept model's held-out predictions, as `ordo ai4code predict` makes them: with each
-     * decoding, and with cross-fitted MLPs from the MLPs trained on all and from the mean over
-     * the folds' (res->tau_fold_all, tau_fold_mean); the best is kept */
+     * decoding, and with cross-fitting from the dual part (MLPs or encoder) trained on all and
+     * from the mean over the folds' (res->tau_fold_all, tau_fold_mean); the best is kept */
     float **pos = NULL;
-    int n_ways = rm.fz.folds > 1 ? 2 : 1, best_way = 0, best_joint = 0;
+    int n_ways = fold_heads > 1 ? 2 : 1, best_way = 0, best_joint = 0;
     for (int way = 0; way < n_ways; way++) {
       rm.fold_mean = way;
       float **p = ordo_calloc((size_t)ds->n, sizeof *p);
@@ -1087,8 +1189,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
       if (n_ways > 1) {
         *(way ? &res->tau_fold_mean : &res->tau_fold_all) = taus[joint];
         if (o->verbose)
-          fprintf(stderr, "cross-fitted MLPs, predictions from %s: %.4f\n",
-                  way ? "the mean over the folds' MLPs" : "the MLPs trained on all", taus[joint]);
+          fprintf(stderr, "cross-fitting, predictions from %s: %.4f\n",
+                  way ? "the mean over the folds'" : rm.dual_frozen ? "the MLPs trained on all" :
+                  "the encoder trained on all", taus[joint]);
       }
       if (way == 0 || taus[joint] > res->tau_slot) {
         /* the kept model's figure is this final pass's, as predict gives it */
@@ -1136,7 +1239,6 @@ done:
   free(pp);
   ai4_tfidf_free(&tf);
   if (have_trainer) trainer_free(&tr);
-  if (have_dtr) trainer_free(&dtr);
   if (root) metrics_close(&met);
   rk_model_free(&rm);
   free(val), free(train), free(slot_tr), free(dual_tr), free(fold);

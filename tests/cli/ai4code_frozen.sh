@@ -69,7 +69,7 @@ expect_text "$T/err" "m_nocache/dual/head.safetensors"
 for k in 1 2 3; do [ -s "$T/m/dual/head_fold$k.safetensors" ] && ok || bad "fold $k's MLPs missing"; done
 grep -q '"folds":[[:space:]]*3' "$T/m/ranker.json" && ok || bad "ranker.json names no 3 folds"
 expect_rc 0 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 2 --out "$T/mx"
-expect_text "$T/out" "cross-fitted MLPs: val kendall_tau from the MLPs trained on all"
+expect_text "$T/out" "cross-fitting: val kendall_tau from the dual part trained on all"
 [ -s "$T/mx/dual/head_fold2.safetensors" ] && [ ! -e "$T/mx/dual/head_fold3.safetensors" ] && ok || bad "--dual-folds 2: fold files"
 taux=$(sed -n 's/^kendall_tau: //p' "$T/out")
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mx" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sx.csv"
@@ -82,7 +82,7 @@ grep -q "\"fold_mean\": $other" "$T/mw/ranker.json" && ok || bad "fold_mean not 
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mw" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sw.csv"
 expect_text "$T/out" "kendall_tau: "
 expect_rc 0 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 0 --no-dense-features --out "$T/m0"
-expect_no_text "$T/out" "cross-fitted"
+expect_no_text "$T/out" "cross-fitting"
 # the slot model with evidence reads the encoder's similarities unless told not to
 grep -q '"use_dense":[[:space:]]*false' "$T/m0/ranker.json" && ok || bad "--no-dense-features: use_dense set"
 if grep -q '"use_dual":[[:space:]]*true' "$T/mx/ranker.json"; then
@@ -94,14 +94,14 @@ grep -q '"folds"' "$T/m0/ranker.json" && bad "--dual-folds 0: folds in ranker.js
 rm -rf "$T/mb" && cp -r "$T/mx" "$T/mb" && head -c 50 "$T/mx/dual/head_fold2.safetensors" >"$T/mb/dual/head_fold2.safetensors"
 expect_rc 1 "$ORDO" ai4code predict --model "$T/mb" --data "$T/ds" --out "$T/sb.csv"
 expect_text "$T/err" "mb/dual/head_fold2.safetensors"
-# more folds than training groups, one fold, folds without the frozen route: clear errors
+# more folds than training groups, one fold, folds without a dual part: clear errors
 expect_rc 1 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 4 --out "$T/x8"
 expect_text "$T/err" "--dual-folds 4: the training side holds only 3 ancestor groups"
 expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 1 --out "$T/x9"
 expect_text "$T/err" "--dual-folds 1: cross-fitting needs 2 folds or more"
-expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --dual-folds 2 --out "$T/x10"
-expect_text "$T/err" "--dual-folds cross-fits the frozen route's MLPs: give --init"
-expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --init-route finetune --dual-folds 2 --out "$T/x11"
+expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --no-dual --dual-folds 2 --out "$T/x10"
+expect_text "$T/err" "--dual-folds cross-fits the dual part: not with --no-dual"
+expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --lexical-only --dual-folds 2 --out "$T/x11"
 expect_text "$T/err" "--dual-folds cross-fits"
 for d in x9 x10 x11; do [ ! -e "$T/$d" ] && ok || bad "a refused run wrote $T/$d"; done
 

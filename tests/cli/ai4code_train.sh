@@ -46,6 +46,7 @@ expect_text "$T/err" "--device: unknown device 'tpu'"
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m" "${TINY[@]}"
 expect_text "$T/out" "kendall_tau: "
 train_tau=$(sed -n 's/^kendall_tau: //p' "$T/out")
+cp "$T/out" "$T/train_m.out"
 expect_text "$T/out" "pointwise: 4 steps"
 expect_text "$T/out" "dual: "
 for f in ranker.json config.json model.safetensors tokenizer.json dual/config.json dual/model.safetensors \
@@ -87,6 +88,46 @@ expect_text "$T/out" "kendall_tau: "
 expect_rc 0 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub_p.csv" --point-only
 expect_rc 2 "$ORDO" ai4code predict --model "$T/m" --data "$T/ds" --out "$T/sub_p.csv" --point-only --dual-only
 cmp -s "$T/m/ranker.json" "$T/m2/ranker.json" && ok || bad "same seed: different ranker.json"
+
+# ---- cross-fitting the trained dual encoder (the default: 2 folds of the training groups) ----
+for k in 1 2; do
+  [ -s "$T/m/dual_fold$k/model.safetensors" ] && ok || bad "fold $k's dual encoder missing"
+  expect_text "$T/m/metrics.jsonl" "{\"stage\": \"dual_fold$k\", \"step\": 1,"
+done
+[ ! -e "$T/m/dual_fold3" ] && ok || bad "a third fold's encoder"
+grep -q '"folds":[[:space:]]*2' "$T/m/ranker.json" && ok || bad "ranker.json names no 2 folds"
+expect_text "$T/train_m.out" "cross-fitting: val kendall_tau from the dual part trained on all"
+cmp -s "$T/m/dual_fold2/model.safetensors" "$T/m2/dual_fold2/model.safetensors" && ok || bad "same seed: different fold weights"
+# the other way of using the folds, forced in ranker.json, predicts too
+rm -rf "$T/mw" && cp -r "$T/m" "$T/mw"
+if grep -q '"fold_mean":[[:space:]]*true' "$T/m/ranker.json"; then other=false; else other=true; fi
+sed -i "s/\"fold_mean\":[[:space:]]*[a-z]*/\"fold_mean\": $other/" "$T/mw/ranker.json"
+grep -q "\"fold_mean\": $other" "$T/mw/ranker.json" && ok || bad "fold_mean not rewritten"
+expect_rc 0 "$ORDO" ai4code predict --model "$T/mw" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sw.csv"
+expect_text "$T/out" "kendall_tau: "
+# --dual-from takes the folds' encoders as they are, and the model predicts as its own
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf" "${TINY[@]}" --no-point --dual-from "$T/m"
+expect_text "$T/err" "dual_fold2/2: encoder taken from --dual-from"
+cmp -s "$T/m/dual_fold1/model.safetensors" "$T/mf/dual_fold1/model.safetensors" && ok || bad "--dual-from: fold weights changed"
+ftau=$(sed -n 's/^kendall_tau: //p' "$T/out")
+expect_rc 0 "$ORDO" ai4code predict --model "$T/mf" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sf.csv"
+expect_text "$T/out" "kendall_tau: $ftau"
+# the slot model with the dual encoder's evidence reads its vectors' similarities too
+if grep -q '"use_dual":[[:space:]]*true' "$T/mf/ranker.json"; then
+  grep -q '"use_dense":[[:space:]]*true' "$T/mf/ranker.json" && ok || bad "the slot model with evidence has no dense features"
+fi
+expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf3" "${TINY[@]}" --no-point --dual-from "$T/m" --dual-folds 3
+expect_text "$T/err" "--dual-folds 3: $T/m holds the encoders of 2 folds"
+# none when told so
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/mn" "${TINY[@]}" --no-point --dual-folds 0 --no-dense-features
+grep -q '"use_dense":[[:space:]]*true' "$T/mn/ranker.json" && bad "--no-dense-features: use_dense set" || ok
+[ ! -e "$T/mn/dual_fold1" ] && ok || bad "--dual-folds 0 trained fold encoders"
+grep -q '"folds"' "$T/mn/ranker.json" && bad "--dual-folds 0: folds in ranker.json" || ok
+expect_no_text "$T/out" "cross-fitting"
+# a damaged fold encoder is an error naming its file
+rm -rf "$T/mb" && cp -r "$T/m" "$T/mb" && head -c 100 "$T/m/dual_fold2/model.safetensors" >"$T/mb/dual_fold2/model.safetensors"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/mb" --data "$T/ds" --out "$T/sb.csv"
+expect_text "$T/err" "mb/dual_fold2/model.safetensors"
 
 # the shared trainer's techniques on the pointwise encoder
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/m3" "${TINY[@]}" --accum-steps 2 \
@@ -142,6 +183,9 @@ resume_check r checkpoint 14 model.safetensors "${TINY[@]}" --max-steps 0 --epoc
 # the dual encoder's stage (its checkpoints in checkpoint_dual)
 resume_check rd checkpoint_dual 4 dual/model.safetensors "${TINY[@]}" --no-point --max-steps 0 \
   --dual-epochs 4 --save-every 2
+# a cross-fitting fold's encoder (its checkpoints in checkpoint_dual_fold1)
+resume_check rf checkpoint_dual_fold1 2 dual_fold1/model.safetensors "${TINY[@]}" --no-point \
+  --max-steps 0 --dual-epochs 4 --save-every 2 --dual-cells 10
 
 # a lexical-only model, and the weighted ensemble of both
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/lex" --lexical-only --slot-epochs 60 --slot-lr 0.01 --val-frac 0.25 --threads 1
@@ -160,6 +204,12 @@ cp "$T/m/dual/model.safetensors" "$T/mbad/dual/model.safetensors"
 sed -i 's/"type_vocab_size":[[:space:]]*2/"type_vocab_size": 1/' "$T/mbad/dual/config.json"
 expect_rc 1 "$ORDO" ai4code predict --model "$T/mbad" --data "$T/ds" --out "$T/s.csv"
 expect_text "$T/err" "type_vocab_size 1"
+
+# similarities of cell vectors asked of a model with no dual encoder
+rm -rf "$T/lexd" && cp -r "$T/lex" "$T/lexd"
+sed -i 's/"use_dense":[[:space:]]*false/"use_dense": true/' "$T/lexd/ranker.json"
+expect_rc 1 "$ORDO" ai4code predict --model "$T/lexd" --data "$T/ds" --out "$T/s.csv"
+expect_text "$T/err" "lexd/ranker.json: \"use_dense\": the slot model reads the cell vectors' similarities"
 
 echo '{"format": "ordo-ai4code-ranker", "version": 1}' >"$T/lex/ranker.json"
 expect_rc 1 "$ORDO" ai4code predict --model "$T/lex" --data "$T/ds" --out "$T/s.csv"

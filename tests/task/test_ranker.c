@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "ordo/files.h"
 #include "ordo/ranker.h"
 #include "ordo/rng.h"
 
@@ -418,6 +419,9 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   o.point = 1; /* both encoders */
   o.dc = (rk_dual_config){.md_tokens = 12, .code_tokens = 12, .dim = 8};
   o.dual_cells = 40, o.dual_epochs = 3;
+  /* one dual encoder on the notebooks the slot model does not see, and no similarities of its
+   * vectors (the older model below has none): the cross-fitted defaults in test_cross_fit */
+  o.dual_folds = 0, o.dense_feats = 0;
   char d1[512], d2[512];
   snprintf(d1, sizeof d1, "%s/m1", tmp);
   snprintf(d2, sizeof d2, "%s/m2", tmp);
@@ -525,6 +529,68 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   free(a);
 }
 
+/* The defaults with a trained dual encoder: cross-fitted over RK_DUAL_FOLDS_TRAINED folds of the
+ * training groups (their encoders in DIR/dual_fold<k>, every training notebook's evidence out of
+ * fold), the slot model reading the dual vectors' similarities; the model loads and predicts the
+ * held-out figure training measured, by the way of using the folds training chose and by the
+ * other one. */
+static void test_cross_fit(const nb_dataset *ds, const char *tmp) {
+  rk_train_opts o = rk_train_defaults();
+  o.val_frac = 0.25, o.seed = 5, o.init_seed = 5, o.threads = 1;
+  o.layers = 1, o.hidden = 32, o.heads = 2, o.intermediate = 64, o.vocab_size = 400;
+  o.slot_epochs = 20, o.nbm_epochs = 2;
+  o.dc = (rk_dual_config){.md_tokens = 12, .code_tokens = 12, .dim = 8};
+  o.dual_cells = 40, o.dual_epochs = 2;
+  char d[512], p[600];
+  snprintf(d, sizeof d, "%s/mx", tmp);
+  rk_train_result r;
+  ordo_err e = {{0}};
+  EXPECT(rk_train(ds, &o, d, &r, &e) == 0, "%s", e.msg);
+  EXPECT(r.tau_fold_all > -1 && r.tau_fold_mean > -1, "both ways measured: %.6f %.6f",
+         r.tau_fold_all, r.tau_fold_mean);
+  for (int k = 1; k <= RK_DUAL_FOLDS_TRAINED + 1; k++) {
+    snprintf(p, sizeof p, "%s/dual_fold%d/model.safetensors", d, k);
+    EXPECT(ordo_is_file(p) == (k <= RK_DUAL_FOLDS_TRAINED), "%s", p);
+  }
+  rk_model m;
+  EXPECT(rk_model_load(&m, d, NULL, &e) == 0, "%s", e.msg);
+  EXPECT(m.dual_folds == RK_DUAL_FOLDS_TRAINED && rk_model_fold_heads(&m) == RK_DUAL_FOLDS_TRAINED,
+         "%d folds loaded", m.dual_folds);
+  EXPECT(!m.slot.use_dual || m.slot.use_dense, "the slot model with evidence reads the similarities");
+  uint8_t *val = calloc((size_t)ds->n, 1);
+  nb_split(ds, o.split_by, o.val_frac, o.seed, val);
+  for (int way = 0; way < 2; way++) {
+    if (way) m.fold_mean = !m.fold_mean;
+    float **pos = calloc((size_t)ds->n, sizeof *pos);
+    rk_predict_positions(&m, ds, val, 1, pos);
+    double tau = rk_tau_of_positions(ds, val, pos);
+    double want = m.fold_mean ? r.tau_fold_mean : r.tau_fold_all;
+    EXPECT(fabs(tau - want) < 1e-12, "fold_mean %d: predicted tau %.6f, training measured %.6f",
+           m.fold_mean, tau, want);
+    if (!way) EXPECT(tau == r.tau_slot, "the kept way's tau %.6f is the run's %.6f", tau, r.tau_slot);
+    for (int32_t i = 0; i < ds->n; i++) free(pos[i]);
+    free(pos);
+  }
+  /* the dual encoders alone: the folds' mean places the markdown cells otherwise than the
+   * encoder trained on all (the slot model kept here may not read them) */
+  m.dual_only = 1;
+  float **pw[2];
+  for (int way = 0; way < 2; way++) {
+    m.fold_mean = way;
+    pw[way] = calloc((size_t)ds->n, sizeof **pw);
+    rk_predict_positions(&m, ds, val, 1, pw[way]);
+  }
+  int differ = 0;
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (pw[0][i]) differ |= memcmp(pw[0][i], pw[1][i], (size_t)ds->nbs[i].n_md * sizeof **pw[0]) != 0;
+    free(pw[0][i]), free(pw[1][i]);
+  }
+  free(pw[0]), free(pw[1]);
+  EXPECT(differ, "the folds' mean and the encoder trained on all give the same positions");
+  free(val);
+  rk_model_free(&m);
+}
+
 /* The dual encoder's inference pass (rk_dual_embed: cells longest first across notebooks, the
  * last layer at <s> only) against the training path's forward (dual_micro: each notebook's cells
  * in order, one batch padded to its longest, the full last layer): the same cell vectors within
@@ -600,6 +666,7 @@ int main(void) {
   test_decode_joint(&ds);
   test_nbm_loss_falls(&ds);
   test_train_predict(&ds, tmp);
+  test_cross_fit(&ds, tmp);
   char tokdir[600];
   snprintf(tokdir, sizeof tokdir, "%s/m1", tmp);
   test_dual_fast_pass(&ds, tokdir);
