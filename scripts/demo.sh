@@ -75,8 +75,10 @@ done
 # ---- the trained ranker: `ordo ai4code train` on the train side of the same group split (it holds
 # ---- out the same groups: same --val-frac and --seed), `ordo ai4code predict` on the held-out side.
 # The dual encoder (a small transformer reading every cell alone, trained to match each markdown
-# with the code cells around its slot; under a minute on 2 cores) and the slot model over
-# lexical features and the dual encoder's evidence; RANKER_MINUTES caps the encoder's training.
+# with the code cells around its slot; under a minute on 2 cores), cross-fitted (two more
+# encoders, each trained on half of the training groups, give every training notebook evidence
+# from an encoder that never saw it), and the slot model over lexical features and the dual
+# encoders' evidence; RANKER_MINUTES caps each encoder's training.
 echo
 echo "== ranker: ordo ai4code train (train side), ordo ai4code predict (held-out side) =="
 "$ORDO" ai4code train --data "$DEMO/data" --out "$DEMO/model" --force --val-frac $VAL_FRAC --seed $SEED \

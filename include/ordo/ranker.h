@@ -442,20 +442,23 @@ typedef struct rk_train_opts {
                      every training notebook, so that the slot model and the notebook model train
                      on all of them. 0: none (the slot model with evidence on slot_max_nb
                      notebooks the dual part did not see); -1: RK_DUAL_FOLDS on the frozen route,
-                     RK_DUAL_FOLDS_TRAINED with a trained dual encoder, none on the others */
+                     RK_DUAL_FOLDS_TRAINED with a trained dual encoder, as many as dual_from
+                     holds with it, none without a dual part */
   int dense_feats; /* the slot model with evidence reads the similarities of the cell vectors
                       too (rk_lex.dcos, dadj): the pretrained encoder's on the frozen route, the
                       trained dual encoder's own otherwise */
-  /* dual (cell-pair) encoder: 0 = none. It trains on the training notebooks that the slot model
-   * with its evidence does not (those are the first slot_max_nb), so that the slot model learns
-   * how far to trust it on notebooks it has not seen */
+  /* dual (cell-pair) encoder: 0 = none. Without cross-fitting it trains on the training notebooks
+   * that the slot model with its evidence does not (those are the first slot_max_nb), so that the
+   * slot model learns how far to trust it on notebooks it has not seen; with it, on all of them,
+   * and the slot model reads the folds' encoders' evidence */
   int dual;
   rk_dual_config dc;
   int dual_cells;  /* rows (cells) per micro-batch: whole notebooks packed up to this */
   int dual_epochs;
   double dual_lr;
-  const char *dual_from; /* NULL, or a model directory whose dual encoder (DIR/dual) and
-                            tokenizer are taken as they are instead of training one */
+  const char *dual_from; /* NULL, or a model directory whose dual encoder (DIR/dual), its
+                            cross-fitting folds' (DIR/dual_fold<k>) and tokenizer are taken as
+                            they are instead of training them */
   /* the notebook-level model: 0 = none. It trains on the slot model's notebooks (which the
    * dual encoder did not see) from their dual cell vectors */
   int nbm;

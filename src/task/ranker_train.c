@@ -48,7 +48,8 @@ rk_train_opts rk_train_defaults(void) {
   o.batch = 16;
   o.point_lr = 1e-3;
   o.point_warmup = 0.05;
-  o.max_minutes = 75; /* a safety cap: 5 dual epochs of nb-public take about 40 minutes here */
+  o.max_minutes = 75; /* a safety cap per encoder: on nb-public at 2 threads the dual encoder on all
+                         training notebooks takes about 14 minutes, each fold's about 8 */
   o.init_frozen = -1; /* frozen on the CPU backends, fine-tuned on a GPU */
   o.frozen_pool = RK_POOL_MEAN;
   o.frozen_hidden = 256;
