@@ -56,6 +56,10 @@ static void cell_terms(const nb_cell *c, ai4_terms *t) {
   t->n = u;
 }
 
+/* A term's sum at the precision term_prior.json keeps: the fitted prior holds it so, and training
+ * measures what prediction from the saved file gives. */
+static double sum_as_saved(double sum) { return round(sum * 1e4) / 1e4; }
+
 void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *mask) {
   memset(p, 0, sizeof *p);
   prior_grow(p);
@@ -82,6 +86,8 @@ void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *ma
     free(slot);
   }
   ai4_terms_free(&t);
+  for (int64_t s = 0; s < p->cap; s++)
+    if (p->keys[s]) p->sum[s] = sum_as_saved(p->sum[s]);
 }
 
 void rk_term_prior_md(const rk_term_prior *p, const nb_notebook *nb, float *md_prior) {
@@ -137,7 +143,7 @@ int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e) {
     char buf[24];
     snprintf(buf, sizeof buf, "%016llx", (unsigned long long)p->keys[i]);
     cJSON_AddItemToArray(h, cJSON_CreateString(buf));
-    cJSON_AddItemToArray(s, cJSON_CreateNumber(round(p->sum[i] * 1e4) / 1e4));
+    cJSON_AddItemToArray(s, cJSON_CreateNumber(sum_as_saved(p->sum[i])));
     cJSON_AddItemToArray(c, cJSON_CreateNumber(p->count[i]));
     for (int b = 0; b < RK_PBINS; b++) cJSON_AddItemToArray(hb, cJSON_CreateNumber(p->hist[i * RK_PBINS + b]));
   }

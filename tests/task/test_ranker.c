@@ -529,6 +529,31 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   free(a);
 }
 
+/* The term prior read back from its file gives the features the fitted one gave, bit for bit:
+ * training measures the held-out side with the prior that prediction loads. */
+static void test_prior_round_trip(const nb_dataset *ds, const char *tmp) {
+  uint8_t *all = malloc((size_t)ds->n);
+  memset(all, 1, (size_t)ds->n);
+  rk_term_prior fit, back;
+  rk_term_prior_fit(&fit, ds, all);
+  char path[600];
+  snprintf(path, sizeof path, "%s/term_prior.json", tmp);
+  ordo_err e = {{0}};
+  EXPECT(rk_term_prior_save(&fit, path, &e) == 0 && rk_term_prior_load(&back, path, &e) == 0, "%s", e.msg);
+  int same = 1, known = 0;
+  for (int32_t i = 0; i < ds->n; i++) {
+    const nb_notebook *nb = &ds->nbs[i];
+    float a[64], b[64];
+    if (nb->n_md > 64) continue;
+    rk_term_prior_md(&fit, nb, a);
+    rk_term_prior_md(&back, nb, b);
+    for (int32_t m = 0; m < nb->n_md; m++) same &= a[m] == b[m], known += a[m] >= 0;
+  }
+  EXPECT(known > 0 && same, "prior positions after save and load: same %d (%d known)", same, known);
+  rk_term_prior_free(&fit), rk_term_prior_free(&back);
+  free(all);
+}
+
 /* The defaults with a trained dual encoder: cross-fitted over RK_DUAL_FOLDS_TRAINED folds of the
  * training groups (their encoders in DIR/dual_fold<k>, every training notebook's evidence out of
  * fold), the slot model reading the dual vectors' similarities; the model loads and predicts the
@@ -667,6 +692,7 @@ int main(void) {
   test_nbm_loss_falls(&ds);
   test_train_predict(&ds, tmp);
   test_cross_fit(&ds, tmp);
+  test_prior_round_trip(&ds, tmp);
   char tokdir[600];
   snprintf(tokdir, sizeof tokdir, "%s/m1", tmp);
   test_dual_fast_pass(&ds, tokdir);
