@@ -379,7 +379,9 @@ static void train_usage(FILE *f) {
           "             the slot, trained by a softmax over each markdown's slots (a byte-level BPE\n"
           "             tokenizer is trained on the training notebooks unless --tokenizer is given,\n"
           "             or --init names a checkpoint: then its own tokenizer.json is used; it is\n"
-          "             stored in MODEL_DIR)\n"
+          "             stored in MODEL_DIR); cross-fitted (--dual-folds): each fold's encoder,\n"
+          "             trained on the other folds' repositories, gives its fold's training\n"
+          "             notebooks their evidence, so that the later parts train on all of them\n"
           "  pointwise  (--point) an encoder reads <s> markdown </s> + code cells sampled evenly and\n"
           "             regresses the markdown's relative slot\n"
           "  notebook   a small transformer over every cell's dual vector (code cells at the\n"
@@ -391,7 +393,7 @@ static void train_usage(FILE *f) {
           "             the code before and after, place, headings) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
           "Besides the model, MODEL_DIR gets the run's records: metrics.jsonl and TensorBoard event\n"
-          "files in tb/<stage>/ (stages dual, pointwise, notebook, slot_lex, slot,\n"
+          "files in tb/<stage>/ (stages dual, dual_fold<k>, pointwise, notebook, slot_lex, slot,\n"
           "slot_nbm: loss, learning rate,\n"
           "gradient norm, loss scale, throughput, memory per step; held-out tau, per notebook\n"
           "length too, and loss per epoch) and heldout.jsonl (the kept model's held-out orders);\n"
@@ -422,14 +424,17 @@ static void train_usage(FILE *f) {
           "                        notebook models train on all of them (without: on --slot-max-nb\n"
           "                        notebooks kept from the dual encoder); predictions come from the\n"
           "                        part trained on all or from the mean over the folds', as the\n"
-          "                        held-out side prefers. With --dual-from: the folds DIR holds\n"
-          "                        (their encoders taken as they are; a fold it lacks is trained)\n"
+          "                        held-out side prefers (with nothing held out: the folds' mean on\n"
+          "                        the frozen route, the encoder trained on all otherwise). With\n"
+          "                        --dual-from: the folds of DIR, their encoders taken as they are\n"
           "  --no-dense-features   the slot model with evidence also reads the cosine similarities\n"
           "                        of the cell vectors (the pretrained encoder's on the frozen\n"
           "                        route, the dual encoder's own otherwise: markdown to the code\n"
           "                        around each slot, code to code); this leaves them out\n"
-          "  --dual-from DIR       take the dual encoder and tokenizer of model DIR (trained on the\n"
-          "                        same split and seed) instead of training one\n"
+          "  --dual-from DIR       take the dual encoder, its folds' encoders and the tokenizer of\n"
+          "                        model DIR instead of training them (DIR trained on the same data,\n"
+          "                        split, seeds and --max-train: its folds must be dealt the same,\n"
+          "                        which is checked)\n"
           "  --no-notebook         no notebook-level model\n"
           "  --notebook-over slot|dual (slot; what the notebook model refines)\n"
           "  --notebook-epochs N (%d) --notebook-lr F (%g) --notebook-layers N (%d)\n"
@@ -445,15 +450,16 @@ static void train_usage(FILE *f) {
           "  --max-train N         use at most N training notebooks (0: all)\n"
           "  --slot-hidden N (%d) --slot-epochs N (%d; %d and %d for the model with cross-fitted\n"
           "                  evidence, which trains on every training notebook) --slot-lr F (%g)\n"
-          "  --slot-max-nb N (%d; notebooks the slot model with the encoders' evidence trains on;\n"
-          "                  the dual encoder trains on the others, the lexical model on all; 0: all\n"
-          "                  for every part)\n"
+          "  --slot-max-nb N (%d; without cross-fitting: notebooks the slot model with the\n"
+          "                  encoders' evidence trains on; the dual encoder trains on the others,\n"
+          "                  the lexical model on all; 0: all for every part)\n"
           "MODEL_DIR gets ranker.json, term_prior.json, tokenizer.json, dual/ (config.json,\n"
           "model.safetensors; on the frozen route dual/head.safetensors, the MLPs, and frozen/: the\n"
-          "pretrained encoder and cell_vectors.safetensors, the cache) and with --point\n"
-          "config.json and model.safetensors. With\n"
-          "--save-every, the dual stage checkpoints in MODEL_DIR/checkpoint_dual and the\n"
-          "pointwise one in MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
+          "pretrained encoder and cell_vectors.safetensors, the cache), the folds' encoders in\n"
+          "dual_fold<k>/ (on the frozen route their MLPs in dual/head_fold<k>.safetensors) and with\n"
+          "--point config.json and model.safetensors. With --save-every, the dual stages checkpoint\n"
+          "in MODEL_DIR/checkpoint_dual and checkpoint_dual_fold<k> and the pointwise one in\n"
+          "MODEL_DIR/checkpoint, and a rerun resumes from them. A MODEL_DIR\n"
           "that holds anything else is replaced only with --force.\n",
           d.val_frac, (unsigned long long)d.seed, d.dual_epochs, d.dual_lr, d.dual_cells,
           d.dc.md_tokens, d.dc.dim, d.frozen_hidden, d.frozen_epochs, d.frozen_lr, RK_DUAL_FOLDS, RK_DUAL_FOLDS_TRAINED, d.nbm_epochs, d.nbm_lr, d.nbc.layers, d.nbc.hidden, d.layers, d.hidden, d.heads, d.intermediate,
@@ -497,6 +503,9 @@ static void print_train_results(const rk_train_opts o, const rk_train_result res
       printf("dual: %lld steps in %.1f s, loss %.4f -> %.4f, val kendall_tau %.6f\n",
              (long long)res.dual_steps, res.seconds_dual, res.dual_loss_first,
              res.dual_loss_last, res.tau_dual);
+    if (res.fold_steps > 0)
+      printf("dual folds' encoders: %lld steps in %.1f s\n", (long long)res.fold_steps,
+             res.seconds_folds);
     if (o.dual && o.nbm && o.nbm_over_slot)
       printf("notebook model over the slot ranker: %.1f s, val kendall_tau %.6f\n", res.seconds_nbm,
              res.tau_nbm);

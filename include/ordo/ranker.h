@@ -460,7 +460,7 @@ typedef struct rk_train_opts {
                             cross-fitting folds' (DIR/dual_fold<k>) and tokenizer are taken as
                             they are instead of training them */
   /* the notebook-level model: 0 = none. It trains on the slot model's notebooks (which the
-   * dual encoder did not see) from their dual cell vectors */
+   * dual encoder did not see, or whose vectors are out of fold) from their dual cell vectors */
   int nbm;
   rk_nbm_config nbc;
   int nbm_epochs, nbm_notebooks; /* notebooks per step (per rank: a step takes ranks x this) */
@@ -488,12 +488,13 @@ typedef struct rk_train_result {
   double tau_nbm, tau_with_nbm;   /* the notebook-level model alone; the slot MLP with it */
   double seconds_nbm;
   double tau_median, tau_joint; /* the kept model with each decoding (-1: not measured) */
-  double tau_fold_all, tau_fold_mean; /* with cross-fitted MLPs, the kept model (its best decoding)
-                                         from the MLPs trained on all, from the folds' mean */
+  double tau_fold_all, tau_fold_mean; /* with cross-fitting, the kept model (its best decoding)
+                                         from the dual part (MLPs or encoder) trained on all, from
+                                         the folds' mean */
   int validated; /* 0: no notebook was held out (--val-frac 0), so no tau was measured and no
                     choice was made on one: the fullest model trained is the one kept */
-  int64_t dual_steps;
-  double seconds_dual;
+  int64_t dual_steps, fold_steps;    /* the encoder on all; the cross-fitting folds' together */
+  double seconds_dual, seconds_folds;
   float dual_loss_first, dual_loss_last;
   double seconds_point, seconds_slot;
   float point_loss_first, point_loss_last;
@@ -600,7 +601,8 @@ int rk_frozen_cross_fit(rk_frozen *f, const nb_dataset *ds, float *const *x, con
                         const char *dir, ordo_metrics *metrics, float **z, ordo_err *e);
 
 /* The output folder rule (ordo_out_dir_check) for a training run: dir must be absent or empty,
- * hold a checkpoint of a run to resume (checkpoint/, checkpoint_dual/), or force be set; the
+ * hold a checkpoint of a run to resume (checkpoint/, checkpoint_dual/, checkpoint_dual_fold<k>/,
+ * a frozen route's cache), or force be set; the
  * checkpoint folders it holds must be checkpoints. Checked before any work. */
 int rk_train_check_dir(const char *dir, int force, ordo_err *e);
 /* Trains on ds (true orders required), writes the model to out_dir, with the run's records
@@ -623,6 +625,7 @@ typedef struct rk_model {
   int dual_folds;        /* a trained dual encoder's cross-fitting folds (0: none) */
   enc_model *dual_fold;  /* (dual_folds) fold k's encoder, trained without fold k's notebooks
                             (DIR/dual_fold<k + 1>) */
+  uint64_t fold_hash;    /* the fingerprint of the folds' dealing (rk_fold_hash) */
   rk_dual_config dc;
   int dual_frozen; /* the dual vectors come from fz (the frozen route) instead of dual */
   rk_frozen fz;    /* its encoder in DIR/frozen, its MLPs in DIR/dual/head.safetensors */
@@ -651,6 +654,12 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
  * cells of dc's sizes, on be. */
 int rk_dual_load(enc_model *m, const char *dir, const char *name, const rk_dual_config *dc,
                  const ordo_backend *be, ordo_err *e);
+/* The cross-fitting folds of a trained dual encoder that model dir holds (ranker.json's "dual":
+ * "folds" and "fold_hash", the fingerprint of their dealing: rk_fold_hash): 0 and 0 when none;
+ * an error when dir holds fold encoders without a ranker.json to check them by. */
+int rk_dual_folds_of(const char *dir, int *folds, uint64_t *hash, ordo_err *e);
+/* The fingerprint of a dealing of the train notebooks into folds (their ids and folds). */
+uint64_t rk_fold_hash(const nb_dataset *ds, const uint8_t *train, const int32_t *fold);
 /* How many fold heads prediction averages over (the folds' MLPs or encoders; 1: none). */
 int rk_model_fold_heads(const rk_model *m);
 void rk_model_free(rk_model *m);

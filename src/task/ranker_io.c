@@ -2,8 +2,10 @@
  * and the notebook-level model (prediction over a dataset: ranker_predict.c). */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ordo/files.h"
 #include "ordo/ranker.h"
 
 #define RK_FORMAT "ordo-ai4code-ranker"
@@ -56,6 +58,9 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
     } else if (m->dual_folds > 1) { /* the folds' encoders in DIR/dual_fold<k> */
       cJSON_AddNumberToObject(dc, "folds", m->dual_folds);
       cJSON_AddBoolToObject(dc, "fold_mean", m->fold_mean);
+      char hash[17];
+      snprintf(hash, sizeof hash, "%016llx", (unsigned long long)m->fold_hash);
+      cJSON_AddStringToObject(dc, "fold_hash", hash);
     }
   }
   if (m->has_nbm) /* its files in DIR/notebook */
@@ -219,6 +224,36 @@ static int dual_folds_load(rk_model *m, const char *dir, const cJSON *dc, const 
     m->dual_folds = k + 1;
   }
   return 0;
+}
+
+int rk_dual_folds_of(const char *dir, int *folds, uint64_t *hash, ordo_err *e) {
+  *folds = 0, *hash = 0;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/ranker.json", dir);
+  if (!ordo_is_file(path)) {
+    snprintf(path, sizeof path, "%s/dual_fold1", dir);
+    return ordo_is_dir(path) ? ordo_fail(e, "%s/ranker.json: missing (an unfinished run?): the "
+                                         "folds' encoders of %s cannot be checked", dir, dir) : 0;
+  }
+  size_t len;
+  char *txt = ordo_read_file(path, &len, e);
+  if (!txt) return -1;
+  cJSON *root = cJSON_ParseWithLength(txt, len);
+  free(txt);
+  if (!root) return ordo_fail(e, "%s: not valid JSON", path);
+  const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "dual");
+  const cJSON *fh = cJSON_IsObject(dc) ? cJSON_GetObjectItemCaseSensitive(dc, "fold_hash") : NULL;
+  int rc = 0;
+  if (cJSON_IsObject(dc) && cJSON_GetObjectItemCaseSensitive(dc, "folds") &&
+      !cJSON_GetObjectItemCaseSensitive(dc, "frozen")) {
+    char *end = NULL;
+    if (cJSON_IsString(fh)) *hash = strtoull(fh->valuestring, &end, 16);
+    if (get_int(dc, "folds", path, 2, RK_MAX_FOLDS, folds, e) != 0) rc = -1;
+    else if (!end || *end || end == fh->valuestring)
+      rc = ordo_fail(e, "%s: \"dual\": \"fold_hash\": expected 16 hex digits", path);
+  }
+  cJSON_Delete(root);
+  return rc;
 }
 
 int rk_model_fold_heads(const rk_model *m) {

@@ -741,11 +741,11 @@ static int trained_dual(enc_model *m, const tok *tk, const nb_dataset *ds, const
 
 /* Cross-fitting a trained dual encoder: fold k's encoder (rm->dual_fold[k], DIR/dual_fold<k + 1>)
  * trained on the train notebooks of the other folds gives the cell vectors z of fold k's. With
- * from (--dual-from), a fold's encoder already there is taken as it is. */
+ * from (--dual-from, its folds checked to be these), the folds' encoders are taken from there. */
 static int trained_cross_fit(rk_model *rm, const nb_dataset *ds, const uint8_t *train,
                              const int32_t *fold, int folds, const uint8_t *val,
                              const rk_train_opts *o, const char *dir, const char *from,
-                             ordo_metrics *met, float **z, ordo_err *e) {
+                             ordo_metrics *met, rk_train_result *res, float **z, ordo_err *e) {
   rm->dual_fold = ordo_calloc((size_t)folds, sizeof *rm->dual_fold);
   size_t n = (size_t)(ds->n ? ds->n : 1);
   uint8_t *in = ordo_malloc(n), *out = ordo_malloc(n);
@@ -758,12 +758,10 @@ static int trained_cross_fit(rk_model *rm, const nb_dataset *ds, const uint8_t *
     }
     char name[32], path[4300];
     snprintf(name, sizeof name, "dual_fold%d", k + 1);
-    snprintf(path, sizeof path, "%s/%s/model.safetensors", from ? from : "", name);
     rk_train_result r = {0}; /* a fold's figures are its own, not the run's */
     r.tau_dual = -1;
     double t0 = ordo_time();
-    int taken = from && ordo_is_file(path);
-    if (taken) {
+    if (from) {
       rc = rk_dual_load(&rm->dual_fold[k], from, name, &o->dc, o->be, e);
       snprintf(path, sizeof path, "%s/%s", dir, name);
       if (rc == 0 && dist_is_root(o->dist) &&
@@ -771,17 +769,18 @@ static int trained_cross_fit(rk_model *rm, const nb_dataset *ds, const uint8_t *
         rc = -1, rm->dual_folds = k + 1;
     } else {
       rc = trained_dual(&rm->dual_fold[k], rm->tk, ds, in, val, o, dir, name, met, &r, e);
+      res->fold_steps += r.dual_steps, res->seconds_folds += r.seconds_dual;
     }
     if (rc != 0) break;
     rm->dual_folds = k + 1;
     rk_dual_embed(&rm->dual_fold[k], rm->tk, &rm->dc, ds, out, threads, z);
-    if (o->verbose && taken)
-      fprintf(stderr, "%s/%d: encoder taken from --dual-from, out-of-fold vectors of %d "
-              "notebooks: %.1f s\n", name, folds, n_out, ordo_time() - t0);
+    if (o->verbose && from)
+      fprintf(stderr, "dual fold %d/%d: encoder taken from --dual-from, out-of-fold vectors of %d "
+              "notebooks: %.1f s\n", k + 1, folds, n_out, ordo_time() - t0);
     else if (o->verbose)
-      fprintf(stderr, "%s/%d: encoder trained on %d notebooks (held-out tau %.4f), out-of-fold "
-              "vectors of the other %d: %.1f s\n", name, folds, n_in, r.tau_dual, n_out,
-              ordo_time() - t0);
+      fprintf(stderr, "dual fold %d/%d: encoder trained on %d notebooks (held-out tau %.4f), "
+              "out-of-fold vectors of the other %d: %.1f s\n", k + 1, folds, n_in, r.tau_dual,
+              n_out, ordo_time() - t0);
   }
   free(in), free(out);
   return rc;
@@ -802,50 +801,62 @@ static uint64_t model_checksum(rk_model *rm) {
   return h;
 }
 
-/* How many fold encoders model DIR holds (DIR/dual_fold1, 2, ...): 0 for fewer than two. */
-static int from_folds(const char *dir) {
-  int k = 0;
-  char path[4300];
-  for (; k < RK_MAX_FOLDS; k++) {
-    snprintf(path, sizeof path, "%s/dual_fold%d/model.safetensors", dir, k + 1);
-    if (!ordo_is_file(path)) break;
+uint64_t rk_fold_hash(const nb_dataset *ds, const uint8_t *train, const int32_t *fold) {
+  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over (id, fold) of each train notebook */
+  for (int32_t i = 0; i < ds->n; i++) {
+    if (!train[i]) continue;
+    for (const char *c = ds->nbs[i].id; *c; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+    h = (h ^ (uint64_t)(fold[i] + 1)) * 0x100000001b3ULL;
   }
-  return k > 1 ? k : 0;
+  return h;
 }
 
 /* The cross-fitting folds of the training notebooks (nb_folds into *fold, allocated here):
  * their count, 0 for none, -1 on an error. The default on a small dataset takes as many folds
- * as it has units (none below 2); asked for, fewer units than folds is an error. */
+ * as it has units (none below 2); asked for, fewer units than folds is an error. With
+ * --dual-from, the folds of its model, whose encoders are taken as they are: they must be the
+ * same folds of the same notebooks. */
 static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8_t *train,
                        int frozen, int32_t **fold, ordo_err *e) {
+  int held = 0;
+  uint64_t held_hash = 0;
+  if (o->dual_from && rk_dual_folds_of(o->dual_from, &held, &held_hash, e) != 0) return -1;
   int folds = o->dual_folds >= 0 ? o->dual_folds
               : frozen           ? RK_DUAL_FOLDS
-              : o->dual_from     ? from_folds(o->dual_from)
+              : o->dual_from     ? held
               : o->dual          ? RK_DUAL_FOLDS_TRAINED
                                  : 0;
   if (folds > 1 && !o->dual)
     return ordo_fail(e, "--dual-folds %d: cross-fitting is for the dual part (not with --no-dual)",
                      folds);
-  if (folds < 2) return 0;
-  *fold = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof **fold);
-  int got = nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
-  if (got < folds && o->dual_folds > 0) {
+  if (folds > 1) {
+    *fold = ordo_malloc((size_t)(ds->n ? ds->n : 1) * sizeof **fold);
+    int got = nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
+    if (got < folds && o->dual_folds > 0) {
+      free(*fold), *fold = NULL;
+      return ordo_fail(e, "--dual-folds %d: the training side holds only %d %s to deal out",
+                       folds, got, nb_split_unit(ds, o->split_by));
+    }
+    if (got < folds) {
+      folds = got > 1 ? got : 0;
+      if (folds > 1) nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
+    }
+  }
+  const char *bad = NULL;
+  if (held > 0 && folds < 2)
+    bad = "its dual encoder was trained on every training notebook, so its evidence on the slot "
+          "model's notebooks would not be out of sample";
+  else if (held > 0 && folds != held)
+    bad = "the folds' encoders are taken as they are";
+  else if (held > 0 && rk_fold_hash(ds, train, *fold) != held_hash)
+    bad = "its folds were dealt other notebooks than this run's (another dataset, split, "
+          "--init-seed or --max-train?), so their encoders' evidence would not be out of fold";
+  if (bad) {
     free(*fold), *fold = NULL;
-    return ordo_fail(e, "--dual-folds %d: the training side holds only %d %s to deal out", folds,
-                     got, nb_split_unit(ds, o->split_by));
+    return ordo_fail(e, "--dual-from %s holds the encoders of %d folds, this run deals %d: %s",
+                     o->dual_from, held, folds, bad);
   }
-  if (got < folds) {
-    folds = got > 1 ? got : 0;
-    if (folds > 1) nb_folds(ds, o->split_by, train, folds, o->init_seed, *fold);
-  }
-  /* the folds' encoders of --dual-from are of its own folds: another count deals others */
-  int held = o->dual_from ? from_folds(o->dual_from) : 0;
-  if (held > 0 && folds > 1 && folds != held) {
-    free(*fold), *fold = NULL;
-    return ordo_fail(e, "--dual-folds %d: %s holds the encoders of %d folds (--dual-from takes "
-                     "them as they are)", folds, o->dual_from, held);
-  }
-  return folds;
+  return folds > 1 ? folds : 0;
 }
 
 /* Checkpoint folder k of model DIR: the pointwise encoder's, the dual encoder's, then fold
@@ -879,7 +890,6 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   res->tau_fold_all = res->tau_fold_mean = -1;
   if (!ds->has_orders) return ordo_fail(e, "training needs the true orders (train_orders.csv)");
   const int root = dist_is_root(o->dist); /* the one rank that writes */
-  if (root && ordo_dir_ensure(dir, e) != 0) return -1;
   int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   uint8_t *val = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
   uint8_t *train = ordo_calloc((size_t)(ds->n ? ds->n : 1), 1);
@@ -915,8 +925,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
                      (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen);
   int32_t *fold = NULL; /* cross-fitting's fold of each training notebook */
   int folds = train_folds(ds, o, train, frozen, &fold, e);
-  if (folds < 0) {
-    free(val), free(train);
+  if (folds < 0 || (root && ordo_dir_ensure(dir, e) != 0)) { /* nothing written before */
+    free(val), free(train), free(fold);
     return -1;
   }
   ordo_metrics met, *metp = root ? &met : NULL;
@@ -951,8 +961,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   z = ordo_calloc((size_t)(ds->n ? ds->n : 1), sizeof *z);
   if (o->dual && o->dual_from) {
-    /* an encoder trained before (on the same split and seed, so the slot model's notebooks are
-     * still unseen by it), taken as it is */
+    /* an encoder trained before, taken as it is: on the same split and seed, so that without
+     * folds the slot model's notebooks are still unseen by it, and with them its folds' encoders
+     * (checked by train_folds to be dealt the same) give the evidence of the training notebooks */
     if (rk_dual_load(&rm.dual, o->dual_from, "dual", &o->dc, o->be, e) != 0) goto done;
     rm.has_dual = 1;
     rm.dc = o->dc;
@@ -969,9 +980,15 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     if (trained_dual(&rm.dual, rm.tk, ds, dual_tr, val, o, dir, "dual", metp, res, e) != 0) goto done;
     rm.has_dual = 1;
   }
-  if (rm.has_dual && !frozen && folds > 1 &&
-      trained_cross_fit(&rm, ds, train, fold, folds, val, o, dir, o->dual_from, metp, z, e) != 0)
-    goto done;
+  if (rm.has_dual && !frozen && folds > 1) {
+    rm.fold_hash = rk_fold_hash(ds, train, fold);
+    int held = 0; /* --dual-from's folds, checked by train_folds to be these */
+    uint64_t held_hash;
+    if (o->dual_from && rk_dual_folds_of(o->dual_from, &held, &held_hash, e) != 0) goto done;
+    if (trained_cross_fit(&rm, ds, train, fold, folds, val, o, dir, held ? o->dual_from : NULL,
+                          metp, res, z, e) != 0)
+      goto done;
+  }
   if (o->point) {
     if (build_encoder(&rm.enc, rm.tk, o, 1, RK_POINT_NFEAT, 1, o->pc.seq, e) != 0) goto done;
     rm.has_point = 1;
@@ -1163,7 +1180,9 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
    * on the held-out notebooks (the medians when nothing is held out) */
   rk_md_order_fit(&rm.mdo, ds, train);
   const int fold_heads = rk_model_fold_heads(&rm);
-  rm.fold_mean = fold_heads > 1; /* with nothing held out: the mean over the folds' */
+  /* with nothing held out: the mean over the frozen route's folds' MLPs, the trained encoder on
+   * all (each fold's encoder saw a part of the repositories: bench/ai4code/NOTES.md) */
+  rm.fold_mean = fold_heads > 1 && rm.dual_frozen;
   if (n_val > 0) {
     /* the kept model's held-out predictions, as `ordo ai4code predict` makes them: with each
      * decoding, and with cross-fitting from the dual part (MLPs or encoder) trained on all and

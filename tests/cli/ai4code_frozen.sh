@@ -103,7 +103,7 @@ expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --no-dual --dual-folds 2 --out "$T
 expect_text "$T/err" "--dual-folds cross-fits the dual part: not with --no-dual"
 expect_rc 2 "$ORDO" ai4code train "${RUN[@]}" --lexical-only --dual-folds 2 --out "$T/x11"
 expect_text "$T/err" "--dual-folds cross-fits"
-for d in x9 x10 x11; do [ ! -e "$T/$d" ] && ok || bad "a refused run wrote $T/$d"; done
+for d in x8 x9 x10 x11; do [ ! -e "$T/$d" ] && ok || bad "a refused run wrote $T/$d"; done
 
 # ---- the fine-tuning route on request: the whole encoder trains, as a dual encoder ----
 expect_rc 0 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --init-route finetune --dual-epochs 1 --out "$T/mft"

@@ -107,7 +107,7 @@ expect_rc 0 "$ORDO" ai4code predict --model "$T/mw" --data "$T/ds" --split val -
 expect_text "$T/out" "kendall_tau: "
 # --dual-from takes the folds' encoders as they are, and the model predicts as its own
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf" "${TINY[@]}" --no-point --dual-from "$T/m"
-expect_text "$T/err" "dual_fold2/2: encoder taken from --dual-from"
+expect_text "$T/err" "dual fold 2/2: encoder taken from --dual-from"
 cmp -s "$T/m/dual_fold1/model.safetensors" "$T/mf/dual_fold1/model.safetensors" && ok || bad "--dual-from: fold weights changed"
 ftau=$(sed -n 's/^kendall_tau: //p' "$T/out")
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mf" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sf.csv"
@@ -116,8 +116,22 @@ expect_text "$T/out" "kendall_tau: $ftau"
 if grep -q '"use_dual":[[:space:]]*true' "$T/mf/ranker.json"; then
   grep -q '"use_dense":[[:space:]]*true' "$T/mf/ranker.json" && ok || bad "the slot model with evidence has no dense features"
 fi
+grep -q '"fold_hash":[[:space:]]*"[0-9a-f]\{16\}"' "$T/m/ranker.json" && ok || bad "ranker.json: no fold_hash"
+# --dual-from's folds must be this run's: their count, their notebooks, and without folds its
+# encoder on all would give in-sample evidence; a folder of fold encoders without ranker.json
 expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf3" "${TINY[@]}" --no-point --dual-from "$T/m" --dual-folds 3
-expect_text "$T/err" "--dual-folds 3: $T/m holds the encoders of 2 folds"
+expect_text "$T/err" "--dual-from $T/m holds the encoders of 2 folds, this run deals 3"
+expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf3" "${TINY[@]}" --no-point --dual-from "$T/m" --dual-folds 0
+expect_text "$T/err" "its dual encoder was trained on every training notebook"
+expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf3" "${TINY[@]}" --no-point --dual-from "$T/m" --max-train 10
+expect_text "$T/err" "its folds were dealt other notebooks than this run's"
+rm -rf "$T/mnr" && cp -r "$T/m" "$T/mnr" && rm "$T/mnr/ranker.json"
+expect_rc 1 "$ORDO" ai4code train --data "$T/ds" --out "$T/mf3" "${TINY[@]}" --no-point --dual-from "$T/mnr"
+expect_text "$T/err" "mnr/ranker.json: missing"
+[ ! -e "$T/mf3" ] && ok || bad "a refused --dual-from run wrote $T/mf3"
+# with nothing held out, predictions come from the encoder trained on all
+expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/mv0" "${TINY[@]}" --no-point --val-frac 0
+grep -q '"fold_mean":[[:space:]]*false' "$T/mv0/ranker.json" && ok || bad "--val-frac 0: fold_mean not false"
 # none when told so
 expect_rc 0 "$ORDO" ai4code train --data "$T/ds" --out "$T/mn" "${TINY[@]}" --no-point --dual-folds 0 --no-dense-features
 grep -q '"use_dense":[[:space:]]*true' "$T/mn/ranker.json" && bad "--no-dense-features: use_dense set" || ok
