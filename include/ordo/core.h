@@ -99,4 +99,9 @@ int ordo_check_output_file(const char *path, ordo_err *e);
 /* Monotonic wall clock in seconds. */
 double ordo_time(void);
 
+/* FNV-1a over n bytes, continuing from h (start from ORDO_FNV_OFFSET): fingerprints of data,
+ * not protection against tampering. */
+#define ORDO_FNV_OFFSET 0xcbf29ce484222325ull
+uint64_t ordo_fnv1a(uint64_t h, const void *p, size_t n);
+
 #endif

@@ -232,6 +232,12 @@ int ordo_write_file_atomic(const char *path, const void *data, size_t len, ordo_
   return ordo_atomic_commit(&a, e);
 }
 
+uint64_t ordo_fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 0x100000001b3ull;
+  return h;
+}
+
 double ordo_time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -130,11 +130,8 @@ int64_t params_count(const ordo_params *p, int trainable_only) {
 }
 
 uint64_t params_checksum(const ordo_params *p) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (int i = 0; i < p->n; i++) {
-    const unsigned char *b = (const unsigned char *)(p->data + p->specs[i].offset);
-    for (size_t k = 0; k < (size_t)p->specs[i].numel * sizeof(float); k++)
-      h = (h ^ b[k]) * 0x100000001b3ull;
-  }
+  uint64_t h = ORDO_FNV_OFFSET;
+  for (int i = 0; i < p->n; i++)
+    h = ordo_fnv1a(h, p->data + p->specs[i].offset, (size_t)p->specs[i].numel * sizeof(float));
   return h;
 }

@@ -37,12 +37,6 @@ int rk_frozen_check_init(const char *dir, ordo_err *e) {
   return 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 0x100000001b3ull;
-  return h;
-}
-
 int rk_frozen_open(rk_frozen *f, const char *enc_dir, const char *tok_path, rk_pool pool,
                    const rk_dual_config *dc, int hidden, const ordo_backend *be, ordo_err *e) {
   memset(f, 0, sizeof *f);
@@ -65,7 +59,7 @@ int rk_frozen_open(rk_frozen *f, const char *enc_dir, const char *tok_path, rk_p
     enc_free(&f->enc);
     return -1;
   }
-  uint64_t th = fnv1a(0xcbf29ce484222325ull, tj, tlen);
+  uint64_t th = ordo_fnv1a(ORDO_FNV_OFFSET, tj, tlen);
   free(tj);
   params_download(&f->enc.params);
   enc_plan(&f->enc, 256, per + 2, 0);
@@ -201,8 +195,8 @@ int rk_frozen_cache_save(const rk_frozen *f, const char *path, ordo_err *e) {
 /* A cell's key: its text and the tokens kept of it (the vector depends on nothing else). */
 static uint64_t cell_key(const rk_dual_config *dc, const nb_notebook *nb, int32_t c) {
   int keep = c >= nb->n_code ? dc->md_tokens : dc->code_tokens;
-  uint64_t h = fnv1a(0xcbf29ce484222325ull, &keep, sizeof keep);
-  return fnv1a(h, nb->cells[c].source, (size_t)nb->cells[c].len);
+  uint64_t h = ordo_fnv1a(ORDO_FNV_OFFSET, &keep, sizeof keep);
+  return ordo_fnv1a(h, nb->cells[c].source, (size_t)nb->cells[c].len);
 }
 
 void rk_frozen_vectors(rk_frozen *f, const tok *tk, const rk_dual_config *dc,

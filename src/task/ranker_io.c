@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ordo/files.h"
+#include "ordo/json_file.h"
 #include "ordo/ranker.h"
 
 #define RK_FORMAT "ordo-ai4code-ranker"
@@ -235,12 +236,8 @@ int rk_dual_folds_of(const char *dir, int *folds, uint64_t *hash, ordo_err *e) {
     return ordo_is_dir(path) ? ordo_fail(e, "%s/ranker.json: missing (an unfinished run?): the "
                                          "folds' encoders of %s cannot be checked", dir, dir) : 0;
   }
-  size_t len;
-  char *txt = ordo_read_file(path, &len, e);
-  if (!txt) return -1;
-  cJSON *root = cJSON_ParseWithLength(txt, len);
-  free(txt);
-  if (!root) return ordo_fail(e, "%s: not valid JSON", path);
+  cJSON *root = ordo_json_read(path, e);
+  if (!root) return -1;
   const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "dual");
   const cJSON *fh = cJSON_IsObject(dc) ? cJSON_GetObjectItemCaseSensitive(dc, "fold_hash") : NULL;
   int rc = 0;
@@ -265,16 +262,9 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
   memset(m, 0, sizeof *m);
   char path[4400];
   snprintf(path, sizeof path, "%s/ranker.json", dir);
-  size_t len;
-  char *txt = ordo_read_file(path, &len, e);
-  if (!txt) return -1;
-  cJSON *root = cJSON_ParseWithLength(txt, len);
-  free(txt);
+  cJSON *root = ordo_json_read(path, e);
+  if (!root) return -1;
   int rc = -1, hidden = 0, feats = 0;
-  if (!root) {
-    ordo_fail(e, "%s: not valid JSON", path);
-    goto done;
-  }
   const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
   if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, RK_FORMAT) != 0) {
     ordo_fail(e, "%s: \"format\": expected \"%s\"", path, RK_FORMAT);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ordo/json_file.h"
 #include "ordo/ranker.h"
 
 #define PRIOR_SHRINK 5.0 /* pseudo-count of the 0.5 prior */
@@ -156,12 +157,8 @@ int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e) {
 
 int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e) {
   memset(p, 0, sizeof *p);
-  size_t len;
-  char *txt = ordo_read_file(path, &len, e);
-  if (!txt) return -1;
-  cJSON *root = cJSON_ParseWithLength(txt, len);
-  free(txt);
-  if (!root) return ordo_fail(e, "%s: not valid JSON", path);
+  cJSON *root = ordo_json_read(path, e);
+  if (!root) return -1;
   const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "terms");
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "sum");
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "count");

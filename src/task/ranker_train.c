@@ -802,11 +802,11 @@ static uint64_t model_checksum(rk_model *rm) {
 }
 
 uint64_t rk_fold_hash(const nb_dataset *ds, const uint8_t *train, const int32_t *fold) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over (id, fold) of each train notebook */
+  uint64_t h = ORDO_FNV_OFFSET; /* over (id, fold) of each train notebook */
   for (int32_t i = 0; i < ds->n; i++) {
     if (!train[i]) continue;
-    for (const char *c = ds->nbs[i].id; *c; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
-    h = (h ^ (uint64_t)(fold[i] + 1)) * 0x100000001b3ULL;
+    h = ordo_fnv1a(h, ds->nbs[i].id, strlen(ds->nbs[i].id));
+    h = ordo_fnv1a(h, &fold[i], sizeof fold[i]);
   }
   return h;
 }
@@ -814,11 +814,12 @@ uint64_t rk_fold_hash(const nb_dataset *ds, const uint8_t *train, const int32_t 
 /* The cross-fitting folds of the training notebooks (nb_folds into *fold, allocated here):
  * their count, 0 for none, -1 on an error. The default on a small dataset takes as many folds
  * as it has units (none below 2); asked for, fewer units than folds is an error. With
- * --dual-from, the folds of its model, whose encoders are taken as they are: they must be the
- * same folds of the same notebooks. */
+ * --dual-from, the folds of its model, whose encoders are taken as they are (*taken set): they
+ * must be the same folds of the same notebooks. */
 static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8_t *train,
-                       int frozen, int32_t **fold, ordo_err *e) {
+                       int frozen, int32_t **fold, int *taken, ordo_err *e) {
   int held = 0;
+  *taken = 0;
   uint64_t held_hash = 0;
   if (o->dual_from && rk_dual_folds_of(o->dual_from, &held, &held_hash, e) != 0) return -1;
   int folds = o->dual_folds >= 0 ? o->dual_folds
@@ -856,6 +857,7 @@ static int train_folds(const nb_dataset *ds, const rk_train_opts *o, const uint8
     return ordo_fail(e, "--dual-from %s holds the encoders of %d folds, this run deals %d: %s",
                      o->dual_from, held, folds, bad);
   }
+  *taken = held > 0;
   return folds > 1 ? folds : 0;
 }
 
@@ -924,7 +926,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   const int frozen = o->dual && o->init && !o->dual_from &&
                      (o->init_frozen < 0 ? !o->be || o->be->ops->host_memory : o->init_frozen);
   int32_t *fold = NULL; /* cross-fitting's fold of each training notebook */
-  int folds = train_folds(ds, o, train, frozen, &fold, e);
+  int folds_taken; /* --dual-from's folds' encoders are taken */
+  int folds = train_folds(ds, o, train, frozen, &fold, &folds_taken, e);
   if (folds < 0 || (root && ordo_dir_ensure(dir, e) != 0)) { /* nothing written before */
     free(val), free(train), free(fold);
     return -1;
@@ -982,11 +985,8 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   if (rm.has_dual && !frozen && folds > 1) {
     rm.fold_hash = rk_fold_hash(ds, train, fold);
-    int held = 0; /* --dual-from's folds, checked by train_folds to be these */
-    uint64_t held_hash;
-    if (o->dual_from && rk_dual_folds_of(o->dual_from, &held, &held_hash, e) != 0) goto done;
-    if (trained_cross_fit(&rm, ds, train, fold, folds, val, o, dir, held ? o->dual_from : NULL,
-                          metp, res, z, e) != 0)
+    if (trained_cross_fit(&rm, ds, train, fold, folds, val, o, dir,
+                          folds_taken ? o->dual_from : NULL, metp, res, z, e) != 0)
       goto done;
   }
   if (o->point) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ordo/files.h"
+#include "ordo/json_file.h"
 #include "ordo/safetensors.h"
 
 #define CKPT_MANIFEST "manifest.json"
@@ -615,12 +616,8 @@ int ckpt_load(ckpt_io *c, const char *dir, ordo_err *e) {
     return ordo_fail(e, "%s: no such checkpoint directory%s", dir, hint);
   }
   snprintf(mpath, sizeof mpath, "%s/%s", dir, CKPT_MANIFEST);
-  size_t len;
-  char *txt = ordo_read_file(mpath, &len, e);
-  if (!txt) return -1;
-  cJSON *root = cJSON_ParseWithLength(txt, len);
-  free(txt);
-  if (!root) return ordo_fail(e, "%s: not valid JSON", mpath);
+  cJSON *root = ordo_json_read(mpath, e);
+  if (!root) return -1;
   int rc = -1;
   const cJSON *jp = NULL, *jo = NULL, *files = NULL, *jm = NULL;
   double ver = 0;

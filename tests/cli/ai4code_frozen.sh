@@ -75,10 +75,7 @@ taux=$(sed -n 's/^kendall_tau: //p' "$T/out")
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mx" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sx.csv"
 expect_text "$T/out" "kendall_tau: $taux"
 # the other way of using the folds, forced in ranker.json, predicts too
-rm -rf "$T/mw" && cp -r "$T/mx" "$T/mw"
-if grep -q '"fold_mean":[[:space:]]*true' "$T/mx/ranker.json"; then other=false; else other=true; fi
-sed -i "s/\"fold_mean\":[[:space:]]*[a-z]*/\"fold_mean\": $other/" "$T/mw/ranker.json"
-grep -q "\"fold_mean\": $other" "$T/mw/ranker.json" && ok || bad "fold_mean not rewritten"
+flip_fold_mean "$T/mx" "$T/mw"
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mw" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sw.csv"
 expect_text "$T/out" "kendall_tau: "
 expect_rc 0 "$ORDO" ai4code train "${RUN[@]}" --init "$T/bert" --dual-folds 0 --no-dense-features --out "$T/m0"

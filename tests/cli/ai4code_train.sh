@@ -99,10 +99,7 @@ grep -q '"folds":[[:space:]]*2' "$T/m/ranker.json" && ok || bad "ranker.json nam
 expect_text "$T/train_m.out" "cross-fitting: val kendall_tau from the dual part trained on all"
 cmp -s "$T/m/dual_fold2/model.safetensors" "$T/m2/dual_fold2/model.safetensors" && ok || bad "same seed: different fold weights"
 # the other way of using the folds, forced in ranker.json, predicts too
-rm -rf "$T/mw" && cp -r "$T/m" "$T/mw"
-if grep -q '"fold_mean":[[:space:]]*true' "$T/m/ranker.json"; then other=false; else other=true; fi
-sed -i "s/\"fold_mean\":[[:space:]]*[a-z]*/\"fold_mean\": $other/" "$T/mw/ranker.json"
-grep -q "\"fold_mean\": $other" "$T/mw/ranker.json" && ok || bad "fold_mean not rewritten"
+flip_fold_mean "$T/m" "$T/mw"
 expect_rc 0 "$ORDO" ai4code predict --model "$T/mw" --data "$T/ds" --split val --val-frac 0.25 --seed 3 --out "$T/sw.csv"
 expect_text "$T/out" "kendall_tau: "
 # --dual-from takes the folds' encoders as they are, and the model predicts as its own

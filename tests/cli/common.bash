@@ -40,3 +40,10 @@ mk_nb_tree() { # mk_nb_tree DIR
   local g j
   for g in 0 1 2 3; do for j in 0 1 2 3 4; do mk_word_nb "$1/g$g/nb$j.ipynb" $((g * 5 + j)); done; done
 }
+flip_fold_mean() { # flip_fold_mean MODEL COPY: COPY is MODEL using its cross-fitting folds the other way
+  local other
+  rm -rf "$2" && cp -r "$1" "$2"
+  if grep -q '"fold_mean":[[:space:]]*true' "$1/ranker.json"; then other=false; else other=true; fi
+  sed -i "s/\"fold_mean\":[[:space:]]*[a-z]*/\"fold_mean\": $other/" "$2/ranker.json"
+  grep -q "\"fold_mean\": $other" "$2/ranker.json" && ok || bad "fold_mean not rewritten in $2"
+}
