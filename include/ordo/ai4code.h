@@ -91,8 +91,14 @@ typedef struct ai4_nb_sim {
   int32_t n_md, n_code;
   float *cos;  /* (n_md, n_code) TF-IDF cosine */
   float *bm25; /* (n_md, n_code) BM25 of the markdown's terms as the query against the code cell */
+  float *ncos; /* (n_md, n_code) the part of cos from terms code c is the first code cell to use */
+  float *lcos; /* (n_md, n_code) ... the last code cell to use */
+  float *unmet; /* (n_md, n_code + 1) the share of the markdown's TF-IDF weight over the terms it
+                   shares with some code cell that no code cell before slot s uses yet (0 when it
+                   shares none) */
+  float *spent; /* (n_md, n_code + 1) ... whose last use is before slot s */
 } ai4_nb_sim;
-/* Computes both matrices for one notebook (bm25: k1 = 1.2, b = 0.75). */
+/* Computes the matrices for one notebook (bm25: k1 = 1.2, b = 0.75). */
 void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *nb);
 void ai4_nb_sim_free(ai4_nb_sim *s);
 

@@ -72,11 +72,15 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
 
 /* ---- slot features ----------------------------------------------------------------------- */
 /* Features 0..RK_NFEAT_LEX - 1 are lexical and learned evidence read as slot distributions; the
- * rest (RK_NFEAT_DENSE) are similarities of cell vectors (rk_lex.dcos, dadj), zero where there
- * are none. Models saved before the dense ones have RK_NFEAT_LEX. */
+ * next RK_NFEAT_DENSE are similarities of cell vectors (rk_lex.dcos, dadj), zero where there
+ * are none; the last RK_NFEAT_FLOW follow the markdown's terms through the code (the code cells
+ * that first and last use them: ai4_nb_sim.ncos, lcos, unmet, spent) and say whether the code
+ * around the slot shows a result or defines a function. Models saved before the dense ones have
+ * RK_NFEAT_LEX features, before the flow ones RK_NFEAT_LEX + RK_NFEAT_DENSE. */
 #define RK_NFEAT_LEX 48
 #define RK_NFEAT_DENSE 9
-#define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE)
+#define RK_NFEAT_FLOW 11
+#define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE + RK_NFEAT_FLOW)
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
  * of markdown cells, the sum of relative true slots (s / n_code) and the count. */
@@ -105,10 +109,12 @@ int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e);
 /* A notebook's lexical evidence, computed once: markdown-code similarities, the similarity of
  * neighbouring code cells (a low one marks a change of topic, where markdown tends to sit) and
  * code cell traits. */
+#define RK_CTRAITS 4
 typedef struct rk_lex {
   ai4_nb_sim sim;
   float *adj;    /* (n_code + 1): TF-IDF cosine of code s-1 and code s; 1 at s = 0, n_code */
-  float *ctrait; /* (n_code, 2): log(1 + length) / 8, starts with an import */
+  float *ctrait; /* (n_code, RK_CTRAITS): log(1 + length) / 8, starts with an import, ends by
+                    showing a result, starts with def or class */
   float *md_prior; /* (n_md) the term prior's position of each markdown, -1: none */
   float *md_bins;  /* (n_md, RK_PBINS) rk_term_prior_bins, 0 without a prior */
   float *dual;     /* (n_md, n_code + 1) the dual encoder's slot log-probabilities, or NULL

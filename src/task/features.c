@@ -266,7 +266,35 @@ void ai4_tfidf_vector(const ai4_tfidf *tf, const ai4_terms *terms, ai4_svec *out
 void ai4_nb_sim_free(ai4_nb_sim *s) {
   free(s->cos);
   free(s->bm25);
+  free(s->ncos);
+  free(s->lcos);
+  free(s->unmet);
+  free(s->spent);
   memset(s, 0, sizeof *s);
+}
+
+/* Per code cell (cells 0..n_code-1 of nb), per unique term of its vector v[c]: 1 when no earlier
+ * code cell uses the term (last: no later one). */
+static uint8_t **first_uses(const nb_notebook *nb, const ai4_svec *v, int last) {
+  int32_t nc = nb->n_code;
+  int64_t total = 0;
+  for (int32_t c = 0; c < nc; c++) total += v[c].n;
+  int64_t cap = 16;
+  while (cap < 2 * total) cap *= 2;
+  uint64_t *seen = ordo_calloc((size_t)cap, sizeof *seen); /* 0: empty (never a term) */
+  uint8_t **fresh = ordo_calloc((size_t)(nc ? nc : 1), sizeof *fresh);
+  for (int32_t k = 0; k < nc; k++) {
+    int32_t c = last ? nc - 1 - k : k;
+    fresh[c] = ordo_malloc((size_t)(v[c].n ? v[c].n : 1));
+    for (int32_t j = 0; j < v[c].n; j++) {
+      int64_t i = (int64_t)(v[c].h[j] & (uint64_t)(cap - 1));
+      while (seen[i] && seen[i] != v[c].h[j]) i = (i + 1) & (cap - 1);
+      fresh[c][j] = !seen[i];
+      seen[i] = v[c].h[j];
+    }
+  }
+  free(seen);
+  return fresh;
 }
 
 void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *nb) {
@@ -276,6 +304,10 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
   s->n_code = nc;
   s->cos = ordo_calloc((size_t)nm * nc + 1, sizeof *s->cos);
   s->bm25 = ordo_calloc((size_t)nm * nc + 1, sizeof *s->bm25);
+  s->ncos = ordo_calloc((size_t)nm * nc + 1, sizeof *s->ncos);
+  s->lcos = ordo_calloc((size_t)nm * nc + 1, sizeof *s->lcos);
+  s->unmet = ordo_calloc((size_t)nm * (nc + 1) + 1, sizeof *s->unmet);
+  s->spent = ordo_calloc((size_t)nm * (nc + 1) + 1, sizeof *s->spent);
   ai4_svec *v = ordo_calloc((size_t)(n ? n : 1), sizeof *v);
   /* code cells as BM25 documents: unique terms (in v[k].h) with raw counts and length */
   int32_t **cnt = ordo_calloc((size_t)(n ? n : 1), sizeof *cnt);
@@ -292,14 +324,21 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
       ORDO_CHECK(u == v[k].n);
     }
   }
+  uint8_t **fresh = first_uses(nb, v, 0), **final = first_uses(nb, v, 1);
   double avg = tf->avg_len > 0 ? tf->avg_len : 1.0, N = (double)tf->n_docs;
   float *norm = ordo_malloc((size_t)(nc ? nc : 1) * sizeof *norm); /* BM25 length norm per code cell */
   for (int32_t c = 0; c < nc; c++) norm[c] = (float)(k1 * (1 - b + b * dl[c] / avg));
-  float *qidf = NULL;
-  int32_t qcap = 0;
+  float *qidf = NULL, *wfirst = ordo_malloc(((size_t)nc + 1) * sizeof *wfirst);
+  float *wlast = ordo_malloc(((size_t)nc + 1) * sizeof *wlast);
+  int32_t qcap = 0, *first = NULL, *last = NULL;
   for (int32_t m = 0; m < nm; m++) {
     const ai4_svec *q = &v[nc + m];
-    if (q->n > qcap) qidf = ordo_realloc(qidf, (size_t)(qcap = q->n) * sizeof *qidf);
+    if (q->n > qcap) {
+      qidf = ordo_realloc(qidf, (size_t)(qcap = q->n) * sizeof *qidf);
+      first = ordo_realloc(first, (size_t)qcap * sizeof *first);
+      last = ordo_realloc(last, (size_t)qcap * sizeof *last);
+    }
+    for (int32_t i = 0; i < q->n; i++) first[i] = last[i] = -1;
     for (int32_t i = 0; i < q->n; i++) { /* BM25 idf of each query term, once per markdown */
       double df = tfidf_df(tf, q->h[i]);
       qidf[i] = (float)log(1.0 + (N - df + 0.5) / (df + 0.5));
@@ -308,7 +347,7 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
       /* one merge of the sorted term lists gives the cosine and BM25 (over the markdown's
        * distinct terms found in the code cell) */
       const ai4_svec *d = &v[c];
-      float dot = 0, score = 0;
+      float dot = 0, score = 0, ndot = 0, ldot = 0;
       int32_t i = 0, j = 0;
       while (i < q->n && j < d->n) {
         if (q->h[i] < d->h[j]) i++;
@@ -317,14 +356,36 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
           float f = (float)cnt[c][j];
           dot += q->w[i] * d->w[j];
           score += qidf[i] * f * (float)(k1 + 1) / (f + norm[c]);
+          if (fresh[c][j]) ndot += q->w[i] * d->w[j];
+          if (final[c][j]) ldot += q->w[i] * d->w[j];
+          if (first[i] < 0) first[i] = c;
+          last[i] = c;
           i++, j++;
         }
       }
       s->cos[(size_t)m * nc + c] = dot;
       s->bm25[(size_t)m * nc + c] = score;
+      s->ncos[(size_t)m * nc + c] = ndot;
+      s->lcos[(size_t)m * nc + c] = ldot;
+    }
+    /* the weight of the shared terms by the code cell that first (last) uses them, summed from
+     * the end (the start) */
+    memset(wfirst, 0, ((size_t)nc + 1) * sizeof *wfirst);
+    memset(wlast, 0, ((size_t)nc + 1) * sizeof *wlast);
+    for (int32_t i = 0; i < q->n; i++)
+      if (first[i] >= 0) wfirst[first[i]] += q->w[i], wlast[last[i]] += q->w[i];
+    float *u = s->unmet + (size_t)m * (nc + 1), *sp = s->spent + (size_t)m * (nc + 1);
+    for (int32_t c = nc - 1; c >= 0; c--) u[c] = u[c + 1] + wfirst[c];
+    for (int32_t c = 1; c <= nc; c++) sp[c] = sp[c - 1] + wlast[c - 1];
+    float all = u[0];
+    for (int32_t c = 0; c <= nc; c++) {
+      u[c] = all > 0 ? u[c] / all : 0.0f;
+      sp[c] = all > 0 ? sp[c] / all : 0.0f;
     }
   }
-  free(qidf);
+  free(qidf), free(first), free(last), free(wfirst), free(wlast);
+  for (int32_t c = 0; c < nc; c++) free(fresh[c]), free(final[c]);
+  free(fresh), free(final);
   free(norm);
   for (int32_t k = 0; k < n; k++) {
     ai4_svec_free(&v[k]);

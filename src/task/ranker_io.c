@@ -278,9 +278,9 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
     goto done;
   }
   if (get_int(s, "features", path, RK_NFEAT_LEX, RK_NFEAT, &feats, e) != 0) goto done;
-  if (feats != RK_NFEAT_LEX && feats != RK_NFEAT) {
-    ordo_fail(e, "%s: \"features\": expected %d (or %d, models made before the dense ones)", path,
-              RK_NFEAT, RK_NFEAT_LEX);
+  if (feats != RK_NFEAT_LEX && feats != RK_NFEAT_LEX + RK_NFEAT_DENSE && feats != RK_NFEAT) {
+    ordo_fail(e, "%s: \"features\": expected %d (or %d or %d, models made before the flow or the "
+              "dense ones)", path, RK_NFEAT, RK_NFEAT_LEX + RK_NFEAT_DENSE, RK_NFEAT_LEX);
     goto done;
   }
   if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;

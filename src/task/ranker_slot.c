@@ -48,6 +48,61 @@ static int starts_with_import(const nb_cell *c) {
          (c->len - i >= 5 && strncmp(c->source + i, "from ", 5) == 0);
 }
 
+/* 1 when the cell's source starts with the word (after blanks) followed by a blank. */
+static int starts_with_word(const nb_cell *c, const char *w) {
+  int32_t i = 0, n = (int32_t)strlen(w);
+  while (i < c->len && (c->source[i] == ' ' || c->source[i] == '\n' || c->source[i] == '\t')) i++;
+  return c->len - i > n && strncmp(c->source + i, w, (size_t)n) == 0 &&
+         (c->source[i + n] == ' ' || c->source[i + n] == '\t');
+}
+
+/* 1 when the cell ends by showing a result: its last line (not blank, not a comment) is an
+ * unindented expression (no assignment outside brackets, no statement keyword) or calls print,
+ * display or show. Markdown that comments on a result follows such cells. */
+static int shows_result(const nb_cell *c) {
+  int32_t e = c->len, a;
+  for (;;) {
+    while (e > 0 && (c->source[e - 1] == '\n' || c->source[e - 1] == ' ' || c->source[e - 1] == '\r' ||
+                     c->source[e - 1] == '\t'))
+      e--;
+    a = e;
+    while (a > 0 && c->source[a - 1] != '\n') a--;
+    if (e == 0) return 0;
+    int32_t k = a;
+    while (k < e && (c->source[k] == ' ' || c->source[k] == '\t')) k++;
+    if (c->source[k] != '#') break;
+    e = a; /* a comment line: look at the one above */
+  }
+  const char *l = c->source + a;
+  int32_t n = e - a;
+  char line[256];
+  snprintf(line, sizeof line, "%.*s", n < 255 ? n : 255, l);
+  if (strstr(line, "print(") || strstr(line, "display(") || strstr(line, ".show(")) return 1;
+  if (l[0] == ' ' || l[0] == '\t' || l[0] == ')' || l[0] == ']' || l[0] == '}') return 0;
+  static const char *const k_stmt[] = {"import", "from", "def", "class", "for", "if", "while",
+                                       "with", "try", "return", "del", "assert", "raise", "else",
+                                       "elif", "except", "finally", "pass", "global", "async"};
+  for (size_t i = 0; i < sizeof k_stmt / sizeof *k_stmt; i++) {
+    size_t w = strlen(k_stmt[i]);
+    if ((size_t)n >= w && strncmp(l, k_stmt[i], w) == 0 &&
+        ((size_t)n == w || l[w] == ' ' || l[w] == ':' || l[w] == '('))
+      return 0;
+  }
+  if (l[0] == '%' || l[0] == '!' || l[0] == '@') return 0;
+  int depth = 0;
+  for (int32_t i = 0; i < n; i++) {
+    char ch = l[i];
+    if (ch == '(' || ch == '[' || ch == '{') depth++;
+    else if (ch == ')' || ch == ']' || ch == '}') depth -= depth > 0;
+    else if (ch == '=' && depth == 0) {
+      char p = i > 0 ? l[i - 1] : 0, q = i + 1 < n ? l[i + 1] : 0;
+      if (q != '=' && p != '=' && p != '!' && p != '<' && p != '>') return 0; /* an assignment */
+      if (q == '=') i++;
+    }
+  }
+  return 1;
+}
+
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb) {
   int32_t nc = nb->n_code;
@@ -61,7 +116,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
     for (int32_t m = 0; m < nb->n_md; m++) l->md_prior[m] = -1.0f;
   ai4_nb_sim_compute(&l->sim, tf, nb);
   l->adj = ordo_malloc(((size_t)nc + 1) * sizeof *l->adj);
-  l->ctrait = ordo_malloc(((size_t)nc * 2 + 1) * sizeof *l->ctrait);
+  l->ctrait = ordo_malloc(((size_t)nc * RK_CTRAITS + 1) * sizeof *l->ctrait);
   ai4_svec prev = {0}, cur = {0};
   ai4_terms t = {0};
   for (int32_t c = 0; c < nc; c++) {
@@ -72,8 +127,11 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
     ai4_svec_free(&prev);
     prev = cur;
     memset(&cur, 0, sizeof cur);
-    l->ctrait[2 * c] = logf(1.0f + (float)nb->cells[c].len) / 8.0f;
-    l->ctrait[2 * c + 1] = (float)starts_with_import(&nb->cells[c]);
+    float *tr = l->ctrait + (size_t)c * RK_CTRAITS;
+    tr[0] = logf(1.0f + (float)nb->cells[c].len) / 8.0f;
+    tr[1] = (float)starts_with_import(&nb->cells[c]);
+    tr[2] = (float)shows_result(&nb->cells[c]);
+    tr[3] = (float)(starts_with_word(&nb->cells[c], "def") || starts_with_word(&nb->cells[c], "class"));
   }
   l->adj[nc] = 1.0f;
   ai4_svec_free(&prev);
@@ -190,6 +248,27 @@ static void dense_features(const rk_lex *lex, int32_t m, int32_t nc, int32_t s, 
   f[8] = 1.0f - lex->dadj[s];
 }
 
+/* The RK_NFEAT_FLOW features of placing markdown m at slot s: the part of the TF-IDF cosine with
+ * the code after and before the slot that comes from terms those cells are the first to use, and
+ * from terms the cell before is the last to use; the share of the markdown's shared terms no code
+ * before the slot uses yet, the share code s is the first to use, the share whose last use is
+ * before the slot; the share of the markdown's cosine over all code that falls before the slot.
+ * (The caller adds the code traits after them.) */
+static void flow_features(const ai4_nb_sim *sim, int32_t m, int32_t s, float cos_all,
+                          const float *cos_before, float *f) {
+  const int32_t nc = sim->n_code;
+  const float *nco = sim->ncos + (size_t)m * nc, *lco = sim->lcos + (size_t)m * nc;
+  const float *u = sim->unmet + (size_t)m * (nc + 1), *sp = sim->spent + (size_t)m * (nc + 1);
+  f[0] = s < nc ? nco[s] : 0.0f;
+  f[1] = s > 0 ? nco[s - 1] : 0.0f;
+  f[2] = u[s];
+  f[3] = s < nc ? u[s] - u[s + 1] : 0.0f;
+  f[4] = cos_all > 0 ? cos_before[s] / cos_all : 0.0f;
+  f[5] = s > 0 ? lco[s - 1] : 0.0f;
+  f[6] = sp[s];
+  f[7] = s > 0 ? sp[s] - sp[s - 1] : 0.0f;
+}
+
 static int cmp_desc(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x < y) - (x > y);
@@ -201,6 +280,7 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
   float *sorted = ordo_malloc(((size_t)nc + 1) * sizeof *sorted);
   float *ahead = ordo_malloc(((size_t)nc + 1) * sizeof *ahead);
   float *behind = ordo_malloc(((size_t)nc + 1) * sizeof *behind);
+  float *before = ordo_malloc(((size_t)nc + 1) * sizeof *before);
   float *dprob = lex->dual ? ordo_malloc(((size_t)nc + 1) * sizeof *dprob) : NULL;
   /* relative rank of each numbered markdown among the numbered ones (-1: not numbered) */
   double *num = ordo_malloc(((size_t)nm + 1) * sizeof *num);
@@ -247,6 +327,8 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
     for (int32_t c = nc - 1; c >= 0; c--) ahead[c] = cs[c] + decay * ahead[c + 1];
     behind[0] = 0;
     for (int32_t c = 1; c <= nc; c++) behind[c] = cs[c - 1] + decay * behind[c - 1];
+    before[0] = 0; /* the cosine summed over the code before each slot */
+    for (int32_t c = 1; c <= nc; c++) before[c] = before[c - 1] + cs[c - 1];
     for (int32_t c = 0; c < nc; c++) sorted[c] = cs[c];
     qsort(sorted, (size_t)nc, sizeof *sorted, cmp_desc);
     /* the dual encoder's slot distribution: its log-probabilities, their maximum, the
@@ -295,9 +377,11 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       }
       f[23] = simpos >= 0 ? fabsf(simpos - rel) : 0.0f;
       f[24] = 1.0f - lex->adj[s];
-      f[25] = s < nc ? lex->ctrait[2 * s + 1] : 0.0f;
-      f[26] = s < nc ? lex->ctrait[2 * s] : 0.0f;
-      f[27] = s > 0 ? lex->ctrait[2 * (s - 1)] : 0.0f;
+      const float *tn = s < nc ? lex->ctrait + (size_t)s * RK_CTRAITS : NULL;
+      const float *tp = s > 0 ? lex->ctrait + (size_t)(s - 1) * RK_CTRAITS : NULL;
+      f[25] = tn ? tn[1] : 0.0f;
+      f[26] = tn ? tn[0] : 0.0f;
+      f[27] = tp ? tp[0] : 0.0f;
       f[28] = md_code;
       f[29] = md_link;
       f[30] = md_math;
@@ -329,9 +413,14 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[46] = dl ? dprob[s] : 0.0f;
       f[47] = dl ? fabsf((float)(s - dmed)) / (float)ns : 0.0f;
       dense_features(lex, m, nc, s, f + RK_NFEAT_LEX);
+      float *fl = f + RK_NFEAT_LEX + RK_NFEAT_DENSE;
+      flow_features(&lex->sim, m, s, before[nc], before, fl);
+      fl[8] = tp ? tp[2] : 0.0f;
+      fl[9] = tn ? tn[2] : 0.0f;
+      fl[10] = tn ? tn[3] : 0.0f;
     }
   }
-  free(sorted), free(num), free(numq), free(ahead), free(behind), free(dprob);
+  free(sorted), free(num), free(numq), free(ahead), free(behind), free(before), free(dprob);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */
@@ -357,14 +446,18 @@ void rk_slot_init_weights(rk_slot_model *m, uint64_t seed) {
   ordo_rng r;
   rng_init(&r, seed);
   float *w1 = params_data(&m->params, m->w1), *w2 = params_data(&m->params, m->w2);
-  /* the lexical columns first, drawn as before the dense ones were added (so that a model without
-   * dense evidence starts, and ends, as it did), then w2, then the dense columns */
+  /* the lexical columns first, drawn as before the dense ones were added, then w2, then the dense
+   * columns, then the flow ones */
   float s1 = 1.0f / sqrtf((float)RK_NFEAT_LEX), s2 = 1.0f / sqrtf((float)m->hidden);
   for (int o = 0; o < m->hidden; o++)
     for (int i = 0; i < RK_NFEAT_LEX; i++) w1[o * RK_NFEAT + i] = s1 * rng_normal(&r);
   for (int i = 0; i < m->hidden; i++) w2[i] = s2 * rng_normal(&r);
   for (int o = 0; o < m->hidden; o++)
-    for (int i = RK_NFEAT_LEX; i < RK_NFEAT; i++) w1[o * RK_NFEAT + i] = s1 * rng_normal(&r);
+    for (int i = RK_NFEAT_LEX; i < RK_NFEAT_LEX + RK_NFEAT_DENSE; i++)
+      w1[o * RK_NFEAT + i] = s1 * rng_normal(&r);
+  for (int o = 0; o < m->hidden; o++)
+    for (int i = RK_NFEAT_LEX + RK_NFEAT_DENSE; i < RK_NFEAT; i++)
+      w1[o * RK_NFEAT + i] = s1 * rng_normal(&r);
 }
 
 void rk_slot_work_free(rk_slot_work *w) {

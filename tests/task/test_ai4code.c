@@ -237,10 +237,68 @@ static void test_ensemble(void) {
   nb_orders_free(&s[0]), nb_orders_free(&s[1]);
 }
 
+/* The first and last uses of the markdown's terms: ncos (lcos) keeps the part of the cosine from
+ * terms the code cell is the first (last) to use, unmet the share of the markdown's shared weight
+ * not used before the slot, spent the share not used from the slot on. */
+static void test_first_uses(void) {
+  nb_dataset ds = {0};
+  ds.n = 1;
+  ds.nbs = calloc(1, sizeof *ds.nbs);
+  const char *code[] = {"df = load(path)", "df.plot()\nmodel = Ridge()", "model.fit(X)"};
+  const char *md[] = {"Fit the model on df", "unrelated words only"};
+  make_nb(&ds.nbs[0], "nb", code, 3, md, 2, NULL);
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, &ds, NULL, 1);
+  ai4_nb_sim s;
+  ai4_nb_sim_compute(&s, &tf, &ds.nbs[0]);
+  /* df is first used by code 0, model by code 1, fit by code 2; df last by code 1, the others by
+   * code 2 */
+  EXPECT(s.ncos[0] == s.cos[0] && s.ncos[0] > 0, "code 0 uses df first: %g of %g", s.ncos[0], s.cos[0]);
+  for (int c = 1; c < 3; c++)
+    EXPECT(s.ncos[c] > 0 && s.ncos[c] < s.cos[c] - 1e-6f, "code %d: a part of the cosine, %g of %g",
+           c, s.ncos[c], s.cos[c]);
+  ai4_terms q = {0};
+  ai4_tokenize(md[0], (int32_t)strlen(md[0]), &q);
+  ai4_svec v;
+  ai4_tfidf_vector(&tf, &q, &v);
+  double w[3] = {0, 0, 0}; /* the markdown's weights of df, model, fit */
+  const char *names[3] = {"df", "model", "fit"};
+  for (int k = 0; k < 3; k++) {
+    ai4_terms t = {0};
+    ai4_tokenize(names[k], (int32_t)strlen(names[k]), &t);
+    for (int32_t i = 0; i < v.n; i++)
+      if (v.h[i] == t.h[0]) w[k] = v.w[i];
+    ai4_terms_free(&t);
+    EXPECT(w[k] > 0, "the markdown's weight of %s", names[k]);
+  }
+  double all = w[0] + w[1] + w[2];
+  EXPECT_NEAR(s.unmet[0], 1.0, 1e-6);
+  EXPECT_NEAR(s.unmet[1], (w[1] + w[2]) / all, 1e-6);
+  EXPECT_NEAR(s.unmet[2], w[2] / all, 1e-6);
+  EXPECT_NEAR(s.unmet[3], 0.0, 1e-9);
+  EXPECT(s.lcos[0] == 0.0f && s.lcos[2] == s.cos[2], "last uses: %g, %g of %g", s.lcos[0], s.lcos[2],
+         s.cos[2]);
+  EXPECT(s.lcos[1] > 0 && s.lcos[1] < s.cos[1] - 1e-6f, "code 1 uses df last: %g of %g", s.lcos[1],
+         s.cos[1]);
+  EXPECT(s.spent[0] == 0.0f && s.spent[1] == 0.0f, "nothing spent before code 1: %g", s.spent[1]);
+  EXPECT_NEAR(s.spent[2], w[0] / all, 1e-6);
+  EXPECT_NEAR(s.spent[3], 1.0, 1e-6);
+  for (int c = 0; c < 4; c++)
+    EXPECT(s.unmet[4 + c] == 0.0f && s.spent[4 + c] == 0.0f, "no shared terms: 0 at %d", c);
+  for (int c = 0; c < 3; c++)
+    EXPECT(s.ncos[3 + c] == 0.0f && s.lcos[3 + c] == 0.0f, "no shared terms: 0 at %d", c);
+  ai4_svec_free(&v);
+  ai4_terms_free(&q);
+  ai4_nb_sim_free(&s);
+  ai4_tfidf_free(&tf);
+  nb_dataset_free(&ds);
+}
+
 int main(void) {
   test_decoding();
   test_tokenize();
   test_tfidf_and_baselines();
+  test_first_uses();
   test_ensemble();
   return test_summary();
 }

@@ -128,7 +128,8 @@ static void test_dense_features(const nb_dataset *ds) {
   rk_slot_features(nb, &lex, NULL, f);
   int zero = 1;
   for (int32_t k = 0; k < nb->n_md * ns; k++)
-    for (int j = RK_NFEAT_LEX; j < RK_NFEAT; j++) zero &= f[(size_t)k * RK_NFEAT + j] == 0.0f;
+    for (int j = RK_NFEAT_LEX; j < RK_NFEAT_LEX + RK_NFEAT_DENSE; j++)
+      zero &= f[(size_t)k * RK_NFEAT + j] == 0.0f;
   EXPECT(zero, "dense features without dense similarities are zero");
   rk_lex_dense(&lex, nb, x, in);
   double worst = 0;
@@ -158,6 +159,50 @@ static void test_dense_features(const nb_dataset *ds) {
     }
   EXPECT(read, "the dense features are the similarities of the code around the slot");
   free(f), free(x);
+  rk_lex_free(&lex);
+  ai4_tfidf_free(&tf);
+}
+
+/* The code traits the flow features read: a cell ending by showing a result (an expression, a
+ * print or a plot's show; not an assignment, a statement or an indented line) and a definition. */
+static void test_code_traits(void) {
+  const char *code[] = {"df = load()\ndf.head()\n# a comment\n",
+                        "x = 1\ny = x == 2",
+                        "for i in range(3):\n    print(i)",
+                        "plt.plot(x)\nplt.show()",
+                        "def f(a):\n    return a",
+                        "model.fit(X, y=y)",
+                        "total >= 3"};
+  const float shows[] = {1, 0, 1, 1, 0, 1, 1}, defines[] = {0, 0, 0, 0, 1, 0, 0};
+  enum { NC = 7 };
+  nb_cell cells[NC + 1];
+  memset(cells, 0, sizeof cells);
+  for (int i = 0; i <= NC; i++) {
+    cells[i].type = i < NC ? NB_CELL_CODE : NB_CELL_MARKDOWN;
+    cells[i].source = (char *)(i < NC ? code[i] : "Some words");
+    cells[i].len = (int32_t)strlen(cells[i].source);
+  }
+  nb_notebook nb = {.n_cells = NC + 1, .n_code = NC, .n_md = 1, .cells = cells};
+  nb_dataset one = {.n = 1, .nbs = &nb};
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, &one, NULL, 1);
+  rk_lex lex;
+  rk_lex_compute(&lex, &tf, NULL, &nb);
+  for (int c = 0; c < NC; c++)
+    EXPECT(lex.ctrait[c * RK_CTRAITS + 2] == shows[c] && lex.ctrait[c * RK_CTRAITS + 3] == defines[c],
+           "code %d: shows a result %g (want %g), defines %g (want %g)", c,
+           lex.ctrait[c * RK_CTRAITS + 2], shows[c], lex.ctrait[c * RK_CTRAITS + 3], defines[c]);
+  float *f = malloc((size_t)(NC + 1) * RK_NFEAT * sizeof *f);
+  rk_slot_features(&nb, &lex, NULL, f);
+  const int fl = RK_NFEAT_LEX + RK_NFEAT_DENSE;
+  int read = 1;
+  for (int s = 0; s <= NC; s++) {
+    const float *row = f + (size_t)s * RK_NFEAT + fl;
+    read &= row[8] == (s > 0 ? shows[s - 1] : 0.0f) && row[9] == (s < NC ? shows[s] : 0.0f);
+    read &= row[10] == (s < NC ? defines[s] : 0.0f);
+  }
+  EXPECT(read, "the slot features read the traits of the code before and after the slot");
+  free(f);
   rk_lex_free(&lex);
   ai4_tfidf_free(&tf);
 }
@@ -461,12 +506,8 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   rk_model m;
   EXPECT(rk_model_load(&m, d1, NULL, &e) == 0, "%s", e.msg);
   EXPECT(m.has_point && m.has_dual, "pointwise and dual parts loaded");
-  float **pos = calloc((size_t)ds->n, sizeof *pos), **pos1 = calloc((size_t)ds->n, sizeof *pos1);
+  float **pos = calloc((size_t)ds->n, sizeof *pos);
   rk_predict_positions(&m, ds, NULL, 1, pos);
-  for (int32_t i = 0; i < ds->n; i++) {
-    pos1[i] = malloc(((size_t)ds->nbs[i].n_md + 1) * sizeof **pos1);
-    memcpy(pos1[i], pos[i], (size_t)ds->nbs[i].n_md * sizeof **pos1);
-  }
   nb_orders sub = {0}, truth = {0};
   for (int32_t i = 0; i < ds->n; i++) {
     const nb_notebook *nb = &ds->nbs[i];
@@ -484,37 +525,54 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   nb_orders_free(&sub), nb_orders_free(&truth);
   rk_model_free(&m);
 
-  /* a model saved before the dense features (RK_NFEAT_LEX columns of w1) loads with zero weights
-   * for them and predicts as it did */
+  /* a model saved before the dense or the flow features (RK_NFEAT_LEX or RK_NFEAT_LEX +
+   * RK_NFEAT_DENSE columns of w1) loads with zero weights for the others, and predicts as the
+   * whole model does with those columns zero */
   snprintf(p1, sizeof p1, "%s/ranker.json", d1);
   a = read_all(p1);
   cJSON *root = a ? cJSON_Parse(a) : NULL, *slot = cJSON_GetObjectItem(root, "slot");
-  cJSON *w1a = cJSON_GetObjectItem(slot, "w1"), *lex_w1 = cJSON_CreateArray();
+  const cJSON *w1a = cJSON_GetObjectItem(slot, "w1");
   int hid = (int)cJSON_GetObjectItem(slot, "hidden")->valuedouble;
-  for (int o = 0; o < hid; o++)
-    for (int j = 0; j < RK_NFEAT_LEX; j++)
-      cJSON_AddItemToArray(lex_w1, cJSON_CreateNumber(cJSON_GetArrayItem(w1a, o * RK_NFEAT + j)->valuedouble));
-  cJSON_ReplaceItemInObject(slot, "w1", lex_w1);
-  cJSON_ReplaceItemInObject(slot, "features", cJSON_CreateNumber(RK_NFEAT_LEX));
-  char *old = cJSON_Print(root);
-  ORDO_CHECK(ordo_write_file_atomic(p1, old, strlen(old), NULL) == 0);
-  EXPECT(rk_model_load(&m, d1, NULL, &e) == 0, "a model of %d features: %s", RK_NFEAT_LEX, e.msg);
-  int zero_dense = 1;
-  for (int o = 0; o < hid; o++)
-    for (int j = RK_NFEAT_LEX; j < RK_NFEAT; j++)
-      zero_dense &= params_data(&m.slot.params, m.slot.w1)[o * RK_NFEAT + j] == 0.0f;
-  EXPECT(zero_dense, "the dense columns of an older model are zero");
-  float **pos2 = calloc((size_t)ds->n, sizeof *pos2);
-  rk_predict_positions(&m, ds, NULL, 1, pos2);
-  int same_pos = 1;
-  for (int32_t i = 0; i < ds->n; i++) {
-    same_pos &= memcmp(pos2[i], pos1[i], (size_t)ds->nbs[i].n_md * sizeof **pos2) == 0;
-    free(pos2[i]), free(pos1[i]);
+  const int widths[2] = {RK_NFEAT_LEX, RK_NFEAT_LEX + RK_NFEAT_DENSE};
+  for (int k = 0; k < 2; k++) {
+    float **want = calloc((size_t)ds->n, sizeof *want), **got = calloc((size_t)ds->n, sizeof *got);
+    for (int narrow = 0; narrow < 2; narrow++) {
+      int cols = narrow ? widths[k] : RK_NFEAT;
+      cJSON *w = cJSON_CreateArray();
+      for (int o = 0; o < hid; o++)
+        for (int j = 0; j < cols; j++)
+          cJSON_AddItemToArray(w, cJSON_CreateNumber(
+              j < widths[k] ? cJSON_GetArrayItem(w1a, o * RK_NFEAT + j)->valuedouble : 0.0));
+      cJSON *r2 = cJSON_Duplicate(root, 1), *s2 = cJSON_GetObjectItem(r2, "slot");
+      cJSON_ReplaceItemInObject(s2, "w1", w);
+      cJSON_ReplaceItemInObject(s2, "features", cJSON_CreateNumber(cols));
+      char *txt = cJSON_Print(r2);
+      ORDO_CHECK(ordo_write_file_atomic(p1, txt, strlen(txt), NULL) == 0);
+      free(txt);
+      cJSON_Delete(r2);
+      EXPECT(rk_model_load(&m, d1, NULL, &e) == 0, "a model of %d features: %s", cols, e.msg);
+      if (narrow) {
+        int zero = 1;
+        for (int o = 0; o < hid; o++)
+          for (int j = widths[k]; j < RK_NFEAT; j++)
+            zero &= params_data(&m.slot.params, m.slot.w1)[o * RK_NFEAT + j] == 0.0f;
+        EXPECT(zero, "the columns a model of %d features lacks are zero", cols);
+      }
+      rk_predict_positions(&m, ds, NULL, 1, narrow ? got : want);
+      rk_model_free(&m);
+    }
+    int same_pos = 1;
+    for (int32_t i = 0; i < ds->n; i++) {
+      same_pos &= memcmp(got[i], want[i], (size_t)ds->nbs[i].n_md * sizeof **got) == 0;
+      free(got[i]), free(want[i]);
+    }
+    EXPECT(same_pos, "a model of %d features predicts as the whole one without the others",
+           widths[k]);
+    free(got), free(want);
   }
-  EXPECT(same_pos, "an older model predicts as before");
-  free(pos2), free(pos1), free(old), free(a);
+  ORDO_CHECK(ordo_write_file_atomic(p1, a, strlen(a), NULL) == 0);
+  free(a);
   cJSON_Delete(root);
-  rk_model_free(&m);
 
   /* a damaged ranker.json is an error naming the file and the key */
   snprintf(p1, sizeof p1, "%s/ranker.json", d2);
@@ -686,6 +744,7 @@ int main(void) {
   test_true_slots_and_orders();
   test_features(&ds);
   test_dense_features(&ds);
+  test_code_traits();
   test_slot_loss_falls(&ds);
   test_dual_scores(&ds);
   test_decode_joint(&ds);
