@@ -79,7 +79,7 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
  * RK_NFEAT_LEX features, before the flow ones RK_NFEAT_LEX + RK_NFEAT_DENSE. */
 #define RK_NFEAT_LEX 48
 #define RK_NFEAT_DENSE 9
-#define RK_NFEAT_FLOW 11
+#define RK_NFEAT_FLOW 19
 #define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE + RK_NFEAT_FLOW)
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term

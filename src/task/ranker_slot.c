@@ -269,6 +269,51 @@ static void flow_features(const ai4_nb_sim *sim, int32_t m, int32_t s, float cos
   f[7] = s > 0 ? sp[s] - sp[s - 1] : 0.0f;
 }
 
+/* Per code cell: how many markdown cells match it best, its two best markdown similarities and
+ * the markdown of the best; per markdown its best code cell. */
+typedef struct rk_rivals {
+  int32_t nm, nc, *claims, *top_md, *best; /* best: (nm) each markdown's best code cell, -1: none */
+  float *top; /* (nc, 2) */
+} rk_rivals;
+
+static void rivals_find(rk_rivals *r, const float *sim, int32_t nm, int32_t nc) {
+  r->nm = nm, r->nc = sim ? nc : 0;
+  r->claims = ordo_calloc((size_t)nc + 1, sizeof *r->claims);
+  r->top_md = ordo_malloc(((size_t)nc + 1) * sizeof *r->top_md);
+  r->top = ordo_malloc(2 * ((size_t)nc + 1) * sizeof *r->top);
+  r->best = ordo_malloc(((size_t)nm + 1) * sizeof *r->best);
+  for (int32_t c = 0; c < nc; c++) r->top_md[c] = -1, r->top[2 * c] = r->top[2 * c + 1] = -INFINITY;
+  for (int32_t m = 0; m < nm && sim; m++) {
+    const float *cs = sim + (size_t)m * nc;
+    int32_t b = -1;
+    for (int32_t c = 0; c < nc; c++) {
+      if (cs[c] > (b < 0 ? 0.0f : cs[b])) b = c;
+      if (cs[c] > r->top[2 * c]) r->top[2 * c + 1] = r->top[2 * c], r->top[2 * c] = cs[c], r->top_md[c] = m;
+      else if (cs[c] > r->top[2 * c + 1]) r->top[2 * c + 1] = cs[c];
+    }
+    if (b >= 0) r->claims[b]++;
+    r->best[m] = b;
+  }
+}
+
+static void rivals_free(rk_rivals *r) { free(r->claims), free(r->top_md), free(r->top), free(r->best); }
+
+/* Four features of markdown m at slot s against the other markdown cells: the share of them that
+ * match code s (s - 1) best, and m's similarity to code s (s - 1) minus the best of theirs; zero
+ * without similarities, without other markdown cells, or past the ends. */
+static void rivals_features(const rk_rivals *r, const float *sim, int32_t m, int32_t s, float *f) {
+  memset(f, 0, 4 * sizeof *f);
+  if (!r->nc || r->nm < 2) return;
+  const float *cs = sim + (size_t)m * r->nc;
+  int32_t best = r->best[m];
+  for (int k = 0; k < 2; k++) {
+    int32_t c = s - k;
+    if (c < 0 || c >= r->nc) continue;
+    f[2 * k] = (float)(r->claims[c] - (best == c)) / (float)(r->nm - 1);
+    f[2 * k + 1] = cs[c] - r->top[2 * c + (r->top_md[c] == m)];
+  }
+}
+
 static int cmp_desc(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x < y) - (x > y);
@@ -298,6 +343,10 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
     }
     numq[m] = ((float)below + 0.5f * (float)same) / (float)n_num;
   }
+  /* the rivals of each markdown for each code cell, by TF-IDF and by the encoder's vectors */
+  rk_rivals lr, dr;
+  rivals_find(&lr, lex->sim.cos, nm, nc);
+  rivals_find(&dr, lex->dcos, nm, nc);
   for (int32_t m = 0; m < nm; m++) {
     const float *cs = lex->sim.cos + (size_t)m * nc, *bm = lex->sim.bm25 + (size_t)m * nc;
     float maxcos = 0, maxbm = 0, wsum = 0, wpos = 0;
@@ -418,9 +467,12 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       fl[8] = tp ? tp[2] : 0.0f;
       fl[9] = tn ? tn[2] : 0.0f;
       fl[10] = tn ? tn[3] : 0.0f;
+      rivals_features(&lr, lex->sim.cos, m, s, fl + 11);
+      rivals_features(&dr, lex->dcos, m, s, fl + 15);
     }
   }
   free(sorted), free(num), free(numq), free(ahead), free(behind), free(before), free(dprob);
+  rivals_free(&lr), rivals_free(&dr);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */

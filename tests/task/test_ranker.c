@@ -207,6 +207,47 @@ static void test_code_traits(void) {
   ai4_tfidf_free(&tf);
 }
 
+/* The rivals features: the other markdown cells that match the code after (before) the slot best,
+ * and the markdown's margin over the best of them. */
+static void test_rivals(void) {
+  const char *src[] = {"alpha_x = beta_y", "gamma_z = delta_w", "alpha", "alpha beta", "gamma"};
+  nb_cell cells[5];
+  memset(cells, 0, sizeof cells);
+  for (int i = 0; i < 5; i++) {
+    cells[i].type = i < 2 ? NB_CELL_CODE : NB_CELL_MARKDOWN;
+    cells[i].source = (char *)src[i];
+    cells[i].len = (int32_t)strlen(src[i]);
+  }
+  nb_notebook nb = {.n_cells = 5, .n_code = 2, .n_md = 3, .cells = cells};
+  nb_dataset one = {.n = 1, .nbs = &nb};
+  ai4_tfidf tf;
+  ai4_tfidf_fit(&tf, &one, NULL, 1);
+  rk_lex lex;
+  rk_lex_compute(&lex, &tf, NULL, &nb);
+  const float *cs = lex.sim.cos;
+  EXPECT(cs[0] > cs[1] && cs[2] > cs[3] && cs[5] > cs[4] && cs[2] > cs[0], "cosines as written");
+  float *f = malloc((size_t)3 * 3 * RK_NFEAT * sizeof *f);
+  rk_slot_features(&nb, &lex, NULL, f);
+  const int r0 = RK_NFEAT_LEX + RK_NFEAT_DENSE + 11;
+  const float *a = f + (size_t)(0 * 3 + 0) * RK_NFEAT + r0; /* markdown 0 before code 0 */
+  EXPECT_NEAR(a[0], 0.5, 1e-6); /* markdown 1 of the other two matches code 0 best */
+  EXPECT_NEAR(a[1], cs[0] - cs[2], 1e-6);
+  EXPECT(a[2] == 0.0f && a[3] == 0.0f, "no code before slot 0");
+  const float *b = f + (size_t)(1 * 3 + 0) * RK_NFEAT + r0; /* markdown 1 before code 0 */
+  EXPECT_NEAR(b[1], cs[2] - cs[0], 1e-6);
+  const float *c = f + (size_t)(2 * 3 + 2) * RK_NFEAT + r0; /* markdown 2 after code 1 */
+  EXPECT(c[0] == 0.0f && c[1] == 0.0f, "no code after the last slot");
+  EXPECT_NEAR(c[2], 0.0, 1e-9);
+  EXPECT_NEAR(c[3], cs[5] - (cs[1] > cs[3] ? cs[1] : cs[3]), 1e-6);
+  int zero = 1;
+  for (int k = 0; k < 9; k++)
+    for (int j = 0; j < 4; j++) zero &= f[(size_t)k * RK_NFEAT + r0 + 4 + j] == 0.0f;
+  EXPECT(zero, "the encoder's rivals are zero without its vectors");
+  free(f);
+  rk_lex_free(&lex);
+  ai4_tfidf_free(&tf);
+}
+
 static void test_slot_loss_falls(const nb_dataset *ds) {
   ai4_tfidf tf;
   ai4_tfidf_fit(&tf, ds, NULL, 1);
@@ -745,6 +786,7 @@ int main(void) {
   test_features(&ds);
   test_dense_features(&ds);
   test_code_traits();
+  test_rivals();
   test_slot_loss_falls(&ds);
   test_dual_scores(&ds);
   test_decode_joint(&ds);
