@@ -74,8 +74,9 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
 /* Features 0..RK_NFEAT_LEX - 1 are lexical and learned evidence read as slot distributions; the
  * next RK_NFEAT_DENSE are similarities of cell vectors (rk_lex.dcos, dadj), zero where there
  * are none; the last RK_NFEAT_FLOW follow the markdown's terms through the code (the code cells
- * that first and last use them: ai4_nb_sim.ncos, lcos, unmet, spent) and say whether the code
- * around the slot shows a result or defines a function. Models saved before the dense ones have
+ * that first and last use them: ai4_nb_sim.ncos, lcos, unmet, spent), say whether the code
+ * around the slot shows a result or defines a function, and weigh the markdown against its
+ * rivals, the other markdown cells matching that code. Models saved before the dense ones have
  * RK_NFEAT_LEX features, before the flow ones RK_NFEAT_LEX + RK_NFEAT_DENSE. */
 #define RK_NFEAT_LEX 48
 #define RK_NFEAT_DENSE 9

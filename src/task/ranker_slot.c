@@ -253,7 +253,7 @@ static void dense_features(const rk_lex *lex, int32_t m, int32_t nc, int32_t s, 
  * from terms the cell before is the last to use; the share of the markdown's shared terms no code
  * before the slot uses yet, the share code s is the first to use, the share whose last use is
  * before the slot; the share of the markdown's cosine over all code that falls before the slot.
- * (The caller adds the code traits after them.) */
+ * (The caller adds the code traits and the rivals after them.) */
 static void flow_features(const ai4_nb_sim *sim, int32_t m, int32_t s, float cos_all,
                           const float *cos_before, float *f) {
   const int32_t nc = sim->n_code;
