@@ -392,7 +392,7 @@ static void train_usage(FILE *f) {
           "  slot       an MLP over lexical features of each (markdown, slot) pair (TF-IDF/BM25 to\n"
           "             the code before and after, place, headings, the code cells that first and\n"
           "             last use the markdown's words, the other markdown cells matching the same\n"
-          "             code) and the encoders' evidence;\n"
+          "             code or sharing its words) and the encoders' evidence;\n"
           "             softmax over slots, decoded by the weighted median slot\n"
           "Besides the model, MODEL_DIR gets the run's records: metrics.jsonl and TensorBoard event\n"
           "files in tb/<stage>/ (stages dual, dual_fold<k>, pointwise, notebook, slot_lex, slot,\n"

@@ -97,6 +97,7 @@ typedef struct ai4_nb_sim {
                    shares with some code cell that no code cell before slot s uses yet (0 when it
                    shares none) */
   float *spent; /* (n_md, n_code + 1) ... whose last use is before slot s */
+  float *mcos;  /* (n_md, n_md) TF-IDF cosine between markdown cells, 0 on the diagonal */
 } ai4_nb_sim;
 /* Computes the matrices for one notebook (bm25: k1 = 1.2, b = 0.75). */
 void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *nb);

@@ -75,12 +75,13 @@ int rk_heldout_write(const nb_dataset *ds, const uint8_t *mask, float *const *md
  * next RK_NFEAT_DENSE are similarities of cell vectors (rk_lex.dcos, dadj), zero where there
  * are none; the last RK_NFEAT_FLOW follow the markdown's terms through the code (the code cells
  * that first and last use them: ai4_nb_sim.ncos, lcos, unmet, spent), say whether the code
- * around the slot shows a result or defines a function, and weigh the markdown against its
- * rivals, the other markdown cells matching that code. Models saved before the dense ones have
+ * around the slot shows a result or defines a function, weigh the markdown against its rivals
+ * (the other markdown cells matching that code) and place it by its kin (the markdown cells that
+ * share its words, by the code they match). Models saved before the dense ones have
  * RK_NFEAT_LEX features, before the flow ones RK_NFEAT_LEX + RK_NFEAT_DENSE. */
 #define RK_NFEAT_LEX 48
 #define RK_NFEAT_DENSE 9
-#define RK_NFEAT_FLOW 19
+#define RK_NFEAT_FLOW 25
 #define RK_NFEAT (RK_NFEAT_LEX + RK_NFEAT_DENSE + RK_NFEAT_FLOW)
 
 /* Where markdown words sit in the notebooks they come from (src/task/ranker_prior.c): per term
@@ -124,6 +125,7 @@ typedef struct rk_lex {
   float *dcos;     /* (n_md, n_code) cosine of the markdown and code cells' vectors, or NULL
                       (rk_lex_dense: the frozen encoder's, or the dual encoder's) */
   float *dadj;     /* (n_code + 1) the same of code s-1 and code s; 1 at s = 0, n_code */
+  float *dmcos;    /* (n_md, n_md) the same between markdown cells, 0 on the diagonal */
 } rk_lex;
 /* prior may be NULL (no term-prior features). */
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,

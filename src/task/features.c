@@ -270,6 +270,7 @@ void ai4_nb_sim_free(ai4_nb_sim *s) {
   free(s->lcos);
   free(s->unmet);
   free(s->spent);
+  free(s->mcos);
   memset(s, 0, sizeof *s);
 }
 
@@ -308,6 +309,7 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
   s->lcos = ordo_calloc((size_t)nm * nc + 1, sizeof *s->lcos);
   s->unmet = ordo_calloc((size_t)nm * (nc + 1) + 1, sizeof *s->unmet);
   s->spent = ordo_calloc((size_t)nm * (nc + 1) + 1, sizeof *s->spent);
+  s->mcos = ordo_calloc((size_t)nm * nm + 1, sizeof *s->mcos);
   ai4_svec *v = ordo_calloc((size_t)(n ? n : 1), sizeof *v);
   /* code cells as BM25 documents: unique terms (in v[k].h) with raw counts and length */
   int32_t **cnt = ordo_calloc((size_t)(n ? n : 1), sizeof *cnt);
@@ -383,6 +385,9 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
       sp[c] = all > 0 ? sp[c] / all : 0.0f;
     }
   }
+  for (int32_t m = 0; m < nm; m++) /* markdown to markdown */
+    for (int32_t k = 0; k < nm; k++)
+      s->mcos[(size_t)m * nm + k] = k == m ? 0.0f : ai4_svec_dot(&v[nc + m], &v[nc + k]);
   free(qidf), free(first), free(last), free(wfirst), free(wlast);
   for (int32_t c = 0; c < nc; c++) free(fresh[c]), free(final[c]);
   free(fresh), free(final);

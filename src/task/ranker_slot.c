@@ -106,7 +106,7 @@ static int shows_result(const nb_cell *c) {
 void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
                     const nb_notebook *nb) {
   int32_t nc = nb->n_code;
-  l->dual = l->nbm = l->dcos = l->dadj = NULL;
+  l->dual = l->nbm = l->dcos = l->dadj = l->dmcos = NULL;
   l->md_prior = ordo_malloc(((size_t)nb->n_md + 1) * sizeof *l->md_prior);
   l->md_bins = ordo_calloc((size_t)nb->n_md * RK_PBINS + 1, sizeof *l->md_bins);
   if (prior) {
@@ -141,7 +141,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
 void rk_lex_free(rk_lex *l) {
   ai4_nb_sim_free(&l->sim);
   free(l->adj), free(l->ctrait), free(l->md_prior), free(l->md_bins), free(l->dual);
-  free(l->nbm), free(l->dcos), free(l->dadj);
+  free(l->nbm), free(l->dcos), free(l->dadj), free(l->dmcos);
   memset(l, 0, sizeof *l);
 }
 
@@ -165,6 +165,15 @@ void rk_lex_dense(rk_lex *l, const nb_notebook *nb, const float *x, int in) {
       l->dcos[(size_t)m * nc + c] = d * inv[nc + m] * inv[c];
     }
   }
+  free(l->dmcos);
+  l->dmcos = ordo_malloc(((size_t)nm * nm + 1) * sizeof *l->dmcos);
+  for (int32_t m = 0; m < nm; m++)
+    for (int32_t k = 0; k < nm; k++) {
+      const float *a = x + (size_t)(nc + m) * in, *b = x + (size_t)(nc + k) * in;
+      float d = 0;
+      for (int i = 0; i < in && k != m; i++) d += a[i] * b[i];
+      l->dmcos[(size_t)m * nm + k] = d * inv[nc + m] * inv[nc + k];
+    }
   l->dadj[0] = l->dadj[nc] = 1.0f;
   for (int32_t c = 1; c < nc; c++) {
     const float *a = x + (size_t)(c - 1) * in, *b = x + (size_t)c * in;
@@ -314,6 +323,36 @@ static void rivals_features(const rk_rivals *r, const float *sim, int32_t m, int
   }
 }
 
+/* Markdown m's kin, the other markdown cells that share words with it (similarity mcos), by where
+ * each matches code best (r->best): near (n_code + 1) gets, per code cell, the similarity of the
+ * kin that match it best, summed. Returns m's most similar kin that matches some code, -1: none
+ * (or no similarity to it). */
+static int32_t kin_find(const rk_rivals *r, const float *mcos, int32_t m, float *near) {
+  memset(near, 0, ((size_t)r->nc + 1) * sizeof *near);
+  if (!r->nc || r->nm < 2 || !mcos) return -1;
+  const float *row = mcos + (size_t)m * r->nm;
+  int32_t kin = -1;
+  for (int32_t k = 0; k < r->nm; k++) {
+    if (k == m || r->best[k] < 0) continue;
+    if (kin < 0 || row[k] > row[kin]) kin = k;
+    near[r->best[k]] += row[k];
+  }
+  return kin >= 0 && row[kin] > 0 ? kin : -1;
+}
+
+/* Three features of markdown m at slot s from its kin (kin_find): the closeness of s to the slot
+ * before the best code of m's most similar kin, times that similarity; the distance to it; the
+ * summed similarity of the kin whose best code is code s. Zero without kin. */
+static void kin_features(const rk_rivals *r, const float *mcos, int32_t m, int32_t kin,
+                         const float *near, int32_t s, float *f) {
+  memset(f, 0, 3 * sizeof *f);
+  if (kin < 0) return;
+  float d = fabsf((float)(s - r->best[kin]));
+  f[0] = mcos[(size_t)m * r->nm + kin] / (1.0f + d);
+  f[1] = d / (float)(r->nc + 1);
+  f[2] = near[s];
+}
+
 static int cmp_desc(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x < y) - (x > y);
@@ -347,9 +386,12 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
   rk_rivals lr, dr;
   rivals_find(&lr, lex->sim.cos, nm, nc);
   rivals_find(&dr, lex->dcos, nm, nc);
+  float *near_l = ordo_malloc(((size_t)nc + 1) * sizeof *near_l);
+  float *near_d = ordo_malloc(((size_t)nc + 1) * sizeof *near_d);
   for (int32_t m = 0; m < nm; m++) {
     const float *cs = lex->sim.cos + (size_t)m * nc, *bm = lex->sim.bm25 + (size_t)m * nc;
     float maxcos = 0, maxbm = 0, wsum = 0, wpos = 0;
+    int32_t kin_l = kin_find(&lr, lex->sim.mcos, m, near_l), kin_d = kin_find(&dr, lex->dmcos, m, near_d);
     int32_t best = -1;
     for (int32_t c = 0; c < nc; c++) {
       if (cs[c] > maxcos) maxcos = cs[c], best = c;
@@ -469,10 +511,13 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       fl[10] = tn ? tn[3] : 0.0f;
       rivals_features(&lr, lex->sim.cos, m, s, fl + 11);
       rivals_features(&dr, lex->dcos, m, s, fl + 15);
+      kin_features(&lr, lex->sim.mcos, m, kin_l, near_l, s, fl + 19);
+      kin_features(&dr, lex->dmcos, m, kin_d, near_d, s, fl + 22);
     }
   }
   free(sorted), free(num), free(numq), free(ahead), free(behind), free(before), free(dprob);
   rivals_free(&lr), rivals_free(&dr);
+  free(near_l), free(near_d);
 }
 
 /* ---- the MLP ------------------------------------------------------------------------------- */
@@ -541,7 +586,7 @@ static size_t slot_forward(const rk_slot_model *m, const nb_notebook *nb, const 
   /* the learned evidence in the four slot-distribution features: the dual encoder's, or the
    * notebook-level model's in its place */
   view.dual = m->use_nbm ? lex->nbm : m->use_dual ? lex->dual : NULL;
-  if (!m->use_dense) view.dcos = view.dadj = NULL;
+  if (!m->use_dense) view.dcos = view.dadj = view.dmcos = NULL;
   rk_slot_features(nb, &view, m->use_point ? point_pos : NULL, w->feats);
   const ordo_params *p = &m->params;
   m->ops->matmul_forward(NULL, w->h, w->feats, params_data(p, m->w1), params_data(p, m->b1), (int)R,

@@ -146,6 +146,16 @@ static void test_dense_features(const nb_dataset *ds) {
       double err = fabs(got - d / sqrt(na * nb2));
       worst = err > worst ? err : worst;
     }
+  for (int32_t a = 0; a < nb->n_md; a++) /* markdown to markdown */
+    for (int32_t b = 0; b < nb->n_md; b++) {
+      double d = 0, na = 0, nb2 = 0;
+      for (int k = 0; k < in; k++) {
+        double u = x[(size_t)(nc + a) * in + k], v = x[(size_t)(nc + b) * in + k];
+        d += u * v, na += u * u, nb2 += v * v;
+      }
+      double err = fabs(lex.dmcos[(size_t)a * nb->n_md + b] - (a == b ? 0.0 : d / sqrt(na * nb2)));
+      worst = err > worst ? err : worst;
+    }
   EXPECT(worst < 1e-5, "dense cosines vs float64: worst %.3g", worst);
   EXPECT(lex.dadj[0] == 1.0f && lex.dadj[nc] == 1.0f, "no topic change at the ends");
   rk_slot_features(nb, &lex, NULL, f);
@@ -208,7 +218,8 @@ static void test_code_traits(void) {
 }
 
 /* The rivals features: the other markdown cells that match the code after (before) the slot best,
- * and the markdown's margin over the best of them. */
+ * and the markdown's margin over the best of them; the kin features: where the markdown cells
+ * that share its words match code best. */
 static void test_rivals(void) {
   const char *src[] = {"alpha_x = beta_y", "gamma_z = delta_w", "alpha", "alpha beta", "gamma"};
   nb_cell cells[5];
@@ -243,6 +254,24 @@ static void test_rivals(void) {
   for (int k = 0; k < 9; k++)
     for (int j = 0; j < 4; j++) zero &= f[(size_t)k * RK_NFEAT + r0 + 4 + j] == 0.0f;
   EXPECT(zero, "the encoder's rivals are zero without its vectors");
+  /* kin: markdown 1 shares "alpha" with markdown 0 and matches code 0 best; markdown 2 has none */
+  const float *mc = lex.sim.mcos;
+  EXPECT(mc[1] > 0 && mc[1] == mc[3] && mc[0] == 0.0f && mc[2] == 0.0f && mc[5] == 0.0f,
+         "markdown cosines: %g %g %g", mc[1], mc[2], mc[5]);
+  const int k0 = r0 + 8;
+  const float *k00 = f + (size_t)(0 * 3 + 0) * RK_NFEAT + k0, *k02 = f + (size_t)(0 * 3 + 2) * RK_NFEAT + k0;
+  EXPECT_NEAR(k00[0], mc[1], 1e-6);
+  EXPECT(k00[1] == 0.0f, "at the kin's slot: distance 0");
+  EXPECT_NEAR(k00[2], mc[1], 1e-6);
+  EXPECT_NEAR(k02[0], mc[1] / 3.0, 1e-6);
+  EXPECT_NEAR(k02[1], 2.0 / 3.0, 1e-6);
+  EXPECT(k02[2] == 0.0f, "no kin matches past the last code cell");
+  int none = 1;
+  for (int sl = 0; sl < 3; sl++)
+    for (int j = 0; j < 6; j++) none &= f[(size_t)(2 * 3 + sl) * RK_NFEAT + k0 + j] == 0.0f;
+  for (int k = 0; k < 9; k++)
+    for (int j = 3; j < 6; j++) none &= f[(size_t)k * RK_NFEAT + k0 + j] == 0.0f;
+  EXPECT(none, "no kin, or no encoder vectors: zero");
   free(f);
   rk_lex_free(&lex);
   ai4_tfidf_free(&tf);
