@@ -117,13 +117,14 @@ static void baseline_usage(FILE *f) {
   fprintf(f,
           "usage: ordo ai4code baseline --method first|even|tfidf --data DATASET --out SUB.csv\n"
           "                             [--split all|train|val] [--val-frac F] [--seed N]\n"
-          "                             [--split-by repo|group] [--threads N]\n\n"
+          "                             [--split-by repo|group] [--threads N] [--no-stem]\n\n"
           "Simple orderings, written as an id,cell_order submission:\n"
           "  first  all markdown cells before all code cells, in the given order\n"
           "  even   markdown cells spread evenly among the code cells, in the given order\n"
           "  tfidf  each markdown cell just before its most similar code cell (TF-IDF cosine\n"
-          "         over word and identifier-part terms, idf fitted on the loaded notebooks'\n"
-          "         cells; a markdown cell with no term in common with any code goes first)\n"
+          "         over word and identifier-part terms, stemmed unless --no-stem, idf fitted\n"
+          "         on the loaded notebooks' cells; a markdown cell with no term in common with\n"
+          "         any code goes first)\n"
           "DATASET is a dataset root (test/ if present, else train/ with train_orders.csv and\n"
           "train_ancestors.csv), a folder of {id}.json files, or a folder of .ipynb(.gz) files.\n"
           "--split val/train keeps one side of the split (--val-frac, default 0.1; --seed, default\n"
@@ -173,9 +174,10 @@ static int cmd_baseline(int argc, char **argv) {
   double val_frac = 0.1, th = 0;
   nb_split_by by = NB_SPLIT_REPO;
   uint64_t seed = 42;
-  int bad = 0;
+  int bad = 0, stem = 1;
   for (int i = 1; i < argc && !bad; i++) {
-    if ((v = flag_value(argc, argv, &i, "--method", &bad))) method = v;
+    if (strcmp(argv[i], "--no-stem") == 0) stem = 0;
+    else if ((v = flag_value(argc, argv, &i, "--method", &bad))) method = v;
     else if ((v = flag_value(argc, argv, &i, "--data", &bad))) data = v;
     else if ((v = flag_value(argc, argv, &i, "--out", &bad))) out = v;
     else if ((v = flag_value(argc, argv, &i, "--split", &bad))) split = v;
@@ -206,7 +208,7 @@ static int cmd_baseline(int argc, char **argv) {
   if (load_split(data, split, by, val_frac, seed, (int)th, &ds, &mask, "baseline") != 0) return 1;
   double t0 = ordo_time();
   ai4_tfidf tf = {0};
-  if (m == AI4_BASE_TFIDF) ai4_tfidf_fit(&tf, &ds, NULL, (int)th);
+  if (m == AI4_BASE_TFIDF) ai4_tfidf_fit(&tf, &ds, NULL, stem, (int)th);
   nb_orders sub = {0};
   ai4_baseline_predict(m, &ds, mask, m == AI4_BASE_TFIDF ? &tf : NULL, (int)th, &sub);
   double dt = ordo_time() - t0;
@@ -429,6 +431,9 @@ static void train_usage(FILE *f) {
           "                        held-out side prefers (with nothing held out: the folds' mean on\n"
           "                        the frozen route, the encoder trained on all otherwise). With\n"
           "                        --dual-from: the folds of DIR, their encoders taken as they are\n"
+          "  --no-stem             the lexical terms (TF-IDF, BM25, the term prior) are stemmed by a\n"
+          "                        light English suffix stripper, so that prose meets code\n"
+          "                        (\"training the models\", train_model); this keeps words whole\n"
           "  --no-dense-features   the slot model with evidence also reads the cosine similarities\n"
           "                        of the cell vectors (the pretrained encoder's on the frozen\n"
           "                        route, the dual encoder's own otherwise: markdown to the code\n"
@@ -583,6 +588,7 @@ static int cmd_rk_train(int argc, char **argv) {
     else if ((v = flag_value(argc, argv, &i, "--frozen-epochs", &bad))) bad = parse_int(v, "--frozen-epochs", 1, 100000, &o.frozen_epochs) != 0;
     else if ((v = flag_value(argc, argv, &i, "--frozen-lr", &bad))) bad = parse_double(v, "--frozen-lr", 0, 1, &o.frozen_lr) != 0;
     else if (strcmp(argv[i], "--no-dense-features") == 0) o.dense_feats = 0;
+    else if (strcmp(argv[i], "--no-stem") == 0) o.stem = 0;
     else if ((v = flag_value(argc, argv, &i, "--dual-folds", &bad))) {
       bad = parse_int(v, "--dual-folds", 0, RK_MAX_FOLDS, &o.dual_folds) != 0;
       if (!bad && o.dual_folds == 1)

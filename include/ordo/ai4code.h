@@ -50,14 +50,17 @@ int32_t ai4_slot_median(const float *p, int32_t n_slots);
 
 /* ---- lexical features ---------------------------------------------------------------------- */
 /* Words of code and prose: lowercase runs of letters/digits, identifiers also split at '_'
- * and camelCase boundaries; hashed to 64 bits (collisions are negligible at this scale). */
+ * and camelCase boundaries; hashed to 64 bits (collisions are negligible at this scale). With
+ * stem, each part is stemmed by a light English suffix stripper (plurals, -ation, -ing, -ed, a
+ * final -e), so that prose and code meet: "Training the models" and train_model give the same
+ * train, model. Models made before stemming keep it off (their term hashes are unstemmed). */
 typedef struct ai4_terms {
   uint64_t *h;  /* term hashes */
   int32_t n, cap;
 } ai4_terms;
 void ai4_terms_free(ai4_terms *t);
 /* Appends the terms of text to t (t may start zeroed). */
-void ai4_tokenize(const char *text, int32_t len, ai4_terms *t);
+void ai4_tokenize(const char *text, int32_t len, int stem, ai4_terms *t);
 
 /* A sparse vector sorted by term hash. */
 typedef struct ai4_svec {
@@ -77,9 +80,11 @@ typedef struct ai4_tfidf {
   int64_t cap, n_terms;
   int64_t n_docs;
   double avg_len;  /* mean terms per document (for BM25) */
+  int stem;        /* the terms are stemmed (ai4_tokenize), here and wherever tf is used */
 } ai4_tfidf;
 /* Fits document frequencies over the cells of ds's notebooks selected by mask (NULL: all). */
-void ai4_tfidf_fit(ai4_tfidf *tf, const nb_dataset *ds, const uint8_t *mask, int threads);
+void ai4_tfidf_fit(ai4_tfidf *tf, const nb_dataset *ds, const uint8_t *mask, int stem,
+                   int threads);
 void ai4_tfidf_free(ai4_tfidf *tf);
 /* Smoothed idf = ln((1 + N) / (1 + df)) + 1 (unseen terms get df = 0). */
 float ai4_tfidf_idf(const ai4_tfidf *tf, uint64_t h);

@@ -93,9 +93,10 @@ typedef struct rk_term_prior {
   int32_t *count;
   int32_t *hist; /* (cap, RK_PBINS) counts of relative slot bins */
   int64_t cap, n;
+  int stem; /* its terms are stemmed (ai4_tokenize): "stem" in term_prior.json, absent: off */
 } rk_term_prior;
 /* Fits over the markdown cells of the notebooks selected by mask (true orders needed). */
-void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *mask);
+void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *mask, int stem);
 void rk_term_prior_free(rk_term_prior *p);
 /* Each markdown's prior relative position in [0, 1], -1 when none of its terms is known;
  * md_prior (n_md). */
@@ -453,6 +454,7 @@ typedef struct rk_train_opts {
                      notebooks the dual part did not see); -1: RK_DUAL_FOLDS on the frozen route,
                      RK_DUAL_FOLDS_TRAINED with a trained dual encoder, as many as dual_from
                      holds with it, none without a dual part */
+  int stem;        /* the lexical terms are stemmed (ai4_tokenize; default 1, --no-stem) */
   int dense_feats; /* the slot model with evidence reads the similarities of the cell vectors
                       too (rk_lex.dcos, dadj): the pretrained encoder's on the frozen route, the
                       trained dual encoder's own otherwise */
@@ -625,6 +627,7 @@ typedef struct rk_model {
   rk_slot_model slot;
   int has_prior;
   rk_term_prior prior;
+  int stem; /* the lexical terms are stemmed (ai4_tokenize); ranker.json's "slot": "stem" */
   int has_point;
   enc_model enc;
   tok *tk;

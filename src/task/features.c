@@ -31,6 +31,36 @@ static uint64_t term_hash(const char *s, int32_t a, int32_t b) {
   return h ^ (h >> 32);
 }
 
+/* The hash of s[a, b) lowercased and stemmed: a light English suffix stripper, so that prose and
+ * code meet ("Training the models" and train_model: train, model). Plurals (-s, -ies -> -y),
+ * -ation, -ing and -ed (and the doubled consonant they leave: plotting -> plot), then a final -e
+ * (create, created, creating -> creat); the stem keeps at least 3 letters. Parts that are long
+ * or not ASCII are hashed as they are. */
+static uint64_t stem_hash(const char *s, int32_t a, int32_t b) {
+  char w[40];
+  int32_t n = b - a;
+  if (n < 4 || n >= (int32_t)sizeof w) return term_hash(s, a, b);
+  for (int32_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[a + i];
+    if (c >= 0x80) return term_hash(s, a, b);
+    w[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  }
+#define ENDS(x) (n >= (int32_t)sizeof(x) - 1 && memcmp(w + n - ((int32_t)sizeof(x) - 1), x, sizeof(x) - 1) == 0)
+  if (ENDS("ies") && n > 4) n -= 2, w[n - 1] = 'y';
+  else if (ENDS("sses")) n -= 2;
+  else if (ENDS("s") && !ENDS("ss") && !ENDS("us") && !ENDS("is") && n > 3) n--;
+  int cut = 0;
+  if (ENDS("ation") && n - 5 >= 3) n -= 5;
+  else if (ENDS("ing") && n - 3 >= 3) n -= 3, cut = 1;
+  else if (ENDS("ed") && n - 2 >= 3) n -= 2, cut = 1;
+  if (cut && n >= 4 && w[n - 1] == w[n - 2] && w[n - 1] != 'l' && w[n - 1] != 's' && w[n - 1] != 'z' &&
+      !strchr("aeiou", w[n - 1]))
+    n--;
+  if (n > 3 && w[n - 1] == 'e') n--;
+#undef ENDS
+  return term_hash(w, 0, n);
+}
+
 static int is_word(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
@@ -39,7 +69,7 @@ static int is_lower(unsigned char c) { return c >= 'a' && c <= 'z'; }
 
 /* Emits the part s[a, b) split at camelCase boundaries ("HTTPServer" -> http, server;
  * "readCsv" -> read, csv); parts of one character are dropped as noise. */
-static void emit_part(const char *s, int32_t a, int32_t b, ai4_terms *t) {
+static void emit_part(const char *s, int32_t a, int32_t b, int stem, ai4_terms *t) {
   int32_t st = a;
   for (int32_t i = a + 1; i <= b; i++) {
     int cut = i == b;
@@ -49,13 +79,13 @@ static void emit_part(const char *s, int32_t a, int32_t b, ai4_terms *t) {
       else if (is_upper(p) && is_upper(c) && i + 1 < b && is_lower((unsigned char)s[i + 1])) cut = 1;
     }
     if (cut) {
-      if (i - st > 1) terms_push(t, term_hash(s, st, i));
+      if (i - st > 1) terms_push(t, stem ? stem_hash(s, st, i) : term_hash(s, st, i));
       st = i;
     }
   }
 }
 
-void ai4_tokenize(const char *text, int32_t len, ai4_terms *t) {
+void ai4_tokenize(const char *text, int32_t len, int stem, ai4_terms *t) {
   int32_t i = 0;
   while (i < len) {
     if (!is_word((unsigned char)text[i])) {
@@ -71,7 +101,7 @@ void ai4_tokenize(const char *text, int32_t len, ai4_terms *t) {
       int32_t q = p;
       while (q < b && text[q] != '_') q++;
       if (q > p) {
-        emit_part(text, p, q, t);
+        emit_part(text, p, q, stem, t);
         parts++;
       }
       p = q;
@@ -182,8 +212,10 @@ void ai4_tfidf_free(ai4_tfidf *tf) {
   memset(tf, 0, sizeof *tf);
 }
 
-void ai4_tfidf_fit(ai4_tfidf *tf, const nb_dataset *ds, const uint8_t *mask, int threads) {
+void ai4_tfidf_fit(ai4_tfidf *tf, const nb_dataset *ds, const uint8_t *mask, int stem,
+                   int threads) {
   memset(tf, 0, sizeof *tf);
+  tf->stem = stem;
   tf->cap = 1 << 16;
   tf->keys = ordo_calloc((size_t)tf->cap, sizeof *tf->keys);
   tf->df = ordo_calloc((size_t)tf->cap, sizeof *tf->df);
@@ -204,7 +236,7 @@ void ai4_tfidf_fit(ai4_tfidf *tf, const nb_dataset *ds, const uint8_t *mask, int
       ai4_terms cell = {0};
       for (int32_t k = 0; k < nb->n_cells; k++) {
         cell.n = 0;
-        ai4_tokenize(nb->cells[k].source, nb->cells[k].len, &cell);
+        ai4_tokenize(nb->cells[k].source, nb->cells[k].len, stem, &cell);
         total_terms += cell.n;
         int32_t u = terms_unique(&cell, NULL);
         for (int32_t j = 0; j < u; j++) terms_push(t, cell.h[j]);
@@ -317,7 +349,7 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
   ai4_terms t = {0};
   for (int32_t k = 0; k < n; k++) {
     t.n = 0;
-    ai4_tokenize(nb->cells[k].source, nb->cells[k].len, &t);
+    ai4_tokenize(nb->cells[k].source, nb->cells[k].len, tf->stem, &t);
     ai4_tfidf_vector(tf, &t, &v[k]);
     if (nb->cells[k].type == NB_CELL_CODE) {
       dl[k] = t.n;

@@ -31,6 +31,7 @@ int rk_save_meta(const rk_model *m, const rk_train_result *res, const char *dir,
   cJSON_AddBoolToObject(s, "use_notebook", m->slot.use_nbm);
   cJSON_AddBoolToObject(s, "use_dense", m->slot.use_dense);
   cJSON_AddBoolToObject(s, "use_prior", m->has_prior);
+  cJSON_AddBoolToObject(s, "stem", m->stem);
   const ordo_params *p = &m->slot.params;
   cJSON_AddItemToObject(s, "w1", float_array(params_data(p, m->slot.w1), m->slot.hidden * RK_NFEAT));
   cJSON_AddItemToObject(s, "b1", float_array(params_data(p, m->slot.b1), m->slot.hidden));
@@ -303,11 +304,17 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
       get_floats(s, "w2", path, params_data(p, m->slot.w2), hidden, e) ||
       get_floats(s, "b2", path, params_data(p, m->slot.b2), 1, e))
     goto done;
+  m->stem = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "stem")); /* absent: made before */
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_prior"))) {
     char pp[4200];
     snprintf(pp, sizeof pp, "%s/term_prior.json", dir);
     if (rk_term_prior_load(&m->prior, pp, e) != 0) goto done;
     m->has_prior = 1;
+    if (m->prior.stem != m->stem) {
+      ordo_fail(e, "%s: its terms are %sstemmed, but ranker.json's \"slot\" says \"stem\": %s",
+                pp, m->prior.stem ? "" : "not ", m->stem ? "true" : "false");
+      goto done;
+    }
   }
   const cJSON *pc = cJSON_GetObjectItemCaseSensitive(root, "point");
   if (m->slot.use_point && !cJSON_IsObject(pc)) {

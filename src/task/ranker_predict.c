@@ -95,7 +95,7 @@ void rk_predict_positions(rk_model *m, const nb_dataset *ds, const uint8_t *mask
     rk_point_predict(&m->enc, m->tk, &m->pc, ds, mask, threads, pp);
   }
   ai4_tfidf tf = {0};
-  if (!alone) ai4_tfidf_fit(&tf, ds, mask, threads);
+  if (!alone) ai4_tfidf_fit(&tf, ds, mask, m->stem, threads);
   /* notebooks in chunks, so that the dual encoder's cell vectors (2 x dim floats per cell) are
    * held for one chunk at a time, not for a whole test set */
   enum { CHUNK = 1024 };

@@ -31,7 +31,7 @@ static void prior_grow(rk_term_prior *p) {
     q.keys[s] = p->keys[i], q.sum[s] = p->sum[i], q.count[s] = p->count[i];
     memcpy(q.hist + s * RK_PBINS, p->hist + i * RK_PBINS, RK_PBINS * sizeof *q.hist);
   }
-  q.n = p->n;
+  q.n = p->n, q.stem = p->stem;
   rk_term_prior_free(p);
   *p = q;
 }
@@ -47,9 +47,9 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 /* Distinct terms of a cell, sorted, in t. */
-static void cell_terms(const nb_cell *c, ai4_terms *t) {
+static void cell_terms(const nb_cell *c, int stem, ai4_terms *t) {
   t->n = 0;
-  ai4_tokenize(c->source, c->len, t);
+  ai4_tokenize(c->source, c->len, stem, t);
   qsort(t->h, (size_t)t->n, sizeof *t->h, cmp_u64);
   int32_t u = 0;
   for (int32_t i = 0; i < t->n; i++)
@@ -61,8 +61,9 @@ static void cell_terms(const nb_cell *c, ai4_terms *t) {
  * measures what prediction from the saved file gives. */
 static double sum_as_saved(double sum) { return round(sum * 1e4) / 1e4; }
 
-void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *mask) {
+void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *mask, int stem) {
   memset(p, 0, sizeof *p);
+  p->stem = stem;
   prior_grow(p);
   ai4_terms t = {0};
   for (int32_t i = 0; i < ds->n; i++) {
@@ -72,7 +73,7 @@ void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *ma
     int32_t *slot = ordo_malloc((size_t)nb->n_md * sizeof *slot);
     rk_true_slots(nb, slot);
     for (int32_t m = 0; m < nb->n_md; m++) {
-      cell_terms(&nb->cells[nb->n_code + m], &t);
+      cell_terms(&nb->cells[nb->n_code + m], stem, &t);
       float rel = (float)slot[m] / (float)nb->n_code;
       for (int32_t j = 0; j < t.n; j++) {
         if ((p->n + 1) * 2 > p->cap) prior_grow(p);
@@ -94,7 +95,7 @@ void rk_term_prior_fit(rk_term_prior *p, const nb_dataset *ds, const uint8_t *ma
 void rk_term_prior_md(const rk_term_prior *p, const nb_notebook *nb, float *md_prior) {
   ai4_terms t = {0};
   for (int32_t m = 0; m < nb->n_md; m++) {
-    cell_terms(&nb->cells[nb->n_code + m], &t);
+    cell_terms(&nb->cells[nb->n_code + m], p->stem, &t);
     double num = 0, den = 0;
     for (int32_t j = 0; j < t.n && p->cap; j++) {
       int64_t s = prior_slot(p, t.h[j]);
@@ -111,7 +112,7 @@ void rk_term_prior_md(const rk_term_prior *p, const nb_notebook *nb, float *md_p
 void rk_term_prior_bins(const rk_term_prior *p, const nb_notebook *nb, float *md_bins) {
   ai4_terms t = {0};
   for (int32_t m = 0; m < nb->n_md; m++) {
-    cell_terms(&nb->cells[nb->n_code + m], &t);
+    cell_terms(&nb->cells[nb->n_code + m], p->stem, &t);
     double lp[RK_PBINS] = {0};
     int used = 0;
     for (int32_t j = 0; j < t.n && p->cap; j++) {
@@ -139,6 +140,7 @@ int rk_term_prior_save(const rk_term_prior *p, const char *path, ordo_err *e) {
   cJSON *s = cJSON_AddArrayToObject(root, "sum");
   cJSON *c = cJSON_AddArrayToObject(root, "count");
   cJSON *hb = cJSON_AddArrayToObject(root, "bins"); /* RK_PBINS counts per term, flat */
+  if (p->stem) cJSON_AddBoolToObject(root, "stem", 1);
   for (int64_t i = 0; i < p->cap; i++) {
     if (!p->keys[i] || p->count[i] < 3) continue;
     char buf[24];
@@ -172,6 +174,7 @@ int rk_term_prior_load(rk_term_prior *p, const char *path, ordo_err *e) {
                      "\"bins\" of %d times it", path, RK_PBINS);
   }
   prior_grow(p);
+  p->stem = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stem"));
   const cJSON *hi = h->child, *si = s->child, *ci = c->child, *bi = hb->child;
   for (int k = 0; k < n; k++, hi = hi->next, si = si->next, ci = ci->next) {
     char *end = NULL;

@@ -121,7 +121,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
   ai4_terms t = {0};
   for (int32_t c = 0; c < nc; c++) {
     t.n = 0;
-    ai4_tokenize(nb->cells[c].source, nb->cells[c].len, &t);
+    ai4_tokenize(nb->cells[c].source, nb->cells[c].len, tf->stem, &t);
     ai4_tfidf_vector(tf, &t, &cur);
     l->adj[c] = c == 0 ? 1.0f : ai4_svec_dot(&prev, &cur);
     ai4_svec_free(&prev);

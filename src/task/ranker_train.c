@@ -38,6 +38,7 @@ rk_train_opts rk_train_defaults(void) {
   o.nbm_notebooks = 8;
   o.nbm_lr = 1e-3;
   o.nbm_over_slot = 1;
+  o.stem = 1;
   o.layers = 2;
   o.hidden = 128;
   o.heads = 2;
@@ -1014,7 +1015,7 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
   }
   {
     double t0 = ordo_time();
-    ai4_tfidf_fit(&tf, ds, NULL, threads);
+    ai4_tfidf_fit(&tf, ds, NULL, o->stem, threads);
     /* term priors, cross-fitted: a training notebook's prior comes from the other half of the
      * training side, so that the slot model learns how far to trust it on unseen notebooks;
      * held-out and future notebooks use the prior of all training notebooks */
@@ -1022,11 +1023,12 @@ int rk_train(const nb_dataset *ds, const rk_train_opts *o, const char *dir, rk_t
     uint8_t *in_half = ordo_calloc((size_t)ds->n, 1);
     for (int f = 0; f < 2; f++) {
       for (int32_t i = 0; i < ds->n; i++) in_half[i] = train[i] && (i % 2) == f;
-      rk_term_prior_fit(&half[f], ds, in_half);
+      rk_term_prior_fit(&half[f], ds, in_half, o->stem);
     }
     free(in_half);
-    rk_term_prior_fit(&rm.prior, ds, train);
+    rk_term_prior_fit(&rm.prior, ds, train, o->stem);
     rm.has_prior = 1;
+    rm.stem = o->stem;
     sims = ordo_calloc((size_t)ds->n, sizeof *sims);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (int32_t i = 0; i < ds->n; i++)

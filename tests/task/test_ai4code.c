@@ -56,7 +56,7 @@ static void test_decoding(void) {
 
 static int has_term(const ai4_terms *t, const char *word) {
   ai4_terms w = {0};
-  ai4_tokenize(word, (int32_t)strlen(word), &w);
+  ai4_tokenize(word, (int32_t)strlen(word), 1, &w);
   int found = 0;
   for (int i = 0; i < t->n && w.n == 1; i++) found |= t->h[i] == w.h[0];
   ai4_terms_free(&w);
@@ -66,17 +66,40 @@ static int has_term(const ai4_terms *t, const char *word) {
 static void test_tokenize(void) {
   ai4_terms t = {0};
   const char *s = "df = pd.read_csv('Train.CSV'); model.fitTransform(x) # HTTPServer 42";
-  ai4_tokenize(s, (int32_t)strlen(s), &t);
+  ai4_tokenize(s, (int32_t)strlen(s), 1, &t);
   const char *want[] = {"df", "pd", "read", "csv", "train", "model", "fit", "transform", "http", "server", "42"};
   for (size_t k = 0; k < sizeof want / sizeof *want; k++) EXPECT(has_term(&t, want[k]), "term %s", want[k]);
   EXPECT(!has_term(&t, "x"), "one-letter parts are dropped");
   /* the whole split identifier is a term of its own, distinct from its parts */
   ai4_terms a = {0}, b = {0};
-  ai4_tokenize("read_csv", 8, &a);
-  ai4_tokenize("read csv", 8, &b);
+  ai4_tokenize("read_csv", 8, 1, &a);
+  ai4_tokenize("read csv", 8, 1, &b);
   EXPECT(a.n == 3 && b.n == 2, "read_csv -> read, csv, read_csv: %d; read csv -> %d", a.n, b.n);
   ai4_terms_free(&a), ai4_terms_free(&b);
   ai4_terms_free(&t);
+  /* stemming: prose and code meet; short words and -ss, -us, -is endings stay whole */
+  const char *same[][2] = {{"Training", "train"}, {"models", "model"}, {"libraries", "library"},
+                           {"plotting", "plot"}, {"created", "create"}, {"creating", "creates"},
+                           {"normalization", "normalize"}, {"fitted", "fit"}, {"classes", "class"}};
+  for (size_t k = 0; k < sizeof same / sizeof *same; k++) {
+    ai4_terms x = {0}, y = {0}, u = {0}, w = {0};
+    ai4_tokenize(same[k][0], (int32_t)strlen(same[k][0]), 1, &x);
+    ai4_tokenize(same[k][1], (int32_t)strlen(same[k][1]), 1, &y);
+    ai4_tokenize(same[k][0], (int32_t)strlen(same[k][0]), 0, &u);
+    ai4_tokenize(same[k][1], (int32_t)strlen(same[k][1]), 0, &w);
+    EXPECT(x.n == 1 && y.n == 1 && x.h[0] == y.h[0], "stemmed: %s = %s", same[k][0], same[k][1]);
+    EXPECT(u.n == 1 && w.n == 1 && u.h[0] != w.h[0], "unstemmed: %s != %s", same[k][0], same[k][1]);
+    ai4_terms_free(&x), ai4_terms_free(&y), ai4_terms_free(&u), ai4_terms_free(&w);
+  }
+  const char *differ[][2] = {{"class", "clas"}, {"this", "thi"}, {"status", "statu"}, {"was", "wa"},
+                             {"using", "us"}, {"bed", "b"}};
+  for (size_t k = 0; k < sizeof differ / sizeof *differ; k++) {
+    ai4_terms x = {0}, y = {0};
+    ai4_tokenize(differ[k][0], (int32_t)strlen(differ[k][0]), 1, &x);
+    ai4_tokenize(differ[k][1], (int32_t)strlen(differ[k][1]), 0, &y);
+    EXPECT(x.n == 1 && (y.n == 0 || x.h[0] != y.h[0]), "kept whole: %s", differ[k][0]);
+    ai4_terms_free(&x), ai4_terms_free(&y);
+  }
 }
 
 static nb_dataset tiny_dataset(void) {
@@ -113,17 +136,17 @@ static double tau_of(const nb_dataset *ds, const nb_orders *sub) {
 static void test_tfidf_and_baselines(void) {
   nb_dataset ds = tiny_dataset();
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, &ds, NULL, 2);
+  ai4_tfidf_fit(&tf, &ds, NULL, 1, 2);
   EXPECT(tf.n_docs == 9, "one document per cell: %lld", (long long)tf.n_docs);
   /* idf = ln((1 + N) / (1 + df)) + 1; "model" is in 2 of 9 cells */
   ai4_terms w = {0};
-  ai4_tokenize("model", 5, &w);
+  ai4_tokenize("model", 5, 1, &w);
   EXPECT_NEAR(ai4_tfidf_idf(&tf, w.h[0]), log(10.0 / 3.0) + 1.0, 1e-6);
   ai4_terms_free(&w);
   /* cosine: a text with itself is 1, disjoint texts 0 */
   ai4_terms a = {0}, b = {0};
-  ai4_tokenize("pandas read csv pandas", 22, &a);
-  ai4_tokenize("histogram plot", 14, &b);
+  ai4_tokenize("pandas read csv pandas", 22, 1, &a);
+  ai4_tokenize("histogram plot", 14, 1, &b);
   ai4_svec va, vb;
   ai4_tfidf_vector(&tf, &a, &va);
   ai4_tfidf_vector(&tf, &b, &vb);
@@ -248,7 +271,7 @@ static void test_first_uses(void) {
   const char *md[] = {"Fit the model on df", "unrelated words only"};
   make_nb(&ds.nbs[0], "nb", code, 3, md, 2, NULL);
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, &ds, NULL, 1);
+  ai4_tfidf_fit(&tf, &ds, NULL, 1, 1);
   ai4_nb_sim s;
   ai4_nb_sim_compute(&s, &tf, &ds.nbs[0]);
   /* df is first used by code 0, model by code 1, fit by code 2; df last by code 1, the others by
@@ -258,14 +281,14 @@ static void test_first_uses(void) {
     EXPECT(s.ncos[c] > 0 && s.ncos[c] < s.cos[c] - 1e-6f, "code %d: a part of the cosine, %g of %g",
            c, s.ncos[c], s.cos[c]);
   ai4_terms q = {0};
-  ai4_tokenize(md[0], (int32_t)strlen(md[0]), &q);
+  ai4_tokenize(md[0], (int32_t)strlen(md[0]), 1, &q);
   ai4_svec v;
   ai4_tfidf_vector(&tf, &q, &v);
   double w[3] = {0, 0, 0}; /* the markdown's weights of df, model, fit */
   const char *names[3] = {"df", "model", "fit"};
   for (int k = 0; k < 3; k++) {
     ai4_terms t = {0};
-    ai4_tokenize(names[k], (int32_t)strlen(names[k]), &t);
+    ai4_tokenize(names[k], (int32_t)strlen(names[k]), 1, &t);
     for (int32_t i = 0; i < v.n; i++)
       if (v.h[i] == t.h[0]) w[k] = v.w[i];
     ai4_terms_free(&t);

@@ -85,7 +85,7 @@ static void test_true_slots_and_orders(void) {
 
 static void test_features(const nb_dataset *ds) {
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, ds, NULL, 1);
+  ai4_tfidf_fit(&tf, ds, NULL, 1, 1);
   const nb_notebook *nb = &ds->nbs[0];
   rk_lex lex;
   rk_lex_compute(&lex, &tf, NULL, nb);
@@ -115,7 +115,7 @@ static void test_features(const nb_dataset *ds) {
  * (1e-5: float32 dot products of 12 terms), and the dense features read them (zero without). */
 static void test_dense_features(const nb_dataset *ds) {
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, ds, NULL, 1);
+  ai4_tfidf_fit(&tf, ds, NULL, 1, 1);
   const nb_notebook *nb = &ds->nbs[1];
   const int in = 12, nc = nb->n_code, ns = nc + 1;
   ordo_rng r;
@@ -195,7 +195,7 @@ static void test_code_traits(void) {
   nb_notebook nb = {.n_cells = NC + 1, .n_code = NC, .n_md = 1, .cells = cells};
   nb_dataset one = {.n = 1, .nbs = &nb};
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, &one, NULL, 1);
+  ai4_tfidf_fit(&tf, &one, NULL, 1, 1);
   rk_lex lex;
   rk_lex_compute(&lex, &tf, NULL, &nb);
   for (int c = 0; c < NC; c++)
@@ -232,7 +232,7 @@ static void test_rivals(void) {
   nb_notebook nb = {.n_cells = 5, .n_code = 2, .n_md = 3, .cells = cells};
   nb_dataset one = {.n = 1, .nbs = &nb};
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, &one, NULL, 1);
+  ai4_tfidf_fit(&tf, &one, NULL, 1, 1);
   rk_lex lex;
   rk_lex_compute(&lex, &tf, NULL, &nb);
   const float *cs = lex.sim.cos;
@@ -279,7 +279,7 @@ static void test_rivals(void) {
 
 static void test_slot_loss_falls(const nb_dataset *ds) {
   ai4_tfidf tf;
-  ai4_tfidf_fit(&tf, ds, NULL, 1);
+  ai4_tfidf_fit(&tf, ds, NULL, 1, 1);
   rk_lex *lex = calloc((size_t)ds->n, sizeof *lex);
   for (int32_t i = 0; i < ds->n; i++) rk_lex_compute(&lex[i], &tf, NULL, &ds->nbs[i]);
   rk_slot_model sm;
@@ -640,6 +640,18 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
            widths[k]);
     free(got), free(want);
   }
+  /* a ranker.json that disagrees with term_prior.json on stemming is refused, naming the file */
+  {
+    cJSON *r2 = cJSON_Duplicate(root, 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(r2, "slot"), "stem", cJSON_CreateFalse());
+    char *txt = cJSON_Print(r2);
+    ORDO_CHECK(ordo_write_file_atomic(p1, txt, strlen(txt), NULL) == 0);
+    free(txt);
+    cJSON_Delete(r2);
+    EXPECT(rk_model_load(&m, d1, NULL, &e) != 0 && strstr(e.msg, "term_prior.json") &&
+               strstr(e.msg, "stem"),
+           "stemming mismatch: %s", e.msg);
+  }
   ORDO_CHECK(ordo_write_file_atomic(p1, a, strlen(a), NULL) == 0);
   free(a);
   cJSON_Delete(root);
@@ -662,12 +674,14 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
 static void test_prior_round_trip(const nb_dataset *ds, const char *tmp) {
   uint8_t *all = malloc((size_t)ds->n);
   memset(all, 1, (size_t)ds->n);
+  for (int stem = 0; stem < 2; stem++) {
   rk_term_prior fit, back;
-  rk_term_prior_fit(&fit, ds, all);
+  rk_term_prior_fit(&fit, ds, all, stem);
   char path[600];
   snprintf(path, sizeof path, "%s/term_prior.json", tmp);
   ordo_err e = {{0}};
   EXPECT(rk_term_prior_save(&fit, path, &e) == 0 && rk_term_prior_load(&back, path, &e) == 0, "%s", e.msg);
+  EXPECT(back.stem == stem, "the prior's stemming read back: %d, want %d", back.stem, stem);
   int same = 1, known = 0;
   for (int32_t i = 0; i < ds->n; i++) {
     const nb_notebook *nb = &ds->nbs[i];
@@ -679,6 +693,7 @@ static void test_prior_round_trip(const nb_dataset *ds, const char *tmp) {
   }
   EXPECT(known > 0 && same, "prior positions after save and load: same %d (%d known)", same, known);
   rk_term_prior_free(&fit), rk_term_prior_free(&back);
+  }
   free(all);
 }
 
