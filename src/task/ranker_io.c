@@ -279,11 +279,9 @@ int rk_model_load(rk_model *m, const char *dir, const ordo_backend *be, ordo_err
     goto done;
   }
   if (get_int(s, "features", path, RK_NFEAT_LEX, RK_NFEAT, &feats, e) != 0) goto done;
-  if (feats != RK_NFEAT_LEX && feats != RK_NFEAT_LEX + RK_NFEAT_DENSE && feats != RK_NFEAT) {
-    ordo_fail(e, "%s: \"features\": expected %d (or %d or %d, models made before the flow or the "
-              "dense ones)", path, RK_NFEAT, RK_NFEAT_LEX + RK_NFEAT_DENSE, RK_NFEAT_LEX);
-    goto done;
-  }
+  /* get_int bounds it to [RK_NFEAT_LEX, RK_NFEAT]: features are only ever appended, so a model
+   * made before some of them (48: before the dense ones, 57: before the flow ones, or part of
+   * the flow ones) reads the first `feats` and gets zero weights for the rest */
   if (get_int(s, "hidden", path, 1, 4096, &hidden, e) != 0) goto done;
   rk_slot_init(&m->slot, hidden, ops_cpu_ref());
   m->slot.use_point = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "use_point"));

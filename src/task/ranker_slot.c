@@ -292,6 +292,7 @@ static void rivals_find(rk_rivals *r, const float *sim, int32_t nm, int32_t nc) 
   r->top = ordo_malloc(2 * ((size_t)nc + 1) * sizeof *r->top);
   r->best = ordo_malloc(((size_t)nm + 1) * sizeof *r->best);
   for (int32_t c = 0; c < nc; c++) r->top_md[c] = -1, r->top[2 * c] = r->top[2 * c + 1] = -INFINITY;
+  for (int32_t m = 0; m < nm; m++) r->best[m] = -1;
   for (int32_t m = 0; m < nm && sim; m++) {
     const float *cs = sim + (size_t)m * nc;
     int32_t b = -1;

@@ -91,13 +91,12 @@ static void test_tokenize(void) {
     EXPECT(u.n == 1 && w.n == 1 && u.h[0] != w.h[0], "unstemmed: %s != %s", same[k][0], same[k][1]);
     ai4_terms_free(&x), ai4_terms_free(&y), ai4_terms_free(&u), ai4_terms_free(&w);
   }
-  const char *differ[][2] = {{"class", "clas"}, {"this", "thi"}, {"status", "statu"}, {"was", "wa"},
-                             {"using", "us"}, {"bed", "b"}};
-  for (size_t k = 0; k < sizeof differ / sizeof *differ; k++) {
+  const char *whole[] = {"class", "this", "status", "was", "using", "bed", "data", "numpy"};
+  for (size_t k = 0; k < sizeof whole / sizeof *whole; k++) {
     ai4_terms x = {0}, y = {0};
-    ai4_tokenize(differ[k][0], (int32_t)strlen(differ[k][0]), 1, &x);
-    ai4_tokenize(differ[k][1], (int32_t)strlen(differ[k][1]), 0, &y);
-    EXPECT(x.n == 1 && (y.n == 0 || x.h[0] != y.h[0]), "kept whole: %s", differ[k][0]);
+    ai4_tokenize(whole[k], (int32_t)strlen(whole[k]), 1, &x);
+    ai4_tokenize(whole[k], (int32_t)strlen(whole[k]), 0, &y);
+    EXPECT(x.n == 1 && y.n == 1 && x.h[0] == y.h[0], "kept whole: %s", whole[k]);
     ai4_terms_free(&x), ai4_terms_free(&y);
   }
 }

@@ -595,16 +595,17 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
   nb_orders_free(&sub), nb_orders_free(&truth);
   rk_model_free(&m);
 
-  /* a model saved before the dense or the flow features (RK_NFEAT_LEX or RK_NFEAT_LEX +
-   * RK_NFEAT_DENSE columns of w1) loads with zero weights for the others, and predicts as the
-   * whole model does with those columns zero */
+  /* a model saved before the dense or (some of) the flow features (RK_NFEAT_LEX, RK_NFEAT_LEX +
+   * RK_NFEAT_DENSE or more columns of w1) loads with zero weights for the others, and predicts as
+   * the whole model does with those columns zero */
   snprintf(p1, sizeof p1, "%s/ranker.json", d1);
   a = read_all(p1);
   cJSON *root = a ? cJSON_Parse(a) : NULL, *slot = cJSON_GetObjectItem(root, "slot");
   const cJSON *w1a = cJSON_GetObjectItem(slot, "w1");
   int hid = (int)cJSON_GetObjectItem(slot, "hidden")->valuedouble;
-  const int widths[2] = {RK_NFEAT_LEX, RK_NFEAT_LEX + RK_NFEAT_DENSE};
-  for (int k = 0; k < 2; k++) {
+  const int widths[3] = {RK_NFEAT_LEX, RK_NFEAT_LEX + RK_NFEAT_DENSE,
+                         RK_NFEAT_LEX + RK_NFEAT_DENSE + 11};
+  for (int k = 0; k < 3; k++) {
     float **want = calloc((size_t)ds->n, sizeof *want), **got = calloc((size_t)ds->n, sizeof *got);
     for (int narrow = 0; narrow < 2; narrow++) {
       int cols = narrow ? widths[k] : RK_NFEAT;
@@ -651,6 +652,38 @@ static void test_train_predict(const nb_dataset *ds, const char *tmp) {
     EXPECT(rk_model_load(&m, d1, NULL, &e) != 0 && strstr(e.msg, "term_prior.json") &&
                strstr(e.msg, "stem"),
            "stemming mismatch: %s", e.msg);
+    /* a model made before stemming: no "stem" in either file, whole words */
+    cJSON *r3 = cJSON_Duplicate(root, 1);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(r3, "slot"), "stem");
+    txt = cJSON_Print(r3);
+    ORDO_CHECK(ordo_write_file_atomic(p1, txt, strlen(txt), NULL) == 0);
+    free(txt);
+    cJSON_Delete(r3);
+    char pp[640];
+    snprintf(pp, sizeof pp, "%s/term_prior.json", d1);
+    char *prior_txt = read_all(pp);
+    uint8_t *all = malloc((size_t)ds->n);
+    memset(all, 1, (size_t)ds->n);
+    rk_term_prior whole;
+    rk_term_prior_fit(&whole, ds, all, 0);
+    ORDO_CHECK(rk_term_prior_save(&whole, pp, NULL) == 0);
+    rk_term_prior_free(&whole);
+    char *saved = read_all(pp);
+    EXPECT(saved && !strstr(saved, "stem"), "an unstemmed prior's file says nothing of stemming");
+    EXPECT(rk_model_load(&m, d1, NULL, &e) == 0 && m.stem == 0 && m.prior.stem == 0,
+           "a model made before stemming loads with whole words: %s", e.msg);
+    float **pos3 = calloc((size_t)ds->n, sizeof *pos3);
+    rk_predict_positions(&m, ds, NULL, 1, pos3);
+    int finite = 1;
+    for (int32_t i = 0; i < ds->n; i++) {
+      for (int32_t k = 0; k < ds->nbs[i].n_md; k++) finite &= isfinite(pos3[i][k]) != 0;
+      free(pos3[i]);
+    }
+    EXPECT(finite, "and predicts");
+    free(pos3), free(saved), free(all);
+    rk_model_free(&m);
+    ORDO_CHECK(ordo_write_file_atomic(pp, prior_txt, strlen(prior_txt), NULL) == 0);
+    free(prior_txt);
   }
   ORDO_CHECK(ordo_write_file_atomic(p1, a, strlen(a), NULL) == 0);
   free(a);
