@@ -417,9 +417,9 @@ void ai4_nb_sim_compute(ai4_nb_sim *s, const ai4_tfidf *tf, const nb_notebook *n
       sp[c] = all > 0 ? sp[c] / all : 0.0f;
     }
   }
-  for (int32_t m = 0; m < nm; m++) /* markdown to markdown */
-    for (int32_t k = 0; k < nm; k++)
-      s->mcos[(size_t)m * nm + k] = k == m ? 0.0f : ai4_svec_dot(&v[nc + m], &v[nc + k]);
+  for (int32_t m = 0; m < nm; m++) /* markdown to markdown, each pair once (0 on the diagonal) */
+    for (int32_t k = m + 1; k < nm; k++)
+      s->mcos[(size_t)m * nm + k] = s->mcos[(size_t)k * nm + m] = ai4_svec_dot(&v[nc + m], &v[nc + k]);
   free(qidf), free(first), free(last), free(wfirst), free(wlast);
   for (int32_t c = 0; c < nc; c++) free(fresh[c]), free(final[c]);
   free(fresh), free(final);

@@ -41,19 +41,11 @@ double rk_tau_of_positions(const nb_dataset *ds, const uint8_t *mask, float *con
 }
 
 /* ---- lexical evidence ---------------------------------------------------------------------- */
-static int starts_with_import(const nb_cell *c) {
-  int32_t i = 0;
-  while (i < c->len && (c->source[i] == ' ' || c->source[i] == '\n' || c->source[i] == '\t')) i++;
-  return (c->len - i >= 7 && strncmp(c->source + i, "import ", 7) == 0) ||
-         (c->len - i >= 5 && strncmp(c->source + i, "from ", 5) == 0);
-}
-
-/* 1 when the cell's source starts with the word (after blanks) followed by a blank. */
+/* 1 when the cell's source starts with the word (after blanks) followed by a space. */
 static int starts_with_word(const nb_cell *c, const char *w) {
   int32_t i = 0, n = (int32_t)strlen(w);
   while (i < c->len && (c->source[i] == ' ' || c->source[i] == '\n' || c->source[i] == '\t')) i++;
-  return c->len - i > n && strncmp(c->source + i, w, (size_t)n) == 0 &&
-         (c->source[i + n] == ' ' || c->source[i + n] == '\t');
+  return c->len - i > n && strncmp(c->source + i, w, (size_t)n) == 0 && c->source[i + n] == ' ';
 }
 
 /* 1 when the cell ends by showing a result: its last line (not blank, not a comment) is an
@@ -129,7 +121,7 @@ void rk_lex_compute(rk_lex *l, const ai4_tfidf *tf, const rk_term_prior *prior,
     memset(&cur, 0, sizeof cur);
     float *tr = l->ctrait + (size_t)c * RK_CTRAITS;
     tr[0] = logf(1.0f + (float)nb->cells[c].len) / 8.0f;
-    tr[1] = (float)starts_with_import(&nb->cells[c]);
+    tr[1] = (float)(starts_with_word(&nb->cells[c], "import") || starts_with_word(&nb->cells[c], "from"));
     tr[2] = (float)shows_result(&nb->cells[c]);
     tr[3] = (float)(starts_with_word(&nb->cells[c], "def") || starts_with_word(&nb->cells[c], "class"));
   }
@@ -167,13 +159,16 @@ void rk_lex_dense(rk_lex *l, const nb_notebook *nb, const float *x, int in) {
   }
   free(l->dmcos);
   l->dmcos = ordo_malloc(((size_t)nm * nm + 1) * sizeof *l->dmcos);
-  for (int32_t m = 0; m < nm; m++)
-    for (int32_t k = 0; k < nm; k++) {
+  for (int32_t m = 0; m < nm; m++) { /* each pair's product once, scaled as row x column */
+    l->dmcos[(size_t)m * nm + m] = 0.0f;
+    for (int32_t k = m + 1; k < nm; k++) {
       const float *a = x + (size_t)(nc + m) * in, *b = x + (size_t)(nc + k) * in;
       float d = 0;
-      for (int i = 0; i < in && k != m; i++) d += a[i] * b[i];
+      for (int i = 0; i < in; i++) d += a[i] * b[i];
       l->dmcos[(size_t)m * nm + k] = d * inv[nc + m] * inv[nc + k];
+      l->dmcos[(size_t)k * nm + m] = d * inv[nc + k] * inv[nc + m];
     }
+  }
   l->dadj[0] = l->dadj[nc] = 1.0f;
   for (int32_t c = 1; c < nc; c++) {
     const float *a = x + (size_t)(c - 1) * in, *b = x + (size_t)c * in;
@@ -263,8 +258,8 @@ static void dense_features(const rk_lex *lex, int32_t m, int32_t nc, int32_t s, 
  * before the slot uses yet, the share code s is the first to use, the share whose last use is
  * before the slot; the share of the markdown's cosine over all code that falls before the slot.
  * (The caller adds the code traits and the rivals after them.) */
-static void flow_features(const ai4_nb_sim *sim, int32_t m, int32_t s, float cos_all,
-                          const float *cos_before, float *f) {
+static void flow_features(const ai4_nb_sim *sim, int32_t m, int32_t s, const float *cos_before,
+                          float *f) {
   const int32_t nc = sim->n_code;
   const float *nco = sim->ncos + (size_t)m * nc, *lco = sim->lcos + (size_t)m * nc;
   const float *u = sim->unmet + (size_t)m * (nc + 1), *sp = sim->spent + (size_t)m * (nc + 1);
@@ -272,7 +267,7 @@ static void flow_features(const ai4_nb_sim *sim, int32_t m, int32_t s, float cos
   f[1] = s > 0 ? nco[s - 1] : 0.0f;
   f[2] = u[s];
   f[3] = s < nc ? u[s] - u[s + 1] : 0.0f;
-  f[4] = cos_all > 0 ? cos_before[s] / cos_all : 0.0f;
+  f[4] = cos_before[nc] > 0 ? cos_before[s] / cos_before[nc] : 0.0f;
   f[5] = s > 0 ? lco[s - 1] : 0.0f;
   f[6] = sp[s];
   f[7] = s > 0 ? sp[s] - sp[s - 1] : 0.0f;
@@ -506,7 +501,7 @@ void rk_slot_features(const nb_notebook *nb, const rk_lex *lex, const float *poi
       f[47] = dl ? fabsf((float)(s - dmed)) / (float)ns : 0.0f;
       dense_features(lex, m, nc, s, f + RK_NFEAT_LEX);
       float *fl = f + RK_NFEAT_LEX + RK_NFEAT_DENSE;
-      flow_features(&lex->sim, m, s, before[nc], before, fl);
+      flow_features(&lex->sim, m, s, before, fl);
       fl[8] = tp ? tp[2] : 0.0f;
       fl[9] = tn ? tn[2] : 0.0f;
       fl[10] = tn ? tn[3] : 0.0f;
